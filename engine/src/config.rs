@@ -1,0 +1,196 @@
+//! A collection's configuration: fixed at creation, stored with the data, never re-derived from flags.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How two vectors are compared. Names and score conventions follow Qdrant: `Cosine` and `Dot` return a
+/// similarity (higher is better), `Euclid` returns the distance (lower is better).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Distance {
+    /// Cosine similarity; vectors are normalised on insert, so it is a dot product on unit vectors.
+    Cosine,
+    /// Raw dot product.
+    Dot,
+    /// Euclidean (L2) distance.
+    Euclid,
+}
+
+impl Distance {
+    /// True when a larger score is better (similarities); false for distances.
+    pub fn higher_is_better(self) -> bool {
+        match self {
+            Distance::Cosine | Distance::Dot => true,
+            Distance::Euclid => false,
+        }
+    }
+}
+
+/// HNSW graph parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HnswConfig {
+    /// Neighbours per node on the upper layers (layer 0 keeps `2·m`).
+    pub m: usize,
+    /// Candidate-list size while building; higher builds slower and finds better neighbours.
+    pub ef_construct: usize,
+    /// Default candidate-list size at search time, stored so a reload never resets recall.
+    pub ef: usize,
+    /// Segments with fewer points than this are searched exactly and get no graph.
+    pub full_scan_threshold: usize,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: 16,
+            ef_construct: 100,
+            ef: 64,
+            full_scan_threshold: 1_000,
+        }
+    }
+}
+
+/// How multi-vectors (a matrix per point) are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MultiVectorComparator {
+    /// Sum over query vectors of the best score against the point's vectors (ColBERT's MaxSim).
+    MaxSim,
+}
+
+/// Multi-vector settings of a named vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiVectorConfig {
+    /// The comparator; only MaxSim exists.
+    pub comparator: MultiVectorComparator,
+}
+
+/// One named vector of a collection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VectorParams {
+    /// Dimension of each vector (of each row, for a multi-vector).
+    pub size: usize,
+    /// How vectors are compared.
+    pub distance: Distance,
+    /// Per-vector HNSW overrides; `None` takes the collection's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfig>,
+    /// Set when each point holds a matrix (per-token vectors) instead of one vector. Multi-vectors get no
+    /// HNSW graph: they are scored exactly (MaxSim) over candidates or over the whole collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<MultiVectorConfig>,
+}
+
+/// When the appendable segment is sealed and when sealed segments are rewritten.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimizerConfig {
+    /// Points in the appendable segment that trigger a seal (build of an immutable, indexed segment).
+    pub segment_max_points: usize,
+    /// Fraction of deleted points above which a sealed segment is rewritten without them.
+    pub deleted_threshold: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            segment_max_points: 50_000,
+            deleted_threshold: 0.2,
+        }
+    }
+}
+
+/// The whole configuration of a collection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollectionConfig {
+    /// Named vectors. The empty name `""` is Qdrant's single unnamed vector.
+    pub vectors: BTreeMap<String, VectorParams>,
+    /// Collection-wide HNSW defaults.
+    #[serde(default)]
+    pub hnsw_config: HnswConfig,
+    /// Sealing and vacuum thresholds.
+    #[serde(default)]
+    pub optimizer_config: OptimizerConfig,
+}
+
+/// Largest accepted vector dimension; bigger values are almost always a client bug.
+pub const MAX_VECTOR_SIZE: usize = 65_536;
+
+impl CollectionConfig {
+    /// A collection with one unnamed dense vector and default parameters.
+    pub fn single(size: usize, distance: Distance) -> Self {
+        let mut vectors = BTreeMap::new();
+        vectors.insert(
+            String::new(),
+            VectorParams {
+                size,
+                distance,
+                hnsw_config: None,
+                multivector_config: None,
+            },
+        );
+        CollectionConfig {
+            vectors,
+            hnsw_config: HnswConfig::default(),
+            optimizer_config: OptimizerConfig::default(),
+        }
+    }
+
+    /// Rejects configs that cannot work, with a message naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.vectors.is_empty() {
+            return Err(Error::InvalidInput(
+                "a collection needs at least one vector".into(),
+            ));
+        }
+        for (name, params) in &self.vectors {
+            if params.size == 0 || params.size > MAX_VECTOR_SIZE {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}`: size must be between 1 and {MAX_VECTOR_SIZE}, got {}",
+                    params.size
+                )));
+            }
+            let hnsw = self.hnsw_for(name);
+            if hnsw.m < 2 || hnsw.m > 256 {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}`: hnsw m must be between 2 and 256, got {}",
+                    hnsw.m
+                )));
+            }
+            if hnsw.ef_construct < 4 || hnsw.ef == 0 {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}`: hnsw ef_construct must be at least 4 and ef at least 1"
+                )));
+            }
+        }
+        if self.optimizer_config.segment_max_points == 0 {
+            return Err(Error::InvalidInput(
+                "optimizer segment_max_points must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.optimizer_config.deleted_threshold) {
+            return Err(Error::InvalidInput(
+                "optimizer deleted_threshold must be between 0 and 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The HNSW parameters that apply to a named vector.
+    pub fn hnsw_for(&self, name: &str) -> &HnswConfig {
+        self.vectors
+            .get(name)
+            .and_then(|p| p.hnsw_config.as_ref())
+            .unwrap_or(&self.hnsw_config)
+    }
+
+    /// The params of a named vector, or the error the API reports for an unknown name.
+    pub fn vector(&self, name: &str) -> Result<&VectorParams> {
+        self.vectors
+            .get(name)
+            .ok_or_else(|| Error::VectorNameNotFound(name.to_string()))
+    }
+}

@@ -1,0 +1,44 @@
+/// Errors of the engine. Variants that are the caller's fault (bad input, unknown names) are separate from
+/// those that are the server's (storage, corruption), so the HTTP layer maps each to one status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No collection of that name.
+    #[error("collection `{0}` not found")]
+    CollectionNotFound(String),
+    /// A collection of that name exists already.
+    #[error("collection `{0}` already exists")]
+    CollectionExists(String),
+    /// A collection exists on disk but failed to open.
+    #[error("collection `{name}` is unavailable: {reason}")]
+    CollectionUnavailable {
+        /// The collection.
+        name: String,
+        /// Why it did not open.
+        reason: String,
+    },
+    /// The named vector is not part of the collection's config.
+    #[error("vector name `{0}` is not configured in this collection")]
+    VectorNameNotFound(String),
+    /// A vector's length differs from the configured size.
+    #[error("wrong vector dimension for `{name}`: expected {expected}, got {got}")]
+    DimensionMismatch {
+        /// The named vector ("" for the unnamed one).
+        name: String,
+        /// The configured size.
+        expected: usize,
+        /// The size received.
+        got: usize,
+    },
+    /// Any other invalid input, with a message that says what to change.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A storage failure (IO, corruption).
+    #[error(transparent)]
+    Storage(#[from] quiver_storage::Error),
+    /// A long operation was stopped because the collection is closing.
+    #[error("operation cancelled: the collection is closing")]
+    Cancelled,
+}
+
+/// Result alias of the engine.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,19 @@
+//! Quiver engine: collections of points and how they are searched. It owns vectors, graphs, scores and
+//! filters; files go through `quiver-storage`. It knows nothing of HTTP or models.
+#![warn(missing_docs)]
+
+pub mod collection;
+pub mod config;
+mod error;
+pub mod filter;
+pub mod point;
+
+pub use collection::{Collection, Collections};
+pub use config::{CollectionConfig, Distance, HnswConfig, VectorParams};
+pub use error::{Error, Result};
+pub use filter::Filter;
+pub use point::{
+    NamedVectors, PointInsert, PointsSelector, QueryVector, Record, ScoredPoint, SearchRequest,
+    Vector, WithPayload, WithVectors,
+};
+pub use quiver_storage::PointId;

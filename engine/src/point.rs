@@ -1,0 +1,211 @@
+//! Points as callers see them: what goes in (inserts, selectors, search requests) and what comes out.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::filter::Filter;
+use crate::PointId;
+
+/// A JSON object stored with a point.
+pub type Payload = Map<String, Value>;
+
+/// One named vector's value for one point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Vector {
+    /// One vector.
+    Dense(Vec<f32>),
+    /// A matrix: one row per token (multi-vector).
+    Multi(Vec<Vec<f32>>),
+}
+
+/// A point's vectors by name; `""` is the unnamed vector.
+pub type NamedVectors = BTreeMap<String, Vector>;
+
+/// A point to insert or replace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointInsert {
+    /// External id; an existing point with this id is replaced.
+    pub id: PointId,
+    /// Its vectors. Names not in the config are rejected; configured names may be absent.
+    pub vectors: NamedVectors,
+    /// Its payload (`None` stores an empty payload).
+    pub payload: Option<Payload>,
+}
+
+/// Which points an operation touches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PointsSelector {
+    /// These ids (unknown ids are ignored, as Qdrant does).
+    Ids(Vec<PointId>),
+    /// Every point that matches.
+    Filter(Filter),
+}
+
+/// How a payload update applies.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PayloadOp {
+    /// Merge these keys into the payload (Qdrant's set_payload). With `key`, merge under that nested key.
+    Set {
+        /// The keys to set.
+        payload: Payload,
+        /// Optional nested key (`a.b`) to set them under.
+        key: Option<String>,
+    },
+    /// Replace the whole payload (Qdrant's overwrite_payload).
+    Overwrite(Payload),
+    /// Remove these keys.
+    DeleteKeys(Vec<String>),
+    /// Remove every key.
+    Clear,
+}
+
+/// Which payload fields a read returns.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum WithPayload {
+    /// The whole payload.
+    All,
+    /// No payload.
+    #[default]
+    None,
+    /// Only these top-level keys.
+    Include(Vec<String>),
+    /// Everything but these top-level keys.
+    Exclude(Vec<String>),
+}
+
+/// Which vectors a read returns.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum WithVectors {
+    /// Every named vector.
+    All,
+    /// None.
+    #[default]
+    None,
+    /// Only these names.
+    Names(Vec<String>),
+}
+
+/// A stored point as returned by retrieve and scroll.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// External id.
+    pub id: PointId,
+    /// Payload, when asked for.
+    pub payload: Option<Payload>,
+    /// Vectors, when asked for.
+    pub vectors: Option<NamedVectors>,
+}
+
+/// A search hit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredPoint {
+    /// External id.
+    pub id: PointId,
+    /// Similarity (Cosine, Dot, MaxSim) or distance (Euclid), per Qdrant's convention.
+    pub score: f32,
+    /// Payload, when asked for.
+    pub payload: Option<Payload>,
+    /// Vectors, when asked for.
+    pub vectors: Option<NamedVectors>,
+}
+
+/// What to search with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueryVector {
+    /// Nearest neighbours of one vector.
+    Dense(Vec<f32>),
+    /// MaxSim against a multi-vector field, with this query matrix.
+    Multi(Vec<Vec<f32>>),
+}
+
+/// A nearest-neighbour search over one named vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchRequest {
+    /// The named vector to search (`""` for the unnamed one).
+    pub using: String,
+    /// The query.
+    pub query: QueryVector,
+    /// Only points matching this filter.
+    pub filter: Option<Filter>,
+    /// Only these points (the candidates of a prefetch stage); scored exactly.
+    pub candidates: Option<Vec<PointId>>,
+    /// Hits to return.
+    pub limit: usize,
+    /// Hits to skip first (pagination).
+    pub offset: usize,
+    /// Candidate-list size; `None` takes the collection's stored default.
+    pub ef: Option<usize>,
+    /// Skip the graph and scan exactly.
+    pub exact: bool,
+    /// Drop hits worse than this (below for similarities, above for Euclid).
+    pub score_threshold: Option<f32>,
+    /// Payload in the hits.
+    pub with_payload: WithPayload,
+    /// Vectors in the hits.
+    pub with_vectors: WithVectors,
+}
+
+impl SearchRequest {
+    /// A plain top-`limit` search of the unnamed vector with defaults elsewhere.
+    pub fn dense(vector: Vec<f32>, limit: usize) -> Self {
+        SearchRequest {
+            using: String::new(),
+            query: QueryVector::Dense(vector),
+            filter: None,
+            candidates: None,
+            limit,
+            offset: 0,
+            ef: None,
+            exact: false,
+            score_threshold: None,
+            with_payload: WithPayload::None,
+            with_vectors: WithVectors::None,
+        }
+    }
+}
+
+/// A page of points in id order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScrollRequest {
+    /// Only points matching this filter.
+    pub filter: Option<Filter>,
+    /// Start at this id (inclusive), as Qdrant's `offset`.
+    pub offset: Option<PointId>,
+    /// Page size.
+    pub limit: usize,
+    /// Payload in the records.
+    pub with_payload: WithPayload,
+    /// Vectors in the records.
+    pub with_vectors: WithVectors,
+}
+
+/// A page of points and where the next page starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScrollResult {
+    /// The records, ordered by id (numbers before UUIDs).
+    pub points: Vec<Record>,
+    /// The id the next page starts at; `None` at the end.
+    pub next_page_offset: Option<PointId>,
+}
+
+/// Counters describing a collection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CollectionInfo {
+    /// Live points.
+    pub points_count: usize,
+    /// Segments (sealed plus appendable).
+    pub segments_count: usize,
+    /// Tombstoned points still held in sealed segments.
+    pub deleted_count: usize,
+    /// Points in segments that have an HNSW graph.
+    pub indexed_vectors_count: usize,
+    /// Bytes of write-ahead log not yet folded into sealed segments.
+    pub wal_bytes: u64,
+    /// Bytes of all the collection's files on disk.
+    pub disk_bytes: u64,
+    /// True while a seal or vacuum runs.
+    pub optimizing: bool,
+}
