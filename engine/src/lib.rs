@@ -4,8 +4,10 @@
 
 pub mod collection;
 pub mod config;
+pub mod distance;
 mod error;
 pub mod filter;
+pub mod index;
 pub mod point;
 
 pub use collection::{Collection, Collections};

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod fs;
 mod point_id;
 
 pub use error::{Error, Result};
