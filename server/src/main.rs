@@ -1,1 +1,48 @@
-fn main() {}
+//! `quiver`: the one binary. Parses the command line, sets up logging, and hands each subcommand its
+//! resolved arguments.
+
+mod cli;
+mod http;
+
+use clap::{Parser, Subcommand};
+
+/// Quiver: a vector search engine with its own embedding model, in one binary.
+///
+/// Collections of points (id, JSON payload, vectors) on local disk, searched by HNSW or exact scan,
+/// served over Qdrant's REST API.
+#[derive(Parser, Debug)]
+#[command(name = "quiver", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: cli::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the HTTP API (Qdrant's REST dialect) over the data directory.
+    Serve(cli::serve::ServeArgs),
+    /// Create, list, inspect or delete collections.
+    #[command(subcommand)]
+    Collection(cli::collection::CollectionCommand),
+    /// Insert or replace points from a JSON Lines file.
+    Upsert(cli::upsert::UpsertArgs),
+    /// Search a collection for the nearest neighbours of a vector.
+    Search(cli::search::SearchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    cli::init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Serve(args) => cli::serve::run(&cli.global, args),
+        Command::Collection(cmd) => cli::collection::run(&cli.global, cmd),
+        Command::Upsert(args) => cli::upsert::run(&cli.global, args),
+        Command::Search(args) => cli::search::run(&cli.global, args),
+    };
+    if let Err(err) = result {
+        eprintln!("quiver: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command the README gives and CI runs: fetches the small test assets, runs the Rust test
+# suite, then the end-to-end checks against a real server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ -x scripts/fetch-test-assets.sh ]; then
+    step "fetching test assets"
+    scripts/fetch-test-assets.sh
+fi
+
+step "cargo test"
+cargo test --workspace --locked
+
+for e2e in scripts/run-qdrant-client-test.sh tests/readme_examples.sh; do
+    if [ -x "$e2e" ]; then
+        step "$e2e"
+        "$e2e"
+    fi
+done

@@ -1,0 +1,99 @@
+//! The command line: create, upsert, search, info, delete, and its error messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn quiver(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("QUIVER_LOG", "warn")
+        .output()
+        .expect("spawn quiver")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "quiver failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn create_upsert_search_info_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(quiver(&data, &["collection", "create", "docs", "--size", "3", "--distance", "euclid"]));
+    assert_eq!(ok(quiver(&data, &["collection", "list"])).trim(), "docs");
+
+    let file = dir.path().join("points.jsonl");
+    let mut lines = String::new();
+    for i in 0..50 {
+        let color = if i % 2 == 0 { "red" } else { "blue" };
+        lines.push_str(&format!(
+            "{{\"id\": {i}, \"vector\": [{i}, 0, 0], \"payload\": {{\"color\": \"{color}\"}}}}\n"
+        ));
+    }
+    std::fs::write(&file, lines).unwrap();
+    ok(quiver(&data, &["upsert", "-c", "docs", file.to_str().unwrap(), "--flush"]));
+
+    let hits = ok(quiver(&data, &["search", "-c", "docs", "--vector", "[10.2, 0, 0]", "-k", "3"]));
+    let ids: Vec<u64> = hits
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![10, 11, 9]);
+
+    let filtered = ok(quiver(
+        &data,
+        &[
+            "search", "-c", "docs", "--vector", "[10.2, 0, 0]", "-k", "2", "--with-payload",
+            "--filter", r#"{"must":[{"key":"color","match":{"value":"blue"}}]}"#,
+        ],
+    ));
+    let first: serde_json::Value = serde_json::from_str(filtered.lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], 11);
+    assert_eq!(first["payload"]["color"], "blue");
+
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(quiver(&data, &["collection", "info", "docs"]))).unwrap();
+    assert_eq!(info["info"]["points_count"], 50);
+
+    ok(quiver(&data, &["collection", "delete", "docs"]));
+    assert_eq!(ok(quiver(&data, &["collection", "list"])).trim(), "");
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = quiver(&data, &["search", "-c", "missing", "--vector", "[1]"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing") && err.contains("not found"), "{err}");
+
+    ok(quiver(&data, &["collection", "create", "v", "--size", "2"]));
+    let out = quiver(&data, &["search", "-c", "v", "--vector", "[1, 2, 3]"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("dimension"), "{err}");
+
+    let file = dir.path().join("bad.jsonl");
+    std::fs::write(&file, "{\"id\": 1, \"vector\": [1, 2]}\n{\"id\": 2, \"vector\": \"x\"}\n").unwrap();
+    let out = quiver(&data, &["upsert", "-c", "v", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(":2: invalid point"), "{err}");
+}
+
+#[test]
+fn help_explains_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = ok(quiver(dir.path(), &["--help"]));
+    for sub in ["serve", "collection", "upsert", "search"] {
+        assert!(help.contains(sub), "--help lacks {sub}: {help}");
+    }
+    let help = ok(quiver(dir.path(), &["upsert", "--help"]));
+    assert!(help.contains("JSON Lines"), "{help}");
+}

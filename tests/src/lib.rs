@@ -1,1 +1,0 @@
-//! Process-level tests live in `tests/`; this crate has no library code.
