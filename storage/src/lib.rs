@@ -5,9 +5,24 @@
 //! payloads are opaque JSON bytes.
 #![warn(missing_docs)]
 
+#[cfg(target_endian = "big")]
+compile_error!(
+    "Quiver's files are little-endian and memory-mapped in place; big-endian hosts are unsupported"
+);
+
+mod bitmap;
 mod error;
 pub mod fs;
+pub mod header;
+// rkyv derives undocumented archived twins of the manifest types; the originals are documented.
+#[allow(missing_docs)]
+pub mod manifest;
 mod point_id;
+pub mod segment;
+pub mod wal;
 
+pub use bitmap::Bitmap;
 pub use error::{Error, Result};
+pub use manifest::{FileEntry, Manifest, SegmentEntry, SegmentFile};
 pub use point_id::PointId;
+pub use wal::{Wal, WalOptions};

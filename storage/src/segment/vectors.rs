@@ -1,0 +1,335 @@
+//! Raw vector files: dense rows (`f32`, row-major) and multi-vector rows with per-point offsets.
+//!
+//! Dense file: header fields `[dim, rows, points, sparse]`; then `rows · dim` floats; when `sparse` is 1
+//! (some points lack this vector) then `rows` ascending `u32` point offsets, one per row. Rows hold only
+//! points that have the vector, so an index built over them never sees a placeholder.
+//!
+//! Multi file: header fields `[dim, points, total rows]`; then `points + 1` `u64` row offsets (point `i`
+//! owns rows `offsets[i]..offsets[i+1]`, none when it lacks the vector), then `total rows · dim` floats.
+
+use std::path::Path;
+
+use super::mapped::{as_f32s, as_u32s, as_u64s, write_f32s, write_u32s, write_u64s, Mapped};
+use crate::fs::{atomic_write_with, WrittenFile};
+use crate::{header, Error, Result};
+
+const DENSE_MAGIC: &[u8; 8] = b"QVDENSE\0";
+const MULTI_MAGIC: &[u8; 8] = b"QVMULTI\0";
+const VERSION: u32 = 1;
+const H: usize = header::HEADER_LEN;
+
+/// Writes a dense vector file. `row_points` lists the point offset of each row (ascending); `None` means
+/// row `i` is point `i` and every point has the vector.
+pub fn write_dense(
+    path: &Path,
+    dim: usize,
+    rows: &[f32],
+    row_points: Option<&[u32]>,
+    num_points: usize,
+) -> Result<WrittenFile> {
+    let num_rows = rows.len() / dim.max(1);
+    if dim == 0 || rows.len() % dim != 0 {
+        return Err(Error::Decode(format!(
+            "{}: {} floats are not whole rows of {dim}",
+            path.display(),
+            rows.len()
+        )));
+    }
+    if let Some(rp) = row_points {
+        let ok = rp.len() == num_rows
+            && rp.windows(2).all(|w| w[0] < w[1])
+            && rp.last().is_none_or(|&l| (l as usize) < num_points);
+        if !ok {
+            return Err(Error::Decode(format!(
+                "{}: row point offsets are not ascending offsets below {num_points}",
+                path.display()
+            )));
+        }
+    } else if num_rows != num_points {
+        return Err(Error::Decode(format!(
+            "{}: {num_rows} rows for {num_points} points without row offsets",
+            path.display()
+        )));
+    }
+    let head = header::encode(
+        DENSE_MAGIC,
+        VERSION,
+        [
+            dim as u64,
+            num_rows as u64,
+            num_points as u64,
+            row_points.is_some() as u64,
+            0,
+            0,
+        ],
+    );
+    atomic_write_with(path, |w| {
+        w.write_all(&head)?;
+        write_f32s(w, rows)?;
+        if let Some(rp) = row_points {
+            write_u32s(w, rp)?;
+        }
+        Ok(())
+    })
+}
+
+/// A dense vector file, memory-mapped.
+pub struct DenseFile {
+    map: Mapped,
+    dim: usize,
+    num_rows: usize,
+    num_points: usize,
+    sparse: bool,
+}
+
+impl DenseFile {
+    /// Maps and validates the layout (not the checksum: the manifest does that).
+    pub fn open(path: &Path) -> Result<Self> {
+        let map = Mapped::open(path)?;
+        let f = header::decode(path, map.bytes(), DENSE_MAGIC, VERSION)?;
+        let (dim, num_rows, num_points, sparse) =
+            (f[0] as usize, f[1] as usize, f[2] as usize, f[3] == 1);
+        let want = dim
+            .checked_mul(num_rows)
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|n| n.checked_add(H + if sparse { num_rows * 4 } else { 0 }));
+        if dim == 0 || want != Some(map.bytes().len()) || f[3] > 1 {
+            return Err(map.corrupt(format!(
+                "{} bytes do not fit dim {dim}, {num_rows} rows, sparse {}",
+                map.bytes().len(),
+                f[3]
+            )));
+        }
+        let file = DenseFile {
+            map,
+            dim,
+            num_rows,
+            num_points,
+            sparse,
+        };
+        if file.rows().len() != dim * num_rows {
+            return Err(file.map.corrupt("vector data is misaligned"));
+        }
+        if sparse {
+            let rp = file.row_points();
+            let ok = rp.len() == num_rows
+                && rp.windows(2).all(|w| w[0] < w[1])
+                && rp.last().is_none_or(|&l| (l as usize) < num_points);
+            if !ok {
+                return Err(file.map.corrupt("row point offsets are not ascending"));
+            }
+        } else if num_rows != num_points {
+            return Err(file.map.corrupt("row count differs from point count"));
+        }
+        Ok(file)
+    }
+
+    /// Floats per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Rows stored (points that have the vector).
+    pub fn num_rows(&self) -> usize {
+        self.num_rows
+    }
+
+    /// Points in the segment.
+    pub fn num_points(&self) -> usize {
+        self.num_points
+    }
+
+    /// All rows, row-major.
+    pub fn rows(&self) -> &[f32] {
+        let end = H + self.dim * self.num_rows * 4;
+        as_f32s(&self.map.bytes()[H..end]).unwrap_or(&[])
+    }
+
+    fn row_points(&self) -> &[u32] {
+        if !self.sparse {
+            return &[];
+        }
+        let start = H + self.dim * self.num_rows * 4;
+        as_u32s(&self.map.bytes()[start..]).unwrap_or(&[])
+    }
+
+    /// The point offset that row `row` belongs to.
+    pub fn row_to_point(&self, row: u32) -> u32 {
+        if self.sparse {
+            self.row_points()[row as usize]
+        } else {
+            row
+        }
+    }
+
+    /// The row of point `point`, or `None` when the point lacks this vector.
+    pub fn point_to_row(&self, point: u32) -> Option<u32> {
+        if self.sparse {
+            self.row_points()
+                .binary_search(&point)
+                .ok()
+                .map(|r| r as u32)
+        } else {
+            ((point as usize) < self.num_rows).then_some(point)
+        }
+    }
+
+    /// The vector of point `point`.
+    pub fn vector(&self, point: u32) -> Option<&[f32]> {
+        let row = self.point_to_row(point)? as usize;
+        Some(&self.rows()[row * self.dim..(row + 1) * self.dim])
+    }
+}
+
+/// Writes a multi-vector file. `offsets` has `points + 1` entries counted in rows.
+pub fn write_multi(path: &Path, dim: usize, offsets: &[u64], data: &[f32]) -> Result<WrittenFile> {
+    let total_rows = data.len() / dim.max(1);
+    let ok = dim > 0
+        && data.len() % dim == 0
+        && offsets.first() == Some(&0)
+        && offsets.windows(2).all(|w| w[0] <= w[1])
+        && offsets.last() == Some(&(total_rows as u64));
+    if !ok {
+        return Err(Error::Decode(format!(
+            "{}: multi-vector offsets do not describe {total_rows} rows",
+            path.display()
+        )));
+    }
+    let head = header::encode(
+        MULTI_MAGIC,
+        VERSION,
+        [
+            dim as u64,
+            (offsets.len() - 1) as u64,
+            total_rows as u64,
+            0,
+            0,
+            0,
+        ],
+    );
+    atomic_write_with(path, |w| {
+        w.write_all(&head)?;
+        write_u64s(w, offsets)?;
+        write_f32s(w, data)
+    })
+}
+
+/// A multi-vector file, memory-mapped.
+pub struct MultiFile {
+    map: Mapped,
+    dim: usize,
+    num_points: usize,
+    total_rows: usize,
+}
+
+impl MultiFile {
+    /// Maps and validates the layout.
+    pub fn open(path: &Path) -> Result<Self> {
+        let map = Mapped::open(path)?;
+        let f = header::decode(path, map.bytes(), MULTI_MAGIC, VERSION)?;
+        let (dim, num_points, total_rows) = (f[0] as usize, f[1] as usize, f[2] as usize);
+        let want = (num_points + 1)
+            .checked_mul(8)
+            .and_then(|o| dim.checked_mul(total_rows)?.checked_mul(4)?.checked_add(o))
+            .and_then(|n| n.checked_add(H));
+        if dim == 0 || want != Some(map.bytes().len()) {
+            return Err(map.corrupt(format!(
+                "{} bytes do not fit dim {dim}, {num_points} points, {total_rows} rows",
+                map.bytes().len()
+            )));
+        }
+        let file = MultiFile {
+            map,
+            dim,
+            num_points,
+            total_rows,
+        };
+        let off = file.offsets();
+        let ok = off.len() == num_points + 1
+            && off[0] == 0
+            && off.windows(2).all(|w| w[0] <= w[1])
+            && off[num_points] == total_rows as u64
+            && file.data().len() == total_rows * dim;
+        if !ok {
+            return Err(file.map.corrupt("row offsets are inconsistent"));
+        }
+        Ok(file)
+    }
+
+    fn offsets(&self) -> &[u64] {
+        as_u64s(&self.map.bytes()[H..H + (self.num_points + 1) * 8]).unwrap_or(&[])
+    }
+
+    fn data(&self) -> &[f32] {
+        as_f32s(&self.map.bytes()[H + (self.num_points + 1) * 8..]).unwrap_or(&[])
+    }
+
+    /// Floats per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Points in the segment.
+    pub fn num_points(&self) -> usize {
+        self.num_points
+    }
+
+    /// Rows of all points.
+    pub fn total_rows(&self) -> usize {
+        self.total_rows
+    }
+
+    /// The rows of point `point` (`dim`-strided), or `None` when it lacks this vector.
+    pub fn rows(&self, point: u32) -> Option<&[f32]> {
+        let off = self.offsets();
+        let (a, b) = (
+            off[point as usize] as usize,
+            off[point as usize + 1] as usize,
+        );
+        (b > a).then(|| &self.data()[a * self.dim..b * self.dim])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_round_trip_dense_and_sparse() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d");
+        write_dense(&p, 2, &[1.0, 2.0, 3.0, 4.0], None, 2).unwrap();
+        let f = DenseFile::open(&p).unwrap();
+        assert_eq!(f.vector(1).unwrap(), &[3.0, 4.0]);
+        assert_eq!(f.point_to_row(2), None);
+
+        write_dense(&p, 2, &[1.0, 2.0, 3.0, 4.0], Some(&[1, 3]), 4).unwrap();
+        let f = DenseFile::open(&p).unwrap();
+        assert_eq!(f.num_rows(), 2);
+        assert_eq!(f.vector(3).unwrap(), &[3.0, 4.0]);
+        assert_eq!(f.vector(0), None);
+        assert_eq!(f.row_to_point(1), 3);
+        assert!(write_dense(&p, 2, &[1.0, 2.0, 3.0, 4.0], Some(&[3, 1]), 4).is_err());
+    }
+
+    #[test]
+    fn multi_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        write_multi(&p, 2, &[0, 2, 2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let f = MultiFile::open(&p).unwrap();
+        assert_eq!(f.rows(0).unwrap(), &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(f.rows(1), None);
+        assert_eq!(f.rows(2).unwrap(), &[5.0, 6.0]);
+    }
+
+    #[test]
+    fn truncated_file_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d");
+        write_dense(&p, 2, &[1.0, 2.0, 3.0, 4.0], None, 2).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 4]).unwrap();
+        assert!(matches!(DenseFile::open(&p), Err(Error::Corrupt { .. })));
+    }
+}
