@@ -8,6 +8,7 @@ pub mod distance;
 mod error;
 pub mod filter;
 pub mod index;
+pub mod plaid;
 pub mod point;
 
 pub use collection::{Collection, Collections};

@@ -1,0 +1,197 @@
+//! ColBERTv2 residual compression: a token is stored as its centroid id plus the residual
+//! `token − centroid`, each dimension quantised to `nbits` with bucket cutoffs and weights taken from the
+//! residual distribution (shared by all dimensions, as ColBERTv2's `ResidualCodec`).
+//!
+//! Packing: dimension `j`'s code sits at bits `(j % per_byte) · nbits ..` of byte `j / per_byte` of the
+//! token's residual, least significant bits first; a token's residual takes `⌈dim · nbits / 8⌉` bytes.
+//! Decompression is `normalize(centroid + weights[code])`: ColBERTv2 L2-normalises decompressed
+//! embeddings (`ResidualCodec.decompress`), and so does this codec.
+
+/// Bytes of one packed residual.
+pub(crate) fn bytes_per_token(dim: usize, nbits: u32) -> usize {
+    (dim * nbits as usize).div_ceil(8)
+}
+
+/// Bucket index of `x`: the number of cutoffs strictly below it (`torch.bucketize`, `right=False`).
+#[inline]
+pub(crate) fn bucketize(x: f32, cutoffs: &[f32]) -> u8 {
+    cutoffs.iter().map(|&c| u8::from(c < x)).sum()
+}
+
+/// Quantises `residual` (one token, `dim` values) with `cutoffs` and packs the codes into `out`
+/// (`bytes_per_token` bytes, overwritten).
+pub(crate) fn quantize_into(residual: &[f32], cutoffs: &[f32], nbits: u32, out: &mut [u8]) {
+    let per_byte = 8 / nbits as usize;
+    out.fill(0);
+    for (j, &r) in residual.iter().enumerate() {
+        let code = bucketize(r, cutoffs);
+        out[j / per_byte] |= code << ((j % per_byte) as u32 * nbits);
+    }
+}
+
+/// The codes of one packed token (inverse of the packing in [`quantize_into`]).
+pub(crate) fn unpack_into(packed: &[u8], nbits: u32, out: &mut [u8]) {
+    let per_byte = 8 / nbits as usize;
+    let mask = ((1u16 << nbits) - 1) as u8;
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = (packed[j / per_byte] >> ((j % per_byte) as u32 * nbits)) & mask;
+    }
+}
+
+/// Quantile `q` ∈ [0, 1] of sorted values with linear interpolation (what `torch.quantile` does).
+pub(crate) fn quantile(sorted: &[f32], q: f64) -> f32 {
+    debug_assert!(!sorted.is_empty());
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = (pos - lo as f64) as f32;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+}
+
+/// ColBERTv2's buckets from a sample of residual values: `2^nbits − 1` cutoffs at quantiles `i / 2^nbits`
+/// and `2^nbits` weights (reconstruction values) at the mid-quantiles `(i + 0.5) / 2^nbits`. Sorts
+/// `values` in place; non-finite values must not be present.
+pub(crate) fn bucket_params(values: &mut [f32], nbits: u32) -> (Vec<f32>, Vec<f32>) {
+    let levels = 1usize << nbits;
+    if values.is_empty() {
+        return (vec![0.0; levels - 1], vec![0.0; levels]);
+    }
+    values.sort_unstable_by(f32::total_cmp);
+    let cutoffs = (1..levels)
+        .map(|i| quantile(values, i as f64 / levels as f64))
+        .collect();
+    let weights = (0..levels)
+        .map(|i| quantile(values, (i as f64 + 0.5) / levels as f64))
+        .collect();
+    (cutoffs, weights)
+}
+
+/// Decoding tables for one store: for every byte value, the weights of the codes it packs.
+#[derive(Clone, Debug)]
+pub(crate) struct ResidualDecoder {
+    dim: usize,
+    per_byte: usize,
+    /// `256 × per_byte` weights: entry `b · per_byte + i` is the weight of the `i`-th code in byte `b`.
+    byte_table: Vec<f32>,
+}
+
+impl ResidualDecoder {
+    pub(crate) fn new(dim: usize, nbits: u32, weights: &[f32]) -> Self {
+        let per_byte = 8 / nbits as usize;
+        let mask = (1usize << nbits) - 1;
+        let mut byte_table = Vec::with_capacity(256 * per_byte);
+        for b in 0..256usize {
+            for i in 0..per_byte {
+                byte_table.push(weights[(b >> (i * nbits as usize)) & mask]);
+            }
+        }
+        ResidualDecoder {
+            dim,
+            per_byte,
+            byte_table,
+        }
+    }
+
+    /// Writes the decompressed, unit-length token into `out` (`dim` values).
+    pub(crate) fn decompress_into(&self, centroid: &[f32], packed: &[u8], out: &mut [f32]) {
+        let pb = self.per_byte;
+        for ((o, c), &byte) in out
+            .chunks_mut(pb)
+            .zip(centroid.chunks(pb))
+            .zip(packed.iter())
+        {
+            let w = &self.byte_table[byte as usize * pb..byte as usize * pb + pb];
+            for ((o, &c), &w) in o.iter_mut().zip(c).zip(w) {
+                *o = c + w;
+            }
+        }
+        let norm = super::kernels::dot(out, out).sqrt();
+        if norm > 0.0 {
+            let inv = 1.0 / norm;
+            out.iter_mut().for_each(|v| *v *= inv);
+        }
+        debug_assert_eq!(out.len(), self.dim);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_unpack_is_exact_for_every_nbits_and_odd_dims() {
+        for nbits in [1u32, 2, 4] {
+            let levels = 1u8 << nbits;
+            for dim in [1usize, 3, 8, 13, 128] {
+                let codes: Vec<u8> = (0..dim)
+                    .map(|j| ((j * 7 + 3) % levels as usize) as u8)
+                    .collect();
+                // Cutoffs at k + 0.5 so the value k lands in bucket k.
+                let cutoffs: Vec<f32> = (1..levels).map(|k| k as f32 - 0.5).collect();
+                let residual: Vec<f32> = codes.iter().map(|&c| c as f32).collect();
+                let mut packed = vec![0xAAu8; bytes_per_token(dim, nbits)];
+                quantize_into(&residual, &cutoffs, nbits, &mut packed);
+                let mut back = vec![0u8; dim];
+                unpack_into(&packed, nbits, &mut back);
+                assert_eq!(back, codes, "nbits {nbits} dim {dim}");
+            }
+        }
+    }
+
+    #[test]
+    fn bucketize_follows_torch_right_false() {
+        let cutoffs = [-1.0, 0.0, 1.0];
+        assert_eq!(bucketize(-2.0, &cutoffs), 0);
+        assert_eq!(bucketize(-1.0, &cutoffs), 0);
+        assert_eq!(bucketize(-0.5, &cutoffs), 1);
+        assert_eq!(bucketize(0.0, &cutoffs), 1);
+        assert_eq!(bucketize(0.5, &cutoffs), 2);
+        assert_eq!(bucketize(3.0, &cutoffs), 3);
+    }
+
+    #[test]
+    fn quantile_cutoffs_on_a_uniform_distribution() {
+        // 0, 1, …, 1000: quantile q is exactly 1000·q.
+        let mut values: Vec<f32> = (0..=1000).rev().map(|v| v as f32).collect();
+        let (cutoffs, weights) = bucket_params(&mut values, 2);
+        assert_eq!(cutoffs, vec![250.0, 500.0, 750.0]);
+        assert_eq!(weights, vec![125.0, 375.0, 625.0, 875.0]);
+        let (cutoffs, weights) = bucket_params(&mut values, 1);
+        assert_eq!(cutoffs, vec![500.0]);
+        assert_eq!(weights, vec![250.0, 750.0]);
+        // Interpolation between neighbours, as torch.quantile.
+        assert_eq!(quantile(&[0.0, 10.0], 0.25), 2.5);
+    }
+
+    #[test]
+    fn quantile_cutoffs_on_a_gaussian_sample() {
+        // Standard normal quartiles are ±0.6745 and 0; mid-quantiles 0.125/0.375 are ∓1.1503 / ∓0.3186.
+        let mut rng = super::super::synthetic::SplitMix64::new(7);
+        let mut values: Vec<f32> = (0..200_000).map(|_| rng.gaussian()).collect();
+        let (cutoffs, weights) = bucket_params(&mut values, 2);
+        let want_c = [-0.6745, 0.0, 0.6745];
+        let want_w = [-1.1503, -0.3186, 0.3186, 1.1503];
+        for (g, w) in cutoffs.iter().zip(want_c).chain(weights.iter().zip(want_w)) {
+            assert!((g - w).abs() < 0.02, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn decompress_adds_weights_and_normalises() {
+        let nbits = 2;
+        let weights = [-0.3, -0.1, 0.1, 0.3];
+        let decoder = ResidualDecoder::new(6, nbits, &weights);
+        let centroid = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let codes = [3u8, 0, 1, 2, 3, 0];
+        let mut packed = [0u8; 2];
+        let residual: Vec<f32> = codes.iter().map(|&c| weights[c as usize]).collect();
+        quantize_into(&residual, &[-0.2, 0.0, 0.2], nbits, &mut packed);
+        let mut out = [0.0f32; 6];
+        decoder.decompress_into(&centroid, &packed, &mut out);
+        let raw: Vec<f32> = centroid.iter().zip(&residual).map(|(c, r)| c + r).collect();
+        let norm = raw.iter().map(|v| v * v).sum::<f32>().sqrt();
+        for (o, r) in out.iter().zip(&raw) {
+            assert!((o - r / norm).abs() < 1e-6);
+        }
+    }
+}

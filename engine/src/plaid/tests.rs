@@ -1,0 +1,462 @@
+//! Token-store tests: compression quality, rerank and search against exact MaxSim on raw tokens (the
+//! oracle), files (round trip, corruption), tombstones and edge cases.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+
+use super::synthetic::{Corpus, CorpusParams, SplitMix64};
+use super::*;
+
+fn no_stop() -> AtomicBool {
+    AtomicBool::new(false)
+}
+
+fn all(_: u32) -> bool {
+    true
+}
+
+/// 2,000 documents × ~30 tokens × 64 d in 50 topics; built once per `nbits` and shared by the tests.
+fn corpus() -> &'static Corpus {
+    static CORPUS: OnceLock<Corpus> = OnceLock::new();
+    CORPUS.get_or_init(|| Corpus::generate(&CorpusParams::default()))
+}
+
+fn fixture(nbits: u8) -> &'static PlaidIndex {
+    static BUILDS: [OnceLock<PlaidIndex>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match nbits {
+        1 => 0,
+        2 => 1,
+        _ => 2,
+    };
+    BUILDS[slot].get_or_init(|| {
+        let c = corpus();
+        let tokens = TokenMatrices::new(&c.offsets, &c.data, c.dim).unwrap();
+        let params = PlaidBuildParams {
+            nbits,
+            ..PlaidBuildParams::default()
+        };
+        PlaidIndex::from_build(PlaidBuild::build(tokens, &params, &no_stop()).unwrap())
+    })
+}
+
+fn raw() -> TokenMatrices<'static> {
+    let c = corpus();
+    TokenMatrices::new(&c.offsets, &c.data, c.dim).unwrap()
+}
+
+fn mean_cosine(index: &PlaidIndex) -> f32 {
+    let c = corpus();
+    let dim = c.dim;
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for doc in 0..index.num_points() as u32 {
+        let original = raw().point(doc).unwrap();
+        let decoded = index.decompress(doc).unwrap();
+        for (a, b) in original.chunks(dim).zip(decoded.chunks(dim)) {
+            // Both sides are unit length.
+            sum += kernels::dot(a, b) as f64;
+            n += 1;
+        }
+    }
+    (sum / n as f64) as f32
+}
+
+#[test]
+fn compression_round_trip_keeps_tokens_close() {
+    let cos: Vec<f32> = [1u8, 2, 4]
+        .iter()
+        .map(|&b| mean_cosine(fixture(b)))
+        .collect();
+    eprintln!(
+        "mean cosine original vs decompressed: 1 bit {:.4}, 2 bits {:.4}, 4 bits {:.4}",
+        cos[0], cos[1], cos[2]
+    );
+    assert!(cos[0] > 0.80, "1 bit: {}", cos[0]);
+    assert!(cos[1] >= 0.90, "2 bits: {}", cos[1]);
+    assert!(cos[2] >= 0.97, "4 bits: {}", cos[2]);
+    assert!(cos[0] < cos[1] && cos[1] < cos[2]);
+}
+
+#[test]
+fn build_follows_colbert_shape_and_is_deterministic() {
+    let c = corpus();
+    let tokens = TokenMatrices::new(
+        &c.offsets[..301],
+        &c.data[..c.offsets[300] as usize * c.dim],
+        c.dim,
+    )
+    .unwrap();
+    let a = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap();
+    let b = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        a.num_centroids(),
+        default_num_centroids(tokens.num_tokens())
+    );
+    assert_eq!(a.num_points(), 300);
+    assert_eq!(a.bucket_cutoffs().len(), 3);
+    assert_eq!(a.bucket_weights().len(), 4);
+    assert!(a.bucket_cutoffs().windows(2).all(|w| w[0] <= w[1]));
+    // Weights sit between cutoffs: w0 ≤ c0 ≤ w1 ≤ c1 ≤ w2 ≤ c2 ≤ w3.
+    for (i, c) in a.bucket_cutoffs().iter().enumerate() {
+        assert!(a.bucket_weights()[i] <= *c && *c <= a.bucket_weights()[i + 1]);
+    }
+    // Every point appears in the inverted list of each of its tokens' centroids.
+    let index = PlaidIndex::from_build(a.clone());
+    let parts = index.parts();
+    for doc in 0..300u32 {
+        let range =
+            parts.doc_offsets[doc as usize] as usize..parts.doc_offsets[doc as usize + 1] as usize;
+        for t in range {
+            let CentroidIds::U16(ids) = &a.ids else {
+                panic!("few centroids take u16 ids")
+            };
+            let c = ids[t] as usize;
+            let list = &a.ivf_docs[a.ivf_offsets[c] as usize..a.ivf_offsets[c + 1] as usize];
+            assert!(list.binary_search(&doc).is_ok());
+        }
+    }
+}
+
+#[test]
+fn rerank_order_matches_exact_maxsim_at_4_bits() {
+    let index = fixture(4);
+    let c = corpus();
+    let mut rng = SplitMix64::new(11);
+    let (mut overlap, mut total) = (0usize, 0usize);
+    for q in c.queries.iter().take(30) {
+        // The 100 exact best plus 100 random points as candidates, as a dense stage would hand over.
+        let mut candidates: Vec<u32> = raw()
+            .search(q, 100, &all)
+            .unwrap()
+            .iter()
+            .map(|h| h.offset)
+            .collect();
+        candidates.extend((0..100).map(|_| rng.below(index.num_points()) as u32));
+        let want = raw().rerank(q, &candidates, 10, &all).unwrap();
+        let got = index.rerank(q, &candidates, 10, &all).unwrap();
+        assert_eq!(got.len(), 10);
+        assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
+        overlap += got
+            .iter()
+            .filter(|g| want.iter().any(|w| w.offset == g.offset))
+            .count();
+        total += 10;
+    }
+    let ratio = overlap as f32 / total as f32;
+    eprintln!("4-bit rerank top-10 overlap with exact f32 MaxSim: {ratio:.3}");
+    assert!(ratio >= 0.9, "overlap {ratio}");
+}
+
+fn recall_at_10(index: &PlaidIndex, params: &PlaidSearchParams) -> f32 {
+    let c = corpus();
+    let mut hit = 0;
+    for q in &c.queries {
+        let want = raw().search(q, 10, &all).unwrap();
+        let got = index.search(q, 10, params, &all).unwrap();
+        assert_eq!(got.len(), 10);
+        hit += got
+            .iter()
+            .filter(|g| want.iter().any(|w| w.offset == g.offset))
+            .count();
+    }
+    hit as f32 / (10 * c.queries.len()) as f32
+}
+
+#[test]
+fn plaid_search_recall_at_default_params() {
+    let r2 = recall_at_10(fixture(2), &PlaidSearchParams::default());
+    let r4 = recall_at_10(fixture(4), &PlaidSearchParams::default());
+    eprintln!("PLAID recall@10 vs exhaustive f32 MaxSim: 2 bits {r2:.3}, 4 bits {r4:.3}");
+    assert!(r2 >= 0.9, "2 bits recall {r2}");
+    assert!(r4 >= 0.95, "4 bits recall {r4}");
+}
+
+#[test]
+fn search_scores_are_exact_maxsim_of_decompressed_tokens() {
+    let index = fixture(2);
+    let q = &corpus().queries[0];
+    let hits = index
+        .search(q, 10, &PlaidSearchParams::default(), &all)
+        .unwrap();
+    for h in hits {
+        let doc = index.decompress(h.offset).unwrap();
+        let want = max_sim(q, &doc, index.dim());
+        assert!((h.score - want).abs() < 1e-4);
+        assert_eq!(index.max_sim(q, h.offset).unwrap(), h.score);
+    }
+}
+
+#[test]
+fn deleted_points_are_never_returned() {
+    let index = fixture(2);
+    let c = corpus();
+    for q in c.queries.iter().take(10) {
+        let before = index
+            .search(q, 10, &PlaidSearchParams::default(), &all)
+            .unwrap();
+        let deleted: Vec<u32> = before.iter().take(5).map(|h| h.offset).collect();
+        // Also every odd offset, a heavy delete load.
+        let accept = |o: u32| o % 2 == 0 && !deleted.contains(&o);
+        let after = index
+            .search(q, 10, &PlaidSearchParams::default(), &accept)
+            .unwrap();
+        assert_eq!(after.len(), 10);
+        assert!(after.iter().all(|h| accept(h.offset)));
+        let reranked = index
+            .rerank(q, &(0..200).collect::<Vec<_>>(), 50, &accept)
+            .unwrap();
+        assert!(reranked.iter().all(|h| accept(h.offset)));
+        let exact = raw().search(q, 50, &accept).unwrap();
+        assert!(exact.iter().all(|h| accept(h.offset)));
+    }
+    let none = index
+        .search(&c.queries[0], 10, &PlaidSearchParams::default(), &|_| false)
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn file_round_trip_gives_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DEFAULT_FILE_NAME);
+    let c = corpus();
+    let n = 400;
+    let tokens = TokenMatrices::new(
+        &c.offsets[..=n],
+        &c.data[..c.offsets[n] as usize * c.dim],
+        c.dim,
+    )
+    .unwrap();
+    let build = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap();
+    let written = build.write(&path).unwrap();
+    assert_eq!(quiver_storage::fs::file_crc32(&path).unwrap(), written);
+    let mapped = PlaidIndex::open(&path).unwrap();
+    let owned = PlaidIndex::from_build(build);
+    assert_eq!(mapped.num_points(), n);
+    assert_eq!(mapped.num_tokens(), owned.num_tokens());
+    assert_eq!(mapped.num_centroids(), owned.num_centroids());
+    for q in c.queries.iter().take(10) {
+        let params = PlaidSearchParams::default();
+        assert_eq!(
+            mapped.search(q, 10, &params, &all).unwrap(),
+            owned.search(q, 10, &params, &all).unwrap()
+        );
+        let cands: Vec<u32> = (0..n as u32).step_by(3).collect();
+        assert_eq!(
+            mapped.rerank(q, &cands, 20, &all).unwrap(),
+            owned.rerank(q, &cands, 20, &all).unwrap()
+        );
+    }
+    for doc in [0u32, 17, n as u32 - 1] {
+        assert_eq!(
+            mapped.decompress(doc).unwrap(),
+            owned.decompress(doc).unwrap()
+        );
+    }
+}
+
+#[test]
+fn damaged_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.plaid");
+    let c = corpus();
+    let n = 50;
+    let tokens = TokenMatrices::new(
+        &c.offsets[..=n],
+        &c.data[..c.offsets[n] as usize * c.dim],
+        c.dim,
+    )
+    .unwrap();
+    PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop())
+        .unwrap()
+        .write(&path)
+        .unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let is_corrupt = |bytes: &[u8]| {
+        let p = dir.path().join("bad.plaid");
+        std::fs::write(&p, bytes).unwrap();
+        matches!(
+            PlaidIndex::open(&p),
+            Err(Error::Storage(quiver_storage::Error::Corrupt { .. }))
+        )
+    };
+    assert!(!is_corrupt(&good));
+    // A flipped bit anywhere: header fields, padding, every section.
+    let mut rng = SplitMix64::new(5);
+    let mut positions: Vec<usize> = (0..128).collect();
+    positions.extend((0..200).map(|_| rng.below(good.len())));
+    positions.push(good.len() - 1);
+    for at in positions {
+        let mut bad = good.clone();
+        bad[at] ^= 1 << (at % 8);
+        assert!(is_corrupt(&bad), "flip at byte {at} of {}", good.len());
+    }
+    for len in [0, 10, 127, 128, 129, good.len() / 2, good.len() - 1] {
+        assert!(is_corrupt(&good[..len]), "truncated to {len}");
+    }
+    let mut longer = good.clone();
+    longer.push(0);
+    assert!(is_corrupt(&longer));
+    assert!(matches!(
+        PlaidIndex::open(&dir.path().join("missing")),
+        Err(Error::Storage(quiver_storage::Error::Io { .. }))
+    ));
+}
+
+#[test]
+fn empty_points_and_empty_stores_work() {
+    let dim = 4;
+    // Points 0 and 2 have no tokens.
+    let offsets = [0u64, 0, 2, 2, 3];
+    let data: Vec<f32> = [
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+    ]
+    .concat();
+    let tokens = TokenMatrices::new(&offsets, &data, dim).unwrap();
+    let build = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap();
+    assert_eq!(build.num_centroids(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.plaid");
+    build.write(&path).unwrap();
+    let index = PlaidIndex::open(&path).unwrap();
+    let q = [0.0, 0.0, 1.0, 0.0];
+    let hits = index
+        .search(&q, 10, &PlaidSearchParams::default(), &all)
+        .unwrap();
+    // Probing widens until every point with tokens is a candidate; empty points are not in any list.
+    assert_eq!(
+        hits.iter().map(|h| h.offset).collect::<Vec<_>>(),
+        vec![3, 1]
+    );
+    assert!((hits[0].score - 1.0).abs() < 1e-6);
+    let reranked = index.rerank(&q, &[0, 1, 2, 3, 3], 10, &all).unwrap();
+    assert_eq!(
+        reranked.iter().map(|h| h.offset).collect::<Vec<_>>(),
+        vec![3, 0, 1, 2]
+    );
+    assert_eq!(index.point_len(0), Some(0));
+    assert_eq!(index.point_len(4), None);
+    assert!(index.rerank(&q, &[4], 1, &all).is_err());
+    assert!(index
+        .search(&q, 0, &PlaidSearchParams::default(), &all)
+        .unwrap()
+        .is_empty());
+
+    let empty = TokenMatrices::new(&[0], &[], dim).unwrap();
+    let build = PlaidBuild::build(empty, &PlaidBuildParams::default(), &no_stop()).unwrap();
+    build.write(&path).unwrap();
+    let index = PlaidIndex::open(&path).unwrap();
+    assert_eq!((index.num_points(), index.num_centroids()), (0, 0));
+    assert!(index
+        .search(&q, 10, &PlaidSearchParams::default(), &all)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn bad_input_is_rejected() {
+    let dim = 2;
+    assert!(TokenMatrices::new(&[], &[], dim).is_err());
+    assert!(TokenMatrices::new(&[0, 2], &[1.0, 0.0], dim).is_err());
+    assert!(TokenMatrices::new(&[0, 1, 0], &[1.0, 0.0], dim).is_err());
+    assert!(TokenMatrices::new(&[0, 1], &[1.0, 0.0], 0).is_err());
+    let tokens = TokenMatrices::new(&[0, 1], &[f32::NAN, 0.0], dim).unwrap();
+    assert!(PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).is_err());
+    let tokens = TokenMatrices::new(&[0, 1], &[1.0, 0.0], dim).unwrap();
+    for params in [
+        PlaidBuildParams {
+            nbits: 3,
+            ..Default::default()
+        },
+        PlaidBuildParams {
+            num_centroids: Some(0),
+            ..Default::default()
+        },
+        PlaidBuildParams {
+            kmeans_iters: 0,
+            ..Default::default()
+        },
+    ] {
+        assert!(PlaidBuild::build(tokens, &params, &no_stop()).is_err());
+    }
+    let stop = AtomicBool::new(true);
+    assert!(matches!(
+        PlaidBuild::build(tokens, &PlaidBuildParams::default(), &stop),
+        Err(Error::Cancelled)
+    ));
+
+    let index = PlaidIndex::from_build(
+        PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap(),
+    );
+    let p = PlaidSearchParams::default();
+    assert!(matches!(
+        index.search(&[1.0, 0.0, 1.0], 1, &p, &all),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert!(index.search(&[], 1, &p, &all).is_err());
+    assert!(index.search(&[f32::INFINITY, 0.0], 1, &p, &all).is_err());
+    assert!(index
+        .search(
+            &[1.0, 0.0],
+            1,
+            &PlaidSearchParams {
+                ncells: Some(0),
+                ..p.clone()
+            },
+            &all
+        )
+        .is_err());
+    assert_eq!(index.search(&[1.0, 0.0], 1, &p, &all).unwrap().len(), 1);
+}
+
+#[test]
+fn search_params_defaults_and_overrides() {
+    let p = PlaidSearchParams::default();
+    let r = |k| p.resolve(k).unwrap();
+    assert_eq!(
+        (
+            r(10).ncells,
+            r(10).centroid_score_threshold,
+            r(10).ndocs,
+            r(10).n_full_scores
+        ),
+        (1, 0.5, 256, 64)
+    );
+    assert_eq!(
+        (
+            r(100).ncells,
+            r(100).centroid_score_threshold,
+            r(100).ndocs,
+            r(100).n_full_scores
+        ),
+        (2, 0.45, 1024, 256)
+    );
+    assert_eq!(
+        (r(1000).ncells, r(1000).ndocs, r(1000).n_full_scores),
+        (4, 4096, 1024)
+    );
+    assert_eq!((r(2000).ndocs, r(2000).n_full_scores), (8000, 2000));
+    let p: PlaidSearchParams =
+        serde_json::from_str(r#"{"ncells": 3, "t_cs": 0.3, "ndocs": 100}"#).unwrap();
+    let r = p.resolve(50).unwrap();
+    assert_eq!(
+        (
+            r.ncells,
+            r.centroid_score_threshold,
+            r.ndocs,
+            r.n_full_scores
+        ),
+        (3, 0.3, 100, 50)
+    );
+    assert!(serde_json::from_str::<PlaidSearchParams>(r#"{"nprobe": 3}"#).is_err());
+    let b: PlaidBuildParams = serde_json::from_str(r#"{"nbits": 4}"#).unwrap();
+    assert_eq!(
+        b,
+        PlaidBuildParams {
+            nbits: 4,
+            ..Default::default()
+        }
+    );
+}
