@@ -4,6 +4,8 @@
 
 pub mod exact;
 pub mod hnsw;
+mod topk;
+mod visited;
 
 /// A segment's vectors: `data.len() / dim` rows of `dim` floats.
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,345 @@
+//! A graph file, memory-mapped, and the search that walks it in place.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::format::{Header, Layout, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LEVEL};
+use super::NO_NODE;
+use crate::config::Distance;
+use crate::distance::{key_to_score, order_key};
+use crate::index::topk::Scored;
+use crate::index::visited::with_visited;
+use crate::index::{Candidate, VectorSlab};
+use crate::{Error, Result};
+
+/// A graph file, memory-mapped.
+pub struct GraphView {
+    map: Mmap,
+    path: PathBuf,
+    header: Header,
+    layout: Layout,
+}
+
+impl fmt::Debug for GraphView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphView")
+            .field("path", &self.path)
+            .field("nodes", &self.header.node_count)
+            .field("max_level", &self.header.max_level)
+            .field("m", &self.header.m)
+            .finish()
+    }
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Storage(quiver_storage::Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    })
+}
+
+impl GraphView {
+    /// Maps and validates the header of a graph file. Never rebuilds or parses the whole graph: it reads
+    /// the header and the per-layer counts and checks that the file has exactly the size they imply.
+    /// Neighbour ids are bounds-checked while searching, so a damaged body cannot make a search panic.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| quiver_storage::Error::io(path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| quiver_storage::Error::io(path, e))?
+            .len();
+        if len < HEADER_LEN as u64 {
+            return Err(corrupt(
+                path,
+                format!("graph file is {len} bytes, shorter than its header"),
+            ));
+        }
+        // SAFETY: graph files are written once through `atomic_write_with` (temp file, rename) and never
+        // modified, truncated or rewritten in place afterwards, so the mapped bytes cannot change under us.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| quiver_storage::Error::io(path, e))?;
+        #[cfg(unix)]
+        {
+            // Searches jump around the file; read-ahead would only pull in pages nobody asked for.
+            let _ = map.advise(memmap2::Advice::Random);
+        }
+        let mut raw = [0u8; HEADER_LEN];
+        raw.copy_from_slice(&map[..HEADER_LEN]);
+        let header = Header::from_bytes(&raw);
+        let layout = validate(&map, &raw, &header).map_err(|reason| corrupt(path, reason))?;
+        Ok(GraphView {
+            map,
+            path: path.to_path_buf(),
+            header,
+            layout,
+        })
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.header.node_count as usize
+    }
+
+    /// True for a graph without nodes.
+    pub fn is_empty(&self) -> bool {
+        self.header.node_count == 0
+    }
+
+    /// Highest layer with nodes.
+    pub fn max_level(&self) -> usize {
+        self.header.max_level as usize
+    }
+
+    /// Reads the whole file and checks the body against the CRC in the header. Opening does not do this
+    /// (it would touch every page); call it when verifying a collection.
+    pub fn verify_checksum(&self) -> Result<()> {
+        let crc = crc32fast::hash(&self.map[HEADER_LEN..]);
+        if crc != self.header.body_crc32 {
+            return Err(corrupt(
+                &self.path,
+                format!(
+                    "graph body checksum {crc:08x} differs from the header's {:08x}",
+                    self.header.body_crc32
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `len` little-endian u32 at byte offset `at`; empty if out of bounds (validated layouts never are).
+    fn u32s(&self, at: usize, len: usize) -> &[u32] {
+        let Some(bytes) = at
+            .checked_add(len.saturating_mul(4))
+            .and_then(|end| self.map.get(at..end))
+        else {
+            return &[];
+        };
+        if bytes.as_ptr().align_offset(std::mem::align_of::<u32>()) != 0 {
+            return &[];
+        }
+        // SAFETY: `bytes` is in bounds, 4-aligned (checked above; maps are page-aligned and sections
+        // 8-aligned) and exactly `len * 4` bytes long; every bit pattern is a valid u32, and the mapped
+        // file is immutable for the lifetime of `self`.
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), len) }
+    }
+
+    /// The raw slots of `node` on `layer` (stored little-endian); empty if the node is not on it.
+    pub(super) fn slots(&self, layer: usize, node: u32) -> &[u32] {
+        if layer == 0 {
+            let m0 = self.header.m0 as usize;
+            if node >= self.header.node_count {
+                return &[];
+            }
+            return self.u32s(self.layout.layer0_at + node as usize * m0 * 4, m0);
+        }
+        let Some(at) = self.layout.upper.get(layer - 1) else {
+            return &[];
+        };
+        let nodes = self.u32s(at.nodes_at, at.count);
+        // Bisection over the stored ids (ascending); a corrupt order only makes lookups miss.
+        let (mut lo, mut hi) = (0usize, nodes.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let id = u32::from_le(nodes[mid]);
+            match id.cmp(&node) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let m = self.header.m as usize;
+                    return self.u32s(at.links_at + mid * m * 4, m);
+                }
+            }
+        }
+        &[]
+    }
+
+    /// The `k` best rows reachable through the graph that `accept` lets through, best first.
+    ///
+    /// Greedy descent through the upper layers, then a beam of width `max(ef, k)` on layer 0. Rows that
+    /// `accept` rejects are still walked through (the graph stays connected under a filter) but never
+    /// returned; the walk only stops once `ef` accepted rows are held and nothing closer is left.
+    pub fn search(
+        &self,
+        slab: VectorSlab<'_>,
+        distance: Distance,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<Candidate> {
+        let n = self.len().min(slab.len());
+        let entry = self.header.entry_point;
+        if k == 0 || n == 0 || slab.dim == 0 || query.len() != slab.dim || entry as usize >= n {
+            return Vec::new();
+        }
+        let score = |o: u32| Scored::new(order_key(distance, query, slab.row(o)), o);
+        let in_range = |o: u32| o != NO_NODE && (o as usize) < n;
+
+        let mut current = score(entry);
+        for layer in (1..=self.max_level()).rev() {
+            loop {
+                let mut moved = false;
+                for &raw in self.slots(layer, current.offset) {
+                    let nb = u32::from_le(raw);
+                    if nb == NO_NODE {
+                        break;
+                    }
+                    if !in_range(nb) {
+                        continue;
+                    }
+                    let s = score(nb);
+                    if s < current {
+                        current = s;
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+
+        let ef = ef.max(k);
+        let found = with_visited(n, |visited| {
+            let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef * 2);
+            // Accepted rows only; the worst of them on top.
+            let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
+            visited.insert(current.offset);
+            candidates.push(Reverse(current));
+            if accept(current.offset) {
+                results.push(current);
+            }
+            while let Some(Reverse(c)) = candidates.pop() {
+                if results.len() >= ef && results.peek().is_some_and(|worst| c > *worst) {
+                    break;
+                }
+                for &raw in self.slots(0, c.offset) {
+                    let nb = u32::from_le(raw);
+                    if nb == NO_NODE {
+                        break;
+                    }
+                    if !in_range(nb) || !visited.insert(nb) {
+                        continue;
+                    }
+                    let s = score(nb);
+                    if results.len() < ef || results.peek().is_some_and(|worst| s < *worst) {
+                        candidates.push(Reverse(s));
+                        if accept(nb) {
+                            results.push(s);
+                            if results.len() > ef {
+                                results.pop();
+                            }
+                        }
+                    }
+                }
+            }
+            results.into_sorted_vec()
+        });
+        found
+            .into_iter()
+            .take(k)
+            .map(|s| Candidate {
+                offset: s.offset,
+                score: key_to_score(distance, s.key),
+            })
+            .collect()
+    }
+}
+
+/// Checks everything open promises: header fields, layer counts, exact file size, entry point.
+fn validate(map: &[u8], raw: &[u8; HEADER_LEN], h: &Header) -> std::result::Result<Layout, String> {
+    if h.magic != MAGIC {
+        return Err("not a Quiver graph file (bad magic)".into());
+    }
+    if h.version != FORMAT_VERSION {
+        return Err(format!(
+            "graph format version {} is not supported (this build reads {FORMAT_VERSION})",
+            h.version
+        ));
+    }
+    if Header::compute_crc(raw) != h.header_crc32 {
+        return Err("graph header checksum mismatch".into());
+    }
+    if h.header_len as usize != HEADER_LEN {
+        return Err(format!(
+            "graph header length {} is not {HEADER_LEN}",
+            h.header_len
+        ));
+    }
+    if !(1..=256).contains(&h.m) || h.m0 < h.m || h.m0 > 512 {
+        return Err(format!(
+            "graph link counts m={} m0={} are out of range",
+            h.m, h.m0
+        ));
+    }
+    if h.max_level > MAX_LEVEL {
+        return Err(format!(
+            "graph max level {} exceeds {MAX_LEVEL}",
+            h.max_level
+        ));
+    }
+    if h.node_count == NO_NODE {
+        return Err("graph node count is out of range".into());
+    }
+    let n = h.node_count as usize;
+    let layers = h.max_level as usize + 1;
+    let counts_end = HEADER_LEN + layers * 8;
+    let counts_bytes = map.get(HEADER_LEN..counts_end).ok_or_else(|| {
+        format!(
+            "graph file is {} bytes, too short for its layer table",
+            map.len()
+        )
+    })?;
+    let counts: Vec<usize> = counts_bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            usize::try_from(u64::from_le_bytes(b)).unwrap_or(usize::MAX)
+        })
+        .collect();
+    if counts[0] != n {
+        return Err(format!(
+            "graph layer 0 holds {} nodes, header says {n}",
+            counts[0]
+        ));
+    }
+    if let Some(l) = (1..layers).find(|&l| counts[l] > counts[l - 1]) {
+        return Err(format!(
+            "graph layer {l} has more nodes than the layer below"
+        ));
+    }
+    let layout = Layout::compute(n, h.m as usize, h.m0 as usize, &counts)
+        .ok_or_else(|| "graph sizes overflow".to_string())?;
+    if layout.total != map.len() {
+        return Err(format!(
+            "graph file is {} bytes, its header implies {}",
+            map.len(),
+            layout.total
+        ));
+    }
+    if n == 0 {
+        if h.entry_point != NO_NODE || h.max_level != 0 {
+            return Err("empty graph with an entry point".into());
+        }
+        return Ok(layout);
+    }
+    if h.entry_point as usize >= n {
+        return Err(format!("graph entry point {} is not a node", h.entry_point));
+    }
+    if layers > 1 && counts[layers - 1] == 0 {
+        return Err("graph top layer is empty".into());
+    }
+    let entry_level = map[layout.levels_at + h.entry_point as usize];
+    if u32::from(entry_level) != h.max_level {
+        return Err(format!(
+            "graph entry point is on level {entry_level}, not the top level {}",
+            h.max_level
+        ));
+    }
+    Ok(layout)
+}
