@@ -2,10 +2,36 @@
 //! a write-ahead log, one appendable segment (in memory, rebuilt from the WAL on open) and sealed,
 //! immutable, memory-mapped segments each with its own index.
 //!
+//! ```text
+//! <data_dir>/collections/<name>/
+//!     config.json         CollectionConfig, written once at creation
+//!     manifest.bin        sealed segments, their files and checksums, WAL position folded into them
+//!     wal/                write-ahead log chunks
+//!     segments/seg-<id>/  one directory per sealed segment
+//! ```
+//!
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
+mod ops;
+mod optimize;
+mod payload;
+mod read;
+mod search;
+mod segment;
+mod state;
+mod validate;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use quiver_storage::{fs as qfs, Manifest, Wal, WalOptions};
+
+pub use validate::{collection_name as validate_collection_name, MAX_NAME_LEN};
 
 use crate::config::CollectionConfig;
 use crate::filter::Filter;
@@ -13,7 +39,17 @@ use crate::point::{
     CollectionInfo, PayloadOp, PointInsert, PointsSelector, Record, ScoredPoint, ScrollRequest,
     ScrollResult, SearchRequest, WithPayload, WithVectors,
 };
-use crate::{PointId, Result};
+use crate::{Error, PointId, Result};
+use ops::Operation;
+use segment::{MemSegment, View};
+use state::{SegmentSet, Shared, Signal};
+
+/// File holding a collection's config.
+pub const CONFIG_FILE: &str = "config.json";
+/// Directory of a collection's write-ahead log.
+pub const WAL_DIR: &str = "wal";
+/// Directory (under the data directory) holding one directory per collection.
+pub const COLLECTIONS_DIR: &str = "collections";
 
 /// Process-wide engine options (from the server's settings; libraries never read env vars).
 #[derive(Clone, Debug)]
@@ -35,83 +71,316 @@ impl Default for EngineOptions {
 
 /// Every collection under one data directory.
 pub struct Collections {
-    _root: PathBuf,
+    root: PathBuf,
+    options: EngineOptions,
+    open: RwLock<BTreeMap<String, Arc<Collection>>>,
+    failed: RwLock<BTreeMap<String, String>>,
+    /// Serialises create and delete, so a name is never half-created while being deleted.
+    admin: Mutex<()>,
+}
+
+static UNIQUE: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other staging or trash directory of this process has (a leading dot is never a collection).
+fn scratch_name(kind: &str, name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+    format!(".{kind}-{name}-{}-{nanos}-{n}", std::process::id())
 }
 
 impl Collections {
     /// Opens (or creates) the data directory and every collection in it. A collection that fails to open
     /// is logged and listed by [`Collections::failed`]; the others still open.
     pub fn open(data_dir: &Path, options: EngineOptions) -> Result<Self> {
-        let _ = (data_dir, options);
-        todo!()
+        let root = data_dir.join(COLLECTIONS_DIR);
+        qfs::create_dir_durable(&root)?;
+        let mut open = BTreeMap::new();
+        let mut failed = BTreeMap::new();
+        let entries = std::fs::read_dir(&root).map_err(|e| quiver_storage::Error::io(&root, e))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| quiver_storage::Error::io(&root, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if name.starts_with('.') {
+                // A create or delete that crashed midway: never a valid collection.
+                tracing::info!(dir = %path.display(), "removing leftover staging directory");
+                let _ = std::fs::remove_dir_all(&path);
+                continue;
+            }
+            if path.is_dir() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        for name in names {
+            match Collection::open(&root.join(&name), &name, options.clone()) {
+                Ok(c) => {
+                    open.insert(name, Arc::new(c));
+                }
+                Err(e) => {
+                    tracing::error!(collection = %name, "collection failed to open and is skipped: {e}");
+                    failed.insert(name, e.to_string());
+                }
+            }
+        }
+        Ok(Collections {
+            root,
+            options,
+            open: RwLock::new(open),
+            failed: RwLock::new(failed),
+            admin: Mutex::new(()),
+        })
     }
 
     /// Creates a collection; its config is written durably before this returns.
     pub fn create(&self, name: &str, config: CollectionConfig) -> Result<Arc<Collection>> {
-        let _ = (name, config);
-        todo!()
+        validate::collection_name(name)?;
+        config.validate()?;
+        let _admin = self.admin.lock();
+        if self.open.read().contains_key(name) || self.failed.read().contains_key(name) {
+            return Err(Error::CollectionExists(name.to_string()));
+        }
+        let dir = self.root.join(name);
+        if dir.exists() {
+            return Err(Error::CollectionExists(name.to_string()));
+        }
+        // Build the whole directory under a staging name, then rename: a crash never leaves a
+        // collection without its config or manifest.
+        let staging = self.root.join(scratch_name("creating", name));
+        qfs::create_dir_durable(&staging)?;
+        let json = serde_json::to_vec_pretty(&config).expect("config serialises");
+        qfs::atomic_write(&staging.join(CONFIG_FILE), &json)?;
+        Manifest {
+            generation: 1,
+            ..Manifest::default()
+        }
+        .store(&staging)?;
+        std::fs::rename(&staging, &dir).map_err(|e| quiver_storage::Error::io(&dir, e))?;
+        qfs::sync_dir(&self.root)?;
+        let collection = Arc::new(Collection::open(&dir, name, self.options.clone())?);
+        self.open
+            .write()
+            .insert(name.to_string(), collection.clone());
+        Ok(collection)
     }
 
     /// The open collection of that name.
     pub fn get(&self, name: &str) -> Result<Arc<Collection>> {
-        let _ = name;
-        todo!()
+        if let Some(c) = self.open.read().get(name) {
+            return Ok(c.clone());
+        }
+        match self.failed.read().get(name) {
+            Some(reason) => Err(Error::CollectionUnavailable {
+                name: name.to_string(),
+                reason: reason.clone(),
+            }),
+            None => Err(Error::CollectionNotFound(name.to_string())),
+        }
     }
 
     /// Names of the open collections, sorted.
     pub fn list(&self) -> Vec<String> {
-        todo!()
+        self.open.read().keys().cloned().collect()
     }
 
     /// Collections that exist on disk but failed to open, with the reason.
     pub fn failed(&self) -> Vec<(String, String)> {
-        todo!()
+        self.failed
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Deletes a collection and its files. Returns false if it did not exist.
     pub fn delete(&self, name: &str) -> Result<bool> {
-        let _ = name;
-        todo!()
+        let _admin = self.admin.lock();
+        let removed = self.open.write().remove(name);
+        let was_failed = self.failed.write().remove(name).is_some();
+        if removed.is_none() && !was_failed {
+            return Ok(false);
+        }
+        if let Some(c) = removed {
+            c.shutdown();
+        }
+        let dir = self.root.join(name);
+        // Rename first: a crash midway leaves a dot-directory that the next open removes, never a
+        // half-deleted collection that looks valid.
+        let trash = self.root.join(scratch_name("trash", name));
+        std::fs::rename(&dir, &trash).map_err(|e| quiver_storage::Error::io(&dir, e))?;
+        qfs::sync_dir(&self.root)?;
+        std::fs::remove_dir_all(&trash).map_err(|e| quiver_storage::Error::io(&trash, e))?;
+        Ok(true)
     }
 
     /// Makes every collection's WAL durable and stops background work (graceful shutdown).
     pub fn close(&self) -> Result<()> {
-        todo!()
+        let mut first_err = None;
+        for c in self.open.read().values() {
+            if let Err(e) = c.close() {
+                tracing::error!(collection = %c.name(), "closing: {e}");
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// The directory holding every collection.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 }
 
 /// One collection. All methods take `&self` and are safe to call from many threads.
 pub struct Collection {
-    _name: String,
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn read_config(dir: &Path) -> Result<CollectionConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| quiver_storage::Error::io(&path, e))?;
+    let config: CollectionConfig =
+        serde_json::from_slice(&bytes).map_err(|e| quiver_storage::Error::Corrupt {
+            path: path.clone(),
+            reason: format!("unreadable config: {e}"),
+        })?;
+    config
+        .validate()
+        .map_err(|e| quiver_storage::Error::Corrupt {
+            path,
+            reason: format!("invalid config: {e}"),
+        })?;
+    Ok(config)
 }
 
 impl Collection {
+    /// Opens a collection directory: config, manifest (verified), sealed segments, then WAL replay.
+    fn open(dir: &Path, name: &str, options: EngineOptions) -> Result<Collection> {
+        let config = read_config(dir)?;
+        let manifest = Manifest::load(dir)?.ok_or_else(|| quiver_storage::Error::Corrupt {
+            path: dir.join(quiver_storage::manifest::MANIFEST_FILE),
+            reason: "missing".into(),
+        })?;
+        manifest.verify(dir)?;
+        manifest.remove_unlisted(dir)?;
+        let mut sealed = Vec::with_capacity(manifest.segments.len());
+        for entry in &manifest.segments {
+            sealed.push(Arc::new(optimize::open_sealed(dir, entry)?));
+        }
+        let set = SegmentSet {
+            sealed,
+            frozen: Vec::new(),
+            active: Arc::new(MemSegment::new(&config)),
+        };
+        let folded = manifest.wal_seq;
+        let mut replayed = 0usize;
+        let wal = Wal::open(
+            &dir.join(WAL_DIR),
+            WalOptions::default(),
+            folded + 1,
+            |seq, bytes| {
+                if seq <= folded {
+                    return Ok(());
+                }
+                let op = Operation::decode(bytes)
+                    .map_err(|e| quiver_storage::Error::Decode(format!("WAL record {seq}: {e}")))?;
+                state::apply(&config, &set, op);
+                replayed += 1;
+                Ok(())
+            },
+        )?;
+        if replayed > 0 {
+            tracing::info!(collection = %name, records = replayed, "replayed the write-ahead log");
+        }
+        let shared = Arc::new(Shared {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            config,
+            options,
+            wal,
+            writer: Mutex::new(()),
+            segments: RwLock::new(Arc::new(set)),
+            optimizer: Mutex::new(manifest),
+            optimizing: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            signal: Signal::default(),
+        });
+        let worker =
+            spawn_optimizer(shared.clone()).map_err(|e| quiver_storage::Error::io(dir, e))?;
+        shared.maybe_wake();
+        Ok(Collection {
+            shared,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Stops the background thread (cancelling a build in progress) and refuses further writes.
+    fn shutdown(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.signal.notify();
+        if let Some(h) = self.worker.lock().take() {
+            if h.join().is_err() {
+                tracing::error!(collection = %self.shared.name, "optimizer thread panicked");
+            }
+        }
+    }
+
+    /// Makes the WAL durable and stops background work. Later writes fail with [`Error::Cancelled`].
+    pub fn close(&self) -> Result<()> {
+        self.shutdown();
+        self.shared.wal.sync()?;
+        Ok(())
+    }
+
     /// The collection's name.
     pub fn name(&self) -> &str {
-        todo!()
+        &self.shared.name
     }
 
     /// The config fixed at creation.
     pub fn config(&self) -> &CollectionConfig {
-        todo!()
+        &self.shared.config
     }
 
     /// Inserts or replaces points. Returns the operation id once the WAL record is durable.
     pub fn upsert(&self, points: Vec<PointInsert>) -> Result<u64> {
-        let _ = points;
-        todo!()
+        let mut points = points;
+        validate::points(&self.shared.config, &mut points)?;
+        self.shared.write(|_| Ok(Operation::Upsert(points)))
     }
 
     /// Deletes points by id or filter. Durable on return.
     pub fn delete(&self, selector: PointsSelector) -> Result<u64> {
-        let _ = selector;
-        todo!()
+        self.shared.write(|set| {
+            Ok(Operation::Delete(match selector {
+                PointsSelector::Ids(ids) => ids,
+                PointsSelector::Filter(f) => state::resolve_filter(set, &f),
+            }))
+        })
     }
 
     /// Changes payloads of the selected points. Durable on return.
     pub fn update_payload(&self, selector: PointsSelector, op: PayloadOp) -> Result<u64> {
-        let _ = (selector, op);
-        todo!()
+        if let PayloadOp::Set { key: Some(k), .. } = &op {
+            if k.split('.').any(str::is_empty) {
+                return Err(Error::InvalidInput(format!(
+                    "payload key {k:?} has an empty path segment"
+                )));
+            }
+        }
+        self.shared.write(|set| {
+            let ids = match selector {
+                PointsSelector::Ids(ids) => ids,
+                PointsSelector::Filter(f) => state::resolve_filter(set, &f),
+            };
+            Ok(Operation::Payload { ids, op })
+        })
     }
 
     /// The points with these ids that exist, in the order asked.
@@ -121,40 +390,128 @@ impl Collection {
         with_payload: &WithPayload,
         with_vectors: &WithVectors,
     ) -> Result<Vec<Record>> {
-        let _ = (ids, with_payload, with_vectors);
-        todo!()
+        let set = self.shared.snapshot();
+        read::retrieve(&self.shared.config, &set, ids, with_payload, with_vectors)
     }
 
     /// A page of points in id order.
     pub fn scroll(&self, request: &ScrollRequest) -> Result<ScrollResult> {
-        let _ = request;
-        todo!()
+        let set = self.shared.snapshot();
+        read::scroll(&self.shared.config, &set, request)
     }
 
     /// How many live points match (all when `filter` is `None`).
     pub fn count(&self, filter: Option<&Filter>) -> Result<usize> {
-        let _ = filter;
-        todo!()
+        let set = self.shared.snapshot();
+        Ok(read::count(&set, filter))
     }
 
     /// Nearest neighbours, best first, merged over every segment.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
-        let _ = request;
-        todo!()
+        let set = self.shared.snapshot();
+        search::search(&self.shared.config, &set, request)
     }
 
     /// Seals the appendable segment now (builds its index) and trims the WAL.
     pub fn flush(&self) -> Result<()> {
-        todo!()
+        self.shared.optimize(true).map(|_| ())
     }
 
     /// Rewrites sealed segments whose deleted fraction passes the threshold. Returns how many.
     pub fn vacuum(&self) -> Result<usize> {
-        todo!()
+        // Sealing first persists pending tombstones, which is what a vacuum may drop.
+        self.shared.optimize(true)
     }
 
     /// Counters for the API and metrics.
     pub fn info(&self) -> CollectionInfo {
-        todo!()
+        let set = self.shared.snapshot();
+        let views = set.views();
+        let points_count = views.iter().map(|v| v.live_count()).sum();
+        let deleted_count = views
+            .iter()
+            .filter(|v| matches!(v, View::Sealed { .. }))
+            .map(|v| v.deleted().count_ones())
+            .sum();
+        let indexed_vectors_count = views
+            .iter()
+            .filter(|v| match v {
+                View::Sealed { seg, .. } => !seg.graphs.is_empty(),
+                View::Mem { .. } => false,
+            })
+            .map(|v| v.live_count())
+            .sum();
+        CollectionInfo {
+            points_count,
+            segments_count: set.sealed.len() + set.frozen.len() + 1,
+            deleted_count,
+            indexed_vectors_count,
+            wal_bytes: self.shared.wal.size_bytes(),
+            disk_bytes: dir_size(&self.shared.dir),
+            optimizing: self.shared.optimizing.load(Ordering::Acquire),
+        }
     }
+
+    /// The collection's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The manifest as last stored (for snapshots and diagnostics).
+    pub fn manifest(&self) -> Manifest {
+        self.shared.optimizer.lock().clone()
+    }
+}
+
+impl Drop for Collection {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The background optimizer: seals full segments and vacuums, so upserts never wait for an index build.
+fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("quiver-optimize-{}", shared.name))
+        .spawn(move || {
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                shared.signal.wait(Duration::from_secs(10));
+                if shared.stop.load(Ordering::Acquire) {
+                    return;
+                }
+                let set = shared.snapshot();
+                let full = set.active.data.read().len()
+                    >= shared.config.optimizer_config.segment_max_points;
+                if !(full || !set.frozen.is_empty() || shared.vacuum_wanted(&set)) {
+                    continue;
+                }
+                drop(set);
+                match shared.optimize(false) {
+                    Ok(_) => backoff = Duration::from_secs(1),
+                    Err(Error::Cancelled) => return,
+                    Err(e) => {
+                        tracing::error!(collection = %shared.name, "background optimize failed: {e}");
+                        // Keep the data in memory and the WAL; retry later rather than spin.
+                        shared.signal.wait(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                        shared.signal.notify();
+                    }
+                }
+            }
+        })
 }

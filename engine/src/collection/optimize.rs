@@ -1,0 +1,416 @@
+//! Sealing and vacuuming: turning in-memory rows into immutable indexed segments, and rewriting segments
+//! whose tombstones pass the threshold.
+//!
+//! Invariant: the stored manifest describes the state after exactly the WAL records `<= wal_seq`. A seal
+//! freezes the active segment and snapshots every tombstone bitmap under the writer lock at one
+//! sequence number, so the segments and tombstone generations it writes match `wal_seq` exactly;
+//! records after it are replayed on open against that state. A vacuum keeps `wal_seq` and drops only
+//! the tombstones already persisted, so the same holds.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use quiver_storage::segment::{
+    open_segment, segment_dir, segment_file_path, write_deleted_generation, write_segment,
+    DenseColumn, MultiColumn, SegmentContent,
+};
+use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, SegmentFile};
+
+use super::segment::{MemSegment, Sealed, View};
+use super::state::{SegmentSet, Shared};
+use crate::config::CollectionConfig;
+use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
+use crate::index::VectorSlab;
+use crate::Result;
+
+/// Rows copied out of a segment, ready to be written as a new one.
+struct Extracted {
+    ids: Vec<PointId>,
+    payloads: Vec<Vec<u8>>,
+    dense: Vec<(String, usize, Vec<f32>, Vec<u32>)>,
+    multi: Vec<(String, usize, Vec<u64>, Vec<f32>)>,
+}
+
+impl Extracted {
+    /// Copies the points at `offsets` (in id order) out of `view`.
+    fn from_view(config: &CollectionConfig, view: &View<'_>, offsets: &[u32]) -> Self {
+        let mut ex = Extracted {
+            ids: Vec::with_capacity(offsets.len()),
+            payloads: Vec::with_capacity(offsets.len()),
+            dense: Vec::new(),
+            multi: Vec::new(),
+        };
+        for (name, p) in &config.vectors {
+            if p.multivector_config.is_some() {
+                ex.multi.push((name.clone(), p.size, vec![0], Vec::new()));
+            } else {
+                ex.dense
+                    .push((name.clone(), p.size, Vec::new(), Vec::new()));
+            }
+        }
+        for (i, &off) in offsets.iter().enumerate() {
+            ex.ids.push(view.id(off));
+            let pl = serde_json::to_vec(&*view.payload(off)).expect("a JSON map serialises");
+            ex.payloads.push(pl);
+            for (name, _, rows, row_points) in ex.dense.iter_mut() {
+                if let Some(d) = view.dense(name) {
+                    if let Some(r) = d.point_to_row(off) {
+                        rows.extend_from_slice(d.slab.row(r));
+                        row_points.push(i as u32);
+                    }
+                }
+            }
+            for (name, dim, offs, data) in ex.multi.iter_mut() {
+                if let Some(rows) = view.multi_rows(name, off) {
+                    data.extend_from_slice(rows);
+                }
+                offs.push((data.len() / *dim) as u64);
+            }
+        }
+        ex
+    }
+
+    fn write(&self, dir: &Path, id: u64) -> Result<SegmentEntry> {
+        let n = self.ids.len();
+        let deleted = Bitmap::new(n);
+        let content = SegmentContent {
+            ids: &self.ids,
+            payloads: &self.payloads,
+            dense: self
+                .dense
+                .iter()
+                .map(|(name, dim, rows, rp)| DenseColumn {
+                    name,
+                    dim: *dim,
+                    rows,
+                    row_points: (rp.len() != n).then_some(rp.as_slice()),
+                })
+                .collect(),
+            multi: self
+                .multi
+                .iter()
+                .map(|(name, dim, offsets, data)| MultiColumn {
+                    name,
+                    dim: *dim,
+                    offsets,
+                    data,
+                })
+                .collect(),
+            deleted: &deleted,
+        };
+        Ok(write_segment(dir, id, &content)?)
+    }
+}
+
+/// Opens a sealed segment listed in the manifest, with its graphs.
+pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
+    let files = open_segment(dir, entry)?;
+    let mut graphs = std::collections::BTreeMap::new();
+    for f in &entry.files {
+        if let SegmentFile::Graph { vector } = &f.file {
+            graphs.insert(vector.clone(), GraphView::open(&f.full_path(dir))?);
+        }
+    }
+    let deleted = files.deleted.clone();
+    Ok(Sealed {
+        id: entry.id,
+        persisted: Mutex::new(deleted.clone()),
+        deleted: parking_lot::RwLock::new(deleted),
+        files,
+        graphs,
+        remove_on_drop: Default::default(),
+        dir: segment_dir(dir, entry.id),
+    })
+}
+
+impl Shared {
+    /// Builds and writes the HNSW graph of every dense vector of a written segment that is large enough.
+    fn build_graphs(&self, entry: &SegmentEntry) -> Result<Vec<FileEntry>> {
+        let files = open_segment(&self.dir, entry)?;
+        let mut out = Vec::new();
+        for (i, (name, dense)) in files.dense.iter().enumerate() {
+            let hnsw = self.config.hnsw_for(name);
+            if dense.num_rows() == 0 || dense.num_rows() < hnsw.full_scan_threshold {
+                continue;
+            }
+            let params = HnswBuildParams {
+                m: hnsw.m,
+                ef_construct: hnsw.ef_construct,
+                deterministic: self.options.deterministic,
+                threads: self.options.build_threads,
+            };
+            let distance = self.config.vector(name)?.distance;
+            let slab = VectorSlab {
+                data: dense.rows(),
+                dim: dense.dim(),
+            };
+            let graph = build_graph(slab, distance, &params, &self.stop)?;
+            let file_name = format!("graph-{i}.hnsw");
+            let written = write_graph(&segment_dir(&self.dir, entry.id).join(&file_name), &graph)?;
+            out.push(FileEntry::new(
+                SegmentFile::Graph {
+                    vector: name.clone(),
+                },
+                segment_file_path(entry.id, &file_name),
+                written,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn write_new_segment(&self, manifest: &mut Manifest, ex: &Extracted) -> Result<SegmentEntry> {
+        let id = manifest.next_segment_id;
+        manifest.next_segment_id += 1;
+        let mut entry = ex.write(&self.dir, id)?;
+        let graphs = self.build_graphs(&entry)?;
+        entry.files.extend(graphs);
+        Ok(entry)
+    }
+
+    /// Seals (when asked, when the active segment is full, or when tombstones need persisting) and then
+    /// vacuums. Returns how many segments were vacuumed.
+    pub(crate) fn optimize(&self, seal_now: bool) -> Result<usize> {
+        let mut manifest = self.optimizer.lock();
+        self.optimizing.store(true, Ordering::Release);
+        let result = (|| {
+            let set = self.snapshot();
+            let full =
+                set.active.data.read().len() >= self.config.optimizer_config.segment_max_points;
+            if seal_now || full || !set.frozen.is_empty() || self.vacuum_wanted(&set) {
+                self.seal(&mut manifest)?;
+            }
+            self.vacuum_pass(&mut manifest)
+        })();
+        self.optimizing.store(false, Ordering::Release);
+        result
+    }
+
+    /// Freezes the active segment, writes it (and any segment frozen by a failed earlier attempt) as
+    /// sealed segments with graphs, persists changed tombstones, commits the manifest, publishes the new
+    /// set, then trims the WAL.
+    fn seal(&self, current: &mut Manifest) -> Result<()> {
+        // Freeze at one sequence number.
+        let (frozen, sealed_snaps, wal_seq) = {
+            let _w = self.writer.lock();
+            let wal_seq = self.wal.last_seq();
+            let mut guard = self.segments.write();
+            let old = guard.clone();
+            let mut frozen = old.frozen.clone();
+            let active = if old.active.data.read().len() > 0 {
+                frozen.push(old.active.clone());
+                Arc::new(MemSegment::new(&self.config))
+            } else {
+                old.active.clone()
+            };
+            *guard = Arc::new(SegmentSet {
+                sealed: old.sealed.clone(),
+                frozen: frozen.clone(),
+                active,
+            });
+            let frozen: Vec<(Arc<MemSegment>, Bitmap)> = frozen
+                .into_iter()
+                .map(|m| {
+                    let d = m.deleted.read().clone();
+                    (m, d)
+                })
+                .collect();
+            let sealed: Vec<(Arc<Sealed>, Bitmap)> = old
+                .sealed
+                .iter()
+                .map(|s| (s.clone(), s.deleted.read().clone()))
+                .collect();
+            (frozen, sealed, wal_seq)
+        };
+        if wal_seq <= current.wal_seq && frozen.is_empty() {
+            return Ok(());
+        }
+
+        let mut next = current.clone();
+        // New segments from frozen rows: live points in id order.
+        let mut built: Vec<(Arc<MemSegment>, Option<(SegmentEntry, Vec<u32>)>)> = Vec::new();
+        for (m, snap) in &frozen {
+            let (ex, live) = {
+                let view = View::mem(m);
+                let live: Vec<u32> = match &view {
+                    View::Mem { data, .. } => data
+                        .index
+                        .values()
+                        .copied()
+                        .filter(|&o| !snap.get(o as usize))
+                        .collect(),
+                    View::Sealed { .. } => unreachable!("a frozen segment is in memory"),
+                };
+                (Extracted::from_view(&self.config, &view, &live), live)
+            };
+            if live.is_empty() {
+                built.push((m.clone(), None));
+                continue;
+            }
+            let entry = self.write_new_segment(&mut next, &ex)?;
+            next.segments.push(entry.clone());
+            built.push((m.clone(), Some((entry, live))));
+        }
+        // New tombstone generations where deletes changed since the last manifest.
+        let mut garbage = Vec::new();
+        let mut persisted_updates = Vec::new();
+        for (s, snap) in &sealed_snaps {
+            if snap.count_ones() == s.persisted.lock().count_ones() {
+                continue;
+            }
+            let Some(entry) = next.segments.iter_mut().find(|e| e.id == s.id) else {
+                continue;
+            };
+            let old = entry
+                .deleted_file()
+                .cloned()
+                .expect("opened segments have tombstones");
+            let generation = match old.file {
+                SegmentFile::Deleted { generation } => generation + 1,
+                _ => 1,
+            };
+            let f = write_deleted_generation(&self.dir, s.id, generation, snap)?;
+            entry.files.retain(|x| x != &old);
+            entry.files.push(f);
+            garbage.push(old.full_path(&self.dir));
+            persisted_updates.push((s.clone(), snap.clone()));
+        }
+        next.wal_seq = next.wal_seq.max(wal_seq);
+        next.generation += 1;
+        // Open before committing, so a file that does not open never becomes part of the manifest.
+        let mut opened = Vec::new();
+        for (m, b) in &built {
+            if let Some((entry, live)) = b {
+                opened.push((
+                    m.clone(),
+                    Arc::new(open_sealed(&self.dir, entry)?),
+                    live.clone(),
+                ));
+            }
+        }
+        next.store(&self.dir)?;
+        *current = next;
+        for (s, snap) in persisted_updates {
+            *s.persisted.lock() = snap;
+        }
+
+        // Publish: carry tombstones set since the freeze over to the new segments.
+        {
+            let _w = self.writer.lock();
+            let mut guard = self.segments.write();
+            let cur = guard.clone();
+            for (m, sealed, live) in &opened {
+                let d = m.deleted.read();
+                let mut nd = sealed.deleted.write();
+                for (i, &o) in live.iter().enumerate() {
+                    if d.get(o as usize) {
+                        nd.set(i);
+                    }
+                }
+            }
+            let mut sealed = cur.sealed.clone();
+            sealed.extend(opened.iter().map(|(_, s, _)| s.clone()));
+            let frozen = cur
+                .frozen
+                .iter()
+                .filter(|f| !built.iter().any(|(m, _)| Arc::ptr_eq(m, f)))
+                .cloned()
+                .collect();
+            *guard = Arc::new(SegmentSet {
+                sealed,
+                frozen,
+                active: cur.active.clone(),
+            });
+        }
+        self.wal.trim(wal_seq)?;
+        for g in garbage {
+            if let Err(e) = std::fs::remove_file(&g) {
+                tracing::warn!(file = %g.display(), "removing an old tombstone file: {e}");
+            }
+        }
+        tracing::debug!(collection = %self.name, wal_seq, "sealed");
+        Ok(())
+    }
+
+    /// Rewrites every sealed segment whose persisted tombstones pass the threshold.
+    fn vacuum_pass(&self, current: &mut Manifest) -> Result<usize> {
+        let threshold = self.config.optimizer_config.deleted_threshold;
+        let mut done = 0;
+        let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
+        for s in candidates {
+            let persisted = s.persisted.lock().clone();
+            let n = s.files.points.len();
+            let dead = persisted.count_ones();
+            if dead == 0 || (dead as f64) <= threshold * n as f64 {
+                continue;
+            }
+            let live: Vec<u32> = (0..n as u32)
+                .filter(|&o| !persisted.get(o as usize))
+                .collect();
+            let mut next = current.clone();
+            let replacement = if live.is_empty() {
+                None
+            } else {
+                let ex = {
+                    let view = View::sealed(&s);
+                    Extracted::from_view(&self.config, &view, &live)
+                };
+                Some(self.write_new_segment(&mut next, &ex)?)
+            };
+            let pos = next
+                .segments
+                .iter()
+                .position(|e| e.id == s.id)
+                .expect("a published segment is in the manifest");
+            match &replacement {
+                Some(entry) => next.segments[pos] = entry.clone(),
+                None => {
+                    next.segments.remove(pos);
+                }
+            }
+            next.generation += 1;
+            let opened = match &replacement {
+                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry)?)),
+                None => None,
+            };
+            next.store(&self.dir)?;
+            *current = next;
+            {
+                let _w = self.writer.lock();
+                let mut guard = self.segments.write();
+                let cur = guard.clone();
+                if let Some(new) = &opened {
+                    let d = s.deleted.read();
+                    let mut nd = new.deleted.write();
+                    for (i, &o) in live.iter().enumerate() {
+                        if d.get(o as usize) {
+                            nd.set(i);
+                        }
+                    }
+                }
+                let sealed = cur
+                    .sealed
+                    .iter()
+                    .filter_map(|x| {
+                        if Arc::ptr_eq(x, &s) {
+                            opened.clone()
+                        } else {
+                            Some(x.clone())
+                        }
+                    })
+                    .collect();
+                *guard = Arc::new(SegmentSet {
+                    sealed,
+                    frozen: cur.frozen.clone(),
+                    active: cur.active.clone(),
+                });
+            }
+            // Readers still holding the old set keep the files mapped; the directory goes with them.
+            s.remove_on_drop.store(true, Ordering::Release);
+            tracing::debug!(collection = %self.name, segment = s.id, removed = dead, "vacuumed");
+            done += 1;
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,246 @@
+//! Nearest-neighbour search over every segment, merged by score.
+//!
+//! Per segment: a graph walk when the segment has a graph (and the request is not `exact`), else an
+//! exact scan. With a filter, a planner estimates from a sample how many points pass; few (or a small
+//! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists and
+//! multi-vector (MaxSim) queries are always scored exactly.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+use quiver_storage::PointId;
+
+use super::payload;
+use super::segment::{check_with_vectors, View};
+use super::state::SegmentSet;
+use super::validate;
+use crate::config::{CollectionConfig, Distance};
+use crate::distance;
+use crate::filter::Filter;
+use crate::index::exact::exact_search;
+use crate::index::Candidate;
+use crate::point::{QueryVector, ScoredPoint, SearchRequest};
+use crate::Result;
+
+/// Points sampled to estimate a filter's selectivity.
+const FILTER_SAMPLE: usize = 1_000;
+/// A filter expected to pass at most this many points of a segment is scanned exactly.
+const FILTER_EXACT_MAX_POINTS: usize = 2_000;
+/// A filter expected to pass less than this fraction of a segment is scanned exactly (a graph walk
+/// would visit many rejected nodes per accepted one).
+const FILTER_EXACT_MAX_FRACTION: f64 = 0.05;
+
+/// How a filtered search of one segment runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FilterPlan {
+    Exact,
+    Graph,
+}
+
+fn cmp_scores(dist: Distance, a: f32, b: f32) -> Ordering {
+    if distance::is_better(dist, a, b) {
+        Ordering::Less
+    } else if distance::is_better(dist, b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+struct Ctx<'a> {
+    name: &'a str,
+    dist: Distance,
+    k: usize,
+    ef: usize,
+    exact: bool,
+    filter: Option<&'a Filter>,
+    candidates: Option<&'a HashSet<PointId>>,
+}
+
+fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
+    filter.is_none_or(|f| f.matches(&view.id(off), &view.payload(off)))
+}
+
+/// Estimates the fraction of live points of `view` that pass `filter` (exact for small segments).
+pub(crate) fn estimate_pass_fraction(view: &View<'_>, filter: &Filter) -> f64 {
+    let n = view.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let step = n.div_ceil(FILTER_SAMPLE).max(1);
+    let (mut live, mut pass) = (0usize, 0usize);
+    for off in (0..n).step_by(step) {
+        let off = off as u32;
+        if view.is_live(off) {
+            live += 1;
+            if passes(view, Some(filter), off) {
+                pass += 1;
+            }
+        }
+    }
+    if live == 0 {
+        0.0
+    } else {
+        pass as f64 / live as f64
+    }
+}
+
+/// Chooses how to run a filtered search over a segment with a graph.
+pub(crate) fn plan_filter(view: &View<'_>, filter: &Filter) -> FilterPlan {
+    let frac = estimate_pass_fraction(view, filter);
+    let expected = frac * view.live_count() as f64;
+    if expected <= FILTER_EXACT_MAX_POINTS as f64 || frac < FILTER_EXACT_MAX_FRACTION {
+        FilterPlan::Exact
+    } else {
+        FilterPlan::Graph
+    }
+}
+
+fn top_k(dist: Distance, mut hits: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    hits.sort_unstable_by(|a, b| cmp_scores(dist, a.1, b.1).then(a.0.cmp(&b.0)));
+    hits.truncate(k);
+    hits
+}
+
+fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> Vec<(u32, f32)> {
+    let Some(d) = view.dense(ctx.name) else {
+        return Vec::new();
+    };
+    if let Some(cands) = ctx.candidates {
+        let hits = cands
+            .iter()
+            .filter_map(|id| view.find(id))
+            .filter(|&off| passes(view, ctx.filter, off))
+            .filter_map(|off| {
+                let row = d.point_to_row(off)?;
+                Some((off, distance::score(ctx.dist, q, d.slab.row(row))))
+            })
+            .collect();
+        return top_k(ctx.dist, hits, ctx.k);
+    }
+    let live_point = |row: u32| d.row_to_point(row).filter(|&off| view.is_live(off));
+    let graph = if ctx.exact {
+        None
+    } else {
+        view.graph(ctx.name)
+    };
+    let found: Vec<Candidate> = match (graph, ctx.filter) {
+        (Some(g), None) => g.search(d.slab, ctx.dist, q, ctx.k, ctx.ef, &|row| {
+            live_point(row).is_some()
+        }),
+        (Some(g), Some(f)) if plan_filter(view, f) == FilterPlan::Graph => {
+            g.search(d.slab, ctx.dist, q, ctx.k, ctx.ef, &|row| {
+                live_point(row).is_some_and(|off| passes(view, Some(f), off))
+            })
+        }
+        _ => exact_search(d.slab, ctx.dist, q, ctx.k, &|row| {
+            live_point(row).is_some_and(|off| passes(view, ctx.filter, off))
+        }),
+    };
+    found
+        .into_iter()
+        .filter_map(|c| Some((d.row_to_point(c.offset)?, c.score)))
+        .collect()
+}
+
+/// Multi-vector score: MaxSim (sum over query rows of the best dot product) for Cosine and Dot; for
+/// Euclid the sum over query rows of the nearest row's distance (lower is better, like Euclid).
+fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
+    match dist {
+        Distance::Cosine | Distance::Dot => distance::max_sim(query, doc, dim),
+        Distance::Euclid => query
+            .chunks_exact(dim)
+            .map(|q| {
+                doc.chunks_exact(dim)
+                    .map(|d| distance::score(Distance::Euclid, q, d))
+                    .fold(f32::INFINITY, f32::min)
+            })
+            .sum(),
+    }
+}
+
+fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Vec<(u32, f32)> {
+    let score = |off: u32| {
+        let rows = view.multi_rows(ctx.name, off)?;
+        passes(view, ctx.filter, off).then(|| (off, multi_score(ctx.dist, q, rows, dim)))
+    };
+    let hits: Vec<(u32, f32)> = match ctx.candidates {
+        Some(c) => c
+            .iter()
+            .filter_map(|id| view.find(id))
+            .filter_map(score)
+            .collect(),
+        None => (0..view.len() as u32)
+            .filter(|&o| view.is_live(o))
+            .filter_map(score)
+            .collect(),
+    };
+    top_k(ctx.dist, hits, ctx.k)
+}
+
+pub(crate) fn search(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    req: &SearchRequest,
+) -> Result<Vec<ScoredPoint>> {
+    let params = config.vector(&req.using)?;
+    check_with_vectors(config, &req.with_vectors)?;
+    let query = validate::query(&req.using, params, &req.query)?;
+    let k = req.offset.saturating_add(req.limit);
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    let candidates: Option<HashSet<PointId>> =
+        req.candidates.as_ref().map(|c| c.iter().copied().collect());
+    let ctx = Ctx {
+        name: &req.using,
+        dist: params.distance,
+        k,
+        ef: req.ef.unwrap_or(config.hnsw_for(&req.using).ef).max(k),
+        exact: req.exact,
+        filter: req.filter.as_ref(),
+        candidates: candidates.as_ref(),
+    };
+    let views = set.views();
+    let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
+    for (si, view) in views.iter().enumerate() {
+        let seg_hits = match &query {
+            QueryVector::Dense(q) => search_dense(view, &ctx, q),
+            QueryVector::Multi(rows) => {
+                let flat: Vec<f32> = rows.concat();
+                search_multi(view, &ctx, &flat, params.size)
+            }
+        };
+        hits.extend(
+            seg_hits
+                .into_iter()
+                .map(|(off, score)| (score, view.id(off), si, off)),
+        );
+    }
+    hits.sort_unstable_by(|a, b| cmp_scores(ctx.dist, a.0, b.0).then(a.1.cmp(&b.1)));
+    let dist = ctx.dist;
+    let out = hits
+        .into_iter()
+        .filter(|h| {
+            req.score_threshold.is_none_or(|t| {
+                if dist.higher_is_better() {
+                    h.0 >= t
+                } else {
+                    h.0 <= t
+                }
+            })
+        })
+        .skip(req.offset)
+        .take(req.limit)
+        .map(|(score, id, si, off)| {
+            let v = &views[si];
+            ScoredPoint {
+                id,
+                score,
+                payload: payload::project(v.payload(off), &req.with_payload),
+                vectors: v.vectors(config, off, &req.with_vectors),
+            }
+        })
+        .collect();
+    Ok(out)
+}

@@ -1,0 +1,406 @@
+//! The two kinds of segment a collection holds, and one read view over both.
+//!
+//! - [`MemSegment`]: rows in memory, append-only. The collection has one *active* one taking writes;
+//!   when it is frozen for sealing it stops receiving rows (only tombstones), so offsets into it stay
+//!   valid for as long as anyone holds it.
+//! - [`Sealed`]: immutable mapped files plus an in-memory tombstone bitmap (persisted as a new file
+//!   generation on the next seal).
+//!
+//! Locks: `data` before `deleted`, never the other way round.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::{RwLock, RwLockReadGuard};
+use quiver_storage::segment::{DenseFile, SegmentFiles};
+use quiver_storage::{Bitmap, PointId};
+
+use super::payload;
+use crate::config::CollectionConfig;
+use crate::index::hnsw::GraphView;
+use crate::index::VectorSlab;
+use crate::point::{NamedVectors, Payload, PointInsert, Vector, WithVectors};
+use crate::{Error, Result};
+
+/// One dense vector name in memory: a row for every offset (zeros where the point lacks it).
+pub(crate) struct MemDense {
+    pub dim: usize,
+    pub data: Vec<f32>,
+    pub present: Bitmap,
+}
+
+/// One multi-vector name in memory.
+pub(crate) struct MemMulti {
+    pub dim: usize,
+    /// `len + 1` row offsets.
+    pub offsets: Vec<u64>,
+    pub data: Vec<f32>,
+}
+
+/// Rows of an in-memory segment.
+pub(crate) struct MemData {
+    pub ids: Vec<PointId>,
+    pub payloads: Vec<Payload>,
+    pub dense: BTreeMap<String, MemDense>,
+    pub multi: BTreeMap<String, MemMulti>,
+    /// Latest offset of each id (check the tombstones for liveness).
+    pub index: BTreeMap<PointId, u32>,
+}
+
+impl MemData {
+    pub fn new(config: &CollectionConfig) -> Self {
+        let mut dense = BTreeMap::new();
+        let mut multi = BTreeMap::new();
+        for (name, p) in &config.vectors {
+            if p.multivector_config.is_some() {
+                multi.insert(
+                    name.clone(),
+                    MemMulti {
+                        dim: p.size,
+                        offsets: vec![0],
+                        data: Vec::new(),
+                    },
+                );
+            } else {
+                dense.insert(
+                    name.clone(),
+                    MemDense {
+                        dim: p.size,
+                        data: Vec::new(),
+                        present: Bitmap::default(),
+                    },
+                );
+            }
+        }
+        MemData {
+            ids: Vec::new(),
+            payloads: Vec::new(),
+            dense,
+            multi,
+            index: BTreeMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Appends a validated point; returns its offset.
+    pub fn push(&mut self, point: PointInsert) -> u32 {
+        let off = self.ids.len() as u32;
+        self.ids.push(point.id);
+        self.payloads.push(point.payload.unwrap_or_default());
+        let mut vectors = point.vectors;
+        for (name, col) in self.dense.iter_mut() {
+            match vectors.remove(name) {
+                Some(Vector::Dense(v)) => {
+                    col.data.extend_from_slice(&v);
+                    col.present.push(true);
+                }
+                _ => {
+                    col.data.resize(col.data.len() + col.dim, 0.0);
+                    col.present.push(false);
+                }
+            }
+        }
+        for (name, col) in self.multi.iter_mut() {
+            if let Some(Vector::Multi(rows)) = vectors.remove(name) {
+                for r in &rows {
+                    col.data.extend_from_slice(r);
+                }
+            }
+            col.offsets.push((col.data.len() / col.dim) as u64);
+        }
+        self.index.insert(point.id, off);
+        off
+    }
+}
+
+/// An in-memory segment: the active one, or a frozen one being sealed.
+pub(crate) struct MemSegment {
+    pub data: RwLock<MemData>,
+    pub deleted: RwLock<Bitmap>,
+}
+
+impl MemSegment {
+    pub fn new(config: &CollectionConfig) -> Self {
+        MemSegment {
+            data: RwLock::new(MemData::new(config)),
+            deleted: RwLock::new(Bitmap::default()),
+        }
+    }
+
+    /// Appends a point (active segment only).
+    pub fn push(&self, point: PointInsert) {
+        let mut data = self.data.write();
+        data.push(point);
+        self.deleted.write().push(false);
+    }
+}
+
+/// A sealed segment: mapped files, graphs, and tombstones in memory.
+pub(crate) struct Sealed {
+    pub id: u64,
+    pub files: SegmentFiles,
+    pub graphs: BTreeMap<String, GraphView>,
+    pub deleted: RwLock<Bitmap>,
+    /// Tombstones as of the stored manifest (only the optimizer reads or changes it).
+    pub persisted: parking_lot::Mutex<Bitmap>,
+    /// Set when a vacuum replaced this segment: its directory goes when the last reader lets go.
+    pub remove_on_drop: AtomicBool,
+    pub dir: PathBuf,
+}
+
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        if self.remove_on_drop.load(Ordering::Acquire) {
+            if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %self.dir.display(), "removing a vacuumed segment: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// How rows of a dense slab map to point offsets.
+#[derive(Clone, Copy)]
+pub(crate) enum RowMap<'a> {
+    /// Row `i` is point `i`; `present` says which points have the vector.
+    Mem(&'a Bitmap),
+    /// The file's row table.
+    File(&'a DenseFile),
+}
+
+/// A dense vector name of one segment, ready to search.
+#[derive(Clone, Copy)]
+pub(crate) struct DenseView<'a> {
+    pub slab: VectorSlab<'a>,
+    pub rows: RowMap<'a>,
+}
+
+impl DenseView<'_> {
+    /// The point of a row, if that row holds a real vector.
+    #[inline]
+    pub fn row_to_point(&self, row: u32) -> Option<u32> {
+        match self.rows {
+            RowMap::Mem(present) => present.get(row as usize).then_some(row),
+            RowMap::File(f) => Some(f.row_to_point(row)),
+        }
+    }
+
+    /// The row of a point, if it has the vector.
+    #[inline]
+    pub fn point_to_row(&self, point: u32) -> Option<u32> {
+        match self.rows {
+            RowMap::Mem(present) => present.get(point as usize).then_some(point),
+            RowMap::File(f) => f.point_to_row(point),
+        }
+    }
+}
+
+/// A read view of one segment, holding its locks for as long as it lives.
+pub(crate) enum View<'a> {
+    Mem {
+        data: RwLockReadGuard<'a, MemData>,
+        deleted: RwLockReadGuard<'a, Bitmap>,
+    },
+    Sealed {
+        seg: &'a Sealed,
+        deleted: RwLockReadGuard<'a, Bitmap>,
+    },
+}
+
+impl<'a> View<'a> {
+    pub fn mem(seg: &'a MemSegment) -> Self {
+        let data = seg.data.read();
+        let deleted = seg.deleted.read();
+        View::Mem { data, deleted }
+    }
+
+    pub fn sealed(seg: &'a Sealed) -> Self {
+        View::Sealed {
+            seg,
+            deleted: seg.deleted.read(),
+        }
+    }
+
+    /// Offsets in the segment (live and tombstoned).
+    pub fn len(&self) -> usize {
+        match self {
+            View::Mem { data, .. } => data.len(),
+            View::Sealed { seg, .. } => seg.files.points.len(),
+        }
+    }
+
+    pub fn deleted(&self) -> &Bitmap {
+        match self {
+            View::Mem { deleted, .. } | View::Sealed { deleted, .. } => deleted,
+        }
+    }
+
+    #[inline]
+    pub fn is_live(&self, off: u32) -> bool {
+        !self.deleted().get(off as usize)
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.len() - self.deleted().count_ones()
+    }
+
+    pub fn id(&self, off: u32) -> PointId {
+        match self {
+            View::Mem { data, .. } => data.ids[off as usize],
+            View::Sealed { seg, .. } => seg.files.points.id(off),
+        }
+    }
+
+    pub fn payload(&self, off: u32) -> Cow<'_, Payload> {
+        match self {
+            View::Mem { data, .. } => Cow::Borrowed(&data.payloads[off as usize]),
+            View::Sealed { seg, .. } => Cow::Owned(payload::parse(seg.files.points.payload(off))),
+        }
+    }
+
+    /// The live offset of `id`.
+    pub fn find(&self, id: &PointId) -> Option<u32> {
+        let off = match self {
+            View::Mem { data, .. } => data.index.get(id).copied(),
+            View::Sealed { seg, .. } => seg.files.points.find(id),
+        }?;
+        self.is_live(off).then_some(off)
+    }
+
+    /// Live offsets with id `>= start`, in id order, at most `limit` of them that pass `keep`.
+    pub fn live_sorted_from(
+        &self,
+        start: Option<&PointId>,
+        limit: usize,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Vec<u32> {
+        let live = |o: &u32| self.is_live(*o) && keep(*o);
+        match self {
+            View::Mem { data, .. } => {
+                let iter: Box<dyn Iterator<Item = u32>> = match start {
+                    Some(s) => Box::new(data.index.range(*s..).map(|(_, o)| *o)),
+                    None => Box::new(data.index.values().copied()),
+                };
+                iter.filter(live).take(limit).collect()
+            }
+            View::Sealed { seg, .. } => {
+                let from = start.map_or(0, |s| seg.files.points.lower_bound(s));
+                (from..seg.files.points.len() as u32)
+                    .filter(live)
+                    .take(limit)
+                    .collect()
+            }
+        }
+    }
+
+    pub fn dense(&self, name: &str) -> Option<DenseView<'_>> {
+        match self {
+            View::Mem { data, .. } => {
+                let col = data.dense.get(name)?;
+                Some(DenseView {
+                    slab: VectorSlab {
+                        data: &col.data,
+                        dim: col.dim,
+                    },
+                    rows: RowMap::Mem(&col.present),
+                })
+            }
+            View::Sealed { seg, .. } => {
+                let f = seg.files.dense.get(name)?;
+                Some(DenseView {
+                    slab: VectorSlab {
+                        data: f.rows(),
+                        dim: f.dim(),
+                    },
+                    rows: RowMap::File(f),
+                })
+            }
+        }
+    }
+
+    /// Rows of a multi-vector (`dim`-strided) of one point, if it has them.
+    pub fn multi_rows(&self, name: &str, off: u32) -> Option<&[f32]> {
+        match self {
+            View::Mem { data, .. } => {
+                let col = data.multi.get(name)?;
+                let (a, b) = (
+                    col.offsets[off as usize] as usize,
+                    col.offsets[off as usize + 1] as usize,
+                );
+                (b > a).then(|| &col.data[a * col.dim..b * col.dim])
+            }
+            View::Sealed { seg, .. } => seg.files.multi.get(name)?.rows(off),
+        }
+    }
+
+    pub fn graph(&self, name: &str) -> Option<&GraphView> {
+        match self {
+            View::Mem { .. } => None,
+            View::Sealed { seg, .. } => seg.graphs.get(name),
+        }
+    }
+
+    /// The point's vectors as stored.
+    pub fn all_vectors(&self, config: &CollectionConfig, off: u32) -> NamedVectors {
+        let mut out = NamedVectors::new();
+        for (name, params) in &config.vectors {
+            if let Some(v) = self.vector(name, params.size, off) {
+                out.insert(name.clone(), v);
+            }
+        }
+        out
+    }
+
+    fn vector(&self, name: &str, dim: usize, off: u32) -> Option<Vector> {
+        if let Some(d) = self.dense(name) {
+            let row = d.point_to_row(off)?;
+            return Some(Vector::Dense(d.slab.row(row).to_vec()));
+        }
+        let rows = self.multi_rows(name, off)?;
+        Some(Vector::Multi(
+            rows.chunks_exact(dim).map(|r| r.to_vec()).collect(),
+        ))
+    }
+
+    /// The vectors a read asked for.
+    pub fn vectors(
+        &self,
+        config: &CollectionConfig,
+        off: u32,
+        with: &WithVectors,
+    ) -> Option<NamedVectors> {
+        match with {
+            WithVectors::None => None,
+            WithVectors::All => Some(self.all_vectors(config, off)),
+            WithVectors::Names(names) => {
+                let mut out = NamedVectors::new();
+                for name in names {
+                    if let Some(p) = config.vectors.get(name) {
+                        if let Some(v) = self.vector(name, p.size, off) {
+                            out.insert(name.clone(), v);
+                        }
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+/// Rejects `with_vectors` names the collection does not have.
+pub(crate) fn check_with_vectors(config: &CollectionConfig, with: &WithVectors) -> Result<()> {
+    if let WithVectors::Names(names) = with {
+        for n in names {
+            if !config.vectors.contains_key(n) {
+                return Err(Error::VectorNameNotFound(n.clone()));
+            }
+        }
+    }
+    Ok(())
+}

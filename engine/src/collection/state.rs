@@ -1,0 +1,244 @@
+//! A collection's shared state and its write path: log, then apply to the segments.
+//!
+//! Every write takes the `writer` lock, appends its WAL record (not yet fsynced), applies it, releases the
+//! lock and only then waits for the fsync, so concurrent writers share one fsync while the log order
+//! stays the apply order. A reader may see a write a moment before it is acknowledged; a write is only
+//! acknowledged once durable.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use quiver_storage::{Manifest, PointId, Wal};
+
+use super::ops::Operation;
+use super::payload;
+use super::segment::{MemSegment, Sealed, View};
+use super::EngineOptions;
+use crate::config::CollectionConfig;
+use crate::filter::Filter;
+use crate::point::{PayloadOp, PointInsert};
+use crate::{Error, Result};
+
+/// The segments readers see. Swapped whole; readers keep the `Arc` they took.
+pub(crate) struct SegmentSet {
+    pub sealed: Vec<Arc<Sealed>>,
+    /// In-memory segments being sealed, oldest first.
+    pub frozen: Vec<Arc<MemSegment>>,
+    /// The segment taking new points.
+    pub active: Arc<MemSegment>,
+}
+
+/// Where a live point is.
+pub(crate) enum Location {
+    Mem(Arc<MemSegment>, u32),
+    Sealed(Arc<Sealed>, u32),
+}
+
+impl SegmentSet {
+    /// Every segment, oldest first (sealed, frozen, active).
+    pub fn views(&self) -> Vec<View<'_>> {
+        let mut v: Vec<View<'_>> = self.sealed.iter().map(|s| View::sealed(s)).collect();
+        v.extend(self.frozen.iter().map(|m| View::mem(m)));
+        v.push(View::mem(&self.active));
+        v
+    }
+
+    /// The segment that holds `id` live (at most one does).
+    pub fn locate(&self, id: &PointId) -> Option<Location> {
+        if let Some(off) = View::mem(&self.active).find(id) {
+            return Some(Location::Mem(self.active.clone(), off));
+        }
+        for m in self.frozen.iter().rev() {
+            if let Some(off) = View::mem(m).find(id) {
+                return Some(Location::Mem(m.clone(), off));
+            }
+        }
+        for s in self.sealed.iter().rev() {
+            if let Some(off) = View::sealed(s).find(id) {
+                return Some(Location::Sealed(s.clone(), off));
+            }
+        }
+        None
+    }
+}
+
+/// Wakes the background optimizer.
+#[derive(Default)]
+pub(crate) struct Signal {
+    pending: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Signal {
+    pub fn notify(&self) {
+        *self.pending.lock() = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits for a notification or the timeout; returns whether one came.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let mut p = self.pending.lock();
+        if !*p {
+            self.cond.wait_for(&mut p, timeout);
+        }
+        std::mem::replace(&mut *p, false)
+    }
+}
+
+/// Everything a collection's handles and its background thread share.
+pub(crate) struct Shared {
+    pub name: String,
+    pub dir: PathBuf,
+    pub config: CollectionConfig,
+    pub options: EngineOptions,
+    pub wal: Wal,
+    /// Orders writes: WAL order is apply order.
+    pub writer: Mutex<()>,
+    pub segments: RwLock<Arc<SegmentSet>>,
+    /// Serialises seals and vacuums; holds the current manifest.
+    pub optimizer: Mutex<Manifest>,
+    pub optimizing: AtomicBool,
+    /// Asks long operations and the background thread to stop.
+    pub stop: AtomicBool,
+    /// Set once the collection is closed or deleted: writes fail from then on.
+    pub closed: AtomicBool,
+    pub signal: Signal,
+}
+
+impl Shared {
+    pub fn snapshot(&self) -> Arc<SegmentSet> {
+        self.segments.read().clone()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Logs and applies an operation; returns its sequence number once it is durable. `resolve` runs
+    /// under the writer lock and may turn a filter into ids against the current state.
+    pub fn write(&self, make: impl FnOnce(&SegmentSet) -> Result<Operation>) -> Result<u64> {
+        let seq = {
+            let _w = self.writer.lock();
+            self.check_open()?;
+            let set = self.snapshot();
+            let op = make(&set)?;
+            let seq = self.wal.write(&op.encode())?;
+            apply(&self.config, &set, op);
+            seq
+        };
+        self.wal.sync_to(seq)?;
+        self.maybe_wake();
+        Ok(seq)
+    }
+
+    /// Wakes the optimizer when the active segment is full or a sealed segment has too many tombstones.
+    pub fn maybe_wake(&self) {
+        let set = self.snapshot();
+        let full = set.active.data.read().len() >= self.config.optimizer_config.segment_max_points;
+        if full || self.vacuum_wanted(&set) {
+            self.signal.notify();
+        }
+    }
+
+    /// Whether some sealed segment's tombstones (in memory) pass the vacuum threshold.
+    pub fn vacuum_wanted(&self, set: &SegmentSet) -> bool {
+        let t = self.config.optimizer_config.deleted_threshold;
+        set.sealed.iter().any(|s| {
+            let n = s.files.points.len();
+            let d = s.deleted.read().count_ones();
+            d > 0 && d as f64 > t * n as f64
+        })
+    }
+}
+
+/// Live ids that match a filter, across every segment.
+pub(crate) fn resolve_filter(set: &SegmentSet, filter: &Filter) -> Vec<PointId> {
+    let mut ids = Vec::new();
+    for v in set.views() {
+        for off in 0..v.len() as u32 {
+            if v.is_live(off) {
+                let id = v.id(off);
+                if filter.matches(&id, &v.payload(off)) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Tombstones `id` wherever it is live.
+fn tombstone(loc: &Location) {
+    match loc {
+        Location::Mem(m, off) => {
+            m.deleted.write().set(*off as usize);
+        }
+        Location::Sealed(s, off) => {
+            s.deleted.write().set(*off as usize);
+        }
+    }
+}
+
+/// Applies a logged operation to the segments. Used by the write path and by WAL replay, so it must
+/// depend only on the operation and the current state.
+pub(crate) fn apply(config: &CollectionConfig, set: &SegmentSet, op: Operation) {
+    match op {
+        Operation::Upsert(points) => {
+            for p in points {
+                if let Some(loc) = set.locate(&p.id) {
+                    tombstone(&loc);
+                }
+                set.active.push(p);
+            }
+        }
+        Operation::Delete(ids) => {
+            for id in ids {
+                if let Some(loc) = set.locate(&id) {
+                    tombstone(&loc);
+                }
+            }
+        }
+        Operation::Payload { ids, op } => {
+            for id in ids {
+                update_payload(config, set, id, &op);
+            }
+        }
+    }
+}
+
+/// Changes one point's payload: in place in the active segment; elsewhere (immutable rows) by moving the
+/// point into the active segment with its vectors and the new payload.
+fn update_payload(config: &CollectionConfig, set: &SegmentSet, id: PointId, op: &PayloadOp) {
+    let Some(loc) = set.locate(&id) else {
+        return;
+    };
+    if let Location::Mem(m, off) = &loc {
+        if Arc::ptr_eq(m, &set.active) {
+            let mut data = set.active.data.write();
+            payload::apply(&mut data.payloads[*off as usize], op);
+            return;
+        }
+    }
+    let (vectors, mut pl) = match &loc {
+        Location::Mem(m, off) => {
+            let v = View::mem(m);
+            (v.all_vectors(config, *off), v.payload(*off).into_owned())
+        }
+        Location::Sealed(s, off) => {
+            let v = View::sealed(s);
+            (v.all_vectors(config, *off), v.payload(*off).into_owned())
+        }
+    };
+    payload::apply(&mut pl, op);
+    tombstone(&loc);
+    set.active.push(PointInsert {
+        id,
+        vectors,
+        payload: Some(pl),
+    });
+}

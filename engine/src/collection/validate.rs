@@ -1,0 +1,147 @@
+//! Input checks and the one place vectors are normalised on their way in.
+
+use crate::config::{CollectionConfig, Distance, VectorParams};
+use crate::distance;
+use crate::point::{PointInsert, QueryVector, Vector};
+use crate::{Error, Result};
+
+/// Longest accepted collection name.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Rejects collection names that are not 1-255 characters of `[A-Za-z0-9_.-]` or that start with `.`
+/// (names starting with a dot are reserved for staging and trash directories).
+pub fn collection_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "invalid collection name {name:?}: use 1 to {MAX_NAME_LEN} characters of A-Z, a-z, \
+             0-9, `_`, `-` and `.`, not starting with `.`"
+        )))
+    }
+}
+
+fn check_finite(name: &str, v: &[f32]) -> Result<()> {
+    if v.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "vector `{name}` contains NaN or infinite values"
+        )))
+    }
+}
+
+fn check_dim(name: &str, params: &VectorParams, v: &[f32]) -> Result<()> {
+    if v.len() != params.size {
+        return Err(Error::DimensionMismatch {
+            name: name.to_string(),
+            expected: params.size,
+            got: v.len(),
+        });
+    }
+    check_finite(name, v)
+}
+
+fn normalize(name: &str, params: &VectorParams, v: &mut [f32]) -> Result<()> {
+    if params.distance == Distance::Cosine && !distance::normalize(v) {
+        return Err(Error::InvalidInput(format!(
+            "vector `{name}` is all zeros, which has no direction under Cosine distance"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks one named vector against its params and normalises it in place when the metric is Cosine.
+fn vector(name: &str, params: &VectorParams, v: &mut Vector) -> Result<()> {
+    match (v, params.multivector_config.is_some()) {
+        (Vector::Dense(d), false) => {
+            check_dim(name, params, d)?;
+            normalize(name, params, d)
+        }
+        (Vector::Multi(rows), true) => {
+            if rows.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "multi-vector `{name}` needs at least one row"
+                )));
+            }
+            for r in rows.iter_mut() {
+                check_dim(name, params, r)?;
+                normalize(name, params, r)?;
+            }
+            Ok(())
+        }
+        (Vector::Dense(_), true) => Err(Error::InvalidInput(format!(
+            "vector `{name}` is a multi-vector: send a list of rows"
+        ))),
+        (Vector::Multi(_), false) => Err(Error::InvalidInput(format!(
+            "vector `{name}` is a single dense vector, not a multi-vector"
+        ))),
+    }
+}
+
+/// Validates every point and normalises its vectors. Fails on the first bad point, naming it, so that
+/// nothing is applied when any point is bad.
+pub fn points(config: &CollectionConfig, points: &mut [PointInsert]) -> Result<()> {
+    for p in points.iter_mut() {
+        for (name, v) in p.vectors.iter_mut() {
+            let params = config.vector(name)?;
+            vector(name, params, v).map_err(|e| match e {
+                Error::InvalidInput(m) => Error::InvalidInput(format!("point {}: {m}", p.id)),
+                other => other,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A query checked against its field and normalised when the metric is Cosine.
+pub fn query(name: &str, params: &VectorParams, query: &QueryVector) -> Result<QueryVector> {
+    match (query, params.multivector_config.is_some()) {
+        (QueryVector::Dense(v), false) => {
+            let mut v = v.clone();
+            check_dim(name, params, &v)?;
+            normalize(name, params, &mut v)?;
+            Ok(QueryVector::Dense(v))
+        }
+        (QueryVector::Multi(rows), true) => {
+            if rows.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "a multi-vector query on `{name}` needs at least one row"
+                )));
+            }
+            let mut rows = rows.clone();
+            for r in rows.iter_mut() {
+                check_dim(name, params, r)?;
+                normalize(name, params, r)?;
+            }
+            Ok(QueryVector::Multi(rows))
+        }
+        (QueryVector::Dense(_), true) => Err(Error::InvalidInput(format!(
+            "vector `{name}` is a multi-vector field: query it with a multi-vector (a list of rows)"
+        ))),
+        (QueryVector::Multi(_), false) => Err(Error::InvalidInput(format!(
+            "vector `{name}` is a dense field: query it with a single vector"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "A-b_c.1", &"x".repeat(255)] {
+            collection_name(ok).unwrap();
+        }
+        for bad in ["", ".hidden", "a/b", "a b", "..", &"x".repeat(256), "é"] {
+            assert!(collection_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Engine integration tests: one binary, so the crate links once.
+
+mod common;
+mod corruption;
+mod crud;
+mod durability;
+mod recall;
+mod search;

@@ -1,0 +1,54 @@
+//! 20k random vectors, sealed into one HNSW segment, reopened: recall@10 against exact >= 0.95.
+
+use std::collections::HashSet;
+
+use quiver_engine::config::{CollectionConfig, Distance};
+use quiver_engine::point::SearchRequest;
+use serde_json::json;
+
+use crate::common::*;
+
+#[test]
+fn recall_at_10_after_seal_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000;
+    let dim = 32;
+    let data = random_vectors(n, dim, 2024);
+    {
+        let cs = open(dir.path());
+        let c = create(&cs, "r", CollectionConfig::single(dim, Distance::Cosine));
+        for (ci, chunk) in data.chunks(2000).enumerate() {
+            c.upsert(
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| dense((ci * 2000 + i) as u64, v.clone(), json!({})))
+                    .collect(),
+            )
+            .unwrap();
+        }
+        c.flush().unwrap();
+        let info = c.info();
+        assert_eq!(info.indexed_vectors_count, n, "{info:?}");
+    }
+    let cs = open(dir.path());
+    let c = cs.get("r").unwrap();
+    assert_eq!(c.info().indexed_vectors_count, n);
+    let queries = random_vectors(100, dim, 77);
+    let mut found = 0;
+    for q in &queries {
+        let mut exact = SearchRequest::dense(q.clone(), 10);
+        exact.exact = true;
+        let truth: HashSet<_> = c
+            .search(&exact)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        let approx = c.search(&SearchRequest::dense(q.clone(), 10)).unwrap();
+        assert_eq!(approx.len(), 10);
+        found += approx.iter().filter(|h| truth.contains(&h.id)).count();
+    }
+    let recall = found as f64 / (10 * queries.len()) as f64;
+    assert!(recall >= 0.95, "recall@10 = {recall}");
+}
