@@ -11,10 +11,12 @@ use crate::PointId;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {
-    /// A single condition.
-    One(Box<T>),
+    // `Many` must be tried first: serde's derived struct visitors also accept a JSON array (fields by
+    // position), so `[a, b]` would otherwise parse as one `Filter { must: a, should: b }`.
     /// A list of conditions.
     Many(Vec<T>),
+    /// A single condition.
+    One(Box<T>),
 }
 
 impl<T> OneOrMany<T> {
@@ -506,6 +508,10 @@ mod tests {
         assert!(check(json!({"must": [red]}), p.clone()));
         assert!(check(json!({"must": red}), p.clone()));
         assert!(!check(json!({"must": [red, blue]}), p.clone()));
+        assert!(matches!(
+            filter(json!({"should": [red, blue]})).should,
+            Some(OneOrMany::Many(ref v)) if v.len() == 2
+        ));
         assert!(check(json!({"should": [red, blue]}), p.clone()));
         assert!(!check(json!({"should": [blue]}), p.clone()));
         assert!(check(json!({"should": []}), p.clone()));

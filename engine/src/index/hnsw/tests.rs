@@ -161,8 +161,8 @@ fn written_graph_round_trips_through_the_view() {
 fn check_recall(distance: Distance, unit: bool, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let dim = 32;
-    let data = random_vectors(10_000, dim, seed, unit);
-    let queries = random_vectors(200, dim, seed + 100, unit);
+    let data = random_vectors(5_000, dim, seed, unit);
+    let queries = random_vectors(100, dim, seed + 100, unit);
     let slab = VectorSlab { data: &data, dim };
     let view = build_and_open(dir.path(), slab, distance, &params(false));
     let recall = recall_at(&view, slab, distance, &queries, 10, 64, &|_| true);
