@@ -1,1 +1,20 @@
-//! placeholder
+//! Quiver's embedding model: jina-embeddings-v4 (text) on candle.
+//!
+//! The crate owns model loading (local directory or Hugging Face cache), tokenization with
+//! jina's prompts, the Qwen2.5-VL decoder with task LoRAs, the single- and multi-vector heads,
+//! and a batching service with a bounded queue. It knows nothing of indexes, storage or HTTP.
+
+pub mod batching;
+pub mod encoder;
+pub mod error;
+pub mod layers;
+pub mod loading;
+pub mod models;
+pub mod prompt;
+
+pub use batching::{EncodeRequest, EncoderService, ServiceOptions};
+pub use encoder::{Embedding, Encoder, LoadOptions, MultiVector, RunSpec, TextOptions};
+pub use error::{Error, Result};
+pub use prompt::{PromptKind, Truncation, DEFAULT_MAX_LENGTH};
+
+pub use candle_core::{DType, Device};

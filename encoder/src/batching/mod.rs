@@ -1,0 +1,293 @@
+//! The encoder service: one worker thread owns the model, callers submit through a bounded
+//! queue, and the worker packs rows from many requests into token-budget batches.
+//!
+//! Tokenization and validation run on the caller's thread (they parallelise and give token
+//! counts up front); the worker only sees token ids. A full queue answers
+//! [`Error::Overloaded`] at once instead of growing memory; the server maps it to 429.
+
+pub mod queue;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
+
+use crate::encoder::{Embedding, Encoder, RunSpec};
+use crate::error::{Error, Result};
+use crate::models::jina_v4::truncate_normalize;
+use crate::prompt::{PromptKind, Truncation};
+use queue::{BatchLimits, GroupKey, JobQueue, QueuedJob};
+
+/// Service limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceOptions {
+    /// Padded tokens (`longest × rows`) per forward pass.
+    pub max_batch_tokens: usize,
+    /// Inputs per forward pass.
+    pub max_batch_requests: usize,
+    /// Requests that may be outstanding (queued, running, or finished but not yet collected
+    /// by their caller); one more is refused with `Overloaded`.
+    pub queue_capacity: usize,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            max_batch_tokens: 16384,
+            max_batch_requests: 64,
+            queue_capacity: 256,
+        }
+    }
+}
+
+/// One embedding request: texts sharing a task, prompt kind and dimension.
+#[derive(Debug, Clone)]
+pub struct EncodeRequest {
+    pub texts: Vec<String>,
+    pub task: String,
+    pub prompt: PromptKind,
+    pub dims: Option<usize>,
+    pub truncation: Truncation,
+}
+
+struct Job {
+    key: GroupKey,
+    dims: usize,
+    rows: Vec<Vec<u32>>,
+    cancelled: Arc<AtomicBool>,
+    reply: Sender<Result<Vec<Embedding>>>,
+}
+
+/// Results being collected for one queued job.
+struct JobState {
+    dims: usize,
+    results: Vec<Option<Embedding>>,
+    done: usize,
+    reply: Sender<Result<Vec<Embedding>>>,
+}
+
+/// A submitted request; [`Pending::wait`] blocks for its result. Dropping it cancels the
+/// request if it has not run yet.
+pub struct Pending {
+    rx: Receiver<Result<Vec<Embedding>>>,
+    cancelled: Arc<AtomicBool>,
+    outstanding: Arc<AtomicUsize>,
+}
+
+impl Pending {
+    pub fn wait(self) -> Result<Vec<Embedding>> {
+        self.rx.recv().unwrap_or(Err(Error::WorkerGone))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Thread-safe handle to the encoder worker. Cheap to share behind an `Arc`.
+pub struct EncoderService {
+    encoder: Arc<Encoder>,
+    tx: Option<Sender<Job>>,
+    worker: Option<JoinHandle<()>>,
+    outstanding: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+impl EncoderService {
+    pub fn start(encoder: Arc<Encoder>, opts: ServiceOptions) -> Result<Self> {
+        if opts.max_batch_tokens == 0 || opts.max_batch_requests == 0 || opts.queue_capacity == 0 {
+            return Err(Error::InvalidInput(
+                "max_batch_tokens, max_batch_requests and queue_capacity must be positive".into(),
+            ));
+        }
+        let (tx, rx) = channel::bounded::<Job>(opts.queue_capacity);
+        let limits = BatchLimits {
+            max_batch_tokens: opts.max_batch_tokens,
+            max_batch_requests: opts.max_batch_requests,
+        };
+        let enc = encoder.clone();
+        let worker = std::thread::Builder::new()
+            .name("quiver-encoder".into())
+            .spawn(move || worker_loop(&enc, rx, limits))
+            .map_err(|e| Error::Inference(format!("cannot start encoder worker: {e}")))?;
+        Ok(EncoderService {
+            encoder,
+            tx: Some(tx),
+            worker: Some(worker),
+            outstanding: Arc::new(AtomicUsize::new(0)),
+            capacity: opts.queue_capacity,
+        })
+    }
+
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Validates and tokenizes on the calling thread, then enqueues without blocking.
+    pub fn submit(&self, req: EncodeRequest) -> Result<Pending> {
+        let spec: RunSpec = self.encoder.run_spec(&req.task, req.dims)?;
+        let rows = self
+            .encoder
+            .tokenize(&req.texts, &req.task, req.prompt, req.truncation)?;
+        let (reply, rx) = channel::bounded(1);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let job = Job {
+            key: GroupKey {
+                task: spec.task,
+                prompt: req.prompt,
+            },
+            dims: spec.dims,
+            rows,
+            cancelled: cancelled.clone(),
+            reply,
+        };
+        let tx = self.tx.as_ref().ok_or(Error::WorkerGone)?;
+        // Reserve a slot first; the channel has the same capacity, so it cannot be full
+        // while a slot is held.
+        self.outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .map_err(|_| Error::Overloaded)?;
+        let pending = Pending {
+            rx,
+            cancelled,
+            outstanding: self.outstanding.clone(),
+        };
+        match tx.try_send(job) {
+            Ok(()) => Ok(pending),
+            // Dropping `pending` releases the slot.
+            Err(TrySendError::Full(_)) => Err(Error::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(Error::WorkerGone),
+        }
+    }
+
+    /// Submits and waits.
+    pub fn encode(&self, req: EncodeRequest) -> Result<Vec<Embedding>> {
+        self.submit(req)?.wait()
+    }
+}
+
+impl Drop for EncoderService {
+    fn drop(&mut self) {
+        // Closing the channel ends the worker once queued work is done.
+        self.tx.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits) {
+    let mut queue: JobQueue<JobState> = JobQueue::default();
+    let mut open = true;
+    loop {
+        if queue.is_empty() {
+            if !open {
+                return;
+            }
+            match rx.recv() {
+                Ok(job) => enqueue(&mut queue, job),
+                Err(_) => return,
+            }
+        }
+        // Take everything already waiting so batches can mix requests.
+        loop {
+            match rx.try_recv() {
+                Ok(job) => enqueue(&mut queue, job),
+                Err(channel::TryRecvError::Empty) => break,
+                Err(channel::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        let dropped = queue.drop_cancelled();
+        if dropped > 0 {
+            tracing::debug!(dropped, "skipped requests whose caller has gone");
+        }
+        let (key, picked) = queue.next_batch(limits);
+        let Some(key) = key else { continue };
+        let rows: Vec<Vec<u32>> = picked
+            .iter()
+            .map(|p| {
+                queue
+                    .get_mut(p.job)
+                    .expect("picked job is queued: this is a bug")
+                    .rows[p.row]
+                    .clone()
+            })
+            .collect();
+        let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
+        let full = encoder.config().text.hidden_size;
+        let span = tracing::debug_span!("encode_batch", rows = refs.len(), task = key.task);
+        let result = span.in_scope(|| {
+            encoder.embed_ids(
+                &refs,
+                RunSpec {
+                    task: key.task,
+                    dims: full,
+                },
+            )
+        });
+        match result {
+            Ok(embs) => {
+                for (p, mut e) in picked.iter().zip(embs) {
+                    let job = queue
+                        .get_mut(p.job)
+                        .expect("picked job is queued: this is a bug");
+                    let st = &mut job.state;
+                    if st.dims < full {
+                        e.single = truncate_normalize(&e.single, st.dims);
+                    }
+                    st.results[p.row] = Some(e);
+                    st.done += 1;
+                    if st.done == st.results.len() {
+                        let job = queue.remove(p.job).expect("job present: this is a bug");
+                        let out = job
+                            .state
+                            .results
+                            .into_iter()
+                            .map(|r| r.expect("row done"))
+                            .collect();
+                        let _ = job.state.reply.send(Ok(out));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "encoder batch failed");
+                let mut failed: Vec<u64> = picked.iter().map(|p| p.job).collect();
+                failed.dedup();
+                for id in failed {
+                    if let Some(job) = queue.remove(id) {
+                        let _ = job.state.reply.send(Err(Error::Inference(e.to_string())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn enqueue(queue: &mut JobQueue<JobState>, job: Job) {
+    if job.rows.is_empty() {
+        let _ = job.reply.send(Ok(Vec::new()));
+        return;
+    }
+    let n = job.rows.len();
+    queue.push(QueuedJob {
+        key: job.key,
+        rows: job.rows,
+        next_row: 0,
+        cancelled: job.cancelled,
+        state: JobState {
+            dims: job.dims,
+            results: vec![None; n],
+            done: 0,
+            reply: job.reply,
+        },
+    });
+}

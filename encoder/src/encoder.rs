@@ -1,0 +1,341 @@
+//! [`Encoder`]: a loaded jina-embeddings-v4 text model with its tokenizer.
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+use crate::loading::{resolve_model_dir, Checkpoint};
+use crate::models::jina_v4::{truncate_normalize, JinaConfig, JinaV4};
+use crate::models::qwen2_5_vl::text_position_ids;
+use crate::prompt::{PromptKind, TextTokenizer, Truncation};
+
+/// Padded tokens per forward pass when [`Encoder::encode_texts`] splits a large call.
+const DEFAULT_BATCH_TOKENS: usize = 16384;
+
+/// Per-token vectors of one input, row-major `tokens × dim`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiVector {
+    pub dim: usize,
+    pub data: Vec<f32>,
+}
+
+impl MultiVector {
+    pub fn num_tokens(&self) -> usize {
+        self.data.len().checked_div(self.dim).unwrap_or(0)
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
+        self.data.chunks_exact(self.dim.max(1))
+    }
+}
+
+/// The embeddings of one input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// L2-normalised single vector, truncated to the requested Matryoshka dimension.
+    pub single: Vec<f32>,
+    /// L2-normalised per-token vectors, one per non-pad token (prompt prefix included).
+    pub multi: MultiVector,
+}
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub device: Device,
+    pub dtype: DType,
+    /// Merge this task's LoRA into the weights at load (less compute, one task only).
+    pub merge_task: Option<String>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            device: Device::Cpu,
+            dtype: DType::F32,
+            merge_task: None,
+        }
+    }
+}
+
+/// A request's settings for [`Encoder::encode_texts_with`].
+#[derive(Debug, Clone)]
+pub struct TextOptions {
+    pub task: String,
+    pub prompt: PromptKind,
+    pub dims: Option<usize>,
+    pub truncation: Truncation,
+}
+
+/// A resolved task index plus the dimension to return; what a batch is run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSpec {
+    pub task: usize,
+    pub dims: usize,
+}
+
+/// jina-embeddings-v4 text encoder: tokenizer, decoder with task LoRAs, heads.
+pub struct Encoder {
+    model: JinaV4,
+    tokenizer: TextTokenizer,
+    device: Device,
+    dtype: DType,
+    pad_id: u32,
+    batch_tokens: usize,
+}
+
+impl Encoder {
+    /// Loads from a local directory or a Hugging Face repo id already in the local cache.
+    pub fn load(source: &str, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_with(
+            source,
+            &LoadOptions {
+                device: device.clone(),
+                dtype,
+                merge_task: None,
+            },
+        )
+    }
+
+    pub fn load_with(source: &str, opts: &LoadOptions) -> Result<Self> {
+        let dir = resolve_model_dir(source)?;
+        let ckpt = Checkpoint::open(&dir)?;
+        if ckpt.adapter_config.is_none() {
+            return Err(Error::Unsupported(format!(
+                "{}: adapters/adapter_config.json is missing; jina-embeddings-v4 needs its task adapters",
+                dir.display()
+            )));
+        }
+        let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path())?;
+        let started = std::time::Instant::now();
+        let mut model = ckpt.load_model(&opts.device, opts.dtype)?;
+        if let Some(task) = &opts.merge_task {
+            let t = task_index(&ckpt.config, task)?;
+            model.merge_task(t)?;
+        }
+        tracing::info!(
+            model = %dir.display(),
+            dtype = ?opts.dtype,
+            device = ?opts.device,
+            merged = ?opts.merge_task,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "encoder loaded"
+        );
+        let special = &ckpt.config.text.special;
+        let pad_id = special.pad_token_id.or(special.eos_token_id).unwrap_or(0);
+        Ok(Encoder {
+            model,
+            tokenizer,
+            device: opts.device.clone(),
+            dtype: opts.dtype,
+            pad_id,
+            batch_tokens: DEFAULT_BATCH_TOKENS,
+        })
+    }
+
+    pub fn config(&self) -> &JinaConfig {
+        self.model.config()
+    }
+
+    pub fn model(&self) -> &JinaV4 {
+        &self.model
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Task names this encoder accepts (one when a task was merged at load).
+    pub fn tasks(&self) -> Vec<String> {
+        match self.model.merged_task() {
+            Some(t) => vec![self.config().task_names[t].clone()],
+            None => self.config().task_names.clone(),
+        }
+    }
+
+    /// The task's adapter index, or [`Error::UnknownTask`] listing the valid ones.
+    pub fn task_index(&self, task: &str) -> Result<usize> {
+        let t = task_index(self.config(), task)?;
+        match self.model.merged_task() {
+            Some(m) if m != t => Err(Error::UnknownTask {
+                got: task.to_string(),
+                valid: self.tasks(),
+            }),
+            _ => Ok(t),
+        }
+    }
+
+    /// Validates a requested dimension; `None` means the config default (else full size).
+    pub fn resolve_dims(&self, dims: Option<usize>) -> Result<usize> {
+        let cfg = self.config();
+        match dims.or(cfg.truncate_dim) {
+            None => Ok(cfg.text.hidden_size),
+            Some(d) if cfg.matryoshka_dims.contains(&d) || d == cfg.text.hidden_size => Ok(d),
+            Some(d) => Err(Error::InvalidDimension {
+                got: d,
+                valid: cfg.matryoshka_dims.clone(),
+            }),
+        }
+    }
+
+    /// Validates a request and returns what to run it with.
+    pub fn run_spec(&self, task: &str, dims: Option<usize>) -> Result<RunSpec> {
+        Ok(RunSpec {
+            task: self.task_index(task)?,
+            dims: self.resolve_dims(dims)?,
+        })
+    }
+
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// Prefixes and tokenizes texts; `task` must be valid (it picks the prefix).
+    pub fn tokenize(
+        &self,
+        texts: &[impl AsRef<str>],
+        task: &str,
+        prompt: PromptKind,
+        trunc: Truncation,
+    ) -> Result<Vec<Vec<u32>>> {
+        self.task_index(task)?;
+        if trunc.max_length == 0 {
+            return Err(Error::InvalidInput("max_length must be positive".into()));
+        }
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                self.tokenizer
+                    .encode_prompted(t.as_ref(), task, prompt, trunc, i)
+            })
+            .collect()
+    }
+
+    /// Embeds texts with default truncation (32768 tokens, cut on the right).
+    pub fn encode_texts(
+        &self,
+        texts: &[impl AsRef<str>],
+        task: &str,
+        prompt: PromptKind,
+        dims: Option<usize>,
+    ) -> Result<Vec<Embedding>> {
+        self.encode_texts_with(
+            texts,
+            &TextOptions {
+                task: task.to_string(),
+                prompt,
+                dims,
+                truncation: Truncation::default(),
+            },
+        )
+    }
+
+    pub fn encode_texts_with(
+        &self,
+        texts: &[impl AsRef<str>],
+        opts: &TextOptions,
+    ) -> Result<Vec<Embedding>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let spec = self.run_spec(&opts.task, opts.dims)?;
+        let rows = self.tokenize(texts, &opts.task, opts.prompt, opts.truncation)?;
+        // Sort by length so each forward pads little, then restore input order.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].len());
+        let mut out: Vec<Option<Embedding>> = vec![None; rows.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start + 1;
+            while end < order.len()
+                && rows[order[end]].len() * (end + 1 - start) <= self.batch_tokens
+            {
+                end += 1;
+            }
+            let batch: Vec<&[u32]> = order[start..end]
+                .iter()
+                .map(|&i| rows[i].as_slice())
+                .collect();
+            for (k, e) in self.embed_ids(&batch, spec)?.into_iter().enumerate() {
+                out[order[start + k]] = Some(e);
+            }
+            start = end;
+        }
+        Ok(out
+            .into_iter()
+            .map(|e| e.expect("every row embedded: this is a bug"))
+            .collect())
+    }
+
+    /// Runs one right-padded forward pass over already tokenized rows.
+    pub fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(i) = rows.iter().position(|r| r.is_empty()) {
+            return Err(Error::EmptyText { index: i });
+        }
+        let vocab = self.config().text.vocab_size as u32;
+        if let Some(bad) = rows.iter().flat_map(|r| r.iter()).find(|&&id| id >= vocab) {
+            return Err(Error::InvalidInput(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            )));
+        }
+        let b = rows.len();
+        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(b * l);
+        let mut mask_rows = Vec::with_capacity(b);
+        for r in rows {
+            ids.extend_from_slice(r);
+            ids.extend(std::iter::repeat_n(self.pad_id, l - r.len()));
+            let mut m = vec![1u32; r.len()];
+            m.resize(l, 0);
+            mask_rows.push(m);
+        }
+        let input_ids = Tensor::from_vec(ids, (b, l), &self.device)?;
+        let mask_flat: Vec<u32> = mask_rows.iter().flatten().copied().collect();
+        let mask = Tensor::from_vec(mask_flat, (b, l), &self.device)?;
+        let positions = text_position_ids(&mask_rows, &self.device)?;
+        let task = match self.model.merged_task() {
+            Some(_) => Some(spec.task),
+            None if self.model.has_adapters() => Some(spec.task),
+            None => None,
+        };
+        let out = self
+            .model
+            .forward(&input_ids, &mask, &positions, task, false)?;
+        let single = out.single.to_vec2::<f32>()?;
+        let multi = out.multi.to_vec3::<f32>()?;
+        let pdim = self.config().multi_vector_projector_dim;
+        let full = self.config().text.hidden_size;
+        Ok(rows
+            .iter()
+            .zip(single)
+            .zip(multi)
+            .map(|((r, s), m)| Embedding {
+                single: if spec.dims >= full {
+                    s
+                } else {
+                    truncate_normalize(&s, spec.dims)
+                },
+                multi: MultiVector {
+                    dim: pdim,
+                    data: m.into_iter().take(r.len()).flatten().collect(),
+                },
+            })
+            .collect())
+    }
+}
+
+fn task_index(cfg: &JinaConfig, task: &str) -> Result<usize> {
+    cfg.task_names
+        .iter()
+        .position(|t| t == task)
+        .ok_or_else(|| Error::UnknownTask {
+            got: task.to_string(),
+            valid: cfg.task_names.clone(),
+        })
+}

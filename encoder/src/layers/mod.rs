@@ -1,0 +1,5 @@
+//! Building blocks shared by the models.
+
+pub mod lora;
+
+pub use lora::{LoraLinear, TaskAdapters};

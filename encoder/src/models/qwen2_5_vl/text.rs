@@ -1,0 +1,412 @@
+//! The Qwen2.5-VL text decoder: embeddings, M-RoPE, causal GQA attention, SwiGLU, RMSNorm.
+//!
+//! Written on candle-nn primitives because candle's `qwen2` has no M-RoPE, builds its rotary
+//! tables in the model dtype and treats a mask as bidirectional. Every projection is a
+//! [`LoraLinear`] so jina's task adapters apply unmerged.
+//! Reference: `Qwen2_5_VLTextModel` in transformers
+//! <https://github.com/huggingface/transformers/blob/v4.52.4/src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py#L575-L1100>.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{Embedding, VarBuilder};
+
+use super::config::TextConfig;
+use crate::layers::{LoraLinear, TaskAdapters};
+
+/// Score elements (per attention call) above which queries are processed in chunks, so a long
+/// input never materialises `B·H·L²` scores: 32 Mi floats = 128 MiB in f32.
+const DEFAULT_MAX_ATTN_ELEMS: usize = 32 << 20;
+
+/// Additive bias for masked scores. Finite so that a fully masked row (a left-pad query)
+/// gives a uniform softmax instead of NaN.
+const MASK_MIN: f32 = f32::MIN;
+
+/// RMSNorm with the statistics in f32 (transformers `Qwen2RMSNorm`).
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: vb.get(size, "weight")?,
+            eps: eps as f32,
+        })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+    }
+}
+
+/// Multimodal rotary embedding: per token, frequency slot `j` takes its angle from the t, h
+/// or w component of the 3-D position according to `mrope_section`. Tables are computed in
+/// f32 on the host (transformers does the same; bf16 tables round positions above 256).
+#[derive(Debug, Clone)]
+pub struct MRope {
+    inv_freq: Vec<f32>,
+    /// Component (0 = t, 1 = h, 2 = w) feeding each of the `head_dim/2` slots.
+    component: Vec<usize>,
+}
+
+impl MRope {
+    pub fn new(cfg: &TextConfig) -> Self {
+        let half = cfg.head_dim / 2;
+        let base = cfg.rope_theta as f32;
+        let inv_freq = (0..half)
+            .map(|j| 1.0f32 / base.powf((2 * j) as f32 / cfg.head_dim as f32))
+            .collect();
+        let [s0, s1, _] = cfg.mrope_section;
+        let component = (0..half)
+            .map(|j| {
+                if j < s0 {
+                    0
+                } else if j < s0 + s1 {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        MRope {
+            inv_freq,
+            component,
+        }
+    }
+
+    /// `positions`: `[3, B, L]` integer ids. Returns `(cos, sin)`, each `[B, L, head_dim/2]` f32.
+    pub fn tables(&self, positions: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (three, b, l) = positions.dims3()?;
+        if three != 3 {
+            candle_core::bail!("position ids must be [3, B, L], got {:?}", positions.dims());
+        }
+        let pos = positions.to_dtype(DType::F32)?.to_vec3::<f32>()?;
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(b * l * half);
+        let mut sin = Vec::with_capacity(b * l * half);
+        for bi in 0..b {
+            for li in 0..l {
+                for j in 0..half {
+                    let p = pos[self.component[j]][bi][li];
+                    let theta = p * self.inv_freq[j];
+                    cos.push(theta.cos());
+                    sin.push(theta.sin());
+                }
+            }
+        }
+        let dev = positions.device();
+        Ok((
+            Tensor::from_vec(cos, (b, l, half), dev)?,
+            Tensor::from_vec(sin, (b, l, half), dev)?,
+        ))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: LoraLinear,
+    k_proj: LoraLinear,
+    v_proj: LoraLinear,
+    o_proj: LoraLinear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn new(cfg: &TextConfig, vb: VarBuilder, ad: Option<&TaskAdapters>) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let q_out = cfg.num_attention_heads * cfg.head_dim;
+        let kv_out = cfg.num_key_value_heads * cfg.head_dim;
+        let sub = |name: &str| ad.map(|a| a.pp(name));
+        Ok(Attention {
+            q_proj: LoraLinear::new(h, q_out, true, vb.pp("q_proj"), sub("q_proj").as_ref())?,
+            k_proj: LoraLinear::new(h, kv_out, true, vb.pp("k_proj"), sub("k_proj").as_ref())?,
+            v_proj: LoraLinear::new(h, kv_out, true, vb.pp("v_proj"), sub("v_proj").as_ref())?,
+            o_proj: LoraLinear::new(q_out, h, false, vb.pp("o_proj"), sub("o_proj").as_ref())?,
+            num_heads: cfg.num_attention_heads,
+            num_kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, ctx: &ForwardCtx, task: Option<usize>) -> Result<Tensor> {
+        let (b, l, _) = x.dims3()?;
+        let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let n_rep = nh / nkv;
+        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+            t.reshape((b, l, n, d))?.transpose(1, 2)?.contiguous()
+        };
+        let q = heads(self.q_proj.forward_task(x, task)?, nh)?;
+        let k = heads(self.k_proj.forward_task(x, task)?, nkv)?;
+        let v = heads(self.v_proj.forward_task(x, task)?, nkv)?;
+        let q = candle_nn::rotary_emb::rope(&q, &ctx.cos, &ctx.sin)?;
+        let k = candle_nn::rotary_emb::rope(&k, &ctx.cos, &ctx.sin)?;
+        let scale = 1.0 / (d as f64).sqrt();
+
+        // Query chunks: keys are limited to the causal prefix of each chunk, and the score
+        // tensor of one chunk stays under the element budget.
+        let chunk = (ctx.max_attn_elems / (b * nh * l).max(1)).clamp(1, l);
+        let mut outs = Vec::with_capacity(l.div_ceil(chunk));
+        let mut q0 = 0;
+        while q0 < l {
+            let cq = chunk.min(l - q0);
+            let kend = q0 + cq;
+            // GQA without copying K/V: the n_rep query heads that share a KV head are stacked
+            // along the row axis, so one matmul serves them all.
+            let qc = q
+                .narrow(2, q0, cq)?
+                .contiguous()?
+                .reshape((b, nkv, n_rep * cq, d))?;
+            let kc = k.narrow(2, 0, kend)?;
+            let vc = v.narrow(2, 0, kend)?.contiguous()?;
+            let scores = (qc.matmul(&kc.t()?)? * scale)?
+                .reshape((b, nkv, n_rep, cq, kend))?
+                .to_dtype(DType::F32)?;
+            let bias = ctx.bias(q0, cq, kend)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&bias)?)?
+                .to_dtype(vc.dtype())?
+                .reshape((b, nkv, n_rep * cq, kend))?;
+            let o = probs.matmul(&vc)?.reshape((b, nh, cq, d))?;
+            outs.push(o);
+            q0 += cq;
+        }
+        let o = Tensor::cat(&outs, 2)?
+            .transpose(1, 2)?
+            .reshape((b, l, nh * d))?;
+        self.o_proj.forward_task(&o, task)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: LoraLinear,
+    up_proj: LoraLinear,
+    down_proj: LoraLinear,
+}
+
+impl Mlp {
+    fn new(cfg: &TextConfig, vb: VarBuilder, ad: Option<&TaskAdapters>) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let sub = |name: &str| ad.map(|a| a.pp(name));
+        Ok(Mlp {
+            gate_proj: LoraLinear::new(h, i, false, vb.pp("gate_proj"), sub("gate_proj").as_ref())?,
+            up_proj: LoraLinear::new(h, i, false, vb.pp("up_proj"), sub("up_proj").as_ref())?,
+            down_proj: LoraLinear::new(i, h, false, vb.pp("down_proj"), sub("down_proj").as_ref())?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, task: Option<usize>) -> Result<Tensor> {
+        let gate = candle_nn::ops::silu(&self.gate_proj.forward_task(x, task)?)?;
+        let up = self.up_proj.forward_task(x, task)?;
+        self.down_proj.forward_task(&(gate * up)?, task)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    fn new(cfg: &TextConfig, vb: VarBuilder, ad: Option<&TaskAdapters>) -> Result<Self> {
+        let sub = |name: &str| ad.map(|a| a.pp(name));
+        Ok(DecoderLayer {
+            self_attn: Attention::new(cfg, vb.pp("self_attn"), sub("self_attn").as_ref())?,
+            mlp: Mlp::new(cfg, vb.pp("mlp"), sub("mlp").as_ref())?,
+            input_layernorm: RmsNorm::new(
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                vb.pp("input_layernorm"),
+            )?,
+            post_attention_layernorm: RmsNorm::new(
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                vb.pp("post_attention_layernorm"),
+            )?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, ctx: &ForwardCtx, task: Option<usize>) -> Result<Tensor> {
+        let h = self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x)?, ctx, task)?;
+        let x = (x + h)?;
+        let h = self
+            .mlp
+            .forward(&self.post_attention_layernorm.forward(&x)?, task)?;
+        x + h
+    }
+}
+
+/// Per-forward state shared by all layers: rotary tables and the key mask.
+struct ForwardCtx {
+    cos: Tensor,
+    sin: Tensor,
+    /// `[B, 1, 1, 1, L]` f32: 0 for real keys, `MASK_MIN` for padding.
+    key_bias: Tensor,
+    max_attn_elems: usize,
+    device: Device,
+}
+
+impl ForwardCtx {
+    /// Causal + padding bias for queries `q0..q0+cq` over keys `0..kend`, shaped to broadcast
+    /// against `[B, nkv, n_rep, cq, kend]` scores.
+    fn bias(&self, q0: usize, cq: usize, kend: usize) -> Result<Tensor> {
+        let mut causal = vec![0f32; cq * kend];
+        for i in 0..cq {
+            for j in (q0 + i + 1)..kend {
+                causal[i * kend + j] = MASK_MIN;
+            }
+        }
+        let causal = Tensor::from_vec(causal, (1, 1, 1, cq, kend), &self.device)?;
+        // Both terms are either 0 or MASK_MIN; the max keeps the sum finite.
+        let keys = self.key_bias.narrow(D::Minus1, 0, kend)?;
+        causal.broadcast_minimum(&keys)
+    }
+}
+
+/// The decoder stack. Inputs are padded `[B, L]` batches with an attention mask.
+#[derive(Debug, Clone)]
+pub struct TextModel {
+    embed_tokens: Embedding,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    rope: MRope,
+    cfg: TextConfig,
+    max_attn_elems: usize,
+}
+
+/// What [`TextModel::forward`] returns.
+#[derive(Debug, Clone)]
+pub struct TextOutput {
+    /// Post-final-norm hidden states `[B, L, hidden]`.
+    pub last_hidden: Tensor,
+    /// When requested: the embedding output followed by each layer's output (pre final norm),
+    /// `num_hidden_layers + 1` entries.
+    pub layer_outputs: Vec<Tensor>,
+}
+
+impl TextModel {
+    /// `vb` is rooted at the decoder (`model` or `model.language_model`), `adapters` at the
+    /// same module in the adapter file.
+    pub fn new(cfg: &TextConfig, vb: VarBuilder, adapters: Option<&TaskAdapters>) -> Result<Self> {
+        let embed = vb
+            .pp("embed_tokens")
+            .get((cfg.vocab_size, cfg.hidden_size), "weight")?;
+        let layers_vb = vb.pp("layers");
+        let layers_ad = adapters.map(|a| a.pp("layers"));
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| {
+                let ad = layers_ad.as_ref().map(|a| a.pp(&i.to_string()));
+                DecoderLayer::new(cfg, layers_vb.pp(i), ad.as_ref())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TextModel {
+            embed_tokens: Embedding::new(embed, cfg.hidden_size),
+            layers,
+            norm: RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, vb.pp("norm"))?,
+            rope: MRope::new(cfg),
+            cfg: cfg.clone(),
+            max_attn_elems: DEFAULT_MAX_ATTN_ELEMS,
+        })
+    }
+
+    pub fn config(&self) -> &TextConfig {
+        &self.cfg
+    }
+
+    /// Caps the attention score elements per call; smaller values mean more query chunks.
+    pub fn set_max_attention_elements(&mut self, elems: usize) {
+        self.max_attn_elems = elems.max(1);
+    }
+
+    /// Folds one task's LoRA into every projection.
+    pub fn merge_task(&mut self, task: usize) -> Result<()> {
+        for layer in &mut self.layers {
+            let a = &mut layer.self_attn;
+            for lin in [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj] {
+                lin.merge(task)?;
+            }
+            let m = &mut layer.mlp;
+            for lin in [&mut m.gate_proj, &mut m.up_proj, &mut m.down_proj] {
+                lin.merge(task)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Token embeddings for `[B, L]` u32 ids.
+    pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
+        self.embed_tokens.forward(input_ids)
+    }
+
+    /// Runs the decoder over `inputs_embeds [B, L, H]` with `attention_mask [B, L]` (1 = real)
+    /// and M-RoPE `position_ids [3, B, L]`, using `task`'s LoRA (None = base weights).
+    pub fn forward(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        position_ids: &Tensor,
+        task: Option<usize>,
+        keep_layer_outputs: bool,
+    ) -> Result<TextOutput> {
+        let (b, l, _) = inputs_embeds.dims3()?;
+        let dtype = inputs_embeds.dtype();
+        let (cos, sin) = self.rope.tables(position_ids)?;
+        let key_mask = attention_mask.to_dtype(DType::F32)?;
+        // 1 → 0, 0 → MASK_MIN.
+        let key_bias =
+            ((key_mask.ones_like()? - key_mask)? * (MASK_MIN as f64))?.reshape((b, 1, 1, 1, l))?;
+        let ctx = ForwardCtx {
+            cos: cos.to_dtype(dtype)?,
+            sin: sin.to_dtype(dtype)?,
+            key_bias,
+            max_attn_elems: self.max_attn_elems,
+            device: inputs_embeds.device().clone(),
+        };
+        let mut layer_outputs = Vec::new();
+        let mut x = inputs_embeds.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let _span = tracing::trace_span!("decoder_layer", i).entered();
+            if keep_layer_outputs {
+                layer_outputs.push(x.clone());
+            }
+            x = layer.forward(&x, &ctx, task)?;
+        }
+        if keep_layer_outputs {
+            layer_outputs.push(x.clone());
+        }
+        Ok(TextOutput {
+            last_hidden: self.norm.forward(&x)?,
+            layer_outputs,
+        })
+    }
+}
+
+/// Position ids for a text-only batch: `cumsum(mask) − 1` in all three components, padded
+/// slots set to 1 (what jina computes through `get_rope_index`). `mask` is `[B][L]`.
+pub fn text_position_ids(mask: &[Vec<u32>], device: &Device) -> Result<Tensor> {
+    let b = mask.len();
+    let l = mask.first().map_or(0, |r| r.len());
+    let mut row_major = Vec::with_capacity(b * l);
+    for row in mask {
+        let mut seen = 0i64;
+        for &m in row {
+            if m != 0 {
+                row_major.push(seen);
+                seen += 1;
+            } else {
+                row_major.push(1);
+            }
+        }
+    }
+    let one = Tensor::from_vec(row_major, (1, b, l), device)?;
+    Tensor::cat(&[&one, &one, &one], 0)
+}

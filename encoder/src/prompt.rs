@@ -1,0 +1,141 @@
+//! Prompt kinds and the text tokenizer.
+//!
+//! jina-embeddings-v4 embeds `"Query: {text}"` or `"Passage: {text}"` (spec §2.1); the
+//! `text-matching` task is symmetric and uses `"Query: "` for both. The prefixed string is
+//! tokenized once (the space after the colon belongs to the next word), with no BOS/EOS, and
+//! truncated on the right so the prefix counts toward the limit.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+
+/// The default and largest text length jina-embeddings-v4 accepts, in tokens.
+pub const DEFAULT_MAX_LENGTH: usize = 32768;
+
+/// Which side of a retrieval pair a text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PromptKind {
+    Query,
+    Passage,
+}
+
+impl PromptKind {
+    /// The prefix for `task`: text-matching always reads "Query: ".
+    pub fn prefix(self, task: &str) -> &'static str {
+        match (self, task) {
+            (_, "text-matching") | (PromptKind::Query, _) => "Query: ",
+            (PromptKind::Passage, _) => "Passage: ",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromptKind::Query => "query",
+            PromptKind::Passage => "passage",
+        }
+    }
+}
+
+impl FromStr for PromptKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "query" => Ok(PromptKind::Query),
+            "passage" | "document" => Ok(PromptKind::Passage),
+            _ => Err(Error::UnknownPrompt { got: s.to_string() }),
+        }
+    }
+}
+
+/// Truncation policy for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    /// Token limit including the prompt prefix.
+    pub max_length: usize,
+    /// Cut longer inputs (true) or reject them with [`Error::TooLong`].
+    pub truncate: bool,
+}
+
+impl Default for Truncation {
+    fn default() -> Self {
+        Truncation {
+            max_length: DEFAULT_MAX_LENGTH,
+            truncate: true,
+        }
+    }
+}
+
+/// `tokenizer.json` with the file's own padding and truncation switched off: batches are
+/// padded by the encoder, and a fixed padding baked into a tokenizer file changes every vector.
+#[derive(Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+}
+
+impl TextTokenizer {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let mut inner = Tokenizer::from_file(path)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(TextTokenizer { inner })
+    }
+
+    /// Ids of `text` as given, no special tokens added.
+    pub fn encode_raw(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Prefixes, tokenizes and truncates one input; `index` names it in errors.
+    pub fn encode_prompted(
+        &self,
+        text: &str,
+        task: &str,
+        prompt: PromptKind,
+        trunc: Truncation,
+        index: usize,
+    ) -> Result<Vec<u32>> {
+        if text.trim().is_empty() {
+            return Err(Error::EmptyText { index });
+        }
+        let mut ids = self.encode_raw(&format!("{}{text}", prompt.prefix(task)))?;
+        if ids.len() > trunc.max_length {
+            if !trunc.truncate {
+                return Err(Error::TooLong {
+                    index,
+                    tokens: ids.len(),
+                    max_length: trunc.max_length,
+                });
+            }
+            ids.truncate(trunc.max_length);
+        }
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(PromptKind::Passage.prefix("retrieval"), "Passage: ");
+        assert_eq!(PromptKind::Passage.prefix("code"), "Passage: ");
+        assert_eq!(PromptKind::Passage.prefix("text-matching"), "Query: ");
+        assert_eq!(PromptKind::Query.prefix("retrieval"), "Query: ");
+        assert!(matches!(
+            "foo".parse::<PromptKind>(),
+            Err(Error::UnknownPrompt { .. })
+        ));
+    }
+}
