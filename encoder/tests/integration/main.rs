@@ -1,0 +1,12 @@
+//! Encoder integration tests: parity against transformers goldens on the tiny random
+//! checkpoint (`tests/fixtures/jina-tiny`, made by `scripts/fixtures/make_tiny_jina.py`),
+//! LoRA and batching invariants, config formats, bad input, the service and the real Qwen
+//! tokenizer.
+
+mod common;
+mod config;
+mod errors;
+mod lora;
+mod parity;
+mod qwen_tokenizer;
+mod service;

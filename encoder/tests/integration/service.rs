@@ -1,0 +1,127 @@
+//! The batching service: batched results equal single results, a full queue says Overloaded.
+
+use std::sync::Arc;
+
+use candle_core::{DType, Device};
+use quiver_encoder::{
+    EncodeRequest, Encoder, EncoderService, Error, PromptKind, ServiceOptions, Truncation,
+};
+
+use crate::common::*;
+
+fn request(texts: &[&str], task: &str, prompt: PromptKind, dims: Option<usize>) -> EncodeRequest {
+    EncodeRequest {
+        texts: texts.iter().map(|s| s.to_string()).collect(),
+        task: task.into(),
+        prompt,
+        dims,
+        truncation: Truncation::default(),
+    }
+}
+
+#[test]
+fn batched_results_equal_single_results() {
+    let enc =
+        Arc::new(Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap());
+    let svc = EncoderService::start(
+        enc.clone(),
+        ServiceOptions {
+            max_batch_tokens: 64,
+            max_batch_requests: 3,
+            queue_capacity: 64,
+        },
+    )
+    .unwrap();
+    let texts = [
+        "What is the weather like in Berlin today?",
+        "Berlin is the capital of Germany.",
+        "short",
+        "The quick brown fox jumps over the lazy dog, again and again and again.",
+        "def sort(xs): return sorted(xs)",
+    ];
+    // Many concurrent requests with mixed tasks, prompts and dims; the worker mixes rows of
+    // different requests into batches of up to 3 rows / 64 padded tokens.
+    let mut pending = Vec::new();
+    for (k, task) in ["retrieval", "code", "text-matching", "retrieval"]
+        .iter()
+        .enumerate()
+    {
+        let prompt = if k % 2 == 0 {
+            PromptKind::Query
+        } else {
+            PromptKind::Passage
+        };
+        let dims = [None, Some(16), Some(32), Some(64)][k];
+        pending.push((
+            task,
+            prompt,
+            dims,
+            svc.submit(request(&texts, task, prompt, dims)).unwrap(),
+        ));
+    }
+    for (task, prompt, dims, p) in pending {
+        let got = p.wait().unwrap();
+        assert_eq!(got.len(), texts.len());
+        for (i, t) in texts.iter().enumerate() {
+            let one = enc.encode_texts(&[t], task, prompt, dims).unwrap();
+            assert_vec_close(
+                &format!("{task} {i} single"),
+                &got[i].single,
+                &one[0].single,
+                1e-5,
+            );
+            assert_vec_close(
+                &format!("{task} {i} multi"),
+                &got[i].multi.data,
+                &one[0].multi.data,
+                1e-5,
+            );
+        }
+    }
+    // Validation happens before queueing.
+    let err = svc
+        .submit(request(&["x"], "nope", PromptKind::Query, None))
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::UnknownTask { .. }));
+    assert!(svc
+        .encode(request(&[], "code", PromptKind::Query, None))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn full_queue_is_overloaded() {
+    let enc =
+        Arc::new(Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap());
+    let svc = EncoderService::start(
+        enc,
+        ServiceOptions {
+            max_batch_tokens: 1024,
+            max_batch_requests: 8,
+            queue_capacity: 2,
+        },
+    )
+    .unwrap();
+    // Capacity counts requests whose results have not been collected yet.
+    let a = svc
+        .submit(request(&["one"], "retrieval", PromptKind::Query, None))
+        .unwrap();
+    let b = svc
+        .submit(request(&["two"], "retrieval", PromptKind::Query, None))
+        .unwrap();
+    let err = svc
+        .submit(request(&["three"], "retrieval", PromptKind::Query, None))
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::Overloaded), "{err}");
+    assert_eq!(a.wait().unwrap().len(), 1);
+    let c = svc
+        .submit(request(&["three"], "retrieval", PromptKind::Query, None))
+        .unwrap();
+    drop(b); // a caller that gives up frees its slot too
+    assert_eq!(c.wait().unwrap().len(), 1);
+    assert!(svc
+        .submit(request(&["four"], "retrieval", PromptKind::Query, None))
+        .is_ok());
+}
