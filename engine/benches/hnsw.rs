@@ -99,7 +99,7 @@ fn search(c: &mut Criterion) {
             })
         });
     }
-    let half = |o: u32| o % 2 == 0;
+    let half = |o: u32| (o & 1) == 0;
     g.bench_function("ef64_filter_50pct", |b| {
         let mut i = 0;
         b.iter(|| {

@@ -108,6 +108,8 @@ pub(crate) fn key_to_score(distance: Distance, key: f32) -> f32 {
 }
 
 /// Portable dot product with 16 independent accumulators.
+// Indexing fixed-size lanes is what lets the compiler keep `acc` in vector registers.
+#[allow(clippy::needless_range_loop)]
 #[inline]
 pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
@@ -129,6 +131,7 @@ pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Portable squared L2 with 16 independent accumulators.
+#[allow(clippy::needless_range_loop)]
 #[inline]
 pub fn l2_squared_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());

@@ -56,7 +56,7 @@ const _: () = assert!(std::mem::size_of::<Header>() == HEADER_LEN);
 const HEADER_CRC_AT: usize = 44;
 
 impl Header {
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+    pub fn to_bytes(self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&self.magic);
         let words = [
