@@ -52,21 +52,12 @@ pub const WAL_DIR: &str = "wal";
 pub const COLLECTIONS_DIR: &str = "collections";
 
 /// Process-wide engine options (from the server's settings; libraries never read env vars).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct EngineOptions {
     /// Build HNSW graphs with a fixed seed and one thread, so tests are reproducible.
     pub deterministic: bool,
     /// Threads for index builds (0 = all cores).
     pub build_threads: usize,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions {
-            deterministic: false,
-            build_threads: 0,
-        }
-    }
 }
 
 /// Every collection under one data directory.

@@ -104,6 +104,10 @@ impl Extracted {
     }
 }
 
+/// A frozen segment and, when it had live points, the entry written for it and the old offset of each
+/// new row.
+type Built = (Arc<MemSegment>, Option<(SegmentEntry, Vec<u32>)>);
+
 /// Opens a sealed segment listed in the manifest, with its graphs.
 pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
     let files = open_segment(dir, entry)?;
@@ -229,7 +233,7 @@ impl Shared {
 
         let mut next = current.clone();
         // New segments from frozen rows: live points in id order.
-        let mut built: Vec<(Arc<MemSegment>, Option<(SegmentEntry, Vec<u32>)>)> = Vec::new();
+        let mut built: Vec<Built> = Vec::new();
         for (m, snap) in &frozen {
             let (ex, live) = {
                 let view = View::mem(m);

@@ -51,13 +51,13 @@ fn brute(
 }
 
 /// 3000 points over three sealed segments with graphs plus an in-memory tail; group = id % 100.
-fn setup(
-    dist: Distance,
-) -> (
+type Setup = (
     tempfile::TempDir,
     std::sync::Arc<quiver_engine::Collection>,
     Vec<(u64, Vec<f32>, i64)>,
-) {
+);
+
+fn setup(dist: Distance) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let cs = open(dir.path());
     let c = create(&cs, "s", small_config(8, dist, 1_000_000, 500));

@@ -28,7 +28,7 @@ pub fn write_dense(
     num_points: usize,
 ) -> Result<WrittenFile> {
     let num_rows = rows.len() / dim.max(1);
-    if dim == 0 || rows.len() % dim != 0 {
+    if dim == 0 || !rows.len().is_multiple_of(dim) {
         return Err(Error::Decode(format!(
             "{}: {} floats are not whole rows of {dim}",
             path.display(),
@@ -185,7 +185,7 @@ impl DenseFile {
 pub fn write_multi(path: &Path, dim: usize, offsets: &[u64], data: &[f32]) -> Result<WrittenFile> {
     let total_rows = data.len() / dim.max(1);
     let ok = dim > 0
-        && data.len() % dim == 0
+        && data.len().is_multiple_of(dim)
         && offsets.first() == Some(&0)
         && offsets.windows(2).all(|w| w[0] <= w[1])
         && offsets.last() == Some(&(total_rows as u64));
