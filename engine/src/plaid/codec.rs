@@ -29,7 +29,9 @@ pub(crate) fn quantize_into(residual: &[f32], cutoffs: &[f32], nbits: u32, out: 
     }
 }
 
-/// The codes of one packed token (inverse of the packing in [`quantize_into`]).
+/// The codes of one packed token (inverse of the packing in [`quantize_into`]). Decompression reads
+/// whole bytes through [`ResidualDecoder`]; this is the reference it is tested against.
+#[cfg(test)]
 pub(crate) fn unpack_into(packed: &[u8], nbits: u32, out: &mut [u8]) {
     let per_byte = 8 / nbits as usize;
     let mask = ((1u16 << nbits) - 1) as u8;
@@ -94,23 +96,48 @@ impl ResidualDecoder {
 
     /// Writes the decompressed, unit-length token into `out` (`dim` values).
     pub(crate) fn decompress_into(&self, centroid: &[f32], packed: &[u8], out: &mut [f32]) {
-        let pb = self.per_byte;
-        for ((o, c), &byte) in out
-            .chunks_mut(pb)
-            .zip(centroid.chunks(pb))
-            .zip(packed.iter())
-        {
-            let w = &self.byte_table[byte as usize * pb..byte as usize * pb + pb];
-            for ((o, &c), &w) in o.iter_mut().zip(c).zip(w) {
-                *o = c + w;
-            }
+        debug_assert_eq!(out.len(), self.dim);
+        match self.per_byte {
+            2 => self.add_weights::<2>(centroid, packed, out),
+            4 => self.add_weights::<4>(centroid, packed, out),
+            _ => self.add_weights::<8>(centroid, packed, out),
         }
         let norm = super::kernels::dot(out, out).sqrt();
         if norm > 0.0 {
             let inv = 1.0 / norm;
             out.iter_mut().for_each(|v| *v *= inv);
         }
-        debug_assert_eq!(out.len(), self.dim);
+    }
+
+    /// `out = centroid + weights[codes]`, one packed byte (`PB` dimensions) at a time; fixed-size
+    /// arrays let the compiler vectorise the inner loop.
+    fn add_weights<const PB: usize>(&self, centroid: &[f32], packed: &[u8], out: &mut [f32]) {
+        let full = self.dim / PB;
+        let entry = |byte: u8| -> &[f32; PB] {
+            let start = byte as usize * PB;
+            self.byte_table[start..start + PB]
+                .try_into()
+                .expect("table entries are PB long")
+        };
+        for ((o, c), &byte) in out
+            .chunks_exact_mut(PB)
+            .zip(centroid.chunks_exact(PB))
+            .zip(&packed[..full])
+        {
+            let o: &mut [f32; PB] = o.try_into().expect("exact chunk");
+            let c: &[f32; PB] = c.try_into().expect("exact chunk");
+            let w = entry(byte);
+            for i in 0..PB {
+                o[i] = c[i] + w[i];
+            }
+        }
+        let rest = self.dim - full * PB;
+        if rest > 0 {
+            let w = entry(packed[full]);
+            for i in 0..rest {
+                out[full * PB + i] = centroid[full * PB + i] + w[i];
+            }
+        }
     }
 }
 

@@ -25,25 +25,37 @@ pub(crate) fn dot_rows(rows: &[f32], x: &[f32], dim: usize, out: &mut [f32]) {
     portable::dot_rows(rows, x, dim, out)
 }
 
-/// The row of `rows` with the largest dot product with `x`, and that product. The first row wins ties.
-/// `rows` must hold at least one row.
-pub(crate) fn argmax_dot(
+/// For each `dim`-strided row `x` of `xs`, merges the row of `rows` with the largest dot product into
+/// `best[j]` / `ids[j]` (`j` = the row of `xs`): a row replaces the current best only when strictly
+/// better, so on ties the first row wins; row numbers are offset by `base`. This is k-means assignment.
+pub(crate) fn nearest_rows(
     rows: &[f32],
-    x: &[f32],
+    xs: &[f32],
     dim: usize,
-    scratch: &mut Vec<f32>,
-) -> (u32, f32) {
-    let n = rows.len() / dim;
-    scratch.clear();
-    scratch.resize(n, 0.0);
-    dot_rows(rows, x, dim, scratch);
-    let mut best = (0u32, f32::NEG_INFINITY);
-    for (i, &s) in scratch.iter().enumerate() {
-        if s > best.1 {
-            best = (i as u32, s);
+    base: u32,
+    best: &mut [f32],
+    ids: &mut [u32],
+) {
+    debug_assert_eq!(xs.len(), best.len() * dim);
+    debug_assert_eq!(best.len(), ids.len());
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at runtime just above).
+        return unsafe { avx2::nearest_rows(rows, xs, dim, base, best, ids) };
+    }
+    for ((x, b), id) in xs
+        .chunks_exact(dim)
+        .zip(best.iter_mut())
+        .zip(ids.iter_mut())
+    {
+        for (r, row) in rows.chunks_exact(dim).enumerate() {
+            let s = portable::dot(row, x);
+            if s > *b {
+                *b = s;
+                *id = base + r as u32;
+            }
         }
     }
-    best
 }
 
 /// ColBERT's MaxSim: for every query row the best dot product against any document row, summed. An
@@ -187,6 +199,105 @@ mod avx2 {
         out
     }
 
+    /// Four rows against two vectors: eight products per pass, each row and vector lane loaded once.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `rows` holds at least `4 * x0.len()` floats and
+    /// `x1.len() == x0.len()`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot4x2(rows: &[f32], x0: &[f32], x1: &[f32]) -> ([f32; 4], [f32; 4]) {
+        let dim = x0.len();
+        debug_assert!(rows.len() >= 4 * dim && x1.len() == dim);
+        let p = [
+            rows.as_ptr(),
+            rows.as_ptr().add(dim),
+            rows.as_ptr().add(2 * dim),
+            rows.as_ptr().add(3 * dim),
+        ];
+        let (q0, q1) = (x0.as_ptr(), x1.as_ptr());
+        let mut a = [_mm256_setzero_ps(); 4];
+        let mut b = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY (loads): rows and vectors are `dim` floats long and every load stays below `dim`.
+        while i + 8 <= dim {
+            let v0 = _mm256_loadu_ps(q0.add(i));
+            let v1 = _mm256_loadu_ps(q1.add(i));
+            for r in 0..4 {
+                let row = _mm256_loadu_ps(p[r].add(i));
+                a[r] = _mm256_fmadd_ps(row, v0, a[r]);
+                b[r] = _mm256_fmadd_ps(row, v1, b[r]);
+            }
+            i += 8;
+        }
+        let mut s0 = [hsum(a[0]), hsum(a[1]), hsum(a[2]), hsum(a[3])];
+        let mut s1 = [hsum(b[0]), hsum(b[1]), hsum(b[2]), hsum(b[3])];
+        while i < dim {
+            for r in 0..4 {
+                let row = rows[r * dim + i];
+                s0[r] += row * x0[i];
+                s1[r] += row * x1[i];
+            }
+            i += 1;
+        }
+        (s0, s1)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn nearest_rows(
+        rows: &[f32],
+        xs: &[f32],
+        dim: usize,
+        base: u32,
+        best: &mut [f32],
+        ids: &mut [u32],
+    ) {
+        let n_rows = rows.len() / dim;
+        let mut update = |j: usize, r: usize, s: f32| {
+            if s > best[j] {
+                best[j] = s;
+                ids[j] = base + r as u32;
+            }
+        };
+        let n_x = xs.len() / dim;
+        let mut j = 0;
+        while j < n_x {
+            let x0 = &xs[j * dim..(j + 1) * dim];
+            let mut r = 0;
+            if j + 1 < n_x {
+                let x1 = &xs[(j + 1) * dim..(j + 2) * dim];
+                while r + 4 <= n_rows {
+                    let (s0, s1) = dot4x2(&rows[r * dim..(r + 4) * dim], x0, x1);
+                    for t in 0..4 {
+                        update(j, r + t, s0[t]);
+                        update(j + 1, r + t, s1[t]);
+                    }
+                    r += 4;
+                }
+                for r in r..n_rows {
+                    let row = &rows[r * dim..(r + 1) * dim];
+                    update(j, r, dot(row, x0));
+                    update(j + 1, r, dot(row, x1));
+                }
+                j += 2;
+            } else {
+                while r + 4 <= n_rows {
+                    let s = dot4(&rows[r * dim..(r + 4) * dim], x0);
+                    for (t, &s) in s.iter().enumerate() {
+                        update(j, r + t, s);
+                    }
+                    r += 4;
+                }
+                for r in r..n_rows {
+                    update(j, r, dot(&rows[r * dim..(r + 1) * dim], x0));
+                }
+                j += 1;
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
@@ -229,10 +340,28 @@ mod tests {
                 assert!((o - want).abs() < 1e-4, "dim {dim} row {r}: {o} vs {want}");
                 assert!((portable::dot(&rows[r * dim..(r + 1) * dim], &x) - want).abs() < 1e-4);
             }
-            let mut scratch = Vec::new();
-            let (arg, best) = argmax_dot(&rows, &x, dim, &mut scratch);
-            assert_eq!(best, out[arg as usize]);
-            assert!(out.iter().all(|&s| s <= best));
+        }
+    }
+
+    #[test]
+    fn nearest_rows_matches_naive_argmax() {
+        for dim in [3usize, 8, 12, 64] {
+            // 11 rows (not a multiple of 4), 5 vectors (odd), in two blocks to exercise `base`.
+            let rows: Vec<f32> = (0..dim * 11)
+                .map(|i| ((i * 29 % 23) as f32 - 11.0) / 9.0)
+                .collect();
+            let xs: Vec<f32> = (0..dim * 5)
+                .map(|i| ((i * 17 % 7) as f32 - 3.0) / 4.0)
+                .collect();
+            let (mut best, mut ids) = (vec![f32::NEG_INFINITY; 5], vec![0u32; 5]);
+            nearest_rows(&rows[..6 * dim], &xs, dim, 0, &mut best, &mut ids);
+            nearest_rows(&rows[6 * dim..], &xs, dim, 6, &mut best, &mut ids);
+            for (j, x) in xs.chunks(dim).enumerate() {
+                let scores: Vec<f32> = rows.chunks(dim).map(|r| naive(r, x)).collect();
+                let max = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                assert!((best[j] - max).abs() < 1e-4, "dim {dim} x {j}");
+                assert!((scores[ids[j] as usize] - max).abs() < 1e-4);
+            }
         }
     }
 

@@ -21,21 +21,44 @@ fn corpus() -> &'static Corpus {
     CORPUS.get_or_init(|| Corpus::generate(&CorpusParams::default()))
 }
 
+/// Training on 8 sampled tokens per centroid (instead of 32) keeps the fixtures quick to build.
+fn test_params(nbits: u8) -> PlaidBuildParams {
+    PlaidBuildParams {
+        nbits,
+        max_points_per_centroid: 8,
+        ..PlaidBuildParams::default()
+    }
+}
+
 fn fixture(nbits: u8) -> &'static PlaidIndex {
-    static BUILDS: [OnceLock<PlaidIndex>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let slot = match nbits {
-        1 => 0,
-        2 => 1,
-        _ => 2,
-    };
-    BUILDS[slot].get_or_init(|| {
-        let c = corpus();
-        let tokens = TokenMatrices::new(&c.offsets, &c.data, c.dim).unwrap();
-        let params = PlaidBuildParams {
-            nbits,
-            ..PlaidBuildParams::default()
-        };
-        PlaidIndex::from_build(PlaidBuild::build(tokens, &params, &no_stop()).unwrap())
+    static BUILDS: [OnceLock<PlaidIndex>; 2] = [OnceLock::new(), OnceLock::new()];
+    BUILDS[usize::from(nbits == 4)].get_or_init(|| {
+        assert!(nbits == 2 || nbits == 4, "fixtures exist for 2 and 4 bits");
+        let build = PlaidBuild::build(raw(), &test_params(nbits), &no_stop()).unwrap();
+        PlaidIndex::from_build(build)
+    })
+}
+
+/// The first `n` documents of the corpus.
+fn prefix(n: usize) -> TokenMatrices<'static> {
+    let c = corpus();
+    TokenMatrices::new(
+        &c.offsets[..=n],
+        &c.data[..c.offsets[n] as usize * c.dim],
+        c.dim,
+    )
+    .unwrap()
+}
+
+/// Exhaustive f32 MaxSim top 100 of every query: the oracle.
+fn truth() -> &'static [Vec<Candidate>] {
+    static TRUTH: OnceLock<Vec<Vec<Candidate>>> = OnceLock::new();
+    TRUTH.get_or_init(|| {
+        corpus()
+            .queries
+            .iter()
+            .map(|q| raw().search(q, 100, &all).unwrap())
+            .collect()
     })
 }
 
@@ -44,11 +67,11 @@ fn raw() -> TokenMatrices<'static> {
     TokenMatrices::new(&c.offsets, &c.data, c.dim).unwrap()
 }
 
-fn mean_cosine(index: &PlaidIndex) -> f32 {
-    let c = corpus();
-    let dim = c.dim;
+/// Mean cosine between original and decompressed tokens of the first `docs` documents.
+fn mean_cosine(index: &PlaidIndex, docs: usize) -> f32 {
+    let dim = corpus().dim;
     let (mut sum, mut n) = (0.0f64, 0usize);
-    for doc in 0..index.num_points() as u32 {
+    for doc in 0..docs as u32 {
         let original = raw().point(doc).unwrap();
         let decoded = index.decompress(doc).unwrap();
         for (a, b) in original.chunks(dim).zip(decoded.chunks(dim)) {
@@ -62,31 +85,30 @@ fn mean_cosine(index: &PlaidIndex) -> f32 {
 
 #[test]
 fn compression_round_trip_keeps_tokens_close() {
-    let cos: Vec<f32> = [1u8, 2, 4]
-        .iter()
-        .map(|&b| mean_cosine(fixture(b)))
-        .collect();
+    let docs = 600;
+    let one_bit = PlaidIndex::from_build(
+        PlaidBuild::build(prefix(docs), &test_params(1), &no_stop()).unwrap(),
+    );
+    let cos = [
+        mean_cosine(&one_bit, docs),
+        mean_cosine(fixture(2), docs),
+        mean_cosine(fixture(4), docs),
+    ];
     eprintln!(
         "mean cosine original vs decompressed: 1 bit {:.4}, 2 bits {:.4}, 4 bits {:.4}",
         cos[0], cos[1], cos[2]
     );
-    assert!(cos[0] > 0.80, "1 bit: {}", cos[0]);
-    assert!(cos[1] >= 0.90, "2 bits: {}", cos[1]);
-    assert!(cos[2] >= 0.97, "4 bits: {}", cos[2]);
-    assert!(cos[0] < cos[1] && cos[1] < cos[2]);
+    // Measured 0.941 / 0.966 / 0.992.
+    assert!(cos[0] >= 0.92, "1 bit: {}", cos[0]);
+    assert!(cos[1] >= 0.95, "2 bits: {}", cos[1]);
+    assert!(cos[2] >= 0.985, "4 bits: {}", cos[2]);
 }
 
 #[test]
 fn build_follows_colbert_shape_and_is_deterministic() {
-    let c = corpus();
-    let tokens = TokenMatrices::new(
-        &c.offsets[..301],
-        &c.data[..c.offsets[300] as usize * c.dim],
-        c.dim,
-    )
-    .unwrap();
-    let a = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap();
-    let b = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap();
+    let tokens = prefix(300);
+    let a = PlaidBuild::build(tokens, &test_params(2), &no_stop()).unwrap();
+    let b = PlaidBuild::build(tokens, &test_params(2), &no_stop()).unwrap();
     assert_eq!(a, b);
     assert_eq!(
         a.num_centroids(),
@@ -122,53 +144,59 @@ fn rerank_order_matches_exact_maxsim_at_4_bits() {
     let index = fixture(4);
     let c = corpus();
     let mut rng = SplitMix64::new(11);
-    let (mut overlap, mut total) = (0usize, 0usize);
-    for q in c.queries.iter().take(30) {
+    let (mut overlap_sum, mut total) = (0usize, 0usize);
+    for (q, want100) in c.queries.iter().zip(truth()).take(30) {
         // The 100 exact best plus 100 random points as candidates, as a dense stage would hand over.
-        let mut candidates: Vec<u32> = raw()
-            .search(q, 100, &all)
-            .unwrap()
-            .iter()
-            .map(|h| h.offset)
-            .collect();
+        let mut candidates: Vec<u32> = want100.iter().map(|h| h.offset).collect();
         candidates.extend((0..100).map(|_| rng.below(index.num_points()) as u32));
         let want = raw().rerank(q, &candidates, 10, &all).unwrap();
         let got = index.rerank(q, &candidates, 10, &all).unwrap();
         assert_eq!(got.len(), 10);
         assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
-        overlap += got
-            .iter()
-            .filter(|g| want.iter().any(|w| w.offset == g.offset))
-            .count();
+        overlap_sum += overlap(&got, &want);
         total += 10;
     }
-    let ratio = overlap as f32 / total as f32;
+    let ratio = overlap_sum as f32 / total as f32;
     eprintln!("4-bit rerank top-10 overlap with exact f32 MaxSim: {ratio:.3}");
     assert!(ratio >= 0.9, "overlap {ratio}");
 }
 
-fn recall_at_10(index: &PlaidIndex, params: &PlaidSearchParams) -> f32 {
+fn overlap(got: &[Candidate], want: &[Candidate]) -> usize {
+    got.iter()
+        .filter(|g| want.iter().any(|w| w.offset == g.offset))
+        .count()
+}
+
+/// PLAID's recall@10 against exhaustive MaxSim over raw f32 tokens (compression and candidate
+/// generation together), and against exhaustive MaxSim over the same decompressed tokens (candidate
+/// generation alone: what PLAID approximates).
+fn recall_at_10(index: &PlaidIndex, params: &PlaidSearchParams) -> (f32, f32) {
     let c = corpus();
-    let mut hit = 0;
-    for q in &c.queries {
-        let want = raw().search(q, 10, &all).unwrap();
+    let every: Vec<u32> = (0..index.num_points() as u32).collect();
+    let (mut vs_raw, mut vs_decompressed) = (0, 0);
+    for (q, want100) in c.queries.iter().zip(truth()) {
         let got = index.search(q, 10, params, &all).unwrap();
         assert_eq!(got.len(), 10);
-        hit += got
-            .iter()
-            .filter(|g| want.iter().any(|w| w.offset == g.offset))
-            .count();
+        vs_raw += overlap(&got, &want100[..10]);
+        vs_decompressed += overlap(&got, &index.rerank(q, &every, 10, &all).unwrap());
     }
-    hit as f32 / (10 * c.queries.len()) as f32
+    let n = (10 * c.queries.len()) as f32;
+    (vs_raw as f32 / n, vs_decompressed as f32 / n)
 }
 
 #[test]
 fn plaid_search_recall_at_default_params() {
-    let r2 = recall_at_10(fixture(2), &PlaidSearchParams::default());
-    let r4 = recall_at_10(fixture(4), &PlaidSearchParams::default());
-    eprintln!("PLAID recall@10 vs exhaustive f32 MaxSim: 2 bits {r2:.3}, 4 bits {r4:.3}");
-    assert!(r2 >= 0.9, "2 bits recall {r2}");
-    assert!(r4 >= 0.95, "4 bits recall {r4}");
+    let (raw2, dec2) = recall_at_10(fixture(2), &PlaidSearchParams::default());
+    let (raw4, dec4) = recall_at_10(fixture(4), &PlaidSearchParams::default());
+    eprintln!(
+        "PLAID recall@10: vs exhaustive f32 MaxSim 2 bits {raw2:.3}, 4 bits {raw4:.3}; \
+         vs exhaustive MaxSim on the decompressed tokens 2 bits {dec2:.3}, 4 bits {dec4:.3}"
+    );
+    // Measured 0.910 / 0.962 against raw tokens (near-ties inside a topic flip under 2-bit noise).
+    assert!(raw2 >= 0.87, "2 bits recall vs raw {raw2}");
+    assert!(raw4 >= 0.93, "4 bits recall vs raw {raw4}");
+    assert!(dec2 >= 0.95, "2 bits recall vs decompressed {dec2}");
+    assert!(dec4 >= 0.95, "4 bits recall vs decompressed {dec4}");
 }
 
 #[test]
@@ -221,13 +249,8 @@ fn file_round_trip_gives_identical_results() {
     let path = dir.path().join(DEFAULT_FILE_NAME);
     let c = corpus();
     let n = 400;
-    let tokens = TokenMatrices::new(
-        &c.offsets[..=n],
-        &c.data[..c.offsets[n] as usize * c.dim],
-        c.dim,
-    )
-    .unwrap();
-    let build = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop()).unwrap();
+    let tokens = prefix(n);
+    let build = PlaidBuild::build(tokens, &test_params(2), &no_stop()).unwrap();
     let written = build.write(&path).unwrap();
     assert_eq!(quiver_storage::fs::file_crc32(&path).unwrap(), written);
     let mapped = PlaidIndex::open(&path).unwrap();
@@ -259,14 +282,8 @@ fn file_round_trip_gives_identical_results() {
 fn damaged_files_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.plaid");
-    let c = corpus();
     let n = 50;
-    let tokens = TokenMatrices::new(
-        &c.offsets[..=n],
-        &c.data[..c.offsets[n] as usize * c.dim],
-        c.dim,
-    )
-    .unwrap();
+    let tokens = prefix(n);
     PlaidBuild::build(tokens, &PlaidBuildParams::default(), &no_stop())
         .unwrap()
         .write(&path)

@@ -8,7 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::codec::{bucket_params, bytes_per_token, quantize_into};
-use super::kernels::dot_rows;
+use super::kernels::nearest_rows;
 use super::synthetic::{normalize, SplitMix64};
 use super::{CentroidIds, PlaidBuild, PlaidBuildParams, TokenMatrices};
 use crate::{Error, Result};
@@ -222,31 +222,16 @@ fn assign(rows: &[f32], centroids: &[f32], dim: usize, stop: &AtomicBool) -> Res
     out.par_chunks_mut(ASSIGN_CHUNK)
         .zip(rows.par_chunks(dim * ASSIGN_CHUNK))
         .try_for_each_init(
-            || {
-                (
-                    vec![f32::NEG_INFINITY; ASSIGN_CHUNK],
-                    vec![0.0f32; CENTROID_BLOCK],
-                )
-            },
-            |(best, scores), (ids, chunk)| {
+            || vec![f32::NEG_INFINITY; ASSIGN_CHUNK],
+            |best, (ids, chunk)| {
                 if stop.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
+                let best = &mut best[..ids.len()];
                 best.fill(f32::NEG_INFINITY);
                 for (b, block) in centroids.chunks(dim * CENTROID_BLOCK).enumerate() {
                     let base = (b * CENTROID_BLOCK) as u32;
-                    let scores = &mut scores[..block.len() / dim];
-                    for ((id, best), row) in
-                        ids.iter_mut().zip(best.iter_mut()).zip(chunk.chunks(dim))
-                    {
-                        dot_rows(block, row, dim, scores);
-                        for (j, &s) in scores.iter().enumerate() {
-                            if s > *best {
-                                *best = s;
-                                *id = base + j as u32;
-                            }
-                        }
-                    }
+                    nearest_rows(block, chunk, dim, base, best, ids);
                 }
                 Ok(())
             },
