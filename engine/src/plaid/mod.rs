@@ -212,7 +212,9 @@ impl<'a> TokenMatrices<'a> {
         if offsets.windows(2).any(|w| w[0] > w[1]) {
             return bad("offsets must not decrease");
         }
-        if data.len() % dim != 0 || offsets[offsets.len() - 1] != (data.len() / dim) as u64 {
+        if !data.len().is_multiple_of(dim)
+            || offsets[offsets.len() - 1] != (data.len() / dim) as u64
+        {
             return bad("offsets do not end at the number of token rows");
         }
         Ok(TokenMatrices { offsets, data, dim })

@@ -119,7 +119,7 @@ pub(crate) fn check_query(query: &[f32], dim: usize) -> Result<usize> {
             "multivector query has no vectors".into(),
         ));
     }
-    if query.len() % dim != 0 {
+    if !query.len().is_multiple_of(dim) {
         return Err(Error::DimensionMismatch {
             name: String::new(),
             expected: dim,

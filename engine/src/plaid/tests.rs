@@ -224,7 +224,7 @@ fn deleted_points_are_never_returned() {
             .unwrap();
         let deleted: Vec<u32> = before.iter().take(5).map(|h| h.offset).collect();
         // Also every odd offset, a heavy delete load.
-        let accept = |o: u32| o % 2 == 0 && !deleted.contains(&o);
+        let accept = |o: u32| o.is_multiple_of(2) && !deleted.contains(&o);
         let after = index
             .search(q, 10, &PlaidSearchParams::default(), &accept)
             .unwrap();
