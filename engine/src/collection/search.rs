@@ -197,7 +197,10 @@ pub(crate) fn search(
     let params = config.vector(&req.using)?;
     check_with_vectors(config, &req.with_vectors)?;
     let query = validate::query(&req.using, params, &req.query)?;
-    let k = req.offset.saturating_add(req.limit);
+    let views = set.views();
+    // No segment can return more than it holds: bounds the work of absurd limits and offsets.
+    let stored: usize = views.iter().map(|v| v.len()).sum();
+    let k = req.offset.saturating_add(req.limit).min(stored);
     if k == 0 {
         return Ok(Vec::new());
     }
@@ -212,7 +215,6 @@ pub(crate) fn search(
         filter: req.filter.as_ref(),
         candidates: candidates.as_ref(),
     };
-    let views = set.views();
     let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
     for (si, view) in views.iter().enumerate() {
         let seg_hits = match &query {

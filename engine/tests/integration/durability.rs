@@ -91,3 +91,26 @@ fn torn_wal_tail_loses_only_the_last_write() {
     drop(cs);
     assert_eq!(open(dir.path()).get("t").unwrap().count(None).unwrap(), 5);
 }
+
+#[test]
+fn dropping_during_a_background_seal_neither_hangs_nor_loses_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let cs = open(dir.path());
+        let c = create(&cs, "bg", small_config(8, Distance::Dot, 1500, 100));
+        let data = random_vectors(3000, 8, 3);
+        c.upsert(
+            data.iter()
+                .enumerate()
+                .map(|(i, v)| dense(i as u64, v.clone(), json!({})))
+                .collect(),
+        )
+        .unwrap();
+        // The active segment is over its limit: the optimizer is sealing (building a graph) now.
+    }
+    let cs = open(dir.path());
+    let c = cs.get("bg").unwrap();
+    assert_eq!(c.count(None).unwrap(), 3000);
+    c.flush().unwrap();
+    assert_eq!(c.info().indexed_vectors_count, 3000);
+}
