@@ -19,6 +19,7 @@ pub mod header;
 pub mod manifest;
 mod point_id;
 pub mod segment;
+pub mod snapshot;
 pub mod wal;
 
 pub use bitmap::Bitmap;
