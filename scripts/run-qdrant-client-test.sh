@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs tests/qdrant_client_scenario.py (the official qdrant-client from PyPI, unchanged) against a fresh
+# `quiver serve`. The virtualenv is cached in target/qdrant-client-venv.
+#
+#   scripts/run-qdrant-client-test.sh            # builds target/debug/quiver if QUIVER_BIN is unset
+#   QUIVER_BIN=target/release/quiver scripts/run-qdrant-client-test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUIVER_BIN=${QUIVER_BIN:-}
+if [ -z "$QUIVER_BIN" ]; then
+    cargo build -p quiver --bin quiver
+    QUIVER_BIN="${CARGO_TARGET_DIR:-target}/debug/quiver"
+fi
+VENV=${QDRANT_CLIENT_VENV:-target/qdrant-client-venv}
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "qdrant-client>=1.17,<2" "numpy>=1.26"
+"$VENV/bin/python" -c 'import qdrant_client, importlib.metadata as m; print("qdrant-client", m.version("qdrant-client"))'
+
+. scripts/start-test-server.sh
+KEY="scenario-admin-key"
+trap 'stop_test_server || true' EXIT
+start_test_server --api-key "$KEY"
+"$VENV/bin/python" tests/qdrant_client_scenario.py "$QUIVER_URL" "$KEY"
+trap - EXIT
+stop_test_server

@@ -1,0 +1,135 @@
+//! The one place where errors become HTTP statuses. Every error a handler can return is an [`ApiError`];
+//! [`ApiError::status`] matches every variant (and every engine and storage variant) without a wildcard,
+//! so a new variant forces a decision here.
+//!
+//! Bodies are Qdrant's: `{"status": {"error": "message"}, "time": seconds}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The engine refused or failed the operation.
+    #[error(transparent)]
+    Engine(#[from] quiver_engine::Error),
+    /// The request is malformed or asks for something Quiver does not support.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is well formed but a value is out of its allowed range (Qdrant answers 422 there).
+    #[error("validation error: {0}")]
+    Validation(String),
+    /// A point (or route) that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not served on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No API key, or a wrong one.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// A valid key without the rights for this route (the read-only key on a write).
+    #[error("forbidden: the read-only API key cannot change data")]
+    Forbidden,
+    /// The body is larger than the configured limit.
+    #[error("payload too large: the body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Collections are still opening.
+    #[error("service is starting: collections are still opening")]
+    NotReady,
+    /// A failure inside the server (a panicked or cancelled blocking task).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error: the single status table of the API.
+    pub fn status(&self) -> StatusCode {
+        use quiver_engine::Error as E;
+        match self {
+            ApiError::Engine(err) => match err {
+                E::CollectionNotFound(_) => StatusCode::NOT_FOUND,
+                E::CollectionExists(_) => StatusCode::CONFLICT,
+                E::VectorNameNotFound(_) | E::DimensionMismatch { .. } | E::InvalidInput(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                E::CollectionUnavailable { .. } | E::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+                E::Storage(storage) => match storage {
+                    quiver_storage::Error::Io { .. }
+                    | quiver_storage::Error::Corrupt { .. }
+                    | quiver_storage::Error::Decode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                },
+            },
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error as a response, with the handler's elapsed time.
+    pub fn to_response(&self, time: f64) -> HttpResponse {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        HttpResponse::build(status).json(json!({
+            "status": { "error": self.to_string() },
+            "time": time,
+        }))
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.to_response(0.0)
+    }
+}
+
+/// Shorthand for a 400 with a message.
+pub fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_is_never_a_server_error() {
+        let user_errors = [
+            ApiError::Engine(quiver_engine::Error::DimensionMismatch {
+                name: String::new(),
+                expected: 4,
+                got: 3,
+            }),
+            ApiError::Engine(quiver_engine::Error::VectorNameNotFound("x".into())),
+            ApiError::Engine(quiver_engine::Error::InvalidInput("x".into())),
+            ApiError::Engine(quiver_engine::Error::CollectionNotFound("x".into())),
+            ApiError::Engine(quiver_engine::Error::CollectionExists("x".into())),
+            ApiError::BadRequest("x".into()),
+            ApiError::Validation("x".into()),
+            ApiError::PayloadTooLarge { limit: 1 },
+        ];
+        for err in user_errors {
+            assert!(
+                err.status().is_client_error(),
+                "{err:?} -> {}",
+                err.status()
+            );
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Prometheus metrics in the text exposition format: request counts and latency histograms per
+//! method, route pattern and status, plus per-collection gauges read at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use parking_lot::Mutex;
+
+use quiver_engine::Collections;
+
+/// Upper bounds (seconds) of the latency buckets.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Key of one series: method, route pattern (or `unmatched`), status.
+type SeriesKey = (String, String, u16);
+
+/// Request metrics of the server.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<SeriesKey, Histogram>>,
+}
+
+impl Metrics {
+    /// Records one finished request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let mut requests = self.requests.lock();
+        let h = requests
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default();
+        h.count += 1;
+        h.sum += seconds;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+    }
+
+    /// The whole exposition: requests, then collections (when open).
+    pub fn render(&self, collections: Option<&Collections>, uptime_seconds: f64) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str(
+            "# HELP quiver_up Whether the server is up.\n# TYPE quiver_up gauge\nquiver_up 1\n",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP quiver_uptime_seconds Seconds since the server started.\n\
+             # TYPE quiver_uptime_seconds gauge\nquiver_uptime_seconds {uptime_seconds}"
+        );
+        self.render_requests(&mut out);
+        if let Some(collections) = collections {
+            render_collections(&mut out, collections);
+        }
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        let requests = self.requests.lock();
+        out.push_str(
+            "# HELP quiver_http_requests_total HTTP requests by method, route and status.\n\
+             # TYPE quiver_http_requests_total counter\n",
+        );
+        for ((method, route, status), h) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "quiver_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {}",
+                escape(method),
+                escape(route),
+                h.count
+            );
+        }
+        out.push_str(
+            "# HELP quiver_http_request_duration_seconds HTTP request latency by method, route and status.\n\
+             # TYPE quiver_http_request_duration_seconds histogram\n",
+        );
+        for ((method, route, status), h) in requests.iter() {
+            let labels = format!(
+                "method=\"{}\",route=\"{}\",status=\"{status}\"",
+                escape(method),
+                escape(route)
+            );
+            for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
+                let _ = writeln!(
+                    out,
+                    "quiver_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "quiver_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "quiver_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "quiver_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
+        }
+    }
+}
+
+fn render_collections(out: &mut String, collections: &Collections) {
+    let infos: Vec<_> = collections
+        .list()
+        .into_iter()
+        .filter_map(|name| collections.get(&name).ok().map(|c| (name, c.info())))
+        .collect();
+    type Field = fn(&quiver_engine::point::CollectionInfo) -> f64;
+    let gauges: [(&str, &str, Field); 6] = [
+        ("quiver_collection_points", "Live points.", |i| {
+            i.points_count as f64
+        }),
+        (
+            "quiver_collection_segments",
+            "Segments (sealed plus appendable).",
+            |i| i.segments_count as f64,
+        ),
+        (
+            "quiver_collection_deleted_points",
+            "Tombstoned points still held in sealed segments.",
+            |i| i.deleted_count as f64,
+        ),
+        (
+            "quiver_collection_indexed_vectors",
+            "Points in segments that have an HNSW graph.",
+            |i| i.indexed_vectors_count as f64,
+        ),
+        (
+            "quiver_collection_wal_bytes",
+            "Bytes of write-ahead log not yet folded into sealed segments.",
+            |i| i.wal_bytes as f64,
+        ),
+        (
+            "quiver_collection_disk_bytes",
+            "Bytes of the collection's files.",
+            |i| i.disk_bytes as f64,
+        ),
+    ];
+    for (name, help, field) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (collection, info) in &infos {
+            let _ = writeln!(
+                out,
+                "{name}{{collection=\"{}\"}} {}",
+                escape(collection),
+                field(info)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP quiver_collections_failed Collections on disk that failed to open.\n\
+         # TYPE quiver_collections_failed gauge\nquiver_collections_failed {}",
+        collections.failed().len()
+    );
+}
+
+/// Escapes a label value (backslash, quote, newline).
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.observe("GET", "/x", 200, 0.003);
+        m.observe("GET", "/x", 200, 0.2);
+        let text = m.render(None, 1.0);
+        assert!(text
+            .contains("quiver_http_requests_total{method=\"GET\",route=\"/x\",status=\"200\"} 2"));
+        assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.005\"} 1"));
+        assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.25\"} 2"));
+        assert!(text.contains("route=\"/x\",status=\"200\",le=\"+Inf\"} 2"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

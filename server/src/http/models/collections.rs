@@ -1,0 +1,612 @@
+//! Collection bodies in Qdrant's shapes, and their translation to and from the engine's config.
+//!
+//! Qdrant's `full_scan_threshold` is in KiB of vector data; the engine counts points. The two are
+//! converted with the vector's dimension (4 bytes per component), so a config read back from Quiver
+//! means what a Qdrant user expects.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use quiver_engine::config::{MultiVectorComparator, MultiVectorConfig, OptimizerConfig};
+use quiver_engine::point::CollectionInfo;
+use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
+
+use crate::http::error::{bad_request, ApiError};
+
+/// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
+/// (`shard_number`, `replication_factor`, `write_consistency_factor`, `on_disk_payload`, `wal_config`,
+/// `quantization_config`, `strict_mode_config`, `sharding_method`, `metadata`) are accepted and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+// Some fields are parsed only so that Qdrant clients can send them.
+#[allow(dead_code)]
+pub struct CreateCollection {
+    /// One unnamed vector `{size, distance}`, or a map of named vectors.
+    pub vectors: Option<VectorsConfig>,
+    /// Collection-wide HNSW parameters.
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Sealing and vacuum thresholds.
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+    /// Not supported: sparse vectors.
+    #[schema(value_type = Option<Object>)]
+    pub sparse_vectors: Option<Value>,
+    /// Not supported: copying from another collection.
+    #[schema(value_type = Option<Object>)]
+    pub init_from: Option<Value>,
+    /// Ignored (one shard on a single node).
+    pub shard_number: Option<u32>,
+    /// Ignored (single node).
+    pub replication_factor: Option<u32>,
+    /// Ignored (single node).
+    pub write_consistency_factor: Option<u32>,
+    /// Ignored: payloads are always on disk.
+    pub on_disk_payload: Option<bool>,
+    /// Ignored: the WAL is fsynced on every write.
+    #[schema(value_type = Option<Object>)]
+    pub wal_config: Option<Value>,
+    /// Ignored: vectors are kept as 32-bit floats.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+}
+
+/// `vectors`: one unnamed vector or named vectors.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VectorsConfig {
+    /// The single unnamed vector.
+    Single(VectorParamsDto),
+    /// Named vectors.
+    Named(BTreeMap<String, VectorParamsDto>),
+}
+
+/// One vector's parameters.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct VectorParamsDto {
+    /// Dimension (of each row, for a multivector).
+    pub size: usize,
+    /// How vectors are compared.
+    pub distance: DistanceDto,
+    /// HNSW overrides for this vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    /// Set for a multivector (a matrix per point, compared by MaxSim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<MultiVectorConfigDto>,
+    /// Only `float32` (or absent) is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<String>,
+    /// Ignored: vectors are memory-mapped from disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+}
+
+/// Qdrant's distance names. `Manhattan` is parsed so the error can say it is unsupported.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+pub enum DistanceDto {
+    /// Cosine similarity.
+    Cosine,
+    /// Dot product.
+    Dot,
+    /// Euclidean distance.
+    Euclid,
+    /// Not supported.
+    Manhattan,
+}
+
+/// `{"comparator": "max_sim"}`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+pub struct MultiVectorConfigDto {
+    /// Only `max_sim`.
+    pub comparator: ComparatorDto,
+}
+
+/// Multivector comparators.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComparatorDto {
+    /// Sum over query rows of the best match among the point's rows.
+    MaxSim,
+}
+
+/// HNSW parameters; absent fields keep their defaults.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
+pub struct HnswConfigDiff {
+    /// Neighbours per node (layer 0 keeps `2·m`). 2..=256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    /// Candidate-list size while building. At least 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    /// KiB of vector data below which a segment is scanned exactly instead of indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    /// Quiver extension: default search-time candidate-list size, stored with the collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef: Option<usize>,
+    /// Ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<usize>,
+    /// Ignored: graphs are always memory-mapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Ignored (no payload index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+/// Optimizer parameters; absent fields keep their defaults.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+// Some fields are parsed only so that Qdrant clients can send them.
+#[allow(dead_code)]
+pub struct OptimizersConfigDiff {
+    /// Fraction of deleted points above which a sealed segment is rewritten. 0..=1.
+    pub deleted_threshold: Option<f64>,
+    /// Quiver extension: points in the appendable segment that trigger a seal (an indexed segment).
+    pub segment_max_points: Option<usize>,
+    /// Ignored.
+    pub vacuum_min_vector_number: Option<usize>,
+    /// Ignored.
+    pub default_segment_number: Option<usize>,
+    /// Ignored.
+    pub max_segment_size: Option<usize>,
+    /// Ignored.
+    pub memmap_threshold: Option<usize>,
+    /// Ignored.
+    pub indexing_threshold: Option<usize>,
+    /// Ignored: every write is fsynced.
+    pub flush_interval_sec: Option<u64>,
+    /// Ignored.
+    pub max_optimization_threads: Option<usize>,
+}
+
+/// Bytes of one vector of this dimension (the unit conversion for `full_scan_threshold`).
+fn vector_bytes(dim: usize) -> usize {
+    dim.max(1) * std::mem::size_of::<f32>()
+}
+
+fn kib_to_points(kib: usize, dim: usize) -> usize {
+    (kib.saturating_mul(1024) / vector_bytes(dim)).max(1)
+}
+
+fn points_to_kib(points: usize, dim: usize) -> usize {
+    points.saturating_mul(vector_bytes(dim)) / 1024
+}
+
+/// The dimension collection-wide KiB thresholds are converted with: the unnamed vector's, else the
+/// smallest dense one's, else the smallest.
+fn reference_dim(vectors: &BTreeMap<String, VectorParams>) -> usize {
+    if let Some(p) = vectors.get("") {
+        return p.size;
+    }
+    let dense = vectors
+        .values()
+        .filter(|p| p.multivector_config.is_none())
+        .map(|p| p.size)
+        .min();
+    dense
+        .or_else(|| vectors.values().map(|p| p.size).min())
+        .unwrap_or(1)
+}
+
+fn apply_hnsw(base: &HnswConfig, diff: &HnswConfigDiff, dim: usize) -> HnswConfig {
+    HnswConfig {
+        m: diff.m.unwrap_or(base.m),
+        ef_construct: diff.ef_construct.unwrap_or(base.ef_construct),
+        ef: diff.ef.unwrap_or(base.ef),
+        full_scan_threshold: diff
+            .full_scan_threshold
+            .map(|kib| kib_to_points(kib, dim))
+            .unwrap_or(base.full_scan_threshold),
+    }
+}
+
+impl CreateCollection {
+    /// The engine config, or a 400 naming what is wrong or unsupported.
+    pub fn into_config(self) -> Result<CollectionConfig, ApiError> {
+        if self
+            .sparse_vectors
+            .as_ref()
+            .is_some_and(|v| !is_empty_json(v))
+        {
+            return Err(bad_request("sparse vectors are not supported"));
+        }
+        if self.init_from.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(bad_request("`init_from` is not supported"));
+        }
+        let vectors = self.vectors.ok_or_else(|| {
+            bad_request("`vectors` is required: {\"size\": N, \"distance\": \"Cosine\"}")
+        })?;
+        let named = match vectors {
+            VectorsConfig::Single(params) => BTreeMap::from([(String::new(), params)]),
+            VectorsConfig::Named(map) => {
+                if map.is_empty() {
+                    return Err(bad_request("`vectors` must name at least one vector"));
+                }
+                if map.contains_key("") {
+                    return Err(bad_request("vector names must not be empty"));
+                }
+                map
+            }
+        };
+        let defaults = HnswConfig::default();
+        // Per-vector KiB thresholds need each vector's dimension, so params are translated first.
+        let mut params = BTreeMap::new();
+        for (name, dto) in named {
+            let distance = match dto.distance {
+                DistanceDto::Cosine => Distance::Cosine,
+                DistanceDto::Dot => Distance::Dot,
+                DistanceDto::Euclid => Distance::Euclid,
+                DistanceDto::Manhattan => {
+                    return Err(bad_request(format!(
+                        "vector `{name}`: distance Manhattan is not supported (Cosine, Dot, Euclid)"
+                    )))
+                }
+            };
+            if let Some(dt) = dto.datatype.as_deref() {
+                if !dt.eq_ignore_ascii_case("float32") {
+                    return Err(bad_request(format!(
+                        "vector `{name}`: datatype `{dt}` is not supported (only float32)"
+                    )));
+                }
+            }
+            params.insert(
+                name,
+                (
+                    VectorParams {
+                        size: dto.size,
+                        distance,
+                        hnsw_config: None,
+                        multivector_config: dto.multivector_config.map(|m| MultiVectorConfig {
+                            comparator: match m.comparator {
+                                ComparatorDto::MaxSim => MultiVectorComparator::MaxSim,
+                            },
+                        }),
+                    },
+                    dto.hnsw_config,
+                ),
+            );
+        }
+        let plain: BTreeMap<String, VectorParams> = params
+            .iter()
+            .map(|(k, (p, _))| (k.clone(), p.clone()))
+            .collect();
+        let collection_hnsw = match &self.hnsw_config {
+            Some(diff) => apply_hnsw(&defaults, diff, reference_dim(&plain)),
+            None => defaults,
+        };
+        let vectors = params
+            .into_iter()
+            .map(|(name, (mut p, diff))| {
+                p.hnsw_config = diff.map(|d| apply_hnsw(&collection_hnsw, &d, p.size));
+                (name, p)
+            })
+            .collect();
+        let mut optimizer_config = OptimizerConfig::default();
+        if let Some(opt) = self.optimizers_config {
+            if let Some(t) = opt.deleted_threshold {
+                optimizer_config.deleted_threshold = t;
+            }
+            if let Some(n) = opt.segment_max_points {
+                optimizer_config.segment_max_points = n;
+            }
+        }
+        let config = CollectionConfig {
+            vectors,
+            hnsw_config: collection_hnsw,
+            optimizer_config,
+        };
+        config
+            .validate()
+            .map_err(|e| ApiError::Validation(e.to_string()))?;
+        Ok(config)
+    }
+}
+
+fn is_empty_json(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// `GET /collections/{name}`: Qdrant's `CollectionInfo`, with Quiver's counters added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionInfoOut {
+    /// `green`, or `yellow` while a seal or vacuum runs.
+    pub status: &'static str,
+    /// Always `ok`.
+    pub optimizer_status: &'static str,
+    /// Live points.
+    pub points_count: usize,
+    /// Points in segments that have an HNSW graph.
+    pub indexed_vectors_count: usize,
+    /// Segments (sealed plus appendable).
+    pub segments_count: usize,
+    /// Quiver: tombstoned points still held in sealed segments.
+    pub deleted_points_count: usize,
+    /// Quiver: bytes of write-ahead log not yet folded into sealed segments.
+    pub wal_bytes: u64,
+    /// Quiver: bytes of the collection's files on disk.
+    pub disk_bytes: u64,
+    /// The configuration.
+    pub config: CollectionConfigOut,
+    /// Always empty: Quiver keeps no payload indexes.
+    #[schema(value_type = Object)]
+    pub payload_schema: Map<String, Value>,
+}
+
+/// `config` of the collection info.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionConfigOut {
+    /// Vectors and (fixed) cluster parameters.
+    pub params: CollectionParamsOut,
+    /// Collection-wide HNSW parameters.
+    pub hnsw_config: HnswConfigOut,
+    /// Optimizer parameters.
+    pub optimizer_config: OptimizerConfigOut,
+    /// Reported for client compatibility; Quiver's WAL is fsynced per write and trimmed on seal.
+    pub wal_config: WalConfigOut,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
+}
+
+/// `config.params`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionParamsOut {
+    /// As given at creation.
+    pub vectors: VectorsConfigOut,
+    /// Always 1.
+    pub shard_number: u32,
+    /// Always 1.
+    pub replication_factor: u32,
+    /// Always 1.
+    pub write_consistency_factor: u32,
+    /// Always true.
+    pub on_disk_payload: bool,
+}
+
+/// One unnamed vector or named vectors.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum VectorsConfigOut {
+    /// The unnamed vector.
+    Single(VectorParamsOut),
+    /// Named vectors.
+    Named(BTreeMap<String, VectorParamsOut>),
+}
+
+/// One vector's parameters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VectorParamsOut {
+    /// Dimension.
+    pub size: usize,
+    /// `Cosine`, `Dot` or `Euclid`.
+    pub distance: DistanceDto,
+    /// Per-vector HNSW overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigOut>,
+    /// Present for a multivector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<MultiVectorConfigDto>,
+}
+
+/// HNSW parameters as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HnswConfigOut {
+    /// Neighbours per node.
+    pub m: usize,
+    /// Build-time candidate-list size.
+    pub ef_construct: usize,
+    /// KiB of vectors below which segments are scanned exactly.
+    pub full_scan_threshold: usize,
+    /// Quiver: stored default search-time candidate-list size.
+    pub ef: usize,
+    /// Always 0 (automatic).
+    pub max_indexing_threads: usize,
+    /// Always true: graphs are memory-mapped.
+    pub on_disk: bool,
+}
+
+/// Optimizer parameters as stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptimizerConfigOut {
+    /// Deleted fraction that triggers a rewrite.
+    pub deleted_threshold: f64,
+    /// Quiver: points in the appendable segment that trigger a seal.
+    pub segment_max_points: usize,
+    /// Always 0 (not used).
+    pub default_segment_number: usize,
+    /// Always 0: every write is fsynced before it is acknowledged.
+    pub flush_interval_sec: u64,
+}
+
+/// Reported for client compatibility (Qdrant's defaults); not used by Quiver.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalConfigOut {
+    /// Qdrant's default.
+    pub wal_capacity_mb: usize,
+    /// Qdrant's default.
+    pub wal_segments_ahead: usize,
+}
+
+fn distance_out(d: Distance) -> DistanceDto {
+    match d {
+        Distance::Cosine => DistanceDto::Cosine,
+        Distance::Dot => DistanceDto::Dot,
+        Distance::Euclid => DistanceDto::Euclid,
+    }
+}
+
+fn hnsw_out(h: &HnswConfig, dim: usize) -> HnswConfigOut {
+    HnswConfigOut {
+        m: h.m,
+        ef_construct: h.ef_construct,
+        full_scan_threshold: points_to_kib(h.full_scan_threshold, dim),
+        ef: h.ef,
+        max_indexing_threads: 0,
+        on_disk: true,
+    }
+}
+
+fn params_out(p: &VectorParams) -> VectorParamsOut {
+    VectorParamsOut {
+        size: p.size,
+        distance: distance_out(p.distance),
+        hnsw_config: p.hnsw_config.as_ref().map(|h| hnsw_out(h, p.size)),
+        multivector_config: p.multivector_config.map(|m| MultiVectorConfigDto {
+            comparator: match m.comparator {
+                MultiVectorComparator::MaxSim => ComparatorDto::MaxSim,
+            },
+        }),
+    }
+}
+
+impl CollectionInfoOut {
+    /// From the engine's config and counters.
+    pub fn new(config: &CollectionConfig, info: CollectionInfo) -> Self {
+        let vectors = match config.vectors.get("") {
+            Some(p) if config.vectors.len() == 1 => VectorsConfigOut::Single(params_out(p)),
+            _ => VectorsConfigOut::Named(
+                config
+                    .vectors
+                    .iter()
+                    .map(|(k, p)| (k.clone(), params_out(p)))
+                    .collect(),
+            ),
+        };
+        CollectionInfoOut {
+            status: if info.optimizing { "yellow" } else { "green" },
+            optimizer_status: "ok",
+            points_count: info.points_count,
+            indexed_vectors_count: info.indexed_vectors_count,
+            segments_count: info.segments_count,
+            deleted_points_count: info.deleted_count,
+            wal_bytes: info.wal_bytes,
+            disk_bytes: info.disk_bytes,
+            config: CollectionConfigOut {
+                params: CollectionParamsOut {
+                    vectors,
+                    shard_number: 1,
+                    replication_factor: 1,
+                    write_consistency_factor: 1,
+                    on_disk_payload: true,
+                },
+                hnsw_config: hnsw_out(&config.hnsw_config, reference_dim(&config.vectors)),
+                optimizer_config: OptimizerConfigOut {
+                    deleted_threshold: config.optimizer_config.deleted_threshold,
+                    segment_max_points: config.optimizer_config.segment_max_points,
+                    default_segment_number: 0,
+                    flush_interval_sec: 0,
+                },
+                wal_config: WalConfigOut {
+                    wal_capacity_mb: 32,
+                    wal_segments_ahead: 0,
+                },
+                quantization_config: None,
+            },
+            payload_schema: Map::new(),
+        }
+    }
+}
+
+/// `GET /collections`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionsList {
+    /// The open collections, by name.
+    pub collections: Vec<CollectionDescription>,
+}
+
+/// One entry of the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionDescription {
+    /// The collection's name.
+    pub name: String,
+}
+
+/// `GET /collections/{name}/exists`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionExistence {
+    /// Whether it exists.
+    pub exists: bool,
+}
+
+/// Rejects names that cannot be a directory name or that Qdrant would refuse.
+pub fn validate_name(name: &str) -> Result<(), ApiError> {
+    let bad_char = name.chars().find(|c| {
+        matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control()
+    });
+    if name.is_empty() || name.len() > 255 {
+        Err(bad_request("collection name must be 1 to 255 bytes long"))
+    } else if name.starts_with('.') {
+        Err(bad_request("collection name must not start with `.`"))
+    } else if let Some(c) = bad_char {
+        Err(bad_request(format!(
+            "collection name must not contain {c:?}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<CollectionConfig, ApiError> {
+        serde_json::from_str::<CreateCollection>(json)
+            .unwrap()
+            .into_config()
+    }
+
+    #[test]
+    fn single_and_named_vectors_translate() {
+        let c = parse(r#"{"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "on_disk_payload": true, "quantization_config": null}"#).unwrap();
+        assert_eq!(c.vectors[""].size, 4);
+        assert_eq!(c.vectors[""].distance, Distance::Dot);
+        let c = parse(r#"{"vectors": {"dense": {"size": 8, "distance": "Cosine"}, "colbert": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}}}"#).unwrap();
+        assert_eq!(c.vectors.len(), 2);
+        assert!(c.vectors["colbert"].multivector_config.is_some());
+    }
+
+    #[test]
+    fn full_scan_threshold_round_trips_in_kib() {
+        let c = parse(r#"{"vectors": {"size": 256, "distance": "Cosine"}, "hnsw_config": {"m": 8, "full_scan_threshold": 1000}}"#).unwrap();
+        assert_eq!(c.hnsw_config.m, 8);
+        assert_eq!(c.hnsw_config.full_scan_threshold, 1000);
+        let out = CollectionInfoOut::new(
+            &c,
+            CollectionInfo {
+                points_count: 0,
+                segments_count: 1,
+                deleted_count: 0,
+                indexed_vectors_count: 0,
+                wal_bytes: 0,
+                disk_bytes: 0,
+                optimizing: false,
+            },
+        );
+        assert_eq!(out.config.hnsw_config.full_scan_threshold, 1000);
+    }
+
+    #[test]
+    fn unsupported_settings_are_clear_errors() {
+        assert!(parse(r#"{"vectors": {"size": 4, "distance": "Manhattan"}}"#).is_err());
+        assert!(
+            parse(r#"{"vectors": {"size": 4, "distance": "Dot", "datatype": "uint8"}}"#).is_err()
+        );
+        assert!(parse(r#"{"vectors": {"size": 0, "distance": "Dot"}}"#).is_err());
+        assert!(parse(
+            r#"{"sparse_vectors": {"s": {}}, "vectors": {"size": 4, "distance": "Dot"}}"#
+        )
+        .is_err());
+        assert!(parse(r#"{}"#).is_err());
+    }
+}

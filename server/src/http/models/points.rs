@@ -1,0 +1,264 @@
+//! Bodies of the point routes: upsert (list and batch forms), retrieve, scroll, count, payload updates.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use quiver_engine::filter::Filter;
+use quiver_engine::point::Payload;
+use quiver_engine::{CollectionConfig, PointId, PointInsert};
+
+use super::common::{
+    ExtendedPointId, FilterDoc, RecordOut, VectorStruct, VectorValue, WithPayloadInterface,
+    WithVector,
+};
+use crate::http::error::{bad_request, ApiError};
+
+/// Body of `PUT /collections/{name}/points`: `{"points": [{id, vector, payload}, …]}` or the
+/// column-wise `{"batch": {"ids": […], "vectors": …, "payloads": […]}}`. (A struct rather than an
+/// untagged enum so that a bad point gets serde's precise message, not "matched no variant".)
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpsertPoints {
+    /// The points.
+    pub points: Option<Vec<PointStruct>>,
+    /// The columns.
+    pub batch: Option<Batch>,
+}
+
+/// One point to insert or replace.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PointStruct {
+    /// Unsigned integer or UUID.
+    #[schema(value_type = ExtendedPointId)]
+    pub id: PointId,
+    /// The vector (unnamed collection) or a map of named vectors.
+    pub vector: VectorStruct,
+    /// A JSON object, or null.
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Payload>,
+}
+
+/// Column-wise points: `ids[i]` has `vectors[i]` and `payloads[i]`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Batch {
+    /// The ids.
+    #[schema(value_type = Vec<ExtendedPointId>)]
+    pub ids: Vec<PointId>,
+    /// One vector per id, or per name a list with one vector per id.
+    pub vectors: BatchVectors,
+    /// One payload (or null) per id.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub payloads: Option<Vec<Option<Payload>>>,
+}
+
+/// The vectors of a batch.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchVectors {
+    /// Unnamed vectors, one per id.
+    Single(Vec<VectorValue>),
+    /// Per name, one vector per id.
+    Named(std::collections::BTreeMap<String, Vec<VectorValue>>),
+}
+
+impl UpsertPoints {
+    /// Number of points, checked against the batch limit before any conversion work.
+    pub fn len(&self) -> usize {
+        self.points.as_ref().map_or(0, Vec::len) + self.batch.as_ref().map_or(0, |b| b.ids.len())
+    }
+
+    /// Into engine inserts, checking shapes, names and values.
+    pub fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, ApiError> {
+        match (self.points, self.batch) {
+            (Some(points), None) => points
+                .into_iter()
+                .map(|p| {
+                    Ok(PointInsert {
+                        vectors: p.vector.into_engine(config, &p.id)?,
+                        id: p.id,
+                        payload: p.payload,
+                    })
+                })
+                .collect(),
+            (None, Some(batch)) => batch.into_inserts(config),
+            (Some(_), Some(_)) => Err(bad_request("give either `points` or `batch`, not both")),
+            (None, None) => Err(bad_request("give `points` (a list) or `batch` (columns)")),
+        }
+    }
+}
+
+impl Batch {
+    fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, ApiError> {
+        let n = self.ids.len();
+        let mut payloads = match self.payloads {
+            Some(p) if p.len() != n => {
+                return Err(bad_request(format!(
+                    "batch has {n} ids but {} payloads",
+                    p.len()
+                )))
+            }
+            Some(p) => p,
+            None => vec![None; n],
+        };
+        let mut columns: Vec<(String, Vec<VectorValue>)> = match self.vectors {
+            BatchVectors::Single(v) => vec![(String::new(), v)],
+            BatchVectors::Named(map) => map.into_iter().collect(),
+        };
+        for (name, column) in &columns {
+            if column.len() != n {
+                return Err(bad_request(format!(
+                    "batch has {n} ids but {} vectors for `{name}`",
+                    column.len()
+                )));
+            }
+        }
+        let mut out = Vec::with_capacity(n);
+        // Columns are consumed from the back, so points are built last to first.
+        for (i, id) in self.ids.into_iter().enumerate().rev() {
+            let mut vectors = std::collections::BTreeMap::new();
+            for (name, column) in columns.iter_mut() {
+                let value = column.pop().expect("lengths checked above: this is a bug");
+                vectors.insert(name.clone(), value);
+            }
+            let structured = match vectors.remove("") {
+                Some(single) if vectors.is_empty() => VectorStruct::Single(single),
+                Some(single) => {
+                    vectors.insert(String::new(), single);
+                    VectorStruct::Named(vectors)
+                }
+                None => VectorStruct::Named(vectors),
+            };
+            out.push(PointInsert {
+                vectors: structured.into_engine(config, &id)?,
+                id,
+                payload: payloads[i].take(),
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// Body of `POST /collections/{name}/points`: retrieve by ids.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PointRequest {
+    /// The ids; missing ones are left out of the result.
+    #[schema(value_type = Vec<ExtendedPointId>)]
+    pub ids: Vec<PointId>,
+    /// Payload to return (default true).
+    pub with_payload: Option<WithPayloadInterface>,
+    /// Vectors to return (default false).
+    pub with_vector: Option<WithVector>,
+}
+
+/// Body of `POST /collections/{name}/points/scroll`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ScrollRequestDto {
+    /// Start at this id (inclusive): the previous page's `next_page_offset`.
+    #[schema(value_type = Option<ExtendedPointId>)]
+    pub offset: Option<PointId>,
+    /// Page size (default 10).
+    pub limit: Option<usize>,
+    /// Only matching points.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Payload to return (default true).
+    pub with_payload: Option<WithPayloadInterface>,
+    /// Vectors to return (default false).
+    pub with_vector: Option<WithVector>,
+    /// Not supported (points are always in id order).
+    #[schema(value_type = Option<Object>)]
+    pub order_by: Option<Value>,
+}
+
+/// A page of points.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScrollResultOut {
+    /// The points, in id order.
+    pub points: Vec<RecordOut>,
+    /// Where the next page starts; null at the end.
+    #[schema(value_type = Option<ExtendedPointId>)]
+    pub next_page_offset: Option<PointId>,
+}
+
+/// Body of `POST /collections/{name}/points/count`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+// Some fields are parsed only so that Qdrant clients can send them.
+#[allow(dead_code)]
+pub struct CountRequest {
+    /// Only matching points.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Accepted for compatibility: counts are always exact.
+    pub exact: Option<bool>,
+}
+
+/// `{"count": n}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountResult {
+    /// Matching live points.
+    pub count: usize,
+}
+
+/// Body of set (`POST`) and overwrite (`PUT`) payload.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetPayload {
+    /// The keys to set (or the whole new payload, for overwrite).
+    #[schema(value_type = Object)]
+    pub payload: Payload,
+    /// These points…
+    #[schema(value_type = Option<Vec<ExtendedPointId>>)]
+    pub points: Option<Vec<PointId>>,
+    /// …or the points matching this filter.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Set the keys under this nested key (`a.b`) instead of at the top (set only).
+    pub key: Option<String>,
+}
+
+/// Body of `POST /collections/{name}/points/payload/delete`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeletePayload {
+    /// Top-level keys to remove.
+    pub keys: Vec<String>,
+    /// These points…
+    #[schema(value_type = Option<Vec<ExtendedPointId>>)]
+    pub points: Option<Vec<PointId>>,
+    /// …or the points matching this filter.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quiver_engine::{Distance, Vector};
+
+    #[test]
+    fn batch_form_equals_list_form() {
+        let config = CollectionConfig::single(2, Distance::Dot);
+        let list: UpsertPoints = serde_json::from_str(
+            r#"{"points": [{"id": 1, "vector": [1, 2], "payload": {"a": 1}}, {"id": 2, "vector": [3, 4]}]}"#,
+        )
+        .unwrap();
+        let batch: UpsertPoints = serde_json::from_str(
+            r#"{"batch": {"ids": [1, 2], "vectors": [[1, 2], [3, 4]], "payloads": [{"a": 1}, null]}}"#,
+        )
+        .unwrap();
+        let a = list.into_inserts(&config).unwrap();
+        let b = batch.into_inserts(&config).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a[1].vectors[""], Vector::Dense(vec![3.0, 4.0]));
+    }
+
+    #[test]
+    fn overflowing_values_and_ragged_batches_are_rejected() {
+        let config = CollectionConfig::single(2, Distance::Dot);
+        let inf: UpsertPoints =
+            serde_json::from_str(r#"{"points": [{"id": 1, "vector": [1e39, 2]}]}"#).unwrap();
+        assert!(inf.into_inserts(&config).is_err());
+        let ragged: UpsertPoints =
+            serde_json::from_str(r#"{"batch": {"ids": [1, 2], "vectors": [[1, 2]]}}"#).unwrap();
+        assert!(ragged.into_inserts(&config).is_err());
+    }
+}

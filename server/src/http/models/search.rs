@@ -1,0 +1,187 @@
+//! Bodies of the search routes: the legacy `points/search` (and its batch) and the Query API
+//! `points/query` with nested prefetch.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use quiver_engine::filter::Filter;
+
+use super::common::{FilterDoc, ScoredPointOut, VectorValue, WithPayloadInterface, WithVector};
+
+/// Search-time parameters.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+// Some fields are parsed only so that Qdrant clients can send them.
+#[allow(dead_code)]
+pub struct SearchParams {
+    /// Candidate-list size of the graph walk (default: the collection's stored `ef`).
+    pub hnsw_ef: Option<usize>,
+    /// Scan exactly instead of walking the graph.
+    pub exact: Option<bool>,
+    /// Ignored (no quantization).
+    #[schema(value_type = Option<Object>)]
+    pub quantization: Option<Value>,
+    /// Ignored.
+    pub indexed_only: Option<bool>,
+}
+
+/// The legacy search's `vector`: a bare vector (unnamed) or `{"name": …, "vector": …}`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum NamedVectorStruct {
+    /// The unnamed vector.
+    Default(VectorValue),
+    /// A named vector.
+    Named {
+        /// Vector name.
+        name: String,
+        /// The query vector.
+        vector: VectorValue,
+    },
+}
+
+/// Body of `POST /collections/{name}/points/search`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct SearchRequestDto {
+    /// The query vector.
+    pub vector: NamedVectorStruct,
+    /// Only matching points.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: Option<SearchParams>,
+    /// Hits to return.
+    pub limit: usize,
+    /// Hits to skip first.
+    pub offset: Option<usize>,
+    /// Payload to return (default false).
+    pub with_payload: Option<WithPayloadInterface>,
+    /// Vectors to return (default false).
+    pub with_vector: Option<WithVector>,
+    /// Drop hits worse than this.
+    pub score_threshold: Option<f32>,
+}
+
+/// Body of `POST /collections/{name}/points/search/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SearchBatch {
+    /// The searches, answered in order.
+    pub searches: Vec<SearchRequestDto>,
+}
+
+/// Body of `POST /collections/{name}/points/query`.
+///
+/// `query` is a vector (`[…]`), a multivector (`[[…], …]`), a point id (search with that point's
+/// vector), or `{"nearest": <one of those>}`. With `prefetch`, the prefetches' hits are the candidates
+/// the query rescores exactly: a dense prefetch followed by a multivector query is a MaxSim rerank.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+pub struct QueryRequestDto {
+    /// One prefetch or a list; their hits (union) are the candidates of this query.
+    pub prefetch: Option<PrefetchList>,
+    /// The query; absent means "points in id order" (score 0).
+    #[schema(value_type = Option<QueryInterfaceDoc>)]
+    pub query: Option<Value>,
+    /// The named vector to search (default: the unnamed one).
+    pub using: Option<String>,
+    /// Only matching points; applies to the prefetches as well.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: Option<SearchParams>,
+    /// Drop hits worse than this.
+    pub score_threshold: Option<f32>,
+    /// Hits to return (default 10).
+    pub limit: Option<usize>,
+    /// Hits to skip first.
+    pub offset: Option<usize>,
+    /// Vectors to return (default false).
+    pub with_vector: Option<WithVector>,
+    /// Payload to return (default false).
+    pub with_payload: Option<WithPayloadInterface>,
+    /// Not supported.
+    #[schema(value_type = Option<Object>)]
+    pub lookup_from: Option<Value>,
+}
+
+/// One prefetch or several.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PrefetchList {
+    /// One prefetch.
+    One(Box<Prefetch>),
+    /// Several.
+    Many(Vec<Prefetch>),
+}
+
+impl PrefetchList {
+    /// The prefetches as a slice.
+    pub fn as_slice(&self) -> &[Prefetch] {
+        match self {
+            PrefetchList::One(p) => std::slice::from_ref(p.as_ref()),
+            PrefetchList::Many(v) => v,
+        }
+    }
+}
+
+/// A stage that finds candidates for the stage above it.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct Prefetch {
+    /// Nested prefetches whose hits this stage rescores.
+    #[schema(no_recursion)]
+    pub prefetch: Option<PrefetchList>,
+    /// The query of this stage (required).
+    #[schema(value_type = Option<QueryInterfaceDoc>)]
+    pub query: Option<Value>,
+    /// The named vector to search.
+    pub using: Option<String>,
+    /// Only matching points.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: Option<SearchParams>,
+    /// Drop hits worse than this.
+    pub score_threshold: Option<f32>,
+    /// Candidates this stage passes up (default 10).
+    pub limit: Option<usize>,
+    /// Not supported.
+    #[schema(value_type = Option<Object>)]
+    pub lookup_from: Option<Value>,
+}
+
+/// The accepted forms of `query`. (Documentation type.)
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum QueryInterfaceDoc {
+    /// A dense vector.
+    Dense(Vec<f32>),
+    /// A multivector.
+    Multi(Vec<Vec<f32>>),
+    /// A point id: search with that point's vector.
+    Id(super::common::ExtendedPointId),
+    /// `{"nearest": …}` with one of the above.
+    Nearest(NearestQueryDoc),
+}
+
+/// `{"nearest": …}`. (Documentation type.)
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct NearestQueryDoc {
+    /// A vector, a multivector or a point id.
+    #[schema(value_type = Object)]
+    nearest: Value,
+}
+
+/// Body of `POST /collections/{name}/points/query/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QueryBatch {
+    /// The queries, answered in order.
+    pub searches: Vec<QueryRequestDto>,
+}
+
+/// `{"points": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryResponse {
+    /// The hits, best first.
+    pub points: Vec<ScoredPointOut>,
+}

@@ -1,0 +1,82 @@
+//! The OpenAPI document, generated from the handlers' `#[utoipa::path]` annotations and the request and
+//! response types' `ToSchema` derives, so it cannot drift from the code.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::models::{collections, common, points, search};
+use super::routes;
+
+/// The whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Quiver",
+        description = "Quiver's HTTP API: Qdrant's REST dialect for collections, points, search and the \
+                       Query API. Successes are `{\"result\": …, \"status\": \"ok\", \"time\": s}`, errors \
+                       `{\"status\": {\"error\": \"…\"}, \"time\": s}`."
+    ),
+    paths(
+        routes::service::root,
+        routes::service::healthz,
+        routes::service::livez,
+        routes::service::readyz,
+        routes::service::metrics,
+        routes::service::openapi_json,
+        routes::service::docs,
+        routes::collections::list_collections,
+        routes::collections::create_collection,
+        routes::collections::get_collection,
+        routes::collections::delete_collection,
+        routes::collections::collection_exists,
+        routes::points::upsert_points,
+        routes::points::retrieve_points,
+        routes::points::get_point,
+        routes::points::delete_points,
+        routes::points::scroll_points,
+        routes::points::count_points,
+        routes::points::set_payload,
+        routes::points::overwrite_payload,
+        routes::points::delete_payload,
+        routes::points::clear_payload,
+        routes::search::search_points,
+        routes::search::search_batch,
+        routes::search::query_points,
+        routes::search::query_batch,
+    ),
+    components(schemas(
+        routes::ErrorEnvelope,
+        common::ExtendedPointId,
+        common::FilterDoc,
+        collections::CreateCollection,
+        points::UpsertPoints,
+        search::QueryRequestDto,
+    )),
+    modifiers(&Security),
+    security(("api-key" = []), ("bearer" = [])),
+    tags(
+        (name = "service", description = "Health, metrics and this document"),
+        (name = "collections", description = "Create, inspect and delete collections"),
+        (name = "points", description = "Write and read points"),
+        (name = "payload", description = "Change payloads"),
+        (name = "search", description = "Search and the Query API"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the two ways to send an API key.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api-key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

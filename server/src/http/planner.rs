@@ -1,0 +1,373 @@
+//! How search and Query API bodies become engine searches.
+//!
+//! A query with prefetches runs bottom-up: each prefetch searches (itself restricted to its own
+//! prefetches' hits), and the union of the hits becomes the `candidates` that the stage above scores
+//! exactly. A dense prefetch under a multivector query is therefore "HNSW, then MaxSim rerank". As in
+//! Qdrant, the top-level filter also restricts every prefetch.
+
+use serde_json::Value;
+
+use quiver_engine::filter::{Condition, Filter, OneOrMany};
+use quiver_engine::point::{QueryVector, ScrollRequest};
+use quiver_engine::{Collection, PointId, ScoredPoint, SearchRequest, WithPayload, WithVectors};
+
+use super::error::{bad_request, ApiError};
+use super::models::common::{with_payload, with_vectors, VectorValue};
+use super::models::search::{
+    NamedVectorStruct, Prefetch, QueryRequestDto, SearchParams, SearchRequestDto,
+};
+
+/// Bounds a request may not exceed.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest `limit + offset` of a search, query, prefetch or scroll page.
+    pub max_limit: usize,
+    /// Most points in one upsert, or searches in one batch.
+    pub max_batch: usize,
+}
+
+impl Limits {
+    /// Checks a page size (and offset) against the limit.
+    pub fn check_limit(&self, limit: usize, offset: usize) -> Result<(), ApiError> {
+        if limit == 0 {
+            return Err(ApiError::Validation("limit must be at least 1".into()));
+        }
+        if limit.saturating_add(offset) > self.max_limit {
+            return Err(ApiError::Validation(format!(
+                "limit + offset must not exceed {} (the server's --max-limit)",
+                self.max_limit
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks a batch size against the limit.
+    pub fn check_batch(&self, n: usize, what: &str) -> Result<(), ApiError> {
+        if n > self.max_batch {
+            return Err(ApiError::Validation(format!(
+                "{n} {what} in one request; the server accepts at most {} (--max-batch)",
+                self.max_batch
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The legacy `points/search`.
+pub fn search(
+    collection: &Collection,
+    dto: SearchRequestDto,
+    limits: &Limits,
+) -> Result<Vec<ScoredPoint>, ApiError> {
+    let offset = dto.offset.unwrap_or(0);
+    limits.check_limit(dto.limit, offset)?;
+    let (using, value) = match dto.vector {
+        NamedVectorStruct::Default(v) => (String::new(), v),
+        NamedVectorStruct::Named { name, vector } => (name, vector),
+    };
+    let query = vector_query(collection, &using, value)?;
+    let config = collection.config();
+    let params = dto.params.unwrap_or_default();
+    let request = SearchRequest {
+        using,
+        query,
+        filter: dto.filter,
+        candidates: None,
+        limit: dto.limit,
+        offset,
+        ef: params.hnsw_ef,
+        exact: params.exact.unwrap_or(false),
+        score_threshold: dto.score_threshold,
+        with_payload: with_payload(dto.with_payload, false),
+        with_vectors: with_vectors(dto.with_vector, false, config)?,
+        plaid: None,
+    };
+    Ok(collection.search(&request)?)
+}
+
+/// The Query API.
+pub fn query(
+    collection: &Collection,
+    dto: QueryRequestDto,
+    limits: &Limits,
+) -> Result<Vec<ScoredPoint>, ApiError> {
+    reject_lookup_from(&dto.lookup_from)?;
+    let limit = dto.limit.unwrap_or(10);
+    let offset = dto.offset.unwrap_or(0);
+    limits.check_limit(limit, offset)?;
+    let config = collection.config();
+    let with_payload = with_payload(dto.with_payload, false);
+    let with_vectors = with_vectors(dto.with_vector, false, config)?;
+    let using = dto.using.unwrap_or_default();
+    let prefetches = dto.prefetch.as_ref().map(|p| p.as_slice()).unwrap_or(&[]);
+
+    let query = match dto.query {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(parse_query(collection, &using, value)?),
+    };
+    let Some(query) = query else {
+        if !prefetches.is_empty() {
+            return Err(bad_request(
+                "a query is needed to combine prefetches (fusion is not supported)",
+            ));
+        }
+        return points_in_id_order(
+            collection,
+            dto.filter,
+            limit,
+            offset,
+            with_payload,
+            with_vectors,
+        );
+    };
+    let candidates = prefetch_candidates(collection, prefetches, dto.filter.as_ref(), limits, 1)?;
+    if candidates.as_ref().is_some_and(|c| c.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let params = dto.params.unwrap_or_default();
+    let request = SearchRequest {
+        using,
+        query,
+        filter: dto.filter,
+        candidates,
+        limit,
+        offset,
+        ef: params.hnsw_ef,
+        exact: params.exact.unwrap_or(false),
+        score_threshold: dto.score_threshold,
+        with_payload,
+        with_vectors,
+        plaid: None,
+    };
+    Ok(collection.search(&request)?)
+}
+
+/// Deepest prefetch nesting accepted.
+const MAX_PREFETCH_DEPTH: usize = 8;
+
+/// The union of the prefetches' hits, or `None` when there are no prefetches.
+fn prefetch_candidates(
+    collection: &Collection,
+    prefetches: &[Prefetch],
+    inherited: Option<&Filter>,
+    limits: &Limits,
+    depth: usize,
+) -> Result<Option<Vec<PointId>>, ApiError> {
+    if prefetches.is_empty() {
+        return Ok(None);
+    }
+    if depth > MAX_PREFETCH_DEPTH {
+        return Err(bad_request(format!(
+            "prefetch is nested deeper than {MAX_PREFETCH_DEPTH} levels"
+        )));
+    }
+    let mut union = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for prefetch in prefetches {
+        for id in run_prefetch(collection, prefetch, inherited, limits, depth)? {
+            if seen.insert(id) {
+                union.push(id);
+            }
+        }
+    }
+    Ok(Some(union))
+}
+
+fn run_prefetch(
+    collection: &Collection,
+    prefetch: &Prefetch,
+    inherited: Option<&Filter>,
+    limits: &Limits,
+    depth: usize,
+) -> Result<Vec<PointId>, ApiError> {
+    reject_lookup_from(&prefetch.lookup_from)?;
+    let limit = prefetch.limit.unwrap_or(10);
+    limits.check_limit(limit, 0)?;
+    let filter = and(inherited, prefetch.filter.as_ref());
+    let using = prefetch.using.clone().unwrap_or_default();
+    let query = match &prefetch.query {
+        None | Some(Value::Null) => {
+            return Err(bad_request("every prefetch needs a `query`"));
+        }
+        Some(value) => parse_query(collection, &using, value.clone())?,
+    };
+    let nested = prefetch
+        .prefetch
+        .as_ref()
+        .map(|p| p.as_slice())
+        .unwrap_or(&[]);
+    let candidates = prefetch_candidates(collection, nested, filter.as_ref(), limits, depth + 1)?;
+    if candidates.as_ref().is_some_and(|c| c.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let params: SearchParams = prefetch.params.clone().unwrap_or_default();
+    let request = SearchRequest {
+        using,
+        query,
+        filter,
+        candidates,
+        limit,
+        offset: 0,
+        ef: params.hnsw_ef,
+        exact: params.exact.unwrap_or(false),
+        score_threshold: prefetch.score_threshold,
+        with_payload: WithPayload::None,
+        with_vectors: WithVectors::None,
+        plaid: None,
+    };
+    Ok(collection
+        .search(&request)?
+        .into_iter()
+        .map(|hit| hit.id)
+        .collect())
+}
+
+/// Both filters (either may be absent).
+fn and(a: Option<&Filter>, b: Option<&Filter>) -> Option<Filter> {
+    match (a, b) {
+        (None, None) => None,
+        (Some(f), None) | (None, Some(f)) => Some(f.clone()),
+        (Some(a), Some(b)) => Some(Filter {
+            must: Some(OneOrMany::Many(vec![
+                Condition::Filter(a.clone()),
+                Condition::Filter(b.clone()),
+            ])),
+            should: None,
+            must_not: None,
+        }),
+    }
+}
+
+fn reject_lookup_from(value: &Option<Value>) -> Result<(), ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(bad_request("`lookup_from` is not supported")),
+    }
+}
+
+/// A `query` value: a vector, a multivector, a point id, or `{"nearest": one of those}`.
+fn parse_query(
+    collection: &Collection,
+    using: &str,
+    value: Value,
+) -> Result<QueryVector, ApiError> {
+    match value {
+        Value::Object(mut map) => {
+            map.retain(|_, v| !v.is_null());
+            if map.contains_key("nearest") && map.contains_key("mmr") {
+                return Err(bad_request("`mmr` (diversity reranking) is not supported"));
+            }
+            if map.len() == 1 {
+                if let Some(inner) = map.remove("nearest") {
+                    return match inner {
+                        Value::Object(_) => Err(bad_request(
+                            "`nearest` takes a vector, a multivector or a point id",
+                        )),
+                        other => parse_query(collection, using, other),
+                    };
+                }
+            }
+            let kind = map.keys().next().cloned().unwrap_or_default();
+            Err(bad_request(match kind.as_str() {
+                "fusion" | "rrf" | "recommend" | "discover" | "context" | "order_by" | "sample"
+                | "formula" | "mmr" => format!(
+                    "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
+                     {{\"nearest\": …}}"
+                ),
+                "indices" | "values" => "sparse vectors are not supported".to_string(),
+                "text" | "image" | "object" => {
+                    "inference objects (text / image) are not supported by this server".to_string()
+                }
+                _ => format!("unknown query object with key `{kind}`"),
+            }))
+        }
+        Value::Array(_) => {
+            let vector: VectorValue = serde_json::from_value(value).map_err(|_| {
+                bad_request("`query` must be a vector of numbers or a list of vectors")
+            })?;
+            vector_query(collection, using, vector)
+        }
+        Value::Number(_) | Value::String(_) => {
+            let id: PointId = serde_json::from_value(value)
+                .map_err(|_| bad_request("a point id is an unsigned integer or a UUID"))?;
+            point_query(collection, using, id)
+        }
+        Value::Null | Value::Bool(_) => Err(bad_request(
+            "`query` must be a vector, a multivector, a point id or {\"nearest\": …}",
+        )),
+    }
+}
+
+/// A vector as the query of the named vector `using`: a single vector against a multivector field is
+/// a one-row matrix, as in Qdrant.
+fn vector_query(
+    collection: &Collection,
+    using: &str,
+    value: VectorValue,
+) -> Result<QueryVector, ApiError> {
+    value.check_finite(|| "query".to_string())?;
+    let params = collection.config().vector(using)?;
+    let multi = params.multivector_config.is_some();
+    Ok(match (value, multi) {
+        (VectorValue::Dense(v), false) => QueryVector::Dense(v),
+        (VectorValue::Dense(v), true) => QueryVector::Multi(vec![v]),
+        (VectorValue::Multi(m), true) => QueryVector::Multi(m),
+        (VectorValue::Multi(_), false) => {
+            return Err(bad_request(format!(
+                "vector `{using}` is a dense vector: a multivector query needs a vector with \
+                 multivector_config"
+            )))
+        }
+    })
+}
+
+/// Search with the stored vector of a point.
+fn point_query(collection: &Collection, using: &str, id: PointId) -> Result<QueryVector, ApiError> {
+    collection.config().vector(using)?;
+    let records = collection.retrieve(
+        &[id],
+        &WithPayload::None,
+        &WithVectors::Names(vec![using.to_string()]),
+    )?;
+    let vector = records
+        .into_iter()
+        .next()
+        .and_then(|r| r.vectors)
+        .and_then(|mut v| v.remove(using))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no point with id {id} (and vector `{using}`)"))
+        })?;
+    Ok(match vector {
+        quiver_engine::Vector::Dense(v) => QueryVector::Dense(v),
+        quiver_engine::Vector::Multi(m) => QueryVector::Multi(m),
+    })
+}
+
+/// A query without `query`: points in id order, score 0.
+fn points_in_id_order(
+    collection: &Collection,
+    filter: Option<Filter>,
+    limit: usize,
+    offset: usize,
+    with_payload: WithPayload,
+    with_vectors: WithVectors,
+) -> Result<Vec<ScoredPoint>, ApiError> {
+    let page = collection.scroll(&ScrollRequest {
+        filter,
+        offset: None,
+        limit: limit + offset,
+        with_payload,
+        with_vectors,
+    })?;
+    Ok(page
+        .points
+        .into_iter()
+        .skip(offset)
+        .map(|r| ScoredPoint {
+            id: r.id,
+            score: 0.0,
+            payload: r.payload,
+            vectors: r.vectors,
+        })
+        .collect())
+}

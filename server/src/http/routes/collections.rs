@@ -1,0 +1,127 @@
+//! `/collections…`: create, list, inspect, check and delete collections.
+
+use actix_web::{web, HttpResponse};
+
+use super::{blocking, resource, respond};
+use crate::http::error::ApiError;
+use crate::http::models::collections::{
+    validate_name, CollectionDescription, CollectionExistence, CollectionInfoOut, CollectionsList,
+    CreateCollection,
+};
+use crate::http::models::common::WaitParams;
+use crate::http::state::AppState;
+
+/// Registers the collection routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/collections").route(web::get().to(list_collections)))
+        .service(
+            resource("/collections/{name}")
+                .route(web::get().to(get_collection))
+                .route(web::put().to(create_collection))
+                .route(web::delete().to(delete_collection)),
+        )
+        .service(resource("/collections/{name}/exists").route(web::get().to(collection_exists)));
+}
+
+/// List collections.
+#[utoipa::path(get, path = "/collections", tag = "collections",
+    responses((status = 200, description = "The open collections", body = inline(super::Envelope<CollectionsList>))))]
+pub async fn list_collections(state: web::Data<AppState>) -> HttpResponse {
+    respond(async move {
+        let collections = state.collections()?;
+        Ok(CollectionsList {
+            collections: collections
+                .list()
+                .into_iter()
+                .map(|name| CollectionDescription { name })
+                .collect(),
+        })
+    })
+    .await
+}
+
+/// Create a collection.
+#[utoipa::path(put, path = "/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = CreateCollection,
+    responses(
+        (status = 200, description = "Created", body = inline(super::Envelope<bool>)),
+        (status = 400, description = "Invalid or unsupported config", body = super::ErrorEnvelope),
+        (status = 409, description = "A collection of that name exists", body = super::ErrorEnvelope),
+        (status = 422, description = "A value out of range", body = super::ErrorEnvelope)))]
+pub async fn create_collection(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    _wait: web::Query<WaitParams>,
+    body: web::Json<CreateCollection>,
+) -> HttpResponse {
+    respond(async move {
+        let name = name.into_inner();
+        validate_name(&name)?;
+        let config = body.into_inner().into_config()?;
+        let collections = state.collections()?;
+        blocking(move || {
+            collections.create(&name, config)?;
+            Ok(true)
+        })
+        .await
+    })
+    .await
+}
+
+/// Collection config and counters.
+#[utoipa::path(get, path = "/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name")),
+    responses(
+        (status = 200, description = "Config and counters", body = inline(super::Envelope<CollectionInfoOut>)),
+        (status = 404, description = "No such collection", body = super::ErrorEnvelope)))]
+pub async fn get_collection(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            Ok(CollectionInfoOut::new(
+                collection.config(),
+                collection.info(),
+            ))
+        })
+        .await
+    })
+    .await
+}
+
+/// Delete a collection; the result is false when it did not exist.
+#[utoipa::path(delete, path = "/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    responses((status = 200, description = "Whether it existed", body = inline(super::Envelope<bool>))))]
+pub async fn delete_collection(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    _wait: web::Query<WaitParams>,
+) -> HttpResponse {
+    respond(async move {
+        // Names that could never have been created are refused before they reach the filesystem.
+        validate_name(&name)?;
+        let collections = state.collections()?;
+        blocking(move || Ok(collections.delete(&name)?)).await
+    })
+    .await
+}
+
+/// Whether a collection exists.
+#[utoipa::path(get, path = "/collections/{name}/exists", tag = "collections",
+    params(("name" = String, Path, description = "Collection name")),
+    responses((status = 200, description = "Existence", body = inline(super::Envelope<CollectionExistence>))))]
+pub async fn collection_exists(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> HttpResponse {
+    respond(async move {
+        let exists = match state.collection(&name) {
+            Ok(_) => true,
+            Err(ApiError::Engine(quiver_engine::Error::CollectionNotFound(_))) => false,
+            Err(other) => return Err(other),
+        };
+        Ok(CollectionExistence { exists })
+    })
+    .await
+}

@@ -1,0 +1,101 @@
+//! Routes, one file per family, and the helpers every handler uses: the response envelope and running
+//! engine calls on the blocking pool.
+
+pub mod collections;
+pub mod points;
+pub mod search;
+pub mod service;
+
+use std::future::Future;
+use std::time::Instant;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+
+/// Qdrant's success envelope.
+#[derive(Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// The result.
+    pub result: T,
+    /// Always `ok`.
+    pub status: &'static str,
+    /// Seconds the request took.
+    pub time: f64,
+}
+
+/// Qdrant's error envelope: `{"status": {"error": "…"}, "time": s}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// The error.
+    pub status: ErrorStatus,
+    /// Seconds the request took.
+    pub time: f64,
+}
+
+/// `{"error": "message"}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorStatus {
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Runs a handler body and wraps its result (or error) in Qdrant's envelope, with the elapsed time.
+pub async fn respond<T, F>(body: F) -> HttpResponse
+where
+    T: Serialize,
+    F: Future<Output = Result<T, ApiError>>,
+{
+    let start = Instant::now();
+    let result = body.await;
+    let time = start.elapsed().as_secs_f64();
+    match result {
+        Ok(result) => HttpResponse::Ok().json(Envelope {
+            result,
+            status: "ok",
+            time,
+        }),
+        Err(err) => err.to_response(time),
+    }
+}
+
+/// Runs CPU- or IO-heavy engine work on the blocking pool, so slow searches never stall the async
+/// workers (and with them health checks).
+pub async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    match web::block(work).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::Internal(
+            "the operation panicked or was cancelled".into(),
+        )),
+    }
+}
+
+/// 405 with a JSON body, for a known path asked with another method.
+pub async fn method_not_allowed() -> HttpResponse {
+    ApiError::MethodNotAllowed.to_response(0.0)
+}
+
+/// 404 with a JSON body, for unknown paths.
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).to_response(0.0)
+}
+
+/// A resource whose other methods answer 405 in JSON.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Registers every route. Specific `points/…` paths come before `points/{id}`, which would otherwise
+/// shadow them.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    service::configure(cfg);
+    collections::configure(cfg);
+    search::configure(cfg);
+    points::configure(cfg);
+}

@@ -1,0 +1,146 @@
+//! `points/search`, `points/search/batch`, `points/query` and `points/query/batch`.
+
+use actix_web::{web, HttpResponse};
+
+use super::{blocking, resource, respond};
+use crate::http::models::common::ScoredPointOut;
+use crate::http::models::search::{
+    QueryBatch, QueryRequestDto, QueryResponse, SearchBatch, SearchRequestDto,
+};
+use crate::http::planner;
+use crate::http::state::AppState;
+
+/// Registers the search routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/collections/{name}/points/search").route(web::post().to(search_points)))
+        .service(
+            resource("/collections/{name}/points/search/batch").route(web::post().to(search_batch)),
+        )
+        .service(resource("/collections/{name}/points/query").route(web::post().to(query_points)))
+        .service(
+            resource("/collections/{name}/points/query/batch").route(web::post().to(query_batch)),
+        );
+}
+
+/// Nearest neighbours of a vector (Qdrant's legacy search).
+#[utoipa::path(post, path = "/collections/{name}/points/search", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchRequestDto,
+    responses(
+        (status = 200, description = "Hits, best first", body = inline(super::Envelope<Vec<ScoredPointOut>>)),
+        (status = 400, description = "Wrong dimension, unknown vector name, bad filter", body = super::ErrorEnvelope)))]
+pub async fn search_points(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<SearchRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        let limits = state.limits;
+        blocking(move || {
+            let hits = planner::search(&collection, body.into_inner(), &limits)?;
+            let config = collection.config();
+            Ok(hits
+                .into_iter()
+                .map(|h| ScoredPointOut::new(config, h))
+                .collect::<Vec<_>>())
+        })
+        .await
+    })
+    .await
+}
+
+/// Several searches in one request.
+#[utoipa::path(post, path = "/collections/{name}/points/search/batch", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchBatch,
+    responses((status = 200, description = "One hit list per search", body = inline(super::Envelope<Vec<Vec<ScoredPointOut>>>))))]
+pub async fn search_batch(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<SearchBatch>,
+) -> HttpResponse {
+    respond(async move {
+        let body = body.into_inner();
+        state.limits.check_batch(body.searches.len(), "searches")?;
+        let collection = state.collection(&name)?;
+        let limits = state.limits;
+        blocking(move || {
+            let config = collection.config();
+            body.searches
+                .into_iter()
+                .map(|search| {
+                    let hits = planner::search(&collection, search, &limits)?;
+                    Ok(hits
+                        .into_iter()
+                        .map(|h| ScoredPointOut::new(config, h))
+                        .collect::<Vec<_>>())
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+    })
+    .await
+}
+
+/// The Query API: a vector or multivector query, optionally over prefetched candidates.
+#[utoipa::path(post, path = "/collections/{name}/points/query", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = QueryRequestDto,
+    responses(
+        (status = 200, description = "Hits, best first", body = inline(super::Envelope<QueryResponse>)),
+        (status = 400, description = "Wrong dimension, unknown vector name, unsupported query", body = super::ErrorEnvelope)))]
+pub async fn query_points(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<QueryRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let body = body.into_inner();
+        let collection = state.collection(&name)?;
+        let limits = state.limits;
+        blocking(move || run_query(&collection, body, &limits)).await
+    })
+    .await
+}
+
+/// Several queries in one request.
+#[utoipa::path(post, path = "/collections/{name}/points/query/batch", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = QueryBatch,
+    responses((status = 200, description = "One response per query", body = inline(super::Envelope<Vec<QueryResponse>>))))]
+pub async fn query_batch(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<QueryBatch>,
+) -> HttpResponse {
+    respond(async move {
+        let body = body.into_inner();
+        state.limits.check_batch(body.searches.len(), "searches")?;
+        let collection = state.collection(&name)?;
+        let limits = state.limits;
+        blocking(move || {
+            body.searches
+                .into_iter()
+                .map(|q| run_query(&collection, q, &limits))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+    })
+    .await
+}
+
+fn run_query(
+    collection: &quiver_engine::Collection,
+    body: QueryRequestDto,
+    limits: &planner::Limits,
+) -> Result<QueryResponse, crate::http::error::ApiError> {
+    let hits = planner::query(collection, body, limits)?;
+    let config = collection.config();
+    Ok(QueryResponse {
+        points: hits
+            .into_iter()
+            .map(|h| ScoredPointOut::new(config, h))
+            .collect(),
+    })
+}

@@ -1,0 +1,111 @@
+//! Service routes: root, health, readiness, metrics, the OpenAPI document and its docs page.
+
+use actix_web::http::header::ContentType;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::{blocking, resource};
+use crate::http::openapi::ApiDoc;
+use crate::http::state::AppState;
+
+/// Registers the service routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/").route(web::get().to(root)))
+        .service(resource("/healthz").route(web::get().to(healthz)))
+        .service(resource("/livez").route(web::get().to(livez)))
+        .service(resource("/readyz").route(web::get().to(readyz)))
+        .service(resource("/metrics").route(web::get().to(metrics)))
+        .service(resource("/openapi.json").route(web::get().to(openapi_json)))
+        .service(resource("/docs").route(web::get().to(docs)));
+}
+
+/// `GET /`, as Qdrant's root.
+#[derive(Serialize, ToSchema)]
+pub struct VersionInfo {
+    /// Always `quiver`.
+    pub title: &'static str,
+    /// The server's version.
+    pub version: &'static str,
+}
+
+/// Name and version.
+#[utoipa::path(get, path = "/", tag = "service",
+    responses((status = 200, description = "Name and version", body = VersionInfo)))]
+pub async fn root() -> HttpResponse {
+    HttpResponse::Ok().json(VersionInfo {
+        title: "quiver",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "Up", body = String, content_type = "text/plain")))]
+pub async fn healthz() -> HttpResponse {
+    text(HttpResponse::Ok(), "healthz check passed")
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/livez", tag = "service",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
+pub async fn livez() -> HttpResponse {
+    text(HttpResponse::Ok(), "livez check passed")
+}
+
+/// Every collection on disk has been opened (or reported as failed).
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses(
+        (status = 200, description = "Ready", body = String, content_type = "text/plain"),
+        (status = 503, description = "Collections still opening", body = String, content_type = "text/plain")))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.is_ready() {
+        text(HttpResponse::Ok(), "all collections are open")
+    } else {
+        text(
+            HttpResponse::ServiceUnavailable(),
+            "collections are still opening",
+        )
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let state = state.into_inner();
+    let rendered = blocking(move || {
+        let collections = state.collections().ok();
+        Ok(state.metrics.render(
+            collections.as_deref(),
+            state.started.elapsed().as_secs_f64(),
+        ))
+    })
+    .await;
+    match rendered {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(body),
+        Err(err) => err.to_response(0.0),
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// A page that renders the OpenAPI document (no external scripts).
+#[utoipa::path(get, path = "/docs", tag = "service",
+    responses((status = 200, description = "HTML", body = String, content_type = "text/html")))]
+pub async fn docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::html())
+        .body(include_str!("../docs.html"))
+}
+
+fn text(mut builder: actix_web::HttpResponseBuilder, body: &'static str) -> HttpResponse {
+    builder.insert_header(ContentType::plaintext()).body(body)
+}

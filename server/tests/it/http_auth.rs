@@ -1,0 +1,223 @@
+//! The auth matrix: no key, wrong key, read-only key and admin key against every route.
+
+use serde_json::{json, Value};
+
+use crate::support::{Client, QuiverProcess};
+
+/// What a route needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Access {
+    Open,
+    Read,
+    Write,
+}
+
+/// Every route the server serves: method, OpenAPI path, a concrete path, a valid body, access.
+pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Access)> {
+    use Access::*;
+    let c = "/collections/{name}";
+    let p = |s: &str| format!("/collections/auth{s}");
+    let q = json!([1.0, 0.0]);
+    vec![
+        ("GET", "/", "/".into(), None, Open),
+        ("GET", "/healthz", "/healthz".into(), None, Open),
+        ("GET", "/livez", "/livez".into(), None, Open),
+        ("GET", "/readyz", "/readyz".into(), None, Open),
+        ("GET", "/openapi.json", "/openapi.json".into(), None, Open),
+        ("GET", "/docs", "/docs".into(), None, Open),
+        ("GET", "/metrics", "/metrics".into(), None, Read),
+        ("GET", "/collections", "/collections".into(), None, Read),
+        ("GET", c, p(""), None, Read),
+        (
+            "GET",
+            "/collections/{name}/exists",
+            p("/exists"),
+            None,
+            Read,
+        ),
+        (
+            "GET",
+            "/collections/{name}/points/{id}",
+            p("/points/1"),
+            None,
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points",
+            p("/points"),
+            Some(json!({"ids": [1]})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/scroll",
+            p("/points/scroll"),
+            Some(json!({})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/count",
+            p("/points/count"),
+            Some(json!({})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/search",
+            p("/points/search"),
+            Some(json!({"vector": q, "limit": 1})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/search/batch",
+            p("/points/search/batch"),
+            Some(json!({"searches": [{"vector": q, "limit": 1}]})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/query",
+            p("/points/query"),
+            Some(json!({"query": q})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/query/batch",
+            p("/points/query/batch"),
+            Some(json!({"searches": [{"query": q}]})),
+            Read,
+        ),
+        (
+            "PUT",
+            "/collections/{name}/points",
+            p("/points"),
+            Some(json!({"points": [{"id": 2, "vector": q}]})),
+            Write,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/delete",
+            p("/points/delete"),
+            Some(json!({"points": [2]})),
+            Write,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/payload",
+            p("/points/payload"),
+            Some(json!({"payload": {"a": 1}, "points": [1]})),
+            Write,
+        ),
+        (
+            "PUT",
+            "/collections/{name}/points/payload",
+            p("/points/payload"),
+            Some(json!({"payload": {"a": 2}, "points": [1]})),
+            Write,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/payload/delete",
+            p("/points/payload/delete"),
+            Some(json!({"keys": ["a"], "points": [1]})),
+            Write,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/payload/clear",
+            p("/points/payload/clear"),
+            Some(json!({"points": [1]})),
+            Write,
+        ),
+        (
+            "PUT",
+            c,
+            "/collections/auth2".into(),
+            Some(json!({"vectors": {"size": 2, "distance": "Dot"}})),
+            Write,
+        ),
+        ("DELETE", c, "/collections/auth2".into(), None, Write),
+    ]
+}
+
+const ADMIN: &str = "admin-key-0123456789";
+const READ_ONLY: &str = "read-only-key-0123456789";
+
+fn status(client: &Client, method: &str, path: &str, body: &Option<Value>) -> u16 {
+    client
+        .try_raw(method, path, body.as_ref())
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        .0
+}
+
+#[test]
+fn auth_matrix_on_every_route() {
+    let server = QuiverProcess::start(&["--api-key", ADMIN, "--read-only-api-key", READ_ONLY]);
+    let admin = server.client_with_key(ADMIN);
+    admin.create_single("auth", 2, "Dot");
+    admin.upsert("auth", json!([{"id": 1, "vector": [1.0, 0.0]}]));
+    let anonymous = server.client();
+    let wrong = server.client_with_key("wrong-key");
+    let read_only = server.client_with_key(READ_ONLY);
+
+    for (method, _, path, body, access) in routes() {
+        let none = status(&anonymous, method, &path, &body);
+        let bad = status(&wrong, method, &path, &body);
+        let ro = status(&read_only, method, &path, &body);
+        let adm = status(&admin, method, &path, &body);
+        let ctx =
+            format!("{method} {path} ({access:?}): none {none}, wrong {bad}, ro {ro}, admin {adm}");
+        match access {
+            Access::Open => {
+                assert_eq!((none, bad, ro, adm), (200, 200, 200, 200), "{ctx}");
+            }
+            Access::Read => {
+                assert_eq!((none, bad), (401, 401), "{ctx}");
+                assert_eq!((ro, adm), (200, 200), "{ctx}");
+            }
+            Access::Write => {
+                assert_eq!((none, bad, ro), (401, 401, 403), "{ctx}");
+                assert_eq!(adm, 200, "{ctx}");
+            }
+        }
+    }
+
+    // The bearer form works too, and errors keep Qdrant's envelope.
+    let (code, text) = anonymous
+        .send(
+            "GET",
+            "/collections",
+            &[("authorization", &format!("Bearer {READ_ONLY}"))],
+            None,
+        )
+        .unwrap();
+    assert_eq!(code, 200, "{text}");
+    let (code, text) = anonymous
+        .send(
+            "PUT",
+            "/collections/auth3",
+            &[("authorization", &format!("Bearer {READ_ONLY}"))],
+            Some(br#"{"vectors": {"size": 2, "distance": "Dot"}}"#.to_vec()),
+        )
+        .unwrap();
+    assert_eq!(code, 403, "{text}");
+    anonymous.err("GET", "/collections", None, 401);
+    // Unknown routes do not reveal themselves before auth.
+    assert_eq!(status(&anonymous, "GET", "/nope", &None), 401);
+}
+
+#[test]
+fn without_keys_everything_is_open() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("auth", 2, "Dot");
+    c.upsert("auth", json!([{"id": 1, "vector": [1.0, 0.0]}]));
+    for (method, _, path, body, _) in routes() {
+        let code = status(&c, method, &path, &body);
+        assert_eq!(code, 200, "{method} {path}");
+    }
+}

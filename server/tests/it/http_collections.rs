@@ -1,0 +1,214 @@
+//! Collection routes and the generic error cases (malformed JSON, unknown routes and methods).
+
+use serde_json::json;
+
+use crate::support::QuiverProcess;
+
+#[test]
+fn create_inspect_list_and_delete_collections() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+
+    assert_eq!(
+        c.ok("GET", "/collections", None),
+        json!({"collections": []})
+    );
+    // qdrant-client sends fields Quiver ignores; they must not be rejected.
+    let body = json!({
+        "vectors": {"size": 4, "distance": "Cosine", "on_disk": true},
+        "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1,
+        "on_disk_payload": true, "wal_config": {"wal_capacity_mb": 32},
+        "quantization_config": null, "sparse_vectors": null,
+        "hnsw_config": {"m": 8, "ef_construct": 64},
+        "optimizers_config": {"deleted_threshold": 0.3, "default_segment_number": 2}
+    });
+    assert_eq!(c.ok("PUT", "/collections/single", Some(&body)), json!(true));
+    let named = json!({"vectors": {
+        "dense": {"size": 3, "distance": "Dot"},
+        "colbert": {"size": 2, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}
+    }});
+    assert_eq!(
+        c.ok("PUT", "/collections/named?wait=true", Some(&named)),
+        json!(true)
+    );
+
+    let list = c.ok("GET", "/collections", None);
+    assert_eq!(
+        list,
+        json!({"collections": [{"name": "named"}, {"name": "single"}]})
+    );
+
+    let info = c.ok("GET", "/collections/single", None);
+    assert_eq!(info["status"], "green");
+    assert_eq!(info["optimizer_status"], "ok");
+    assert_eq!(info["points_count"], 0);
+    assert!(info["segments_count"].is_u64());
+    assert!(info["indexed_vectors_count"].is_u64());
+    assert_eq!(info["payload_schema"], json!({}));
+    let config = &info["config"];
+    assert_eq!(
+        config["params"]["vectors"],
+        json!({"size": 4, "distance": "Cosine"})
+    );
+    assert_eq!(config["hnsw_config"]["m"], 8);
+    assert_eq!(config["hnsw_config"]["ef_construct"], 64);
+    assert!(config["hnsw_config"]["full_scan_threshold"].is_u64());
+    assert_eq!(config["optimizer_config"]["deleted_threshold"], 0.3);
+    assert!(config["optimizer_config"]["default_segment_number"].is_u64());
+    assert!(config["optimizer_config"]["flush_interval_sec"].is_u64());
+    assert!(config["wal_config"]["wal_capacity_mb"].is_u64());
+
+    let info = c.ok("GET", "/collections/named", None);
+    let vectors = &info["config"]["params"]["vectors"];
+    assert_eq!(vectors["dense"], json!({"size": 3, "distance": "Dot"}));
+    assert_eq!(
+        vectors["colbert"]["multivector_config"],
+        json!({"comparator": "max_sim"})
+    );
+
+    assert_eq!(
+        c.ok("GET", "/collections/single/exists", None),
+        json!({"exists": true})
+    );
+    assert_eq!(
+        c.ok("GET", "/collections/nope/exists", None),
+        json!({"exists": false})
+    );
+
+    assert_eq!(c.ok("DELETE", "/collections/single", None), json!(true));
+    assert_eq!(c.ok("DELETE", "/collections/single", None), json!(false));
+    assert_eq!(
+        c.ok("GET", "/collections/single/exists", None),
+        json!({"exists": false})
+    );
+    assert_eq!(
+        c.ok("GET", "/collections", None),
+        json!({"collections": [{"name": "named"}]})
+    );
+}
+
+#[test]
+fn collections_survive_a_restart() {
+    let dir = crate::support::TestDir::new();
+    {
+        let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
+        server.client().create_single("kept", 2, "Dot");
+        server.client().upsert(
+            "kept",
+            json!([{"id": 1, "vector": [1.0, 2.0], "payload": {"a": 1}}]),
+        );
+        assert!(server.terminate().success());
+    }
+    let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
+    let c = server.client();
+    assert_eq!(c.ok("GET", "/collections/kept", None)["points_count"], 1);
+    let point = c.ok("GET", "/collections/kept/points/1", None);
+    assert_eq!(point["payload"], json!({"a": 1}));
+    assert_eq!(point["vector"], json!([1.0, 2.0]));
+}
+
+#[test]
+fn collection_errors_are_clear_4xx() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("dup", 4, "Dot");
+
+    let msg = c.err(
+        "PUT",
+        "/collections/dup",
+        Some(&json!({"vectors": {"size": 4, "distance": "Dot"}})),
+        409,
+    );
+    assert!(msg.contains("already exists"), "{msg}");
+    let msg = c.err("GET", "/collections/missing", None, 404);
+    assert!(msg.contains("missing"), "{msg}");
+
+    let bad = [
+        (json!({}), 400),
+        (
+            json!({"vectors": {"size": 4, "distance": "Manhattan"}}),
+            400,
+        ),
+        (json!({"vectors": {"size": 4, "distance": "Hamming"}}), 400),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot", "datatype": "uint8"}}),
+            400,
+        ),
+        (json!({"vectors": {"size": -1, "distance": "Dot"}}), 400),
+        (json!({"vectors": {"size": "four", "distance": "Dot"}}), 400),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot"}, "sparse_vectors": {"s": {}}}),
+            400,
+        ),
+        (json!({"vectors": {}}), 400),
+        (json!({"vectors": {"size": 0, "distance": "Dot"}}), 422),
+        (
+            json!({"vectors": {"size": 10_000_000, "distance": "Dot"}}),
+            422,
+        ),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot"}, "hnsw_config": {"m": 1}}),
+            422,
+        ),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot"}, "optimizers_config": {"deleted_threshold": 2.0}}),
+            422,
+        ),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "min_sim"}}}),
+            400,
+        ),
+    ];
+    for (i, (body, status)) in bad.iter().enumerate() {
+        c.err("PUT", &format!("/collections/bad{i}"), Some(body), *status);
+        assert_eq!(
+            c.ok("GET", &format!("/collections/bad{i}/exists"), None),
+            json!({"exists": false})
+        );
+    }
+    c.err(
+        "PUT",
+        "/collections/.hidden",
+        Some(&json!({"vectors": {"size": 4, "distance": "Dot"}})),
+        400,
+    );
+}
+
+#[test]
+fn malformed_requests_get_json_errors() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("c", 2, "Dot");
+
+    for body in [&b"{not json"[..], b"", b"[1, 2", b"null", b"\"str\""] {
+        let (status, text) = c
+            .send("PUT", "/collections/c/points", &[], Some(body.to_vec()))
+            .unwrap();
+        assert_eq!(status, 400, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["status"]["error"].is_string(), "{v}");
+    }
+    // curl's default form content type is accepted as JSON, like Qdrant.
+    let (status, text) = c
+        .send(
+            "POST",
+            "/collections/c/points/count",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some(b"{}".to_vec()),
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+
+    let msg = c.err("GET", "/no/such/route", None, 404);
+    assert!(msg.contains("/no/such/route"), "{msg}");
+    c.err("PATCH", "/collections", None, 405);
+    c.err("GET", "/collections/c/points/search", None, 405);
+    c.err(
+        "PUT",
+        "/collections/c/points?wait=maybe",
+        Some(&json!({"points": []})),
+        400,
+    );
+    let msg = c.err("GET", "/collections/c/points/not-an-id", None, 400);
+    assert!(msg.contains("not-an-id"), "{msg}");
+}

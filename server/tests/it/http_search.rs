@@ -1,0 +1,384 @@
+//! Search, search/batch, query and query/batch, checked against exact answers computed here.
+
+use serde_json::{json, Value};
+
+use crate::support::{dot, ids, normalized, vector, QuiverProcess};
+
+const N: u64 = 60;
+const DIM: usize = 8;
+
+/// Top `k` ids by score (higher first, ties by id).
+fn top_k(
+    scores: impl IntoIterator<Item = (u64, f32)>,
+    k: usize,
+    higher_is_better: bool,
+) -> Vec<u64> {
+    let mut scores: Vec<(u64, f32)> = scores.into_iter().collect();
+    scores.sort_by(|a, b| {
+        let ord = a.1.partial_cmp(&b.1).unwrap();
+        let ord = if higher_is_better { ord.reverse() } else { ord };
+        ord.then(a.0.cmp(&b.0))
+    });
+    scores.into_iter().take(k).map(|(id, _)| id).collect()
+}
+
+fn max_sim(query: &[Vec<f32>], doc: &[Vec<f32>]) -> f32 {
+    query
+        .iter()
+        .map(|q| doc.iter().map(|d| dot(q, d)).fold(f32::MIN, f32::max))
+        .sum()
+}
+
+fn doc_tokens(i: u64) -> Vec<Vec<f32>> {
+    (0..(2 + i % 3))
+        .map(|t| vector(1000 + i * 10 + t, 4))
+        .collect()
+}
+
+fn setup(c: &crate::support::Client) {
+    c.create_single("dot", DIM, "Dot");
+    c.create_single("cos", DIM, "Cosine");
+    c.create_single("l2", DIM, "Euclid");
+    let named = json!({"vectors": {
+        "dense": {"size": DIM, "distance": "Dot"},
+        "colbert": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}
+    }});
+    c.ok("PUT", "/collections/hybrid", Some(&named));
+    let points: Vec<Value> = (0..N)
+        .map(|i| json!({"id": i, "vector": vector(i, DIM), "payload": {"group": i % 3, "i": i}}))
+        .collect();
+    for name in ["dot", "cos", "l2"] {
+        c.upsert(name, Value::Array(points.clone()));
+    }
+    let hybrid: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({"id": i, "vector": {"dense": vector(i, DIM), "colbert": doc_tokens(i)}, "payload": {"group": i % 3}})
+        })
+        .collect();
+    c.upsert("hybrid", Value::Array(hybrid));
+}
+
+#[test]
+fn search_and_query_match_exact_answers() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    setup(&c);
+    let q = vector(777, DIM);
+
+    // Dot.
+    let expected = top_k((0..N).map(|i| (i, dot(&q, &vector(i, DIM)))), 5, true);
+    let hits = c.ok(
+        "POST",
+        "/collections/dot/points/search",
+        Some(&json!({"vector": q, "limit": 5})),
+    );
+    assert_eq!(ids(&hits), expected);
+    let first = &hits[0];
+    assert!(
+        (first["score"].as_f64().unwrap() as f32 - dot(&q, &vector(expected[0], DIM))).abs() < 1e-4
+    );
+    assert_eq!(first["version"], 0);
+    assert!(first["payload"].is_null());
+    let res = c.ok(
+        "POST",
+        "/collections/dot/points/query",
+        Some(&json!({"query": q, "limit": 5})),
+    );
+    assert_eq!(ids(&res["points"]), expected);
+    let res = c.ok(
+        "POST",
+        "/collections/dot/points/query",
+        Some(&json!({"query": {"nearest": q}, "limit": 5, "params": {"exact": true}})),
+    );
+    assert_eq!(ids(&res["points"]), expected);
+
+    // Offset, payload and vectors.
+    let res = c.ok(
+        "POST",
+        "/collections/dot/points/query",
+        Some(&json!({"query": q, "limit": 2, "offset": 3, "with_payload": true, "with_vector": true})),
+    );
+    assert_eq!(ids(&res["points"]), expected[3..5].to_vec());
+    assert_eq!(res["points"][0]["payload"]["i"], expected[3]);
+    assert_eq!(res["points"][0]["vector"].as_array().unwrap().len(), DIM);
+
+    // Cosine: scores are cosines.
+    let qn = normalized(&q);
+    let expected = top_k(
+        (0..N).map(|i| (i, dot(&qn, &normalized(&vector(i, DIM))))),
+        5,
+        true,
+    );
+    let hits = c.ok(
+        "POST",
+        "/collections/cos/points/search",
+        Some(&json!({"vector": q, "limit": 5})),
+    );
+    assert_eq!(ids(&hits), expected);
+    let s = hits[0]["score"].as_f64().unwrap();
+    assert!(s <= 1.0 + 1e-5 && s > 0.0);
+
+    // Euclid: scores are distances, ascending.
+    let l2 = |v: &[f32]| {
+        v.iter()
+            .zip(&q)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f32>()
+            .sqrt()
+    };
+    let expected = top_k((0..N).map(|i| (i, l2(&vector(i, DIM)))), 5, false);
+    let hits = c.ok(
+        "POST",
+        "/collections/l2/points/search",
+        Some(&json!({"vector": q, "limit": 5})),
+    );
+    assert_eq!(ids(&hits), expected);
+    let scores: Vec<f64> = hits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+
+    // Filter and score threshold.
+    let filter = json!({"must": [{"key": "group", "match": {"value": 1}}]});
+    let expected = top_k(
+        (0..N)
+            .filter(|i| i % 3 == 1)
+            .map(|i| (i, dot(&q, &vector(i, DIM)))),
+        4,
+        true,
+    );
+    let res = c.ok(
+        "POST",
+        "/collections/dot/points/query",
+        Some(&json!({"query": q, "limit": 4, "filter": filter})),
+    );
+    assert_eq!(ids(&res["points"]), expected);
+    let threshold = dot(&q, &vector(expected[1], DIM)) - 1e-4;
+    let res = c.ok(
+        "POST",
+        "/collections/dot/points/query",
+        Some(&json!({"query": q, "limit": 4, "filter": filter, "score_threshold": threshold})),
+    );
+    assert_eq!(ids(&res["points"]), expected[..2].to_vec());
+
+    // Query by point id: that point's own vector.
+    let own = vector(17, DIM);
+    let expected = top_k((0..N).map(|i| (i, dot(&own, &vector(i, DIM)))), 3, true);
+    let res = c.ok(
+        "POST",
+        "/collections/dot/points/query",
+        Some(&json!({"query": 17, "limit": 3})),
+    );
+    assert_eq!(ids(&res["points"]), expected);
+
+    // No query: points in id order.
+    let res = c.ok(
+        "POST",
+        "/collections/dot/points/query",
+        Some(&json!({"limit": 3, "offset": 1})),
+    );
+    assert_eq!(ids(&res["points"]), vec![1, 2, 3]);
+
+    // Batches answer in order.
+    let batch = json!({"searches": [{"vector": q, "limit": 2}, {"vector": own, "limit": 3}]});
+    let res = c.ok("POST", "/collections/dot/points/search/batch", Some(&batch));
+    assert_eq!(res.as_array().unwrap().len(), 2);
+    assert_eq!(ids(&res[1]), expected);
+    let batch = json!({"searches": [{"query": own, "limit": 3}, {"query": q, "limit": 1}]});
+    let res = c.ok("POST", "/collections/dot/points/query/batch", Some(&batch));
+    assert_eq!(ids(&res[0]["points"]), expected);
+    assert_eq!(res[1]["points"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn named_vectors_multivectors_and_prefetch_rerank() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    setup(&c);
+    let q = vector(4242, DIM);
+    let qt: Vec<Vec<f32>> = (0..3).map(|t| vector(5000 + t, 4)).collect();
+
+    // Named dense vector, legacy and query forms.
+    let expected = top_k((0..N).map(|i| (i, dot(&q, &vector(i, DIM)))), 5, true);
+    let hits = c.ok(
+        "POST",
+        "/collections/hybrid/points/search",
+        Some(&json!({"vector": {"name": "dense", "vector": q}, "limit": 5})),
+    );
+    assert_eq!(ids(&hits), expected);
+    let res = c.ok(
+        "POST",
+        "/collections/hybrid/points/query",
+        Some(&json!({"query": q, "using": "dense", "limit": 5})),
+    );
+    assert_eq!(ids(&res["points"]), expected);
+
+    // Multivector MaxSim over the whole collection.
+    let expected_ms = top_k((0..N).map(|i| (i, max_sim(&qt, &doc_tokens(i)))), 5, true);
+    let res = c.ok(
+        "POST",
+        "/collections/hybrid/points/query",
+        Some(&json!({"query": qt, "using": "colbert", "limit": 5})),
+    );
+    assert_eq!(ids(&res["points"]), expected_ms);
+    let score = res["points"][0]["score"].as_f64().unwrap() as f32;
+    assert!((score - max_sim(&qt, &doc_tokens(expected_ms[0]))).abs() < 1e-4);
+
+    // Dense prefetch, MaxSim rerank of its candidates only.
+    let candidates = top_k((0..N).map(|i| (i, dot(&q, &vector(i, DIM)))), 12, true);
+    let expected = top_k(
+        candidates
+            .iter()
+            .map(|&i| (i, max_sim(&qt, &doc_tokens(i)))),
+        4,
+        true,
+    );
+    let body = json!({
+        "prefetch": {"query": q, "using": "dense", "limit": 12},
+        "query": {"nearest": qt}, "using": "colbert", "limit": 4, "with_payload": true
+    });
+    let res = c.ok("POST", "/collections/hybrid/points/query", Some(&body));
+    assert_eq!(ids(&res["points"]), expected);
+    assert!(res["points"][0]["payload"]["group"].is_u64());
+
+    // The top-level filter restricts the prefetch too; nested prefetches narrow further.
+    let in_group = |i: &u64| i % 3 == 2;
+    let candidates = top_k(
+        (0..N)
+            .filter(in_group)
+            .map(|i| (i, dot(&q, &vector(i, DIM)))),
+        8,
+        true,
+    );
+    let expected = top_k(
+        candidates
+            .iter()
+            .map(|&i| (i, max_sim(&qt, &doc_tokens(i)))),
+        3,
+        true,
+    );
+    let body = json!({
+        "prefetch": [{"prefetch": {"query": q, "using": "dense", "limit": 8}, "query": qt, "using": "colbert", "limit": 8}],
+        "query": qt, "using": "colbert", "limit": 3,
+        "filter": {"must": [{"key": "group", "match": {"value": 2}}]}
+    });
+    let res = c.ok("POST", "/collections/hybrid/points/query", Some(&body));
+    assert_eq!(ids(&res["points"]), expected);
+
+    // A single vector against a multivector field is a one-row query.
+    let one = vec![qt[0].clone()];
+    let expected = top_k((0..N).map(|i| (i, max_sim(&one, &doc_tokens(i)))), 3, true);
+    let res = c.ok(
+        "POST",
+        "/collections/hybrid/points/query",
+        Some(&json!({"query": qt[0], "using": "colbert", "limit": 3})),
+    );
+    assert_eq!(ids(&res["points"]), expected);
+}
+
+#[test]
+fn search_errors_are_4xx() {
+    let server = QuiverProcess::start(&["--max-limit", "100"]);
+    let c = server.client();
+    setup(&c);
+    let q = vector(1, DIM);
+    let cases: Vec<(&str, Value, u16)> = vec![
+        (
+            "dot/points/search",
+            json!({"vector": [1.0, 2.0], "limit": 3}),
+            400,
+        ),
+        ("dot/points/search", json!({"vector": q, "limit": 0}), 422),
+        ("dot/points/search", json!({"vector": q}), 400),
+        ("dot/points/search", json!({"vector": q, "limit": 101}), 422),
+        (
+            "dot/points/search",
+            json!({"vector": q, "limit": 50, "offset": 51}),
+            422,
+        ),
+        (
+            "dot/points/search",
+            json!({"vector": {"name": "nope", "vector": q}, "limit": 3}),
+            400,
+        ),
+        (
+            "dot/points/search",
+            json!({"vector": q, "limit": 3, "filter": {"must": {"key": 1}}}),
+            400,
+        ),
+        ("dot/points/query", json!({"query": [1.0, 2.0]}), 400),
+        (
+            "dot/points/query",
+            json!({"query": q, "using": "nope"}),
+            400,
+        ),
+        (
+            "dot/points/query",
+            json!({"query": [vec![1.0f32; DIM]]}),
+            400,
+        ),
+        (
+            "dot/points/query",
+            json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": q}]}),
+            400,
+        ),
+        (
+            "dot/points/query",
+            json!({"query": {"recommend": {"positive": [1]}}}),
+            400,
+        ),
+        (
+            "dot/points/query",
+            json!({"query": {"indices": [1], "values": [1.0]}}),
+            400,
+        ),
+        (
+            "dot/points/query",
+            json!({"query": {"text": "hello", "model": "m"}}),
+            400,
+        ),
+        ("dot/points/query", json!({"query": true}), 400),
+        ("dot/points/query", json!({"query": ["a"]}), 400),
+        ("dot/points/query", json!({"query": 123456}), 404),
+        ("dot/points/query", json!({"query": q, "limit": 0}), 422),
+        (
+            "dot/points/query",
+            json!({"query": q, "prefetch": {"limit": 5}}),
+            400,
+        ),
+        ("dot/points/query", json!({"prefetch": {"query": q}}), 400),
+        (
+            "dot/points/query",
+            json!({"query": q, "prefetch": {"query": q, "limit": 1000}}),
+            422,
+        ),
+        (
+            "dot/points/query",
+            json!({"query": q, "lookup_from": {"collection": "x"}}),
+            400,
+        ),
+        (
+            "dot/points/query",
+            json!({"query": [1e39, 0, 0, 0, 0, 0, 0, 0]}),
+            400,
+        ),
+        ("hybrid/points/query", json!({"query": q}), 400),
+        (
+            "hybrid/points/query",
+            json!({"query": [[1.0, 2.0, 3.0]], "using": "colbert"}),
+            400,
+        ),
+        ("missing/points/query", json!({"query": q}), 404),
+        (
+            "missing/points/search",
+            json!({"vector": q, "limit": 1}),
+            404,
+        ),
+    ];
+    for (path, body, status) in cases {
+        c.err("POST", &format!("/collections/{path}"), Some(&body), status);
+    }
+}

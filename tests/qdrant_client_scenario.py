@@ -1,0 +1,229 @@
+"""Drives a running Quiver server with the official qdrant-client, unchanged, and checks every answer
+against exact results computed here with numpy.
+
+Usage: python tests/qdrant_client_scenario.py http://127.0.0.1:PORT [API_KEY]
+Exits non-zero on the first mismatch; prints "N passed, 0 failed" at the end.
+"""
+
+import sys
+import uuid
+import warnings
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+DIM = 8
+TOK_DIM = 4
+N = 120
+RNG = np.random.default_rng(7)
+VECTORS = RNG.normal(size=(N, DIM)).astype(np.float32)
+TOKENS = [RNG.normal(size=(2 + i % 4, TOK_DIM)).astype(np.float32) for i in range(N)]
+UUIDS = [str(uuid.UUID(int=RNG.integers(1, 2**63).item())) for _ in range(10)]
+
+passed = 0
+
+
+def check(name, condition, detail=""):
+    global passed
+    if not condition:
+        print(f"FAILED: {name} {detail}", file=sys.stderr)
+        print(f"{passed} passed, 1 failed")
+        sys.exit(1)
+    passed += 1
+    print(f"ok: {name}")
+
+
+def group(i):
+    return ["a", "b", "c"][i % 3]
+
+
+def normalize(m):
+    return m / np.linalg.norm(m, axis=-1, keepdims=True)
+
+
+def top_k(scores, ids, k):
+    order = sorted(range(len(ids)), key=lambda j: (-scores[j], str(ids[j])))
+    return [ids[j] for j in order[:k]]
+
+
+def max_sim(q, doc):
+    return float((q @ doc.T).max(axis=1).sum())
+
+
+def main():
+    url = sys.argv[1]
+    key = sys.argv[2] if len(sys.argv) > 2 else None
+    with warnings.catch_warnings():
+        # An API key over plain HTTP warns; the test server is local.
+        warnings.simplefilter("ignore")
+        client = QdrantClient(url=url, api_key=key, check_compatibility=False, timeout=60)
+
+    # --- collections -------------------------------------------------------------------------
+    for name in ("single", "hybrid"):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+    check("create single", client.create_collection(
+        "single",
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+        hnsw_config=models.HnswConfigDiff(m=16, ef_construct=100),
+    ))
+    check("create named with multivector", client.create_collection(
+        "hybrid",
+        vectors_config={
+            "dense": models.VectorParams(size=DIM, distance=models.Distance.DOT),
+            "colbert": models.VectorParams(
+                size=TOK_DIM,
+                distance=models.Distance.DOT,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM
+                ),
+            ),
+        },
+    ))
+    try:
+        client.create_collection(
+            "single", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+        )
+        check("duplicate create fails", False)
+    except UnexpectedResponse as e:
+        check("duplicate create is 409", e.status_code == 409, str(e))
+    check("exists", client.collection_exists("single"))
+    names = sorted(c.name for c in client.get_collections().collections)
+    check("list", names == ["hybrid", "single"], str(names))
+    info = client.get_collection("hybrid")
+    check("info parses", info.config.params.vectors["colbert"].multivector_config is not None)
+
+    # --- upsert: int ids as a list of points, UUID ids in the batch form ---------------------
+    ids = list(range(N - len(UUIDS))) + UUIDS
+    payload = [{"group": group(i), "rank": i} for i in range(N)]
+    int_part = N - len(UUIDS)
+    result = client.upsert("single", wait=True, points=[
+        models.PointStruct(id=ids[i], vector=VECTORS[i].tolist(), payload=payload[i])
+        for i in range(int_part)
+    ])
+    check("upsert list", result.status == models.UpdateStatus.COMPLETED)
+    client.upsert("single", points=models.Batch(
+        ids=UUIDS,
+        vectors=VECTORS[int_part:].tolist(),
+        payloads=payload[int_part:],
+    ))
+    client.upsert("hybrid", points=[
+        models.PointStruct(
+            id=ids[i],
+            vector={"dense": VECTORS[i].tolist(), "colbert": TOKENS[i].tolist()},
+            payload=payload[i],
+        )
+        for i in range(N)
+    ])
+    check("count all", client.count("single", exact=True).count == N)
+    check("count hybrid", client.count("hybrid").count == N)
+
+    # --- retrieve, scroll, count ---------------------------------------------------------------
+    got = client.retrieve("single", ids=[5, UUIDS[3], 10**9], with_vectors=True)
+    check("retrieve finds existing ids only", [p.id for p in got] == [5, UUIDS[3]], str(got))
+    v5 = normalize(VECTORS[5])
+    check("retrieve returns normalised cosine vector", np.allclose(got[0].vector, v5, atol=1e-5))
+    check("retrieve payload", got[1].payload == payload[int_part + 3])
+    got = client.retrieve("hybrid", ids=[7], with_vectors=["colbert"])
+    check("retrieve named multivector",
+          np.allclose(np.array(got[0].vector["colbert"]), TOKENS[7], atol=1e-6))
+
+    group_b = models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value="b"))])
+    seen, offset = [], None
+    while True:
+        points, offset = client.scroll("single", scroll_filter=group_b, limit=7, offset=offset)
+        seen += [p.id for p in points]
+        if offset is None:
+            break
+    expected_b = [ids[i] for i in range(N) if group(i) == "b"]
+    check("scroll pages with filter", sorted(map(str, seen)) == sorted(map(str, expected_b)))
+    check("scroll ints before uuids, ascending",
+          [s for s in seen if isinstance(s, int)] == sorted(s for s in seen if isinstance(s, int)))
+    rng_filter = models.Filter(must=[models.FieldCondition(key="rank", range=models.Range(gte=10, lt=40))],
+                               must_not=[models.HasIdCondition(has_id=[12, 13])])
+    check("count with range filter", client.count("single", count_filter=rng_filter).count == 28)
+
+    # --- search: query_points against exact cosine --------------------------------------------
+    q = RNG.normal(size=DIM).astype(np.float32)
+    cos = normalize(VECTORS) @ normalize(q)
+    res = client.query_points("single", query=q.tolist(), limit=10, search_params=models.SearchParams(exact=True))
+    check("query_points exact top-10", [p.id for p in res.points] == top_k(cos, ids, 10))
+    check("query_points scores", np.allclose([p.score for p in res.points], sorted(cos, reverse=True)[:10], atol=1e-4))
+    res = client.query_points("single", query=q.tolist(), limit=10)
+    overlap = len(set(map(str, (p.id for p in res.points))) & set(map(str, top_k(cos, ids, 10))))
+    check("query_points default (index) recall", overlap >= 9, str(overlap))
+    in_b = [i for i in range(N) if group(i) == "b"]
+    res = client.query_points("single", query=q.tolist(), query_filter=group_b, limit=5, with_payload=True)
+    check("query_points with filter", [p.id for p in res.points] == top_k(cos[in_b], [ids[i] for i in in_b], 5))
+    check("filtered hits carry payload", all(p.payload["group"] == "b" for p in res.points))
+    res = client.query_points("single", query=17, limit=3)
+    own = normalize(VECTORS) @ normalize(VECTORS[17])
+    check("query by point id", [p.id for p in res.points] == top_k(own, ids, 3))
+
+    batch = client.query_batch_points("single", requests=[
+        models.QueryRequest(query=q.tolist(), limit=3),
+        models.QueryRequest(query=VECTORS[2].tolist(), limit=1, filter=group_b),
+    ])
+    check("query batch", [p.id for p in batch[0].points] == top_k(cos, ids, 3)
+          and len(batch[1].points) == 1)
+
+    # --- prefetch on the dense vector, MaxSim rerank on the multivector -----------------------
+    qd = RNG.normal(size=DIM).astype(np.float32)
+    qt = RNG.normal(size=(3, TOK_DIM)).astype(np.float32)
+    dense_scores = VECTORS @ qd
+    candidates = top_k(dense_scores, list(range(N)), 30)
+    rerank = [max_sim(qt, TOKENS[i]) for i in candidates]
+    expected = [ids[i] for i in top_k(rerank, candidates, 5)]
+    res = client.query_points(
+        "hybrid",
+        prefetch=models.Prefetch(query=qd.tolist(), using="dense", limit=30),
+        query=qt.tolist(),
+        using="colbert",
+        limit=5,
+    )
+    check("prefetch + max_sim rerank", [p.id for p in res.points] == expected,
+          f"{[p.id for p in res.points]} != {expected}")
+    check("rerank scores are MaxSim", abs(res.points[0].score - max(rerank)) < 1e-3)
+    all_ms = [max_sim(qt, TOKENS[i]) for i in range(N)]
+    res = client.query_points("hybrid", query=qt.tolist(), using="colbert", limit=5)
+    check("max_sim over the whole collection", [p.id for p in res.points] == top_k(all_ms, ids, 5))
+
+    # --- payload updates ------------------------------------------------------------------------
+    client.set_payload("single", payload={"flag": True}, points=[1, 2])
+    client.overwrite_payload("single", payload={"only": 1}, points=[3])
+    client.delete_payload("single", keys=["rank"], points=[1])
+    client.clear_payload("single", points_selector=models.PointIdsList(points=[4]))
+    got = {p.id: p.payload for p in client.retrieve("single", ids=[1, 2, 3, 4])}
+    check("set payload", got[2] == {"group": group(2), "rank": 2, "flag": True}, str(got[2]))
+    check("delete payload keys", got[1] == {"group": group(1), "flag": True}, str(got[1]))
+    check("overwrite payload", got[3] == {"only": 1}, str(got[3]))
+    check("clear payload", got[4] == {}, str(got[4]))
+    flagged = models.Filter(must=[models.FieldCondition(key="flag", match=models.MatchValue(value=True))])
+    check("filter on a set payload", client.count("single", count_filter=flagged).count == 2)
+
+    # --- errors --------------------------------------------------------------------------------
+    try:
+        client.query_points("single", query=[1.0, 2.0], limit=3)
+        check("wrong dimension fails", False)
+    except UnexpectedResponse as e:
+        check("wrong dimension is 400", e.status_code == 400, str(e))
+
+    # --- delete points, then the collections -----------------------------------------------------
+    client.delete("single", points_selector=models.PointIdsList(points=[0, UUIDS[0]]))
+    check("delete by ids", client.count("single").count == N - 2)
+    client.delete("single", points_selector=models.FilterSelector(filter=group_b))
+    remaining = N - 2 - len([i for i in in_b if ids[i] not in (0, UUIDS[0])])
+    check("delete by filter", client.count("single").count == remaining)
+    res = client.query_points("single", query=q.tolist(), limit=N)
+    check("deleted points are not found", all(p.payload is None or p.payload.get("group") != "b"
+                                              for p in client.retrieve("single", ids=[p.id for p in res.points])))
+    check("delete collection", client.delete_collection("single"))
+    check("deleted collection is gone", not client.collection_exists("single"))
+    check("delete hybrid", client.delete_collection("hybrid"))
+
+    print(f"{passed} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
