@@ -299,11 +299,8 @@ impl Encoder {
         let mask_flat: Vec<u32> = mask_rows.iter().flatten().copied().collect();
         let mask = Tensor::from_vec(mask_flat, (b, l), &self.device)?;
         let positions = text_position_ids(&mask_rows, &self.device)?;
-        let task = match self.model.merged_task() {
-            Some(_) => Some(spec.task),
-            None if self.model.has_adapters() => Some(spec.task),
-            None => None,
-        };
+        // Encoder::load refuses checkpoints without adapters; a merged model runs its task.
+        let task = self.model.has_adapters().then_some(spec.task);
         let out = self
             .model
             .forward(&input_ids, &mask, &positions, task, false)?;

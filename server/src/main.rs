@@ -30,6 +30,8 @@ enum Command {
     Upsert(cli::upsert::UpsertArgs),
     /// Search a collection for the nearest neighbours of a vector.
     Search(cli::search::SearchArgs),
+    /// Embed texts with jina-embeddings-v4 and print the vectors as JSON lines.
+    Embed(cli::embed::EmbedArgs),
 }
 
 fn main() {
@@ -40,6 +42,7 @@ fn main() {
         Command::Collection(cmd) => cli::collection::run(&cli.global, cmd),
         Command::Upsert(args) => cli::upsert::run(&cli.global, args),
         Command::Search(args) => cli::search::run(&cli.global, args),
+        Command::Embed(args) => cli::embed::run(args),
     };
     if let Err(err) = result {
         eprintln!("quiver: {err:#}");

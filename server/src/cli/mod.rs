@@ -1,6 +1,7 @@
 //! Subcommands. Each module owns its clap arguments and a `run` that takes the global arguments.
 
 pub mod collection;
+pub mod embed;
 pub mod search;
 pub mod serve;
 pub mod upsert;

@@ -1,0 +1,87 @@
+//! `quiver embed`: embeds texts with jina-embeddings-v4 and prints JSON.
+//!
+//! One JSON object per input on stdout, in input order:
+//! `{"index": 0, "tokens": 11, "dense": [...], "multi": [[...], ...]}` (`multi` with `--multi`).
+
+use anyhow::{Context, Result};
+use clap::Args;
+use quiver_encoder::{DType, Device, Encoder, LoadOptions, PromptKind, TextOptions, Truncation};
+
+/// Arguments of `embed`.
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    /// Model directory, or a Hugging Face repo id already in the local cache
+    /// (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`).
+    #[arg(
+        long,
+        env = "QUIVER_MODEL",
+        default_value = "jinaai/jina-embeddings-v4"
+    )]
+    pub model: String,
+    /// Task adapter: retrieval, text-matching or code.
+    #[arg(long, default_value = "retrieval")]
+    pub task: String,
+    /// Prompt kind: query or passage (text-matching always uses the query prompt).
+    #[arg(long, default_value = "query")]
+    pub prompt: String,
+    /// Matryoshka dimension of the dense vector (one of the model's; default: full size).
+    #[arg(long)]
+    pub dims: Option<usize>,
+    /// Token limit per text, prompt prefix included.
+    #[arg(long, default_value_t = quiver_encoder::DEFAULT_MAX_LENGTH)]
+    pub max_length: usize,
+    /// Fail on texts over --max-length instead of cutting them.
+    #[arg(long)]
+    pub no_truncate: bool,
+    /// Also print the per-token (multi-vector) embeddings.
+    #[arg(long)]
+    pub multi: bool,
+    /// Compute in bfloat16 instead of float32.
+    #[arg(long)]
+    pub bf16: bool,
+    /// Texts to embed.
+    #[arg(required = true)]
+    pub texts: Vec<String>,
+}
+
+/// Runs `embed`.
+pub fn run(args: EmbedArgs) -> Result<()> {
+    let prompt: PromptKind = args.prompt.parse()?;
+    let opts = LoadOptions {
+        device: Device::Cpu,
+        dtype: if args.bf16 { DType::BF16 } else { DType::F32 },
+        merge_task: None,
+    };
+    let encoder =
+        Encoder::load_with(&args.model, &opts).with_context(|| format!("model {}", args.model))?;
+    let text_opts = TextOptions {
+        task: args.task,
+        prompt,
+        dims: args.dims,
+        truncation: Truncation {
+            max_length: args.max_length,
+            truncate: !args.no_truncate,
+        },
+    };
+    let embeddings = encoder.encode_texts_with(&args.texts, &text_opts)?;
+    let mut out = std::io::stdout().lock();
+    for (index, e) in embeddings.iter().enumerate() {
+        let mut line = serde_json::json!({
+            "index": index,
+            "tokens": e.multi.num_tokens(),
+            "dense": e.single,
+        });
+        if args.multi {
+            line["multi"] = serde_json::json!(e.multi.rows().collect::<Vec<_>>());
+        }
+        use std::io::Write;
+        if let Err(err) = writeln!(out, "{line}") {
+            // A closed pipe (`| head`) is not an error.
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(err.into());
+        }
+    }
+    Ok(())
+}
