@@ -146,6 +146,9 @@ pub struct SearchRequest {
     pub with_payload: WithPayload,
     /// Vectors in the hits.
     pub with_vectors: WithVectors,
+    /// Per-query overrides of the token store's (PLAID) search for multi-vector queries; `None` takes
+    /// the defaults for `limit + offset`. Ignored for dense queries, `exact` and `candidates`.
+    pub plaid: Option<crate::plaid::PlaidSearchParams>,
 }
 
 impl SearchRequest {
@@ -163,6 +166,7 @@ impl SearchRequest {
             score_threshold: None,
             with_payload: WithPayload::None,
             with_vectors: WithVectors::None,
+            plaid: None,
         }
     }
 }

@@ -20,10 +20,15 @@ use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, Segment
 
 use super::segment::{MemSegment, Sealed, View};
 use super::state::{SegmentSet, Shared};
-use crate::config::CollectionConfig;
+use crate::config::{CollectionConfig, Distance};
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
 use crate::index::VectorSlab;
+use crate::plaid::{PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices};
 use crate::Result;
+
+/// Prefix of the [`SegmentFile::Attached`] name of a multi-vector's token store; the vector name
+/// follows it.
+const PLAID_ATTACHED_PREFIX: &str = "plaid:";
 
 /// Rows copied out of a segment, ready to be written as a new one.
 struct Extracted {
@@ -117,6 +122,14 @@ pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
             graphs.insert(vector.clone(), GraphView::open(&f.full_path(dir))?);
         }
     }
+    let mut plaid = std::collections::BTreeMap::new();
+    for f in &entry.files {
+        if let SegmentFile::Attached { name } = &f.file {
+            if let Some(vector) = name.strip_prefix(PLAID_ATTACHED_PREFIX) {
+                plaid.insert(vector.to_owned(), PlaidIndex::open(&f.full_path(dir))?);
+            }
+        }
+    }
     let deleted = files.deleted.clone();
     Ok(Sealed {
         id: entry.id,
@@ -124,6 +137,7 @@ pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
         deleted: parking_lot::RwLock::new(deleted),
         files,
         graphs,
+        plaid,
         remove_on_drop: Default::default(),
         dir: segment_dir(dir, entry.id),
     })
@@ -164,12 +178,39 @@ impl Shared {
         Ok(out)
     }
 
+    /// Builds and writes the token store (PLAID) of every multi-vector name with tokens in `ex`. Only
+    /// for Cosine: the store's centroids and decompressed tokens are unit length, so its MaxSim ranks
+    /// Dot and Euclid fields differently from their raw scores; those are scanned exactly.
+    fn build_token_stores(&self, id: u64, ex: &Extracted) -> Result<Vec<FileEntry>> {
+        let mut out = Vec::new();
+        for (i, (name, dim, offsets, data)) in ex.multi.iter().enumerate() {
+            if data.is_empty() || self.config.vector(name)?.distance != Distance::Cosine {
+                continue;
+            }
+            let tokens = TokenMatrices::new(offsets, data, *dim)?;
+            // The default params carry a fixed seed, so a seal of the same rows builds the same store.
+            let build = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &self.stop)?;
+            let file_name = format!("tokens-{i}.plaid");
+            let written = build.write(&segment_dir(&self.dir, id).join(&file_name))?;
+            out.push(FileEntry::new(
+                SegmentFile::Attached {
+                    name: format!("{PLAID_ATTACHED_PREFIX}{name}"),
+                },
+                segment_file_path(id, &file_name),
+                written,
+            ));
+        }
+        Ok(out)
+    }
+
     fn write_new_segment(&self, manifest: &mut Manifest, ex: &Extracted) -> Result<SegmentEntry> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
         let mut entry = ex.write(&self.dir, id)?;
         let graphs = self.build_graphs(&entry)?;
         entry.files.extend(graphs);
+        let stores = self.build_token_stores(id, ex)?;
+        entry.files.extend(stores);
         Ok(entry)
     }
 

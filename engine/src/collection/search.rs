@@ -2,8 +2,10 @@
 //!
 //! Per segment: a graph walk when the segment has a graph (and the request is not `exact`), else an
 //! exact scan. With a filter, a planner estimates from a sample how many points pass; few (or a small
-//! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists and
-//! multi-vector (MaxSim) queries are always scored exactly.
+//! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists are always
+//! scored exactly. Multi-vector (MaxSim) queries use a sealed segment's token store (PLAID) to find
+//! hits, under the same filter planner, and score them exactly over the raw rows; `exact` requests,
+//! candidate lists and the appendable segment scan the raw rows.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -19,6 +21,7 @@ use crate::distance;
 use crate::filter::Filter;
 use crate::index::exact::exact_search;
 use crate::index::Candidate;
+use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::Result;
 
@@ -55,6 +58,7 @@ struct Ctx<'a> {
     exact: bool,
     filter: Option<&'a Filter>,
     candidates: Option<&'a HashSet<PointId>>,
+    plaid: &'a PlaidSearchParams,
 }
 
 fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
@@ -170,11 +174,36 @@ fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
     }
 }
 
-fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Vec<(u32, f32)> {
+/// Multi-vector search of one segment. Candidates (a rerank stage) and `exact` requests are scored
+/// exactly over the raw rows; so is a segment without a token store (the appendable one) and a
+/// selective filter. Otherwise the token store (PLAID) finds the hits and the raw rows score them, so
+/// scores are exact MaxSim whichever way a point was found and segments merge on one scale.
+fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result<Vec<(u32, f32)>> {
     let score = |off: u32| {
         let rows = view.multi_rows(ctx.name, off)?;
         passes(view, ctx.filter, off).then(|| (off, multi_score(ctx.dist, q, rows, dim)))
     };
+    let store = match (ctx.candidates, ctx.exact) {
+        (None, false) => view.plaid(ctx.name),
+        _ => None,
+    };
+    if let Some(store) = store {
+        if ctx
+            .filter
+            .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
+        {
+            let accept = |off: u32| view.is_live(off) && passes(view, ctx.filter, off);
+            let found = store.search(q, ctx.k, ctx.plaid, &accept)?;
+            let hits = found
+                .into_iter()
+                .filter_map(|c| {
+                    let rows = view.multi_rows(ctx.name, c.offset)?;
+                    Some((c.offset, multi_score(ctx.dist, q, rows, dim)))
+                })
+                .collect();
+            return Ok(top_k(ctx.dist, hits, ctx.k));
+        }
+    }
     let hits: Vec<(u32, f32)> = match ctx.candidates {
         Some(c) => c
             .iter()
@@ -186,7 +215,7 @@ fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Vec<(u
             .filter_map(score)
             .collect(),
     };
-    top_k(ctx.dist, hits, ctx.k)
+    Ok(top_k(ctx.dist, hits, ctx.k))
 }
 
 pub(crate) fn search(
@@ -206,6 +235,7 @@ pub(crate) fn search(
     }
     let candidates: Option<HashSet<PointId>> =
         req.candidates.as_ref().map(|c| c.iter().copied().collect());
+    let default_plaid = PlaidSearchParams::default();
     let ctx = Ctx {
         name: &req.using,
         dist: params.distance,
@@ -214,6 +244,7 @@ pub(crate) fn search(
         exact: req.exact,
         filter: req.filter.as_ref(),
         candidates: candidates.as_ref(),
+        plaid: req.plaid.as_ref().unwrap_or(&default_plaid),
     };
     let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
     for (si, view) in views.iter().enumerate() {
@@ -221,7 +252,7 @@ pub(crate) fn search(
             QueryVector::Dense(q) => search_dense(view, &ctx, q),
             QueryVector::Multi(rows) => {
                 let flat: Vec<f32> = rows.concat();
-                search_multi(view, &ctx, &flat, params.size)
+                search_multi(view, &ctx, &flat, params.size)?
             }
         };
         hits.extend(

@@ -21,6 +21,7 @@ use super::payload;
 use crate::config::CollectionConfig;
 use crate::index::hnsw::GraphView;
 use crate::index::VectorSlab;
+use crate::plaid::PlaidIndex;
 use crate::point::{NamedVectors, Payload, PointInsert, Vector, WithVectors};
 use crate::{Error, Result};
 
@@ -145,6 +146,9 @@ pub(crate) struct Sealed {
     pub id: u64,
     pub files: SegmentFiles,
     pub graphs: BTreeMap<String, GraphView>,
+    /// Token stores (PLAID) by multi-vector name; the raw rows stay in `files.multi` for exact scoring
+    /// and `with_vectors`.
+    pub plaid: BTreeMap<String, PlaidIndex>,
     pub deleted: RwLock<Bitmap>,
     /// Tombstones as of the stored manifest (only the optimizer reads or changes it).
     pub persisted: parking_lot::Mutex<Bitmap>,
@@ -336,6 +340,14 @@ impl<'a> View<'a> {
                 (b > a).then(|| &col.data[a * col.dim..b * col.dim])
             }
             View::Sealed { seg, .. } => seg.files.multi.get(name)?.rows(off),
+        }
+    }
+
+    /// The token store of a multi-vector name (sealed segments only).
+    pub fn plaid(&self, name: &str) -> Option<&PlaidIndex> {
+        match self {
+            View::Mem { .. } => None,
+            View::Sealed { seg, .. } => seg.plaid.get(name),
         }
     }
 
