@@ -3,3 +3,11 @@
 
 mod cli;
 mod crash;
+mod http_auth;
+mod http_collections;
+mod http_concurrency;
+mod http_points;
+mod http_search;
+mod http_service;
+mod snapshot;
+mod support;

@@ -74,9 +74,12 @@ impl QuiverProcess {
                 "127.0.0.1",
                 "--port",
                 "0",
-                "--workers",
-                "2",
             ])
+            .args(if extra.contains(&"--workers") {
+                &[][..]
+            } else {
+                &["--workers", "2"][..]
+            })
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
