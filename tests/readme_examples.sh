@@ -4,7 +4,7 @@
 # Convention: a fenced block that opens with ```bash and whose first line is `# run-test` is executed;
 # other blocks are not. Blocks of one file run in order, in one shell, against one fresh server (so a
 # later block may use a collection an earlier one created). Examples address http://localhost:6333,
-# which is rewritten to the test server's address. `curl` fails on any non-2xx status.
+# which is rewritten (textually) to the test server's address. `curl` fails on any non-2xx status.
 #
 #   tests/readme_examples.sh                     # docs/api.md and README.md
 #   tests/readme_examples.sh docs/api.md         # chosen files
@@ -38,7 +38,7 @@ with open(sys.argv[2], "w") as out:
     out.write('curl() { command curl --fail-with-body -sS "$@"; echo; }\n')
     for i, b in enumerate(blocks, 1):
         out.write(f'echo "--- {sys.argv[1]} example {i}"\n')
-        out.write(b.replace("http://localhost:6333", "$QUIVER_URL"))
+        out.write(b)
         out.write("\n")
 print(len(blocks))
 PY
@@ -49,6 +49,8 @@ PY
         continue
     fi
     start_test_server
+    # Literal substitution, so quoted URLs are rewritten too.
+    sed -i "s#http://localhost:6333#$QUIVER_URL#g" "$script"
     total=$((total + count))
     if QUIVER_URL="$QUIVER_URL" bash "$script"; then
         echo "$file: $count examples passed"
