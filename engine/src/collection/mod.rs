@@ -18,6 +18,7 @@ mod payload;
 mod read;
 mod search;
 mod segment;
+mod snapshot;
 mod state;
 mod validate;
 
@@ -31,6 +32,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::{fs as qfs, Manifest, Wal, WalOptions};
 
+pub use snapshot::{validate_snapshot_name, SnapshotDescription, SNAPSHOTS_DIR};
 pub use validate::{collection_name as validate_collection_name, MAX_NAME_LEN};
 
 use crate::config::CollectionConfig;

@@ -9,5 +9,4 @@ mod http_concurrency;
 mod http_points;
 mod http_search;
 mod http_service;
-mod snapshot;
 mod support;

@@ -1,0 +1,485 @@
+//! Snapshots: a consistent point-in-time archive of one collection, and restoring one by staging it
+//! next to the collections, verifying it opens, then swapping it in with renames.
+//!
+//! The point in time is a WAL sequence number `S`. While the snapshot is written the collection's
+//! optimizer lock is held, so the manifest, the immutable segment files it lists and the WAL chunks do
+//! not change (seals and vacuums wait; writers do not). The archive holds the config, the manifest, the
+//! listed segment files and the WAL records after the manifest's folded position up to `S`; restoring
+//! replays those records exactly as a restart would.
+//!
+//! ```text
+//! <data_dir>/snapshots/<collection>/<collection>-<YYYY-MM-DD-HH-MM-SS>-<n>.snapshot
+//!                                   ...snapshot.sha256      sha256sum-style checksum sidecar
+//! ```
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use quiver_storage::manifest::MANIFEST_FILE;
+use quiver_storage::snapshot::{self as archive, ArchiveWriter, Limits, SnapshotManifest};
+use quiver_storage::{fs as qfs, Manifest, Wal, WalOptions};
+use serde::Serialize;
+
+use super::{scratch_name, validate, Collection, Collections, CONFIG_FILE, WAL_DIR};
+use crate::{Error, Result};
+
+/// Directory (under the data directory) holding one directory of snapshots per collection.
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+/// Archive entry holding the WAL records of the snapshot (our own framing, see [`write_records`]).
+const WAL_RECORDS_ENTRY: &str = "wal-records.bin";
+const WAL_RECORDS_MAGIC: &[u8; 8] = b"QVSNWAL1";
+
+/// One snapshot as the API lists it (Qdrant's `SnapshotDescription`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SnapshotDescription {
+    /// File name of the archive.
+    pub name: String,
+    /// UTC, `YYYY-MM-DDTHH:MM:SS`.
+    pub creation_time: Option<String>,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the archive, lowercase hex.
+    pub checksum: Option<String>,
+}
+
+fn invalid(e: archive::Error) -> Error {
+    match e {
+        archive::Error::Invalid(reason) => {
+            Error::InvalidInput(format!("snapshot rejected: {reason}"))
+        }
+        archive::Error::Storage(e) => Error::Storage(e),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix time (UTC), by the days-to-civil algorithm.
+fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Rejects snapshot names that could leave the snapshot directory or name something else.
+pub fn validate_snapshot_name(name: &str) -> Result<()> {
+    let ok = name.len() > archive::SNAPSHOT_SUFFIX.len()
+        && name.len() <= 255
+        && name.ends_with(archive::SNAPSHOT_SUFFIX)
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "invalid snapshot name {name:?}: expected a file name ending in `{}`",
+            archive::SNAPSHOT_SUFFIX
+        )))
+    }
+}
+
+/// Writes the WAL records `from..=to` framed as magic, then per record `seq u64 LE, len u32 LE, bytes`.
+fn write_records(wal: &Wal, from: u64, to: u64, path: &Path) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| quiver_storage::Error::io(path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let io = |e| quiver_storage::Error::io(path, e);
+    out.write_all(WAL_RECORDS_MAGIC).map_err(io)?;
+    wal.read_records(from, to, |seq, bytes| {
+        out.write_all(&seq.to_le_bytes())
+            .and_then(|_| out.write_all(&(bytes.len() as u32).to_le_bytes()))
+            .and_then(|_| out.write_all(bytes))
+            .map_err(io)
+    })?;
+    out.flush().map_err(io)?;
+    Ok(())
+}
+
+/// Replays the framed records into a fresh WAL in `wal_dir`, checking they run `first..=last`.
+fn restore_records(records: &Path, wal_dir: &Path, first: u64, last: u64) -> Result<()> {
+    let file = std::fs::File::open(records).map_err(|e| quiver_storage::Error::io(records, e))?;
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    let bad =
+        |why: String| Error::InvalidInput(format!("snapshot rejected: {WAL_RECORDS_ENTRY}: {why}"));
+    let mut magic = [0u8; 8];
+    input
+        .read_exact(&mut magic)
+        .map_err(|_| bad("too short".into()))?;
+    if &magic != WAL_RECORDS_MAGIC {
+        return Err(bad("bad magic".into()));
+    }
+    let wal = Wal::open(wal_dir, WalOptions::default(), first, |seq, _| {
+        Err(quiver_storage::Error::Decode(format!(
+            "unexpected record {seq} in a fresh log"
+        )))
+    })?;
+    let mut expected = first;
+    let mut head = [0u8; 12];
+    let mut buf = Vec::new();
+    loop {
+        match input.read_exact(&mut head[..1]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(quiver_storage::Error::io(records, e).into()),
+        }
+        input
+            .read_exact(&mut head[1..])
+            .map_err(|_| bad("truncated record header".into()))?;
+        let seq = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+        if seq != expected {
+            return Err(bad(format!("record {seq} where {expected} was expected")));
+        }
+        if len > quiver_storage::wal::MAX_RECORD {
+            return Err(bad(format!("record {seq} claims {len} bytes")));
+        }
+        buf.resize(len, 0);
+        input
+            .read_exact(&mut buf)
+            .map_err(|_| bad(format!("record {seq} is truncated")))?;
+        let got = wal.write(&buf)?;
+        debug_assert_eq!(got, seq);
+        expected += 1;
+    }
+    if expected != last + 1 {
+        return Err(bad(format!(
+            "records end at {}, the manifest says {last}",
+            expected - 1
+        )));
+    }
+    wal.sync()?;
+    Ok(())
+}
+
+impl Collection {
+    /// Writes a snapshot of this collection into `dir` (created if missing) and returns its description.
+    /// Every write acknowledged before this call began is in it; writers are not blocked.
+    pub fn create_snapshot(&self, dir: &Path) -> Result<SnapshotDescription> {
+        let sh = &self.shared;
+        if sh.closed.load(Ordering::Acquire) {
+            return Err(Error::Cancelled);
+        }
+        if let Some(parent) = dir.parent() {
+            qfs::create_dir_durable(parent)?;
+        }
+        qfs::create_dir_durable(dir)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        // Seals, vacuums and WAL trims take this lock: while held, the manifest, its files and the
+        // WAL chunks stay put. Concurrent snapshots of one collection also serialise here, so two never
+        // pick the same name.
+        let manifest = sh.optimizer.lock();
+        let stamp = format_utc(now.as_secs()).replace([':', 'T'], "-");
+        let mut n = 0u32;
+        let name = loop {
+            let name = format!("{}-{stamp}-{n}{}", sh.name, archive::SNAPSHOT_SUFFIX);
+            if !dir.join(&name).exists() {
+                break name;
+            }
+            n += 1;
+        };
+        let path = dir.join(&name);
+        let records_tmp = dir.join(format!("{name}.wal{}", qfs::TEMP_SUFFIX));
+        // Under the writer lock every record up to `last` is written and applied; nothing later is.
+        let last = {
+            let _w = sh.writer.lock();
+            sh.wal.last_seq()
+        };
+        sh.wal.sync_to(last)?;
+        let first = manifest.wal_seq + 1;
+        let result = (|| -> Result<archive::ArchiveInfo> {
+            write_records(&sh.wal, first, last, &records_tmp)?;
+            let mut w = ArchiveWriter::create(&path).map_err(invalid)?;
+            w.add_file(CONFIG_FILE, &sh.dir.join(CONFIG_FILE))
+                .map_err(invalid)?;
+            w.add_file(MANIFEST_FILE, &sh.dir.join(MANIFEST_FILE))
+                .map_err(invalid)?;
+            for seg in &manifest.segments {
+                for f in &seg.files {
+                    w.add_file(&f.path, &f.full_path(&sh.dir))
+                        .map_err(invalid)?;
+                }
+            }
+            w.add_file(WAL_RECORDS_ENTRY, &records_tmp)
+                .map_err(invalid)?;
+            w.finish(SnapshotManifest {
+                format_version: archive::FORMAT_VERSION,
+                quiver_version: env!("CARGO_PKG_VERSION").to_string(),
+                collection: sh.name.clone(),
+                created_at: now.as_secs(),
+                config: serde_json::to_value(&sh.config).expect("config serialises"),
+                wal_first_seq: first,
+                wal_last_seq: last,
+                files: Vec::new(),
+            })
+            .map_err(invalid)
+        })();
+        drop(manifest);
+        let _ = std::fs::remove_file(&records_tmp);
+        let info = result?;
+        tracing::info!(collection = %sh.name, snapshot = %name, bytes = info.size, wal_seq = last, "snapshot created");
+        Ok(SnapshotDescription {
+            name,
+            creation_time: Some(format_utc(now.as_secs())),
+            size: info.size,
+            checksum: Some(info.sha256),
+        })
+    }
+}
+
+impl Collections {
+    /// The directory holding every collection's snapshots.
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.root.parent().unwrap_or(&self.root).join(SNAPSHOTS_DIR)
+    }
+
+    /// The directory of one collection's snapshots.
+    pub fn collection_snapshots_dir(&self, collection: &str) -> Result<PathBuf> {
+        validate::collection_name(collection)?;
+        Ok(self.snapshots_dir().join(collection))
+    }
+
+    /// Where a named snapshot of `collection` lies (whether or not it exists); the name is checked, so
+    /// the path never leaves the snapshot directory.
+    pub fn snapshot_path(&self, collection: &str, snapshot: &str) -> Result<PathBuf> {
+        validate_snapshot_name(snapshot)?;
+        Ok(self.collection_snapshots_dir(collection)?.join(snapshot))
+    }
+
+    /// Snapshots `collection` now.
+    pub fn create_snapshot(&self, collection: &str) -> Result<SnapshotDescription> {
+        let c = self.get(collection)?;
+        c.create_snapshot(&self.collection_snapshots_dir(collection)?)
+    }
+
+    /// The snapshots of `collection`, oldest first. The checksum comes from each archive's sidecar.
+    pub fn list_snapshots(&self, collection: &str) -> Result<Vec<SnapshotDescription>> {
+        let dir = self.collection_snapshots_dir(collection)?;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(quiver_storage::Error::io(&dir, e).into()),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| quiver_storage::Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if validate_snapshot_name(&name).is_err() {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let created = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs());
+            out.push((
+                created,
+                SnapshotDescription {
+                    checksum: archive::read_checksum(&entry.path()),
+                    creation_time: created.map(format_utc),
+                    size: meta.len(),
+                    name,
+                },
+            ));
+        }
+        out.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+        Ok(out.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// Deletes a snapshot and its checksum sidecar. Returns false if it did not exist.
+    pub fn delete_snapshot(&self, collection: &str, snapshot: &str) -> Result<bool> {
+        let path = self.snapshot_path(collection, snapshot)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(quiver_storage::Error::io(&path, e).into()),
+        }
+        let _ = std::fs::remove_file(archive::checksum_path(&path));
+        qfs::sync_parent(&path)?;
+        Ok(true)
+    }
+
+    /// Restores the archive at `archive_path` as collection `name`, replacing it if it exists. The
+    /// archive is unpacked next to the collections, verified and opened before anything existing is
+    /// touched; any failure up to the swap leaves the existing collection exactly as it was.
+    /// `checksum` (SHA-256 hex), when given, must match the whole archive.
+    pub fn restore_snapshot(
+        &self,
+        name: &str,
+        archive_path: &Path,
+        checksum: Option<&str>,
+        limits: Limits,
+    ) -> Result<Arc<Collection>> {
+        validate::collection_name(name)?;
+        if let Some(want) = checksum {
+            let got = archive::file_sha256(archive_path).map_err(invalid)?;
+            if !got.eq_ignore_ascii_case(want.trim()) {
+                return Err(Error::InvalidInput(format!(
+                    "snapshot rejected: its SHA-256 is {got}, the expected checksum was {want}"
+                )));
+            }
+        }
+        let staging = self.root.join(scratch_name("restoring", name));
+        qfs::create_dir_durable(&staging)?;
+        if let Err(e) = self.stage(name, archive_path, &staging, limits) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        let result = self.swap_in(name, &staging);
+        if staging.exists() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        result
+    }
+
+    /// Unpacks and verifies an archive in `staging`: after this, `staging` is a collection directory
+    /// that opened cleanly.
+    fn stage(&self, name: &str, archive_path: &Path, staging: &Path, limits: Limits) -> Result<()> {
+        let manifest = archive::extract(archive_path, staging, limits).map_err(invalid)?;
+        let bad = |why: String| Error::InvalidInput(format!("snapshot rejected: {why}"));
+        for required in [CONFIG_FILE, MANIFEST_FILE, WAL_RECORDS_ENTRY] {
+            if !manifest.files.iter().any(|f| f.path == required) {
+                return Err(bad(format!("it holds no {required}")));
+            }
+        }
+        let folded = Manifest::load(staging)
+            .map_err(|e| bad(format!("{MANIFEST_FILE}: {e}")))?
+            .ok_or_else(|| bad(format!("no {MANIFEST_FILE}")))?;
+        if folded.wal_seq + 1 != manifest.wal_first_seq || manifest.wal_last_seq < folded.wal_seq {
+            return Err(bad(format!(
+                "WAL records {}..={} do not follow the segments' position {}",
+                manifest.wal_first_seq, manifest.wal_last_seq, folded.wal_seq
+            )));
+        }
+        let records = staging.join(WAL_RECORDS_ENTRY);
+        restore_records(
+            &records,
+            &staging.join(WAL_DIR),
+            manifest.wal_first_seq,
+            manifest.wal_last_seq,
+        )?;
+        std::fs::remove_file(&records).map_err(|e| quiver_storage::Error::io(&records, e))?;
+        qfs::sync_dir(staging)?;
+        // Open it the way the server will (manifest verified, WAL replayed), then close it again.
+        let opened = Collection::open(staging, name, self.options.clone())
+            .map_err(|e| bad(format!("it does not open as a collection: {e}")))?;
+        opened.close()?;
+        Ok(())
+    }
+
+    /// Replaces (or creates) collection `name` with the verified directory `staging`.
+    fn swap_in(&self, name: &str, staging: &Path) -> Result<Arc<Collection>> {
+        let _admin = self.admin.lock();
+        let dir = self.root.join(name);
+        let old = self.open.write().remove(name);
+        let old_failure = self.failed.write().remove(name);
+        if let Some(c) = &old {
+            // Writers on the old handle fail from here on, so nothing is acknowledged into files that
+            // are about to be moved away.
+            c.shutdown();
+            c.shared.wal.sync()?;
+        }
+        let trash = self.root.join(scratch_name("trash", name));
+        let had_old = dir.exists();
+        let reinstate = |this: &Self| {
+            match Collection::open(&dir, name, self.options.clone()) {
+                Ok(c) => {
+                    this.open.write().insert(name.to_string(), Arc::new(c));
+                }
+                Err(e) => {
+                    this.failed.write().insert(name.to_string(), e.to_string());
+                }
+            }
+            if let Some(reason) = &old_failure {
+                this.failed.write().insert(name.to_string(), reason.clone());
+            }
+        };
+        if had_old {
+            if let Err(e) = std::fs::rename(&dir, &trash) {
+                reinstate(self);
+                return Err(quiver_storage::Error::io(&dir, e).into());
+            }
+        }
+        if let Err(e) = std::fs::rename(staging, &dir) {
+            if had_old {
+                let _ = std::fs::rename(&trash, &dir);
+                reinstate(self);
+            }
+            return Err(quiver_storage::Error::io(&dir, e).into());
+        }
+        qfs::sync_dir(&self.root)?;
+        match Collection::open(&dir, name, self.options.clone()) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                self.open.write().insert(name.to_string(), c.clone());
+                if had_old {
+                    if let Err(e) = std::fs::remove_dir_all(&trash) {
+                        // A leftover dot-directory is removed on the next open.
+                        tracing::warn!(dir = %trash.display(), "removing the replaced collection: {e}");
+                    }
+                }
+                tracing::info!(collection = %name, "snapshot restored");
+                Ok(c)
+            }
+            Err(e) => {
+                // It opened in staging; failing now means the disk changed under us. Put the old one back.
+                let failed = self.root.join(scratch_name("failed", name));
+                let _ = std::fs::rename(&dir, &failed);
+                if had_old {
+                    let _ = std::fs::rename(&trash, &dir);
+                    let _ = qfs::sync_dir(&self.root);
+                    reinstate(self);
+                }
+                let _ = std::fs::remove_dir_all(&failed);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00");
+        assert_eq!(format_utc(1_709_251_199), "2024-02-29T23:59:59");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00");
+    }
+
+    #[test]
+    fn snapshot_names_are_confined() {
+        for bad in [
+            "../x.snapshot",
+            "x",
+            ".snapshot",
+            ".a.snapshot",
+            "a/b.snapshot",
+            "a b.snapshot",
+        ] {
+            assert!(validate_snapshot_name(bad).is_err(), "{bad}");
+        }
+        validate_snapshot_name("c-2024-01-01-00-00-00-0.snapshot").unwrap();
+    }
+}
