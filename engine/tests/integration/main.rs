@@ -4,5 +4,6 @@ mod common;
 mod corruption;
 mod crud;
 mod durability;
+mod plaid;
 mod recall;
 mod search;
