@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use quiver_engine::config::Distance;
 use quiver_engine::plaid::synthetic::{Corpus, CorpusParams};
+use quiver_engine::plaid::PlaidSearchParams;
 use quiver_engine::point::{
     NamedVectors, PointInsert, PointsSelector, QueryVector, SearchRequest, Vector,
 };
@@ -52,11 +53,21 @@ fn request(q: &[f32], dim: usize, k: usize) -> SearchRequest {
     let mut r = SearchRequest::dense(Vec::new(), k);
     r.using = "colbert".into();
     r.query = QueryVector::Multi(q.chunks_exact(dim).map(|r| r.to_vec()).collect());
+    // PLAID's k<=10 defaults (1 cell per query token) are tuned for millions of tokens; this corpus has
+    // ~7 tokens per centroid, so probe a few more cells, as a user of a small collection would.
+    r.plaid = Some(PlaidSearchParams {
+        ncells: Some(4),
+        ..Default::default()
+    });
     r
 }
 
 fn hits(c: &Collection, r: &SearchRequest) -> Vec<(PointId, f32)> {
-    c.search(r).unwrap().into_iter().map(|h| (h.id, h.score)).collect()
+    c.search(r)
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.id, h.score))
+        .collect()
 }
 
 #[test]
@@ -124,7 +135,12 @@ fn flipped_byte_in_a_token_store_fails_the_collection() {
         fill(&cs, &corpus);
     }
     let seg = dir.path().join("collections/m/segments");
-    let seg_dir = std::fs::read_dir(&seg).unwrap().next().unwrap().unwrap().path();
+    let seg_dir = std::fs::read_dir(&seg)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let victim = std::fs::read_dir(&seg_dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -14,7 +14,12 @@ use clap::Args;
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Directory holding the collections (created if missing).
-    #[arg(long, global = true, env = "QUIVER_DATA_DIR", default_value = "./quiver-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "QUIVER_DATA_DIR",
+        default_value = "./quiver-data"
+    )]
     pub data_dir: PathBuf,
     /// Log filter, e.g. `info`, `quiver=debug` (tracing's env-filter syntax).
     #[arg(long, global = true, env = "QUIVER_LOG", default_value = "info")]
@@ -48,38 +53,12 @@ impl std::ops::Deref for LockedCollections {
     }
 }
 
-impl LockedCollections {
-    /// A shared handle for servers that hand the collections to worker threads.
-    pub fn shared(&self) -> std::sync::Arc<quiver_engine::Collections> {
-        self.collections.clone()
-    }
-}
-
 /// Locks and opens the data directory named by the global arguments.
 pub fn open_collections(global: &GlobalArgs) -> anyhow::Result<LockedCollections> {
     use anyhow::Context;
 
     let dir = &global.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create data directory", dir.display()))?;
-    let lock_path = dir.join(".lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("{}: cannot open lock file", lock_path.display()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "{}: data directory is in use by another quiver process (a running server?); \
-             stop it or use the HTTP API",
-            dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("{}: cannot lock", lock_path.display()))
-        }
-    }
+    let lock = lock_data_dir(dir)?;
     let collections = quiver_engine::Collections::open(dir, engine_options())
         .with_context(|| format!("{}: cannot open data directory", dir.display()))?;
     for (name, reason) in collections.failed() {
@@ -91,9 +70,37 @@ pub fn open_collections(global: &GlobalArgs) -> anyhow::Result<LockedCollections
     })
 }
 
+/// Creates the data directory if needed and takes its exclusive lock, held while the returned file
+/// lives. Two processes appending to the same WALs would corrupt them.
+pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context;
+
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create data directory", dir.display()))?;
+    let lock_path = dir.join(".lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}: cannot open lock file", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "{}: data directory is in use by another quiver process (a running server?); \
+             stop it or use the HTTP API",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("{}: cannot lock", lock_path.display()))
+        }
+    }
+}
+
 /// Engine options for this process. `QUIVER_DETERMINISTIC=1` makes index builds reproducible (tests).
-fn engine_options() -> quiver_engine::collection::EngineOptions {
-    let deterministic = std::env::var("QUIVER_DETERMINISTIC").is_ok_and(|v| v == "1" || v == "true");
+pub fn engine_options() -> quiver_engine::collection::EngineOptions {
+    let deterministic =
+        std::env::var("QUIVER_DETERMINISTIC").is_ok_and(|v| v == "1" || v == "true");
     quiver_engine::collection::EngineOptions {
         deterministic,
         ..Default::default()

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use clap::Args;
 
-use quiver_engine::collection::EngineOptions;
 use quiver_engine::Collections;
 
 use crate::http::{HttpSettings, Limits};
@@ -87,8 +86,10 @@ pub fn run(global: &super::GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.http_settings();
     tracing::debug!(?settings, "serve");
     let data_dir = global.data_dir.clone();
+    // Held until the server has stopped: a second process on the same directory would corrupt its WALs.
+    let _lock = super::lock_data_dir(&data_dir)?;
     crate::http::serve(settings, move || {
         tracing::info!(data_dir = %data_dir.display(), "opening collections");
-        Ok(Collections::open(&data_dir, EngineOptions::default())?)
+        Ok(Collections::open(&data_dir, super::engine_options())?)
     })
 }

@@ -26,7 +26,18 @@ fn ok(out: Output) -> String {
 fn create_upsert_search_info_delete() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    ok(quiver(&data, &["collection", "create", "docs", "--size", "3", "--distance", "euclid"]));
+    ok(quiver(
+        &data,
+        &[
+            "collection",
+            "create",
+            "docs",
+            "--size",
+            "3",
+            "--distance",
+            "euclid",
+        ],
+    ));
     assert_eq!(ok(quiver(&data, &["collection", "list"])).trim(), "docs");
 
     let file = dir.path().join("points.jsonl");
@@ -38,20 +49,46 @@ fn create_upsert_search_info_delete() {
         ));
     }
     std::fs::write(&file, lines).unwrap();
-    ok(quiver(&data, &["upsert", "-c", "docs", file.to_str().unwrap(), "--flush"]));
+    ok(quiver(
+        &data,
+        &["upsert", "-c", "docs", file.to_str().unwrap(), "--flush"],
+    ));
 
-    let hits = ok(quiver(&data, &["search", "-c", "docs", "--vector", "[10.2, 0, 0]", "-k", "3"]));
+    let hits = ok(quiver(
+        &data,
+        &[
+            "search",
+            "-c",
+            "docs",
+            "--vector",
+            "[10.2, 0, 0]",
+            "-k",
+            "3",
+        ],
+    ));
     let ids: Vec<u64> = hits
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(ids, vec![10, 11, 9]);
 
     let filtered = ok(quiver(
         &data,
         &[
-            "search", "-c", "docs", "--vector", "[10.2, 0, 0]", "-k", "2", "--with-payload",
-            "--filter", r#"{"must":[{"key":"color","match":{"value":"blue"}}]}"#,
+            "search",
+            "-c",
+            "docs",
+            "--vector",
+            "[10.2, 0, 0]",
+            "-k",
+            "2",
+            "--with-payload",
+            "--filter",
+            r#"{"must":[{"key":"color","match":{"value":"blue"}}]}"#,
         ],
     ));
     let first: serde_json::Value = serde_json::from_str(filtered.lines().next().unwrap()).unwrap();
@@ -73,7 +110,10 @@ fn errors_name_the_problem() {
     let out = quiver(&data, &["search", "-c", "missing", "--vector", "[1]"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("missing") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("not found"),
+        "{err}"
+    );
 
     ok(quiver(&data, &["collection", "create", "v", "--size", "2"]));
     let out = quiver(&data, &["search", "-c", "v", "--vector", "[1, 2, 3]"]);
@@ -81,10 +121,17 @@ fn errors_name_the_problem() {
     assert!(!out.status.success() && err.contains("dimension"), "{err}");
 
     let file = dir.path().join("bad.jsonl");
-    std::fs::write(&file, "{\"id\": 1, \"vector\": [1, 2]}\n{\"id\": 2, \"vector\": \"x\"}\n").unwrap();
+    std::fs::write(
+        &file,
+        "{\"id\": 1, \"vector\": [1, 2]}\n{\"id\": 2, \"vector\": \"x\"}\n",
+    )
+    .unwrap();
     let out = quiver(&data, &["upsert", "-c", "v", file.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains(":2: invalid point"), "{err}");
+    assert!(
+        !out.status.success() && err.contains(":2: invalid point"),
+        "{err}"
+    );
 }
 
 #[test]

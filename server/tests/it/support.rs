@@ -68,13 +68,7 @@ impl QuiverProcess {
             .arg(data_dir)
             .arg("--log")
             .arg("info")
-            .args([
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-            ])
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .args(if extra.contains(&"--workers") {
                 &[][..]
             } else {
