@@ -9,7 +9,7 @@ start_test_server() {
     QUIVER_PID=$!
     QUIVER_URL=""
     for _ in $(seq 1 300); do
-        QUIVER_URL=$(grep -o 'listening on http://[0-9.:]*' "$QUIVER_TMP/server.log" | head -n1 | sed 's/listening on //')
+        QUIVER_URL=$(grep -o 'listening on http://[0-9.:]*' "$QUIVER_TMP/server.log" | head -n1 | sed 's/listening on //' || true)
         if [ -n "$QUIVER_URL" ] && curl -fsS "$QUIVER_URL/readyz" >/dev/null 2>&1; then
             return 0
         fi
