@@ -117,7 +117,8 @@ fn tampered_archives_are_rejected_with_the_reason() {
     let mut tar = TarWriter::new(Vec::new());
     tar.append("placeholder", 1, &mut &b"x"[..]).unwrap();
     let base = tar.finish().unwrap();
-    let cases: [(&str, Box<dyn Fn(&mut [u8])>); 4] = [
+    type PatchHeader = Box<dyn Fn(&mut [u8])>;
+    let cases: [(&str, PatchHeader); 4] = [
         (
             "`..`",
             Box::new(|h: &mut [u8]| {

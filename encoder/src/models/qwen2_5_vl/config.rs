@@ -121,12 +121,12 @@ impl TextConfig {
         let hidden_size: usize = need!(hidden_size);
         let num_attention_heads: usize = need!(num_attention_heads);
         let num_key_value_heads = pick!(num_key_value_heads).unwrap_or(num_attention_heads);
-        if num_attention_heads == 0 || hidden_size % num_attention_heads != 0 {
+        if num_attention_heads == 0 || !hidden_size.is_multiple_of(num_attention_heads) {
             return Err(format!(
                 "hidden_size {hidden_size} is not divisible by num_attention_heads {num_attention_heads}"
             ));
         }
-        if num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 {
+        if num_key_value_heads == 0 || !num_attention_heads.is_multiple_of(num_key_value_heads) {
             return Err(format!(
                 "num_attention_heads {num_attention_heads} is not a multiple of num_key_value_heads {num_key_value_heads}"
             ));

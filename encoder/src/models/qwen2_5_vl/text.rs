@@ -78,6 +78,8 @@ impl MRope {
     }
 
     /// `positions`: `[3, B, L]` integer ids. Returns `(cos, sin)`, each `[B, L, head_dim/2]` f32.
+    // Index loops mirror the [3, B, L] layout of the position ids; iterators would hide it.
+    #[allow(clippy::needless_range_loop)]
     pub fn tables(&self, positions: &Tensor) -> Result<(Tensor, Tensor)> {
         let (three, b, l) = positions.dims3()?;
         if three != 3 {
