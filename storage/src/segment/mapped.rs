@@ -63,41 +63,35 @@ cast_fn!(as_f32s, f32);
 cast_fn!(as_u32s, u32);
 cast_fn!(as_u64s, u64);
 
-/// Writes `f32`s as little-endian bytes in bounded chunks.
-pub fn write_f32s(w: &mut dyn std::io::Write, values: &[f32]) -> std::io::Result<()> {
+/// Writes values as little-endian bytes through a bounded buffer, so large arrays never need a second
+/// full-size copy.
+fn write_le<T: Copy, const N: usize>(
+    w: &mut dyn std::io::Write,
+    values: &[T],
+    to_le: fn(T) -> [u8; N],
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(16 * 1024);
-    for chunk in values.chunks(4096) {
+    for chunk in values.chunks(16 * 1024 / N) {
         buf.clear();
-        for v in chunk {
-            buf.extend_from_slice(&v.to_le_bytes());
+        for &v in chunk {
+            buf.extend_from_slice(&to_le(v));
         }
         w.write_all(&buf)?;
     }
     Ok(())
+}
+
+/// Writes `f32`s as little-endian bytes.
+pub fn write_f32s(w: &mut dyn std::io::Write, values: &[f32]) -> std::io::Result<()> {
+    write_le(w, values, f32::to_le_bytes)
 }
 
 /// Writes `u32`s as little-endian bytes.
 pub fn write_u32s(w: &mut dyn std::io::Write, values: &[u32]) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(16 * 1024);
-    for chunk in values.chunks(4096) {
-        buf.clear();
-        for v in chunk {
-            buf.extend_from_slice(&v.to_le_bytes());
-        }
-        w.write_all(&buf)?;
-    }
-    Ok(())
+    write_le(w, values, u32::to_le_bytes)
 }
 
 /// Writes `u64`s as little-endian bytes.
 pub fn write_u64s(w: &mut dyn std::io::Write, values: &[u64]) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(16 * 1024);
-    for chunk in values.chunks(2048) {
-        buf.clear();
-        for v in chunk {
-            buf.extend_from_slice(&v.to_le_bytes());
-        }
-        w.write_all(&buf)?;
-    }
-    Ok(())
+    write_le(w, values, u64::to_le_bytes)
 }
