@@ -234,9 +234,15 @@ impl Collection {
         let _ = std::fs::remove_file(&records_tmp);
         let info = result?;
         tracing::info!(collection = %sh.name, snapshot = %name, bytes = info.size, wal_seq = last, "snapshot created");
+        // Listing reads the creation time from the file's mtime; report the same value here.
+        let created = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(now.as_secs(), |d| d.as_secs());
         Ok(SnapshotDescription {
             name,
-            creation_time: Some(format_utc(now.as_secs())),
+            creation_time: Some(format_utc(created)),
             size: info.size,
             checksum: Some(info.sha256),
         })

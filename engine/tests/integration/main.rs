@@ -7,3 +7,4 @@ mod durability;
 mod plaid;
 mod recall;
 mod search;
+mod snapshot;

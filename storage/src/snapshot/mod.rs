@@ -1,6 +1,6 @@
-//! Snapshot archives: one ustar file holding a collection's files and `snapshot-manifest.json`, which
-//! lists every other entry with its size and SHA-256. The manifest is the archive's last entry, so a
-//! snapshot is written in one streaming pass.
+//! Snapshot archives: one ustar file holding a collection's files, then `snapshot-manifest.json`, which
+//! lists every other entry with its size and SHA-256, then `snapshot-manifest.json.sha256`, the
+//! manifest's own SHA-256. The manifest comes last, so a snapshot is written in one streaming pass.
 //!
 //! Extraction trusts nothing: every entry must be a regular file with a plain relative path, appear in
 //! the manifest once with the listed size and checksum, and the whole archive must stay under a size
@@ -21,6 +21,9 @@ use tar::{EntryKind, TarReader, TarWriter};
 
 /// Name of the manifest entry.
 pub const MANIFEST_ENTRY: &str = "snapshot-manifest.json";
+/// Name of the last entry: the manifest's SHA-256 as lowercase hex and a newline, so that no byte of the
+/// manifest (a comment-like field, a timestamp) can change unnoticed.
+pub const MANIFEST_CHECKSUM_ENTRY: &str = "snapshot-manifest.json.sha256";
 /// Version of the archive layout; readers refuse newer ones.
 pub const FORMAT_VERSION: u32 = 1;
 /// Suffix of snapshot archives.
@@ -213,6 +216,13 @@ impl ArchiveWriter {
         let io_err = |e| crate::Error::io(&self.tmp, e);
         tar.append(MANIFEST_ENTRY, json.len() as u64, &mut &json[..])
             .map_err(io_err)?;
+        let manifest_sum = format!("{}\n", hex(&Sha256::digest(&json)));
+        tar.append(
+            MANIFEST_CHECKSUM_ENTRY,
+            manifest_sum.len() as u64,
+            &mut manifest_sum.as_bytes(),
+        )
+        .map_err(io_err)?;
         let mut out = tar.finish().map_err(io_err)?;
         out.flush().map_err(io_err)?;
         let Hashing {
@@ -332,6 +342,7 @@ pub fn extract(archive: &Path, dest: &Path, limits: Limits) -> Result<SnapshotMa
     };
     let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut manifest_bytes: Option<Vec<u8>> = None;
+    let mut manifest_sum: Option<Vec<u8>> = None;
     let mut total = 0u64;
     let mut entries = 0usize;
     while let Some(entry) = reader.next_entry().map_err(tar_err)? {
@@ -358,11 +369,28 @@ pub fn extract(archive: &Path, dest: &Path, limits: Limits) -> Result<SnapshotMa
             }
         }
         check_entry_path(&entry.path)?;
-        if manifest_bytes.is_some() {
+        if manifest_sum.is_some() {
             return Err(invalid(format!(
-                "entry {:?} follows the manifest",
+                "entry {:?} follows the manifest checksum",
                 entry.path
             )));
+        }
+        if let Some(bytes) = &manifest_bytes {
+            if entry.path != MANIFEST_CHECKSUM_ENTRY || entry.size > 65 {
+                return Err(invalid(format!(
+                    "entry {:?} follows the manifest",
+                    entry.path
+                )));
+            }
+            let mut got = Vec::with_capacity(65);
+            reader.read_data(&mut got).map_err(tar_err)?;
+            if got != format!("{}\n", hex(&Sha256::digest(bytes))).as_bytes() {
+                return Err(invalid(format!(
+                    "{MANIFEST_ENTRY} fails its SHA-256 check (archive damaged or tampered with)"
+                )));
+            }
+            manifest_sum = Some(got);
+            continue;
         }
         total = total.saturating_add(entry.size);
         if total > limits.max_total_bytes {
@@ -410,7 +438,11 @@ pub fn extract(archive: &Path, dest: &Path, limits: Limits) -> Result<SnapshotMa
         out.sync_all().map_err(|e| crate::Error::io(&target, e))?;
         seen.insert(entry.path, (size, hex(&hasher.finalize())));
     }
+    reader.finish().map_err(tar_err)?;
     let bytes = manifest_bytes.ok_or_else(|| invalid(format!("no {MANIFEST_ENTRY} entry")))?;
+    if manifest_sum.is_none() {
+        return Err(invalid(format!("no {MANIFEST_CHECKSUM_ENTRY} entry")));
+    }
     let manifest: SnapshotManifest = serde_json::from_slice(&bytes)
         .map_err(|e| invalid(format!("unreadable {MANIFEST_ENTRY}: {e}")))?;
     if manifest.format_version == 0 || manifest.format_version > FORMAT_VERSION {

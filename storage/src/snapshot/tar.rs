@@ -107,10 +107,15 @@ fn parse_octal(field: &[u8], what: &str) -> io::Result<u64> {
         let tail: [u8; 8] = field[field.len() - 8..].try_into().expect("8 bytes");
         return Ok(u64::from_be_bytes(tail));
     }
-    let text: Vec<u8> = field
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    // After the terminator only NULs and spaces may follow; anything else is a damaged header byte
+    // that the header checksum would not see (it is computed over the checksum field as spaces).
+    if field[end..].iter().any(|&b| b != 0 && b != b' ') {
+        return Err(invalid(format!("{what} field is not octal")));
+    }
+    let text: Vec<u8> = field[..end]
         .iter()
         .copied()
-        .take_while(|&b| b != 0)
         .filter(|&b| b != b' ')
         .collect();
     if text.is_empty() {
@@ -157,15 +162,15 @@ impl<R: Read> TarReader<R> {
 
     /// The next entry's header, or `None` at the end-of-archive marker.
     pub fn next_entry(&mut self) -> io::Result<Option<Entry>> {
-        if self.pending > 0 || self.pad > 0 {
-            let skip = self.pending + self.pad;
+        if self.pending > 0 {
+            let skip = self.pending;
             let n = io::copy(&mut (&mut self.input).take(skip), &mut io::sink())?;
             if n != skip {
                 return Err(invalid("archive is truncated"));
             }
             self.pending = 0;
-            self.pad = 0;
         }
+        self.consume_padding()?;
         let mut h = [0u8; BLOCK];
         self.read_exact(&mut h)?;
         if h.iter().all(|&b| b == 0) {
@@ -211,7 +216,42 @@ impl<R: Read> TarReader<R> {
             return Err(invalid("archive is truncated"));
         }
         self.pending = 0;
+        self.consume_padding()
+    }
+
+    /// Reads the zero padding after an entry's data. Any other byte there is damage: a flip in the
+    /// padding would otherwise pass unnoticed, since no checksum covers it.
+    fn consume_padding(&mut self) -> io::Result<()> {
+        if self.pad == 0 {
+            return Ok(());
+        }
+        let mut pad = [0u8; BLOCK];
+        let len = self.pad as usize;
+        self.read_exact(&mut pad[..len])?;
+        self.pad = 0;
+        if pad[..len].iter().any(|&b| b != 0) {
+            return Err(invalid("non-zero bytes in the padding after an entry"));
+        }
         Ok(())
+    }
+
+    /// After [`TarReader::next_entry`] returned `None`: checks the second end-of-archive block is there
+    /// and that nothing but zeros follows it.
+    pub fn finish(mut self) -> io::Result<()> {
+        let mut block = [0u8; BLOCK];
+        self.read_exact(&mut block)?;
+        let mut len = BLOCK;
+        loop {
+            if block[..len].iter().any(|&b| b != 0) {
+                return Err(invalid("data after the end-of-archive marker"));
+            }
+            len = match self.input.read(&mut block) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                Err(e) => return Err(e),
+            };
+        }
     }
 }
 

@@ -34,6 +34,19 @@ fn patch_header(bytes: &mut [u8], at: usize, patch: impl FnOnce(&mut [u8])) {
     h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
 }
 
+/// Appends a manifest and its checksum entry the way [`ArchiveWriter::finish`] does.
+fn append_manifest(tar: &mut TarWriter<Vec<u8>>, json: &[u8]) {
+    tar.append(MANIFEST_ENTRY, json.len() as u64, &mut &json[..])
+        .unwrap();
+    let sum = format!("{}\n", hex(&Sha256::digest(json)));
+    tar.append(
+        MANIFEST_CHECKSUM_ENTRY,
+        sum.len() as u64,
+        &mut sum.as_bytes(),
+    )
+    .unwrap();
+}
+
 fn extract_err(bytes: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.snapshot");
@@ -96,8 +109,7 @@ fn tampered_archives_are_rejected_with_the_reason() {
     }];
     let json = serde_json::to_vec(&m).unwrap();
     tar.append("config.json", 2, &mut &b"{}"[..]).unwrap();
-    tar.append(MANIFEST_ENTRY, json.len() as u64, &mut &json[..])
-        .unwrap();
+    append_manifest(&mut tar, &json);
     let b = tar.finish().unwrap();
     assert!(extract_err(&b).contains("manifest says 3"));
 
@@ -107,8 +119,7 @@ fn tampered_archives_are_rejected_with_the_reason() {
     let json = serde_json::to_vec(&m).unwrap();
     tar.append("config.json", 2, &mut &b"{}"[..]).unwrap();
     tar.append("extra.bin", 1, &mut &b"x"[..]).unwrap();
-    tar.append(MANIFEST_ENTRY, json.len() as u64, &mut &json[..])
-        .unwrap();
+    append_manifest(&mut tar, &json);
     let b = tar.finish().unwrap();
     assert!(extract_err(&b).contains("not listed in the manifest"));
 
@@ -151,6 +162,24 @@ fn tampered_archives_are_rejected_with_the_reason() {
 
     // No manifest at all.
     assert!(extract_err(&base).contains("no snapshot-manifest.json"));
+
+    // A manifest without its checksum entry, and one whose checksum entry does not match.
+    let json = serde_json::to_vec(&m).unwrap();
+    let mut tar = TarWriter::new(Vec::new());
+    tar.append("config.json", 2, &mut &b"{}"[..]).unwrap();
+    tar.append(MANIFEST_ENTRY, json.len() as u64, &mut &json[..])
+        .unwrap();
+    let without = tar.finish().unwrap();
+    assert!(extract_err(&without).contains("no snapshot-manifest.json.sha256"));
+    let mut tar = TarWriter::new(Vec::new());
+    tar.append("config.json", 2, &mut &b"{}"[..]).unwrap();
+    tar.append(MANIFEST_ENTRY, json.len() as u64, &mut &json[..])
+        .unwrap();
+    let wrong = format!("{}\n", "0".repeat(64));
+    tar.append(MANIFEST_CHECKSUM_ENTRY, 65, &mut wrong.as_bytes())
+        .unwrap();
+    let b = tar.finish().unwrap();
+    assert!(extract_err(&b).contains("fails its SHA-256 check"));
 }
 
 #[test]
@@ -173,4 +202,48 @@ fn entry_paths_are_checked() {
         assert!(check_entry_path(bad).is_err(), "{bad:?}");
     }
     check_entry_path("segments/seg-1/vectors.bin").unwrap();
+}
+
+/// Every byte of an archive is covered by something: entry data by the manifest's SHA-256, headers by
+/// their checksum, padding and the end marker by the zero rule, the manifest by parsing and by the
+/// files it must match. So flipping any single byte, anywhere, must be rejected.
+#[test]
+fn a_flip_of_any_single_byte_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(good_archive(dir.path())).unwrap();
+    let path = dir.path().join("t.snapshot");
+    let mut accepted = Vec::new();
+    for at in 0..good.len() {
+        let mut b = good.clone();
+        b[at] ^= 0x04;
+        std::fs::write(&path, &b).unwrap();
+        let dest = dir.path().join(format!("out-{at}"));
+        std::fs::create_dir(&dest).unwrap();
+        match extract(&path, &dest, Limits::default()) {
+            Ok(_) => accepted.push(at),
+            Err(Error::Invalid(_)) => {}
+            Err(e) => panic!("byte {at}: expected an invalid-snapshot error, got {e}"),
+        }
+        std::fs::remove_dir_all(&dest).unwrap();
+    }
+    assert!(
+        accepted.is_empty(),
+        "flips accepted at offsets {accepted:?}"
+    );
+}
+
+#[test]
+fn trailing_data_after_the_end_marker_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = std::fs::read(good_archive(dir.path())).unwrap();
+    b.extend_from_slice(b"extra");
+    assert!(extract_err(&b).contains("end-of-archive"));
+    // Zero blocks after the marker (what some tar writers add to fill a record) are fine.
+    let mut b = std::fs::read(good_archive(dir.path())).unwrap();
+    b.extend_from_slice(&[0u8; 4096]);
+    let path = dir.path().join("z.snapshot");
+    std::fs::write(&path, &b).unwrap();
+    let dest = dir.path().join("z");
+    std::fs::create_dir(&dest).unwrap();
+    extract(&path, &dest, Limits::default()).unwrap();
 }

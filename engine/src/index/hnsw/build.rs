@@ -23,9 +23,9 @@ const STOP_CHECK_ROWS: usize = 2048;
 /// `offset - dot` with `offset` above any dot product between rows of the slab (Cauchy-Schwarz), which
 /// orders exactly like `-dot` and keeps every distance positive, normalised input or not. Euclid uses
 /// the squared distance: the build only compares distances, and squaring keeps the order.
-struct BuildDistance {
-    distance: Distance,
-    dot_offset: f32,
+pub(super) struct BuildDistance {
+    pub(super) distance: Distance,
+    pub(super) dot_offset: f32,
 }
 
 impl HnswDistance<f32> for BuildDistance {
@@ -152,7 +152,7 @@ fn threads_pool(threads: usize) -> Option<rayon::ThreadPool> {
 }
 
 /// Copies `hnsw_rs`'s graph into flat arrays. Node ids are the data ids given at insert (row offsets).
-fn export(hnsw: &Hnsw<'_, f32, BuildDistance>, n: usize, m: u32) -> GraphLayers {
+pub(super) fn export(hnsw: &Hnsw<'_, f32, BuildDistance>, n: usize, m: u32) -> GraphLayers {
     let m0 = 2 * m;
     let indexation = hnsw.get_point_indexation();
     let top = indexation.get_max_level_observed() as usize;
@@ -253,7 +253,7 @@ fn export(hnsw: &Hnsw<'_, f32, BuildDistance>, n: usize, m: u32) -> GraphLayers 
 /// Gives every layer-0 node without an incoming link one, from its nearest neighbour. Contended
 /// parallel inserts in hnsw_rs can leave a node that no other node links to, which no search can reach
 /// (hnswlib-rs issue 32). The link takes a free slot, or replaces the farthest neighbour.
-fn repair_unreachable(graph: &mut GraphLayers) {
+pub(super) fn repair_unreachable(graph: &mut GraphLayers) {
     let n = graph.len();
     let m0 = graph.m0 as usize;
     let mut indegree = vec![0u32; n];

@@ -361,3 +361,52 @@ fn damaged_files_are_errors_not_panics() {
     let got = view.search(short, Distance::Cosine, &data[..8], 10, 32, &|_| true);
     assert!(got.iter().all(|c| c.offset < 100));
 }
+
+/// The exported, memory-mapped graph must search as well as `hnsw_rs` searches its own structure: a
+/// lossy export (dropped links, a wrong entry point, wrong levels) shows up here as lower recall on the
+/// same graph, whatever the data's difficulty.
+#[test]
+fn exported_graph_recalls_as_well_as_hnsw_rs_itself() {
+    use hnsw_rs::hnsw::Hnsw;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (n, dim, k, ef) = (4000, 96, 10, 48);
+    let data = random_vectors(n, dim, 11, true);
+    let queries = random_vectors(100, dim, 12, true);
+    let slab = VectorSlab { data: &data, dim };
+    let dist = super::build::BuildDistance {
+        distance: Distance::Cosine,
+        dot_offset: 1.001,
+    };
+    let hnsw = Hnsw::<f32, _>::new(16, n, 16, 100, dist);
+    for (i, row) in data.chunks_exact(dim).enumerate() {
+        hnsw.insert_slice((row, i));
+    }
+    let mut graph = super::build::export(&hnsw, n, 16);
+    super::build::repair_unreachable(&mut graph);
+    let path = dir.path().join("graph.bin");
+    write_graph(&path, &graph).unwrap();
+    let view = GraphView::open(&path).unwrap();
+
+    let mut native_hits = 0usize;
+    let mut total = 0usize;
+    for q in queries.chunks_exact(dim) {
+        let truth: HashSet<u32> = exact_search(slab, Distance::Cosine, q, k, &|_| true)
+            .iter()
+            .map(|c| c.offset)
+            .collect();
+        native_hits += hnsw
+            .search(q, k, ef)
+            .iter()
+            .filter(|nb| truth.contains(&(nb.d_id as u32)))
+            .count();
+        total += truth.len();
+    }
+    let native = native_hits as f64 / total as f64;
+    let ours = recall_at(&view, slab, Distance::Cosine, &queries, k, ef, &|_| true);
+    eprintln!("recall@{k} at ef={ef}: hnsw_rs {native:.3}, exported view {ours:.3}");
+    assert!(
+        ours >= native - 0.02,
+        "exported graph recall {ours:.3} below hnsw_rs's own {native:.3}"
+    );
+}
