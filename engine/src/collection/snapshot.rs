@@ -227,6 +227,7 @@ impl Collection {
                 wal_first_seq: first,
                 wal_last_seq: last,
                 files: Vec::new(),
+                collections: Vec::new(),
             })
             .map_err(invalid)
         })();
@@ -234,19 +235,78 @@ impl Collection {
         let _ = std::fs::remove_file(&records_tmp);
         let info = result?;
         tracing::info!(collection = %sh.name, snapshot = %name, bytes = info.size, wal_seq = last, "snapshot created");
-        // Listing reads the creation time from the file's mtime; report the same value here.
-        let created = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
+        Ok(describe_created(&path, name, now.as_secs(), info))
+    }
+}
+
+/// The description of a just-written archive. Listing reads the creation time from the file's mtime,
+/// so the same value is reported here.
+fn describe_created(
+    path: &Path,
+    name: String,
+    now: u64,
+    info: archive::ArchiveInfo,
+) -> SnapshotDescription {
+    let created = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(now, |d| d.as_secs());
+    SnapshotDescription {
+        name,
+        creation_time: Some(format_utc(created)),
+        size: info.size,
+        checksum: Some(info.sha256),
+    }
+}
+
+/// The archives directly in `dir`, oldest first (missing directory: none).
+fn list_archives(dir: &Path) -> Result<Vec<SnapshotDescription>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(quiver_storage::Error::io(dir, e).into()),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| quiver_storage::Error::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if validate_snapshot_name(&name).is_err() {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let created = meta
+            .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(now.as_secs(), |d| d.as_secs());
-        Ok(SnapshotDescription {
-            name,
-            creation_time: Some(format_utc(created)),
-            size: info.size,
-            checksum: Some(info.sha256),
-        })
+            .map(|d| d.as_secs());
+        out.push((
+            created,
+            SnapshotDescription {
+                checksum: archive::read_checksum(&entry.path()),
+                creation_time: created.map(format_utc),
+                size: meta.len(),
+                name,
+            },
+        ));
     }
+    out.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    Ok(out.into_iter().map(|(_, d)| d).collect())
+}
+
+/// Deletes an archive and its checksum sidecar. Returns false if it did not exist.
+fn delete_archive(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(quiver_storage::Error::io(path, e).into()),
+    }
+    let _ = std::fs::remove_file(archive::checksum_path(path));
+    qfs::sync_parent(path)?;
+    Ok(true)
 }
 
 impl Collections {
@@ -276,53 +336,83 @@ impl Collections {
 
     /// The snapshots of `collection`, oldest first. The checksum comes from each archive's sidecar.
     pub fn list_snapshots(&self, collection: &str) -> Result<Vec<SnapshotDescription>> {
-        let dir = self.collection_snapshots_dir(collection)?;
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(quiver_storage::Error::io(&dir, e).into()),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| quiver_storage::Error::io(&dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if validate_snapshot_name(&name).is_err() {
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() {
-                continue;
-            }
-            let created = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs());
-            out.push((
-                created,
-                SnapshotDescription {
-                    checksum: archive::read_checksum(&entry.path()),
-                    creation_time: created.map(format_utc),
-                    size: meta.len(),
-                    name,
-                },
-            ));
-        }
-        out.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
-        Ok(out.into_iter().map(|(_, d)| d).collect())
+        list_archives(&self.collection_snapshots_dir(collection)?)
     }
 
     /// Deletes a snapshot and its checksum sidecar. Returns false if it did not exist.
     pub fn delete_snapshot(&self, collection: &str, snapshot: &str) -> Result<bool> {
-        let path = self.snapshot_path(collection, snapshot)?;
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(quiver_storage::Error::io(&path, e).into()),
+        delete_archive(&self.snapshot_path(collection, snapshot)?)
+    }
+
+    /// Where a full snapshot of that name lies (whether or not it exists); the name is checked.
+    pub fn full_snapshot_path(&self, snapshot: &str) -> Result<PathBuf> {
+        validate_snapshot_name(snapshot)?;
+        Ok(self.snapshots_dir().join(snapshot))
+    }
+
+    /// Full snapshots (every collection in one archive), oldest first.
+    pub fn list_full_snapshots(&self) -> Result<Vec<SnapshotDescription>> {
+        list_archives(&self.snapshots_dir())
+    }
+
+    /// Deletes a full snapshot. Returns false if it did not exist.
+    pub fn delete_full_snapshot(&self, snapshot: &str) -> Result<bool> {
+        delete_archive(&self.full_snapshot_path(snapshot)?)
+    }
+
+    /// Snapshots every open collection into one archive under the snapshot directory: each collection
+    /// is its own consistent point in time, taken one after another, as Qdrant's full snapshots are.
+    pub fn create_full_snapshot(&self) -> Result<SnapshotDescription> {
+        let dir = self.snapshots_dir();
+        qfs::create_dir_durable(&dir)?;
+        let scratch = dir.join(scratch_name("full", "snapshot"));
+        qfs::create_dir_durable(&scratch)?;
+        let result = self.write_full_snapshot(&dir, &scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
+    fn write_full_snapshot(&self, dir: &Path, scratch: &Path) -> Result<SnapshotDescription> {
+        let collections: Vec<Arc<Collection>> = self.open.read().values().cloned().collect();
+        let mut parts = Vec::new();
+        for c in &collections {
+            let d = c.create_snapshot(scratch)?;
+            parts.push((c.name().to_string(), scratch.join(d.name)));
         }
-        let _ = std::fs::remove_file(archive::checksum_path(&path));
-        qfs::sync_parent(&path)?;
-        Ok(true)
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let stamp = format_utc(now.as_secs()).replace([':', 'T'], "-");
+        let _admin = self.admin.lock();
+        let mut n = 0u32;
+        let name = loop {
+            let name = format!("full-snapshot-{stamp}-{n}{}", archive::SNAPSHOT_SUFFIX);
+            if !dir.join(&name).exists() {
+                break name;
+            }
+            n += 1;
+        };
+        let path = dir.join(&name);
+        let mut w = ArchiveWriter::create(&path).map_err(invalid)?;
+        for (collection, part) in &parts {
+            w.add_file(&format!("{collection}{}", archive::SNAPSHOT_SUFFIX), part)
+                .map_err(invalid)?;
+        }
+        let info = w
+            .finish(SnapshotManifest {
+                format_version: archive::FORMAT_VERSION,
+                quiver_version: env!("CARGO_PKG_VERSION").to_string(),
+                collection: String::new(),
+                created_at: now.as_secs(),
+                config: serde_json::Value::Null,
+                wal_first_seq: 0,
+                wal_last_seq: 0,
+                files: Vec::new(),
+                collections: parts.into_iter().map(|(c, _)| c).collect(),
+            })
+            .map_err(invalid)?;
+        tracing::info!(snapshot = %name, bytes = info.size, collections = collections.len(), "full snapshot created");
+        Ok(describe_created(&path, name, now.as_secs(), info))
     }
 
     /// Restores the archive at `archive_path` as collection `name`, replacing it if it exists. The
@@ -337,6 +427,21 @@ impl Collections {
         limits: Limits,
     ) -> Result<Arc<Collection>> {
         validate::collection_name(name)?;
+        self.restore_any_snapshot(archive_path, Some(name), checksum, limits)?;
+        self.get(name)
+    }
+
+    /// Restores a collection snapshot (as `name`, or under the name it was taken from) or a full
+    /// snapshot (every collection in it, under its own name). Returns the names restored. Every
+    /// collection is staged and verified before the first one is swapped in, so an archive that fails
+    /// anywhere changes nothing.
+    pub fn restore_any_snapshot(
+        &self,
+        archive_path: &Path,
+        name: Option<&str>,
+        checksum: Option<&str>,
+        limits: Limits,
+    ) -> Result<Vec<String>> {
         if let Some(want) = checksum {
             let got = archive::file_sha256(archive_path).map_err(invalid)?;
             if !got.eq_ignore_ascii_case(want.trim()) {
@@ -345,23 +450,84 @@ impl Collections {
                 )));
             }
         }
-        let staging = self.root.join(scratch_name("restoring", name));
-        qfs::create_dir_durable(&staging)?;
-        if let Err(e) = self.stage(name, archive_path, &staging, limits) {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
+        let outer = self.root.join(scratch_name("restoring", "archive"));
+        qfs::create_dir_durable(&outer)?;
+        let mut staged: Vec<(String, PathBuf)> = Vec::new();
+        let result = self.stage_archive(archive_path, name, &outer, limits, &mut staged);
+        let result = result.and_then(|()| {
+            let mut names = Vec::new();
+            for (name, dir) in &staged {
+                self.swap_in(name, dir)?;
+                names.push(name.clone());
+            }
+            Ok(names)
+        });
+        for (_, dir) in &staged {
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
-        let result = self.swap_in(name, &staging);
-        if staging.exists() {
-            let _ = std::fs::remove_dir_all(&staging);
+        if outer.exists() {
+            let _ = std::fs::remove_dir_all(&outer);
         }
         result
     }
 
-    /// Unpacks and verifies an archive in `staging`: after this, `staging` is a collection directory
-    /// that opened cleanly.
-    fn stage(&self, name: &str, archive_path: &Path, staging: &Path, limits: Limits) -> Result<()> {
-        let manifest = archive::extract(archive_path, staging, limits).map_err(invalid)?;
+    /// Unpacks `archive_path` into `outer` and stages each collection in it, pushing `(name, dir)` for
+    /// every staged collection directory (so the caller can clean up after a failure).
+    fn stage_archive(
+        &self,
+        archive_path: &Path,
+        name: Option<&str>,
+        outer: &Path,
+        limits: Limits,
+        staged: &mut Vec<(String, PathBuf)>,
+    ) -> Result<()> {
+        let manifest = archive::extract(archive_path, outer, limits).map_err(invalid)?;
+        let bad = |why: String| Error::InvalidInput(format!("snapshot rejected: {why}"));
+        if manifest.collections.is_empty() {
+            let name = name.unwrap_or(&manifest.collection).to_string();
+            validate::collection_name(&name)?;
+            staged.push((name.clone(), outer.to_path_buf()));
+            return self.stage_collection(&name, &manifest, outer);
+        }
+        if let Some(name) = name {
+            return Err(Error::InvalidInput(format!(
+                "this is a full snapshot of {} collections; it restores each under its own name,                  not as `{name}`",
+                manifest.collections.len()
+            )));
+        }
+        for name in &manifest.collections {
+            validate::collection_name(name)
+                .map_err(|e| bad(format!("collection name in the manifest: {e}")))?;
+            let nested = outer.join(format!("{name}{}", archive::SNAPSHOT_SUFFIX));
+            if !nested.is_file() {
+                return Err(bad(format!(
+                    "it lists collection `{name}` but holds no archive for it"
+                )));
+            }
+            let dir = self.root.join(scratch_name("restoring", name));
+            qfs::create_dir_durable(&dir)?;
+            staged.push((name.clone(), dir.clone()));
+            let inner = archive::extract(&nested, &dir, limits).map_err(invalid)?;
+            if !inner.collections.is_empty() {
+                return Err(bad(format!(
+                    "the archive of `{name}` is itself a full snapshot"
+                )));
+            }
+            self.stage_collection(name, &inner, &dir)?;
+        }
+        Ok(())
+    }
+
+    /// Verifies an unpacked collection archive in `staging` and rebuilds its WAL: after this, `staging`
+    /// is a collection directory that opened cleanly.
+    fn stage_collection(
+        &self,
+        name: &str,
+        manifest: &SnapshotManifest,
+        staging: &Path,
+    ) -> Result<()> {
         let bad = |why: String| Error::InvalidInput(format!("snapshot rejected: {why}"));
         for required in [CONFIG_FILE, MANIFEST_FILE, WAL_RECORDS_ENTRY] {
             if !manifest.files.iter().any(|f| f.path == required) {

@@ -223,3 +223,58 @@ fn bad_archives_leave_the_target_unchanged() {
     assert!(cs.delete_snapshot("t", &d.name).unwrap());
     assert!(cs.list_snapshots("t").unwrap().is_empty());
 }
+
+#[test]
+fn full_snapshot_restores_every_collection_or_none() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let cs = open(src.path());
+    for (name, n) in [("a", 30u64), ("b", 70)] {
+        let c = create(&cs, name, small_config(3, Distance::Dot, 50, 100_000));
+        c.upsert(
+            (0..n)
+                .map(|i| dense(i, vec![i as f32, 1.0, 0.5], json!({"c": name})))
+                .collect(),
+        )
+        .unwrap();
+    }
+    let d = cs.create_full_snapshot().unwrap();
+    assert_eq!(cs.list_full_snapshots().unwrap(), vec![d.clone()]);
+    // Collection listings do not see it, and it does not see collection snapshots.
+    let one = cs.create_snapshot("a").unwrap();
+    assert_eq!(cs.list_snapshots("a").unwrap(), vec![one]);
+    assert_eq!(cs.list_full_snapshots().unwrap().len(), 1);
+    let path = cs.full_snapshot_path(&d.name).unwrap();
+
+    let other = open(dst.path());
+    let Err(err) = other.restore_any_snapshot(&path, Some("x"), None, Limits::default()) else {
+        panic!("a full snapshot was restored under one name")
+    };
+    assert!(err.to_string().contains("full snapshot"), "{err}");
+    let mut names = other
+        .restore_any_snapshot(&path, None, d.checksum.as_deref(), Limits::default())
+        .unwrap();
+    names.sort();
+    assert_eq!(names, vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(other.get("a").unwrap().count(None).unwrap(), 30);
+    assert_eq!(other.get("b").unwrap().count(None).unwrap(), 70);
+
+    // A damaged full snapshot changes nothing, even for the collections staged before the damage.
+    other
+        .get("a")
+        .unwrap()
+        .upsert(vec![dense(500, vec![0.0, 0.0, 1.0], json!({}))])
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() * 3 / 4;
+    bytes[at] ^= 0x10;
+    let bad = dst.path().join("bad.snapshot");
+    std::fs::write(&bad, &bytes).unwrap();
+    assert!(other
+        .restore_any_snapshot(&bad, None, None, Limits::default())
+        .is_err());
+    assert_eq!(other.get("a").unwrap().count(None).unwrap(), 31);
+    assert_eq!(other.get("b").unwrap().count(None).unwrap(), 70);
+    assert!(cs.delete_full_snapshot(&d.name).unwrap());
+    assert!(!cs.delete_full_snapshot(&d.name).unwrap());
+}

@@ -78,6 +78,10 @@ pub struct SnapshotManifest {
     pub wal_last_seq: u64,
     /// Every other entry of the archive.
     pub files: Vec<SnapshotFile>,
+    /// For a full snapshot (every collection of a data directory): the collections it holds, each as
+    /// a nested collection archive `<name>.snapshot`. Empty for a collection snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<String>,
 }
 
 /// Lowercase hex of bytes.

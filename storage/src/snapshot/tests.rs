@@ -10,6 +10,7 @@ fn manifest() -> SnapshotManifest {
         wal_first_seq: 1,
         wal_last_seq: 0,
         files: Vec::new(),
+        collections: Vec::new(),
     }
 }
 
