@@ -32,6 +32,12 @@ enum Command {
     Search(cli::search::SearchArgs),
     /// Embed texts with jina-embeddings-v4 and print the vectors as JSON lines.
     Embed(cli::embed::EmbedArgs),
+    /// Create, list, restore or delete snapshots (backups) of collections.
+    #[command(subcommand)]
+    Snapshot(cli::snapshot::SnapshotCommand),
+    /// Random writes, seals, vacuums and snapshots for the fault-injection tests.
+    #[command(hide = true)]
+    DebugWorkload(cli::workload::WorkloadArgs),
 }
 
 fn main() {
@@ -43,6 +49,8 @@ fn main() {
         Command::Upsert(args) => cli::upsert::run(&cli.global, args),
         Command::Search(args) => cli::search::run(&cli.global, args),
         Command::Embed(args) => cli::embed::run(args),
+        Command::Snapshot(cmd) => cli::snapshot::run(&cli.global, cmd),
+        Command::DebugWorkload(args) => cli::workload::run(&cli.global, args),
     };
     if let Err(err) = result {
         eprintln!("quiver: {err:#}");

@@ -278,16 +278,16 @@ fn list_archives(dir: &Path) -> Result<Vec<SnapshotDescription>> {
         if !meta.is_file() {
             continue;
         }
+        // Sorted by the full-precision mtime: several snapshots can share a second.
         let created = meta
             .modified()
             .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs());
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
         out.push((
             created,
             SnapshotDescription {
                 checksum: archive::read_checksum(&entry.path()),
-                creation_time: created.map(format_utc),
+                creation_time: created.map(|d| format_utc(d.as_secs())),
                 size: meta.len(),
                 name,
             },

@@ -4,7 +4,9 @@ pub mod collection;
 pub mod embed;
 pub mod search;
 pub mod serve;
+pub mod snapshot;
 pub mod upsert;
+pub mod workload;
 
 use std::path::PathBuf;
 

@@ -41,6 +41,14 @@ pub struct ServeArgs {
     /// Seconds shutdown waits for in-flight requests after SIGINT / SIGTERM.
     #[arg(long, env = "QUIVER_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
+    /// Restore this snapshot before serving (repeatable): a collection snapshot replaces the collection
+    /// it was taken from, a full snapshot every collection in it. The server does not start if a
+    /// snapshot fails to verify; the data directory is then unchanged.
+    #[arg(long, value_name = "FILE")]
+    pub restore_snapshot: Vec<std::path::PathBuf>,
+    /// Largest snapshot accepted by `POST /collections/{name}/snapshots/upload`, in MiB.
+    #[arg(long, env = "QUIVER_MAX_SNAPSHOT_UPLOAD_MB", default_value_t = 1 << 20)]
+    pub max_snapshot_upload_mb: u64,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -57,6 +65,8 @@ impl std::fmt::Debug for ServeArgs {
             .field("max_batch", &self.max_batch)
             .field("workers", &self.workers)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("restore_snapshot", &self.restore_snapshot)
+            .field("max_snapshot_upload_mb", &self.max_snapshot_upload_mb)
             .finish()
     }
 }
@@ -74,6 +84,7 @@ impl ServeArgs {
             limits: Limits {
                 max_limit: self.max_limit,
                 max_batch: self.max_batch,
+                max_snapshot_upload_bytes: self.max_snapshot_upload_mb.saturating_mul(1024 * 1024),
             },
             workers: self.workers,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
@@ -86,8 +97,28 @@ pub fn run(global: &super::GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.http_settings();
     tracing::debug!(?settings, "serve");
     let data_dir = global.data_dir.clone();
+    for file in &args.restore_snapshot {
+        if !file.is_file() {
+            anyhow::bail!("--restore-snapshot {}: no such file", file.display());
+        }
+    }
     // Held until the server has stopped: a second process on the same directory would corrupt its WALs.
     let _lock = super::lock_data_dir(&data_dir)?;
+    if !args.restore_snapshot.is_empty() {
+        // Before binding: a snapshot that does not verify stops startup with the data unchanged, and
+        // clients never see the pre-restore state.
+        use anyhow::Context;
+
+        let collections = Collections::open(&data_dir, super::engine_options())?;
+        for file in &args.restore_snapshot {
+            tracing::info!(snapshot = %file.display(), "restoring snapshot before serving");
+            let names = collections
+                .restore_any_snapshot(file, None, None, Default::default())
+                .with_context(|| format!("--restore-snapshot {}", file.display()))?;
+            tracing::info!(collections = ?names, "snapshot restored");
+        }
+        collections.close()?;
+    }
     crate::http::serve(settings, move || {
         tracing::info!(data_dir = %data_dir.display(), "opening collections");
         Ok(Collections::open(&data_dir, super::engine_options())?)

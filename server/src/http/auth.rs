@@ -44,6 +44,8 @@ const OPEN: &[&str] = &[
 pub fn required_access(method: &Method, pattern: Option<&str>) -> Access {
     match pattern {
         Some(p) if OPEN.contains(&p) => Access::Open,
+        // Snapshots hold (and restore) whole collections: admin only, downloads and listings included.
+        Some(p) if p.contains("/snapshots") => Access::Write,
         _ if method == Method::GET || method == Method::HEAD => Access::Read,
         Some(p) if method == Method::POST && READ_POSTS.contains(&p) => Access::Read,
         _ => Access::Write,

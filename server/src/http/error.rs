@@ -30,7 +30,9 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
     /// A valid key without the rights for this route (the read-only key on a write).
-    #[error("forbidden: the read-only API key cannot change data")]
+    #[error(
+        "forbidden: the read-only API key cannot change data or use snapshots; use the admin key"
+    )]
     Forbidden,
     /// The body is larger than the configured limit.
     #[error("payload too large: the body exceeds the limit of {limit} bytes")]

@@ -327,6 +327,7 @@ mod tests {
             limits: Limits {
                 max_limit: 10,
                 max_batch: 10,
+                max_snapshot_upload_bytes: 1024,
             },
             workers: 1,
             shutdown_timeout: Duration::from_secs(1),

@@ -43,6 +43,16 @@ use super::routes;
         routes::search::search_batch,
         routes::search::query_points,
         routes::search::query_batch,
+        routes::snapshots::create_snapshot,
+        routes::snapshots::list_snapshots,
+        routes::snapshots::download_snapshot,
+        routes::snapshots::delete_snapshot,
+        routes::snapshots::recover_snapshot,
+        routes::snapshots::upload_snapshot,
+        routes::snapshots::create_full_snapshot,
+        routes::snapshots::list_full_snapshots,
+        routes::snapshots::download_full_snapshot,
+        routes::snapshots::delete_full_snapshot,
     ),
     components(schemas(
         routes::ErrorEnvelope,
@@ -60,6 +70,7 @@ use super::routes;
         (name = "points", description = "Write and read points"),
         (name = "payload", description = "Change payloads"),
         (name = "search", description = "Search and the Query API"),
+        (name = "snapshots", description = "Back up and restore collections (admin key)"),
     )
 )]
 pub struct ApiDoc;

@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_limit: usize,
     /// Most points in one upsert, or searches in one batch.
     pub max_batch: usize,
+    /// Largest snapshot upload, in bytes.
+    pub max_snapshot_upload_bytes: u64,
 }
 
 impl Limits {

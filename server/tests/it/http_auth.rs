@@ -10,6 +10,8 @@ pub enum Access {
     Open,
     Read,
     Write,
+    /// Admin key only, and the admin's answer is this status (a route probed with a missing resource).
+    WriteAnswers(u16),
 }
 
 /// Every route the server serves: method, OpenAPI path, a concrete path, a valid body, access.
@@ -141,6 +143,64 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             Write,
         ),
         ("DELETE", c, "/collections/auth2".into(), None, Write),
+        (
+            "POST",
+            "/collections/{name}/snapshots",
+            p("/snapshots"),
+            None,
+            Write,
+        ),
+        (
+            "GET",
+            "/collections/{name}/snapshots",
+            p("/snapshots"),
+            None,
+            Write,
+        ),
+        (
+            "GET",
+            "/collections/{name}/snapshots/{snapshot}",
+            p("/snapshots/none.snapshot"),
+            None,
+            WriteAnswers(404),
+        ),
+        (
+            "DELETE",
+            "/collections/{name}/snapshots/{snapshot}",
+            p("/snapshots/none.snapshot"),
+            None,
+            WriteAnswers(404),
+        ),
+        (
+            "PUT",
+            "/collections/{name}/snapshots/recover",
+            p("/snapshots/recover"),
+            Some(json!({"location": "none.snapshot"})),
+            WriteAnswers(404),
+        ),
+        (
+            "POST",
+            "/collections/{name}/snapshots/upload",
+            p("/snapshots/upload"),
+            Some(json!({})),
+            WriteAnswers(400),
+        ),
+        ("POST", "/snapshots", "/snapshots".into(), None, Write),
+        ("GET", "/snapshots", "/snapshots".into(), None, Write),
+        (
+            "GET",
+            "/snapshots/{snapshot}",
+            "/snapshots/none.snapshot".into(),
+            None,
+            WriteAnswers(404),
+        ),
+        (
+            "DELETE",
+            "/snapshots/{snapshot}",
+            "/snapshots/none.snapshot".into(),
+            None,
+            WriteAnswers(404),
+        ),
     ]
 }
 
@@ -183,6 +243,10 @@ fn auth_matrix_on_every_route() {
                 assert_eq!((none, bad, ro), (401, 401, 403), "{ctx}");
                 assert_eq!(adm, 200, "{ctx}");
             }
+            Access::WriteAnswers(code) => {
+                assert_eq!((none, bad, ro), (401, 401, 403), "{ctx}");
+                assert_eq!(adm, code, "{ctx}");
+            }
         }
     }
 
@@ -216,8 +280,12 @@ fn without_keys_everything_is_open() {
     let c = server.client();
     c.create_single("auth", 2, "Dot");
     c.upsert("auth", json!([{"id": 1, "vector": [1.0, 0.0]}]));
-    for (method, _, path, body, _) in routes() {
+    for (method, _, path, body, access) in routes() {
         let code = status(&c, method, &path, &body);
-        assert_eq!(code, 200, "{method} {path}");
+        let want = match access {
+            Access::WriteAnswers(code) => code,
+            _ => 200,
+        };
+        assert_eq!(code, want, "{method} {path}");
     }
 }

@@ -9,4 +9,6 @@ mod http_concurrency;
 mod http_points;
 mod http_search;
 mod http_service;
+mod http_snapshots;
+mod snapshot;
 mod support;

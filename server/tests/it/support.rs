@@ -229,7 +229,10 @@ impl Client {
             builder = builder.header(*k, *v);
         }
         let has_body = body.is_some();
-        if has_body {
+        let typed = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if has_body && !typed {
             builder = builder.header("content-type", "application/json");
         }
         let request = builder
@@ -248,6 +251,52 @@ impl Client {
             .limit(256 * 1024 * 1024)
             .read_to_string()?;
         Ok((status, text))
+    }
+
+    /// GET of a binary body: status, the Content-Length header (if any) and the bytes.
+    pub fn download(&self, path: &str) -> (u16, Option<u64>, Vec<u8>) {
+        let mut builder = ureq::http::Request::builder()
+            .method("GET")
+            .uri(format!("{}{}", self.base, path));
+        if let Some(key) = &self.key {
+            builder = builder.header("api-key", key);
+        }
+        let request = builder.body(()).expect("valid request");
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let length = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        (response.status().as_u16(), length, bytes)
+    }
+
+    /// POSTs `file` as the multipart form field `field`; returns the status and the parsed JSON body.
+    pub fn upload(&self, path: &str, field: &str, file: &[u8]) -> (u16, Value) {
+        let boundary = "quiver-test-boundary-7d1f0c";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; \
+             filename=\"upload.snapshot\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let (status, text) = self
+            .send("POST", path, &[("content-type", &content_type)], Some(body))
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("POST {path} -> {status}: body is not JSON ({e}): {text}"));
+        (status, value)
     }
 
     /// Sends JSON (or nothing); returns the status and the body as text.

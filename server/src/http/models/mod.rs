@@ -4,3 +4,4 @@ pub mod collections;
 pub mod common;
 pub mod points;
 pub mod search;
+pub mod snapshots;

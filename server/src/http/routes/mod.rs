@@ -5,6 +5,7 @@ pub mod collections;
 pub mod points;
 pub mod search;
 pub mod service;
+pub mod snapshots;
 
 use std::future::Future;
 use std::time::Instant;
@@ -98,4 +99,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     collections::configure(cfg);
     search::configure(cfg);
     points::configure(cfg);
+    snapshots::configure(cfg);
 }
