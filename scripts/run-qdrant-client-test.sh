@@ -23,6 +23,6 @@ fi
 KEY="scenario-admin-key"
 trap 'stop_test_server || true' EXIT
 start_test_server --api-key "$KEY"
-"$VENV/bin/python" tests/qdrant_client_scenario.py "$QUIVER_URL" "$KEY"
+"$VENV/bin/python" tests/qdrant_client_scenario.py "$QUIVER_URL" "$KEY" "$QUIVER_TMP/data"
 trap - EXIT
 stop_test_server

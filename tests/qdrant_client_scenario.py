@@ -1,11 +1,15 @@
 """Drives a running Quiver server with the official qdrant-client, unchanged, and checks every answer
 against exact results computed here with numpy.
 
-Usage: python tests/qdrant_client_scenario.py http://127.0.0.1:PORT [API_KEY]
+Usage: python tests/qdrant_client_scenario.py http://127.0.0.1:PORT [API_KEY [DATA_DIR]]
 Exits non-zero on the first mismatch; prints "N passed, 0 failed" at the end.
 """
 
+import hashlib
+import io
+import os
 import sys
+import urllib.request
 import uuid
 import warnings
 
@@ -54,6 +58,8 @@ def max_sim(q, doc):
 def main():
     url = sys.argv[1]
     key = sys.argv[2] if len(sys.argv) > 2 else None
+    # The server's data directory, when the caller knows it (enables the file:// recover check).
+    data_dir = sys.argv[3] if len(sys.argv) > 3 else None
     with warnings.catch_warnings():
         # An API key over plain HTTP warns; the test server is local.
         warnings.simplefilter("ignore")
@@ -201,6 +207,55 @@ def main():
     check("clear payload", got[4] == {}, str(got[4]))
     flagged = models.Filter(must=[models.FieldCondition(key="flag", match=models.MatchValue(value=True))])
     check("filter on a set payload", client.count("single", count_filter=flagged).count == 2)
+
+    # --- snapshots: create, list, download, restore by name, by file:// and by upload ---------------
+    before = [(p.id, p.score) for p in client.query_points("single", query=q.tolist(), limit=10).points]
+    snap = client.create_snapshot("single")
+    check("create_snapshot", snap.name.endswith(".snapshot") and len(snap.checksum or "") == 64, str(snap))
+    listed = client.list_snapshots("single")
+    check("list_snapshots", [(s.name, s.size, s.checksum) for s in listed] == [(snap.name, snap.size, snap.checksum)],
+          str(listed))
+    request = urllib.request.Request(f"{url}/collections/single/snapshots/{snap.name}", headers={"api-key": key or ""})
+    with urllib.request.urlopen(request) as response:
+        archive = response.read()
+        length = int(response.headers["Content-Length"])
+    check("download snapshot", length == len(archive) == snap.size
+          and hashlib.sha256(archive).hexdigest() == snap.checksum)
+    check("recover_snapshot by name", client.recover_snapshot("single_copy", location=snap.name,
+                                                              checksum=snap.checksum))
+    copy = [(p.id, p.score) for p in client.query_points("single_copy", query=q.tolist(), limit=10).points]
+    check("recovered copy answers the same", copy == before, f"{copy} vs {before}")
+    if data_dir:
+        path = os.path.join(data_dir, "snapshots", "single", snap.name)
+        check("recover_snapshot by file://", client.recover_snapshot("single_copy2", location=f"file://{path}"))
+        check("file:// copy counts", client.count("single_copy2").count == N)
+    uploaded = client.http.snapshots_api.recover_from_uploaded_snapshot(
+        "single_upload", wait=True, checksum=snap.checksum, snapshot=io.BytesIO(archive))
+    check("recover from upload", uploaded.result is True, str(uploaded))
+    got = [(p.id, p.score) for p in client.query_points("single_upload", query=q.tolist(), limit=10).points]
+    check("uploaded copy answers the same", got == before)
+    damaged = bytearray(archive)
+    damaged[len(damaged) // 2] ^= 1
+    try:
+        client.http.snapshots_api.recover_from_uploaded_snapshot(
+            "single_upload", wait=True, snapshot=io.BytesIO(bytes(damaged)))
+        check("damaged upload fails", False)
+    except UnexpectedResponse as e:
+        check("damaged upload is 400", e.status_code == 400, str(e))
+    check("damaged upload changed nothing", client.count("single_upload").count == N)
+    try:
+        client.recover_snapshot("single_copy", location="http://169.254.169.254/latest/x.snapshot")
+        check("remote location refused", False)
+    except UnexpectedResponse as e:
+        check("remote location is 400", e.status_code == 400, str(e))
+    check("delete_snapshot", client.delete_snapshot("single", snap.name) is True)
+    check("snapshot list empty", client.list_snapshots("single") == [])
+    full = client.create_full_snapshot()
+    check("full snapshot", [s.name for s in client.list_full_snapshots()] == [full.name])
+    check("delete full snapshot", client.delete_full_snapshot(full.name) is True)
+    for name in ("single_copy", "single_copy2", "single_upload"):
+        if client.collection_exists(name):
+            client.delete_collection(name)
 
     # --- errors --------------------------------------------------------------------------------
     try:

@@ -275,7 +275,8 @@ pub async fn delete_full_snapshot(
 /// Body of `PUT /collections/{name}/snapshots/recover`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RecoverRequest {
-    /// A snapshot name of this collection, or `file://` + a path inside the snapshot directory.
+    /// A snapshot name (of this collection, or of another one on this server), or `file://` + a path
+    /// inside the snapshot directory.
     pub location: String,
     /// Expected SHA-256 of the archive.
     #[serde(default)]
@@ -303,7 +304,19 @@ fn resolve_location(
         if location.contains("://") {
             return Err(bad_request(format!("unsupported location {location:?}")));
         }
-        return Ok(collections.snapshot_path(name, location)?);
+        // A bare snapshot name: this collection's own, or else another collection's (restoring a copy
+        // of `a` as `b`). Names carry their collection and a timestamp, so at most one matches.
+        let own = collections.snapshot_path(name, location)?;
+        if own.is_file() {
+            return Ok(own);
+        }
+        let found = std::fs::read_dir(collections.snapshots_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join(location))
+            .find(|path| path.is_file());
+        return Ok(found.unwrap_or(own));
     };
     let root = collections.snapshots_dir();
     let not_inside = || {
