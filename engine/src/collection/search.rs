@@ -193,7 +193,18 @@ fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result
             .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
         {
             let accept = |off: u32| view.is_live(off) && passes(view, ctx.filter, off);
-            let found = store.search(q, ctx.k, ctx.plaid, &accept)?;
+            // The store's exact stage ranks its `n_full_scores` candidates on compressed tokens, where
+            // near-ties flip under quantisation noise. All of them go on to the raw rows (cheap: they
+            // are a few dozen points), so the compression costs candidate recall only, not ranking.
+            let r = ctx.plaid.resolve(ctx.k)?;
+            let depth = r.n_full_scores.max(ctx.k);
+            let explicit = PlaidSearchParams {
+                ncells: Some(r.ncells),
+                centroid_score_threshold: Some(r.centroid_score_threshold),
+                ndocs: Some(r.ndocs),
+                n_full_scores: Some(r.n_full_scores),
+            };
+            let found = store.search(q, depth, &explicit, &accept)?;
             let hits = found
                 .into_iter()
                 .filter_map(|c| {
