@@ -79,10 +79,10 @@ pub fn search(
         offset,
         ef: params.hnsw_ef,
         exact: params.exact.unwrap_or(false),
+        plaid: plaid_params(&params)?,
         score_threshold: dto.score_threshold,
         with_payload: with_payload(dto.with_payload, false),
         with_vectors: with_vectors(dto.with_vector, false, config)?,
-        plaid: None,
     };
     Ok(collection.search(&request)?)
 }
@@ -136,10 +136,10 @@ pub fn query(
         offset,
         ef: params.hnsw_ef,
         exact: params.exact.unwrap_or(false),
+        plaid: plaid_params(&params)?,
         score_threshold: dto.score_threshold,
         with_payload,
         with_vectors,
-        plaid: None,
     };
     Ok(collection.search(&request)?)
 }
@@ -212,10 +212,10 @@ fn run_prefetch(
         offset: 0,
         ef: params.hnsw_ef,
         exact: params.exact.unwrap_or(false),
+        plaid: plaid_params(&params)?,
         score_threshold: prefetch.score_threshold,
         with_payload: WithPayload::None,
         with_vectors: WithVectors::None,
-        plaid: None,
     };
     Ok(collection
         .search(&request)?
@@ -372,4 +372,15 @@ fn points_in_id_order(
             vectors: r.vectors,
         })
         .collect())
+}
+
+/// The token-store overrides of a request, checked up front so that bad values are a 400 even on
+/// segments that would not have used them.
+fn plaid_params(
+    params: &SearchParams,
+) -> Result<Option<quiver_engine::plaid::PlaidSearchParams>, ApiError> {
+    if let Some(p) = &params.plaid {
+        p.resolve(1).map_err(ApiError::Engine)?;
+    }
+    Ok(params.plaid.clone())
 }

@@ -382,3 +382,82 @@ fn search_errors_are_4xx() {
         c.err("POST", &format!("/collections/{path}"), Some(&body), status);
     }
 }
+
+/// A Cosine multivector in sealed segments is searched by the token store (PLAID); `params.plaid`
+/// overrides its parameters, bad values are a 400, and hits carry exact MaxSim scores.
+#[test]
+fn token_store_search_over_http_with_plaid_params() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let body = json!({
+        "vectors": {"late": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}},
+        "optimizers_config": {"segment_max_points": 100}
+    });
+    c.ok("PUT", "/collections/late", Some(&body));
+    let docs: Vec<Vec<Vec<f32>>> = (0..300u64)
+        .map(|i| doc_tokens(i).iter().map(|t| normalized(t)).collect())
+        .collect();
+    for chunk in (0..300u64).collect::<Vec<_>>().chunks(100) {
+        let points: Vec<Value> = chunk
+            .iter()
+            .map(|&i| json!({"id": i, "vector": {"late": docs[i as usize]}}))
+            .collect();
+        c.upsert("late", Value::Array(points));
+    }
+    // Wait for the background seals (each with its token store): three segments of 100 points.
+    let mut sealed = false;
+    for _ in 0..600 {
+        let info = c.ok("GET", "/collections/late", None);
+        if info["segments_count"].as_u64() >= Some(3) && info["wal_bytes"].as_u64() < Some(1000) {
+            sealed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let info = c.ok("GET", "/collections/late", None);
+    assert!(sealed, "segments were not sealed: {info}");
+
+    let segments = server.data_dir().join("collections/late/segments");
+    let stores = std::fs::read_dir(&segments)
+        .unwrap()
+        .flatten()
+        .flat_map(|seg| std::fs::read_dir(seg.path()).unwrap().flatten())
+        .filter(|f| f.path().extension().is_some_and(|e| e == "plaid"))
+        .count();
+    assert!(
+        stores >= 2,
+        "expected token stores in the sealed segments, found {stores}"
+    );
+
+    let qt: Vec<Vec<f32>> = (0..3).map(|t| normalized(&vector(5000 + t, 4))).collect();
+    let expected = top_k(
+        (0..300u64).map(|i| (i, max_sim(&qt, &docs[i as usize]))),
+        5,
+        true,
+    );
+    let body = json!({"query": qt, "using": "late", "limit": 5,
+                      "params": {"plaid": {"ncells": 8, "ndocs": 300, "n_full_scores": 100}}});
+    let res = c.ok("POST", "/collections/late/points/query", Some(&body));
+    assert_eq!(ids(&res["points"]), expected);
+    let score = res["points"][0]["score"].as_f64().unwrap() as f32;
+    assert!((score - max_sim(&qt, &docs[expected[0] as usize])).abs() < 1e-4);
+    // PLAID's defaults (one cell per query token) also answer, with exact scores for what they find.
+    let res = c.ok(
+        "POST",
+        "/collections/late/points/query",
+        Some(&json!({"query": qt, "using": "late", "limit": 5})),
+    );
+    for hit in res["points"].as_array().unwrap() {
+        let id = hit["id"].as_u64().unwrap();
+        let want = max_sim(&qt, &docs[id as usize]);
+        assert!((hit["score"].as_f64().unwrap() as f32 - want).abs() < 1e-4);
+    }
+    for bad in [
+        json!({"ndocs": 0}),
+        json!({"ncells": 0}),
+        json!({"t_cs": "x"}),
+    ] {
+        let body = json!({"query": qt, "using": "late", "limit": 5, "params": {"plaid": bad}});
+        c.err("POST", "/collections/late/points/query", Some(&body), 400);
+    }
+}

@@ -23,6 +23,11 @@ pub struct SearchParams {
     pub quantization: Option<Value>,
     /// Ignored.
     pub indexed_only: Option<bool>,
+    /// Quiver's extension for multivector searches served by the token store (PLAID): `ncells`
+    /// (centroids probed per query token), `centroid_score_threshold` (alias `t_cs`), `ndocs`,
+    /// `n_full_scores`. Unset fields take PLAID's defaults for the requested `limit`.
+    #[schema(value_type = Option<Object>)]
+    pub plaid: Option<quiver_engine::plaid::PlaidSearchParams>,
 }
 
 /// The legacy search's `vector`: a bare vector (unnamed) or `{"name": …, "vector": …}`.
