@@ -108,6 +108,7 @@ impl Collections {
             }
         }
         names.sort();
+        snapshot::remove_leftovers(&data_dir.join(SNAPSHOTS_DIR));
         for name in names {
             match Collection::open(&root.join(&name), &name, options.clone()) {
                 Ok(c) => {

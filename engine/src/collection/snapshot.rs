@@ -239,6 +239,37 @@ impl Collection {
     }
 }
 
+/// Removes what a crash can leave in the snapshot directory: unfinished archives (temp suffix),
+/// uploads not yet restored and full-snapshot scratch directories (dot names). The data directory is
+/// locked by this process, so nothing else is writing them.
+pub(super) fn remove_leftovers(snapshots: &Path) {
+    let leftover = |name: &str| name.starts_with('.') || name.ends_with(qfs::TEMP_SUFFIX);
+    let Ok(entries) = std::fs::read_dir(snapshots) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if leftover(&name) {
+            tracing::info!(path = %path.display(), "removing an unfinished snapshot file");
+            let _ = if is_dir {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        } else if is_dir {
+            for inner in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                let inner_name = inner.file_name().to_string_lossy().into_owned();
+                if leftover(&inner_name) && inner.file_type().is_ok_and(|t| t.is_file()) {
+                    tracing::info!(path = %inner.path().display(), "removing an unfinished snapshot file");
+                    let _ = std::fs::remove_file(inner.path());
+                }
+            }
+        }
+    }
+}
+
 /// The description of a just-written archive. Listing reads the creation time from the file's mtime,
 /// so the same value is reported here.
 fn describe_created(

@@ -278,3 +278,34 @@ fn full_snapshot_restores_every_collection_or_none() {
     assert!(cs.delete_full_snapshot(&d.name).unwrap());
     assert!(!cs.delete_full_snapshot(&d.name).unwrap());
 }
+
+#[test]
+fn unfinished_snapshot_files_are_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let cs = open(dir.path());
+        let c = create(&cs, "u", small_config(2, Distance::Dot, 100, 100_000));
+        c.upsert(vec![dense(1, vec![1.0, 0.0], json!({}))]).unwrap();
+        cs.create_snapshot("u").unwrap();
+    }
+    let snaps = dir.path().join("snapshots");
+    let junk = [
+        snaps.join("u").join(".upload-0123.snapshot"),
+        snaps.join("u").join("u-x.snapshot.quiver-tmp"),
+        snaps.join("full-x.snapshot.quiver-tmp"),
+    ];
+    for j in &junk {
+        std::fs::write(j, b"partial").unwrap();
+    }
+    std::fs::create_dir_all(snaps.join(".full-snapshot-1/inner")).unwrap();
+    let cs = open(dir.path());
+    for j in &junk {
+        assert!(!j.exists(), "{} left behind", j.display());
+    }
+    assert!(!snaps.join(".full-snapshot-1").exists());
+    assert_eq!(
+        cs.list_snapshots("u").unwrap().len(),
+        1,
+        "finished snapshots stay"
+    );
+}
