@@ -276,26 +276,27 @@ impl Shared {
         // New segments from frozen rows: live points in id order.
         let mut built: Vec<Built> = Vec::new();
         for (m, snap) in &frozen {
-            let (ex, live) = {
-                let view = View::mem(m);
-                let live: Vec<u32> = match &view {
-                    View::Mem { data, .. } => data
-                        .index
-                        .values()
-                        .copied()
-                        .filter(|&o| !snap.get(o as usize))
-                        .collect(),
-                    View::Sealed { .. } => unreachable!("a frozen segment is in memory"),
-                };
-                (Extracted::from_view(&self.config, &view, &live), live)
+            let live: Vec<u32> = match &View::mem(m) {
+                View::Mem { data, .. } => data
+                    .index
+                    .values()
+                    .copied()
+                    .filter(|&o| !snap.get(o as usize))
+                    .collect(),
+                View::Sealed { .. } => unreachable!("a frozen segment is in memory"),
             };
             if live.is_empty() {
                 built.push((m.clone(), None));
                 continue;
             }
-            let entry = self.write_new_segment(&mut next, &ex)?;
-            next.segments.push(entry.clone());
-            built.push((m.clone(), Some((entry, live))));
+            // Writers can outpace seals, so a frozen segment may hold many times the configured size;
+            // it is written as several segments of at most that size (id ranges, in order).
+            for part in live.chunks(self.config.optimizer_config.segment_max_points.max(1)) {
+                let ex = Extracted::from_view(&self.config, &View::mem(m), part);
+                let entry = self.write_new_segment(&mut next, &ex)?;
+                next.segments.push(entry.clone());
+                built.push((m.clone(), Some((entry, part.to_vec()))));
+            }
         }
         // New tombstone generations where deletes changed since the last manifest.
         let mut garbage = Vec::new();

@@ -362,3 +362,46 @@ fn deleted_points_stay_deleted_through_seal_and_vacuum() {
         .collect();
     assert_eq!(segs.len(), 1);
 }
+
+/// A seal never writes a segment above `segment_max_points`, even when writers got far ahead of it.
+#[test]
+fn a_large_backlog_seals_into_segments_of_the_configured_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let c = create(
+        &cs,
+        "s",
+        small_config(4, quiver_engine::Distance::Euclid, 100, 10),
+    );
+    let vs = random_vectors(1050, 4, 5);
+    c.upsert(
+        vs.iter()
+            .enumerate()
+            .map(|(i, v)| dense(i as u64, v.clone(), serde_json::json!({"i": i})))
+            .collect(),
+    )
+    .unwrap();
+    c.flush().unwrap();
+    let m = c.manifest();
+    assert_eq!(
+        m.segments.len(),
+        11,
+        "1050 points in segments of at most 100"
+    );
+    drop(c);
+    drop(cs);
+    let cs = open(dir.path());
+    let c = cs.get("s").unwrap();
+    assert_eq!(c.count(None).unwrap(), 1050);
+    let got = c
+        .retrieve(
+            &[
+                quiver_engine::PointId::Num(0),
+                quiver_engine::PointId::Num(1049),
+            ],
+            &quiver_engine::WithPayload::All,
+            &quiver_engine::WithVectors::None,
+        )
+        .unwrap();
+    assert_eq!(got.len(), 2);
+}
