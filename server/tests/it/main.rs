@@ -2,6 +2,7 @@
 //! One test binary, so it links once.
 
 mod cli;
+mod cli_embed;
 mod crash;
 mod http_auth;
 mod http_collections;

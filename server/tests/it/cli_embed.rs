@@ -1,0 +1,140 @@
+//! `quiver embed` through the real binary, on the tiny random jina-v4 checkpoint of the test fixtures:
+//! the printed vectors are the encoder library's (which the encoder's parity tests hold to
+//! transformers' goldens), token counts follow the golden token ids, and bad arguments fail clearly.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use quiver_encoder::{
+    DType, Device, Encoder, LoadOptions, PromptKind, TextOptions, Truncation, DEFAULT_MAX_LENGTH,
+};
+use serde_json::Value;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/jina-tiny")
+}
+
+fn embed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .arg("embed")
+        .args(args)
+        .env("QUIVER_LOG", "warn")
+        .output()
+        .expect("spawn quiver")
+}
+
+fn lines(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "quiver embed failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: length");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-6, "{what}[{i}]: {x} vs {y}");
+    }
+}
+
+#[test]
+fn embed_prints_the_encoders_vectors() {
+    let model = fixture();
+    let model = model.to_str().unwrap();
+    let goldens: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("goldens.json")).unwrap())
+            .unwrap();
+    let case = &goldens["e2e"][0];
+    let (task, prompt, text) = (
+        case["task"].as_str().unwrap(),
+        case["prompt"].as_str().unwrap(),
+        case["text"].as_str().unwrap(),
+    );
+    let other = "Berlin is the capital of Germany.";
+    let out = embed(&[
+        "--model", model, "--task", task, "--prompt", prompt, "--multi", text, other,
+    ]);
+    let got = lines(&out);
+    assert_eq!(got.len(), 2);
+
+    let encoder = Encoder::load_with(
+        model,
+        &LoadOptions {
+            device: Device::Cpu,
+            dtype: DType::F32,
+            merge_task: None,
+        },
+    )
+    .unwrap();
+    let opts = TextOptions {
+        task: task.into(),
+        prompt: prompt.parse::<PromptKind>().unwrap(),
+        dims: None,
+        truncation: Truncation {
+            max_length: DEFAULT_MAX_LENGTH,
+            truncate: true,
+        },
+    };
+    let want = encoder.encode_texts_with(&[text, other], &opts).unwrap();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g["index"], serde_json::json!(i));
+        close(&floats(&g["dense"]), &w.single, &format!("text {i} dense"));
+        let rows: Vec<&[f32]> = w.multi.rows().collect();
+        let printed = g["multi"].as_array().unwrap();
+        assert_eq!(printed.len(), rows.len(), "text {i} token rows");
+        for (r, (p, row)) in printed.iter().zip(rows).enumerate() {
+            close(&floats(p), row, &format!("text {i} token {r}"));
+        }
+        assert_eq!(g["tokens"], serde_json::json!(w.multi.num_tokens()));
+    }
+    assert_eq!(
+        got[0]["tokens"].as_u64().unwrap() as usize,
+        case["input_ids"].as_array().unwrap().len(),
+        "token count of the golden case"
+    );
+
+    // A Matryoshka dimension: shorter, still unit length, and no multi-vectors unless asked.
+    let dims = goldens["matryoshka_dims"][0].as_u64().unwrap().to_string();
+    let got = lines(&embed(&["--model", model, "--dims", &dims, text]));
+    let dense = floats(&got[0]["dense"]);
+    assert_eq!(dense.len().to_string(), dims);
+    let norm: f32 = dense.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+    assert!(got[0].get("multi").is_none());
+}
+
+#[test]
+fn embed_errors_name_the_problem() {
+    let model = fixture();
+    let model = model.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--model", model, "--task", "poetry", "x"], "poetry"),
+        (vec!["--model", model, "--dims", "7", "x"], "7"),
+        (
+            vec!["--model", model, "--prompt", "question", "x"],
+            "question",
+        ),
+        (
+            vec!["--model", "/nonexistent/model/dir", "x"],
+            "/nonexistent/model/dir",
+        ),
+    ] {
+        let out = embed(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
