@@ -163,12 +163,14 @@ fn open_once(dir: &Path, dim: usize) {
     let searched = rss_mib();
     println!(
         "open {open_ms:.1} ms for {points} points | RSS MiB before {:.1} / after open {:.1} (anon {:.1}, file {:.1}) \
-         / after first search {:.1} (first search {search_ms:.1} ms, {} hits)",
+         / after first search {:.1} (anon {:.1}, file {:.1}; first search {search_ms:.1} ms, {} hits)",
         before.0,
         after.0,
         after.1,
         after.2,
         searched.0,
+        searched.1,
+        searched.2,
         hits.len()
     );
 }

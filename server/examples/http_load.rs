@@ -154,15 +154,25 @@ fn main() {
             .send_json(json!({"points": points}))
             .unwrap();
     }
-    let info: Value = agent
-        .get(format!("{base}/collections/bench"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    // Measure the steady state: every point in a sealed segment with its graph, no seal running.
+    let info: Value = loop {
+        let info: Value = agent
+            .get(format!("{base}/collections/bench"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let r = &info["result"];
+        if r["indexed_vectors_count"].as_u64() == Some(o.points as u64)
+            && r["status"].as_str() == Some("green")
+        {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     eprintln!(
-        "loaded {} points in {:.1} s; segments {}, indexed {}",
+        "loaded {} points in {:.1} s (indexing included); segments {}, indexed {}",
         o.points,
         load.elapsed().as_secs_f64(),
         info["result"]["segments_count"],
@@ -188,6 +198,11 @@ fn main() {
 
     let collections = Collections::open(dir.path(), EngineOptions::default()).unwrap();
     let collection = collections.get("bench").unwrap();
+    while collection.info().optimizing
+        || collection.info().indexed_vectors_count < collection.info().points_count
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let engine = drive(o.threads, o.seconds, move |t, i| {
         let q = vector(1_000_000 + (t as u64) * 1_000_000 + i, dim);
         collection.search(&SearchRequest::dense(q, k)).unwrap();
