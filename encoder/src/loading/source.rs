@@ -2,7 +2,8 @@
 //!
 //! A name is either a local directory or a Hugging Face repo id (`org/name`) that is already
 //! in the standard hub cache: `<cache>/models--org--name/snapshots/<rev>/`, where `<rev>` is
-//! the commit that `refs/<revision>` (default `main`) names.
+//! the commit that `refs/<revision>` (default `main`) names. With the `hf-hub` feature a repo id
+//! missing from the cache is downloaded into it (the files the loader reads, nothing else).
 
 use std::path::{Path, PathBuf};
 
@@ -41,9 +42,80 @@ impl HubCache {
     }
 }
 
-/// Resolves `source` using the environment's hub cache (see [`HubCache::from_env`]).
+/// Resolves `source` using the environment's hub cache (see [`HubCache::from_env`]); with the
+/// `hf-hub` feature, a repo id that is not cached is downloaded.
 pub fn resolve_model_dir(source: &str) -> Result<PathBuf> {
-    resolve_model_dir_in(source, &HubCache::from_env())
+    match resolve_model_dir_in(source, &HubCache::from_env()) {
+        #[cfg(feature = "hf-hub")]
+        Err(Error::ModelNotFound { .. }) if !Path::new(source).exists() && source.contains('/') => {
+            download(source)
+        }
+        other => other,
+    }
+}
+
+/// Downloads what the loader reads of `org/name[@revision]` into the hub cache and returns the
+/// snapshot directory: configs, tokenizer, the adapters and every shard the index names.
+#[cfg(feature = "hf-hub")]
+fn download(source: &str) -> Result<PathBuf> {
+    use hf_hub::api::sync::ApiBuilder;
+    use hf_hub::{Repo, RepoType};
+
+    let (repo_id, revision) = source.split_once('@').unwrap_or((source, "main"));
+    let failed = |e: &dyn std::fmt::Display| Error::ModelNotFound {
+        source_name: source.to_string(),
+        hint: format!("not in the Hugging Face cache, and downloading it failed: {e}"),
+    };
+    let api = ApiBuilder::from_env()
+        .with_progress(true)
+        .build()
+        .map_err(|e| failed(&e))?;
+    let repo = api.repo(Repo::with_revision(
+        repo_id.to_string(),
+        RepoType::Model,
+        revision.to_string(),
+    ));
+    tracing::info!(
+        repo = repo_id,
+        revision,
+        "downloading the model into the Hugging Face cache"
+    );
+    let config = repo.get("config.json").map_err(|e| failed(&e))?;
+    let index_path = repo
+        .get("model.safetensors.index.json")
+        .map_err(|e| failed(&e))?;
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).map_err(|e| failed(&e))?)
+            .map_err(|e| failed(&e))?;
+    let mut shards: Vec<String> = index["weight_map"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    shards.sort();
+    shards.dedup();
+    if shards.is_empty() {
+        return Err(failed(&"model.safetensors.index.json names no shards"));
+    }
+    let mut files = vec![
+        "tokenizer.json".to_string(),
+        "adapters/adapter_config.json".to_string(),
+        "adapters/adapter_model.safetensors".to_string(),
+    ];
+    files.extend(shards);
+    for file in &files {
+        repo.get(file)
+            .map_err(|e| failed(&format!("{file}: {e}")))?;
+    }
+    // Optional: present in jina-embeddings-v4, read for images only.
+    let _ = repo.get("preprocessor_config.json");
+    config
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| failed(&"unexpected cache layout"))
 }
 
 /// Resolves `source` (a directory, `org/name` or `org/name@revision`) against `cache`.
@@ -114,7 +186,8 @@ fn not_found(source: &str, why: &str) -> Error {
         hint: format!(
             "{why}; download it first with `huggingface-cli download {repo}` (or `hf download \
              {repo}`), which fills the cache that HF_HUB_CACHE / HF_HOME point to, or pass a \
-             local directory holding config.json, tokenizer.json and the safetensors files"
+             local directory holding config.json, tokenizer.json and the safetensors files (a \
+             build with `--features hf-hub` downloads missing models itself)"
         ),
     }
 }
