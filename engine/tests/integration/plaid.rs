@@ -25,10 +25,10 @@ fn corpus() -> Corpus {
     })
 }
 
-fn fill(cs: &Collections, corpus: &Corpus) -> std::sync::Arc<Collection> {
-    let c = create(cs, "m", config_with_multi(corpus.dim, Distance::Cosine));
+/// Documents `range` of the corpus as points with a `colbert` multivector.
+fn points(corpus: &Corpus, range: std::ops::Range<usize>) -> Vec<PointInsert> {
     let dim = corpus.dim;
-    let points = (0..corpus.offsets.len() - 1)
+    range
         .map(|i| {
             let (a, b) = (corpus.offsets[i] as usize, corpus.offsets[i + 1] as usize);
             let rows: Vec<Vec<f32>> = corpus.data[a * dim..b * dim]
@@ -43,8 +43,13 @@ fn fill(cs: &Collections, corpus: &Corpus) -> std::sync::Arc<Collection> {
                 payload: None,
             }
         })
-        .collect();
-    c.upsert(points).unwrap();
+        .collect()
+}
+
+fn fill(cs: &Collections, corpus: &Corpus) -> std::sync::Arc<Collection> {
+    let c = create(cs, "m", config_with_multi(corpus.dim, Distance::Cosine));
+    c.upsert(points(corpus, 0..corpus.offsets.len() - 1))
+        .unwrap();
     c.flush().unwrap();
     c
 }
@@ -193,23 +198,7 @@ fn plaid_recall_at_ten_thousand_documents() {
     let c = cs.create("big", config).unwrap();
     for start in (0..corpus.offsets.len() - 1).step_by(1000) {
         let end = (start + 1000).min(corpus.offsets.len() - 1);
-        let points = (start..end)
-            .map(|i| {
-                let (a, b) = (corpus.offsets[i] as usize, corpus.offsets[i + 1] as usize);
-                let rows = corpus.data[a * dim..b * dim]
-                    .chunks_exact(dim)
-                    .map(|r| r.to_vec())
-                    .collect();
-                let mut vectors = NamedVectors::new();
-                vectors.insert("colbert".into(), Vector::Multi(rows));
-                PointInsert {
-                    id: PointId::Num(i as u64),
-                    vectors,
-                    payload: None,
-                }
-            })
-            .collect();
-        c.upsert(points).unwrap();
+        c.upsert(points(&corpus, start..end)).unwrap();
     }
     c.flush().unwrap();
     // One sealed segment with its token store, plus the (empty) appendable one.
