@@ -75,15 +75,21 @@ fn format_utc(secs: u64) -> String {
     )
 }
 
+/// `<prefix>-<YYYY-MM-DD-HH-MM-SS>-<n>.snapshot` with the first `n` not taken in `dir`. Callers hold
+/// a lock that serialises snapshots into `dir`, so two never pick the same name.
+fn unused_name(dir: &Path, prefix: &str, secs: u64) -> String {
+    let stamp = format_utc(secs).replace([':', 'T'], "-");
+    (0u32..)
+        .map(|n| format!("{prefix}-{stamp}-{n}{}", archive::SNAPSHOT_SUFFIX))
+        .find(|name| !dir.join(name).exists())
+        .expect("some suffix is free")
+}
+
 /// Rejects snapshot names that could leave the snapshot directory or name something else.
 pub fn validate_snapshot_name(name: &str) -> Result<()> {
     let ok = name.len() > archive::SNAPSHOT_SUFFIX.len()
-        && name.len() <= 255
         && name.ends_with(archive::SNAPSHOT_SUFFIX)
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && validate::is_plain_name(name);
     if ok {
         Ok(())
     } else {
@@ -185,15 +191,7 @@ impl Collection {
         // WAL chunks stay put. Concurrent snapshots of one collection also serialise here, so two never
         // pick the same name.
         let manifest = sh.optimizer.lock();
-        let stamp = format_utc(now.as_secs()).replace([':', 'T'], "-");
-        let mut n = 0u32;
-        let name = loop {
-            let name = format!("{}-{stamp}-{n}{}", sh.name, archive::SNAPSHOT_SUFFIX);
-            if !dir.join(&name).exists() {
-                break name;
-            }
-            n += 1;
-        };
+        let name = unused_name(dir, &sh.name, now.as_secs());
         let path = dir.join(&name);
         let records_tmp = dir.join(format!("{name}.wal{}", qfs::TEMP_SUFFIX));
         // Under the writer lock every record up to `last` is written and applied; nothing later is.
@@ -413,16 +411,8 @@ impl Collections {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let stamp = format_utc(now.as_secs()).replace([':', 'T'], "-");
         let _admin = self.admin.lock();
-        let mut n = 0u32;
-        let name = loop {
-            let name = format!("full-snapshot-{stamp}-{n}{}", archive::SNAPSHOT_SUFFIX);
-            if !dir.join(&name).exists() {
-                break name;
-            }
-            n += 1;
-        };
+        let name = unused_name(dir, "full-snapshot", now.as_secs());
         let path = dir.join(&name);
         let mut w = ArchiveWriter::create(&path).map_err(invalid)?;
         for (collection, part) in &parts {

@@ -8,16 +8,21 @@ use crate::{Error, Result};
 /// Longest accepted collection name.
 pub const MAX_NAME_LEN: usize = 255;
 
-/// Rejects collection names that are not 1-255 characters of `[A-Za-z0-9_.-]` or that start with `.`
-/// (names starting with a dot are reserved for staging and trash directories).
-pub fn collection_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
+/// 1-255 characters of `[A-Za-z0-9_.-]`, not starting with `.`: a name that is one path component,
+/// can never be `.` or `..`, and never collides with the dot-named staging, trash and scratch entries.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && !name.starts_with('.')
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Rejects collection names that are not 1-255 characters of `[A-Za-z0-9_.-]` or that start with `.`
+/// (names starting with a dot are reserved for staging and trash directories).
+pub fn collection_name(name: &str) -> Result<()> {
+    if is_plain_name(name) {
         Ok(())
     } else {
         Err(Error::InvalidInput(format!(

@@ -50,6 +50,16 @@ pub fn vector_of(id: u64, version: u64) -> Vec<f32> {
     vec![id as f32, version as f32, 1.0, 0.0]
 }
 
+/// Runs `op` between `begin WHAT` and `done` lines, so a kill in between is attributed to it.
+fn announced<T>(out: &mut impl Write, what: &str, op: impl FnOnce() -> Result<T>) -> Result<T> {
+    writeln!(out, "begin {what}")?;
+    out.flush()?;
+    let result = op()?;
+    writeln!(out, "done")?;
+    out.flush()?;
+    Ok(result)
+}
+
 /// Runs the workload until `ops` operations are done (or the process is killed).
 pub fn run(global: &GlobalArgs, args: WorkloadArgs) -> Result<()> {
     let collections = open_collections(global)?;
@@ -108,22 +118,13 @@ pub fn run(global: &GlobalArgs, args: WorkloadArgs) -> Result<()> {
             writeln!(out, "acked")?;
             out.flush()?;
         } else if roll < 92 {
-            writeln!(out, "begin flush")?;
-            out.flush()?;
-            c.flush()?;
-            writeln!(out, "done")?;
-            out.flush()?;
+            announced(&mut out, "flush", || Ok(c.flush()?))?;
         } else if roll < 96 {
-            writeln!(out, "begin vacuum")?;
-            out.flush()?;
-            c.vacuum()?;
-            writeln!(out, "done")?;
-            out.flush()?;
+            announced(&mut out, "vacuum", || Ok(c.vacuum()?))?;
         } else {
-            writeln!(out, "begin snapshot")?;
-            out.flush()?;
-            let d = collections.create_snapshot(&args.collection)?;
-            writeln!(out, "done")?;
+            let d = announced(&mut out, "snapshot", || {
+                Ok(collections.create_snapshot(&args.collection)?)
+            })?;
             writeln!(out, "snapshot {}", d.name)?;
             out.flush()?;
             let all = collections.list_snapshots(&args.collection)?;
