@@ -6,7 +6,7 @@ use clap::Args;
 
 use quiver_engine::Collections;
 
-use crate::http::{HttpSettings, Limits};
+use crate::http::{HttpSettings, Limits, UrlPolicy};
 
 /// Flags of `quiver serve`. Every flag can also come from the environment variable named in `--help`.
 #[derive(Args, Clone)]
@@ -46,9 +46,22 @@ pub struct ServeArgs {
     /// snapshot fails to verify; the data directory is then unchanged.
     #[arg(long, value_name = "FILE")]
     pub restore_snapshot: Vec<std::path::PathBuf>,
-    /// Largest snapshot accepted by `POST /collections/{name}/snapshots/upload`, in MiB.
+    /// Largest snapshot accepted by `POST /collections/{name}/snapshots/upload` or downloaded by a
+    /// URL recovery, in MiB.
     #[arg(long, env = "QUIVER_MAX_SNAPSHOT_UPLOAD_MB", default_value_t = 1 << 20)]
     pub max_snapshot_upload_mb: u64,
+    /// Let `PUT /collections/{name}/snapshots/recover` download an `http(s)://` location. Hosts that
+    /// resolve to loopback, private or link-local addresses stay refused.
+    #[arg(long, env = "QUIVER_SNAPSHOT_URL_RECOVERY")]
+    pub snapshot_url_recovery: bool,
+    /// With `--snapshot-url-recovery`, also allow loopback, private and link-local addresses (a
+    /// trusted internal network only: anyone with the admin key can then make the server fetch from it).
+    #[arg(
+        long,
+        env = "QUIVER_SNAPSHOT_URL_ALLOW_PRIVATE",
+        requires = "snapshot_url_recovery"
+    )]
+    pub snapshot_url_allow_private: bool,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -67,6 +80,11 @@ impl std::fmt::Debug for ServeArgs {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("restore_snapshot", &self.restore_snapshot)
             .field("max_snapshot_upload_mb", &self.max_snapshot_upload_mb)
+            .field("snapshot_url_recovery", &self.snapshot_url_recovery)
+            .field(
+                "snapshot_url_allow_private",
+                &self.snapshot_url_allow_private,
+            )
             .finish()
     }
 }
@@ -85,6 +103,10 @@ impl ServeArgs {
                 max_limit: self.max_limit,
                 max_batch: self.max_batch,
                 max_snapshot_upload_bytes: self.max_snapshot_upload_mb.saturating_mul(1024 * 1024),
+                snapshot_urls: UrlPolicy {
+                    enabled: self.snapshot_url_recovery,
+                    allow_private: self.snapshot_url_allow_private,
+                },
             },
             workers: self.workers,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),

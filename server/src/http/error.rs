@@ -34,6 +34,10 @@ pub enum ApiError {
         "forbidden: the read-only API key cannot change data or use snapshots; use the admin key"
     )]
     Forbidden,
+    /// The request asks the server to reach something its settings do not allow (a snapshot URL
+    /// on a private address).
+    #[error("{0}")]
+    Refused(String),
     /// The body is larger than the configured limit.
     #[error("payload too large: the body exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -71,7 +75,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,6 +10,7 @@ mod models;
 mod openapi;
 mod planner;
 mod routes;
+mod snapshot_url;
 mod state;
 
 use std::net::{IpAddr, ToSocketAddrs};
@@ -25,6 +26,7 @@ use parking_lot::Mutex;
 use quiver_engine::Collections;
 
 pub use planner::Limits;
+pub use snapshot_url::UrlPolicy;
 
 use auth::Auth;
 use error::{bad_request, ApiError};
@@ -328,6 +330,7 @@ mod tests {
                 max_limit: 10,
                 max_batch: 10,
                 max_snapshot_upload_bytes: 1024,
+                snapshot_urls: UrlPolicy::default(),
             },
             workers: 1,
             shutdown_timeout: Duration::from_secs(1),

@@ -24,8 +24,10 @@ pub struct Limits {
     pub max_limit: usize,
     /// Most points in one upsert, or searches in one batch.
     pub max_batch: usize,
-    /// Largest snapshot upload, in bytes.
+    /// Largest snapshot upload or download, in bytes.
     pub max_snapshot_upload_bytes: u64,
+    /// Whether and where recover may download a snapshot from a URL.
+    pub snapshot_urls: super::snapshot_url::UrlPolicy,
 }
 
 impl Limits {

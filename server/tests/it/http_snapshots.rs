@@ -1,6 +1,7 @@
 //! Snapshots over HTTP: create / list / download / delete, restore into a fresh server by upload and by
 //! `serve --restore-snapshot`, and refusals (tampered archives, wrong checksums, oversized uploads,
-//! locations outside the snapshot directory) that leave the target collection as it was.
+//! locations outside the snapshot directory) that leave the target collection as it was, and recovery
+//! from a URL (off by default, loopback refused unless allowed).
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -268,4 +269,136 @@ fn full_snapshot_restores_at_startup_and_a_bad_one_stops_startup() {
         ca.ok("DELETE", &format!("/snapshots/{name}"), None),
         json!(true)
     );
+}
+
+/// A one-file HTTP server on loopback for recover-from-URL tests: `/ok.snapshot` is the archive,
+/// `/moved` redirects to it, `/huge` claims 2 GiB, anything else is 404. Counts connections.
+struct FileServer {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FileServer {
+    fn start(archive: Vec<u8>) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+                let (head, body): (String, &[u8]) = match path.as_str() {
+                    "/ok.snapshot" => (
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", archive.len()),
+                        &archive,
+                    ),
+                    "/moved" => (
+                        "HTTP/1.1 302 Found\r\nLocation: /ok.snapshot\r\nContent-Length: 0\r\n"
+                            .into(),
+                        b"",
+                    ),
+                    "/huge" => (
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n".into(),
+                        b"",
+                    ),
+                    _ => (
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n".into(),
+                        b"",
+                    ),
+                };
+                let _ = stream.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
+                let _ = stream.write_all(body);
+            }
+        });
+        FileServer { port, connections }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn recover_from_a_url_only_when_allowed_and_never_from_private_addresses_by_default() {
+    let a = QuiverProcess::start(&[]);
+    let ca = a.client();
+    fill(&ca, "docs", 400);
+    let created = ca.ok("POST", "/collections/docs/snapshots", None);
+    let name = created["name"].as_str().unwrap();
+    let (_, _, archive) = ca.download(&format!("/collections/docs/snapshots/{name}"));
+    let before = answers(&ca, "docs");
+    let files = FileServer::start(archive);
+    let recover = |c: &Client, location: String, checksum: Option<&Value>| {
+        let mut body = json!({ "location": location });
+        if let Some(sum) = checksum {
+            body["checksum"] = sum.clone();
+        }
+        c.call("PUT", "/collections/copy/snapshots/recover", Some(&body))
+    };
+
+    // Off by default: refused with a message naming the flag, and nothing is fetched.
+    let (status, body) = recover(&ca, files.url("/ok.snapshot"), None);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("--snapshot-url-recovery"),
+        "{body}"
+    );
+
+    // On, but loopback is not public: 403, still nothing fetched.
+    let b = QuiverProcess::start(&["--snapshot-url-recovery"]);
+    let cb = b.client();
+    for location in [
+        files.url("/ok.snapshot"),
+        format!("http://localhost:{}/ok.snapshot", files.port),
+    ] {
+        let (status, body) = recover(&cb, location, None);
+        assert_eq!(status, 403, "{body}");
+        assert!(body.to_string().contains("not a public address"), "{body}");
+    }
+    assert_eq!(
+        files.connections(),
+        0,
+        "the guard must refuse before connecting"
+    );
+    cb.err("GET", "/collections/copy", None, 404);
+
+    // Private addresses allowed: a redirect is followed, the checksum is checked, and the restored
+    // collection answers as the original did.
+    let c = QuiverProcess::start(&[
+        "--snapshot-url-recovery",
+        "--snapshot-url-allow-private",
+        "--max-snapshot-upload-mb",
+        "1",
+    ]);
+    let cc = c.client();
+    let (status, body) = recover(&cc, files.url("/missing"), None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("404"), "{body}");
+    let (status, body) = recover(&cc, files.url("/huge"), None);
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = recover(&cc, files.url("/moved"), Some(&json!("0".repeat(64))));
+    assert_eq!(status, 400, "{body}");
+    cc.err("GET", "/collections/copy", None, 404);
+    let (status, body) = recover(&cc, files.url("/moved"), Some(&created["checksum"]));
+    assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+    assert_eq!(answers(&cc, "copy"), before);
+    // The download does not linger in the snapshot directory.
+    assert_eq!(cc.ok("GET", "/collections/copy/snapshots", None), json!([]));
 }

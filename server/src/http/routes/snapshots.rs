@@ -1,8 +1,9 @@
 //! `/collections/{name}/snapshots…` and `/snapshots…` in Qdrant's shapes: create, list, download
 //! (streamed with a Content-Length), delete, recover and upload. Recovery reads only snapshots inside
 //! this server's snapshot directory: a snapshot name, or a `file://` path that resolves inside it.
-//! Remote URLs are refused (no server-side fetches: nothing here can be made to reach a private
-//! address); a snapshot from elsewhere is uploaded instead. Uploads stream to a temporary file inside
+//! An `http(s)://` location is downloaded only when the server runs with `--snapshot-url-recovery`,
+//! and never from a private or loopback address unless `--snapshot-url-allow-private` says so (see
+//! [`crate::http::snapshot_url`]). Uploads stream to a temporary file inside
 //! the collection's snapshot directory under a name the server picks, bounded in size, and are removed
 //! once restored.
 
@@ -25,6 +26,7 @@ use super::{blocking, resource, respond};
 use crate::http::error::{bad_request, ApiError};
 use crate::http::models::collections::validate_name;
 use crate::http::models::snapshots::SnapshotDescriptionDoc;
+use crate::http::snapshot_url;
 use crate::http::state::AppState;
 
 /// Registers the snapshot routes (`recover` and `upload` before `{snapshot}`, which would otherwise
@@ -275,8 +277,8 @@ pub async fn delete_full_snapshot(
 /// Body of `PUT /collections/{name}/snapshots/recover`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RecoverRequest {
-    /// A snapshot name (of this collection, or of another one on this server), or `file://` + a path
-    /// inside the snapshot directory.
+    /// A snapshot name (of this collection, or of another one on this server), `file://` + a path
+    /// inside the snapshot directory, or an `http(s)://` URL when the server allows downloads.
     pub location: String,
     /// Expected SHA-256 of the archive.
     #[serde(default)]
@@ -293,13 +295,6 @@ fn resolve_location(
     name: &str,
     location: &str,
 ) -> Result<PathBuf, ApiError> {
-    let lower = location.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Err(bad_request(
-            "recovering from a URL is disabled: upload the snapshot or place it in the snapshot \
-             directory and pass its name",
-        ));
-    }
     let Some(raw) = location.strip_prefix("file://") else {
         if location.contains("://") {
             return Err(bad_request(format!("unsupported location {location:?}")));
@@ -350,7 +345,24 @@ pub async fn recover_snapshot(
         validate_name(&name)?;
         let body = body.into_inner();
         let collections = state.collections()?;
+        let urls = state.limits.snapshot_urls;
+        let limit = state.limits.max_snapshot_upload_bytes;
         blocking(move || {
+            if snapshot_url::is_url(&body.location) {
+                let dir = collections.collection_snapshots_dir(&name)?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| ApiError::Engine(quiver_storage::Error::io(&dir, e).into()))?;
+                let download = TempUpload {
+                    path: snapshot_url::download(&body.location, urls, &temp_name(&dir), limit)?,
+                };
+                collections.restore_snapshot(
+                    &name,
+                    &download.path,
+                    body.checksum.as_deref(),
+                    Limits::default(),
+                )?;
+                return Ok(true);
+            }
             let path = resolve_location(&collections, &name, &body.location)?;
             if !path.is_file() {
                 return Err(ApiError::NotFound(format!(
@@ -421,6 +433,15 @@ impl Drop for TempUpload {
     }
 }
 
+/// A fresh hidden name in `dir` for an incoming archive; the client's file name is never used.
+fn temp_name(dir: &Path) -> PathBuf {
+    dir.join(format!(
+        ".upload-{:016x}{}",
+        rand::random::<u64>(),
+        quiver_storage::snapshot::SNAPSHOT_SUFFIX
+    ))
+}
+
 /// Streams the `snapshot` field of a multipart body into a new file in `dir`, refusing more than
 /// `limit` bytes.
 async fn receive_upload(
@@ -446,11 +467,7 @@ async fn receive_upload(
             return Err(bad_request("the form holds more than one `snapshot` field"));
         }
         // The client's file name is never used: the server names the file, inside `dir`.
-        let path = dir.join(format!(
-            ".upload-{:016x}{}",
-            rand::random::<u64>(),
-            quiver_storage::snapshot::SNAPSHOT_SUFFIX
-        ));
+        let path = temp_name(dir);
         let mut file = File::create_new(&path).map_err(|e| io_err(&path, e))?;
         let guard = TempUpload { path: path.clone() };
         let mut written = 0u64;
