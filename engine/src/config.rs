@@ -66,6 +66,44 @@ pub enum MultiVectorComparator {
 pub struct MultiVectorConfig {
     /// The comparator; only MaxSim exists.
     pub comparator: MultiVectorComparator,
+    /// How sealed segments store the tokens (Cosine only); `None` takes [`TokenStoreConfig::default`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_store: Option<TokenStoreConfig>,
+}
+
+impl MultiVectorConfig {
+    /// MaxSim with the default token store.
+    pub fn max_sim() -> Self {
+        MultiVectorConfig {
+            comparator: MultiVectorComparator::MaxSim,
+            token_store: None,
+        }
+    }
+}
+
+/// The token store (PLAID) of a Cosine multi-vector.
+///
+/// By default a sealed segment keeps the tokens only compressed (centroid id + `nbits` per dimension:
+/// 34 bytes per 128-d token at 2 bits), and the appendable segment holds them as f16 until it is sealed.
+/// Scores and returned vectors are then those of the decompressed tokens. `keep_originals` stores the
+/// inserted f32 tokens as well (512 more bytes per 128-d token): scores are then exact MaxSim over the
+/// inserted tokens, and reads return them unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenStoreConfig {
+    /// Bits per residual dimension: 1, 2 or 4.
+    pub nbits: u8,
+    /// Keep the inserted tokens beside the compressed ones.
+    pub keep_originals: bool,
+}
+
+impl Default for TokenStoreConfig {
+    fn default() -> Self {
+        TokenStoreConfig {
+            nbits: 2,
+            keep_originals: false,
+        }
+    }
 }
 
 /// One named vector of a collection.
@@ -160,6 +198,21 @@ impl CollectionConfig {
                     hnsw.m
                 )));
             }
+            if let Some(store) = params.multivector_config.and_then(|m| m.token_store) {
+                if params.distance != Distance::Cosine {
+                    return Err(Error::InvalidInput(format!(
+                        "vector `{name}`: a token_store is built for Cosine multivectors only; \
+                         {:?} multivectors are always stored and scored exactly",
+                        params.distance
+                    )));
+                }
+                if !matches!(store.nbits, 1 | 2 | 4) {
+                    return Err(Error::InvalidInput(format!(
+                        "vector `{name}`: token_store nbits must be 1, 2 or 4, got {}",
+                        store.nbits
+                    )));
+                }
+            }
             if hnsw.ef_construct < 4 || hnsw.ef == 0 {
                 return Err(Error::InvalidInput(format!(
                     "vector `{name}`: hnsw ef_construct must be at least 4 and ef at least 1"
@@ -185,6 +238,13 @@ impl CollectionConfig {
             .get(name)
             .and_then(|p| p.hnsw_config.as_ref())
             .unwrap_or(&self.hnsw_config)
+    }
+
+    /// The token store settings of a named vector, when it gets one: a Cosine multi-vector.
+    pub fn token_store(&self, name: &str) -> Option<TokenStoreConfig> {
+        let p = self.vectors.get(name)?;
+        let m = p.multivector_config?;
+        (p.distance == Distance::Cosine).then(|| m.token_store.unwrap_or_default())
     }
 
     /// The params of a named vector, or the error the API reports for an unknown name.

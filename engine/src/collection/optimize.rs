@@ -20,7 +20,7 @@ use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, Segment
 
 use super::segment::{MemSegment, Sealed, View};
 use super::state::{SegmentSet, Shared};
-use crate::config::{CollectionConfig, Distance};
+use crate::config::CollectionConfig;
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
 use crate::index::VectorSlab;
 use crate::plaid::{PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices};
@@ -69,7 +69,7 @@ impl Extracted {
             }
             for (name, dim, offs, data) in ex.multi.iter_mut() {
                 if let Some(rows) = view.multi_rows(name, off) {
-                    data.extend_from_slice(rows);
+                    data.extend_from_slice(&rows);
                 }
                 offs.push((data.len() / *dim) as u64);
             }
@@ -77,7 +77,9 @@ impl Extracted {
         ex
     }
 
-    fn write(&self, dir: &Path, id: u64) -> Result<SegmentEntry> {
+    /// Writes the segment's files. A multi-vector whose token store is its only copy gets no raw
+    /// column (the caller builds the store from `self`).
+    fn write(&self, config: &CollectionConfig, dir: &Path, id: u64) -> Result<SegmentEntry> {
         let n = self.ids.len();
         let deleted = Bitmap::new(n);
         let content = SegmentContent {
@@ -96,6 +98,7 @@ impl Extracted {
             multi: self
                 .multi
                 .iter()
+                .filter(|(name, _, _, data)| !compressed_only(config, name, data))
                 .map(|(name, dim, offsets, data)| MultiColumn {
                     name,
                     dim: *dim,
@@ -107,6 +110,11 @@ impl Extracted {
         };
         Ok(write_segment(dir, id, &content)?)
     }
+}
+
+/// Whether a sealed segment keeps this multi-vector only in its token store.
+fn compressed_only(config: &CollectionConfig, name: &str, data: &[f32]) -> bool {
+    !data.is_empty() && config.token_store(name).is_some_and(|t| !t.keep_originals)
 }
 
 /// A frozen segment and, when it had live points, the entry written for it and the old offset of each
@@ -184,12 +192,19 @@ impl Shared {
     fn build_token_stores(&self, id: u64, ex: &Extracted) -> Result<Vec<FileEntry>> {
         let mut out = Vec::new();
         for (i, (name, dim, offsets, data)) in ex.multi.iter().enumerate() {
-            if data.is_empty() || self.config.vector(name)?.distance != Distance::Cosine {
+            let Some(store) = self.config.token_store(name) else {
+                continue;
+            };
+            if data.is_empty() {
                 continue;
             }
             let tokens = TokenMatrices::new(offsets, data, *dim)?;
-            // The default params carry a fixed seed, so a seal of the same rows builds the same store.
-            let build = PlaidBuild::build(tokens, &PlaidBuildParams::default(), &self.stop)?;
+            // The params carry a fixed seed, so a seal of the same rows builds the same store.
+            let params = PlaidBuildParams {
+                nbits: store.nbits,
+                ..PlaidBuildParams::default()
+            };
+            let build = PlaidBuild::build(tokens, &params, &self.stop)?;
             let file_name = format!("tokens-{i}.plaid");
             let written = build.write(&segment_dir(&self.dir, id).join(&file_name))?;
             out.push(FileEntry::new(
@@ -206,7 +221,7 @@ impl Shared {
     fn write_new_segment(&self, manifest: &mut Manifest, ex: &Extracted) -> Result<SegmentEntry> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let mut entry = ex.write(&self.dir, id)?;
+        let mut entry = ex.write(&self.config, &self.dir, id)?;
         let graphs = self.build_graphs(&entry)?;
         entry.files.extend(graphs);
         let stores = self.build_token_stores(id, ex)?;

@@ -180,8 +180,11 @@ fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
 /// scores are exact MaxSim whichever way a point was found and segments merge on one scale.
 fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result<Vec<(u32, f32)>> {
     let score = |off: u32| {
+        if !passes(view, ctx.filter, off) {
+            return None;
+        }
         let rows = view.multi_rows(ctx.name, off)?;
-        passes(view, ctx.filter, off).then(|| (off, multi_score(ctx.dist, q, rows, dim)))
+        Some((off, multi_score(ctx.dist, q, &rows, dim)))
     };
     let store = match (ctx.candidates, ctx.exact) {
         (None, false) => view.plaid(ctx.name),
@@ -209,7 +212,7 @@ fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result
                 .into_iter()
                 .filter_map(|c| {
                     let rows = view.multi_rows(ctx.name, c.offset)?;
-                    Some((c.offset, multi_score(ctx.dist, q, rows, dim)))
+                    Some((c.offset, multi_score(ctx.dist, q, &rows, dim)))
                 })
                 .collect();
             return Ok(top_k(ctx.dist, hits, ctx.k));

@@ -37,7 +37,38 @@ pub(crate) struct MemMulti {
     pub dim: usize,
     /// `len + 1` row offsets.
     pub offsets: Vec<u64>,
-    pub data: Vec<f32>,
+    pub data: MultiRows,
+}
+
+/// Token rows of the appendable segment. A name whose sealed segments keep only compressed tokens
+/// holds them as f16: precision beyond that is dropped at the seal anyway, and the tokens are the bulk
+/// of such a collection's memory.
+pub(crate) enum MultiRows {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+}
+
+impl MultiRows {
+    fn len(&self) -> usize {
+        match self {
+            MultiRows::F32(v) => v.len(),
+            MultiRows::F16(v) => v.len(),
+        }
+    }
+
+    fn extend(&mut self, row: &[f32]) {
+        match self {
+            MultiRows::F32(v) => v.extend_from_slice(row),
+            MultiRows::F16(v) => v.extend(row.iter().map(|&x| half::f16::from_f32(x))),
+        }
+    }
+
+    fn slice(&self, from: usize, to: usize) -> Cow<'_, [f32]> {
+        match self {
+            MultiRows::F32(v) => Cow::Borrowed(&v[from..to]),
+            MultiRows::F16(v) => Cow::Owned(v[from..to].iter().map(|x| x.to_f32()).collect()),
+        }
+    }
 }
 
 /// Rows of an in-memory segment.
@@ -56,12 +87,17 @@ impl MemData {
         let mut multi = BTreeMap::new();
         for (name, p) in &config.vectors {
             if p.multivector_config.is_some() {
+                let compressed_only = config.token_store(name).is_some_and(|t| !t.keep_originals);
                 multi.insert(
                     name.clone(),
                     MemMulti {
                         dim: p.size,
                         offsets: vec![0],
-                        data: Vec::new(),
+                        data: if compressed_only {
+                            MultiRows::F16(Vec::new())
+                        } else {
+                            MultiRows::F32(Vec::new())
+                        },
                     },
                 );
             } else {
@@ -109,7 +145,7 @@ impl MemData {
         for (name, col) in self.multi.iter_mut() {
             if let Some(Vector::Multi(rows)) = vectors.remove(name) {
                 for r in &rows {
-                    col.data.extend_from_slice(r);
+                    col.data.extend(r);
                 }
             }
             col.offsets.push((col.data.len() / col.dim) as u64);
@@ -146,8 +182,8 @@ pub(crate) struct Sealed {
     pub id: u64,
     pub files: SegmentFiles,
     pub graphs: BTreeMap<String, GraphView>,
-    /// Token stores (PLAID) by multi-vector name; the raw rows stay in `files.multi` for exact scoring
-    /// and `with_vectors`.
+    /// Token stores (PLAID) by multi-vector name. The inserted rows are in `files.multi` too when the
+    /// name keeps originals; otherwise the store is the only copy.
     pub plaid: BTreeMap<String, PlaidIndex>,
     pub deleted: RwLock<Bitmap>,
     /// Tombstones as of the stored manifest (only the optimizer reads or changes it).
@@ -328,8 +364,9 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Rows of a multi-vector (`dim`-strided) of one point, if it has them.
-    pub fn multi_rows(&self, name: &str, off: u32) -> Option<&[f32]> {
+    /// Rows of a multi-vector (`dim`-strided) of one point, if it has them: as inserted, or decompressed
+    /// from the token store where that is the only copy.
+    pub fn multi_rows(&self, name: &str, off: u32) -> Option<Cow<'_, [f32]>> {
         match self {
             View::Mem { data, .. } => {
                 let col = data.multi.get(name)?;
@@ -337,9 +374,18 @@ impl<'a> View<'a> {
                     col.offsets[off as usize] as usize,
                     col.offsets[off as usize + 1] as usize,
                 );
-                (b > a).then(|| &col.data[a * col.dim..b * col.dim])
+                (b > a).then(|| col.data.slice(a * col.dim, b * col.dim))
             }
-            View::Sealed { seg, .. } => seg.files.multi.get(name)?.rows(off),
+            View::Sealed { seg, .. } => match seg.files.multi.get(name) {
+                Some(file) => file.rows(off).map(Cow::Borrowed),
+                None => {
+                    let store = seg.plaid.get(name)?;
+                    if store.point_len(off)? == 0 {
+                        return None;
+                    }
+                    store.decompress(off).ok().map(Cow::Owned)
+                }
+            },
         }
     }
 

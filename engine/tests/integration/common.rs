@@ -2,9 +2,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use quiver_engine::collection::EngineOptions;
-use quiver_engine::config::{
-    CollectionConfig, Distance, MultiVectorComparator, MultiVectorConfig, VectorParams,
-};
+use quiver_engine::config::{CollectionConfig, Distance, MultiVectorConfig, VectorParams};
 use quiver_engine::point::{NamedVectors, Payload, PointInsert, Vector};
 use quiver_engine::{Collection, Collections, PointId};
 use rand::{Rng, SeedableRng};
@@ -50,9 +48,7 @@ pub fn config_with_multi(dim: usize, distance: Distance) -> CollectionConfig {
             size: dim,
             distance,
             hnsw_config: None,
-            multivector_config: Some(MultiVectorConfig {
-                comparator: MultiVectorComparator::MaxSim,
-            }),
+            multivector_config: Some(MultiVectorConfig::max_sim()),
         },
     );
     c

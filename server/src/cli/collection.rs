@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use quiver_engine::config::{MultiVectorComparator, MultiVectorConfig};
+use quiver_engine::config::MultiVectorConfig;
 use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
 
 use super::{open_collections, GlobalArgs};
@@ -152,9 +152,7 @@ fn build_config(args: CreateArgs) -> Result<CollectionConfig> {
                 size,
                 distance: Distance::Cosine,
                 hnsw_config: None,
-                multivector_config: Some(MultiVectorConfig {
-                    comparator: MultiVectorComparator::MaxSim,
-                }),
+                multivector_config: Some(MultiVectorConfig::max_sim()),
             },
         );
     }

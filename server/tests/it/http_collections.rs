@@ -25,7 +25,9 @@ fn create_inspect_list_and_delete_collections() {
     assert_eq!(c.ok("PUT", "/collections/single", Some(&body)), json!(true));
     let named = json!({"vectors": {
         "dense": {"size": 3, "distance": "Dot"},
-        "colbert": {"size": 2, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}
+        "colbert": {"size": 2, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}},
+        "kept": {"size": 2, "distance": "Cosine", "multivector_config": {
+            "comparator": "max_sim", "token_store": {"keep_originals": true}}}
     }});
     assert_eq!(
         c.ok("PUT", "/collections/named?wait=true", Some(&named)),
@@ -64,6 +66,10 @@ fn create_inspect_list_and_delete_collections() {
     assert_eq!(
         vectors["colbert"]["multivector_config"],
         json!({"comparator": "max_sim"})
+    );
+    assert_eq!(
+        vectors["kept"]["multivector_config"],
+        json!({"comparator": "max_sim", "token_store": {"nbits": 2, "keep_originals": true}})
     );
 
     assert_eq!(
@@ -156,6 +162,18 @@ fn collection_errors_are_clear_4xx() {
         ),
         (
             json!({"vectors": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "min_sim"}}}),
+            400,
+        ),
+        (
+            json!({"vectors": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim", "token_store": {"nbits": 3}}}}),
+            422,
+        ),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim", "token_store": {"nbits": 2}}}}),
+            422,
+        ),
+        (
+            json!({"vectors": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim", "token_store": {"bits": 2}}}}),
             400,
         ),
     ];

@@ -384,13 +384,15 @@ fn search_errors_are_4xx() {
 }
 
 /// A Cosine multivector in sealed segments is searched by the token store (PLAID); `params.plaid`
-/// overrides its parameters, bad values are a 400, and hits carry exact MaxSim scores.
+/// overrides its parameters, bad values are a 400, and hits carry exact MaxSim scores (the collection
+/// keeps the inserted tokens beside the compressed ones).
 #[test]
 fn token_store_search_over_http_with_plaid_params() {
     let server = QuiverProcess::start(&[]);
     let c = server.client();
     let body = json!({
-        "vectors": {"late": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}},
+        "vectors": {"late": {"size": 4, "distance": "Cosine", "multivector_config": {
+            "comparator": "max_sim", "token_store": {"nbits": 4, "keep_originals": true}}}},
         "optimizers_config": {"segment_max_points": 100}
     });
     c.ok("PUT", "/collections/late", Some(&body));
@@ -460,4 +462,50 @@ fn token_store_search_over_http_with_plaid_params() {
         let body = json!({"query": qt, "using": "late", "limit": 5, "params": {"plaid": bad}});
         c.err("POST", "/collections/late/points/query", Some(&body), 400);
     }
+}
+
+/// By default sealed segments keep the tokens only compressed: reads return the decompressed tokens
+/// (close to, not equal to, the inserted ones) and search scores are MaxSim over exactly those.
+#[test]
+fn compressed_token_store_scores_the_tokens_it_returns() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let body = json!({
+        "vectors": {"late": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}},
+        "optimizers_config": {"segment_max_points": 100}
+    });
+    c.ok("PUT", "/collections/late", Some(&body));
+    let docs: Vec<Vec<Vec<f32>>> = (0..200u64)
+        .map(|i| doc_tokens(i).iter().map(|t| normalized(t)).collect())
+        .collect();
+    let points: Vec<Value> = (0..200u64)
+        .map(|i| json!({"id": i, "vector": {"late": docs[i as usize]}}))
+        .collect();
+    c.upsert("late", Value::Array(points));
+    let mut sealed = false;
+    for _ in 0..600 {
+        let info = c.ok("GET", "/collections/late", None);
+        if info["segments_count"].as_u64() >= Some(3) && info["wal_bytes"].as_u64() < Some(1000) {
+            sealed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(sealed, "segments were not sealed");
+    let qt: Vec<Vec<f32>> = (0..3).map(|t| normalized(&vector(7000 + t, 4))).collect();
+    let body = json!({"query": qt, "using": "late", "limit": 10, "with_vector": true,
+                      "params": {"plaid": {"ncells": 8, "ndocs": 200, "n_full_scores": 100}}});
+    let res = c.ok("POST", "/collections/late/points/query", Some(&body));
+    let hits = res["points"].as_array().unwrap();
+    assert_eq!(hits.len(), 10);
+    let mut differs = false;
+    for hit in hits {
+        let id = hit["id"].as_u64().unwrap() as usize;
+        let stored: Vec<Vec<f32>> = serde_json::from_value(hit["vector"]["late"].clone()).unwrap();
+        assert_eq!(stored.len(), docs[id].len());
+        differs |= stored != docs[id];
+        let score = hit["score"].as_f64().unwrap() as f32;
+        assert!((score - max_sim(&qt, &stored)).abs() < 1e-4, "{score}");
+    }
+    assert!(differs, "sealed tokens should be the decompressed ones");
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use quiver_engine::config::{MultiVectorComparator, MultiVectorConfig, OptimizerConfig};
+use quiver_engine::config::{
+    MultiVectorComparator, MultiVectorConfig, OptimizerConfig, TokenStoreConfig,
+};
 use quiver_engine::point::CollectionInfo;
 use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
 
@@ -99,11 +101,57 @@ pub enum DistanceDto {
     Manhattan,
 }
 
-/// `{"comparator": "max_sim"}`.
+/// `{"comparator": "max_sim"}`, with Quiver's optional `token_store`.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
 pub struct MultiVectorConfigDto {
     /// Only `max_sim`.
     pub comparator: ComparatorDto,
+    /// Quiver's extension (Cosine only): how sealed segments store the tokens. Shown only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_store: Option<TokenStoreDto>,
+}
+
+/// `{"nbits": 2, "keep_originals": false}`: tokens compressed to `nbits` per dimension (1, 2 or 4);
+/// `keep_originals` also keeps the inserted f32 tokens, for exact scores and unchanged reads.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenStoreDto {
+    /// Bits per residual dimension: 1, 2 or 4 (default 2).
+    #[serde(default = "default_nbits")]
+    pub nbits: u8,
+    /// Keep the inserted tokens beside the compressed ones (default false).
+    #[serde(default)]
+    pub keep_originals: bool,
+}
+
+fn default_nbits() -> u8 {
+    TokenStoreConfig::default().nbits
+}
+
+impl MultiVectorConfigDto {
+    fn to_engine(self) -> MultiVectorConfig {
+        MultiVectorConfig {
+            comparator: match self.comparator {
+                ComparatorDto::MaxSim => MultiVectorComparator::MaxSim,
+            },
+            token_store: self.token_store.map(|t| TokenStoreConfig {
+                nbits: t.nbits,
+                keep_originals: t.keep_originals,
+            }),
+        }
+    }
+
+    fn from_engine(m: MultiVectorConfig) -> Self {
+        MultiVectorConfigDto {
+            comparator: match m.comparator {
+                MultiVectorComparator::MaxSim => ComparatorDto::MaxSim,
+            },
+            token_store: m.token_store.map(|t| TokenStoreDto {
+                nbits: t.nbits,
+                keep_originals: t.keep_originals,
+            }),
+        }
+    }
 }
 
 /// Multivector comparators.
@@ -262,11 +310,9 @@ impl CreateCollection {
                         size: dto.size,
                         distance,
                         hnsw_config: None,
-                        multivector_config: dto.multivector_config.map(|m| MultiVectorConfig {
-                            comparator: match m.comparator {
-                                ComparatorDto::MaxSim => MultiVectorComparator::MaxSim,
-                            },
-                        }),
+                        multivector_config: dto
+                            .multivector_config
+                            .map(MultiVectorConfigDto::to_engine),
                     },
                     dto.hnsw_config,
                 ),
@@ -461,11 +507,7 @@ fn params_out(p: &VectorParams) -> VectorParamsOut {
         size: p.size,
         distance: distance_out(p.distance),
         hnsw_config: p.hnsw_config.as_ref().map(|h| hnsw_out(h, p.size)),
-        multivector_config: p.multivector_config.map(|m| MultiVectorConfigDto {
-            comparator: match m.comparator {
-                MultiVectorComparator::MaxSim => ComparatorDto::MaxSim,
-            },
-        }),
+        multivector_config: p.multivector_config.map(MultiVectorConfigDto::from_engine),
     }
 }
 
