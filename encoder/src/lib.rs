@@ -12,7 +12,7 @@ pub mod loading;
 pub mod models;
 pub mod prompt;
 
-pub use batching::{EncodeRequest, EncoderService, ServiceOptions};
+pub use batching::{EncodeRequest, EncoderService, ServiceOptions, ServiceStats};
 pub use encoder::{Embedding, Encoder, LoadOptions, MultiVector, RunSpec, TextOptions};
 pub use error::{Error, Result};
 pub use prompt::{PromptKind, Truncation, DEFAULT_MAX_LENGTH};

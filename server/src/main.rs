@@ -3,6 +3,7 @@
 
 mod cli;
 mod http;
+mod inference;
 
 use clap::{Parser, Subcommand};
 

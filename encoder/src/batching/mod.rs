@@ -7,7 +7,7 @@
 
 pub mod queue;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -88,6 +88,23 @@ impl Drop for Pending {
     }
 }
 
+/// Counters of the worker since start, for metrics.
+#[derive(Debug, Default)]
+pub struct ServiceStats {
+    /// Forward passes run.
+    pub batches: AtomicU64,
+    /// Inputs embedded.
+    pub inputs: AtomicU64,
+    /// Real (unpadded) tokens embedded.
+    pub tokens: AtomicU64,
+    /// Padded tokens (`longest × rows`) run through the model.
+    pub padded_tokens: AtomicU64,
+    /// Microseconds the worker spent in forward passes.
+    pub busy_micros: AtomicU64,
+    /// Requests refused because the queue was full.
+    pub rejected: AtomicU64,
+}
+
 /// Thread-safe handle to the encoder worker. Cheap to share behind an `Arc`.
 pub struct EncoderService {
     encoder: Arc<Encoder>,
@@ -95,6 +112,7 @@ pub struct EncoderService {
     worker: Option<JoinHandle<()>>,
     outstanding: Arc<AtomicUsize>,
     capacity: usize,
+    stats: Arc<ServiceStats>,
 }
 
 impl EncoderService {
@@ -110,9 +128,11 @@ impl EncoderService {
             max_batch_requests: opts.max_batch_requests,
         };
         let enc = encoder.clone();
+        let stats = Arc::new(ServiceStats::default());
+        let worker_stats = stats.clone();
         let worker = std::thread::Builder::new()
             .name("quiver-encoder".into())
-            .spawn(move || worker_loop(&enc, rx, limits))
+            .spawn(move || worker_loop(&enc, rx, limits, &worker_stats))
             .map_err(|e| Error::Inference(format!("cannot start encoder worker: {e}")))?;
         Ok(EncoderService {
             encoder,
@@ -120,11 +140,27 @@ impl EncoderService {
             worker: Some(worker),
             outstanding: Arc::new(AtomicUsize::new(0)),
             capacity: opts.queue_capacity,
+            stats,
         })
     }
 
     pub fn encoder(&self) -> &Encoder {
         &self.encoder
+    }
+
+    /// Requests queued, running, or finished but not yet collected.
+    pub fn queue_depth(&self) -> usize {
+        self.outstanding.load(Ordering::Acquire)
+    }
+
+    /// Most requests outstanding at once.
+    pub fn queue_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &ServiceStats {
+        &self.stats
     }
 
     /// Validates and tokenizes on the calling thread, then enqueues without blocking.
@@ -152,7 +188,10 @@ impl EncoderService {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.capacity).then_some(n + 1)
             })
-            .map_err(|_| Error::Overloaded)?;
+            .map_err(|_| {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Error::Overloaded
+            })?;
         let pending = Pending {
             rx,
             cancelled,
@@ -161,7 +200,10 @@ impl EncoderService {
         match tx.try_send(job) {
             Ok(()) => Ok(pending),
             // Dropping `pending` releases the slot.
-            Err(TrySendError::Full(_)) => Err(Error::Overloaded),
+            Err(TrySendError::Full(_)) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(Error::Overloaded)
+            }
             Err(TrySendError::Disconnected(_)) => Err(Error::WorkerGone),
         }
     }
@@ -182,7 +224,7 @@ impl Drop for EncoderService {
     }
 }
 
-fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits) {
+fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats: &ServiceStats) {
     let mut queue: JobQueue<JobState> = JobQueue::default();
     let mut open = true;
     loop {
@@ -225,6 +267,7 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits) {
         let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
         let full = encoder.config().text.hidden_size;
         let span = tracing::debug_span!("encode_batch", rows = refs.len(), task = key.task);
+        let started = std::time::Instant::now();
         let result = span.in_scope(|| {
             encoder.embed_ids(
                 &refs,
@@ -234,6 +277,17 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits) {
                 },
             )
         });
+        let longest = refs.iter().map(|r| r.len()).max().unwrap_or(0);
+        let real: usize = refs.iter().map(|r| r.len()).sum();
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.inputs.fetch_add(refs.len() as u64, Ordering::Relaxed);
+        stats.tokens.fetch_add(real as u64, Ordering::Relaxed);
+        stats
+            .padded_tokens
+            .fetch_add((longest * refs.len()) as u64, Ordering::Relaxed);
+        stats
+            .busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         match result {
             Ok(embs) => {
                 for (p, mut e) in picked.iter().zip(embs) {

@@ -6,7 +6,10 @@ use clap::Args;
 
 use quiver_engine::Collections;
 
+use quiver_encoder::{DType, ServiceOptions};
+
 use crate::http::{HttpSettings, Limits, UrlPolicy};
+use crate::inference::ModelOptions;
 
 /// Flags of `quiver serve`. Every flag can also come from the environment variable named in `--help`.
 #[derive(Args, Clone)]
@@ -62,6 +65,29 @@ pub struct ServeArgs {
         requires = "snapshot_url_recovery"
     )]
     pub snapshot_url_allow_private: bool,
+    /// Embedding model to serve, as NAME=DIR_OR_HF_ID (repeatable; a bare DIR_OR_HF_ID is named by its
+    /// last path component). A directory, or a Hugging Face repo id already in the local cache.
+    /// Loaded in the background: `/readyz` answers 503 until every model is ready.
+    #[arg(
+        long = "model",
+        value_name = "NAME=SOURCE",
+        env = "QUIVER_MODELS",
+        value_delimiter = ','
+    )]
+    pub models: Vec<crate::inference::ModelSpec>,
+    /// Compute the models in bfloat16 instead of float32.
+    #[arg(long, env = "QUIVER_MODEL_BF16")]
+    pub model_bf16: bool,
+    /// Padded tokens (longest input × inputs) per forward pass of a model.
+    #[arg(long, env = "QUIVER_MAX_BATCH_TOKENS", default_value_t = 16_384)]
+    pub max_batch_tokens: usize,
+    /// Inputs per forward pass of a model.
+    #[arg(long, env = "QUIVER_MAX_BATCH_REQUESTS", default_value_t = 64)]
+    pub max_batch_requests: usize,
+    /// Embedding requests a model holds at once (queued or running); one more gets 429 with
+    /// Retry-After.
+    #[arg(long, env = "QUIVER_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -85,6 +111,11 @@ impl std::fmt::Debug for ServeArgs {
                 "snapshot_url_allow_private",
                 &self.snapshot_url_allow_private,
             )
+            .field("models", &self.models)
+            .field("model_bf16", &self.model_bf16)
+            .field("max_batch_tokens", &self.max_batch_tokens)
+            .field("max_batch_requests", &self.max_batch_requests)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish()
     }
 }
@@ -110,6 +141,19 @@ impl ServeArgs {
             },
             workers: self.workers,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+            models: self.models.clone(),
+            model_options: ModelOptions {
+                dtype: if self.model_bf16 {
+                    DType::BF16
+                } else {
+                    DType::F32
+                },
+                service: ServiceOptions {
+                    max_batch_tokens: self.max_batch_tokens,
+                    max_batch_requests: self.max_batch_requests,
+                    queue_capacity: self.max_concurrent_requests,
+                },
+            },
         }
     }
 }

@@ -19,8 +19,11 @@ pub enum Access {
     Write,
 }
 
-/// POST routes that only read: retrieve, scroll, count, search and query.
+/// POST routes that only read: retrieve, scroll, count, search, query and embedding.
 const READ_POSTS: &[&str] = &[
+    "/embed",
+    "/embed_all",
+    "/v1/embeddings",
     "/collections/{name}/points",
     "/collections/{name}/points/scroll",
     "/collections/{name}/points/count",

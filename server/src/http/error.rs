@@ -44,6 +44,12 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The embedding model refused or failed the request.
+    #[error(transparent)]
+    Encoder(#[from] quiver_encoder::Error),
+    /// The model a request needs is still loading, or failed to load.
+    #[error("{0}")]
+    ModelUnavailable(String),
     /// Collections are still opening.
     #[error("service is starting: collections are still opening")]
     NotReady,
@@ -77,6 +83,28 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Encoder(err) => {
+                use quiver_encoder::Error as X;
+                match err {
+                    X::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+                    X::TooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    X::EmptyText { .. }
+                    | X::UnknownTask { .. }
+                    | X::UnknownPrompt { .. }
+                    | X::InvalidDimension { .. }
+                    | X::InvalidInput(_) => StatusCode::BAD_REQUEST,
+                    X::WorkerGone => StatusCode::SERVICE_UNAVAILABLE,
+                    X::Io { .. }
+                    | X::Config { .. }
+                    | X::ModelNotFound { .. }
+                    | X::Unsupported(_)
+                    | X::Weights(_)
+                    | X::Tokenizer(_)
+                    | X::Inference(_)
+                    | X::Candle(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                }
+            }
+            ApiError::ModelUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,14 +112,23 @@ impl ApiError {
 
     /// The error as a response, with the handler's elapsed time.
     pub fn to_response(&self, time: f64) -> HttpResponse {
+        self.response_with(json!({
+            "status": { "error": self.to_string() },
+            "time": time,
+        }))
+    }
+
+    /// The error's status (and `Retry-After` on a 429) with a body in the caller's dialect.
+    pub fn response_with(&self, body: serde_json::Value) -> HttpResponse {
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        HttpResponse::build(status).json(json!({
-            "status": { "error": self.to_string() },
-            "time": time,
-        }))
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(body)
     }
 }
 

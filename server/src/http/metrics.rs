@@ -8,6 +8,8 @@ use parking_lot::Mutex;
 
 use quiver_engine::Collections;
 
+use crate::inference::{ModelState, Models};
+
 /// Upper bounds (seconds) of the latency buckets.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -46,7 +48,12 @@ impl Metrics {
     }
 
     /// The whole exposition: requests, then collections (when open).
-    pub fn render(&self, collections: Option<&Collections>, uptime_seconds: f64) -> String {
+    pub fn render(
+        &self,
+        collections: Option<&Collections>,
+        models: &Models,
+        uptime_seconds: f64,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str(
             "# HELP quiver_up Whether the server is up.\n# TYPE quiver_up gauge\nquiver_up 1\n",
@@ -60,6 +67,7 @@ impl Metrics {
         if let Some(collections) = collections {
             render_collections(&mut out, collections);
         }
+        render_models(&mut out, models);
         out
     }
 
@@ -169,6 +177,94 @@ fn render_collections(out: &mut String, collections: &Collections) {
     );
 }
 
+fn load(c: &std::sync::atomic::AtomicU64) -> f64 {
+    c.load(std::sync::atomic::Ordering::Relaxed) as f64
+}
+
+/// Per model: queue depth (a gauge) and the worker's counters. Tokens per second is
+/// `rate(quiver_encoder_tokens_total)`, the mean batch size `inputs_total / batches_total`.
+fn render_models(out: &mut String, models: &Models) {
+    let ready: Vec<(&str, std::sync::Arc<quiver_encoder::EncoderService>)> = models
+        .names()
+        .filter_map(|name| match models.state(name) {
+            Some(ModelState::Ready(service)) => Some((name, service)),
+            _ => None,
+        })
+        .collect();
+    if models.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP quiver_model_ready Whether the model is loaded (0 while loading or after a failure).
+\
+         # TYPE quiver_model_ready gauge"
+    );
+    for name in models.names() {
+        let up = ready.iter().any(|(n, _)| *n == name);
+        let _ = writeln!(
+            out,
+            "quiver_model_ready{{model=\"{}\"}} {}",
+            escape(name),
+            u8::from(up)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP quiver_encoder_queue_depth Requests queued or running in the model's worker.
+\
+         # TYPE quiver_encoder_queue_depth gauge"
+    );
+    for (name, service) in &ready {
+        let _ = writeln!(
+            out,
+            "quiver_encoder_queue_depth{{model=\"{}\"}} {}",
+            escape(name),
+            service.queue_depth()
+        );
+    }
+    type Counter = fn(&quiver_encoder::ServiceStats) -> f64;
+    let counters: [(&str, &str, Counter); 6] = [
+        ("quiver_encoder_batches_total", "Forward passes run.", |s| {
+            load(&s.batches)
+        }),
+        ("quiver_encoder_inputs_total", "Inputs embedded.", |s| {
+            load(&s.inputs)
+        }),
+        (
+            "quiver_encoder_tokens_total",
+            "Tokens embedded (without padding).",
+            |s| load(&s.tokens),
+        ),
+        (
+            "quiver_encoder_padded_tokens_total",
+            "Tokens run through the model, padding included.",
+            |s| load(&s.padded_tokens),
+        ),
+        (
+            "quiver_encoder_busy_seconds_total",
+            "Seconds the worker spent in forward passes.",
+            |s| load(&s.busy_micros) / 1e6,
+        ),
+        (
+            "quiver_encoder_rejected_total",
+            "Requests refused with 429 because the queue was full.",
+            |s| load(&s.rejected),
+        ),
+    ];
+    for (metric, help, field) in counters {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for (name, service) in &ready {
+            let _ = writeln!(
+                out,
+                "{metric}{{model=\"{}\"}} {}",
+                escape(name),
+                field(service.stats())
+            );
+        }
+    }
+}
+
 /// Escapes a label value (backslash, quote, newline).
 fn escape(value: &str) -> String {
     value
@@ -186,7 +282,7 @@ mod tests {
         let m = Metrics::default();
         m.observe("GET", "/x", 200, 0.003);
         m.observe("GET", "/x", 200, 0.2);
-        let text = m.render(None, 1.0);
+        let text = m.render(None, &Models::default(), 1.0);
         assert!(text
             .contains("quiver_http_requests_total{method=\"GET\",route=\"/x\",status=\"200\"} 2"));
         assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.005\"} 1"));

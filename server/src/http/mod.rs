@@ -53,6 +53,10 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Embedding models to load, and how.
+    pub models: Vec<crate::inference::ModelSpec>,
+    /// Load and batching options of every model.
+    pub model_options: crate::inference::ModelOptions,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -68,6 +72,8 @@ impl std::fmt::Debug for HttpSettings {
             .field("limits", &self.limits)
             .field("workers", &self.workers)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("models", &self.models)
+            .field("model_options", &self.model_options)
             .finish()
     }
 }
@@ -95,6 +101,15 @@ impl HttpSettings {
         }
         if self.max_request_bytes == 0 {
             anyhow::bail!("--max-request-size-mb must be at least 1");
+        }
+        let service = &self.model_options.service;
+        if service.max_batch_tokens == 0
+            || service.max_batch_requests == 0
+            || service.queue_capacity == 0
+        {
+            anyhow::bail!(
+                "--max-batch-tokens, --max-batch-requests and --max-concurrent-requests must be at least 1"
+            );
         }
         Ok(())
     }
@@ -139,7 +154,9 @@ where
     if !auth.enabled() {
         tracing::warn!("no API key configured: every client can read and write");
     }
-    let state = web::Data::new(AppState::new(settings.limits, auth));
+    let models =
+        Arc::new(crate::inference::Models::new(&settings.models).map_err(anyhow::Error::msg)?);
+    let state = web::Data::new(AppState::new(settings.limits, auth, models.clone()));
     let max_bytes = settings.max_request_bytes;
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {
@@ -199,6 +216,15 @@ where
             })
             .context("cannot start the thread that opens collections")?
     };
+
+    if !models.is_empty() {
+        let options = settings.model_options;
+        // Detached: a model that is still loading at shutdown holds nothing that needs closing.
+        std::thread::Builder::new()
+            .name("quiver-models".into())
+            .spawn(move || models.load_all(options))
+            .context("cannot start the thread that loads models")?;
+    }
 
     server.await.context("HTTP server failed")?;
     tracing::info!("stopped accepting requests; closing collections");
@@ -334,6 +360,11 @@ mod tests {
             },
             workers: 1,
             shutdown_timeout: Duration::from_secs(1),
+            models: Vec::new(),
+            model_options: crate::inference::ModelOptions {
+                dtype: quiver_encoder::DType::F32,
+                service: Default::default(),
+            },
         }
     }
 

@@ -53,6 +53,10 @@ use super::routes;
         routes::snapshots::list_full_snapshots,
         routes::snapshots::download_full_snapshot,
         routes::snapshots::delete_full_snapshot,
+        routes::embeddings::embed,
+        routes::embeddings::embed_all,
+        routes::embeddings::openai_embeddings,
+        routes::embeddings::openai_models,
     ),
     components(schemas(
         routes::ErrorEnvelope,
@@ -71,6 +75,7 @@ use super::routes;
         (name = "payload", description = "Change payloads"),
         (name = "search", description = "Search and the Query API"),
         (name = "snapshots", description = "Back up and restore collections (admin key)"),
+        (name = "embeddings", description = "Embed texts with a served model (TEI and OpenAI dialects)"),
     )
 )]
 pub struct ApiDoc;

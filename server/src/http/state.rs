@@ -9,6 +9,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::planner::Limits;
+use crate::inference::{ModelState, Models, ResolveError};
 
 /// Shared state of the HTTP server.
 pub struct AppState {
@@ -22,17 +23,52 @@ pub struct AppState {
     pub metrics: Metrics,
     /// When the server started (for uptime).
     pub started: Instant,
+    /// Embedding models by name (loaded in the background).
+    pub models: Arc<Models>,
 }
 
 impl AppState {
     /// State whose collections are not open yet.
-    pub fn new(limits: Limits, auth: Auth) -> Self {
+    pub fn new(limits: Limits, auth: Auth, models: Arc<Models>) -> Self {
         AppState {
             collections: OnceLock::new(),
             limits,
             auth,
             metrics: Metrics::default(),
             started: Instant::now(),
+            models,
+        }
+    }
+
+    /// The model a request names (or the only one), once it is loaded; its name comes back too.
+    pub fn model(
+        &self,
+        name: Option<&str>,
+    ) -> Result<(String, Arc<quiver_encoder::EncoderService>), ApiError> {
+        let configured = || self.models.names().collect::<Vec<_>>().join(", ");
+        let name = self.models.resolve(name).map_err(|e| match e {
+            ResolveError::NoneConfigured => ApiError::BadRequest(
+                "no embedding model is configured: start the server with --model NAME=DIR_OR_HF_ID"
+                    .into(),
+            ),
+            ResolveError::Ambiguous => ApiError::BadRequest(format!(
+                "several models are configured ({}): name one with `model`",
+                configured()
+            )),
+            ResolveError::Unknown(name) => ApiError::NotFound(format!(
+                "model `{name}` not found; configured: {}",
+                configured()
+            )),
+        })?;
+        match self.models.state(name) {
+            Some(ModelState::Ready(service)) => Ok((name.to_string(), service)),
+            Some(ModelState::Loading) => Err(ApiError::ModelUnavailable(format!(
+                "model `{name}` is still loading; retry when /readyz says ready"
+            ))),
+            Some(ModelState::Failed(reason)) => Err(ApiError::ModelUnavailable(format!(
+                "model `{name}` failed to load: {reason}"
+            ))),
+            None => Err(ApiError::NotFound(format!("model `{name}` not found"))),
         }
     }
 

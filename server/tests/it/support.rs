@@ -211,6 +211,18 @@ impl Client {
         }
     }
 
+    /// The server's base URL (`http://host:port`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A request without a body whose answer is JSON outside Qdrant's envelope; must be 200.
+    pub fn ok_raw(&self, method: &str, path: &str) -> Value {
+        let (status, text) = self.send(method, path, &[], None).expect("request");
+        assert_eq!(status, 200, "{method} {path}: {text}");
+        serde_json::from_str(&text).expect("a JSON body")
+    }
+
     /// Sends a request with extra headers and a raw body; returns the status and the body text.
     pub fn send(
         &self,

@@ -2,6 +2,7 @@
 //! engine calls on the blocking pool.
 
 pub mod collections;
+pub mod embeddings;
 pub mod points;
 pub mod search;
 pub mod service;
@@ -100,4 +101,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     search::configure(cfg);
     points::configure(cfg);
     snapshots::configure(cfg);
+    embeddings::configure(cfg);
 }

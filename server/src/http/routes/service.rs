@@ -8,6 +8,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::{blocking, resource};
 use crate::http::openapi::ApiDoc;
 use crate::http::state::AppState;
+use crate::inference::ModelState;
 
 /// Registers the service routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -53,20 +54,39 @@ pub async fn livez() -> HttpResponse {
     text(HttpResponse::Ok(), "livez check passed")
 }
 
-/// Every collection on disk has been opened (or reported as failed).
+/// Every collection on disk has been opened (or reported as failed) and every model has loaded.
 #[utoipa::path(get, path = "/readyz", tag = "service",
     responses(
         (status = 200, description = "Ready", body = String, content_type = "text/plain"),
-        (status = 503, description = "Collections still opening", body = String, content_type = "text/plain")))]
+        (status = 503, description = "Collections still opening, or a model loading or failed", body = String, content_type = "text/plain")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.is_ready() {
-        text(HttpResponse::Ok(), "all collections are open")
-    } else {
-        text(
+    if !state.is_ready() {
+        return text(
             HttpResponse::ServiceUnavailable(),
             "collections are still opening",
-        )
+        );
     }
+    for name in state.models.names() {
+        match state.models.state(name) {
+            Some(ModelState::Ready(_)) | None => {}
+            Some(ModelState::Loading) => {
+                return text(
+                    HttpResponse::ServiceUnavailable(),
+                    &format!("model `{name}` is still loading"),
+                )
+            }
+            Some(ModelState::Failed(reason)) => {
+                return text(
+                    HttpResponse::ServiceUnavailable(),
+                    &format!("model `{name}` failed to load: {reason}"),
+                )
+            }
+        }
+    }
+    text(
+        HttpResponse::Ok(),
+        "all collections are open and all models loaded",
+    )
 }
 
 /// Prometheus metrics.
@@ -78,6 +98,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         let collections = state.collections().ok();
         Ok(state.metrics.render(
             collections.as_deref(),
+            &state.models,
             state.started.elapsed().as_secs_f64(),
         ))
     })
@@ -106,6 +127,8 @@ pub async fn docs() -> HttpResponse {
         .body(include_str!("../docs.html"))
 }
 
-fn text(mut builder: actix_web::HttpResponseBuilder, body: &'static str) -> HttpResponse {
-    builder.insert_header(ContentType::plaintext()).body(body)
+fn text(mut builder: actix_web::HttpResponseBuilder, body: &str) -> HttpResponse {
+    builder
+        .insert_header(ContentType::plaintext())
+        .body(body.to_owned())
 }

@@ -1,0 +1,203 @@
+//! The embedding models a server runs: named on the command line (`--model NAME=SOURCE`), loaded once
+//! per process on a background thread, each owned by one [`EncoderService`] worker that batches the
+//! requests of every route and collection using it.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use quiver_encoder::{DType, Device, Encoder, EncoderService, LoadOptions, ServiceOptions};
+
+/// One `--model` flag: a name clients use and where the weights are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// What requests name the model by (`model` fields, `/v1/models`).
+    pub name: String,
+    /// A model directory or a Hugging Face repo id in the local cache.
+    pub source: String,
+}
+
+impl FromStr for ModelSpec {
+    type Err = String;
+
+    /// `NAME=SOURCE`, or a bare `SOURCE` named by its last path component (`jinaai/jina-embeddings-v4`
+    /// is `jina-embeddings-v4`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, source) = match s.split_once('=') {
+            Some((name, source)) => (name.trim().to_string(), source.trim().to_string()),
+            None => {
+                let source = s.trim().trim_end_matches('/');
+                let name = source.rsplit('/').next().unwrap_or(source);
+                (name.to_string(), source.to_string())
+            }
+        };
+        if source.is_empty() {
+            return Err(format!("--model {s:?}: no model directory or repo id"));
+        }
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if name.is_empty() || name.len() > 128 || !name.chars().all(plain) {
+            return Err(format!(
+                "--model {s:?}: the name must be 1 to 128 letters, digits, '-', '_' or '.'"
+            ));
+        }
+        Ok(ModelSpec { name, source })
+    }
+}
+
+/// How every model is loaded and served.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelOptions {
+    /// Compute type (f32, or bf16 where the device supports it).
+    pub dtype: DType,
+    /// Batching and queue bounds of each model's worker.
+    pub service: ServiceOptions,
+}
+
+/// Where one model is in its life.
+pub enum ModelState {
+    /// Still loading.
+    Loading,
+    /// Serving.
+    Ready(Arc<EncoderService>),
+    /// Failed to load, with the reason.
+    Failed(String),
+}
+
+struct Slot {
+    source: String,
+    state: OnceLock<Result<Arc<EncoderService>, String>>,
+}
+
+/// Every configured model by name. Names are known from the start; weights arrive when loaded.
+#[derive(Default)]
+pub struct Models {
+    slots: BTreeMap<String, Slot>,
+}
+
+impl Models {
+    /// The registry for these flags; nothing is loaded yet.
+    pub fn new(specs: &[ModelSpec]) -> Result<Self, String> {
+        let mut slots = BTreeMap::new();
+        for spec in specs {
+            let slot = Slot {
+                source: spec.source.clone(),
+                state: OnceLock::new(),
+            };
+            if slots.insert(spec.name.clone(), slot).is_some() {
+                return Err(format!("--model: the name {:?} is used twice", spec.name));
+            }
+        }
+        Ok(Models { slots })
+    }
+
+    /// Loads every model, one after another, on the calling thread.
+    pub fn load_all(&self, opts: ModelOptions) {
+        for (name, slot) in &self.slots {
+            let started = std::time::Instant::now();
+            tracing::info!(model = %name, source = %slot.source, "loading model");
+            let result = Encoder::load_with(
+                &slot.source,
+                &LoadOptions {
+                    device: Device::Cpu,
+                    dtype: opts.dtype,
+                    merge_task: None,
+                },
+            )
+            .and_then(|encoder| EncoderService::start(Arc::new(encoder), opts.service))
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+            match &result {
+                Ok(_) => tracing::info!(
+                    model = %name,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "model ready"
+                ),
+                Err(e) => tracing::error!(model = %name, error = %e, "model failed to load"),
+            }
+            let _ = slot.state.set(result);
+        }
+    }
+
+    /// Configured names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.slots.keys().map(String::as_str)
+    }
+
+    /// Whether no model is configured.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The state of a configured model, or `None` for an unknown name.
+    pub fn state(&self, name: &str) -> Option<ModelState> {
+        let slot = self.slots.get(name)?;
+        Some(match slot.state.get() {
+            None => ModelState::Loading,
+            Some(Ok(service)) => ModelState::Ready(service.clone()),
+            Some(Err(e)) => ModelState::Failed(e.clone()),
+        })
+    }
+
+    /// The model a request names, or the only one when it names none.
+    pub fn resolve<'a>(&'a self, name: Option<&'a str>) -> Result<&'a str, ResolveError> {
+        match name {
+            Some(name) if self.slots.contains_key(name) => Ok(name),
+            Some(name) => Err(ResolveError::Unknown(name.to_string())),
+            None => match self.slots.len() {
+                0 => Err(ResolveError::NoneConfigured),
+                1 => Ok(self.slots.keys().next().expect("one model")),
+                _ => Err(ResolveError::Ambiguous),
+            },
+        }
+    }
+}
+
+/// Why a request's model could not be picked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResolveError {
+    /// No `--model` was given.
+    NoneConfigured,
+    /// Several models and the request named none.
+    Ambiguous,
+    /// The named model is not configured.
+    Unknown(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_flags_parse_with_and_without_a_name() {
+        let spec: ModelSpec = "jina=/models/jina-v4".parse().unwrap();
+        assert_eq!(
+            (spec.name.as_str(), spec.source.as_str()),
+            ("jina", "/models/jina-v4")
+        );
+        let spec: ModelSpec = "jinaai/jina-embeddings-v4".parse().unwrap();
+        assert_eq!(spec.name, "jina-embeddings-v4");
+        assert_eq!(spec.source, "jinaai/jina-embeddings-v4");
+        for bad in ["=dir", "a b=dir", "x=", ""] {
+            assert!(bad.parse::<ModelSpec>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn requests_pick_the_named_or_the_only_model() {
+        let one = Models::new(&["a=x".parse().unwrap()]).unwrap();
+        assert_eq!(one.resolve(None), Ok("a"));
+        assert_eq!(one.resolve(Some("a")), Ok("a"));
+        assert_eq!(
+            one.resolve(Some("b")),
+            Err(ResolveError::Unknown("b".into()))
+        );
+        assert!(matches!(one.state("a"), Some(ModelState::Loading)));
+        let two = Models::new(&["a=x".parse().unwrap(), "b=y".parse().unwrap()]).unwrap();
+        assert_eq!(two.resolve(None), Err(ResolveError::Ambiguous));
+        assert_eq!(
+            Models::default().resolve(None),
+            Err(ResolveError::NoneConfigured)
+        );
+        assert!(Models::new(&["a=x".parse().unwrap(), "a=y".parse().unwrap()]).is_err());
+    }
+}
