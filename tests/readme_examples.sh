@@ -48,7 +48,7 @@ PY
         rm -f "$script"
         continue
     fi
-    start_test_server
+    start_test_server --model "jina-embeddings-v4=tests/fixtures/jina-tiny"
     # Literal substitution, so quoted URLs are rewritten too.
     sed -i "s#http://localhost:6333#$QUIVER_URL#g" "$script"
     total=$((total + count))
