@@ -4,6 +4,7 @@
 //! closes the collections.
 
 mod auth;
+mod documents;
 pub mod error;
 mod metrics;
 mod models;

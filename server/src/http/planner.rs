@@ -316,6 +316,9 @@ fn vector_query(
         (VectorValue::Dense(v), false) => QueryVector::Dense(v),
         (VectorValue::Dense(v), true) => QueryVector::Multi(vec![v]),
         (VectorValue::Multi(m), true) => QueryVector::Multi(m),
+        (VectorValue::Inference(_), _) => {
+            unreachable!("check_finite refuses inference objects")
+        }
         (VectorValue::Multi(_), false) => {
             return Err(bad_request(format!(
                 "vector `{using}` is a dense vector: a multivector query needs a vector with \

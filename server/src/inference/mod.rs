@@ -140,6 +140,9 @@ impl Models {
 
     /// The model a request names, or the only one when it names none.
     pub fn resolve<'a>(&'a self, name: Option<&'a str>) -> Result<&'a str, ResolveError> {
+        if self.slots.is_empty() {
+            return Err(ResolveError::NoneConfigured);
+        }
         match name {
             Some(name) if self.slots.contains_key(name) => Ok(name),
             Some(name) => Err(ResolveError::Unknown(name.to_string())),

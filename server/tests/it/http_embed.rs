@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::support::{Client, QuiverProcess};
 
-fn fixture() -> String {
+pub fn fixture() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/jina-tiny")
         .to_str()
@@ -21,7 +21,7 @@ fn fixture() -> String {
         .to_string()
 }
 
-fn library(texts: &[&str], task: &str, prompt: &str, dims: Option<usize>) -> Vec<Embedding> {
+pub fn library(texts: &[&str], task: &str, prompt: &str, dims: Option<usize>) -> Vec<Embedding> {
     let encoder = Encoder::load_with(
         &fixture(),
         &LoadOptions {

@@ -7,6 +7,7 @@ mod crash;
 mod http_auth;
 mod http_collections;
 mod http_concurrency;
+mod http_documents;
 mod http_embed;
 mod http_points;
 mod http_search;

@@ -41,7 +41,8 @@ pub struct FilterDoc {
     must_not: Option<Vec<Value>>,
 }
 
-/// One vector value: a dense vector, or a matrix (one row per token) for a multivector.
+/// One vector value: a dense vector, a matrix (one row per token) for a multivector, or an inference
+/// object the server embeds.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorValue {
@@ -49,14 +50,67 @@ pub enum VectorValue {
     Dense(Vec<f32>),
     /// A multivector (rows of equal length).
     Multi(Vec<Vec<f32>>),
+    /// Text (or an image) for the server's model to embed.
+    Inference(InferenceObject),
+}
+
+/// Qdrant's inference objects: `{"text", "model", "options"}` (Document) or `{"image", "model",
+/// "options"}` (Image).
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum InferenceObject {
+    /// Text to embed.
+    Document(DocumentDto),
+    /// An image to embed.
+    Image(ImageDto),
+}
+
+/// `{"text": "…", "model": "…", "options": {…}}`.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentDto {
+    /// The text.
+    pub text: String,
+    /// A model served by this server (`--model`); may be left out when it serves one.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `task` (`retrieval`, `text-matching`, `code`), `prompt` (`query` / `passage`; upserts default
+    /// to passage, queries to query), `dimensions` (must equal the vector's size), `truncate`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Map<String, Value>>,
+}
+
+/// `{"image": "…", "model": "…", "options": {…}}`.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDto {
+    /// Base64 bytes or a URL.
+    #[schema(value_type = Object)]
+    pub image: Value,
+    /// The model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Model options.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Map<String, Value>>,
 }
 
 impl VectorValue {
     /// Checks every component is finite (JSON has no NaN, but `1e39` overflows `f32` to infinity).
+    /// An inference object left here was not embedded: it is refused.
     pub fn check_finite(&self, what: impl FnOnce() -> String) -> Result<(), ApiError> {
         let finite = match self {
             VectorValue::Dense(v) => v.iter().all(|x| x.is_finite()),
             VectorValue::Multi(m) => m.iter().flatten().all(|x| x.is_finite()),
+            VectorValue::Inference(_) => {
+                return Err(bad_request(format!(
+                    "{}: inference objects (text / image) are embedded only in upserts and the \
+                     Query API; send a vector here",
+                    what()
+                )))
+            }
         };
         if finite {
             Ok(())
@@ -68,12 +122,14 @@ impl VectorValue {
         }
     }
 
-    /// The engine's form.
-    pub fn into_engine(self) -> Vector {
-        match self {
+    /// The engine's form, after [`VectorValue::check_finite`].
+    pub fn into_engine(self, what: impl FnOnce() -> String) -> Result<Vector, ApiError> {
+        self.check_finite(what)?;
+        Ok(match self {
             VectorValue::Dense(v) => Vector::Dense(v),
             VectorValue::Multi(m) => Vector::Multi(m),
-        }
+            VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+        })
     }
 }
 
@@ -104,13 +160,15 @@ impl VectorStruct {
                         vector_names(config)
                     )));
                 }
-                value.check_finite(|| format!("point {point}"))?;
-                out.insert(String::new(), value.into_engine());
+                out.insert(
+                    String::new(),
+                    value.into_engine(|| format!("point {point}"))?,
+                );
             }
             VectorStruct::Named(map) => {
                 for (name, value) in map {
-                    value.check_finite(|| format!("point {point}, vector `{name}`"))?;
-                    out.insert(name, value.into_engine());
+                    let vector = value.into_engine(|| format!("point {point}, vector `{name}`"))?;
+                    out.insert(name, vector);
                 }
             }
         }

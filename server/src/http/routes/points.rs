@@ -6,6 +6,7 @@ use quiver_engine::point::{PayloadOp, ScrollRequest};
 use quiver_engine::{PointId, PointsSelector, WithPayload, WithVectors};
 
 use super::{blocking, resource, respond};
+use crate::http::documents::{self, Purpose};
 use crate::http::error::{bad_request, ApiError};
 use crate::http::models::common::{
     selector_from, with_payload, with_vectors, PointsSelectorDto, RecordOut, UpdateResult,
@@ -56,10 +57,12 @@ pub async fn upsert_points(
     body: web::Json<UpsertPoints>,
 ) -> HttpResponse {
     respond(async move {
-        let body = body.into_inner();
+        let mut body = body.into_inner();
         state.limits.check_batch(body.len(), "points")?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            let targets = documents::upsert_targets(&mut body);
+            documents::embed_in_place(&state, collection.config(), targets, Purpose::Store)?;
             let inserts = body.into_inserts(collection.config())?;
             Ok(UpdateResult::completed(collection.upsert(inserts)?))
         })

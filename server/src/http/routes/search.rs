@@ -98,8 +98,7 @@ pub async fn query_points(
     respond(async move {
         let body = body.into_inner();
         let collection = state.collection(&name)?;
-        let limits = state.limits;
-        blocking(move || run_query(&collection, body, &limits)).await
+        blocking(move || run_query(&state, &collection, body)).await
     })
     .await
 }
@@ -118,11 +117,10 @@ pub async fn query_batch(
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
-        let limits = state.limits;
         blocking(move || {
             body.searches
                 .into_iter()
-                .map(|q| run_query(&collection, q, &limits))
+                .map(|q| run_query(&state, &collection, q))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -130,12 +128,14 @@ pub async fn query_batch(
     .await
 }
 
+/// Embeds the query's documents (if any), then runs it.
 fn run_query(
+    state: &AppState,
     collection: &quiver_engine::Collection,
-    body: QueryRequestDto,
-    limits: &planner::Limits,
+    mut body: QueryRequestDto,
 ) -> Result<QueryResponse, crate::http::error::ApiError> {
-    let hits = planner::query(collection, body, limits)?;
+    crate::http::documents::embed_query(state, collection.config(), &mut body)?;
+    let hits = planner::query(collection, body, &state.limits)?;
     let config = collection.config();
     Ok(QueryResponse {
         points: hits

@@ -1,0 +1,267 @@
+//! Qdrant's inference objects (`{"text", "model", "options"}`) in upserts and the Query API, embedded
+//! by the server's model (the tiny random jina-v4 fixture): stored vectors equal the encoder library's
+//! passage embeddings, and query answers equal a reference computed here from the library's query and
+//! passage embeddings (cosine for the dense stage, MaxSim for the multivector stage).
+
+use serde_json::{json, Value};
+
+use crate::http_embed::{fixture, library};
+use crate::support::{Client, QuiverProcess};
+
+const DOCS: [&str; 6] = [
+    "Berlin is the capital of Germany.",
+    "Paris is the capital of France.",
+    "The quick brown fox jumps over the lazy dog.",
+    "def sort(xs): return sorted(xs)",
+    "Rain is expected in Berlin tomorrow.",
+    "Bread is baked in an oven.",
+];
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn max_sim(q: &[Vec<f32>], d: &[Vec<f32>]) -> f32 {
+    q.iter()
+        .map(|r| {
+            d.iter()
+                .map(|s| dot(r, s))
+                .fold(f32::NEG_INFINITY, f32::max)
+        })
+        .sum()
+}
+
+fn rows(e: &quiver_encoder::Embedding) -> Vec<Vec<f32>> {
+    e.multi.rows().map(<[f32]>::to_vec).collect()
+}
+
+fn create(c: &Client) {
+    let body = json!({"vectors": {
+        "dense": {"size": 32, "distance": "Cosine"},
+        "colbert": {"size": 16, "distance": "Cosine", "multivector_config": {
+            "comparator": "max_sim", "token_store": {"keep_originals": true}}}
+    }});
+    c.ok("PUT", "/collections/docs", Some(&body));
+}
+
+fn doc(text: &str) -> Value {
+    json!({"text": text, "model": "tiny"})
+}
+
+#[test]
+fn documents_are_embedded_on_upsert_and_query() {
+    let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = server.client();
+    create(&c);
+    // Half as points, half as a column batch.
+    let points: Vec<Value> = (0..3)
+        .map(|i| {
+            json!({"id": i, "vector": {"dense": doc(DOCS[i]), "colbert": doc(DOCS[i])},
+                        "payload": {"text": DOCS[i]}})
+        })
+        .collect();
+    c.upsert("docs", json!(points));
+    let batch = json!({"batch": {"ids": [3, 4, 5], "vectors": {
+        "dense": (3..6).map(|i| doc(DOCS[i])).collect::<Vec<_>>(),
+        "colbert": (3..6).map(|i| doc(DOCS[i])).collect::<Vec<_>>()},
+        "payloads": (3..6).map(|i| json!({"text": DOCS[i]})).collect::<Vec<_>>()}});
+    c.ok("PUT", "/collections/docs/points?wait=true", Some(&batch));
+
+    // Stored: the library's passage embeddings (dense truncated to 32 and renormalised).
+    let passages = library(&DOCS, "retrieval", "passage", Some(32));
+    let got = c.ok(
+        "POST",
+        "/collections/docs/points",
+        Some(&json!({"ids": [0, 1, 2, 3, 4, 5], "with_vector": true})),
+    );
+    for (i, record) in got.as_array().unwrap().iter().enumerate() {
+        let dense: Vec<f32> = serde_json::from_value(record["vector"]["dense"].clone()).unwrap();
+        let multi: Vec<Vec<f32>> =
+            serde_json::from_value(record["vector"]["colbert"].clone()).unwrap();
+        let want = &passages[i];
+        assert_eq!(dense.len(), 32);
+        assert!(
+            dense
+                .iter()
+                .zip(&want.single)
+                .all(|(a, b)| (a - b).abs() < 1e-5),
+            "point {i}"
+        );
+        let want_rows = rows(want);
+        assert_eq!(multi.len(), want_rows.len());
+        for (g, w) in multi.iter().zip(&want_rows) {
+            assert!(
+                g.iter().zip(w).all(|(a, b)| (a - b).abs() < 1e-5),
+                "point {i} tokens"
+            );
+        }
+    }
+
+    // Query: dense by cosine against the query embedding.
+    let question = "Which city is the capital of Germany?";
+    let query = &library(&[question], "retrieval", "query", Some(32))[0];
+    let mut dense_ranked: Vec<(usize, f32)> = passages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i, dot(&query.single, &p.single)))
+        .collect();
+    dense_ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let res = c.ok(
+        "POST",
+        "/collections/docs/points/query",
+        Some(&json!({"query": doc(question), "using": "dense", "limit": 3})),
+    );
+    let hits = res["points"].as_array().unwrap();
+    for (hit, (id, score)) in hits.iter().zip(&dense_ranked) {
+        assert_eq!(hit["id"], json!(id));
+        assert!((hit["score"].as_f64().unwrap() as f32 - score).abs() < 1e-4);
+    }
+    // `{"nearest": document}` is the same query.
+    let nearest = c.ok(
+        "POST",
+        "/collections/docs/points/query",
+        Some(&json!({"query": {"nearest": doc(question)}, "using": "dense", "limit": 3})),
+    );
+    assert_eq!(nearest["points"], res["points"]);
+
+    // A funnel: dense prefetch of 4, then MaxSim over token vectors, top 2.
+    let query_tokens = rows(query);
+    let candidates: Vec<usize> = dense_ranked.iter().take(4).map(|(i, _)| *i).collect();
+    let mut reranked: Vec<(usize, f32)> = candidates
+        .iter()
+        .map(|&i| (i, max_sim(&query_tokens, &rows(&passages[i]))))
+        .collect();
+    reranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let res = c.ok(
+        "POST",
+        "/collections/docs/points/query",
+        Some(&json!({
+            "prefetch": {"query": doc(question), "using": "dense", "limit": 4},
+            "query": doc(question), "using": "colbert", "limit": 2, "with_payload": true
+        })),
+    );
+    let hits = res["points"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    for (hit, (id, score)) in hits.iter().zip(&reranked) {
+        assert_eq!(hit["id"], json!(id));
+        assert!((hit["score"].as_f64().unwrap() as f32 - score).abs() < 1e-4);
+        assert_eq!(hit["payload"]["text"], json!(DOCS[*id]));
+    }
+
+    // Options: the code task with the query prompt on upsert changes the stored vector.
+    c.upsert(
+        "docs",
+        json!([{"id": 9, "vector": {
+            "dense": {"text": DOCS[3], "model": "tiny", "options": {"task": "code", "prompt": "query"}},
+            "colbert": doc(DOCS[3])}}]),
+    );
+    let code = &library(&[DOCS[3]], "code", "query", Some(32))[0];
+    let got = c.ok(
+        "POST",
+        "/collections/docs/points",
+        Some(&json!({"ids": [9], "with_vector": ["dense"]})),
+    );
+    let dense: Vec<f32> = serde_json::from_value(got[0]["vector"]["dense"].clone()).unwrap();
+    assert!(dense
+        .iter()
+        .zip(&code.single)
+        .all(|(a, b)| (a - b).abs() < 1e-5));
+}
+
+#[test]
+fn bad_documents_are_refused_and_store_nothing() {
+    let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = server.client();
+    create(&c);
+    c.ok(
+        "PUT",
+        "/collections/odd",
+        Some(&json!({"vectors": {"size": 20, "distance": "Cosine"}})),
+    );
+    let cases = [
+        (
+            "docs",
+            json!({"dense": {"text": "a", "model": "tiny", "options": {"dimensions": 16}}}),
+            400,
+            "32",
+        ),
+        (
+            "docs",
+            json!({"dense": {"text": "a", "model": "tiny", "options": {"colour": 1}}}),
+            400,
+            "colour",
+        ),
+        (
+            "docs",
+            json!({"dense": {"text": "a", "model": "tiny", "options": {"task": "poetry"}}}),
+            400,
+            "retrieval",
+        ),
+        (
+            "docs",
+            json!({"dense": {"text": "  ", "model": "tiny"}}),
+            400,
+            "empty",
+        ),
+        (
+            "docs",
+            json!({"dense": {"text": "a", "model": "other"}}),
+            404,
+            "tiny",
+        ),
+        (
+            "docs",
+            json!({"dense": {"image": "aGVsbG8=", "model": "tiny"}}),
+            400,
+            "image",
+        ),
+        (
+            "odd",
+            json!({"text": "a", "model": "tiny"}),
+            400,
+            "16, 32, 64",
+        ),
+    ];
+    for (collection, vector, status, needle) in cases {
+        let body = json!({"points": [{"id": 1, "vector": vector}]});
+        let message = c.err(
+            "PUT",
+            &format!("/collections/{collection}/points?wait=true"),
+            Some(&body),
+            status,
+        );
+        assert!(message.contains(needle), "{vector}: {message}");
+    }
+    for collection in ["docs", "odd"] {
+        let count = c.ok(
+            "POST",
+            &format!("/collections/{collection}/points/count"),
+            Some(&json!({"exact": true})),
+        );
+        assert_eq!(count["count"], 0);
+    }
+    // The legacy search API takes vectors only.
+    let message = c.err(
+        "POST",
+        "/collections/odd/points/search",
+        Some(&json!({"vector": {"text": "a", "model": "tiny"}, "limit": 1})),
+        400,
+    );
+    assert!(message.contains("Query API"), "{message}");
+
+    // A server without a model says how to get one.
+    let bare = QuiverProcess::start(&[]);
+    let cb = bare.client();
+    cb.ok(
+        "PUT",
+        "/collections/t",
+        Some(&json!({"vectors": {"size": 32, "distance": "Cosine"}})),
+    );
+    let message = cb.err(
+        "POST",
+        "/collections/t/points/query",
+        Some(&json!({"query": {"text": "a", "model": "x"}})),
+        400,
+    );
+    assert!(message.contains("--model"), "{message}");
+}
