@@ -22,7 +22,7 @@ fi
 . scripts/start-test-server.sh
 KEY="scenario-admin-key"
 trap 'stop_test_server || true' EXIT
-start_test_server --api-key "$KEY"
-"$VENV/bin/python" tests/qdrant_client_scenario.py "$QUIVER_URL" "$KEY" "$QUIVER_TMP/data"
+start_test_server --api-key "$KEY" --model "tiny=tests/fixtures/jina-tiny"
+QUIVER_SCENARIO_MODEL=tiny "$VENV/bin/python" tests/qdrant_client_scenario.py "$QUIVER_URL" "$KEY" "$QUIVER_TMP/data"
 trap - EXIT
 stop_test_server

@@ -7,6 +7,7 @@ Exits non-zero on the first mismatch; prints "N passed, 0 failed" at the end.
 
 import hashlib
 import io
+import json
 import os
 import sys
 import urllib.request
@@ -278,7 +279,56 @@ def main():
     check("deleted collection is gone", not client.collection_exists("single"))
     check("delete hybrid", client.delete_collection("hybrid"))
 
+    # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
+    if os.environ.get("QUIVER_SCENARIO_MODEL"):
+        inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
+
     print(f"{passed} passed, 0 failed")
+
+
+def post_json(url, key, path, body):
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                     headers={"content-type": "application/json", "api-key": key or ""})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def inference(url, key, model):
+    """Documents through qdrant-client's server-side inference mode, checked against /embed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = QdrantClient(url=url, api_key=key, check_compatibility=False, timeout=60,
+                              cloud_inference=True)
+    texts = ["Berlin is the capital of Germany.", "Paris is the capital of France.",
+             "Bread is baked in an oven.", "The fox jumps over the dog."]
+    if client.collection_exists("docs"):
+        client.delete_collection("docs")
+    client.create_collection("docs", vectors_config={
+        "dense": models.VectorParams(size=32, distance=models.Distance.COSINE)})
+    client.upsert("docs", points=[
+        models.PointStruct(id=i, vector={"dense": models.Document(text=t, model=model)},
+                           payload={"text": t}) for i, t in enumerate(texts)])
+    stored = client.retrieve("docs", ids=list(range(len(texts))), with_vectors=True)
+    want = np.array(post_json(url, key, "/embed", {"inputs": texts, "prompt_name": "passage",
+                                                   "dimensions": 32, "model": model}), dtype=np.float32)
+    got = np.array([p.vector["dense"] for p in sorted(stored, key=lambda p: p.id)], dtype=np.float32)
+    check("documents stored as their passage embeddings", np.abs(got - want).max() < 1e-5,
+          np.abs(got - want).max())
+    question = "Which city is the capital of Germany?"
+    q = np.array(post_json(url, key, "/embed", {"inputs": question, "dimensions": 32,
+                                                "model": model})[0], dtype=np.float32)
+    expected = [int(i) for i in np.argsort(-(want @ q))[:3]]
+    res = client.query_points("docs", query=models.Document(text=question, model=model),
+                              using="dense", limit=3)
+    check("Document query ranks by the query embedding", [p.id for p in res.points] == expected,
+          f"{[p.id for p in res.points]} vs {expected}")
+    try:
+        client.query_points("docs", query=models.Document(text=question, model="no-such-model"),
+                            using="dense", limit=3)
+        check("unknown model fails", False)
+    except UnexpectedResponse as e:
+        check("unknown model is 404", e.status_code == 404, str(e))
+    client.delete_collection("docs")
 
 
 if __name__ == "__main__":
