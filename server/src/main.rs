@@ -33,6 +33,8 @@ enum Command {
     Search(cli::search::SearchArgs),
     /// Embed texts with jina-embeddings-v4 and print the vectors as JSON lines.
     Embed(cli::embed::EmbedArgs),
+    /// Load text files and JSON Lines into a collection through a running server, which embeds them.
+    Ingest(cli::ingest::IngestArgs),
     /// Create, list, restore or delete snapshots (backups) of collections.
     #[command(subcommand)]
     Snapshot(cli::snapshot::SnapshotCommand),
@@ -50,6 +52,7 @@ fn main() {
         Command::Upsert(args) => cli::upsert::run(&cli.global, args),
         Command::Search(args) => cli::search::run(&cli.global, args),
         Command::Embed(args) => cli::embed::run(args),
+        Command::Ingest(args) => cli::ingest::run(args),
         Command::Snapshot(cmd) => cli::snapshot::run(&cli.global, cmd),
         Command::DebugWorkload(args) => cli::workload::run(&cli.global, args),
     };

@@ -2,6 +2,7 @@
 
 pub mod collection;
 pub mod embed;
+pub mod ingest;
 pub mod search;
 pub mod serve;
 pub mod snapshot;

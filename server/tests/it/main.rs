@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_embed;
+mod cli_ingest;
 mod crash;
 mod http_auth;
 mod http_collections;

@@ -1,0 +1,351 @@
+//! `quiver ingest`: loads text files and JSON Lines into a collection through a running server, which
+//! embeds them with its model (Qdrant inference objects in the upserts).
+//!
+//! Files: `.txt` and `.md` are one point each (payload `{"path", "text"}`); `.jsonl` is one point per
+//! line (the line is the payload, its text field is embedded). Ids derive from the path (and line) or
+//! from the JSONL id field, so a second run finds the points of the first and skips them.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Arguments of `ingest`.
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// Target collection (must exist; its vectors say what is embedded).
+    #[arg(long)]
+    pub collection: String,
+    /// Files and directories (searched recursively) to load.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The server.
+    #[arg(long, env = "QUIVER_URL", default_value = "http://127.0.0.1:6333")]
+    pub url: String,
+    /// API key of the server (admin or a key that may write).
+    #[arg(long, env = "QUIVER_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Model to embed with (needed only when the server runs several).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Vector names to fill (repeatable; default: every vector of the collection).
+    #[arg(long = "vector")]
+    pub vectors: Vec<String>,
+    /// JSONL field holding the text to embed.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// JSONL field holding the point id (an unsigned integer or a UUID; other values are hashed).
+    /// Lines without it get an id from the file path and line number.
+    #[arg(long, default_value = "id")]
+    pub id_field: String,
+    /// Points per upsert request.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Cut texts over the model's token limit instead of failing on them.
+    #[arg(long)]
+    pub truncate: bool,
+}
+
+/// One point to be.
+struct Item {
+    id: Value,
+    text: String,
+    payload: Map<String, Value>,
+}
+
+/// Runs `ingest`.
+pub fn run(args: IngestArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let client = Http::new(&args.url, args.api_key.clone());
+    let info = client
+        .get(&format!("/collections/{}", args.collection))
+        .with_context(|| format!("collection `{}`", args.collection))?;
+    let vectors = target_vectors(&info, &args.vectors)?;
+
+    let (items, skipped) = collect(&args)?;
+    if items.is_empty() {
+        bail!("no .txt, .md or .jsonl input found under the given paths");
+    }
+    let progress = ProgressBar::new(items.len() as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} items, {per_sec}, ETA {eta} {msg}")
+            .expect("static progress template is valid: this is a bug"),
+    );
+    let started = Instant::now();
+    let (mut added, mut present) = (0usize, 0usize);
+    for chunk in items.chunks(args.batch_size) {
+        let ids: Vec<&Value> = chunk.iter().map(|item| &item.id).collect();
+        let existing = client.existing(&args.collection, &ids)?;
+        let points: Vec<Value> = chunk
+            .iter()
+            .filter(|item| !existing.contains(&item.id.to_string()))
+            .map(|item| point(item, &vectors, args.model.as_deref(), args.truncate))
+            .collect();
+        present += chunk.len() - points.len();
+        if !points.is_empty() {
+            client
+                .put(
+                    &format!("/collections/{}/points?wait=true", args.collection),
+                    &json!({ "points": points }),
+                )
+                .context("upsert")?;
+            added += points.len();
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    eprintln!(
+        "ingested {added} new points into `{}` ({present} already present, {} files skipped) in {:.1} s",
+        args.collection,
+        skipped,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The vector names to fill, checked against the collection.
+fn target_vectors(info: &Value, wanted: &[String]) -> Result<Vec<String>> {
+    let vectors = &info["config"]["params"]["vectors"];
+    let all: Vec<String> = if vectors.get("size").is_some() {
+        vec![String::new()]
+    } else {
+        vectors
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    for name in wanted {
+        if !all.contains(name) {
+            bail!(
+                "--vector {name}: the collection has {}",
+                all.iter()
+                    .map(|n| if n.is_empty() {
+                        "one unnamed vector".into()
+                    } else {
+                        format!("`{n}`")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(wanted.to_vec())
+}
+
+/// The upsert form of an item: the same document for every target vector.
+fn point(item: &Item, vectors: &[String], model: Option<&str>, truncate: bool) -> Value {
+    let mut document = json!({ "text": item.text });
+    if let Some(model) = model {
+        document["model"] = json!(model);
+    }
+    if truncate {
+        document["options"] = json!({ "truncate": true });
+    }
+    let vector = if vectors.len() == 1 && vectors[0].is_empty() {
+        document
+    } else {
+        Value::Object(
+            vectors
+                .iter()
+                .map(|name| (name.clone(), document.clone()))
+                .collect(),
+        )
+    };
+    json!({ "id": item.id, "vector": vector, "payload": item.payload })
+}
+
+/// Every input under `args.paths`, in a stable order, and how many files were skipped.
+fn collect(args: &IngestArgs) -> Result<(Vec<Item>, usize)> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        walk(path, &mut files).with_context(|| format!("{}", path.display()))?;
+    }
+    files.sort();
+    let mut items = Vec::new();
+    let mut skipped = 0usize;
+    for file in files {
+        let ext = file
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("txt") | Some("md") => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("{}: not UTF-8 text", file.display()))?;
+                if text.trim().is_empty() {
+                    skipped += 1;
+                    continue;
+                }
+                let shown = file.display().to_string();
+                let mut payload = Map::new();
+                payload.insert("path".into(), json!(shown));
+                payload.insert("text".into(), json!(text));
+                items.push(Item {
+                    id: hashed_id(&shown),
+                    text,
+                    payload,
+                });
+            }
+            Some("jsonl") => read_jsonl(&file, args, &mut items)?,
+            Some("png") | Some("jpg") | Some("jpeg") | Some("webp") => {
+                tracing::warn!(file = %file.display(), "skipped: image embedding is not available yet");
+                skipped += 1;
+            }
+            _ => skipped += 1,
+        }
+    }
+    Ok((items, skipped))
+}
+
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+    } else if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            // Hidden files and directories (.git, editor swap files) are not documents.
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            walk(&entry.path(), out)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_jsonl(file: &Path, args: &IngestArgs, items: &mut Vec<Item>) -> Result<()> {
+    let content = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: not UTF-8 text", file.display()))?;
+    for (n, line) in content.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", file.display(), n + 1);
+        let value: Value =
+            serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
+        let Value::Object(payload) = value else {
+            bail!("{}: each line must be a JSON object", at());
+        };
+        let text = match payload.get(&args.text_field) {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            _ => bail!(
+                "{}: no non-empty string field `{}` (choose it with --text-field)",
+                at(),
+                args.text_field
+            ),
+        };
+        let id = match payload.get(&args.id_field) {
+            Some(Value::Number(n)) if n.is_u64() => Value::Number(n.clone()),
+            Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => json!(s),
+            Some(other) => hashed_id(&other.to_string()),
+            None => hashed_id(&at()),
+        };
+        items.push(Item { id, text, payload });
+    }
+    Ok(())
+}
+
+/// A stable point id from a string: the first 63 bits of its SHA-256.
+fn hashed_id(key: &str) -> Value {
+    let digest = Sha256::digest(key.as_bytes());
+    let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1;
+    json!(n)
+}
+
+/// A small JSON client of the server, retrying 429s after their Retry-After.
+struct Http {
+    agent: ureq::Agent,
+    base: String,
+    key: Option<String>,
+}
+
+impl Http {
+    fn new(base: &str, key: Option<String>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        Http {
+            agent,
+            base: base.trim_end_matches('/').to_string(),
+            key,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        loop {
+            let mut request = ureq::http::Request::builder().method(method).uri(&url);
+            if let Some(key) = &self.key {
+                request = request.header("api-key", key);
+            }
+            let mut response = match body {
+                Some(body) => self.agent.run(
+                    request
+                        .header("content-type", "application/json")
+                        .body(body.to_string())?,
+                ),
+                None => self.agent.run(request.body(())?),
+            }
+            .with_context(|| format!("cannot reach {} (is `quiver serve` running?)", self.base))?;
+            let status = response.status().as_u16();
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_string()?;
+            if status == 429 {
+                let wait = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                std::thread::sleep(Duration::from_secs(wait));
+                continue;
+            }
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            if !(200..300).contains(&status) {
+                let message = value["status"]["error"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| value.to_string());
+                bail!("{method} {path}: {status}: {message}");
+            }
+            return Ok(value["result"].clone());
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<Value> {
+        self.call("GET", path, None)
+    }
+
+    fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call("PUT", path, Some(body))
+    }
+
+    /// Which of `ids` the collection already holds (as their JSON text).
+    fn existing(&self, collection: &str, ids: &[&Value]) -> Result<HashSet<String>> {
+        let found = self.call(
+            "POST",
+            &format!("/collections/{collection}/points"),
+            Some(&json!({"ids": ids, "with_payload": false, "with_vector": false})),
+        )?;
+        Ok(found
+            .as_array()
+            .map(|records| records.iter().map(|r| r["id"].to_string()).collect())
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,132 @@
+//! `quiver ingest` against a real server running the tiny jina-v4 fixture: files and JSON Lines become
+//! points whose vectors are the library's passage embeddings of their text; a second run adds nothing.
+
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::http_embed::{fixture, library};
+use crate::support::{quiver_bin, QuiverProcess, TestDir};
+
+fn ingest(base: &str, args: &[&str]) -> Output {
+    Command::new(quiver_bin())
+        .args(["ingest", "--url", base])
+        .args(args)
+        .env("QUIVER_LOG", "warn")
+        .output()
+        .expect("spawn quiver")
+}
+
+#[test]
+fn ingest_loads_files_and_jsonl_once() {
+    let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = server.client();
+    c.ok(
+        "PUT",
+        "/collections/docs",
+        Some(&json!({"vectors": {
+            "dense": {"size": 32, "distance": "Cosine"},
+            "colbert": {"size": 16, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}
+        }})),
+    );
+    let dir = TestDir::new();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("notes/.git")).unwrap();
+    std::fs::write(root.join("a.txt"), "Berlin is the capital of Germany.").unwrap();
+    std::fs::write(
+        root.join("notes/b.md"),
+        "# Bread\nBread is baked in an oven.",
+    )
+    .unwrap();
+    std::fs::write(root.join("notes/.git/config"), "not a document").unwrap();
+    std::fs::write(root.join("notes/empty.txt"), "   ").unwrap();
+    std::fs::write(root.join("picture.png"), [0x89, b'P', b'N', b'G']).unwrap();
+    std::fs::write(
+        root.join("more.jsonl"),
+        "{\"id\": 7, \"body\": \"Paris is the capital of France.\", \"lang\": \"en\"}\n\
+         {\"body\": \"The quick brown fox.\"}\n",
+    )
+    .unwrap();
+    let base = server.client().base().to_string();
+    let root_str = root.to_str().unwrap();
+
+    let out = ingest(
+        &base,
+        &["--collection", "docs", "--text-field", "body", root_str],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ingested 4 new points"), "{stderr}");
+    let count = |c: &crate::support::Client| {
+        c.ok(
+            "POST",
+            "/collections/docs/points/count",
+            Some(&json!({"exact": true})),
+        )["count"]
+            .clone()
+    };
+    assert_eq!(count(&c), json!(4));
+
+    // The JSONL id is kept; the payload is the line; vectors are the passage embeddings of the text.
+    let got = c.ok(
+        "POST",
+        "/collections/docs/points",
+        Some(&json!({"ids": [7], "with_vector": true, "with_payload": true})),
+    );
+    assert_eq!(got[0]["payload"]["lang"], "en");
+    let want = &library(
+        &["Paris is the capital of France."],
+        "retrieval",
+        "passage",
+        Some(32),
+    )[0];
+    let dense: Vec<f32> = serde_json::from_value(got[0]["vector"]["dense"].clone()).unwrap();
+    assert!(dense
+        .iter()
+        .zip(&want.single)
+        .all(|(a, b)| (a - b).abs() < 1e-5));
+    let tokens = got[0]["vector"]["colbert"].as_array().unwrap().len();
+    assert_eq!(tokens, want.multi.num_tokens());
+    // Files carry their path and text.
+    let page = c.ok(
+        "POST",
+        "/collections/docs/points/scroll",
+        Some(&json!({"limit": 10, "with_payload": true})),
+    );
+    let texts: Vec<&str> = page["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["payload"]["text"].as_str())
+        .collect();
+    assert!(
+        texts.contains(&"Berlin is the capital of Germany."),
+        "{texts:?}"
+    );
+
+    // A second run finds every point and adds none.
+    let out = ingest(
+        &base,
+        &["--collection", "docs", "--text-field", "body", root_str],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ingested 0 new points"), "{stderr}");
+    assert!(stderr.contains("4 already present"), "{stderr}");
+    assert_eq!(count(&c), json!(4));
+
+    // Errors name the problem.
+    for (args, needle) in [
+        (vec!["--collection", "nope", root_str], "nope"),
+        (
+            vec!["--collection", "docs", "--vector", "sparse", root_str],
+            "sparse",
+        ),
+        (vec!["--collection", "docs", root_str], "--text-field"),
+    ] {
+        let out = ingest(&base, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
