@@ -32,7 +32,7 @@ impl Distance {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HnswConfig {
-    /// Neighbours per node on the upper layers (layer 0 keeps `2·m`).
+    /// Neighbours per node on the upper layers (layer 0 keeps `2·m`); 0 builds no graph (exact scans only).
     pub m: usize,
     /// Candidate-list size while building; higher builds slower and finds better neighbours.
     pub ef_construct: usize,
@@ -192,9 +192,11 @@ impl CollectionConfig {
                 )));
             }
             let hnsw = self.hnsw_for(name);
-            if hnsw.m < 2 || hnsw.m > 256 {
+            // m = 0 is Qdrant's way to build no graph: the vector is only scanned exactly, which is
+            // what a full-size vector that rescores the candidates of a smaller one needs.
+            if hnsw.m == 1 || hnsw.m > 256 {
                 return Err(Error::InvalidInput(format!(
-                    "vector `{name}`: hnsw m must be between 2 and 256, got {}",
+                    "vector `{name}`: hnsw m must be 0 (no graph) or between 2 and 256, got {}",
                     hnsw.m
                 )));
             }

@@ -158,7 +158,7 @@ impl Shared {
         let mut out = Vec::new();
         for (i, (name, dense)) in files.dense.iter().enumerate() {
             let hnsw = self.config.hnsw_for(name);
-            if dense.num_rows() == 0 || dense.num_rows() < hnsw.full_scan_threshold {
+            if hnsw.m == 0 || dense.num_rows() == 0 || dense.num_rows() < hnsw.full_scan_threshold {
                 continue;
             }
             let params = HnswBuildParams {

@@ -265,3 +265,95 @@ fn bad_documents_are_refused_and_store_nothing() {
     );
     assert!(message.contains("--model"), "{message}");
 }
+
+/// The Matryoshka funnel: a small vector with a graph finds candidates, the full-size vector (no graph:
+/// `m: 0`) rescores them, and MaxSim over token vectors orders the last few; every vector is filled
+/// from one document by one forward pass.
+#[test]
+fn a_funnel_of_small_full_and_token_vectors() {
+    let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = server.client();
+    let body = json!({
+        "vectors": {
+            "small": {"size": 16, "distance": "Cosine"},
+            "full": {"size": 64, "distance": "Cosine", "hnsw_config": {"m": 0}},
+            "colbert": {"size": 16, "distance": "Cosine", "multivector_config": {
+                "comparator": "max_sim", "token_store": {"keep_originals": true}}}
+        },
+        "hnsw_config": {"full_scan_threshold": 0},
+        "optimizers_config": {"segment_max_points": 3}
+    });
+    c.ok("PUT", "/collections/funnel", Some(&body));
+    let points: Vec<Value> = DOCS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"id": i, "vector": {"small": doc(t), "full": doc(t), "colbert": doc(t)}}))
+        .collect();
+    c.upsert("funnel", json!(points));
+    // Wait for the seals: two sealed segments, each with a graph for `small` only.
+    let segments = server.data_dir().join("collections/funnel/segments");
+    let mut graphs = 0;
+    for _ in 0..600 {
+        let info = c.ok("GET", "/collections/funnel", None);
+        if info["wal_bytes"].as_u64() < Some(1000) && info["segments_count"].as_u64() >= Some(3) {
+            graphs = std::fs::read_dir(&segments)
+                .unwrap()
+                .flatten()
+                .flat_map(|seg| std::fs::read_dir(seg.path()).unwrap().flatten())
+                .filter(|f| f.path().extension().is_some_and(|e| e == "hnsw"))
+                .count();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(graphs, 2, "one graph per sealed segment, for `small` only");
+
+    let question = "Which city is the capital of Germany?";
+    let passages16 = library(&DOCS, "retrieval", "passage", Some(16));
+    let passages64 = library(&DOCS, "retrieval", "passage", None);
+    let q16 = &library(&[question], "retrieval", "query", Some(16))[0];
+    let q64 = &library(&[question], "retrieval", "query", None)[0];
+    let rank = |scores: Vec<(usize, f32)>, k: usize| {
+        let mut s = scores;
+        s.sort_by(|a, b| b.1.total_cmp(&a.1));
+        s.truncate(k);
+        s
+    };
+    let stage1 = rank(
+        (0..6)
+            .map(|i| (i, dot(&q16.single, &passages16[i].single)))
+            .collect(),
+        5,
+    );
+    let stage2 = rank(
+        stage1
+            .iter()
+            .map(|&(i, _)| (i, dot(&q64.single, &passages64[i].single)))
+            .collect(),
+        3,
+    );
+    let stage3 = rank(
+        stage2
+            .iter()
+            .map(|&(i, _)| (i, max_sim(&rows(q64), &rows(&passages64[i]))))
+            .collect(),
+        2,
+    );
+    let res = c.ok(
+        "POST",
+        "/collections/funnel/points/query",
+        Some(&json!({
+            "prefetch": {
+                "prefetch": {"query": doc(question), "using": "small", "limit": 5},
+                "query": doc(question), "using": "full", "limit": 3
+            },
+            "query": doc(question), "using": "colbert", "limit": 2
+        })),
+    );
+    let hits = res["points"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    for (hit, (id, score)) in hits.iter().zip(&stage3) {
+        assert_eq!(hit["id"], json!(id), "{res}");
+        assert!((hit["score"].as_f64().unwrap() as f32 - score).abs() < 1e-4);
+    }
+}

@@ -165,7 +165,7 @@ pub enum ComparatorDto {
 /// HNSW parameters; absent fields keep their defaults.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
 pub struct HnswConfigDiff {
-    /// Neighbours per node (layer 0 keeps `2·m`). 2..=256.
+    /// Neighbours per node (layer 0 keeps `2·m`): 0 (no graph: exact scans only) or 2..=256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<usize>,
     /// Candidate-list size while building. At least 4.
