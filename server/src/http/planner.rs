@@ -5,7 +5,11 @@
 //! exactly. A dense prefetch under a multivector query is therefore "HNSW, then MaxSim rerank". As in
 //! Qdrant, the top-level filter also restricts every prefetch.
 
+use std::time::Instant;
+
+use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use quiver_engine::filter::{Condition, Filter, OneOrMany};
 use quiver_engine::point::{QueryVector, ScrollRequest};
@@ -89,11 +93,27 @@ pub fn search(
     Ok(collection.search(&request)?)
 }
 
-/// The Query API.
+/// How long one stage of a query took (prefetches first, deepest first; the query itself last).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StageTiming {
+    /// The vector the stage searched (`""`: the unnamed one).
+    pub using: String,
+    /// Nesting depth: 0 for the query, 1 for its prefetches, and so on.
+    pub depth: usize,
+    /// Hits the stage was asked for (its `limit`, plus `offset` at the top).
+    pub limit: usize,
+    /// Candidates it scored exactly, when it had prefetches.
+    pub candidates: Option<usize>,
+    /// Milliseconds spent in the stage itself (not in its prefetches).
+    pub ms: f64,
+}
+
+/// The Query API. Each stage's timing is appended to `timings`.
 pub fn query(
     collection: &Collection,
     dto: QueryRequestDto,
     limits: &Limits,
+    timings: &mut Vec<StageTiming>,
 ) -> Result<Vec<ScoredPoint>, ApiError> {
     reject_lookup_from(&dto.lookup_from)?;
     let limit = dto.limit.unwrap_or(10);
@@ -124,11 +144,26 @@ pub fn query(
             with_vectors,
         );
     };
-    let candidates = prefetch_candidates(collection, prefetches, dto.filter.as_ref(), limits, 1)?;
+    let candidates = prefetch_candidates(
+        collection,
+        prefetches,
+        dto.filter.as_ref(),
+        limits,
+        1,
+        timings,
+    )?;
     if candidates.as_ref().is_some_and(|c| c.is_empty()) {
         return Ok(Vec::new());
     }
     let params = dto.params.unwrap_or_default();
+    let started = Instant::now();
+    let stage = StageTiming {
+        using: using.clone(),
+        depth: 0,
+        limit: limit + offset,
+        candidates: candidates.as_ref().map(Vec::len),
+        ms: 0.0,
+    };
     let request = SearchRequest {
         using,
         query,
@@ -143,7 +178,12 @@ pub fn query(
         with_payload,
         with_vectors,
     };
-    Ok(collection.search(&request)?)
+    let hits = collection.search(&request)?;
+    timings.push(StageTiming {
+        ms: started.elapsed().as_secs_f64() * 1e3,
+        ..stage
+    });
+    Ok(hits)
 }
 
 /// Deepest prefetch nesting accepted.
@@ -156,6 +196,7 @@ fn prefetch_candidates(
     inherited: Option<&Filter>,
     limits: &Limits,
     depth: usize,
+    timings: &mut Vec<StageTiming>,
 ) -> Result<Option<Vec<PointId>>, ApiError> {
     if prefetches.is_empty() {
         return Ok(None);
@@ -168,7 +209,7 @@ fn prefetch_candidates(
     let mut union = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for prefetch in prefetches {
-        for id in run_prefetch(collection, prefetch, inherited, limits, depth)? {
+        for id in run_prefetch(collection, prefetch, inherited, limits, depth, timings)? {
             if seen.insert(id) {
                 union.push(id);
             }
@@ -183,6 +224,7 @@ fn run_prefetch(
     inherited: Option<&Filter>,
     limits: &Limits,
     depth: usize,
+    timings: &mut Vec<StageTiming>,
 ) -> Result<Vec<PointId>, ApiError> {
     reject_lookup_from(&prefetch.lookup_from)?;
     let limit = prefetch.limit.unwrap_or(10);
@@ -200,11 +242,26 @@ fn run_prefetch(
         .as_ref()
         .map(|p| p.as_slice())
         .unwrap_or(&[]);
-    let candidates = prefetch_candidates(collection, nested, filter.as_ref(), limits, depth + 1)?;
+    let candidates = prefetch_candidates(
+        collection,
+        nested,
+        filter.as_ref(),
+        limits,
+        depth + 1,
+        timings,
+    )?;
     if candidates.as_ref().is_some_and(|c| c.is_empty()) {
         return Ok(Vec::new());
     }
     let params: SearchParams = prefetch.params.clone().unwrap_or_default();
+    let started = Instant::now();
+    let stage = StageTiming {
+        using: using.clone(),
+        depth,
+        limit,
+        candidates: candidates.as_ref().map(Vec::len),
+        ms: 0.0,
+    };
     let request = SearchRequest {
         using,
         query,
@@ -219,11 +276,16 @@ fn run_prefetch(
         with_payload: WithPayload::None,
         with_vectors: WithVectors::None,
     };
-    Ok(collection
+    let ids = collection
         .search(&request)?
         .into_iter()
         .map(|hit| hit.id)
-        .collect())
+        .collect();
+    timings.push(StageTiming {
+        ms: started.elapsed().as_secs_f64() * 1e3,
+        ..stage
+    });
+    Ok(ids)
 }
 
 /// Both filters (either may be absent).

@@ -341,7 +341,7 @@ fn a_funnel_of_small_full_and_token_vectors() {
     );
     let res = c.ok(
         "POST",
-        "/collections/funnel/points/query",
+        "/collections/funnel/points/query?timings=true",
         Some(&json!({
             "prefetch": {
                 "prefetch": {"query": doc(question), "using": "small", "limit": 5},
@@ -356,4 +356,32 @@ fn a_funnel_of_small_full_and_token_vectors() {
         assert_eq!(hit["id"], json!(id), "{res}");
         assert!((hit["score"].as_f64().unwrap() as f32 - score).abs() < 1e-4);
     }
+    // Timings, deepest stage first.
+    let timings = &res["timings"];
+    let stages = timings["stages"].as_array().unwrap();
+    let shape: Vec<(Value, Value, Value)> = stages
+        .iter()
+        .map(|s| (s["using"].clone(), s["depth"].clone(), s["limit"].clone()))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (json!("small"), json!(2), json!(5)),
+            (json!("full"), json!(1), json!(3)),
+            (json!("colbert"), json!(0), json!(2))
+        ]
+    );
+    assert_eq!(stages[0]["candidates"], Value::Null);
+    assert_eq!(stages[1]["candidates"], json!(5));
+    assert_eq!(stages[2]["candidates"], json!(3));
+    let embed_ms = timings["embed_ms"].as_f64().unwrap();
+    let total_ms = timings["total_ms"].as_f64().unwrap();
+    assert!(embed_ms > 0.0 && total_ms >= embed_ms, "{timings}");
+    // Without the flag the response is Qdrant's shape.
+    let plain = c.ok(
+        "POST",
+        "/collections/funnel/points/query",
+        Some(&json!({"query": doc(question), "using": "small", "limit": 1})),
+    );
+    assert!(plain.get("timings").is_none(), "{plain}");
 }

@@ -184,9 +184,31 @@ pub struct QueryBatch {
     pub searches: Vec<QueryRequestDto>,
 }
 
-/// `{"points": […]}`.
+/// `{"points": […]}`, plus `timings` when asked for with `?timings=true`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueryResponse {
     /// The hits, best first.
     pub points: Vec<ScoredPointOut>,
+    /// Where the time went (Quiver's extension, only with `?timings=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<QueryTimings>,
+}
+
+/// Per-stage timings of one query.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryTimings {
+    /// Milliseconds embedding the query's documents (0 without any).
+    pub embed_ms: f64,
+    /// The stages in the order they ran: deepest prefetches first, the query last.
+    pub stages: Vec<crate::http::planner::StageTiming>,
+    /// Milliseconds for the whole query, embedding included.
+    pub total_ms: f64,
+}
+
+/// Query-string options of the Query API routes.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueryOptions {
+    /// Add per-stage timings to each response.
+    #[serde(default)]
+    pub timings: bool,
 }

@@ -4,8 +4,11 @@ use actix_web::{web, HttpResponse};
 
 use super::{blocking, resource, respond};
 use crate::http::models::common::ScoredPointOut;
+use std::time::Instant;
+
 use crate::http::models::search::{
-    QueryBatch, QueryRequestDto, QueryResponse, SearchBatch, SearchRequestDto,
+    QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
+    SearchRequestDto,
 };
 use crate::http::planner;
 use crate::http::state::AppState;
@@ -85,7 +88,8 @@ pub async fn search_batch(
 
 /// The Query API: a vector or multivector query, optionally over prefetched candidates.
 #[utoipa::path(post, path = "/collections/{name}/points/query", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"),
+        ("timings" = Option<bool>, Query, description = "Add per-stage timings (embedding, each prefetch, the query) to the response")),
     request_body = QueryRequestDto,
     responses(
         (status = 200, description = "Hits, best first", body = inline(super::Envelope<QueryResponse>)),
@@ -93,12 +97,14 @@ pub async fn search_batch(
 pub async fn query_points(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    options: web::Query<QueryOptions>,
     body: web::Json<QueryRequestDto>,
 ) -> HttpResponse {
     respond(async move {
         let body = body.into_inner();
         let collection = state.collection(&name)?;
-        blocking(move || run_query(&state, &collection, body)).await
+        let timings = options.timings;
+        blocking(move || run_query(&state, &collection, body, timings)).await
     })
     .await
 }
@@ -111,16 +117,18 @@ pub async fn query_points(
 pub async fn query_batch(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    options: web::Query<QueryOptions>,
     body: web::Json<QueryBatch>,
 ) -> HttpResponse {
     respond(async move {
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
+        let timings = options.timings;
         blocking(move || {
             body.searches
                 .into_iter()
-                .map(|q| run_query(&state, &collection, q))
+                .map(|q| run_query(&state, &collection, q, timings))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -128,19 +136,28 @@ pub async fn query_batch(
     .await
 }
 
-/// Embeds the query's documents (if any), then runs it.
+/// Embeds the query's documents (if any), then runs it; with `timings`, says where the time went.
 fn run_query(
     state: &AppState,
     collection: &quiver_engine::Collection,
     mut body: QueryRequestDto,
+    timings: bool,
 ) -> Result<QueryResponse, crate::http::error::ApiError> {
+    let started = Instant::now();
     crate::http::documents::embed_query(state, collection.config(), &mut body)?;
-    let hits = planner::query(collection, body, &state.limits)?;
+    let embed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut stages = Vec::new();
+    let hits = planner::query(collection, body, &state.limits, &mut stages)?;
     let config = collection.config();
     Ok(QueryResponse {
         points: hits
             .into_iter()
             .map(|h| ScoredPointOut::new(config, h))
             .collect(),
+        timings: timings.then(|| QueryTimings {
+            embed_ms,
+            stages,
+            total_ms: started.elapsed().as_secs_f64() * 1e3,
+        }),
     })
 }
