@@ -12,6 +12,8 @@ pub enum Access {
     Write,
     /// Admin key only, and the admin's answer is this status (a route probed with a missing resource).
     WriteAnswers(u16),
+    /// Either key, and both get this status (an embedding route on a server without a model).
+    ReadAnswers(u16),
 }
 
 /// Every route the server serves: method, OpenAPI path, a concrete path, a valid body, access.
@@ -201,6 +203,29 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             None,
             WriteAnswers(404),
         ),
+        // Embedding reads no data, so the read-only key may embed; without --model it is a 400.
+        (
+            "POST",
+            "/embed",
+            "/embed".into(),
+            Some(json!({"inputs": "a"})),
+            ReadAnswers(400),
+        ),
+        (
+            "POST",
+            "/embed_all",
+            "/embed_all".into(),
+            Some(json!({"inputs": "a"})),
+            ReadAnswers(400),
+        ),
+        (
+            "POST",
+            "/v1/embeddings",
+            "/v1/embeddings".into(),
+            Some(json!({"model": "m", "input": "a"})),
+            ReadAnswers(400),
+        ),
+        ("GET", "/v1/models", "/v1/models".into(), None, Read),
     ]
 }
 
@@ -247,6 +272,10 @@ fn auth_matrix_on_every_route() {
                 assert_eq!((none, bad, ro), (401, 401, 403), "{ctx}");
                 assert_eq!(adm, code, "{ctx}");
             }
+            Access::ReadAnswers(code) => {
+                assert_eq!((none, bad), (401, 401), "{ctx}");
+                assert_eq!((ro, adm), (code, code), "{ctx}");
+            }
         }
     }
 
@@ -283,7 +312,7 @@ fn without_keys_everything_is_open() {
     for (method, _, path, body, access) in routes() {
         let code = status(&c, method, &path, &body);
         let want = match access {
-            Access::WriteAnswers(code) => code,
+            Access::WriteAnswers(code) | Access::ReadAnswers(code) => code,
             _ => 200,
         };
         assert_eq!(code, want, "{method} {path}");

@@ -264,27 +264,10 @@ fn openai_texts(input: Value) -> Result<Vec<String>, ApiError> {
     }
 }
 
-/// Standard base64 (with padding) of the vector's little-endian f32 bytes, as OpenAI encodes it.
+/// Standard base64 of the vector's little-endian f32 bytes, as OpenAI encodes it.
 fn base64_f32(v: &[f32]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    crate::base64::encode(&bytes)
 }
 
 /// OpenAI-compatible embeddings: `{"object": "list", "data": [{"object": "embedding", "index",
