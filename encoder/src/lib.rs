@@ -7,6 +7,7 @@
 pub mod batching;
 pub mod encoder;
 pub mod error;
+pub mod image;
 pub mod layers;
 pub mod loading;
 pub mod models;

@@ -6,6 +6,7 @@
 mod common;
 mod config;
 mod errors;
+mod image;
 mod lora;
 mod parity;
 mod qwen_tokenizer;
