@@ -192,3 +192,12 @@ pub fn image_bytes(name: &str) -> Vec<u8> {
     let m = &vision_manifest().images[name];
     std::fs::read(fixture_dir().join(&m.file)).unwrap()
 }
+/// A golden integer tensor (stored as i64) as usizes.
+pub fn golden_usizes(key: &str) -> Vec<usize> {
+    vision_golden(key)
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
+}

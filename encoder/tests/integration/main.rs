@@ -11,3 +11,4 @@ mod lora;
 mod parity;
 mod qwen_tokenizer;
 mod service;
+mod vision;
