@@ -7,6 +7,7 @@ mod common;
 mod config;
 mod errors;
 mod image;
+mod image_parity;
 mod lora;
 mod parity;
 mod qwen_tokenizer;
