@@ -2,8 +2,8 @@
 //!
 //! The crate owns model loading (local directory or Hugging Face cache), tokenization with
 //! jina's prompts, image preprocessing, the Qwen2.5-VL vision tower and decoder with task LoRAs,
-//! the single- and multi-vector heads,
-//! and a batching service with a bounded queue. It knows nothing of indexes, storage or HTTP.
+//! the single- and multi-vector heads, and a batching service with a bounded queue. It knows
+//! nothing of indexes, storage or HTTP.
 
 pub mod batching;
 pub mod encoder;
