@@ -11,5 +11,6 @@ mod image_parity;
 mod lora;
 mod parity;
 mod qwen_tokenizer;
+mod real_images;
 mod service;
 mod vision;
