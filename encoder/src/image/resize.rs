@@ -67,10 +67,19 @@ fn cubic(x: f64) -> f64 {
 /// Per output pixel along one axis: the first input index and the int16 weights of its taps.
 struct AxisWeights {
     starts: Vec<usize>,
+    /// Taps actually used by each output pixel (≤ `taps`).
+    lens: Vec<usize>,
     /// `taps` weights per output pixel (zero past a pixel's own tap count).
     weights: Vec<i32>,
     taps: usize,
     precision: u32,
+}
+
+impl AxisWeights {
+    fn of(&self, o: usize) -> (usize, &[i32]) {
+        let w = &self.weights[o * self.taps..o * self.taps + self.lens[o]];
+        (self.starts[o], w)
+    }
 }
 
 /// ATen `_compute_indices_min_size_weights_aa` in f64, then `compute_index_ranges_int16_weights`.
@@ -83,6 +92,7 @@ fn axis_weights(in_size: usize, out_size: usize) -> AxisWeights {
     };
     let taps = support.ceil() as usize * 2 + 1;
     let mut starts = Vec::with_capacity(out_size);
+    let mut lens = Vec::with_capacity(out_size);
     let mut float_w = vec![0f64; out_size * taps];
     let mut w_max = 0f64;
     for i in 0..out_size {
@@ -104,6 +114,7 @@ fn axis_weights(in_size: usize, out_size: usize) -> AxisWeights {
             }
         }
         starts.push(xmin as usize);
+        lens.push(xsize);
     }
     // The largest precision (< 22 bits) at which the biggest weight still fits in int16.
     let mut precision = 0u32;
@@ -124,52 +135,63 @@ fn axis_weights(in_size: usize, out_size: usize) -> AxisWeights {
         .collect();
     AxisWeights {
         starts,
+        lens,
         weights,
         taps,
         precision,
     }
 }
 
-/// Resamples one axis of an interleaved `rows × cols × 3` u8 raster. `horizontal` picks the
-/// axis; the other keeps its size.
-fn resample_axis(
-    src: &[u8],
-    rows: usize,
-    cols: usize,
-    out_len: usize,
-    horizontal: bool,
-) -> Vec<u8> {
-    let in_len = if horizontal { cols } else { rows };
-    let aw = axis_weights(in_len, out_len);
-    let (out_rows, out_cols) = if horizontal {
-        (rows, out_len)
-    } else {
-        (out_len, cols)
-    };
+/// Rounds and clamps a fixed-point accumulator to u8, as ATen does after each pass.
+fn to_u8(acc: i32, precision: u32) -> u8 {
+    (acc >> precision).clamp(0, 255) as u8
+}
+
+/// Resamples the columns of an interleaved `rows × cols × 3` raster to `out_cols`.
+fn resample_horizontal(src: &[u8], rows: usize, cols: usize, out_cols: usize) -> Vec<u8> {
+    let aw = axis_weights(cols, out_cols);
     let round = 1i32 << aw.precision.saturating_sub(1);
-    let mut dst = vec![0u8; out_rows * out_cols * 3];
-    for r in 0..out_rows {
-        for c in 0..out_cols {
-            let o = if horizontal { c } else { r };
-            let start = aw.starts[o];
-            let ws = &aw.weights[o * aw.taps..(o + 1) * aw.taps];
-            for ch in 0..3 {
-                let mut acc = round;
-                for (j, &w) in ws.iter().enumerate() {
-                    if w == 0 {
-                        continue;
-                    }
-                    let (sr, sc) = if horizontal {
-                        (r, start + j)
-                    } else {
-                        (start + j, c)
-                    };
-                    // Taps past the pixel's range have zero weight and are skipped above, so
-                    // every index read here is inside the image.
-                    acc += src[(sr * cols + sc) * 3 + ch] as i32 * w;
-                }
-                dst[(r * out_cols + c) * 3 + ch] = (acc >> aw.precision).clamp(0, 255) as u8;
+    let mut dst = vec![0u8; rows * out_cols * 3];
+    for (src_row, dst_row) in src
+        .chunks_exact(cols * 3)
+        .zip(dst.chunks_exact_mut(out_cols * 3))
+    {
+        for (c, out) in dst_row.chunks_exact_mut(3).enumerate() {
+            let (start, ws) = aw.of(c);
+            let taps = &src_row[start * 3..(start + ws.len()) * 3];
+            let mut acc = [round; 3];
+            for (px, &w) in taps.chunks_exact(3).zip(ws) {
+                acc[0] += px[0] as i32 * w;
+                acc[1] += px[1] as i32 * w;
+                acc[2] += px[2] as i32 * w;
             }
+            for ch in 0..3 {
+                out[ch] = to_u8(acc[ch], aw.precision);
+            }
+        }
+    }
+    dst
+}
+
+/// Resamples the rows of an interleaved `rows × cols × 3` raster to `out_rows`.
+fn resample_vertical(src: &[u8], rows: usize, cols: usize, out_rows: usize) -> Vec<u8> {
+    let aw = axis_weights(rows, out_rows);
+    let round = 1i32 << aw.precision.saturating_sub(1);
+    let width = cols * 3;
+    let mut dst = vec![0u8; out_rows * width];
+    let mut acc = vec![0i32; width];
+    for (r, dst_row) in dst.chunks_exact_mut(width).enumerate() {
+        let (start, ws) = aw.of(r);
+        acc.fill(round);
+        // Whole rows at a time: the inner loop is a plain multiply-add over a contiguous row.
+        for (j, &w) in ws.iter().enumerate() {
+            let src_row = &src[(start + j) * width..(start + j + 1) * width];
+            for (a, &v) in acc.iter_mut().zip(src_row) {
+                *a += v as i32 * w;
+            }
+        }
+        for (o, &a) in dst_row.iter_mut().zip(&acc) {
+            *o = to_u8(a, aw.precision);
         }
     }
     dst
@@ -180,12 +202,13 @@ fn resample_axis(
 pub fn resize_bicubic_aa(img: &RgbImage, height: usize, width: usize) -> RgbImage {
     let mut data = img.data.clone();
     let (mut rows, mut cols) = (img.height, img.width);
+    // Horizontal first, then vertical, each rounded to u8: the reference's order.
     if width != cols {
-        data = resample_axis(&data, rows, cols, width, true);
+        data = resample_horizontal(&data, rows, cols, width);
         cols = width;
     }
     if height != rows {
-        data = resample_axis(&data, rows, cols, height, false);
+        data = resample_vertical(&data, rows, cols, height);
         rows = height;
     }
     RgbImage {
