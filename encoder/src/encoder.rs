@@ -1,12 +1,15 @@
-//! [`Encoder`]: a loaded jina-embeddings-v4 text model with its tokenizer.
+//! [`Encoder`]: a loaded jina-embeddings-v4 model with its tokenizer and image preprocessor.
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::image::{ImageLimits, PreprocessorConfig};
 use crate::loading::{resolve_model_dir, Checkpoint};
-use crate::models::jina_v4::{truncate_normalize, JinaConfig, JinaV4};
+use crate::models::jina_v4::{truncate_normalize, JinaConfig, JinaOutput, JinaV4};
 use crate::models::qwen2_5_vl::text_position_ids;
-use crate::prompt::{PromptKind, TextTokenizer, Truncation};
+use crate::prompt::{ImagePrompt, PromptKind, TextTokenizer, Truncation};
+
+mod images;
 
 /// Padded tokens per forward pass when [`Encoder::encode_texts`] splits a large call.
 const DEFAULT_BATCH_TOKENS: usize = 16384;
@@ -72,10 +75,15 @@ pub struct RunSpec {
     pub dims: usize,
 }
 
-/// jina-embeddings-v4 text encoder: tokenizer, decoder with task LoRAs, heads.
+/// jina-embeddings-v4 encoder: tokenizer, image preprocessing, vision tower, decoder with task
+/// LoRAs, heads.
 pub struct Encoder {
     model: JinaV4,
     tokenizer: TextTokenizer,
+    preprocessor: PreprocessorConfig,
+    image_limits: ImageLimits,
+    /// `None` when the checkpoint cannot take images (no tower or no image token ids).
+    image_prompt: Option<ImagePrompt>,
     device: Device,
     dtype: DType,
     pad_id: u32,
@@ -121,9 +129,24 @@ impl Encoder {
         );
         let special = &ckpt.config.text.special;
         let pad_id = special.pad_token_id.or(special.eos_token_id).unwrap_or(0);
+        let image_prompt = match (
+            model.vision(),
+            special.image_token_id,
+            special.vision_start_token_id,
+            special.vision_end_token_id,
+        ) {
+            (Some(_), Some(_), Some(start), Some(end)) => {
+                Some(ImagePrompt::new(&tokenizer, start, end)?)
+            }
+            _ => None,
+        };
+        let preprocessor = PreprocessorConfig::from_dir(&dir)?;
         Ok(Encoder {
             model,
             tokenizer,
+            preprocessor,
+            image_limits: ImageLimits::default(),
+            image_prompt,
             device: opts.device.clone(),
             dtype: opts.dtype,
             pad_id,
@@ -190,6 +213,20 @@ impl Encoder {
 
     pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
+    }
+
+    pub fn preprocessor(&self) -> &PreprocessorConfig {
+        &self.preprocessor
+    }
+
+    /// Limits on encoded and decoded image size, checked before decoding.
+    pub fn set_image_limits(&mut self, limits: ImageLimits) {
+        self.image_limits = limits;
+    }
+
+    /// True when the checkpoint has a vision tower and the image token ids.
+    pub fn supports_images(&self) -> bool {
+        self.image_prompt.is_some()
     }
 
     /// Prefixes and tokenizes texts; `task` must be valid (it picks the prefix).
@@ -304,6 +341,18 @@ impl Encoder {
         let out = self
             .model
             .forward(&input_ids, &mask, &positions, task, false)?;
+        self.embeddings(&out, rows, spec)
+    }
+}
+
+impl Encoder {
+    /// Host-side heads output: Matryoshka truncation, multi-vectors cut to each row's length.
+    fn embeddings<R: AsRef<[u32]>>(
+        &self,
+        out: &JinaOutput,
+        rows: &[R],
+        spec: RunSpec,
+    ) -> Result<Vec<Embedding>> {
         let single = out.single.to_vec2::<f32>()?;
         let multi = out.multi.to_vec3::<f32>()?;
         let pdim = self.config().multi_vector_projector_dim;
@@ -320,7 +369,7 @@ impl Encoder {
                 },
                 multi: MultiVector {
                     dim: pdim,
-                    data: m.into_iter().take(r.len()).flatten().collect(),
+                    data: m.into_iter().take(r.as_ref().len()).flatten().collect(),
                 },
             })
             .collect())

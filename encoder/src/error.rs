@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while loading or running the encoder.
 ///
-/// Variants split into caller mistakes (`InvalidInput`, `UnknownTask`, `InvalidDimension`,
+/// Variants split into caller mistakes (`InvalidInput`, `Image`, `UnknownTask`, `InvalidDimension`,
 /// `TooLong`, `EmptyText`), which a server answers with 4xx, and load or runtime failures,
 /// which are the operator's or a bug.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,13 @@ pub enum Error {
         tokens: usize,
         max_length: usize,
     },
+    /// An input image could not be used (not an image, corrupt, too large, bad shape).
+    #[error("input {index}: {source}")]
+    Image {
+        index: usize,
+        #[source]
+        source: crate::image::ImageError,
+    },
     /// Any other malformed request.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -88,6 +95,7 @@ impl Error {
                 | Error::InvalidDimension { .. }
                 | Error::TooLong { .. }
                 | Error::InvalidInput(_)
+                | Error::Image { .. }
         )
     }
 

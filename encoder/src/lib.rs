@@ -1,12 +1,14 @@
-//! Quiver's embedding model: jina-embeddings-v4 (text) on candle.
+//! Quiver's embedding model: jina-embeddings-v4 (text and images) on candle.
 //!
 //! The crate owns model loading (local directory or Hugging Face cache), tokenization with
-//! jina's prompts, the Qwen2.5-VL decoder with task LoRAs, the single- and multi-vector heads,
-//! and a batching service with a bounded queue. It knows nothing of indexes, storage or HTTP.
+//! jina's prompts, image preprocessing, the Qwen2.5-VL vision tower and decoder with task LoRAs,
+//! the single- and multi-vector heads, and a batching service with a bounded queue. It knows
+//! nothing of indexes, storage or HTTP.
 
 pub mod batching;
 pub mod encoder;
 pub mod error;
+pub mod image;
 pub mod layers;
 pub mod loading;
 pub mod models;
@@ -15,6 +17,7 @@ pub mod prompt;
 pub use batching::{EncodeRequest, EncoderService, ServiceOptions, ServiceStats};
 pub use encoder::{Embedding, Encoder, LoadOptions, MultiVector, RunSpec, TextOptions};
 pub use error::{Error, Result};
+pub use image::{ImageError, ImageLimits, PreprocessorConfig};
 pub use prompt::{PromptKind, Truncation, DEFAULT_MAX_LENGTH};
 
 pub use candle_core::{DType, Device};

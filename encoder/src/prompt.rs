@@ -123,6 +123,40 @@ impl TextTokenizer {
     }
 }
 
+/// jina's single-image prompt around the vision span (spec §2.3): `<|im_start|>user\n`, then
+/// `<|vision_start|>`, the image pads, `<|vision_end|>`, then this suffix.
+pub const IMAGE_PROMPT_BEFORE: &str = "<|im_start|>user\n";
+pub const IMAGE_PROMPT_AFTER: &str = "Describe the image.<|im_end|>\n";
+
+/// The ids before and after an image's pad tokens: `[.. <|vision_start|>]` and
+/// `[<|vision_end|> ..]`. The vision markers come from the config, so a tokenizer that lacks
+/// them (the tiny test one) gives the same layout; with jina's tokenizer the result equals
+/// tokenizing the whole template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePrompt {
+    pub before: Vec<u32>,
+    pub after: Vec<u32>,
+}
+
+impl ImagePrompt {
+    pub fn new(tok: &TextTokenizer, vision_start: u32, vision_end: u32) -> Result<Self> {
+        let mut before = tok.encode_raw(IMAGE_PROMPT_BEFORE)?;
+        before.push(vision_start);
+        let mut after = vec![vision_end];
+        after.extend(tok.encode_raw(IMAGE_PROMPT_AFTER)?);
+        Ok(ImagePrompt { before, after })
+    }
+
+    /// The full row for an image of `n` tokens.
+    pub fn ids(&self, image_token: u32, n: usize) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(self.before.len() + n + self.after.len());
+        ids.extend_from_slice(&self.before);
+        ids.extend(std::iter::repeat_n(image_token, n));
+        ids.extend_from_slice(&self.after);
+        ids
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

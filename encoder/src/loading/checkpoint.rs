@@ -147,9 +147,24 @@ impl Checkpoint {
             }
         };
 
+        // The tower is optional: text-only exports drop it, and then images are refused.
+        let vision = match &self.config.vision {
+            None => None,
+            Some(_) => ["visual", "model.visual"]
+                .into_iter()
+                .find(|p| base.contains_tensor(&format!("{p}.patch_embed.proj.weight")))
+                .map(|p| base.pp(p)),
+        };
+        if self.config.vision.is_some() && vision.is_none() {
+            tracing::warn!(
+                model = %self.dir.display(),
+                "config has a vision_config but the shards hold no vision tower; images are disabled"
+            );
+        }
         let weights = JinaWeights {
             text: base.pp(layout.decoder_prefix()),
             projector: base.pp("multi_vector_projector"),
+            vision,
             adapters,
         };
         JinaV4::new(&self.config, weights).map_err(|e| Error::Weights(e.to_string()))

@@ -9,13 +9,15 @@ use candle_core::{DType, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::qwen2_5_vl::{TextConfig, TextModel};
+use super::qwen2_5_vl::{TextConfig, TextModel, VisionConfig, VisionModel};
 use crate::layers::{LoraLinear, TaskAdapters};
 
 /// The jina fields of `config.json` plus the resolved text config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JinaConfig {
     pub text: TextConfig,
+    /// The vision tower, when the checkpoint has one (text-only exports do not).
+    pub vision: Option<VisionConfig>,
     /// Prefix lengths the single vector may be truncated to; the last is the full size.
     pub matryoshka_dims: Vec<usize>,
     pub multi_vector_projector_dim: usize,
@@ -44,6 +46,15 @@ impl JinaConfig {
     /// get jina-embeddings-v4's published values.
     pub fn from_json(json: &str) -> std::result::Result<Self, String> {
         let text = TextConfig::from_json(json)?;
+        let vision = VisionConfig::from_json(json)?;
+        if let Some(v) = &vision {
+            if v.out_hidden_size != text.hidden_size {
+                return Err(format!(
+                    "vision out_hidden_size {} differs from the text hidden_size {}",
+                    v.out_hidden_size, text.hidden_size
+                ));
+            }
+        }
         let raw: RawJina = serde_json::from_str(json).map_err(|e| e.to_string())?;
         if let Some(p) = raw.single_vector_pool_strategy.as_deref() {
             if p != "mean" {
@@ -73,6 +84,7 @@ impl JinaConfig {
         }
         Ok(JinaConfig {
             text,
+            vision,
             matryoshka_dims,
             multi_vector_projector_dim: raw.multi_vector_projector_dim.unwrap_or(128),
             task_names: raw.task_names.unwrap_or_else(|| {
@@ -131,6 +143,8 @@ pub struct JinaWeights<'a> {
     pub text: VarBuilder<'a>,
     /// Rooted at `multi_vector_projector`.
     pub projector: VarBuilder<'a>,
+    /// Rooted at the vision tower (`visual` or `model.visual`), when it is to be loaded.
+    pub vision: Option<VarBuilder<'a>>,
     /// Adapters rooted at the decoder and at the projector, when the checkpoint has them.
     pub adapters: Option<(TaskAdapters<'a>, TaskAdapters<'a>)>,
 }
@@ -152,6 +166,7 @@ pub struct JinaOutput {
 #[derive(Debug, Clone)]
 pub struct JinaV4 {
     text: TextModel,
+    vision: Option<VisionModel>,
     projector: LoraLinear,
     cfg: JinaConfig,
     merged: Option<usize>,
@@ -171,8 +186,13 @@ impl JinaV4 {
             w.projector,
             proj_ad,
         )?;
+        let vision = match (&cfg.vision, w.vision) {
+            (Some(vc), Some(vb)) => Some(VisionModel::new(vc, vb)?),
+            _ => None,
+        };
         Ok(JinaV4 {
             text,
+            vision,
             projector,
             cfg: cfg.clone(),
             merged: None,
@@ -201,6 +221,11 @@ impl JinaV4 {
         Ok(())
     }
 
+    /// The vision tower; `None` for a text-only checkpoint.
+    pub fn vision(&self) -> Option<&VisionModel> {
+        self.vision.as_ref()
+    }
+
     pub fn text_model_mut(&mut self) -> &mut TextModel {
         &mut self.text
     }
@@ -216,15 +241,96 @@ impl JinaV4 {
         keep_layer_outputs: bool,
     ) -> Result<JinaOutput> {
         let embeds = self.text.embed(input_ids)?;
-        let out = self.text.forward(
+        self.decode_and_pool(
             &embeds,
+            attention_mask,
+            attention_mask,
+            position_ids,
+            task,
+            keep_layer_outputs,
+        )
+    }
+
+    /// Encodes a right-padded batch of image prompts. `image_features` `[Σ tokens, H]` (the
+    /// vision tower's output) replace the `<|image_pad|>` rows in row-major order; the single
+    /// vector is the mean over `pool_mask` (1 from `<|vision_start|>` to `<|vision_end|>`
+    /// inclusive), the multi-vector covers every token of `attention_mask`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_with_images(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        pool_mask: &Tensor,
+        position_ids: &Tensor,
+        image_features: &Tensor,
+        task: Option<usize>,
+        keep_layer_outputs: bool,
+    ) -> Result<JinaOutput> {
+        let image_id = self
+            .cfg
+            .text
+            .special
+            .image_token_id
+            .ok_or_else(|| candle_core::Error::Msg("config has no image_token_id".into()))?;
+        let embeds = self.text.embed(input_ids)?;
+        let (b, l, h) = embeds.dims3()?;
+        // One gather puts every row in place: token rows index the embeddings, pad rows index
+        // the image features appended after them.
+        let ids = input_ids.flatten_all()?.to_vec1::<u32>()?;
+        let n_feat = image_features.dim(0)?;
+        let mut next = 0;
+        let index: Vec<u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| {
+                if id == image_id {
+                    next += 1;
+                    (b * l + next - 1) as u32
+                } else {
+                    i as u32
+                }
+            })
+            .collect();
+        if next != n_feat {
+            candle_core::bail!("{next} image pad tokens but {n_feat} image features");
+        }
+        let table = Tensor::cat(
+            &[
+                &embeds.reshape((b * l, h))?,
+                &image_features.to_dtype(embeds.dtype())?,
+            ],
+            0,
+        )?;
+        let index = Tensor::from_vec(index, b * l, embeds.device())?;
+        let embeds = table.index_select(&index, 0)?.reshape((b, l, h))?;
+        self.decode_and_pool(
+            &embeds,
+            attention_mask,
+            pool_mask,
+            position_ids,
+            task,
+            keep_layer_outputs,
+        )
+    }
+
+    fn decode_and_pool(
+        &self,
+        embeds: &Tensor,
+        attention_mask: &Tensor,
+        pool_mask: &Tensor,
+        position_ids: &Tensor,
+        task: Option<usize>,
+        keep_layer_outputs: bool,
+    ) -> Result<JinaOutput> {
+        let out = self.text.forward(
+            embeds,
             attention_mask,
             position_ids,
             task,
             keep_layer_outputs,
         )?;
         let hidden = out.last_hidden;
-        let single = l2_normalize(&mean_pool(&hidden, attention_mask)?)?;
+        let single = l2_normalize(&mean_pool(&hidden, pool_mask)?)?;
         let mask = attention_mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
         let multi = self
             .projector

@@ -145,3 +145,59 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// One test image of the vision goldens.
+#[derive(Debug, Deserialize)]
+pub struct VisionImage {
+    pub file: String,
+    pub height: usize,
+    pub width: usize,
+    pub grid_thw: [usize; 3],
+    pub input_ids: Vec<u32>,
+}
+
+/// `goldens.vision.json`.
+#[derive(Debug, Deserialize)]
+pub struct VisionManifest {
+    pub images: std::collections::BTreeMap<String, VisionImage>,
+    pub prompt_prefix: Vec<u32>,
+    pub prompt_suffix: Vec<u32>,
+    pub tasks: Vec<String>,
+    pub matryoshka_dims: Vec<usize>,
+    pub batch: Vec<String>,
+}
+
+pub fn vision_manifest() -> &'static VisionManifest {
+    static M: OnceLock<VisionManifest> = OnceLock::new();
+    M.get_or_init(|| {
+        let s = std::fs::read_to_string(fixture_dir().join("goldens.vision.json")).unwrap();
+        serde_json::from_str(&s).unwrap()
+    })
+}
+
+pub fn vision_golden(key: &str) -> &'static Tensor {
+    static G: OnceLock<HashMap<String, Tensor>> = OnceLock::new();
+    G.get_or_init(|| {
+        candle_core::safetensors::load(
+            fixture_dir().join("goldens.vision.safetensors"),
+            &Device::Cpu,
+        )
+        .unwrap()
+    })
+    .get(key)
+    .unwrap_or_else(|| panic!("vision golden {key} missing"))
+}
+
+pub fn image_bytes(name: &str) -> Vec<u8> {
+    let m = &vision_manifest().images[name];
+    std::fs::read(fixture_dir().join(&m.file)).unwrap()
+}
+/// A golden integer tensor (stored as i64) as usizes.
+pub fn golden_usizes(key: &str) -> Vec<usize> {
+    vision_golden(key)
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|v| v as usize)
+        .collect()
+}

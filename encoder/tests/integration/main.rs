@@ -6,7 +6,11 @@
 mod common;
 mod config;
 mod errors;
+mod image;
+mod image_parity;
 mod lora;
 mod parity;
 mod qwen_tokenizer;
+mod real_images;
 mod service;
+mod vision;

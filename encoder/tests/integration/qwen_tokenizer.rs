@@ -76,6 +76,9 @@ fn image_template_special_tokens_are_atomic() {
         [151644, 872, 198, 151652, 151655, 151653, 74785, 279, 2168, 13, 151645, 198]
     );
     assert_eq!(tok.encode_raw("<|endoftext|>").unwrap(), [151643]);
+    // The encoder builds the same row from the two halves around the pads.
+    let prompt = quiver_encoder::prompt::ImagePrompt::new(&tok, 151652, 151653).unwrap();
+    assert_eq!(prompt.ids(151655, 1), ids);
 }
 
 #[test]

@@ -1,7 +1,11 @@
-//! `quiver embed`: embeds texts with jina-embeddings-v4 and prints JSON.
+//! `quiver embed`: embeds texts or images with jina-embeddings-v4 and prints JSON.
 //!
 //! One JSON object per input on stdout, in input order:
 //! `{"index": 0, "tokens": 11, "dense": [...], "multi": [[...], ...]}` (`multi` with `--multi`).
+//! Images (`--image PATH`, repeatable) use jina's image prompt; `tokens` then counts the whole
+//! prompt, image pads included.
+
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -39,8 +43,11 @@ pub struct EmbedArgs {
     /// Compute in bfloat16 instead of float32.
     #[arg(long)]
     pub bf16: bool,
+    /// Image files to embed (PNG, JPEG, WebP, GIF), instead of texts. Repeatable.
+    #[arg(long = "image", value_name = "PATH", conflicts_with = "texts")]
+    pub images: Vec<PathBuf>,
     /// Texts to embed.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "images")]
     pub texts: Vec<String>,
 }
 
@@ -63,7 +70,24 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             truncate: !args.no_truncate,
         },
     };
-    let embeddings = encoder.encode_texts_with(&args.texts, &text_opts)?;
+    let embeddings = if args.images.is_empty() {
+        encoder.encode_texts_with(&args.texts, &text_opts)?
+    } else {
+        let bytes = args
+            .images
+            .iter()
+            .map(|p| std::fs::read(p).with_context(|| format!("{}", p.display())))
+            .collect::<Result<Vec<_>>>()?;
+        encoder
+            .encode_images(&bytes, &text_opts.task, text_opts.dims)
+            .map_err(|e| match e {
+                // Name the file, not just its position.
+                quiver_encoder::Error::Image { index, source } => {
+                    anyhow::anyhow!("{}: {source}", args.images[index].display())
+                }
+                other => other.into(),
+            })?
+    };
     let mut out = std::io::stdout().lock();
     for (index, e) in embeddings.iter().enumerate() {
         let mut line = serde_json::json!({

@@ -138,3 +138,48 @@ fn embed_errors_name_the_problem() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn embed_images_prints_the_encoders_vectors() {
+    let model = fixture();
+    let model = model.to_str().unwrap();
+    let images = ["a", "c"].map(|n| fixture().join(format!("images/{n}.png")));
+    let paths: Vec<&str> = images.iter().map(|p| p.to_str().unwrap()).collect();
+    let out = embed(&[
+        "--model", model, "--task", "code", "--multi", "--image", paths[0], "--image", paths[1],
+    ]);
+    let got = lines(&out);
+    assert_eq!(got.len(), 2);
+    let encoder = Encoder::load(model, &Device::Cpu, DType::F32).unwrap();
+    let bytes: Vec<Vec<u8>> = images.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let want = encoder.encode_images(&bytes, "code", None).unwrap();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g["index"], serde_json::json!(i));
+        close(&floats(&g["dense"]), &w.single, &format!("image {i} dense"));
+        assert_eq!(g["tokens"], serde_json::json!(w.multi.num_tokens()));
+        assert_eq!(
+            g["multi"].as_array().unwrap().len(),
+            w.multi.num_tokens(),
+            "image {i} token rows"
+        );
+    }
+}
+
+#[test]
+fn embed_image_errors_name_the_file() {
+    let model = fixture();
+    let model = model.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let not_image = dir.path().join("notes.png");
+    std::fs::write(&not_image, "just text").unwrap();
+    let missing = dir.path().join("missing.png");
+    for path in [&not_image, &missing] {
+        let p = path.to_str().unwrap();
+        let out = embed(&["--model", model, "--image", p]);
+        assert!(!out.status.success(), "{p} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(p), "{p}: {err}");
+    }
+    let out = embed(&["--model", model, "--image", "x.png", "some text"]);
+    assert!(!out.status.success(), "texts and images together succeeded");
+}

@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::config::TextConfig;
-use crate::layers::{LoraLinear, TaskAdapters};
+use crate::layers::{LoraLinear, RmsNorm, TaskAdapters};
 
 /// Score elements (per attention call) above which queries are processed in chunks, so a long
 /// input never materialises `B·H·L²` scores: 32 Mi floats = 128 MiB in f32.
@@ -19,28 +19,6 @@ const DEFAULT_MAX_ATTN_ELEMS: usize = 32 << 20;
 /// Additive bias for masked scores. Finite so that a fully masked row (a left-pad query)
 /// gives a uniform softmax instead of NaN.
 const MASK_MIN: f32 = f32::MIN;
-
-/// RMSNorm with the statistics in f32 (transformers `Qwen2RMSNorm`).
-#[derive(Debug, Clone)]
-struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
-}
-
-impl RmsNorm {
-    fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(RmsNorm {
-            weight: vb.get(size, "weight")?,
-            eps: eps as f32,
-        })
-    }
-}
-
-impl Module for RmsNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
-    }
-}
 
 /// Multimodal rotary embedding: per token, frequency slot `j` takes its angle from the t, h
 /// or w component of the 3-D position according to `mrope_section`. Tables are computed in
