@@ -34,7 +34,8 @@ enum Command {
     Search(cli::search::SearchArgs),
     /// Embed texts with jina-embeddings-v4 and print the vectors as JSON lines.
     Embed(cli::embed::EmbedArgs),
-    /// Load text files and JSON Lines into a collection through a running server, which embeds them.
+    /// Load text files, JSON Lines and images into a collection through a running server, which embeds
+    /// them.
     Ingest(cli::ingest::IngestArgs),
     /// Create, list, restore or delete snapshots (backups) of collections.
     #[command(subcommand)]

@@ -2,7 +2,8 @@
 //! embeds them with its model (Qdrant inference objects in the upserts).
 //!
 //! Files: `.txt` and `.md` are one point each (payload `{"path", "text"}`); `.jsonl` is one point per
-//! line (the line is the payload, its text field is embedded). Ids derive from the path (and line) or
+//! line (the line is the payload, its text field is embedded); `.png`, `.jpg`, `.webp` and `.gif` are
+//! one point each (payload `{"path"}`), sent as base64 image objects. Ids derive from the path (and line) or
 //! from the JSONL id field, so a second run finds the points of the first and skips them.
 
 use std::collections::HashSet;
@@ -51,10 +52,17 @@ pub struct IngestArgs {
     pub truncate: bool,
 }
 
+/// What a point is embedded from.
+enum Content {
+    Text(String),
+    /// Read when its batch is sent, so a folder of photos is never all in memory.
+    Image(PathBuf),
+}
+
 /// One point to be.
 struct Item {
     id: Value,
-    text: String,
+    content: Content,
     payload: Map<String, Value>,
 }
 
@@ -71,7 +79,7 @@ pub fn run(args: IngestArgs) -> Result<()> {
 
     let (items, skipped) = collect(&args)?;
     if items.is_empty() {
-        bail!("no .txt, .md or .jsonl input found under the given paths");
+        bail!("no .txt, .md, .jsonl or image input found under the given paths");
     }
     let progress = ProgressBar::new(items.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} items, {per_sec}, ETA {eta} {msg}")
@@ -86,7 +94,7 @@ pub fn run(args: IngestArgs) -> Result<()> {
             .iter()
             .filter(|item| !existing.contains(&item.id.to_string()))
             .map(|item| point(item, &vectors, args.model.as_deref(), args.truncate))
-            .collect();
+            .collect::<Result<_>>()?;
         present += chunk.len() - points.len();
         if !points.is_empty() {
             client
@@ -141,14 +149,23 @@ fn target_vectors(info: &Value, wanted: &[String]) -> Result<Vec<String>> {
     Ok(wanted.to_vec())
 }
 
-/// The upsert form of an item: the same document for every target vector.
-fn point(item: &Item, vectors: &[String], model: Option<&str>, truncate: bool) -> Value {
-    let mut document = json!({ "text": item.text });
+/// The upsert form of an item: the same document (text or image) for every target vector.
+fn point(item: &Item, vectors: &[String], model: Option<&str>, truncate: bool) -> Result<Value> {
+    let mut document = match &item.content {
+        Content::Text(text) => {
+            let mut d = json!({ "text": text });
+            if truncate {
+                d["options"] = json!({ "truncate": true });
+            }
+            d
+        }
+        Content::Image(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+            json!({ "image": crate::base64::encode(&bytes) })
+        }
+    };
     if let Some(model) = model {
         document["model"] = json!(model);
-    }
-    if truncate {
-        document["options"] = json!({ "truncate": true });
     }
     let vector = if vectors.len() == 1 && vectors[0].is_empty() {
         document
@@ -160,7 +177,7 @@ fn point(item: &Item, vectors: &[String], model: Option<&str>, truncate: bool) -
                 .collect(),
         )
     };
-    json!({ "id": item.id, "vector": vector, "payload": item.payload })
+    Ok(json!({ "id": item.id, "vector": vector, "payload": item.payload }))
 }
 
 /// Every input under `args.paths`, in a stable order, and how many files were skipped.
@@ -191,14 +208,20 @@ fn collect(args: &IngestArgs) -> Result<(Vec<Item>, usize)> {
                 payload.insert("text".into(), json!(text));
                 items.push(Item {
                     id: hashed_id(&shown),
-                    text,
+                    content: Content::Text(text),
                     payload,
                 });
             }
             Some("jsonl") => read_jsonl(&file, args, &mut items)?,
-            Some("png") | Some("jpg") | Some("jpeg") | Some("webp") => {
-                tracing::warn!(file = %file.display(), "skipped: image embedding is not available yet");
-                skipped += 1;
+            Some("png") | Some("jpg") | Some("jpeg") | Some("webp") | Some("gif") => {
+                let shown = file.display().to_string();
+                let mut payload = Map::new();
+                payload.insert("path".into(), json!(shown));
+                items.push(Item {
+                    id: hashed_id(&shown),
+                    content: Content::Image(file.clone()),
+                    payload,
+                });
             }
             _ => skipped += 1,
         }
@@ -251,7 +274,11 @@ fn read_jsonl(file: &Path, args: &IngestArgs, items: &mut Vec<Item>) -> Result<(
             Some(other) => hashed_id(&other.to_string()),
             None => hashed_id(&at()),
         };
-        items.push(Item { id, text, payload });
+        items.push(Item {
+            id,
+            content: Content::Text(text),
+            payload,
+        });
     }
     Ok(())
 }

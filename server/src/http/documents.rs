@@ -14,7 +14,7 @@ use quiver_engine::CollectionConfig;
 use serde_json::Value;
 
 use super::error::{bad_request, ApiError};
-use super::models::common::{DocumentDto, InferenceObject, VectorStruct, VectorValue};
+use super::models::common::{InferenceObject, VectorStruct, VectorValue};
 use super::models::points::{BatchVectors, UpsertPoints};
 use super::models::search::{PrefetchList, QueryRequestDto};
 use super::state::AppState;
@@ -43,10 +43,23 @@ enum Shape {
     Multi,
 }
 
+/// Where a document's embedding comes from: a text group's request, or an image group's call.
+enum Source {
+    Text { group: usize, index: usize },
+    Image { group: usize, index: usize },
+}
+
 struct Planned {
-    group: usize,
-    text: usize,
+    source: Source,
     shape: Shape,
+}
+
+/// Images of one model and task, embedded in one call.
+struct ImageGroup {
+    model: String,
+    task: String,
+    service: std::sync::Arc<quiver_encoder::EncoderService>,
+    images: Vec<Vec<u8>>,
 }
 
 /// Replaces every inference object among `targets` (vector name, value) by its embedding.
@@ -58,27 +71,29 @@ pub fn embed_in_place(
 ) -> Result<(), ApiError> {
     let mut groups: Vec<(GroupKey, Vec<String>, HashMap<String, usize>)> = Vec::new();
     let mut services = Vec::new();
+    let mut image_groups: Vec<ImageGroup> = Vec::new();
     let mut plans: Vec<(&mut VectorValue, Planned)> = Vec::new();
     for (name, value) in targets {
         let VectorValue::Inference(object) = &*value else {
             continue;
         };
-        let doc =
-            match object {
-                InferenceObject::Document(doc) => doc,
-                InferenceObject::Image(_) => return Err(bad_request(
-                    "image inference objects are not supported yet: embed the image elsewhere and \
-                     send the vector, or send text",
-                )),
-            };
+        let (model_name, options) = match object {
+            InferenceObject::Document(doc) => {
+                if doc.text.trim().is_empty() {
+                    return Err(bad_request("a document's `text` is empty"));
+                }
+                (doc.model.as_deref(), doc.options.as_ref())
+            }
+            InferenceObject::Image(image) => (image.model.as_deref(), image.options.as_ref()),
+        };
         let what = if name.is_empty() {
             "the vector".to_string()
         } else {
             format!("vector `{name}`")
         };
-        let options = DocOptions::parse(doc, purpose)?;
+        let options = DocOptions::parse(options, purpose)?;
         let params = config.vector(&name)?;
-        let (model, service) = state.model(doc.model.as_deref())?;
+        let (model, service) = state.model(model_name)?;
         let encoder = service.encoder();
         let shape = if params.multivector_config.is_some() {
             let dim = encoder.config().multi_vector_projector_dim;
@@ -113,6 +128,35 @@ pub fn embed_in_place(
             Shape::Dense(dims)
         };
         encoder.task_index(&options.task)?;
+        let doc = match object {
+            InferenceObject::Document(doc) => doc,
+            InferenceObject::Image(image) => {
+                let bytes = image_bytes(&image.image)?;
+                let group = match image_groups
+                    .iter()
+                    .position(|g| g.model == model && g.task == options.task)
+                {
+                    Some(i) => i,
+                    None => {
+                        image_groups.push(ImageGroup {
+                            model,
+                            task: options.task,
+                            service,
+                            images: Vec::new(),
+                        });
+                        image_groups.len() - 1
+                    }
+                };
+                let images = &mut image_groups[group].images;
+                images.push(bytes);
+                let source = Source::Image {
+                    group,
+                    index: images.len() - 1,
+                };
+                plans.push((value, Planned { source, shape }));
+                continue;
+            }
+        };
         let key = GroupKey {
             model,
             task: options.task,
@@ -132,7 +176,8 @@ pub fn embed_in_place(
             texts.push(doc.text.clone());
             texts.len() - 1
         });
-        plans.push((value, Planned { group, text, shape }));
+        let source = Source::Text { group, index: text };
+        plans.push((value, Planned { source, shape }));
     }
     if plans.is_empty() {
         return Ok(());
@@ -151,12 +196,20 @@ pub fn embed_in_place(
             },
         })?);
     }
+    // Images run here, on this request's thread, while the workers embed the texts.
+    let image_results = image_groups
+        .iter()
+        .map(|g| g.service.encoder().encode_images(&g.images, &g.task, None))
+        .collect::<Result<Vec<_>, _>>()?;
     let results = pending
         .into_iter()
         .map(|p| p.wait())
         .collect::<Result<Vec<_>, _>>()?;
     for (value, plan) in plans {
-        let embedding = &results[plan.group][plan.text];
+        let embedding = match plan.source {
+            Source::Text { group, index } => &results[group][index],
+            Source::Image { group, index } => &image_results[group][index],
+        };
         *value = match plan.shape {
             Shape::Dense(d) if d == embedding.single.len() => {
                 VectorValue::Dense(embedding.single.clone())
@@ -179,7 +232,10 @@ struct DocOptions {
 }
 
 impl DocOptions {
-    fn parse(doc: &DocumentDto, purpose: Purpose) -> Result<Self, ApiError> {
+    fn parse(
+        options: Option<&serde_json::Map<String, Value>>,
+        purpose: Purpose,
+    ) -> Result<Self, ApiError> {
         let mut out = DocOptions {
             task: "retrieval".into(),
             prompt: match purpose {
@@ -191,7 +247,7 @@ impl DocOptions {
         };
         let bad =
             |key: &str, want: &str| bad_request(format!("document option `{key}` must be {want}"));
-        for (key, value) in doc.options.iter().flatten() {
+        for (key, value) in options.into_iter().flatten() {
             match key.as_str() {
                 "task" => out.task = value.as_str().ok_or_else(|| bad(key, "a string"))?.into(),
                 "prompt" | "prompt_name" => {
@@ -218,11 +274,32 @@ impl DocOptions {
                 }
             }
         }
-        if doc.text.trim().is_empty() {
-            return Err(bad_request("a document's `text` is empty"));
-        }
         Ok(out)
     }
+}
+
+/// The bytes of an image object's `image`: base64, bare or as a `data:` URL. URLs and server paths are
+/// not read: a request must not make the server fetch or open files.
+fn image_bytes(image: &Value) -> Result<Vec<u8>, ApiError> {
+    let Value::String(text) = image else {
+        return Err(bad_request(
+            "`image` must be a string: the image file as base64 (or a data: URL)",
+        ));
+    };
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Err(bad_request(
+            "image URLs are not fetched by the server: send the image file as base64",
+        ));
+    }
+    let payload = match text.strip_prefix("data:") {
+        Some(rest) => match rest.split_once(";base64,") {
+            Some((_, data)) => data,
+            None => return Err(bad_request("a data: URL image must be base64 (`;base64,`)")),
+        },
+        None => text,
+    };
+    crate::base64::decode(payload).map_err(|e| bad_request(format!("`image`: {e}")))
 }
 
 /// The values of an upsert that may hold documents, with their vector names.

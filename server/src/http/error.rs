@@ -92,6 +92,7 @@ impl ApiError {
                     | X::UnknownTask { .. }
                     | X::UnknownPrompt { .. }
                     | X::InvalidDimension { .. }
+                    | X::Image { .. }
                     | X::InvalidInput(_) => StatusCode::BAD_REQUEST,
                     X::WorkerGone => StatusCode::SERVICE_UNAVAILABLE,
                     X::Io { .. }

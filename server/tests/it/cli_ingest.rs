@@ -1,5 +1,5 @@
-//! `quiver ingest` against a real server running the tiny jina-v4 fixture: files and JSON Lines become
-//! points whose vectors are the library's passage embeddings of their text; a second run adds nothing.
+//! `quiver ingest` against a real server running the tiny jina-v4 fixture: files, JSON Lines and images
+//! become points whose vectors are the library's embeddings of them; a second run adds nothing.
 
 use std::process::{Command, Output};
 
@@ -40,7 +40,8 @@ fn ingest_loads_files_and_jsonl_once() {
     .unwrap();
     std::fs::write(root.join("notes/.git/config"), "not a document").unwrap();
     std::fs::write(root.join("notes/empty.txt"), "   ").unwrap();
-    std::fs::write(root.join("picture.png"), [0x89, b'P', b'N', b'G']).unwrap();
+    let picture = std::path::PathBuf::from(fixture()).join("images/b.png");
+    std::fs::copy(&picture, root.join("picture.png")).unwrap();
     std::fs::write(
         root.join("more.jsonl"),
         "{\"id\": 7, \"body\": \"Paris is the capital of France.\", \"lang\": \"en\"}\n\
@@ -56,7 +57,7 @@ fn ingest_loads_files_and_jsonl_once() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("ingested 4 new points"), "{stderr}");
+    assert!(stderr.contains("ingested 5 new points"), "{stderr}");
     let count = |c: &crate::support::Client| {
         c.ok(
             "POST",
@@ -65,7 +66,7 @@ fn ingest_loads_files_and_jsonl_once() {
         )["count"]
             .clone()
     };
-    assert_eq!(count(&c), json!(4));
+    assert_eq!(count(&c), json!(5));
 
     // The JSONL id is kept; the payload is the line; vectors are the passage embeddings of the text.
     let got = c.ok(
@@ -103,6 +104,36 @@ fn ingest_loads_files_and_jsonl_once() {
         texts.contains(&"Berlin is the capital of Germany."),
         "{texts:?}"
     );
+    // The image is a point too, embedded by the image path.
+    let image = page["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["payload"]["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("picture.png"))
+        })
+        .expect("the image became a point");
+    let got = c.ok(
+        "POST",
+        "/collections/docs/points",
+        Some(&json!({"ids": [image["id"]], "with_vector": ["dense"]})),
+    );
+    let encoder = quiver_encoder::Encoder::load(
+        &fixture(),
+        &quiver_encoder::Device::Cpu,
+        quiver_encoder::DType::F32,
+    )
+    .unwrap();
+    let want = encoder
+        .encode_images(&[std::fs::read(&picture).unwrap()], "retrieval", Some(32))
+        .unwrap();
+    let dense: Vec<f32> = serde_json::from_value(got[0]["vector"]["dense"].clone()).unwrap();
+    assert!(dense
+        .iter()
+        .zip(&want[0].single)
+        .all(|(a, b)| (a - b).abs() < 1e-5));
 
     // A second run finds every point and adds none.
     let out = ingest(
@@ -112,8 +143,8 @@ fn ingest_loads_files_and_jsonl_once() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("ingested 0 new points"), "{stderr}");
-    assert!(stderr.contains("4 already present"), "{stderr}");
-    assert_eq!(count(&c), json!(4));
+    assert!(stderr.contains("5 already present"), "{stderr}");
+    assert_eq!(count(&c), json!(5));
 
     // Errors name the problem.
     for (args, needle) in [

@@ -385,3 +385,116 @@ fn a_funnel_of_small_full_and_token_vectors() {
     );
     assert!(plain.get("timings").is_none(), "{plain}");
 }
+
+/// Standard base64, written here independently of the server's.
+fn b64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn images_are_embedded_like_the_library_does() {
+    let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = server.client();
+    create(&c);
+    let dir = std::path::PathBuf::from(fixture()).join("images");
+    let images: Vec<Vec<u8>> = ["a.png", "b.png", "c.png"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    let image = |i: usize| json!({"image": b64(&images[i]), "model": "tiny"});
+    let points: Vec<Value> = (0..3)
+        .map(|i| json!({"id": i, "vector": {"dense": image(i), "colbert": image(i)}}))
+        .collect();
+    // One point mixes text and an image: both kinds in one request.
+    let mut all = points.clone();
+    all.push(json!({"id": 3, "vector": {"dense": doc(DOCS[0]), "colbert": image(2)}}));
+    c.upsert("docs", json!(all));
+
+    let encoder = quiver_encoder::Encoder::load(
+        &fixture(),
+        &quiver_encoder::Device::Cpu,
+        quiver_encoder::DType::F32,
+    )
+    .unwrap();
+    let want = encoder
+        .encode_images(&images, "retrieval", Some(32))
+        .unwrap();
+    let got = c.ok(
+        "POST",
+        "/collections/docs/points",
+        Some(&json!({"ids": [0, 1, 2, 3], "with_vector": true})),
+    );
+    for i in 0..3 {
+        let dense: Vec<f32> = serde_json::from_value(got[i]["vector"]["dense"].clone()).unwrap();
+        assert!(
+            dense
+                .iter()
+                .zip(&want[i].single)
+                .all(|(a, b)| (a - b).abs() < 1e-5),
+            "image {i}"
+        );
+        let tokens: Vec<Vec<f32>> =
+            serde_json::from_value(got[i]["vector"]["colbert"].clone()).unwrap();
+        let want_rows = rows(&want[i]);
+        assert_eq!(tokens.len(), want_rows.len(), "image {i} tokens");
+        for (g, w) in tokens.iter().zip(&want_rows) {
+            assert!(
+                g.iter().zip(w).all(|(a, b)| (a - b).abs() < 1e-5),
+                "image {i} token"
+            );
+        }
+    }
+    let tokens3: Vec<Vec<f32>> =
+        serde_json::from_value(got[3]["vector"]["colbert"].clone()).unwrap();
+    assert_eq!(tokens3.len(), want[2].multi.num_tokens());
+
+    // Search by image: cosine against the stored vectors, best first.
+    let mut expected: Vec<(usize, f32)> = (0..3)
+        .map(|i| (i, dot(&want[1].single, &want[i].single)))
+        .collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let res = c.ok(
+        "POST",
+        "/collections/docs/points/query",
+        Some(&json!({"query": image(1), "using": "dense", "limit": 3,
+                     "filter": {"must_not": [{"has_id": [3]}]}})),
+    );
+    let ids: Vec<u64> = res["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, expected.iter().map(|e| e.0 as u64).collect::<Vec<_>>());
+
+    for (value, needle) in [
+        (
+            json!({"image": "https://example.com/cat.png", "model": "tiny"}),
+            "base64",
+        ),
+        (json!({"image": "not base64!", "model": "tiny"}), "base64"),
+        (
+            json!({"image": b64(b"hello, not an image"), "model": "tiny"}),
+            "not an image",
+        ),
+        (json!({"image": 42, "model": "tiny"}), "string"),
+    ] {
+        let body = json!({"points": [{"id": 9, "vector": {"dense": value, "colbert": doc("x")}}]});
+        let message = c.err("PUT", "/collections/docs/points", Some(&body), 400);
+        assert!(message.contains(needle), "{message}");
+    }
+}
