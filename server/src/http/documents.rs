@@ -60,6 +60,9 @@ struct ImageGroup {
     task: String,
     service: std::sync::Arc<quiver_encoder::EncoderService>,
     images: Vec<Vec<u8>>,
+    /// Position in `images` by the request's encoded form, so one image filling several vectors is
+    /// embedded once.
+    index: HashMap<String, usize>,
 }
 
 /// Replaces every inference object among `targets` (vector name, value) by its embedding.
@@ -131,7 +134,6 @@ pub fn embed_in_place(
         let doc = match object {
             InferenceObject::Document(doc) => doc,
             InferenceObject::Image(image) => {
-                let bytes = image_bytes(&image.image)?;
                 let group = match image_groups
                     .iter()
                     .position(|g| g.model == model && g.task == options.task)
@@ -143,16 +145,22 @@ pub fn embed_in_place(
                             task: options.task,
                             service,
                             images: Vec::new(),
+                            index: HashMap::new(),
                         });
                         image_groups.len() - 1
                     }
                 };
-                let images = &mut image_groups[group].images;
-                images.push(bytes);
-                let source = Source::Image {
-                    group,
-                    index: images.len() - 1,
+                let g = &mut image_groups[group];
+                let key = image.image.to_string();
+                let index = match g.index.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        g.images.push(image_bytes(&image.image)?);
+                        g.index.insert(key, g.images.len() - 1);
+                        g.images.len() - 1
+                    }
                 };
+                let source = Source::Image { group, index };
                 plans.push((value, Planned { source, shape }));
                 continue;
             }

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
-use crate::http_embed::{fixture, library};
+use crate::http_embed::{encoder, fixture, library};
 use crate::support::{quiver_bin, QuiverProcess, TestDir};
 
 fn ingest(base: &str, args: &[&str]) -> Output {
@@ -120,12 +120,7 @@ fn ingest_loads_files_and_jsonl_once() {
         "/collections/docs/points",
         Some(&json!({"ids": [image["id"]], "with_vector": ["dense"]})),
     );
-    let encoder = quiver_encoder::Encoder::load(
-        &fixture(),
-        &quiver_encoder::Device::Cpu,
-        quiver_encoder::DType::F32,
-    )
-    .unwrap();
+    let encoder = encoder();
     let want = encoder
         .encode_images(&[std::fs::read(&picture).unwrap()], "retrieval", Some(32))
         .unwrap();

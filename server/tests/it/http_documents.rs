@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::http_embed::{fixture, library};
+use crate::http_embed::{encoder, fixture, library};
 use crate::support::{Client, QuiverProcess};
 
 const DOCS: [&str; 6] = [
@@ -292,20 +292,13 @@ fn a_funnel_of_small_full_and_token_vectors() {
     c.upsert("funnel", json!(points));
     // Wait for the seals: two sealed segments, each with a graph for `small` only.
     let segments = server.data_dir().join("collections/funnel/segments");
-    let mut graphs = 0;
-    for _ in 0..600 {
-        let info = c.ok("GET", "/collections/funnel", None);
-        if info["wal_bytes"].as_u64() < Some(1000) && info["segments_count"].as_u64() >= Some(3) {
-            graphs = std::fs::read_dir(&segments)
-                .unwrap()
-                .flatten()
-                .flat_map(|seg| std::fs::read_dir(seg.path()).unwrap().flatten())
-                .filter(|f| f.path().extension().is_some_and(|e| e == "hnsw"))
-                .count();
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    c.wait_for_seals("funnel", 3);
+    let graphs = std::fs::read_dir(&segments)
+        .unwrap()
+        .flatten()
+        .flat_map(|seg| std::fs::read_dir(seg.path()).unwrap().flatten())
+        .filter(|f| f.path().extension().is_some_and(|e| e == "hnsw"))
+        .count();
     assert_eq!(graphs, 2, "one graph per sealed segment, for `small` only");
 
     let question = "Which city is the capital of Germany?";
@@ -424,12 +417,7 @@ fn images_are_embedded_like_the_library_does() {
     all.push(json!({"id": 3, "vector": {"dense": doc(DOCS[0]), "colbert": image(2)}}));
     c.upsert("docs", json!(all));
 
-    let encoder = quiver_encoder::Encoder::load(
-        &fixture(),
-        &quiver_encoder::Device::Cpu,
-        quiver_encoder::DType::F32,
-    )
-    .unwrap();
+    let encoder = encoder();
     let want = encoder
         .encode_images(&images, "retrieval", Some(32))
         .unwrap();

@@ -21,8 +21,9 @@ pub fn fixture() -> String {
         .to_string()
 }
 
-pub fn library(texts: &[&str], task: &str, prompt: &str, dims: Option<usize>) -> Vec<Embedding> {
-    let encoder = Encoder::load_with(
+/// The tiny fixture loaded by the encoder library: the reference the server is compared with.
+pub fn encoder() -> Encoder {
+    Encoder::load_with(
         &fixture(),
         &LoadOptions {
             device: Device::Cpu,
@@ -30,7 +31,11 @@ pub fn library(texts: &[&str], task: &str, prompt: &str, dims: Option<usize>) ->
             merge_task: None,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+pub fn library(texts: &[&str], task: &str, prompt: &str, dims: Option<usize>) -> Vec<Embedding> {
+    let encoder = encoder();
     let opts = TextOptions {
         task: task.into(),
         prompt: prompt.parse::<PromptKind>().unwrap(),

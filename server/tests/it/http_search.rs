@@ -407,17 +407,7 @@ fn token_store_search_over_http_with_plaid_params() {
         c.upsert("late", Value::Array(points));
     }
     // Wait for the background seals (each with its token store): three segments of 100 points.
-    let mut sealed = false;
-    for _ in 0..600 {
-        let info = c.ok("GET", "/collections/late", None);
-        if info["segments_count"].as_u64() >= Some(3) && info["wal_bytes"].as_u64() < Some(1000) {
-            sealed = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let info = c.ok("GET", "/collections/late", None);
-    assert!(sealed, "segments were not sealed: {info}");
+    c.wait_for_seals("late", 3);
 
     let segments = server.data_dir().join("collections/late/segments");
     let stores = std::fs::read_dir(&segments)
@@ -482,16 +472,7 @@ fn compressed_token_store_scores_the_tokens_it_returns() {
         .map(|i| json!({"id": i, "vector": {"late": docs[i as usize]}}))
         .collect();
     c.upsert("late", Value::Array(points));
-    let mut sealed = false;
-    for _ in 0..600 {
-        let info = c.ok("GET", "/collections/late", None);
-        if info["segments_count"].as_u64() >= Some(3) && info["wal_bytes"].as_u64() < Some(1000) {
-            sealed = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(sealed, "segments were not sealed");
+    c.wait_for_seals("late", 3);
     let qt: Vec<Vec<f32>> = (0..3).map(|t| normalized(&vector(7000 + t, 4))).collect();
     let body = json!({"query": qt, "using": "late", "limit": 10, "with_vector": true,
                       "params": {"plaid": {"ncells": 8, "ndocs": 200, "n_full_scores": 100}}});

@@ -211,6 +211,22 @@ impl Client {
         }
     }
 
+    /// Waits (up to 30 s) until `collection` has at least `segments` segments and its log is folded
+    /// into them, i.e. the background seals are done; panics with the collection info otherwise.
+    pub fn wait_for_seals(&self, collection: &str, segments: u64) {
+        let path = format!("/collections/{collection}");
+        for _ in 0..600 {
+            let info = self.ok("GET", &path, None);
+            if info["segments_count"].as_u64() >= Some(segments)
+                && info["wal_bytes"].as_u64() < Some(1000)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("segments were not sealed: {}", self.ok("GET", &path, None));
+    }
+
     /// The server's base URL (`http://host:port`).
     pub fn base(&self) -> &str {
         &self.base
