@@ -279,18 +279,35 @@ impl VisionAttention {
             candle_nn::rotary_emb::rope(&t.to_dtype(DType::F32)?, cos, sin)?.to_dtype(dtype)
         };
         let q = rot(part(0)?)?;
-        let k = rot(part(1)?)?;
+        let k_rot = rot(part(1)?)?;
         let v = part(2)?;
         let scale = 1.0 / (d as f64).sqrt();
-        let mut outs = Vec::with_capacity(cu.len().saturating_sub(1));
-        for seg in cu.windows(2) {
-            let (s, len) = (seg[0], seg[1] - seg[0]);
-            let qs = q.narrow(2, s, len)?.contiguous()?;
-            let ks = k.narrow(2, s, len)?.contiguous()?;
-            let vs = v.narrow(2, s, len)?.contiguous()?;
+        // Consecutive segments of equal length (most windows are full 4×4 units) run as one
+        // batched matmul: the run is viewed as [k, nh, len, d] instead of k separate calls.
+        let mut outs = Vec::new();
+        let mut seg = 0;
+        while seg + 1 < cu.len() {
+            let (s, len) = (cu[seg], cu[seg + 1] - cu[seg]);
+            let mut k = 1;
+            while seg + k + 1 < cu.len() && cu[seg + k + 1] - cu[seg + k] == len {
+                k += 1;
+            }
+            let run = |t: &Tensor| -> Result<Tensor> {
+                t.narrow(2, s, k * len)?
+                    .reshape((nh, k, len, d))?
+                    .transpose(0, 1)?
+                    .contiguous()
+            };
+            let (qs, ks, vs) = (run(&q)?, run(&k_rot)?, run(&v)?);
             let scores = (qs.matmul(&ks.t()?)? * scale)?.to_dtype(DType::F32)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
-            outs.push(probs.matmul(&vs)?);
+            // [k, nh, len, d] back to [1, nh, k·len, d].
+            let o = probs
+                .matmul(&vs)?
+                .transpose(0, 1)?
+                .reshape((1, nh, k * len, d))?;
+            outs.push(o);
+            seg += k;
         }
         let o = Tensor::cat(&outs, 2)?
             .squeeze(0)?
