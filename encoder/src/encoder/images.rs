@@ -75,6 +75,9 @@ impl Encoder {
         keep_layer_outputs: bool,
     ) -> Result<(JinaOutput, Vec<Embedding>)> {
         let prompt = self.image_prompt()?;
+        if patches.is_empty() {
+            return Err(Error::InvalidInput("no images to embed".into()));
+        }
         let vision = self
             .model
             .vision()
