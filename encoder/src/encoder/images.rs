@@ -87,7 +87,7 @@ impl Encoder {
             .text
             .special
             .image_token_id
-            .expect("checked at load");
+            .expect("image_prompt implies an image token id: this is a bug");
         let merge = self.preprocessor.merge_size;
         let patch_dim = vision.config().patch_dim();
         if let Some(p) = patches.iter().find(|p| p.patch_dim != patch_dim) {

@@ -185,11 +185,13 @@ pub fn window_layout(grids: &[[usize; 3]], cfg: &VisionConfig) -> WindowLayout {
                             count += 1;
                         }
                     }
-                    let last = *cu.last().expect("cu starts with 0");
+                    let last = *cu.last().expect("cu starts with 0: this is a bug");
                     cu.push(last + count * unit);
                 }
             }
-            let last = *cu_seqlens.last().expect("starts with 0");
+            let last = *cu_seqlens
+                .last()
+                .expect("cu_seqlens starts with 0: this is a bug");
             cu_seqlens.push(last + gh * gw);
         }
         offset += t * lh * lw;
@@ -327,7 +329,7 @@ impl VisionAttention {
                 q0 += c;
             }
             let o = if parts.len() == 1 {
-                parts.pop().expect("one part")
+                parts.pop().expect("one chunk was pushed: this is a bug")
             } else {
                 Tensor::cat(&parts, 2)?
             };
@@ -516,7 +518,7 @@ impl VisionModel {
             .flat_map(|&w| (0..unit).map(move |j| (w * unit + j) as u32))
             .collect();
         let dev = pixel_values.device();
-        let perm_t = Tensor::from_vec(perm.clone(), n, dev)?;
+        let perm_t = Tensor::from_vec(perm, n, dev)?;
         let (cos, sin) = rotary_tables(grids, cfg);
         let half = cfg.head_dim() / 2;
         let cos = Tensor::from_vec(cos, (n, half), dev)?.index_select(&perm_t, 0)?;
