@@ -75,6 +75,9 @@ impl Encoder {
         keep_layer_outputs: bool,
     ) -> Result<(JinaOutput, Vec<Embedding>)> {
         let prompt = self.image_prompt()?;
+        if patches.is_empty() {
+            return Err(Error::InvalidInput("no images to embed".into()));
+        }
         let vision = self
             .model
             .vision()
@@ -84,7 +87,7 @@ impl Encoder {
             .text
             .special
             .image_token_id
-            .expect("checked at load");
+            .expect("image_prompt implies an image token id: this is a bug");
         let merge = self.preprocessor.merge_size;
         let patch_dim = vision.config().patch_dim();
         if let Some(p) = patches.iter().find(|p| p.patch_dim != patch_dim) {

@@ -226,6 +226,10 @@ impl JinaV4 {
         self.vision.as_ref()
     }
 
+    pub fn vision_mut(&mut self) -> Option<&mut VisionModel> {
+        self.vision.as_mut()
+    }
+
     pub fn text_model_mut(&mut self) -> &mut TextModel {
         &mut self.text
     }

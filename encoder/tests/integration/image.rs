@@ -90,7 +90,8 @@ fn resized_case_records_distance_to_the_pil_backend() {
     let pil = max_abs_diff(&ours, vision_golden("img/c/pixel_values_pil"));
     eprintln!("c: vs torchvision {tv:e}, vs PIL {pil:e}");
     assert!(tv <= PIXEL_TOL);
-    // One uint8 level is 1/(255·std) ≈ 0.0146–0.0150 after normalisation.
+    // One uint8 level is 1/(255·std) ≈ 0.014–0.015 after normalisation; the backends differ by
+    // up to 3 levels on this image (measured 0.0438).
     assert!(pil > tv && pil < 0.1, "PIL distance {pil}");
 }
 

@@ -156,3 +156,27 @@ fn text_and_images_share_the_embedding_space_shape() {
     let n: f32 = img[0].single.iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!((n - 1.0).abs() < 1e-5);
 }
+
+#[test]
+fn bf16_images_stay_close() {
+    let enc = Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::BF16).unwrap();
+    let m = vision_manifest();
+    let bytes: Vec<Vec<u8>> = m.batch.iter().map(|n| image_bytes(n)).collect();
+    let mut worst = (1f32, 1f32);
+    for task in &m.tasks {
+        let embs = enc.encode_images(&bytes, task, None).unwrap();
+        for (name, e) in m.batch.iter().zip(&embs) {
+            let key = |k: &str| format!("{task}/img/{name}/{k}");
+            let single = vision_golden(&key("single")).to_vec1::<f32>().unwrap();
+            worst.0 = worst.0.min(cosine(&e.single, &single));
+            for (a, b) in e.multi.rows().zip(rows(vision_golden(&key("multi")))) {
+                worst.1 = worst.1.min(cosine(a, &b));
+            }
+        }
+    }
+    eprintln!(
+        "bf16 images: min cosine single {}, multi {}",
+        worst.0, worst.1
+    );
+    assert!(worst.0 >= 0.999 && worst.1 >= 0.999, "{worst:?}");
+}

@@ -121,3 +121,25 @@ fn position_ids_match_get_rope_index() {
         );
     }
 }
+
+#[test]
+fn chunked_attention_gives_the_same_features() {
+    // A budget below one window's scores forces one query row per chunk in every block, and
+    // runs of a single window: the result must not change.
+    let mut model = load(DType::F32);
+    let (pv, grid) = pixels("a");
+    let whole = model.vision().unwrap().forward(&pv, &[grid]).unwrap();
+    model
+        .vision_mut()
+        .unwrap()
+        .set_max_attention_elements(2 * 64);
+    let chunked = model.vision().unwrap().forward(&pv, &[grid]).unwrap();
+    let d = max_abs_diff(&whole, &chunked);
+    assert!(d <= 1e-6, "chunked vs whole {d:e}");
+    assert_close(
+        "chunked merger",
+        &chunked,
+        vision_golden("img/a/merger"),
+        VISION_TOL,
+    );
+}

@@ -185,11 +185,13 @@ pub fn window_layout(grids: &[[usize; 3]], cfg: &VisionConfig) -> WindowLayout {
                             count += 1;
                         }
                     }
-                    let last = *cu.last().expect("cu starts with 0");
+                    let last = *cu.last().expect("cu starts with 0: this is a bug");
                     cu.push(last + count * unit);
                 }
             }
-            let last = *cu_seqlens.last().expect("starts with 0");
+            let last = *cu_seqlens
+                .last()
+                .expect("cu_seqlens starts with 0: this is a bug");
             cu_seqlens.push(last + gh * gw);
         }
         offset += t * lh * lw;
@@ -264,8 +266,16 @@ impl VisionAttention {
         })
     }
 
-    /// `x [N, hidden]`; `cos`/`sin` `[N, head_dim/2]` f32; `cu` the segment boundaries.
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cu: &[usize]) -> Result<Tensor> {
+    /// `x [N, hidden]`; `cos`/`sin` `[N, head_dim/2]` f32; `cu` the segment boundaries;
+    /// `max_elems` caps the attention scores computed at once.
+    fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        cu: &[usize],
+        max_elems: usize,
+    ) -> Result<Tensor> {
         let (n, hidden) = x.dims2()?;
         let (nh, d) = (self.num_heads, self.head_dim);
         let dtype = x.dtype();
@@ -279,18 +289,53 @@ impl VisionAttention {
             candle_nn::rotary_emb::rope(&t.to_dtype(DType::F32)?, cos, sin)?.to_dtype(dtype)
         };
         let q = rot(part(0)?)?;
-        let k = rot(part(1)?)?;
+        let k_rot = rot(part(1)?)?;
         let v = part(2)?;
         let scale = 1.0 / (d as f64).sqrt();
-        let mut outs = Vec::with_capacity(cu.len().saturating_sub(1));
-        for seg in cu.windows(2) {
-            let (s, len) = (seg[0], seg[1] - seg[0]);
-            let qs = q.narrow(2, s, len)?.contiguous()?;
-            let ks = k.narrow(2, s, len)?.contiguous()?;
-            let vs = v.narrow(2, s, len)?.contiguous()?;
-            let scores = (qs.matmul(&ks.t()?)? * scale)?.to_dtype(DType::F32)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
-            outs.push(probs.matmul(&vs)?);
+        // Consecutive segments of equal length (most windows are full 4×4 units) run as one
+        // batched matmul: the run is viewed as [k, nh, len, d] instead of k separate calls. Runs
+        // and, for a large image in a full-attention block, query rows are chunked so one score
+        // tensor stays under `max_elems`.
+        let mut outs = Vec::new();
+        let mut seg = 0;
+        while seg + 1 < cu.len() {
+            let (s, len) = (cu[seg], cu[seg + 1] - cu[seg]);
+            let k_max = (max_elems / (nh * len * len).max(1)).max(1);
+            let mut k = 1;
+            while k < k_max && seg + k + 1 < cu.len() && cu[seg + k + 1] - cu[seg + k] == len {
+                k += 1;
+            }
+            let run = |t: &Tensor| -> Result<Tensor> {
+                t.narrow(2, s, k * len)?
+                    .reshape((nh, k, len, d))?
+                    .transpose(0, 1)?
+                    .contiguous()
+            };
+            let (qs, ks, vs) = (run(&q)?, run(&k_rot)?, run(&v)?);
+            let kt = ks.t()?;
+            let chunk = (max_elems / (k * nh * len).max(1)).clamp(1, len.max(1));
+            let mut parts = Vec::with_capacity(len.div_ceil(chunk));
+            let mut q0 = 0;
+            while q0 < len {
+                let c = chunk.min(len - q0);
+                let qc = if c == len {
+                    qs.clone()
+                } else {
+                    qs.narrow(2, q0, c)?.contiguous()?
+                };
+                let scores = (qc.matmul(&kt)? * scale)?.to_dtype(DType::F32)?;
+                let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
+                parts.push(probs.matmul(&vs)?);
+                q0 += c;
+            }
+            let o = if parts.len() == 1 {
+                parts.pop().expect("one chunk was pushed: this is a bug")
+            } else {
+                Tensor::cat(&parts, 2)?
+            };
+            // [k, nh, len, d] back to [1, nh, k·len, d].
+            outs.push(o.transpose(0, 1)?.reshape((1, nh, k * len, d))?);
+            seg += k;
         }
         let o = Tensor::cat(&outs, 2)?
             .squeeze(0)?
@@ -344,8 +389,17 @@ impl VisionBlock {
         })
     }
 
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cu: &[usize]) -> Result<Tensor> {
-        let h = self.attn.forward(&self.norm1.forward(x)?, cos, sin, cu)?;
+    fn forward(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        cu: &[usize],
+        max_elems: usize,
+    ) -> Result<Tensor> {
+        let h = self
+            .attn
+            .forward(&self.norm1.forward(x)?, cos, sin, cu, max_elems)?;
         let x = (x + h)?;
         let h = self.mlp.forward(&self.norm2.forward(&x)?)?;
         x + h
@@ -390,7 +444,12 @@ pub struct VisionModel {
     blocks: Vec<VisionBlock>,
     merger: PatchMerger,
     cfg: VisionConfig,
+    max_attn_elems: usize,
 }
+
+/// Attention score elements computed at once (32 Mi floats = 128 MiB in f32). A full-size
+/// image in a full-attention block has 16 heads × 3072² ≈ 151 M scores, so it runs in chunks.
+const DEFAULT_MAX_ATTN_ELEMS: usize = 32 << 20;
 
 impl VisionModel {
     /// `vb` is rooted at the tower (`visual` or `model.visual`).
@@ -408,7 +467,13 @@ impl VisionModel {
             blocks,
             merger: PatchMerger::new(cfg, vb.pp("merger"))?,
             cfg: cfg.clone(),
+            max_attn_elems: DEFAULT_MAX_ATTN_ELEMS,
         })
+    }
+
+    /// Caps the attention score elements per matmul; smaller values mean more chunks.
+    pub fn set_max_attention_elements(&mut self, elems: usize) {
+        self.max_attn_elems = elems.max(1);
     }
 
     pub fn config(&self) -> &VisionConfig {
@@ -453,7 +518,7 @@ impl VisionModel {
             .flat_map(|&w| (0..unit).map(move |j| (w * unit + j) as u32))
             .collect();
         let dev = pixel_values.device();
-        let perm_t = Tensor::from_vec(perm.clone(), n, dev)?;
+        let perm_t = Tensor::from_vec(perm, n, dev)?;
         let (cos, sin) = rotary_tables(grids, cfg);
         let half = cfg.head_dim() / 2;
         let cos = Tensor::from_vec(cos, (n, half), dev)?.index_select(&perm_t, 0)?;
@@ -467,7 +532,7 @@ impl VisionModel {
             } else {
                 &layout.cu_window_seqlens
             };
-            x = block.forward(&x, &cos, &sin, cu)?;
+            x = block.forward(&x, &cos, &sin, cu, self.max_attn_elems)?;
         }
         let merged = self.merger.forward(&x)?;
         // Undo the window permutation: merged row k holds token window_index[k].
