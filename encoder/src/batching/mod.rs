@@ -113,6 +113,17 @@ pub struct EncoderService {
     outstanding: Arc<AtomicUsize>,
     capacity: usize,
     stats: Arc<ServiceStats>,
+    /// Image calls of this model run one at a time (each is a whole batch of its own).
+    images: std::sync::Mutex<()>,
+}
+
+/// A queue slot held by an image call on the caller's thread; released on drop.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl EncoderService {
@@ -141,7 +152,44 @@ impl EncoderService {
             outstanding: Arc::new(AtomicUsize::new(0)),
             capacity: opts.queue_capacity,
             stats,
+            images: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Embeds encoded images (PNG, JPEG, WebP, GIF) at full size on the calling thread. The call
+    /// takes a queue slot like a text request (so a full queue refuses it with `Overloaded`), runs
+    /// after any other image call of this model, and is counted in [`ServiceStats`].
+    pub fn encode_images(&self, images: &[impl AsRef<[u8]>], task: &str) -> Result<Vec<Embedding>> {
+        let _slot = self.reserve()?;
+        // A panic in an earlier call leaves nothing to repair: the lock guards no data.
+        let _one = self.images.lock().unwrap_or_else(|e| e.into_inner());
+        let started = std::time::Instant::now();
+        let out = self.encoder.encode_images(images, task, None)?;
+        let tokens: usize = out.iter().map(|e| e.multi.num_tokens()).sum();
+        let stats = &self.stats;
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.inputs.fetch_add(out.len() as u64, Ordering::Relaxed);
+        stats.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
+        stats
+            .padded_tokens
+            .fetch_add(tokens as u64, Ordering::Relaxed);
+        stats
+            .busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Takes one of the `capacity` slots, or refuses with `Overloaded`.
+    fn reserve(&self) -> Result<Slot<'_>> {
+        self.outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .map_err(|_| {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Error::Overloaded
+            })?;
+        Ok(Slot(&self.outstanding))
     }
 
     pub fn encoder(&self) -> &Encoder {

@@ -125,3 +125,37 @@ fn full_queue_is_overloaded() {
         .submit(request(&["four"], "retrieval", PromptKind::Query, None))
         .is_ok());
 }
+
+#[test]
+fn image_calls_take_a_slot_and_are_counted() {
+    use std::sync::atomic::Ordering;
+    let enc =
+        Arc::new(Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap());
+    let svc = EncoderService::start(
+        enc.clone(),
+        ServiceOptions {
+            max_batch_tokens: 1024,
+            max_batch_requests: 8,
+            queue_capacity: 1,
+        },
+    )
+    .unwrap();
+    let images = [image_bytes("a"), image_bytes("c")];
+    let got = svc.encode_images(&images, "retrieval").unwrap();
+    let want = enc.encode_images(&images, "retrieval", None).unwrap();
+    assert_eq!(got, want);
+    let stats = svc.stats();
+    assert_eq!(stats.inputs.load(Ordering::Relaxed), 2);
+    let tokens: usize = want.iter().map(|e| e.multi.num_tokens()).sum();
+    assert_eq!(stats.tokens.load(Ordering::Relaxed), tokens as u64);
+    // The slot is released after the call; while a text request holds the only one, images wait.
+    assert_eq!(svc.queue_depth(), 0);
+    let held = svc
+        .submit(request(&["one"], "retrieval", PromptKind::Query, None))
+        .unwrap();
+    let err = svc.encode_images(&images, "retrieval").err().unwrap();
+    assert!(matches!(err, Error::Overloaded), "{err}");
+    assert_eq!(held.wait().unwrap().len(), 1);
+    assert!(svc.encode_images(&images[..1], "retrieval").is_ok());
+    assert_eq!(stats.rejected.load(Ordering::Relaxed), 1);
+}

@@ -204,10 +204,11 @@ pub fn embed_in_place(
             },
         })?);
     }
-    // Images run here, on this request's thread, while the workers embed the texts.
+    // Images run here, on this request's thread (holding a queue slot), while the workers embed the
+    // texts.
     let image_results = image_groups
         .iter()
-        .map(|g| g.service.encoder().encode_images(&g.images, &g.task, None))
+        .map(|g| g.service.encode_images(&g.images, &g.task))
         .collect::<Result<Vec<_>, _>>()?;
     let results = pending
         .into_iter()
