@@ -54,7 +54,7 @@ fn main() {
         Command::Upsert(args) => cli::upsert::run(&cli.global, args),
         Command::Search(args) => cli::search::run(&cli.global, args),
         Command::Embed(args) => cli::embed::run(args),
-        Command::Ingest(args) => cli::ingest::run(args),
+        Command::Ingest(args) => cli::ingest::run(&cli.global, args),
         Command::Snapshot(cmd) => cli::snapshot::run(&cli.global, cmd),
         Command::DebugWorkload(args) => cli::workload::run(&cli.global, args),
     };

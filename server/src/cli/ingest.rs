@@ -1,5 +1,6 @@
-//! `quiver ingest`: loads text files and JSON Lines into a collection through a running server, which
-//! embeds them with its model (Qdrant inference objects in the upserts).
+//! `quiver ingest`: loads text files, JSON Lines and images into a collection through a running server,
+//! which embeds them with its model (Qdrant inference objects in the upserts), or in this process on
+//! the data directory with `--model-source`.
 //!
 //! Files: `.txt` and `.md` are one point each (payload `{"path", "text"}`); `.jsonl` is one point per
 //! line (the line is the payload, its text field is embedded); `.png`, `.jpg`, `.webp` and `.gif` are
@@ -28,6 +29,10 @@ pub struct IngestArgs {
     /// The server.
     #[arg(long, env = "QUIVER_URL", default_value = "http://127.0.0.1:6333")]
     pub url: String,
+    /// Embed in this process with this model (a directory, or a Hugging Face repo id in the local
+    /// cache) and write to --data-dir directly, without a server (which must not be running on it).
+    #[arg(long, value_name = "DIR_OR_HF_ID", conflicts_with_all = ["url", "api_key", "model"])]
+    pub model_source: Option<String>,
     /// API key of the server (admin or a key that may write).
     #[arg(long, env = "QUIVER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -66,16 +71,31 @@ struct Item {
     payload: Map<String, Value>,
 }
 
+/// Where points go: a server, or a data directory in this process.
+trait Sink {
+    /// Every vector name of the collection (`""` for the unnamed one).
+    fn vector_names(&self) -> Result<Vec<String>>;
+    /// Which of `ids` the collection holds already (as their JSON text).
+    fn existing(&self, ids: &[&Value]) -> Result<HashSet<String>>;
+    /// Upserts points given in the HTTP API's form (documents in place of vectors), durably.
+    fn upsert(&self, points: Vec<Value>) -> Result<()>;
+    /// Makes everything durable and lets go.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
 /// Runs `ingest`.
-pub fn run(args: IngestArgs) -> Result<()> {
+pub fn run(global: &super::GlobalArgs, args: IngestArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let client = Http::new(&args.url, args.api_key.clone());
-    let info = client
-        .get(&format!("/collections/{}", args.collection))
-        .with_context(|| format!("collection `{}`", args.collection))?;
-    let vectors = target_vectors(&info, &args.vectors)?;
+    let sink: Box<dyn Sink> = match &args.model_source {
+        Some(source) => Box::new(Local::open(global, &args.collection, source)?),
+        None => Box::new(Remote {
+            http: Http::new(&args.url, args.api_key.clone()),
+            collection: args.collection.clone(),
+        }),
+    };
+    let vectors = target_vectors(sink.vector_names()?, &args.vectors)?;
 
     let (items, skipped) = collect(&args)?;
     if items.is_empty() {
@@ -89,7 +109,7 @@ pub fn run(args: IngestArgs) -> Result<()> {
     let (mut added, mut present) = (0usize, 0usize);
     for chunk in items.chunks(args.batch_size) {
         let ids: Vec<&Value> = chunk.iter().map(|item| &item.id).collect();
-        let existing = client.existing(&args.collection, &ids)?;
+        let existing = sink.existing(&ids)?;
         let points: Vec<Value> = chunk
             .iter()
             .filter(|item| !existing.contains(&item.id.to_string()))
@@ -97,17 +117,13 @@ pub fn run(args: IngestArgs) -> Result<()> {
             .collect::<Result<_>>()?;
         present += chunk.len() - points.len();
         if !points.is_empty() {
-            client
-                .put(
-                    &format!("/collections/{}/points?wait=true", args.collection),
-                    &json!({ "points": points }),
-                )
-                .context("upsert")?;
             added += points.len();
+            sink.upsert(points).context("upsert")?;
         }
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
+    sink.finish()?;
     eprintln!(
         "ingested {added} new points into `{}` ({present} already present, {} files skipped) in {:.1} s",
         args.collection,
@@ -117,17 +133,8 @@ pub fn run(args: IngestArgs) -> Result<()> {
     Ok(())
 }
 
-/// The vector names to fill, checked against the collection.
-fn target_vectors(info: &Value, wanted: &[String]) -> Result<Vec<String>> {
-    let vectors = &info["config"]["params"]["vectors"];
-    let all: Vec<String> = if vectors.get("size").is_some() {
-        vec![String::new()]
-    } else {
-        vectors
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    };
+/// The vector names to fill, checked against the collection's.
+fn target_vectors(all: Vec<String>, wanted: &[String]) -> Result<Vec<String>> {
     if wanted.is_empty() {
         return Ok(all);
     }
@@ -354,25 +361,133 @@ impl Http {
             return Ok(value["result"].clone());
         }
     }
+}
 
-    fn get(&self, path: &str) -> Result<Value> {
-        self.call("GET", path, None)
+/// A running server, which embeds.
+struct Remote {
+    http: Http,
+    collection: String,
+}
+
+impl Sink for Remote {
+    fn vector_names(&self) -> Result<Vec<String>> {
+        let info = self
+            .http
+            .call("GET", &format!("/collections/{}", self.collection), None)
+            .with_context(|| format!("collection `{}`", self.collection))?;
+        let vectors = &info["config"]["params"]["vectors"];
+        Ok(if vectors.get("size").is_some() {
+            vec![String::new()]
+        } else {
+            vectors
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        })
     }
 
-    fn put(&self, path: &str, body: &Value) -> Result<Value> {
-        self.call("PUT", path, Some(body))
-    }
-
-    /// Which of `ids` the collection already holds (as their JSON text).
-    fn existing(&self, collection: &str, ids: &[&Value]) -> Result<HashSet<String>> {
-        let found = self.call(
+    fn existing(&self, ids: &[&Value]) -> Result<HashSet<String>> {
+        let found = self.http.call(
             "POST",
-            &format!("/collections/{collection}/points"),
+            &format!("/collections/{}/points", self.collection),
             Some(&json!({"ids": ids, "with_payload": false, "with_vector": false})),
         )?;
         Ok(found
             .as_array()
             .map(|records| records.iter().map(|r| r["id"].to_string()).collect())
             .unwrap_or_default())
+    }
+
+    fn upsert(&self, points: Vec<Value>) -> Result<()> {
+        self.http.call(
+            "PUT",
+            &format!("/collections/{}/points?wait=true", self.collection),
+            Some(&json!({ "points": points })),
+        )?;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The data directory in this process, with the model loaded here. Documents are embedded by the
+/// same code the server runs.
+struct Local {
+    collections: super::LockedCollections,
+    collection: std::sync::Arc<quiver_engine::Collection>,
+    models: crate::inference::Models,
+}
+
+impl Local {
+    fn open(global: &super::GlobalArgs, collection: &str, source: &str) -> Result<Self> {
+        use crate::inference::{ModelOptions, ModelSpec, ModelState, Models};
+        let collections = super::open_collections(global)?;
+        let handle = collections
+            .get(collection)
+            .with_context(|| format!("collection `{collection}`"))?;
+        let models = Models::new(&[ModelSpec {
+            name: "local".into(),
+            source: source.into(),
+        }])
+        .map_err(anyhow::Error::msg)?;
+        eprintln!("loading model {source}");
+        models.load_all(ModelOptions {
+            dtype: quiver_encoder::DType::F32,
+            service: Default::default(),
+        });
+        if let Some(ModelState::Failed(reason)) = models.state("local") {
+            bail!("--model-source {source}: {reason}");
+        }
+        Ok(Local {
+            collections,
+            collection: handle,
+            models,
+        })
+    }
+}
+
+impl Sink for Local {
+    fn vector_names(&self) -> Result<Vec<String>> {
+        Ok(self.collection.config().vectors.keys().cloned().collect())
+    }
+
+    fn existing(&self, ids: &[&Value]) -> Result<HashSet<String>> {
+        let ids: Vec<quiver_storage::PointId> = ids
+            .iter()
+            .map(|id| serde_json::from_value((*id).clone()))
+            .collect::<Result<_, _>>()?;
+        let found = self.collection.retrieve(
+            &ids,
+            &quiver_engine::WithPayload::None,
+            &quiver_engine::WithVectors::None,
+        )?;
+        Ok(found
+            .into_iter()
+            .map(|r| serde_json::to_value(r.id).map(|v| v.to_string()))
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn upsert(&self, points: Vec<Value>) -> Result<()> {
+        use crate::http::documents::{embed_in_place, upsert_targets, Purpose};
+        let mut body: crate::http::models::points::UpsertPoints =
+            serde_json::from_value(json!({ "points": points }))?;
+        let config = self.collection.config();
+        embed_in_place(
+            &self.models,
+            config,
+            upsert_targets(&mut body),
+            Purpose::Store,
+        )?;
+        self.collection.upsert(body.into_inserts(config)?)?;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        self.collection.flush()?;
+        drop(self.collection);
+        self.collections.close()?;
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ use super::models::common::{InferenceObject, VectorStruct, VectorValue};
 use super::models::points::{BatchVectors, UpsertPoints};
 use super::models::search::{PrefetchList, QueryRequestDto};
 use super::state::AppState;
+use crate::inference::Models;
 
 /// Which prompt a document gets when its options name none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +68,7 @@ struct ImageGroup {
 
 /// Replaces every inference object among `targets` (vector name, value) by its embedding.
 pub fn embed_in_place(
-    state: &AppState,
+    models: &Models,
     config: &CollectionConfig,
     targets: Vec<(String, &mut VectorValue)>,
     purpose: Purpose,
@@ -96,7 +97,7 @@ pub fn embed_in_place(
         };
         let options = DocOptions::parse(options, purpose)?;
         let params = config.vector(&name)?;
-        let (model, service) = state.model(model_name)?;
+        let (model, service) = models.ready(model_name)?;
         let encoder = service.encoder();
         let shape = if params.multivector_config.is_some() {
             let dim = encoder.config().multi_vector_projector_dim;
@@ -371,7 +372,7 @@ pub fn embed_query(
         return Ok(());
     }
     embed_in_place(
-        state,
+        &state.models,
         config,
         parsed
             .iter_mut()

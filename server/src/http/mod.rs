@@ -4,10 +4,10 @@
 //! closes the collections.
 
 mod auth;
-mod documents;
+pub(crate) mod documents;
 pub mod error;
 mod metrics;
-mod models;
+pub(crate) mod models;
 mod openapi;
 mod planner;
 mod routes;

@@ -9,7 +9,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::planner::Limits;
-use crate::inference::{ModelState, Models, ResolveError};
+use crate::inference::Models;
 
 /// Shared state of the HTTP server.
 pub struct AppState {
@@ -45,31 +45,7 @@ impl AppState {
         &self,
         name: Option<&str>,
     ) -> Result<(String, Arc<quiver_encoder::EncoderService>), ApiError> {
-        let configured = || self.models.names().collect::<Vec<_>>().join(", ");
-        let name = self.models.resolve(name).map_err(|e| match e {
-            ResolveError::NoneConfigured => ApiError::BadRequest(
-                "no embedding model is configured: start the server with --model NAME=DIR_OR_HF_ID"
-                    .into(),
-            ),
-            ResolveError::Ambiguous => ApiError::BadRequest(format!(
-                "several models are configured ({}): name one with `model`",
-                configured()
-            )),
-            ResolveError::Unknown(name) => ApiError::NotFound(format!(
-                "model `{name}` not found; configured: {}",
-                configured()
-            )),
-        })?;
-        match self.models.state(name) {
-            Some(ModelState::Ready(service)) => Ok((name.to_string(), service)),
-            Some(ModelState::Loading) => Err(ApiError::ModelUnavailable(format!(
-                "model `{name}` is still loading; retry when /readyz says ready"
-            ))),
-            Some(ModelState::Failed(reason)) => Err(ApiError::ModelUnavailable(format!(
-                "model `{name}` failed to load: {reason}"
-            ))),
-            None => Err(ApiError::NotFound(format!("model `{name}` not found"))),
-        }
+        self.models.ready(name)
     }
 
     /// Publishes the opened collections; from now on the server is ready.

@@ -155,6 +155,42 @@ impl Models {
     }
 }
 
+impl Models {
+    /// The model a request names (or the only one), once it is loaded, with its name; the errors
+    /// say how to fix the request or the server's flags.
+    pub fn ready(
+        &self,
+        name: Option<&str>,
+    ) -> Result<(String, Arc<EncoderService>), crate::http::error::ApiError> {
+        use crate::http::error::ApiError;
+        let configured = || self.names().collect::<Vec<_>>().join(", ");
+        let name = self.resolve(name).map_err(|e| match e {
+            ResolveError::NoneConfigured => ApiError::BadRequest(
+                "no embedding model is configured: start the server with --model NAME=DIR_OR_HF_ID"
+                    .into(),
+            ),
+            ResolveError::Ambiguous => ApiError::BadRequest(format!(
+                "several models are configured ({}): name one with `model`",
+                configured()
+            )),
+            ResolveError::Unknown(name) => ApiError::NotFound(format!(
+                "model `{name}` not found; configured: {}",
+                configured()
+            )),
+        })?;
+        match self.state(name) {
+            Some(ModelState::Ready(service)) => Ok((name.to_string(), service)),
+            Some(ModelState::Loading) => Err(ApiError::ModelUnavailable(format!(
+                "model `{name}` is still loading; retry when /readyz says ready"
+            ))),
+            Some(ModelState::Failed(reason)) => Err(ApiError::ModelUnavailable(format!(
+                "model `{name}` failed to load: {reason}"
+            ))),
+            None => Err(ApiError::NotFound(format!("model `{name}` not found"))),
+        }
+    }
+}
+
 /// Why a request's model could not be picked.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ResolveError {

@@ -156,3 +156,80 @@ fn ingest_loads_files_and_jsonl_once() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn ingest_in_process_writes_the_data_directory() {
+    let data = TestDir::new();
+    let config = data.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"vectors": {"dense": {"size": 32, "distance": "Cosine"}}}"#,
+    )
+    .unwrap();
+    let quiver = |args: &[&str]| {
+        Command::new(quiver_bin())
+            .arg("--data-dir")
+            .arg(data.path().join("db"))
+            .args(args)
+            .env("QUIVER_LOG", "warn")
+            .output()
+            .expect("spawn quiver")
+    };
+    let out = quiver(&[
+        "collection",
+        "create",
+        "docs",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = TestDir::new();
+    std::fs::write(
+        docs.path().join("a.txt"),
+        "Berlin is the capital of Germany.",
+    )
+    .unwrap();
+    std::fs::write(docs.path().join("b.txt"), "Bread is baked in an oven.").unwrap();
+    let fixture = fixture();
+    let args = [
+        "ingest",
+        "--collection",
+        "docs",
+        "--model-source",
+        fixture.as_str(),
+        docs.path().to_str().unwrap(),
+    ];
+    let out = quiver(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ingested 2 new points"), "{stderr}");
+    let out = quiver(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ingested 0 new points"), "{stderr}");
+
+    // A server on that directory finds them, with the library's passage vectors.
+    let server = QuiverProcess::start_in(&data.path().join("db"), &[]).unwrap();
+    let c = server.client();
+    let page = c.ok(
+        "POST",
+        "/collections/docs/points/scroll",
+        Some(&json!({"limit": 10, "with_payload": true, "with_vector": true})),
+    );
+    let points = page["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    for p in points {
+        let text = p["payload"]["text"].as_str().unwrap();
+        let want = &library(&[text], "retrieval", "passage", Some(32))[0];
+        let got: Vec<f32> = serde_json::from_value(p["vector"]["dense"].clone()).unwrap();
+        assert!(
+            got.iter()
+                .zip(&want.single)
+                .all(|(a, b)| (a - b).abs() < 1e-5),
+            "{text}"
+        );
+    }
+}

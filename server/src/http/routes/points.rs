@@ -62,7 +62,7 @@ pub async fn upsert_points(
         let collection = state.collection(&name)?;
         blocking(move || {
             let targets = documents::upsert_targets(&mut body);
-            documents::embed_in_place(&state, collection.config(), targets, Purpose::Store)?;
+            documents::embed_in_place(&state.models, collection.config(), targets, Purpose::Store)?;
             let inserts = body.into_inserts(collection.config())?;
             Ok(UpdateResult::completed(collection.upsert(inserts)?))
         })
