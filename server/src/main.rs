@@ -32,10 +32,10 @@ enum Command {
     Upsert(cli::upsert::UpsertArgs),
     /// Search a collection for the nearest neighbours of a vector.
     Search(cli::search::SearchArgs),
-    /// Embed texts with jina-embeddings-v4 and print the vectors as JSON lines.
+    /// Embed texts or images with jina-embeddings-v4 and print the vectors as JSON lines.
     Embed(cli::embed::EmbedArgs),
-    /// Load text files, JSON Lines and images into a collection through a running server, which embeds
-    /// them.
+    /// Load text files, JSON Lines and images into a collection, embedded by a running server or, with
+    /// --model-source, in this process.
     Ingest(cli::ingest::IngestArgs),
     /// Create, list, restore or delete snapshots (backups) of collections.
     #[command(subcommand)]
