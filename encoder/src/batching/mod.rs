@@ -179,16 +179,22 @@ impl EncoderService {
         Ok(out)
     }
 
-    /// Takes one of the `capacity` slots, or refuses with `Overloaded`.
-    fn reserve(&self) -> Result<Slot<'_>> {
+    /// Takes one of the `capacity` slots, or refuses with `Overloaded`; the caller must give it back.
+    fn take_slot(&self) -> Result<()> {
         self.outstanding
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.capacity).then_some(n + 1)
             })
+            .map(|_| ())
             .map_err(|_| {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 Error::Overloaded
-            })?;
+            })
+    }
+
+    /// A slot held for the caller's scope.
+    fn reserve(&self) -> Result<Slot<'_>> {
+        self.take_slot()?;
         Ok(Slot(&self.outstanding))
     }
 
@@ -231,15 +237,8 @@ impl EncoderService {
         };
         let tx = self.tx.as_ref().ok_or(Error::WorkerGone)?;
         // Reserve a slot first; the channel has the same capacity, so it cannot be full
-        // while a slot is held.
-        self.outstanding
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.capacity).then_some(n + 1)
-            })
-            .map_err(|_| {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                Error::Overloaded
-            })?;
+        // while a slot is held. `Pending` gives it back when dropped.
+        self.take_slot()?;
         let pending = Pending {
             rx,
             cancelled,

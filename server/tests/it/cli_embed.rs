@@ -35,15 +35,15 @@ fn lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-fn floats(v: &Value) -> Vec<f32> {
+pub fn floats(v: &Value) -> Vec<f32> {
     v.as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
         .iter()
         .map(|x| x.as_f64().unwrap() as f32)
         .collect()
 }
 
-fn close(a: &[f32], b: &[f32], what: &str) {
+pub fn close(a: &[f32], b: &[f32], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: length");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!((x - y).abs() <= 1e-6, "{what}[{i}]: {x} vs {y}");

@@ -11,6 +11,7 @@ use quiver_encoder::{
 };
 use serde_json::{json, Value};
 
+use crate::cli_embed::{close, floats};
 use crate::support::{Client, QuiverProcess};
 
 pub fn fixture() -> String {
@@ -46,21 +47,6 @@ pub fn library(texts: &[&str], task: &str, prompt: &str, dims: Option<usize>) ->
         },
     };
     encoder.encode_texts_with(texts, &opts).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: length");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-6, "{what}[{i}]: {x} vs {y}");
-    }
 }
 
 /// Decodes standard base64 of little-endian f32s (written here, independently of the server's).

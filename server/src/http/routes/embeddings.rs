@@ -155,6 +155,16 @@ fn tei_call(body: EmbedRequest, dims_allowed: bool) -> Result<Call, ApiError> {
     })
 }
 
+/// Parses a TEI body and embeds it; `/embed` and `/embed_all` differ only in what they return.
+async fn tei_embed(
+    state: &AppState,
+    body: &[u8],
+    dims_allowed: bool,
+) -> Result<Vec<Embedding>, ApiError> {
+    let call = tei_call(parse(body)?, dims_allowed)?;
+    Ok(run(state, call).await?.1)
+}
+
 /// Single vectors, one per input: `[[f32, …], …]` (text-embeddings-inference's `/embed`).
 #[utoipa::path(post, path = "/embed", tag = "embeddings", request_body = EmbedRequest,
     responses((status = 200, description = "One vector per input, in order", body = Vec<Vec<f32>>),
@@ -163,13 +173,8 @@ fn tei_call(body: EmbedRequest, dims_allowed: bool) -> Result<Call, ApiError> {
         (status = 429, description = "The model's queue is full; retry after Retry-After seconds"),
         (status = 503, description = "The model is still loading")))]
 pub async fn embed(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let result = async {
-        let call = tei_call(parse(&body)?, true)?;
-        run(&state, call).await
-    }
-    .await;
-    match result {
-        Ok((_, embeddings)) => {
+    match tei_embed(&state, &body, true).await {
+        Ok(embeddings) => {
             let vectors: Vec<&[f32]> = embeddings.iter().map(|e| e.single.as_slice()).collect();
             HttpResponse::Ok().json(vectors)
         }
@@ -184,13 +189,8 @@ pub async fn embed(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse
         (status = 400, description = "Bad input (named)"),
         (status = 429, description = "The model's queue is full")))]
 pub async fn embed_all(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let result = async {
-        let call = tei_call(parse(&body)?, false)?;
-        run(&state, call).await
-    }
-    .await;
-    match result {
-        Ok((_, embeddings)) => {
+    match tei_embed(&state, &body, false).await {
+        Ok(embeddings) => {
             let matrices: Vec<Vec<&[f32]>> = embeddings
                 .iter()
                 .map(|e| e.multi.rows().collect())
