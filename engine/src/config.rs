@@ -141,6 +141,37 @@ impl Default for OptimizerConfig {
     }
 }
 
+/// The task a bound vector embeds with when neither the binding nor the request names one.
+pub const DEFAULT_EMBEDDING_TASK: &str = "retrieval";
+
+fn default_task() -> String {
+    DEFAULT_EMBEDDING_TASK.to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A named vector filled by an embedding model the server runs: documents and images given instead of
+/// vectors are embedded with `model` and `task`. The engine only reads `dims`; the rest is for the
+/// server, stored here so the binding lives and travels (snapshots) with the collection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingBinding {
+    /// The server's name of the model (`--model NAME=...`).
+    pub model: String,
+    /// The model's task (LoRA adapter) for this vector.
+    #[serde(default = "default_task")]
+    pub task: String,
+    /// Dense vectors only: the Matryoshka prefix the HNSW graph is built over. The full vector is
+    /// stored and rescores the graph's candidates; `None` (or the full size) indexes the full vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dims: Option<usize>,
+    /// Keep an embedded document's text in the payload field `text` (unless the point sets it).
+    #[serde(default = "default_true")]
+    pub store_text: bool,
+}
+
 /// The whole configuration of a collection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CollectionConfig {
@@ -152,6 +183,9 @@ pub struct CollectionConfig {
     /// Sealing and vacuum thresholds.
     #[serde(default)]
     pub optimizer_config: OptimizerConfig,
+    /// Vectors bound to an embedding model, by vector name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub embedding: BTreeMap<String, EmbeddingBinding>,
 }
 
 /// Largest accepted vector dimension; bigger values are almost always a client bug.
@@ -174,6 +208,7 @@ impl CollectionConfig {
             vectors,
             hnsw_config: HnswConfig::default(),
             optimizer_config: OptimizerConfig::default(),
+            embedding: BTreeMap::new(),
         }
     }
 
@@ -221,6 +256,32 @@ impl CollectionConfig {
                 )));
             }
         }
+        for (name, binding) in &self.embedding {
+            let params = self.vectors.get(name).ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "embedding: `{name}` is not a vector of this collection"
+                ))
+            })?;
+            if binding.model.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "embedding `{name}`: `model` must name one of the server's models"
+                )));
+            }
+            if let Some(dims) = binding.dims {
+                if params.multivector_config.is_some() {
+                    return Err(Error::InvalidInput(format!(
+                        "embedding `{name}`: `dims` applies to dense vectors; a multivector holds \
+                         the model's token vectors whole"
+                    )));
+                }
+                if dims == 0 || dims > params.size {
+                    return Err(Error::InvalidInput(format!(
+                        "embedding `{name}`: dims must be between 1 and the vector size {}, got {dims}",
+                        params.size
+                    )));
+                }
+            }
+        }
         if self.optimizer_config.segment_max_points == 0 {
             return Err(Error::InvalidInput(
                 "optimizer segment_max_points must be at least 1".into(),
@@ -247,6 +308,13 @@ impl CollectionConfig {
         let p = self.vectors.get(name)?;
         let m = p.multivector_config?;
         (p.distance == Distance::Cosine).then(|| m.token_store.unwrap_or_default())
+    }
+
+    /// The Matryoshka prefix a dense vector's graph is built over, when it is shorter than the vector.
+    pub fn index_dims(&self, name: &str) -> Option<usize> {
+        let dims = self.embedding.get(name)?.dims?;
+        let params = self.vectors.get(name)?;
+        (params.multivector_config.is_none() && dims < params.size).then_some(dims)
     }
 
     /// The params of a named vector, or the error the API reports for an unknown name.

@@ -12,7 +12,7 @@ pub mod plaid;
 pub mod point;
 
 pub use collection::{Collection, Collections};
-pub use config::{CollectionConfig, Distance, HnswConfig, VectorParams};
+pub use config::{CollectionConfig, Distance, EmbeddingBinding, HnswConfig, VectorParams};
 pub use error::{Error, Result};
 pub use filter::Filter;
 pub use point::{

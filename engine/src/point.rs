@@ -149,6 +149,10 @@ pub struct SearchRequest {
     /// Per-query overrides of the token store's (PLAID) search for multi-vector queries; `None` takes
     /// the defaults for `limit + offset`. Ignored for dense queries, `exact` and `candidates`.
     pub plaid: Option<crate::plaid::PlaidSearchParams>,
+    /// For a vector whose graph indexes a Matryoshka prefix: rescore the graph's `ef` best with the
+    /// full vectors (true, the default), or return the prefix scores as they are (a funnel's first
+    /// stage, whose candidates a later stage rescores). No effect on other vectors.
+    pub rescore: bool,
 }
 
 impl SearchRequest {
@@ -167,6 +171,7 @@ impl SearchRequest {
             with_payload: WithPayload::None,
             with_vectors: WithVectors::None,
             plaid: None,
+            rescore: true,
         }
     }
 }

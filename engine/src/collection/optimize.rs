@@ -22,6 +22,7 @@ use super::segment::{MemSegment, Sealed, View};
 use super::state::{SegmentSet, Shared};
 use crate::config::CollectionConfig;
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
+use crate::index::prefix::{prefix_rows, write_prefix_file, PrefixFile};
 use crate::index::VectorSlab;
 use crate::plaid::{PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices};
 use crate::Result;
@@ -29,6 +30,10 @@ use crate::Result;
 /// Prefix of the [`SegmentFile::Attached`] name of a multi-vector's token store; the vector name
 /// follows it.
 const PLAID_ATTACHED_PREFIX: &str = "plaid:";
+
+/// Prefix of the [`SegmentFile::Attached`] name of a dense vector's Matryoshka prefix rows (the rows
+/// its graph indexes); the vector name follows it.
+const PREFIX_ATTACHED_PREFIX: &str = "prefix:";
 
 /// Rows copied out of a segment, ready to be written as a new one.
 struct Extracted {
@@ -131,10 +136,13 @@ pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
         }
     }
     let mut plaid = std::collections::BTreeMap::new();
+    let mut prefixes = std::collections::BTreeMap::new();
     for f in &entry.files {
         if let SegmentFile::Attached { name } = &f.file {
             if let Some(vector) = name.strip_prefix(PLAID_ATTACHED_PREFIX) {
                 plaid.insert(vector.to_owned(), PlaidIndex::open(&f.full_path(dir))?);
+            } else if let Some(vector) = name.strip_prefix(PREFIX_ATTACHED_PREFIX) {
+                prefixes.insert(vector.to_owned(), PrefixFile::open(&f.full_path(dir))?);
             }
         }
     }
@@ -145,6 +153,7 @@ pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
         deleted: parking_lot::RwLock::new(deleted),
         files,
         graphs,
+        prefixes,
         plaid,
         remove_on_drop: Default::default(),
         dir: segment_dir(dir, entry.id),
@@ -168,11 +177,36 @@ impl Shared {
                 threads: self.options.build_threads,
             };
             let distance = self.config.vector(name)?.distance;
-            let slab = VectorSlab {
+            let full = VectorSlab {
                 data: dense.rows(),
                 dim: dense.dim(),
             };
+            // A Matryoshka-bound vector is walked on its prefix: the graph is built over the prefix
+            // rows, which are kept beside it for searches.
+            let prefix_rows = self
+                .config
+                .index_dims(name)
+                .map(|dims| (dims, prefix_rows(distance, full, dims)));
+            let slab = match &prefix_rows {
+                Some((dims, rows)) => VectorSlab {
+                    data: rows,
+                    dim: *dims,
+                },
+                None => full,
+            };
             let graph = build_graph(slab, distance, &params, &self.stop)?;
+            if let Some((dims, rows)) = &prefix_rows {
+                let file_name = format!("prefix-{i}.f32");
+                let path = segment_dir(&self.dir, entry.id).join(&file_name);
+                let written = write_prefix_file(&path, rows, *dims)?;
+                out.push(FileEntry::new(
+                    SegmentFile::Attached {
+                        name: format!("{PREFIX_ATTACHED_PREFIX}{name}"),
+                    },
+                    segment_file_path(entry.id, &file_name),
+                    written,
+                ));
+            }
             let file_name = format!("graph-{i}.hnsw");
             let written = write_graph(&segment_dir(&self.dir, entry.id).join(&file_name), &graph)?;
             out.push(FileEntry::new(

@@ -20,6 +20,7 @@ use crate::config::{CollectionConfig, Distance};
 use crate::distance;
 use crate::filter::Filter;
 use crate::index::exact::exact_search;
+use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::Candidate;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
@@ -59,6 +60,10 @@ struct Ctx<'a> {
     filter: Option<&'a Filter>,
     candidates: Option<&'a HashSet<PointId>>,
     plaid: &'a PlaidSearchParams,
+    /// The Matryoshka prefix the vector's graph indexes, if any.
+    index_dims: Option<usize>,
+    /// Rescore prefix candidates with the full vectors (see [`SearchRequest::rescore`]).
+    rescore: bool,
 }
 
 fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
@@ -134,23 +139,55 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> Vec<(u32, f32)> {
         return top_k(ctx.dist, hits, ctx.k);
     }
     let live_point = |row: u32| d.row_to_point(row).filter(|&off| view.is_live(off));
+    let accept = |row: u32| {
+        live_point(row).is_some_and(|off| ctx.filter.is_none_or(|f| passes(view, Some(f), off)))
+    };
+    // A prefix-indexed vector walks its prefix graph; anything else (no graph, `exact`, a selective
+    // filter) scans. A scan is exact over the full rows, except for a funnel stage that asked for
+    // prefix scores, which it computes from the full rows so every segment ranks on one scale.
+    let prefix = ctx.index_dims.filter(|_| !ctx.exact);
     let graph = if ctx.exact {
         None
     } else {
-        view.graph(ctx.name)
-    };
-    let found: Vec<Candidate> = match (graph, ctx.filter) {
-        (Some(g), None) => g.search(d.slab, ctx.dist, q, ctx.k, ctx.ef, &|row| {
-            live_point(row).is_some()
-        }),
-        (Some(g), Some(f)) if plan_filter(view, f) == FilterPlan::Graph => {
-            g.search(d.slab, ctx.dist, q, ctx.k, ctx.ef, &|row| {
-                live_point(row).is_some_and(|off| passes(view, Some(f), off))
-            })
+        match prefix {
+            Some(_) => view.graph(ctx.name).zip(view.prefix_slab(ctx.name)),
+            None => view.graph(ctx.name).map(|g| (g, d.slab)),
         }
-        _ => exact_search(d.slab, ctx.dist, q, ctx.k, &|row| {
-            live_point(row).is_some_and(|off| passes(view, ctx.filter, off))
-        }),
+    };
+    let graph = graph.filter(|_| {
+        ctx.filter
+            .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
+    });
+    let found: Vec<Candidate> = match (graph, prefix) {
+        (Some((g, slab)), Some(dims)) => {
+            let qp = prefix_of(ctx.dist, q, dims);
+            if ctx.rescore {
+                let walked = g.search(slab, ctx.dist, &qp, ctx.ef, ctx.ef, &accept);
+                let rescored = walked
+                    .into_iter()
+                    .map(|c| (c.offset, distance::score(ctx.dist, q, d.slab.row(c.offset))))
+                    .collect();
+                top_k(ctx.dist, rescored, ctx.k)
+                    .into_iter()
+                    .map(|(offset, score)| Candidate { offset, score })
+                    .collect()
+            } else {
+                g.search(slab, ctx.dist, &qp, ctx.k, ctx.ef, &accept)
+            }
+        }
+        (Some((g, slab)), None) => g.search(slab, ctx.dist, q, ctx.k, ctx.ef, &accept),
+        (None, Some(dims)) if !ctx.rescore => {
+            let qp = prefix_of(ctx.dist, q, dims);
+            let hits = (0..d.slab.len() as u32)
+                .filter(|&row| accept(row))
+                .map(|row| (row, prefix_score(ctx.dist, &qp, d.slab.row(row))))
+                .collect();
+            top_k(ctx.dist, hits, ctx.k)
+                .into_iter()
+                .map(|(offset, score)| Candidate { offset, score })
+                .collect()
+        }
+        (None, _) => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
     };
     found
         .into_iter()
@@ -259,6 +296,8 @@ pub(crate) fn search(
         filter: req.filter.as_ref(),
         candidates: candidates.as_ref(),
         plaid: req.plaid.as_ref().unwrap_or(&default_plaid),
+        index_dims: config.index_dims(&req.using),
+        rescore: req.rescore,
     };
     let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
     for (si, view) in views.iter().enumerate() {

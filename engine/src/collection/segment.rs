@@ -20,6 +20,7 @@ use quiver_storage::{Bitmap, PointId};
 use super::payload;
 use crate::config::CollectionConfig;
 use crate::index::hnsw::GraphView;
+use crate::index::prefix::PrefixFile;
 use crate::index::VectorSlab;
 use crate::plaid::PlaidIndex;
 use crate::point::{NamedVectors, Payload, PointInsert, Vector, WithVectors};
@@ -182,6 +183,8 @@ pub(crate) struct Sealed {
     pub id: u64,
     pub files: SegmentFiles,
     pub graphs: BTreeMap<String, GraphView>,
+    /// Matryoshka prefix rows of the dense vectors whose graphs index a prefix, by vector name.
+    pub prefixes: BTreeMap<String, PrefixFile>,
     /// Token stores (PLAID) by multi-vector name. The inserted rows are in `files.multi` too when the
     /// name keeps originals; otherwise the store is the only copy.
     pub plaid: BTreeMap<String, PlaidIndex>,
@@ -401,6 +404,14 @@ impl<'a> View<'a> {
         match self {
             View::Mem { .. } => None,
             View::Sealed { seg, .. } => seg.graphs.get(name),
+        }
+    }
+
+    /// The prefix rows a Matryoshka-bound vector's graph indexes (sealed segments with a graph only).
+    pub fn prefix_slab(&self, name: &str) -> Option<VectorSlab<'_>> {
+        match self {
+            View::Mem { .. } => None,
+            View::Sealed { seg, .. } => seg.prefixes.get(name).map(PrefixFile::slab),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod exact;
 pub mod hnsw;
+pub mod prefix;
 mod topk;
 mod visited;
 

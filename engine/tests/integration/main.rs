@@ -4,6 +4,7 @@ mod common;
 mod corruption;
 mod crud;
 mod durability;
+mod matryoshka;
 mod plaid;
 mod recall;
 mod search;

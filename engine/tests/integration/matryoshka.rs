@@ -1,0 +1,212 @@
+//! A vector bound to a model with Matryoshka `dims`: the graph walks the prefix, the full vectors
+//! rescore (or, for a funnel's first stage, the prefix scores come back as they are).
+
+use std::collections::HashSet;
+
+use quiver_engine::config::{CollectionConfig, Distance, EmbeddingBinding, MultiVectorConfig};
+use quiver_engine::point::SearchRequest;
+use quiver_engine::{PointId, VectorParams};
+use quiver_storage::SegmentFile;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use crate::common::*;
+
+const DIM: usize = 64;
+const DIMS: usize = 16;
+
+/// Vectors whose first 16 components carry most of the length, as Matryoshka training arranges.
+fn matryoshka_vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            (0..DIM)
+                .map(|i| {
+                    let scale = if i < DIMS { 1.0 } else { 0.15 };
+                    rng.random_range(-scale..scale)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn bound_config() -> CollectionConfig {
+    let mut c = small_config(DIM, Distance::Cosine, 5_000, 100);
+    c.embedding.insert(
+        String::new(),
+        EmbeddingBinding {
+            model: "m".into(),
+            task: "retrieval".into(),
+            dims: Some(DIMS),
+            store_text: true,
+        },
+    );
+    c
+}
+
+fn num(id: &PointId) -> usize {
+    match id {
+        PointId::Num(n) => *n as usize,
+        PointId::Uuid(_) => panic!("uuid"),
+    }
+}
+
+#[test]
+fn prefix_graph_rescores_with_full_vectors_and_returns_prefix_scores_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3_000;
+    let data = matryoshka_vectors(n + 50, 5);
+    {
+        let cs = open(dir.path());
+        let c = create(&cs, "m", bound_config());
+        c.upsert(
+            (0..n)
+                .map(|i| dense(i as u64, data[i].clone(), json!({})))
+                .collect(),
+        )
+        .unwrap();
+        c.flush().unwrap();
+        let manifest = c.manifest();
+        let prefix_files = manifest
+            .segments
+            .iter()
+            .flat_map(|s| &s.files)
+            .filter(|f| matches!(&f.file, SegmentFile::Attached { name } if name == "prefix:"))
+            .count();
+        assert_eq!(prefix_files, 1, "one sealed segment with a prefix file");
+        assert_eq!(c.info().indexed_vectors_count, n);
+    }
+    let cs = open(dir.path());
+    let c = cs.get("m").unwrap();
+    // The last 50 points stay in the appendable segment, which has no graph.
+    c.upsert(
+        (n..n + 50)
+            .map(|i| dense(i as u64, data[i].clone(), json!({})))
+            .collect(),
+    )
+    .unwrap();
+    let units: Vec<Vec<f32>> = data.iter().map(|v| unit(v)).collect();
+    let queries = matryoshka_vectors(40, 99);
+    let (mut found_full, mut found_prefix) = (0, 0);
+    for q in &queries {
+        let uq = unit(q);
+        let qp = unit(&q[..DIMS]);
+        let mut by_full: Vec<(usize, f32)> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (i, dot(&uq, u)))
+            .collect();
+        by_full.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut by_prefix: Vec<(usize, f32)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i, dot(&qp, &unit(&v[..DIMS]))))
+            .collect();
+        by_prefix.sort_by(|a, b| b.1.total_cmp(&a.1));
+
+        let hits = c.search(&SearchRequest::dense(q.clone(), 10)).unwrap();
+        assert_eq!(hits.len(), 10);
+        for h in &hits {
+            let want = dot(&uq, &units[num(&h.id)]);
+            assert!(
+                (h.score - want).abs() < 1e-5,
+                "full score {} vs {want}",
+                h.score
+            );
+        }
+        let truth: HashSet<usize> = by_full[..10].iter().map(|h| h.0).collect();
+        found_full += hits.iter().filter(|h| truth.contains(&num(&h.id))).count();
+
+        let mut first_stage = SearchRequest::dense(q.clone(), 10);
+        first_stage.rescore = false;
+        let hits = c.search(&first_stage).unwrap();
+        for h in &hits {
+            let want = dot(&qp, &unit(&data[num(&h.id)][..DIMS]));
+            assert!(
+                (h.score - want).abs() < 1e-5,
+                "prefix score {} vs {want}",
+                h.score
+            );
+        }
+        let truth: HashSet<usize> = by_prefix[..10].iter().map(|h| h.0).collect();
+        found_prefix += hits.iter().filter(|h| truth.contains(&num(&h.id))).count();
+
+        let mut exact = SearchRequest::dense(q.clone(), 10);
+        exact.exact = true;
+        let exact_hits = c.search(&exact).unwrap();
+        let got: Vec<usize> = exact_hits.iter().map(|h| num(&h.id)).collect();
+        let want: Vec<usize> = by_full[..10].iter().map(|h| h.0).collect();
+        assert_eq!(got, want, "exact search ranks by the full vectors");
+    }
+    let total = 10 * queries.len();
+    let recall_full = found_full as f64 / total as f64;
+    let recall_prefix = found_prefix as f64 / total as f64;
+    eprintln!("recall@10: rescored {recall_full:.3}, prefix stage {recall_prefix:.3}");
+    assert!(recall_full >= 0.9, "rescored recall@10 = {recall_full}");
+    assert!(
+        recall_prefix >= 0.9,
+        "prefix-stage recall@10 = {recall_prefix}"
+    );
+
+    // A point of the appendable segment found by its own vector scores 1 on the prefix too.
+    let mut own = SearchRequest::dense(data[n + 7].clone(), 1);
+    own.rescore = false;
+    let top = c.search(&own).unwrap();
+    assert_eq!(num(&top[0].id), n + 7);
+    assert!((top[0].score - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn bindings_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let bind = |dims| EmbeddingBinding {
+        model: "m".into(),
+        task: "retrieval".into(),
+        dims,
+        store_text: true,
+    };
+    let mut too_big = CollectionConfig::single(8, Distance::Cosine);
+    too_big.embedding.insert(String::new(), bind(Some(9)));
+    let err = cs.create("a", too_big).err().expect("rejected").to_string();
+    assert!(
+        err.contains("dims must be between 1 and the vector size 8"),
+        "{err}"
+    );
+
+    let mut unknown = CollectionConfig::single(8, Distance::Cosine);
+    unknown.embedding.insert("other".into(), bind(None));
+    let err = cs.create("b", unknown).err().expect("rejected").to_string();
+    assert!(err.contains("`other` is not a vector"), "{err}");
+
+    let mut multi = CollectionConfig::single(8, Distance::Cosine);
+    multi.vectors.insert(
+        "tokens".into(),
+        VectorParams {
+            size: 4,
+            distance: Distance::Cosine,
+            hnsw_config: None,
+            multivector_config: Some(MultiVectorConfig::max_sim()),
+        },
+    );
+    multi.embedding.insert("tokens".into(), bind(Some(2)));
+    let err = cs.create("c", multi).err().expect("rejected").to_string();
+    assert!(err.contains("`dims` applies to dense vectors"), "{err}");
+
+    // The binding is stored with the collection.
+    let mut ok = CollectionConfig::single(8, Distance::Cosine);
+    ok.embedding.insert(String::new(), bind(Some(4)));
+    cs.create("d", ok.clone()).unwrap();
+    drop(cs);
+    let cs = open(dir.path());
+    assert_eq!(cs.get("d").unwrap().config(), &ok);
+}
