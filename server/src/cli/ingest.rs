@@ -427,8 +427,15 @@ impl Local {
         let handle = collections
             .get(collection)
             .with_context(|| format!("collection `{collection}`"))?;
+        // Bound vectors name their model: the one loaded here takes that name, so they find it.
+        let name = handle
+            .config()
+            .embedding
+            .values()
+            .next()
+            .map_or("local".to_string(), |b| b.model.clone());
         let models = Models::new(&[ModelSpec {
-            name: "local".into(),
+            name: name.clone(),
             source: source.into(),
         }])
         .map_err(anyhow::Error::msg)?;
@@ -437,7 +444,7 @@ impl Local {
             dtype: quiver_encoder::DType::F32,
             service: Default::default(),
         });
-        if let Some(ModelState::Failed(reason)) = models.state("local") {
+        if let Some(ModelState::Failed(reason)) = models.state(&name) {
             bail!("--model-source {source}: {reason}");
         }
         Ok(Local {
@@ -470,10 +477,11 @@ impl Sink for Local {
     }
 
     fn upsert(&self, points: Vec<Value>) -> Result<()> {
-        use crate::http::documents::{embed_in_place, upsert_targets, Purpose};
+        use crate::http::documents::{bind_upsert, embed_in_place, upsert_targets, Purpose};
         let mut body: crate::http::models::points::UpsertPoints =
             serde_json::from_value(json!({ "points": points }))?;
         let config = self.collection.config();
+        bind_upsert(config, &mut body);
         embed_in_place(
             &self.models,
             config,

@@ -6,11 +6,12 @@
 //! are embedded once, and every group goes to its model's batching worker before any is awaited, so
 //! one request's documents share forward passes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use quiver_encoder::models::jina_v4::truncate_normalize;
 use quiver_encoder::{EncodeRequest, PromptKind, Truncation, DEFAULT_MAX_LENGTH};
-use quiver_engine::CollectionConfig;
+use quiver_engine::config::DEFAULT_EMBEDDING_TASK;
+use quiver_engine::{CollectionConfig, VectorParams};
 use serde_json::Value;
 
 use super::error::{bad_request, ApiError};
@@ -18,7 +19,10 @@ use super::models::common::{InferenceObject, VectorStruct, VectorValue};
 use super::models::points::{BatchVectors, UpsertPoints};
 use super::models::search::{PrefetchList, QueryRequestDto};
 use super::state::AppState;
-use crate::inference::Models;
+use crate::inference::{ModelState, Models};
+
+/// The payload field a bound vector's document text is kept in.
+pub const TEXT_FIELD: &str = "text";
 
 /// Which prompt a document gets when its options name none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,42 +99,34 @@ pub fn embed_in_place(
         } else {
             format!("vector `{name}`")
         };
-        let options = DocOptions::parse(options, purpose)?;
+        let binding = config.embedding.get(&name);
+        if let (Some(b), Some(named)) = (binding, model_name) {
+            if named != b.model {
+                return Err(bad_request(format!(
+                    "{what} is bound to model `{}`; the document names `{named}`",
+                    b.model
+                )));
+            }
+        }
+        let model_name = model_name.or(binding.map(|b| b.model.as_str()));
+        let default_task = binding.map_or(DEFAULT_EMBEDDING_TASK, |b| b.task.as_str());
+        let options = DocOptions::parse(options, purpose, default_task)?;
         let params = config.vector(&name)?;
         let (model, service) = models.ready(model_name)?;
         let encoder = service.encoder();
-        let shape = if params.multivector_config.is_some() {
-            let dim = encoder.config().multi_vector_projector_dim;
-            if params.size != dim {
-                return Err(bad_request(format!(
-                    "{what} is a multivector of size {}, but model `{model}` gives per-token vectors \
-                     of size {dim}",
-                    params.size
-                )));
-            }
-            if options.dimensions.is_some() {
-                return Err(bad_request(format!(
-                    "{what} is a multivector: `dimensions` applies to single vectors only"
-                )));
-            }
-            Shape::Multi
-        } else {
-            if options.dimensions.is_some_and(|d| d != params.size) {
-                return Err(bad_request(format!(
-                    "{what} has size {}, but the document asks for {} dimensions",
-                    params.size,
-                    options.dimensions.unwrap_or_default()
-                )));
-            }
-            let dims = encoder.resolve_dims(Some(params.size)).map_err(|e| {
-                bad_request(format!(
-                    "{what} has size {}, which model `{model}` cannot give ({e}); create the vector \
-                     with one of those sizes",
-                    params.size
-                ))
-            })?;
-            Shape::Dense(dims)
-        };
+        if options.dimensions.is_some() && params.multivector_config.is_some() {
+            return Err(bad_request(format!(
+                "{what} is a multivector: `dimensions` applies to single vectors only"
+            )));
+        }
+        if options.dimensions.is_some_and(|d| d != params.size) {
+            return Err(bad_request(format!(
+                "{what} has size {}, but the document asks for {} dimensions",
+                params.size,
+                options.dimensions.unwrap_or_default()
+            )));
+        }
+        let shape = shape_for(encoder, &model, &what, params)?;
         encoder.task_index(&options.task)?;
         let doc = match object {
             InferenceObject::Document(doc) => doc,
@@ -233,6 +229,159 @@ pub fn embed_in_place(
     Ok(())
 }
 
+/// What model `model` must produce to fill a vector with `params`, or a 400 saying why it cannot.
+fn shape_for(
+    encoder: &quiver_encoder::Encoder,
+    model: &str,
+    what: &str,
+    params: &VectorParams,
+) -> Result<Shape, ApiError> {
+    if params.multivector_config.is_some() {
+        let dim = encoder.config().multi_vector_projector_dim;
+        if params.size != dim {
+            return Err(bad_request(format!(
+                "{what} is a multivector of size {}, but model `{model}` gives per-token vectors \
+                 of size {dim}",
+                params.size
+            )));
+        }
+        return Ok(Shape::Multi);
+    }
+    let dims = encoder.resolve_dims(Some(params.size)).map_err(|e| {
+        bad_request(format!(
+            "{what} has size {}, which model `{model}` cannot give ({e}); create the vector \
+             with one of those sizes",
+            params.size
+        ))
+    })?;
+    Ok(Shape::Dense(dims))
+}
+
+/// Checks a new collection's bindings against the server's models: each must be configured, and when
+/// it is loaded, have the task and give vectors of the bound vector's size. (A model still loading is
+/// checked when documents arrive.)
+pub fn check_bindings(models: &Models, config: &CollectionConfig) -> Result<(), ApiError> {
+    for (name, binding) in &config.embedding {
+        let what = if name.is_empty() {
+            "embedding of the vector".to_string()
+        } else {
+            format!("embedding `{name}`")
+        };
+        if !models.names().any(|m| m == binding.model) {
+            let configured = models.names().collect::<Vec<_>>().join(", ");
+            return Err(bad_request(if configured.is_empty() {
+                format!(
+                    "{what}: no embedding model is configured; start the server with \
+                     --model {}=DIR_OR_HF_ID",
+                    binding.model
+                )
+            } else {
+                format!(
+                    "{what}: model `{}` is not configured; configured: {configured}",
+                    binding.model
+                )
+            }));
+        }
+        if let Some(ModelState::Ready(service)) = models.state(&binding.model) {
+            let encoder = service.encoder();
+            encoder
+                .task_index(&binding.task)
+                .map_err(|e| bad_request(format!("{what}: {e}")))?;
+            shape_for(encoder, &binding.model, &what, config.vector(name)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// On a collection with bound vectors, a point whose `vector` is one bare document or image fills
+/// every bound vector (when the collection has no unnamed vector), and the text of a document that
+/// fills a bound vector is kept in the payload field `text`, unless the point sets that field or the
+/// binding says `store_text: false`.
+pub fn bind_upsert(config: &CollectionConfig, body: &mut UpsertPoints) {
+    if config.embedding.is_empty() {
+        return;
+    }
+    let spread = !config.vectors.contains_key("");
+    let spread_value = |value: &VectorValue| -> BTreeMap<String, VectorValue> {
+        config
+            .embedding
+            .keys()
+            .map(|name| (name.clone(), value.clone()))
+            .collect()
+    };
+    for point in body.points.iter_mut().flatten() {
+        if let VectorStruct::Single(value @ VectorValue::Inference(_)) = &point.vector {
+            if spread {
+                point.vector = VectorStruct::Named(spread_value(value));
+            }
+        }
+        let named: Vec<(&str, &VectorValue)> = match &point.vector {
+            VectorStruct::Single(v) => vec![("", v)],
+            VectorStruct::Named(map) => map.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        };
+        if let Some(text) = stored_text(config, named) {
+            keep_text(point.payload.get_or_insert_with(Default::default), text);
+        }
+    }
+    if let Some(batch) = &mut body.batch {
+        if let BatchVectors::Single(values) = &batch.vectors {
+            let all_documents = values
+                .iter()
+                .all(|v| matches!(v, VectorValue::Inference(_)));
+            if spread && all_documents {
+                let named = config
+                    .embedding
+                    .keys()
+                    .map(|name| (name.clone(), values.clone()))
+                    .collect();
+                batch.vectors = BatchVectors::Named(named);
+            }
+        }
+        let n = batch.ids.len();
+        let texts: Vec<Option<String>> = (0..n)
+            .map(|i| {
+                let named: Vec<(&str, &VectorValue)> = match &batch.vectors {
+                    BatchVectors::Single(values) => {
+                        values.get(i).map(|v| ("", v)).into_iter().collect()
+                    }
+                    BatchVectors::Named(map) => map
+                        .iter()
+                        .filter_map(|(k, values)| Some((k.as_str(), values.get(i)?)))
+                        .collect(),
+                };
+                stored_text(config, named)
+            })
+            .collect();
+        if texts.iter().any(Option::is_some) {
+            let payloads = batch.payloads.get_or_insert_with(Vec::new);
+            payloads.resize(payloads.len().max(n), None);
+            for (payload, text) in payloads.iter_mut().zip(texts) {
+                if let Some(text) = text {
+                    keep_text(payload.get_or_insert_with(Default::default), text);
+                }
+            }
+        }
+    }
+}
+
+/// The text of the first document among a point's vectors that fills a bound vector keeping text.
+fn stored_text(config: &CollectionConfig, named: Vec<(&str, &VectorValue)>) -> Option<String> {
+    named.into_iter().find_map(|(name, value)| match value {
+        VectorValue::Inference(InferenceObject::Document(doc))
+            if config.embedding.get(name).is_some_and(|b| b.store_text) =>
+        {
+            Some(doc.text.clone())
+        }
+        _ => None,
+    })
+}
+
+fn keep_text(payload: &mut serde_json::Map<String, Value>, text: String) {
+    payload
+        .entry(TEXT_FIELD)
+        .or_insert_with(|| Value::String(text));
+}
+
 /// A document's options, with defaults.
 struct DocOptions {
     task: String,
@@ -245,9 +394,10 @@ impl DocOptions {
     fn parse(
         options: Option<&serde_json::Map<String, Value>>,
         purpose: Purpose,
+        default_task: &str,
     ) -> Result<Self, ApiError> {
         let mut out = DocOptions {
-            task: "retrieval".into(),
+            task: default_task.into(),
             prompt: match purpose {
                 Purpose::Store => PromptKind::Passage,
                 Purpose::Query => PromptKind::Query,

@@ -6,6 +6,7 @@
 mod auth;
 pub(crate) mod documents;
 pub mod error;
+mod funnel;
 mod metrics;
 pub(crate) mod models;
 mod openapi;

@@ -76,6 +76,7 @@ pub fn search(
     let query = vector_query(collection, &using, value)?;
     let config = collection.config();
     let params = dto.params.unwrap_or_default();
+    let (ef, rescore) = quantization(collection, &using, &params, dto.limit + offset)?;
     let request = SearchRequest {
         using,
         query,
@@ -83,9 +84,10 @@ pub fn search(
         candidates: None,
         limit: dto.limit,
         offset,
-        ef: params.hnsw_ef,
+        ef,
         exact: params.exact.unwrap_or(false),
         plaid: plaid_params(&params)?,
+        rescore,
         score_threshold: dto.score_threshold,
         with_payload: with_payload(dto.with_payload, false),
         with_vectors: with_vectors(dto.with_vector, false, config)?,
@@ -104,8 +106,94 @@ pub struct StageTiming {
     pub limit: usize,
     /// Candidates it scored exactly, when it had prefetches.
     pub candidates: Option<usize>,
+    /// What the stage did: `hnsw` (graph walk, or a scan of small segments), `exact` (a full scan),
+    /// `rescore` (a dense vector scoring prefetched candidates), `token_store` (multivector search),
+    /// `maxsim` (a multivector scoring prefetched candidates).
+    pub kind: &'static str,
+    /// Components of each vector the stage compared: the Matryoshka prefix for an `hnsw` stage that
+    /// returns prefix scores, else the vector's size.
+    pub dims: usize,
     /// Milliseconds spent in the stage itself (not in its prefetches).
     pub ms: f64,
+}
+
+impl StageTiming {
+    fn new(
+        collection: &Collection,
+        request: &SearchRequest,
+        depth: usize,
+    ) -> Result<Self, ApiError> {
+        let config = collection.config();
+        let params = config.vector(&request.using)?;
+        let multi = params.multivector_config.is_some();
+        let kind = match (multi, request.candidates.is_some(), request.exact) {
+            (true, true, _) => "maxsim",
+            (true, false, _) => "token_store",
+            (false, true, _) => "rescore",
+            (false, false, true) => "exact",
+            (false, false, false) => "hnsw",
+        };
+        let dims = match config.index_dims(&request.using) {
+            Some(d) if kind == "hnsw" && !request.rescore => d,
+            _ => params.size,
+        };
+        Ok(StageTiming {
+            using: request.using.clone(),
+            depth,
+            limit: request.limit + request.offset,
+            candidates: request.candidates.as_ref().map(Vec::len),
+            kind,
+            dims,
+            ms: 0.0,
+        })
+    }
+}
+
+/// Qdrant's `params.quantization` applied to a Matryoshka-prefix index: `rescore: false` returns the
+/// prefix scores (a funnel's first stage), `oversampling` widens the candidate list that is rescored
+/// with the full vectors to `limit × oversampling`; `ignore` is accepted. Returns the `ef` and
+/// `rescore` the engine gets.
+fn quantization(
+    collection: &Collection,
+    using: &str,
+    params: &SearchParams,
+    limit: usize,
+) -> Result<(Option<usize>, bool), ApiError> {
+    let mut ef = params.hnsw_ef;
+    let mut rescore = true;
+    let Some(q) = params.quantization.as_ref().filter(|q| !q.is_null()) else {
+        return Ok((ef, rescore));
+    };
+    let Value::Object(map) = q else {
+        return Err(bad_request(
+            "params.quantization must be an object: {\"rescore\": bool, \"oversampling\": number}",
+        ));
+    };
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            (_, Value::Null) => {}
+            ("ignore", Value::Bool(_)) => {}
+            ("rescore", Value::Bool(b)) => rescore = *b,
+            ("oversampling", Value::Number(n)) => {
+                let factor = n.as_f64().unwrap_or(0.0);
+                if !(1.0..=100.0).contains(&factor) {
+                    return Err(bad_request(
+                        "params.quantization.oversampling must be between 1 and 100",
+                    ));
+                }
+                let stored = collection.config().hnsw_for(using).ef;
+                let wanted = (limit as f64 * factor).ceil() as usize;
+                ef = Some(ef.unwrap_or(stored).max(wanted));
+            }
+            (key, _) => {
+                return Err(bad_request(format!(
+                    "params.quantization.{key}: expected ignore (bool), rescore (bool) or \
+                     oversampling (number)"
+                )))
+            }
+        }
+    }
+    Ok((ef, rescore))
 }
 
 /// The Query API. Each stage's timing is appended to `timings`.
@@ -157,13 +245,7 @@ pub fn query(
     }
     let params = dto.params.unwrap_or_default();
     let started = Instant::now();
-    let stage = StageTiming {
-        using: using.clone(),
-        depth: 0,
-        limit: limit + offset,
-        candidates: candidates.as_ref().map(Vec::len),
-        ms: 0.0,
-    };
+    let (ef, rescore) = quantization(collection, &using, &params, limit + offset)?;
     let request = SearchRequest {
         using,
         query,
@@ -171,13 +253,15 @@ pub fn query(
         candidates,
         limit,
         offset,
-        ef: params.hnsw_ef,
+        ef,
         exact: params.exact.unwrap_or(false),
         plaid: plaid_params(&params)?,
+        rescore,
         score_threshold: dto.score_threshold,
         with_payload,
         with_vectors,
     };
+    let stage = StageTiming::new(collection, &request, 0)?;
     let hits = collection.search(&request)?;
     timings.push(StageTiming {
         ms: started.elapsed().as_secs_f64() * 1e3,
@@ -255,13 +339,7 @@ fn run_prefetch(
     }
     let params: SearchParams = prefetch.params.clone().unwrap_or_default();
     let started = Instant::now();
-    let stage = StageTiming {
-        using: using.clone(),
-        depth,
-        limit,
-        candidates: candidates.as_ref().map(Vec::len),
-        ms: 0.0,
-    };
+    let (ef, rescore) = quantization(collection, &using, &params, limit)?;
     let request = SearchRequest {
         using,
         query,
@@ -269,13 +347,15 @@ fn run_prefetch(
         candidates,
         limit,
         offset: 0,
-        ef: params.hnsw_ef,
+        ef,
         exact: params.exact.unwrap_or(false),
         plaid: plaid_params(&params)?,
+        rescore,
         score_threshold: prefetch.score_threshold,
         with_payload: WithPayload::None,
         with_vectors: WithVectors::None,
     };
+    let stage = StageTiming::new(collection, &request, depth)?;
     let ids = collection
         .search(&request)?
         .into_iter()

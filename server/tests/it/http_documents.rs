@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::http_embed::{encoder, fixture, library};
 use crate::support::{Client, QuiverProcess};
 
-const DOCS: [&str; 6] = [
+pub const DOCS: [&str; 6] = [
     "Berlin is the capital of Germany.",
     "Paris is the capital of France.",
     "The quick brown fox jumps over the lazy dog.",
@@ -17,11 +17,11 @@ const DOCS: [&str; 6] = [
     "Bread is baked in an oven.",
 ];
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn max_sim(q: &[Vec<f32>], d: &[Vec<f32>]) -> f32 {
+pub fn max_sim(q: &[Vec<f32>], d: &[Vec<f32>]) -> f32 {
     q.iter()
         .map(|r| {
             d.iter()
@@ -31,7 +31,7 @@ fn max_sim(q: &[Vec<f32>], d: &[Vec<f32>]) -> f32 {
         .sum()
 }
 
-fn rows(e: &quiver_encoder::Embedding) -> Vec<Vec<f32>> {
+pub fn rows(e: &quiver_encoder::Embedding) -> Vec<Vec<f32>> {
     e.multi.rows().map(<[f32]>::to_vec).collect()
 }
 

@@ -6,6 +6,7 @@ mod cli_embed;
 mod cli_ingest;
 mod crash;
 mod http_auth;
+mod http_bound;
 mod http_collections;
 mod http_concurrency;
 mod http_documents;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use quiver_engine::config::{
-    MultiVectorComparator, MultiVectorConfig, OptimizerConfig, TokenStoreConfig,
+    EmbeddingBinding, MultiVectorComparator, MultiVectorConfig, OptimizerConfig, TokenStoreConfig,
 };
 use quiver_engine::point::CollectionInfo;
 use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
@@ -51,6 +51,56 @@ pub struct CreateCollection {
     /// Ignored: vectors are kept as 32-bit floats.
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
+    /// Quiver: vectors the server fills with one of its models, by vector name. A point's bare
+    /// document (`"vector": {"text": …}`) then fills every bound vector, and a plain query runs the
+    /// collection's funnel.
+    pub embedding: Option<BTreeMap<String, EmbeddingBindingDto>>,
+}
+
+/// Quiver: a vector bound to an embedding model.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingBindingDto {
+    /// A model the server runs (`--model NAME=...`).
+    pub model: String,
+    /// The model's task for this vector (default `retrieval`).
+    #[serde(default = "default_task")]
+    pub task: String,
+    /// Dense vectors: the Matryoshka prefix the HNSW graph indexes (e.g. 256 of 2048); the full
+    /// vector is stored and rescores the graph's candidates. Absent: the graph indexes the full vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dims: Option<usize>,
+    /// Keep an embedded document's text in the payload field `text` (default true).
+    #[serde(default = "default_true")]
+    pub store_text: bool,
+}
+
+fn default_task() -> String {
+    quiver_engine::config::DEFAULT_EMBEDDING_TASK.to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl EmbeddingBindingDto {
+    fn to_engine(&self) -> EmbeddingBinding {
+        EmbeddingBinding {
+            model: self.model.clone(),
+            task: self.task.clone(),
+            dims: self.dims,
+            store_text: self.store_text,
+        }
+    }
+
+    fn from_engine(b: &EmbeddingBinding) -> Self {
+        EmbeddingBindingDto {
+            model: b.model.clone(),
+            task: b.task.clone(),
+            dims: b.dims,
+            store_text: b.store_text,
+        }
+    }
 }
 
 /// `vectors`: one unnamed vector or named vectors.
@@ -342,10 +392,17 @@ impl CreateCollection {
                 optimizer_config.segment_max_points = n;
             }
         }
+        let embedding = self
+            .embedding
+            .unwrap_or_default()
+            .iter()
+            .map(|(name, b)| (name.clone(), b.to_engine()))
+            .collect();
         let config = CollectionConfig {
             vectors,
             hnsw_config: collection_hnsw,
             optimizer_config,
+            embedding,
         };
         config
             .validate()
@@ -402,6 +459,9 @@ pub struct CollectionConfigOut {
     /// Always null.
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
+    /// Quiver: vectors bound to an embedding model (absent when none is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<BTreeMap<String, EmbeddingBindingDto>>,
 }
 
 /// `config.params`.
@@ -553,6 +613,13 @@ impl CollectionInfoOut {
                     wal_segments_ahead: 0,
                 },
                 quantization_config: None,
+                embedding: (!config.embedding.is_empty()).then(|| {
+                    config
+                        .embedding
+                        .iter()
+                        .map(|(k, b)| (k.clone(), EmbeddingBindingDto::from_engine(b)))
+                        .collect()
+                }),
             },
             payload_schema: Map::new(),
         }

@@ -18,7 +18,9 @@ pub struct SearchParams {
     pub hnsw_ef: Option<usize>,
     /// Scan exactly instead of walking the graph.
     pub exact: Option<bool>,
-    /// Ignored (no quantization).
+    /// For a vector bound with Matryoshka `dims` (its graph indexes the prefix): `rescore: false`
+    /// returns the prefix scores, `oversampling` rescores `limit × oversampling` graph candidates with
+    /// the full vectors. No effect on other vectors.
     #[schema(value_type = Option<Object>)]
     pub quantization: Option<Value>,
     /// Ignored.
@@ -106,6 +108,21 @@ pub struct QueryRequestDto {
     /// Not supported.
     #[schema(value_type = Option<Object>)]
     pub lookup_from: Option<Value>,
+    /// Quiver: depths of the default funnel that a plain query runs on a collection with bound vectors.
+    pub funnel: Option<FunnelDto>,
+}
+
+/// Quiver: how deep each stage of the default funnel goes. Unset fields take the defaults documented
+/// with the funnel (`hnsw_limit` = max(100, 10 × (limit + offset)), `rescore_limit` = max(30,
+/// 3 × (limit + offset)), both capped by the server's `--max-limit`).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelDto {
+    /// Candidates the HNSW stage returns (on the Matryoshka prefix when the vector has `dims`).
+    pub hnsw_limit: Option<usize>,
+    /// Candidates the full-vector rescore passes to the MaxSim stage (when the collection has a bound
+    /// multivector).
+    pub rescore_limit: Option<usize>,
 }
 
 /// One prefetch or several.

@@ -61,6 +61,7 @@ pub async fn upsert_points(
         state.limits.check_batch(body.len(), "points")?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            documents::bind_upsert(collection.config(), &mut body);
             let targets = documents::upsert_targets(&mut body);
             documents::embed_in_place(&state.models, collection.config(), targets, Purpose::Store)?;
             let inserts = body.into_inserts(collection.config())?;

@@ -144,6 +144,11 @@ fn run_query(
     timings: bool,
 ) -> Result<QueryResponse, crate::http::error::ApiError> {
     let started = Instant::now();
+    crate::http::funnel::apply_default_funnel(
+        collection.config(),
+        &mut body,
+        state.limits.max_limit,
+    )?;
     crate::http::documents::embed_query(state, collection.config(), &mut body)?;
     let embed_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut stages = Vec::new();
