@@ -286,8 +286,8 @@ def main():
     print(f"{passed} passed, 0 failed")
 
 
-def post_json(url, key, path, body):
-    request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+def post_json(url, key, path, body, method="POST"):
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method,
                                      headers={"content-type": "application/json", "api-key": key or ""})
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read())
@@ -329,6 +329,30 @@ def inference(url, key, model):
     except UnexpectedResponse as e:
         check("unknown model is 404", e.status_code == 404, str(e))
     client.delete_collection("docs")
+
+    # A collection bound to the model (Quiver's `embedding`, created over plain HTTP): the client's
+    # models parse its info, a bare Document fills both vectors, and a plain Document query runs the
+    # default funnel, whose answer here (4 points, default depths) is MaxSim over every point.
+    post_json(url, key, "/collections/bound", {
+        "vectors": {"dense": {"size": 64, "distance": "Cosine"},
+                    "colbert": {"size": 16, "distance": "Cosine",
+                                "multivector_config": {"comparator": "max_sim"}}},
+        "embedding": {"dense": {"model": model, "dims": 16}, "colbert": {"model": model}}}, "PUT")
+    info = client.get_collection("bound")
+    check("bound collection info parses", set(info.config.params.vectors) == {"dense", "colbert"})
+    client.upsert("bound", points=[models.PointStruct(id=i, vector=models.Document(text=t, model=model))
+                                   for i, t in enumerate(texts)])
+    stored = client.retrieve("bound", ids=[0], with_payload=True)
+    check("bound collection keeps the text", stored[0].payload == {"text": texts[0]}, stored[0].payload)
+    docs = post_json(url, key, "/embed_all", {"inputs": texts, "prompt_name": "passage", "model": model})
+    query = np.array(post_json(url, key, "/embed_all", {"inputs": question, "model": model})[0],
+                     dtype=np.float32)
+    maxsim = [float((query @ np.array(d, dtype=np.float32).T).max(axis=1).sum()) for d in docs]
+    expected = [int(i) for i in np.argsort(-np.array(maxsim))[:2]]
+    res = client.query_points("bound", query=models.Document(text=question, model=model), limit=2)
+    check("plain Document query runs the funnel", [p.id for p in res.points] == expected,
+          f"{[p.id for p in res.points]} vs {expected}")
+    client.delete_collection("bound")
 
 
 if __name__ == "__main__":
