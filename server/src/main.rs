@@ -6,14 +6,21 @@ mod cli;
 mod http;
 mod inference;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Quiver: a vector search engine with its own embedding model, in one binary.
 ///
 /// Collections of points (id, JSON payload, vectors) on local disk, searched by HNSW or exact scan,
 /// served over Qdrant's REST API.
 #[derive(Parser, Debug)]
-#[command(name = "quiver", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "quiver",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    args_override_self = true
+)]
 struct Cli {
     #[command(flatten)]
     global: cli::GlobalArgs,
@@ -46,7 +53,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // A `serve --config FILE` becomes flags first, so clap checks its values like any other.
+    let args = match cli::config_file::expand(std::env::args_os().collect(), &Cli::command()) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("quiver: {err:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     cli::init_logging(&cli.global);
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(&cli.global, args),

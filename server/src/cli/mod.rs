@@ -1,6 +1,7 @@
 //! Subcommands. Each module owns its clap arguments and a `run` that takes the global arguments.
 
 pub mod collection;
+pub mod config_file;
 pub mod embed;
 pub mod ingest;
 pub mod search;

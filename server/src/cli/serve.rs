@@ -14,6 +14,10 @@ use crate::inference::ModelOptions;
 /// Flags of `quiver serve`. Every flag can also come from the environment variable named in `--help`.
 #[derive(Args, Clone)]
 pub struct ServeArgs {
+    /// TOML file of serve settings, keyed by these flags' long names (`port = 6333`,
+    /// `model = ["jina=/models/jina-v4"]`); environment variables and flags override it.
+    #[arg(long, env = "QUIVER_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Address to bind. Binding anything but loopback needs `--api-key` or `--allow-unauthenticated`.
     #[arg(long, env = "QUIVER_HOST", default_value = "127.0.0.1")]
     pub host: String,

@@ -320,3 +320,35 @@ fn a_full_queue_answers_429_with_retry_after() {
         "rejections are counted"
     );
 }
+
+/// `serve --config FILE`: the file's settings apply, and flags on the command line override them.
+#[test]
+fn a_config_file_names_models_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quiver.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "# the test's flags set --port 0, which overrides this\nport = 1\n\
+             max_limit = 50\nmodel = [\"tiny={}\"]\n",
+            fixture()
+        ),
+    )
+    .unwrap();
+    let server = QuiverProcess::start(&["--config", file.to_str().unwrap()]);
+    let c = server.client();
+    let models = c.ok_raw("GET", "/v1/models");
+    assert_eq!(models["data"][0]["id"], "tiny", "{models}");
+    c.ok(
+        "PUT",
+        "/collections/c",
+        Some(&json!({"vectors": {"size": 4, "distance": "Dot"}})),
+    );
+    let msg = c.err(
+        "POST",
+        "/collections/c/points/query",
+        Some(&json!({"query": [1.0, 0.0, 0.0, 0.0], "limit": 51})),
+        422,
+    );
+    assert!(msg.contains("must not exceed 50"), "{msg}");
+}
