@@ -69,6 +69,10 @@ pub struct ServeArgs {
         requires = "snapshot_url_recovery"
     )]
     pub snapshot_url_allow_private: bool,
+    /// Let image objects name a file under this directory (`{"image": "photos/cat.jpg"}` or
+    /// `file://…`) instead of carrying it as base64. Paths that leave the directory are refused.
+    #[arg(long, env = "QUIVER_IMAGE_DIR", value_name = "DIR")]
+    pub image_dir: Option<std::path::PathBuf>,
     /// Embedding model to serve, as NAME=DIR_OR_HF_ID (repeatable; a bare DIR_OR_HF_ID is named by its
     /// last path component). A directory, or a Hugging Face repo id already in the local cache.
     /// Loaded in the background: `/readyz` answers 503 until every model is ready.
@@ -146,6 +150,7 @@ impl ServeArgs {
             workers: self.workers,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
             models: self.models.clone(),
+            image_dir: self.image_dir.clone(),
             model_options: ModelOptions {
                 dtype: if self.model_bf16 {
                     DType::BF16

@@ -152,7 +152,8 @@ pub fn embed_in_place(
                 let index = match g.index.get(&key) {
                     Some(&i) => i,
                     None => {
-                        g.images.push(image_bytes(&image.image)?);
+                        g.images
+                            .push(image_bytes(&image.image, models.image_dir())?);
                         g.index.insert(key, g.images.len() - 1);
                         g.images.len() - 1
                     }
@@ -438,9 +439,13 @@ impl DocOptions {
     }
 }
 
-/// The bytes of an image object's `image`: base64, bare or as a `data:` URL. URLs and server paths are
-/// not read: a request must not make the server fetch or open files.
-fn image_bytes(image: &Value) -> Result<Vec<u8>, ApiError> {
+/// Largest image file read from `--image-dir` (the decoder's own byte limit).
+const MAX_IMAGE_FILE_BYTES: u64 = 32 << 20;
+
+/// The bytes of an image object's `image`: base64, bare or as a `data:` URL, or, when the server runs
+/// with `--image-dir`, a file under that directory (`file://…`, or a path: base64 has no `.`, a file
+/// name almost always does). URLs are never fetched: a request must not make the server reach out.
+fn image_bytes(image: &Value, image_dir: Option<&std::path::Path>) -> Result<Vec<u8>, ApiError> {
     let Value::String(text) = image else {
         return Err(bad_request(
             "`image` must be a string: the image file as base64 (or a data: URL)",
@@ -452,14 +457,51 @@ fn image_bytes(image: &Value) -> Result<Vec<u8>, ApiError> {
             "image URLs are not fetched by the server: send the image file as base64",
         ));
     }
-    let payload = match text.strip_prefix("data:") {
-        Some(rest) => match rest.split_once(";base64,") {
-            Some((_, data)) => data,
-            None => return Err(bad_request("a data: URL image must be base64 (`;base64,`)")),
-        },
-        None => text,
+    if let Some(rest) = text.strip_prefix("data:") {
+        return match rest.split_once(";base64,") {
+            Some((_, data)) => {
+                crate::base64::decode(data).map_err(|e| bad_request(format!("`image`: {e}")))
+            }
+            None => Err(bad_request("a data: URL image must be base64 (`;base64,`)")),
+        };
+    }
+    let path = match text.strip_prefix("file://") {
+        Some(path) => Some(path),
+        None => text.contains('.').then_some(text.as_str()),
     };
-    crate::base64::decode(payload).map_err(|e| bad_request(format!("`image`: {e}")))
+    let Some(path) = path else {
+        return crate::base64::decode(text).map_err(|e| bad_request(format!("`image`: {e}")));
+    };
+    let Some(root) = image_dir else {
+        return Err(bad_request(format!(
+            "`image` {path:?} looks like a file path; the server reads image files only when it \
+             runs with --image-dir: send the image file as base64"
+        )));
+    };
+    read_image_file(root, path)
+}
+
+/// Reads `path` (relative to `root`, or absolute inside it) after resolving links, so nothing outside
+/// `root` can be named.
+fn read_image_file(root: &std::path::Path, path: &str) -> Result<Vec<u8>, ApiError> {
+    let missing = || bad_request(format!("`image`: no file {path:?} under --image-dir"));
+    let resolved = std::fs::canonicalize(root.join(path)).map_err(|_| missing())?;
+    if !resolved.starts_with(root) {
+        return Err(bad_request(format!(
+            "`image`: {path:?} is outside --image-dir"
+        )));
+    }
+    let meta = std::fs::metadata(&resolved).map_err(|_| missing())?;
+    if !meta.is_file() {
+        return Err(missing());
+    }
+    if meta.len() > MAX_IMAGE_FILE_BYTES {
+        return Err(bad_request(format!(
+            "`image`: {path:?} is {} bytes, over the {MAX_IMAGE_FILE_BYTES}-byte limit",
+            meta.len()
+        )));
+    }
+    std::fs::read(&resolved).map_err(|e| bad_request(format!("`image`: {path:?}: {e}")))
 }
 
 /// The values of an upsert that may hold documents, with their vector names.

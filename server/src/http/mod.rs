@@ -57,6 +57,8 @@ pub struct HttpSettings {
     pub shutdown_timeout: Duration,
     /// Embedding models to load, and how.
     pub models: Vec<crate::inference::ModelSpec>,
+    /// Where image objects may name files (`--image-dir`); `None`: base64 only.
+    pub image_dir: Option<std::path::PathBuf>,
     /// Load and batching options of every model.
     pub model_options: crate::inference::ModelOptions,
 }
@@ -156,8 +158,10 @@ where
     if !auth.enabled() {
         tracing::warn!("no API key configured: every client can read and write");
     }
-    let models =
-        Arc::new(crate::inference::Models::new(&settings.models).map_err(anyhow::Error::msg)?);
+    let models = crate::inference::Models::new(&settings.models)
+        .map_err(anyhow::Error::msg)?
+        .with_image_dir(settings.image_dir.as_deref())?;
+    let models = Arc::new(models);
     let state = web::Data::new(AppState::new(settings.limits, auth, models.clone()));
     let max_bytes = settings.max_request_bytes;
     let app_state = state.clone();

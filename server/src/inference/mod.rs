@@ -72,6 +72,8 @@ struct Slot {
 #[derive(Default)]
 pub struct Models {
     slots: BTreeMap<String, Slot>,
+    /// The directory image objects may name files in, canonical (`--image-dir`).
+    image_dir: Option<std::path::PathBuf>,
 }
 
 impl Models {
@@ -87,7 +89,28 @@ impl Models {
                 return Err(format!("--model: the name {:?} is used twice", spec.name));
             }
         }
-        Ok(Models { slots })
+        Ok(Models {
+            slots,
+            image_dir: None,
+        })
+    }
+
+    /// Lets image objects name files under `dir` (which must exist).
+    pub fn with_image_dir(mut self, dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        self.image_dir = dir
+            .map(|d| {
+                std::fs::canonicalize(d).with_context(|| {
+                    format!("--image-dir {}: not a readable directory", d.display())
+                })
+            })
+            .transpose()?;
+        Ok(self)
+    }
+
+    /// The directory image objects may name files in.
+    pub fn image_dir(&self) -> Option<&std::path::Path> {
+        self.image_dir.as_deref()
     }
 
     /// Loads every model, one after another, on the calling thread.

@@ -486,3 +486,75 @@ fn images_are_embedded_like_the_library_does() {
         assert!(message.contains(needle), "{message}");
     }
 }
+
+/// With `--image-dir`, an image object may name a file under it instead of carrying base64; paths
+/// that leave the directory (`..`, absolute, a link pointing out) and missing files are 400s, and a
+/// server without the flag refuses paths.
+#[test]
+fn image_files_are_read_only_under_image_dir() {
+    let images = std::path::PathBuf::from(fixture()).join("images");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("photos");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::copy(images.join("a.png"), root.join("sub/a.png")).unwrap();
+    std::fs::copy(images.join("b.png"), tmp.path().join("secret.png")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("secret.png"), root.join("link.png")).unwrap();
+    let server = QuiverProcess::start(&[
+        "--model",
+        &format!("tiny={}", fixture()),
+        "--image-dir",
+        root.to_str().unwrap(),
+    ]);
+    let c = server.client();
+    create(&c);
+    let image = |value: String| json!({"image": value, "model": "tiny"});
+    let a = std::fs::read(images.join("a.png")).unwrap();
+    let absolute = format!("file://{}", root.join("sub/a.png").display());
+    let points = json!([
+        {"id": 0, "vector": {"dense": image("sub/a.png".into())}},
+        {"id": 1, "vector": {"dense": image(absolute)}},
+        {"id": 2, "vector": {"dense": image(b64(&a))}}
+    ]);
+    c.upsert("docs", points);
+    let got = c.ok(
+        "POST",
+        "/collections/docs/points",
+        Some(&json!({"ids": [0, 1, 2], "with_vector": true})),
+    );
+    let dense = |i: usize| got[i]["vector"]["dense"].clone();
+    assert_eq!(dense(0), dense(2), "a path reads the same bytes as base64");
+    assert_eq!(dense(1), dense(2));
+
+    let refused = |value: &str, want: &str| {
+        let body = json!({"points": [{"id": 9, "vector": {"dense": image(value.into())}}]});
+        let msg = c.err(
+            "PUT",
+            "/collections/docs/points?wait=true",
+            Some(&body),
+            400,
+        );
+        assert!(msg.contains(want), "{value}: {msg}");
+    };
+    refused("../secret.png", "outside --image-dir");
+    refused("link.png", "outside --image-dir");
+    refused(
+        &format!("file://{}", tmp.path().join("secret.png").display()),
+        "outside --image-dir",
+    );
+    refused("sub/missing.png", "no file");
+    refused("file://sub", "no file");
+    let count = c.ok("POST", "/collections/docs/points/count", Some(&json!({})));
+    assert_eq!(count["count"], 3);
+
+    let plain = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = plain.client();
+    create(&c);
+    let body = json!({"points": [{"id": 1, "vector": {"dense": image("sub/a.png".into())}}]});
+    let msg = c.err(
+        "PUT",
+        "/collections/docs/points?wait=true",
+        Some(&body),
+        400,
+    );
+    assert!(msg.contains("only when it runs with --image-dir"), "{msg}");
+}
