@@ -367,6 +367,7 @@ mod tests {
             workers: 1,
             shutdown_timeout: Duration::from_secs(1),
             models: Vec::new(),
+            image_dir: None,
             model_options: crate::inference::ModelOptions {
                 dtype: quiver_encoder::DType::F32,
                 service: Default::default(),
