@@ -289,6 +289,15 @@ pub fn check_bindings(models: &Models, config: &CollectionConfig) -> Result<(), 
                 .task_index(&binding.task)
                 .map_err(|e| bad_request(format!("{what}: {e}")))?;
             shape_for(encoder, &binding.model, &what, config.vector(name)?)?;
+            if let Some(dims) = binding.dims {
+                // The prefix is only a good index when the model was trained to put meaning first.
+                encoder.resolve_dims(Some(dims)).map_err(|e| {
+                    bad_request(format!(
+                        "{what}: dims {dims} is not a Matryoshka size of model `{}` ({e})",
+                        binding.model
+                    ))
+                })?;
+            }
         }
     }
     Ok(())

@@ -228,6 +228,13 @@ fn bindings_and_funnels_are_validated() {
     let msg = c.err(
         "PUT",
         "/collections/a",
+        Some(&create(json!({"dense": {"model": "tiny", "dims": 20}}))),
+        400,
+    );
+    assert!(msg.contains("dims 20 is not a Matryoshka size"), "{msg}");
+    let msg = c.err(
+        "PUT",
+        "/collections/a",
         Some(&create(json!({"other": {"model": "tiny"}}))),
         422,
     );
