@@ -23,7 +23,7 @@ fi
 if [ ! -d tests/ui/node_modules/playwright-core ]; then
     (cd tests/ui && npm ci --no-audit --no-fund)
 fi
-"$CHROMIUM" --version
+"$CHROMIUM" --version 2>/dev/null || true
 
 ARTEFACTS=${UI_ARTEFACTS:-target/ui-test}
 rm -rf "$ARTEFACTS"
