@@ -14,7 +14,8 @@ fi
 step "cargo test"
 cargo test --workspace --locked
 
-for e2e in scripts/run-qdrant-client-test.sh scripts/run-openai-client-test.sh tests/readme_examples.sh; do
+for e2e in scripts/run-qdrant-client-test.sh scripts/run-openai-client-test.sh tests/readme_examples.sh \
+    scripts/run-ui-test.sh; do
     if [ -x "$e2e" ]; then
         step "$e2e"
         "$e2e"

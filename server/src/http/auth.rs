@@ -1,6 +1,6 @@
 //! API keys as Qdrant has them: an admin key for everything and a read-only key for reads and searches,
 //! sent as an `api-key` header or `Authorization: Bearer …`, compared in constant time. Health, the root,
-//! the OpenAPI document and its docs page are open.
+//! the OpenAPI document, its docs page and the search page are open.
 
 use actix_web::http::Method;
 use actix_web::HttpRequest;
@@ -41,6 +41,10 @@ const OPEN: &[&str] = &[
     "/readyz",
     "/openapi.json",
     "/docs",
+    // The search page holds no data; it asks for a key when the API answers 401.
+    "/ui",
+    "/ui/",
+    "/ui/{file}",
 ];
 
 /// The access a request needs, from its method and matched route pattern.

@@ -15,5 +15,6 @@ mod http_points;
 mod http_search;
 mod http_service;
 mod http_snapshots;
+mod http_ui;
 mod snapshot;
 mod support;

@@ -7,6 +7,7 @@ pub mod points;
 pub mod search;
 pub mod service;
 pub mod snapshots;
+pub mod ui;
 
 use std::future::Future;
 use std::time::Instant;
@@ -102,4 +103,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     points::configure(cfg);
     snapshots::configure(cfg);
     embeddings::configure(cfg);
+    ui::configure(cfg);
 }

@@ -1,7 +1,7 @@
-//! Service routes: root, health, readiness, metrics, the OpenAPI document and its docs page.
+//! Service routes: root (JSON, or a redirect to the search page for browsers), health, readiness, metrics, the OpenAPI document and its docs page.
 
-use actix_web::http::header::ContentType;
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::{self, ContentType};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
@@ -30,14 +30,21 @@ pub struct VersionInfo {
     pub version: &'static str,
 }
 
-/// Name and version.
+/// Name and version; a browser (`Accept: text/html`) is sent to the search page at `/ui/`.
 #[utoipa::path(get, path = "/", tag = "service",
-    responses((status = 200, description = "Name and version", body = VersionInfo)))]
-pub async fn root() -> HttpResponse {
-    HttpResponse::Ok().json(VersionInfo {
-        title: "quiver",
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    responses(
+        (status = 200, description = "Name and version", body = VersionInfo),
+        (status = 303, description = "To the search page, when the client accepts HTML")))]
+pub async fn root(req: HttpRequest) -> HttpResponse {
+    if super::ui::wants_page(&req) {
+        return super::ui::redirect_to_page();
+    }
+    HttpResponse::Ok()
+        .insert_header((header::VARY, "Accept"))
+        .json(VersionInfo {
+            title: "quiver",
+            version: env!("CARGO_PKG_VERSION"),
+        })
 }
 
 /// The process is up.

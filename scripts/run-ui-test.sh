@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End-to-end test of the search page (`/ui/`) in a headless Chromium: starts `quiver serve` with the tiny
+# random jina-v4 fixture and an API key, creates a funnel collection (small, full and token vectors)
+# and an empty one, ingests a few texts and images with `quiver ingest`, then runs
+# tests/ui/search_page.test.mjs (playwright-core from tests/ui/package-lock.json). Screenshots go to
+# target/ui-test/.
+#
+#   scripts/run-ui-test.sh        # builds target/debug/quiver if QUIVER_BIN is unset
+# Needs Chromium (CHROMIUM, default: chromium on PATH) and npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHROMIUM=${CHROMIUM:-$(command -v chromium || true)}
+if [ -z "$CHROMIUM" ]; then
+    echo "chromium is required for the search page test (apt-get install chromium)" >&2
+    exit 1
+fi
+QUIVER_BIN=${QUIVER_BIN:-}
+if [ -z "$QUIVER_BIN" ]; then
+    cargo build -p quiver --bin quiver
+    QUIVER_BIN="${CARGO_TARGET_DIR:-target}/debug/quiver"
+fi
+if [ ! -d tests/ui/node_modules/playwright-core ]; then
+    (cd tests/ui && npm ci --no-audit --no-fund)
+fi
+"$CHROMIUM" --version 2>/dev/null || true
+
+ARTEFACTS=${UI_ARTEFACTS:-target/ui-test}
+rm -rf "$ARTEFACTS"
+mkdir -p "$ARTEFACTS"
+ARTEFACTS=$(cd "$ARTEFACTS" && pwd)
+KEY="ui-test-$RANDOM$RANDOM"
+
+. scripts/start-test-server.sh
+trap 'stop_test_server || true' EXIT
+start_test_server --model "tiny=tests/fixtures/jina-tiny" --api-key "$KEY"
+
+put() {
+    curl -fsS -X PUT -H "api-key: $KEY" -H 'content-type: application/json' -d "$2" "$QUIVER_URL$1" >/dev/null
+}
+# The Matryoshka funnel layout: a small vector with a graph, the full vector without one, and token
+# vectors for MaxSim.
+put /collections/docs '{"vectors": {
+    "small": {"size": 16, "distance": "Cosine"},
+    "full": {"size": 64, "distance": "Cosine", "hnsw_config": {"m": 0}},
+    "colbert": {"size": 16, "distance": "Cosine",
+                "multivector_config": {"comparator": "max_sim", "token_store": {"keep_originals": true}}}}}'
+put /collections/empty '{"vectors": {"size": 32, "distance": "Cosine"}}'
+
+CORPUS="$QUIVER_TMP/corpus"
+mkdir -p "$CORPUS"
+i=0
+while IFS= read -r line; do
+    i=$((i + 1))
+    printf '%s\n' "$line" >"$CORPUS/doc$i.txt"
+done <<'DOCS'
+Berlin is the capital of Germany.
+Paris is the capital of France.
+The quick brown fox jumps over the lazy dog.
+def sort(xs): return sorted(xs)
+Rain is expected in Berlin tomorrow.
+Bread is baked in an oven.
+DOCS
+cp tests/fixtures/jina-tiny/images/a.png tests/fixtures/jina-tiny/images/b.png \
+    tests/fixtures/jina-tiny/images/c.png "$CORPUS/"
+"$QUIVER_BIN" ingest --url "$QUIVER_URL" --api-key "$KEY" --collection docs "$CORPUS"
+
+QUIVER_URL="$QUIVER_URL" QUIVER_API_KEY="$KEY" QUIVER_PID="$QUIVER_PID" CHROMIUM="$CHROMIUM" \
+    UI_ARTEFACTS="$ARTEFACTS" IMAGE_QUERY="$CORPUS/b.png" IMAGE_DROP="$CORPUS/c.png" \
+    node tests/ui/search_page.test.mjs
+# The test stops the server itself (the unreachable-server case); this reaps it and checks its exit.
+trap - EXIT
+stop_test_server
