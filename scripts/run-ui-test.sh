@@ -46,6 +46,12 @@ put /collections/docs '{"vectors": {
     "colbert": {"size": 16, "distance": "Cosine",
                 "multivector_config": {"comparator": "max_sim", "token_store": {"keep_originals": true}}}}}'
 put /collections/empty '{"vectors": {"size": 32, "distance": "Cosine"}}'
+# The same funnel with the vectors bound to the model: the page sends plain queries and the server
+# runs its default funnel (HNSW on the 16-d prefix of the 64-d vector, rescore, MaxSim).
+put /collections/bound '{"vectors": {
+    "dense": {"size": 64, "distance": "Cosine"},
+    "colbert": {"size": 16, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}},
+    "embedding": {"dense": {"model": "tiny", "dims": 16}, "colbert": {"model": "tiny"}}}'
 
 CORPUS="$QUIVER_TMP/corpus"
 mkdir -p "$CORPUS"
@@ -64,6 +70,7 @@ DOCS
 cp tests/fixtures/jina-tiny/images/a.png tests/fixtures/jina-tiny/images/b.png \
     tests/fixtures/jina-tiny/images/c.png "$CORPUS/"
 "$QUIVER_BIN" ingest --url "$QUIVER_URL" --api-key "$KEY" --collection docs "$CORPUS"
+"$QUIVER_BIN" ingest --url "$QUIVER_URL" --api-key "$KEY" --collection bound "$CORPUS"
 
 QUIVER_URL="$QUIVER_URL" QUIVER_API_KEY="$KEY" QUIVER_PID="$QUIVER_PID" CHROMIUM="$CHROMIUM" \
     UI_ARTEFACTS="$ARTEFACTS" IMAGE_QUERY="$CORPUS/b.png" IMAGE_DROP="$CORPUS/c.png" \

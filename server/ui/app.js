@@ -460,11 +460,23 @@ function renderResults(points, queryText) {
   });
 }
 
-/** Names a stage by what it did: a multivector stage is MaxSim, one over candidates a rescore. */
+const STAGE_KINDS = {
+  hnsw: 'HNSW', exact: 'exact scan', rescore: 'rescore', maxsim: 'MaxSim', token_store: 'token store',
+};
+
+/** Names a stage by what it did: the server says so (`kind`); older servers are inferred from the
+ * vector: a multivector stage is MaxSim, one over candidates a rescore. */
 function stageName(stage, info) {
+  if (STAGE_KINDS[stage.kind]) return STAGE_KINDS[stage.kind];
   const params = vectorsOf(info)[stage.using];
   if (params && params.multivector_config) return 'MaxSim';
   return stage.candidates == null ? 'HNSW' : 'rescore';
+}
+
+/** ", 16 d" when a stage compared a Matryoshka prefix shorter than the vector. */
+function prefixNote(stage, info) {
+  const params = vectorsOf(info)[stage.using];
+  return params && stage.dims && stage.dims < params.size ? `, ${stage.dims} d` : '';
 }
 
 function renderTimings(timings, info) {
@@ -490,7 +502,7 @@ function renderTimings(timings, info) {
   for (const s of timings.stages) {
     const name = stageName(s, info);
     const over = s.candidates == null ? '' : ` of ${s.candidates}`;
-    add(`${name} (${vectorLabel(s.using)})`, `${ms(s.ms)}, top ${s.limit}${over}`,
+    add(`${name} (${vectorLabel(s.using)}${prefixNote(s, info)})`, `${ms(s.ms)}, top ${s.limit}${over}`,
       name === 'HNSW' ? 'index search: HNSW graphs, or an exact scan of small segments' : undefined);
   }
   add('total', ms(timings.total_ms));

@@ -224,44 +224,39 @@ try {
   await page.getByRole('link', { name: 'Search' }).click();
   await page.setViewportSize({ width: 1280, height: 900 });
 
-  step = 'a collection bound to a model (its info mocked: bindings are not in every server yet)';
-  // The page must send the plain form (no vector, no model) with the funnel depths; the request is
-  // captured here and answered with no hits.
-  const isInfo = (url) => url.pathname === '/collections/docs';
-  const bound = async (route) => {
-    const real = await route.fetch();
-    const json = await real.json();
-    json.result.config.embedding = {
-      full: { model: 'tiny', task: 'text-matching', dims: 16, store_text: true },
-    };
-    await route.fulfill({ response: real, json });
-  };
+  step = 'a collection bound to the model: plain queries, the server runs its funnel';
+  // The page sends the plain form (no vector, no model) with the funnel depths, and shows the stages
+  // the server ran; the top hit must be the REST API's for the same body.
   let sent;
-  const capture = async (route) => {
+  const spy = async (route) => {
     sent = route.request().postDataJSON();
-    await route.fulfill({ json: { result: { points: [] }, status: 'ok', time: 0 } });
+    await route.continue();
   };
-  await page.route(isInfo, bound);
-  await page.route(isQuery, capture);
+  await page.route(isQuery, spy);
   await page.getByRole('link', { name: 'Collections' }).click();
   await page.getByRole('button', { name: 'Refresh' }).click();
-  await page.locator('tr[data-collection="docs"] td', { hasText: 'tiny' }).waitFor();
-  assert.match(await page.locator('tr[data-collection="docs"]').textContent(), /full: 64, HNSW on 16/);
+  const boundRow = page.locator('tr[data-collection="bound"]');
+  await boundRow.locator('td', { hasText: 'tiny' }).waitFor();
+  assert.match(await boundRow.textContent(), /dense: 64, HNSW on 16/);
   await page.getByRole('link', { name: 'Search' }).click();
+  await page.getByLabel('Collection', { exact: true }).selectOption('bound');
   assert.ok(await page.getByLabel('Search vector', { exact: true }).isHidden());
   assert.ok(await page.getByLabel('Model', { exact: true }).isHidden());
-  assert.equal(await page.getByLabel('Task', { exact: true }).inputValue(), 'text-matching');
+  assert.equal(await page.getByLabel('Task', { exact: true }).inputValue(), 'retrieval');
   assert.ok(await page.getByLabel('Task', { exact: true }).isDisabled());
-  await page.getByLabel('HNSW candidates', { exact: true }).fill('50');
-  await page.getByLabel('Rescored candidates', { exact: true }).fill('10');
+  await page.getByLabel('Results (k)', { exact: true }).fill('3');
+  await page.getByLabel('HNSW candidates', { exact: true }).fill('6');
+  await page.getByLabel('Rescored candidates', { exact: true }).fill('4');
+  await page.getByLabel('Query text', { exact: true }).fill(TEXT_QUERY);
   await runSearch();
-  assert.deepEqual(sent, {
-    query: { text: TEXT_QUERY }, limit: 3, with_payload: true, funnel: { hnsw_limit: 50, rescore_limit: 10 },
-  });
-  assert.match(await page.locator('#search-status').textContent(), /No results/);
+  const plain = { query: { text: TEXT_QUERY }, limit: 3, with_payload: true, funnel: { hnsw_limit: 6, rescore_limit: 4 } };
+  assert.deepEqual(sent, plain);
+  const expectedBound = topId(await rest('POST', '/collections/bound/points/query', plain));
+  assert.equal(await page.locator('#results li .id').first().textContent(), expectedBound);
+  assert.deepEqual(await page.locator('#timings dt').allTextContents(),
+    ['embedding', 'HNSW (dense, 16 d)', 'rescore (dense)', 'MaxSim (colbert)', 'total']);
   await shot('bound-collection');
-  await page.unroute(isInfo, bound);
-  await page.unroute(isQuery, capture);
+  await page.unroute(isQuery, spy);
   await page.reload();
   await page.waitForSelector('body[data-loaded="true"]');
 
