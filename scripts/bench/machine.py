@@ -42,6 +42,26 @@ def mem_total_gib():
     return None
 
 
+def last_level_cache_bytes():
+    """Size of the highest cache level of CPU 0 (sysfs), or None."""
+    best = None
+    for d in sorted(os.listdir("/sys/devices/system/cpu/cpu0/cache")) if os.path.isdir(
+            "/sys/devices/system/cpu/cpu0/cache") else []:
+        base = os.path.join("/sys/devices/system/cpu/cpu0/cache", d)
+        try:
+            with open(os.path.join(base, "level")) as f:
+                level = int(f.read())
+            with open(os.path.join(base, "size")) as f:
+                size = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1:], 1)
+        value = int(size.rstrip("KMG")) * mult
+        if best is None or level > best[0]:
+            best = (level, value)
+    return best[1] if best else None
+
+
 def version(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
@@ -54,6 +74,7 @@ print(json.dumps({
     "simd": cpu_flags(),
     "cores": os.cpu_count(),
     "mem_gib": mem_total_gib(),
+    "llc_bytes": last_level_cache_bytes(),
     "kernel": platform.release(),
     "loadavg_start": list(os.getloadavg()),
     "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

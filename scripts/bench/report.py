@@ -16,9 +16,14 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 LIBS = ("quiver", "hnswlib", "faiss")
 DATASETS = {
-    "fashion-mnist": "Fashion-MNIST 60,000 × 784, Euclidean",
-    "minilm-wordnet": "all-MiniLM-L6-v2 embeddings of WordNet glosses, 384-d, angular (cosine)",
+    "fashion-mnist": ("Fashion-MNIST", "Euclidean"),
+    "minilm-wordnet": ("all-MiniLM-L6-v2 embeddings of WordNet glosses", "angular (cosine)"),
 }
+
+
+def title_of(name, r):
+    label, metric = DATASETS[name]
+    return f"{label}, {r['n']:,} × {r['dim']}, {metric}"
 
 
 def load(path):
@@ -56,14 +61,14 @@ def ratio(a, b):
     return a / b
 
 
-def plot(name, results, out_png, threads):
+def plot(title, results, out_png, threads):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=False)
-    for ax, key, title in ((axes[0], "qps_1", "1 thread"), (axes[1], "qps_threads", f"{threads} threads")):
+    for ax, key, label in ((axes[0], "qps_1", "1 thread"), (axes[1], "qps_threads", f"{threads} threads")):
         for lib, marker in zip(LIBS, "os^"):
             r = results.get(lib)
             if not r:
@@ -77,7 +82,7 @@ def plot(name, results, out_png, threads):
         ax.set_xlabel("recall@10")
         ax.set_ylabel("queries per second")
         ax.axvline(0.97, color="grey", lw=0.6, ls="--")
-        ax.set_title(f"{DATASETS.get(name, name)}\n{title}", fontsize=9)
+        ax.set_title(f"{title}\n{label}", fontsize=9)
         ax.grid(True, which="both", lw=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -86,15 +91,16 @@ def plot(name, results, out_png, threads):
 
 
 def hnsw_section(res_dir, docs_bench, target, lines, goals):
-    for name, title in DATASETS.items():
+    for name in DATASETS:
         results = {lib: load(os.path.join(res_dir, f"hnsw-{name}-{lib}.json")) for lib in LIBS}
         results = {k: v for k, v in results.items() if v}
         if "quiver" not in results:
             continue
         q = results["quiver"]
+        title = title_of(name, q)
         threads = q["threads"]
         png = f"hnsw-{name}.png"
-        plot(name, results, os.path.join(docs_bench, png), threads)
+        plot(title, results, os.path.join(docs_bench, png), threads)
         lines += [f"### HNSW: {title}", "",
                   f"{q['n']:,} indexed vectors, {q['queries']:,} queries, k = 10; ground truth by exact scan. "
                   f"Every library: M = 16 (2·M = 32 links on layer 0), efConstruction = 100, {threads} build "
@@ -133,14 +139,14 @@ def hnsw_section(res_dir, docs_bench, target, lines, goals):
                              f"and {fmt(ratio(at['quiver'][1], at['faiss'][1]), 2)}×" if "faiss" in at else "")))
 
 
-def scan_section(res_dir, lines, goals):
+def scan_section(res_dir, lines, goals, llc):
     rows = []
-    for name, title in DATASETS.items():
+    for name in DATASETS:
         q = load(os.path.join(res_dir, f"scan-{name}-quiver.json"))
         n = load(os.path.join(res_dir, f"scan-{name}-numpy.json"))
         if not q:
             continue
-        rows.append((name, title, q, n))
+        rows.append((name, title_of(name, q), q, n))
     if not rows:
         return
     t = rows[0][2]["threads"]
@@ -149,8 +155,8 @@ def scan_section(res_dir, lines, goals):
               "top-k heap, rows split across the rayon pool). numpy: `base @ q` (BLAS sgemv, its own "
               "threads) plus `argpartition`; for Euclid the usual `|b|² − 2 b·q` with `|b|²` precomputed. "
               "GB/s is the bytes of base vectors read per second. Memory bandwidth is measured in the same "
-              "process just before: a parallel sum over the same array (16 independent accumulators, "
-              "best of three).", "",
+              "process before and after the scans: a parallel sum over the same array (16 independent "
+              "accumulators), the best of ten passes each time.", "",
               f"| data | memory read GB/s ({t} threads) | Quiver QPS / GB/s ({t} threads) | % of bandwidth | "
               f"numpy QPS / GB/s ({t} threads) | % of bandwidth | Quiver / numpy | Quiver GB/s, 1 thread | "
               "numpy GB/s, 1 thread | numpy's own sum, 1 thread GB/s |",
@@ -158,7 +164,7 @@ def scan_section(res_dir, lines, goals):
     for name, title, q, n in rows:
         bw = q["read_bw_threads_gbs"]
         pq = q["gbs_threads"] / bw
-        line = (f"| {title.split(',')[0]} | {bw:.2f} | {q['qps_threads']:.1f} / {q['gbs_threads']:.2f} | "
+        line = (f"| {title} ({q['queries']} queries) | {bw:.2f} | {q['qps_threads']:.1f} / {q['gbs_threads']:.2f} | "
                 f"{100 * pq:.0f} % | ")
         if n:
             line += (f"{n['qps_threads']:.1f} / {n['gbs_threads']:.2f} | {100 * n['gbs_threads'] / bw:.0f} % | "
@@ -167,9 +173,16 @@ def scan_section(res_dir, lines, goals):
         else:
             line += f"– | – | – | {q['gbs_1']:.2f} | – | – |"
         lines.append(line)
-        goals.append((f"exact scan ≥ 70 % of measured memory bandwidth, {title.split(',')[0]}", pq >= 0.7,
-                      f"{100 * pq:.0f} % ({q['gbs_threads']:.2f} of {bw:.2f} GB/s)"
-                      + (f"; numpy reaches {100 * n['gbs_threads'] / bw:.0f} %" if n else "")))
+        measured = (f"{100 * pq:.0f} % ({q['gbs_threads']:.2f} of {bw:.2f} GB/s)"
+                    + (f"; numpy reaches {100 * n['gbs_threads'] / bw:.0f} %" if n else ""))
+        data_bytes = q["n"] * q["dim"] * 4
+        goal = f"exact scan ≥ 70 % of measured memory bandwidth, {DATASETS[name][0]}"
+        if llc and data_bytes <= llc:
+            # The probe then measures the cache, not memory: the goal says nothing about this row.
+            goals.append((goal, None, f"not applicable: the {data_bytes / 1e6:.1f} MB of vectors fit in the "
+                          f"{llc / 2**20:.0f} MiB last-level cache; {measured}"))
+        else:
+            goals.append((goal, pq >= 0.7, measured))
     lines.append("")
 
 
@@ -277,10 +290,9 @@ def main():
              "```sh", "nice -n 10 scripts/bench/run-all.sh", "```", ""]
     if machine:
         lines += [f"Machine: {machine.get('cpu')} ({', '.join(machine.get('simd', []))}), "
-                  f"{machine.get('cores')} cores, {machine.get('mem_gib', 0):.0f} GiB RAM, Linux "
-                  f"{machine.get('kernel')}, {machine.get('rustc')}, Python {machine.get('python')}; run "
-                  f"{machine.get('date_utc')}. Load average (1 min) at the start: "
-                  f"{machine.get('loadavg_start', [0])[0]:.1f}."]
+                  f"{machine.get('cores')} cores, {machine.get('mem_gib', 0):.0f} GiB RAM, "
+                  + (f"{machine['llc_bytes'] / 2**20:.0f} MiB last-level cache, " if machine.get("llc_bytes") else "")
+                  + f"Linux {machine.get('kernel')}, {machine.get('rustc')}, Python {machine.get('python')}."]
     if steps:
         # Steps may be rerun one at a time; the latest start of each step and what follows it count.
         loads = {}
@@ -289,6 +301,11 @@ def main():
                 loads[s["step"]] = [s["loadavg"][0]]
             elif s["step"] in loads:
                 loads[s["step"]].append(s["loadavg"][0])
+        import time
+
+        when = lambda t: time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))  # noqa: E731
+        lines.append(f"Steps ran between {when(min(s['time'] for s in steps))} and "
+                     f"{when(max(s['time'] for s in steps))} UTC.")
         lines.append("Load average (1 min) at the start and end of each step: " + "; ".join(
             f"{k} {v[0]:.1f} → {v[-1]:.1f}" for k, v in loads.items()) + ".")
     lines += ["", "**The machine is shared** (other builds and tests ran during the run), so absolute numbers "
@@ -298,13 +315,13 @@ def main():
     goals = []
     body = []
     hnsw_section(a.results, docs_bench, a.target_recall, body, goals)
-    scan_section(a.results, body, goals)
+    scan_section(a.results, body, goals, machine.get("llc_bytes"))
     plaid_section(a.results, body)
     encoder_section(a.results, body, goals)
 
     if goals:
         lines += ["### Goals", "", "| goal | met | measured |", "|---|---|---|"]
-        lines += [f"| {g} | {'yes' if ok else '**no**'} | {m} |" for g, ok, m in goals]
+        lines += [f"| {g} | {'n/a' if ok is None else 'yes' if ok else '**no**'} | {m} |" for g, ok, m in goals]
         lines.append("")
     if os.path.exists(a.analysis):
         with open(a.analysis) as f:
