@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! peer_bench hnsw   DIR --metric euclid|cosine [--m 16] [--ef-construct 100] [--efs 10,20,40]
-//!                       [--threads 2] [--work DIR]
+//!                       [--threads 2] [--work DIR] [--graph FILE]
 //! peer_bench scan   DIR --metric euclid|cosine [--threads 2] [--queries N]
 //! peer_bench plaid  DIR [--nbits 2] [--threads 2]
 //! ```
@@ -11,6 +11,8 @@
 //! exact top 10 of each query). `plaid` reads `doc_tokens.npy`, `doc_offsets.npy`, `query_tokens.npy`
 //! and `query_offsets.npy`. `--threads` sizes the rayon pool used for build and for the parallel
 //! query pass; the "1 thread" pass runs the queries one after another on the calling thread.
+//! `--graph` searches a graph file written by an earlier run over the same base vectors instead of
+//! building one (search-only comparisons of two builds of this example; build_s is then null).
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -42,6 +44,7 @@ struct Args {
     work: Option<PathBuf>,
     /// Use only the first this many queries (0: all).
     queries: usize,
+    graph: Option<PathBuf>,
 }
 
 fn parse_args() -> Res<Args> {
@@ -61,6 +64,7 @@ fn parse_args() -> Res<Args> {
         nbits: 2,
         work: None,
         queries: 0,
+        graph: None,
     };
     while let Some(flag) = it.next() {
         let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -82,6 +86,7 @@ fn parse_args() -> Res<Args> {
             "--nbits" => a.nbits = num(&val)? as u8,
             "--work" => a.work = Some(PathBuf::from(val)),
             "--queries" => a.queries = num(&val)?,
+            "--graph" => a.graph = Some(PathBuf::from(val)),
             "--efs" => {
                 a.efs = val.split(',').map(|s| num(s.trim())).collect::<Res<_>>()?;
             }
@@ -284,24 +289,32 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         dim: v.dim,
     };
     let nq = v.queries.len() / v.dim;
-    let params = HnswBuildParams {
-        m: a.m,
-        ef_construct: a.ef_construct,
-        deterministic: false,
-        threads: a.threads,
-    };
-    let t = Instant::now();
-    let graph = pool
-        .install(|| build_graph(slab, a.metric, &params, &AtomicBool::new(false)))
-        .map_err(|e| format!("build: {e}"))?;
-    let build_s = t.elapsed().as_secs_f64();
     let work = a.work.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("quiver-peer-bench-{}", std::process::id()))
     });
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let path = work.join("graph.bin");
-    let written = write_graph(&path, &graph).map_err(|e| format!("write graph: {e}"))?;
-    drop(graph);
+    let (path, build_s) = match &a.graph {
+        Some(path) => (path.clone(), None),
+        None => {
+            let params = HnswBuildParams {
+                m: a.m,
+                ef_construct: a.ef_construct,
+                deterministic: false,
+                threads: a.threads,
+            };
+            let t = Instant::now();
+            let graph = pool
+                .install(|| build_graph(slab, a.metric, &params, &AtomicBool::new(false)))
+                .map_err(|e| format!("build: {e}"))?;
+            let build_s = t.elapsed().as_secs_f64();
+            std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+            let path = work.join("graph.bin");
+            write_graph(&path, &graph).map_err(|e| format!("write graph: {e}"))?;
+            (path, Some(build_s))
+        }
+    };
+    let graph_bytes = std::fs::metadata(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
     let view = GraphView::open(&path).map_err(|e| format!("open graph: {e}"))?;
 
     let mut rows = Vec::new();
@@ -343,12 +356,12 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         "build_s": build_s,
         // The graph file holds links only; vectors live in the collection's own file. Both together
         // are what the peers' single index file holds.
-        "graph_bytes": written.size,
-        "index_bytes": written.size + vector_bytes,
+        "graph_bytes": graph_bytes,
+        "index_bytes": graph_bytes + vector_bytes,
         "peak_rss_mib": peak_rss_mib(),
         "rows": rows,
     });
-    if a.work.is_none() {
+    if a.work.is_none() && a.graph.is_none() {
         let _ = std::fs::remove_dir_all(&work);
     }
     Ok(out)
