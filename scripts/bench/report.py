@@ -104,7 +104,11 @@ def hnsw_section(res_dir, docs_bench, target, lines, goals):
         lines += [f"### HNSW: {title}", "",
                   f"{q['n']:,} indexed vectors, {q['queries']:,} queries, k = 10; ground truth by exact scan. "
                   f"Every library: M = 16 (2·M = 32 links on layer 0), efConstruction = 100, {threads} build "
-                  "threads, the same .npy files.", "",
+                  "threads, the same .npy files. QPS is the best of two passes over all queries: at 1 thread "
+                  "the peers get the whole batch with one thread (no per-query Python overhead) and Quiver "
+                  f"loops over it on one thread; at {threads} threads the peers' batch call and a rayon "
+                  f"pool share the queries. QPS at recall {target} is interpolated between the two ef rows "
+                  "around it.", "",
                   f"![recall against QPS, {title}](bench/{png})", "",
                   "| library | build s | peak RSS MiB | index on disk MiB | "
                   f"QPS at recall {target} (1 thread) | QPS at recall {target} ({threads} threads) |",
