@@ -7,7 +7,8 @@ transformers' Qwen2.5-VL text model plus jina's heads in PyTorch (f32, LoRA merg
 the Rust example `encode_bench` on the same shapes (unmerged and merged LoRA). Both sides use
 all cores of the machine. Prints a Markdown table.
 
-Usage: python scripts/bench/encoder_cpu.py [--iters 3] [--shapes 16x128,4x512,1x2048]
+Usage: python scripts/bench/encoder_cpu.py [--iters 3] [--shapes 16x128,4x512,1x2048] [--json OUT]
+--json also writes the rows and the configuration as one JSON object (scripts/bench/run-all.sh).
 Needs the packages of scripts/fixtures/requirements.txt and cargo. QUIVER_BENCH_PROFILE picks the
 cargo profile for the Rust side (default release; `dev` compiles dependencies such as candle and
 gemm at opt-level 3 too, see the workspace Cargo.toml).
@@ -78,6 +79,7 @@ def main():
     ap.add_argument("--shapes", default="16x128,4x512,1x2048")
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--json", help="also write the results here as JSON")
     args = ap.parse_args()
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,6 +90,11 @@ def main():
         rows, torch_version, threads = torch_bench(tmp, shapes, args.iters)
         rows += candle_bench(tmp, shapes, args.iters, merge=False)
         rows += candle_bench(tmp, shapes, args.iters, merge=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"hidden": args.hidden, "layers": args.layers, "heads": 8, "kv_heads": 2,
+                       "intermediate": args.hidden * 43 // 8, "torch": torch_version, "torch_threads": threads,
+                       "cores": os.cpu_count(), "rows": rows}, f)
     print(f"config: hidden {args.hidden}, {args.layers} layers, 8 heads / 2 KV heads, f32, CPU "
           f"({os.cpu_count()} cores, torch {torch_version} with {threads} threads)\n")
     print("| impl | LoRA | batch × len | ms / batch | tokens/s |")

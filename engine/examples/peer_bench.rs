@@ -1,0 +1,550 @@
+//! Quiver's side of the peer benchmarks (`scripts/bench/run-all.sh`): reads the `.npy` files that
+//! `scripts/bench/prepare_data.py` writes and prints one JSON object on stdout.
+//!
+//! ```text
+//! peer_bench hnsw   DIR --metric euclid|cosine [--m 16] [--ef-construct 100] [--efs 10,20,40]
+//!                       [--threads 2] [--work DIR] [--graph FILE]
+//! peer_bench scan   DIR --metric euclid|cosine [--threads 2] [--queries N]
+//! peer_bench plaid  DIR [--nbits 2] [--threads 2]
+//! ```
+//! `hnsw` and `scan` read `DIR/base.npy`, `DIR/queries.npy` (f32, C order) and `DIR/gt.npy` (i32, the
+//! exact top 10 of each query). `plaid` reads `doc_tokens.npy`, `doc_offsets.npy`, `query_tokens.npy`
+//! and `query_offsets.npy`. `--threads` sizes the rayon pool used for build and for the parallel
+//! query pass; the "1 thread" pass runs the queries one after another on the calling thread.
+//! `--graph` searches a graph file written by an earlier run over the same base vectors instead of
+//! building one (search-only comparisons of two builds of this example; build_s is then null).
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use quiver_engine::index::exact::exact_search;
+use quiver_engine::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
+use quiver_engine::index::VectorSlab;
+use quiver_engine::plaid::{
+    Candidate, PlaidBuild, PlaidBuildParams, PlaidIndex, PlaidSearchParams, TokenMatrices,
+};
+use quiver_engine::Distance;
+use rayon::prelude::*;
+use serde_json::json;
+
+type Res<T> = Result<T, String>;
+
+struct Args {
+    mode: String,
+    dir: PathBuf,
+    metric: Distance,
+    m: usize,
+    ef_construct: usize,
+    efs: Vec<usize>,
+    threads: usize,
+    nbits: u8,
+    work: Option<PathBuf>,
+    /// Use only the first this many queries (0: all).
+    queries: usize,
+    graph: Option<PathBuf>,
+}
+
+fn parse_args() -> Res<Args> {
+    let mut it = std::env::args().skip(1);
+    let mode = it
+        .next()
+        .ok_or("usage: peer_bench hnsw|scan|plaid DIR [options]")?;
+    let dir = PathBuf::from(it.next().ok_or("missing data directory")?);
+    let mut a = Args {
+        mode,
+        dir,
+        metric: Distance::Euclid,
+        m: 16,
+        ef_construct: 100,
+        efs: vec![10, 20, 40, 80, 160, 320],
+        threads: 2,
+        nbits: 2,
+        work: None,
+        queries: 0,
+        graph: None,
+    };
+    while let Some(flag) = it.next() {
+        let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let num = |v: &str| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        match flag.as_str() {
+            "--metric" => {
+                a.metric = match val.as_str() {
+                    "euclid" => Distance::Euclid,
+                    "cosine" => Distance::Cosine,
+                    other => return Err(format!("--metric must be euclid or cosine, not {other}")),
+                }
+            }
+            "--m" => a.m = num(&val)?,
+            "--ef-construct" => a.ef_construct = num(&val)?,
+            "--threads" => a.threads = num(&val)?.max(1),
+            "--nbits" => a.nbits = num(&val)? as u8,
+            "--work" => a.work = Some(PathBuf::from(val)),
+            "--queries" => a.queries = num(&val)?,
+            "--graph" => a.graph = Some(PathBuf::from(val)),
+            "--efs" => {
+                a.efs = val.split(',').map(|s| num(s.trim())).collect::<Res<_>>()?;
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// A little-endian `.npy` array in C order: its shape and raw element bytes.
+struct Npy {
+    shape: Vec<usize>,
+    descr: String,
+    bytes: Vec<u8>,
+}
+
+fn read_npy(path: &Path) -> Res<Npy> {
+    let err = |why: String| format!("{}: {why}", path.display());
+    let mut f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut all = Vec::new();
+    f.read_to_end(&mut all).map_err(|e| err(e.to_string()))?;
+    if all.len() < 10 || &all[..6] != b"\x93NUMPY" {
+        return Err(err("not a .npy file".into()));
+    }
+    let (hlen, start) = match all[6] {
+        1 => (u16::from_le_bytes([all[8], all[9]]) as usize, 10),
+        2 | 3 => (
+            u32::from_le_bytes([all[8], all[9], all[10], all[11]]) as usize,
+            12,
+        ),
+        v => return Err(err(format!(".npy version {v} is not supported"))),
+    };
+    let header = std::str::from_utf8(
+        all.get(start..start + hlen)
+            .ok_or_else(|| err("short header".into()))?,
+    )
+    .map_err(|_| err("header is not text".into()))?;
+    let field = |name: &str| -> Res<&str> {
+        let at = header
+            .find(&format!("'{name}':"))
+            .ok_or_else(|| err(format!("header has no {name}")))?;
+        Ok(header[at + name.len() + 3..].trim_start())
+    };
+    if field("fortran_order")?.starts_with("True") {
+        return Err(err("Fortran order is not supported".into()));
+    }
+    let descr = field("descr")?
+        .trim_start_matches('\'')
+        .split('\'')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let shape_text = field("shape")?;
+    let inner = shape_text
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| err("bad shape".into()))?;
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| err(format!("bad shape {inner}")))
+        })
+        .collect::<Res<Vec<_>>>()?;
+    let mut bytes = all.split_off(start + hlen);
+    let elem = match descr.as_str() {
+        "<f4" | "<i4" => 4,
+        "<u8" | "<i8" => 8,
+        other => return Err(err(format!("dtype {other} is not supported"))),
+    };
+    let want = shape.iter().product::<usize>() * elem;
+    if bytes.len() < want {
+        return Err(err(format!(
+            "{} data bytes, shape needs {want}",
+            bytes.len()
+        )));
+    }
+    bytes.truncate(want);
+    Ok(Npy {
+        shape,
+        descr,
+        bytes,
+    })
+}
+
+impl Npy {
+    fn f32s(&self) -> Res<Vec<f32>> {
+        if self.descr != "<f4" {
+            return Err(format!("expected float32, found {}", self.descr));
+        }
+        Ok(self
+            .bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    fn u64s(&self) -> Res<Vec<u64>> {
+        if self.descr != "<u8" && self.descr != "<i8" {
+            return Err(format!("expected 64-bit integers, found {}", self.descr));
+        }
+        Ok(self
+            .bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect())
+    }
+
+    fn i32s(&self) -> Res<Vec<i32>> {
+        if self.descr != "<i4" {
+            return Err(format!("expected int32, found {}", self.descr));
+        }
+        Ok(self
+            .bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    fn cols(&self) -> Res<usize> {
+        match self.shape.as_slice() {
+            [_, d] if *d > 0 => Ok(*d),
+            s => Err(format!("expected a 2-d array, shape {s:?}")),
+        }
+    }
+}
+
+/// Base vectors, queries and the exact top-k id sets of a prepared data directory.
+struct Vectors {
+    dim: usize,
+    base: Vec<f32>,
+    queries: Vec<f32>,
+    truth: Vec<HashSet<u32>>,
+    k: usize,
+}
+
+fn load_vectors(dir: &Path, limit: usize) -> Res<Vectors> {
+    let base = read_npy(&dir.join("base.npy"))?;
+    let queries = read_npy(&dir.join("queries.npy"))?;
+    let gt = read_npy(&dir.join("gt.npy"))?;
+    let dim = base.cols()?;
+    if queries.cols()? != dim {
+        return Err(format!(
+            "queries have {} columns, base {dim}",
+            queries.cols()?
+        ));
+    }
+    let k = gt.cols()?;
+    let mut truth = gt
+        .i32s()?
+        .chunks_exact(k)
+        .map(|r| r.iter().map(|&i| i as u32).collect())
+        .collect::<Vec<HashSet<u32>>>();
+    if truth.len() != queries.shape[0] {
+        return Err("gt.npy and queries.npy differ in rows".into());
+    }
+    let mut queries = queries.f32s()?;
+    if limit > 0 && limit < truth.len() {
+        truth.truncate(limit);
+        queries.truncate(limit * dim);
+    }
+    Ok(Vectors {
+        dim,
+        base: base.f32s()?,
+        queries,
+        truth,
+        k,
+    })
+}
+
+/// Peak resident set of this process so far (`VmHWM`), in MiB; 0 where `/proc` is missing.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Best of two timed passes: on a shared machine the faster pass is the one less disturbed.
+fn best_of_two(mut f: impl FnMut()) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
+    let v = load_vectors(&a.dir, a.queries)?;
+    let slab = VectorSlab {
+        data: &v.base,
+        dim: v.dim,
+    };
+    let nq = v.queries.len() / v.dim;
+    let work = a.work.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("quiver-peer-bench-{}", std::process::id()))
+    });
+    let (path, build_s) = match &a.graph {
+        Some(path) => (path.clone(), None),
+        None => {
+            let params = HnswBuildParams {
+                m: a.m,
+                ef_construct: a.ef_construct,
+                deterministic: false,
+                threads: a.threads,
+            };
+            let t = Instant::now();
+            let graph = pool
+                .install(|| build_graph(slab, a.metric, &params, &AtomicBool::new(false)))
+                .map_err(|e| format!("build: {e}"))?;
+            let build_s = t.elapsed().as_secs_f64();
+            std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+            let path = work.join("graph.bin");
+            write_graph(&path, &graph).map_err(|e| format!("write graph: {e}"))?;
+            (path, Some(build_s))
+        }
+    };
+    let graph_bytes = std::fs::metadata(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    let view = GraphView::open(&path).map_err(|e| format!("open graph: {e}"))?;
+
+    let mut rows = Vec::new();
+    for &ef in &a.efs {
+        let search = |q: &[f32]| view.search(slab, a.metric, q, v.k, ef, &|_| true);
+        let found: usize = v
+            .queries
+            .chunks_exact(v.dim)
+            .zip(&v.truth)
+            .map(|(q, t)| search(q).iter().filter(|c| t.contains(&c.offset)).count())
+            .sum();
+        let one = best_of_two(|| {
+            for q in v.queries.chunks_exact(v.dim) {
+                std::hint::black_box(search(q));
+            }
+        });
+        let many = best_of_two(|| {
+            pool.install(|| {
+                v.queries.par_chunks_exact(v.dim).for_each(|q| {
+                    std::hint::black_box(search(q));
+                })
+            })
+        });
+        rows.push(json!({
+            "ef": ef,
+            "recall": found as f64 / (nq * v.k) as f64,
+            "qps_1": nq as f64 / one,
+            "qps_threads": nq as f64 / many,
+        }));
+    }
+    let vector_bytes = std::mem::size_of_val(v.base.as_slice()) as u64;
+    let out = json!({
+        "impl": "quiver",
+        "version": env!("CARGO_PKG_VERSION"),
+        "n": slab.len(),
+        "dim": v.dim,
+        "queries": nq,
+        "threads": a.threads,
+        "build_s": build_s,
+        // The graph file holds links only; vectors live in the collection's own file. Both together
+        // are what the peers' single index file holds.
+        "graph_bytes": graph_bytes,
+        "index_bytes": graph_bytes + vector_bytes,
+        "peak_rss_mib": peak_rss_mib(),
+        "rows": rows,
+    });
+    if a.work.is_none() && a.graph.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    Ok(out)
+}
+
+/// Read bandwidth: a parallel sum over `data` in the given pool, best of ten passes, GB/s. One pass
+/// takes well under a second, so on a shared machine most passes lose a core for part of the time;
+/// the best one is the closest to what the memory system gives.
+fn read_bandwidth_gbs(pool: &rayon::ThreadPool, data: &[f32]) -> f64 {
+    let mut best = f64::MAX;
+    let mut sink = 0.0f32;
+    for _ in 0..10 {
+        let t = Instant::now();
+        sink += pool.install(|| {
+            data.par_chunks(1 << 16)
+                .map(|c| {
+                    // 16 independent accumulators keep the adds off the critical path, so the loop
+                    // is limited by loads, not by add latency.
+                    let mut acc = [0.0f32; 16];
+                    for ch in c.chunks_exact(16) {
+                        for i in 0..16 {
+                            acc[i] += ch[i];
+                        }
+                    }
+                    acc.iter().sum::<f32>()
+                })
+                .sum::<f32>()
+        });
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(sink);
+    std::mem::size_of_val(data) as f64 / best / 1e9
+}
+
+fn scan(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
+    let v = load_vectors(&a.dir, a.queries)?;
+    let slab = VectorSlab {
+        data: &v.base,
+        dim: v.dim,
+    };
+    let nq = v.queries.len() / v.dim;
+    let bytes = std::mem::size_of_val(v.base.as_slice()) as f64;
+    let bw_threads = read_bandwidth_gbs(pool, &v.base);
+    let one_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let bw_1 = read_bandwidth_gbs(&one_pool, &v.base);
+    let mut found = 0usize;
+    let mut run = |p: &rayon::ThreadPool, count: bool| {
+        best_of_two(|| {
+            p.install(|| {
+                for (q, t) in v.queries.chunks_exact(v.dim).zip(&v.truth) {
+                    let r = exact_search(slab, a.metric, q, v.k, &|_| true);
+                    if count {
+                        found += r.iter().filter(|c| t.contains(&c.offset)).count();
+                    }
+                }
+            })
+        })
+    };
+    let s_threads = run(pool, true);
+    let s_one = run(&one_pool, false);
+    // Probed again after the scans: the better of the two probes is the bandwidth reported.
+    let bw_threads = bw_threads.max(read_bandwidth_gbs(pool, &v.base));
+    let bw_1 = bw_1.max(read_bandwidth_gbs(&one_pool, &v.base));
+    Ok(json!({
+        "impl": "quiver",
+        "n": slab.len(),
+        "dim": v.dim,
+        "queries": nq,
+        "threads": a.threads,
+        // Counted over both passes of best_of_two.
+        "recall": found as f64 / (2 * nq * v.k) as f64,
+        "qps_threads": nq as f64 / s_threads,
+        "gbs_threads": nq as f64 * bytes / s_threads / 1e9,
+        "qps_1": nq as f64 / s_one,
+        "gbs_1": nq as f64 * bytes / s_one / 1e9,
+        "read_bw_threads_gbs": bw_threads,
+        "read_bw_1_gbs": bw_1,
+    }))
+}
+
+fn recall_at(got: &[Candidate], want: &[Candidate]) -> usize {
+    got.iter()
+        .filter(|g| want.iter().any(|w| w.offset == g.offset))
+        .count()
+}
+
+fn plaid(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
+    let k = 10;
+    let doc_tokens = read_npy(&a.dir.join("doc_tokens.npy"))?;
+    let dim = doc_tokens.cols()?;
+    let data = doc_tokens.f32s()?;
+    let offsets = read_npy(&a.dir.join("doc_offsets.npy"))?.u64s()?;
+    let q_tokens = read_npy(&a.dir.join("query_tokens.npy"))?;
+    if q_tokens.cols()? != dim {
+        return Err("query and document tokens differ in dimension".into());
+    }
+    let q_data = q_tokens.f32s()?;
+    let q_offsets = read_npy(&a.dir.join("query_offsets.npy"))?.u64s()?;
+    let queries: Vec<&[f32]> = q_offsets
+        .windows(2)
+        .map(|w| &q_data[w[0] as usize * dim..w[1] as usize * dim])
+        .collect();
+    let raw = TokenMatrices::new(&offsets, &data, dim).map_err(|e| e.to_string())?;
+    let all = |_: u32| true;
+    let nq = queries.len();
+
+    pool.install(|| {
+        let t = Instant::now();
+        let truth: Vec<Vec<Candidate>> = queries
+            .iter()
+            .map(|q| raw.search(q, k, &all))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let exhaustive_s = t.elapsed().as_secs_f64();
+
+        let params = PlaidBuildParams {
+            nbits: a.nbits,
+            ..PlaidBuildParams::default()
+        };
+        let t = Instant::now();
+        let build =
+            PlaidBuild::build(raw, &params, &AtomicBool::new(false)).map_err(|e| e.to_string())?;
+        let build_s = t.elapsed().as_secs_f64();
+        let dir = std::env::temp_dir().join(format!("quiver-peer-plaid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join("tokens.plaid");
+        let written = build.write(&path).map_err(|e| e.to_string())?;
+        drop(build);
+        let index = PlaidIndex::open(&path).map_err(|e| e.to_string())?;
+        let search = PlaidSearchParams::default();
+        let t = Instant::now();
+        let results: Vec<Vec<Candidate>> = queries
+            .iter()
+            .map(|q| index.search(q, k, &search, &all))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let plaid_s = t.elapsed().as_secs_f64();
+        let hits: usize = results
+            .iter()
+            .zip(&truth)
+            .map(|(g, w)| recall_at(g, w))
+            .sum();
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(json!({
+            "impl": "quiver",
+            "docs": raw.len(),
+            "tokens": raw.num_tokens(),
+            "dim": dim,
+            "queries": nq,
+            "query_tokens_mean": q_data.len() as f64 / dim as f64 / nq as f64,
+            "threads": a.threads,
+            "nbits": a.nbits,
+            "centroids": index.num_centroids(),
+            "build_s": build_s,
+            "file_bytes_per_token": written.size as f64 / raw.num_tokens() as f64,
+            "recall": hits as f64 / (nq * k) as f64,
+            "plaid_qps": nq as f64 / plaid_s,
+            "exhaustive_qps": nq as f64 / exhaustive_s,
+        }))
+    })
+}
+
+fn main() {
+    let result = parse_args().and_then(|a| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(a.threads)
+            .build()
+            .map_err(|e| e.to_string())?;
+        match a.mode.as_str() {
+            "hnsw" => hnsw(&a, &pool),
+            "scan" => scan(&a, &pool),
+            "plaid" => plaid(&a, &pool),
+            other => Err(format!("unknown mode {other} (hnsw, scan or plaid)")),
+        }
+    });
+    match result {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("peer_bench: {e}");
+            std::process::exit(2);
+        }
+    }
+}
