@@ -100,7 +100,11 @@ pub fn embed_in_place(
         let (model, service) = models.ready(model_name)?;
         let encoder = service.encoder();
         let shape = if params.multivector_config.is_some() {
-            let dim = encoder.config().multi_vector_projector_dim;
+            let Some(dim) = encoder.multi_vector_dim() else {
+                return Err(bad_request(format!(
+                    "{what} is a multivector, but model `{model}` gives no per-token vectors"
+                )));
+            };
             if params.size != dim {
                 return Err(bad_request(format!(
                     "{what} is a multivector of size {}, but model `{model}` gives per-token vectors \
