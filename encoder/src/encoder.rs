@@ -96,9 +96,10 @@ pub struct RunSpec {
 
 /// The loaded network.
 enum Backbone {
-    Jina(JinaV4),
+    // Boxed: the models are large and of different sizes; the enum stays a pointer wide.
+    Jina(Box<JinaV4>),
     Bert {
-        model: BertModel,
+        model: Box<BertModel>,
         pipeline: SentencePipeline,
     },
 }
@@ -180,7 +181,7 @@ impl Encoder {
         };
         let preprocessor = PreprocessorConfig::from_dir(&dir)?;
         Ok(Encoder {
-            backbone: Backbone::Jina(model),
+            backbone: Backbone::Jina(Box::new(model)),
             tokenizer,
             preprocessor,
             image_limits: ImageLimits::default(),

@@ -73,7 +73,10 @@ impl Encoder {
         );
         Ok(Encoder {
             pad_id: cfg.pad_token_id,
-            backbone: Backbone::Bert { model, pipeline },
+            backbone: Backbone::Bert {
+                model: Box::new(model),
+                pipeline,
+            },
             tokenizer,
             preprocessor: PreprocessorConfig::default(),
             image_limits: ImageLimits::default(),

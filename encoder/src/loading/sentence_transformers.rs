@@ -131,12 +131,14 @@ impl SentencePipeline {
         };
         let max_seq_length = match sb.max_seq_length {
             Some(0) => return Err(Error::config(&sb_path, "max_seq_length must be positive")),
-            Some(n) if n > max_position_embeddings => return Err(Error::config(
-                &sb_path,
-                format!(
+            Some(n) if n > max_position_embeddings => {
+                return Err(Error::config(
+                    &sb_path,
+                    format!(
                     "max_seq_length {n} exceeds max_position_embeddings {max_position_embeddings}"
                 ),
-            )),
+                ))
+            }
             Some(n) => n,
             // sentence-transformers: min(max_position_embeddings, tokenizer model_max_length).
             None => tokenizer_max_length(dir)?

@@ -50,7 +50,7 @@ impl BertConfig {
     /// Parses and checks `config.json`; only what this implementation computes is accepted.
     pub fn from_json(json: &str) -> std::result::Result<Self, String> {
         let c: BertConfig = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 c.hidden_size, c.num_attention_heads
