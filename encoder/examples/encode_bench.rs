@@ -48,10 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(t) => enc.task_index(t)?,
         None => 0,
     };
-    let vocab = enc.config().text.vocab_size as u64;
+    let vocab = enc.vocab_size() as u64;
     let spec = RunSpec {
         task,
-        dims: enc.config().text.hidden_size,
+        dims: enc.dims(),
     };
     // Deterministic pseudo-random ids (xorshift), no special handling needed.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;

@@ -1,14 +1,18 @@
-//! [`Encoder`]: a loaded jina-embeddings-v4 model with its tokenizer and image preprocessor.
+//! [`Encoder`]: a loaded embedding model with its tokenizer: jina-embeddings-v4 (text and images,
+//! task adapters, Matryoshka and multi-vector output) or a sentence-transformers BERT (text, one
+//! dense vector of fixed size). The architecture is picked from `config.json`.
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::image::{ImageLimits, PreprocessorConfig};
-use crate::loading::{resolve_model_dir, Checkpoint};
+use crate::loading::{resolve_model_dir, Checkpoint, SentencePipeline};
+use crate::models::bert::{is_bert_config, BertConfig, BertModel};
 use crate::models::jina_v4::{truncate_normalize, JinaConfig, JinaOutput, JinaV4};
 use crate::models::qwen2_5_vl::text_position_ids;
 use crate::prompt::{ImagePrompt, PromptKind, TextTokenizer, Truncation};
 
+mod bert;
 mod images;
 
 /// Padded tokens per forward pass when [`Encoder::encode_texts`] splits a large call.
@@ -34,10 +38,25 @@ impl MultiVector {
 /// The embeddings of one input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
-    /// L2-normalised single vector, truncated to the requested Matryoshka dimension.
+    /// The dense vector: L2-normalised (for BERT when its pipeline has a `Normalize` module),
+    /// truncated to the requested Matryoshka dimension.
     pub single: Vec<f32>,
-    /// L2-normalised per-token vectors, one per non-pad token (prompt prefix included).
+    /// L2-normalised per-token vectors, one per non-pad token (prompt prefix included); empty
+    /// (`dim` 0) for models without multi-vector output (see [`Encoder::supports_multivector`]).
     pub multi: MultiVector,
+    /// Tokens the model read for this input, prompt and special tokens included.
+    pub tokens: usize,
+}
+
+/// The architecture behind an [`Encoder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// jina-embeddings-v4: tasks, query/passage prompts, Matryoshka dimensions, multi-vectors,
+    /// images.
+    JinaV4,
+    /// A sentence-transformers BERT (all-MiniLM-L6-v2 and kin): no tasks, no prompts, one dense
+    /// vector of fixed size, text only.
+    Bert,
 }
 
 /// How to load a model.
@@ -75,10 +94,20 @@ pub struct RunSpec {
     pub dims: usize,
 }
 
-/// jina-embeddings-v4 encoder: tokenizer, image preprocessing, vision tower, decoder with task
-/// LoRAs, heads.
+/// The loaded network.
+enum Backbone {
+    // Boxed: the models are large and of different sizes; the enum stays a pointer wide.
+    Jina(Box<JinaV4>),
+    Bert {
+        model: Box<BertModel>,
+        pipeline: SentencePipeline,
+    },
+}
+
+/// An embedding model ready to run: jina-embeddings-v4 (tokenizer, image preprocessing, vision
+/// tower, decoder with task LoRAs, heads) or a sentence-transformers BERT.
 pub struct Encoder {
-    model: JinaV4,
+    backbone: Backbone,
     tokenizer: TextTokenizer,
     preprocessor: PreprocessorConfig,
     image_limits: ImageLimits,
@@ -103,8 +132,18 @@ impl Encoder {
         )
     }
 
+    /// Loads from a local directory or a Hugging Face repo id already in the local cache; the
+    /// architecture comes from `config.json` (`model_type: "bert"` or a `Bert*` architecture
+    /// loads a sentence-transformers BERT, anything else jina-embeddings-v4).
     pub fn load_with(source: &str, opts: &LoadOptions) -> Result<Self> {
         let dir = resolve_model_dir(source)?;
+        let cfg_path = dir.join("config.json");
+        let raw = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&raw).map_err(|e| Error::config(&cfg_path, e.to_string()))?;
+        if is_bert_config(&json) {
+            return Self::load_bert(&dir, &raw, opts);
+        }
         let ckpt = Checkpoint::open(&dir)?;
         if ckpt.adapter_config.is_none() {
             return Err(Error::Unsupported(format!(
@@ -142,7 +181,7 @@ impl Encoder {
         };
         let preprocessor = PreprocessorConfig::from_dir(&dir)?;
         Ok(Encoder {
-            model,
+            backbone: Backbone::Jina(Box::new(model)),
             tokenizer,
             preprocessor,
             image_limits: ImageLimits::default(),
@@ -154,12 +193,100 @@ impl Encoder {
         })
     }
 
-    pub fn config(&self) -> &JinaConfig {
-        self.model.config()
+    /// Which architecture this is.
+    pub fn kind(&self) -> ModelKind {
+        match self.backbone {
+            Backbone::Jina(_) => ModelKind::JinaV4,
+            Backbone::Bert { .. } => ModelKind::Bert,
+        }
     }
 
-    pub fn model(&self) -> &JinaV4 {
-        &self.model
+    /// jina-embeddings-v4's config; `None` for other architectures.
+    pub fn jina_config(&self) -> Option<&JinaConfig> {
+        self.jina().ok().map(JinaV4::config)
+    }
+
+    /// The jina-embeddings-v4 model; `None` for other architectures.
+    pub fn jina_model(&self) -> Option<&JinaV4> {
+        self.jina().ok()
+    }
+
+    /// The BERT config; `None` for other architectures.
+    pub fn bert_config(&self) -> Option<&BertConfig> {
+        match &self.backbone {
+            Backbone::Bert { model, .. } => Some(model.config()),
+            Backbone::Jina(_) => None,
+        }
+    }
+
+    /// Size of the full dense vector (what `dims: None` returns unless the config sets a
+    /// default truncation).
+    pub fn dims(&self) -> usize {
+        match &self.backbone {
+            Backbone::Jina(m) => m.config().text.hidden_size,
+            Backbone::Bert { model, .. } => model.config().hidden_size,
+        }
+    }
+
+    /// Dense sizes a request may ask for, ascending (Matryoshka prefixes plus the full size).
+    pub fn allowed_dims(&self) -> Vec<usize> {
+        match &self.backbone {
+            Backbone::Jina(m) => {
+                let mut d = m.config().matryoshka_dims.clone();
+                d.push(self.dims());
+                d.sort_unstable();
+                d.dedup();
+                d
+            }
+            Backbone::Bert { .. } => vec![self.dims()],
+        }
+    }
+
+    /// True when the model gives per-token vectors ([`Embedding::multi`]).
+    pub fn supports_multivector(&self) -> bool {
+        self.multi_vector_dim().is_some()
+    }
+
+    /// Size of each per-token vector; `None` when the model has no multi-vector output.
+    pub fn multi_vector_dim(&self) -> Option<usize> {
+        match &self.backbone {
+            Backbone::Jina(m) => Some(m.config().multi_vector_projector_dim),
+            Backbone::Bert { .. } => None,
+        }
+    }
+
+    /// True when query and passage prompts give different texts (jina); BERT has no prompts.
+    pub fn uses_prompts(&self) -> bool {
+        matches!(self.backbone, Backbone::Jina(_))
+    }
+
+    /// Longest input in tokens, prompt and special tokens included: 32768 for jina, the
+    /// pipeline's `max_seq_length` for BERT (longer texts are cut there, or refused when the
+    /// request disables truncation).
+    pub fn max_length(&self) -> usize {
+        match &self.backbone {
+            Backbone::Jina(_) => crate::prompt::DEFAULT_MAX_LENGTH,
+            Backbone::Bert { pipeline, .. } => pipeline.max_seq_length,
+        }
+    }
+
+    /// Token ids must be below this.
+    pub fn vocab_size(&self) -> usize {
+        match &self.backbone {
+            Backbone::Jina(m) => m.config().text.vocab_size,
+            Backbone::Bert { model, .. } => model.config().vocab_size,
+        }
+    }
+
+    fn jina(&self) -> Result<&JinaV4> {
+        match &self.backbone {
+            Backbone::Jina(m) => Ok(m),
+            Backbone::Bert { .. } => Err(Error::Unsupported(
+                "this operation needs jina-embeddings-v4; the loaded model is a BERT sentence \
+                 encoder"
+                    .into(),
+            )),
+        }
     }
 
     pub fn dtype(&self) -> DType {
@@ -170,18 +297,26 @@ impl Encoder {
         &self.device
     }
 
-    /// Task names this encoder accepts (one when a task was merged at load).
+    /// Task names this encoder tells apart (one when a task was merged at load). Empty for
+    /// BERT: it has no task adapters, so every task name is accepted and gives the same vector.
     pub fn tasks(&self) -> Vec<String> {
-        match self.model.merged_task() {
-            Some(t) => vec![self.config().task_names[t].clone()],
-            None => self.config().task_names.clone(),
+        let Ok(model) = self.jina() else {
+            return Vec::new();
+        };
+        match model.merged_task() {
+            Some(t) => vec![model.config().task_names[t].clone()],
+            None => model.config().task_names.clone(),
         }
     }
 
-    /// The task's adapter index, or [`Error::UnknownTask`] listing the valid ones.
+    /// The task's adapter index, or [`Error::UnknownTask`] listing the valid ones. BERT takes
+    /// any name (index 0): callers send a default task whatever the model.
     pub fn task_index(&self, task: &str) -> Result<usize> {
-        let t = task_index(self.config(), task)?;
-        match self.model.merged_task() {
+        let Ok(model) = self.jina() else {
+            return Ok(0);
+        };
+        let t = task_index(model.config(), task)?;
+        match model.merged_task() {
             Some(m) if m != t => Err(Error::UnknownTask {
                 got: task.to_string(),
                 valid: self.tasks(),
@@ -191,8 +326,24 @@ impl Encoder {
     }
 
     /// Validates a requested dimension; `None` means the config default (else full size).
+    /// BERT vectors have one size: Matryoshka truncation is meaningless for models not trained
+    /// for it, so any other size is refused.
     pub fn resolve_dims(&self, dims: Option<usize>) -> Result<usize> {
-        let cfg = self.config();
+        let model = match &self.backbone {
+            Backbone::Jina(m) => m,
+            Backbone::Bert { .. } => {
+                let full = self.dims();
+                return match dims {
+                    None => Ok(full),
+                    Some(d) if d == full => Ok(d),
+                    Some(d) => Err(Error::InvalidDimension {
+                        got: d,
+                        valid: vec![full],
+                    }),
+                };
+            }
+        };
+        let cfg = model.config();
         match dims.or(cfg.truncate_dim) {
             None => Ok(cfg.text.hidden_size),
             Some(d) if cfg.matryoshka_dims.contains(&d) || d == cfg.text.hidden_size => Ok(d),
@@ -224,12 +375,13 @@ impl Encoder {
         self.image_limits = limits;
     }
 
-    /// True when the checkpoint has a vision tower and the image token ids.
+    /// True when the checkpoint has a vision tower and the image token ids (never for BERT).
     pub fn supports_images(&self) -> bool {
         self.image_prompt.is_some()
     }
 
-    /// Prefixes and tokenizes texts; `task` must be valid (it picks the prefix).
+    /// Prefixes and tokenizes texts; `task` must be valid (it picks the prefix). For BERT the
+    /// task and prompt change nothing, and the limit is also capped at [`Encoder::max_length`].
     pub fn tokenize(
         &self,
         texts: &[impl AsRef<str>],
@@ -240,6 +392,9 @@ impl Encoder {
         self.task_index(task)?;
         if trunc.max_length == 0 {
             return Err(Error::InvalidInput("max_length must be positive".into()));
+        }
+        if let Backbone::Bert { pipeline, .. } = &self.backbone {
+            return self.tokenize_bert(texts, pipeline, trunc);
         }
         texts
             .iter()
@@ -315,12 +470,18 @@ impl Encoder {
         if let Some(i) = rows.iter().position(|r| r.is_empty()) {
             return Err(Error::EmptyText { index: i });
         }
-        let vocab = self.config().text.vocab_size as u32;
+        let vocab = self.vocab_size() as u32;
         if let Some(bad) = rows.iter().flat_map(|r| r.iter()).find(|&&id| id >= vocab) {
             return Err(Error::InvalidInput(format!(
                 "token id {bad} is outside the vocabulary of {vocab}"
             )));
         }
+        let model = match &self.backbone {
+            Backbone::Jina(m) => m,
+            Backbone::Bert { model, pipeline } => {
+                return self.embed_ids_bert(model, pipeline, rows, spec)
+            }
+        };
         let b = rows.len();
         let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(b * l);
@@ -337,10 +498,8 @@ impl Encoder {
         let mask = Tensor::from_vec(mask_flat, (b, l), &self.device)?;
         let positions = text_position_ids(&mask_rows, &self.device)?;
         // Encoder::load refuses checkpoints without adapters; a merged model runs its task.
-        let task = self.model.has_adapters().then_some(spec.task);
-        let out = self
-            .model
-            .forward(&input_ids, &mask, &positions, task, false)?;
+        let task = model.has_adapters().then_some(spec.task);
+        let out = model.forward(&input_ids, &mask, &positions, task, false)?;
         self.embeddings(&out, rows, spec)
     }
 }
@@ -355,8 +514,9 @@ impl Encoder {
     ) -> Result<Vec<Embedding>> {
         let single = out.single.to_vec2::<f32>()?;
         let multi = out.multi.to_vec3::<f32>()?;
-        let pdim = self.config().multi_vector_projector_dim;
-        let full = self.config().text.hidden_size;
+        let cfg = self.jina()?.config();
+        let pdim = cfg.multi_vector_projector_dim;
+        let full = cfg.text.hidden_size;
         Ok(rows
             .iter()
             .zip(single)
@@ -371,6 +531,7 @@ impl Encoder {
                     dim: pdim,
                     data: m.into_iter().take(r.as_ref().len()).flatten().collect(),
                 },
+                tokens: r.as_ref().len(),
             })
             .collect())
     }

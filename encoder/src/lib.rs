@@ -1,9 +1,10 @@
-//! Quiver's embedding model: jina-embeddings-v4 (text and images) on candle.
+//! Quiver's embedding models on candle: jina-embeddings-v4 (text and images) and
+//! sentence-transformers BERT encoders such as all-MiniLM-L6-v2 (text, dense vectors only).
 //!
 //! The crate owns model loading (local directory or Hugging Face cache), tokenization with
 //! jina's prompts, image preprocessing, the Qwen2.5-VL vision tower and decoder with task LoRAs,
-//! the single- and multi-vector heads, and a batching service with a bounded queue. It knows
-//! nothing of indexes, storage or HTTP.
+//! the single- and multi-vector heads, the BERT encoder with mean pooling, and a batching
+//! service with a bounded queue. It knows nothing of indexes, storage or HTTP.
 
 pub mod batching;
 pub mod encoder;
@@ -15,7 +16,7 @@ pub mod models;
 pub mod prompt;
 
 pub use batching::{EncodeRequest, EncoderService, ServiceOptions, ServiceStats};
-pub use encoder::{Embedding, Encoder, LoadOptions, MultiVector, RunSpec, TextOptions};
+pub use encoder::{Embedding, Encoder, LoadOptions, ModelKind, MultiVector, RunSpec, TextOptions};
 pub use error::{Error, Result};
 pub use image::{ImageError, ImageLimits, PreprocessorConfig};
 pub use prompt::{PromptKind, Truncation, DEFAULT_MAX_LENGTH};

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use tokenizers::Tokenizer;
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use crate::error::{Error, Result};
 
@@ -92,6 +92,51 @@ impl TextTokenizer {
         let enc = self
             .inner
             .encode(text, false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Tokenizes one input with the file's special tokens (`[CLS] … [SEP]` for BERT), cutting
+    /// the text on the right so the whole row, special tokens included, fits `max_length`: what
+    /// a transformers tokenizer does with `truncation=True, max_length=…`. `index` names the
+    /// input in errors.
+    pub fn encode_with_special(
+        &self,
+        text: &str,
+        max_length: usize,
+        truncate: bool,
+        index: usize,
+    ) -> Result<Vec<u32>> {
+        if text.trim().is_empty() {
+            return Err(Error::EmptyText { index });
+        }
+        let mut enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let added = self
+            .inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        if max_length <= added {
+            return Err(Error::InvalidInput(format!(
+                "max_length {max_length} leaves no room for text next to {added} special tokens"
+            )));
+        }
+        let total = enc.len() + added;
+        if total > max_length {
+            if !truncate {
+                return Err(Error::TooLong {
+                    index,
+                    tokens: total,
+                    max_length,
+                });
+            }
+            enc.truncate(max_length - added, 0, TruncationDirection::Right);
+        }
+        let enc = self
+            .inner
+            .post_process(enc, None, true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }

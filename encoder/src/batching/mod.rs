@@ -228,7 +228,12 @@ impl EncoderService {
         let job = Job {
             key: GroupKey {
                 task: spec.task,
-                prompt: req.prompt,
+                // Without prompts both kinds give the same rows, so they may share a batch.
+                prompt: if self.encoder.uses_prompts() {
+                    req.prompt
+                } else {
+                    PromptKind::Query
+                },
             },
             dims: spec.dims,
             rows,
@@ -312,7 +317,7 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
             })
             .collect();
         let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
-        let full = encoder.config().text.hidden_size;
+        let full = encoder.dims();
         let span = tracing::debug_span!("encode_batch", rows = refs.len(), task = key.task);
         let started = std::time::Instant::now();
         let result = span.in_scope(|| {

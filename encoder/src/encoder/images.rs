@@ -78,11 +78,11 @@ impl Encoder {
         if patches.is_empty() {
             return Err(Error::InvalidInput("no images to embed".into()));
         }
-        let vision = self
-            .model
+        let model = self.jina()?;
+        let vision = model
             .vision()
             .expect("image_prompt implies a tower: this is a bug");
-        let image_id = self
+        let image_id = model
             .config()
             .text
             .special
@@ -133,8 +133,8 @@ impl Encoder {
         let input_ids = Tensor::from_vec(ids, (b, l), &self.device)?;
         let mask = Tensor::from_vec(mask, (b, l), &self.device)?;
         let pool = Tensor::from_vec(pool, (b, l), &self.device)?;
-        let task = self.model.has_adapters().then_some(spec.task);
-        let out = self.model.forward_with_images(
+        let task = model.has_adapters().then_some(spec.task);
+        let out = model.forward_with_images(
             &input_ids,
             &mask,
             &pool,

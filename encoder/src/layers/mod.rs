@@ -2,6 +2,8 @@
 
 pub mod lora;
 pub mod norm;
+pub mod pool;
 
 pub use lora::{LoraLinear, TaskAdapters};
 pub use norm::RmsNorm;
+pub use pool::{l2_normalize, mean_pool};

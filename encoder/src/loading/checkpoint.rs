@@ -173,7 +173,7 @@ impl Checkpoint {
 
 /// Shards from `model.safetensors.index.json`, else `model.safetensors`, else every
 /// `*.safetensors` at the top level.
-fn find_shards(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn find_shards(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
         let v: serde_json::Value = serde_json::from_str(&read(&index)?)

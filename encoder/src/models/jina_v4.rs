@@ -10,6 +10,7 @@ use candle_nn::VarBuilder;
 use serde::Deserialize;
 
 use super::qwen2_5_vl::{TextConfig, TextModel, VisionConfig, VisionModel};
+pub use crate::layers::{l2_normalize, mean_pool};
 use crate::layers::{LoraLinear, TaskAdapters};
 
 /// The jina fields of `config.json` plus the resolved text config.
@@ -348,23 +349,6 @@ impl JinaV4 {
             layer_outputs: out.layer_outputs,
         })
     }
-}
-
-/// Masked mean over the sequence, in f32: `Σ h·m / Σ m`. `hidden` `[B, L, H]`, `mask` `[B, L]`.
-pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let m = mask.to_dtype(DType::F32)?;
-    let summed = hidden
-        .to_dtype(DType::F32)?
-        .broadcast_mul(&m.unsqueeze(D::Minus1)?)?
-        .sum(1)?;
-    let counts = m.sum_keepdim(1)?;
-    summed.broadcast_div(&counts)
-}
-
-/// `x / max(‖x‖₂, 1e-12)` over the last axis (torch `F.normalize`).
-pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
-    let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
-    x.broadcast_div(&norm)
 }
 
 /// Matryoshka: keep the first `dims` values and renormalise (host-side, one vector).

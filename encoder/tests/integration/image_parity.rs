@@ -74,7 +74,7 @@ fn encode_images_matches_goldens_with_matryoshka() {
             let embs = enc.encode_images(&bytes, task, Some(d)).unwrap();
             for (name, e) in m.batch.iter().zip(&embs) {
                 let key = |k: &str| format!("{task}/img/{name}/{k}");
-                let want = if d == enc.config().text.hidden_size {
+                let want = if d == enc.dims() {
                     vision_golden(&key("single"))
                 } else {
                     vision_golden(&key(&format!("single.{d}")))

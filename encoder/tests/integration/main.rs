@@ -1,14 +1,17 @@
 //! Encoder integration tests: parity against transformers goldens on the tiny random
 //! checkpoint (`tests/fixtures/jina-tiny`, made by `scripts/fixtures/make_tiny_jina.py`),
 //! LoRA and batching invariants, config formats, bad input, the service and the real Qwen
-//! tokenizer.
+//! tokenizer; the BERT sentence encoder on its tiny checkpoint (`tests/fixtures/bert-tiny`) and
+//! on the real all-MiniLM-L6-v2.
 
+mod bert;
 mod common;
 mod config;
 mod errors;
 mod image;
 mod image_parity;
 mod lora;
+mod minilm;
 mod parity;
 mod qwen_tokenizer;
 mod real_images;

@@ -1,4 +1,5 @@
-//! `quiver embed`: embeds texts or images with jina-embeddings-v4 and prints JSON.
+//! `quiver embed`: embeds texts or images with the model (jina-embeddings-v4 or a BERT sentence
+//! encoder) and prints JSON.
 //!
 //! One JSON object per input on stdout, in input order:
 //! `{"index": 0, "tokens": 11, "dense": [...], "multi": [[...], ...]}` (`multi` with `--multi`).
@@ -61,6 +62,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     };
     let encoder =
         Encoder::load_with(&args.model, &opts).with_context(|| format!("model {}", args.model))?;
+    if args.multi && !encoder.supports_multivector() {
+        anyhow::bail!("model {} gives no per-token vectors (--multi)", args.model);
+    }
     let text_opts = TextOptions {
         task: args.task,
         prompt,
@@ -92,7 +96,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     for (index, e) in embeddings.iter().enumerate() {
         let mut line = serde_json::json!({
             "index": index,
-            "tokens": e.multi.num_tokens(),
+            "tokens": e.tokens,
             "dense": e.single,
         });
         if args.multi {

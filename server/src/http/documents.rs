@@ -238,7 +238,11 @@ fn shape_for(
     params: &VectorParams,
 ) -> Result<Shape, ApiError> {
     if params.multivector_config.is_some() {
-        let dim = encoder.config().multi_vector_projector_dim;
+        let Some(dim) = encoder.multi_vector_dim() else {
+            return Err(bad_request(format!(
+                "{what} is a multivector, but model `{model}` gives no per-token vectors"
+            )));
+        };
         if params.size != dim {
             return Err(bad_request(format!(
                 "{what} is a multivector of size {}, but model `{model}` gives per-token vectors \

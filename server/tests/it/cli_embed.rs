@@ -183,3 +183,38 @@ fn embed_image_errors_name_the_file() {
     let out = embed(&["--model", model, "--image", "x.png", "some text"]);
     assert!(!out.status.success(), "texts and images together succeeded");
 }
+
+#[test]
+fn embed_runs_a_bert_sentence_encoder() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/bert-tiny");
+    let model = dir.to_str().unwrap();
+    let goldens: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("goldens.json")).unwrap()).unwrap();
+    let texts: Vec<&str> = (0..2)
+        .map(|i| goldens["texts"][i].as_str().unwrap())
+        .collect();
+    // The defaults (task retrieval, prompt query) are accepted; BERT ignores both.
+    let got = lines(&embed(&["--model", model, texts[0], texts[1]]));
+    assert_eq!(got.len(), 2);
+    for (i, g) in got.iter().enumerate() {
+        close(
+            &floats(&g["dense"]),
+            &floats(&goldens["embeddings"][i]),
+            &format!("text {i}"),
+        );
+        let ids = goldens["input_ids"][i].as_array().unwrap().len();
+        assert_eq!(g["tokens"], serde_json::json!(ids), "[CLS] and [SEP] count");
+    }
+    for (args, needle) in [
+        (vec!["--multi"], "no per-token vectors"),
+        (vec!["--dims", "16"], "valid dimensions: 32"),
+    ] {
+        let mut all = vec!["--model", model];
+        all.extend(args);
+        all.push(texts[0]);
+        let out = embed(&all);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{err}");
+    }
+}

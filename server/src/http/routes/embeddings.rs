@@ -162,6 +162,15 @@ async fn tei_embed(
     dims_allowed: bool,
 ) -> Result<Vec<Embedding>, ApiError> {
     let call = tei_call(parse(body)?, dims_allowed)?;
+    if !dims_allowed {
+        // /embed_all: refuse models without per-token vectors before queueing any work.
+        let (name, service) = state.model(call.model.as_deref())?;
+        if !service.encoder().supports_multivector() {
+            return Err(bad_request(format!(
+                "model `{name}` gives no per-token vectors; use /embed"
+            )));
+        }
+    }
     Ok(run(state, call).await?.1)
 }
 
@@ -299,7 +308,7 @@ pub async fn openai_embeddings(state: web::Data<AppState>, body: web::Bytes) -> 
             truncate: body.truncate.unwrap_or(false),
         };
         let (model, embeddings) = run(&state, call).await?;
-        let tokens: usize = embeddings.iter().map(|e| e.multi.num_tokens()).sum();
+        let tokens: usize = embeddings.iter().map(|e| e.tokens).sum();
         let data: Vec<Value> = embeddings
             .iter()
             .enumerate()

@@ -1,0 +1,336 @@
+//! BERT encoders as sentence-transformers runs them (all-MiniLM-L6-v2 and its family):
+//! word + position + token-type embeddings, post-LayerNorm encoder layers with bidirectional
+//! attention over the non-padding keys and an erf GELU feed-forward.
+//!
+//! Written on candle-nn primitives rather than taken from candle-transformers: that crate has no
+//! features to trim and compiles every model it ships, which costs more build time than this
+//! file. Query, key and value are fused into one projection at load (one GEMM instead of three).
+//! Reference: `BertModel` in transformers
+//! <https://github.com/huggingface/transformers/blob/v4.52.4/src/transformers/models/bert/modeling_bert.py>.
+
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use serde::Deserialize;
+
+/// The fields of a BERT `config.json` that change the math.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_ln_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: u32,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_pos_type")]
+    pub position_embedding_type: String,
+}
+
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_ln_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_pos_type() -> String {
+    "absolute".into()
+}
+
+impl BertConfig {
+    /// Parses and checks `config.json`; only what this implementation computes is accepted.
+    pub fn from_json(json: &str) -> std::result::Result<Self, String> {
+        let c: BertConfig = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                c.hidden_size, c.num_attention_heads
+            ));
+        }
+        // transformers maps "gelu" to the exact (erf) GELU for BERT.
+        if c.hidden_act != "gelu" {
+            return Err(format!(
+                "hidden_act {:?} is not supported (only gelu)",
+                c.hidden_act
+            ));
+        }
+        if c.position_embedding_type != "absolute" {
+            return Err(format!(
+                "position_embedding_type {:?} is not supported (only absolute)",
+                c.position_embedding_type
+            ));
+        }
+        if c.type_vocab_size == 0 {
+            return Err("type_vocab_size must be positive".into());
+        }
+        Ok(c)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+/// True when a `config.json` describes a BERT model (`model_type` or `architectures`).
+pub fn is_bert_config(json: &serde_json::Value) -> bool {
+    json.get("model_type").and_then(|v| v.as_str()) == Some("bert")
+        || json
+            .get("architectures")
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str())
+                    .any(|s| s.starts_with("Bert"))
+            })
+}
+
+#[derive(Debug, Clone)]
+struct Embeddings {
+    word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    norm: LayerNorm,
+}
+
+impl Embeddings {
+    fn new(cfg: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        let h = cfg.hidden_size;
+        Ok(Embeddings {
+            word: candle_nn::embedding(cfg.vocab_size, h, vb.pp("word_embeddings"))?,
+            position: candle_nn::embedding(
+                cfg.max_position_embeddings,
+                h,
+                vb.pp("position_embeddings"),
+            )?,
+            token_type: candle_nn::embedding(
+                cfg.type_vocab_size,
+                h,
+                vb.pp("token_type_embeddings"),
+            )?,
+            norm: candle_nn::layer_norm(h, cfg.layer_norm_eps, vb.pp("LayerNorm"))?,
+        })
+    }
+
+    /// Positions run 0..L in every row (right padding), token types are all 0 (one segment).
+    fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let (_, l) = input_ids.dims2()?;
+        let positions = Tensor::arange(0u32, l as u32, input_ids.device())?;
+        let types = Tensor::zeros(l, DType::U32, input_ids.device())?;
+        let x = self
+            .word
+            .forward(input_ids)?
+            .broadcast_add(&self.position.forward(&positions)?)?
+            .broadcast_add(&self.token_type.forward(&types)?)?;
+        self.norm.forward(&x)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    qkv: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    up: Linear,
+    down: Linear,
+    out_norm: LayerNorm,
+    heads: usize,
+    head_dim: usize,
+}
+
+fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<(Tensor, Tensor)> {
+    Ok((
+        vb.get_with_hints(
+            (out_dim, in_dim),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?,
+        vb.get(out_dim, "bias")?,
+    ))
+}
+
+impl Layer {
+    fn new(cfg: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let att = vb.pp("attention");
+        let sa = att.pp("self");
+        let (qw, qb) = linear(h, h, sa.pp("query"))?;
+        let (kw, kb) = linear(h, h, sa.pp("key"))?;
+        let (vw, vb_) = linear(h, h, sa.pp("value"))?;
+        let qkv = Linear::new(
+            Tensor::cat(&[qw, kw, vw], 0)?,
+            Some(Tensor::cat(&[qb, kb, vb_], 0)?),
+        );
+        Ok(Layer {
+            qkv,
+            attn_out: candle_nn::linear(h, h, att.pp("output").pp("dense"))?,
+            attn_norm: candle_nn::layer_norm(
+                h,
+                cfg.layer_norm_eps,
+                att.pp("output").pp("LayerNorm"),
+            )?,
+            up: candle_nn::linear(h, cfg.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            down: candle_nn::linear(cfg.intermediate_size, h, vb.pp("output").pp("dense"))?,
+            out_norm: candle_nn::layer_norm(
+                h,
+                cfg.layer_norm_eps,
+                vb.pp("output").pp("LayerNorm"),
+            )?,
+            heads: cfg.num_attention_heads,
+            head_dim: cfg.head_dim(),
+        })
+    }
+
+    /// `x` `[B, L, H]`; `bias` `[B, 1, 1, L]`, 0 on real keys and the dtype's minimum on padding.
+    fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (b, l, h) = x.dims3()?;
+        let (nh, d) = (self.heads, self.head_dim);
+        let qkv = self.qkv.forward(x)?.reshape((b, l, 3, nh, d))?;
+        let split = |i: usize| {
+            qkv.narrow(2, i, 1)?
+                .squeeze(2)?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+        let scale = 1.0 / (d as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(bias)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, l, h))?;
+        let x = self
+            .attn_norm
+            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
+        let ff = self.down.forward(&self.up.forward(&x)?.gelu_erf()?)?;
+        self.out_norm.forward(&(ff + x)?)
+    }
+}
+
+/// The BERT encoder without the pooler (sentence-transformers never uses it).
+#[derive(Debug, Clone)]
+pub struct BertModel {
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    cfg: BertConfig,
+}
+
+impl BertModel {
+    /// `vb` is rooted where `embeddings.*` and `encoder.layer.*` live (the checkpoint root for
+    /// sentence-transformers exports, `bert` for `BertFor*` heads).
+    pub fn new(cfg: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        let embeddings = Embeddings::new(cfg, vb.pp("embeddings"))?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::new(cfg, vb.pp("encoder").pp("layer").pp(i)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BertModel {
+            embeddings,
+            layers,
+            cfg: cfg.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &BertConfig {
+        &self.cfg
+    }
+
+    /// Last hidden states `[B, L, H]` for right-padded `input_ids` `[B, L]` (u32) and
+    /// `attention_mask` `[B, L]` (u32, 1 on real tokens).
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        let (b, l) = input_ids.dims2()?;
+        if l > self.cfg.max_position_embeddings {
+            candle_core::bail!(
+                "{l} tokens exceed max_position_embeddings {}",
+                self.cfg.max_position_embeddings
+            );
+        }
+        let mut x = self.embeddings.forward(input_ids)?;
+        let dtype = x.dtype();
+        // (1 - mask) · min, built in f32 and cast: what transformers adds to the scores.
+        let bias = ((attention_mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?
+            .to_dtype(dtype)?
+            .reshape((b, 1, 1, l))?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &bias)?;
+        }
+        Ok(x)
+    }
+}
+
+/// Dense sentence vector from the last hidden states, as `sentence_transformers.models.Pooling`
+/// in mean mode followed (when the pipeline has it) by `Normalize`; f32 `[B, H]`.
+pub fn sentence_embedding(hidden: &Tensor, mask: &Tensor, normalize: bool) -> Result<Tensor> {
+    let pooled = crate::layers::mean_pool(hidden, mask)?;
+    if normalize {
+        crate::layers::l2_normalize(&pooled)
+    } else {
+        Ok(pooled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_checks() {
+        let ok = r#"{"model_type": "bert", "vocab_size": 10, "hidden_size": 8,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16,
+            "max_position_embeddings": 32}"#;
+        let c = BertConfig::from_json(ok).unwrap();
+        assert_eq!((c.head_dim(), c.type_vocab_size, c.pad_token_id), (4, 2, 0));
+        let bad_heads = ok.replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 3");
+        assert!(BertConfig::from_json(&bad_heads)
+            .unwrap_err()
+            .contains("multiple"));
+        let relu = ok.replace(
+            "\"max_position_embeddings\": 32",
+            "\"max_position_embeddings\": 32, \"hidden_act\": \"relu\"",
+        );
+        assert!(BertConfig::from_json(&relu).unwrap_err().contains("relu"));
+        let v: serde_json::Value = serde_json::from_str(ok).unwrap();
+        assert!(is_bert_config(&v));
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"architectures": ["Qwen2_5_VLForConditionalGeneration"]}"#)
+                .unwrap();
+        assert!(!is_bert_config(&v));
+    }
+
+    #[test]
+    fn padding_does_not_change_real_tokens() {
+        let cfg = BertConfig::from_json(
+            r#"{"vocab_size": 11, "hidden_size": 8, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
+        )
+        .unwrap();
+        let dev = candle_core::Device::Cpu;
+        let vm = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let model = BertModel::new(&cfg, vb).unwrap();
+        let one = Tensor::new(&[[1u32, 4, 7, 2]], &dev).unwrap();
+        let padded = Tensor::new(&[[1u32, 4, 7, 2, 0, 0]], &dev).unwrap();
+        let m1 = Tensor::new(&[[1u32, 1, 1, 1]], &dev).unwrap();
+        let m2 = Tensor::new(&[[1u32, 1, 1, 1, 0, 0]], &dev).unwrap();
+        let a = sentence_embedding(&model.forward(&one, &m1).unwrap(), &m1, true).unwrap();
+        let b = sentence_embedding(&model.forward(&padded, &m2).unwrap(), &m2, true).unwrap();
+        let diff = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-6, "{diff}");
+    }
+}
