@@ -21,7 +21,13 @@ fi
 
 . scripts/start-test-server.sh
 trap 'stop_test_server || true' EXIT
-start_test_server --model "jina-tiny=tests/fixtures/jina-tiny"
-"$VENV/bin/python" tests/openai_client_scenario.py "$QUIVER_URL" jina-tiny
+# all-MiniLM-L6-v2 comes from scripts/fetch-test-assets.sh (the README's test command runs it first).
+MINILM=target/test-assets/all-MiniLM-L6-v2
+if [ ! -f "$MINILM/model.safetensors" ]; then
+    echo "$MINILM is missing: run scripts/fetch-test-assets.sh first" >&2
+    exit 1
+fi
+start_test_server --model "jina-tiny=tests/fixtures/jina-tiny" --model "minilm=$MINILM"
+"$VENV/bin/python" tests/openai_client_scenario.py "$QUIVER_URL" jina-tiny minilm
 trap - EXIT
 stop_test_server

@@ -22,7 +22,14 @@ fi
 . scripts/start-test-server.sh
 KEY="scenario-admin-key"
 trap 'stop_test_server || true' EXIT
-start_test_server --api-key "$KEY" --model "tiny=tests/fixtures/jina-tiny"
-QUIVER_SCENARIO_MODEL=tiny "$VENV/bin/python" tests/qdrant_client_scenario.py "$QUIVER_URL" "$KEY" "$QUIVER_TMP/data"
+# all-MiniLM-L6-v2 comes from scripts/fetch-test-assets.sh (the README's test command runs it first).
+MINILM=target/test-assets/all-MiniLM-L6-v2
+if [ ! -f "$MINILM/model.safetensors" ]; then
+    echo "$MINILM is missing: run scripts/fetch-test-assets.sh first" >&2
+    exit 1
+fi
+start_test_server --api-key "$KEY" --model "tiny=tests/fixtures/jina-tiny" --model "minilm=$MINILM"
+QUIVER_SCENARIO_MODEL=tiny QUIVER_SCENARIO_MINILM=minilm \
+    "$VENV/bin/python" tests/qdrant_client_scenario.py "$QUIVER_URL" "$KEY" "$QUIVER_TMP/data"
 trap - EXIT
 stop_test_server

@@ -68,5 +68,20 @@ try:
 except openai.BadRequestError as e:
     check("token ids are BadRequestError", "token ids" in str(e), e)
 
+# With the real all-MiniLM-L6-v2 served as a second model (optional third argument): embeddings.create
+# finds the labelled documents of tests/fixtures/retrieval_set.json (recall@1 >= 0.8).
+if len(sys.argv) > 3:
+    import json
+    import pathlib
+    minilm = sys.argv[3]
+    labelled = json.loads((pathlib.Path(__file__).parent / "fixtures" / "retrieval_set.json").read_text())
+    docs = [d.embedding for d in client.embeddings.create(model=minilm, input=labelled["documents"]).data]
+    queries = [d.embedding for d in client.embeddings.create(
+        model=minilm, input=[q for q, _ in labelled["queries"]]).data]
+    check("MiniLM vectors have 384 dimensions", len(docs[0]) == 384, len(docs[0]))
+    top = [max(range(len(docs)), key=lambda i: sum(a * b for a, b in zip(q, docs[i]))) for q in queries]
+    recall = sum(t == want for t, (_, want) in zip(top, labelled["queries"])) / len(top)
+    check("MiniLM recall@1 through embeddings.create >= 0.8", recall >= 0.8, recall)
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

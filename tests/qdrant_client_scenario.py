@@ -8,6 +8,7 @@ Exits non-zero on the first mismatch; prints "N passed, 0 failed" at the end.
 import hashlib
 import io
 import json
+import pathlib
 import os
 import sys
 import urllib.request
@@ -353,6 +354,24 @@ def inference(url, key, model):
     check("plain Document query runs the funnel", [p.id for p in res.points] == expected,
           f"{[p.id for p in res.points]} vs {expected}")
     client.delete_collection("bound")
+
+    # The real all-MiniLM-L6-v2, when the server runs it too: a labelled set through Document objects.
+    minilm = os.environ.get("QUIVER_SCENARIO_MINILM")
+    if minilm:
+        labelled = json.loads((pathlib.Path(__file__).parent / "fixtures" / "retrieval_set.json").read_text())
+        client.create_collection("facts", vectors_config={
+            "dense": models.VectorParams(size=384, distance=models.Distance.COSINE)})
+        client.upsert("facts", points=[
+            models.PointStruct(id=i, vector={"dense": models.Document(text=d, model=minilm)},
+                               payload={"text": d}) for i, d in enumerate(labelled["documents"])])
+        found = 0
+        for q, want in labelled["queries"]:
+            res = client.query_points("facts", query=models.Document(text=q, model=minilm),
+                                      using="dense", limit=1)
+            found += int(res.points[0].id == want)
+        recall = found / len(labelled["queries"])
+        check("MiniLM recall@1 through Document queries >= 0.8", recall >= 0.8, recall)
+        client.delete_collection("facts")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ mod http_collections;
 mod http_concurrency;
 mod http_documents;
 mod http_embed;
+mod http_minilm;
 mod http_points;
 mod http_search;
 mod http_service;
