@@ -4,7 +4,8 @@
 //! Starts `quiver serve --model bench=MODEL` on a temp data directory, creates a collection whose
 //! dense vector (and, with `--tokens`, a multivector) is bound to the model, upserts `--docs` texts
 //! (one per line of `--texts`, or generated sentences) in requests of `--batch` from `--clients`
-//! threads, then runs `--queries` texts (lines after the documents) one after another.
+//! threads, then runs `--queries` texts (lines after the documents) one after another. Segments seal
+//! every `--segment-points` points (default 1000), so the queries walk HNSW graphs.
 //!
 //! ```text
 //! cargo build --release -p quiver --bin quiver --example ingest_query
@@ -30,6 +31,7 @@ struct Options {
     clients: usize,
     dims: Option<usize>,
     tokens: bool,
+    segment_points: usize,
 }
 
 fn parse() -> Options {
@@ -43,6 +45,7 @@ fn parse() -> Options {
         clients: 2,
         dims: None,
         tokens: false,
+        segment_points: 1000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -58,6 +61,7 @@ fn parse() -> Options {
             "--batch" => o.batch = value.parse().expect("--batch N"),
             "--clients" => o.clients = value.parse().expect("--clients N"),
             "--dims" => o.dims = Some(value.parse().expect("--dims N")),
+            "--segment-points" => o.segment_points = value.parse().expect("--segment-points N"),
             "--tokens" => {
                 o.tokens = true;
                 step = 1;
@@ -173,7 +177,8 @@ fn main() {
         embedding["colbert"] = json!({"model": "bench"});
     }
     http.put(format!("{base}/collections/bench"))
-        .send_json(json!({"vectors": vectors, "embedding": embedding}))
+        .send_json(json!({"vectors": vectors, "embedding": embedding,
+                          "optimizers_config": {"segment_max_points": o.segment_points}}))
         .unwrap();
 
     let all = texts(&o, o.docs + o.queries);
@@ -205,6 +210,26 @@ fn main() {
         w.join().unwrap();
     }
     let ingest_s = started.elapsed().as_secs_f64();
+    // Queries run once the background seals (graph builds) are done.
+    loop {
+        let info: Value = http
+            .get(format!("{base}/collections/bench"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        if info["result"]["status"] == "green" {
+            println!(
+                "collection: {} points, {} in graphs, {} segments",
+                info["result"]["points_count"],
+                info["result"]["indexed_vectors_count"],
+                info["result"]["segments_count"]
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     let mut latencies = Vec::new();
     let mut embed_ms = 0.0;
