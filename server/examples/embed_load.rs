@@ -11,13 +11,16 @@
 //! target/release/examples/embed_load --bin target/release/quiver --model DIR --clients 8 --seconds 20
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+#[path = "common/server.rs"]
+mod server;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+
+use server::Server;
 
 struct Options {
     bin: String,
@@ -112,36 +115,12 @@ fn phase(base: &str, clients: usize, seconds: u64, words: usize) -> (usize, Vec<
 
 fn main() {
     let o = parse();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(&o.bin)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--log", "warn", "serve", "--port", "0", "--model"])
-        .arg(format!("bench={}", o.model))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start quiver");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines();
-    let base = loop {
-        let line = lines.next().expect("quiver exited").unwrap();
-        if let Some(addr) = line.split("listening on ").nth(1) {
-            break addr.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = Server::start(&o.bin, &["--model".into(), format!("bench={}", o.model)]);
+    let base = server.base.clone();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    while agent
-        .get(format!("{base}/readyz"))
-        .call()
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
     // Warm-up, so neither phase pays for first-touch page faults.
     phase(&base, 1, 2, o.words);
 
@@ -159,8 +138,5 @@ fn main() {
         let p50 = latencies.get(latencies.len() / 2).copied().unwrap_or(0.0);
         println!("| {clients} | {rate:.1} | {per_pass:.2} | {p50:.1} | {ratio:.2}× |");
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(server.stop());
 }

@@ -10,13 +10,16 @@
 //! target/release/examples/http_load --bin target/release/quiver --points 20000 --dim 128 --threads 8
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+#[path = "common/server.rs"]
+mod server;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use server::Server;
 
 use quiver_engine::collection::EngineOptions;
 use quiver_engine::{Collections, SearchRequest};
@@ -114,30 +117,12 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 fn main() {
     let o = parse();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(&o.bin)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--log", "warn", "serve", "--port", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start quiver");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines();
-    let base = loop {
-        let line = lines.next().expect("quiver exited").unwrap();
-        if let Some(addr) = line.split("listening on ").nth(1) {
-            break addr.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = Server::start(&o.bin, &[]);
+    let base = server.base.clone();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into();
-    while agent.get(format!("{base}/readyz")).call().is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     agent
         .put(format!("{base}/collections/bench"))
         .send_json(json!({"vectors": {"size": o.dim, "distance": "Cosine"},
@@ -191,10 +176,7 @@ fn main() {
                 .unwrap();
         })
     };
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    let dir = server.stop();
 
     let collections = Collections::open(dir.path(), EngineOptions::default()).unwrap();
     let collection = collections.get("bench").unwrap();

@@ -13,13 +13,16 @@
 //!     --docs 5000 --queries 200 [--dims 256] [--tokens]
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+#[path = "common/server.rs"]
+mod server;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use server::Server;
 
 struct Options {
     bin: String,
@@ -119,36 +122,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() {
     let o = parse();
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(&o.bin)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--log", "warn", "serve", "--port", "0", "--model"])
-        .arg(format!("bench={}", o.model))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start quiver");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("quiver exited").unwrap();
-        if let Some(addr) = line.split("listening on ").nth(1) {
-            break addr.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let server = Server::start(&o.bin, &["--model".into(), format!("bench={}", o.model)]);
+    let base = server.base.clone();
     let http = agent();
-    let status_agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    while status_agent
-        .get(format!("{base}/readyz"))
-        .call()
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
     // The model's sizes, from the embedding routes.
     let probe: Value = http
         .post(format!("{base}/embed"))
@@ -281,8 +257,5 @@ fn main() {
     for (label, total) in stage_ms {
         println!("  stage {label}: mean {:.3} ms", total / n);
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(server.stop());
 }

@@ -1,0 +1,61 @@
+//! What every HTTP example does first: start `quiver serve` on a temp data directory and a free port,
+//! wait until `/readyz` answers 200 (collections open, models loaded), and stop it at the end.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running `quiver serve`.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `bin serve` with `extra` flags and waits until it is ready.
+    pub fn start(bin: &str, extra: &[String]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--log", "warn", "serve", "--port", "0"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start quiver");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("quiver exited").unwrap();
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                break addr.trim().to_string();
+            }
+        };
+        // Keep reading, so the server never blocks on a full stderr pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        while agent
+            .get(format!("{base}/readyz"))
+            .call()
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, base, dir }
+    }
+
+    /// SIGTERM (a clean shutdown), then waits for the process; the data directory is returned, so
+    /// the caller may open it in-process (it is deleted when dropped).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.dir
+    }
+}
