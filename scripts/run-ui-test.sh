@@ -31,9 +31,11 @@ mkdir -p "$ARTEFACTS"
 ARTEFACTS=$(cd "$ARTEFACTS" && pwd)
 KEY="ui-test-$RANDOM$RANDOM"
 
+# The corpus directory is the server's --image-dir, so the page can show image hits.
+CORPUS=$(mktemp -d)
 . scripts/start-test-server.sh
-trap 'stop_test_server || true' EXIT
-start_test_server --model "tiny=tests/fixtures/jina-tiny" --api-key "$KEY"
+trap 'stop_test_server || true; rm -rf "$CORPUS"' EXIT
+start_test_server --model "tiny=tests/fixtures/jina-tiny" --api-key "$KEY" --image-dir "$CORPUS"
 
 put() {
     curl -fsS -X PUT -H "api-key: $KEY" -H 'content-type: application/json' -d "$2" "$QUIVER_URL$1" >/dev/null
@@ -53,8 +55,6 @@ put /collections/bound '{"vectors": {
     "colbert": {"size": 16, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}}},
     "embedding": {"dense": {"model": "tiny", "dims": 16}, "colbert": {"model": "tiny"}}}'
 
-CORPUS="$QUIVER_TMP/corpus"
-mkdir -p "$CORPUS"
 i=0
 while IFS= read -r line; do
     i=$((i + 1))
@@ -78,3 +78,4 @@ QUIVER_URL="$QUIVER_URL" QUIVER_API_KEY="$KEY" QUIVER_PID="$QUIVER_PID" CHROMIUM
 # The test stops the server itself (the unreachable-server case); this reaps it and checks its exit.
 trap - EXIT
 stop_test_server
+rm -rf "$CORPUS"

@@ -438,7 +438,8 @@ function renderResults(points, queryText) {
       body.append(highlighted(text, queryText));
       li.append(body);
     } else if (typeof payload.path === 'string' && IMAGE_PATH.test(payload.path)) {
-      // Ingest stores an image's path, not its pixels: the page can name the file but not show it.
+      // Ingest stores an image's path, not its pixels: the page names the file, and shows it when the
+      // server serves files under --image-dir.
       const body = document.createElement('p');
       body.className = 'image-path';
       const badge = document.createElement('span');
@@ -446,6 +447,7 @@ function renderResults(points, queryText) {
       badge.textContent = 'image';
       body.append(badge, ` ${payload.path}`);
       li.append(body);
+      showThumbnail(body, payload.path);
     }
     if (Object.keys(payload).length) {
       const details = document.createElement('details');
@@ -458,6 +460,25 @@ function renderResults(points, queryText) {
     }
     list.append(li);
   });
+}
+
+/** Puts an image hit's file after `after` when the server serves it (`GET /image-files`, only with
+ * --image-dir); otherwise, or on any error, the path alone stays. */
+async function showThumbnail(after, path) {
+  const key = sessionStorage.getItem(KEY_STORE);
+  try {
+    const response = await fetch(`/image-files?path=${encodeURIComponent(path)}`, {
+      headers: key ? { 'api-key': key } : {},
+    });
+    if (!response.ok) return;
+    const img = document.createElement('img');
+    img.className = 'thumbnail';
+    img.alt = `image ${path}`;
+    img.src = URL.createObjectURL(await response.blob());
+    after.after(img);
+  } catch {
+    // The server went away mid-render: the path is already shown.
+  }
 }
 
 const STAGE_KINDS = {

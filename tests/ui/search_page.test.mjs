@@ -159,6 +159,11 @@ try {
   // An ingested image's payload is its path: the page names the file.
   const hitPaths = await page.locator('#results .image-path').allTextContents();
   assert.ok(hitPaths.some((t) => t.endsWith(basename(IMAGE_QUERY))), `${hitPaths}`);
+  // The server runs with --image-dir on the corpus: every image hit shows its file.
+  const thumbs = page.locator('#results img.thumbnail');
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#results img.thumbnail').length === n, hitPaths.length);
+  assert.ok(await thumbs.first().evaluate((img) => img.complete && img.naturalWidth > 0), 'thumbnail decoded');
   await shot('search-image');
 
   step = 'image by drop and by paste';

@@ -496,7 +496,7 @@ fn image_bytes(image: &Value, image_dir: Option<&std::path::Path>) -> Result<Vec
 
 /// Reads `path` (relative to `root`, or absolute inside it) after resolving links, so nothing outside
 /// `root` can be named.
-fn read_image_file(root: &std::path::Path, path: &str) -> Result<Vec<u8>, ApiError> {
+pub fn read_image_file(root: &std::path::Path, path: &str) -> Result<Vec<u8>, ApiError> {
     let missing = || bad_request(format!("`image`: no file {path:?} under --image-dir"));
     let resolved = std::fs::canonicalize(root.join(path)).map_err(|_| missing())?;
     if !resolved.starts_with(root) {

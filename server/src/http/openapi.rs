@@ -57,6 +57,7 @@ use super::routes;
         routes::embeddings::embed_all,
         routes::embeddings::openai_embeddings,
         routes::embeddings::openai_models,
+        routes::image_files::image_file,
     ),
     components(schemas(
         routes::ErrorEnvelope,

@@ -226,6 +226,14 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             ReadAnswers(400),
         ),
         ("GET", "/v1/models", "/v1/models".into(), None, Read),
+        // Image files for the search page: a read; without --image-dir it is a 404.
+        (
+            "GET",
+            "/image-files",
+            "/image-files?path=a.png".into(),
+            None,
+            ReadAnswers(404),
+        ),
     ]
 }
 

@@ -546,6 +546,33 @@ fn image_files_are_read_only_under_image_dir() {
     let count = c.ok("POST", "/collections/docs/points/count", Some(&json!({})));
     assert_eq!(count["count"], 3);
 
+    // The same files for the search page's thumbnails, under the same rule.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let fetch = |base: &str, path: &str| {
+        let mut r = agent
+            .get(format!("{base}/image-files"))
+            .query("path", path)
+            .call()
+            .unwrap();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        (
+            r.status().as_u16(),
+            kind,
+            r.body_mut().read_to_vec().unwrap(),
+        )
+    };
+    let (status, kind, body) = fetch(c.base(), "sub/a.png");
+    assert_eq!((status, kind.as_deref()), (200, Some("image/png")));
+    assert_eq!(body, a);
+    assert_eq!(fetch(c.base(), "../secret.png").0, 400);
+    assert_eq!(fetch(c.base(), "link.png").0, 400);
+
     let plain = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
     let c = plain.client();
     create(&c);
@@ -557,4 +584,5 @@ fn image_files_are_read_only_under_image_dir() {
         400,
     );
     assert!(msg.contains("only when it runs with --image-dir"), "{msg}");
+    assert_eq!(fetch(c.base(), "sub/a.png").0, 404);
 }

@@ -3,6 +3,7 @@
 
 pub mod collections;
 pub mod embeddings;
+pub mod image_files;
 pub mod points;
 pub mod search;
 pub mod service;
@@ -103,5 +104,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     points::configure(cfg);
     snapshots::configure(cfg);
     embeddings::configure(cfg);
+    image_files::configure(cfg);
     ui::configure(cfg);
 }
