@@ -139,9 +139,7 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> Vec<(u32, f32)> {
         return top_k(ctx.dist, hits, ctx.k);
     }
     let live_point = |row: u32| d.row_to_point(row).filter(|&off| view.is_live(off));
-    let accept = |row: u32| {
-        live_point(row).is_some_and(|off| ctx.filter.is_none_or(|f| passes(view, Some(f), off)))
-    };
+    let accept = |row: u32| live_point(row).is_some_and(|off| passes(view, ctx.filter, off));
     // A prefix-indexed vector walks its prefix graph; anything else (no graph, `exact`, a selective
     // filter) scans. A scan is exact over the full rows, except for a funnel stage that asked for
     // prefix scores, which it computes from the full rows so every segment ranks on one scale.
