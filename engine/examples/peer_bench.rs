@@ -5,7 +5,7 @@
 //! peer_bench hnsw   DIR --metric euclid|cosine [--m 16] [--ef-construct 100] [--efs 10,20,40]
 //!                       [--threads 2] [--work DIR] [--graph FILE]
 //! peer_bench scan   DIR --metric euclid|cosine [--threads 2] [--queries N]
-//! peer_bench plaid  DIR [--nbits 2] [--threads 2]
+//! peer_bench plaid  DIR [--nbits 2] [--threads 2] [--sweep "ncells,threshold,ndocs;..."]
 //! ```
 //! `hnsw` and `scan` read `DIR/base.npy`, `DIR/queries.npy` (f32, C order) and `DIR/gt.npy` (i32, the
 //! exact top 10 of each query). `plaid` reads `doc_tokens.npy`, `doc_offsets.npy`, `query_tokens.npy`
@@ -45,6 +45,8 @@ struct Args {
     /// Use only the first this many queries (0: all).
     queries: usize,
     graph: Option<PathBuf>,
+    /// Extra PLAID settings `(ncells, centroid_score_threshold, ndocs)` measured after the default.
+    plaid_sweep: Vec<(usize, f32, usize)>,
 }
 
 fn parse_args() -> Res<Args> {
@@ -65,6 +67,7 @@ fn parse_args() -> Res<Args> {
         work: None,
         queries: 0,
         graph: None,
+        plaid_sweep: Vec::new(),
     };
     while let Some(flag) = it.next() {
         let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -87,6 +90,18 @@ fn parse_args() -> Res<Args> {
             "--work" => a.work = Some(PathBuf::from(val)),
             "--queries" => a.queries = num(&val)?,
             "--graph" => a.graph = Some(PathBuf::from(val)),
+            "--sweep" => {
+                for setting in val.split(';').filter(|s| !s.trim().is_empty()) {
+                    let f: Vec<&str> = setting.split(',').map(str::trim).collect();
+                    let [ncells, t_cs, ndocs] = f[..] else {
+                        return Err(format!("--sweep: {setting} is not ncells,threshold,ndocs"));
+                    };
+                    let t_cs = t_cs
+                        .parse::<f32>()
+                        .map_err(|_| format!("--sweep: not a number: {t_cs}"))?;
+                    a.plaid_sweep.push((num(ncells)?, t_cs, num(ndocs)?));
+                }
+            }
             "--efs" => {
                 a.efs = val.split(',').map(|s| num(s.trim())).collect::<Res<_>>()?;
             }
@@ -494,19 +509,46 @@ fn plaid(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         let written = build.write(&path).map_err(|e| e.to_string())?;
         drop(build);
         let index = PlaidIndex::open(&path).map_err(|e| e.to_string())?;
-        let search = PlaidSearchParams::default();
-        let t = Instant::now();
-        let results: Vec<Vec<Candidate>> = queries
+        let recall_of = |results: &[Vec<Candidate>]| {
+            let hits: usize = results
+                .iter()
+                .zip(&truth)
+                .map(|(g, w)| recall_at(g, w))
+                .sum();
+            hits as f64 / (nq * k) as f64
+        };
+        let run = |search: &PlaidSearchParams| -> Res<(f64, f64)> {
+            let t = Instant::now();
+            let results: Vec<Vec<Candidate>> = queries
+                .iter()
+                .map(|q| index.search(q, k, search, &all))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            Ok((recall_of(&results), nq as f64 / t.elapsed().as_secs_f64()))
+        };
+        let (recall, plaid_qps) = run(&PlaidSearchParams::default())?;
+        // Every point reranked over its decompressed tokens: what the codec alone loses, apart from
+        // PLAID's candidate generation.
+        let every: Vec<u32> = (0..raw.len() as u32).collect();
+        let decompressed: Vec<Vec<Candidate>> = queries
             .iter()
-            .map(|q| index.search(q, k, &search, &all))
+            .map(|q| index.rerank(q, &every, k, &all))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        let plaid_s = t.elapsed().as_secs_f64();
-        let hits: usize = results
-            .iter()
-            .zip(&truth)
-            .map(|(g, w)| recall_at(g, w))
-            .sum();
+        let mut sweep = Vec::new();
+        for &(ncells, t_cs, ndocs) in &a.plaid_sweep {
+            let search = PlaidSearchParams {
+                ncells: Some(ncells),
+                centroid_score_threshold: Some(t_cs),
+                ndocs: Some(ndocs),
+                n_full_scores: None,
+            };
+            let (recall, qps) = run(&search)?;
+            sweep.push(
+                json!({"ncells": ncells, "centroid_score_threshold": t_cs, "ndocs": ndocs,
+                              "recall": recall, "plaid_qps": qps}),
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
         Ok(json!({
             "impl": "quiver",
@@ -520,8 +562,10 @@ fn plaid(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
             "centroids": index.num_centroids(),
             "build_s": build_s,
             "file_bytes_per_token": written.size as f64 / raw.num_tokens() as f64,
-            "recall": hits as f64 / (nq * k) as f64,
-            "plaid_qps": nq as f64 / plaid_s,
+            "recall": recall,
+            "decompressed_exhaustive_recall": recall_of(&decompressed),
+            "plaid_qps": plaid_qps,
+            "sweep": sweep,
             "exhaustive_qps": nq as f64 / exhaustive_s,
         }))
     })

@@ -119,11 +119,11 @@ impl PlaidBuildParams {
     }
 }
 
-/// Per-query PLAID parameters; `None` takes ColBERT's default for the requested `k`:
+/// Per-query PLAID parameters; `None` takes the default for the requested `k`:
 ///
 /// | k | ncells | centroid_score_threshold | ndocs |
 /// |---|---|---|---|
-/// | ≤ 10 | 1 | 0.5 | 256 |
+/// | ≤ 10 | 2 | 0.45 | 256 |
 /// | ≤ 100 | 2 | 0.45 | 1024 |
 /// | more | 4 | 0.4 | max(4k, 4096) |
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -157,8 +157,11 @@ pub struct ResolvedSearchParams {
 impl PlaidSearchParams {
     /// The parameters for a query asking for `k` results.
     pub fn resolve(&self, k: usize) -> Result<ResolvedSearchParams> {
+        // ColBERT's defaults, except that k ≤ 10 probes two cells per query token instead of one: on
+        // all-MiniLM-L6-v2 tokens that took recall@10 from 0.89 to 0.92 (4 bits) at the same speed,
+        // because the second cell's inverted list is cheap next to the exact stage.
         let (ncells, t_cs, ndocs) = if k <= 10 {
-            (1, 0.5, 256)
+            (2, 0.45, 256)
         } else if k <= 100 {
             (2, 0.45, 1024)
         } else {

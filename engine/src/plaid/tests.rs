@@ -439,7 +439,7 @@ fn search_params_defaults_and_overrides() {
             r(10).ndocs,
             r(10).n_full_scores
         ),
-        (1, 0.5, 256, 64)
+        (2, 0.45, 256, 64)
     );
     assert_eq!(
         (
