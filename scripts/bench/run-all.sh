@@ -2,8 +2,8 @@
 # Quiver against its peers, side by side, and docs/benchmarks.md regenerated from the results.
 #
 # Prepares the data once (cached in target/bench-data/), then runs each Quiver/peer pair back to back
-# with the same thread count, each side in its own process, writes JSON under target/bench-results/,
-# renders the recall-QPS plots into docs/bench/ and replaces the generated block of docs/benchmarks.md.
+# with the same thread count, each side in its own process, keeps the results as JSON in docs/bench/results/ (a step rerun replaces only its own files), renders the
+# recall-QPS plots into docs/bench/ and replaces the generated block of docs/benchmarks.md.
 #
 # Usage: scripts/bench/run-all.sh            (run it under `nice -n 10` on a shared machine)
 # Environment:
@@ -29,9 +29,12 @@ STEPS=${QUIVER_BENCH_STEPS:-hnsw-fashion,hnsw-minilm,scan,plaid,encoder-jina,enc
 EFS=${QUIVER_BENCH_EFS:-10,20,40,80,160,320}
 SCAN_Q=${QUIVER_BENCH_SCAN_QUERIES:-200}
 DATA=target/bench-data
-RES=target/bench-results
+# Results are committed, so that rerunning one step re-renders the page with the other steps' last
+# results; indexes and graphs written on the way stay under target/.
+RES=docs/bench/results
+WORK=target/bench-work
 TARGET=${CARGO_TARGET_DIR:-target}
-mkdir -p "$DATA" "$RES" "$RES/work"
+mkdir -p "$DATA" "$RES" "$WORK"
 
 if [ -n "${QUIVER_BENCH_PYTHON:-}" ]; then
     PY=$QUIVER_BENCH_PYTHON
@@ -102,10 +105,10 @@ if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
             echo "== HNSW $name: $lib ($THREADS threads)"
             if [ "$lib" = quiver ]; then
                 "$PEER" hnsw "$dir" --metric "$metric" --efs "$EFS" --threads "$THREADS" \
-                    --work "$RES/work/quiver-$name" > "$RES/hnsw-$name-$lib.json"
+                    --work "$WORK/quiver-$name" > "$RES/hnsw-$name-$lib.json"
             else
                 "$PY" scripts/bench/peers.py hnsw "$dir" --lib "$lib" --metric "$metric" --efs "$EFS" \
-                    --threads "$THREADS" --work "$RES/work/$lib-$name" > "$RES/hnsw-$name-$lib.json"
+                    --threads "$THREADS" --work "$WORK/$lib-$name" > "$RES/hnsw-$name-$lib.json"
             fi
         done
         note "hnsw-$name" end
@@ -130,8 +133,9 @@ if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
         note plaid start
         echo "== token store: PLAID against exhaustive MaxSim"
         for nbits in 2 4; do
+            # The sweep: ColBERT's own k = 10 setting (one cell per query token), then wider probes.
             "$PEER" plaid "$DATA/minilm-tokens" --nbits "$nbits" --threads "$THREADS" \
-                > "$RES/plaid-$nbits.json"
+                --sweep "1,0.5,256;4,0.45,512;16,-1,1024" > "$RES/plaid-$nbits.json"
         done
         note plaid end
     fi
