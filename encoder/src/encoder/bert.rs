@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::image::{ImageLimits, PreprocessorConfig};
 use crate::loading::checkpoint::find_shards;
 use crate::loading::SentencePipeline;
-use crate::models::bert::{sentence_embedding, BertConfig, BertModel};
+use crate::models::bert::{sentence_embedding_packed, BertConfig, BertModel};
 use crate::prompt::{TextTokenizer, Truncation};
 
 impl Encoder {
@@ -114,7 +114,8 @@ impl Encoder {
             .collect()
     }
 
-    /// One right-padded forward pass; rows are already validated against the vocabulary.
+    /// One forward pass over the rows packed without padding; rows are already validated against the
+    /// vocabulary.
     pub(super) fn embed_ids_bert(
         &self,
         model: &BertModel,
@@ -137,19 +138,12 @@ impl Encoder {
                 max_length: max_positions,
             });
         }
-        let b = rows.len();
-        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(b * l);
-        let mut mask = Vec::with_capacity(b * l);
-        for r in rows {
-            ids.extend_from_slice(r);
-            ids.extend(std::iter::repeat_n(self.pad_id, l - r.len()));
-            mask.extend((0..l).map(|i| u32::from(i < r.len())));
-        }
-        let input_ids = Tensor::from_vec(ids, (b, l), &self.device)?;
-        let mask = Tensor::from_vec(mask, (b, l), &self.device)?;
-        let hidden = model.forward(&input_ids, &mask)?;
-        let vectors = sentence_embedding(&hidden, &mask, pipeline.normalize)?.to_vec2::<f32>()?;
+        let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let ids = rows.concat();
+        let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
+        let hidden = model.forward_packed(&input_ids, &lens)?;
+        let vectors =
+            sentence_embedding_packed(&hidden, &lens, pipeline.normalize)?.to_vec2::<f32>()?;
         Ok(rows
             .iter()
             .zip(vectors)

@@ -121,6 +121,18 @@ impl Embeddings {
     }
 
     /// Positions run 0..L in every row (right padding), token types are all 0 (one segment).
+    /// Embeddings of sequences packed one after another in `input_ids` (`[T]`), each starting at
+    /// position 0; `[T, H]`.
+    fn forward_packed(&self, input_ids: &Tensor, lens: &[usize]) -> Result<Tensor> {
+        let t = input_ids.dims1()?;
+        let positions: Vec<u32> = lens.iter().flat_map(|&l| 0..l as u32).collect();
+        let positions = Tensor::from_vec(positions, t, input_ids.device())?;
+        let types = Tensor::zeros(t, DType::U32, input_ids.device())?;
+        let x = ((self.word.forward(input_ids)? + self.position.forward(&positions)?)?
+            + self.token_type.forward(&types)?)?;
+        self.norm.forward(&x)
+    }
+
     fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
         let (_, l) = input_ids.dims2()?;
         let positions = Tensor::arange(0u32, l as u32, input_ids.device())?;
@@ -190,6 +202,46 @@ impl Layer {
     }
 
     /// `x` `[B, L, H]`; `bias` `[B, 1, 1, L]`, 0 on real keys and the dtype's minimum on padding.
+    /// One layer over packed sequences (`x` `[T, H]`, sequence `i` the next `lens[i]` rows). The
+    /// projections and the MLP run once over all `T` real tokens; attention runs per sequence, so no
+    /// pad token is ever computed and no mask is needed.
+    fn forward_packed(&self, x: &Tensor, lens: &[usize]) -> Result<Tensor> {
+        let (t, h) = x.dims2()?;
+        let (nh, d) = (self.heads, self.head_dim);
+        let qkv = self.qkv.forward(x)?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let mut ctxs = Vec::with_capacity(lens.len());
+        let mut start = 0;
+        for &len in lens {
+            let seq = qkv.narrow(0, start, len)?.reshape((len, 3, nh, d))?;
+            let split = |i: usize| {
+                seq.narrow(1, i, 1)?
+                    .squeeze(1)?
+                    .transpose(0, 1)?
+                    .contiguous()
+            };
+            let (q, k, v) = (split(0)?, split(1)?, split(2)?);
+            let probs = candle_nn::ops::softmax_last_dim(&(q.matmul(&k.t()?)? * scale)?)?;
+            ctxs.push(
+                probs
+                    .matmul(&v)?
+                    .transpose(0, 1)?
+                    .contiguous()?
+                    .reshape((len, h))?,
+            );
+            start += len;
+        }
+        if start != t {
+            candle_core::bail!("packed lengths sum to {start}, the batch has {t} tokens");
+        }
+        let ctx = Tensor::cat(&ctxs, 0)?;
+        let x = self
+            .attn_norm
+            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
+        let ff = self.down.forward(&self.up.forward(&x)?.gelu_erf()?)?;
+        self.out_norm.forward(&(ff + x)?)
+    }
+
     fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let (b, l, h) = x.dims3()?;
         let (nh, d) = (self.heads, self.head_dim);
@@ -265,6 +317,49 @@ impl BertModel {
         }
         Ok(x)
     }
+
+    /// Last hidden states of sequences packed without padding: `input_ids` `[T]` holds them one after
+    /// another, `lens` their lengths; returns `[T, H]`. Same result as [`BertModel::forward`] on the
+    /// padded batch, without computing pad tokens: a batch of mixed lengths costs its real tokens
+    /// (as text-embeddings-inference's unpadded batches), not batch size × longest.
+    pub fn forward_packed(&self, input_ids: &Tensor, lens: &[usize]) -> Result<Tensor> {
+        if let Some(&l) = lens.iter().find(|&&l| l > self.cfg.max_position_embeddings) {
+            candle_core::bail!(
+                "{l} tokens exceed max_position_embeddings {}",
+                self.cfg.max_position_embeddings
+            );
+        }
+        if lens.contains(&0) {
+            candle_core::bail!("a packed sequence has no tokens");
+        }
+        let mut x = self.embeddings.forward_packed(input_ids, lens)?;
+        for layer in &self.layers {
+            x = layer.forward_packed(&x, lens)?;
+        }
+        Ok(x)
+    }
+}
+
+/// [`sentence_embedding`] over packed hidden states (`[T, H]`, sequence `i` the next `lens[i]` rows):
+/// the plain mean of each sequence's rows, then (when asked) L2 normalisation; f32 `[B, H]`.
+pub fn sentence_embedding_packed(
+    hidden: &Tensor,
+    lens: &[usize],
+    normalize: bool,
+) -> Result<Tensor> {
+    let hidden = hidden.to_dtype(DType::F32)?;
+    let mut start = 0;
+    let mut means = Vec::with_capacity(lens.len());
+    for &len in lens {
+        means.push(hidden.narrow(0, start, len)?.mean_keepdim(0)?);
+        start += len;
+    }
+    let pooled = Tensor::cat(&means, 0)?;
+    if normalize {
+        crate::layers::l2_normalize(&pooled)
+    } else {
+        Ok(pooled)
+    }
 }
 
 /// Dense sentence vector from the last hidden states, as `sentence_transformers.models.Pooling`
@@ -332,5 +427,55 @@ mod tests {
             .to_scalar::<f32>()
             .unwrap();
         assert!(diff < 1e-6, "{diff}");
+    }
+
+    #[test]
+    fn packed_batch_matches_the_padded_batch() {
+        let cfg = BertConfig::from_json(
+            r#"{"vocab_size": 11, "hidden_size": 8, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
+        )
+        .unwrap();
+        let dev = candle_core::Device::Cpu;
+        let vm = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let model = BertModel::new(&cfg, vb).unwrap();
+        let rows: [&[u32]; 3] = [&[1, 4, 7, 2], &[1, 9, 2], &[1, 3, 5, 8, 10, 6, 2]];
+        let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let l = 7;
+        let padded: Vec<u32> = rows
+            .iter()
+            .flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(0, l - r.len())))
+            .collect();
+        let mask: Vec<u32> = rows
+            .iter()
+            .flat_map(|r| (0..l).map(|i| u32::from(i < r.len())))
+            .collect();
+        let ids = Tensor::from_vec(padded, (3, l), &dev).unwrap();
+        let mask = Tensor::from_vec(mask, (3, l), &dev).unwrap();
+        let want = model.forward(&ids, &mask).unwrap();
+        let want_vec = sentence_embedding(&want, &mask, true).unwrap();
+        let packed = Tensor::from_vec(rows.concat(), lens.iter().sum::<usize>(), &dev).unwrap();
+        let got = model.forward_packed(&packed, &lens).unwrap();
+        let got_vec = sentence_embedding_packed(&got, &lens, true).unwrap();
+        let max_diff = |a: &Tensor, b: &Tensor| {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let mut start = 0;
+        for (i, &len) in lens.iter().enumerate() {
+            let w = want.get(i).unwrap().narrow(0, 0, len).unwrap();
+            let g = got.narrow(0, start, len).unwrap();
+            assert!(max_diff(&w, &g) < 1e-5, "sequence {i}");
+            start += len;
+        }
+        assert!(max_diff(&want_vec, &got_vec) < 1e-6);
+        assert!(model.forward_packed(&packed, &[4, 3, 6]).is_err());
     }
 }
