@@ -238,7 +238,9 @@ impl Layer {
         let x = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let ff = self.down.forward(&self.up.forward(&x)?.gelu_erf()?)?;
+        let ff = self
+            .down
+            .forward(&crate::layers::gelu_erf(&self.up.forward(&x)?)?)?;
         self.out_norm.forward(&(ff + x)?)
     }
 
@@ -264,7 +266,9 @@ impl Layer {
         let x = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let ff = self.down.forward(&self.up.forward(&x)?.gelu_erf()?)?;
+        let ff = self
+            .down
+            .forward(&crate::layers::gelu_erf(&self.up.forward(&x)?)?)?;
         self.out_norm.forward(&(ff + x)?)
     }
 }
