@@ -2,7 +2,10 @@
 //! `scripts/bench/bert_cpu.py`. Prints one JSON line per batch size.
 //!
 //! `cargo run --release -p quiver-encoder --example text_bench -- MODEL_DIR TEXTS_JSON
-//!  [--batches 1,32] [--iters 3]`
+//!  [--batches 1,32] [--iters 3] [--probe TEXT]`
+//!
+//! `--probe` first prints `{"probe": TEXT, "vector": [...]}`, the text's vector, so a caller can check
+//! the timed encoder against a reference implementation.
 //!
 //! TEXTS_JSON is a JSON array of strings; each batch size encodes all of them in consecutive
 //! chunks of that size, one `encode_texts` call per chunk (one forward pass when the chunk fits
@@ -14,14 +17,17 @@ use quiver_encoder::{DType, Device, Encoder, PromptKind};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: text_bench MODEL_DIR TEXTS_JSON [--batches 1,32] [--iters 3]";
+    let usage =
+        "usage: text_bench MODEL_DIR TEXTS_JSON [--batches 1,32] [--iters 3] [--probe TEXT]";
     let model = args.next().ok_or(usage)?;
     let texts_path = args.next().ok_or(usage)?;
     let mut batches = vec![1usize, 32];
     let mut iters = 3usize;
+    let mut probe = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--iters" => iters = args.next().ok_or("--iters N")?.parse()?,
+            "--probe" => probe = Some(args.next().ok_or("--probe TEXT")?),
             "--batches" => {
                 batches = args
                     .next()
@@ -42,6 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .next()
         .unwrap_or_else(|| "retrieval".into());
+    if let Some(text) = probe {
+        let got = enc.encode_texts(std::slice::from_ref(&text), &task, PromptKind::Query, None)?;
+        let vector = &got.first().ok_or("no vector for the probe")?.single;
+        println!("{}", serde_json::json!({"probe": text, "vector": vector}));
+    }
     for b in batches {
         let run = || -> Result<(), Box<dyn std::error::Error>> {
             for chunk in texts.chunks(b) {

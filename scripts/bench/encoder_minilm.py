@@ -1,14 +1,12 @@
 #!/usr/bin/env python3
-"""all-MiniLM-L6-v2 on CPU: sentence-transformers (PyTorch) against `quiver embed`, on WordNet glosses.
+"""all-MiniLM-L6-v2 on CPU: sentence-transformers (PyTorch) against Quiver's encoder, on WordNet glosses.
 
-PyTorch: tokens/s at batch 1 (32 glosses one at a time) and batch 32 (one call), best of three.
-Quiver: only when `quiver embed --model DIR` loads the BERT checkpoint (this build may not have a BERT
-encoder). Then its vector for a probe sentence is compared with sentence-transformers' (cosine), and its
-batch-32 throughput is measured end to end through the CLI with the model load subtracted:
-wall(1 + 32 texts) − wall(1 text), best of three each. The CLI has no batch-1 mode worth timing (every
-call loads the model), so batch 1 is PyTorch-only until an encoder example covers BERT.
+Both sides embed the same 32 glosses, tokenizer included: batch 1 (one call per gloss) and batch 32 (one
+call), best of three; PyTorch pads a batch to its longest text, Quiver packs it without padding. Quiver
+runs in process through the example `text_bench` (`Encoder::encode_texts`, RAYON_NUM_THREADS threads),
+which also prints its vector for a probe sentence, compared here with sentence-transformers' (cosine).
 
-Usage: encoder_minilm.py --quiver BIN --data CACHE --threads N --json OUT
+Usage: encoder_minilm.py --text-bench BIN --data CACHE --threads N --json OUT
 """
 
 import argparse
@@ -16,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,19 +30,25 @@ def best_of(n, f):
     return best
 
 
-def quiver_embed(bin_path, model_dir, texts):
-    t = time.perf_counter()
-    p = subprocess.run([bin_path, "embed", "--model", model_dir, *texts], capture_output=True, text=True)
-    wall = time.perf_counter() - t
+def quiver_text_bench(bin_path, model_dir, texts, threads, probe):
+    """Runs the text_bench example: (probe vector, {batch: seconds for all texts}), or raises."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "texts.json")
+        with open(path, "w") as f:
+            json.dump(texts, f)
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        p = subprocess.run([bin_path, model_dir, path, "--batches", "1,32", "--iters", "3", "--probe", probe],
+                           capture_output=True, text=True, env=env)
     if p.returncode != 0:
-        last = (p.stderr.strip().splitlines() or ["(no message)"])[-1]
-        return None, wall, last
-    return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")], wall, None
+        sys.exit(f"text_bench failed: {p.stderr.strip()}")
+    rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    vector = next(r["vector"] for r in rows if "vector" in r)
+    return vector, {r["batch"]: r["seconds"] for r in rows if "batch" in r}
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quiver", required=True)
+    ap.add_argument("--text-bench", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", required=True)
@@ -67,17 +72,12 @@ def main():
            "pytorch": {"batch1_tokens_per_s": ntok / b1, "batch32_tokens_per_s": ntok / b32}}
 
     probe = "A man is eating food."
-    got, _, err = quiver_embed(a.quiver, model_dir, [probe])
-    if got is None:
-        out["quiver"] = {"available": False, "reason": err}
-    else:
-        want = model.encode([probe], normalize_embeddings=True)[0]
-        v = np.asarray(got[0]["dense"], dtype=np.float32)
-        cos = float(v @ want / (np.linalg.norm(v) * np.linalg.norm(want)))
-        one = min(quiver_embed(a.quiver, model_dir, [probe])[1] for _ in range(3))
-        many = min(quiver_embed(a.quiver, model_dir, [probe, *texts])[1] for _ in range(3))
-        out["quiver"] = {"available": True, "probe_cosine_vs_pytorch": cos, "dim": int(v.shape[0]),
-                         "batch32_cli_tokens_per_s": ntok / max(many - one, 1e-9)}
+    vector, seconds = quiver_text_bench(a.text_bench, model_dir, texts, a.threads, probe)
+    want = model.encode([probe], normalize_embeddings=True)[0]
+    v = np.asarray(vector, dtype=np.float32)
+    cos = float(v @ want / (np.linalg.norm(v) * np.linalg.norm(want)))
+    out["quiver"] = {"available": True, "probe_cosine_vs_pytorch": cos, "dim": int(v.shape[0]),
+                     "batch1_tokens_per_s": ntok / seconds[1], "batch32_tokens_per_s": ntok / seconds[32]}
     with open(a.json, "w") as f:
         json.dump(out, f)
     print(json.dumps(out))

@@ -150,10 +150,10 @@ if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
 
     if has encoder-minilm; then
         note encoder-minilm start
-        echo "== encoder: all-MiniLM-L6-v2, quiver embed against sentence-transformers"
-        build -p quiver --bin quiver
-        "$PY" scripts/bench/encoder_minilm.py --quiver "$TARGET/release/quiver" --data "$DATA" \
-            --threads "$THREADS" --json "$RES/encoder-minilm.json"
+        echo "== encoder: all-MiniLM-L6-v2, Quiver's encoder against sentence-transformers"
+        build -p quiver-encoder --example text_bench
+        "$PY" scripts/bench/encoder_minilm.py --text-bench "$TARGET/release/examples/text_bench" \
+            --data "$DATA" --threads "$THREADS" --json "$RES/encoder-minilm.json"
         note encoder-minilm end
     fi
 fi
