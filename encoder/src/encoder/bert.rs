@@ -1,5 +1,5 @@
 //! The sentence-transformers BERT path of [`Encoder`]: loading, tokenization with the
-//! pipeline's length limit, and one forward pass with mean pooling.
+//! pipeline's length limit, and one packed forward pass with mean or `[CLS]` pooling.
 
 use std::path::Path;
 
@@ -12,6 +12,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::image::{ImageLimits, PreprocessorConfig};
 use crate::loading::checkpoint::find_shards;
+use crate::loading::sentence_transformers::Pooling;
 use crate::loading::SentencePipeline;
 use crate::models::bert::{sentence_embedding_packed, BertConfig, BertModel};
 use crate::prompt::{TextTokenizer, Truncation};
@@ -142,8 +143,9 @@ impl Encoder {
         let ids = rows.concat();
         let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
         let hidden = model.forward_packed(&input_ids, &lens)?;
+        let cls = pipeline.pooling == Pooling::Cls;
         let vectors =
-            sentence_embedding_packed(&hidden, &lens, pipeline.normalize)?.to_vec2::<f32>()?;
+            sentence_embedding_packed(&hidden, &lens, cls, pipeline.normalize)?.to_vec2::<f32>()?;
         Ok(rows
             .iter()
             .zip(vectors)

@@ -7,5 +7,5 @@ pub mod sentence_transformers;
 pub mod source;
 
 pub use checkpoint::{Checkpoint, WeightLayout};
-pub use sentence_transformers::SentencePipeline;
+pub use sentence_transformers::{Pooling, SentencePipeline};
 pub use source::{resolve_model_dir, resolve_model_dir_in, HubCache};

@@ -18,6 +18,17 @@ pub struct SentencePipeline {
     pub do_lower_case: bool,
     /// A `Normalize` module follows pooling: the vector is L2-normalised.
     pub normalize: bool,
+    /// How the token states become one vector.
+    pub pooling: Pooling,
+}
+
+/// The sentence-transformers pooling modes Quiver implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The mean of the token states (all-MiniLM-L6-v2, most sentence-transformers models).
+    Mean,
+    /// The first token's state, `[CLS]` (the BGE and GTE families).
+    Cls,
 }
 
 #[derive(Deserialize)]
@@ -94,31 +105,43 @@ impl SentencePipeline {
             (None, false)
         };
 
-        if let Some(pdir) = pooling_dir {
-            let pcfg = pdir.join("config.json");
-            let p: PoolingFile = if pcfg.is_file() {
-                read_json(&pcfg)?
-            } else {
-                PoolingFile::default()
-            };
-            let mean = match p.pooling_mode.as_deref() {
-                Some(mode) => mode == "mean",
-                None => {
-                    p.pooling_mode_mean_tokens
-                        && !(p.pooling_mode_cls_token
-                            || p.pooling_mode_max_tokens
-                            || p.pooling_mode_mean_sqrt_len_tokens
-                            || p.pooling_mode_weightedmean_tokens
-                            || p.pooling_mode_lasttoken)
+        let pooling = match pooling_dir {
+            None => Pooling::Mean,
+            Some(pdir) => {
+                let pcfg = pdir.join("config.json");
+                let p: PoolingFile = if pcfg.is_file() {
+                    read_json(&pcfg)?
+                } else {
+                    PoolingFile::default()
+                };
+                // sentence-transformers concatenates the outputs of every mode switched on; Quiver
+                // implements one mode at a time.
+                let modes = match p.pooling_mode.as_deref() {
+                    Some(mode) => vec![mode],
+                    None => [
+                        (p.pooling_mode_cls_token, "cls"),
+                        (p.pooling_mode_mean_tokens, "mean"),
+                        (p.pooling_mode_max_tokens, "max"),
+                        (p.pooling_mode_mean_sqrt_len_tokens, "mean_sqrt_len_tokens"),
+                        (p.pooling_mode_weightedmean_tokens, "weightedmean"),
+                        (p.pooling_mode_lasttoken, "lasttoken"),
+                    ]
+                    .into_iter()
+                    .filter_map(|(on, name)| on.then_some(name))
+                    .collect(),
+                };
+                match modes[..] {
+                    ["mean"] => Pooling::Mean,
+                    ["cls"] => Pooling::Cls,
+                    _ => {
+                        return Err(Error::Unsupported(format!(
+                            "{}: pooling {modes:?} is not supported (only one of mean or cls)",
+                            pcfg.display()
+                        )))
+                    }
                 }
-            };
-            if !mean {
-                return Err(Error::Unsupported(format!(
-                    "{}: only mean pooling is supported",
-                    pcfg.display()
-                )));
             }
-        }
+        };
 
         let sb_path = dir.join("sentence_bert_config.json");
         let sb: BertConfigFile = if sb_path.is_file() {
@@ -148,6 +171,7 @@ impl SentencePipeline {
             max_seq_length,
             do_lower_case: sb.do_lower_case,
             normalize,
+            pooling,
         })
     }
 }
@@ -201,7 +225,8 @@ mod tests {
             SentencePipeline {
                 max_seq_length: 256,
                 do_lower_case: false,
-                normalize: true
+                normalize: true,
+                pooling: Pooling::Mean,
             }
         );
         assert!(SentencePipeline::from_dir(tmp.path(), 128).is_err());
@@ -210,8 +235,28 @@ mod tests {
             "1_Pooling/config.json",
             r#"{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#,
         );
-        let err = SentencePipeline::from_dir(tmp.path(), 512).unwrap_err();
-        assert!(err.to_string().contains("only mean pooling"), "{err}");
+        let p = SentencePipeline::from_dir(tmp.path(), 512).unwrap();
+        assert_eq!(p.pooling, Pooling::Cls);
+        write(
+            tmp.path(),
+            "1_Pooling/config.json",
+            r#"{"pooling_mode": "cls"}"#,
+        );
+        let p = SentencePipeline::from_dir(tmp.path(), 512).unwrap();
+        assert_eq!(p.pooling, Pooling::Cls);
+        for bad in [
+            r#"{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": true}"#,
+            r#"{"pooling_mode_max_tokens": true}"#,
+            r#"{"pooling_mode": "lasttoken"}"#,
+            r#"{}"#,
+        ] {
+            write(tmp.path(), "1_Pooling/config.json", bad);
+            let err = SentencePipeline::from_dir(tmp.path(), 512).unwrap_err();
+            assert!(
+                err.to_string().contains("only one of mean or cls"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]
@@ -223,6 +268,9 @@ mod tests {
             r#"{"model_max_length": 128}"#,
         );
         let p = SentencePipeline::from_dir(tmp.path(), 512).unwrap();
-        assert_eq!((p.max_seq_length, p.normalize), (128, false));
+        assert_eq!(
+            (p.max_seq_length, p.normalize, p.pooling),
+            (128, false, Pooling::Mean)
+        );
     }
 }

@@ -345,20 +345,26 @@ impl BertModel {
 }
 
 /// [`sentence_embedding`] over packed hidden states (`[T, H]`, sequence `i` the next `lens[i]` rows):
-/// the plain mean of each sequence's rows, then (when asked) L2 normalisation; f32 `[B, H]`.
+/// the mean of each sequence's rows (or its first row, `[CLS]`, when `cls`), then (when asked) L2
+/// normalisation; f32 `[B, H]`.
 pub fn sentence_embedding_packed(
     hidden: &Tensor,
     lens: &[usize],
+    cls: bool,
     normalize: bool,
 ) -> Result<Tensor> {
     let hidden = hidden.to_dtype(DType::F32)?;
     let mut start = 0;
-    let mut means = Vec::with_capacity(lens.len());
+    let mut pooled = Vec::with_capacity(lens.len());
     for &len in lens {
-        means.push(hidden.narrow(0, start, len)?.mean_keepdim(0)?);
+        pooled.push(if cls {
+            hidden.narrow(0, start, 1)?
+        } else {
+            hidden.narrow(0, start, len)?.mean_keepdim(0)?
+        });
         start += len;
     }
-    let pooled = Tensor::cat(&means, 0)?;
+    let pooled = Tensor::cat(&pooled, 0)?;
     if normalize {
         crate::layers::l2_normalize(&pooled)
     } else {
@@ -461,7 +467,7 @@ mod tests {
         let want_vec = sentence_embedding(&want, &mask, true).unwrap();
         let packed = Tensor::from_vec(rows.concat(), lens.iter().sum::<usize>(), &dev).unwrap();
         let got = model.forward_packed(&packed, &lens).unwrap();
-        let got_vec = sentence_embedding_packed(&got, &lens, true).unwrap();
+        let got_vec = sentence_embedding_packed(&got, &lens, false, true).unwrap();
         let max_diff = |a: &Tensor, b: &Tensor| {
             (a - b)
                 .unwrap()

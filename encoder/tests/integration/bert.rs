@@ -83,6 +83,44 @@ fn embeddings_match_sentence_transformers() {
     }
 }
 
+#[derive(Deserialize)]
+struct ClsGoldens {
+    texts: Vec<String>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+#[test]
+fn cls_pooling_matches_sentence_transformers() {
+    // The same checkpoint with the Pooling module switched to [CLS], as BGE-style models ship it
+    // (goldens by scripts/fixtures/bert_cls_goldens.py).
+    let g: ClsGoldens = serde_json::from_str(
+        &std::fs::read_to_string(bert_dir().join("goldens-cls.json")).unwrap(),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    super::common::copy_dir(&bert_dir(), tmp.path());
+    std::fs::write(
+        tmp.path().join("1_Pooling/config.json"),
+        r#"{"word_embedding_dimension": 32, "pooling_mode_cls_token": true,
+            "pooling_mode_mean_tokens": false, "pooling_mode_max_tokens": false,
+            "pooling_mode_mean_sqrt_len_tokens": false}"#,
+    )
+    .unwrap();
+    let enc = Encoder::load(tmp.path().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap();
+    let batch = enc
+        .encode_texts(&g.texts, "retrieval", PromptKind::Query, None)
+        .unwrap();
+    for (i, (got, want)) in batch.iter().zip(&g.embeddings).enumerate() {
+        let d = max_abs_diff(&got.single, want);
+        assert!(d <= 1e-5, "text {i} ({:?}): max abs diff {d}", g.texts[i]);
+    }
+    // And it is not the mean-pooled vector.
+    let mean = load()
+        .encode_texts(&g.texts[..1], "retrieval", PromptKind::Query, None)
+        .unwrap();
+    assert!(max_abs_diff(&mean[0].single, &batch[0].single) > 1e-3);
+}
+
 #[test]
 fn bf16_stays_close() {
     let g = goldens();
