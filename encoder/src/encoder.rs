@@ -242,6 +242,15 @@ impl Encoder {
         }
     }
 
+    /// True when the model's single vectors come out L2-normalised: always for jina-embeddings-v4,
+    /// and for a sentence-transformers pipeline that ends in `Normalize`.
+    pub fn normalizes(&self) -> bool {
+        match &self.backbone {
+            Backbone::Jina(_) => true,
+            Backbone::Bert { pipeline, .. } => pipeline.normalize,
+        }
+    }
+
     /// True when the model gives per-token vectors ([`Embedding::multi`]).
     pub fn supports_multivector(&self) -> bool {
         self.multi_vector_dim().is_some()

@@ -352,3 +352,62 @@ fn a_config_file_names_models_and_settings() {
     );
     assert!(msg.contains("must not exceed 50"), "{msg}");
 }
+
+#[test]
+fn tei_normalize_follows_the_model() {
+    // A plain transformers checkpoint (no modules.json): mean pooling without Normalize, so its raw
+    // vectors are not unit length. TEI's default normalises them; normalize=false returns them raw.
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/bert-tiny");
+    let plain = tempfile::tempdir().unwrap();
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(fixture.join(name), plain.path().join(name)).unwrap();
+    }
+    let server = QuiverProcess::start(&[
+        "--model",
+        &format!("plain={}", plain.path().display()),
+        "--model",
+        &format!("st={}", fixture.display()),
+    ]);
+    let c = server.client();
+    let norm = |v: &Value| -> f32 {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+    };
+    let text = "the cat sat on the mat";
+    let embed = |body: Value| {
+        let (status, v) = c.call("POST", "/embed", Some(&body));
+        assert_eq!(status, 200, "{v}");
+        v
+    };
+    let default = embed(json!({"inputs": text, "model": "plain"}));
+    let raw = embed(json!({"inputs": text, "model": "plain", "normalize": false}));
+    let (d, r) = (&default[0], &raw[0]);
+    assert!((norm(d) - 1.0).abs() < 1e-4, "default: norm {}", norm(d));
+    assert!((norm(r) - 1.0).abs() > 1e-2, "raw: norm {}", norm(r));
+    // Same direction: the default is the raw vector divided by its norm.
+    let nr = norm(r);
+    for (a, b) in d.as_array().unwrap().iter().zip(r.as_array().unwrap()) {
+        let (a, b) = (a.as_f64().unwrap() as f32, b.as_f64().unwrap() as f32);
+        assert!((a - b / nr).abs() < 1e-5);
+    }
+    // The sentence-transformers pipeline ends in Normalize: nothing raw to return.
+    let (status, v) = c.call(
+        "POST",
+        "/embed",
+        Some(&json!({"inputs": text, "model": "st", "normalize": false})),
+    );
+    let err = v["error"].as_str().unwrap_or_default();
+    assert_eq!(status, 400, "{v}");
+    assert!(err.contains("`st`") && err.contains("normalised"), "{v}");
+    assert_eq!(v["error_type"], "Validation");
+}

@@ -48,7 +48,8 @@ impl Inputs {
 pub struct EmbedRequest {
     /// Text or texts to embed.
     pub inputs: Inputs,
-    /// Vectors are always L2-normalised; `false` is refused.
+    /// L2-normalise the vectors (default true). `false` returns the raw pooled vector of a model whose
+    /// own pipeline does not normalise, and is refused for one that does.
     #[serde(default)]
     pub normalize: Option<bool>,
     /// Cut inputs longer than the model's limit instead of answering 413 (default false, as TEI).
@@ -128,11 +129,6 @@ fn tei_error(err: ApiError) -> HttpResponse {
 }
 
 fn tei_call(body: EmbedRequest, dims_allowed: bool) -> Result<Call, ApiError> {
-    if body.normalize == Some(false) {
-        return Err(bad_request(
-            "normalize=false is not supported: jina-embeddings-v4 vectors are always L2-normalised",
-        ));
-    }
     if let Some(direction) = body.truncation_direction.as_deref() {
         if !direction.eq_ignore_ascii_case("right") {
             return Err(bad_request(format!(
@@ -161,7 +157,22 @@ async fn tei_embed(
     body: &[u8],
     dims_allowed: bool,
 ) -> Result<Vec<Embedding>, ApiError> {
-    let call = tei_call(parse(body)?, dims_allowed)?;
+    let body: EmbedRequest = parse(body)?;
+    let normalize = body.normalize.unwrap_or(true);
+    let call = tei_call(body, dims_allowed)?;
+    // TEI normalises unless told not to. A model whose own pipeline normalises cannot give the raw
+    // vector back; one whose pipeline does not (a plain BERT checkpoint) is normalised here.
+    let normalized = {
+        let (name, service) = state.model(call.model.as_deref())?;
+        let normalized = service.encoder().normalizes();
+        if !normalize && normalized {
+            return Err(bad_request(format!(
+                "normalize=false is not supported for model `{name}`: its vectors are L2-normalised \
+                 by the model itself"
+            )));
+        }
+        normalized
+    };
     if !dims_allowed {
         // /embed_all: refuse models without per-token vectors before queueing any work.
         let (name, service) = state.model(call.model.as_deref())?;
@@ -171,7 +182,20 @@ async fn tei_embed(
             )));
         }
     }
-    Ok(run(state, call).await?.1)
+    let mut embeddings = run(state, call).await?.1;
+    if normalize && !normalized {
+        for e in &mut embeddings {
+            let norm = e
+                .single
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(1e-12);
+            e.single.iter_mut().for_each(|x| *x /= norm);
+        }
+    }
+    Ok(embeddings)
 }
 
 /// Single vectors, one per input: `[[f32, …], …]` (text-embeddings-inference's `/embed`).
