@@ -411,8 +411,8 @@ mod tests {
         assert!(!is_bert_config(&v));
     }
 
-    #[test]
-    fn padding_does_not_change_real_tokens() {
+    /// A 2-layer BERT with random weights and an 11-token vocabulary.
+    fn tiny_model() -> (BertModel, candle_core::Device) {
         let cfg = BertConfig::from_json(
             r#"{"vocab_size": 11, "hidden_size": 8, "num_hidden_layers": 2,
             "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
@@ -421,35 +421,36 @@ mod tests {
         let dev = candle_core::Device::Cpu;
         let vm = candle_nn::VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-        let model = BertModel::new(&cfg, vb).unwrap();
-        let one = Tensor::new(&[[1u32, 4, 7, 2]], &dev).unwrap();
-        let padded = Tensor::new(&[[1u32, 4, 7, 2, 0, 0]], &dev).unwrap();
-        let m1 = Tensor::new(&[[1u32, 1, 1, 1]], &dev).unwrap();
-        let m2 = Tensor::new(&[[1u32, 1, 1, 1, 0, 0]], &dev).unwrap();
-        let a = sentence_embedding(&model.forward(&one, &m1).unwrap(), &m1, true).unwrap();
-        let b = sentence_embedding(&model.forward(&padded, &m2).unwrap(), &m2, true).unwrap();
-        let diff = (a - b)
+        (BertModel::new(&cfg, vb).unwrap(), dev)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
             .unwrap()
             .abs()
             .unwrap()
             .max_all()
             .unwrap()
             .to_scalar::<f32>()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn padding_does_not_change_real_tokens() {
+        let (model, dev) = tiny_model();
+        let one = Tensor::new(&[[1u32, 4, 7, 2]], &dev).unwrap();
+        let padded = Tensor::new(&[[1u32, 4, 7, 2, 0, 0]], &dev).unwrap();
+        let m1 = Tensor::new(&[[1u32, 1, 1, 1]], &dev).unwrap();
+        let m2 = Tensor::new(&[[1u32, 1, 1, 1, 0, 0]], &dev).unwrap();
+        let a = sentence_embedding(&model.forward(&one, &m1).unwrap(), &m1, true).unwrap();
+        let b = sentence_embedding(&model.forward(&padded, &m2).unwrap(), &m2, true).unwrap();
+        let diff = max_diff(&a, &b);
         assert!(diff < 1e-6, "{diff}");
     }
 
     #[test]
     fn packed_batch_matches_the_padded_batch() {
-        let cfg = BertConfig::from_json(
-            r#"{"vocab_size": 11, "hidden_size": 8, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16}"#,
-        )
-        .unwrap();
-        let dev = candle_core::Device::Cpu;
-        let vm = candle_nn::VarMap::new();
-        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-        let model = BertModel::new(&cfg, vb).unwrap();
+        let (model, dev) = tiny_model();
         let rows: [&[u32]; 3] = [&[1, 4, 7, 2], &[1, 9, 2], &[1, 3, 5, 8, 10, 6, 2]];
         let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let l = 7;
@@ -468,16 +469,6 @@ mod tests {
         let packed = Tensor::from_vec(rows.concat(), lens.iter().sum::<usize>(), &dev).unwrap();
         let got = model.forward_packed(&packed, &lens).unwrap();
         let got_vec = sentence_embedding_packed(&got, &lens, false, true).unwrap();
-        let max_diff = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
         let mut start = 0;
         for (i, &len) in lens.iter().enumerate() {
             let w = want.get(i).unwrap().narrow(0, 0, len).unwrap();
