@@ -140,22 +140,10 @@ fn main() {
             .unwrap();
     }
     // Measure the steady state: every point in a sealed segment with its graph, no seal running.
-    let info: Value = loop {
-        let info: Value = agent
-            .get(format!("{base}/collections/bench"))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap();
-        let r = &info["result"];
-        if r["indexed_vectors_count"].as_u64() == Some(o.points as u64)
+    let info = server.collection_info_when(&agent, "bench", |r| {
+        r["indexed_vectors_count"].as_u64() == Some(o.points as u64)
             && r["status"].as_str() == Some("green")
-        {
-            break info;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    });
     eprintln!(
         "loaded {} points in {:.1} s (indexing included); segments {}, indexed {}",
         o.points,

@@ -187,25 +187,13 @@ fn main() {
     }
     let ingest_s = started.elapsed().as_secs_f64();
     // Queries run once the background seals (graph builds) are done.
-    loop {
-        let info: Value = http
-            .get(format!("{base}/collections/bench"))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap();
-        if info["result"]["status"] == "green" {
-            println!(
-                "collection: {} points, {} in graphs, {} segments",
-                info["result"]["points_count"],
-                info["result"]["indexed_vectors_count"],
-                info["result"]["segments_count"]
-            );
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let info = server.collection_info_when(&http, "bench", |r| r["status"] == "green");
+    println!(
+        "collection: {} points, {} in graphs, {} segments",
+        info["result"]["points_count"],
+        info["result"]["indexed_vectors_count"],
+        info["result"]["segments_count"]
+    );
 
     let mut latencies = Vec::new();
     let mut embed_ms = 0.0;

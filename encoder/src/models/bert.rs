@@ -201,7 +201,6 @@ impl Layer {
         })
     }
 
-    /// `x` `[B, L, H]`; `bias` `[B, 1, 1, L]`, 0 on real keys and the dtype's minimum on padding.
     /// One layer over packed sequences (`x` `[T, H]`, sequence `i` the next `lens[i]` rows). The
     /// projections and the MLP run once over all `T` real tokens; attention runs per sequence, so no
     /// pad token is ever computed and no mask is needed.
@@ -235,15 +234,23 @@ impl Layer {
             candle_core::bail!("packed lengths sum to {start}, the batch has {t} tokens");
         }
         let ctx = Tensor::cat(&ctxs, 0)?;
+        self.after_attention(&ctx, x)
+    }
+
+    /// The attention output projection, residual and LayerNorm, then the MLP block: everything after
+    /// the attention context `ctx`, which has the shape of the layer input `x`.
+    fn after_attention(&self, ctx: &Tensor, x: &Tensor) -> Result<Tensor> {
         let x = self
             .attn_norm
-            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
+            .forward(&(self.attn_out.forward(ctx)? + x)?)?;
         let ff = self
             .down
             .forward(&crate::layers::gelu_erf(&self.up.forward(&x)?)?)?;
         self.out_norm.forward(&(ff + x)?)
     }
 
+    /// The padded layer, the reference the packed one is tested against: `x` `[B, L, H]`; `bias`
+    /// `[B, 1, 1, L]`, 0 on real keys and the dtype's minimum on padding.
     fn forward(&self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let (b, l, h) = x.dims3()?;
         let (nh, d) = (self.heads, self.head_dim);
@@ -263,13 +270,7 @@ impl Layer {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, l, h))?;
-        let x = self
-            .attn_norm
-            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let ff = self
-            .down
-            .forward(&crate::layers::gelu_erf(&self.up.forward(&x)?)?)?;
-        self.out_norm.forward(&(ff + x)?)
+        self.after_attention(&ctx, x)
     }
 }
 

@@ -49,6 +49,29 @@ impl Server {
         Server { child, base, dir }
     }
 
+    /// Polls `GET /collections/NAME` until `done` holds for its `result`; returns that response body.
+    #[allow(dead_code)] // embed_load has no collections
+    pub fn collection_info_when(
+        &self,
+        agent: &ureq::Agent,
+        name: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        loop {
+            let info: serde_json::Value = agent
+                .get(format!("{}/collections/{name}", self.base))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_json()
+                .unwrap();
+            if done(&info["result"]) {
+                return info;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// SIGTERM (a clean shutdown), then waits for the process; the data directory is returned, so
     /// the caller may open it in-process (it is deleted when dropped).
     pub fn stop(mut self) -> tempfile::TempDir {

@@ -171,17 +171,14 @@ async fn tei_embed(
                  by the model itself"
             )));
         }
-        normalized
-    };
-    if !dims_allowed {
         // /embed_all: refuse models without per-token vectors before queueing any work.
-        let (name, service) = state.model(call.model.as_deref())?;
-        if !service.encoder().supports_multivector() {
+        if !dims_allowed && !service.encoder().supports_multivector() {
             return Err(bad_request(format!(
                 "model `{name}` gives no per-token vectors; use /embed"
             )));
         }
-    }
+        normalized
+    };
     let mut embeddings = run(state, call).await?.1;
     if normalize && !normalized {
         for e in &mut embeddings {
