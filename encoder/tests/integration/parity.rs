@@ -12,49 +12,55 @@ const NORMALIZED_TOL: f32 = 1e-5;
 #[test]
 fn hidden_states_and_heads_match_transformers() {
     let mut model = load(DType::F32);
-    // Force query chunking (2 chunks of 4 queries for len7, one query per chunk for the
-    // longer inputs) so the chunked attention path is what gets compared.
-    model.text_model_mut().set_max_attention_elements(4 * 4 * 7);
     let layers = model.config().text.num_hidden_layers;
-    for task in ["none", "retrieval", "text-matching", "code"] {
-        for case in ["len7", "len11", "len40", "padded"] {
-            let out = run(&model, case, task_idx(task), true);
-            let key = |k: &str| format!("{task}/{case}/{k}");
-            assert_eq!(out.layer_outputs.len(), layers + 1);
-            for (i, h) in out.layer_outputs.iter().enumerate() {
+    // First the fused CPU kernel (the default for f32 on a CPU), then the generic path that GPUs
+    // run, with query chunking forced (2 chunks of 4 queries for len7, one query per chunk for
+    // the longer inputs) so the chunked loop is what gets compared.
+    for fused in [true, false] {
+        if !fused {
+            model.text_model_mut().set_fused_cpu_attention(false);
+            model.text_model_mut().set_max_attention_elements(4 * 4 * 7);
+        }
+        for task in ["none", "retrieval", "text-matching", "code"] {
+            for case in ["len7", "len11", "len40", "padded"] {
+                let out = run(&model, case, task_idx(task), true);
+                let key = |k: &str| format!("{task}/{case}/{k}");
+                assert_eq!(out.layer_outputs.len(), layers + 1);
+                for (i, h) in out.layer_outputs.iter().enumerate() {
+                    assert_close(
+                        &key(&format!("layer.{i}")),
+                        h,
+                        golden(&key(&format!("layer.{i}"))),
+                        HIDDEN_TOL,
+                    );
+                }
                 assert_close(
-                    &key(&format!("layer.{i}")),
-                    h,
-                    golden(&key(&format!("layer.{i}"))),
+                    &key("last_hidden"),
+                    &out.hidden,
+                    golden(&key("last_hidden")),
                     HIDDEN_TOL,
                 );
-            }
-            assert_close(
-                &key("last_hidden"),
-                &out.hidden,
-                golden(&key("last_hidden")),
-                HIDDEN_TOL,
-            );
-            assert_close(
-                &key("single"),
-                &out.single,
-                golden(&key("single")),
-                NORMALIZED_TOL,
-            );
-            assert_close(
-                &key("multi"),
-                &out.multi,
-                golden(&key("multi")),
-                NORMALIZED_TOL,
-            );
-            for &d in &manifest().matryoshka_dims {
-                let ours: Vec<Vec<f32>> = rows(&out.single)
-                    .iter()
-                    .map(|v| quiver_encoder::models::jina_v4::truncate_normalize(v, d))
-                    .collect();
-                let want = rows(golden(&key(&format!("single.{d}"))));
-                for (a, b) in ours.iter().zip(&want) {
-                    assert_vec_close(&key(&format!("single.{d}")), a, b, NORMALIZED_TOL);
+                assert_close(
+                    &key("single"),
+                    &out.single,
+                    golden(&key("single")),
+                    NORMALIZED_TOL,
+                );
+                assert_close(
+                    &key("multi"),
+                    &out.multi,
+                    golden(&key("multi")),
+                    NORMALIZED_TOL,
+                );
+                for &d in &manifest().matryoshka_dims {
+                    let ours: Vec<Vec<f32>> = rows(&out.single)
+                        .iter()
+                        .map(|v| quiver_encoder::models::jina_v4::truncate_normalize(v, d))
+                        .collect();
+                    let want = rows(golden(&key(&format!("single.{d}"))));
+                    for (a, b) in ours.iter().zip(&want) {
+                        assert_vec_close(&key(&format!("single.{d}")), a, b, NORMALIZED_TOL);
+                    }
                 }
             }
         }

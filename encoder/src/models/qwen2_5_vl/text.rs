@@ -6,11 +6,13 @@
 //! Reference: `Qwen2_5_VLTextModel` in transformers
 //! <https://github.com/huggingface/transformers/blob/v4.52.4/src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py#L575-L1100>.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::config::TextConfig;
-use crate::layers::{LoraLinear, RmsNorm, TaskAdapters};
+use crate::layers::{causal_attention, silu_mul, LoraLinear, RmsNorm, TaskAdapters};
 
 /// Score elements (per attention call) above which queries are processed in chunks, so a long
 /// input never materialises `B·H·L²` scores: 32 Mi floats = 128 MiB in f32.
@@ -116,6 +118,17 @@ impl Attention {
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx, task: Option<usize>) -> Result<Tensor> {
         let (b, l, _) = x.dims3()?;
         let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        if ctx.fused {
+            // Token-major layout throughout: no head transposes before or after the kernel.
+            let q = self.q_proj.forward_task(x, task)?.reshape((b, l, nh, d))?;
+            let k = self.k_proj.forward_task(x, task)?.reshape((b, l, nkv, d))?;
+            let v = self.v_proj.forward_task(x, task)?.reshape((b, l, nkv, d))?;
+            let q = candle_nn::rotary_emb::rope_thd(&q, &ctx.cos, &ctx.sin)?;
+            let k = candle_nn::rotary_emb::rope_thd(&k, &ctx.cos, &ctx.sin)?;
+            let scale = 1.0 / (d as f32).sqrt();
+            let o = causal_attention::causal_attention(&q, &k, &v, ctx.key_valid.clone(), scale)?;
+            return self.o_proj.forward_task(&o, task);
+        }
         let n_rep = nh / nkv;
         let heads = |t: Tensor, n: usize| -> Result<Tensor> {
             t.reshape((b, l, n, d))?.transpose(1, 2)?.contiguous()
@@ -180,9 +193,9 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, task: Option<usize>) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward_task(x, task)?)?;
+        let gate = self.gate_proj.forward_task(x, task)?;
         let up = self.up_proj.forward_task(x, task)?;
-        self.down_proj.forward_task(&(gate * up)?, task)
+        self.down_proj.forward_task(&silu_mul(&gate, &up)?, task)
     }
 }
 
@@ -231,6 +244,10 @@ struct ForwardCtx {
     sin: Tensor,
     /// `[B, 1, 1, 1, L]` f32: 0 for real keys, `MASK_MIN` for padding.
     key_bias: Tensor,
+    /// Per `b·L + j`, whether key `j` is a real token; None when all are (the CPU kernel's mask).
+    key_valid: Option<Arc<Vec<bool>>>,
+    /// Whether attention runs the fused CPU kernel.
+    fused: bool,
     max_attn_elems: usize,
     device: Device,
 }
@@ -261,6 +278,7 @@ pub struct TextModel {
     rope: MRope,
     cfg: TextConfig,
     max_attn_elems: usize,
+    fused_cpu_attention: bool,
 }
 
 /// What [`TextModel::forward`] returns.
@@ -295,6 +313,7 @@ impl TextModel {
             rope: MRope::new(cfg),
             cfg: cfg.clone(),
             max_attn_elems: DEFAULT_MAX_ATTN_ELEMS,
+            fused_cpu_attention: true,
         })
     }
 
@@ -302,9 +321,16 @@ impl TextModel {
         &self.cfg
     }
 
-    /// Caps the attention score elements per call; smaller values mean more query chunks.
+    /// Caps the attention score elements per call of the generic attention path; smaller values
+    /// mean more query chunks.
     pub fn set_max_attention_elements(&mut self, elems: usize) {
         self.max_attn_elems = elems.max(1);
+    }
+
+    /// On (the default), f32 on the CPU runs the fused causal attention kernel; off, it runs the
+    /// generic path that other devices and dtypes take (so that path can be checked on a CPU).
+    pub fn set_fused_cpu_attention(&mut self, on: bool) {
+        self.fused_cpu_attention = on;
     }
 
     /// Folds one task's LoRA into every projection.
@@ -344,10 +370,25 @@ impl TextModel {
         // 1 → 0, 0 → MASK_MIN.
         let key_bias =
             ((key_mask.ones_like()? - key_mask)? * (MASK_MIN as f64))?.reshape((b, 1, 1, 1, l))?;
+        let fused = self.fused_cpu_attention && causal_attention::supported(inputs_embeds);
+        let key_valid = if fused {
+            let valid: Vec<bool> = attention_mask
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?
+                .into_iter()
+                .map(|m| m != 0.0)
+                .collect();
+            (!valid.iter().all(|&v| v)).then(|| Arc::new(valid))
+        } else {
+            None
+        };
         let ctx = ForwardCtx {
             cos: cos.to_dtype(dtype)?,
             sin: sin.to_dtype(dtype)?,
             key_bias,
+            key_valid,
+            fused,
             max_attn_elems: self.max_attn_elems,
             device: inputs_embeds.device().clone(),
         };
