@@ -8,6 +8,10 @@ use std::time::Instant;
 
 use quiver_encoder::{DType, Device, Encoder, LoadOptions, RunSpec};
 
+// The allocator of the `quiver` binary, so this measures what the server runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let model = args

@@ -144,7 +144,7 @@ if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
         note encoder-jina start
         echo "== encoder: mid-size random jina config, Quiver against PyTorch"
         build -p quiver-encoder --example encode_bench
-        "$(fixtures_python)" scripts/bench/encoder_cpu.py --shapes 1x128,32x128 --iters 3 --json "$RES/encoder-jina.json"
+        "$(fixtures_python)" scripts/bench/encoder_cpu.py --shapes 1x128,32x128,1x2048 --iters 3 --json "$RES/encoder-jina.json"
         note encoder-jina end
     fi
 
