@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! peer_bench hnsw   DIR --metric euclid|cosine [--m 16] [--ef-construct 100] [--efs 10,20,40]
-//!                       [--threads 2] [--work DIR] [--graph FILE]
+//!                       [--threads 2] [--work DIR] [--graph FILE] [--residency memory|disk]
 //! peer_bench scan   DIR --metric euclid|cosine [--threads 2] [--queries N]
 //! peer_bench plaid  DIR [--nbits 2] [--threads 2] [--sweep "ncells,threshold,ndocs;..."]
 //! ```
@@ -13,6 +13,8 @@
 //! query pass; the "1 thread" pass runs the queries one after another on the calling thread.
 //! `--graph` searches a graph file written by an earlier run over the same base vectors instead of
 //! building one (search-only comparisons of two builds of this example; build_s is then null).
+//! `--residency` serves the vectors and the graph from memory (default, as a collection does unless
+//! its `on_disk` is set) or from their memory-mapped files.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -27,6 +29,7 @@ use quiver_engine::plaid::{
     Candidate, PlaidBuild, PlaidBuildParams, PlaidIndex, PlaidSearchParams, TokenMatrices,
 };
 use quiver_engine::Distance;
+use quiver_storage::segment::{write_dense, DenseFile, Residency};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -45,6 +48,9 @@ struct Args {
     /// Use only the first this many queries (0: all).
     queries: usize,
     graph: Option<PathBuf>,
+    /// Where the vectors and the graph are served from: read into memory (the server's default) or
+    /// mapped (`on_disk`).
+    residency: Residency,
     /// Extra PLAID settings `(ncells, centroid_score_threshold, ndocs)` measured after the default.
     plaid_sweep: Vec<(usize, f32, usize)>,
 }
@@ -67,6 +73,7 @@ fn parse_args() -> Res<Args> {
         work: None,
         queries: 0,
         graph: None,
+        residency: Residency::InMemory,
         plaid_sweep: Vec::new(),
     };
     while let Some(flag) = it.next() {
@@ -100,6 +107,15 @@ fn parse_args() -> Res<Args> {
                         .parse::<f32>()
                         .map_err(|_| format!("--sweep: not a number: {t_cs}"))?;
                     a.plaid_sweep.push((num(ncells)?, t_cs, num(ndocs)?));
+                }
+            }
+            "--residency" => {
+                a.residency = match val.as_str() {
+                    "memory" => Residency::InMemory,
+                    "disk" => Residency::Mapped,
+                    other => {
+                        return Err(format!("--residency must be memory or disk, not {other}"))
+                    }
                 }
             }
             "--efs" => {
@@ -298,15 +314,24 @@ fn best_of_two(mut f: impl FnMut()) -> f64 {
 }
 
 fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
-    let v = load_vectors(&a.dir, a.queries)?;
-    let slab = VectorSlab {
-        data: &v.base,
-        dim: v.dim,
-    };
+    let mut v = load_vectors(&a.dir, a.queries)?;
     let nq = v.queries.len() / v.dim;
     let work = a.work.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("quiver-peer-bench-{}", std::process::id()))
     });
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    // The vectors as a sealed segment holds them, opened the way the server opens them.
+    let vectors_path = work.join("vectors.dense");
+    let base = std::mem::take(&mut v.base);
+    let n = base.len() / v.dim;
+    write_dense(&vectors_path, v.dim, &base, None, n).map_err(|e| format!("write vectors: {e}"))?;
+    drop(base);
+    let dense =
+        DenseFile::open_as(&vectors_path, a.residency).map_err(|e| format!("open vectors: {e}"))?;
+    let slab = VectorSlab {
+        data: dense.rows(),
+        dim: v.dim,
+    };
     let (path, build_s) = match &a.graph {
         Some(path) => (path.clone(), None),
         None => {
@@ -321,7 +346,6 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
                 .install(|| build_graph(slab, a.metric, &params, &AtomicBool::new(false)))
                 .map_err(|e| format!("build: {e}"))?;
             let build_s = t.elapsed().as_secs_f64();
-            std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
             let path = work.join("graph.bin");
             write_graph(&path, &graph).map_err(|e| format!("write graph: {e}"))?;
             (path, Some(build_s))
@@ -330,7 +354,7 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
     let graph_bytes = std::fs::metadata(&path)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .len();
-    let view = GraphView::open(&path).map_err(|e| format!("open graph: {e}"))?;
+    let view = GraphView::open_as(&path, a.residency).map_err(|e| format!("open graph: {e}"))?;
 
     let mut rows = Vec::new();
     for &ef in &a.efs {
@@ -360,7 +384,7 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
             "qps_threads": nq as f64 / many,
         }));
     }
-    let vector_bytes = std::mem::size_of_val(v.base.as_slice()) as u64;
+    let vector_bytes = std::mem::size_of_val(slab.data) as u64;
     let out = json!({
         "impl": "quiver",
         "version": env!("CARGO_PKG_VERSION"),
@@ -368,6 +392,7 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         "dim": v.dim,
         "queries": nq,
         "threads": a.threads,
+        "residency": format!("{:?}", a.residency),
         "build_s": build_s,
         // The graph file holds links only; vectors live in the collection's own file. Both together
         // are what the peers' single index file holds.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+pub use quiver_storage::segment::Residency;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -40,6 +41,9 @@ pub struct HnswConfig {
     pub ef: usize,
     /// Segments with fewer points than this are searched exactly and get no graph.
     pub full_scan_threshold: usize,
+    /// Serve sealed graphs from their mapped files instead of reading them into memory at open
+    /// (Qdrant's `hnsw_config.on_disk`; default false).
+    pub on_disk: bool,
 }
 
 impl Default for HnswConfig {
@@ -49,6 +53,7 @@ impl Default for HnswConfig {
             ef_construct: 100,
             ef: 64,
             full_scan_threshold: 1_000,
+            on_disk: false,
         }
     }
 }
@@ -120,6 +125,10 @@ pub struct VectorParams {
     /// HNSW graph: they are scored exactly (MaxSim) over candidates or over the whole collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multivector_config: Option<MultiVectorConfig>,
+    /// Serve sealed segments' rows of this vector from their mapped files (true) instead of reading
+    /// them into memory at open (false or unset, Qdrant's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
 }
 
 /// When the appendable segment is sealed and when sealed segments are rewritten.
@@ -202,6 +211,7 @@ impl CollectionConfig {
                 distance,
                 hnsw_config: None,
                 multivector_config: None,
+                on_disk: None,
             },
         );
         CollectionConfig {
@@ -301,6 +311,23 @@ impl CollectionConfig {
             .get(name)
             .and_then(|p| p.hnsw_config.as_ref())
             .unwrap_or(&self.hnsw_config)
+    }
+
+    /// Where sealed segments serve a vector's rows (and its Matryoshka prefix rows) from.
+    pub fn vector_residency(&self, name: &str) -> Residency {
+        match self.vectors.get(name).and_then(|p| p.on_disk) {
+            Some(true) => Residency::Mapped,
+            _ => Residency::InMemory,
+        }
+    }
+
+    /// Where sealed segments serve a vector's HNSW graph from.
+    pub fn graph_residency(&self, name: &str) -> Residency {
+        if self.hnsw_for(name).on_disk {
+            Residency::Mapped
+        } else {
+            Residency::InMemory
+        }
     }
 
     /// The token store settings of a named vector, when it gets one: a Cosine multi-vector.

@@ -263,7 +263,7 @@ impl Collection {
         manifest.remove_unlisted(dir)?;
         let mut sealed = Vec::with_capacity(manifest.segments.len());
         for entry in &manifest.segments {
-            sealed.push(Arc::new(optimize::open_sealed(dir, entry)?));
+            sealed.push(Arc::new(optimize::open_sealed(dir, entry, &config)?));
         }
         let set = SegmentSet {
             sealed,

@@ -20,7 +20,7 @@ use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, Segment
 
 use super::segment::{MemSegment, Sealed, View};
 use super::state::{SegmentSet, Shared};
-use crate::config::CollectionConfig;
+use crate::config::{CollectionConfig, Residency};
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
 use crate::index::prefix::{prefix_rows, write_prefix_file, PrefixFile};
 use crate::index::VectorSlab;
@@ -126,13 +126,22 @@ fn compressed_only(config: &CollectionConfig, name: &str, data: &[f32]) -> bool 
 /// new row.
 type Built = (Arc<MemSegment>, Option<(SegmentEntry, Vec<u32>)>);
 
-/// Opens a sealed segment listed in the manifest, with its graphs.
-pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
-    let files = open_segment(dir, entry)?;
+/// Opens a sealed segment listed in the manifest, with its graphs, each file served from memory or
+/// from its map as the collection's config says.
+pub(crate) fn open_sealed(
+    dir: &Path,
+    entry: &SegmentEntry,
+    config: &CollectionConfig,
+) -> Result<Sealed> {
+    let files = open_segment(dir, entry, &|name| config.vector_residency(name))?;
     let mut graphs = std::collections::BTreeMap::new();
     for f in &entry.files {
         if let SegmentFile::Graph { vector } = &f.file {
-            graphs.insert(vector.clone(), GraphView::open(&f.full_path(dir))?);
+            let residency = config.graph_residency(vector);
+            graphs.insert(
+                vector.clone(),
+                GraphView::open_as(&f.full_path(dir), residency)?,
+            );
         }
     }
     let mut plaid = std::collections::BTreeMap::new();
@@ -142,7 +151,11 @@ pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
             if let Some(vector) = name.strip_prefix(PLAID_ATTACHED_PREFIX) {
                 plaid.insert(vector.to_owned(), PlaidIndex::open(&f.full_path(dir))?);
             } else if let Some(vector) = name.strip_prefix(PREFIX_ATTACHED_PREFIX) {
-                prefixes.insert(vector.to_owned(), PrefixFile::open(&f.full_path(dir))?);
+                let residency = config.vector_residency(vector);
+                prefixes.insert(
+                    vector.to_owned(),
+                    PrefixFile::open_as(&f.full_path(dir), residency)?,
+                );
             }
         }
     }
@@ -163,7 +176,8 @@ pub(crate) fn open_sealed(dir: &Path, entry: &SegmentEntry) -> Result<Sealed> {
 impl Shared {
     /// Builds and writes the HNSW graph of every dense vector of a written segment that is large enough.
     fn build_graphs(&self, entry: &SegmentEntry) -> Result<Vec<FileEntry>> {
-        let files = open_segment(&self.dir, entry)?;
+        // Read once to build: no need to copy the rows into memory first.
+        let files = open_segment(&self.dir, entry, &|_| Residency::Mapped)?;
         let mut out = Vec::new();
         for (i, (name, dense)) in files.dense.iter().enumerate() {
             let hnsw = self.config.hnsw_for(name);
@@ -379,7 +393,7 @@ impl Shared {
             if let Some((entry, live)) = b {
                 opened.push((
                     m.clone(),
-                    Arc::new(open_sealed(&self.dir, entry)?),
+                    Arc::new(open_sealed(&self.dir, entry, &self.config)?),
                     live.clone(),
                 ));
             }
@@ -466,7 +480,7 @@ impl Shared {
             }
             next.generation += 1;
             let opened = match &replacement {
-                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry)?)),
+                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry, &self.config)?)),
                 None => None,
             };
             next.store(&self.dir)?;

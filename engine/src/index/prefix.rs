@@ -5,13 +5,13 @@
 //! A sealed segment keeps the prefix rows in their own file (header + `f32` rows, in the dense column's
 //! row order), written once and memory-mapped like the graph that indexes them.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use quiver_storage::fs::{atomic_write_with, WrittenFile};
 use quiver_storage::header::{self, HEADER_LEN};
+use quiver_storage::segment::{map_file, Residency};
 
 use super::VectorSlab;
 use crate::config::Distance;
@@ -96,12 +96,16 @@ fn corrupt(path: &Path, reason: String) -> Error {
 impl PrefixFile {
     /// Maps the file and checks its header and length.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| quiver_storage::Error::io(path, e))?;
-        // SAFETY: prefix files are written once through `atomic_write_with` (temp file, rename) and never
-        // modified or truncated afterwards, so the mapped bytes cannot change under us.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| quiver_storage::Error::io(path, e))?;
+        Self::open_as(path, Residency::Mapped)
+    }
+
+    /// [`PrefixFile::open`], with the rows served as `residency` says.
+    pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
+        // Prefix files are written once through `atomic_write_with` (temp file, rename) and never
+        // modified or truncated afterwards (`map_file`'s contract).
+        let map = map_file(path, residency)?;
         #[cfg(unix)]
-        {
+        if residency == Residency::Mapped {
             // A graph walk reads rows in no order; read-ahead would only pull in unrequested pages.
             let _ = map.advise(memmap2::Advice::Random);
         }

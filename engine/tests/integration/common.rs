@@ -49,6 +49,7 @@ pub fn config_with_multi(dim: usize, distance: Distance) -> CollectionConfig {
             distance,
             hnsw_config: None,
             multivector_config: Some(MultiVectorConfig::max_sim()),
+            on_disk: None,
         },
     );
     c

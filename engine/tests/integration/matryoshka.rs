@@ -196,6 +196,7 @@ fn bindings_are_validated() {
             distance: Distance::Cosine,
             hnsw_config: None,
             multivector_config: Some(MultiVectorConfig::max_sim()),
+            on_disk: None,
         },
     );
     multi.embedding.insert("tokens".into(), bind(Some(2)));

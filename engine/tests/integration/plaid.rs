@@ -190,6 +190,7 @@ fn plaid_recall_at_ten_thousand_documents() {
             distance: Distance::Cosine,
             hnsw_config: None,
             multivector_config: Some(quiver_engine::config::MultiVectorConfig::max_sim()),
+            on_disk: None,
         },
     );
     config.optimizer_config.segment_max_points = 20_000;

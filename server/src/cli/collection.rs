@@ -153,6 +153,7 @@ fn build_config(args: CreateArgs) -> Result<CollectionConfig> {
                 distance: Distance::Cosine,
                 hnsw_config: None,
                 multivector_config: Some(MultiVectorConfig::max_sim()),
+                on_disk: None,
             },
         );
     }

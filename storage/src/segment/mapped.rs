@@ -3,11 +3,51 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use std::io::Read;
+
+use memmap2::{Mmap, MmapMut};
 
 use crate::{Error, Result};
 
-/// A whole file, memory-mapped read-only.
+/// Where the bytes of a sealed file are served from once it is open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Residency {
+    /// Mapped from the file: pages come in as they are touched and the page cache may drop them
+    /// again (Qdrant's `on_disk: true`).
+    #[default]
+    Mapped,
+    /// Read whole into anonymous memory at open, on transparent huge pages where the kernel grants
+    /// them (Qdrant's default, `on_disk: false`). An HNSW search touches rows all over the file, and
+    /// with 4 KiB file pages most of those touches also missed the TLB.
+    InMemory,
+}
+
+/// The bytes of the immutable file `path`, served as `residency` says. Files are never rewritten in
+/// place, so both forms stay equal to the file for as long as they live.
+pub fn map_file(path: &Path, residency: Residency) -> Result<Mmap> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if residency == Residency::InMemory && len > 0 {
+        let len = usize::try_from(len).map_err(|_| Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("{len} bytes do not fit in memory"),
+        })?;
+        let mut anon = MmapMut::map_anon(len).map_err(|e| Error::io(path, e))?;
+        #[cfg(target_os = "linux")]
+        {
+            // Advice only: without transparent huge pages the copy is still in memory.
+            let _ = anon.advise(memmap2::Advice::HugePage);
+        }
+        file.read_exact(&mut anon).map_err(|e| Error::io(path, e))?;
+        return anon.make_read_only().map_err(|e| Error::io(path, e));
+    }
+    // SAFETY: Quiver maps only sealed segment files, which are written once through an atomic rename
+    // and never modified, truncated or rewritten while any handle to them exists; a changed file
+    // always gets a new name. Another process editing our data directory is outside the contract.
+    unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))
+}
+
+/// A whole file, memory-mapped read-only (or read into memory, see [`Residency`]).
 pub struct Mapped {
     mmap: Mmap,
     path: PathBuf,
@@ -16,13 +56,13 @@ pub struct Mapped {
 impl Mapped {
     /// Maps `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: Quiver maps only sealed segment files, which are written once through an atomic rename
-        // and never modified, truncated or rewritten while any handle to them exists; a changed file
-        // always gets a new name. Another process editing our data directory is outside the contract.
-        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Self::open_as(path, Residency::Mapped)
+    }
+
+    /// Opens `path` with the given residency.
+    pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
         Ok(Mapped {
-            mmap,
+            mmap: map_file(path, residency)?,
             path: path.to_path_buf(),
         })
     }
@@ -94,4 +134,34 @@ pub fn write_u32s(w: &mut dyn std::io::Write, values: &[u32]) -> std::io::Result
 /// Writes `u64`s as little-endian bytes.
 pub fn write_u64s(w: &mut dyn std::io::Write, values: &[u64]) -> std::io::Result<()> {
     write_le(w, values, u64::to_le_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_memory_holds_the_same_bytes_as_the_map() {
+        let dir = tempfile::tempdir().unwrap();
+        // Over one 2 MiB huge page, and not a multiple of the page size.
+        let bytes: Vec<u8> = (0..(5 << 20) + 13).map(|i| (i * 31 % 251) as u8).collect();
+        let path = dir.path().join("rows.bin");
+        std::fs::write(&path, &bytes).unwrap();
+        let mapped = Mapped::open(&path).unwrap();
+        let resident = Mapped::open_as(&path, Residency::InMemory).unwrap();
+        assert_eq!(mapped.bytes(), &bytes[..]);
+        assert_eq!(resident.bytes(), &bytes[..]);
+        // An empty file opens either way.
+        let empty = dir.path().join("empty.bin");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(Mapped::open_as(&empty, Residency::InMemory)
+            .unwrap()
+            .bytes()
+            .is_empty());
+        // A missing file names its path.
+        let err = Mapped::open_as(&dir.path().join("gone.bin"), Residency::InMemory)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("gone.bin"), "{err}");
+    }
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use deleted::{read_deleted, write_deleted};
-pub use mapped::{as_f32s, as_u32s, as_u64s, Mapped};
+pub use mapped::{as_f32s, as_u32s, as_u64s, map_file, Mapped, Residency};
 pub use points::{write_points, PointsFile};
 pub use vectors::{write_dense, write_multi, DenseFile, MultiFile};
 
@@ -159,8 +159,13 @@ pub struct SegmentFiles {
     pub deleted_generation: u64,
 }
 
-/// Opens a segment listed in a (verified) manifest.
-pub fn open_segment(collection_dir: &Path, entry: &SegmentEntry) -> Result<SegmentFiles> {
+/// Opens a segment listed in a (verified) manifest. `residency` says, per vector name, where its
+/// dense and multi-vector rows are served from; ids and payloads stay mapped.
+pub fn open_segment(
+    collection_dir: &Path,
+    entry: &SegmentEntry,
+    residency: &dyn Fn(&str) -> Residency,
+) -> Result<SegmentFiles> {
     let n = entry.num_points as usize;
     let points_entry = entry
         .file(&SegmentFile::Points)
@@ -185,14 +190,14 @@ pub fn open_segment(collection_dir: &Path, entry: &SegmentEntry) -> Result<Segme
         let path = f.full_path(collection_dir);
         match &f.file {
             SegmentFile::Dense { vector } => {
-                let d = DenseFile::open(&path)?;
+                let d = DenseFile::open_as(&path, residency(vector))?;
                 if d.num_points() != n {
                     return Err(mismatch(path, d.num_points()));
                 }
                 dense.insert(vector.clone(), d);
             }
             SegmentFile::Multi { vector } => {
-                let m = MultiFile::open(&path)?;
+                let m = MultiFile::open_as(&path, residency(vector))?;
                 if m.num_points() != n {
                     return Err(mismatch(path, m.num_points()));
                 }
@@ -258,7 +263,7 @@ mod tests {
     fn write_open_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let entry = sample(dir.path());
-        let seg = open_segment(dir.path(), &entry).unwrap();
+        let seg = open_segment(dir.path(), &entry, &|_| Residency::Mapped).unwrap();
         assert_eq!(seg.points.id(2), PointId::Num(9));
         assert_eq!(seg.points.payload(1), br#"{"k":"v"}"#);
         assert_eq!(seg.dense[""].vector(2).unwrap(), &[0.0, 1.0]);
@@ -272,7 +277,7 @@ mod tests {
         let mut entry2 = entry.clone();
         let f = write_deleted_generation(dir.path(), 4, 1, &d2).unwrap();
         entry2.files.push(f);
-        let seg2 = open_segment(dir.path(), &entry2).unwrap();
+        let seg2 = open_segment(dir.path(), &entry2, &|_| Residency::InMemory).unwrap();
         assert_eq!(seg2.deleted_generation, 1);
         assert_eq!(seg2.deleted.count_ones(), 2);
     }

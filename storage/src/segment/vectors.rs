@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use super::mapped::{as_f32s, as_u32s, as_u64s, write_f32s, write_u32s, write_u64s, Mapped};
+use super::mapped::{
+    as_f32s, as_u32s, as_u64s, write_f32s, write_u32s, write_u64s, Mapped, Residency,
+};
 use crate::fs::{atomic_write_with, WrittenFile};
 use crate::{header, Error, Result};
 
@@ -85,7 +87,12 @@ pub struct DenseFile {
 impl DenseFile {
     /// Maps and validates the layout (not the checksum: the manifest does that).
     pub fn open(path: &Path) -> Result<Self> {
-        let map = Mapped::open(path)?;
+        Self::open_as(path, Residency::Mapped)
+    }
+
+    /// [`DenseFile::open`] with the rows served as `residency` says.
+    pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
+        let map = Mapped::open_as(path, residency)?;
         let f = header::decode(path, map.bytes(), DENSE_MAGIC, VERSION)?;
         let (dim, num_rows, num_points, sparse) =
             (f[0] as usize, f[1] as usize, f[2] as usize, f[3] == 1);
@@ -225,7 +232,12 @@ pub struct MultiFile {
 impl MultiFile {
     /// Maps and validates the layout.
     pub fn open(path: &Path) -> Result<Self> {
-        let map = Mapped::open(path)?;
+        Self::open_as(path, Residency::Mapped)
+    }
+
+    /// [`MultiFile::open`] with the rows served as `residency` says.
+    pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
+        let map = Mapped::open_as(path, residency)?;
         let f = header::decode(path, map.bytes(), MULTI_MAGIC, VERSION)?;
         let (dim, num_points, total_rows) = (f[0] as usize, f[1] as usize, f[2] as usize);
         let want = (num_points + 1)

@@ -3,10 +3,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use quiver_storage::segment::{map_file, Residency};
 
 use super::format::{Header, Layout, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LEVEL};
 use super::NO_NODE;
@@ -48,22 +48,23 @@ impl GraphView {
     /// the header and the per-layer counts and checks that the file has exactly the size they imply.
     /// Neighbour ids are bounds-checked while searching, so a damaged body cannot make a search panic.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| quiver_storage::Error::io(path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| quiver_storage::Error::io(path, e))?
-            .len();
-        if len < HEADER_LEN as u64 {
+        Self::open_as(path, Residency::Mapped)
+    }
+
+    /// [`GraphView::open`], with the file served as `residency` says.
+    pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
+        // Graph files are written once through `atomic_write_with` (temp file, rename) and never
+        // modified, truncated or rewritten in place afterwards (`map_file`'s contract).
+        let map = map_file(path, residency)?;
+        let len = map.len();
+        if len < HEADER_LEN {
             return Err(corrupt(
                 path,
                 format!("graph file is {len} bytes, shorter than its header"),
             ));
         }
-        // SAFETY: graph files are written once through `atomic_write_with` (temp file, rename) and never
-        // modified, truncated or rewritten in place afterwards, so the mapped bytes cannot change under us.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| quiver_storage::Error::io(path, e))?;
         #[cfg(unix)]
-        {
+        if residency == Residency::Mapped {
             // Searches jump around the file; read-ahead would only pull in pages nobody asked for.
             let _ = map.advise(memmap2::Advice::Random);
         }

@@ -129,7 +129,8 @@ pub struct VectorParamsDto {
     /// Only `float32` (or absent) is accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datatype: Option<String>,
-    /// Ignored: vectors are memory-mapped from disk.
+    /// true: sealed segments serve this vector's rows from their memory-mapped files; false or
+    /// absent (Qdrant's default): they are read into memory when a segment opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
     /// Ignored.
@@ -230,7 +231,8 @@ pub struct HnswConfigDiff {
     /// Ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_indexing_threads: Option<usize>,
-    /// Ignored: graphs are always memory-mapped.
+    /// true: sealed graphs are served from their memory-mapped files; false (the default): they
+    /// are read into memory when a segment opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
     /// Ignored (no payload index).
@@ -301,6 +303,7 @@ fn apply_hnsw(base: &HnswConfig, diff: &HnswConfigDiff, dim: usize) -> HnswConfi
             .full_scan_threshold
             .map(|kib| kib_to_points(kib, dim))
             .unwrap_or(base.full_scan_threshold),
+        on_disk: diff.on_disk.unwrap_or(base.on_disk),
     }
 }
 
@@ -363,6 +366,7 @@ impl CreateCollection {
                         multivector_config: dto
                             .multivector_config
                             .map(MultiVectorConfigDto::to_engine),
+                        on_disk: dto.on_disk,
                     },
                     dto.hnsw_config,
                 ),
@@ -502,6 +506,9 @@ pub struct VectorParamsOut {
     /// Present for a multivector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multivector_config: Option<MultiVectorConfigDto>,
+    /// As set at creation; absent means false (rows read into memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
 }
 
 /// HNSW parameters as stored.
@@ -517,7 +524,7 @@ pub struct HnswConfigOut {
     pub ef: usize,
     /// Always 0 (automatic).
     pub max_indexing_threads: usize,
-    /// Always true: graphs are memory-mapped.
+    /// Whether sealed graphs are served from their mapped files (true) or from memory (false).
     pub on_disk: bool,
 }
 
@@ -558,7 +565,7 @@ fn hnsw_out(h: &HnswConfig, dim: usize) -> HnswConfigOut {
         full_scan_threshold: points_to_kib(h.full_scan_threshold, dim),
         ef: h.ef,
         max_indexing_threads: 0,
-        on_disk: true,
+        on_disk: h.on_disk,
     }
 }
 
@@ -568,6 +575,7 @@ fn params_out(p: &VectorParams) -> VectorParamsOut {
         distance: distance_out(p.distance),
         hnsw_config: p.hnsw_config.as_ref().map(|h| hnsw_out(h, p.size)),
         multivector_config: p.multivector_config.map(MultiVectorConfigDto::from_engine),
+        on_disk: p.on_disk,
     }
 }
 
