@@ -232,7 +232,12 @@ impl GraphView {
                         fresh.push(nb);
                     }
                 }
-                for &nb in &fresh {
+                for (i, &nb) in fresh.iter().enumerate() {
+                    // The whole next row streams in while this one is scored; the first lines
+                    // of all of them were requested above.
+                    if let Some(&next) = fresh.get(i + 1) {
+                        prefetch_rest(slab.row(next));
+                    }
                     let s = score(nb);
                     if results.len() < ef || results.peek().is_some_and(|worst| s < *worst) {
                         candidates.push(Reverse(s));
@@ -276,6 +281,25 @@ fn prefetch(row: &[f32]) {
             if second {
                 _mm_prefetch(p.add(64), _MM_HINT_T0);
             }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
+}
+
+/// Hints the CPU to load `row` beyond the two lines [`prefetch`] asked for.
+#[inline(always)]
+fn prefetch_rest(row: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = row.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(row);
+        let mut at = 128;
+        while at < bytes {
+            // SAFETY: prefetch is a hint that never faults, and `at` is inside `row`.
+            unsafe { _mm_prefetch(p.add(at), _MM_HINT_T0) };
+            at += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
