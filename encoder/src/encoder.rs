@@ -251,6 +251,12 @@ impl Encoder {
         }
     }
 
+    /// True when a batch of texts runs without padding (BERT packs its rows), so it costs its
+    /// real tokens rather than rows × the longest row.
+    pub fn packs_batches(&self) -> bool {
+        matches!(self.backbone, Backbone::Bert { .. })
+    }
+
     /// True when the model gives per-token vectors ([`Embedding::multi`]).
     pub fn supports_multivector(&self) -> bool {
         self.multi_vector_dim().is_some()

@@ -137,6 +137,7 @@ impl EncoderService {
         let limits = BatchLimits {
             max_batch_tokens: opts.max_batch_tokens,
             max_batch_requests: opts.max_batch_requests,
+            packed: encoder.packs_batches(),
         };
         let enc = encoder.clone();
         let stats = Arc::new(ServiceStats::default());

@@ -1,9 +1,11 @@
 //! Token-budget batch formation, independent of threads and models.
 //!
 //! Jobs wait in FIFO order. A batch takes rows from the oldest job's group (same task and
-//! prompt kind) while the padded size `longest × rows` stays within `max_batch_tokens` and the
-//! row count within `max_batch_requests`; the first row is always taken so an oversized input
-//! still runs alone. Jobs whose caller has gone are dropped before they cost compute.
+//! prompt kind) while its cost stays within `max_batch_tokens` and the row count within
+//! `max_batch_requests`; the first row is always taken so an oversized input still runs alone.
+//! The cost is what the model computes: `longest × rows` for a model that pads its batches, the
+//! sum of the rows' tokens for one that packs them (BERT). Jobs whose caller has gone are dropped
+//! before they cost compute.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +44,8 @@ pub struct BatchRow {
 pub struct BatchLimits {
     pub max_batch_tokens: usize,
     pub max_batch_requests: usize,
+    /// The model runs a batch without padding, so it costs its real tokens, not rows × longest.
+    pub packed: bool,
 }
 
 /// Pending jobs keyed by a monotonically increasing id.
@@ -101,7 +105,7 @@ impl<R> JobQueue<R> {
             return (None, Vec::new());
         };
         let mut picked = Vec::new();
-        let mut longest = 0usize;
+        let (mut longest, mut total) = (0usize, 0usize);
         'jobs: for (id, job) in self.jobs.iter_mut() {
             if job.key != key {
                 continue;
@@ -109,8 +113,13 @@ impl<R> JobQueue<R> {
             while job.next_row < job.rows.len() {
                 let len = job.rows[job.next_row].len();
                 let new_longest = longest.max(len);
-                let fits = new_longest * (picked.len() + 1) <= limits.max_batch_tokens
-                    && picked.len() < limits.max_batch_requests;
+                let cost = if limits.packed {
+                    total + len
+                } else {
+                    new_longest * (picked.len() + 1)
+                };
+                let fits =
+                    cost <= limits.max_batch_tokens && picked.len() < limits.max_batch_requests;
                 if !picked.is_empty() && !fits {
                     break 'jobs;
                 }
@@ -119,6 +128,7 @@ impl<R> JobQueue<R> {
                     row: job.next_row,
                 });
                 longest = new_longest;
+                total += len;
                 job.next_row += 1;
             }
         }
@@ -152,6 +162,7 @@ mod tests {
         let limits = BatchLimits {
             max_batch_tokens: 16,
             max_batch_requests: 8,
+            packed: false,
         };
         // 4,4 then 8 → longest 8 × 3 rows = 24 > 16: stop before c's first row.
         let (key, rows) = q.next_batch(limits);
@@ -178,10 +189,33 @@ mod tests {
         let limits = BatchLimits {
             max_batch_tokens: 10,
             max_batch_requests: 2,
+            packed: false,
         };
         assert_eq!(q.next_batch(limits).1.len(), 1);
         assert_eq!(q.next_batch(limits).1.len(), 2);
         assert_eq!(q.next_batch(limits).1.len(), 1);
+    }
+
+    #[test]
+    fn a_packed_batch_costs_its_real_tokens() {
+        let lens = [30, 2, 2, 2, 2, 2, 2, 2];
+        let limits = |packed| BatchLimits {
+            max_batch_tokens: 64,
+            max_batch_requests: 32,
+            packed,
+        };
+        // Padded: 30 × 3 rows = 90 > 64 after two rows. Packed: 30 + 7 × 2 = 44 fits all eight.
+        let mut q = JobQueue::default();
+        q.push(job(0, &lens));
+        assert_eq!(q.next_batch(limits(false)).1.len(), 2);
+        let mut q = JobQueue::default();
+        q.push(job(0, &lens));
+        assert_eq!(q.next_batch(limits(true)).1.len(), 8);
+        // The packed sum still bounds the batch: 40 + 30 > 64.
+        let mut q = JobQueue::default();
+        q.push(job(0, &[40, 30, 20]));
+        assert_eq!(q.next_batch(limits(true)).1.len(), 1);
+        assert_eq!(q.next_batch(limits(true)).1.len(), 2);
     }
 
     #[test]

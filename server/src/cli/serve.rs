@@ -86,7 +86,8 @@ pub struct ServeArgs {
     /// Compute the models in bfloat16 instead of float32.
     #[arg(long, env = "QUIVER_MODEL_BF16")]
     pub model_bf16: bool,
-    /// Padded tokens (longest input × inputs) per forward pass of a model.
+    /// Tokens per forward pass of a model: longest input × inputs for jina (its batches are
+    /// padded), the inputs' sum for BERT models (their batches are packed).
     #[arg(long, env = "QUIVER_MAX_BATCH_TOKENS", default_value_t = 16_384)]
     pub max_batch_tokens: usize,
     /// Inputs per forward pass of a model.

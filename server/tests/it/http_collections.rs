@@ -13,13 +13,14 @@ fn create_inspect_list_and_delete_collections() {
         c.ok("GET", "/collections", None),
         json!({"collections": []})
     );
-    // qdrant-client sends fields Quiver ignores; they must not be rejected.
+    // qdrant-client sends fields Quiver ignores; they must not be rejected. `on_disk` (vectors and
+    // graphs served from their mapped files) is kept and shown.
     let body = json!({
         "vectors": {"size": 4, "distance": "Cosine", "on_disk": true},
         "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1,
         "on_disk_payload": true, "wal_config": {"wal_capacity_mb": 32},
         "quantization_config": null, "sparse_vectors": null,
-        "hnsw_config": {"m": 8, "ef_construct": 64},
+        "hnsw_config": {"m": 8, "ef_construct": 64, "on_disk": true},
         "optimizers_config": {"deleted_threshold": 0.3, "default_segment_number": 2}
     });
     assert_eq!(c.ok("PUT", "/collections/single", Some(&body)), json!(true));
@@ -50,8 +51,9 @@ fn create_inspect_list_and_delete_collections() {
     let config = &info["config"];
     assert_eq!(
         config["params"]["vectors"],
-        json!({"size": 4, "distance": "Cosine"})
+        json!({"size": 4, "distance": "Cosine", "on_disk": true})
     );
+    assert_eq!(config["hnsw_config"]["on_disk"], true);
     assert_eq!(config["hnsw_config"]["m"], 8);
     assert_eq!(config["hnsw_config"]["ef_construct"], 64);
     assert!(config["hnsw_config"]["full_scan_threshold"].is_u64());
@@ -63,6 +65,7 @@ fn create_inspect_list_and_delete_collections() {
     let info = c.ok("GET", "/collections/named", None);
     let vectors = &info["config"]["params"]["vectors"];
     assert_eq!(vectors["dense"], json!({"size": 3, "distance": "Dot"}));
+    assert_eq!(info["config"]["hnsw_config"]["on_disk"], false);
     assert_eq!(
         vectors["colbert"]["multivector_config"],
         json!({"comparator": "max_sim"})
