@@ -13,6 +13,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_f32s;
 use super::exp::exp;
 
 /// Queries per block: one block's scores (64 × keys) stay in L2 for any length we run.
@@ -74,13 +75,6 @@ struct CausalAttention {
     scale: f32,
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
-        None => candle_core::bail!("causal attention needs contiguous tensors"),
-    }
-}
-
 /// The output buffer, written by many tasks at disjoint rows × heads.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -112,9 +106,9 @@ impl CustomOp3 for CausalAttention {
     ) -> Result<(CpuStorage, Shape)> {
         let Dims { b, l, h, kvh, d } = self.dims;
         let (q, k, v) = (
-            contiguous(s1, l1)?,
-            contiguous(s2, l2)?,
-            contiguous(s3, l3)?,
+            cpu_f32s(s1, l1, "causal attention")?,
+            cpu_f32s(s2, l2, "causal attention")?,
+            cpu_f32s(s3, l3, "causal attention")?,
         );
         if q.len() != b * l * h * d || k.len() != b * l * kvh * d || v.len() != k.len() {
             candle_core::bail!("causal attention: tensor sizes do not match their shapes");

@@ -132,15 +132,7 @@ mod tests {
         let xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 / 200.0).collect();
         let x = Tensor::from_vec(xs, (4001,), &dev).unwrap();
         let want = x.gelu_erf().unwrap();
-        let got = gelu_erf(&x).unwrap();
-        let diff = (want - got)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::layers::max_abs_diff(&gelu_erf(&x).unwrap(), &want);
         assert!(diff < 1e-5, "{diff}");
         // A transposed (strided) input is read in its logical order.
         let m = Tensor::from_vec((0..12).map(|v| v as f32 - 6.0).collect(), (3, 4), &dev).unwrap();

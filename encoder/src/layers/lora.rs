@@ -10,6 +10,8 @@
 use candle_core::{CpuStorage, DType, Device, InplaceOp3, Layout, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
+use super::cpu_f32s;
+
 /// One task's low-rank pair, with the scaling folded into `B` at load (one pass fewer per call).
 #[derive(Debug, Clone)]
 struct Delta {
@@ -187,15 +189,11 @@ impl InplaceOp3 for AddLowRank {
                 l3.shape()
             );
         }
-        let (Some((y0, y1)), Some((a0, a1)), Some((b0, b1))) = (
-            l1.contiguous_offsets(),
-            l2.contiguous_offsets(),
-            l3.contiguous_offsets(),
-        ) else {
+        let Some((y0, y1)) = l1.contiguous_offsets() else {
             candle_core::bail!("lora-add-low-rank needs contiguous tensors");
         };
-        let low = &s2.as_slice::<f32>()?[a0..a1];
-        let b = &s3.as_slice::<f32>()?[b0..b1];
+        let low = cpu_f32s(s2, l2, "lora-add-low-rank")?;
+        let b = cpu_f32s(s3, l3, "lora-add-low-rank")?;
         let y = match s1 {
             CpuStorage::F32(v) => &mut v[y0..y1],
             _ => candle_core::bail!("lora-add-low-rank needs f32"),
@@ -284,16 +282,8 @@ mod tests {
             let delta = low.matmul(&ts["lora_B.b.weight"].t().unwrap()).unwrap();
             (base + (delta * s).unwrap()).unwrap()
         };
-        let diff = |a: &Tensor, b: &Tensor| {
-            (a.reshape((70, out)).unwrap() - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
+        let diff =
+            |a: &Tensor, b: &Tensor| super::super::max_abs_diff(&a.reshape((70, out)).unwrap(), b);
         assert!(diff(&got, &want) < 1e-5, "{}", diff(&got, &want));
         lin.merge(1).unwrap();
         let merged = lin.forward_task(&x, Some(1)).unwrap();

@@ -13,3 +13,29 @@ pub use lora::{LoraLinear, TaskAdapters};
 pub use norm::RmsNorm;
 pub use pool::{l2_normalize, mean_pool};
 pub use swiglu::silu_mul;
+
+/// The f32 values of a contiguous CPU tensor, for the fused CPU kernels (`op` names the caller in
+/// the error).
+pub(crate) fn cpu_f32s<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
+        None => candle_core::bail!("{op} needs contiguous tensors"),
+    }
+}
+
+/// Largest absolute elementwise difference of two tensors of one shape (unit tests).
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}

@@ -7,6 +7,7 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::cpu_f32s;
 use super::exp::exp;
 
 /// `silu(gate) * up`, elementwise, for tensors of one shape.
@@ -25,13 +26,6 @@ pub fn silu_mul(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
 
 struct SiluMul;
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
-        None => candle_core::bail!("silu-mul needs contiguous tensors"),
-    }
-}
-
 impl CustomOp2 for SiluMul {
     fn name(&self) -> &'static str {
         "silu-mul"
@@ -44,7 +38,7 @@ impl CustomOp2 for SiluMul {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (gate, up) = (contiguous(s1, l1)?, contiguous(s2, l2)?);
+        let (gate, up) = (cpu_f32s(s1, l1, "silu-mul")?, cpu_f32s(s2, l2, "silu-mul")?);
         if gate.len() != up.len() {
             candle_core::bail!(
                 "silu-mul: {} gate values, {} up values",
@@ -85,15 +79,7 @@ mod tests {
             (g.clone(), u.clone(), want.clone()),
             (g.t().unwrap(), u.t().unwrap(), want.t().unwrap()),
         ] {
-            let got = silu_mul(&g, &u).unwrap();
-            let diff = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::layers::max_abs_diff(&silu_mul(&g, &u).unwrap(), &want);
             assert!(diff < 1e-5, "{diff}");
         }
     }

@@ -425,17 +425,6 @@ mod tests {
         (BertModel::new(&cfg, vb).unwrap(), dev)
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
-
     #[test]
     fn padding_does_not_change_real_tokens() {
         let (model, dev) = tiny_model();
@@ -445,7 +434,7 @@ mod tests {
         let m2 = Tensor::new(&[[1u32, 1, 1, 1, 0, 0]], &dev).unwrap();
         let a = sentence_embedding(&model.forward(&one, &m1).unwrap(), &m1, true).unwrap();
         let b = sentence_embedding(&model.forward(&padded, &m2).unwrap(), &m2, true).unwrap();
-        let diff = max_diff(&a, &b);
+        let diff = crate::layers::max_abs_diff(&a, &b);
         assert!(diff < 1e-6, "{diff}");
     }
 
@@ -474,10 +463,10 @@ mod tests {
         for (i, &len) in lens.iter().enumerate() {
             let w = want.get(i).unwrap().narrow(0, 0, len).unwrap();
             let g = got.narrow(0, start, len).unwrap();
-            assert!(max_diff(&w, &g) < 1e-5, "sequence {i}");
+            assert!(crate::layers::max_abs_diff(&w, &g) < 1e-5, "sequence {i}");
             start += len;
         }
-        assert!(max_diff(&want_vec, &got_vec) < 1e-6);
+        assert!(crate::layers::max_abs_diff(&want_vec, &got_vec) < 1e-6);
         assert!(model.forward_packed(&packed, &[4, 3, 6]).is_err());
     }
 }
