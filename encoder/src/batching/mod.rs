@@ -97,7 +97,8 @@ pub struct ServiceStats {
     pub inputs: AtomicU64,
     /// Real (unpadded) tokens embedded.
     pub tokens: AtomicU64,
-    /// Padded tokens (`longest × rows`) run through the model.
+    /// Tokens run through the model: `longest × rows` for a padded batch, the real tokens for a
+    /// packed one.
     pub padded_tokens: AtomicU64,
     /// Microseconds the worker spent in forward passes.
     pub busy_micros: AtomicU64,
@@ -335,9 +336,15 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.inputs.fetch_add(refs.len() as u64, Ordering::Relaxed);
         stats.tokens.fetch_add(real as u64, Ordering::Relaxed);
+        // A packed batch (BERT) runs its real tokens only.
+        let computed = if limits.packed {
+            real
+        } else {
+            longest * refs.len()
+        };
         stats
             .padded_tokens
-            .fetch_add((longest * refs.len()) as u64, Ordering::Relaxed);
+            .fetch_add(computed as u64, Ordering::Relaxed);
         stats
             .busy_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
