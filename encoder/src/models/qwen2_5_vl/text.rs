@@ -118,7 +118,7 @@ impl Attention {
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx, task: Option<usize>) -> Result<Tensor> {
         let (b, l, _) = x.dims3()?;
         let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        if ctx.fused {
+        if let KeyMask::Fused(key_valid) = &ctx.keys {
             // Token-major layout throughout: no head transposes before or after the kernel.
             let q = self.q_proj.forward_task(x, task)?.reshape((b, l, nh, d))?;
             let k = self.k_proj.forward_task(x, task)?.reshape((b, l, nkv, d))?;
@@ -126,7 +126,7 @@ impl Attention {
             let q = candle_nn::rotary_emb::rope_thd(&q, &ctx.cos, &ctx.sin)?;
             let k = candle_nn::rotary_emb::rope_thd(&k, &ctx.cos, &ctx.sin)?;
             let scale = 1.0 / (d as f32).sqrt();
-            let o = causal_attention::causal_attention(&q, &k, &v, ctx.key_valid.clone(), scale)?;
+            let o = causal_attention::causal_attention(&q, &k, &v, key_valid.clone(), scale)?;
             return self.o_proj.forward_task(&o, task);
         }
         let n_rep = nh / nkv;
@@ -238,16 +238,19 @@ impl DecoderLayer {
     }
 }
 
+/// Which keys are real tokens, in the form the chosen attention path reads.
+enum KeyMask {
+    /// The fused CPU kernel: per `b·L + j`, whether key `j` is real; None when all are.
+    Fused(Option<Arc<Vec<bool>>>),
+    /// The generic path: `[B, 1, 1, 1, L]` f32, 0 for real keys and `MASK_MIN` for padding.
+    Bias(Tensor),
+}
+
 /// Per-forward state shared by all layers: rotary tables and the key mask.
 struct ForwardCtx {
     cos: Tensor,
     sin: Tensor,
-    /// `[B, 1, 1, 1, L]` f32: 0 for real keys, `MASK_MIN` for padding.
-    key_bias: Tensor,
-    /// Per `b·L + j`, whether key `j` is a real token; None when all are (the CPU kernel's mask).
-    key_valid: Option<Arc<Vec<bool>>>,
-    /// Whether attention runs the fused CPU kernel.
-    fused: bool,
+    keys: KeyMask,
     max_attn_elems: usize,
     device: Device,
 }
@@ -263,8 +266,11 @@ impl ForwardCtx {
             }
         }
         let causal = Tensor::from_vec(causal, (1, 1, 1, cq, kend), &self.device)?;
+        let KeyMask::Bias(key_bias) = &self.keys else {
+            candle_core::bail!("attention bias asked for on the fused CPU path");
+        };
         // Both terms are either 0 or MASK_MIN; the max keeps the sum finite.
-        let keys = self.key_bias.narrow(D::Minus1, 0, kend)?;
+        let keys = key_bias.narrow(D::Minus1, 0, kend)?;
         causal.broadcast_minimum(&keys)
     }
 }
@@ -367,28 +373,25 @@ impl TextModel {
         let dtype = inputs_embeds.dtype();
         let (cos, sin) = self.rope.tables(position_ids)?;
         let key_mask = attention_mask.to_dtype(DType::F32)?;
-        // 1 → 0, 0 → MASK_MIN.
-        let key_bias =
-            ((key_mask.ones_like()? - key_mask)? * (MASK_MIN as f64))?.reshape((b, 1, 1, 1, l))?;
-        let fused = self.fused_cpu_attention && causal_attention::supported(inputs_embeds);
-        let key_valid = if fused {
-            let valid: Vec<bool> = attention_mask
-                .to_dtype(DType::F32)?
+        let keys = if self.fused_cpu_attention && causal_attention::supported(inputs_embeds) {
+            let valid: Vec<bool> = key_mask
                 .flatten_all()?
                 .to_vec1::<f32>()?
                 .into_iter()
                 .map(|m| m != 0.0)
                 .collect();
-            (!valid.iter().all(|&v| v)).then(|| Arc::new(valid))
+            KeyMask::Fused((!valid.iter().all(|&v| v)).then(|| Arc::new(valid)))
         } else {
-            None
+            // 1 → 0, 0 → MASK_MIN.
+            KeyMask::Bias(
+                ((key_mask.ones_like()? - &key_mask)? * (MASK_MIN as f64))?
+                    .reshape((b, 1, 1, 1, l))?,
+            )
         };
         let ctx = ForwardCtx {
             cos: cos.to_dtype(dtype)?,
             sin: sin.to_dtype(dtype)?,
-            key_bias,
-            key_valid,
-            fused,
+            keys,
             max_attn_elems: self.max_attn_elems,
             device: inputs_embeds.device().clone(),
         };
