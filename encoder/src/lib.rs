@@ -7,18 +7,22 @@
 //! service with a bounded queue. It knows nothing of indexes, storage or HTTP.
 
 pub mod batching;
+pub mod embedding;
 pub mod encoder;
 pub mod error;
 pub mod image;
 pub mod layers;
 pub mod loading;
+pub mod model;
 pub mod models;
 pub mod prompt;
 
 pub use batching::{EncodeRequest, EncoderService, ServiceOptions, ServiceStats};
-pub use encoder::{Embedding, Encoder, LoadOptions, ModelKind, MultiVector, RunSpec, TextOptions};
+pub use embedding::{Embedding, MultiVector};
+pub use encoder::{Encoder, LoadOptions, TextOptions};
 pub use error::{Error, Result};
 pub use image::{ImageError, ImageLimits, PreprocessorConfig};
+pub use model::{EmbeddingModel, ModelInfo, ModelKind, RunSpec, DEFAULT_TASK};
 pub use prompt::{PromptKind, Truncation, DEFAULT_MAX_LENGTH};
 
 pub use candle_core::{DType, Device};

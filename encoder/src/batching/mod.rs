@@ -13,9 +13,10 @@ use std::thread::JoinHandle;
 
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 
-use crate::encoder::{Embedding, Encoder, RunSpec};
+use crate::embedding::Embedding;
+use crate::encoder::Encoder;
 use crate::error::{Error, Result};
-use crate::models::jina_v4::truncate_normalize;
+use crate::model::RunSpec;
 use crate::prompt::{PromptKind, Truncation};
 use queue::{BatchLimits, GroupKey, JobQueue, QueuedJob};
 
@@ -355,9 +356,7 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
                         .get_mut(p.job)
                         .expect("picked job is queued: this is a bug");
                     let st = &mut job.state;
-                    if st.dims < full {
-                        e.single = truncate_normalize(&e.single, st.dims);
-                    }
+                    e.truncate(st.dims);
                     st.results[p.row] = Some(e);
                     st.done += 1;
                     if st.done == st.results.len() {

@@ -1,27 +1,36 @@
-//! The sentence-transformers BERT path of [`Encoder`]: loading, tokenization with the
+//! A sentence-transformers BERT behind [`EmbeddingModel`]: loading, tokenization with the
 //! pipeline's length limit, and one packed forward pass with mean or `[CLS]` pooling.
 
+use std::any::Any;
 use std::path::Path;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 
-use super::{
-    Backbone, Embedding, Encoder, LoadOptions, MultiVector, RunSpec, DEFAULT_BATCH_TOKENS,
-};
+use super::LoadOptions;
+use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
-use crate::image::{ImageLimits, PreprocessorConfig};
 use crate::loading::checkpoint::find_shards;
 use crate::loading::sentence_transformers::Pooling;
 use crate::loading::SentencePipeline;
+use crate::model::{EmbeddingModel, ModelInfo, ModelKind, RunSpec};
 use crate::models::bert::{sentence_embedding_packed, BertConfig, BertModel};
-use crate::prompt::{TextTokenizer, Truncation};
+use crate::prompt::{PromptKind, TextTokenizer, Truncation};
 
-impl Encoder {
+/// A BERT sentence encoder with its sentence-transformers pipeline.
+pub struct BertEmbedder {
+    model: BertModel,
+    pipeline: SentencePipeline,
+    info: ModelInfo,
+    tokenizer: TextTokenizer,
+    device: Device,
+}
+
+impl BertEmbedder {
     /// Loads a BERT checkpoint laid out as sentence-transformers saves it: `config.json`,
     /// `model.safetensors`, `tokenizer.json`, optional `modules.json`,
     /// `sentence_bert_config.json` and `1_Pooling/config.json`.
-    pub(super) fn load_bert(dir: &Path, config_json: &str, opts: &LoadOptions) -> Result<Self> {
+    pub fn load(dir: &Path, config_json: &str, opts: &LoadOptions) -> Result<Self> {
         let cfg_path = dir.join("config.json");
         let cfg = BertConfig::from_json(config_json).map_err(|m| Error::config(&cfg_path, m))?;
         if let Some(task) = &opts.merge_task {
@@ -33,7 +42,7 @@ impl Encoder {
         }
         let pipeline = SentencePipeline::from_dir(dir, cfg.max_position_embeddings)?;
         // The file's own padding (all-MiniLM-L6-v2 pads every row to 128) and truncation are
-        // switched off by `TextTokenizer`; rows are cut at max_seq_length and padded per batch.
+        // switched off by `TextTokenizer`; rows are cut at max_seq_length and packed per batch.
         let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
         let shards = find_shards(dir)?;
         let started = std::time::Instant::now();
@@ -72,66 +81,78 @@ impl Encoder {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "BERT sentence encoder loaded"
         );
-        Ok(Encoder {
-            pad_id: cfg.pad_token_id,
-            backbone: Backbone::Bert {
-                model: Box::new(model),
-                pipeline,
-            },
+        let info = ModelInfo {
+            kind: ModelKind::Bert,
+            dims: cfg.hidden_size,
+            // Matryoshka truncation means nothing for a model not trained for it.
+            matryoshka_dims: vec![cfg.hidden_size],
+            default_dims: None,
+            normalizes: pipeline.normalize,
+            packs_batches: true,
+            multi_vector_dim: None,
+            uses_prompts: false,
+            max_length: pipeline.max_seq_length,
+            vocab_size: cfg.vocab_size,
+            tasks: Vec::new(),
+            supports_images: false,
+        };
+        Ok(BertEmbedder {
+            model,
+            pipeline,
+            info,
             tokenizer,
-            preprocessor: PreprocessorConfig::default(),
-            image_limits: ImageLimits::default(),
-            image_prompt: None,
             device: opts.device.clone(),
-            dtype: opts.dtype,
-            batch_tokens: DEFAULT_BATCH_TOKENS,
         })
     }
 
-    /// sentence-transformers' `Transformer.tokenize`: strip, optionally lowercase, add
-    /// `[CLS]`/`[SEP]`, cut at `max_seq_length` (or the request's smaller limit).
-    pub(super) fn tokenize_bert(
-        &self,
-        texts: &[impl AsRef<str>],
-        pipeline: &SentencePipeline,
-        trunc: Truncation,
-    ) -> Result<Vec<Vec<u32>>> {
-        let limit = trunc.max_length.min(pipeline.max_seq_length);
-        texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let text = t.as_ref().trim();
-                let lowered;
-                let text = if pipeline.do_lower_case {
-                    lowered = text.to_lowercase();
-                    lowered.as_str()
-                } else {
-                    text
-                };
-                self.tokenizer
-                    .encode_with_special(text, limit, trunc.truncate, i)
-            })
-            .collect()
+    pub fn config(&self) -> &BertConfig {
+        self.model.config()
+    }
+}
+
+impl EmbeddingModel for BertEmbedder {
+    fn info(&self) -> &ModelInfo {
+        &self.info
     }
 
-    /// One forward pass over the rows packed without padding; rows are already validated against the
-    /// vocabulary.
-    pub(super) fn embed_ids_bert(
+    fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// sentence-transformers' `Transformer.tokenize`: strip, optionally lowercase, add
+    /// `[CLS]`/`[SEP]`, cut at `max_seq_length` (or the request's smaller limit). Tasks and
+    /// prompts change nothing.
+    fn tokenize(
         &self,
-        model: &BertModel,
-        pipeline: &SentencePipeline,
-        rows: &[&[u32]],
-        spec: RunSpec,
-    ) -> Result<Vec<Embedding>> {
-        let full = model.config().hidden_size;
+        text: &str,
+        _task: &str,
+        _prompt: PromptKind,
+        trunc: Truncation,
+        index: usize,
+    ) -> Result<Vec<u32>> {
+        let limit = trunc.max_length.min(self.pipeline.max_seq_length);
+        let text = text.trim();
+        let lowered;
+        let text = if self.pipeline.do_lower_case {
+            lowered = text.to_lowercase();
+            lowered.as_str()
+        } else {
+            text
+        };
+        self.tokenizer
+            .encode_with_special(text, limit, trunc.truncate, index)
+    }
+
+    /// One forward pass over the rows packed without padding.
+    fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
+        let full = self.info.dims;
         if spec.dims != full {
             return Err(Error::InvalidDimension {
                 got: spec.dims,
                 valid: vec![full],
             });
         }
-        let max_positions = model.config().max_position_embeddings;
+        let max_positions = self.model.config().max_position_embeddings;
         if let Some(i) = rows.iter().position(|r| r.len() > max_positions) {
             return Err(Error::TooLong {
                 index: i,
@@ -142,21 +163,22 @@ impl Encoder {
         let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let ids = rows.concat();
         let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
-        let hidden = model.forward_packed(&input_ids, &lens)?;
-        let cls = pipeline.pooling == Pooling::Cls;
-        let vectors =
-            sentence_embedding_packed(&hidden, &lens, cls, pipeline.normalize)?.to_vec2::<f32>()?;
+        let hidden = self.model.forward_packed(&input_ids, &lens)?;
+        let cls = self.pipeline.pooling == Pooling::Cls;
+        let vectors = sentence_embedding_packed(&hidden, &lens, cls, self.pipeline.normalize)?
+            .to_vec2::<f32>()?;
         Ok(rows
             .iter()
             .zip(vectors)
             .map(|(r, single)| Embedding {
                 single,
-                multi: MultiVector {
-                    dim: 0,
-                    data: Vec::new(),
-                },
+                multi: MultiVector::empty(),
                 tokens: r.len(),
             })
             .collect())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

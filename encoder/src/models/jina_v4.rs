@@ -351,13 +351,6 @@ impl JinaV4 {
     }
 }
 
-/// Matryoshka: keep the first `dims` values and renormalise (host-side, one vector).
-pub fn truncate_normalize(v: &[f32], dims: usize) -> Vec<f32> {
-    let head = &v[..dims.min(v.len())];
-    let norm = head.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    head.iter().map(|x| x / norm).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,11 +366,5 @@ mod tests {
         assert!(
             AdapterConfig::from_json(r#"{"r": 4, "lora_alpha": 8, "use_dora": true}"#).is_err()
         );
-    }
-
-    #[test]
-    fn truncation_renormalises() {
-        let v = truncate_normalize(&[3.0, 4.0, 12.0], 2);
-        assert_eq!(v, vec![0.6, 0.8]);
     }
 }

@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, IndexOp};
 use quiver_encoder::models::qwen2_5_vl::text_position_ids;
-use quiver_encoder::{Encoder, PromptKind};
+use quiver_encoder::{Embedding, Encoder, MultiVector, PromptKind};
 
 use crate::common::*;
 
@@ -54,8 +54,15 @@ fn hidden_states_and_heads_match_transformers() {
                 );
                 for &d in &manifest().matryoshka_dims {
                     let ours: Vec<Vec<f32>> = rows(&out.single)
-                        .iter()
-                        .map(|v| quiver_encoder::models::jina_v4::truncate_normalize(v, d))
+                        .into_iter()
+                        .map(|single| {
+                            Embedding {
+                                single,
+                                multi: MultiVector::empty(),
+                                tokens: 0,
+                            }
+                            .truncated(d)
+                        })
                         .collect();
                     let want = rows(golden(&key(&format!("single.{d}"))));
                     for (a, b) in ours.iter().zip(&want) {

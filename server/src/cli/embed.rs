@@ -24,7 +24,7 @@ pub struct EmbedArgs {
     )]
     pub model: String,
     /// Task adapter: retrieval, text-matching or code.
-    #[arg(long, default_value = "retrieval")]
+    #[arg(long, default_value = quiver_encoder::DEFAULT_TASK)]
     pub task: String,
     /// Prompt kind: query or passage (text-matching always uses the query prompt).
     #[arg(long, default_value = "query")]

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use quiver_encoder::models::jina_v4::truncate_normalize;
 use quiver_encoder::{EncodeRequest, PromptKind, Truncation, DEFAULT_MAX_LENGTH};
 use quiver_engine::config::DEFAULT_EMBEDDING_TASK;
 use quiver_engine::{CollectionConfig, VectorParams};
@@ -221,7 +220,7 @@ pub fn embed_in_place(
             Shape::Dense(d) if d == embedding.single.len() => {
                 VectorValue::Dense(embedding.single.clone())
             }
-            Shape::Dense(d) => VectorValue::Dense(truncate_normalize(&embedding.single, d)),
+            Shape::Dense(d) => VectorValue::Dense(embedding.truncated(d)),
             Shape::Multi => {
                 VectorValue::Multi(embedding.multi.rows().map(<[f32]>::to_vec).collect())
             }

@@ -6,7 +6,9 @@
 //! clients show the message.
 
 use actix_web::{web, HttpResponse};
-use quiver_encoder::{Embedding, EncodeRequest, PromptKind, Truncation, DEFAULT_MAX_LENGTH};
+use quiver_encoder::{
+    Embedding, EncodeRequest, PromptKind, Truncation, DEFAULT_MAX_LENGTH, DEFAULT_TASK,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -104,7 +106,7 @@ async fn run(state: &AppState, call: Call) -> Result<(String, Vec<Embedding>), A
     let prompt: PromptKind = call.prompt.as_deref().unwrap_or("query").parse()?;
     let request = EncodeRequest {
         texts: call.texts,
-        task: call.task.unwrap_or_else(|| "retrieval".into()),
+        task: call.task.unwrap_or_else(|| DEFAULT_TASK.into()),
         prompt,
         dims: call.dims,
         truncation: Truncation {
@@ -181,16 +183,7 @@ async fn tei_embed(
     };
     let mut embeddings = run(state, call).await?.1;
     if normalize && !normalized {
-        for e in &mut embeddings {
-            let norm = e
-                .single
-                .iter()
-                .map(|x| x * x)
-                .sum::<f32>()
-                .sqrt()
-                .max(1e-12);
-            e.single.iter_mut().for_each(|x| *x /= norm);
-        }
+        embeddings.iter_mut().for_each(Embedding::normalize);
     }
     Ok(embeddings)
 }

@@ -1,0 +1,310 @@
+//! jina-embeddings-v4 behind [`EmbeddingModel`]: prompts and tokenization, the padded text
+//! forward pass, and the image path (vision tower, features at the `<|image_pad|>` slots of jina's
+//! image prompt, M-RoPE positions, pooling over the vision span; spec §2.3, §3, §4.1).
+
+use std::any::Any;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+
+use super::LoadOptions;
+use crate::embedding::{Embedding, MultiVector};
+use crate::error::{Error, Result};
+use crate::image::{Patches, PreprocessorConfig};
+use crate::loading::Checkpoint;
+use crate::model::{no_images, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
+use crate::models::jina_v4::{JinaConfig, JinaOutput, JinaV4};
+use crate::models::qwen2_5_vl::{multimodal_position_ids, text_position_ids};
+use crate::prompt::{ImagePrompt, PromptKind, TextTokenizer, Truncation, DEFAULT_MAX_LENGTH};
+
+/// jina-embeddings-v4 with its tokenizer and image settings.
+pub struct JinaEmbedder {
+    model: JinaV4,
+    info: ModelInfo,
+    tokenizer: TextTokenizer,
+    preprocessor: PreprocessorConfig,
+    /// `None` when the checkpoint cannot take images (no tower or no image token ids).
+    image_prompt: Option<ImagePrompt>,
+    device: Device,
+    pad_id: u32,
+}
+
+impl JinaEmbedder {
+    /// Loads a checkpoint laid out as the published repository (config, shards, adapters,
+    /// tokenizer, preprocessor config).
+    pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Self> {
+        let ckpt = Checkpoint::open(dir)?;
+        if ckpt.adapter_config.is_none() {
+            return Err(Error::Unsupported(format!(
+                "{}: adapters/adapter_config.json is missing; jina-embeddings-v4 needs its task adapters",
+                dir.display()
+            )));
+        }
+        let tokenizer = TextTokenizer::from_file(&ckpt.tokenizer_path())?;
+        let started = std::time::Instant::now();
+        let mut model = ckpt.load_model(&opts.device, opts.dtype)?;
+        if let Some(task) = &opts.merge_task {
+            let t = config_task_index(&ckpt.config, task)?;
+            model.merge_task(t)?;
+        }
+        tracing::info!(
+            model = %dir.display(),
+            dtype = ?opts.dtype,
+            device = ?opts.device,
+            merged = ?opts.merge_task,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "encoder loaded"
+        );
+        let special = &ckpt.config.text.special;
+        let pad_id = special.pad_token_id.or(special.eos_token_id).unwrap_or(0);
+        let image_prompt = match (
+            model.vision(),
+            special.image_token_id,
+            special.vision_start_token_id,
+            special.vision_end_token_id,
+        ) {
+            (Some(_), Some(_), Some(start), Some(end)) => {
+                Some(ImagePrompt::new(&tokenizer, start, end)?)
+            }
+            _ => None,
+        };
+        let preprocessor = PreprocessorConfig::from_dir(dir)?;
+        let info = info(&model, image_prompt.is_some());
+        Ok(JinaEmbedder {
+            model,
+            info,
+            tokenizer,
+            preprocessor,
+            image_prompt,
+            device: opts.device.clone(),
+            pad_id,
+        })
+    }
+
+    pub fn model(&self) -> &JinaV4 {
+        &self.model
+    }
+
+    pub fn config(&self) -> &JinaConfig {
+        self.model.config()
+    }
+
+    /// One forward pass over a right-padded batch of image prompts; returns the raw model
+    /// output too (for parity tests).
+    pub fn embed_patches_with_output(
+        &self,
+        patches: &[&Patches],
+        spec: RunSpec,
+        keep_layer_outputs: bool,
+    ) -> Result<(JinaOutput, Vec<Embedding>)> {
+        let prompt = self.image_prompt.as_ref().ok_or_else(no_images)?;
+        if patches.is_empty() {
+            return Err(Error::InvalidInput("no images to embed".into()));
+        }
+        let model = &self.model;
+        let vision = model
+            .vision()
+            .expect("image_prompt implies a tower: this is a bug");
+        let image_id = model
+            .config()
+            .text
+            .special
+            .image_token_id
+            .expect("image_prompt implies an image token id: this is a bug");
+        let merge = self.preprocessor.merge_size;
+        let patch_dim = vision.config().patch_dim();
+        if let Some(p) = patches.iter().find(|p| p.patch_dim != patch_dim) {
+            return Err(Error::InvalidInput(format!(
+                "patches of {} values, the vision tower takes {patch_dim}",
+                p.patch_dim
+            )));
+        }
+        let mut pixels = Vec::with_capacity(patches.iter().map(|p| p.data.len()).sum());
+        for p in patches {
+            pixels.extend_from_slice(&p.data);
+        }
+        let n_patches = pixels.len() / patch_dim;
+        let pixels = Tensor::from_vec(pixels, (n_patches, patch_dim), &self.device)?;
+        let grids: Vec<[usize; 3]> = patches.iter().map(|p| p.grid_thw).collect();
+        let features = {
+            let _span = tracing::debug_span!("vision_tower", images = patches.len()).entered();
+            vision.forward(&pixels, &grids)?
+        };
+
+        let rows: Vec<Vec<u32>> = patches
+            .iter()
+            .map(|p| prompt.ids(image_id, p.num_tokens(merge)))
+            .collect();
+        let b = rows.len();
+        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(b * l);
+        let mut mask = Vec::with_capacity(b * l);
+        let mut pool = Vec::with_capacity(b * l);
+        // The single vector pools <|vision_start|> ..= <|vision_end|>.
+        let span_start = prompt.before.len() - 1;
+        for (r, p) in rows.iter().zip(patches) {
+            let span_end = prompt.before.len() + p.num_tokens(merge);
+            ids.extend_from_slice(r);
+            ids.extend(std::iter::repeat_n(self.pad_id, l - r.len()));
+            mask.extend((0..l).map(|i| u32::from(i < r.len())));
+            pool.extend((0..l).map(|i| u32::from((span_start..=span_end).contains(&i))));
+        }
+        let row_refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
+        let row_grids: Vec<Vec<[usize; 3]>> = grids.iter().map(|g| vec![*g]).collect();
+        let positions =
+            multimodal_position_ids(&row_refs, &row_grids, image_id, merge, l, &self.device)?;
+        let input_ids = Tensor::from_vec(ids, (b, l), &self.device)?;
+        let mask = Tensor::from_vec(mask, (b, l), &self.device)?;
+        let pool = Tensor::from_vec(pool, (b, l), &self.device)?;
+        let task = model.has_adapters().then_some(spec.task);
+        let out = model.forward_with_images(
+            &input_ids,
+            &mask,
+            &pool,
+            &positions,
+            &features,
+            task,
+            keep_layer_outputs,
+        )?;
+        let embeddings = self.embeddings(&out, &rows, spec)?;
+        Ok((out, embeddings))
+    }
+
+    /// Host-side heads output: Matryoshka truncation, multi-vectors cut to each row's length.
+    fn embeddings<R: AsRef<[u32]>>(
+        &self,
+        out: &JinaOutput,
+        rows: &[R],
+        spec: RunSpec,
+    ) -> Result<Vec<Embedding>> {
+        let single = out.single.to_vec2::<f32>()?;
+        let multi = out.multi.to_vec3::<f32>()?;
+        let pdim = self.config().multi_vector_projector_dim;
+        Ok(rows
+            .iter()
+            .zip(single)
+            .zip(multi)
+            .map(|((r, s), m)| {
+                let mut e = Embedding {
+                    single: s,
+                    multi: MultiVector {
+                        dim: pdim,
+                        data: m.into_iter().take(r.as_ref().len()).flatten().collect(),
+                    },
+                    tokens: r.as_ref().len(),
+                };
+                e.truncate(spec.dims);
+                e
+            })
+            .collect())
+    }
+}
+
+fn info(model: &JinaV4, supports_images: bool) -> ModelInfo {
+    let cfg = model.config();
+    ModelInfo {
+        kind: ModelKind::JinaV4,
+        dims: cfg.text.hidden_size,
+        matryoshka_dims: cfg.matryoshka_dims.clone(),
+        default_dims: cfg.truncate_dim,
+        normalizes: true,
+        packs_batches: false,
+        multi_vector_dim: Some(cfg.multi_vector_projector_dim),
+        uses_prompts: true,
+        max_length: DEFAULT_MAX_LENGTH,
+        vocab_size: cfg.text.vocab_size,
+        tasks: match model.merged_task() {
+            Some(t) => vec![cfg.task_names[t].clone()],
+            None => cfg.task_names.clone(),
+        },
+        supports_images,
+    }
+}
+
+impl EmbeddingModel for JinaEmbedder {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// The index in the checkpoint's task list; with a task merged at load, only that one.
+    fn task_index(&self, task: &str) -> Result<usize> {
+        let t = config_task_index(self.config(), task)?;
+        match self.model.merged_task() {
+            Some(m) if m != t => Err(Error::UnknownTask {
+                got: task.to_string(),
+                valid: self.info.tasks.clone(),
+            }),
+            _ => Ok(t),
+        }
+    }
+
+    fn tokenize(
+        &self,
+        text: &str,
+        task: &str,
+        prompt: PromptKind,
+        trunc: Truncation,
+        index: usize,
+    ) -> Result<Vec<u32>> {
+        self.tokenizer
+            .encode_prompted(text, task, prompt, trunc, index)
+    }
+
+    /// One right-padded forward pass.
+    fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
+        let b = rows.len();
+        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(b * l);
+        let mut mask_rows = Vec::with_capacity(b);
+        for r in rows {
+            ids.extend_from_slice(r);
+            ids.extend(std::iter::repeat_n(self.pad_id, l - r.len()));
+            let mut m = vec![1u32; r.len()];
+            m.resize(l, 0);
+            mask_rows.push(m);
+        }
+        let input_ids = Tensor::from_vec(ids, (b, l), &self.device)?;
+        let mask_flat: Vec<u32> = mask_rows.iter().flatten().copied().collect();
+        let mask = Tensor::from_vec(mask_flat, (b, l), &self.device)?;
+        let positions = text_position_ids(&mask_rows, &self.device)?;
+        // Loading refuses checkpoints without adapters; a merged model runs its task.
+        let task = self.model.has_adapters().then_some(spec.task);
+        let out = self
+            .model
+            .forward(&input_ids, &mask, &positions, task, false)?;
+        self.embeddings(&out, rows, spec)
+    }
+
+    fn preprocessor(&self) -> Option<&PreprocessorConfig> {
+        Some(&self.preprocessor)
+    }
+
+    fn image_tokens(&self, patches: &Patches) -> Result<usize> {
+        let prompt = self.image_prompt.as_ref().ok_or_else(no_images)?;
+        Ok(prompt.before.len()
+            + patches.num_tokens(self.preprocessor.merge_size)
+            + prompt.after.len())
+    }
+
+    fn embed_patches(&self, patches: &[&Patches], spec: RunSpec) -> Result<Vec<Embedding>> {
+        Ok(self.embed_patches_with_output(patches, spec, false)?.1)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn config_task_index(cfg: &JinaConfig, task: &str) -> Result<usize> {
+    cfg.task_names
+        .iter()
+        .position(|t| t == task)
+        .ok_or_else(|| Error::UnknownTask {
+            got: task.to_string(),
+            valid: cfg.task_names.clone(),
+        })
+}
