@@ -142,6 +142,26 @@ impl Encoder {
         self.model.as_any().downcast_ref::<JinaEmbedder>()
     }
 
+    /// jina-embeddings-v4 only: run text batches packed on the fused kernels (`true`, the default
+    /// on a GPU) or padded on candle's generic ops (`false`, the default on the CPU, where the
+    /// fused kernels are reference implementations). Both give the same vectors.
+    pub fn set_packed_text(&mut self, on: bool) -> Result<()> {
+        let jina = self
+            .model
+            .as_any_mut()
+            .downcast_mut::<JinaEmbedder>()
+            .ok_or_else(|| {
+                Error::Unsupported("packed text batches are a jina-embeddings-v4 setting".into())
+            })?;
+        jina.set_packed(on);
+        Ok(())
+    }
+
+    /// Kernels the last packed text pass launched; `None` for models without a packed pass.
+    pub fn last_launches(&self) -> Option<u64> {
+        self.jina().map(JinaEmbedder::last_launches)
+    }
+
     /// Size of the full dense vector (what `dims: None` returns unless the config sets a
     /// default truncation).
     pub fn dims(&self) -> usize {

@@ -143,6 +143,9 @@ pub trait EmbeddingModel: Send + Sync {
 
     /// The concrete model, for architecture-specific tools (parity tests, configs).
     fn as_any(&self) -> &dyn Any;
+
+    /// The concrete model, for architecture-specific settings.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 pub(crate) fn no_images() -> Error {

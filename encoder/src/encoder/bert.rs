@@ -181,4 +181,8 @@ impl EmbeddingModel for BertEmbedder {
     fn as_any(&self) -> &dyn Any {
         self
     }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }

@@ -1,9 +1,11 @@
-//! jina-embeddings-v4 behind [`EmbeddingModel`]: prompts and tokenization, the padded text
-//! forward pass, and the image path (vision tower, features at the `<|image_pad|>` slots of jina's
+//! jina-embeddings-v4 behind [`EmbeddingModel`]: prompts and tokenization, the text forward pass
+//! (packed on the fused kernels on a GPU, padded on candle's ops with the fused CPU attention on
+//! the CPU), and the image path (vision tower, features at the `<|image_pad|>` slots of jina's
 //! image prompt, M-RoPE positions, pooling over the vision span; spec §2.3, §3, §4.1).
 
 use std::any::Any;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_core::{Device, Tensor};
 
@@ -27,6 +29,10 @@ pub struct JinaEmbedder {
     image_prompt: Option<ImagePrompt>,
     device: Device,
     pad_id: u32,
+    /// Text batches run packed on the fused kernels (the default on a GPU) instead of padded.
+    packed: bool,
+    /// Kernels the last packed pass launched.
+    last_launches: AtomicU64,
 }
 
 impl JinaEmbedder {
@@ -69,7 +75,8 @@ impl JinaEmbedder {
             _ => None,
         };
         let preprocessor = PreprocessorConfig::from_dir(dir)?;
-        let info = info(&model, image_prompt.is_some());
+        let packed = opts.device.is_cuda();
+        let info = info(&model, image_prompt.is_some(), packed);
         Ok(JinaEmbedder {
             model,
             info,
@@ -78,7 +85,51 @@ impl JinaEmbedder {
             image_prompt,
             device: opts.device.clone(),
             pad_id,
+            packed,
+            last_launches: AtomicU64::new(0),
         })
+    }
+
+    /// Packed text batches on the fused kernels (on), or padded ones on candle's generic ops
+    /// (off). Both compute the same vectors; the GPU check compares them.
+    pub fn set_packed(&mut self, on: bool) {
+        self.packed = on;
+        self.info.packs_batches = on;
+    }
+
+    /// Kernels the last packed text pass launched (0 before the first).
+    pub fn last_launches(&self) -> u64 {
+        self.last_launches.load(Ordering::Relaxed)
+    }
+
+    /// One pass over the rows laid end to end, on the fused kernels.
+    fn embed_ids_packed(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
+        let input = self
+            .model
+            .text_model()
+            .packed_text_input(rows, &self.device)?;
+        let task = self.model.has_adapters().then_some(spec.task);
+        let out = self.model.forward_packed(&input, task)?;
+        self.last_launches.store(out.launches, Ordering::Relaxed);
+        let single = out.single.to_vec2::<f32>()?;
+        let multi = out.multi.flatten_all()?.to_vec1::<f32>()?;
+        let pdim = self.config().multi_vector_projector_dim;
+        let mut start = 0;
+        Ok(rows
+            .iter()
+            .zip(single)
+            .map(|(r, single)| {
+                let data = multi[start * pdim..(start + r.len()) * pdim].to_vec();
+                start += r.len();
+                let mut e = Embedding {
+                    single,
+                    multi: MultiVector { dim: pdim, data },
+                    tokens: r.len(),
+                };
+                e.truncate(spec.dims);
+                e
+            })
+            .collect())
     }
 
     pub fn model(&self) -> &JinaV4 {
@@ -200,7 +251,7 @@ impl JinaEmbedder {
     }
 }
 
-fn info(model: &JinaV4, supports_images: bool) -> ModelInfo {
+fn info(model: &JinaV4, supports_images: bool, packed: bool) -> ModelInfo {
     let cfg = model.config();
     ModelInfo {
         kind: ModelKind::JinaV4,
@@ -208,7 +259,7 @@ fn info(model: &JinaV4, supports_images: bool) -> ModelInfo {
         matryoshka_dims: cfg.matryoshka_dims.clone(),
         default_dims: cfg.truncate_dim,
         normalizes: true,
-        packs_batches: false,
+        packs_batches: packed,
         multi_vector_dim: Some(cfg.multi_vector_projector_dim),
         uses_prompts: true,
         max_length: DEFAULT_MAX_LENGTH,
@@ -254,8 +305,11 @@ impl EmbeddingModel for JinaEmbedder {
             .encode_prompted(text, task, prompt, trunc, index)
     }
 
-    /// One right-padded forward pass.
+    /// One forward pass: packed, or right-padded.
     fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
+        if self.packed {
+            return self.embed_ids_packed(rows, spec);
+        }
         let b = rows.len();
         let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(b * l);
@@ -295,6 +349,10 @@ impl EmbeddingModel for JinaEmbedder {
     }
 
     fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 }

@@ -91,21 +91,107 @@ impl LoraLinear {
         })
     }
 
+    /// One layer computing several projections of the same input side by side (Q, K and V, or
+    /// gate and up): weights and biases stacked along the output, each task's `A` matrices stacked
+    /// (`[Σr, in]`) and its `s·B` matrices block-diagonal (`[Σout, Σr]`), so one GEMM, one low-rank
+    /// GEMM and one accumulation serve all parts. Outputs come in the order of `parts`.
+    pub fn fuse(parts: &[LoraLinear]) -> Result<Self> {
+        let Some(first) = parts.first() else {
+            candle_core::bail!("lora fuse: no parts");
+        };
+        if parts.iter().any(|p| p.merged.is_some())
+            || parts.iter().any(|p| p.deltas.len() != first.deltas.len())
+            || parts
+                .iter()
+                .any(|p| p.weight.dim(1).ok() != first.weight.dim(1).ok())
+        {
+            candle_core::bail!("lora fuse: parts differ in input size, tasks or merge state");
+        }
+        let weights: Vec<&Tensor> = parts.iter().map(|p| &p.weight).collect();
+        let weight = Tensor::cat(&weights, 0)?;
+        let bias = if parts.iter().any(|p| p.bias.is_some()) {
+            let biases = parts
+                .iter()
+                .map(|p| match &p.bias {
+                    Some(b) => Ok(b.clone()),
+                    None => Tensor::zeros(p.weight.dim(0)?, p.weight.dtype(), p.weight.device()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Some(Tensor::cat(&biases, 0)?)
+        } else {
+            None
+        };
+        let mut deltas = Vec::with_capacity(first.deltas.len());
+        for t in 0..first.deltas.len() {
+            let ranks: Vec<usize> = parts
+                .iter()
+                .map(|p| p.deltas[t].a.dim(0))
+                .collect::<Result<_>>()?;
+            let total: usize = ranks.iter().sum();
+            let a: Vec<&Tensor> = parts.iter().map(|p| &p.deltas[t].a).collect();
+            let mut before = 0;
+            let mut blocks = Vec::with_capacity(parts.len());
+            for (p, r) in parts.iter().zip(&ranks) {
+                blocks.push(
+                    p.deltas[t]
+                        .b_scaled
+                        .pad_with_zeros(1, before, total - before - r)?,
+                );
+                before += r;
+            }
+            deltas.push(Delta {
+                a: Tensor::cat(&a, 0)?,
+                b_scaled: Tensor::cat(&blocks, 0)?,
+            });
+        }
+        Ok(LoraLinear {
+            weight,
+            bias,
+            deltas,
+            merged: None,
+        })
+    }
+
     /// Number of task deltas held.
     pub fn num_tasks(&self) -> usize {
         self.deltas.len()
     }
 
+    /// Size of the output.
+    pub fn out_dim(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// Kernels [`LoraLinear::forward_task_unbiased`] launches on a GPU: the GEMM, and two more
+    /// (low-rank GEMM, accumulation) when an unmerged task delta applies.
+    pub fn launches(&self, task: Option<usize>) -> u64 {
+        match (task, self.merged) {
+            (Some(_), None) => 3,
+            _ => 1,
+        }
+    }
+
     /// `x·Wᵀ + b`, plus the delta of `task` when given. `x` is `[.., in]`.
     pub fn forward_task(&self, x: &Tensor, task: Option<usize>) -> Result<Tensor> {
+        let y = self.forward_task_unbiased(x, task)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// [`LoraLinear::forward_task`] without the bias, for callers that fold it into their next
+    /// kernel.
+    pub fn forward_task_unbiased(&self, x: &Tensor, task: Option<usize>) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim.max(1);
         let x2 = x.reshape((rows, in_dim))?;
         let mut y = x2.matmul(&self.weight.t()?)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
         match (task, self.merged) {
             (Some(t), Some(m)) if t == m => {}
             (Some(t), Some(m)) => {
@@ -153,11 +239,18 @@ impl LoraLinear {
     }
 }
 
-/// Whether [`AddLowRank`] can add `low · bᵀ` into `y` in place: f32 on the CPU, all contiguous.
+/// Whether [`AddLowRank`] can add `low · bᵀ` into `y` in place: f32 on the CPU, f32 or bf16 on
+/// CUDA, all contiguous and of one dtype.
 fn accumulate_in_place(y: &Tensor, low: &Tensor, b: &Tensor) -> bool {
-    [y, low, b]
-        .iter()
-        .all(|t| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32 && t.is_contiguous())
+    let dtype_ok = match y.device() {
+        Device::Cpu => y.dtype() == DType::F32,
+        Device::Cuda(_) => matches!(y.dtype(), DType::F32 | DType::BF16),
+        _ => false,
+    };
+    dtype_ok
+        && [y, low, b]
+            .iter()
+            .all(|t| t.dtype() == y.dtype() && t.is_contiguous())
 }
 
 /// `y += low · bᵀ` in one GEMM that reads and writes `y`, for `y [rows, out]`, `low [rows, r]`
@@ -230,6 +323,92 @@ impl InplaceOp3 for AddLowRank {
         }
         Ok(())
     }
+
+    /// The same GEMM through cuBLAS with `beta = 1`, accumulating in f32.
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &mut candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        use candle_core::backend::BackendStorage;
+        use candle_core::cuda_backend::cudarc::cublas::{result::gemm_ex, sys};
+        use candle_core::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
+        use candle_core::cuda_backend::WrapErr;
+
+        const OP: &str = "lora-add-low-rank";
+        let (rows, out) = l1.shape().dims2()?;
+        let (low_rows, r) = l2.shape().dims2()?;
+        if l3.shape().dims2()? != (out, r) || low_rows != rows {
+            candle_core::bail!(
+                "{OP}: y {:?}, low {:?}, b {:?} do not fit",
+                l1.shape(),
+                l2.shape(),
+                l3.shape()
+            );
+        }
+        let (Some((y0, y1)), Some((a0, a1)), Some((b0, b1))) = (
+            l1.contiguous_offsets(),
+            l2.contiguous_offsets(),
+            l3.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("{OP} needs contiguous tensors");
+        };
+        let dev = s1.device().clone();
+        let blas = dev.cublas_handle();
+        let stream = dev.cuda_stream();
+        let one = 1f32;
+        // Row-major y[rows, out] is column-major yᵀ[out, rows]: yᵀ += B[out, r] · lowᵀ[r, rows],
+        // with B stored row-major [out, r] (column-major [r, out], hence op T) and low row-major
+        // [rows, r] (column-major [r, rows]).
+        macro_rules! gemm {
+            ($t:ty, $cuda_t:expr) => {{
+                let low = s2.as_cuda_slice::<$t>()?.slice(a0..a1);
+                let b = s3.as_cuda_slice::<$t>()?.slice(b0..b1);
+                let mut y = s1.as_cuda_slice_mut::<$t>()?.slice_mut(y0..y1);
+                let (low_p, _g1) = low.device_ptr(&stream);
+                let (b_p, _g2) = b.device_ptr(&stream);
+                let (y_p, _g3) = y.device_ptr_mut(&stream);
+                // SAFETY: the pointers cover rows·r, out·r and rows·out values of the checked
+                // shapes, which is all the leading dimensions below reach; alpha and beta are f32
+                // as CUBLAS_COMPUTE_32F requires.
+                unsafe {
+                    gemm_ex(
+                        *blas.handle(),
+                        sys::cublasOperation_t::CUBLAS_OP_T,
+                        sys::cublasOperation_t::CUBLAS_OP_N,
+                        out as i32,
+                        rows as i32,
+                        r as i32,
+                        (&one) as *const f32 as *const _,
+                        b_p as *const _,
+                        $cuda_t,
+                        r as i32,
+                        low_p as *const _,
+                        $cuda_t,
+                        r as i32,
+                        (&one) as *const f32 as *const _,
+                        y_p as *mut _,
+                        $cuda_t,
+                        out as i32,
+                        sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                        sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                    )
+                }
+                .w()?;
+            }};
+        }
+        match s1.dtype() {
+            DType::F32 => gemm!(f32, sys::cudaDataType_t::CUDA_R_32F),
+            DType::BF16 => gemm!(half::bf16, sys::cudaDataType_t::CUDA_R_16BF),
+            other => candle_core::bail!("{OP}: {other:?} is not supported"),
+        }
+        Ok(())
+    }
 }
 
 impl Module for LoraLinear {
@@ -288,5 +467,68 @@ mod tests {
         lin.merge(1).unwrap();
         let merged = lin.forward_task(&x, Some(1)).unwrap();
         assert!(diff(&merged, &want) < 1e-5, "{}", diff(&merged, &want));
+    }
+
+    #[test]
+    fn fused_parts_equal_the_parts_side_by_side() {
+        let (inp, r, s) = (16, 2, 0.5);
+        let part = |out: usize, seed: u32, bias: bool| {
+            let mut ts = HashMap::new();
+            ts.insert("weight".to_string(), t(out, inp, seed));
+            if bias {
+                ts.insert(
+                    "bias".to_string(),
+                    t(1, out, seed + 1).flatten_all().unwrap(),
+                );
+            }
+            for (i, task) in ["a", "b"].iter().enumerate() {
+                ts.insert(
+                    format!("lora_A.{task}.weight"),
+                    t(r, inp, seed + 10 + i as u32),
+                );
+                ts.insert(
+                    format!("lora_B.{task}.weight"),
+                    t(out, r, seed + 20 + i as u32),
+                );
+            }
+            let vb = VarBuilder::from_tensors(ts, DType::F32, &Device::Cpu);
+            let ad = TaskAdapters {
+                vb: vb.clone(),
+                tasks: vec!["a".into(), "b".into()],
+                scaling: s,
+                rank: r,
+            };
+            LoraLinear::new(inp, out, bias, vb, Some(&ad)).unwrap()
+        };
+        let parts = [part(12, 1, true), part(5, 2, true), part(7, 3, true)];
+        let mut fused = LoraLinear::fuse(&parts).unwrap();
+        assert_eq!(fused.out_dim(), 24);
+        let x = t(9, inp, 4);
+        for task in [None, Some(0), Some(1)] {
+            let want = Tensor::cat(
+                &parts
+                    .iter()
+                    .map(|p| p.forward_task(&x, task).unwrap())
+                    .collect::<Vec<_>>(),
+                1,
+            )
+            .unwrap();
+            let got = fused.forward_task(&x, task).unwrap();
+            let d = super::super::max_abs_diff(&got, &want);
+            assert!(d < 1e-5, "{task:?}: {d}");
+        }
+        // Merging the fused layer merges every part (no cross terms from the block layout).
+        let want = Tensor::cat(
+            &parts
+                .iter()
+                .map(|p| p.forward_task(&x, Some(1)).unwrap())
+                .collect::<Vec<_>>(),
+            1,
+        )
+        .unwrap();
+        fused.merge(1).unwrap();
+        let d = super::super::max_abs_diff(&fused.forward_task(&x, Some(1)).unwrap(), &want);
+        assert!(d < 1e-5, "merged: {d}");
+        assert!(LoraLinear::fuse(&[]).is_err());
     }
 }

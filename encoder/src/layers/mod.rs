@@ -2,17 +2,16 @@
 
 pub mod causal_attention;
 pub mod exp;
+pub mod fused;
 pub mod gelu;
 pub mod lora;
 pub mod norm;
 pub mod pool;
-pub mod swiglu;
 
 pub use gelu::gelu_erf;
 pub use lora::{LoraLinear, TaskAdapters};
 pub use norm::RmsNorm;
 pub use pool::{l2_normalize, mean_pool};
-pub use swiglu::silu_mul;
 
 /// The f32 values of a contiguous CPU tensor, for the fused CPU kernels (`op` names the caller in
 /// the error).

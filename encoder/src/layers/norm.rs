@@ -16,6 +16,14 @@ impl RmsNorm {
             eps: eps as f32,
         })
     }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn eps(&self) -> f32 {
+        self.eps
+    }
 }
 
 impl Module for RmsNorm {

@@ -9,7 +9,8 @@ use candle_core::{DType, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::qwen2_5_vl::{TextConfig, TextModel, VisionConfig, VisionModel};
+use super::qwen2_5_vl::{PackedInput, TextConfig, TextModel, VisionConfig, VisionModel};
+use crate::layers::fused;
 pub use crate::layers::{l2_normalize, mean_pool};
 use crate::layers::{LoraLinear, TaskAdapters};
 
@@ -161,6 +162,19 @@ pub struct JinaOutput {
     pub multi: Tensor,
     /// Embedding output and each layer's output when requested.
     pub layer_outputs: Vec<Tensor>,
+}
+
+/// Outputs for a packed batch ([`JinaV4::forward_packed`]).
+#[derive(Debug, Clone)]
+pub struct PackedOutput {
+    /// Post-norm hidden states `[tokens, H]`.
+    pub hidden: Tensor,
+    /// L2-normalised mean-pooled vectors `[B, H]`, f32.
+    pub single: Tensor,
+    /// L2-normalised per-token projections `[tokens, P]`, f32.
+    pub multi: Tensor,
+    /// Kernels the pass launched (one per fused op or GEMM).
+    pub launches: u64,
 }
 
 /// The full text model with heads.
@@ -316,6 +330,26 @@ impl JinaV4 {
             task,
             keep_layer_outputs,
         )
+    }
+
+    /// Encodes a packed text batch on the fused kernels (the GPU's text path); `task` as in
+    /// [`JinaV4::forward`].
+    pub fn forward_packed(&self, input: &PackedInput, task: Option<usize>) -> Result<PackedOutput> {
+        let (hidden, mut launches) = self.text.forward_packed(input, task)?;
+        let single = fused::l2_normalize_rows(&fused::segment_mean(&hidden, &input.seqs)?, None)?;
+        let projected = self.projector.forward_task_unbiased(&hidden, task)?;
+        let multi = fused::l2_normalize_rows(&projected, self.projector.bias())?;
+        launches += 2 + self.projector.launches(task) + 1;
+        Ok(PackedOutput {
+            hidden,
+            single,
+            multi,
+            launches,
+        })
+    }
+
+    pub fn text_model(&self) -> &TextModel {
+        &self.text
     }
 
     fn decode_and_pool(

@@ -12,6 +12,7 @@ mod image;
 mod image_parity;
 mod lora;
 mod minilm;
+mod packed;
 mod parity;
 mod qwen_tokenizer;
 mod real_images;

@@ -8,5 +8,5 @@ pub mod vision;
 
 pub use config::{SpecialTokens, TextConfig};
 pub use rope_index::multimodal_position_ids;
-pub use text::{text_position_ids, MRope, TextModel, TextOutput};
+pub use text::{text_position_ids, MRope, PackedInput, TextModel, TextOutput};
 pub use vision::{window_layout, VisionConfig, VisionModel, WindowLayout};

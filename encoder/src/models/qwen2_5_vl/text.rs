@@ -2,7 +2,14 @@
 //!
 //! Written on candle-nn primitives because candle's `qwen2` has no M-RoPE, builds its rotary
 //! tables in the model dtype and treats a mask as bidirectional. Every projection is a
-//! [`LoraLinear`] so jina's task adapters apply unmerged.
+//! [`LoraLinear`] so jina's task adapters apply unmerged; Q, K and V are one fused projection, and
+//! so are gate and up.
+//!
+//! Two passes share the weights: [`TextModel::forward`] over a padded `[B, L]` batch on candle's
+//! generic ops (plus fused CPU attention and SwiGLU for f32 on the CPU), and
+//! [`TextModel::forward_packed`] over sequences laid end to end without padding, on the fused
+//! kernels of [`crate::layers::fused`] (the GPU's text path: one kernel per step, no host
+//! synchronisation between layers, attention memory linear in the tokens).
 //! Reference: `Qwen2_5_VLTextModel` in transformers
 //! <https://github.com/huggingface/transformers/blob/v4.52.4/src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py#L575-L1100>.
 
@@ -12,7 +19,8 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::config::TextConfig;
-use crate::layers::{causal_attention, silu_mul, LoraLinear, RmsNorm, TaskAdapters};
+use crate::layers::fused::{self, VarlenSeqs};
+use crate::layers::{causal_attention, LoraLinear, RmsNorm, TaskAdapters};
 
 /// Score elements (per attention call) above which queries are processed in chunks, so a long
 /// input never materialises `B·H·L²` scores: 32 Mi floats = 128 MiB in f32.
@@ -57,6 +65,25 @@ impl MRope {
         }
     }
 
+    /// `[tokens, 2, head_dim/2]` f32 for the packed pass: each token's cosines, then its sines,
+    /// from its three position components `positions[c][token]`.
+    pub fn cos_sin_rows(&self, positions: [&[i64]; 3], device: &Device) -> Result<Tensor> {
+        let t = positions[0].len();
+        if positions.iter().any(|p| p.len() != t) {
+            candle_core::bail!("M-RoPE: position components of different lengths");
+        }
+        let half = self.inv_freq.len();
+        let mut out = Vec::with_capacity(t * 2 * half);
+        // One loop index over the three components of a token.
+        #[allow(clippy::needless_range_loop)]
+        for i in 0..t {
+            let angle = |j: usize| positions[self.component[j]][i] as f32 * self.inv_freq[j];
+            out.extend((0..half).map(|j| angle(j).cos()));
+            out.extend((0..half).map(|j| angle(j).sin()));
+        }
+        Tensor::from_vec(out, (t, 2, half), device)
+    }
+
     /// `positions`: `[3, B, L]` integer ids. Returns `(cos, sin)`, each `[B, L, head_dim/2]` f32.
     // Index loops mirror the [3, B, L] layout of the position ids; iterators would hide it.
     #[allow(clippy::needless_range_loop)]
@@ -89,9 +116,8 @@ impl MRope {
 
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: LoraLinear,
-    k_proj: LoraLinear,
-    v_proj: LoraLinear,
+    /// q_proj, k_proj and v_proj fused: `[.., (nh + 2·nkv)·d]`.
+    qkv_proj: LoraLinear,
     o_proj: LoraLinear,
     num_heads: usize,
     num_kv_heads: usize,
@@ -104,10 +130,14 @@ impl Attention {
         let q_out = cfg.num_attention_heads * cfg.head_dim;
         let kv_out = cfg.num_key_value_heads * cfg.head_dim;
         let sub = |name: &str| ad.map(|a| a.pp(name));
+        let part =
+            |name: &str, out: usize| LoraLinear::new(h, out, true, vb.pp(name), sub(name).as_ref());
         Ok(Attention {
-            q_proj: LoraLinear::new(h, q_out, true, vb.pp("q_proj"), sub("q_proj").as_ref())?,
-            k_proj: LoraLinear::new(h, kv_out, true, vb.pp("k_proj"), sub("k_proj").as_ref())?,
-            v_proj: LoraLinear::new(h, kv_out, true, vb.pp("v_proj"), sub("v_proj").as_ref())?,
+            qkv_proj: LoraLinear::fuse(&[
+                part("q_proj", q_out)?,
+                part("k_proj", kv_out)?,
+                part("v_proj", kv_out)?,
+            ])?,
             o_proj: LoraLinear::new(q_out, h, false, vb.pp("o_proj"), sub("o_proj").as_ref())?,
             num_heads: cfg.num_attention_heads,
             num_kv_heads: cfg.num_key_value_heads,
@@ -115,14 +145,26 @@ impl Attention {
         })
     }
 
+    /// The fused projection's output split into Q, K and V, each `[B, L, heads·d]`.
+    fn qkv(&self, x: &Tensor, task: Option<usize>) -> Result<(Tensor, Tensor, Tensor)> {
+        let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let qkv = self.qkv_proj.forward_task(x, task)?;
+        Ok((
+            qkv.narrow(D::Minus1, 0, nh * d)?,
+            qkv.narrow(D::Minus1, nh * d, nkv * d)?,
+            qkv.narrow(D::Minus1, (nh + nkv) * d, nkv * d)?,
+        ))
+    }
+
     fn forward(&self, x: &Tensor, ctx: &ForwardCtx, task: Option<usize>) -> Result<Tensor> {
         let (b, l, _) = x.dims3()?;
         let (nh, nkv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let (q, k, v) = self.qkv(x, task)?;
         if let KeyMask::Fused(key_valid) = &ctx.keys {
             // Token-major layout throughout: no head transposes before or after the kernel.
-            let q = self.q_proj.forward_task(x, task)?.reshape((b, l, nh, d))?;
-            let k = self.k_proj.forward_task(x, task)?.reshape((b, l, nkv, d))?;
-            let v = self.v_proj.forward_task(x, task)?.reshape((b, l, nkv, d))?;
+            let q = q.reshape((b, l, nh, d))?;
+            let k = k.reshape((b, l, nkv, d))?;
+            let v = v.reshape((b, l, nkv, d))?;
             let q = candle_nn::rotary_emb::rope_thd(&q, &ctx.cos, &ctx.sin)?;
             let k = candle_nn::rotary_emb::rope_thd(&k, &ctx.cos, &ctx.sin)?;
             let scale = 1.0 / (d as f32).sqrt();
@@ -133,9 +175,9 @@ impl Attention {
         let heads = |t: Tensor, n: usize| -> Result<Tensor> {
             t.reshape((b, l, n, d))?.transpose(1, 2)?.contiguous()
         };
-        let q = heads(self.q_proj.forward_task(x, task)?, nh)?;
-        let k = heads(self.k_proj.forward_task(x, task)?, nkv)?;
-        let v = heads(self.v_proj.forward_task(x, task)?, nkv)?;
+        let q = heads(q, nh)?;
+        let k = heads(k, nkv)?;
+        let v = heads(v, nkv)?;
         let q = candle_nn::rotary_emb::rope(&q, &ctx.cos, &ctx.sin)?;
         let k = candle_nn::rotary_emb::rope(&k, &ctx.cos, &ctx.sin)?;
         let scale = 1.0 / (d as f64).sqrt();
@@ -176,26 +218,40 @@ impl Attention {
 
 #[derive(Debug, Clone)]
 struct Mlp {
-    gate_proj: LoraLinear,
-    up_proj: LoraLinear,
+    /// gate_proj and up_proj fused: `[.., 2·intermediate]`.
+    gate_up_proj: LoraLinear,
     down_proj: LoraLinear,
+    intermediate: usize,
 }
 
 impl Mlp {
     fn new(cfg: &TextConfig, vb: VarBuilder, ad: Option<&TaskAdapters>) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let sub = |name: &str| ad.map(|a| a.pp(name));
+        let part = |name: &str| LoraLinear::new(h, i, false, vb.pp(name), sub(name).as_ref());
         Ok(Mlp {
-            gate_proj: LoraLinear::new(h, i, false, vb.pp("gate_proj"), sub("gate_proj").as_ref())?,
-            up_proj: LoraLinear::new(h, i, false, vb.pp("up_proj"), sub("up_proj").as_ref())?,
+            gate_up_proj: LoraLinear::fuse(&[part("gate_proj")?, part("up_proj")?])?,
             down_proj: LoraLinear::new(i, h, false, vb.pp("down_proj"), sub("down_proj").as_ref())?,
+            intermediate: i,
         })
     }
 
-    fn forward(&self, x: &Tensor, task: Option<usize>) -> Result<Tensor> {
-        let gate = self.gate_proj.forward_task(x, task)?;
-        let up = self.up_proj.forward_task(x, task)?;
-        self.down_proj.forward_task(&silu_mul(&gate, &up)?, task)
+    /// `fused_swiglu`: one pass over the fused gate/up output (the f32 CPU path); otherwise
+    /// candle's generic ops.
+    fn forward(&self, x: &Tensor, task: Option<usize>, fused_swiglu: bool) -> Result<Tensor> {
+        let gate_up = self.gate_up_proj.forward_task(x, task)?;
+        let i = self.intermediate;
+        let act = if fused_swiglu {
+            let mut dims = gate_up.dims().to_vec();
+            let rows = gate_up.elem_count() / (2 * i);
+            *dims.last_mut().expect("a projection output has dims") = i;
+            fused::swiglu(&gate_up.reshape((rows, 2 * i))?)?.reshape(dims)?
+        } else {
+            let gate = gate_up.narrow(D::Minus1, 0, i)?;
+            let up = gate_up.narrow(D::Minus1, i, i)?;
+            (candle_nn::ops::silu(&gate)? * up)?
+        };
+        self.down_proj.forward_task(&act, task)
     }
 }
 
@@ -231,9 +287,12 @@ impl DecoderLayer {
             .self_attn
             .forward(&self.input_layernorm.forward(x)?, ctx, task)?;
         let x = (x + h)?;
-        let h = self
-            .mlp
-            .forward(&self.post_attention_layernorm.forward(&x)?, task)?;
+        let fused_swiglu = matches!(ctx.keys, KeyMask::Fused(_));
+        let h = self.mlp.forward(
+            &self.post_attention_layernorm.forward(&x)?,
+            task,
+            fused_swiglu,
+        )?;
         x + h
     }
 }
@@ -343,11 +402,11 @@ impl TextModel {
     pub fn merge_task(&mut self, task: usize) -> Result<()> {
         for layer in &mut self.layers {
             let a = &mut layer.self_attn;
-            for lin in [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj] {
+            for lin in [&mut a.qkv_proj, &mut a.o_proj] {
                 lin.merge(task)?;
             }
             let m = &mut layer.mlp;
-            for lin in [&mut m.gate_proj, &mut m.up_proj, &mut m.down_proj] {
+            for lin in [&mut m.gate_up_proj, &mut m.down_proj] {
                 lin.merge(task)?;
             }
         }
@@ -411,6 +470,121 @@ impl TextModel {
             last_hidden: self.norm.forward(&x)?,
             layer_outputs,
         })
+    }
+}
+
+/// Tokens per chunk of the packed pass's MLP: the fused gate/up activation of a chunk is
+/// `chunk × 2·intermediate` values (176 MB in bf16 for Qwen2.5-VL-3B), instead of all the batch's.
+const PACKED_MLP_CHUNK: usize = 4096;
+
+/// The inputs of [`TextModel::forward_packed`]: sequences laid end to end.
+#[derive(Debug, Clone)]
+pub struct PackedInput {
+    /// Token ids `[tokens]` u32.
+    pub ids: Tensor,
+    /// Where each sequence starts.
+    pub seqs: VarlenSeqs,
+    /// Each token's rotary angles, `[tokens, 2, head_dim/2]` f32 (cosines, then sines).
+    pub cos_sin: Tensor,
+}
+
+impl TextModel {
+    /// A packed text batch: each row's positions run from 0 in all three M-RoPE components.
+    pub fn packed_text_input(&self, rows: &[&[u32]], device: &Device) -> Result<PackedInput> {
+        let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let positions: Vec<i64> = lens.iter().flat_map(|&l| 0..l as i64).collect();
+        let ids: Vec<u32> = rows.concat();
+        let n = ids.len();
+        Ok(PackedInput {
+            ids: Tensor::from_vec(ids, n, device)?,
+            seqs: VarlenSeqs::new(&lens, device)?,
+            cos_sin: self
+                .rope
+                .cos_sin_rows([&positions, &positions, &positions], device)?,
+        })
+    }
+
+    /// Runs the decoder over a packed batch on the fused kernels, with `task`'s LoRA (None = base
+    /// weights). Returns the post-final-norm hidden states `[tokens, hidden]` and the number of
+    /// kernels launched (one per fused op or GEMM; see [`LoraLinear::launches`]).
+    pub fn forward_packed(
+        &self,
+        input: &PackedInput,
+        task: Option<usize>,
+    ) -> Result<(Tensor, u64)> {
+        let mut launches = 1;
+        let mut x = self.embed_tokens.forward(&input.ids)?;
+        let mut delta: Option<Tensor> = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let _span = tracing::trace_span!("decoder_layer_packed", i).entered();
+            let (residual, d) =
+                layer.forward_packed(&x, delta.as_ref(), input, task, &mut launches)?;
+            x = residual;
+            delta = Some(d);
+        }
+        let (_, hidden) =
+            fused::add_rms_norm(&x, delta.as_ref(), self.norm.weight(), self.norm.eps())?;
+        launches += 1;
+        Ok((hidden, launches))
+    }
+}
+
+impl DecoderLayer {
+    /// One layer of the packed pass: the residual stream after attention, and the MLP's output,
+    /// which the next layer's (or the final) norm adds in the same kernel.
+    fn forward_packed(
+        &self,
+        x: &Tensor,
+        delta: Option<&Tensor>,
+        input: &PackedInput,
+        task: Option<usize>,
+        launches: &mut u64,
+    ) -> Result<(Tensor, Tensor)> {
+        let attn = &self.self_attn;
+        let (nh, nkv, d) = (attn.num_heads, attn.num_kv_heads, attn.head_dim);
+        let norm = &self.input_layernorm;
+        let (x, h) = fused::add_rms_norm(x, delta, norm.weight(), norm.eps())?;
+        let qkv = attn.qkv_proj.forward_task_unbiased(&h, task)?;
+        let bias = attn
+            .qkv_proj
+            .bias()
+            .ok_or_else(|| candle_core::Error::Msg("q/k/v projections without bias".into()))?;
+        fused::rope_qkv(&qkv, bias, &input.cos_sin, nh, nkv, d)?;
+        let o = fused::varlen_attention(&qkv, &input.seqs, nh, nkv, d, 1.0 / (d as f32).sqrt())?;
+        let a = attn.o_proj.forward_task(&o, task)?;
+        let norm = &self.post_attention_layernorm;
+        let (x, h) = fused::add_rms_norm(&x, Some(&a), norm.weight(), norm.eps())?;
+        *launches += 1 + attn.qkv_proj.launches(task) + 2 + attn.o_proj.launches(task) + 1;
+        let mlp = self.mlp.forward_packed(&h, task, launches)?;
+        Ok((x, mlp))
+    }
+}
+
+impl Mlp {
+    /// The MLP over packed rows, in chunks of [`PACKED_MLP_CHUNK`] tokens.
+    fn forward_packed(
+        &self,
+        h: &Tensor,
+        task: Option<usize>,
+        launches: &mut u64,
+    ) -> Result<Tensor> {
+        let tokens = h.dim(0)?;
+        let mut outs = Vec::with_capacity(tokens.div_ceil(PACKED_MLP_CHUNK));
+        let mut start = 0;
+        while start < tokens {
+            let n = PACKED_MLP_CHUNK.min(tokens - start);
+            let part = h.narrow(0, start, n)?;
+            let gate_up = self.gate_up_proj.forward_task(&part, task)?;
+            let act = fused::swiglu(&gate_up)?;
+            outs.push(self.down_proj.forward_task(&act, task)?);
+            *launches += self.gate_up_proj.launches(task) + 1 + self.down_proj.launches(task);
+            start += n;
+        }
+        if outs.len() == 1 {
+            return Ok(outs.pop().expect("one chunk"));
+        }
+        *launches += 1;
+        Tensor::cat(&outs, 0)
     }
 }
 
