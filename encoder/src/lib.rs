@@ -7,9 +7,11 @@
 //! service with a bounded queue. It knows nothing of indexes, storage or HTTP.
 
 pub mod batching;
+pub mod device;
 pub mod embedding;
 pub mod encoder;
 pub mod error;
+pub mod gpu_memory;
 pub mod image;
 pub mod layers;
 pub mod loading;
@@ -18,6 +20,7 @@ pub mod models;
 pub mod prompt;
 
 pub use batching::{EncodeRequest, EncoderService, ServiceOptions, ServiceStats};
+pub use device::{default_dtype, parse_dtype, DeviceChoice, DeviceError};
 pub use embedding::{Embedding, MultiVector};
 pub use encoder::{Encoder, LoadOptions, TextOptions};
 pub use error::{Error, Result};

@@ -56,6 +56,9 @@ enum Command {
     /// Random writes, seals, vacuums and snapshots for the fault-injection tests.
     #[command(hide = true)]
     DebugWorkload(cli::workload::WorkloadArgs),
+    /// Parity outputs and timings of the encoder for scripts/gpu-check.sh.
+    #[command(hide = true)]
+    DebugEncoder(cli::debug_encoder::DebugEncoderArgs),
 }
 
 fn main() {
@@ -78,6 +81,7 @@ fn main() {
         Command::Ingest(args) => cli::ingest::run(&cli.global, args),
         Command::Snapshot(cmd) => cli::snapshot::run(&cli.global, cmd),
         Command::DebugWorkload(args) => cli::workload::run(&cli.global, args),
+        Command::DebugEncoder(args) => cli::debug_encoder::run(args),
     };
     if let Err(err) = result {
         eprintln!("quiver: {err:#}");

@@ -10,7 +10,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use quiver_encoder::{DType, Device, Encoder, LoadOptions, PromptKind, TextOptions, Truncation};
+use quiver_encoder::{
+    default_dtype, parse_dtype, DType, DeviceChoice, Encoder, LoadOptions, PromptKind, TextOptions,
+    Truncation,
+};
 
 /// Arguments of `embed`.
 #[derive(Args, Debug)]
@@ -41,7 +44,14 @@ pub struct EmbedArgs {
     /// Also print the per-token (multi-vector) embeddings.
     #[arg(long)]
     pub multi: bool,
-    /// Compute in bfloat16 instead of float32.
+    /// Where the model runs: cpu, cuda, cuda:N, or auto (GPU 0 when this build has CUDA and a GPU
+    /// answers, else the CPU; the log says which).
+    #[arg(long, env = "QUIVER_DEVICE", default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Compute type: f32 or bf16 (default: bf16 on a GPU, f32 on the CPU).
+    #[arg(long, value_parser = parse_dtype, conflicts_with = "bf16")]
+    pub dtype: Option<DType>,
+    /// Compute in bfloat16 (the same as --dtype bf16).
     #[arg(long)]
     pub bf16: bool,
     /// Image files to embed (PNG, JPEG, WebP, GIF), instead of texts. Repeatable.
@@ -55,9 +65,15 @@ pub struct EmbedArgs {
 /// Runs `embed`.
 pub fn run(args: EmbedArgs) -> Result<()> {
     let prompt: PromptKind = args.prompt.parse()?;
+    let device = args.device.resolve()?;
+    let dtype = match (args.bf16, args.dtype) {
+        (true, _) => DType::BF16,
+        (false, Some(dtype)) => dtype,
+        (false, None) => default_dtype(&device),
+    };
     let opts = LoadOptions {
-        device: Device::Cpu,
-        dtype: if args.bf16 { DType::BF16 } else { DType::F32 },
+        device,
+        dtype,
         merge_task: None,
     };
     let encoder =

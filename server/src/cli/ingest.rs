@@ -33,6 +33,13 @@ pub struct IngestArgs {
     /// cache) and write to --data-dir directly, without a server (which must not be running on it).
     #[arg(long, value_name = "DIR_OR_HF_ID", conflicts_with_all = ["url", "api_key", "model"])]
     pub model_source: Option<String>,
+    /// With --model-source: where the model runs (cpu, cuda, cuda:N, or auto: GPU 0 when this build
+    /// has CUDA and a GPU answers, else the CPU).
+    #[arg(long, requires = "model_source", default_value = "auto")]
+    pub device: quiver_encoder::DeviceChoice,
+    /// With --model-source: compute type, f32 or bf16 (default: bf16 on a GPU, f32 on the CPU).
+    #[arg(long, requires = "model_source", value_parser = quiver_encoder::parse_dtype)]
+    pub dtype: Option<quiver_encoder::DType>,
     /// API key of the server (admin or a key that may write).
     #[arg(long, env = "QUIVER_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -89,7 +96,7 @@ pub fn run(global: &super::GlobalArgs, args: IngestArgs) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let sink: Box<dyn Sink> = match &args.model_source {
-        Some(source) => Box::new(Local::open(global, &args.collection, source)?),
+        Some(source) => Box::new(Local::open(global, &args.collection, source, &args)?),
         None => Box::new(Remote {
             http: Http::new(&args.url, args.api_key.clone()),
             collection: args.collection.clone(),
@@ -421,7 +428,12 @@ struct Local {
 }
 
 impl Local {
-    fn open(global: &super::GlobalArgs, collection: &str, source: &str) -> Result<Self> {
+    fn open(
+        global: &super::GlobalArgs,
+        collection: &str,
+        source: &str,
+        model_device: &IngestArgs,
+    ) -> Result<Self> {
         use crate::inference::{ModelOptions, ModelSpec, ModelState, Models};
         let collections = super::open_collections(global)?;
         let handle = collections
@@ -441,7 +453,8 @@ impl Local {
         .map_err(anyhow::Error::msg)?;
         eprintln!("loading model {source}");
         models.load_all(ModelOptions {
-            dtype: quiver_encoder::DType::F32,
+            device: model_device.device,
+            dtype: model_device.dtype,
             service: Default::default(),
         });
         if let Some(ModelState::Failed(reason)) = models.state(&name) {

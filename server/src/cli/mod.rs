@@ -2,6 +2,7 @@
 
 pub mod collection;
 pub mod config_file;
+pub mod debug_encoder;
 pub mod embed;
 pub mod ingest;
 pub mod search;

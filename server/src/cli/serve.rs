@@ -6,7 +6,7 @@ use clap::Args;
 
 use quiver_engine::Collections;
 
-use quiver_encoder::{DType, ServiceOptions};
+use quiver_encoder::{parse_dtype, DType, DeviceChoice, ServiceOptions};
 
 use crate::http::{HttpSettings, Limits, UrlPolicy};
 use crate::inference::ModelOptions;
@@ -83,7 +83,14 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub models: Vec<crate::inference::ModelSpec>,
-    /// Compute the models in bfloat16 instead of float32.
+    /// Where the models run: cpu, cuda, cuda:N, or auto (GPU 0 when this build has CUDA and a GPU
+    /// answers, else the CPU; the log says which).
+    #[arg(long, env = "QUIVER_DEVICE", default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Compute type of the models: f32 or bf16 (default: bf16 on a GPU, f32 on the CPU).
+    #[arg(long, env = "QUIVER_DTYPE", value_parser = parse_dtype, conflicts_with = "model_bf16")]
+    pub dtype: Option<DType>,
+    /// Compute the models in bfloat16 (the same as --dtype bf16).
     #[arg(long, env = "QUIVER_MODEL_BF16")]
     pub model_bf16: bool,
     /// Tokens per forward pass of a model: longest input × inputs for jina (its batches are
@@ -121,6 +128,8 @@ impl std::fmt::Debug for ServeArgs {
                 &self.snapshot_url_allow_private,
             )
             .field("models", &self.models)
+            .field("device", &self.device)
+            .field("dtype", &self.dtype)
             .field("model_bf16", &self.model_bf16)
             .field("max_batch_tokens", &self.max_batch_tokens)
             .field("max_batch_requests", &self.max_batch_requests)
@@ -153,10 +162,11 @@ impl ServeArgs {
             models: self.models.clone(),
             image_dir: self.image_dir.clone(),
             model_options: ModelOptions {
+                device: self.device,
                 dtype: if self.model_bf16 {
-                    DType::BF16
+                    Some(DType::BF16)
                 } else {
-                    DType::F32
+                    self.dtype
                 },
                 service: ServiceOptions {
                     max_batch_tokens: self.max_batch_tokens,
@@ -170,6 +180,8 @@ impl ServeArgs {
 
 /// Serves until SIGINT / SIGTERM, then finishes in-flight requests and closes the collections.
 pub fn run(global: &super::GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    // A CUDA device in a build without CUDA stops startup here rather than failing every model.
+    args.device.check_compiled()?;
     let settings = args.http_settings();
     tracing::debug!(?settings, "serve");
     let data_dir = global.data_dir.clone();

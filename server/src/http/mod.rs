@@ -369,7 +369,8 @@ mod tests {
             models: Vec::new(),
             image_dir: None,
             model_options: crate::inference::ModelOptions {
-                dtype: quiver_encoder::DType::F32,
+                device: quiver_encoder::DeviceChoice::Cpu,
+                dtype: None,
                 service: Default::default(),
             },
         }

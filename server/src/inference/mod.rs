@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
-use quiver_encoder::{DType, Device, Encoder, EncoderService, LoadOptions, ServiceOptions};
+use quiver_encoder::{DType, DeviceChoice, Encoder, EncoderService, LoadOptions, ServiceOptions};
 
 /// One `--model` flag: a name clients use and where the weights are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +47,10 @@ impl FromStr for ModelSpec {
 /// How every model is loaded and served.
 #[derive(Clone, Copy, Debug)]
 pub struct ModelOptions {
-    /// Compute type (f32, or bf16 where the device supports it).
-    pub dtype: DType,
+    /// Where the models run (`--device`).
+    pub device: DeviceChoice,
+    /// Compute type; `None` takes the device's default (bf16 on a GPU, f32 on the CPU).
+    pub dtype: Option<DType>,
     /// Batching and queue bounds of each model's worker.
     pub service: ServiceOptions,
 }
@@ -113,22 +115,32 @@ impl Models {
         self.image_dir.as_deref()
     }
 
-    /// Loads every model, one after another, on the calling thread.
+    /// Loads every model, one after another, on the calling thread. A device that cannot be
+    /// opened fails every model with the reason.
     pub fn load_all(&self, opts: ModelOptions) {
+        let device = opts.device.resolve().map_err(|e| e.to_string());
+        if let Ok(device) = &device {
+            let dtype = opts
+                .dtype
+                .unwrap_or_else(|| quiver_encoder::default_dtype(device));
+            tracing::info!(device = ?device, ?dtype, "models run here");
+        }
         for (name, slot) in &self.slots {
             let started = std::time::Instant::now();
             tracing::info!(model = %name, source = %slot.source, "loading model");
-            let result = Encoder::load_with(
-                &slot.source,
-                &LoadOptions {
-                    device: Device::Cpu,
-                    dtype: opts.dtype,
+            let result = device.clone().and_then(|device| {
+                let load = LoadOptions {
+                    dtype: opts
+                        .dtype
+                        .unwrap_or_else(|| quiver_encoder::default_dtype(&device)),
+                    device,
                     merge_task: None,
-                },
-            )
-            .and_then(|encoder| EncoderService::start(Arc::new(encoder), opts.service))
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
+                };
+                Encoder::load_with(&slot.source, &load)
+                    .and_then(|encoder| EncoderService::start(Arc::new(encoder), opts.service))
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            });
             match &result {
                 Ok(_) => tracing::info!(
                     model = %name,
