@@ -21,3 +21,9 @@ for e2e in scripts/run-qdrant-client-test.sh scripts/run-openai-client-test.sh t
         "$e2e"
     fi
 done
+
+# The GPU check's comparison and table logic, on the CPU with the tiny fixture (the GPU run itself
+# needs a GPU machine: scripts/gpu-check.sh there).
+step "scripts/gpu_check_test.py and scripts/gpu-check.sh --device cpu"
+python3 scripts/gpu_check_test.py
+scripts/gpu-check.sh --device cpu
