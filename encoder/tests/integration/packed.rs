@@ -117,3 +117,53 @@ fn the_encoder_gives_the_same_vectors_packed_and_padded() {
         assert_vec_close("multi", &a.multi.data, &b.multi.data, 1e-5);
     }
 }
+
+#[test]
+fn the_service_packs_jina_batches_when_the_pass_is_packed() {
+    use quiver_encoder::{EncodeRequest, EncoderService, ServiceOptions, Truncation};
+    use std::sync::atomic::Ordering;
+
+    let mut enc = Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap();
+    let single = |enc: &Encoder, t: &str| {
+        enc.encode_texts(&[t], "retrieval", PromptKind::Query, None)
+            .unwrap()
+            .remove(0)
+    };
+    let texts = [
+        "a",
+        "Berlin is the capital of Germany.",
+        "short one",
+        "x y z",
+    ];
+    let want: Vec<_> = texts.iter().map(|t| single(&enc, t)).collect();
+    let tokens: usize = want.iter().map(|e| e.tokens).sum();
+    let longest = want.iter().map(|e| e.tokens).max().unwrap();
+    assert!(longest * texts.len() > tokens, "the rows differ in length");
+    enc.set_packed_text(true).unwrap();
+    let svc = EncoderService::start(
+        std::sync::Arc::new(enc),
+        ServiceOptions {
+            // Packed, the four rows fit one batch by their real tokens; padded they would not.
+            max_batch_tokens: tokens,
+            max_batch_requests: 8,
+            queue_capacity: 8,
+        },
+    )
+    .unwrap();
+    let got = svc
+        .encode(EncodeRequest {
+            texts: texts.iter().map(|s| s.to_string()).collect(),
+            task: "retrieval".into(),
+            prompt: PromptKind::Query,
+            dims: None,
+            truncation: Truncation::default(),
+        })
+        .unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_vec_close("single", &g.single, &w.single, 1e-5);
+        assert_vec_close("multi", &g.multi.data, &w.multi.data, 1e-5);
+    }
+    let stats = svc.stats();
+    assert_eq!(stats.batches.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.padded_tokens.load(Ordering::Relaxed), tokens as u64);
+}

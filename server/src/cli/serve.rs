@@ -93,8 +93,8 @@ pub struct ServeArgs {
     /// Compute the models in bfloat16 (the same as --dtype bf16).
     #[arg(long, env = "QUIVER_MODEL_BF16")]
     pub model_bf16: bool,
-    /// Tokens per forward pass of a model: longest input × inputs for jina (its batches are
-    /// padded), the inputs' sum for BERT models (their batches are packed).
+    /// Tokens per forward pass of a model: longest input × inputs for padded batches (jina on the
+    /// CPU), the inputs' sum for packed ones (BERT, and jina on a GPU).
     #[arg(long, env = "QUIVER_MAX_BATCH_TOKENS", default_value_t = 16_384)]
     pub max_batch_tokens: usize,
     /// Inputs per forward pass of a model.
