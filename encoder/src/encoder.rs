@@ -384,7 +384,7 @@ impl Encoder {
     /// different sizes may share a call; errors name the failing input's index.
     pub fn encode_images(
         &self,
-        images: &[impl AsRef<[u8]>],
+        images: &[impl AsRef<[u8]> + Sync],
         task: &str,
         dims: Option<usize>,
     ) -> Result<Vec<Embedding>> {
@@ -392,19 +392,33 @@ impl Encoder {
             return Ok(Vec::new());
         }
         let spec = self.run_spec(task, dims)?;
+        let patches = self.preprocess_images(images)?;
+        let refs: Vec<&Patches> = patches.iter().collect();
+        self.encode_patches(&refs, spec)
+    }
+
+    /// Decodes, checks against the limits and preprocesses images, in parallel on the CPU pool;
+    /// an error names the first failing input by index.
+    pub fn preprocess_images(&self, images: &[impl AsRef<[u8]> + Sync]) -> Result<Vec<Patches>> {
+        use rayon::prelude::*;
+
         if !self.supports_images() {
             return Err(no_images());
         }
-        let patches = images
-            .iter()
+        let results: Vec<_> = images
+            .par_iter()
+            .map(|bytes| preprocess(bytes.as_ref(), self.preprocessor(), &self.image_limits))
+            .collect();
+        results
+            .into_iter()
             .enumerate()
-            .map(|(index, bytes)| {
-                preprocess(bytes.as_ref(), self.preprocessor(), &self.image_limits)
-                    .map_err(|source| Error::Image { index, source })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let refs: Vec<&Patches> = patches.iter().collect();
-        self.encode_patches(&refs, spec)
+            .map(|(index, r)| r.map_err(|source| Error::Image { index, source }))
+            .collect()
+    }
+
+    /// Tokens one preprocessed image costs the decoder, its prompt included.
+    pub fn image_tokens(&self, patches: &Patches) -> Result<usize> {
+        self.model.image_tokens(patches)
     }
 
     /// Embeds already preprocessed images, batching them by prompt length.

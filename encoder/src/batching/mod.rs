@@ -1,8 +1,9 @@
 //! The encoder service: one worker thread owns the model, callers submit through a bounded
-//! queue, and the worker packs rows from many requests into token-budget batches.
+//! queue, and the worker packs texts, or images, from many requests into token-budget batches.
 //!
-//! Tokenization and validation run on the caller's thread (they parallelise and give token
-//! counts up front); the worker only sees token ids. A full queue answers
+//! Tokenization, image decoding and preprocessing (on the CPU pool), and validation run on the
+//! caller's thread, so they overlap the worker's current forward pass and give token counts up
+//! front; the worker only sees token ids and image patches. A full queue answers
 //! [`Error::Overloaded`] at once instead of growing memory; the server maps it to 429.
 
 pub mod queue;
@@ -16,14 +17,16 @@ use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use crate::embedding::Embedding;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
+use crate::image::Patches;
 use crate::model::RunSpec;
 use crate::prompt::{PromptKind, Truncation};
-use queue::{BatchLimits, GroupKey, JobQueue, QueuedJob};
+use queue::{BatchLimits, GroupKey, JobQueue, Modality, QueuedJob};
 
 /// Service limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceOptions {
-    /// Padded tokens (`longest × rows`) per forward pass.
+    /// Tokens per forward pass: `longest × rows` for a padded batch (images; text on models that
+    /// pad), the rows' sum for a packed one.
     pub max_batch_tokens: usize,
     /// Inputs per forward pass.
     pub max_batch_requests: usize,
@@ -52,10 +55,18 @@ pub struct EncodeRequest {
     pub truncation: Truncation,
 }
 
+/// What a job embeds: token rows, or preprocessed images.
+enum Items {
+    Text(Vec<Vec<u32>>),
+    Images(Vec<Patches>),
+}
+
 struct Job {
     key: GroupKey,
     dims: usize,
-    rows: Vec<Vec<u32>>,
+    /// Cost of each item in tokens.
+    lens: Vec<usize>,
+    items: Items,
     cancelled: Arc<AtomicBool>,
     reply: Sender<Result<Vec<Embedding>>>,
 }
@@ -63,6 +74,7 @@ struct Job {
 /// Results being collected for one queued job.
 struct JobState {
     dims: usize,
+    items: Items,
     results: Vec<Option<Embedding>>,
     done: usize,
     reply: Sender<Result<Vec<Embedding>>>,
@@ -115,17 +127,6 @@ pub struct EncoderService {
     outstanding: Arc<AtomicUsize>,
     capacity: usize,
     stats: Arc<ServiceStats>,
-    /// Image calls of this model run one at a time (each is a whole batch of its own).
-    images: std::sync::Mutex<()>,
-}
-
-/// A queue slot held by an image call on the caller's thread; released on drop.
-struct Slot<'a>(&'a AtomicUsize);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl EncoderService {
@@ -155,31 +156,70 @@ impl EncoderService {
             outstanding: Arc::new(AtomicUsize::new(0)),
             capacity: opts.queue_capacity,
             stats,
-            images: std::sync::Mutex::new(()),
         })
     }
 
-    /// Embeds encoded images (PNG, JPEG, WebP, GIF) at full size on the calling thread. The call
-    /// takes a queue slot like a text request (so a full queue refuses it with `Overloaded`), runs
-    /// after any other image call of this model, and is counted in [`ServiceStats`].
-    pub fn encode_images(&self, images: &[impl AsRef<[u8]>], task: &str) -> Result<Vec<Embedding>> {
-        let _slot = self.reserve()?;
-        // A panic in an earlier call leaves nothing to repair: the lock guards no data.
-        let _one = self.images.lock().unwrap_or_else(|e| e.into_inner());
-        let started = std::time::Instant::now();
-        let out = self.encoder.encode_images(images, task, None)?;
-        let tokens: usize = out.iter().map(|e| e.multi.num_tokens()).sum();
-        let stats = &self.stats;
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.inputs.fetch_add(out.len() as u64, Ordering::Relaxed);
-        stats.tokens.fetch_add(tokens as u64, Ordering::Relaxed);
-        stats
-            .padded_tokens
-            .fetch_add(tokens as u64, Ordering::Relaxed);
-        stats
-            .busy_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        Ok(out)
+    /// Embeds encoded images (PNG, JPEG, WebP, GIF) at full size: [`EncoderService::submit_images`]
+    /// and wait.
+    pub fn encode_images(
+        &self,
+        images: &[impl AsRef<[u8]> + Sync],
+        task: &str,
+    ) -> Result<Vec<Embedding>> {
+        self.submit_images(images, task)?.wait()
+    }
+
+    /// Takes a queue slot (a full queue refuses at once with `Overloaded`), decodes and
+    /// preprocesses the images on the CPU pool while the worker runs other batches, then enqueues
+    /// them; the worker merges images of concurrent requests into one forward pass under the token
+    /// budget, and each request's images come back in its order.
+    pub fn submit_images(&self, images: &[impl AsRef<[u8]> + Sync], task: &str) -> Result<Pending> {
+        let spec = self.encoder.run_spec(task, None)?;
+        if !self.encoder.supports_images() {
+            // Asked before a slot is taken: the answer is the same whatever the queue holds.
+            return Err(crate::model::no_images());
+        }
+        let tx = self.tx.as_ref().ok_or(Error::WorkerGone)?;
+        let (reply, rx) = channel::bounded(1);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.take_slot()?;
+        // From here the slot is the Pending's, given back when it is dropped (on any error too).
+        let pending = Pending {
+            rx,
+            cancelled: cancelled.clone(),
+            outstanding: self.outstanding.clone(),
+        };
+        let patches = self.encoder.preprocess_images(images)?;
+        let lens = patches
+            .iter()
+            .map(|p| self.encoder.image_tokens(p))
+            .collect::<Result<Vec<_>>>()?;
+        let job = Job {
+            key: GroupKey {
+                task: spec.task,
+                prompt: PromptKind::Query,
+                modality: Modality::Image,
+            },
+            dims: spec.dims,
+            lens,
+            items: Items::Images(patches),
+            cancelled,
+            reply,
+        };
+        self.enqueue_job(tx, job, pending)
+    }
+
+    /// Sends a job whose slot `pending` holds.
+    fn enqueue_job(&self, tx: &Sender<Job>, job: Job, pending: Pending) -> Result<Pending> {
+        match tx.try_send(job) {
+            Ok(()) => Ok(pending),
+            // Dropping `pending` releases the slot.
+            Err(TrySendError::Full(_)) => {
+                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(Error::Overloaded)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(Error::WorkerGone),
+        }
     }
 
     /// Takes one of the `capacity` slots, or refuses with `Overloaded`; the caller must give it back.
@@ -193,12 +233,6 @@ impl EncoderService {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 Error::Overloaded
             })
-    }
-
-    /// A slot held for the caller's scope.
-    fn reserve(&self) -> Result<Slot<'_>> {
-        self.take_slot()?;
-        Ok(Slot(&self.outstanding))
     }
 
     pub fn encoder(&self) -> &Encoder {
@@ -237,9 +271,11 @@ impl EncoderService {
                 } else {
                     PromptKind::Query
                 },
+                modality: Modality::Text,
             },
             dims: spec.dims,
-            rows,
+            lens: rows.iter().map(Vec::len).collect(),
+            items: Items::Text(rows),
             cancelled: cancelled.clone(),
             reply,
         };
@@ -252,15 +288,7 @@ impl EncoderService {
             cancelled,
             outstanding: self.outstanding.clone(),
         };
-        match tx.try_send(job) {
-            Ok(()) => Ok(pending),
-            // Dropping `pending` releases the slot.
-            Err(TrySendError::Full(_)) => {
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                Err(Error::Overloaded)
-            }
-            Err(TrySendError::Disconnected(_)) => Err(Error::WorkerGone),
-        }
+        self.enqueue_job(tx, job, pending)
     }
 
     /// Submits and waits.
@@ -309,39 +337,35 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
         }
         let (key, picked) = queue.next_batch(limits);
         let Some(key) = key else { continue };
-        let rows: Vec<Vec<u32>> = picked
+        let full = encoder.dims();
+        let spec = RunSpec {
+            task: key.task,
+            dims: full,
+        };
+        let lens: Vec<usize> = picked
             .iter()
             .map(|p| {
                 queue
-                    .get_mut(p.job)
+                    .get(p.job)
                     .expect("picked job is queued: this is a bug")
-                    .rows[p.row]
-                    .clone()
+                    .lens[p.row]
             })
             .collect();
-        let refs: Vec<&[u32]> = rows.iter().map(|r| r.as_slice()).collect();
-        let full = encoder.dims();
-        let span = tracing::debug_span!("encode_batch", rows = refs.len(), task = key.task);
+        let span = tracing::debug_span!("encode_batch", rows = picked.len(), task = key.task, modality = ?key.modality);
         let started = std::time::Instant::now();
-        let result = span.in_scope(|| {
-            encoder.embed_ids(
-                &refs,
-                RunSpec {
-                    task: key.task,
-                    dims: full,
-                },
-            )
-        });
-        let longest = refs.iter().map(|r| r.len()).max().unwrap_or(0);
-        let real: usize = refs.iter().map(|r| r.len()).sum();
+        let result = span.in_scope(|| run_batch(encoder, &queue, &picked, key.modality, spec));
+        let longest = lens.iter().copied().max().unwrap_or(0);
+        let real: usize = lens.iter().sum();
         stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.inputs.fetch_add(refs.len() as u64, Ordering::Relaxed);
+        stats
+            .inputs
+            .fetch_add(picked.len() as u64, Ordering::Relaxed);
         stats.tokens.fetch_add(real as u64, Ordering::Relaxed);
-        // A packed batch (BERT) runs its real tokens only.
-        let computed = if limits.packed {
+        // A packed batch (text on BERT, and on jina on a GPU) runs its real tokens only.
+        let computed = if limits.packed && key.modality == Modality::Text {
             real
         } else {
-            longest * refs.len()
+            longest * picked.len()
         };
         stats
             .padded_tokens
@@ -385,19 +409,47 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
     }
 }
 
+/// One forward pass over the picked items (all of one modality): token rows through
+/// `embed_ids`, images through `encode_patches`.
+fn run_batch(
+    encoder: &Encoder,
+    queue: &JobQueue<JobState>,
+    picked: &[queue::BatchRow],
+    modality: Modality,
+    spec: RunSpec,
+) -> Result<Vec<Embedding>> {
+    let mut rows: Vec<&[u32]> = Vec::new();
+    let mut images: Vec<&Patches> = Vec::new();
+    for p in picked {
+        let job = queue
+            .get(p.job)
+            .expect("picked job is queued: this is a bug");
+        match (&job.state.items, modality) {
+            (Items::Text(r), Modality::Text) => rows.push(&r[p.row]),
+            (Items::Images(i), Modality::Image) => images.push(&i[p.row]),
+            _ => unreachable!("a batch holds one modality (its group key): this is a bug"),
+        }
+    }
+    match modality {
+        Modality::Text => encoder.embed_ids(&rows, spec),
+        Modality::Image => encoder.encode_patches(&images, spec),
+    }
+}
+
 fn enqueue(queue: &mut JobQueue<JobState>, job: Job) {
-    if job.rows.is_empty() {
+    if job.lens.is_empty() {
         let _ = job.reply.send(Ok(Vec::new()));
         return;
     }
-    let n = job.rows.len();
+    let n = job.lens.len();
     queue.push(QueuedJob {
         key: job.key,
-        rows: job.rows,
+        lens: job.lens,
         next_row: 0,
         cancelled: job.cancelled,
         state: JobState {
             dims: job.dims,
+            items: job.items,
             results: vec![None; n],
             done: 0,
             reply: job.reply,

@@ -1,11 +1,12 @@
 //! Token-budget batch formation, independent of threads and models.
 //!
-//! Jobs wait in FIFO order. A batch takes rows from the oldest job's group (same task and
-//! prompt kind) while its cost stays within `max_batch_tokens` and the row count within
-//! `max_batch_requests`; the first row is always taken so an oversized input still runs alone.
-//! The cost is what the model computes: `longest × rows` for a model that pads its batches, the
-//! sum of the rows' tokens for one that packs them (BERT). Jobs whose caller has gone are dropped
-//! before they cost compute.
+//! Jobs wait in FIFO order. A batch takes items from the oldest job's group (same task, prompt
+//! kind and modality) while its cost stays within `max_batch_tokens` and the item count within
+//! `max_batch_requests`; the first item is always taken so an oversized input still runs alone.
+//! The cost is what the model computes: `longest × items` for a padded batch (images, and text on
+//! models that pad), the sum of the items' tokens for a packed one (text on BERT, and on jina on a
+//! GPU). An image costs the tokens of its prompt, which grow with its pixels. Items of a job keep
+//! their order. Jobs whose caller has gone are dropped before they cost compute.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,19 +14,28 @@ use std::sync::Arc;
 
 use crate::prompt::PromptKind;
 
-/// Rows with the same key may share a forward pass.
+/// What a job embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Modality {
+    Text,
+    Image,
+}
+
+/// Items with the same key may share a forward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GroupKey {
     pub task: usize,
     pub prompt: PromptKind,
+    pub modality: Modality,
 }
 
-/// One queued request: its tokenized rows and how far it has been scheduled.
+/// One queued request: the cost in tokens of each of its items and how far it has been
+/// scheduled (the items themselves are the owner's, in `state`).
 #[derive(Debug)]
 pub struct QueuedJob<R> {
     pub key: GroupKey,
-    pub rows: Vec<Vec<u32>>,
-    /// Rows before this index are already in a batch.
+    pub lens: Vec<usize>,
+    /// Items before this index are already in a batch.
     pub next_row: usize,
     pub cancelled: Arc<AtomicBool>,
     /// What the owner attaches (reply channel, partial results).
@@ -44,7 +54,8 @@ pub struct BatchRow {
 pub struct BatchLimits {
     pub max_batch_tokens: usize,
     pub max_batch_requests: usize,
-    /// The model runs a batch without padding, so it costs its real tokens, not rows × longest.
+    /// The model runs a text batch without padding, so it costs its real tokens, not
+    /// rows × longest. Image batches are padded.
     pub packed: bool,
 }
 
@@ -76,6 +87,10 @@ impl<R> JobQueue<R> {
         self.jobs.is_empty()
     }
 
+    pub fn get(&self, id: u64) -> Option<&QueuedJob<R>> {
+        self.jobs.iter().find(|(i, _)| *i == id).map(|(_, j)| j)
+    }
+
     pub fn get_mut(&mut self, id: u64) -> Option<&mut QueuedJob<R>> {
         self.jobs.iter_mut().find(|(i, _)| *i == id).map(|(_, j)| j)
     }
@@ -99,21 +114,22 @@ impl<R> JobQueue<R> {
         let Some(key) = self
             .jobs
             .iter()
-            .find(|(_, j)| j.next_row < j.rows.len())
+            .find(|(_, j)| j.next_row < j.lens.len())
             .map(|(_, j)| j.key)
         else {
             return (None, Vec::new());
         };
+        let packed = limits.packed && key.modality == Modality::Text;
         let mut picked = Vec::new();
         let (mut longest, mut total) = (0usize, 0usize);
         'jobs: for (id, job) in self.jobs.iter_mut() {
             if job.key != key {
                 continue;
             }
-            while job.next_row < job.rows.len() {
-                let len = job.rows[job.next_row].len();
+            while job.next_row < job.lens.len() {
+                let len = job.lens[job.next_row];
                 let new_longest = longest.max(len);
-                let cost = if limits.packed {
+                let cost = if packed {
                     total + len
                 } else {
                     new_longest * (picked.len() + 1)
@@ -141,12 +157,17 @@ mod tests {
     use super::*;
 
     fn job(task: usize, lens: &[usize]) -> QueuedJob<()> {
+        job_of(task, Modality::Text, lens)
+    }
+
+    fn job_of(task: usize, modality: Modality, lens: &[usize]) -> QueuedJob<()> {
         QueuedJob {
             key: GroupKey {
                 task,
                 prompt: PromptKind::Query,
+                modality,
             },
-            rows: lens.iter().map(|&n| vec![1; n]).collect(),
+            lens: lens.to_vec(),
             next_row: 0,
             cancelled: Arc::new(AtomicBool::new(false)),
             state: (),
@@ -226,5 +247,37 @@ mod tests {
         q.push(j);
         assert_eq!(q.drop_cancelled(), 1);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn images_of_concurrent_requests_share_a_padded_batch_in_order() {
+        let mut q = JobQueue::default();
+        // Two image requests and a text request in between, same task.
+        let a = q.push(job_of(0, Modality::Image, &[30, 10]));
+        let t = q.push(job(0, &[5]));
+        let b = q.push(job_of(0, Modality::Image, &[20, 40]));
+        let limits = BatchLimits {
+            max_batch_tokens: 100,
+            max_batch_requests: 8,
+            packed: true,
+        };
+        // Images are padded even when text is packed: 30, 10, 20 → 30 × 3 = 90 fits; 40 × 4 does not.
+        let (key, rows) = q.next_batch(limits);
+        assert_eq!(key.unwrap().modality, Modality::Image);
+        assert_eq!(
+            rows,
+            vec![
+                BatchRow { job: a, row: 0 },
+                BatchRow { job: a, row: 1 },
+                BatchRow { job: b, row: 0 }
+            ]
+        );
+        // The text request is the oldest group left with work.
+        let (key, rows) = q.next_batch(limits);
+        assert_eq!(key.unwrap().modality, Modality::Text);
+        assert_eq!(rows, vec![BatchRow { job: t, row: 0 }]);
+        let (_, rows) = q.next_batch(limits);
+        assert_eq!(rows, vec![BatchRow { job: b, row: 1 }]);
+        assert!(q.next_batch(limits).1.is_empty());
     }
 }

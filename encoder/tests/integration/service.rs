@@ -159,3 +159,40 @@ fn image_calls_take_a_slot_and_are_counted() {
     assert!(svc.encode_images(&images[..1], "retrieval").is_ok());
     assert_eq!(stats.rejected.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn concurrent_image_requests_keep_their_order_and_bad_images_free_their_slot() {
+    use std::sync::atomic::Ordering;
+    let enc =
+        Arc::new(Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap());
+    let svc = EncoderService::start(
+        enc.clone(),
+        ServiceOptions {
+            max_batch_tokens: 4096,
+            max_batch_requests: 8,
+            queue_capacity: 4,
+        },
+    )
+    .unwrap();
+    let (a, b, c) = (image_bytes("a"), image_bytes("b"), image_bytes("c"));
+    // Submitted before either is collected: the worker may merge them into one padded batch.
+    let first = svc.submit_images(&[&a, &c], "code").unwrap();
+    let second = svc.submit_images(&[&b, &a, &c], "code").unwrap();
+    let second = second.wait().unwrap();
+    let first = first.wait().unwrap();
+    for (got, want) in first.iter().chain(&second).zip([&a, &c, &b, &a, &c]) {
+        let alone = enc.encode_images(&[want], "code", None).unwrap().remove(0);
+        assert_eq!(got.tokens, alone.tokens);
+        assert_vec_close("single", &got.single, &alone.single, 1e-5);
+        assert_vec_close("multi", &got.multi.data, &alone.multi.data, 1e-5);
+    }
+    assert_eq!(svc.stats().inputs.load(Ordering::Relaxed), 5);
+    assert!(svc.stats().batches.load(Ordering::Relaxed) <= 2);
+    // A corrupt image is the caller's error, named by index, and gives its slot back.
+    let err = svc
+        .submit_images(&[a.as_slice(), b"not an image".as_slice()], "code")
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::Image { index: 1, .. }), "{err}");
+    assert_eq!(svc.queue_depth(), 0);
+}
