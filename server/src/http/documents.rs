@@ -201,11 +201,15 @@ pub fn embed_in_place(
             },
         })?);
     }
-    // Images run here, on this request's thread (holding a queue slot), while the workers embed the
-    // texts.
-    let image_results = image_groups
+    // Images are preprocessed here, on this request's thread, and queued behind the texts; the
+    // workers batch both.
+    let image_pending = image_groups
         .iter()
-        .map(|g| g.service.encode_images(&g.images, &g.task))
+        .map(|g| g.service.submit_images(&g.images, &g.task))
+        .collect::<Result<Vec<_>, _>>()?;
+    let image_results = image_pending
+        .into_iter()
+        .map(|p| p.wait())
         .collect::<Result<Vec<_>, _>>()?;
     let results = pending
         .into_iter()
