@@ -91,6 +91,9 @@ impl Encoder {
         } else {
             Box::new(JinaEmbedder::load(&dir, opts)?)
         };
+        // candle issues CUDA work on the calling thread's default stream, and a server loads on one
+        // thread and runs on another: wait here until the weights have landed.
+        opts.device.synchronize()?;
         Ok(Self::from_model(model, opts))
     }
 
