@@ -122,7 +122,7 @@ impl AddRmsNorm {
             let ds = d.map(|(s, l)| cuda::view::<T>(s, l, OP)).transpose()?;
             // SAFETY: every element is written by the kernel before it is read.
             let out = unsafe { dev.alloc::<T>(2 * op.rows * op.n)? };
-            let f = cuda::func(dev, "add_rms_norm", cuda::dtype(x.0))?;
+            let f = cuda::kernel!(dev, "add_rms_norm", cuda::dtype(x.0))?;
             let (rows, n) = (op.rows as i32, op.n as i32);
             let null = 0u64;
             let mut b = f.builder();

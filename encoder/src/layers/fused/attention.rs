@@ -238,7 +238,7 @@ impl CustomOp2 for VarlenAttention {
         const OP: &str = "varlen-attention";
         let dtype = cuda::dtype(s1);
         let dev = s1.device.clone();
-        let f = cuda::func(&dev, &format!("varlen_attention_d{}", self.d), dtype)?;
+        let f = cuda::kernel!(dev, &format!("varlen_attention_d{}", self.d), dtype)?;
         let cu = cuda::view::<u32>(s2, l2, OP)?;
         let (nseq, tiles, nh, nkv) = (
             self.nseq as i32,

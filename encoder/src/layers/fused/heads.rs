@@ -100,7 +100,7 @@ impl CustomOp2 for SegmentMean {
         const OP: &str = "segment-mean";
         let dtype = cuda::dtype(s1);
         let dev = s1.device.clone();
-        let f = cuda::func(&dev, "segment_mean", dtype)?;
+        let f = cuda::kernel!(dev, "segment_mean", dtype)?;
         let cu = cuda::view::<u32>(s2, l2, OP)?;
         // SAFETY: one thread per (sequence, column) writes every output value.
         let out = unsafe { dev.alloc::<f32>(self.nseq * self.n)? };
@@ -184,7 +184,7 @@ impl L2Normalize {
         const OP: &str = "l2-normalize";
         let dtype = cuda::dtype(x.0);
         let dev = x.0.device.clone();
-        let f = cuda::func(&dev, "l2_normalize_rows", dtype)?;
+        let f = cuda::kernel!(dev, "l2_normalize_rows", dtype)?;
         // SAFETY: one block per row writes all of it.
         let out = unsafe { dev.alloc::<f32>(self.rows * self.n)? };
         let (rows, n) = (self.rows as i32, self.n as i32);

@@ -125,7 +125,7 @@ impl InplaceOp3 for RopeQkv {
         const OP: &str = "rope-qkv";
         let dtype = cuda::dtype(s1);
         let dev = s1.device.clone();
-        let f = cuda::func(&dev, "rope_qkv", dtype)?;
+        let f = cuda::kernel!(dev, "rope_qkv", dtype)?;
         let Some((a, b)) = l1.contiguous_offsets() else {
             candle_core::bail!("{OP} needs a contiguous qkv");
         };

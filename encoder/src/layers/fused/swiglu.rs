@@ -70,7 +70,7 @@ impl CustomOp1 for Swiglu {
 
         let dtype = cuda::dtype(s);
         let dev = s.device.clone();
-        let f = cuda::func(&dev, "swiglu", dtype)?;
+        let f = cuda::kernel!(dev, "swiglu", dtype)?;
         let n = self.rows * self.inter;
         let (rows, inter) = (self.rows as i32, self.inter as i32);
         // A grid-stride loop: enough blocks to fill the GPU, no more than the work.
