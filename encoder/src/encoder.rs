@@ -94,6 +94,7 @@ impl Encoder {
         // candle issues CUDA work on the calling thread's default stream, and a server loads on one
         // thread and runs on another: wait here until the weights have landed.
         opts.device.synchronize()?;
+        crate::gpu_memory::keep_freed_memory(&opts.device)?;
         Ok(Self::from_model(model, opts))
     }
 

@@ -23,6 +23,13 @@ pub fn reset_peak(device: &Device) -> crate::Result<()> {
     imp::reset_peak(device)
 }
 
+/// Lets the pool keep freed memory for the next allocations instead of returning it to the driver
+/// at every synchronisation (CUDA's default, which a forward pass that ends by copying its result
+/// to the host would pay for again on every batch). No-op on the CPU.
+pub fn keep_freed_memory(device: &Device) -> crate::Result<()> {
+    imp::keep_freed_memory(device)
+}
+
 #[cfg(not(feature = "cuda"))]
 mod imp {
     use super::*;
@@ -32,6 +39,10 @@ mod imp {
     }
 
     pub fn reset_peak(_: &Device) -> crate::Result<()> {
+        Ok(())
+    }
+
+    pub fn keep_freed_memory(_: &Device) -> crate::Result<()> {
         Ok(())
     }
 }
@@ -79,21 +90,31 @@ mod imp {
         }))
     }
 
-    pub fn reset_peak(device: &Device) -> crate::Result<()> {
+    fn set(device: &Device, attr: sys::CUmemPool_attribute, mut value: u64) -> crate::Result<()> {
         let Some(pool) = pool(device)? else {
             return Ok(());
         };
-        let mut zero = 0u64;
-        // SAFETY: resetting the high-water mark takes a 64-bit zero (CUDA driver API docs).
-        unsafe {
-            sys::cuMemPoolSetAttribute(
-                pool,
-                sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
-                (&mut zero) as *mut u64 as *mut _,
-            )
-        }
-        .result()
-        .w()?;
+        // SAFETY: both attributes set here are 64-bit values (CUDA driver API docs).
+        unsafe { sys::cuMemPoolSetAttribute(pool, attr, (&mut value) as *mut u64 as *mut _) }
+            .result()
+            .w()?;
         Ok(())
+    }
+
+    pub fn reset_peak(device: &Device) -> crate::Result<()> {
+        // Resetting the high-water mark takes zero.
+        set(
+            device,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_HIGH,
+            0,
+        )
+    }
+
+    pub fn keep_freed_memory(device: &Device) -> crate::Result<()> {
+        set(
+            device,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            u64::MAX,
+        )
     }
 }
