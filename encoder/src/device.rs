@@ -20,11 +20,10 @@ pub enum DeviceError {
     )]
     NotCompiled(DeviceChoice),
     /// The CUDA build found no usable GPU at that index.
-    #[error("--device {choice}: no GPU answered: {source}")]
+    #[error("--device {choice}: no GPU answered: {reason}")]
     NoGpu {
         choice: DeviceChoice,
-        #[source]
-        source: candle_core::Error,
+        reason: String,
     },
 }
 
@@ -82,9 +81,9 @@ impl DeviceChoice {
             DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Cuda(n) => {
                 self.check_compiled()?;
-                Device::new_cuda(n).map_err(|source| DeviceError::NoGpu {
+                Device::new_cuda(n).map_err(|e| DeviceError::NoGpu {
                     choice: self,
-                    source,
+                    reason: first_line(&e),
                 })
             }
             DeviceChoice::Auto if !cuda_compiled() => {
@@ -99,12 +98,20 @@ impl DeviceChoice {
                     Ok(device)
                 }
                 Err(e) => {
-                    tracing::info!(error = %e, "--device auto: no GPU answered; using the CPU");
+                    tracing::info!(
+                        error = %first_line(&e),
+                        "--device auto: no GPU answered; using the CPU"
+                    );
                     Ok(Device::Cpu)
                 }
             },
         }
     }
+}
+
+/// candle attaches a backtrace to driver errors; the first line says what failed.
+fn first_line(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 /// True when this binary was built with the `cuda` feature.
