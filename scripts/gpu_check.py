@@ -312,6 +312,15 @@ class TorchReference:
         ).eval()
         with open(os.path.join(model_dir, "model.safetensors.index.json")) as f:
             weight_map = json.load(f)["weight_map"]
+        # The shards use the legacy names (model.layers.*); make sure transformers mapped them
+        # instead of leaving freshly initialised weights.
+        text = self.model.model.language_model
+        for key, param in (("model.layers.0.self_attn.q_proj.weight", text.layers[0].self_attn.q_proj.weight),
+                           ("model.norm.weight", text.norm.weight)):
+            with safe_open(os.path.join(model_dir, weight_map[key]), "pt") as f:
+                stored = f.get_tensor(key).to(self.device, self.dtype)
+            if not torch.equal(stored, param.detach()):
+                raise SystemExit(f"reference: {key} was not loaded from the checkpoint")
         proj = {}
         for key in ("multi_vector_projector.weight", "multi_vector_projector.bias"):
             with safe_open(os.path.join(model_dir, weight_map[key]), "pt") as f:
