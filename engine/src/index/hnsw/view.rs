@@ -268,7 +268,7 @@ impl GraphView {
 
 /// Hints the CPU to start loading the first cache lines of `row`.
 #[inline(always)]
-fn prefetch(row: &[f32]) {
+pub(super) fn prefetch(row: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -289,7 +289,7 @@ fn prefetch(row: &[f32]) {
 
 /// Hints the CPU to load `row` beyond the two lines [`prefetch`] asked for.
 #[inline(always)]
-fn prefetch_rest(row: &[f32]) {
+pub(super) fn prefetch_rest(row: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
