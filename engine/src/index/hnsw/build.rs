@@ -515,3 +515,49 @@ pub(super) fn repair_unreachable(graph: &mut GraphLayers) {
         tracing::debug!("linked {repaired} unreachable nodes into layer 0");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heuristic_keeps_one_link_per_direction() {
+        // On a line: the base node at 0, candidates at 1, 2, 3 and -1. The node at 2 is nearer to the
+        // one at 1 than to the base, so the walk reaches it through 1; only 1 and -1 are kept.
+        let data = [0.0f32, 1.0, 2.0, 3.0, -1.0];
+        let slab = VectorSlab {
+            data: &data,
+            dim: 1,
+        };
+        let params = HnswBuildParams {
+            m: 4,
+            ..HnswBuildParams::default()
+        };
+        let b = Builder::new(slab, Distance::Euclid, &params, vec![0; 5]);
+        let mut candidates: Vec<Scored> = (1..5u32)
+            .map(|i| Scored::new(b.key(slab.row(0), i), i))
+            .collect();
+        candidates.sort_unstable();
+        let mut out = Vec::new();
+        select_neighbours(&b, &candidates, 4, &mut out);
+        let kept: Vec<u32> = out.iter().map(|c| c.offset).collect();
+        assert_eq!(kept, vec![1, 4]);
+        select_neighbours(&b, &candidates, 1, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn levels_follow_the_exponential_law_and_repeat() {
+        let levels = draw_levels(100_000, 16);
+        assert_eq!(levels, draw_levels(100_000, 16));
+        // P(level >= l) = m^-l.
+        for (l, want) in [(1u8, 6250.0), (2, 390.6)] {
+            let got = levels.iter().filter(|&&x| x >= l).count() as f64;
+            assert!(
+                (got - want).abs() < 0.1 * want,
+                "level {l}: {got} nodes, want {want}"
+            );
+        }
+        assert!(levels.iter().all(|&l| u32::from(l) <= MAX_LEVEL));
+    }
+}
