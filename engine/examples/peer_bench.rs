@@ -310,6 +310,23 @@ fn proc_status_kib(field: &str) -> Option<f64> {
         })
 }
 
+/// CPU time of this process so far, all threads, user and system, in seconds (`/proc/self/stat`,
+/// counted in the kernel's fixed 100 Hz user ticks); 0 where `/proc` is missing. On a shared machine
+/// this moves less than wall time, which also counts the time other processes held the cores.
+fn cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at state; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Resets the peak resident set to the current one (Linux: `5` into `clear_refs`), so a later
 /// [`peak_rss_mib`] is the peak of what ran since. False where the kernel does not allow it.
 fn reset_peak_rss() -> bool {
@@ -349,6 +366,7 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
     // The build's own memory: the process peak from here to the written graph, against the resident
     // set before it (which holds the vectors, in memory unless --residency disk, and the queries).
     let mut build_rss = None;
+    let mut build_cpu = None;
     // Resetting the peak below loses what loading the files cost; the process peak reported at the
     // end is the larger of the two.
     let load_peak = peak_rss_mib();
@@ -364,10 +382,12 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
             let before = rss_mib();
             let peak_reset = reset_peak_rss();
             let t = Instant::now();
+            let cpu = cpu_s();
             let graph = pool
                 .install(|| build_graph(slab, a.metric, &params, &AtomicBool::new(false)))
                 .map_err(|e| format!("build: {e}"))?;
             let build_s = t.elapsed().as_secs_f64();
+            build_cpu = Some(cpu_s() - cpu);
             let path = work.join("graph.bin");
             write_graph(&path, &graph).map_err(|e| format!("write graph: {e}"))?;
             drop(graph);
@@ -420,6 +440,7 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         "threads": a.threads,
         "residency": format!("{:?}", a.residency),
         "build_s": build_s,
+        "build_cpu_s": build_cpu,
         // The graph file holds links only; vectors live in the collection's own file. Both together
         // are what the peers' single index file holds.
         "graph_bytes": graph_bytes,

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::format::MAX_LEVEL;
-use super::view::{prefetch, prefetch_rest};
+use super::view::{prefetch, prefetch_rest, prefetch_u32s};
 use super::{GraphLayers, HnswBuildParams, UpperLayer, NO_NODE};
 use crate::config::Distance;
 use crate::distance::order_key;
@@ -368,6 +368,8 @@ impl<'a> Builder<'a> {
                     let sc = Scored::new(self.key(q, nb), nb);
                     if results.len() < ef || results.peek().is_some_and(|worst| sc < *worst) {
                         candidates.push(Reverse(sc));
+                        // Its list lies apart from the rows: start that load before it is expanded.
+                        prefetch_u32s(self.slots(layer, nb));
                         results.push(sc);
                         if results.len() > ef {
                             results.pop();

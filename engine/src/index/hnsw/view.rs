@@ -306,9 +306,10 @@ pub(super) fn prefetch_rest(row: &[f32]) {
     let _ = row;
 }
 
-/// Hints the CPU to start loading a neighbour list (two cache lines cover 32 slots).
+/// Hints the CPU to start loading a neighbour list (two cache lines cover 32 slots); the slots are
+/// `u32` here and `AtomicU32` while a graph is built.
 #[inline(always)]
-fn prefetch_u32s(slots: &[u32]) {
+pub(super) fn prefetch_u32s<T>(slots: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -319,7 +320,7 @@ fn prefetch_u32s(slots: &[u32]) {
             if !slots.is_empty() {
                 _mm_prefetch(p, _MM_HINT_T0);
             }
-            if slots.len() > 16 {
+            if std::mem::size_of_val(slots) > 64 {
                 _mm_prefetch(p.add(64), _MM_HINT_T0);
             }
         }
