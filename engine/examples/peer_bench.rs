@@ -292,14 +292,45 @@ fn load_vectors(dir: &Path, limit: usize) -> Res<Vectors> {
 
 /// Peak resident set of this process so far (`VmHWM`), in MiB; 0 where `/proc` is missing.
 fn peak_rss_mib() -> f64 {
+    proc_status_kib("VmHWM:").map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Current resident set (`VmRSS`), in MiB; 0 where `/proc` is missing.
+fn rss_mib() -> f64 {
+    proc_status_kib("VmRSS:").map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn proc_status_kib(field: &str) -> Option<f64> {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// CPU time of this process so far, all threads, user and system, in seconds (`/proc/self/stat`,
+/// counted in the kernel's fixed 100 Hz user ticks); 0 where `/proc` is missing. On a shared machine
+/// this moves less than wall time, which also counts the time other processes held the cores.
+fn cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at state; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resets the peak resident set to the current one (Linux: `5` into `clear_refs`), so a later
+/// [`peak_rss_mib`] is the peak of what ran since. False where the kernel does not allow it.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Best of two timed passes: on a shared machine the faster pass is the one less disturbed.
@@ -332,6 +363,13 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         data: dense.rows(),
         dim: v.dim,
     };
+    // The build's own memory: the process peak from here to the written graph, against the resident
+    // set before it (which holds the vectors, in memory unless --residency disk, and the queries).
+    let mut build_rss = None;
+    let mut build_cpu = None;
+    // Resetting the peak below loses what loading the files cost; the process peak reported at the
+    // end is the larger of the two.
+    let load_peak = peak_rss_mib();
     let (path, build_s) = match &a.graph {
         Some(path) => (path.clone(), None),
         None => {
@@ -341,13 +379,21 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
                 deterministic: false,
                 threads: a.threads,
             };
+            let before = rss_mib();
+            let peak_reset = reset_peak_rss();
             let t = Instant::now();
+            let cpu = cpu_s();
             let graph = pool
                 .install(|| build_graph(slab, a.metric, &params, &AtomicBool::new(false)))
                 .map_err(|e| format!("build: {e}"))?;
             let build_s = t.elapsed().as_secs_f64();
+            build_cpu = Some(cpu_s() - cpu);
             let path = work.join("graph.bin");
             write_graph(&path, &graph).map_err(|e| format!("write graph: {e}"))?;
+            drop(graph);
+            if peak_reset {
+                build_rss = Some((before, peak_rss_mib()));
+            }
             (path, Some(build_s))
         }
     };
@@ -394,11 +440,15 @@ fn hnsw(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         "threads": a.threads,
         "residency": format!("{:?}", a.residency),
         "build_s": build_s,
+        "build_cpu_s": build_cpu,
         // The graph file holds links only; vectors live in the collection's own file. Both together
         // are what the peers' single index file holds.
         "graph_bytes": graph_bytes,
         "index_bytes": graph_bytes + vector_bytes,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib().max(load_peak),
+        "build_rss_before_mib": build_rss.map(|(before, _)| before),
+        "build_peak_rss_mib": build_rss.map(|(_, peak)| peak),
+        "vector_mib": vector_bytes as f64 / (1024.0 * 1024.0),
         "rows": rows,
     });
     if a.work.is_none() && a.graph.is_none() {

@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""The peers' side of the benchmarks: hnswlib, faiss-cpu and numpy on the files prepare_data.py wrote.
-Prints one JSON object on stdout, in the shape engine/examples/peer_bench.rs prints for Quiver.
+"""The peers' side of the benchmarks: hnswlib, faiss-cpu, Qdrant Edge and numpy on the files
+prepare_data.py wrote. Prints one JSON object on stdout, in the shape engine/examples/peer_bench.rs
+prints for Quiver.
 
-  peers.py hnsw DIR --lib hnswlib|faiss --metric euclid|cosine [--m 16] [--ef-construct 100]
+  peers.py hnsw DIR --lib hnswlib|faiss|qdrant-edge --metric euclid|cosine [--m 16] [--ef-construct 100]
            [--efs 10,20,40,80,160,320] [--threads 2] [--work DIR]
   peers.py scan DIR --metric euclid|cosine [--threads 2] [--queries N]
 
-Each invocation is its own process, so its peak RSS (getrusage) is its own. Query timing: the "1 thread"
+Each invocation is its own process, so its peak RSS (getrusage) is its own. build_cpu_s is the
+process's CPU time (all threads) over the build, which a shared machine disturbs less than wall time. Query timing: the "1 thread"
 pass hands the whole query batch to the library with one thread (no per-query Python overhead); the
 parallel pass does the same with --threads threads. Best of two passes, as on Quiver's side.
+
+Qdrant Edge (qdrant-edge-py, Qdrant's shard engine in process) has no batch call that stays on one
+thread, so its "1 thread" pass sends the queries one at a time from Python to a shard whose search pool
+has one thread (each call costs a few microseconds of Python on top of the search), and its parallel
+pass runs --threads such loops on Python threads. Its
+build time is `optimize()` after all points are upserted: the optimizer copies the appended points into
+one segment and builds its HNSW graph there, with --threads indexing threads.
 """
 
 import argparse
@@ -57,9 +66,9 @@ def run_hnswlib(a, base, queries, gt):
     index = hnswlib.Index(space="l2" if a.metric == "euclid" else "cosine", dim=dim)
     index.init_index(max_elements=n, M=a.m, ef_construction=a.ef_construct, random_seed=100)
     index.set_num_threads(a.threads)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     index.add_items(base, np.arange(n), num_threads=a.threads)
-    build_s = time.perf_counter() - t
+    build_s, build_cpu_s = time.perf_counter() - t, time.process_time() - cpu
     path = os.path.join(a.work, "hnswlib.bin")
     index.save_index(path)
     rows = []
@@ -71,6 +80,7 @@ def run_hnswlib(a, base, queries, gt):
         rows.append({"ef": ef, "recall": recall(ids, gt), "qps_1": len(queries) / one,
                      "qps_threads": len(queries) / many})
     return {"impl": "hnswlib", "version": getattr(hnswlib, "__version__", "0.8.0"), "build_s": build_s,
+            "build_cpu_s": build_cpu_s,
             "index_bytes": os.path.getsize(path), "rows": rows}
 
 
@@ -83,9 +93,9 @@ def run_faiss(a, base, queries, gt):
     index = faiss.IndexHNSWFlat(dim, a.m, metric)
     index.hnsw.efConstruction = a.ef_construct
     faiss.omp_set_num_threads(a.threads)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     index.add(base)
-    build_s = time.perf_counter() - t
+    build_s, build_cpu_s = time.perf_counter() - t, time.process_time() - cpu
     path = os.path.join(a.work, "faiss.index")
     faiss.write_index(index, path)
     rows = []
@@ -101,14 +111,79 @@ def run_faiss(a, base, queries, gt):
         many, _ = best_of_two(lambda: search(a.threads))
         rows.append({"ef": ef, "recall": recall(ids, gt), "qps_1": len(queries) / one,
                      "qps_threads": len(queries) / many})
-    return {"impl": "faiss", "version": faiss.__version__, "build_s": build_s,
+    return {"impl": "faiss", "version": faiss.__version__, "build_s": build_s, "build_cpu_s": build_cpu_s,
             "index_bytes": os.path.getsize(path), "rows": rows}
+
+
+def run_qdrant_edge(a, base, queries, gt):
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+    from importlib.metadata import version
+
+    import qdrant_edge as qe
+
+    n, dim = base.shape
+    path = os.path.join(a.work, "qdrant-edge")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    hnsw = qe.HnswIndexConfig(m=a.m, ef_construct=a.ef_construct, full_scan_threshold=10,
+                              max_indexing_threads=a.threads)
+    config = qe.EdgeConfig(
+        vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Euclid if a.metric == "euclid"
+                                    else qe.Distance.Cosine),
+        hnsw_config=hnsw,
+        # One segment, indexed whatever its size: the graph is built once over all points, as the
+        # other libraries build theirs.
+        optimizers=qe.EdgeOptimizersConfig(default_segment_number=1, indexing_threshold=1,
+                                           max_segment_size=2**31),
+        max_search_threads=1,
+        wal_enabled=False,
+    )
+    shard = qe.EdgeShard.create(path, config)
+    for s in range(0, n, 1000):
+        rows = base[s:s + 1000].tolist()
+        shard.update(qe.UpdateOperation.upsert_points(
+            [qe.Point(id=s + i, vector=r) for i, r in enumerate(rows)]))
+    shard.flush()
+    t, cpu = time.perf_counter(), time.process_time()
+    shard.optimize()
+    build_s, build_cpu_s = time.perf_counter() - t, time.process_time() - cpu
+    shard.flush()
+    info = shard.info()
+    # The shard keeps an empty appendable segment beside the optimized one.
+    if info.indexed_vectors_count != n:
+        sys.exit(f"qdrant-edge: {info.indexed_vectors_count} of {n} vectors indexed after optimize() "
+                 f"({info.segments_count} segments)")
+    qlists = queries.tolist()
+    k = gt.shape[1]
+    rows = []
+    for ef in a.efs:
+        params = qe.SearchParams(hnsw_ef=ef)
+
+        def one(q):
+            hits = shard.query(qe.QueryRequest(limit=k, query=qe.Query.Nearest(q), params=params,
+                                               with_payload=False, with_vector=False))
+            return [h.id for h in hits]
+
+        single, ids = best_of_two(lambda: [one(q) for q in qlists])
+        with ThreadPoolExecutor(a.threads) as pool:
+            chunks = [qlists[i::a.threads] for i in range(a.threads)]
+            many, _ = best_of_two(lambda: list(pool.map(lambda c: [one(q) for q in c], chunks)))
+        rows.append({"ef": ef, "recall": recall(ids, gt), "qps_1": len(queries) / single,
+                     "qps_threads": len(queries) / many})
+    # Allocated bytes: the shard's files are created sparse at a larger size than they fill.
+    index_bytes = sum(os.stat(os.path.join(d, f)).st_blocks * 512 for d, _, fs in os.walk(path) for f in fs)
+    shard.close()
+    return {"impl": "qdrant-edge", "version": version("qdrant-edge-py"), "build_s": build_s,
+            "build_cpu_s": build_cpu_s,
+            "index_bytes": index_bytes, "rows": rows}
 
 
 def hnsw(a):
     base, queries, gt = load(a.dir)
     os.makedirs(a.work, exist_ok=True)
-    out = (run_hnswlib if a.lib == "hnswlib" else run_faiss)(a, base, queries, gt)
+    run = {"hnswlib": run_hnswlib, "faiss": run_faiss, "qdrant-edge": run_qdrant_edge}[a.lib]
+    out = run(a, base, queries, gt)
     out.update({"n": base.shape[0], "dim": base.shape[1], "queries": len(queries), "threads": a.threads,
                 "peak_rss_mib": peak_rss_mib()})
     return out
@@ -156,7 +231,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["hnsw", "scan"])
     ap.add_argument("dir")
-    ap.add_argument("--lib", choices=["hnswlib", "faiss"], default="hnswlib")
+    ap.add_argument("--lib", choices=["hnswlib", "faiss", "qdrant-edge"], default="hnswlib")
     ap.add_argument("--metric", choices=["euclid", "cosine"], required=True)
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construct", type=int, default=100)

@@ -101,7 +101,7 @@ if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
     hnsw_pair() { # name metric
         local name=$1 metric=$2 dir=$DATA/$1
         note "hnsw-$name" start
-        for lib in quiver hnswlib faiss; do
+        for lib in quiver hnswlib faiss qdrant-edge; do
             echo "== HNSW $name: $lib ($THREADS threads)"
             if [ "$lib" = quiver ]; then
                 "$PEER" hnsw "$dir" --metric "$metric" --efs "$EFS" --threads "$THREADS" \

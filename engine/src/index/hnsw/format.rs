@@ -27,7 +27,7 @@ pub(super) const MAGIC: [u8; 8] = *b"QVRHNSWG";
 pub(super) const FORMAT_VERSION: u32 = 1;
 /// Size of [`Header`] on disk.
 pub(super) const HEADER_LEN: usize = 64;
-/// hnsw_rs never builds more layers than this.
+/// Highest layer a graph may have (levels are capped here when drawn).
 pub(super) const MAX_LEVEL: u32 = 15;
 
 /// The fixed header. Fields are encoded one by one in little-endian; `repr(C)` pins the order and

@@ -1,7 +1,7 @@
-//! HNSW: built with `hnsw_rs`, exported into Quiver's own file (per layer, fixed-stride `u32` neighbour
-//! lists, levels, entry point), then memory-mapped and searched in place.
+//! HNSW in Quiver's own file (per layer, fixed-stride `u32` neighbour lists, levels, entry point): built
+//! in that layout, written once, then memory-mapped and searched in place.
 //!
-//! - [`build`]: runs `hnsw_rs` over a slab and copies its graph out into [`GraphLayers`].
+//! - [`build`]: inserts every row of a slab into [`GraphLayers`]' arrays, in parallel.
 //! - [`format`]: the file layout and [`write_graph`].
 //! - [`view`]: [`GraphView`], the mapped file and the search over it.
 
@@ -23,7 +23,8 @@ pub struct HnswBuildParams {
     pub m: usize,
     /// Build-time candidate list size.
     pub ef_construct: usize,
-    /// Fixed seed and sequential insert, for reproducible tests.
+    /// Sequential insert in row order: the same rows always give the same graph (levels come from a
+    /// fixed seed in every mode), for reproducible tests.
     pub deterministic: bool,
     /// Threads for parallel insert (0 = all cores).
     pub threads: usize,

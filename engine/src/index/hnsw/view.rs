@@ -268,7 +268,7 @@ impl GraphView {
 
 /// Hints the CPU to start loading the first cache lines of `row`.
 #[inline(always)]
-fn prefetch(row: &[f32]) {
+pub(super) fn prefetch(row: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -289,7 +289,7 @@ fn prefetch(row: &[f32]) {
 
 /// Hints the CPU to load `row` beyond the two lines [`prefetch`] asked for.
 #[inline(always)]
-fn prefetch_rest(row: &[f32]) {
+pub(super) fn prefetch_rest(row: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -306,9 +306,10 @@ fn prefetch_rest(row: &[f32]) {
     let _ = row;
 }
 
-/// Hints the CPU to start loading a neighbour list (two cache lines cover 32 slots).
+/// Hints the CPU to start loading a neighbour list (two cache lines cover 32 slots); the slots are
+/// `u32` here and `AtomicU32` while a graph is built.
 #[inline(always)]
-fn prefetch_u32s(slots: &[u32]) {
+pub(super) fn prefetch_u32s<T>(slots: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -319,7 +320,7 @@ fn prefetch_u32s(slots: &[u32]) {
             if !slots.is_empty() {
                 _mm_prefetch(p, _MM_HINT_T0);
             }
-            if slots.len() > 16 {
+            if std::mem::size_of_val(slots) > 64 {
                 _mm_prefetch(p.add(64), _MM_HINT_T0);
             }
         }
