@@ -478,7 +478,7 @@ impl Sink for Local {
 
     fn upsert(&self, points: Vec<Value>) -> Result<()> {
         use crate::http::documents::{bind_upsert, embed_in_place, upsert_targets, Purpose};
-        let mut body: crate::http::models::points::UpsertPoints =
+        let mut body: crate::api::points::UpsertPoints =
             serde_json::from_value(json!({ "points": points }))?;
         let config = self.collection.config();
         bind_upsert(config, &mut body);

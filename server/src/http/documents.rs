@@ -15,10 +15,10 @@ use quiver_engine::{CollectionConfig, VectorParams};
 use serde_json::Value;
 
 use super::error::{bad_request, ApiError};
-use super::models::common::{InferenceObject, VectorStruct, VectorValue};
-use super::models::points::{BatchVectors, UpsertPoints};
-use super::models::search::{PrefetchList, QueryRequestDto};
 use super::state::AppState;
+use crate::api::common::{InferenceObject, VectorStruct, VectorValue};
+use crate::api::points::{BatchVectors, UpsertPoints};
+use crate::api::search::{PrefetchList, QueryRequestDto};
 use crate::inference::{ModelState, Models};
 
 /// The payload field a bound vector's document text is kept in.

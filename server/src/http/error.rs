@@ -14,6 +14,9 @@ pub enum ApiError {
     /// The engine refused or failed the operation.
     #[error(transparent)]
     Engine(#[from] quiver_engine::Error),
+    /// A body that does not translate into the request it describes.
+    #[error(transparent)]
+    Api(#[from] crate::api::Error),
     /// The request is malformed or asks for something Quiver does not support.
     #[error("{0}")]
     BadRequest(String),
@@ -75,6 +78,10 @@ impl ApiError {
                     | quiver_storage::Error::Corrupt { .. }
                     | quiver_storage::Error::Decode(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 },
+            },
+            ApiError::Api(err) => match err {
+                crate::api::Error::Invalid(_) => StatusCode::BAD_REQUEST,
+                crate::api::Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use quiver_engine::CollectionConfig;
 
 use super::error::{bad_request, ApiError};
-use super::models::search::{FunnelDto, Prefetch, PrefetchList, QueryRequestDto, SearchParams};
+use crate::api::search::{FunnelDto, Prefetch, PrefetchList, QueryRequestDto, SearchParams};
 
 /// Default `hnsw_limit`: at least this many candidates, and 10 per requested hit.
 const HNSW_LIMIT_MIN: usize = 100;

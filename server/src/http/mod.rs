@@ -8,7 +8,7 @@ pub(crate) mod documents;
 pub mod error;
 mod funnel;
 mod metrics;
-pub(crate) mod models;
+
 mod openapi;
 mod planner;
 mod routes;

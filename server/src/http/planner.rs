@@ -7,17 +7,16 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use quiver_engine::filter::{Condition, Filter, OneOrMany};
 use quiver_engine::point::{QueryVector, ScrollRequest};
 use quiver_engine::{Collection, PointId, ScoredPoint, SearchRequest, WithPayload, WithVectors};
 
 use super::error::{bad_request, ApiError};
-use super::models::common::{with_payload, with_vectors, VectorValue};
-use super::models::search::{
+use crate::api::common::{with_payload, with_vectors, VectorValue};
+use crate::api::search::StageTiming;
+use crate::api::search::{
     NamedVectorStruct, Prefetch, QueryRequestDto, SearchParams, SearchRequestDto,
 };
 
@@ -74,7 +73,6 @@ pub fn search(
         NamedVectorStruct::Named { name, vector } => (name, vector),
     };
     let query = vector_query(collection, &using, value)?;
-    let config = collection.config();
     let params = dto.params.unwrap_or_default();
     let (ef, rescore) = quantization(collection, &using, &params, dto.limit + offset)?;
     let request = SearchRequest {
@@ -90,31 +88,9 @@ pub fn search(
         rescore,
         score_threshold: dto.score_threshold,
         with_payload: with_payload(dto.with_payload, false),
-        with_vectors: with_vectors(dto.with_vector, false, config)?,
+        with_vectors: with_vectors(dto.with_vector, false),
     };
     Ok(collection.search(&request)?)
-}
-
-/// How long one stage of a query took (prefetches first, deepest first; the query itself last).
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct StageTiming {
-    /// The vector the stage searched (`""`: the unnamed one).
-    pub using: String,
-    /// Nesting depth: 0 for the query, 1 for its prefetches, and so on.
-    pub depth: usize,
-    /// Hits the stage was asked for (its `limit`, plus `offset` at the top).
-    pub limit: usize,
-    /// Candidates it scored exactly, when it had prefetches.
-    pub candidates: Option<usize>,
-    /// What the stage did: `hnsw` (graph walk, or a scan of small segments), `exact` (a full scan),
-    /// `rescore` (a dense vector scoring prefetched candidates), `token_store` (multivector search),
-    /// `maxsim` (a multivector scoring prefetched candidates).
-    pub kind: &'static str,
-    /// Components of each vector the stage compared: the Matryoshka prefix for an `hnsw` stage that
-    /// returns prefix scores, else the vector's size.
-    pub dims: usize,
-    /// Milliseconds spent in the stage itself (not in its prefetches).
-    pub ms: f64,
 }
 
 impl StageTiming {
@@ -207,9 +183,8 @@ pub fn query(
     let limit = dto.limit.unwrap_or(10);
     let offset = dto.offset.unwrap_or(0);
     limits.check_limit(limit, offset)?;
-    let config = collection.config();
     let with_payload = with_payload(dto.with_payload, false);
-    let with_vectors = with_vectors(dto.with_vector, false, config)?;
+    let with_vectors = with_vectors(dto.with_vector, false);
     let using = dto.using.unwrap_or_default();
     let prefetches = dto.prefetch.as_ref().map(|p| p.as_slice()).unwrap_or(&[]);
 

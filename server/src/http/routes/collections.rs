@@ -3,12 +3,12 @@
 use actix_web::{web, HttpResponse};
 
 use super::{blocking, resource, respond};
-use crate::http::error::ApiError;
-use crate::http::models::collections::{
+use crate::api::collections::{
     validate_name, CollectionDescription, CollectionExistence, CollectionInfoOut, CollectionsList,
     CreateCollection,
 };
-use crate::http::models::common::WaitParams;
+use crate::api::common::WaitParams;
+use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
 /// Registers the collection routes.

@@ -6,16 +6,16 @@ use quiver_engine::point::{PayloadOp, ScrollRequest};
 use quiver_engine::{PointId, PointsSelector, WithPayload, WithVectors};
 
 use super::{blocking, resource, respond};
-use crate::http::documents::{self, Purpose};
-use crate::http::error::{bad_request, ApiError};
-use crate::http::models::common::{
+use crate::api::common::{
     selector_from, with_payload, with_vectors, PointsSelectorDto, RecordOut, UpdateResult,
     WaitParams,
 };
-use crate::http::models::points::{
+use crate::api::points::{
     CountRequest, CountResult, DeletePayload, PointRequest, ScrollRequestDto, ScrollResultOut,
     SetPayload, UpsertPoints,
 };
+use crate::http::documents::{self, Purpose};
+use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
 
 /// Registers the point routes (after the search routes, before nothing: `points/{id}` comes last).
@@ -88,7 +88,7 @@ pub async fn retrieve_points(
         let collection = state.collection(&name)?;
         blocking(move || {
             let config = collection.config();
-            let with_vectors = with_vectors(body.with_vector, false, config)?;
+            let with_vectors = with_vectors(body.with_vector, false);
             let records = collection.retrieve(
                 &body.ids,
                 &with_payload(body.with_payload, true),
@@ -181,7 +181,7 @@ pub async fn scroll_points(
                 offset: body.offset,
                 limit,
                 with_payload: with_payload(body.with_payload, true),
-                with_vectors: with_vectors(body.with_vector, false, config)?,
+                with_vectors: with_vectors(body.with_vector, false),
             };
             let page = collection.scroll(&request)?;
             Ok(ScrollResultOut {

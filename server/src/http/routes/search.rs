@@ -3,10 +3,10 @@
 use actix_web::{web, HttpResponse};
 
 use super::{blocking, resource, respond};
-use crate::http::models::common::ScoredPointOut;
+use crate::api::common::ScoredPointOut;
 use std::time::Instant;
 
-use crate::http::models::search::{
+use crate::api::search::{
     QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
     SearchRequestDto,
 };

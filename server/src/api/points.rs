@@ -12,7 +12,7 @@ use super::common::{
     ExtendedPointId, FilterDoc, RecordOut, VectorStruct, VectorValue, WithPayloadInterface,
     WithVector,
 };
-use crate::http::error::{bad_request, ApiError};
+use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}/points`: `{"points": [{id, vector, payload}, …]}` or the
 /// column-wise `{"batch": {"ids": […], "vectors": …, "payloads": […]}}`. (A struct rather than an
@@ -68,7 +68,7 @@ impl UpsertPoints {
     }
 
     /// Into engine inserts, checking shapes, names and values.
-    pub fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, ApiError> {
+    pub fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, Error> {
         match (self.points, self.batch) {
             (Some(points), None) => points
                 .into_iter()
@@ -81,18 +81,18 @@ impl UpsertPoints {
                 })
                 .collect(),
             (None, Some(batch)) => batch.into_inserts(config),
-            (Some(_), Some(_)) => Err(bad_request("give either `points` or `batch`, not both")),
-            (None, None) => Err(bad_request("give `points` (a list) or `batch` (columns)")),
+            (Some(_), Some(_)) => Err(invalid("give either `points` or `batch`, not both")),
+            (None, None) => Err(invalid("give `points` (a list) or `batch` (columns)")),
         }
     }
 }
 
 impl Batch {
-    fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, ApiError> {
+    fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, Error> {
         let n = self.ids.len();
         let mut payloads = match self.payloads {
             Some(p) if p.len() != n => {
-                return Err(bad_request(format!(
+                return Err(invalid(format!(
                     "batch has {n} ids but {} payloads",
                     p.len()
                 )))
@@ -106,7 +106,7 @@ impl Batch {
         };
         for (name, column) in &columns {
             if column.len() != n {
-                return Err(bad_request(format!(
+                return Err(invalid(format!(
                     "batch has {n} ids but {} vectors for `{name}`",
                     column.len()
                 )));

@@ -217,7 +217,7 @@ pub struct QueryTimings {
     /// Milliseconds embedding the query's documents (0 without any).
     pub embed_ms: f64,
     /// The stages in the order they ran: deepest prefetches first, the query last.
-    pub stages: Vec<crate::http::planner::StageTiming>,
+    pub stages: Vec<StageTiming>,
     /// Milliseconds for the whole query, embedding included.
     pub total_ms: f64,
 }
@@ -228,4 +228,26 @@ pub struct QueryOptions {
     /// Add per-stage timings to each response.
     #[serde(default)]
     pub timings: bool,
+}
+
+/// How long one stage of a query took (prefetches first, deepest first; the query itself last).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StageTiming {
+    /// The vector the stage searched (`""`: the unnamed one).
+    pub using: String,
+    /// Nesting depth: 0 for the query, 1 for its prefetches, and so on.
+    pub depth: usize,
+    /// Hits the stage was asked for (its `limit`, plus `offset` at the top).
+    pub limit: usize,
+    /// Candidates it scored exactly, when it had prefetches.
+    pub candidates: Option<usize>,
+    /// What the stage did: `hnsw` (graph walk, or a scan of small segments), `exact` (a full scan),
+    /// `rescore` (a dense vector scoring prefetched candidates), `token_store` (multivector search),
+    /// `maxsim` (a multivector scoring prefetched candidates).
+    pub kind: &'static str,
+    /// Components of each vector the stage compared: the Matryoshka prefix for an `hnsw` stage that
+    /// returns prefix scores, else the vector's size.
+    pub dims: usize,
+    /// Milliseconds spent in the stage itself (not in its prefetches).
+    pub ms: f64,
 }

@@ -14,7 +14,7 @@ use quiver_engine::{
     WithPayload, WithVectors,
 };
 
-use crate::http::error::{bad_request, ApiError};
+use super::error::{invalid, Error};
 
 /// A point id as Qdrant writes it: an unsigned integer or a UUID string. (Documentation type; requests
 /// deserialize straight into the engine's `PointId`.)
@@ -100,12 +100,12 @@ pub struct ImageDto {
 impl VectorValue {
     /// Checks every component is finite (JSON has no NaN, but `1e39` overflows `f32` to infinity).
     /// An inference object left here was not embedded: it is refused.
-    pub fn check_finite(&self, what: impl FnOnce() -> String) -> Result<(), ApiError> {
+    pub fn check_finite(&self, what: impl FnOnce() -> String) -> Result<(), Error> {
         let finite = match self {
             VectorValue::Dense(v) => v.iter().all(|x| x.is_finite()),
             VectorValue::Multi(m) => m.iter().flatten().all(|x| x.is_finite()),
             VectorValue::Inference(_) => {
-                return Err(bad_request(format!(
+                return Err(invalid(format!(
                     "{}: inference objects (text / image) are embedded only in upserts and the \
                      Query API; send a vector here",
                     what()
@@ -115,7 +115,7 @@ impl VectorValue {
         if finite {
             Ok(())
         } else {
-            Err(bad_request(format!(
+            Err(invalid(format!(
                 "{}: vectors must hold finite numbers (a value overflows 32-bit float)",
                 what()
             )))
@@ -123,7 +123,7 @@ impl VectorValue {
     }
 
     /// The engine's form, after [`VectorValue::check_finite`].
-    pub fn into_engine(self, what: impl FnOnce() -> String) -> Result<Vector, ApiError> {
+    pub fn into_engine(self, what: impl FnOnce() -> String) -> Result<Vector, Error> {
         self.check_finite(what)?;
         Ok(match self {
             VectorValue::Dense(v) => Vector::Dense(v),
@@ -149,12 +149,12 @@ impl VectorStruct {
         self,
         config: &CollectionConfig,
         point: &PointId,
-    ) -> Result<NamedVectors, ApiError> {
+    ) -> Result<NamedVectors, Error> {
         let mut out = NamedVectors::new();
         match self {
             VectorStruct::Single(value) => {
                 if !config.vectors.contains_key("") {
-                    return Err(bad_request(format!(
+                    return Err(invalid(format!(
                         "point {point}: this collection has named vectors ({}); give them as an object \
                          {{\"name\": [...]}}",
                         vector_names(config)
@@ -261,22 +261,14 @@ pub enum WithVector {
     Names(Vec<String>),
 }
 
-/// Translates `with_vector`, with the route's default when absent. Unknown names are a 400.
-pub fn with_vectors(
-    value: Option<WithVector>,
-    default: bool,
-    config: &CollectionConfig,
-) -> Result<WithVectors, ApiError> {
-    Ok(match value {
+/// Translates `with_vector`, with the route's default when absent. (The engine refuses names the
+/// collection does not have.)
+pub fn with_vectors(value: Option<WithVector>, default: bool) -> WithVectors {
+    match value {
         None => bool_vectors(default),
         Some(WithVector::Bool(b)) => bool_vectors(b),
-        Some(WithVector::Names(names)) => {
-            for name in &names {
-                config.vector(name)?;
-            }
-            WithVectors::Names(names)
-        }
-    })
+        Some(WithVector::Names(names)) => WithVectors::Names(names),
+    }
 }
 
 fn bool_vectors(b: bool) -> WithVectors {
@@ -318,14 +310,12 @@ impl From<PointsSelectorDto> for PointsSelector {
 pub fn selector_from(
     points: Option<Vec<PointId>>,
     filter: Option<Filter>,
-) -> Result<PointsSelector, ApiError> {
+) -> Result<PointsSelector, Error> {
     match (points, filter) {
         (Some(ids), None) => Ok(PointsSelector::Ids(ids)),
         (None, Some(filter)) => Ok(PointsSelector::Filter(filter)),
-        (Some(_), Some(_)) => Err(bad_request("give either `points` or `filter`, not both")),
-        (None, None) => Err(bad_request(
-            "give `points` (ids) or `filter` to select points",
-        )),
+        (Some(_), Some(_)) => Err(invalid("give either `points` or `filter`, not both")),
+        (None, None) => Err(invalid("give `points` (ids) or `filter` to select points")),
     }
 }
 
