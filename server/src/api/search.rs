@@ -6,8 +6,17 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use quiver_engine::filter::Filter;
+use quiver_engine::query::{
+    self, FunnelDepths, QuantizationParams, Query, QueryInput, QueryRequest, StageStats,
+};
+use quiver_engine::{CollectionConfig, PointId};
 
-use super::common::{FilterDoc, ScoredPointOut, VectorValue, WithPayloadInterface, WithVector};
+use super::common::{
+    with_payload, with_vectors, FilterDoc, InferenceObject, ScoredPointOut, VectorValue,
+    WithPayloadInterface, WithVector,
+};
+use super::error::{invalid, Error};
+use crate::inference::Input;
 
 /// Search-time parameters.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
@@ -135,16 +144,6 @@ pub enum PrefetchList {
     Many(Vec<Prefetch>),
 }
 
-impl PrefetchList {
-    /// The prefetches as a slice.
-    pub fn as_slice(&self) -> &[Prefetch] {
-        match self {
-            PrefetchList::One(p) => std::slice::from_ref(p.as_ref()),
-            PrefetchList::Many(v) => v,
-        }
-    }
-}
-
 /// A stage that finds candidates for the stage above it.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 pub struct Prefetch {
@@ -241,13 +240,260 @@ pub struct StageTiming {
     pub limit: usize,
     /// Candidates it scored exactly, when it had prefetches.
     pub candidates: Option<usize>,
-    /// What the stage did: `hnsw` (graph walk, or a scan of small segments), `exact` (a full scan),
-    /// `rescore` (a dense vector scoring prefetched candidates), `token_store` (multivector search),
-    /// `maxsim` (a multivector scoring prefetched candidates).
+    /// What the stage did, as the engine ran it: `hnsw` (graph walks, and scans of segments too small
+    /// for a graph), `exact` (a scan instead of the index: asked for with `exact`, or chosen by the
+    /// filter planner because few points pass the filter), `rescore` (a dense vector scoring
+    /// prefetched candidates), `token_store` (multivector search), `maxsim` (a multivector scoring
+    /// prefetched candidates).
     pub kind: &'static str,
-    /// Components of each vector the stage compared: the Matryoshka prefix for an `hnsw` stage that
-    /// returns prefix scores, else the vector's size.
+    /// Components of each vector the stage compared: the Matryoshka prefix for a stage that returns
+    /// prefix scores, else the vector's size.
     pub dims: usize,
+    /// Segments whose index (HNSW graph or token store) the stage walked.
+    pub segments_indexed: usize,
+    /// Segments it scanned (exactly, or over its candidates).
+    pub segments_scanned: usize,
     /// Milliseconds spent in the stage itself (not in its prefetches).
     pub ms: f64,
+}
+
+impl From<&StageStats> for StageTiming {
+    fn from(s: &StageStats) -> Self {
+        StageTiming {
+            using: s.using.clone(),
+            depth: s.depth,
+            limit: s.limit,
+            candidates: s.candidates,
+            kind: s.strategy.as_str(),
+            dims: s.dims,
+            segments_indexed: s.segments_indexed,
+            segments_scanned: s.segments_scanned,
+            ms: s.elapsed.as_secs_f64() * 1e3,
+        }
+    }
+}
+
+impl SearchParams {
+    /// The engine's form.
+    pub fn into_params(self) -> Result<query::SearchParams, Error> {
+        Ok(query::SearchParams {
+            hnsw_ef: self.hnsw_ef,
+            exact: self.exact.unwrap_or(false),
+            quantization: quantization(self.quantization)?,
+            plaid: self.plaid,
+        })
+    }
+}
+
+/// `params.quantization`: `{"rescore": bool, "oversampling": number, "ignore": bool}` (`ignore` is
+/// accepted: Quiver quantizes nothing).
+fn quantization(value: Option<Value>) -> Result<Option<QuantizationParams>, Error> {
+    let Some(value) = value.filter(|q| !q.is_null()) else {
+        return Ok(None);
+    };
+    let Value::Object(map) = value else {
+        return Err(invalid(
+            "params.quantization must be an object: {\"rescore\": bool, \"oversampling\": number}",
+        ));
+    };
+    let mut out = QuantizationParams::default();
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            (_, Value::Null) | ("ignore", Value::Bool(_)) => {}
+            ("rescore", Value::Bool(b)) => out.rescore = Some(b),
+            ("oversampling", Value::Number(n)) => {
+                out.oversampling = Some(n.as_f64().unwrap_or(0.0))
+            }
+            (key, _) => {
+                return Err(invalid(format!(
+                    "params.quantization.{key}: expected ignore (bool), rescore (bool) or \
+                     oversampling (number)"
+                )))
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+impl SearchRequestDto {
+    /// The engine's query: one stage, its vector checked.
+    pub fn into_request(self) -> Result<QueryRequest, Error> {
+        let (using, value) = match self.vector {
+            NamedVectorStruct::Default(v) => (None, v),
+            NamedVectorStruct::Named { name, vector } => (Some(name), vector),
+        };
+        value.check_finite(|| "query".to_string())?;
+        let input = match value {
+            VectorValue::Dense(v) => QueryInput::Dense(v),
+            VectorValue::Multi(m) => QueryInput::Multi(m),
+            VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+        };
+        Ok(QueryRequest {
+            params: self.params.unwrap_or_default().into_params()?,
+            filter: self.filter,
+            score_threshold: self.score_threshold,
+            offset: self.offset.unwrap_or(0),
+            with_payload: with_payload(self.with_payload, false),
+            with_vectors: with_vectors(self.with_vector, false),
+            ..QueryRequest::nearest(using, input, self.limit)
+        })
+    }
+}
+
+impl QueryRequestDto {
+    /// The typed query, with documents left for the inference layer.
+    pub fn into_request(self) -> Result<QueryRequest<Input<QueryInput>>, Error> {
+        reject_lookup_from(&self.lookup_from)?;
+        Ok(QueryRequest {
+            prefetch: prefetches(self.prefetch)?,
+            query: parse_query(self.query)?,
+            using: self.using,
+            filter: self.filter,
+            params: self.params.unwrap_or_default().into_params()?,
+            score_threshold: self.score_threshold,
+            limit: self.limit.unwrap_or(10),
+            offset: self.offset.unwrap_or(0),
+            with_payload: with_payload(self.with_payload, false),
+            with_vectors: with_vectors(self.with_vector, false),
+            funnel: self.funnel.map(|f| FunnelDepths {
+                hnsw_limit: f.hnsw_limit,
+                rescore_limit: f.rescore_limit,
+            }),
+        })
+    }
+}
+
+fn prefetches(
+    list: Option<PrefetchList>,
+) -> Result<Vec<query::Prefetch<Input<QueryInput>>>, Error> {
+    let list = match list {
+        None => return Ok(Vec::new()),
+        Some(PrefetchList::One(p)) => vec![*p],
+        Some(PrefetchList::Many(v)) => v,
+    };
+    list.into_iter()
+        .map(|p| {
+            reject_lookup_from(&p.lookup_from)?;
+            Ok(query::Prefetch {
+                prefetch: prefetches(p.prefetch)?,
+                query: parse_query(p.query)?,
+                using: p.using,
+                filter: p.filter,
+                params: p.params.unwrap_or_default().into_params()?,
+                score_threshold: p.score_threshold,
+                limit: p.limit.unwrap_or(10),
+            })
+        })
+        .collect()
+}
+
+fn reject_lookup_from(value: &Option<Value>) -> Result<(), Error> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(invalid("`lookup_from` is not supported")),
+    }
+}
+
+/// A `query`: absent, or one of [`query_input`]'s forms.
+fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => Ok(Some(Query::Nearest(query_input(value)?))),
+    }
+}
+
+/// Whether an object is an inference object (`{"text": …}` or `{"image": …}`).
+fn is_inference(map: &serde_json::Map<String, Value>) -> bool {
+    map.contains_key("text") || map.contains_key("image")
+}
+
+/// A vector, a multivector, a point id, an inference object, or `{"nearest": one of those}`.
+fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
+    match value {
+        Value::Object(mut map) => {
+            map.retain(|_, v| !v.is_null());
+            if is_inference(&map) {
+                return inference_object(map);
+            }
+            if map.contains_key("nearest") && map.contains_key("mmr") {
+                return Err(invalid("`mmr` (diversity reranking) is not supported"));
+            }
+            if map.len() == 1 {
+                if let Some(inner) = map.remove("nearest") {
+                    return match inner {
+                        Value::Object(inner) if is_inference(&inner) => inference_object(inner),
+                        Value::Object(_) => Err(invalid(
+                            "`nearest` takes a vector, a multivector or a point id",
+                        )),
+                        other => query_input(other),
+                    };
+                }
+            }
+            let kind = map.keys().next().cloned().unwrap_or_default();
+            Err(invalid(match kind.as_str() {
+                "fusion" | "rrf" | "recommend" | "discover" | "context" | "order_by" | "sample"
+                | "formula" | "mmr" => format!(
+                    "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
+                     {{\"nearest\": …}}"
+                ),
+                "indices" | "values" => "sparse vectors are not supported".to_string(),
+                "object" => {
+                    "inference objects (text / image) are not supported by this server".to_string()
+                }
+                _ => format!("unknown query object with key `{kind}`"),
+            }))
+        }
+        Value::Array(_) => {
+            let vector: VectorValue = serde_json::from_value(value)
+                .map_err(|_| invalid("`query` must be a vector of numbers or a list of vectors"))?;
+            vector.check_finite(|| "query".to_string())?;
+            Ok(Input::Value(match vector {
+                VectorValue::Dense(v) => QueryInput::Dense(v),
+                VectorValue::Multi(m) => QueryInput::Multi(m),
+                VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+            }))
+        }
+        Value::Number(_) | Value::String(_) => {
+            let id: PointId = serde_json::from_value(value)
+                .map_err(|_| invalid("a point id is an unsigned integer or a UUID"))?;
+            Ok(Input::Value(QueryInput::Point(id)))
+        }
+        Value::Null | Value::Bool(_) => Err(invalid(
+            "`query` must be a vector, a multivector, a point id or {\"nearest\": …}",
+        )),
+    }
+}
+
+/// `{"text": …}` as a document, `{"image": …}` as an image.
+fn inference_object(map: serde_json::Map<String, Value>) -> Result<Input<QueryInput>, Error> {
+    let malformed = |e: serde_json::Error| invalid(format!("malformed inference object: {e}"));
+    let object = if map.contains_key("text") {
+        InferenceObject::Document(serde_json::from_value(Value::Object(map)).map_err(malformed)?)
+    } else {
+        InferenceObject::Image(serde_json::from_value(Value::Object(map)).map_err(malformed)?)
+    };
+    Ok(Input::Document(object.into_document()?))
+}
+
+impl QueryResponse {
+    /// The engine's answer in Qdrant's shape; `timings` (embedding and total milliseconds) adds
+    /// Quiver's per-stage timings.
+    pub fn new(
+        config: &CollectionConfig,
+        answer: quiver_engine::QueryResponse,
+        timings: Option<(f64, f64)>,
+    ) -> Self {
+        QueryResponse {
+            timings: timings.map(|(embed_ms, total_ms)| QueryTimings {
+                embed_ms,
+                stages: answer.stages.iter().map(StageTiming::from).collect(),
+                total_ms,
+            }),
+            points: answer
+                .hits
+                .into_iter()
+                .map(|h| ScoredPointOut::new(config, h))
+                .collect(),
+        }
+    }
 }

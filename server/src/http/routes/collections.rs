@@ -59,7 +59,7 @@ pub async fn create_collection(
         let name = name.into_inner();
         validate_name(&name)?;
         let config = body.into_inner().into_config()?;
-        crate::http::documents::check_bindings(&state.models, &config)?;
+        crate::inference::check_bindings(&state.models, &config)?;
         let collections = state.collections()?;
         blocking(move || {
             collections.create(&name, config)?;

@@ -14,9 +14,9 @@ use crate::api::points::{
     CountRequest, CountResult, DeletePayload, PointRequest, ScrollRequestDto, ScrollResultOut,
     SetPayload, UpsertPoints,
 };
-use crate::http::documents::{self, Purpose};
 use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
+use crate::inference;
 
 /// Registers the point routes (after the search routes, before nothing: `points/{id}` comes last).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -57,14 +57,12 @@ pub async fn upsert_points(
     body: web::Json<UpsertPoints>,
 ) -> HttpResponse {
     respond(async move {
-        let mut body = body.into_inner();
+        let body = body.into_inner();
         state.limits.check_batch(body.len(), "points")?;
         let collection = state.collection(&name)?;
         blocking(move || {
-            documents::bind_upsert(collection.config(), &mut body);
-            let targets = documents::upsert_targets(&mut body);
-            documents::embed_in_place(&state.models, collection.config(), targets, Purpose::Store)?;
-            let inserts = body.into_inserts(collection.config())?;
+            let points = body.into_drafts()?;
+            let inserts = inference::resolve_points(&state.models, collection.config(), points)?;
             Ok(UpdateResult::completed(collection.upsert(inserts)?))
         })
         .await
