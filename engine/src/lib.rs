@@ -8,6 +8,7 @@ pub mod distance;
 mod error;
 pub mod filter;
 pub mod index;
+pub mod kernels;
 pub mod plaid;
 pub mod point;
 pub mod query;

@@ -22,6 +22,7 @@ use crate::filter::Filter;
 use crate::index::exact::exact_search;
 use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::Candidate;
+use crate::kernels;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::Result;
@@ -235,7 +236,7 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
 /// Euclid the sum over query rows of the nearest row's distance (lower is better, like Euclid).
 fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
     match dist {
-        Distance::Cosine | Distance::Dot => distance::max_sim(query, doc, dim),
+        Distance::Cosine | Distance::Dot => kernels::max_sim(query, doc, dim),
         Distance::Euclid => query
             .chunks_exact(dim)
             .map(|q| {

@@ -124,11 +124,8 @@ impl ResidualDecoder {
             4 => self.add_weights::<4>(centroid, packed, out),
             _ => self.add_weights::<8>(centroid, packed, out),
         }
-        let norm = super::kernels::dot(out, out).sqrt();
-        if norm > 0.0 {
-            let inv = 1.0 / norm;
-            out.iter_mut().for_each(|v| *v *= inv);
-        }
+        // A zero sum (centroid and residual cancelling) stays zero.
+        crate::kernels::normalize(out);
     }
 
     /// `out = centroid + weights[codes]`, one packed byte (`PB` dimensions) at a time; fixed-size

@@ -111,7 +111,7 @@ impl Corpus {
         let dim = p.dim;
         let random_unit = |rng: &mut SplitMix64| {
             let mut v: Vec<f32> = (0..dim).map(|_| rng.gaussian()).collect();
-            normalize(&mut v);
+            crate::kernels::normalize(&mut v);
             v
         };
         // Terms of a topic lean towards the topic's centre, so topics are clusters of clusters.
@@ -122,7 +122,7 @@ impl Corpus {
                 .map(|_| {
                     let r = random_unit(&mut rng);
                     let mut t: Vec<f32> = centre.iter().zip(&r).map(|(c, r)| 0.6 * c + r).collect();
-                    normalize(&mut t);
+                    crate::kernels::normalize(&mut t);
                     t
                 })
                 .collect();
@@ -134,7 +134,7 @@ impl Corpus {
             let scale = noise / (dim as f32).sqrt();
             let start = out.len();
             out.extend(base.iter().map(|&b| b + scale * rng.gaussian()));
-            normalize(&mut out[start..]);
+            crate::kernels::normalize(&mut out[start..]);
         };
 
         let mut offsets = Vec::with_capacity(p.docs + 1);
@@ -176,13 +176,5 @@ impl Corpus {
             data,
             queries,
         }
-    }
-}
-
-/// Scales `v` to unit length; a zero vector stays zero.
-pub(crate) fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
     }
 }

@@ -8,8 +8,8 @@ use hnsw_rs::hnsw::Hnsw;
 
 use super::{GraphLayers, HnswBuildParams, UpperLayer, NO_NODE};
 use crate::config::Distance;
-use crate::distance::{dot, l2_squared};
 use crate::index::VectorSlab;
+use crate::kernels::{dot, l2_squared};
 use crate::{Error, Result};
 
 /// `hnsw_rs` supports at most 16 layers.
