@@ -441,7 +441,7 @@ impl Collection {
         let indexed_vectors_count = views
             .iter()
             .filter(|v| match v {
-                View::Sealed { seg, .. } => !seg.graphs.is_empty(),
+                View::Sealed { seg, .. } => seg.has_graph(),
                 View::Mem { .. } => false,
             })
             .map(|v| v.live_count())

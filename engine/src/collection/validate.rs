@@ -1,4 +1,5 @@
-//! Input checks and the one place vectors are normalised on their way in.
+//! Input checks of inserted and query vectors, and their normalisation under Cosine (through
+//! [`crate::kernels::normalize`]) before they are stored or searched.
 
 use crate::config::{CollectionConfig, Distance, VectorParams};
 use crate::kernels;
