@@ -41,8 +41,10 @@
 //! [`PlaidIndex`] is `Send + Sync`; keep it in an `Arc` beside the segment's other files.
 
 mod codec;
+mod rng;
 mod search;
 mod serialize;
+#[cfg(any(test, feature = "test-corpus"))]
 pub mod synthetic;
 mod train;
 mod view;

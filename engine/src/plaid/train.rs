@@ -8,7 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::codec::{bucket_params, bytes_per_token, quantize_into};
-use super::synthetic::SplitMix64;
+use super::rng::SplitMix64;
 use super::{CentroidIds, PlaidBuild, PlaidBuildParams, TokenMatrices};
 use crate::kernels::{nearest_rows, normalize};
 use crate::{Error, Result};
