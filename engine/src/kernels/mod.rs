@@ -84,28 +84,29 @@ pub fn nearest_rows(
 
 /// Scales `v` to unit length in place. Returns false (and leaves `v` unchanged) for a zero vector, or
 /// for one whose norm is not finite.
+#[inline]
 pub fn normalize(v: &mut [f32]) -> bool {
     let squares = dot(v, v);
-    let norm = if squares.is_normal() {
-        f64::from(squares).sqrt()
-    } else {
-        // The f32 sum overflowed or underflowed (very large or very small components): sum in f64.
-        v.iter()
-            .map(|&x| f64::from(x) * f64::from(x))
-            .sum::<f64>()
-            .sqrt()
-    };
+    if squares.is_normal() {
+        // The common case, in f32 (token decompression runs this for every token it scores); the
+        // square root of a normal f32 and its inverse are normal too.
+        let scale = 1.0 / squares.sqrt();
+        v.iter_mut().for_each(|x| *x *= scale);
+        return true;
+    }
+    // The f32 sum overflowed or underflowed (very large or very small components), or is zero or not
+    // finite: sum in f64.
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
     if norm == 0.0 || !norm.is_finite() {
         return false;
     }
     let inverse = 1.0 / norm;
-    let scale = inverse as f32;
-    if scale.is_normal() {
-        v.iter_mut().for_each(|x| *x *= scale);
-    } else {
-        v.iter_mut()
-            .for_each(|x| *x = (f64::from(*x) * inverse) as f32);
-    }
+    v.iter_mut()
+        .for_each(|x| *x = (f64::from(*x) * inverse) as f32);
     true
 }
 
