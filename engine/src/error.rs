@@ -29,6 +29,14 @@ pub enum Error {
         /// The size received.
         got: usize,
     },
+    /// A query names a point (or a vector of it) that does not exist.
+    #[error("no point with id {id} (and vector `{vector}`)")]
+    PointNotFound {
+        /// The point id.
+        id: crate::PointId,
+        /// The vector the query needed from it.
+        vector: String,
+    },
     /// Any other invalid input, with a message that says what to change.
     #[error("{0}")]
     InvalidInput(String),

@@ -8,8 +8,10 @@ pub mod distance;
 mod error;
 pub mod filter;
 pub mod index;
+pub mod kernels;
 pub mod plaid;
 pub mod point;
+pub mod query;
 
 pub use collection::{Collection, Collections};
 pub use config::{CollectionConfig, Distance, EmbeddingBinding, HnswConfig, VectorParams};
@@ -19,4 +21,5 @@ pub use point::{
     NamedVectors, PointInsert, PointsSelector, QueryVector, Record, ScoredPoint, SearchRequest,
     Vector, WithPayload, WithVectors,
 };
+pub use query::{QueryInput, QueryRequest, QueryResponse};
 pub use quiver_storage::PointId;

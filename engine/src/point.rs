@@ -156,6 +156,11 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
+    /// How many hits the search must rank: `limit + offset`.
+    pub fn limit_with_offset(&self) -> usize {
+        self.limit.saturating_add(self.offset)
+    }
+
     /// A plain top-`limit` search of the unnamed vector with defaults elsewhere.
     pub fn dense(vector: Vec<f32>, limit: usize) -> Self {
         SearchRequest {

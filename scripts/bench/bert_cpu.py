@@ -67,7 +67,7 @@ def torch_bench(model_dir, texts, batches, iters, threads):
 
 def quiver_bench(model_dir, texts_path, batches, iters, threads):
     profile = os.environ.get("QUIVER_BENCH_PROFILE", "release")
-    cmd = ["cargo", "run", "--profile", profile, "-q", "-p", "quiver-encoder", "--example", "text_bench", "--",
+    cmd = ["cargo", "run", "--profile", profile, "-q", "-p", "quiver-benches", "--example", "text_bench", "--",
            model_dir, texts_path, "--iters", str(iters), "--batches", ",".join(map(str, batches))]
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env).stdout

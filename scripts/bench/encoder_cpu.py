@@ -65,7 +65,7 @@ def torch_bench(model_dir, shapes, iters):
 
 def candle_bench(model_dir, shapes, iters, merge):
     profile = os.environ.get("QUIVER_BENCH_PROFILE", "release")
-    cmd = ["cargo", "run", "--profile", profile, "-q", "-p", "quiver-encoder", "--example", "encode_bench", "--",
+    cmd = ["cargo", "run", "--profile", profile, "-q", "-p", "quiver-benches", "--example", "encode_bench", "--",
            model_dir, "--iters", str(iters), "--shapes", ",".join(f"{b}x{l}" for b, l in shapes)]
     if merge:
         cmd += ["--merge", "retrieval"]

@@ -16,7 +16,7 @@ if [ ! -f "$DIR/model.safetensors.index.json" ]; then
         --intermediate 11008 --vocab 151936 --lora-rank 32 --dtype bfloat16 --no-goldens
     echo "checkpoint written in $(( $(date +%s) - t0 )) s: $(du -sh "$DIR" | cut -f1)"
 fi
-cargo build --release -q -p quiver-encoder --example encode_bench
+cargo build --release -q -p quiver-benches --example encode_bench
 bin="${CARGO_TARGET_DIR:-target}/release/examples/encode_bench"
 # Three fresh processes: the first load may read from disk, later ones from the page cache.
 for run in 1 2 3; do

@@ -2,7 +2,7 @@
 """Reference preprocessing times per image for docs/benchmarks.md: PIL decode + convert("RGB"),
 then transformers' Qwen2-VL image processor with the torchvision backend (what jina loads) and
 with the PIL backend, on one thread. Prints one JSON line per image, like
-`cargo run --release -p quiver-encoder --example image_bench -- preprocess FILES...`.
+`cargo run --release -p quiver-benches --example image_bench -- preprocess FILES...`.
 
 Usage: python scripts/bench/image_preprocess.py [--reps N] FILES...
 Needs the packages of scripts/fixtures/requirements.txt.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The peers' side of the benchmarks: hnswlib, faiss-cpu, Qdrant Edge and numpy on the files
-prepare_data.py wrote. Prints one JSON object on stdout, in the shape engine/examples/peer_bench.rs
+prepare_data.py wrote. Prints one JSON object on stdout, in the shape benches/examples/peer_bench.rs
 prints for Quiver.
 
   peers.py hnsw DIR --lib hnswlib|faiss|qdrant-edge --metric euclid|cosine [--m 16] [--ef-construct 100]

@@ -84,7 +84,7 @@ EOF
 if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
     "$PY" scripts/bench/machine.py > "$RES/machine.json"
     echo "== building the Quiver benchmark binaries (release)"
-    build -p quiver-engine --example peer_bench
+    build -p quiver-benches --example peer_bench
     PEER=$TARGET/release/examples/peer_bench
 
     echo "== preparing data (cached in $DATA)"
@@ -143,7 +143,7 @@ if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
     if has encoder-jina; then
         note encoder-jina start
         echo "== encoder: mid-size random jina config, Quiver against PyTorch"
-        build -p quiver-encoder --example encode_bench
+        build -p quiver-benches --example encode_bench
         "$(fixtures_python)" scripts/bench/encoder_cpu.py --shapes 1x128,32x128,1x2048 --iters 3 --json "$RES/encoder-jina.json"
         note encoder-jina end
     fi
@@ -151,7 +151,7 @@ if [ "${QUIVER_BENCH_REPORT_ONLY:-0}" != 1 ]; then
     if has encoder-minilm; then
         note encoder-minilm start
         echo "== encoder: all-MiniLM-L6-v2, Quiver's encoder against sentence-transformers"
-        build -p quiver-encoder --example text_bench
+        build -p quiver-benches --example text_bench
         "$PY" scripts/bench/encoder_minilm.py --text-bench "$TARGET/release/examples/text_bench" \
             --data "$DATA" --threads "$THREADS" --json "$RES/encoder-minilm.json"
         note encoder-minilm end

@@ -1,6 +1,7 @@
 //! `quiver`: the one binary. Parses the command line, sets up logging, and hands each subcommand its
 //! resolved arguments.
 
+mod api;
 mod base64;
 mod cli;
 mod http;

@@ -1,6 +1,9 @@
-//! Atomic file writes. Every file Quiver creates goes through here: write a temp file in the same
-//! directory, fsync it, rename it over the final name, fsync the directory. A reader never sees a half
-//! file, and a file that is memory-mapped is never rewritten in place (that would be SIGBUS).
+//! Atomic file writes, for every file that is written once and then only read (segment files, graphs,
+//! token stores, manifests, configs, a new WAL chunk's header): write a temp file in the same directory,
+//! fsync it, rename it over the final name, fsync the directory. A reader never sees a half file, and a
+//! file that is memory-mapped is never rewritten in place (that would be SIGBUS). The WAL appends to its
+//! open chunk, a snapshot archive streams to a temp name that is renamed when complete, and a restore
+//! extracts into a staging directory; none of those is ever mapped.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};

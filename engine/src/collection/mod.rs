@@ -12,9 +12,11 @@
 //!
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
+mod funnel;
 mod ops;
 mod optimize;
 mod payload;
+mod planner;
 mod read;
 mod search;
 mod segment;
@@ -32,6 +34,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::{fs as qfs, Manifest, Wal, WalOptions};
 
+pub use funnel::apply_default_funnel;
 pub use snapshot::{validate_snapshot_name, SnapshotDescription, SNAPSHOTS_DIR};
 pub use validate::{collection_name as validate_collection_name, MAX_NAME_LEN};
 
@@ -41,6 +44,7 @@ use crate::point::{
     CollectionInfo, PayloadOp, PointInsert, PointsSelector, Record, ScoredPoint, ScrollRequest,
     ScrollResult, SearchRequest, WithPayload, WithVectors,
 };
+use crate::query::{QueryRequest, QueryResponse};
 use crate::{Error, PointId, Result};
 use ops::Operation;
 use segment::{MemSegment, View};
@@ -400,10 +404,17 @@ impl Collection {
         Ok(read::count(&set, filter))
     }
 
-    /// Nearest neighbours, best first, merged over every segment.
+    /// Nearest neighbours, best first, merged over every segment: one stage, as given.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         let set = self.shared.snapshot();
         search::search(&self.shared.config, &set, request)
+    }
+
+    /// Plans and runs a query with its prefetches over one snapshot of the segments; the answer says
+    /// how each stage ran.
+    pub fn query(&self, request: &QueryRequest) -> Result<QueryResponse> {
+        let set = self.shared.snapshot();
+        planner::query(&self.shared.config, &set, request)
     }
 
     /// Seals the appendable segment now (builds its index) and trims the WAL.
@@ -430,7 +441,7 @@ impl Collection {
         let indexed_vectors_count = views
             .iter()
             .filter(|v| match v {
-                View::Sealed { seg, .. } => !seg.graphs.is_empty(),
+                View::Sealed { seg, .. } => seg.has_graph(),
                 View::Mem { .. } => false,
             })
             .map(|v| v.live_count())

@@ -7,6 +7,7 @@
 //! records after it are replayed on open against that state. A vacuum keeps `wal_seq` and drops only
 //! the tombstones already persisted, so the same holds.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use quiver_storage::segment::{
 };
 use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, SegmentFile};
 
-use super::segment::{MemSegment, Sealed, View};
+use super::segment::{MemSegment, Sealed, SealedDense, SealedMulti, SealedVector, View};
 use super::state::{SegmentSet, Shared};
 use crate::config::{CollectionConfig, Residency};
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
@@ -134,40 +135,74 @@ pub(crate) fn open_sealed(
     config: &CollectionConfig,
 ) -> Result<Sealed> {
     let files = open_segment(dir, entry, &|name| config.vector_residency(name))?;
-    let mut graphs = std::collections::BTreeMap::new();
-    for f in &entry.files {
-        if let SegmentFile::Graph { vector } = &f.file {
-            let residency = config.graph_residency(vector);
-            graphs.insert(
-                vector.clone(),
-                GraphView::open_as(&f.full_path(dir), residency)?,
-            );
-        }
+    let mut vectors: BTreeMap<String, SealedVector> = files
+        .dense
+        .into_iter()
+        .map(|(name, rows)| {
+            let dense = SealedDense {
+                rows,
+                graph: None,
+                prefix: None,
+            };
+            (name, SealedVector::Dense(dense))
+        })
+        .collect();
+    for (name, rows) in files.multi {
+        let multi = SealedMulti {
+            rows: Some(rows),
+            tokens: None,
+        };
+        vectors.insert(name, SealedVector::Multi(multi));
     }
-    let mut plaid = std::collections::BTreeMap::new();
-    let mut prefixes = std::collections::BTreeMap::new();
+    let unlisted = |vector: &str| quiver_storage::Error::Corrupt {
+        path: segment_dir(dir, entry.id),
+        reason: format!("an index file names vector `{vector}`, which the segment does not store"),
+    };
     for f in &entry.files {
-        if let SegmentFile::Attached { name } = &f.file {
-            if let Some(vector) = name.strip_prefix(PLAID_ATTACHED_PREFIX) {
-                plaid.insert(vector.to_owned(), PlaidIndex::open(&f.full_path(dir))?);
-            } else if let Some(vector) = name.strip_prefix(PREFIX_ATTACHED_PREFIX) {
-                let residency = config.vector_residency(vector);
-                prefixes.insert(
-                    vector.to_owned(),
-                    PrefixFile::open_as(&f.full_path(dir), residency)?,
-                );
+        let path = f.full_path(dir);
+        match &f.file {
+            SegmentFile::Graph { vector } => {
+                let graph = GraphView::open_as(&path, config.graph_residency(vector))?;
+                match vectors.get_mut(vector) {
+                    Some(SealedVector::Dense(d)) => d.graph = Some(graph),
+                    _ => return Err(unlisted(vector).into()),
+                }
             }
+            SegmentFile::Attached { name } => {
+                if let Some(vector) = name.strip_prefix(PLAID_ATTACHED_PREFIX) {
+                    let tokens = PlaidIndex::open(&path)?;
+                    // A name kept only in its token store has no rows file.
+                    let entry = vectors.entry(vector.to_owned()).or_insert_with(|| {
+                        SealedVector::Multi(SealedMulti {
+                            rows: None,
+                            tokens: None,
+                        })
+                    });
+                    match entry {
+                        SealedVector::Multi(m) => m.tokens = Some(tokens),
+                        SealedVector::Dense(_) => return Err(unlisted(vector).into()),
+                    }
+                } else if let Some(vector) = name.strip_prefix(PREFIX_ATTACHED_PREFIX) {
+                    let prefix = PrefixFile::open_as(&path, config.vector_residency(vector))?;
+                    match vectors.get_mut(vector) {
+                        Some(SealedVector::Dense(d)) => d.prefix = Some(prefix),
+                        _ => return Err(unlisted(vector).into()),
+                    }
+                }
+            }
+            SegmentFile::Points
+            | SegmentFile::Deleted { .. }
+            | SegmentFile::Dense { .. }
+            | SegmentFile::Multi { .. } => {}
         }
     }
-    let deleted = files.deleted.clone();
+    let deleted = files.deleted;
     Ok(Sealed {
         id: entry.id,
         persisted: Mutex::new(deleted.clone()),
         deleted: parking_lot::RwLock::new(deleted),
-        files,
-        graphs,
-        prefixes,
-        plaid,
+        points: files.points,
+        vectors,
         remove_on_drop: Default::default(),
         dir: segment_dir(dir, entry.id),
     })
@@ -449,7 +484,7 @@ impl Shared {
         let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
         for s in candidates {
             let persisted = s.persisted.lock().clone();
-            let n = s.files.points.len();
+            let n = s.points.len();
             let dead = persisted.count_ones();
             if dead == 0 || (dead as f64) <= threshold * n as f64 {
                 continue;

@@ -22,6 +22,7 @@ use crate::filter::Filter;
 use crate::index::exact::exact_search;
 use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::Candidate;
+use crate::kernels;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::Result;
@@ -39,6 +40,40 @@ const FILTER_EXACT_MAX_FRACTION: f64 = 0.05;
 pub(crate) enum FilterPlan {
     Exact,
     Graph,
+}
+
+/// How one segment was searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// Its graph or token store was walked.
+    Index,
+    /// Scanned exactly although it has an index: the request asked for it, or the filter planner
+    /// chose it.
+    Exact,
+    /// Scanned because it has no index for the vector (the appendable segment, small segments).
+    Unindexed,
+    /// Its share of a prefetch's candidates was scored.
+    Candidates,
+}
+
+/// How the segments of one search were searched, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Trace {
+    pub index: usize,
+    pub exact: usize,
+    pub unindexed: usize,
+    pub candidates: usize,
+}
+
+impl Trace {
+    fn add(&mut self, path: Path) {
+        match path {
+            Path::Index => self.index += 1,
+            Path::Exact => self.exact += 1,
+            Path::Unindexed => self.unindexed += 1,
+            Path::Candidates => self.candidates += 1,
+        }
+    }
 }
 
 fn cmp_scores(dist: Distance, a: f32, b: f32) -> Ordering {
@@ -122,9 +157,9 @@ fn top_k(dist: Distance, mut hits: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)>
     hits
 }
 
-fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> Vec<(u32, f32)> {
+fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, Path) {
     let Some(d) = view.dense(ctx.name) else {
-        return Vec::new();
+        return (Vec::new(), Path::Unindexed);
     };
     if let Some(cands) = ctx.candidates {
         let hits = cands
@@ -136,7 +171,7 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> Vec<(u32, f32)> {
                 Some((off, distance::score(ctx.dist, q, d.slab.row(row))))
             })
             .collect();
-        return top_k(ctx.dist, hits, ctx.k);
+        return (top_k(ctx.dist, hits, ctx.k), Path::Candidates);
     }
     let live_point = |row: u32| d.row_to_point(row).filter(|&off| view.is_live(off));
     let accept = |row: u32| live_point(row).is_some_and(|off| passes(view, ctx.filter, off));
@@ -144,18 +179,21 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> Vec<(u32, f32)> {
     // filter) scans. A scan is exact over the full rows, except for a funnel stage that asked for
     // prefix scores, which it computes from the full rows so every segment ranks on one scale.
     let prefix = ctx.index_dims.filter(|_| !ctx.exact);
-    let graph = if ctx.exact {
-        None
-    } else {
-        match prefix {
-            Some(_) => view.graph(ctx.name).zip(view.prefix_slab(ctx.name)),
-            None => view.graph(ctx.name).map(|g| (g, d.slab)),
-        }
+    let indexed = match prefix {
+        Some(_) => view.graph(ctx.name).zip(view.prefix_slab(ctx.name)),
+        None => view.graph(ctx.name).map(|g| (g, d.slab)),
     };
-    let graph = graph.filter(|_| {
-        ctx.filter
-            .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
+    let graph = indexed.filter(|_| {
+        !ctx.exact
+            && ctx
+                .filter
+                .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
     });
+    let path = match (graph.is_some(), indexed.is_some() || ctx.exact) {
+        (true, _) => Path::Index,
+        (false, true) => Path::Exact,
+        (false, false) => Path::Unindexed,
+    };
     let found: Vec<Candidate> = match (graph, prefix) {
         (Some((g, slab)), Some(dims)) => {
             let qp = prefix_of(ctx.dist, q, dims);
@@ -187,17 +225,18 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> Vec<(u32, f32)> {
         }
         (None, _) => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
     };
-    found
+    let hits = found
         .into_iter()
         .filter_map(|c| Some((d.row_to_point(c.offset)?, c.score)))
-        .collect()
+        .collect();
+    (hits, path)
 }
 
 /// Multi-vector score: MaxSim (sum over query rows of the best dot product) for Cosine and Dot; for
 /// Euclid the sum over query rows of the nearest row's distance (lower is better, like Euclid).
 fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
     match dist {
-        Distance::Cosine | Distance::Dot => distance::max_sim(query, doc, dim),
+        Distance::Cosine | Distance::Dot => kernels::max_sim(query, doc, dim),
         Distance::Euclid => query
             .chunks_exact(dim)
             .map(|q| {
@@ -213,7 +252,12 @@ fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
 /// exactly over the raw rows; so is a segment without a token store (the appendable one) and a
 /// selective filter. Otherwise the token store (PLAID) finds the hits and the raw rows score them, so
 /// scores are exact MaxSim whichever way a point was found and segments merge on one scale.
-fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result<Vec<(u32, f32)>> {
+fn search_multi(
+    view: &View<'_>,
+    ctx: &Ctx<'_>,
+    q: &[f32],
+    dim: usize,
+) -> Result<(Vec<(u32, f32)>, Path)> {
     let score = |off: u32| {
         if !passes(view, ctx.filter, off) {
             return None;
@@ -221,11 +265,11 @@ fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result
         let rows = view.multi_rows(ctx.name, off)?;
         Some((off, multi_score(ctx.dist, q, &rows, dim)))
     };
-    let store = match (ctx.candidates, ctx.exact) {
-        (None, false) => view.plaid(ctx.name),
-        _ => None,
+    let store = match ctx.candidates {
+        None => view.plaid(ctx.name),
+        Some(_) => None,
     };
-    if let Some(store) = store {
+    if let Some(store) = store.filter(|_| !ctx.exact) {
         if ctx
             .filter
             .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
@@ -250,9 +294,15 @@ fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result
                     Some((c.offset, multi_score(ctx.dist, q, &rows, dim)))
                 })
                 .collect();
-            return Ok(top_k(ctx.dist, hits, ctx.k));
+            return Ok((top_k(ctx.dist, hits, ctx.k), Path::Index));
         }
     }
+    let path = match (ctx.candidates, store) {
+        (Some(_), _) => Path::Candidates,
+        (None, Some(_)) => Path::Exact,
+        (None, None) if ctx.exact => Path::Exact,
+        (None, None) => Path::Unindexed,
+    };
     let hits: Vec<(u32, f32)> = match ctx.candidates {
         Some(c) => c
             .iter()
@@ -264,7 +314,7 @@ fn search_multi(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32], dim: usize) -> Result
             .filter_map(score)
             .collect(),
     };
-    Ok(top_k(ctx.dist, hits, ctx.k))
+    Ok((top_k(ctx.dist, hits, ctx.k), path))
 }
 
 pub(crate) fn search(
@@ -272,15 +322,25 @@ pub(crate) fn search(
     set: &SegmentSet,
     req: &SearchRequest,
 ) -> Result<Vec<ScoredPoint>> {
+    search_traced(config, set, req).map(|(hits, _)| hits)
+}
+
+/// [`search`], also saying how each segment was searched.
+pub(crate) fn search_traced(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    req: &SearchRequest,
+) -> Result<(Vec<ScoredPoint>, Trace)> {
     let params = config.vector(&req.using)?;
     check_with_vectors(config, &req.with_vectors)?;
     let query = validate::query(&req.using, params, &req.query)?;
     let views = set.views();
     // No segment can return more than it holds: bounds the work of absurd limits and offsets.
     let stored: usize = views.iter().map(|v| v.len()).sum();
-    let k = req.offset.saturating_add(req.limit).min(stored);
+    let k = req.limit_with_offset().min(stored);
+    let mut trace = Trace::default();
     if k == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), trace));
     }
     let candidates: Option<HashSet<PointId>> =
         req.candidates.as_ref().map(|c| c.iter().copied().collect());
@@ -299,13 +359,14 @@ pub(crate) fn search(
     };
     let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
     for (si, view) in views.iter().enumerate() {
-        let seg_hits = match &query {
+        let (seg_hits, path) = match &query {
             QueryVector::Dense(q) => search_dense(view, &ctx, q),
             QueryVector::Multi(rows) => {
                 let flat: Vec<f32> = rows.concat();
                 search_multi(view, &ctx, &flat, params.size)?
             }
         };
+        trace.add(path);
         hits.extend(
             seg_hits
                 .into_iter()
@@ -337,7 +398,7 @@ pub(crate) fn search(
             }
         })
         .collect();
-    Ok(out)
+    Ok((out, trace))
 }
 
 #[cfg(test)]

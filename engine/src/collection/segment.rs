@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{RwLock, RwLockReadGuard};
-use quiver_storage::segment::{DenseFile, SegmentFiles};
+use quiver_storage::segment::{DenseFile, MultiFile, PointsFile};
 use quiver_storage::{Bitmap, PointId};
 
 use super::payload;
@@ -178,22 +178,67 @@ impl MemSegment {
     }
 }
 
-/// A sealed segment: mapped files, graphs, and tombstones in memory.
+/// A sealed segment: its points, each named vector with the indexes over it, and tombstones in
+/// memory.
 pub(crate) struct Sealed {
     pub id: u64,
-    pub files: SegmentFiles,
-    pub graphs: BTreeMap<String, GraphView>,
-    /// Matryoshka prefix rows of the dense vectors whose graphs index a prefix, by vector name.
-    pub prefixes: BTreeMap<String, PrefixFile>,
-    /// Token stores (PLAID) by multi-vector name. The inserted rows are in `files.multi` too when the
-    /// name keeps originals; otherwise the store is the only copy.
-    pub plaid: BTreeMap<String, PlaidIndex>,
+    /// Ids and payloads.
+    pub points: PointsFile,
+    /// Every named vector the segment stores, by name.
+    pub vectors: BTreeMap<String, SealedVector>,
     pub deleted: RwLock<Bitmap>,
     /// Tombstones as of the stored manifest (only the optimizer reads or changes it).
     pub persisted: parking_lot::Mutex<Bitmap>,
     /// Set when a vacuum replaced this segment: its directory goes when the last reader lets go.
     pub remove_on_drop: AtomicBool,
     pub dir: PathBuf,
+}
+
+/// One named vector of a sealed segment: its rows and whatever indexes them.
+pub(crate) enum SealedVector {
+    Dense(SealedDense),
+    Multi(SealedMulti),
+}
+
+/// A dense vector of a sealed segment.
+pub(crate) struct SealedDense {
+    /// The rows of the points that have the vector.
+    pub rows: DenseFile,
+    /// Its HNSW graph, when the segment was large enough for one.
+    pub graph: Option<GraphView>,
+    /// The Matryoshka prefix rows the graph indexes, for a vector bound with `dims`.
+    pub prefix: Option<PrefixFile>,
+}
+
+/// A multivector of a sealed segment.
+pub(crate) struct SealedMulti {
+    /// The token rows as inserted; `None` when the token store is the only copy.
+    pub rows: Option<MultiFile>,
+    /// Its token store (PLAID).
+    pub tokens: Option<PlaidIndex>,
+}
+
+impl Sealed {
+    fn dense(&self, name: &str) -> Option<&SealedDense> {
+        match self.vectors.get(name)? {
+            SealedVector::Dense(d) => Some(d),
+            SealedVector::Multi(_) => None,
+        }
+    }
+
+    fn multi(&self, name: &str) -> Option<&SealedMulti> {
+        match self.vectors.get(name)? {
+            SealedVector::Multi(m) => Some(m),
+            SealedVector::Dense(_) => None,
+        }
+    }
+
+    /// Whether any vector of the segment has a graph.
+    pub fn has_graph(&self) -> bool {
+        self.vectors
+            .values()
+            .any(|v| matches!(v, SealedVector::Dense(d) if d.graph.is_some()))
+    }
 }
 
 impl Drop for Sealed {
@@ -274,7 +319,7 @@ impl<'a> View<'a> {
     pub fn len(&self) -> usize {
         match self {
             View::Mem { data, .. } => data.len(),
-            View::Sealed { seg, .. } => seg.files.points.len(),
+            View::Sealed { seg, .. } => seg.points.len(),
         }
     }
 
@@ -296,14 +341,14 @@ impl<'a> View<'a> {
     pub fn id(&self, off: u32) -> PointId {
         match self {
             View::Mem { data, .. } => data.ids[off as usize],
-            View::Sealed { seg, .. } => seg.files.points.id(off),
+            View::Sealed { seg, .. } => seg.points.id(off),
         }
     }
 
     pub fn payload(&self, off: u32) -> Cow<'_, Payload> {
         match self {
             View::Mem { data, .. } => Cow::Borrowed(&data.payloads[off as usize]),
-            View::Sealed { seg, .. } => Cow::Owned(payload::parse(seg.files.points.payload(off))),
+            View::Sealed { seg, .. } => Cow::Owned(payload::parse(seg.points.payload(off))),
         }
     }
 
@@ -311,7 +356,7 @@ impl<'a> View<'a> {
     pub fn find(&self, id: &PointId) -> Option<u32> {
         let off = match self {
             View::Mem { data, .. } => data.index.get(id).copied(),
-            View::Sealed { seg, .. } => seg.files.points.find(id),
+            View::Sealed { seg, .. } => seg.points.find(id),
         }?;
         self.is_live(off).then_some(off)
     }
@@ -333,8 +378,8 @@ impl<'a> View<'a> {
                 iter.filter(live).take(limit).collect()
             }
             View::Sealed { seg, .. } => {
-                let from = start.map_or(0, |s| seg.files.points.lower_bound(s));
-                (from..seg.files.points.len() as u32)
+                let from = start.map_or(0, |s| seg.points.lower_bound(s));
+                (from..seg.points.len() as u32)
                     .filter(live)
                     .take(limit)
                     .collect()
@@ -355,7 +400,7 @@ impl<'a> View<'a> {
                 })
             }
             View::Sealed { seg, .. } => {
-                let f = seg.files.dense.get(name)?;
+                let f = &seg.dense(name)?.rows;
                 Some(DenseView {
                     slab: VectorSlab {
                         data: f.rows(),
@@ -379,10 +424,10 @@ impl<'a> View<'a> {
                 );
                 (b > a).then(|| col.data.slice(a * col.dim, b * col.dim))
             }
-            View::Sealed { seg, .. } => match seg.files.multi.get(name) {
+            View::Sealed { seg, .. } => match &seg.multi(name)?.rows {
                 Some(file) => file.rows(off).map(Cow::Borrowed),
                 None => {
-                    let store = seg.plaid.get(name)?;
+                    let store = seg.multi(name)?.tokens.as_ref()?;
                     if store.point_len(off)? == 0 {
                         return None;
                     }
@@ -396,14 +441,14 @@ impl<'a> View<'a> {
     pub fn plaid(&self, name: &str) -> Option<&PlaidIndex> {
         match self {
             View::Mem { .. } => None,
-            View::Sealed { seg, .. } => seg.plaid.get(name),
+            View::Sealed { seg, .. } => seg.multi(name)?.tokens.as_ref(),
         }
     }
 
     pub fn graph(&self, name: &str) -> Option<&GraphView> {
         match self {
             View::Mem { .. } => None,
-            View::Sealed { seg, .. } => seg.graphs.get(name),
+            View::Sealed { seg, .. } => seg.dense(name)?.graph.as_ref(),
         }
     }
 
@@ -411,7 +456,7 @@ impl<'a> View<'a> {
     pub fn prefix_slab(&self, name: &str) -> Option<VectorSlab<'_>> {
         match self {
             View::Mem { .. } => None,
-            View::Sealed { seg, .. } => seg.prefixes.get(name).map(PrefixFile::slab),
+            View::Sealed { seg, .. } => seg.dense(name)?.prefix.as_ref().map(PrefixFile::slab),
         }
     }
 

@@ -149,7 +149,7 @@ impl Shared {
     pub fn vacuum_wanted(&self, set: &SegmentSet) -> bool {
         let t = self.config.optimizer_config.deleted_threshold;
         set.sealed.iter().any(|s| {
-            let n = s.files.points.len();
+            let n = s.points.len();
             let d = s.deleted.read().count_ones();
             d > 0 && d as f64 > t * n as f64
         })

@@ -1,7 +1,8 @@
-//! Input checks and the one place vectors are normalised on their way in.
+//! Input checks of inserted and query vectors, and their normalisation under Cosine (through
+//! [`crate::kernels::normalize`]) before they are stored or searched.
 
 use crate::config::{CollectionConfig, Distance, VectorParams};
-use crate::distance;
+use crate::kernels;
 use crate::point::{PointInsert, QueryVector, Vector};
 use crate::{Error, Result};
 
@@ -54,7 +55,7 @@ fn check_dim(name: &str, params: &VectorParams, v: &[f32]) -> Result<()> {
 }
 
 fn normalize(name: &str, params: &VectorParams, v: &mut [f32]) -> Result<()> {
-    if params.distance == Distance::Cosine && !distance::normalize(v) {
+    if params.distance == Distance::Cosine && !kernels::normalize(v) {
         return Err(Error::InvalidInput(format!(
             "vector `{name}` is all zeros, which has no direction under Cosine distance"
         )));

@@ -8,14 +8,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use quiver_storage::fs::{atomic_write_with, WrittenFile};
 use quiver_storage::header::{self, HEADER_LEN};
-use quiver_storage::segment::{map_file, Residency};
+use quiver_storage::segment::{cast, Mapped, Residency};
 
 use super::VectorSlab;
 use crate::config::Distance;
 use crate::distance;
+use crate::kernels;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"QVPREFIX";
@@ -26,7 +26,7 @@ const VERSION: u32 = 1;
 pub fn prefix_of(distance: Distance, v: &[f32], dims: usize) -> Vec<f32> {
     let mut p = v[..dims.min(v.len())].to_vec();
     if distance == Distance::Cosine {
-        distance::normalize(&mut p);
+        kernels::normalize(&mut p);
     }
     p
 }
@@ -46,9 +46,9 @@ pub fn prefix_score(distance: Distance, query_prefix: &[f32], row: &[f32]) -> f3
     let p = &row[..query_prefix.len().min(row.len())];
     match distance {
         Distance::Cosine => {
-            let norm = distance::dot(p, p).sqrt();
+            let norm = kernels::dot(p, p).sqrt();
             if norm > 0.0 && norm.is_finite() {
-                distance::dot(query_prefix, p) / norm
+                kernels::dot(query_prefix, p) / norm
             } else {
                 0.0
             }
@@ -72,7 +72,7 @@ pub fn write_prefix_file(path: &Path, rows: &[f32], dims: usize) -> Result<Writt
 
 /// A mapped prefix file.
 pub struct PrefixFile {
-    map: Mmap,
+    map: Mapped,
     rows: usize,
     dims: usize,
 }
@@ -103,13 +103,10 @@ impl PrefixFile {
     pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
         // Prefix files are written once through `atomic_write_with` (temp file, rename) and never
         // modified or truncated afterwards (`map_file`'s contract).
-        let map = map_file(path, residency)?;
-        #[cfg(unix)]
-        if residency == Residency::Mapped {
-            // A graph walk reads rows in no order; read-ahead would only pull in unrequested pages.
-            let _ = map.advise(memmap2::Advice::Random);
-        }
-        let fields = header::decode(path, &map, MAGIC, VERSION)?;
+        let map = Mapped::open_as(path, residency)?;
+        // A graph walk reads rows in no order.
+        map.advise_random();
+        let fields = header::decode(path, map.bytes(), MAGIC, VERSION)?;
         let (rows, dims) = (fields[0] as usize, fields[1] as usize);
         let want = rows
             .checked_mul(dims)
@@ -124,17 +121,14 @@ impl PrefixFile {
                 ),
             ));
         }
+        map.section::<f32>(HEADER_LEN, rows * dims)?;
         Ok(PrefixFile { map, rows, dims })
     }
 
     /// The prefix rows.
     pub fn slab(&self) -> VectorSlab<'_> {
-        let bytes = &self.map[HEADER_LEN..];
-        // SAFETY: the header is 64 bytes and the map is page aligned, so the rows start 4-byte aligned;
-        // `open` checked that exactly `rows · dims` floats follow, and every bit pattern is an f32.
-        let data = unsafe {
-            std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.rows * self.dims)
-        };
+        // `open` checked that the rows are a whole, aligned section.
+        let data = cast(&self.map.bytes()[HEADER_LEN..]).unwrap_or(&[]);
         VectorSlab {
             data,
             dim: self.dims,
@@ -161,7 +155,7 @@ mod tests {
         assert_eq!(file.slab().data, rows.as_slice());
         let q = prefix_of(Distance::Cosine, &[1.0, 2.0, -1.0, 9.0], 3);
         for r in 0..5u32 {
-            let stored = distance::dot(&q, file.slab().row(r));
+            let stored = kernels::dot(&q, file.slab().row(r));
             let on_the_fly = prefix_score(Distance::Cosine, &q, slab.row(r));
             assert!((stored - on_the_fly).abs() < 1e-6, "{stored} {on_the_fly}");
         }

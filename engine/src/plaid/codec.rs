@@ -124,11 +124,8 @@ impl ResidualDecoder {
             4 => self.add_weights::<4>(centroid, packed, out),
             _ => self.add_weights::<8>(centroid, packed, out),
         }
-        let norm = super::kernels::dot(out, out).sqrt();
-        if norm > 0.0 {
-            let inv = 1.0 / norm;
-            out.iter_mut().for_each(|v| *v *= inv);
-        }
+        // A zero sum (centroid and residual cancelling) stays zero.
+        crate::kernels::normalize(out);
     }
 
     /// `out = centroid + weights[codes]`, one packed byte (`PB` dimensions) at a time; fixed-size
@@ -218,7 +215,7 @@ mod tests {
         // Standard normal quartiles are ±0.6745 and 0. The mean of a quartile bucket is ±4·φ(0.6745) =
         // ±1.2711 outside and ±4·(φ(0) − φ(0.6745)) = ±0.3247 inside, where the mid-quantiles would be
         // ±1.1503 and ±0.3186.
-        let mut rng = super::super::synthetic::SplitMix64::new(7);
+        let mut rng = super::super::rng::SplitMix64::new(7);
         let mut values: Vec<f32> = (0..200_000).map(|_| rng.gaussian()).collect();
         let (cutoffs, weights) = bucket_params(&mut values, 2);
         let want_c = [-0.6745, 0.0, 0.6745];

@@ -41,9 +41,10 @@
 //! [`PlaidIndex`] is `Send + Sync`; keep it in an `Arc` beside the segment's other files.
 
 mod codec;
-mod kernels;
+mod rng;
 mod search;
 mod serialize;
+#[cfg(any(test, feature = "test-corpus"))]
 pub mod synthetic;
 mod train;
 mod view;
@@ -266,7 +267,7 @@ impl<'a> TokenMatrices<'a> {
         let doc = self
             .point(offset)
             .ok_or_else(|| out_of_range(offset, self.len()))?;
-        Ok(kernels::max_sim(query, doc, self.dim, &mut Vec::new()))
+        Ok(max_sim(query, doc, self.dim))
     }
 
     /// The `k` best of `candidates` by exact MaxSim, best first; candidates `accept` rejects are skipped,
@@ -288,7 +289,7 @@ impl<'a> TokenMatrices<'a> {
             accept,
             &|offset, scratch| {
                 let doc = self.point(offset).expect("candidate checked above");
-                kernels::max_sim(query, doc, self.dim, &mut scratch.best)
+                crate::kernels::max_sim_with(query, doc, self.dim, &mut scratch.best)
             },
         ))
     }
@@ -305,14 +306,7 @@ impl<'a> TokenMatrices<'a> {
     }
 }
 
-/// Exact MaxSim over raw `dim`-strided rows: for each query row its best dot product with a document
-/// row, summed (0 for an empty document). SIMD where the CPU has it.
-pub fn max_sim(query: &[f32], doc: &[f32], dim: usize) -> f32 {
-    if dim == 0 {
-        return 0.0;
-    }
-    kernels::max_sim(query, doc, dim, &mut Vec::new())
-}
+pub use crate::kernels::max_sim;
 
 fn out_of_range(offset: u32, len: usize) -> Error {
     Error::InvalidInput(format!(

@@ -7,8 +7,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::codec::ResidualDecoder;
-use super::kernels::{dot_rows, max_sim};
 use super::{Candidate, ResolvedSearchParams};
+use crate::kernels::{dot_rows, max_sim_with};
 use crate::{Error, Result};
 
 /// Per-thread buffers of scoring.
@@ -108,7 +108,7 @@ impl Parts<'_> {
     /// Exact MaxSim of `query` against decompressed point `doc`.
     pub(crate) fn exact(&self, query: &[f32], doc: u32, scratch: &mut Scratch) -> f32 {
         self.decompress(doc, &mut scratch.tokens);
-        max_sim(query, &scratch.tokens, self.dim, &mut scratch.best)
+        max_sim_with(query, &scratch.tokens, self.dim, &mut scratch.best)
     }
 }
 

@@ -1,46 +1,11 @@
-//! Synthetic ColBERT-like corpora for tests and benchmarks, and the small deterministic generator the
-//! trainer samples with (SplitMix64: stable across platforms and crate versions, unlike `rand`'s `StdRng`).
+//! Synthetic ColBERT-like corpora for tests and benchmarks (the `test-corpus` feature; not part of the
+//! production API).
 //!
 //! The corpus mimics what makes late interaction hard: documents belong to topics, most of their tokens
 //! are noisy copies of their topic's "terms", and a share are shared "stop-word" terms that every topic
 //! uses (so centroid cells are crowded). A query is a noisy subset of one document's tokens.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast and deterministic.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`), by multiply-shift (bias below 2^-32 for the sizes used here).
-    pub fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Standard normal (Box–Muller).
-    pub fn gaussian(&mut self) -> f32 {
-        let u1 = ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-        let u2 = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-    }
-}
+pub use super::rng::SplitMix64;
 
 /// Shape of a synthetic corpus.
 #[derive(Clone, Debug)]
@@ -111,7 +76,7 @@ impl Corpus {
         let dim = p.dim;
         let random_unit = |rng: &mut SplitMix64| {
             let mut v: Vec<f32> = (0..dim).map(|_| rng.gaussian()).collect();
-            normalize(&mut v);
+            crate::kernels::normalize(&mut v);
             v
         };
         // Terms of a topic lean towards the topic's centre, so topics are clusters of clusters.
@@ -122,7 +87,7 @@ impl Corpus {
                 .map(|_| {
                     let r = random_unit(&mut rng);
                     let mut t: Vec<f32> = centre.iter().zip(&r).map(|(c, r)| 0.6 * c + r).collect();
-                    normalize(&mut t);
+                    crate::kernels::normalize(&mut t);
                     t
                 })
                 .collect();
@@ -134,7 +99,7 @@ impl Corpus {
             let scale = noise / (dim as f32).sqrt();
             let start = out.len();
             out.extend(base.iter().map(|&b| b + scale * rng.gaussian()));
-            normalize(&mut out[start..]);
+            crate::kernels::normalize(&mut out[start..]);
         };
 
         let mut offsets = Vec::with_capacity(p.docs + 1);
@@ -176,13 +141,5 @@ impl Corpus {
             data,
             queries,
         }
-    }
-}
-
-/// Scales `v` to unit length; a zero vector stays zero.
-pub(crate) fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
     }
 }

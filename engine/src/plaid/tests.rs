@@ -76,7 +76,7 @@ fn mean_cosine(index: &PlaidIndex, docs: usize) -> f32 {
         let decoded = index.decompress(doc).unwrap();
         for (a, b) in original.chunks(dim).zip(decoded.chunks(dim)) {
             // Both sides are unit length.
-            sum += kernels::dot(a, b) as f64;
+            sum += crate::kernels::dot(a, b) as f64;
             n += 1;
         }
     }

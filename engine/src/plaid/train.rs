@@ -8,9 +8,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::codec::{bucket_params, bytes_per_token, quantize_into};
-use super::kernels::nearest_rows;
-use super::synthetic::{normalize, SplitMix64};
+use super::rng::SplitMix64;
 use super::{CentroidIds, PlaidBuild, PlaidBuildParams, TokenMatrices};
+use crate::kernels::{nearest_rows, normalize};
 use crate::{Error, Result};
 
 /// Tokens whose residuals give the bucket cutoffs: 8192 × 128 d is a million values, plenty for 16

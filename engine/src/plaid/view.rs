@@ -1,9 +1,8 @@
 //! A token store ready to search: a memory-mapped file (validated once on open) or an in-memory build.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use quiver_storage::segment::{Mapped, Pod};
 
 use super::codec::{bytes_per_token, ResidualDecoder};
 use super::search::{self, check_query, IdsRef, Parts, Scratch};
@@ -21,7 +20,7 @@ pub struct PlaidIndex {
 
 enum Storage {
     Mapped {
-        map: Mmap,
+        map: Mapped,
         layout: Layout,
         id_width: u32,
     },
@@ -40,20 +39,10 @@ impl std::fmt::Debug for PlaidIndex {
     }
 }
 
-/// Plain numbers that any bit pattern is a valid value of.
-trait Pod: Copy {}
-impl Pod for f32 {}
-impl Pod for u16 {}
-impl Pod for u32 {}
-impl Pod for u64 {}
-
-/// `bytes[range]` as a slice of `T`; `None` when misaligned (a mapping is page-aligned and sections are
-/// 64-byte aligned, so this does not happen for files this module wrote).
+/// `bytes[range]` as a slice of `T`; `None` when out of bounds or misaligned (a mapping is
+/// page-aligned and sections are 64-byte aligned, so this does not happen for files this module wrote).
 fn cast<T: Pod>(bytes: &[u8], range: (usize, usize)) -> Option<&[T]> {
-    // SAFETY: `T` is a plain number type for which every bit pattern is valid; `align_to` only puts
-    // properly aligned, whole elements in the middle slice, and we use it only when nothing is left over.
-    let (head, body, tail) = unsafe { bytes.get(range.0..range.1)?.align_to::<T>() };
-    (head.is_empty() && tail.is_empty()).then_some(body)
+    quiver_storage::segment::cast(bytes.get(range.0..range.1)?)
 }
 
 impl PlaidIndex {
@@ -74,15 +63,10 @@ impl PlaidIndex {
                 "token store files are little-endian; this host is big-endian".into(),
             ));
         }
-        let file = File::open(path).map_err(|e| quiver_storage::Error::io(path, e))?;
-        // SAFETY: token-store files are written once through an atomic rename and never modified or
-        // truncated afterwards (a rebuilt segment gets new files), so the mapping stays valid and
-        // unchanged for its lifetime.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| quiver_storage::Error::io(path, e))?;
-        let head: &[u8; HEADER_LEN] = map
-            .get(..HEADER_LEN)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| corrupt(format!("{} bytes is shorter than the header", map.len())))?;
+        // Token-store files are written once through an atomic rename and never modified or
+        // truncated afterwards (a rebuilt segment gets new files): `map_file`'s contract.
+        let map = Mapped::open(path)?;
+        let head: &[u8; HEADER_LEN] = map.header()?;
         let h = Header::from_bytes(head);
         check_header(&h).map_err(corrupt)?;
         let layout = Layout::new(&h).ok_or_else(|| corrupt("header counts overflow".into()))?;
@@ -93,15 +77,9 @@ impl PlaidIndex {
                 layout.total
             )));
         }
-        let crc = crc32fast::hash(&map[HEADER_LEN..]);
-        if crc != h.body_crc32 {
-            return Err(corrupt(format!(
-                "checksum mismatch: header says {:08x}, content has {crc:08x}",
-                h.body_crc32
-            )));
-        }
+        map.check_crc(HEADER_LEN, h.body_crc32, "token store")?;
         let weights: &[f32] =
-            cast(&map, layout.weights).ok_or_else(|| corrupt("misaligned".into()))?;
+            cast(map.bytes(), layout.weights).ok_or_else(|| corrupt("misaligned".into()))?;
         let decoder = ResidualDecoder::new(h.dim as usize, h.nbits, weights);
         let index = PlaidIndex {
             decoder,
@@ -153,17 +131,17 @@ impl PlaidIndex {
                 id_width,
             } => Parts {
                 dim: self.dim,
-                centroids: cast(map, layout.centroids)?,
-                doc_offsets: cast(map, layout.doc_offsets)?,
+                centroids: cast(map.bytes(), layout.centroids)?,
+                doc_offsets: cast(map.bytes(), layout.doc_offsets)?,
                 ids: if *id_width == 2 {
-                    IdsRef::U16(cast(map, layout.ids)?)
+                    IdsRef::U16(cast(map.bytes(), layout.ids)?)
                 } else {
-                    IdsRef::U32(cast(map, layout.ids)?)
+                    IdsRef::U32(cast(map.bytes(), layout.ids)?)
                 },
-                residuals: map.get(layout.residuals.0..layout.residuals.1)?,
+                residuals: map.bytes().get(layout.residuals.0..layout.residuals.1)?,
                 bytes_per_token: bpt,
-                ivf_offsets: cast(map, layout.ivf_offsets)?,
-                ivf_docs: cast(map, layout.ivf_docs)?,
+                ivf_offsets: cast(map.bytes(), layout.ivf_offsets)?,
+                ivf_docs: cast(map.bytes(), layout.ivf_docs)?,
                 decoder: &self.decoder,
             },
         })
@@ -339,7 +317,7 @@ fn check_structure(parts: &Parts<'_>, index: &PlaidIndex) -> std::result::Result
     let Storage::Mapped { map, layout, .. } = &index.storage else {
         return Ok(());
     };
-    let floats = |r| cast::<f32>(map, r).unwrap_or_default();
+    let floats = |r| cast::<f32>(map.bytes(), r).unwrap_or_default();
     let cutoffs = floats(layout.cutoffs);
     if parts
         .centroids

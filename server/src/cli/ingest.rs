@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use quiver_engine::PointId;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::inference::{self, Document, DocumentOptions, Input, PointDraft, VectorsDraft};
 
 /// Arguments of `ingest`.
 #[derive(Args, Debug)]
@@ -73,19 +76,26 @@ enum Content {
 
 /// One point to be.
 struct Item {
-    id: Value,
+    id: PointId,
     content: Content,
     payload: Map<String, Value>,
+}
+
+/// How every item becomes a point: the same document fills each of `vectors`.
+struct Fill<'a> {
+    vectors: &'a [String],
+    model: Option<&'a str>,
+    truncate: bool,
 }
 
 /// Where points go: a server, or a data directory in this process.
 trait Sink {
     /// Every vector name of the collection (`""` for the unnamed one).
     fn vector_names(&self) -> Result<Vec<String>>;
-    /// Which of `ids` the collection holds already (as their JSON text).
-    fn existing(&self, ids: &[&Value]) -> Result<HashSet<String>>;
-    /// Upserts points given in the HTTP API's form (documents in place of vectors), durably.
-    fn upsert(&self, points: Vec<Value>) -> Result<()>;
+    /// Which of `ids` the collection holds already.
+    fn existing(&self, ids: &[PointId]) -> Result<HashSet<PointId>>;
+    /// Embeds and upserts the items, durably.
+    fn upsert(&self, items: &[&Item], fill: &Fill<'_>) -> Result<()>;
     /// Makes everything durable and lets go.
     fn finish(self: Box<Self>) -> Result<()>;
 }
@@ -113,19 +123,23 @@ pub fn run(global: &super::GlobalArgs, args: IngestArgs) -> Result<()> {
             .expect("static progress template is valid: this is a bug"),
     );
     let started = Instant::now();
+    let fill = Fill {
+        vectors: &vectors,
+        model: args.model.as_deref(),
+        truncate: args.truncate,
+    };
     let (mut added, mut present) = (0usize, 0usize);
     for chunk in items.chunks(args.batch_size) {
-        let ids: Vec<&Value> = chunk.iter().map(|item| &item.id).collect();
+        let ids: Vec<PointId> = chunk.iter().map(|item| item.id).collect();
         let existing = sink.existing(&ids)?;
-        let points: Vec<Value> = chunk
+        let new: Vec<&Item> = chunk
             .iter()
-            .filter(|item| !existing.contains(&item.id.to_string()))
-            .map(|item| point(item, &vectors, args.model.as_deref(), args.truncate))
-            .collect::<Result<_>>()?;
-        present += chunk.len() - points.len();
-        if !points.is_empty() {
-            added += points.len();
-            sink.upsert(points).context("upsert")?;
+            .filter(|item| !existing.contains(&item.id))
+            .collect();
+        present += chunk.len() - new.len();
+        if !new.is_empty() {
+            added += new.len();
+            sink.upsert(&new, &fill).context("upsert")?;
         }
         progress.inc(chunk.len() as u64);
     }
@@ -163,35 +177,68 @@ fn target_vectors(all: Vec<String>, wanted: &[String]) -> Result<Vec<String>> {
     Ok(wanted.to_vec())
 }
 
-/// The upsert form of an item: the same document (text or image) for every target vector.
-fn point(item: &Item, vectors: &[String], model: Option<&str>, truncate: bool) -> Result<Value> {
+/// An image file as base64, the form image objects carry.
+fn image_base64(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    Ok(crate::base64::encode(&bytes))
+}
+
+/// The HTTP API's upsert form of an item: the same document (text or image) for every target vector.
+fn point_json(item: &Item, fill: &Fill<'_>) -> Result<Value> {
     let mut document = match &item.content {
         Content::Text(text) => {
             let mut d = json!({ "text": text });
-            if truncate {
+            if fill.truncate {
                 d["options"] = json!({ "truncate": true });
             }
             d
         }
-        Content::Image(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-            json!({ "image": crate::base64::encode(&bytes) })
-        }
+        Content::Image(path) => json!({ "image": image_base64(path)? }),
     };
-    if let Some(model) = model {
+    if let Some(model) = fill.model {
         document["model"] = json!(model);
     }
-    let vector = if vectors.len() == 1 && vectors[0].is_empty() {
+    let vector = if fill.vectors.len() == 1 && fill.vectors[0].is_empty() {
         document
     } else {
         Value::Object(
-            vectors
+            fill.vectors
                 .iter()
                 .map(|name| (name.clone(), document.clone()))
                 .collect(),
         )
     };
     Ok(json!({ "id": item.id, "vector": vector, "payload": item.payload }))
+}
+
+/// The inference layer's form of an item, for embedding in this process.
+fn point_draft(item: &Item, fill: &Fill<'_>) -> Result<PointDraft> {
+    let document = Document {
+        content: match &item.content {
+            Content::Text(text) => inference::Content::Text(text.clone()),
+            Content::Image(path) => inference::Content::Image(image_base64(path)?),
+        },
+        model: fill.model.map(str::to_string),
+        options: DocumentOptions {
+            truncate: fill.truncate,
+            ..DocumentOptions::default()
+        },
+    };
+    let vectors = if fill.vectors.len() == 1 && fill.vectors[0].is_empty() {
+        VectorsDraft::Single(Input::Document(document))
+    } else {
+        VectorsDraft::Named(
+            fill.vectors
+                .iter()
+                .map(|name| (name.clone(), Input::Document(document.clone())))
+                .collect(),
+        )
+    };
+    Ok(PointDraft {
+        id: item.id,
+        vectors,
+        payload: Some(item.payload.clone()),
+    })
 }
 
 /// Every input under `args.paths`, in a stable order, and how many files were skipped.
@@ -283,8 +330,11 @@ fn read_jsonl(file: &Path, args: &IngestArgs, items: &mut Vec<Item>) -> Result<(
             ),
         };
         let id = match payload.get(&args.id_field) {
-            Some(Value::Number(n)) if n.is_u64() => Value::Number(n.clone()),
-            Some(Value::String(s)) if uuid::Uuid::parse_str(s).is_ok() => json!(s),
+            Some(Value::Number(n)) if n.is_u64() => PointId::Num(n.as_u64().expect("checked")),
+            Some(Value::String(s)) => match uuid::Uuid::parse_str(s) {
+                Ok(uuid) => PointId::Uuid(uuid),
+                Err(_) => hashed_id(&Value::String(s.clone()).to_string()),
+            },
             Some(other) => hashed_id(&other.to_string()),
             None => hashed_id(&at()),
         };
@@ -298,10 +348,9 @@ fn read_jsonl(file: &Path, args: &IngestArgs, items: &mut Vec<Item>) -> Result<(
 }
 
 /// A stable point id from a string: the first 63 bits of its SHA-256.
-fn hashed_id(key: &str) -> Value {
+fn hashed_id(key: &str) -> PointId {
     let digest = Sha256::digest(key.as_bytes());
-    let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1;
-    json!(n)
+    PointId::Num(u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1)
 }
 
 /// A small JSON client of the server, retrying 429s after their Retry-After.
@@ -393,7 +442,7 @@ impl Sink for Remote {
         })
     }
 
-    fn existing(&self, ids: &[&Value]) -> Result<HashSet<String>> {
+    fn existing(&self, ids: &[PointId]) -> Result<HashSet<PointId>> {
         let found = self.http.call(
             "POST",
             &format!("/collections/{}/points", self.collection),
@@ -401,11 +450,20 @@ impl Sink for Remote {
         )?;
         Ok(found
             .as_array()
-            .map(|records| records.iter().map(|r| r["id"].to_string()).collect())
+            .map(|records| {
+                records
+                    .iter()
+                    .filter_map(|r| serde_json::from_value(r["id"].clone()).ok())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
-    fn upsert(&self, points: Vec<Value>) -> Result<()> {
+    fn upsert(&self, items: &[&Item], fill: &Fill<'_>) -> Result<()> {
+        let points = items
+            .iter()
+            .map(|item| point_json(item, fill))
+            .collect::<Result<Vec<_>>>()?;
         self.http.call(
             "PUT",
             &format!("/collections/{}/points?wait=true", self.collection),
@@ -420,7 +478,7 @@ impl Sink for Remote {
 }
 
 /// The data directory in this process, with the model loaded here. Documents are embedded by the
-/// same code the server runs.
+/// inference layer the server runs, without going through JSON.
 struct Local {
     collections: super::LockedCollections,
     collection: std::sync::Arc<quiver_engine::Collection>,
@@ -473,35 +531,23 @@ impl Sink for Local {
         Ok(self.collection.config().vectors.keys().cloned().collect())
     }
 
-    fn existing(&self, ids: &[&Value]) -> Result<HashSet<String>> {
-        let ids: Vec<quiver_storage::PointId> = ids
-            .iter()
-            .map(|id| serde_json::from_value((*id).clone()))
-            .collect::<Result<_, _>>()?;
+    fn existing(&self, ids: &[PointId]) -> Result<HashSet<PointId>> {
         let found = self.collection.retrieve(
-            &ids,
+            ids,
             &quiver_engine::WithPayload::None,
             &quiver_engine::WithVectors::None,
         )?;
-        Ok(found
-            .into_iter()
-            .map(|r| serde_json::to_value(r.id).map(|v| v.to_string()))
-            .collect::<Result<_, _>>()?)
+        Ok(found.into_iter().map(|r| r.id).collect())
     }
 
-    fn upsert(&self, points: Vec<Value>) -> Result<()> {
-        use crate::http::documents::{bind_upsert, embed_in_place, upsert_targets, Purpose};
-        let mut body: crate::http::models::points::UpsertPoints =
-            serde_json::from_value(json!({ "points": points }))?;
+    fn upsert(&self, items: &[&Item], fill: &Fill<'_>) -> Result<()> {
+        let points = items
+            .iter()
+            .map(|item| point_draft(item, fill))
+            .collect::<Result<Vec<_>>>()?;
         let config = self.collection.config();
-        bind_upsert(config, &mut body);
-        embed_in_place(
-            &self.models,
-            config,
-            upsert_targets(&mut body),
-            Purpose::Store,
-        )?;
-        self.collection.upsert(body.into_inserts(config)?)?;
+        let inserts = inference::resolve_points(&self.models, config, points)?;
+        self.collection.upsert(inserts)?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
-//! The one place where errors become HTTP statuses. Every error a handler can return is an [`ApiError`];
-//! [`ApiError::status`] matches every variant (and every engine and storage variant) without a wildcard,
-//! so a new variant forces a decision here.
+//! Where errors become HTTP statuses. Every error a handler can return is an [`ApiError`], which
+//! wraps the errors of the layers below (wire conversion, inference, engine, encoder);
+//! [`ApiError::status`] matches every variant of each without a wildcard, so a new variant forces a
+//! decision here.
 //!
 //! Bodies are Qdrant's: `{"status": {"error": "message"}, "time": seconds}`.
 
@@ -14,6 +15,9 @@ pub enum ApiError {
     /// The engine refused or failed the operation.
     #[error(transparent)]
     Engine(#[from] quiver_engine::Error),
+    /// A body that does not translate into the request it describes.
+    #[error(transparent)]
+    Api(#[from] crate::api::Error),
     /// The request is malformed or asks for something Quiver does not support.
     #[error("{0}")]
     BadRequest(String),
@@ -47,9 +51,9 @@ pub enum ApiError {
     /// The embedding model refused or failed the request.
     #[error(transparent)]
     Encoder(#[from] quiver_encoder::Error),
-    /// The model a request needs is still loading, or failed to load.
-    #[error("{0}")]
-    ModelUnavailable(String),
+    /// The inference layer could not embed the request's documents.
+    #[error(transparent)]
+    Inference(#[from] crate::inference::Error),
     /// Collections are still opening.
     #[error("service is starting: collections are still opening")]
     NotReady,
@@ -61,20 +65,11 @@ pub enum ApiError {
 impl ApiError {
     /// The HTTP status of this error: the single status table of the API.
     pub fn status(&self) -> StatusCode {
-        use quiver_engine::Error as E;
         match self {
-            ApiError::Engine(err) => match err {
-                E::CollectionNotFound(_) => StatusCode::NOT_FOUND,
-                E::CollectionExists(_) => StatusCode::CONFLICT,
-                E::VectorNameNotFound(_) | E::DimensionMismatch { .. } | E::InvalidInput(_) => {
-                    StatusCode::BAD_REQUEST
-                }
-                E::CollectionUnavailable { .. } | E::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
-                E::Storage(storage) => match storage {
-                    quiver_storage::Error::Io { .. }
-                    | quiver_storage::Error::Corrupt { .. }
-                    | quiver_storage::Error::Decode(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                },
+            ApiError::Engine(err) => engine_status(err),
+            ApiError::Api(err) => match err {
+                crate::api::Error::Invalid(_) => StatusCode::BAD_REQUEST,
+                crate::api::Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -83,29 +78,19 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::Refused(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Encoder(err) => {
-                use quiver_encoder::Error as X;
+            ApiError::Encoder(err) => encoder_status(err),
+            ApiError::Inference(err) => {
+                use crate::inference::Error as I;
                 match err {
-                    X::Overloaded => StatusCode::TOO_MANY_REQUESTS,
-                    X::TooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                    X::EmptyText { .. }
-                    | X::UnknownTask { .. }
-                    | X::UnknownPrompt { .. }
-                    | X::InvalidDimension { .. }
-                    | X::Image { .. }
-                    | X::InvalidInput(_) => StatusCode::BAD_REQUEST,
-                    X::WorkerGone => StatusCode::SERVICE_UNAVAILABLE,
-                    X::Io { .. }
-                    | X::Config { .. }
-                    | X::ModelNotFound { .. }
-                    | X::Unsupported(_)
-                    | X::Weights(_)
-                    | X::Tokenizer(_)
-                    | X::Inference(_)
-                    | X::Candle(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    I::NoModel | I::AmbiguousModel { .. } | I::Invalid(_) => {
+                        StatusCode::BAD_REQUEST
+                    }
+                    I::UnknownModel { .. } => StatusCode::NOT_FOUND,
+                    I::Loading { .. } | I::LoadFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                    I::Encoder(err) => encoder_status(err),
+                    I::Engine(err) => engine_status(err),
                 }
             }
-            ApiError::ModelUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,6 +115,46 @@ impl ApiError {
             response.insert_header(("Retry-After", "1"));
         }
         response.json(body)
+    }
+}
+
+fn engine_status(err: &quiver_engine::Error) -> StatusCode {
+    use quiver_engine::Error as E;
+    match err {
+        E::CollectionNotFound(_) | E::PointNotFound { .. } => StatusCode::NOT_FOUND,
+        E::CollectionExists(_) => StatusCode::CONFLICT,
+        E::VectorNameNotFound(_) | E::DimensionMismatch { .. } | E::InvalidInput(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        E::CollectionUnavailable { .. } | E::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+        E::Storage(storage) => match storage {
+            quiver_storage::Error::Io { .. }
+            | quiver_storage::Error::Corrupt { .. }
+            | quiver_storage::Error::Decode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+    }
+}
+
+fn encoder_status(err: &quiver_encoder::Error) -> StatusCode {
+    use quiver_encoder::Error as X;
+    match err {
+        X::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        X::TooLong { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        X::EmptyText { .. }
+        | X::UnknownTask { .. }
+        | X::UnknownPrompt { .. }
+        | X::InvalidDimension { .. }
+        | X::Image { .. }
+        | X::InvalidInput(_) => StatusCode::BAD_REQUEST,
+        X::WorkerGone => StatusCode::SERVICE_UNAVAILABLE,
+        X::Io { .. }
+        | X::Config { .. }
+        | X::ModelNotFound { .. }
+        | X::Unsupported(_)
+        | X::Weights(_)
+        | X::Tokenizer(_)
+        | X::Inference(_)
+        | X::Candle(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

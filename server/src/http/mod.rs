@@ -4,13 +4,10 @@
 //! closes the collections.
 
 mod auth;
-pub(crate) mod documents;
 pub mod error;
-mod funnel;
+mod limits;
 mod metrics;
-pub(crate) mod models;
 mod openapi;
-mod planner;
 mod routes;
 mod snapshot_url;
 mod state;
@@ -27,7 +24,7 @@ use parking_lot::Mutex;
 
 use quiver_engine::Collections;
 
-pub use planner::Limits;
+pub use limits::Limits;
 pub use snapshot_url::UrlPolicy;
 
 use auth::Auth;

@@ -4,8 +4,8 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::models::{collections, common, points, search};
 use super::routes;
+use crate::api::{collections, common, points, search};
 
 /// The whole API.
 #[derive(OpenApi)]

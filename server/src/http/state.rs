@@ -7,8 +7,8 @@ use quiver_engine::{Collection, Collections};
 
 use super::auth::Auth;
 use super::error::ApiError;
+use super::limits::Limits;
 use super::metrics::Metrics;
-use super::planner::Limits;
 use crate::inference::Models;
 
 /// Shared state of the HTTP server.
@@ -45,7 +45,7 @@ impl AppState {
         &self,
         name: Option<&str>,
     ) -> Result<(String, Arc<quiver_encoder::EncoderService>), ApiError> {
-        self.models.ready(name)
+        Ok(self.models.ready(name)?)
     }
 
     /// Publishes the opened collections; from now on the server is ready.

@@ -1,12 +1,28 @@
-//! The embedding models a server runs: named on the command line (`--model NAME=SOURCE`), loaded once
-//! per process on a background thread, each owned by one [`EncoderService`] worker that batches the
-//! requests of every route and collection using it.
+//! The inference layer: the embedding models a server runs, and the documents they turn into vectors.
+//!
+//! Models are named on the command line (`--model NAME=SOURCE`), loaded once per process on a
+//! background thread, each owned by one [`EncoderService`] worker that batches the requests of every
+//! route and collection using it. [`documents`] resolves the inference objects of upserts and queries
+//! into typed vectors ([`resolve_points`], [`resolve_query`]); the HTTP routes and `quiver ingest`
+//! both call it. Failures are this layer's own [`Error`].
+
+mod documents;
+mod embed;
+mod error;
+mod images;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use quiver_encoder::{DType, DeviceChoice, Encoder, EncoderService, LoadOptions, ServiceOptions};
+
+pub use documents::{
+    check_bindings, resolve_points, resolve_query, Content, Document, DocumentOptions, Input,
+    PointDraft, VectorsDraft,
+};
+pub use error::Error;
+pub use images::read_image_file;
 
 /// One `--model` flag: a name clients use and where the weights are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,35 +209,29 @@ impl Models {
 impl Models {
     /// The model a request names (or the only one), once it is loaded, with its name; the errors
     /// say how to fix the request or the server's flags.
-    pub fn ready(
-        &self,
-        name: Option<&str>,
-    ) -> Result<(String, Arc<EncoderService>), crate::http::error::ApiError> {
-        use crate::http::error::ApiError;
+    pub fn ready(&self, name: Option<&str>) -> Result<(String, Arc<EncoderService>), Error> {
         let configured = || self.names().collect::<Vec<_>>().join(", ");
         let name = self.resolve(name).map_err(|e| match e {
-            ResolveError::NoneConfigured => ApiError::BadRequest(
-                "no embedding model is configured: start the server with --model NAME=DIR_OR_HF_ID"
-                    .into(),
-            ),
-            ResolveError::Ambiguous => ApiError::BadRequest(format!(
-                "several models are configured ({}): name one with `model`",
-                configured()
-            )),
-            ResolveError::Unknown(name) => ApiError::NotFound(format!(
-                "model `{name}` not found; configured: {}",
-                configured()
-            )),
+            ResolveError::NoneConfigured => Error::NoModel,
+            ResolveError::Ambiguous => Error::AmbiguousModel {
+                configured: configured(),
+            },
+            ResolveError::Unknown(name) => Error::UnknownModel {
+                name,
+                configured: configured(),
+            },
         })?;
         match self.state(name) {
             Some(ModelState::Ready(service)) => Ok((name.to_string(), service)),
-            Some(ModelState::Loading) => Err(ApiError::ModelUnavailable(format!(
-                "model `{name}` is still loading; retry when /readyz says ready"
-            ))),
-            Some(ModelState::Failed(reason)) => Err(ApiError::ModelUnavailable(format!(
-                "model `{name}` failed to load: {reason}"
-            ))),
-            None => Err(ApiError::NotFound(format!("model `{name}` not found"))),
+            Some(ModelState::Loading) => Err(Error::Loading { name: name.into() }),
+            Some(ModelState::Failed(reason)) => Err(Error::LoadFailed {
+                name: name.into(),
+                reason,
+            }),
+            None => Err(Error::UnknownModel {
+                name: name.into(),
+                configured: configured(),
+            }),
         }
     }
 }

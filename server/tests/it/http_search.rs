@@ -490,3 +490,47 @@ fn compressed_token_store_scores_the_tokens_it_returns() {
     }
     assert!(differs, "sealed tokens should be the decompressed ones");
 }
+
+/// `?timings=true` names the strategy the engine ran. A filter that few points pass is scanned
+/// exactly by the filter planner, although the sealed segment has a graph: that stage is `exact`
+/// (it used to be reported as `hnsw`), and one without the filter walks the graph.
+#[test]
+fn timings_report_an_exact_scan_the_filter_planner_chose() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.ok(
+        "PUT",
+        "/collections/planned",
+        Some(&json!({
+            "vectors": {"size": DIM, "distance": "Cosine"},
+            "hnsw_config": {"full_scan_threshold": 0},
+            "optimizers_config": {"segment_max_points": N}
+        })),
+    );
+    let points: Vec<Value> = (0..N)
+        .map(|i| json!({"id": i, "vector": vector(i, DIM), "payload": {"g": i % 10}}))
+        .collect();
+    c.upsert("planned", json!(points));
+    c.wait_for_seals("planned", 2);
+    let info = c.ok("GET", "/collections/planned", None);
+    assert_eq!(info["indexed_vectors_count"], json!(N), "{info}");
+
+    let query = |filter: Option<Value>| {
+        let mut body = json!({"query": vector(7, DIM), "limit": 3});
+        if let Some(f) = filter {
+            body["filter"] = f;
+        }
+        let res = c.ok(
+            "POST",
+            "/collections/planned/points/query?timings=true",
+            Some(&body),
+        );
+        res["timings"]["stages"][0].clone()
+    };
+    let walked = query(None);
+    assert_eq!(walked["kind"], json!("hnsw"), "{walked}");
+    assert_eq!(walked["segments_indexed"], json!(1), "{walked}");
+    let scanned = query(Some(json!({"must": [{"key": "g", "match": {"value": 3}}]})));
+    assert_eq!(scanned["kind"], json!("exact"), "{scanned}");
+    assert_eq!(scanned["segments_indexed"], json!(0), "{scanned}");
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use deleted::{read_deleted, write_deleted};
-pub use mapped::{as_f32s, as_u32s, as_u64s, map_file, Mapped, Residency};
+pub use mapped::{cast, map_file, Mapped, Pod, Residency};
 pub use points::{write_points, PointsFile};
 pub use vectors::{write_dense, write_multi, DenseFile, MultiFile};
 

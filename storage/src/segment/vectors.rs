@@ -9,9 +9,7 @@
 
 use std::path::Path;
 
-use super::mapped::{
-    as_f32s, as_u32s, as_u64s, write_f32s, write_u32s, write_u64s, Mapped, Residency,
-};
+use super::mapped::{cast, write_f32s, write_u32s, write_u64s, Mapped, Residency};
 use crate::fs::{atomic_write_with, WrittenFile};
 use crate::{header, Error, Result};
 
@@ -149,7 +147,7 @@ impl DenseFile {
     /// All rows, row-major.
     pub fn rows(&self) -> &[f32] {
         let end = H + self.dim * self.num_rows * 4;
-        as_f32s(&self.map.bytes()[H..end]).unwrap_or(&[])
+        cast(&self.map.bytes()[H..end]).unwrap_or(&[])
     }
 
     fn row_points(&self) -> &[u32] {
@@ -157,7 +155,7 @@ impl DenseFile {
             return &[];
         }
         let start = H + self.dim * self.num_rows * 4;
-        as_u32s(&self.map.bytes()[start..]).unwrap_or(&[])
+        cast(&self.map.bytes()[start..]).unwrap_or(&[])
     }
 
     /// The point offset that row `row` belongs to.
@@ -269,11 +267,11 @@ impl MultiFile {
     }
 
     fn offsets(&self) -> &[u64] {
-        as_u64s(&self.map.bytes()[H..H + (self.num_points + 1) * 8]).unwrap_or(&[])
+        cast(&self.map.bytes()[H..H + (self.num_points + 1) * 8]).unwrap_or(&[])
     }
 
     fn data(&self) -> &[f32] {
-        as_f32s(&self.map.bytes()[H + (self.num_points + 1) * 8..]).unwrap_or(&[])
+        cast(&self.map.bytes()[H + (self.num_points + 1) * 8..]).unwrap_or(&[])
     }
 
     /// Floats per row.

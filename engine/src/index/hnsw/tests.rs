@@ -6,9 +6,9 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::config::Distance;
-use crate::distance::normalize;
 use crate::index::exact::exact_search;
 use crate::index::{Candidate, VectorSlab};
+use crate::kernels::normalize;
 use crate::Error;
 
 fn random_vectors(rows: usize, dim: usize, seed: u64, unit: bool) -> Vec<f32> {

@@ -3,10 +3,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use memmap2::Mmap;
-use quiver_storage::segment::{map_file, Residency};
+use quiver_storage::segment::{cast, Mapped, Residency};
 
 use super::format::{Header, Layout, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_LEVEL};
 use super::NO_NODE;
@@ -19,8 +18,7 @@ use crate::{Error, Result};
 
 /// A graph file, memory-mapped.
 pub struct GraphView {
-    map: Mmap,
-    path: PathBuf,
+    map: Mapped,
     header: Header,
     layout: Layout,
 }
@@ -28,7 +26,7 @@ pub struct GraphView {
 impl fmt::Debug for GraphView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GraphView")
-            .field("path", &self.path)
+            .field("path", &self.map.path())
             .field("nodes", &self.header.node_count)
             .field("max_level", &self.header.max_level)
             .field("m", &self.header.m)
@@ -55,26 +53,20 @@ impl GraphView {
     pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
         // Graph files are written once through `atomic_write_with` (temp file, rename) and never
         // modified, truncated or rewritten in place afterwards (`map_file`'s contract).
-        let map = map_file(path, residency)?;
-        let len = map.len();
-        if len < HEADER_LEN {
-            return Err(corrupt(
+        let map = Mapped::open_as(path, residency)?;
+        let raw: [u8; HEADER_LEN] = *map.header::<HEADER_LEN>().map_err(|_| {
+            corrupt(
                 path,
-                format!("graph file is {len} bytes, shorter than its header"),
-            ));
-        }
-        #[cfg(unix)]
-        if residency == Residency::Mapped {
-            // Searches jump around the file; read-ahead would only pull in pages nobody asked for.
-            let _ = map.advise(memmap2::Advice::Random);
-        }
-        let mut raw = [0u8; HEADER_LEN];
-        raw.copy_from_slice(&map[..HEADER_LEN]);
+                format!("graph file is {} bytes, shorter than its header", map.len()),
+            )
+        })?;
+        // Searches jump around the file.
+        map.advise_random();
         let header = Header::from_bytes(&raw);
-        let layout = validate(&map, &raw, &header).map_err(|reason| corrupt(path, reason))?;
+        let layout =
+            validate(map.bytes(), &raw, &header).map_err(|reason| corrupt(path, reason))?;
         Ok(GraphView {
             map,
-            path: path.to_path_buf(),
             header,
             layout,
         })
@@ -98,34 +90,18 @@ impl GraphView {
     /// Reads the whole file and checks the body against the CRC in the header. Opening does not do this
     /// (it would touch every page); call it when verifying a collection.
     pub fn verify_checksum(&self) -> Result<()> {
-        let crc = crc32fast::hash(&self.map[HEADER_LEN..]);
-        if crc != self.header.body_crc32 {
-            return Err(corrupt(
-                &self.path,
-                format!(
-                    "graph body checksum {crc:08x} differs from the header's {:08x}",
-                    self.header.body_crc32
-                ),
-            ));
-        }
-        Ok(())
+        Ok(self
+            .map
+            .check_crc(HEADER_LEN, self.header.body_crc32, "graph body")?)
     }
 
-    /// `len` little-endian u32 at byte offset `at`; empty if out of bounds (validated layouts never are).
+    /// `len` little-endian u32 at byte offset `at`; empty if out of bounds or misaligned (validated
+    /// layouts are neither: maps are page-aligned and sections 8-aligned).
     fn u32s(&self, at: usize, len: usize) -> &[u32] {
-        let Some(bytes) = at
-            .checked_add(len.saturating_mul(4))
-            .and_then(|end| self.map.get(at..end))
-        else {
-            return &[];
-        };
-        if bytes.as_ptr().align_offset(std::mem::align_of::<u32>()) != 0 {
-            return &[];
-        }
-        // SAFETY: `bytes` is in bounds, 4-aligned (checked above; maps are page-aligned and sections
-        // 8-aligned) and exactly `len * 4` bytes long; every bit pattern is a valid u32, and the mapped
-        // file is immutable for the lifetime of `self`.
-        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), len) }
+        at.checked_add(len.saturating_mul(4))
+            .and_then(|end| self.map.bytes().get(at..end))
+            .and_then(cast)
+            .unwrap_or(&[])
     }
 
     /// The raw slots of `node` on `layer` (stored little-endian); empty if the node is not on it.
@@ -205,6 +181,13 @@ impl GraphView {
         }
 
         let ef = ef.max(k);
+        // Layer 0 as one slice, cast once per search rather than once per expanded node.
+        let m0 = self.header.m0 as usize;
+        let layer0 = self.u32s(self.layout.layer0_at, self.len() * m0);
+        let slots0 = |node: u32| {
+            let at = node as usize * m0;
+            layer0.get(at..at + m0).unwrap_or(&[])
+        };
         let found = with_visited(n, |visited| {
             let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef * 2);
             // Accepted rows only; the worst of them on top.
@@ -222,7 +205,7 @@ impl GraphView {
                 // Collect the unvisited neighbours first and prefetch their rows, so the memory
                 // loads overlap instead of stalling one distance at a time.
                 fresh.clear();
-                for &raw in self.slots(0, c.offset) {
+                for &raw in slots0(c.offset) {
                     let nb = u32::from_le(raw);
                     if nb == NO_NODE {
                         break;
@@ -243,7 +226,7 @@ impl GraphView {
                         candidates.push(Reverse(s));
                         // Neighbour lists live apart from the vectors, so expanding a candidate
                         // later would start with a cache miss on its list: start that load now.
-                        prefetch_u32s(self.slots(0, nb));
+                        prefetch_u32s(slots0(nb));
                         if accept(nb) {
                             results.push(s);
                             if results.len() > ef {

@@ -3,12 +3,12 @@
 use actix_web::{web, HttpResponse};
 
 use super::{blocking, resource, respond};
-use crate::http::error::ApiError;
-use crate::http::models::collections::{
+use crate::api::collections::{
     validate_name, CollectionDescription, CollectionExistence, CollectionInfoOut, CollectionsList,
     CreateCollection,
 };
-use crate::http::models::common::WaitParams;
+use crate::api::common::WaitParams;
+use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
 /// Registers the collection routes.
@@ -59,7 +59,7 @@ pub async fn create_collection(
         let name = name.into_inner();
         validate_name(&name)?;
         let config = body.into_inner().into_config()?;
-        crate::http::documents::check_bindings(&state.models, &config)?;
+        crate::inference::check_bindings(&state.models, &config)?;
         let collections = state.collections()?;
         blocking(move || {
             collections.create(&name, config)?;

@@ -9,11 +9,10 @@ use actix_web::{web, HttpResponse};
 use quiver_encoder::{
     Embedding, EncodeRequest, PromptKind, Truncation, DEFAULT_MAX_LENGTH, DEFAULT_TASK,
 };
-use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::ToSchema;
 
 use super::{blocking, resource};
+use crate::api::embeddings::{base64_f32, openai_texts, EmbedRequest, OpenAiRequest};
 use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
 
@@ -22,56 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/embed_all").route(web::post().to(embed_all)))
         .service(resource("/v1/embeddings").route(web::post().to(openai_embeddings)))
         .service(resource("/v1/models").route(web::get().to(openai_models)));
-}
-
-/// One text or a list of texts.
-#[derive(Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum Inputs {
-    /// One text.
-    One(String),
-    /// Several texts, answered in order.
-    Many(Vec<String>),
-}
-
-impl Inputs {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            Inputs::One(s) => vec![s],
-            Inputs::Many(v) => v,
-        }
-    }
-}
-
-/// Body of `POST /embed` and `POST /embed_all` (text-embeddings-inference's fields, plus `task`,
-/// `dimensions` and `model`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmbedRequest {
-    /// Text or texts to embed.
-    pub inputs: Inputs,
-    /// L2-normalise the vectors (default true). `false` returns the raw pooled vector of a model whose
-    /// own pipeline does not normalise, and is refused for one that does.
-    #[serde(default)]
-    pub normalize: Option<bool>,
-    /// Cut inputs longer than the model's limit instead of answering 413 (default false, as TEI).
-    #[serde(default)]
-    pub truncate: Option<bool>,
-    /// Only `Right` (the end of the text is cut).
-    #[serde(default)]
-    pub truncation_direction: Option<String>,
-    /// `query` (default) or `passage`: the prompt prefix of asymmetric retrieval.
-    #[serde(default)]
-    pub prompt_name: Option<String>,
-    /// Task adapter: `retrieval` (default), `text-matching` or `code`.
-    #[serde(default)]
-    pub task: Option<String>,
-    /// Matryoshka dimension of the single vector (`/embed` only; default: full size).
-    #[serde(default)]
-    pub dimensions: Option<usize>,
-    /// Model name (needed only when the server runs several).
-    #[serde(default)]
-    pub model: Option<String>,
 }
 
 /// Parses a JSON body here rather than through the shared extractor, so that its errors come back in
@@ -224,35 +173,6 @@ pub async fn embed_all(state: web::Data<AppState>, body: web::Bytes) -> HttpResp
     }
 }
 
-/// Body of `POST /v1/embeddings` (OpenAI's fields, plus `task` and `prompt`).
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OpenAiRequest {
-    /// A text or a list of texts (token-id arrays are refused: send text).
-    pub input: Value,
-    /// The model's name (as in `GET /v1/models`).
-    pub model: String,
-    /// `float` (default) or `base64` (little-endian f32 bytes).
-    #[serde(default)]
-    pub encoding_format: Option<String>,
-    /// Matryoshka dimension (default: full size).
-    #[serde(default)]
-    pub dimensions: Option<usize>,
-    /// Accepted and ignored.
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub user: Option<String>,
-    /// Task adapter: `retrieval` (default), `text-matching` or `code`.
-    #[serde(default)]
-    pub task: Option<String>,
-    /// `query` (default) or `passage`.
-    #[serde(default)]
-    pub prompt: Option<String>,
-    /// Cut inputs over the model's limit instead of refusing them (default false).
-    #[serde(default)]
-    pub truncate: Option<bool>,
-}
-
 /// OpenAI's error body.
 fn openai_error(err: ApiError) -> HttpResponse {
     let (kind, code) = match err.status().as_u16() {
@@ -264,33 +184,6 @@ fn openai_error(err: ApiError) -> HttpResponse {
     let body =
         json!({"error": {"message": err.to_string(), "type": kind, "param": null, "code": code}});
     err.response_with(body)
-}
-
-fn openai_texts(input: Value) -> Result<Vec<String>, ApiError> {
-    let token_ids =
-        || bad_request("`input` as token ids is not supported: send a string or a list of strings");
-    match input {
-        Value::String(s) => Ok(vec![s]),
-        Value::Array(items) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(s),
-                Value::Number(_) | Value::Array(_) => Err(token_ids()),
-                other => Err(bad_request(format!(
-                    "`input` items must be strings, got {other}"
-                ))),
-            })
-            .collect(),
-        other => Err(bad_request(format!(
-            "`input` must be a string or a list of strings, got {other}"
-        ))),
-    }
-}
-
-/// Standard base64 of the vector's little-endian f32 bytes, as OpenAI encodes it.
-fn base64_f32(v: &[f32]) -> String {
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    crate::base64::encode(&bytes)
 }
 
 /// OpenAI-compatible embeddings: `{"object": "list", "data": [{"object": "embedding", "index",
@@ -360,27 +253,4 @@ pub async fn openai_models(state: web::Data<AppState>) -> HttpResponse {
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "quiver"}))
         .collect();
     HttpResponse::Ok().json(json!({"object": "list", "data": data}))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_encoding() {
-        // 1.0f32 = 00 00 80 3f; 2.0f32 = 00 00 00 40.
-        assert_eq!(base64_f32(&[1.0]), "AACAPw==");
-        assert_eq!(base64_f32(&[1.0, 2.0]), "AACAPwAAAEA=");
-        assert_eq!(base64_f32(&[]), "");
-        assert_eq!(base64_f32(&[1.0, 2.0, -0.5]).len(), 16);
-    }
-
-    #[test]
-    fn openai_inputs_are_strings_only() {
-        assert_eq!(openai_texts(json!("a")).unwrap(), vec!["a"]);
-        assert_eq!(openai_texts(json!(["a", "b"])).unwrap(), vec!["a", "b"]);
-        for bad in [json!([1, 2]), json!([[1, 2]]), json!(3), json!([null])] {
-            assert!(openai_texts(bad).is_err());
-        }
-    }
 }

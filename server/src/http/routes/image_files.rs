@@ -55,7 +55,7 @@ pub async fn image_file(
                 )
             })?;
         let path = query.into_inner().path;
-        let bytes = blocking(move || crate::http::documents::read_image_file(&root, &path)).await?;
+        let bytes = blocking(move || Ok(crate::inference::read_image_file(&root, &path)?)).await?;
         let kind = content_type(&bytes).ok_or_else(|| {
             ApiError::BadRequest("the file is not a PNG, JPEG, GIF or WebP image".into())
         })?;

@@ -6,17 +6,17 @@ use quiver_engine::point::{PayloadOp, ScrollRequest};
 use quiver_engine::{PointId, PointsSelector, WithPayload, WithVectors};
 
 use super::{blocking, resource, respond};
-use crate::http::documents::{self, Purpose};
-use crate::http::error::{bad_request, ApiError};
-use crate::http::models::common::{
+use crate::api::common::{
     selector_from, with_payload, with_vectors, PointsSelectorDto, RecordOut, UpdateResult,
     WaitParams,
 };
-use crate::http::models::points::{
+use crate::api::points::{
     CountRequest, CountResult, DeletePayload, PointRequest, ScrollRequestDto, ScrollResultOut,
     SetPayload, UpsertPoints,
 };
+use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
+use crate::inference;
 
 /// Registers the point routes (after the search routes, before nothing: `points/{id}` comes last).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -57,14 +57,12 @@ pub async fn upsert_points(
     body: web::Json<UpsertPoints>,
 ) -> HttpResponse {
     respond(async move {
-        let mut body = body.into_inner();
+        let body = body.into_inner();
         state.limits.check_batch(body.len(), "points")?;
         let collection = state.collection(&name)?;
         blocking(move || {
-            documents::bind_upsert(collection.config(), &mut body);
-            let targets = documents::upsert_targets(&mut body);
-            documents::embed_in_place(&state.models, collection.config(), targets, Purpose::Store)?;
-            let inserts = body.into_inserts(collection.config())?;
+            let points = body.into_drafts()?;
+            let inserts = inference::resolve_points(&state.models, collection.config(), points)?;
             Ok(UpdateResult::completed(collection.upsert(inserts)?))
         })
         .await
@@ -88,7 +86,7 @@ pub async fn retrieve_points(
         let collection = state.collection(&name)?;
         blocking(move || {
             let config = collection.config();
-            let with_vectors = with_vectors(body.with_vector, false, config)?;
+            let with_vectors = with_vectors(body.with_vector, false);
             let records = collection.retrieve(
                 &body.ids,
                 &with_payload(body.with_payload, true),
@@ -181,7 +179,7 @@ pub async fn scroll_points(
                 offset: body.offset,
                 limit,
                 with_payload: with_payload(body.with_payload, true),
-                with_vectors: with_vectors(body.with_vector, false, config)?,
+                with_vectors: with_vectors(body.with_vector, false),
             };
             let page = collection.scroll(&request)?;
             Ok(ScrollResultOut {

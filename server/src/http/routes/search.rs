@@ -2,16 +2,19 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::{blocking, resource, respond};
-use crate::http::models::common::ScoredPointOut;
 use std::time::Instant;
 
-use crate::http::models::search::{
-    QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
-    SearchRequestDto,
+use quiver_engine::collection::apply_default_funnel;
+use quiver_engine::Collection;
+
+use super::{blocking, resource, respond};
+use crate::api::common::ScoredPointOut;
+use crate::api::search::{
+    QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, SearchBatch, SearchRequestDto,
 };
-use crate::http::planner;
+use crate::http::error::ApiError;
 use crate::http::state::AppState;
+use crate::inference::{self, Input};
 
 /// Registers the search routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -39,16 +42,7 @@ pub async fn search_points(
 ) -> HttpResponse {
     respond(async move {
         let collection = state.collection(&name)?;
-        let limits = state.limits;
-        blocking(move || {
-            let hits = planner::search(&collection, body.into_inner(), &limits)?;
-            let config = collection.config();
-            Ok(hits
-                .into_iter()
-                .map(|h| ScoredPointOut::new(config, h))
-                .collect::<Vec<_>>())
-        })
-        .await
+        blocking(move || search(&state, &collection, body.into_inner())).await
     })
     .await
 }
@@ -67,18 +61,10 @@ pub async fn search_batch(
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
-        let limits = state.limits;
         blocking(move || {
-            let config = collection.config();
             body.searches
                 .into_iter()
-                .map(|search| {
-                    let hits = planner::search(&collection, search, &limits)?;
-                    Ok(hits
-                        .into_iter()
-                        .map(|h| ScoredPointOut::new(config, h))
-                        .collect::<Vec<_>>())
-                })
+                .map(|body| search(&state, &collection, body))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -136,33 +122,48 @@ pub async fn query_batch(
     .await
 }
 
-/// Embeds the query's documents (if any), then runs it; with `timings`, says where the time went.
+/// The legacy search: one stage of the Query API.
+fn search(
+    state: &AppState,
+    collection: &Collection,
+    body: SearchRequestDto,
+) -> Result<Vec<ScoredPointOut>, ApiError> {
+    let request = body.into_request()?;
+    state.limits.check_limit(request.limit, request.offset)?;
+    let config = collection.config();
+    Ok(collection
+        .query(&request)?
+        .hits
+        .into_iter()
+        .map(|h| ScoredPointOut::new(config, h))
+        .collect())
+}
+
+/// Types the query, runs the default funnel on a plain one, embeds its documents (if any), then runs
+/// it; with `timings`, says where the time went.
 fn run_query(
     state: &AppState,
-    collection: &quiver_engine::Collection,
-    mut body: QueryRequestDto,
+    collection: &Collection,
+    body: QueryRequestDto,
     timings: bool,
-) -> Result<QueryResponse, crate::http::error::ApiError> {
+) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
-    crate::http::funnel::apply_default_funnel(
-        collection.config(),
-        &mut body,
-        state.limits.max_limit,
-    )?;
-    crate::http::documents::embed_query(state, collection.config(), &mut body)?;
-    let embed_ms = started.elapsed().as_secs_f64() * 1e3;
-    let mut stages = Vec::new();
-    let hits = planner::query(collection, body, &state.limits, &mut stages)?;
     let config = collection.config();
-    Ok(QueryResponse {
-        points: hits
-            .into_iter()
-            .map(|h| ScoredPointOut::new(config, h))
-            .collect(),
-        timings: timings.then(|| QueryTimings {
-            embed_ms,
-            stages,
-            total_ms: started.elapsed().as_secs_f64() * 1e3,
-        }),
-    })
+    let mut request = body.into_request()?;
+    apply_default_funnel(
+        config,
+        &mut request,
+        state.limits.max_limit,
+        Input::is_document,
+    )?;
+    state.limits.check_query(&request)?;
+    let request = inference::resolve_query(&state.models, config, request)?;
+    let embed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let answer = collection.query(&request)?;
+    let total_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(QueryResponse::new(
+        config,
+        answer,
+        timings.then_some((embed_ms, total_ms)),
+    ))
 }

@@ -23,9 +23,9 @@ use quiver_storage::snapshot::Limits;
 use serde::Deserialize;
 
 use super::{blocking, resource, respond};
+use crate::api::collections::validate_name;
+use crate::api::snapshots::SnapshotDescriptionDoc;
 use crate::http::error::{bad_request, ApiError};
-use crate::http::models::collections::validate_name;
-use crate::http::models::snapshots::SnapshotDescriptionDoc;
 use crate::http::snapshot_url;
 use crate::http::state::AppState;
 
@@ -198,6 +198,7 @@ pub async fn download_snapshot(
 ) -> HttpResponse {
     let (name, snapshot) = path.into_inner();
     let file = validate_name(&name)
+        .map_err(ApiError::from)
         .and_then(|()| state.collections())
         .and_then(|c| Ok(c.snapshot_path(&name, &snapshot)?));
     stream_file(

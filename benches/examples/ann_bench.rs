@@ -2,8 +2,8 @@
 //! machine's measured memory bandwidth.
 //!
 //! ```text
-//! cargo run --release -p quiver-engine --example ann_bench -- random [--n 100000] [--dim 768]
-//! cargo run --release -p quiver-engine --example ann_bench -- fashion-mnist --dir DIR
+//! cargo run --release -p quiver-benches --example ann_bench -- random [--n 100000] [--dim 768]
+//! cargo run --release -p quiver-benches --example ann_bench -- fashion-mnist --dir DIR
 //! ```
 //! Options: `--queries 1000 --k 10 --m 16 --ef-construct 100 --efs 16,32,64,128,256`.
 //! `DIR` holds `train-images-idx3-ubyte.gz` and `t10k-images-idx3-ubyte.gz` (Debian package

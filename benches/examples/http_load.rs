@@ -6,7 +6,7 @@
 //! `Collection::search` with the same number of threads.
 //!
 //! ```text
-//! cargo build --release -p quiver --bin quiver --example http_load
+//! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example http_load
 //! target/release/examples/http_load --bin target/release/quiver --points 20000 --dim 128 --threads 8
 //! ```
 

@@ -16,7 +16,7 @@ use quiver_engine::config::{
 use quiver_engine::point::CollectionInfo;
 use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
 
-use crate::http::error::{bad_request, ApiError};
+use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
 /// (`shard_number`, `replication_factor`, `write_consistency_factor`, `on_disk_payload`, `wal_config`,
@@ -309,28 +309,28 @@ fn apply_hnsw(base: &HnswConfig, diff: &HnswConfigDiff, dim: usize) -> HnswConfi
 
 impl CreateCollection {
     /// The engine config, or a 400 naming what is wrong or unsupported.
-    pub fn into_config(self) -> Result<CollectionConfig, ApiError> {
+    pub fn into_config(self) -> Result<CollectionConfig, Error> {
         if self
             .sparse_vectors
             .as_ref()
             .is_some_and(|v| !is_empty_json(v))
         {
-            return Err(bad_request("sparse vectors are not supported"));
+            return Err(invalid("sparse vectors are not supported"));
         }
         if self.init_from.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(bad_request("`init_from` is not supported"));
+            return Err(invalid("`init_from` is not supported"));
         }
         let vectors = self.vectors.ok_or_else(|| {
-            bad_request("`vectors` is required: {\"size\": N, \"distance\": \"Cosine\"}")
+            invalid("`vectors` is required: {\"size\": N, \"distance\": \"Cosine\"}")
         })?;
         let named = match vectors {
             VectorsConfig::Single(params) => BTreeMap::from([(String::new(), params)]),
             VectorsConfig::Named(map) => {
                 if map.is_empty() {
-                    return Err(bad_request("`vectors` must name at least one vector"));
+                    return Err(invalid("`vectors` must name at least one vector"));
                 }
                 if map.contains_key("") {
-                    return Err(bad_request("vector names must not be empty"));
+                    return Err(invalid("vector names must not be empty"));
                 }
                 map
             }
@@ -344,14 +344,14 @@ impl CreateCollection {
                 DistanceDto::Dot => Distance::Dot,
                 DistanceDto::Euclid => Distance::Euclid,
                 DistanceDto::Manhattan => {
-                    return Err(bad_request(format!(
+                    return Err(invalid(format!(
                         "vector `{name}`: distance Manhattan is not supported (Cosine, Dot, Euclid)"
                     )))
                 }
             };
             if let Some(dt) = dto.datatype.as_deref() {
                 if !dt.eq_ignore_ascii_case("float32") {
-                    return Err(bad_request(format!(
+                    return Err(invalid(format!(
                         "vector `{name}`: datatype `{dt}` is not supported (only float32)"
                     )));
                 }
@@ -410,7 +410,7 @@ impl CreateCollection {
         };
         config
             .validate()
-            .map_err(|e| ApiError::Validation(e.to_string()))?;
+            .map_err(|e| Error::Validation(e.to_string()))?;
         Ok(config)
     }
 }
@@ -656,18 +656,16 @@ pub struct CollectionExistence {
 }
 
 /// Rejects names that cannot be a directory name or that Qdrant would refuse.
-pub fn validate_name(name: &str) -> Result<(), ApiError> {
+pub fn validate_name(name: &str) -> Result<(), Error> {
     let bad_char = name.chars().find(|c| {
         matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control()
     });
     if name.is_empty() || name.len() > 255 {
-        Err(bad_request("collection name must be 1 to 255 bytes long"))
+        Err(invalid("collection name must be 1 to 255 bytes long"))
     } else if name.starts_with('.') {
-        Err(bad_request("collection name must not start with `.`"))
+        Err(invalid("collection name must not start with `.`"))
     } else if let Some(c) = bad_char {
-        Err(bad_request(format!(
-            "collection name must not contain {c:?}"
-        )))
+        Err(invalid(format!("collection name must not contain {c:?}")))
     } else {
         Ok(())
     }
@@ -677,7 +675,7 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
-    fn parse(json: &str) -> Result<CollectionConfig, ApiError> {
+    fn parse(json: &str) -> Result<CollectionConfig, Error> {
         serde_json::from_str::<CreateCollection>(json)
             .unwrap()
             .into_config()

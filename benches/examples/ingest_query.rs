@@ -8,7 +8,7 @@
 //! every `--segment-points` points (default 1000), so the queries walk HNSW graphs.
 //!
 //! ```text
-//! cargo build --release -p quiver --bin quiver --example ingest_query
+//! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example ingest_query
 //! target/release/examples/ingest_query --bin target/release/quiver --model DIR --texts glosses.txt \
 //!     --docs 5000 --queries 200 [--dims 256] [--tokens]
 //! ```

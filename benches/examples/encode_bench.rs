@@ -1,7 +1,7 @@
 //! Throughput of the text encoder on random token ids (no tokenization), for
 //! `scripts/bench/encoder_cpu.sh`. Prints one JSON line per shape.
 //!
-//! `cargo run --release -p quiver-encoder --example encode_bench -- MODEL_DIR [--merge TASK]
+//! `cargo run --release -p quiver-benches --example encode_bench -- MODEL_DIR [--merge TASK]
 //!  [--bf16] [--shapes 16x128,4x512,1x2048] [--iters 3]`
 
 use std::time::Instant;

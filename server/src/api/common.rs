@@ -14,7 +14,8 @@ use quiver_engine::{
     WithPayload, WithVectors,
 };
 
-use crate::http::error::{bad_request, ApiError};
+use super::error::{invalid, Error};
+use crate::inference::{Content, Document, DocumentOptions, Input, VectorsDraft};
 
 /// A point id as Qdrant writes it: an unsigned integer or a UUID string. (Documentation type; requests
 /// deserialize straight into the engine's `PointId`.)
@@ -99,38 +100,109 @@ pub struct ImageDto {
 
 impl VectorValue {
     /// Checks every component is finite (JSON has no NaN, but `1e39` overflows `f32` to infinity).
-    /// An inference object left here was not embedded: it is refused.
-    pub fn check_finite(&self, what: impl FnOnce() -> String) -> Result<(), ApiError> {
-        let finite = match self {
-            VectorValue::Dense(v) => v.iter().all(|x| x.is_finite()),
-            VectorValue::Multi(m) => m.iter().flatten().all(|x| x.is_finite()),
-            VectorValue::Inference(_) => {
-                return Err(bad_request(format!(
-                    "{}: inference objects (text / image) are embedded only in upserts and the \
-                     Query API; send a vector here",
-                    what()
-                )))
-            }
-        };
-        if finite {
-            Ok(())
-        } else {
-            Err(bad_request(format!(
-                "{}: vectors must hold finite numbers (a value overflows 32-bit float)",
+    /// An inference object here is refused: `what` names where it was.
+    pub fn check_finite(&self, what: impl FnOnce() -> String) -> Result<(), Error> {
+        match self {
+            VectorValue::Dense(v) => check_values(v, what),
+            VectorValue::Multi(m) => check_values(m.iter().flatten(), what),
+            VectorValue::Inference(_) => Err(invalid(format!(
+                "{}: inference objects (text / image) are embedded only in upserts and the Query \
+                 API; send a vector here",
                 what()
-            )))
+            ))),
         }
     }
 
-    /// The engine's form, after [`VectorValue::check_finite`].
-    pub fn into_engine(self, what: impl FnOnce() -> String) -> Result<Vector, ApiError> {
-        self.check_finite(what)?;
+    /// A vector (checked finite) or a document, as the inference layer takes it.
+    pub fn into_input(self, what: impl FnOnce() -> String) -> Result<Input<Vector>, Error> {
         Ok(match self {
-            VectorValue::Dense(v) => Vector::Dense(v),
-            VectorValue::Multi(m) => Vector::Multi(m),
-            VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+            VectorValue::Inference(object) => Input::Document(object.into_document()?),
+            VectorValue::Dense(v) => {
+                check_values(&v, what)?;
+                Input::Value(Vector::Dense(v))
+            }
+            VectorValue::Multi(m) => {
+                check_values(m.iter().flatten(), what)?;
+                Input::Value(Vector::Multi(m))
+            }
         })
     }
+}
+
+fn check_values<'a>(
+    values: impl IntoIterator<Item = &'a f32>,
+    what: impl FnOnce() -> String,
+) -> Result<(), Error> {
+    if values.into_iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{}: vectors must hold finite numbers (a value overflows 32-bit float)",
+            what()
+        )))
+    }
+}
+
+impl InferenceObject {
+    /// The document this object describes, its options checked.
+    pub fn into_document(self) -> Result<Document, Error> {
+        let (content, model, options) = match self {
+            InferenceObject::Document(d) => (Content::Text(d.text), d.model, d.options),
+            InferenceObject::Image(i) => {
+                let Value::String(image) = i.image else {
+                    return Err(invalid(
+                        "`image` must be a string: the image file as base64 (or a data: URL)",
+                    ));
+                };
+                (Content::Image(image), i.model, i.options)
+            }
+        };
+        Ok(Document {
+            content,
+            model,
+            options: document_options(options.as_ref())?,
+        })
+    }
+}
+
+/// A document's `options`: `task`, `prompt` (or `prompt_name`), `dimensions`, `truncate`.
+fn document_options(
+    options: Option<&serde_json::Map<String, Value>>,
+) -> Result<DocumentOptions, Error> {
+    let mut out = DocumentOptions::default();
+    let bad = |key: &str, want: &str| invalid(format!("document option `{key}` must be {want}"));
+    for (key, value) in options.into_iter().flatten() {
+        match key.as_str() {
+            "task" => out.task = Some(value.as_str().ok_or_else(|| bad(key, "a string"))?.into()),
+            "prompt" | "prompt_name" => {
+                let prompt = value
+                    .as_str()
+                    .ok_or_else(|| bad(key, "`query` or `passage`"))?;
+                out.prompt = Some(
+                    prompt
+                        .parse()
+                        .map_err(|e: quiver_encoder::Error| invalid(e.to_string()))?,
+                )
+            }
+            "dimensions" => {
+                out.dimensions = Some(
+                    value
+                        .as_u64()
+                        .ok_or_else(|| bad(key, "a positive integer"))?
+                        as usize,
+                )
+            }
+            "truncate" => {
+                out.truncate = value.as_bool().ok_or_else(|| bad(key, "true or false"))?
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown document option `{other}`; known: task, prompt, dimensions, truncate"
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A point's vectors: one unnamed vector, or named vectors.
@@ -144,46 +216,23 @@ pub enum VectorStruct {
 }
 
 impl VectorStruct {
-    /// Into the engine's map (`""` is the unnamed vector), checking names and values.
-    pub fn into_engine(
-        self,
-        config: &CollectionConfig,
-        point: &PointId,
-    ) -> Result<NamedVectors, ApiError> {
-        let mut out = NamedVectors::new();
-        match self {
+    /// The inference layer's form, with every given value checked.
+    pub fn into_draft(self, point: &PointId) -> Result<VectorsDraft, Error> {
+        Ok(match self {
             VectorStruct::Single(value) => {
-                if !config.vectors.contains_key("") {
-                    return Err(bad_request(format!(
-                        "point {point}: this collection has named vectors ({}); give them as an object \
-                         {{\"name\": [...]}}",
-                        vector_names(config)
-                    )));
-                }
-                out.insert(
-                    String::new(),
-                    value.into_engine(|| format!("point {point}"))?,
-                );
+                VectorsDraft::Single(value.into_input(|| format!("point {point}"))?)
             }
-            VectorStruct::Named(map) => {
-                for (name, value) in map {
-                    let vector = value.into_engine(|| format!("point {point}, vector `{name}`"))?;
-                    out.insert(name, vector);
-                }
-            }
-        }
-        Ok(out)
+            VectorStruct::Named(map) => VectorsDraft::Named(
+                map.into_iter()
+                    .map(|(name, value)| {
+                        let input =
+                            value.into_input(|| format!("point {point}, vector `{name}`"))?;
+                        Ok((name, input))
+                    })
+                    .collect::<Result<_, Error>>()?,
+            ),
+        })
     }
-}
-
-/// The configured vector names, for error messages.
-pub fn vector_names(config: &CollectionConfig) -> String {
-    config
-        .vectors
-        .keys()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Vectors in a response: the bare value for a collection with one unnamed vector, else a map.
@@ -261,22 +310,14 @@ pub enum WithVector {
     Names(Vec<String>),
 }
 
-/// Translates `with_vector`, with the route's default when absent. Unknown names are a 400.
-pub fn with_vectors(
-    value: Option<WithVector>,
-    default: bool,
-    config: &CollectionConfig,
-) -> Result<WithVectors, ApiError> {
-    Ok(match value {
+/// Translates `with_vector`, with the route's default when absent. (The engine refuses names the
+/// collection does not have.)
+pub fn with_vectors(value: Option<WithVector>, default: bool) -> WithVectors {
+    match value {
         None => bool_vectors(default),
         Some(WithVector::Bool(b)) => bool_vectors(b),
-        Some(WithVector::Names(names)) => {
-            for name in &names {
-                config.vector(name)?;
-            }
-            WithVectors::Names(names)
-        }
-    })
+        Some(WithVector::Names(names)) => WithVectors::Names(names),
+    }
 }
 
 fn bool_vectors(b: bool) -> WithVectors {
@@ -318,14 +359,12 @@ impl From<PointsSelectorDto> for PointsSelector {
 pub fn selector_from(
     points: Option<Vec<PointId>>,
     filter: Option<Filter>,
-) -> Result<PointsSelector, ApiError> {
+) -> Result<PointsSelector, Error> {
     match (points, filter) {
         (Some(ids), None) => Ok(PointsSelector::Ids(ids)),
         (None, Some(filter)) => Ok(PointsSelector::Filter(filter)),
-        (Some(_), Some(_)) => Err(bad_request("give either `points` or `filter`, not both")),
-        (None, None) => Err(bad_request(
-            "give `points` (ids) or `filter` to select points",
-        )),
+        (Some(_), Some(_)) => Err(invalid("give either `points` or `filter`, not both")),
+        (None, None) => Err(invalid("give `points` (ids) or `filter` to select points")),
     }
 }
 

@@ -1,8 +1,8 @@
 //! Time and resident memory to open a data directory holding one large collection.
 //!
 //! ```text
-//! cargo run --release -p quiver-engine --example open_bench -- build --dir DIR [--n 1000000] [--dim 128]
-//! cargo run --release -p quiver-engine --example open_bench -- open --dir DIR [--repeat 5]
+//! cargo run --release -p quiver-benches --example open_bench -- build --dir DIR [--n 1000000] [--dim 128]
+//! cargo run --release -p quiver-benches --example open_bench -- open --dir DIR [--repeat 5]
 //! ```
 //! `build` writes collection `bench` (Cosine, default HNSW and segment size) through the public
 //! engine API: upserts in batches of 10 000, then `flush`, so every point sits in a sealed, indexed,

@@ -7,7 +7,7 @@
 //! `quiver_encoder_inputs_total / quiver_encoder_batches_total`) and p50 latency.
 //!
 //! ```text
-//! cargo build --release -p quiver --bin quiver --example embed_load
+//! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example embed_load
 //! target/release/examples/embed_load --bin target/release/quiver --model DIR --clients 8 --seconds 20
 //! ```
 

@@ -6,13 +6,14 @@ use utoipa::ToSchema;
 
 use quiver_engine::filter::Filter;
 use quiver_engine::point::Payload;
-use quiver_engine::{CollectionConfig, PointId, PointInsert};
+use quiver_engine::PointId;
 
 use super::common::{
     ExtendedPointId, FilterDoc, RecordOut, VectorStruct, VectorValue, WithPayloadInterface,
     WithVector,
 };
-use crate::http::error::{bad_request, ApiError};
+use super::error::{invalid, Error};
+use crate::inference::PointDraft;
 
 /// Body of `PUT /collections/{name}/points`: `{"points": [{id, vector, payload}, …]}` or the
 /// column-wise `{"batch": {"ids": […], "vectors": …, "payloads": […]}}`. (A struct rather than an
@@ -67,32 +68,32 @@ impl UpsertPoints {
         self.points.as_ref().map_or(0, Vec::len) + self.batch.as_ref().map_or(0, |b| b.ids.len())
     }
 
-    /// Into engine inserts, checking shapes, names and values.
-    pub fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, ApiError> {
+    /// Into the inference layer's points, checking shapes and values (documents stay documents).
+    pub fn into_drafts(self) -> Result<Vec<PointDraft>, Error> {
         match (self.points, self.batch) {
             (Some(points), None) => points
                 .into_iter()
                 .map(|p| {
-                    Ok(PointInsert {
-                        vectors: p.vector.into_engine(config, &p.id)?,
+                    Ok(PointDraft {
+                        vectors: p.vector.into_draft(&p.id)?,
                         id: p.id,
                         payload: p.payload,
                     })
                 })
                 .collect(),
-            (None, Some(batch)) => batch.into_inserts(config),
-            (Some(_), Some(_)) => Err(bad_request("give either `points` or `batch`, not both")),
-            (None, None) => Err(bad_request("give `points` (a list) or `batch` (columns)")),
+            (None, Some(batch)) => batch.into_drafts(),
+            (Some(_), Some(_)) => Err(invalid("give either `points` or `batch`, not both")),
+            (None, None) => Err(invalid("give `points` (a list) or `batch` (columns)")),
         }
     }
 }
 
 impl Batch {
-    fn into_inserts(self, config: &CollectionConfig) -> Result<Vec<PointInsert>, ApiError> {
+    fn into_drafts(self) -> Result<Vec<PointDraft>, Error> {
         let n = self.ids.len();
         let mut payloads = match self.payloads {
             Some(p) if p.len() != n => {
-                return Err(bad_request(format!(
+                return Err(invalid(format!(
                     "batch has {n} ids but {} payloads",
                     p.len()
                 )))
@@ -106,7 +107,7 @@ impl Batch {
         };
         for (name, column) in &columns {
             if column.len() != n {
-                return Err(bad_request(format!(
+                return Err(invalid(format!(
                     "batch has {n} ids but {} vectors for `{name}`",
                     column.len()
                 )));
@@ -128,8 +129,8 @@ impl Batch {
                 }
                 None => VectorStruct::Named(vectors),
             };
-            out.push(PointInsert {
-                vectors: structured.into_engine(config, &id)?,
+            out.push(PointDraft {
+                vectors: structured.into_draft(&id)?,
                 id,
                 payload: payloads[i].take(),
             });
@@ -232,11 +233,11 @@ pub struct DeletePayload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quiver_engine::{Distance, Vector};
+    use crate::inference::{Input, VectorsDraft};
+    use quiver_engine::Vector;
 
     #[test]
     fn batch_form_equals_list_form() {
-        let config = CollectionConfig::single(2, Distance::Dot);
         let list: UpsertPoints = serde_json::from_str(
             r#"{"points": [{"id": 1, "vector": [1, 2], "payload": {"a": 1}}, {"id": 2, "vector": [3, 4]}]}"#,
         )
@@ -245,20 +246,22 @@ mod tests {
             r#"{"batch": {"ids": [1, 2], "vectors": [[1, 2], [3, 4]], "payloads": [{"a": 1}, null]}}"#,
         )
         .unwrap();
-        let a = list.into_inserts(&config).unwrap();
-        let b = batch.into_inserts(&config).unwrap();
+        let a = list.into_drafts().unwrap();
+        let b = batch.into_drafts().unwrap();
         assert_eq!(a, b);
-        assert_eq!(a[1].vectors[""], Vector::Dense(vec![3.0, 4.0]));
+        assert_eq!(
+            a[1].vectors,
+            VectorsDraft::Single(Input::Value(Vector::Dense(vec![3.0, 4.0])))
+        );
     }
 
     #[test]
     fn overflowing_values_and_ragged_batches_are_rejected() {
-        let config = CollectionConfig::single(2, Distance::Dot);
         let inf: UpsertPoints =
             serde_json::from_str(r#"{"points": [{"id": 1, "vector": [1e39, 2]}]}"#).unwrap();
-        assert!(inf.into_inserts(&config).is_err());
+        assert!(inf.into_drafts().is_err());
         let ragged: UpsertPoints =
             serde_json::from_str(r#"{"batch": {"ids": [1, 2], "vectors": [[1, 2]]}}"#).unwrap();
-        assert!(ragged.into_inserts(&config).is_err());
+        assert!(ragged.into_drafts().is_err());
     }
 }

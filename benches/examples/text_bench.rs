@@ -1,7 +1,7 @@
 //! Texts per second of the full text path (tokenizer, padding, model, pooling) on real texts, for
 //! `scripts/bench/bert_cpu.py`. Prints one JSON line per batch size.
 //!
-//! `cargo run --release -p quiver-encoder --example text_bench -- MODEL_DIR TEXTS_JSON
+//! `cargo run --release -p quiver-benches --example text_bench -- MODEL_DIR TEXTS_JSON
 //!  [--batches 1,32] [--iters 3] [--probe TEXT]`
 //!
 //! `--probe` first prints `{"probe": TEXT, "vector": [...]}`, the text's vector, so a caller can check

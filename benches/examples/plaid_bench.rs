@@ -2,7 +2,7 @@
 //! against exhaustive MaxSim (latency, recall), and rerank latency.
 //!
 //! ```text
-//! cargo run --release -p quiver-engine --example plaid_bench -- [--docs 10000] [--tokens 64] [--dim 128]
+//! cargo run --release -p quiver-benches --example plaid_bench -- [--docs 10000] [--tokens 64] [--dim 128]
 //!     [--queries 50] [--query-tokens 32] [--nbits 1,2,4]
 //! ```
 //! Prints markdown tables. Latencies are per query, one query at a time, each query using every rayon

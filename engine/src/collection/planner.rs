@@ -1,0 +1,344 @@
+//! How a [`QueryRequest`] runs over one snapshot of a collection's segments.
+//!
+//! Stages run bottom-up: a stage resolves its input (a point id becomes that point's stored vector),
+//! runs its prefetches, and scores the union of their hits exactly; without prefetches it searches the
+//! whole collection. A dense prefetch under a multivector query is therefore "HNSW, then MaxSim
+//! rerank". The root's filter also restricts every prefetch, as in Qdrant. Each stage's search request
+//! is assembled in one place ([`search_request`]) and each stage reports what it did ([`StageStats`]),
+//! measured while it ran.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::read;
+use super::search::{self, Trace};
+use super::state::SegmentSet;
+use crate::config::CollectionConfig;
+use crate::filter::{Condition, Filter, OneOrMany};
+use crate::point::{QueryVector, ScoredPoint, ScrollRequest, SearchRequest, Vector};
+use crate::query::{
+    Prefetch, Query, QueryInput, QueryRequest, QueryResponse, SearchParams, StageStats, Strategy,
+    MAX_PREFETCH_DEPTH,
+};
+use crate::{Error, PointId, Result, WithPayload, WithVectors};
+
+/// Why `funnel` is refused on a request the default funnel does not apply to.
+pub(crate) const FUNNEL_NOT_PLAIN: &str = "`funnel` applies to a plain query (a document, no \
+    `using`, no `prefetch`) on a collection with bound vectors (`embedding` at creation)";
+
+/// One stage, with what it inherits from the stages above.
+struct Stage<'a> {
+    using: &'a str,
+    query: &'a Query,
+    prefetch: &'a [Prefetch],
+    filter: Option<Filter>,
+    params: &'a SearchParams,
+    score_threshold: Option<f32>,
+    limit: usize,
+    offset: usize,
+    with_payload: WithPayload,
+    with_vectors: WithVectors,
+    depth: usize,
+}
+
+/// Runs a request; see the module docs.
+pub(crate) fn query(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    request: &QueryRequest,
+) -> Result<QueryResponse> {
+    if request.funnel.is_some() {
+        return Err(Error::InvalidInput(FUNNEL_NOT_PLAIN.into()));
+    }
+    let Some(query) = &request.query else {
+        if !request.prefetch.is_empty() {
+            return Err(Error::InvalidInput(
+                "a query is needed to combine prefetches (fusion is not supported)".into(),
+            ));
+        }
+        return Ok(QueryResponse {
+            hits: points_in_id_order(config, set, request)?,
+            stages: Vec::new(),
+        });
+    };
+    let mut stages = Vec::new();
+    let root = Stage {
+        using: request.using.as_deref().unwrap_or(""),
+        query,
+        prefetch: &request.prefetch,
+        filter: request.filter.clone(),
+        params: &request.params,
+        score_threshold: request.score_threshold,
+        limit: request.limit,
+        offset: request.offset,
+        with_payload: request.with_payload.clone(),
+        with_vectors: request.with_vectors.clone(),
+        depth: 0,
+    };
+    let hits = run_stage(config, set, root, &mut stages)?;
+    Ok(QueryResponse { hits, stages })
+}
+
+fn run_stage(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    stage: Stage<'_>,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<ScoredPoint>> {
+    let Query::Nearest(input) = stage.query;
+    let vector = resolve_input(config, set, stage.using, input)?;
+    let candidates = prefetch_candidates(
+        config,
+        set,
+        stage.prefetch,
+        stage.filter.as_ref(),
+        stage.depth + 1,
+        stats,
+    )?;
+    if candidates.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let started = Instant::now();
+    let depth = stage.depth;
+    let request = search_request(config, stage, vector, candidates)?;
+    let (hits, trace) = search::search_traced(config, set, &request)?;
+    stats.push(stage_stats(
+        config,
+        &request,
+        depth,
+        trace,
+        started.elapsed(),
+    )?);
+    Ok(hits)
+}
+
+/// The union of the prefetches' hits (first seen first), or `None` when there are no prefetches.
+fn prefetch_candidates(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    prefetches: &[Prefetch],
+    inherited: Option<&Filter>,
+    depth: usize,
+    stats: &mut Vec<StageStats>,
+) -> Result<Option<Vec<PointId>>> {
+    if prefetches.is_empty() {
+        return Ok(None);
+    }
+    if depth > MAX_PREFETCH_DEPTH {
+        return Err(Error::InvalidInput(format!(
+            "prefetch is nested deeper than {MAX_PREFETCH_DEPTH} levels"
+        )));
+    }
+    let mut union = Vec::new();
+    let mut seen = HashSet::new();
+    for prefetch in prefetches {
+        let Some(query) = &prefetch.query else {
+            return Err(Error::InvalidInput("every prefetch needs a `query`".into()));
+        };
+        let stage = Stage {
+            using: prefetch.using.as_deref().unwrap_or(""),
+            query,
+            prefetch: &prefetch.prefetch,
+            filter: and(inherited, prefetch.filter.as_ref()),
+            params: &prefetch.params,
+            score_threshold: prefetch.score_threshold,
+            limit: prefetch.limit,
+            offset: 0,
+            with_payload: WithPayload::None,
+            with_vectors: WithVectors::None,
+            depth,
+        };
+        for hit in run_stage(config, set, stage, stats)? {
+            if seen.insert(hit.id) {
+                union.push(hit.id);
+            }
+        }
+    }
+    Ok(Some(union))
+}
+
+/// The one place a stage becomes a search request.
+fn search_request(
+    config: &CollectionConfig,
+    stage: Stage<'_>,
+    query: QueryVector,
+    candidates: Option<Vec<PointId>>,
+) -> Result<SearchRequest> {
+    let params = stage.params;
+    if let Some(plaid) = &params.plaid {
+        // Checked up front so that bad values fail even on segments that would not use them.
+        plaid.resolve(1)?;
+    }
+    let mut request = SearchRequest {
+        using: stage.using.to_string(),
+        query,
+        filter: stage.filter,
+        candidates,
+        limit: stage.limit,
+        offset: stage.offset,
+        ef: params.hnsw_ef,
+        exact: params.exact,
+        plaid: params.plaid.clone(),
+        rescore: true,
+        score_threshold: stage.score_threshold,
+        with_payload: stage.with_payload,
+        with_vectors: stage.with_vectors,
+    };
+    (request.ef, request.rescore) =
+        quantization(config, stage.using, params, request.limit_with_offset())?;
+    Ok(request)
+}
+
+/// Qdrant's `params.quantization` applied to a Matryoshka-prefix index: `rescore: false` returns the
+/// prefix scores (a funnel's first stage), `oversampling` widens the candidate list that is rescored
+/// with the full vectors to `k × oversampling`. Returns the `ef` and `rescore` of the search.
+fn quantization(
+    config: &CollectionConfig,
+    using: &str,
+    params: &SearchParams,
+    k: usize,
+) -> Result<(Option<usize>, bool)> {
+    let mut ef = params.hnsw_ef;
+    let Some(q) = params.quantization else {
+        return Ok((ef, true));
+    };
+    if let Some(factor) = q.oversampling {
+        if !(1.0..=100.0).contains(&factor) {
+            return Err(Error::InvalidInput(
+                "params.quantization.oversampling must be between 1 and 100".into(),
+            ));
+        }
+        let stored = config.hnsw_for(using).ef;
+        let wanted = (k as f64 * factor).ceil() as usize;
+        ef = Some(ef.unwrap_or(stored).max(wanted));
+    }
+    Ok((ef, q.rescore.unwrap_or(true)))
+}
+
+/// A stage's input as the vector the search scores with. A dense vector against a multivector
+/// field is a one-row matrix, as in Qdrant; a point id is that point's stored vector.
+fn resolve_input(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    using: &str,
+    input: &QueryInput,
+) -> Result<QueryVector> {
+    let multi = config.vector(using)?.multivector_config.is_some();
+    Ok(match (input, multi) {
+        (QueryInput::Dense(v), false) => QueryVector::Dense(v.clone()),
+        (QueryInput::Dense(v), true) => QueryVector::Multi(vec![v.clone()]),
+        (QueryInput::Multi(m), true) => QueryVector::Multi(m.clone()),
+        (QueryInput::Multi(_), false) => {
+            return Err(Error::InvalidInput(format!(
+                "vector `{using}` is a dense vector: a multivector query needs a vector with \
+                 multivector_config"
+            )))
+        }
+        (QueryInput::Point(id), _) => {
+            let records = read::retrieve(
+                config,
+                set,
+                &[*id],
+                &WithPayload::None,
+                &WithVectors::Names(vec![using.to_string()]),
+            )?;
+            let vector = records
+                .into_iter()
+                .next()
+                .and_then(|r| r.vectors)
+                .and_then(|mut v| v.remove(using))
+                .ok_or_else(|| Error::PointNotFound {
+                    id: *id,
+                    vector: using.to_string(),
+                })?;
+            match vector {
+                Vector::Dense(v) => QueryVector::Dense(v),
+                Vector::Multi(m) => QueryVector::Multi(m),
+            }
+        }
+    })
+}
+
+/// What a stage did, from the way each segment was searched.
+fn stage_stats(
+    config: &CollectionConfig,
+    request: &SearchRequest,
+    depth: usize,
+    trace: Trace,
+    elapsed: std::time::Duration,
+) -> Result<StageStats> {
+    let params = config.vector(&request.using)?;
+    let multi = params.multivector_config.is_some();
+    // A stage is an exact scan when no segment's index was walked but some segment was scanned
+    // instead of using its index (asked for, or the filter planner's choice).
+    let scanned_instead = trace.index == 0 && trace.exact > 0;
+    let strategy = match (multi, request.candidates.is_some()) {
+        (false, true) => Strategy::Rescore,
+        (true, true) => Strategy::MaxSim,
+        (_, false) if scanned_instead => Strategy::Exact,
+        (false, false) => Strategy::Hnsw,
+        (true, false) => Strategy::TokenStore,
+    };
+    let prefix_scores = request.candidates.is_none() && !request.exact && !request.rescore;
+    let dims = match config.index_dims(&request.using) {
+        Some(d) if prefix_scores => d,
+        _ => params.size,
+    };
+    Ok(StageStats {
+        using: request.using.clone(),
+        depth,
+        limit: request.limit_with_offset(),
+        candidates: request.candidates.as_ref().map(Vec::len),
+        strategy,
+        dims,
+        segments_indexed: trace.index,
+        segments_scanned: trace.exact + trace.unindexed + trace.candidates,
+        elapsed,
+    })
+}
+
+/// Both filters (either may be absent).
+fn and(a: Option<&Filter>, b: Option<&Filter>) -> Option<Filter> {
+    match (a, b) {
+        (None, None) => None,
+        (Some(f), None) | (None, Some(f)) => Some(f.clone()),
+        (Some(a), Some(b)) => Some(Filter {
+            must: Some(OneOrMany::Many(vec![
+                Condition::Filter(a.clone()),
+                Condition::Filter(b.clone()),
+            ])),
+            should: None,
+            must_not: None,
+        }),
+    }
+}
+
+/// A request without a query: points in id order, score 0.
+fn points_in_id_order(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    request: &QueryRequest,
+) -> Result<Vec<ScoredPoint>> {
+    let page = read::scroll(
+        config,
+        set,
+        &ScrollRequest {
+            filter: request.filter.clone(),
+            offset: None,
+            limit: request.limit_with_offset(),
+            with_payload: request.with_payload.clone(),
+            with_vectors: request.with_vectors.clone(),
+        },
+    )?;
+    Ok(page
+        .points
+        .into_iter()
+        .skip(request.offset)
+        .map(|r| ScoredPoint {
+            id: r.id,
+            score: 0.0,
+            payload: r.payload,
+            vectors: r.vectors,
+        })
+        .collect())
+}

@@ -1,0 +1,236 @@
+//! AVX2 + FMA versions of the kernels. Every function here requires both features; `super` checks
+//! for them once ([`super::avx2_fma`]) before calling in.
+
+use std::arch::x86_64::*;
+
+/// Horizontal sum of 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps(v, 1);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0b01));
+    _mm_cvtss_f32(s)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (all loads): `i + 32 <= n` / `i + 8 <= n` keep every unaligned load inside both slices.
+    while i + 32 <= n {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let x = _mm256_loadu_ps(pa.add(i + 8 * j));
+            let y = _mm256_loadu_ps(pb.add(i + 8 * j));
+            *acc = _mm256_fmadd_ps(x, y, *acc);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let x = _mm256_loadu_ps(pa.add(i));
+        let y = _mm256_loadu_ps(pb.add(i));
+        acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+        i += 8;
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut total = hsum(sum);
+    while i < n {
+        total += *pa.add(i) * *pb.add(i);
+        i += 1;
+    }
+    total
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (all loads): `i + 32 <= n` / `i + 8 <= n` keep every unaligned load inside both slices.
+    while i + 32 <= n {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let x = _mm256_loadu_ps(pa.add(i + 8 * j));
+            let y = _mm256_loadu_ps(pb.add(i + 8 * j));
+            let d = _mm256_sub_ps(x, y);
+            *acc = _mm256_fmadd_ps(d, d, *acc);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let x = _mm256_loadu_ps(pa.add(i));
+        let y = _mm256_loadu_ps(pb.add(i));
+        let d = _mm256_sub_ps(x, y);
+        acc[0] = _mm256_fmadd_ps(d, d, acc[0]);
+        i += 8;
+    }
+    let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    let mut total = hsum(sum);
+    while i < n {
+        let d = *pa.add(i) - *pb.add(i);
+        total += d * d;
+        i += 1;
+    }
+    total
+}
+
+/// Four rows against one vector: `x` is loaded once per 8 lanes for all four.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `rows` holds at least `4 * x.len()` floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot4(rows: &[f32], x: &[f32]) -> [f32; 4] {
+    let dim = x.len();
+    debug_assert!(rows.len() >= 4 * dim);
+    let (p0, px) = (rows.as_ptr(), x.as_ptr());
+    let (p1, p2, p3) = (p0.add(dim), p0.add(2 * dim), p0.add(3 * dim));
+    let mut a0 = _mm256_setzero_ps();
+    let mut a1 = _mm256_setzero_ps();
+    let mut a2 = _mm256_setzero_ps();
+    let mut a3 = _mm256_setzero_ps();
+    let mut i = 0;
+    // SAFETY (loads): each row is `dim` floats long and every load stays below `dim`.
+    while i + 8 <= dim {
+        let v = _mm256_loadu_ps(px.add(i));
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0.add(i)), v, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p1.add(i)), v, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p2.add(i)), v, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p3.add(i)), v, a3);
+        i += 8;
+    }
+    let mut out = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
+    while i < dim {
+        let v = x[i];
+        out[0] += rows[i] * v;
+        out[1] += rows[dim + i] * v;
+        out[2] += rows[2 * dim + i] * v;
+        out[3] += rows[3 * dim + i] * v;
+        i += 1;
+    }
+    out
+}
+
+/// Four rows against two vectors: eight products per pass, each row and vector lane loaded once.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `rows` holds at least `4 * x0.len()` floats and
+/// `x1.len() == x0.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot4x2(rows: &[f32], x0: &[f32], x1: &[f32]) -> ([f32; 4], [f32; 4]) {
+    let dim = x0.len();
+    debug_assert!(rows.len() >= 4 * dim && x1.len() == dim);
+    let p = [
+        rows.as_ptr(),
+        rows.as_ptr().add(dim),
+        rows.as_ptr().add(2 * dim),
+        rows.as_ptr().add(3 * dim),
+    ];
+    let (q0, q1) = (x0.as_ptr(), x1.as_ptr());
+    let mut a = [_mm256_setzero_ps(); 4];
+    let mut b = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (loads): rows and vectors are `dim` floats long and every load stays below `dim`.
+    while i + 8 <= dim {
+        let v0 = _mm256_loadu_ps(q0.add(i));
+        let v1 = _mm256_loadu_ps(q1.add(i));
+        for r in 0..4 {
+            let row = _mm256_loadu_ps(p[r].add(i));
+            a[r] = _mm256_fmadd_ps(row, v0, a[r]);
+            b[r] = _mm256_fmadd_ps(row, v1, b[r]);
+        }
+        i += 8;
+    }
+    let mut s0 = [hsum(a[0]), hsum(a[1]), hsum(a[2]), hsum(a[3])];
+    let mut s1 = [hsum(b[0]), hsum(b[1]), hsum(b[2]), hsum(b[3])];
+    while i < dim {
+        for r in 0..4 {
+            let row = rows[r * dim + i];
+            s0[r] += row * x0[i];
+            s1[r] += row * x1[i];
+        }
+        i += 1;
+    }
+    (s0, s1)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn nearest_rows(
+    rows: &[f32],
+    xs: &[f32],
+    dim: usize,
+    base: u32,
+    best: &mut [f32],
+    ids: &mut [u32],
+) {
+    let n_rows = rows.len() / dim;
+    let mut update = |j: usize, r: usize, s: f32| {
+        if s > best[j] {
+            best[j] = s;
+            ids[j] = base + r as u32;
+        }
+    };
+    let n_x = xs.len() / dim;
+    let mut j = 0;
+    while j < n_x {
+        let x0 = &xs[j * dim..(j + 1) * dim];
+        let mut r = 0;
+        if j + 1 < n_x {
+            let x1 = &xs[(j + 1) * dim..(j + 2) * dim];
+            while r + 4 <= n_rows {
+                let (s0, s1) = dot4x2(&rows[r * dim..(r + 4) * dim], x0, x1);
+                for t in 0..4 {
+                    update(j, r + t, s0[t]);
+                    update(j + 1, r + t, s1[t]);
+                }
+                r += 4;
+            }
+            for r in r..n_rows {
+                let row = &rows[r * dim..(r + 1) * dim];
+                update(j, r, dot(row, x0));
+                update(j + 1, r, dot(row, x1));
+            }
+            j += 2;
+        } else {
+            while r + 4 <= n_rows {
+                let s = dot4(&rows[r * dim..(r + 4) * dim], x0);
+                for (t, &s) in s.iter().enumerate() {
+                    update(j, r + t, s);
+                }
+                r += 4;
+            }
+            for r in r..n_rows {
+                update(j, r, dot(&rows[r * dim..(r + 1) * dim], x0));
+            }
+            j += 1;
+        }
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_rows(rows: &[f32], x: &[f32], dim: usize, out: &mut [f32]) {
+    let n = out.len().min(rows.len() / dim);
+    let mut r = 0;
+    while r + 4 <= n {
+        let s = dot4(&rows[r * dim..(r + 4) * dim], x);
+        out[r..r + 4].copy_from_slice(&s);
+        r += 4;
+    }
+    while r < n {
+        out[r] = dot(&rows[r * dim..(r + 1) * dim], x);
+        r += 1;
+    }
+}

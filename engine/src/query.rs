@@ -1,0 +1,312 @@
+//! The typed query: what a caller asks [`crate::Collection::query`] for, and what it answers.
+//!
+//! A request is a tree. Its root and every prefetch are *stages*: a stage first runs its own prefetches
+//! (deepest first), whose hits (their union) become the candidates it scores; a stage without
+//! prefetches searches the whole collection. The root's filter restricts every stage below it, as in
+//! Qdrant. Each stage says what it searches with ([`Query`]) over which named vector (`using`).
+//!
+//! The tree is generic over its inputs: the engine runs `QueryRequest<QueryInput>`, whose inputs are
+//! vectors, multivectors or point ids; a caller that still holds inputs the engine cannot run (a
+//! server's documents, to be embedded) builds a `QueryRequest<ItsInput>` and turns it into the
+//! engine's with [`QueryRequest::try_map_inputs`]. A new kind of stage (fusion over prefetches,
+//! recommend, discover) is a new [`Query`] variant; a new kind of input (a sparse vector) a new
+//! [`QueryInput`] variant.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::filter::Filter;
+use crate::plaid::PlaidSearchParams;
+use crate::point::{ScoredPoint, WithPayload, WithVectors};
+use crate::PointId;
+
+/// Deepest prefetch nesting a request may have.
+pub const MAX_PREFETCH_DEPTH: usize = 8;
+
+/// What a stage searches with, as the engine takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueryInput {
+    /// One vector. Against a multivector field it is a one-row matrix, as in Qdrant.
+    Dense(Vec<f32>),
+    /// A matrix: one row per token (MaxSim against a multivector field).
+    Multi(Vec<Vec<f32>>),
+    /// The stored vector (the stage's `using`) of this point.
+    Point(PointId),
+}
+
+/// What a stage does with its input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Query<I = QueryInput> {
+    /// The nearest neighbours of the input (Qdrant's `nearest`, and a bare vector).
+    Nearest(I),
+}
+
+impl<I> Query<I> {
+    /// The stage's inputs, in order.
+    pub fn inputs(&self) -> impl Iterator<Item = &I> {
+        match self {
+            Query::Nearest(input) => std::iter::once(input),
+        }
+    }
+
+    fn try_map<J, E>(self, f: &mut impl FnMut(I) -> Result<J, E>) -> Result<Query<J>, E> {
+        Ok(match self {
+            Query::Nearest(input) => Query::Nearest(f(input)?),
+        })
+    }
+}
+
+/// Search-time parameters of one stage.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchParams {
+    /// Candidate-list size of the graph walk; `None` takes the collection's stored `ef`.
+    pub hnsw_ef: Option<usize>,
+    /// Scan exactly instead of using the index.
+    pub exact: bool,
+    /// How a vector whose graph indexes a Matryoshka prefix ranks the graph's candidates.
+    pub quantization: Option<QuantizationParams>,
+    /// Overrides of the token store's (PLAID) search, for multivector stages.
+    pub plaid: Option<PlaidSearchParams>,
+}
+
+/// Qdrant's `params.quantization`, applied to a Matryoshka-prefix index (no effect on other vectors).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct QuantizationParams {
+    /// `false`: return the prefix scores as they are (a funnel's first stage); `true` (the default):
+    /// rescore the graph's candidates with the full vectors.
+    pub rescore: Option<bool>,
+    /// Rescore `limit × oversampling` graph candidates (1 to 100).
+    pub oversampling: Option<f64>,
+}
+
+/// A stage below the root: it finds candidates for the stage above it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prefetch<I = QueryInput> {
+    /// Its own prefetches, whose hits it scores.
+    pub prefetch: Vec<Prefetch<I>>,
+    /// What it searches with (required today).
+    pub query: Option<Query<I>>,
+    /// The named vector it searches (`None`: the unnamed one).
+    pub using: Option<String>,
+    /// Only matching points (on top of the filters of the stages above).
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: SearchParams,
+    /// Drop hits worse than this.
+    pub score_threshold: Option<f32>,
+    /// Candidates it passes up.
+    pub limit: usize,
+}
+
+/// Quiver's default funnel depths (see [`crate::collection::apply_default_funnel`]); `None` takes the
+/// defaults for the request's `limit + offset`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FunnelDepths {
+    /// Candidates the HNSW stage returns (on the Matryoshka prefix when the vector has `dims`).
+    pub hnsw_limit: Option<usize>,
+    /// Candidates the full-vector rescore passes to the MaxSim stage.
+    pub rescore_limit: Option<usize>,
+}
+
+/// A query over one collection: the root stage and what the answer carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryRequest<I = QueryInput> {
+    /// Stages whose hits (their union) this one scores.
+    pub prefetch: Vec<Prefetch<I>>,
+    /// What to search with; `None` lists points in id order (score 0).
+    pub query: Option<Query<I>>,
+    /// The named vector to search (`None`: the unnamed one).
+    pub using: Option<String>,
+    /// Only matching points; restricts every prefetch as well.
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: SearchParams,
+    /// Drop hits worse than this (below for similarities, above for Euclid).
+    pub score_threshold: Option<f32>,
+    /// Hits to return.
+    pub limit: usize,
+    /// Hits to skip first.
+    pub offset: usize,
+    /// Payload in the hits.
+    pub with_payload: WithPayload,
+    /// Vectors in the hits.
+    pub with_vectors: WithVectors,
+    /// Depths of the default funnel; only a plain query on bound vectors may set them, and
+    /// [`crate::collection::apply_default_funnel`] consumes them.
+    pub funnel: Option<FunnelDepths>,
+}
+
+impl<I> QueryRequest<I> {
+    /// A root stage that searches `query` over the vector `using`, with defaults elsewhere.
+    pub fn nearest(using: Option<String>, input: I, limit: usize) -> Self {
+        QueryRequest {
+            prefetch: Vec::new(),
+            query: Some(Query::Nearest(input)),
+            using,
+            filter: None,
+            params: SearchParams::default(),
+            score_threshold: None,
+            limit,
+            offset: 0,
+            with_payload: WithPayload::None,
+            with_vectors: WithVectors::None,
+            funnel: None,
+        }
+    }
+
+    /// How many hits the root stage must find: `limit + offset`, computed here once.
+    pub fn limit_with_offset(&self) -> usize {
+        self.limit.saturating_add(self.offset)
+    }
+
+    /// Every input of the tree with the vector its stage searches (`""`: the unnamed one): the root's
+    /// first, then each prefetch's before its own prefetches. [`QueryRequest::try_map_inputs`] visits
+    /// them in the same order.
+    pub fn inputs(&self) -> Vec<(&str, &I)> {
+        let mut out = Vec::new();
+        let using = self.using.as_deref().unwrap_or("");
+        for input in self.query.iter().flat_map(Query::inputs) {
+            out.push((using, input));
+        }
+        for p in &self.prefetch {
+            p.collect_inputs(&mut out);
+        }
+        out
+    }
+
+    /// The same tree with every input replaced by `f(using, input)`, in the order of
+    /// [`QueryRequest::inputs`]; the first error stops the walk.
+    pub fn try_map_inputs<J, E>(
+        self,
+        mut f: impl FnMut(&str, I) -> Result<J, E>,
+    ) -> Result<QueryRequest<J>, E> {
+        let using = self.using.clone().unwrap_or_default();
+        let query = self
+            .query
+            .map(|q| q.try_map(&mut |input| f(&using, input)))
+            .transpose()?;
+        let prefetch = self
+            .prefetch
+            .into_iter()
+            .map(|p| p.try_map_inputs(&mut f))
+            .collect::<Result<_, _>>()?;
+        Ok(QueryRequest {
+            prefetch,
+            query,
+            using: self.using,
+            filter: self.filter,
+            params: self.params,
+            score_threshold: self.score_threshold,
+            limit: self.limit,
+            offset: self.offset,
+            with_payload: self.with_payload,
+            with_vectors: self.with_vectors,
+            funnel: self.funnel,
+        })
+    }
+}
+
+impl<I> Prefetch<I> {
+    fn collect_inputs<'a>(&'a self, out: &mut Vec<(&'a str, &'a I)>) {
+        let using = self.using.as_deref().unwrap_or("");
+        for input in self.query.iter().flat_map(Query::inputs) {
+            out.push((using, input));
+        }
+        for p in &self.prefetch {
+            p.collect_inputs(out);
+        }
+    }
+
+    fn try_map_inputs<J, E>(
+        self,
+        f: &mut impl FnMut(&str, I) -> Result<J, E>,
+    ) -> Result<Prefetch<J>, E> {
+        let using = self.using.clone().unwrap_or_default();
+        let query = self
+            .query
+            .map(|q| q.try_map(&mut |input| f(&using, input)))
+            .transpose()?;
+        let prefetch = self
+            .prefetch
+            .into_iter()
+            .map(|p| p.try_map_inputs(f))
+            .collect::<Result<_, _>>()?;
+        Ok(Prefetch {
+            prefetch,
+            query,
+            using: self.using,
+            filter: self.filter,
+            params: self.params,
+            score_threshold: self.score_threshold,
+            limit: self.limit,
+        })
+    }
+}
+
+/// How a stage found its hits, as the engine ran it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Index search of a dense vector: HNSW graph walks, and scans of the segments too small to have a
+    /// graph.
+    Hnsw,
+    /// A scan of every segment: asked for (`exact`), or chosen by the filter planner over each
+    /// segment's index because few points pass the filter.
+    Exact,
+    /// A dense vector scoring the candidates of the stage's prefetches.
+    Rescore,
+    /// Index search of a multivector: the token store (PLAID) where a segment has one, a scan of the
+    /// raw rows where it does not.
+    TokenStore,
+    /// A multivector scoring the candidates of the stage's prefetches.
+    #[serde(rename = "maxsim")]
+    MaxSim,
+}
+
+impl Strategy {
+    /// The name the API reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Hnsw => "hnsw",
+            Strategy::Exact => "exact",
+            Strategy::Rescore => "rescore",
+            Strategy::TokenStore => "token_store",
+            Strategy::MaxSim => "maxsim",
+        }
+    }
+}
+
+/// What one stage did, measured by the engine while it ran.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageStats {
+    /// The vector the stage searched (`""`: the unnamed one).
+    pub using: String,
+    /// Nesting depth: 0 for the root, 1 for its prefetches, and so on.
+    pub depth: usize,
+    /// Hits the stage was asked for (its `limit`; `limit + offset` at the root).
+    pub limit: usize,
+    /// Candidates it scored, when it had prefetches.
+    pub candidates: Option<usize>,
+    /// How it searched.
+    pub strategy: Strategy,
+    /// Components of each vector it compared: the Matryoshka prefix when it returned prefix scores,
+    /// else the vector's size.
+    pub dims: usize,
+    /// Segments whose index (graph or token store) it walked.
+    pub segments_indexed: usize,
+    /// Segments it scanned (exactly, or over the candidates).
+    pub segments_scanned: usize,
+    /// Time in the stage itself, not in its prefetches.
+    pub elapsed: Duration,
+}
+
+/// The answer to a [`QueryRequest`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResponse {
+    /// The hits, best first.
+    pub hits: Vec<ScoredPoint>,
+    /// Every stage that ran, in the order it ran: deepest prefetches first, the root last. Empty for
+    /// a request without a query.
+    pub stages: Vec<StageStats>,
+}

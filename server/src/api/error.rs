@@ -1,0 +1,18 @@
+//! Why a body in one of the wire shapes cannot become the typed request it describes. The HTTP layer
+//! maps each variant to a status (`http/error.rs`); nothing here knows about HTTP.
+
+/// A body that does not translate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is malformed or asks for something Quiver does not support.
+    #[error("{0}")]
+    Invalid(String),
+    /// The body is well formed but a value is out of its allowed range (Qdrant answers 422 there).
+    #[error("validation error: {0}")]
+    Validation(String),
+}
+
+/// Shorthand for [`Error::Invalid`].
+pub fn invalid(message: impl Into<String>) -> Error {
+    Error::Invalid(message.into())
+}

@@ -1,0 +1,14 @@
+//! The wire shapes: request and response bodies in Qdrant's, text-embeddings-inference's and OpenAI's
+//! JSON, and their translation to and from the typed requests of the inference layer and the engine.
+//! Nothing here knows about actix: the HTTP layer parses bodies into these types, converts them, and
+//! serialises the results; conversion failures are [`Error`]s that `http/error.rs` gives a status.
+
+pub mod collections;
+pub mod common;
+pub mod embeddings;
+pub mod error;
+pub mod points;
+pub mod search;
+pub mod snapshots;
+
+pub use error::Error;

@@ -1,0 +1,499 @@
+//! Bodies of the search routes: the legacy `points/search` (and its batch) and the Query API
+//! `points/query` with nested prefetch.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use quiver_engine::filter::Filter;
+use quiver_engine::query::{
+    self, FunnelDepths, QuantizationParams, Query, QueryInput, QueryRequest, StageStats,
+};
+use quiver_engine::{CollectionConfig, PointId};
+
+use super::common::{
+    with_payload, with_vectors, FilterDoc, InferenceObject, ScoredPointOut, VectorValue,
+    WithPayloadInterface, WithVector,
+};
+use super::error::{invalid, Error};
+use crate::inference::Input;
+
+/// Search-time parameters.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+// Some fields are parsed only so that Qdrant clients can send them.
+#[allow(dead_code)]
+pub struct SearchParams {
+    /// Candidate-list size of the graph walk (default: the collection's stored `ef`).
+    pub hnsw_ef: Option<usize>,
+    /// Scan exactly instead of walking the graph.
+    pub exact: Option<bool>,
+    /// For a vector bound with Matryoshka `dims` (its graph indexes the prefix): `rescore: false`
+    /// returns the prefix scores, `oversampling` rescores `limit × oversampling` graph candidates with
+    /// the full vectors. No effect on other vectors.
+    #[schema(value_type = Option<Object>)]
+    pub quantization: Option<Value>,
+    /// Ignored.
+    pub indexed_only: Option<bool>,
+    /// Quiver's extension for multivector searches served by the token store (PLAID): `ncells`
+    /// (centroids probed per query token), `centroid_score_threshold` (alias `t_cs`), `ndocs`,
+    /// `n_full_scores`. Unset fields take PLAID's defaults for the requested `limit`.
+    #[schema(value_type = Option<Object>)]
+    pub plaid: Option<quiver_engine::plaid::PlaidSearchParams>,
+}
+
+/// The legacy search's `vector`: a bare vector (unnamed) or `{"name": …, "vector": …}`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum NamedVectorStruct {
+    /// The unnamed vector.
+    Default(VectorValue),
+    /// A named vector.
+    Named {
+        /// Vector name.
+        name: String,
+        /// The query vector.
+        vector: VectorValue,
+    },
+}
+
+/// Body of `POST /collections/{name}/points/search`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct SearchRequestDto {
+    /// The query vector.
+    pub vector: NamedVectorStruct,
+    /// Only matching points.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: Option<SearchParams>,
+    /// Hits to return.
+    pub limit: usize,
+    /// Hits to skip first.
+    pub offset: Option<usize>,
+    /// Payload to return (default false).
+    pub with_payload: Option<WithPayloadInterface>,
+    /// Vectors to return (default false).
+    pub with_vector: Option<WithVector>,
+    /// Drop hits worse than this.
+    pub score_threshold: Option<f32>,
+}
+
+/// Body of `POST /collections/{name}/points/search/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SearchBatch {
+    /// The searches, answered in order.
+    pub searches: Vec<SearchRequestDto>,
+}
+
+/// Body of `POST /collections/{name}/points/query`.
+///
+/// `query` is a vector (`[…]`), a multivector (`[[…], …]`), a point id (search with that point's
+/// vector), or `{"nearest": <one of those>}`. With `prefetch`, the prefetches' hits are the candidates
+/// the query rescores exactly: a dense prefetch followed by a multivector query is a MaxSim rerank.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+pub struct QueryRequestDto {
+    /// One prefetch or a list; their hits (union) are the candidates of this query.
+    pub prefetch: Option<PrefetchList>,
+    /// The query; absent means "points in id order" (score 0).
+    #[schema(value_type = Option<QueryInterfaceDoc>)]
+    pub query: Option<Value>,
+    /// The named vector to search (default: the unnamed one).
+    pub using: Option<String>,
+    /// Only matching points; applies to the prefetches as well.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: Option<SearchParams>,
+    /// Drop hits worse than this.
+    pub score_threshold: Option<f32>,
+    /// Hits to return (default 10).
+    pub limit: Option<usize>,
+    /// Hits to skip first.
+    pub offset: Option<usize>,
+    /// Vectors to return (default false).
+    pub with_vector: Option<WithVector>,
+    /// Payload to return (default false).
+    pub with_payload: Option<WithPayloadInterface>,
+    /// Not supported.
+    #[schema(value_type = Option<Object>)]
+    pub lookup_from: Option<Value>,
+    /// Quiver: depths of the default funnel that a plain query runs on a collection with bound vectors.
+    pub funnel: Option<FunnelDto>,
+}
+
+/// Quiver: how deep each stage of the default funnel goes. Unset fields take the defaults documented
+/// with the funnel (`hnsw_limit` = max(100, 10 × (limit + offset)), `rescore_limit` = max(30,
+/// 3 × (limit + offset)), both capped by the server's `--max-limit`).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelDto {
+    /// Candidates the HNSW stage returns (on the Matryoshka prefix when the vector has `dims`).
+    pub hnsw_limit: Option<usize>,
+    /// Candidates the full-vector rescore passes to the MaxSim stage (when the collection has a bound
+    /// multivector).
+    pub rescore_limit: Option<usize>,
+}
+
+/// One prefetch or several.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PrefetchList {
+    /// One prefetch.
+    One(Box<Prefetch>),
+    /// Several.
+    Many(Vec<Prefetch>),
+}
+
+/// A stage that finds candidates for the stage above it.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct Prefetch {
+    /// Nested prefetches whose hits this stage rescores.
+    #[schema(no_recursion)]
+    pub prefetch: Option<PrefetchList>,
+    /// The query of this stage (required).
+    #[schema(value_type = Option<QueryInterfaceDoc>)]
+    pub query: Option<Value>,
+    /// The named vector to search.
+    pub using: Option<String>,
+    /// Only matching points.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Search-time parameters.
+    pub params: Option<SearchParams>,
+    /// Drop hits worse than this.
+    pub score_threshold: Option<f32>,
+    /// Candidates this stage passes up (default 10).
+    pub limit: Option<usize>,
+    /// Not supported.
+    #[schema(value_type = Option<Object>)]
+    pub lookup_from: Option<Value>,
+}
+
+/// The accepted forms of `query`. (Documentation type.)
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum QueryInterfaceDoc {
+    /// A dense vector.
+    Dense(Vec<f32>),
+    /// A multivector.
+    Multi(Vec<Vec<f32>>),
+    /// A point id: search with that point's vector.
+    Id(super::common::ExtendedPointId),
+    /// `{"nearest": …}` with one of the above.
+    Nearest(NearestQueryDoc),
+}
+
+/// `{"nearest": …}`. (Documentation type.)
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct NearestQueryDoc {
+    /// A vector, a multivector or a point id.
+    #[schema(value_type = Object)]
+    nearest: Value,
+}
+
+/// Body of `POST /collections/{name}/points/query/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QueryBatch {
+    /// The queries, answered in order.
+    pub searches: Vec<QueryRequestDto>,
+}
+
+/// `{"points": […]}`, plus `timings` when asked for with `?timings=true`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryResponse {
+    /// The hits, best first.
+    pub points: Vec<ScoredPointOut>,
+    /// Where the time went (Quiver's extension, only with `?timings=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<QueryTimings>,
+}
+
+/// Per-stage timings of one query.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryTimings {
+    /// Milliseconds embedding the query's documents (0 without any).
+    pub embed_ms: f64,
+    /// The stages in the order they ran: deepest prefetches first, the query last.
+    pub stages: Vec<StageTiming>,
+    /// Milliseconds for the whole query, embedding included.
+    pub total_ms: f64,
+}
+
+/// Query-string options of the Query API routes.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueryOptions {
+    /// Add per-stage timings to each response.
+    #[serde(default)]
+    pub timings: bool,
+}
+
+/// How long one stage of a query took (prefetches first, deepest first; the query itself last).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StageTiming {
+    /// The vector the stage searched (`""`: the unnamed one).
+    pub using: String,
+    /// Nesting depth: 0 for the query, 1 for its prefetches, and so on.
+    pub depth: usize,
+    /// Hits the stage was asked for (its `limit`, plus `offset` at the top).
+    pub limit: usize,
+    /// Candidates it scored exactly, when it had prefetches.
+    pub candidates: Option<usize>,
+    /// What the stage did, as the engine ran it: `hnsw` (graph walks, and scans of segments too small
+    /// for a graph), `exact` (a scan instead of the index: asked for with `exact`, or chosen by the
+    /// filter planner because few points pass the filter), `rescore` (a dense vector scoring
+    /// prefetched candidates), `token_store` (multivector search), `maxsim` (a multivector scoring
+    /// prefetched candidates).
+    pub kind: &'static str,
+    /// Components of each vector the stage compared: the Matryoshka prefix for a stage that returns
+    /// prefix scores, else the vector's size.
+    pub dims: usize,
+    /// Segments whose index (HNSW graph or token store) the stage walked.
+    pub segments_indexed: usize,
+    /// Segments it scanned (exactly, or over its candidates).
+    pub segments_scanned: usize,
+    /// Milliseconds spent in the stage itself (not in its prefetches).
+    pub ms: f64,
+}
+
+impl From<&StageStats> for StageTiming {
+    fn from(s: &StageStats) -> Self {
+        StageTiming {
+            using: s.using.clone(),
+            depth: s.depth,
+            limit: s.limit,
+            candidates: s.candidates,
+            kind: s.strategy.as_str(),
+            dims: s.dims,
+            segments_indexed: s.segments_indexed,
+            segments_scanned: s.segments_scanned,
+            ms: s.elapsed.as_secs_f64() * 1e3,
+        }
+    }
+}
+
+impl SearchParams {
+    /// The engine's form.
+    pub fn into_params(self) -> Result<query::SearchParams, Error> {
+        Ok(query::SearchParams {
+            hnsw_ef: self.hnsw_ef,
+            exact: self.exact.unwrap_or(false),
+            quantization: quantization(self.quantization)?,
+            plaid: self.plaid,
+        })
+    }
+}
+
+/// `params.quantization`: `{"rescore": bool, "oversampling": number, "ignore": bool}` (`ignore` is
+/// accepted: Quiver quantizes nothing).
+fn quantization(value: Option<Value>) -> Result<Option<QuantizationParams>, Error> {
+    let Some(value) = value.filter(|q| !q.is_null()) else {
+        return Ok(None);
+    };
+    let Value::Object(map) = value else {
+        return Err(invalid(
+            "params.quantization must be an object: {\"rescore\": bool, \"oversampling\": number}",
+        ));
+    };
+    let mut out = QuantizationParams::default();
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            (_, Value::Null) | ("ignore", Value::Bool(_)) => {}
+            ("rescore", Value::Bool(b)) => out.rescore = Some(b),
+            ("oversampling", Value::Number(n)) => {
+                out.oversampling = Some(n.as_f64().unwrap_or(0.0))
+            }
+            (key, _) => {
+                return Err(invalid(format!(
+                    "params.quantization.{key}: expected ignore (bool), rescore (bool) or \
+                     oversampling (number)"
+                )))
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+impl SearchRequestDto {
+    /// The engine's query: one stage, its vector checked.
+    pub fn into_request(self) -> Result<QueryRequest, Error> {
+        let (using, value) = match self.vector {
+            NamedVectorStruct::Default(v) => (None, v),
+            NamedVectorStruct::Named { name, vector } => (Some(name), vector),
+        };
+        value.check_finite(|| "query".to_string())?;
+        let input = match value {
+            VectorValue::Dense(v) => QueryInput::Dense(v),
+            VectorValue::Multi(m) => QueryInput::Multi(m),
+            VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+        };
+        Ok(QueryRequest {
+            params: self.params.unwrap_or_default().into_params()?,
+            filter: self.filter,
+            score_threshold: self.score_threshold,
+            offset: self.offset.unwrap_or(0),
+            with_payload: with_payload(self.with_payload, false),
+            with_vectors: with_vectors(self.with_vector, false),
+            ..QueryRequest::nearest(using, input, self.limit)
+        })
+    }
+}
+
+impl QueryRequestDto {
+    /// The typed query, with documents left for the inference layer.
+    pub fn into_request(self) -> Result<QueryRequest<Input<QueryInput>>, Error> {
+        reject_lookup_from(&self.lookup_from)?;
+        Ok(QueryRequest {
+            prefetch: prefetches(self.prefetch)?,
+            query: parse_query(self.query)?,
+            using: self.using,
+            filter: self.filter,
+            params: self.params.unwrap_or_default().into_params()?,
+            score_threshold: self.score_threshold,
+            limit: self.limit.unwrap_or(10),
+            offset: self.offset.unwrap_or(0),
+            with_payload: with_payload(self.with_payload, false),
+            with_vectors: with_vectors(self.with_vector, false),
+            funnel: self.funnel.map(|f| FunnelDepths {
+                hnsw_limit: f.hnsw_limit,
+                rescore_limit: f.rescore_limit,
+            }),
+        })
+    }
+}
+
+fn prefetches(
+    list: Option<PrefetchList>,
+) -> Result<Vec<query::Prefetch<Input<QueryInput>>>, Error> {
+    let list = match list {
+        None => return Ok(Vec::new()),
+        Some(PrefetchList::One(p)) => vec![*p],
+        Some(PrefetchList::Many(v)) => v,
+    };
+    list.into_iter()
+        .map(|p| {
+            reject_lookup_from(&p.lookup_from)?;
+            Ok(query::Prefetch {
+                prefetch: prefetches(p.prefetch)?,
+                query: parse_query(p.query)?,
+                using: p.using,
+                filter: p.filter,
+                params: p.params.unwrap_or_default().into_params()?,
+                score_threshold: p.score_threshold,
+                limit: p.limit.unwrap_or(10),
+            })
+        })
+        .collect()
+}
+
+fn reject_lookup_from(value: &Option<Value>) -> Result<(), Error> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(invalid("`lookup_from` is not supported")),
+    }
+}
+
+/// A `query`: absent, or one of [`query_input`]'s forms.
+fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => Ok(Some(Query::Nearest(query_input(value)?))),
+    }
+}
+
+/// Whether an object is an inference object (`{"text": …}` or `{"image": …}`).
+fn is_inference(map: &serde_json::Map<String, Value>) -> bool {
+    map.contains_key("text") || map.contains_key("image")
+}
+
+/// A vector, a multivector, a point id, an inference object, or `{"nearest": one of those}`.
+fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
+    match value {
+        Value::Object(mut map) => {
+            map.retain(|_, v| !v.is_null());
+            if is_inference(&map) {
+                return inference_object(map);
+            }
+            if map.contains_key("nearest") && map.contains_key("mmr") {
+                return Err(invalid("`mmr` (diversity reranking) is not supported"));
+            }
+            if map.len() == 1 {
+                if let Some(inner) = map.remove("nearest") {
+                    return match inner {
+                        Value::Object(inner) if is_inference(&inner) => inference_object(inner),
+                        Value::Object(_) => Err(invalid(
+                            "`nearest` takes a vector, a multivector or a point id",
+                        )),
+                        other => query_input(other),
+                    };
+                }
+            }
+            let kind = map.keys().next().cloned().unwrap_or_default();
+            Err(invalid(match kind.as_str() {
+                "fusion" | "rrf" | "recommend" | "discover" | "context" | "order_by" | "sample"
+                | "formula" | "mmr" => format!(
+                    "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
+                     {{\"nearest\": …}}"
+                ),
+                "indices" | "values" => "sparse vectors are not supported".to_string(),
+                "object" => {
+                    "inference objects (text / image) are not supported by this server".to_string()
+                }
+                _ => format!("unknown query object with key `{kind}`"),
+            }))
+        }
+        Value::Array(_) => {
+            let vector: VectorValue = serde_json::from_value(value)
+                .map_err(|_| invalid("`query` must be a vector of numbers or a list of vectors"))?;
+            vector.check_finite(|| "query".to_string())?;
+            Ok(Input::Value(match vector {
+                VectorValue::Dense(v) => QueryInput::Dense(v),
+                VectorValue::Multi(m) => QueryInput::Multi(m),
+                VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+            }))
+        }
+        Value::Number(_) | Value::String(_) => {
+            let id: PointId = serde_json::from_value(value)
+                .map_err(|_| invalid("a point id is an unsigned integer or a UUID"))?;
+            Ok(Input::Value(QueryInput::Point(id)))
+        }
+        Value::Null | Value::Bool(_) => Err(invalid(
+            "`query` must be a vector, a multivector, a point id or {\"nearest\": …}",
+        )),
+    }
+}
+
+/// `{"text": …}` as a document, `{"image": …}` as an image.
+fn inference_object(map: serde_json::Map<String, Value>) -> Result<Input<QueryInput>, Error> {
+    let malformed = |e: serde_json::Error| invalid(format!("malformed inference object: {e}"));
+    let object = if map.contains_key("text") {
+        InferenceObject::Document(serde_json::from_value(Value::Object(map)).map_err(malformed)?)
+    } else {
+        InferenceObject::Image(serde_json::from_value(Value::Object(map)).map_err(malformed)?)
+    };
+    Ok(Input::Document(object.into_document()?))
+}
+
+impl QueryResponse {
+    /// The engine's answer in Qdrant's shape; `timings` (embedding and total milliseconds) adds
+    /// Quiver's per-stage timings.
+    pub fn new(
+        config: &CollectionConfig,
+        answer: quiver_engine::QueryResponse,
+        timings: Option<(f64, f64)>,
+    ) -> Self {
+        QueryResponse {
+            timings: timings.map(|(embed_ms, total_ms)| QueryTimings {
+                embed_ms,
+                stages: answer.stages.iter().map(StageTiming::from).collect(),
+                total_ms,
+            }),
+            points: answer
+                .hits
+                .into_iter()
+                .map(|h| ScoredPointOut::new(config, h))
+                .collect(),
+        }
+    }
+}
