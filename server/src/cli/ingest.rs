@@ -29,8 +29,9 @@ pub struct IngestArgs {
     /// The server.
     #[arg(long, env = "QUIVER_URL", default_value = "http://127.0.0.1:6333")]
     pub url: String,
-    /// Embed in this process with this model (a directory, or a Hugging Face repo id in the local
-    /// cache) and write to --data-dir directly, without a server (which must not be running on it).
+    /// Embed in this process with this model (a directory, or a Hugging Face repo id, downloaded
+    /// into the Hugging Face cache when missing) and write to --data-dir directly, without a
+    /// server (which must not be running on it).
     #[arg(long, value_name = "DIR_OR_HF_ID", conflicts_with_all = ["url", "api_key", "model"])]
     pub model_source: Option<String>,
     /// API key of the server (admin or a key that may write).
