@@ -3,6 +3,7 @@
 
 mod base64;
 mod cli;
+mod documents;
 mod http;
 mod inference;
 
