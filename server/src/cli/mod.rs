@@ -4,6 +4,7 @@ pub mod collection;
 pub mod config_file;
 pub mod embed;
 pub mod ingest;
+pub mod ingest_documents;
 pub mod search;
 pub mod serve;
 pub mod snapshot;
