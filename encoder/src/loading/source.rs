@@ -76,14 +76,11 @@ fn download(source: &str, repo: &str, revision: &str, cache: &HubCache) -> Resul
             "not in the Hugging Face cache (searched: {})",
             searched(cache)
         );
-        let hint = match e {
+        let why = match e {
             HubError::Offline { .. } => format!("{not_cached} and HF_HUB_OFFLINE is set"),
             e => format!("{not_cached}, and downloading it failed: {e}"),
         };
-        Error::ModelNotFound {
-            source_name: source.to_string(),
-            hint,
-        }
+        not_found(source, &why)
     })
 }
 

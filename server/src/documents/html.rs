@@ -96,6 +96,17 @@ impl Builder {
         self.pending = Some(self.pending.map_or(b, |p| p.max(b)));
     }
 
+    /// The break a start or end tag of element `name` makes.
+    fn around(&mut self, name: &[u8]) {
+        if PARAGRAPHS.contains(&name) {
+            self.brk(Break::Paragraph);
+        } else if LINES.contains(&name) {
+            self.brk(Break::Line);
+        } else if name == b"td" || name == b"th" {
+            self.brk(Break::Space);
+        }
+    }
+
     fn flush(&mut self) {
         if let Some(b) = self.pending.take() {
             if !self.text.is_empty() {
@@ -172,14 +183,9 @@ pub(super) fn visible_text(bytes: &[u8]) -> Visible {
                 match name {
                     b"title" if title.is_none() => in_title = true,
                     b"pre" | b"textarea" => preformatted += 1,
-                    b"td" | b"th" => out.brk(Break::Space),
                     _ => {}
                 }
-                if PARAGRAPHS.contains(&name) {
-                    out.brk(Break::Paragraph);
-                } else if LINES.contains(&name) {
-                    out.brk(Break::Line);
-                }
+                out.around(name);
             }
             Token::EndTag(tag) => {
                 let name = tag.name.as_slice();
@@ -199,14 +205,9 @@ pub(super) fn visible_text(bytes: &[u8]) -> Visible {
                         title = (!t.is_empty()).then_some(t);
                     }
                     b"pre" | b"textarea" => preformatted = preformatted.saturating_sub(1),
-                    b"td" | b"th" => out.brk(Break::Space),
                     _ => {}
                 }
-                if PARAGRAPHS.contains(&name) {
-                    out.brk(Break::Paragraph);
-                } else if LINES.contains(&name) {
-                    out.brk(Break::Line);
-                }
+                out.around(name);
             }
             Token::String(s) => {
                 if dropping.is_some() {

@@ -98,6 +98,7 @@ fn offline_without_the_model_says_so_and_asks_nothing() {
         err.contains(REPO) && err.contains("HF_HUB_OFFLINE"),
         "{err}"
     );
+    assert!(err.contains(&format!("hf download {REPO}")), "{err}");
     assert!(hub.log().is_empty(), "{:?}", hub.log());
 }
 

@@ -17,6 +17,18 @@ fn ingest(base: &str, args: &[&str]) -> Output {
         .expect("spawn quiver")
 }
 
+/// Asserts that a stored dense vector is the library's 32-d passage embedding of `text`, and
+/// returns that embedding.
+fn passage_matches(stored: &serde_json::Value, text: &str) -> quiver_encoder::Embedding {
+    let want = library(&[text], "retrieval", "passage", Some(32)).remove(0);
+    let dense: Vec<f32> = serde_json::from_value(stored.clone()).unwrap();
+    assert!(dense
+        .iter()
+        .zip(&want.single)
+        .all(|(a, b)| (a - b).abs() < 1e-5));
+    want
+}
+
 #[test]
 fn ingest_loads_files_and_jsonl_once() {
     let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
@@ -75,17 +87,10 @@ fn ingest_loads_files_and_jsonl_once() {
         Some(&json!({"ids": [7], "with_vector": true, "with_payload": true})),
     );
     assert_eq!(got[0]["payload"]["lang"], "en");
-    let want = &library(
-        &["Paris is the capital of France."],
-        "retrieval",
-        "passage",
-        Some(32),
-    )[0];
-    let dense: Vec<f32> = serde_json::from_value(got[0]["vector"]["dense"].clone()).unwrap();
-    assert!(dense
-        .iter()
-        .zip(&want.single)
-        .all(|(a, b)| (a - b).abs() < 1e-5));
+    let want = passage_matches(
+        &got[0]["vector"]["dense"],
+        "Paris is the capital of France.",
+    );
     let tokens = got[0]["vector"]["colbert"].as_array().unwrap().len();
     assert_eq!(tokens, want.multi.num_tokens());
     // Files carry their path and text.
@@ -304,17 +309,7 @@ fn ingest_reads_pdf_html_and_csv() {
         Some(&json!({"ids": [3], "with_vector": true, "with_payload": true})),
     );
     assert_eq!(got[0]["payload"]["lang"], "en");
-    let want = &library(
-        &["Paris is the capital of France."],
-        "retrieval",
-        "passage",
-        Some(32),
-    )[0];
-    let dense: Vec<f32> = serde_json::from_value(got[0]["vector"].clone()).unwrap();
-    assert!(dense
-        .iter()
-        .zip(&want.single)
-        .all(|(a, b)| (a - b).abs() < 1e-5));
+    passage_matches(&got[0]["vector"], "Paris is the capital of France.");
 
     // A file that cannot be read stops the run, naming it and the line.
     std::fs::write(root.join("bad.csv"), "id,body\n1,ok\n2,ok,extra\n").unwrap();
