@@ -4,6 +4,7 @@
 mod api;
 mod base64;
 mod cli;
+mod documents;
 mod http;
 mod inference;
 

@@ -1,8 +1,11 @@
-//! Finding and reading checkpoints: source resolution (local directory or Hugging Face cache),
+//! Finding and reading checkpoints: source resolution (local directory or Hugging Face cache,
+//! downloading into the cache when a repo id is missing),
 //! config files, sharded safetensors, the adapter file and the sentence-transformers pipeline.
 //! Kept apart from the model code, which only sees `VarBuilder`s.
 
 pub mod checkpoint;
+#[cfg(feature = "download")]
+pub mod hub;
 pub mod sentence_transformers;
 pub mod source;
 

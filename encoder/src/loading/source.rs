@@ -2,8 +2,8 @@
 //!
 //! A name is either a local directory or a Hugging Face repo id (`org/name`) that is already
 //! in the standard hub cache: `<cache>/models--org--name/snapshots/<rev>/`, where `<rev>` is
-//! the commit that `refs/<revision>` (default `main`) names. With the `hf-hub` feature a repo id
-//! missing from the cache is downloaded into it (the files the loader reads, nothing else).
+//! the commit that `refs/<revision>` (default `main`) names. With the `download` feature (on by
+//! default) a repo id missing from the cache is downloaded into it by [`super::hub`].
 
 use std::path::{Path, PathBuf};
 
@@ -19,17 +19,23 @@ impl HubCache {
     /// The cache the `huggingface_hub` library would use: `$HF_HUB_CACHE`, else
     /// `$HF_HOME/hub`, else `~/.cache/huggingface/hub` (honouring `$XDG_CACHE_HOME`).
     pub fn from_env() -> Self {
+        Self::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    /// As [`HubCache::from_env`], with `var` as the environment; empty values count as unset.
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
         let mut dirs = Vec::new();
-        if let Some(p) = std::env::var_os("HF_HUB_CACHE").filter(|p| !p.is_empty()) {
+        if let Some(p) = var("HF_HUB_CACHE") {
             dirs.push(PathBuf::from(p));
         }
-        if let Some(p) = std::env::var_os("HF_HOME").filter(|p| !p.is_empty()) {
+        if let Some(p) = var("HF_HOME") {
             dirs.push(PathBuf::from(p).join("hub"));
         }
-        if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
+        if let Some(p) = var("XDG_CACHE_HOME") {
             dirs.push(PathBuf::from(p).join("huggingface").join("hub"));
         }
-        if let Some(home) = std::env::var_os("HOME").filter(|p| !p.is_empty()) {
+        if let Some(home) = var("HOME") {
             dirs.push(
                 PathBuf::from(home)
                     .join(".cache")
@@ -43,79 +49,49 @@ impl HubCache {
 }
 
 /// Resolves `source` using the environment's hub cache (see [`HubCache::from_env`]); with the
-/// `hf-hub` feature, a repo id that is not cached is downloaded.
+/// `download` feature (on by default), a repo id that is not cached is downloaded into it,
+/// honouring `HF_ENDPOINT`, `HF_TOKEN` and `HF_HUB_OFFLINE` (see [`super::hub`]).
 pub fn resolve_model_dir(source: &str) -> Result<PathBuf> {
-    match resolve_model_dir_in(source, &HubCache::from_env()) {
-        #[cfg(feature = "hf-hub")]
-        Err(Error::ModelNotFound { .. }) if !Path::new(source).exists() && source.contains('/') => {
-            download(source)
+    let cache = HubCache::from_env();
+    let found = resolve_model_dir_in(source, &cache);
+    #[cfg(feature = "download")]
+    if let Err(Error::ModelNotFound { .. }) = &found {
+        if let Some((repo, revision)) = split_repo_id(source) {
+            if !Path::new(source).exists() {
+                return download(source, repo, revision, &cache);
+            }
         }
-        other => other,
     }
+    found
 }
 
-/// Downloads what the loader reads of `org/name[@revision]` into the hub cache and returns the
-/// snapshot directory: configs, tokenizer, the adapters and every shard the index names.
-#[cfg(feature = "hf-hub")]
-fn download(source: &str) -> Result<PathBuf> {
-    use hf_hub::api::sync::ApiBuilder;
-    use hf_hub::{Repo, RepoType};
+/// Downloads `org/name[@revision]` with the environment's settings and a progress bar.
+#[cfg(feature = "download")]
+fn download(source: &str, repo: &str, revision: &str, cache: &HubCache) -> Result<PathBuf> {
+    use super::hub::{self, HubConfig, HubError, TerminalProgress};
 
-    let (repo_id, revision) = source.split_once('@').unwrap_or((source, "main"));
-    let failed = |e: &dyn std::fmt::Display| Error::ModelNotFound {
-        source_name: source.to_string(),
-        hint: format!("not in the Hugging Face cache, and downloading it failed: {e}"),
-    };
-    let api = ApiBuilder::from_env()
-        .with_progress(true)
-        .build()
-        .map_err(|e| failed(&e))?;
-    let repo = api.repo(Repo::with_revision(
-        repo_id.to_string(),
-        RepoType::Model,
-        revision.to_string(),
-    ));
-    tracing::info!(
-        repo = repo_id,
-        revision,
-        "downloading the model into the Hugging Face cache"
-    );
-    let config = repo.get("config.json").map_err(|e| failed(&e))?;
-    let index_path = repo
-        .get("model.safetensors.index.json")
-        .map_err(|e| failed(&e))?;
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&index_path).map_err(|e| failed(&e))?)
-            .map_err(|e| failed(&e))?;
-    let mut shards: Vec<String> = index["weight_map"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    shards.sort();
-    shards.dedup();
-    if shards.is_empty() {
-        return Err(failed(&"model.safetensors.index.json names no shards"));
-    }
-    let mut files = vec![
-        "tokenizer.json".to_string(),
-        "adapters/adapter_config.json".to_string(),
-        "adapters/adapter_model.safetensors".to_string(),
-    ];
-    files.extend(shards);
-    for file in &files {
-        repo.get(file)
-            .map_err(|e| failed(&format!("{file}: {e}")))?;
-    }
-    // Optional: present in jina-embeddings-v4, read for images only.
-    let _ = repo.get("preprocessor_config.json");
-    config
-        .parent()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| failed(&"unexpected cache layout"))
+    let config = HubConfig::from_env();
+    hub::download(repo, revision, &config, &mut TerminalProgress::default()).map_err(|e| {
+        let not_cached = format!(
+            "not in the Hugging Face cache (searched: {})",
+            searched(cache)
+        );
+        let why = match e {
+            HubError::Offline { .. } => format!("{not_cached} and HF_HUB_OFFLINE is set"),
+            e => format!("{not_cached}, and downloading it failed: {e}"),
+        };
+        not_found(source, &why)
+    })
+}
+
+/// `org/name` and the revision (`main` unless `@revision` follows), if `source` has that shape.
+fn split_repo_id(source: &str) -> Option<(&str, &str)> {
+    let (repo, revision) = source.split_once('@').unwrap_or((source, "main"));
+    let looks_like_id = repo.split('/').count() == 2
+        && !repo.starts_with('.')
+        && repo.split('/').all(|p| !p.is_empty())
+        && !revision.is_empty();
+    looks_like_id.then_some((repo, revision))
 }
 
 /// Resolves `source` (a directory, `org/name` or `org/name@revision`) against `cache`.
@@ -124,17 +100,9 @@ pub fn resolve_model_dir_in(source: &str, cache: &HubCache) -> Result<PathBuf> {
     if as_path.is_dir() {
         return Ok(as_path.to_path_buf());
     }
-    let (repo, revision) = match source.split_once('@') {
-        Some((r, rev)) => (r, rev),
-        None => (source, "main"),
-    };
-    let looks_like_id = repo.split('/').count() == 2
-        && !repo.starts_with('/')
-        && !repo.starts_with('.')
-        && repo.split('/').all(|p| !p.is_empty());
-    if !looks_like_id {
+    let Some((repo, revision)) = split_repo_id(source) else {
         return Err(not_found(source, "it is not a directory"));
-    }
+    };
     let folder = format!("models--{}", repo.replace('/', "--"));
     for dir in &cache.dirs {
         let root = dir.join(&folder);
@@ -167,16 +135,22 @@ pub fn resolve_model_dir_in(source: &str, cache: &HubCache) -> Result<PathBuf> {
             }
         }
     }
-    let searched = cache
+    Err(not_found(
+        source,
+        &format!(
+            "not in the Hugging Face cache (searched: {})",
+            searched(cache)
+        ),
+    ))
+}
+
+fn searched(cache: &HubCache) -> String {
+    cache
         .dirs
         .iter()
         .map(|d| d.display().to_string())
         .collect::<Vec<_>>()
-        .join(", ");
-    Err(not_found(
-        source,
-        &format!("not in the Hugging Face cache (searched: {searched})"),
-    ))
+        .join(", ")
 }
 
 fn not_found(source: &str, why: &str) -> Error {
@@ -186,8 +160,7 @@ fn not_found(source: &str, why: &str) -> Error {
         hint: format!(
             "{why}; download it first with `huggingface-cli download {repo}` (or `hf download \
              {repo}`), which fills the cache that HF_HUB_CACHE / HF_HOME point to, or pass a \
-             local directory holding config.json, tokenizer.json and the safetensors files (a \
-             build with `--features hf-hub` downloads missing models itself)"
+             local directory holding config.json, tokenizer.json and the safetensors files"
         ),
     }
 }

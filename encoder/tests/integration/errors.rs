@@ -121,9 +121,11 @@ fn merged_encoder_serves_only_its_task() {
 
 #[test]
 fn missing_model_explains_how_to_get_it() {
-    let err = Encoder::load("nobody-org/no-such-model-xyz", &Device::Cpu, DType::F32)
-        .err()
-        .expect("must fail");
+    // The cache lookup alone: `Encoder::load` would go on to download the repo id, and tests
+    // stay off the network (`server/tests/it/cli_hub.rs` runs that path against a stand-in hub).
+    let cache = quiver_encoder::loading::HubCache { dirs: vec![] };
+    let err = quiver_encoder::loading::resolve_model_dir_in("nobody-org/no-such-model-xyz", &cache)
+        .expect_err("must fail");
     let msg = err.to_string();
     assert!(matches!(err, Error::ModelNotFound { .. }), "{msg}");
     assert!(

@@ -18,8 +18,9 @@ use quiver_encoder::{
 /// Arguments of `embed`.
 #[derive(Args, Debug)]
 pub struct EmbedArgs {
-    /// Model directory, or a Hugging Face repo id already in the local cache
-    /// (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`).
+    /// Model directory, or a Hugging Face repo id (`org/name[@revision]`), downloaded into the
+    /// Hugging Face cache (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`) when it
+    /// is not there yet.
     #[arg(
         long,
         env = "QUIVER_MODEL",

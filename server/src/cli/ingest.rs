@@ -4,8 +4,9 @@
 //!
 //! Files: `.txt` and `.md` are one point each (payload `{"path", "text"}`); `.jsonl` is one point per
 //! line (the line is the payload, its text field is embedded); `.png`, `.jpg`, `.webp` and `.gif` are
-//! one point each (payload `{"path"}`), sent as base64 image objects. Ids derive from the path (and line) or
-//! from the JSONL id field, so a second run finds the points of the first and skips them.
+//! one point each (payload `{"path"}`), sent as base64 image objects; `.pdf`, `.html`, `.htm`, `.csv`
+//! and `.tsv` are read by `ingest_documents`. Ids derive from the path (and line) or from the JSONL
+//! id field, so a second run finds the points of the first and skips them.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -32,8 +33,9 @@ pub struct IngestArgs {
     /// The server.
     #[arg(long, env = "QUIVER_URL", default_value = "http://127.0.0.1:6333")]
     pub url: String,
-    /// Embed in this process with this model (a directory, or a Hugging Face repo id in the local
-    /// cache) and write to --data-dir directly, without a server (which must not be running on it).
+    /// Embed in this process with this model (a directory, or a Hugging Face repo id, downloaded
+    /// into the Hugging Face cache when missing) and write to --data-dir directly, without a
+    /// server (which must not be running on it).
     #[arg(long, value_name = "DIR_OR_HF_ID", conflicts_with_all = ["url", "api_key", "model"])]
     pub model_source: Option<String>,
     /// With --model-source: where the model runs (cpu, cuda, cuda:N, or auto: GPU 0 when this build
@@ -52,11 +54,11 @@ pub struct IngestArgs {
     /// Vector names to fill (repeatable; default: every vector of the collection).
     #[arg(long = "vector")]
     pub vectors: Vec<String>,
-    /// JSONL field holding the text to embed.
+    /// JSONL field or CSV/TSV column holding the text to embed.
     #[arg(long, default_value = "text")]
     pub text_field: String,
-    /// JSONL field holding the point id (an unsigned integer or a UUID; other values are hashed).
-    /// Lines without it get an id from the file path and line number.
+    /// JSONL field or CSV/TSV column holding the point id (an unsigned integer or a UUID; other
+    /// values are hashed). Lines without it get an id from the file path and line number.
     #[arg(long, default_value = "id")]
     pub id_field: String,
     /// Points per upsert request.
@@ -116,7 +118,10 @@ pub fn run(global: &super::GlobalArgs, args: IngestArgs) -> Result<()> {
 
     let (items, skipped) = collect(&args)?;
     if items.is_empty() {
-        bail!("no .txt, .md, .jsonl or image input found under the given paths");
+        bail!(
+            "no .txt, .md, .jsonl, .pdf, .html, .csv, .tsv or image input found under the given \
+             paths"
+        );
     }
     let progress = ProgressBar::new(items.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} items, {per_sec}, ETA {eta} {msg}")
@@ -274,6 +279,18 @@ fn collect(args: &IngestArgs) -> Result<(Vec<Item>, usize)> {
                 });
             }
             Some("jsonl") => read_jsonl(&file, args, &mut items)?,
+            _ if super::ingest_documents::handles(&file) => {
+                let points =
+                    super::ingest_documents::points(&file, &args.text_field, &args.id_field)?;
+                if points.is_empty() {
+                    skipped += 1;
+                }
+                items.extend(points.into_iter().map(|p| Item {
+                    id: p.id,
+                    content: Content::Text(p.text),
+                    payload: p.payload,
+                }));
+            }
             Some("png") | Some("jpg") | Some("jpeg") | Some("webp") | Some("gif") => {
                 let shown = file.display().to_string();
                 let mut payload = Map::new();
@@ -348,7 +365,7 @@ fn read_jsonl(file: &Path, args: &IngestArgs, items: &mut Vec<Item>) -> Result<(
 }
 
 /// A stable point id from a string: the first 63 bits of its SHA-256.
-fn hashed_id(key: &str) -> PointId {
+pub(super) fn hashed_id(key: &str) -> PointId {
     let digest = Sha256::digest(key.as_bytes());
     PointId::Num(u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1)
 }

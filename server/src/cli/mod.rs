@@ -5,6 +5,7 @@ pub mod config_file;
 pub mod debug_encoder;
 pub mod embed;
 pub mod ingest;
+pub mod ingest_documents;
 pub mod search;
 pub mod serve;
 pub mod snapshot;

@@ -74,8 +74,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QUIVER_IMAGE_DIR", value_name = "DIR")]
     pub image_dir: Option<std::path::PathBuf>,
     /// Embedding model to serve, as NAME=DIR_OR_HF_ID (repeatable; a bare DIR_OR_HF_ID is named by its
-    /// last path component). A directory, or a Hugging Face repo id already in the local cache.
-    /// Loaded in the background: `/readyz` answers 503 until every model is ready.
+    /// last path component). A directory, or a Hugging Face repo id (`org/name[@revision]`), which
+    /// is downloaded into the Hugging Face cache when it is not there yet (HF_HOME, HF_HUB_CACHE,
+    /// HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE apply). Loaded in the background: `/readyz`
+    /// answers 503 until every model is ready.
     #[arg(
         long = "model",
         value_name = "NAME=SOURCE",
@@ -184,6 +186,13 @@ pub fn run(global: &super::GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     args.device.check_compiled()?;
     let settings = args.http_settings();
     tracing::debug!(?settings, "serve");
+    if settings.models.is_empty() {
+        tracing::info!(
+            "no embedding model: vectors must come with each request. To embed texts here, add \
+             one with --model NAME=SOURCE (SOURCE: a directory or a Hugging Face repo id, \
+             downloaded on first use), e.g. --model minilm=sentence-transformers/all-MiniLM-L6-v2"
+        );
+    }
     let data_dir = global.data_dir.clone();
     for file in &args.restore_snapshot {
         if !file.is_file() {

@@ -17,6 +17,18 @@ fn ingest(base: &str, args: &[&str]) -> Output {
         .expect("spawn quiver")
 }
 
+/// Asserts that a stored dense vector is the library's 32-d passage embedding of `text`, and
+/// returns that embedding.
+fn passage_matches(stored: &serde_json::Value, text: &str) -> quiver_encoder::Embedding {
+    let want = library(&[text], "retrieval", "passage", Some(32)).remove(0);
+    let dense: Vec<f32> = serde_json::from_value(stored.clone()).unwrap();
+    assert!(dense
+        .iter()
+        .zip(&want.single)
+        .all(|(a, b)| (a - b).abs() < 1e-5));
+    want
+}
+
 #[test]
 fn ingest_loads_files_and_jsonl_once() {
     let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
@@ -75,17 +87,10 @@ fn ingest_loads_files_and_jsonl_once() {
         Some(&json!({"ids": [7], "with_vector": true, "with_payload": true})),
     );
     assert_eq!(got[0]["payload"]["lang"], "en");
-    let want = &library(
-        &["Paris is the capital of France."],
-        "retrieval",
-        "passage",
-        Some(32),
-    )[0];
-    let dense: Vec<f32> = serde_json::from_value(got[0]["vector"]["dense"].clone()).unwrap();
-    assert!(dense
-        .iter()
-        .zip(&want.single)
-        .all(|(a, b)| (a - b).abs() < 1e-5));
+    let want = passage_matches(
+        &got[0]["vector"]["dense"],
+        "Paris is the capital of France.",
+    );
     let tokens = got[0]["vector"]["colbert"].as_array().unwrap().len();
     assert_eq!(tokens, want.multi.num_tokens());
     // Files carry their path and text.
@@ -232,4 +237,93 @@ fn ingest_in_process_writes_the_data_directory() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn ingest_reads_pdf_html_and_csv() {
+    let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = server.client();
+    c.ok(
+        "PUT",
+        "/collections/docs",
+        Some(&json!({"vectors": {"size": 32, "distance": "Cosine"}})),
+    );
+    let dir = TestDir::new();
+    let root = dir.path();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/documents/sample.pdf");
+    std::fs::copy(&sample, root.join("sample.pdf")).unwrap();
+    std::fs::write(
+        root.join("page.html"),
+        "<html><head><title>Bread</title><script>var x;</script></head>\
+         <body><p>Bread is baked in an oven.</p></body></html>",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("rows.csv"),
+        "id,body,lang\n3,Paris is the capital of France.,en\n,A row without an id.,fr\n",
+    )
+    .unwrap();
+    let out = ingest(
+        c.base(),
+        &[
+            "--collection",
+            "docs",
+            "--text-field",
+            "body",
+            root.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ingested 4 new points"), "{stderr}");
+
+    let page = c.ok(
+        "POST",
+        "/collections/docs/points/scroll",
+        Some(&json!({"limit": 10, "with_payload": true})),
+    );
+    let points = page["points"].as_array().unwrap();
+    let by_path = |suffix: &str| {
+        points
+            .iter()
+            .find(|p| {
+                p["payload"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(suffix))
+            })
+            .unwrap_or_else(|| panic!("no point for {suffix}: {points:?}"))
+    };
+    let pdf = &by_path("sample.pdf")["payload"];
+    assert_eq!(pdf["pages"], 2);
+    assert!(pdf["text"].as_str().unwrap().contains("A naïve café owner"));
+    let html = &by_path("page.html")["payload"];
+    assert_eq!(html["title"], "Bread");
+    assert_eq!(html["text"], "Bread is baked in an oven.");
+
+    // A row is a point whose payload is its columns; its id column is kept, and its text is
+    // embedded as a passage.
+    let got = c.ok(
+        "POST",
+        "/collections/docs/points",
+        Some(&json!({"ids": [3], "with_vector": true, "with_payload": true})),
+    );
+    assert_eq!(got[0]["payload"]["lang"], "en");
+    passage_matches(&got[0]["vector"], "Paris is the capital of France.");
+
+    // A file that cannot be read stops the run, naming it and the line.
+    std::fs::write(root.join("bad.csv"), "id,body\n1,ok\n2,ok,extra\n").unwrap();
+    let out = ingest(
+        c.base(),
+        &[
+            "--collection",
+            "docs",
+            "--text-field",
+            "body",
+            root.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bad.csv:3: 3 fields"), "{stderr}");
 }

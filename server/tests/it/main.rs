@@ -3,8 +3,11 @@
 
 mod cli;
 mod cli_embed;
+mod cli_hub;
 mod cli_ingest;
 mod crash;
+#[path = "../../../tests/support/fake_hub.rs"]
+mod fake_hub;
 mod http_auth;
 mod http_bound;
 mod http_collections;

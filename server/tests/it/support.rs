@@ -63,7 +63,17 @@ impl QuiverProcess {
     /// Serves an existing data directory. Returns the stderr output if the process exits before it
     /// listens.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
+        Self::start_in_with_env(data_dir, extra, &[])
+    }
+
+    /// As [`QuiverProcess::start_in`], with these environment variables set for the process.
+    pub fn start_in_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let mut child = Command::new(quiver_bin())
+            .envs(env.iter().copied())
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--log")
