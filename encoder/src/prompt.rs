@@ -87,6 +87,12 @@ impl TextTokenizer {
         Ok(TextTokenizer { inner })
     }
 
+    /// The `tokenizer.json` itself (padding and truncation off), for callers that need what
+    /// ids alone do not give, such as each token's byte offsets to cut text between tokens.
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
     /// Ids of `text` as given, no special tokens added.
     pub fn encode_raw(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self

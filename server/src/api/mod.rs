@@ -5,6 +5,7 @@
 
 pub mod collections;
 pub mod common;
+pub mod documents;
 pub mod embeddings;
 pub mod error;
 pub mod points;

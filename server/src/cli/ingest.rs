@@ -1,25 +1,25 @@
-//! `quiver ingest`: loads text files, JSON Lines and images into a collection through a running server,
-//! which embeds them with its model (Qdrant inference objects in the upserts), or in this process on
-//! the data directory with `--model-source`.
+//! `quiver ingest`: loads documents and images into a collection through a running server, which
+//! chunks and embeds them with its model (`POST /collections/{c}/documents`), or in this process on
+//! the data directory with `--model-source`. Both go through the inference layer's
+//! `write_documents`.
 //!
-//! Files: `.txt` and `.md` are one point each (payload `{"path", "text"}`); `.jsonl` is one point per
-//! line (the line is the payload, its text field is embedded); `.png`, `.jpg`, `.webp` and `.gif` are
-//! one point each (payload `{"path"}`), sent as base64 image objects; `.pdf`, `.html`, `.htm`, `.csv`
-//! and `.tsv` are read by `ingest_documents`. Ids derive from the path (and line) or from the JSONL
-//! id field, so a second run finds the points of the first and skips them.
+//! Texts (`.txt`, `.md`, `.pdf`, `.html`, `.htm`, and each line or row of `.jsonl`, `.csv`,
+//! `.tsv`) are cut into chunks of at most `--chunk-tokens` model tokens, each a point with payload
+//! `{"path", "doc_id", "chunk", "start", "end", "text"}` (and `page` for a PDF, a record's own
+//! fields); images (`.png`, `.jpg`, `.webp`, `.gif`) are one point each. Point ids are stable, so a
+//! second run skips what is there, and a changed file replaces all its chunks. A file that cannot
+//! be read, or a document that cannot be embedded, is reported by path and skipped; the run ends
+//! with a summary and fails if anything was skipped.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use quiver_engine::PointId;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
-use crate::inference::{self, Document, DocumentOptions, Input, PointDraft, VectorsDraft};
+use crate::inference::{self, Chunking, Content, DocId, SourceDocument, WriteOptions, Written};
 
 /// Arguments of `ingest`.
 #[derive(Args, Debug)]
@@ -51,55 +51,90 @@ pub struct IngestArgs {
     /// Model to embed with (needed only when the server runs several).
     #[arg(long)]
     pub model: Option<String>,
-    /// Vector names to fill (repeatable; default: every vector of the collection).
+    /// Vector names to fill (repeatable; default: the bound vectors, or every vector when none
+    /// is bound).
     #[arg(long = "vector")]
     pub vectors: Vec<String>,
     /// JSONL field or CSV/TSV column holding the text to embed.
     #[arg(long, default_value = "text")]
     pub text_field: String,
-    /// JSONL field or CSV/TSV column holding the point id (an unsigned integer or a UUID; other
-    /// values are hashed). Lines without it get an id from the file path and line number.
+    /// JSONL field or CSV/TSV column holding the document id (an unsigned integer or a UUID is
+    /// also the point id of a record that is one chunk). Records without it are named by path
+    /// and line.
     #[arg(long, default_value = "id")]
     pub id_field: String,
-    /// Points per upsert request.
+    /// Documents per request.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Cut texts over the model's token limit instead of failing on them.
+    /// Most model tokens of a chunk's text (default and maximum: the model's limit less its
+    /// prompt and special tokens).
+    #[arg(long, conflicts_with_all = ["no_chunking", "truncate"])]
+    pub chunk_tokens: Option<usize>,
+    /// Tokens a chunk shares with the one before (less than half of the chunk size).
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["no_chunking", "truncate"])]
+    pub chunk_overlap: usize,
+    /// One point per document: a text over the model's limit is skipped (see --truncate).
+    #[arg(long)]
+    pub no_chunking: bool,
+    /// One point per document, its text cut at the model's limit (what is past it is not
+    /// embedded).
     #[arg(long)]
     pub truncate: bool,
 }
 
-/// What a point is embedded from.
-enum Content {
-    Text(String),
-    /// Read when its batch is sent, so a folder of photos is never all in memory.
+/// One document to be: its file, and its content (an image read only when its batch is sent, so
+/// a folder of photos is never all in memory).
+struct Item {
+    file: usize,
+    doc: Pending,
+}
+
+enum Pending {
+    Text(SourceDocument),
     Image(PathBuf),
 }
 
-/// One point to be.
-struct Item {
-    id: PointId,
-    content: Content,
-    payload: Map<String, Value>,
+impl Item {
+    fn load(&self) -> Result<SourceDocument> {
+        Ok(match &self.doc {
+            Pending::Text(doc) => doc.clone(),
+            Pending::Image(path) => {
+                let shown = path.display().to_string();
+                let bytes = std::fs::read(path).with_context(|| shown.clone())?;
+                let mut payload = Map::new();
+                payload.insert("path".into(), json!(shown));
+                SourceDocument {
+                    id: DocId::Str(shown),
+                    content: Content::Image(crate::base64::encode(&bytes)),
+                    payload,
+                    pages: Vec::new(),
+                }
+            }
+        })
+    }
 }
 
-/// How every item becomes a point: the same document fills each of `vectors`.
-struct Fill<'a> {
-    vectors: &'a [String],
-    model: Option<&'a str>,
-    truncate: bool,
-}
-
-/// Where points go: a server, or a data directory in this process.
+/// Where documents go: a server, or a data directory in this process.
 trait Sink {
-    /// Every vector name of the collection (`""` for the unnamed one).
-    fn vector_names(&self) -> Result<Vec<String>>;
-    /// Which of `ids` the collection holds already.
-    fn existing(&self, ids: &[PointId]) -> Result<HashSet<PointId>>;
-    /// Embeds and upserts the items, durably.
-    fn upsert(&self, items: &[&Item], fill: &Fill<'_>) -> Result<()>;
+    /// Embeds and writes the documents, durably; all or none.
+    fn write(&self, docs: Vec<SourceDocument>, opts: &WriteOptions) -> Result<Vec<Written>>;
     /// Makes everything durable and lets go.
     fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// What a run found.
+#[derive(Default)]
+struct Tally {
+    /// Files with at least one point.
+    files: usize,
+    /// Points the documents are.
+    points: usize,
+    /// Points embedded and written now.
+    upserted: usize,
+    /// Files (or records) skipped, with the reason.
+    skipped: Vec<(String, String)>,
+    /// Files of no supported format, or without text.
+    ignored: usize,
 }
 
 /// Runs `ingest`.
@@ -107,204 +142,180 @@ pub fn run(global: &super::GlobalArgs, args: IngestArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
+    if args.chunk_tokens == Some(0) {
+        bail!("--chunk-tokens must be at least 1");
+    }
+    let chunking = if args.no_chunking || args.truncate {
+        Chunking::Off {
+            truncate: args.truncate,
+        }
+    } else {
+        Chunking::On {
+            max_tokens: args.chunk_tokens,
+            overlap: args.chunk_overlap,
+        }
+    };
+    let opts = WriteOptions {
+        vectors: (!args.vectors.is_empty()).then(|| args.vectors.clone()),
+        model: args.model.clone(),
+        chunking,
+        skip_unchanged: true,
+    };
     let sink: Box<dyn Sink> = match &args.model_source {
         Some(source) => Box::new(Local::open(global, &args.collection, source, &args)?),
-        None => Box::new(Remote {
-            http: Http::new(&args.url, args.api_key.clone()),
-            collection: args.collection.clone(),
-        }),
+        None => Box::new(Remote::connect(&args)?),
     };
-    let vectors = target_vectors(sink.vector_names()?, &args.vectors)?;
 
-    let (items, skipped) = collect(&args)?;
-    if items.is_empty() {
+    let mut tally = Tally::default();
+    let (files, items) = collect(&args, &mut tally)?;
+    if items.is_empty() && tally.skipped.is_empty() {
         bail!(
             "no .txt, .md, .jsonl, .pdf, .html, .csv, .tsv or image input found under the given \
              paths"
         );
     }
     let progress = ProgressBar::new(items.len() as u64).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} items, {per_sec}, ETA {eta} {msg}")
+        ProgressStyle::with_template("{bar:40} {pos}/{len} documents, {per_sec}, ETA {eta} {msg}")
             .expect("static progress template is valid: this is a bug"),
     );
     let started = Instant::now();
-    let fill = Fill {
-        vectors: &vectors,
-        model: args.model.as_deref(),
-        truncate: args.truncate,
-    };
-    let (mut added, mut present) = (0usize, 0usize);
-    for chunk in items.chunks(args.batch_size) {
-        let ids: Vec<PointId> = chunk.iter().map(|item| item.id).collect();
-        let existing = sink.existing(&ids)?;
-        let new: Vec<&Item> = chunk
-            .iter()
-            .filter(|item| !existing.contains(&item.id))
-            .collect();
-        present += chunk.len() - new.len();
-        if !new.is_empty() {
-            added += new.len();
-            sink.upsert(&new, &fill).context("upsert")?;
+    let mut written_files = vec![false; files.len()];
+    let mut failed_files = vec![false; files.len()];
+    for batch in items.chunks(args.batch_size) {
+        let results = write_batch(sink.as_ref(), batch, &opts, &files)?;
+        for (item, result) in batch.iter().zip(results) {
+            match result {
+                Ok(w) => {
+                    tally.points += w.points.len();
+                    tally.upserted += w.upserted;
+                    written_files[item.file] = true;
+                }
+                Err(reason) => {
+                    failed_files[item.file] = true;
+                    tally.skipped.push((document_name(item, &files), reason));
+                }
+            }
         }
-        progress.inc(chunk.len() as u64);
+        progress.inc(batch.len() as u64);
     }
     progress.finish_and_clear();
     sink.finish()?;
+    tally.files = written_files
+        .iter()
+        .zip(&failed_files)
+        .filter(|(w, f)| **w && !**f)
+        .count();
     eprintln!(
-        "ingested {added} new points into `{}` ({present} already present, {} files skipped) in {:.1} s",
+        "ingested {} files into `{}`: {} points, {} new or changed, {} unchanged; {} skipped, \
+         {} ignored (no text or not a supported format), in {:.1} s",
+        tally.files,
         args.collection,
-        skipped,
+        tally.points,
+        tally.upserted,
+        tally.points - tally.upserted,
+        tally.skipped.len(),
+        tally.ignored,
         started.elapsed().as_secs_f64()
     );
+    if !tally.skipped.is_empty() {
+        for (what, why) in &tally.skipped {
+            // Errors of the formats name the file (and line) themselves.
+            if why.starts_with(what.as_str()) {
+                eprintln!("skipped {why}");
+            } else {
+                eprintln!("skipped {what}: {why}");
+            }
+        }
+        bail!("{} skipped (listed above)", tally.skipped.len());
+    }
     Ok(())
 }
 
-/// The vector names to fill, checked against the collection's.
-fn target_vectors(all: Vec<String>, wanted: &[String]) -> Result<Vec<String>> {
-    if wanted.is_empty() {
-        return Ok(all);
-    }
-    for name in wanted {
-        if !all.contains(name) {
-            bail!(
-                "--vector {name}: the collection has {}",
-                all.iter()
-                    .map(|n| if n.is_empty() {
-                        "one unnamed vector".into()
-                    } else {
-                        format!("`{n}`")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-    Ok(wanted.to_vec())
-}
-
-/// An image file as base64, the form image objects carry.
-fn image_base64(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    Ok(crate::base64::encode(&bytes))
-}
-
-/// The HTTP API's upsert form of an item: the same document (text or image) for every target vector.
-fn point_json(item: &Item, fill: &Fill<'_>) -> Result<Value> {
-    let mut document = match &item.content {
-        Content::Text(text) => {
-            let mut d = json!({ "text": text });
-            if fill.truncate {
-                d["options"] = json!({ "truncate": true });
-            }
-            d
-        }
-        Content::Image(path) => json!({ "image": image_base64(path)? }),
-    };
-    if let Some(model) = fill.model {
-        document["model"] = json!(model);
-    }
-    let vector = if fill.vectors.len() == 1 && fill.vectors[0].is_empty() {
-        document
-    } else {
-        Value::Object(
-            fill.vectors
-                .iter()
-                .map(|name| (name.clone(), document.clone()))
-                .collect(),
-        )
-    };
-    Ok(json!({ "id": item.id, "vector": vector, "payload": item.payload }))
-}
-
-/// The inference layer's form of an item, for embedding in this process.
-fn point_draft(item: &Item, fill: &Fill<'_>) -> Result<PointDraft> {
-    let document = Document {
-        content: match &item.content {
-            Content::Text(text) => inference::Content::Text(text.clone()),
-            Content::Image(path) => inference::Content::Image(image_base64(path)?),
+/// A document in messages: its file, and the record's line or id.
+fn document_name(item: &Item, files: &[PathBuf]) -> String {
+    match &item.doc {
+        Pending::Text(doc) => match doc.payload.get("line") {
+            Some(line) => format!("{}:{line}", files[item.file].display()),
+            None => files[item.file].display().to_string(),
         },
-        model: fill.model.map(str::to_string),
-        options: DocumentOptions {
-            truncate: fill.truncate,
-            ..DocumentOptions::default()
-        },
-    };
-    let vectors = if fill.vectors.len() == 1 && fill.vectors[0].is_empty() {
-        VectorsDraft::Single(Input::Document(document))
-    } else {
-        VectorsDraft::Named(
-            fill.vectors
-                .iter()
-                .map(|name| (name.clone(), Input::Document(document.clone())))
-                .collect(),
-        )
-    };
-    Ok(PointDraft {
-        id: item.id,
-        vectors,
-        payload: Some(item.payload.clone()),
-    })
+        Pending::Image(path) => path.display().to_string(),
+    }
 }
 
-/// Every input under `args.paths`, in a stable order, and how many files were skipped.
-fn collect(args: &IngestArgs) -> Result<(Vec<Item>, usize)> {
+/// Writes a batch; when it fails, each document alone, so one bad document is skipped and the
+/// others are written. A failure every document shares (the server is gone, the collection has
+/// no such vector) ends the run.
+fn write_batch(
+    sink: &dyn Sink,
+    batch: &[Item],
+    opts: &WriteOptions,
+    files: &[PathBuf],
+) -> Result<Vec<Result<Written, String>>> {
+    let load_all = || batch.iter().map(Item::load).collect::<Result<Vec<_>>>();
+    let batch_error = match load_all().and_then(|docs| sink.write(docs, opts)) {
+        Ok(written) => return Ok(written.into_iter().map(Ok).collect()),
+        Err(e) => e,
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for item in batch {
+        let one = item
+            .load()
+            .and_then(|doc| sink.write(vec![doc], opts))
+            .map(|mut w| w.remove(0))
+            .map_err(|e| format!("{e:#}"));
+        results.push(one);
+    }
+    let shared = results
+        .iter()
+        .all(|r| r.as_ref().err().is_some_and(|e| !e.contains("document `")));
+    if shared {
+        let first = batch
+            .first()
+            .map(|i| document_name(i, files))
+            .unwrap_or_default();
+        return Err(batch_error.context(format!("writing {first} and the documents after it")));
+    }
+    Ok(results)
+}
+
+/// Every file under `args.paths` in a stable order, and its documents; files that cannot be read
+/// are counted in `tally` as skipped, files of no supported format as ignored.
+fn collect(args: &IngestArgs, tally: &mut Tally) -> Result<(Vec<PathBuf>, Vec<Item>)> {
     let mut files = Vec::new();
     for path in &args.paths {
         walk(path, &mut files).with_context(|| format!("{}", path.display()))?;
     }
     files.sort();
     let mut items = Vec::new();
-    let mut skipped = 0usize;
-    for file in files {
+    for (i, file) in files.iter().enumerate() {
         let ext = file
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
+        if super::ingest_documents::handles(file) {
+            match super::ingest_documents::documents(file, &args.text_field, &args.id_field) {
+                Ok(docs) if docs.is_empty() => tally.ignored += 1,
+                Ok(docs) => items.extend(docs.into_iter().map(|d| Item {
+                    file: i,
+                    doc: Pending::Text(d),
+                })),
+                Err(e) => tally
+                    .skipped
+                    .push((file.display().to_string(), format!("{e:#}"))),
+            }
+            continue;
+        }
         match ext.as_deref() {
-            Some("txt") | Some("md") => {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("{}: not UTF-8 text", file.display()))?;
-                if text.trim().is_empty() {
-                    skipped += 1;
-                    continue;
-                }
-                let shown = file.display().to_string();
-                let mut payload = Map::new();
-                payload.insert("path".into(), json!(shown));
-                payload.insert("text".into(), json!(text));
-                items.push(Item {
-                    id: hashed_id(&shown),
-                    content: Content::Text(text),
-                    payload,
-                });
-            }
-            Some("jsonl") => read_jsonl(&file, args, &mut items)?,
-            _ if super::ingest_documents::handles(&file) => {
-                let points =
-                    super::ingest_documents::points(&file, &args.text_field, &args.id_field)?;
-                if points.is_empty() {
-                    skipped += 1;
-                }
-                items.extend(points.into_iter().map(|p| Item {
-                    id: p.id,
-                    content: Content::Text(p.text),
-                    payload: p.payload,
-                }));
-            }
             Some("png") | Some("jpg") | Some("jpeg") | Some("webp") | Some("gif") => {
-                let shown = file.display().to_string();
-                let mut payload = Map::new();
-                payload.insert("path".into(), json!(shown));
                 items.push(Item {
-                    id: hashed_id(&shown),
-                    content: Content::Image(file.clone()),
-                    payload,
-                });
+                    file: i,
+                    doc: Pending::Image(file.clone()),
+                })
             }
-            _ => skipped += 1,
+            _ => tally.ignored += 1,
         }
     }
-    Ok((items, skipped))
+    Ok((files, items))
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -323,51 +334,6 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn read_jsonl(file: &Path, args: &IngestArgs, items: &mut Vec<Item>) -> Result<()> {
-    let content = std::fs::read_to_string(file)
-        .with_context(|| format!("{}: not UTF-8 text", file.display()))?;
-    for (n, line) in content.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = || format!("{}:{}", file.display(), n + 1);
-        let value: Value =
-            serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
-        let Value::Object(payload) = value else {
-            bail!("{}: each line must be a JSON object", at());
-        };
-        let text = match payload.get(&args.text_field) {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            _ => bail!(
-                "{}: no non-empty string field `{}` (choose it with --text-field)",
-                at(),
-                args.text_field
-            ),
-        };
-        let id = match payload.get(&args.id_field) {
-            Some(Value::Number(n)) if n.is_u64() => PointId::Num(n.as_u64().expect("checked")),
-            Some(Value::String(s)) => match uuid::Uuid::parse_str(s) {
-                Ok(uuid) => PointId::Uuid(uuid),
-                Err(_) => hashed_id(&Value::String(s.clone()).to_string()),
-            },
-            Some(other) => hashed_id(&other.to_string()),
-            None => hashed_id(&at()),
-        };
-        items.push(Item {
-            id,
-            content: Content::Text(text),
-            payload,
-        });
-    }
-    Ok(())
-}
-
-/// A stable point id from a string: the first 63 bits of its SHA-256.
-pub(super) fn hashed_id(key: &str) -> PointId {
-    let digest = Sha256::digest(key.as_bytes());
-    PointId::Num(u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1)
 }
 
 /// A small JSON client of the server, retrying 429s after their Retry-After.
@@ -436,57 +402,104 @@ impl Http {
     }
 }
 
-/// A running server, which embeds.
+/// A running server, which chunks and embeds.
 struct Remote {
     http: Http,
     collection: String,
 }
 
-impl Sink for Remote {
-    fn vector_names(&self) -> Result<Vec<String>> {
-        let info = self
+impl Remote {
+    /// The server, once it has answered that the collection exists.
+    fn connect(args: &IngestArgs) -> Result<Self> {
+        let remote = Remote {
+            http: Http::new(&args.url, args.api_key.clone()),
+            collection: args.collection.clone(),
+        };
+        remote
             .http
-            .call("GET", &format!("/collections/{}", self.collection), None)
-            .with_context(|| format!("collection `{}`", self.collection))?;
-        let vectors = &info["config"]["params"]["vectors"];
-        Ok(if vectors.get("size").is_some() {
-            vec![String::new()]
-        } else {
-            vectors
-                .as_object()
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default()
-        })
+            .call("GET", &format!("/collections/{}", remote.collection), None)
+            .with_context(|| format!("collection `{}`", remote.collection))?;
+        Ok(remote)
     }
+}
 
-    fn existing(&self, ids: &[PointId]) -> Result<HashSet<PointId>> {
-        let found = self.http.call(
-            "POST",
-            &format!("/collections/{}/points", self.collection),
-            Some(&json!({"ids": ids, "with_payload": false, "with_vector": false})),
-        )?;
-        Ok(found
-            .as_array()
-            .map(|records| {
-                records
+/// The route's form of a document.
+fn document_json(doc: SourceDocument) -> Value {
+    let mut out = json!({ "id": doc.id.to_json(), "payload": doc.payload });
+    match doc.content {
+        Content::Text(text) => {
+            if !doc.pages.is_empty() {
+                // The route takes character offsets, as the chunks' `start` and `end` are.
+                let pages: Vec<Value> = doc
+                    .pages
                     .iter()
-                    .filter_map(|r| serde_json::from_value(r["id"].clone()).ok())
-                    .collect()
-            })
-            .unwrap_or_default())
+                    .map(|p| json!({"number": p.number, "start": text[..p.start].chars().count()}))
+                    .collect();
+                out["pages"] = json!(pages);
+            }
+            out["text"] = json!(text);
+        }
+        Content::Image(image) => out["image"] = json!(image),
     }
+    out
+}
 
-    fn upsert(&self, items: &[&Item], fill: &Fill<'_>) -> Result<()> {
-        let points = items
-            .iter()
-            .map(|item| point_json(item, fill))
-            .collect::<Result<Vec<_>>>()?;
-        self.http.call(
-            "PUT",
-            &format!("/collections/{}/points?wait=true", self.collection),
-            Some(&json!({ "points": points })),
+/// The route's form of the options.
+fn options_json(opts: &WriteOptions) -> Value {
+    let mut body = json!({ "skip_unchanged": opts.skip_unchanged });
+    body["chunking"] = match opts.chunking {
+        Chunking::Off { truncate } => json!({"enabled": false, "truncate": truncate}),
+        Chunking::On {
+            max_tokens,
+            overlap,
+        } => {
+            let mut c = json!({ "overlap": overlap });
+            if let Some(n) = max_tokens {
+                c["max_tokens"] = json!(n);
+            }
+            c
+        }
+    };
+    if let Some(v) = &opts.vectors {
+        body["vectors"] = json!(v);
+    }
+    if let Some(m) = &opts.model {
+        body["model"] = json!(m);
+    }
+    body
+}
+
+impl Sink for Remote {
+    fn write(&self, docs: Vec<SourceDocument>, opts: &WriteOptions) -> Result<Vec<Written>> {
+        let mut body = options_json(opts);
+        let ids: Vec<DocId> = docs.iter().map(|d| d.id.clone()).collect();
+        body["documents"] = Value::Array(docs.into_iter().map(document_json).collect());
+        let answer = self.http.call(
+            "POST",
+            &format!("/collections/{}/documents", self.collection),
+            Some(&body),
         )?;
-        Ok(())
+        let Some(entries) = answer["documents"].as_array() else {
+            bail!("the server's answer has no `documents`: {answer}");
+        };
+        if entries.len() != ids.len() {
+            bail!(
+                "the server answered for {} documents, not {}",
+                entries.len(),
+                ids.len()
+            );
+        }
+        ids.into_iter()
+            .zip(entries)
+            .map(|(id, e)| {
+                Ok(Written {
+                    id,
+                    points: serde_json::from_value(e["points"].clone())
+                        .context("the server's point ids")?,
+                    upserted: e["upserted"].as_u64().unwrap_or(0) as usize,
+                })
+            })
+            .collect()
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
@@ -544,28 +557,13 @@ impl Local {
 }
 
 impl Sink for Local {
-    fn vector_names(&self) -> Result<Vec<String>> {
-        Ok(self.collection.config().vectors.keys().cloned().collect())
-    }
-
-    fn existing(&self, ids: &[PointId]) -> Result<HashSet<PointId>> {
-        let found = self.collection.retrieve(
-            ids,
-            &quiver_engine::WithPayload::None,
-            &quiver_engine::WithVectors::None,
-        )?;
-        Ok(found.into_iter().map(|r| r.id).collect())
-    }
-
-    fn upsert(&self, items: &[&Item], fill: &Fill<'_>) -> Result<()> {
-        let points = items
-            .iter()
-            .map(|item| point_draft(item, fill))
-            .collect::<Result<Vec<_>>>()?;
-        let config = self.collection.config();
-        let inserts = inference::resolve_points(&self.models, config, points)?;
-        self.collection.upsert(inserts)?;
-        Ok(())
+    fn write(&self, docs: Vec<SourceDocument>, opts: &WriteOptions) -> Result<Vec<Written>> {
+        Ok(inference::write_documents(
+            &self.models,
+            &self.collection,
+            docs,
+            opts,
+        )?)
     }
 
     fn finish(self: Box<Self>) -> Result<()> {

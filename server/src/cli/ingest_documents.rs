@@ -1,70 +1,76 @@
-//! The document formats of `quiver ingest` beyond plain text and JSON Lines: `.pdf`, `.html`,
-//! `.htm` (one point per file, payload `{"path", "text", "title"?, "pages"?}`) and `.csv`, `.tsv`
-//! (one point per row, the row's columns as the payload, like a JSONL line). Text comes from
-//! `crate::documents`; chunking is not applied yet, so a long file is one point (and needs
-//! `--truncate` past the model's limit).
+//! The documents of one file for `quiver ingest`: `.txt`, `.md`, `.pdf`, `.html`, `.htm` are one
+//! document each (its id is the path), `.jsonl` and `.csv`/`.tsv` one per line or row (its id is
+//! the record's id field, else `path:line`). Text comes from `crate::documents`; every document's
+//! points carry its path (and line, title) besides the record's own fields.
 
 use std::path::Path;
 
 use anyhow::Result;
-use quiver_engine::PointId;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::documents::{self, ExtractOptions, Format};
+use crate::inference::{Content, DocId, SourceDocument};
 
-/// One point to be, from a document.
-pub struct DocumentPoint {
-    pub id: PointId,
-    pub text: String,
-    pub payload: serde_json::Map<String, Value>,
-}
-
-/// Whether `ingest` reads `path` through this module.
+/// Whether `ingest` reads `path` as text documents.
 pub fn handles(path: &Path) -> bool {
-    matches!(
-        Format::of(path),
-        Some(Format::Pdf | Format::Html | Format::Csv { .. })
-    )
+    Format::of(path).is_some()
 }
 
-/// The points of `path`; documents without text are left out. Errors name the file (and line).
-pub fn points(path: &Path, text_field: &str, id_field: &str) -> Result<Vec<DocumentPoint>> {
+/// The documents of `path`; those without text are left out. Errors name the file (and line).
+pub fn documents(path: &Path, text_field: &str, id_field: &str) -> Result<Vec<SourceDocument>> {
     let opts = ExtractOptions {
         text_field: text_field.to_string(),
     };
-    let mut points = Vec::new();
+    let mut out = Vec::new();
     for doc in documents::extract(path, &opts)? {
         if doc.text.trim().is_empty() {
             continue;
         }
-        let (id, payload) = if doc.line.is_some() {
-            // A row: its id column if it holds an id, else the path and line.
-            let id = match doc.fields.get(id_field).and_then(Value::as_str) {
-                Some(s) if s.parse::<u64>().is_ok() => PointId::Num(s.parse().expect("checked")),
-                Some(s) if uuid::Uuid::parse_str(s).is_ok() => {
-                    PointId::Uuid(uuid::Uuid::parse_str(s).expect("checked"))
-                }
-                Some(s) if !s.is_empty() => super::ingest::hashed_id(&json!(s).to_string()),
-                _ => super::ingest::hashed_id(&doc.key()),
-            };
-            (id, doc.fields)
+        let id = if doc.line.is_some() {
+            record_id(doc.fields.get(id_field)).unwrap_or_else(|| DocId::Str(doc.key()))
         } else {
-            let mut payload = serde_json::Map::new();
-            payload.insert("path".into(), json!(doc.key()));
-            payload.insert("text".into(), json!(doc.text));
-            if let Some(title) = &doc.title {
-                payload.insert("title".into(), json!(title));
-            }
-            if !doc.pages.is_empty() {
-                payload.insert("pages".into(), json!(doc.pages.len()));
-            }
-            (super::ingest::hashed_id(&doc.key()), payload)
+            DocId::Str(doc.key())
         };
-        points.push(DocumentPoint {
+        out.push(SourceDocument {
             id,
-            text: doc.text,
-            payload,
+            payload: doc.base_payload(),
+            pages: doc.pages.clone(),
+            content: Content::Text(doc.text),
         });
     }
-    Ok(points)
+    Ok(out)
+}
+
+/// A record's id field as a document id: an unsigned integer (also as CSV's digits), else its
+/// string, else its JSON.
+fn record_id(value: Option<&Value>) -> Option<DocId> {
+    match value? {
+        Value::Null => None,
+        Value::Number(n) if n.is_u64() => n.as_u64().map(DocId::Num),
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(match s.parse::<u64>() {
+            Ok(n) if !s.starts_with('+') => DocId::Num(n),
+            _ => DocId::Str(s.clone()),
+        }),
+        other => Some(DocId::Str(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn record_ids() {
+        assert_eq!(record_id(Some(&json!(7))), Some(DocId::Num(7)));
+        assert_eq!(record_id(Some(&json!("12"))), Some(DocId::Num(12)));
+        assert_eq!(
+            record_id(Some(&json!("a-1"))),
+            Some(DocId::Str("a-1".into()))
+        );
+        assert_eq!(record_id(Some(&json!(-3))), Some(DocId::Str("-3".into())));
+        assert_eq!(record_id(Some(&json!(""))), None);
+        assert_eq!(record_id(None), None);
+    }
 }

@@ -5,9 +5,6 @@
 //! One file is one document, except JSON Lines and CSV files, where each line or row is one.
 //! Offsets in a [`Document`] are byte offsets into its `text`.
 
-// For the inference layer, which calls it once the typed query seam (issue 20) lands; until then
-// only its tests do.
-#[allow(dead_code, unused_imports)]
 pub mod chunking;
 mod error;
 mod html;
@@ -101,11 +98,28 @@ impl Document {
         }
     }
 
-    /// The page holding byte `offset` of the text (PDF only).
-    pub fn page_at(&self, offset: usize) -> Option<u32> {
-        let i = self.pages.partition_point(|p| p.start <= offset);
-        self.pages.get(i.checked_sub(1)?).map(|p| p.number)
+    /// What every point of the document carries: a record's fields (a JSONL line's, a CSV
+    /// row's), then `path`, `line` (records) and `title` (where it has one).
+    pub fn base_payload(&self) -> Map<String, Value> {
+        let mut payload = self.fields.clone();
+        payload.insert(
+            "path".into(),
+            Value::String(self.path.display().to_string()),
+        );
+        if let Some(line) = self.line {
+            payload.insert("line".into(), Value::from(line));
+        }
+        if let Some(title) = &self.title {
+            payload.insert("title".into(), Value::String(title.clone()));
+        }
+        payload
     }
+}
+
+/// The page holding byte `offset` of a text whose pages start at `pages` (PDF only).
+pub fn page_at(pages: &[Page], offset: usize) -> Option<u32> {
+    let i = pages.partition_point(|p| p.start <= offset);
+    pages.get(i.checked_sub(1)?).map(|p| p.number)
 }
 
 /// What the record formats embed.
@@ -204,15 +218,15 @@ mod tests {
                 start: 10,
             },
         ];
-        assert_eq!(doc.page_at(0), Some(1));
-        assert_eq!(doc.page_at(4), Some(1));
-        assert_eq!(doc.page_at(5), Some(2));
-        assert_eq!(doc.page_at(14), Some(3));
+        assert_eq!(page_at(&doc.pages, 0), Some(1));
+        assert_eq!(page_at(&doc.pages, 4), Some(1));
+        assert_eq!(page_at(&doc.pages, 5), Some(2));
+        assert_eq!(page_at(&doc.pages, 14), Some(3));
         assert_eq!(doc.key(), "a.pdf");
         doc.line = Some(7);
         assert_eq!(doc.key(), "a.pdf:7");
         assert_eq!(
-            Document::new(Path::new("t"), String::new()).page_at(0),
+            page_at(&Document::new(Path::new("t"), String::new()).pages, 0),
             None
         );
     }

@@ -39,6 +39,7 @@ use crate::api::{collections, common, points, search};
         routes::points::overwrite_payload,
         routes::points::delete_payload,
         routes::points::clear_payload,
+        routes::documents::upsert_documents,
         routes::search::search_points,
         routes::search::search_batch,
         routes::search::query_points,

@@ -6,6 +6,7 @@
 //! into typed vectors ([`resolve_points`], [`resolve_query`]); the HTTP routes and `quiver ingest`
 //! both call it. Failures are this layer's own [`Error`].
 
+mod chunked;
 mod documents;
 mod embed;
 mod error;
@@ -17,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use quiver_encoder::{DType, DeviceChoice, Encoder, EncoderService, LoadOptions, ServiceOptions};
 
+pub use chunked::{write_documents, Chunking, DocId, SourceDocument, WriteOptions, Written};
 pub use documents::{
     check_bindings, resolve_points, resolve_query, Content, Document, DocumentOptions, Input,
     PointDraft, VectorsDraft,

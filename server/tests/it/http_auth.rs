@@ -137,6 +137,14 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             Some(json!({"points": [1]})),
             Write,
         ),
+        // Quiver's documents route embeds, so without --model it is a 400 (after the key check).
+        (
+            "POST",
+            "/collections/{name}/documents",
+            p("/documents"),
+            Some(json!({"documents": [{"id": "a", "text": "x"}]})),
+            WriteAnswers(400),
+        ),
         (
             "PUT",
             c,

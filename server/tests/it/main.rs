@@ -13,6 +13,7 @@ mod http_bound;
 mod http_collections;
 mod http_concurrency;
 mod http_documents;
+mod http_documents_route;
 mod http_embed;
 mod http_minilm;
 mod http_points;

@@ -26,9 +26,9 @@ use std::ops::Range;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+#[cfg(test)]
 pub use tokenizer::HfTokenizer;
-
-use super::Document;
+pub use tokenizer::ModelTokenizer;
 
 /// Something that splits text into tokens, as a model's tokenizer does.
 pub trait Tokenize {
@@ -56,7 +56,8 @@ pub struct ChunkOptions {
 }
 
 impl ChunkOptions {
-    fn check(&self) -> Result<(), ChunkError> {
+    /// Refuses sizes that cannot chunk: none, or an overlap of half the chunk or more.
+    pub fn check(&self) -> Result<(), ChunkError> {
         if self.max_tokens == 0 {
             return Err(ChunkError::Options(
                 "the chunk size must be at least 1 token".into(),
@@ -257,28 +258,24 @@ pub fn chunk_id(doc_id: &str, index: usize, text: &str) -> uuid::Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
-/// A chunk's payload: `{"path", "doc_id", "chunk", "start", "end", "text"}`, with `"page"` (where
-/// it starts) for a PDF, `"title"` where the document has one, and a record's own fields (a
-/// JSONL line's, a CSV row's) under the rest, theirs overriding none of these.
-pub fn chunk_payload(doc: &Document, doc_id: &str, chunk: &Chunk) -> Map<String, Value> {
-    let mut payload = Map::new();
-    for (k, v) in &doc.fields {
-        payload.insert(k.clone(), v.clone());
-    }
-    payload.insert("path".into(), json!(doc.path.display().to_string()));
-    payload.insert("doc_id".into(), json!(doc_id));
+/// A chunk's payload: the document's own (`base`: its path, title, a record's fields), then
+/// `{"doc_id", "chunk", "start", "end", "text"}` and `"page"` (where it starts, for a PDF), which
+/// the document's fields do not override.
+pub fn chunk_payload(
+    base: &Map<String, Value>,
+    doc_id: &Value,
+    chunk: &Chunk,
+    doc_text: &str,
+    page: Option<u32>,
+) -> Map<String, Value> {
+    let mut payload = base.clone();
+    payload.insert("doc_id".into(), doc_id.clone());
     payload.insert("chunk".into(), json!(chunk.index));
     payload.insert("start".into(), json!(chunk.start));
     payload.insert("end".into(), json!(chunk.end));
-    payload.insert("text".into(), json!(chunk.text(&doc.text)));
-    if let Some(line) = doc.line {
-        payload.insert("line".into(), json!(line));
-    }
-    if let Some(page) = doc.page_at(chunk.bytes.start) {
+    payload.insert("text".into(), json!(chunk.text(doc_text)));
+    if let Some(page) = page {
         payload.insert("page".into(), json!(page));
-    }
-    if let Some(title) = &doc.title {
-        payload.insert("title".into(), json!(title));
     }
     payload
 }

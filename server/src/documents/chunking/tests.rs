@@ -298,7 +298,14 @@ fn payloads_carry_place_page_title_and_fields() {
     doc.title = Some("Report".into());
     let chunks = chunk(&doc.text, &Words, opts(4, 0)).unwrap();
     assert_eq!(chunks.len(), 2);
-    let p = chunk_payload(&doc, &doc.key(), &chunks[1]);
+    let page = crate::documents::page_at(&doc.pages, chunks[1].bytes.start);
+    let p = chunk_payload(
+        &doc.base_payload(),
+        &json!(doc.key()),
+        &chunks[1],
+        &doc.text,
+        page,
+    );
     assert_eq!(
         Value::Object(p),
         json!({"path": "r/report.pdf", "doc_id": "r/report.pdf", "chunk": 1, "start": 16,
@@ -311,7 +318,13 @@ fn payloads_carry_place_page_title_and_fields() {
         .unwrap()
         .clone();
     let chunks = chunk(&row.text, &Words, opts(4, 0)).unwrap();
-    let p = chunk_payload(&row, "t.csv:4", &chunks[0]);
+    let p = chunk_payload(
+        &row.base_payload(),
+        &json!("t.csv:4"),
+        &chunks[0],
+        &row.text,
+        None,
+    );
     assert_eq!(p["lang"], "en");
     assert_eq!(p["chunk"], 0);
     assert_eq!(p["line"], 4);

@@ -1,16 +1,40 @@
-//! [`Tokenize`] over a Hugging Face `tokenizer.json`, the file the encoder loads: the same
-//! tokens, with their byte offsets.
+//! [`Tokenize`] over a Hugging Face tokenizer, the one the encoder loads: the same tokens, with
+//! their byte offsets.
 
 use std::ops::Range;
-use std::path::Path;
 
 use super::{ChunkError, Tokenize};
 
-/// A `tokenizer.json` with the file's own padding and truncation off (as the encoder has it).
+/// A loaded model's tokenizer (the encoder's, padding and truncation off).
+pub struct ModelTokenizer<'a>(pub &'a tokenizers::Tokenizer);
+
+impl Tokenize for ModelTokenizer<'_> {
+    fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>, ChunkError> {
+        spans(self.0, text)
+    }
+}
+
+fn spans(tokenizer: &tokenizers::Tokenizer, text: &str) -> Result<Vec<Range<usize>>, ChunkError> {
+    let encoding = tokenizer
+        .encode(text, false)
+        .map_err(|e| ChunkError::Tokenizer(e.to_string()))?;
+    Ok(encoding
+        .get_offsets()
+        .iter()
+        .zip(encoding.get_special_tokens_mask())
+        .filter(|(_, &special)| special == 0)
+        .map(|(&(start, end), _)| start..end)
+        .collect())
+}
+
+/// A `tokenizer.json` read on its own, with the file's own padding and truncation off (as the
+/// encoder has it): for tests that chunk without loading a model.
+#[cfg(test)]
 pub struct HfTokenizer(tokenizers::Tokenizer);
 
+#[cfg(test)]
 impl HfTokenizer {
-    pub fn from_file(path: &Path) -> Result<Self, ChunkError> {
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ChunkError> {
         let mut inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| ChunkError::Tokenizer(format!("{}: {e}", path.display())))?;
         inner.with_padding(None);
@@ -21,18 +45,9 @@ impl HfTokenizer {
     }
 }
 
+#[cfg(test)]
 impl Tokenize for HfTokenizer {
     fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>, ChunkError> {
-        let encoding = self
-            .0
-            .encode(text, false)
-            .map_err(|e| ChunkError::Tokenizer(e.to_string()))?;
-        Ok(encoding
-            .get_offsets()
-            .iter()
-            .zip(encoding.get_special_tokens_mask())
-            .filter(|(_, &special)| special == 0)
-            .map(|(&(start, end), _)| start..end)
-            .collect())
+        spans(&self.0, text)
     }
 }

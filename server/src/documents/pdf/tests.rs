@@ -94,7 +94,7 @@ fn text_per_page_with_page_numbers() {
     );
     let numbers: Vec<u32> = doc.pages.iter().map(|p| p.number).collect();
     assert_eq!(numbers, [1, 2, 3, 4]);
-    let at = |needle: &str| doc.page_at(doc.text.find(needle).unwrap());
+    let at = |needle: &str| crate::documents::page_at(&doc.pages, doc.text.find(needle).unwrap());
     assert_eq!(at("Vector"), Some(1));
     assert_eq!(at("second"), Some(2));
     assert_eq!(at("Page four"), Some(4));
@@ -155,9 +155,12 @@ fn a_libreoffice_pdf_with_embedded_fonts() {
         assert!(doc.text.contains(want), "{want:?} not in {:?}", doc.text);
     }
     assert_eq!(doc.pages.len(), 2);
-    assert_eq!(doc.page_at(doc.text.find("naïve").unwrap()), Some(1));
     assert_eq!(
-        doc.page_at(doc.text.find("The second page").unwrap()),
+        crate::documents::page_at(&doc.pages, doc.text.find("naïve").unwrap()),
+        Some(1)
+    );
+    assert_eq!(
+        crate::documents::page_at(&doc.pages, doc.text.find("The second page").unwrap()),
         Some(2)
     );
 }

@@ -2,6 +2,7 @@
 //! engine calls on the blocking pool.
 
 pub mod collections;
+pub mod documents;
 pub mod embeddings;
 pub mod image_files;
 pub mod points;
@@ -102,6 +103,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     collections::configure(cfg);
     search::configure(cfg);
     points::configure(cfg);
+    documents::configure(cfg);
     snapshots::configure(cfg);
     embeddings::configure(cfg);
     image_files::configure(cfg);
