@@ -70,7 +70,8 @@ impl DocId {
         match self {
             DocId::Num(n) => i64::try_from(*n).map(MatchValue::Integer).map_err(|_| {
                 invalid(format!(
-                    "document id {n} is above 2^63: give it as a string to chunk it"
+                    "its id {n} is above 2^63 - 1, past what a payload match takes: give it as \
+                     a string"
                 ))
             }),
             DocId::Str(s) => Ok(MatchValue::Keyword(s.clone())),
@@ -221,7 +222,10 @@ pub fn write_documents(
     // Every document's points, before anything is embedded or written.
     let mut planned: Vec<(DocId, Vec<PointDraft>)> = Vec::with_capacity(docs.len());
     for doc in docs {
-        let drafts = plan(&doc, &vectors, &limits, opts)
+        let drafts = doc
+            .id
+            .match_value()
+            .and_then(|_| plan(&doc, &vectors, &limits, opts))
             .map_err(|e| invalid(format!("document `{}`: {e}", doc.id)))?;
         planned.push((doc.id, drafts));
     }
@@ -268,7 +272,10 @@ pub fn write_documents(
                 has_id: all_ids[i].clone(),
             })])),
         };
-        collection.delete(PointsSelector::Filter(stale))?;
+        // Counting first spares a new document an empty delete (a WAL record and an fsync).
+        if collection.count(Some(&stale))? > 0 {
+            collection.delete(PointsSelector::Filter(stale))?;
+        }
     }
     Ok(planned
         .into_iter()

@@ -167,6 +167,11 @@ fn documents_are_chunked_embedded_and_replaced() {
             "document `a`: its text is empty",
         ),
         (
+            json!({"documents": [{"id": u64::MAX, "text": "x"}]}),
+            400,
+            "give it as a string",
+        ),
+        (
             json!({"documents": [{"id": "a", "text": "x"}], "chunking": {"truncate": true}}),
             400,
             "chunking.truncate",
