@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use serde_json::json;
 
 use crate::http_embed::{encoder, fixture, library};
+use crate::http_minilm::minilm_dir;
 use crate::support::{quiver_bin, QuiverProcess, TestDir};
 
 fn ingest(base: &str, args: &[&str]) -> Output {
@@ -507,21 +508,6 @@ fn ingest_chunks_long_files_and_replaces_changed_ones() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("overlap of 4 tokens"), "{stderr}");
-}
-
-fn minilm_dir() -> String {
-    let dir = std::env::var_os("QUIVER_MINILM")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/test-assets/all-MiniLM-L6-v2")
-        });
-    assert!(
-        dir.join("model.safetensors").is_file(),
-        "{} is missing: run scripts/fetch-test-assets.sh first (or set QUIVER_MINILM)",
-        dir.display()
-    );
-    dir.to_string_lossy().into_owned()
 }
 
 /// In process with the real all-MiniLM-L6-v2 (256 tokens): by default chunks fill the model's limit

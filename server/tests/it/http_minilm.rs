@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::support::{Client, QuiverProcess};
 
-fn minilm_dir() -> String {
+pub fn minilm_dir() -> String {
     let dir = std::env::var_os("QUIVER_MINILM")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
