@@ -178,6 +178,30 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Checks what parsing cannot: every field condition says what to test (`match` or `range`); one
+    /// with only a `key` is refused, as Qdrant refuses it (422), rather than matching nothing.
+    pub fn validate(&self) -> crate::Result<()> {
+        let all = conditions(&self.must)
+            .iter()
+            .chain(conditions(&self.should))
+            .chain(conditions(&self.must_not));
+        for c in all {
+            match c {
+                Condition::Field(f) if f.match_.is_none() && f.range.is_none() => {
+                    return Err(crate::Error::Validation(format!(
+                        "the condition on `{}` needs `match` or `range`",
+                        f.key
+                    )))
+                }
+                Condition::Filter(inner) => inner.validate()?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 fn conditions(c: &Option<OneOrMany<Condition>>) -> &[Condition] {
     c.as_ref().map_or(&[], |c| c.as_slice())
 }

@@ -1,0 +1,105 @@
+//! Behaviours where Quiver must answer as Qdrant does (issue "Qdrant compatibility II", "Wrong today").
+
+use serde_json::{json, Value};
+
+use crate::support::{Client, QuiverProcess};
+
+fn payload_of(c: &Client, collection: &str, id: u64) -> Option<Value> {
+    let records = c.ok(
+        "POST",
+        &format!("/collections/{collection}/points"),
+        Some(&json!({"ids": [id]})),
+    );
+    records
+        .as_array()
+        .unwrap()
+        .first()
+        .map(|r| r["payload"].clone())
+}
+
+#[test]
+fn upsert_honours_update_filter_and_update_mode() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("u", 2, "Dot");
+    c.upsert(
+        "u",
+        json!([
+            {"id": 1, "vector": [1, 0], "payload": {"version": 1}},
+            {"id": 2, "vector": [1, 0], "payload": {"version": 2}}
+        ]),
+    );
+    // Existing points are replaced only when they match `update_filter`; new points are inserted.
+    let body = json!({
+        "points": [
+            {"id": 1, "vector": [0, 1], "payload": {"version": 10}},
+            {"id": 2, "vector": [0, 1], "payload": {"version": 20}},
+            {"id": 3, "vector": [0, 1], "payload": {"version": 30}}
+        ],
+        "update_filter": {"must": [{"key": "version", "match": {"value": 1}}]}
+    });
+    c.ok("PUT", "/collections/u/points?wait=true", Some(&body));
+    assert_eq!(payload_of(&c, "u", 1), Some(json!({"version": 10})));
+    assert_eq!(payload_of(&c, "u", 2), Some(json!({"version": 2})));
+    assert_eq!(payload_of(&c, "u", 3), Some(json!({"version": 30})));
+
+    // insert_only leaves existing points alone; update_only creates nothing.
+    let body = json!({
+        "points": [
+            {"id": 1, "vector": [1, 1], "payload": {"version": 11}},
+            {"id": 4, "vector": [1, 1], "payload": {"version": 40}}
+        ],
+        "update_mode": "insert_only"
+    });
+    c.ok("PUT", "/collections/u/points?wait=true", Some(&body));
+    assert_eq!(payload_of(&c, "u", 1), Some(json!({"version": 10})));
+    assert_eq!(payload_of(&c, "u", 4), Some(json!({"version": 40})));
+    let body = json!({
+        "batch": {"ids": [2, 5], "vectors": [[1, 1], [1, 1]], "payloads": [{"version": 22}, {"version": 50}]},
+        "update_mode": "update_only"
+    });
+    c.ok("PUT", "/collections/u/points?wait=true", Some(&body));
+    assert_eq!(payload_of(&c, "u", 2), Some(json!({"version": 22})));
+    assert_eq!(payload_of(&c, "u", 5), None);
+    let count = c.ok("POST", "/collections/u/points/count", Some(&json!({})));
+    assert_eq!(count["count"], 4);
+
+    let body = json!({"points": [{"id": 9, "vector": [1, 1]}], "update_mode": "replace"});
+    let (status, _) = c.call("PUT", "/collections/u/points", Some(&body));
+    assert!(status == 400 || status == 422, "{status}");
+    assert_eq!(payload_of(&c, "u", 9), None);
+}
+
+#[test]
+fn a_condition_with_only_a_key_is_422_as_in_qdrant() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("v", 2, "Dot");
+    c.upsert(
+        "v",
+        json!([{"id": 1, "vector": [1, 2], "payload": {"a": 1}}]),
+    );
+    let key_only = json!({"must": [{"key": "a"}]});
+    c.err(
+        "POST",
+        "/collections/v/points/scroll",
+        Some(&json!({"filter": key_only})),
+        422,
+    );
+    c.err(
+        "POST",
+        "/collections/v/points/count",
+        Some(&json!({"filter": {"should": [{"must": [{"key": "a"}]}]}})),
+        422,
+    );
+    c.err(
+        "POST",
+        "/collections/v/points/delete",
+        Some(&json!({"filter": key_only})),
+        422,
+    );
+    assert_eq!(
+        c.ok("POST", "/collections/v/points/count", Some(&json!({})))["count"],
+        1
+    );
+}
