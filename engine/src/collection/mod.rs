@@ -383,10 +383,11 @@ impl Collection {
 
     /// Changes payloads of the selected points. Durable on return.
     pub fn update_payload(&self, selector: PointsSelector, op: PayloadOp) -> Result<u64> {
+        check_selector(&selector)?;
         if let PayloadOp::Set { key: Some(k), .. } = &op {
-            if k.split('.').any(str::is_empty) {
+            if crate::filter::path::parsed(k).is_none() {
                 return Err(Error::InvalidInput(format!(
-                    "payload key {k:?} has an empty path segment"
+                    "payload key {k:?} is not a path: use `a.b`, `a[0].b`, `a[].b` or `\"a.b\"`"
                 )));
             }
         }

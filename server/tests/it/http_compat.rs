@@ -71,6 +71,46 @@ fn upsert_honours_update_filter_and_update_mode() {
 }
 
 #[test]
+fn nested_payload_paths_in_with_payload_and_set_payload() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("p", 2, "Dot");
+    c.upsert(
+        "p",
+        json!([{"id": 1, "vector": [1, 0], "payload": {
+            "country": {"name": "Japan", "code": "JP"},
+            "a": {"arr": [{"b": {"x": 1}}, {"b": {"x": 2}}]}
+        }}]),
+    );
+    let get = |with_payload: Value| {
+        let r = c.ok(
+            "POST",
+            "/collections/p/points",
+            Some(&json!({"ids": [1], "with_payload": with_payload})),
+        );
+        r[0]["payload"].clone()
+    };
+    assert_eq!(
+        get(json!({"include": ["country.name"]})),
+        json!({"country": {"name": "Japan"}})
+    );
+    assert_eq!(
+        get(json!({"exclude": ["country.code", "a"]})),
+        json!({"country": {"name": "Japan"}})
+    );
+    let body = json!({"payload": {"y": 3}, "points": [1], "key": "a.arr[0].b"});
+    c.ok(
+        "POST",
+        "/collections/p/points/payload?wait=true",
+        Some(&body),
+    );
+    assert_eq!(
+        get(json!(["a"])),
+        json!({"a": {"arr": [{"b": {"x": 1, "y": 3}}, {"b": {"x": 2}}]}})
+    );
+}
+
+#[test]
 fn a_condition_with_only_a_key_is_422_as_in_qdrant() {
     let server = QuiverProcess::start(&[]);
     let c = server.client();
