@@ -71,6 +71,70 @@ fn upsert_honours_update_filter_and_update_mode() {
 }
 
 #[test]
+fn a_vector_named_image_is_a_vector_not_an_image() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let body = json!({"vectors": {
+        "image": {"size": 4, "distance": "Dot"},
+        "text": {"size": 2, "distance": "Dot"}
+    }});
+    c.ok("PUT", "/collections/named", Some(&body));
+    let body = json!({"points": [
+        {"id": 1, "vector": {"image": [1, 2, 3, 4]}},
+        {"id": 2, "vector": {"text": [1, 2]}},
+        {"id": 3, "vector": {"image": [4, 3, 2, 1], "text": [2, 1]}}
+    ]});
+    c.ok("PUT", "/collections/named/points?wait=true", Some(&body));
+    let point = c.ok("GET", "/collections/named/points/1", None);
+    assert_eq!(point["vector"], json!({"image": [1.0, 2.0, 3.0, 4.0]}));
+    let point = c.ok("GET", "/collections/named/points/2", None);
+    assert_eq!(point["vector"], json!({"text": [1.0, 2.0]}));
+    // A real image object (a string) is still an inference object: no model here, so a 4xx naming it.
+    let body = json!({"points": [{"id": 4, "vector": {"image": {"image": "aGk=", "model": "m"}}}]});
+    let (status, _) = c.call("PUT", "/collections/named/points", Some(&body));
+    assert!((400..500).contains(&status), "{status}");
+}
+
+#[test]
+fn one_dense_vector_for_a_multivector_field_is_a_one_row_matrix() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let body = json!({"vectors": {"colbert": {
+        "size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}
+    }}});
+    c.ok("PUT", "/collections/multi", Some(&body));
+    let body = json!({"points": [{"id": 1, "vector": {"colbert": [0.5, 2.0]}}]});
+    c.ok("PUT", "/collections/multi/points?wait=true", Some(&body));
+    let point = c.ok("GET", "/collections/multi/points/1", None);
+    assert_eq!(point["vector"], json!({"colbert": [[0.5, 2.0]]}));
+}
+
+#[test]
+fn an_all_zero_vector_under_cosine_is_stored() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("cos", 2, "Cosine");
+    c.upsert(
+        "cos",
+        json!([{"id": 1, "vector": [0, 0]}, {"id": 2, "vector": [3, 4]}]),
+    );
+    let point = c.ok("GET", "/collections/cos/points/1", None);
+    assert_eq!(point["vector"], json!([0.0, 0.0]));
+    let res = c.ok(
+        "POST",
+        "/collections/cos/points/query",
+        Some(&json!({"query": [1, 1], "limit": 10})),
+    );
+    let zero = res["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == 1)
+        .unwrap();
+    assert_eq!(zero["score"], 0.0);
+}
+
+#[test]
 fn nested_payload_paths_in_with_payload_and_set_payload() {
     let server = QuiverProcess::start(&[]);
     let c = server.client();
@@ -108,6 +172,21 @@ fn nested_payload_paths_in_with_payload_and_set_payload() {
         get(json!(["a"])),
         json!({"a": {"arr": [{"b": {"x": 1, "y": 3}}, {"b": {"x": 2}}]}})
     );
+}
+
+#[test]
+fn stored_vectors_read_back_as_the_floats_sent() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("f", 3, "Dot");
+    c.upsert("f", json!([{"id": 1, "vector": [0.05, 0.1, -0.3]}]));
+    let (_, text) = c.try_raw("GET", "/collections/f/points/1", None).unwrap();
+    assert!(text.contains("[0.05,0.1,-0.3]"), "{text}");
+    let body = json!({"limit": 1, "with_vector": true});
+    let (_, text) = c
+        .try_raw("POST", "/collections/f/points/scroll", Some(&body))
+        .unwrap();
+    assert!(text.contains("[0.05,0.1,-0.3]"), "{text}");
 }
 
 #[test]
