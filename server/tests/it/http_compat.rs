@@ -135,6 +135,44 @@ fn an_all_zero_vector_under_cosine_is_stored() {
 }
 
 #[test]
+fn query_by_id_leaves_the_point_out_and_a_prefetch_without_query_is_a_scroll() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("q", 2, "Dot");
+    c.upsert(
+        "q",
+        json!([
+            {"id": 1, "vector": [1, 0]},
+            {"id": 2, "vector": [0.9, 0.1]},
+            {"id": 3, "vector": [0, 1]},
+            {"id": 4, "vector": [0.5, 0.5]}
+        ]),
+    );
+    let res = c.ok(
+        "POST",
+        "/collections/q/points/query",
+        Some(&json!({"query": 1, "limit": 2})),
+    );
+    let ids: Vec<_> = res["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(2), json!(4)]);
+    // The prefetch passes up its first 2 points in id order (1 and 2); the query rescores them.
+    let body = json!({"prefetch": {"limit": 2}, "query": [0, 1], "limit": 10});
+    let res = c.ok("POST", "/collections/q/points/query", Some(&body));
+    let ids: Vec<_> = res["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(2), json!(1)]);
+}
+
+#[test]
 fn nested_payload_paths_in_with_payload_and_set_payload() {
     let server = QuiverProcess::start(&[]);
     let c = server.client();
@@ -187,6 +225,22 @@ fn stored_vectors_read_back_as_the_floats_sent() {
         .try_raw("POST", "/collections/f/points/scroll", Some(&body))
         .unwrap();
     assert!(text.contains("[0.05,0.1,-0.3]"), "{text}");
+}
+
+#[test]
+fn multivector_euclid_scores_as_qdrant() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let body = json!({"vectors": {"m": {
+        "size": 3, "distance": "Euclid", "multivector_config": {"comparator": "max_sim"}
+    }}});
+    c.ok("PUT", "/collections/me", Some(&body));
+    let body = json!({"points": [{"id": 1, "vector": {"m": [[3, 3, 3], [4, 2, 1]]}}]});
+    c.ok("PUT", "/collections/me/points?wait=true", Some(&body));
+    let body = json!({"query": [[1, 2, 3], [3, 3, 3], [4, 5, 6]], "using": "m"});
+    let res = c.ok("POST", "/collections/me/points/query", Some(&body));
+    let score = res["points"][0]["score"].as_f64().unwrap();
+    assert!((score - 4.358899).abs() < 1e-5, "{score}");
 }
 
 #[test]
