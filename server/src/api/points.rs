@@ -179,6 +179,7 @@ pub struct PointRequest {
     /// Payload to return (default true).
     pub with_payload: Option<WithPayloadInterface>,
     /// Vectors to return (default false).
+    #[serde(alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
 }
 
@@ -196,6 +197,7 @@ pub struct ScrollRequestDto {
     /// Payload to return (default true).
     pub with_payload: Option<WithPayloadInterface>,
     /// Vectors to return (default false).
+    #[serde(alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
     /// Not supported (points are always in id order).
     #[schema(value_type = Option<Object>)]

@@ -228,6 +228,24 @@ fn stored_vectors_read_back_as_the_floats_sent() {
 }
 
 #[test]
+fn with_vectors_is_with_vector() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("w", 2, "Dot");
+    c.upsert("w", json!([{"id": 1, "vector": [1, 2]}]));
+    let r = c.ok(
+        "POST",
+        "/collections/w/points",
+        Some(&json!({"ids": [1], "with_vectors": true})),
+    );
+    assert_eq!(r[0]["vector"], json!([1.0, 2.0]));
+    let body = json!({"ids": [1], "with_vectors": ["nope"]});
+    c.err("POST", "/collections/w/points", Some(&body), 400);
+    let body = json!({"query": [1, 2], "with_vectors": ["nope"]});
+    c.err("POST", "/collections/w/points/query", Some(&body), 400);
+}
+
+#[test]
 fn multivector_euclid_scores_as_qdrant() {
     let server = QuiverProcess::start(&[]);
     let c = server.client();
@@ -275,4 +293,41 @@ fn a_condition_with_only_a_key_is_422_as_in_qdrant() {
         c.ok("POST", "/collections/v/points/count", Some(&json!({})))["count"],
         1
     );
+}
+
+#[test]
+fn out_of_range_params_and_names_are_422_as_in_qdrant() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("v", 2, "Dot");
+    c.err(
+        "POST",
+        "/collections/v/points/query",
+        Some(&json!({"query": [1, 2], "params": {"hnsw_ef": 0}})),
+        422,
+    );
+    for field in [
+        "shard_number",
+        "replication_factor",
+        "write_consistency_factor",
+    ] {
+        let mut body = json!({"vectors": {"size": 2, "distance": "Dot"}});
+        body[field] = json!(0);
+        c.err("PUT", "/collections/zero", Some(&body), 422);
+    }
+    let long = "x".repeat(400);
+    let body = json!({"vectors": {"size": 2, "distance": "Dot"}});
+    c.err("PUT", &format!("/collections/{long}"), Some(&body), 422);
+}
+
+#[test]
+fn snapshot_with_wait_false_is_accepted() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("s", 2, "Dot");
+    let (status, body) = c.call("POST", "/collections/s/snapshots?wait=false", None);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "accepted");
+    let list = c.ok("GET", "/collections/s/snapshots", None);
+    assert_eq!(list.as_array().unwrap().len(), 1);
 }
