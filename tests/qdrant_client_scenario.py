@@ -66,6 +66,7 @@ def main():
         # An API key over plain HTTP warns; the test server is local.
         warnings.simplefilter("ignore")
         client = QdrantClient(url=url, api_key=key, check_compatibility=False, timeout=60)
+    compatibility(url, key)
 
     # --- collections -------------------------------------------------------------------------
     for name in ("single", "hybrid"):
@@ -167,7 +168,9 @@ def main():
     check("filtered hits carry payload", all(p.payload["group"] == "b" for p in res.points))
     res = client.query_points("single", query=17, limit=3)
     own = normalize(VECTORS) @ normalize(VECTORS[17])
-    check("query by point id", [p.id for p in res.points] == top_k(own, ids, 3))
+    # As in Qdrant, the point queried by is left out of its own hits.
+    check("query by point id leaves the point out",
+          [p.id for p in res.points] == [i for i in top_k(own, ids, 4) if i != 17][:3])
 
     batch = client.query_batch_points("single", requests=[
         models.QueryRequest(query=q.tolist(), limit=3),
@@ -196,6 +199,9 @@ def main():
     all_ms = [max_sim(qt, TOKENS[i]) for i in range(N)]
     res = client.query_points("hybrid", query=qt.tolist(), using="colbert", limit=5)
     check("max_sim over the whole collection", [p.id for p in res.points] == top_k(all_ms, ids, 5))
+
+    # --- conditional upserts, exact floats, nested payload paths ----------------------------------
+    conditional(client)
 
     # --- payload updates ------------------------------------------------------------------------
     client.set_payload("single", payload={"flag": True}, points=[1, 2])
@@ -285,6 +291,52 @@ def main():
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
 
     print(f"{passed} passed, 0 failed")
+
+
+def compatibility(url, key):
+    """The client's version check passes: no 'incompatible' warning on connect."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        QdrantClient(url=url, api_key=key, timeout=60).get_collections()
+    complaints = [str(w.message) for w in caught
+                  if "incompatible" in str(w.message) or "server version" in str(w.message)]
+    check("client version check passes", complaints == [], str(complaints))
+
+
+def conditional(client):
+    """update_filter / update_mode, shortest-float vectors, nested with_payload and set_payload keys."""
+    if client.collection_exists("cond"):
+        client.delete_collection("cond")
+    client.create_collection("cond", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
+    client.upsert("cond", points=[
+        models.PointStruct(id=1, vector=[0.05, 0.1, -0.3], payload={"v": 1, "c": {"name": "x", "code": 7}}),
+        models.PointStruct(id=2, vector=[1, 0, 0], payload={"v": 2}),
+    ])
+    got = client.retrieve("cond", ids=[1], with_vectors=True)[0]
+    check("vectors read back as the floats sent", got.vector == [0.05, 0.1, -0.3], str(got.vector))
+    only_v1 = models.Filter(must=[models.FieldCondition(key="v", match=models.MatchValue(value=1))])
+    client.upsert("cond", update_filter=only_v1, points=[
+        models.PointStruct(id=1, vector=[0, 1, 0], payload={"v": 10}),
+        models.PointStruct(id=2, vector=[0, 1, 0], payload={"v": 20}),
+    ])
+    got = {p.id: p.payload for p in client.retrieve("cond", ids=[1, 2])}
+    check("update_filter replaces only matching points", got == {1: {"v": 10}, 2: {"v": 2}}, str(got))
+    if hasattr(models, "UpdateMode"):
+        client.upsert("cond", update_mode=models.UpdateMode.INSERT_ONLY, points=[
+            models.PointStruct(id=1, vector=[1, 1, 1], payload={"v": 11}),
+            models.PointStruct(id=3, vector=[1, 1, 1], payload={"v": 30}),
+        ])
+        got = {p.id: p.payload for p in client.retrieve("cond", ids=[1, 3])}
+        check("insert_only leaves existing points", got == {1: {"v": 10}, 3: {"v": 30}}, str(got))
+    client.set_payload("cond", payload={"arr": [{"b": {"x": 1}}, {"b": {"x": 2}}]}, points=[2])
+    client.set_payload("cond", payload={"y": 3}, key="arr[0].b", points=[2])
+    got = client.retrieve("cond", ids=[2])[0].payload
+    check("set_payload key walks array elements", got["arr"] == [{"b": {"x": 1, "y": 3}}, {"b": {"x": 2}}],
+          str(got))
+    client.overwrite_payload("cond", payload={"c": {"name": "x", "code": 7}, "v": 1}, points=[1])
+    got = client.retrieve("cond", ids=[1], with_payload=models.PayloadSelectorInclude(include=["c.name"]))[0]
+    check("with_payload includes nested paths", got.payload == {"c": {"name": "x"}}, str(got.payload))
+    client.delete_collection("cond")
 
 
 def post_json(url, key, path, body, method="POST"):

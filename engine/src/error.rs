@@ -40,6 +40,9 @@ pub enum Error {
     /// Any other invalid input, with a message that says what to change.
     #[error("{0}")]
     InvalidInput(String),
+    /// Well-formed input with a value Qdrant's validation refuses (the HTTP layer answers 422).
+    #[error("validation error: {0}")]
+    Validation(String),
     /// A storage failure (IO, corruption).
     #[error(transparent)]
     Storage(#[from] quiver_storage::Error),

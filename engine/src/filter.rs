@@ -178,6 +178,30 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Checks what parsing cannot: every field condition says what to test (`match` or `range`); one
+    /// with only a `key` is refused, as Qdrant refuses it (422), rather than matching nothing.
+    pub fn validate(&self) -> crate::Result<()> {
+        let all = conditions(&self.must)
+            .iter()
+            .chain(conditions(&self.should))
+            .chain(conditions(&self.must_not));
+        for c in all {
+            match c {
+                Condition::Field(f) if f.match_.is_none() && f.range.is_none() => {
+                    return Err(crate::Error::Validation(format!(
+                        "the condition on `{}` needs `match` or `range`",
+                        f.key
+                    )))
+                }
+                Condition::Filter(inner) => inner.validate()?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 fn conditions(c: &Option<OneOrMany<Condition>>) -> &[Condition] {
     c.as_ref().map_or(&[], |c| c.as_slice())
 }
@@ -289,14 +313,14 @@ impl Range {
 /// Payload keys: `a.b.c` walks nested objects; `a[]` and `a[2]` pick all or one element of an array;
 /// `"a.b"` quotes a key that holds dots. An array met where a key is expected is searched element by
 /// element, so `a.b` also reaches `{"a": [{"b": 1}, {"b": 2}]}`.
-mod path {
+pub(crate) mod path {
     use serde_json::Value;
 
     use crate::point::Payload;
 
     /// One step of a key.
-    #[derive(Debug, PartialEq)]
-    enum Step<'k> {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub(crate) enum Step<'k> {
         Key(&'k str),
         AllElements,
         Element(usize),
@@ -336,6 +360,14 @@ mod path {
             self.rest = rest;
             Some(step)
         }
+    }
+
+    /// The steps of a key in the path syntax that starts with a field name (as payload updates and
+    /// projections take it); `None` for any other key.
+    pub(crate) fn parsed(key: &str) -> Option<Vec<Step<'_>>> {
+        parse(key)?;
+        let steps: Vec<_> = steps(key).collect();
+        matches!(steps.first(), Some(Step::Key(_))).then_some(steps)
     }
 
     /// Validates the whole key once; `None` when it is not in the path syntax.

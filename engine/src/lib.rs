@@ -19,7 +19,7 @@ pub use error::{Error, Result};
 pub use filter::Filter;
 pub use point::{
     NamedVectors, PointInsert, PointsSelector, QueryVector, Record, ScoredPoint, SearchRequest,
-    Vector, WithPayload, WithVectors,
+    UpdateMode, UpsertConditions, Vector, WithPayload, WithVectors,
 };
 pub use query::{QueryInput, QueryRequest, QueryResponse};
 pub use quiver_storage::PointId;

@@ -35,6 +35,44 @@ pub struct PointInsert {
     pub payload: Option<Payload>,
 }
 
+/// Which points an upsert may write (Qdrant's `update_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UpdateMode {
+    /// Insert new points and replace existing ones.
+    #[default]
+    Upsert,
+    /// Insert new points; leave existing ones as they are.
+    InsertOnly,
+    /// Replace existing points; do not create missing ones.
+    UpdateOnly,
+}
+
+/// Conditions on an upsert: points they exclude are skipped, not errors (as Qdrant does).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UpsertConditions {
+    /// Which of new and existing points may be written.
+    pub mode: UpdateMode,
+    /// An existing point is replaced only if it matches this filter (Qdrant's `update_filter`); new
+    /// points are not checked.
+    pub update_filter: Option<Filter>,
+}
+
+impl UpsertConditions {
+    /// Whether a point may be written, given the payload of the live point with its id, if any.
+    pub fn allows(&self, id: &PointId, existing: Option<&Payload>) -> bool {
+        match existing {
+            None => self.mode != UpdateMode::UpdateOnly,
+            Some(payload) => {
+                self.mode != UpdateMode::InsertOnly
+                    && self
+                        .update_filter
+                        .as_ref()
+                        .is_none_or(|f| f.matches(id, payload))
+            }
+        }
+    }
+}
+
 /// Which points an operation touches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PointsSelector {

@@ -42,7 +42,7 @@ use crate::config::CollectionConfig;
 use crate::filter::Filter;
 use crate::point::{
     CollectionInfo, PayloadOp, PointInsert, PointsSelector, Record, ScoredPoint, ScrollRequest,
-    ScrollResult, SearchRequest, WithPayload, WithVectors,
+    ScrollResult, SearchRequest, UpsertConditions, WithPayload, WithVectors,
 };
 use crate::query::{QueryRequest, QueryResponse};
 use crate::{Error, PointId, Result};
@@ -348,13 +348,31 @@ impl Collection {
 
     /// Inserts or replaces points. Returns the operation id once the WAL record is durable.
     pub fn upsert(&self, points: Vec<PointInsert>) -> Result<u64> {
+        self.upsert_if(points, &UpsertConditions::default())
+    }
+
+    /// Inserts or replaces the points that `conditions` allow, judged against the state under the
+    /// writer lock; the others are skipped. Only the written points are logged, so replay repeats it.
+    pub fn upsert_if(
+        &self,
+        points: Vec<PointInsert>,
+        conditions: &UpsertConditions,
+    ) -> Result<u64> {
         let mut points = points;
         validate::points(&self.shared.config, &mut points)?;
-        self.shared.write(|_| Ok(Operation::Upsert(points)))
+        check_filter(conditions.update_filter.as_ref())?;
+        self.shared.write(|set| {
+            if *conditions != UpsertConditions::default() {
+                points
+                    .retain(|p| conditions.allows(&p.id, state::live_payload(set, &p.id).as_ref()));
+            }
+            Ok(Operation::Upsert(points))
+        })
     }
 
     /// Deletes points by id or filter. Durable on return.
     pub fn delete(&self, selector: PointsSelector) -> Result<u64> {
+        check_selector(&selector)?;
         self.shared.write(|set| {
             Ok(Operation::Delete(match selector {
                 PointsSelector::Ids(ids) => ids,
@@ -365,10 +383,11 @@ impl Collection {
 
     /// Changes payloads of the selected points. Durable on return.
     pub fn update_payload(&self, selector: PointsSelector, op: PayloadOp) -> Result<u64> {
+        check_selector(&selector)?;
         if let PayloadOp::Set { key: Some(k), .. } = &op {
-            if k.split('.').any(str::is_empty) {
+            if crate::filter::path::parsed(k).is_none() {
                 return Err(Error::InvalidInput(format!(
-                    "payload key {k:?} has an empty path segment"
+                    "payload key {k:?} is not a path: use `a.b`, `a[0].b`, `a[].b` or `\"a.b\"`"
                 )));
             }
         }
@@ -394,18 +413,21 @@ impl Collection {
 
     /// A page of points in id order.
     pub fn scroll(&self, request: &ScrollRequest) -> Result<ScrollResult> {
+        check_filter(request.filter.as_ref())?;
         let set = self.shared.snapshot();
         read::scroll(&self.shared.config, &set, request)
     }
 
     /// How many live points match (all when `filter` is `None`).
     pub fn count(&self, filter: Option<&Filter>) -> Result<usize> {
+        check_filter(filter)?;
         let set = self.shared.snapshot();
         Ok(read::count(&set, filter))
     }
 
     /// Nearest neighbours, best first, merged over every segment: one stage, as given.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
+        check_filter(request.filter.as_ref())?;
         let set = self.shared.snapshot();
         search::search(&self.shared.config, &set, request)
     }
@@ -413,6 +435,8 @@ impl Collection {
     /// Plans and runs a query with its prefetches over one snapshot of the segments; the answer says
     /// how each stage ran.
     pub fn query(&self, request: &QueryRequest) -> Result<QueryResponse> {
+        check_filter(request.filter.as_ref())?;
+        check_prefetch_filters(&request.prefetch)?;
         let set = self.shared.snapshot();
         planner::query(&self.shared.config, &set, request)
     }
@@ -472,6 +496,25 @@ impl Drop for Collection {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+fn check_filter(filter: Option<&Filter>) -> Result<()> {
+    filter.map_or(Ok(()), Filter::validate)
+}
+
+fn check_selector(selector: &PointsSelector) -> Result<()> {
+    match selector {
+        PointsSelector::Filter(f) => f.validate(),
+        PointsSelector::Ids(_) => Ok(()),
+    }
+}
+
+fn check_prefetch_filters(prefetches: &[crate::query::Prefetch]) -> Result<()> {
+    for p in prefetches {
+        check_filter(p.filter.as_ref())?;
+        check_prefetch_filters(&p.prefetch)?;
+    }
+    Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -14,7 +14,7 @@ use super::read;
 use super::search::{self, Trace};
 use super::state::SegmentSet;
 use crate::config::CollectionConfig;
-use crate::filter::{Condition, Filter, OneOrMany};
+use crate::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use crate::point::{QueryVector, ScoredPoint, ScrollRequest, SearchRequest, Vector};
 use crate::query::{
     Prefetch, Query, QueryInput, QueryRequest, QueryResponse, SearchParams, StageStats, Strategy,
@@ -66,7 +66,7 @@ pub(crate) fn query(
         using: request.using.as_deref().unwrap_or(""),
         query,
         prefetch: &request.prefetch,
-        filter: request.filter.clone(),
+        filter: without_referenced_points(request),
         params: &request.params,
         score_threshold: request.score_threshold,
         limit: request.limit,
@@ -133,7 +133,12 @@ fn prefetch_candidates(
     let mut seen = HashSet::new();
     for prefetch in prefetches {
         let Some(query) = &prefetch.query else {
-            return Err(Error::InvalidInput("every prefetch needs a `query`".into()));
+            for id in unscored_candidates(config, set, prefetch, inherited, depth, stats)? {
+                if seen.insert(id) {
+                    union.push(id);
+                }
+            }
+            continue;
         };
         let stage = Stage {
             using: prefetch.using.as_deref().unwrap_or(""),
@@ -155,6 +160,45 @@ fn prefetch_candidates(
         }
     }
     Ok(Some(union))
+}
+
+/// The candidates of a prefetch without a query, as Qdrant plans it: without prefetches of its own,
+/// its first `limit` points in id order that pass its filter (a scroll); with them, their union, cut to
+/// `limit`.
+fn unscored_candidates(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    prefetch: &Prefetch,
+    inherited: Option<&Filter>,
+    depth: usize,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<PointId>> {
+    let filter = and(inherited, prefetch.filter.as_ref());
+    if prefetch.prefetch.is_empty() {
+        let page = read::scroll(
+            config,
+            set,
+            &ScrollRequest {
+                filter,
+                offset: None,
+                limit: prefetch.limit,
+                with_payload: WithPayload::None,
+                with_vectors: WithVectors::None,
+            },
+        )?;
+        return Ok(page.points.into_iter().map(|r| r.id).collect());
+    }
+    let mut ids = prefetch_candidates(
+        config,
+        set,
+        &prefetch.prefetch,
+        filter.as_ref(),
+        depth + 1,
+        stats,
+    )?
+    .unwrap_or_default();
+    ids.truncate(prefetch.limit);
+    Ok(ids)
 }
 
 /// The one place a stage becomes a search request.
@@ -295,6 +339,30 @@ fn stage_stats(
         segments_scanned: trace.exact + trace.unindexed + trace.candidates,
         elapsed,
     })
+}
+
+/// The root filter, plus: not the points the request queries by id (Qdrant leaves them out of every
+/// stage's hits, so a point is never its own nearest neighbour).
+fn without_referenced_points(request: &QueryRequest) -> Option<Filter> {
+    let ids: Vec<PointId> = request
+        .inputs()
+        .into_iter()
+        .filter_map(|(_, input)| match input {
+            QueryInput::Point(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return request.filter.clone();
+    }
+    let exclude = Filter {
+        must: None,
+        should: None,
+        must_not: Some(OneOrMany::One(Box::new(Condition::HasId(HasIdCondition {
+            has_id: ids,
+        })))),
+    };
+    and(request.filter.as_ref(), Some(&exclude))
 }
 
 /// Both filters (either may be absent).

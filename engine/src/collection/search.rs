@@ -233,7 +233,8 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
 }
 
 /// Multi-vector score: MaxSim (sum over query rows of the best dot product) for Cosine and Dot; for
-/// Euclid the sum over query rows of the nearest row's distance (lower is better, like Euclid).
+/// Euclid, Qdrant's definition: the square root of the sum over query rows of the nearest row's
+/// squared distance (lower is better, like Euclid).
 fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
     match dist {
         Distance::Cosine | Distance::Dot => kernels::max_sim(query, doc, dim),
@@ -241,10 +242,11 @@ fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
             .chunks_exact(dim)
             .map(|q| {
                 doc.chunks_exact(dim)
-                    .map(|d| distance::score(Distance::Euclid, q, d))
+                    .map(|d| distance::l2_squared(q, d))
                     .fold(f32::INFINITY, f32::min)
             })
-            .sum(),
+            .sum::<f32>()
+            .sqrt(),
     }
 }
 
@@ -407,6 +409,15 @@ mod tests {
     use crate::collection::segment::MemSegment;
     use crate::point::{NamedVectors, PointInsert, Vector};
     use serde_json::json;
+
+    #[test]
+    fn multivector_euclid_is_qdrants_root_of_summed_squared_distances() {
+        let doc = [3.0, 3.0, 3.0, 4.0, 2.0, 1.0];
+        let query = [1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0, 6.0];
+        // Nearest squared distances 5, 0 and 14: sqrt(19), as Qdrant answers (4.358899).
+        let score = multi_score(Distance::Euclid, &query, &doc, 3);
+        assert!((score - 19f32.sqrt()).abs() < 1e-6, "{score}");
+    }
 
     #[test]
     fn planner_scans_selective_filters_and_walks_the_graph_for_broad_ones() {

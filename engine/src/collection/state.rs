@@ -172,6 +172,14 @@ pub(crate) fn resolve_filter(set: &SegmentSet, filter: &Filter) -> Vec<PointId> 
     ids
 }
 
+/// The payload of the live point `id`, if there is one.
+pub(crate) fn live_payload(set: &SegmentSet, id: &PointId) -> Option<crate::point::Payload> {
+    Some(match set.locate(id)? {
+        Location::Mem(m, off) => View::mem(&m).payload(off).into_owned(),
+        Location::Sealed(s, off) => View::sealed(&s).payload(off).into_owned(),
+    })
+}
+
 /// Tombstones `id` wherever it is live.
 fn tombstone(loc: &Location) {
     match loc {

@@ -54,21 +54,25 @@ fn check_dim(name: &str, params: &VectorParams, v: &[f32]) -> Result<()> {
     check_finite(name, v)
 }
 
-fn normalize(name: &str, params: &VectorParams, v: &mut [f32]) -> Result<()> {
-    if params.distance == Distance::Cosine && !kernels::normalize(v) {
-        return Err(Error::InvalidInput(format!(
-            "vector `{name}` is all zeros, which has no direction under Cosine distance"
-        )));
+/// Under Cosine, scales to unit length. An all-zero vector stays as it is (Qdrant stores it; it scores
+/// 0 against everything).
+fn normalize(params: &VectorParams, v: &mut [f32]) -> Result<()> {
+    if params.distance == Distance::Cosine {
+        kernels::normalize(v);
     }
     Ok(())
 }
 
 /// Checks one named vector against its params and normalises it in place when the metric is Cosine.
 fn vector(name: &str, params: &VectorParams, v: &mut Vector) -> Result<()> {
+    if let (Vector::Dense(d), true) = (&mut *v, params.multivector_config.is_some()) {
+        // One dense vector for a multi-vector field is a one-row matrix, as Qdrant stores it.
+        *v = Vector::Multi(vec![std::mem::take(d)]);
+    }
     match (v, params.multivector_config.is_some()) {
         (Vector::Dense(d), false) => {
             check_dim(name, params, d)?;
-            normalize(name, params, d)
+            normalize(params, d)
         }
         (Vector::Multi(rows), true) => {
             if rows.is_empty() {
@@ -78,13 +82,11 @@ fn vector(name: &str, params: &VectorParams, v: &mut Vector) -> Result<()> {
             }
             for r in rows.iter_mut() {
                 check_dim(name, params, r)?;
-                normalize(name, params, r)?;
+                normalize(params, r)?;
             }
             Ok(())
         }
-        (Vector::Dense(_), true) => Err(Error::InvalidInput(format!(
-            "vector `{name}` is a multi-vector: send a list of rows"
-        ))),
+        (Vector::Dense(_), true) => unreachable!("made a one-row matrix above"),
         (Vector::Multi(_), false) => Err(Error::InvalidInput(format!(
             "vector `{name}` is a single dense vector, not a multi-vector"
         ))),
@@ -112,7 +114,7 @@ pub fn query(name: &str, params: &VectorParams, query: &QueryVector) -> Result<Q
         (QueryVector::Dense(v), false) => {
             let mut v = v.clone();
             check_dim(name, params, &v)?;
-            normalize(name, params, &mut v)?;
+            normalize(params, &mut v)?;
             Ok(QueryVector::Dense(v))
         }
         (QueryVector::Multi(rows), true) => {
@@ -124,7 +126,7 @@ pub fn query(name: &str, params: &VectorParams, query: &QueryVector) -> Result<Q
             let mut rows = rows.clone();
             for r in rows.iter_mut() {
                 check_dim(name, params, r)?;
-                normalize(name, params, r)?;
+                normalize(params, r)?;
             }
             Ok(QueryVector::Multi(rows))
         }

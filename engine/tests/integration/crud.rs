@@ -405,3 +405,75 @@ fn a_large_backlog_seals_into_segments_of_the_configured_size() {
         .unwrap();
     assert_eq!(got.len(), 2);
 }
+
+#[test]
+fn conditional_upserts_skip_what_their_conditions_exclude_across_seal_and_reopen() {
+    use quiver_engine::point::{UpdateMode, UpsertConditions};
+    let dir = tempfile::tempdir().unwrap();
+    let payload_of = |c: &Collection, id: u64| {
+        c.retrieve(&[PointId::Num(id)], &WithPayload::All, &WithVectors::None)
+            .unwrap()
+            .pop()
+            .map(|r| serde_json::Value::Object(r.payload.unwrap()))
+    };
+    {
+        let cs = open(dir.path());
+        let c = create(&cs, "c", small_config(2, Distance::Dot, 1000, 1000));
+        c.upsert(vec![
+            dense(1, vec![1.0, 0.0], json!({"v": 1})),
+            dense(2, vec![1.0, 0.0], json!({"v": 2})),
+        ])
+        .unwrap();
+        // Point 2 lives in a sealed segment, point 1 too: the conditions must see both.
+        c.flush().unwrap();
+        let by_filter = UpsertConditions {
+            mode: UpdateMode::Upsert,
+            update_filter: Some(
+                serde_json::from_value(json!({"must": [{"key": "v", "match": {"value": 1}}]}))
+                    .unwrap(),
+            ),
+        };
+        c.upsert_if(
+            vec![
+                dense(1, vec![0.0, 1.0], json!({"v": 10})),
+                dense(2, vec![0.0, 1.0], json!({"v": 20})),
+                dense(3, vec![0.0, 1.0], json!({"v": 30})),
+            ],
+            &by_filter,
+        )
+        .unwrap();
+        let insert_only = UpsertConditions {
+            mode: UpdateMode::InsertOnly,
+            update_filter: None,
+        };
+        c.upsert_if(
+            vec![
+                dense(1, vec![0.0, 1.0], json!({"v": 11})),
+                dense(4, vec![0.0, 1.0], json!({"v": 40})),
+            ],
+            &insert_only,
+        )
+        .unwrap();
+        let update_only = UpsertConditions {
+            mode: UpdateMode::UpdateOnly,
+            update_filter: None,
+        };
+        c.upsert_if(
+            vec![
+                dense(3, vec![0.0, 1.0], json!({"v": 33})),
+                dense(5, vec![0.0, 1.0], json!({"v": 50})),
+            ],
+            &update_only,
+        )
+        .unwrap();
+    }
+    // Reopen: the WAL replays only what was written.
+    let cs = open(dir.path());
+    let c = cs.get("c").unwrap();
+    assert_eq!(payload_of(&c, 1), Some(json!({"v": 10})));
+    assert_eq!(payload_of(&c, 2), Some(json!({"v": 2})));
+    assert_eq!(payload_of(&c, 3), Some(json!({"v": 33})));
+    assert_eq!(payload_of(&c, 4), Some(json!({"v": 40})));
+    assert_eq!(payload_of(&c, 5), None);
+    assert_eq!(c.count(None).unwrap(), 4);
+}

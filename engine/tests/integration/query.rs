@@ -121,8 +121,30 @@ fn prefetches_run_first_and_their_union_is_rescored() {
 fn point_inputs_missing_points_and_malformed_trees() {
     let (_dir, cs) = sealed();
     let c = cs.get("q").unwrap();
-    let by_id = QueryRequest::nearest(None, QueryInput::Point(PointId::Num(7)), 1);
-    assert_eq!(c.query(&by_id).unwrap().hits[0].id, PointId::Num(7));
+    // Querying by a point leaves that point out, as Qdrant does: the best hit is its nearest other.
+    let mut by_id = QueryRequest::nearest(None, QueryInput::Point(PointId::Num(7)), 2);
+    by_id.params.exact = true;
+    let seven = c
+        .retrieve(
+            &[PointId::Num(7)],
+            &quiver_engine::WithPayload::None,
+            &quiver_engine::WithVectors::All,
+        )
+        .unwrap()
+        .remove(0)
+        .vectors
+        .unwrap()
+        .remove("")
+        .unwrap();
+    let quiver_engine::Vector::Dense(seven) = seven else {
+        panic!("dense")
+    };
+    let mut around = SearchRequest::dense(seven, 3);
+    around.exact = true;
+    let want: Vec<_> = c.search(&around).unwrap().iter().map(|h| h.id).collect();
+    assert_eq!(want[0], PointId::Num(7));
+    let got: Vec<_> = c.query(&by_id).unwrap().hits.iter().map(|h| h.id).collect();
+    assert_eq!(got, want[1..]);
     let missing = QueryRequest::nearest(None, QueryInput::Point(PointId::Num(N + 1)), 1);
     assert!(matches!(
         c.query(&missing),
@@ -146,7 +168,19 @@ fn point_inputs_missing_points_and_malformed_trees() {
         score_threshold: None,
         limit: 3,
     }];
-    assert!(matches!(c.query(&headless), Err(Error::InvalidInput(_))));
+    // A prefetch without a query passes up its first `limit` points in id order (a scroll, as in
+    // Qdrant); the root rescores those.
+    let rescored = c.query(&headless).unwrap();
+    let mut got = ids(rescored.hits.iter().map(|h| h.id));
+    got.sort_unstable();
+    assert_eq!(got, vec![0, 1, 2]);
+    assert!(rescored.hits.windows(2).all(|w| w[0].score >= w[1].score));
+    headless.prefetch[0].filter = Some(filter(
+        json!({"must": [{"key": "g", "match": {"value": 3}}]}),
+    ));
+    let mut got = ids(c.query(&headless).unwrap().hits.iter().map(|h| h.id));
+    got.sort_unstable();
+    assert_eq!(got, vec![3, 103, 203]);
 
     let multi = QueryRequest::nearest(None, QueryInput::Multi(vec![vec![1.0; 4]]), 3);
     assert!(matches!(c.query(&multi), Err(Error::InvalidInput(_))));

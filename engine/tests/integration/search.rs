@@ -253,7 +253,7 @@ fn multivector_maxsim_and_type_mismatches() {
 }
 
 #[test]
-fn cosine_vectors_are_stored_normalised_and_zero_is_rejected() {
+fn cosine_vectors_are_stored_normalised_and_zero_is_stored_as_is() {
     let dir = tempfile::tempdir().unwrap();
     let cs = open(dir.path());
     let c = create(&cs, "cos", small_config(2, Distance::Cosine, 100, 100));
@@ -267,8 +267,40 @@ fn cosine_vectors_are_stored_normalised_and_zero_is_rejected() {
         .unwrap();
     let v = vectors_of(r[0].vectors.as_ref().unwrap());
     assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
-    assert!(matches!(
-        c.upsert(vec![dense(2, vec![0.0, 0.0], json!({}))]),
-        Err(quiver_engine::Error::InvalidInput(_))
-    ));
+    // Qdrant stores an all-zero vector under Cosine; it scores 0 against any query.
+    c.upsert(vec![dense(2, vec![0.0, 0.0], json!({}))]).unwrap();
+    let r = c
+        .retrieve(
+            &[PointId::Num(2)],
+            &WithPayload::None,
+            &quiver_engine::WithVectors::All,
+        )
+        .unwrap();
+    assert_eq!(vectors_of(r[0].vectors.as_ref().unwrap()), &[0.0, 0.0]);
+    let hits = c.search(&SearchRequest::dense(vec![1.0, 1.0], 10)).unwrap();
+    let zero = hits.iter().find(|h| h.id == PointId::Num(2)).unwrap();
+    assert_eq!(zero.score, 0.0);
+}
+
+#[test]
+fn a_single_vector_for_a_multivector_field_is_stored_as_one_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let c = create(&cs, "m", config_with_multi(2, Distance::Dot));
+    let mut point = dense(1, vec![1.0, 0.0], json!({}));
+    point
+        .vectors
+        .insert("colbert".into(), Vector::Dense(vec![0.5, 2.0]));
+    c.upsert(vec![point]).unwrap();
+    let r = c
+        .retrieve(
+            &[PointId::Num(1)],
+            &WithPayload::None,
+            &quiver_engine::WithVectors::All,
+        )
+        .unwrap();
+    assert_eq!(
+        r[0].vectors.as_ref().unwrap()["colbert"],
+        Vector::Multi(vec![vec![0.5, 2.0]])
+    );
 }

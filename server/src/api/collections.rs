@@ -320,6 +320,15 @@ impl CreateCollection {
         if self.init_from.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(invalid("`init_from` is not supported"));
         }
+        for (field, value) in [
+            ("shard_number", self.shard_number),
+            ("replication_factor", self.replication_factor),
+            ("write_consistency_factor", self.write_consistency_factor),
+        ] {
+            if value == Some(0) {
+                return Err(Error::Validation(format!("`{field}` must be at least 1")));
+            }
+        }
         let vectors = self.vectors.ok_or_else(|| {
             invalid("`vectors` is required: {\"size\": N, \"distance\": \"Cosine\"}")
         })?;
@@ -661,7 +670,10 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
         matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control()
     });
     if name.is_empty() || name.len() > 255 {
-        Err(invalid("collection name must be 1 to 255 bytes long"))
+        // A length out of range is Qdrant's validation error (422), a bad character a 400.
+        Err(Error::Validation(
+            "collection name must be 1 to 255 bytes long".into(),
+        ))
     } else if name.starts_with('.') {
         Err(invalid("collection name must not start with `.`"))
     } else if let Some(c) = bad_char {

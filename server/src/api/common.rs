@@ -206,13 +206,16 @@ fn document_options(
 }
 
 /// A point's vectors: one unnamed vector, or named vectors.
+///
+/// Named comes first: a map whose values are all vectors is a map of vector names, even when a name
+/// is `image` or `text`; only a map that is not one is read as an inference object (as Qdrant does).
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorStruct {
-    /// The collection's single unnamed vector.
-    Single(VectorValue),
     /// Named vectors.
     Named(BTreeMap<String, VectorValue>),
+    /// The collection's single unnamed vector.
+    Single(VectorValue),
 }
 
 impl VectorStruct {
@@ -238,15 +241,31 @@ impl VectorStruct {
 /// Vectors in a response: the bare value for a collection with one unnamed vector, else a map.
 pub fn vectors_out(config: &CollectionConfig, vectors: Option<NamedVectors>) -> Option<Value> {
     let mut vectors = vectors?;
-    let value = if config.vectors.contains_key("") && config.vectors.len() == 1 {
-        match vectors.remove("") {
-            Some(v) => serde_json::to_value(v),
-            None => return None,
-        }
-    } else {
-        serde_json::to_value(vectors)
-    };
-    Some(value.expect("vectors serialize to JSON: this is a bug"))
+    if config.vectors.contains_key("") && config.vectors.len() == 1 {
+        return vectors.remove("").map(|v| vector_json(&v));
+    }
+    Some(Value::Object(
+        vectors
+            .iter()
+            .map(|(name, v)| (name.clone(), vector_json(v)))
+            .collect(),
+    ))
+}
+
+/// A stored vector as JSON, each component written as the shortest decimal that reads back as the
+/// same `f32` (`0.05`, not the `f64` widening `0.05000000074505806`), as Qdrant writes them.
+fn vector_json(v: &Vector) -> Value {
+    let row = |r: &[f32]| Value::Array(r.iter().map(|&x| shortest_f32(x)).collect());
+    match v {
+        Vector::Dense(d) => row(d),
+        Vector::Multi(m) => Value::Array(m.iter().map(|r| row(r)).collect()),
+    }
+}
+
+fn shortest_f32(x: f32) -> Value {
+    // `Display` of an f32 is its shortest round-trip decimal; read as f64, it prints the same.
+    let decimal: f64 = x.to_string().parse().unwrap_or(f64::from(x));
+    serde_json::Number::from_f64(decimal).map_or(Value::Null, Value::Number)
 }
 
 /// `with_payload`: `true` / `false`, a list of keys, or `{"include": [...]}` / `{"exclude": [...]}`.

@@ -5,7 +5,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use quiver_engine::filter::Filter;
-use quiver_engine::point::Payload;
+use quiver_engine::point::{Payload, UpdateMode, UpsertConditions};
 use quiver_engine::PointId;
 
 use super::common::{
@@ -24,6 +24,24 @@ pub struct UpsertPoints {
     pub points: Option<Vec<PointStruct>>,
     /// The columns.
     pub batch: Option<Batch>,
+    /// Existing points are replaced only if they match this filter; new points are inserted.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub update_filter: Option<Filter>,
+    /// `upsert` (default), `insert_only` (existing points are left as they are) or `update_only`
+    /// (missing points are not created).
+    pub update_mode: Option<UpdateModeDto>,
+}
+
+/// Which points an upsert may write.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateModeDto {
+    /// Insert new points and replace existing ones.
+    Upsert,
+    /// Only insert new points.
+    InsertOnly,
+    /// Only replace existing points.
+    UpdateOnly,
 }
 
 /// One point to insert or replace.
@@ -66,6 +84,18 @@ impl UpsertPoints {
     /// Number of points, checked against the batch limit before any conversion work.
     pub fn len(&self) -> usize {
         self.points.as_ref().map_or(0, Vec::len) + self.batch.as_ref().map_or(0, |b| b.ids.len())
+    }
+
+    /// The conditions on which points are written (taken out before the points are converted).
+    pub fn take_conditions(&mut self) -> UpsertConditions {
+        UpsertConditions {
+            mode: match self.update_mode {
+                None | Some(UpdateModeDto::Upsert) => UpdateMode::Upsert,
+                Some(UpdateModeDto::InsertOnly) => UpdateMode::InsertOnly,
+                Some(UpdateModeDto::UpdateOnly) => UpdateMode::UpdateOnly,
+            },
+            update_filter: self.update_filter.take(),
+        }
     }
 
     /// Into the inference layer's points, checking shapes and values (documents stay documents).
@@ -149,6 +179,7 @@ pub struct PointRequest {
     /// Payload to return (default true).
     pub with_payload: Option<WithPayloadInterface>,
     /// Vectors to return (default false).
+    #[serde(alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
 }
 
@@ -166,6 +197,7 @@ pub struct ScrollRequestDto {
     /// Payload to return (default true).
     pub with_payload: Option<WithPayloadInterface>,
     /// Vectors to return (default false).
+    #[serde(alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
     /// Not supported (points are always in id order).
     #[schema(value_type = Option<Object>)]

@@ -73,6 +73,7 @@ pub struct SearchRequestDto {
     /// Payload to return (default false).
     pub with_payload: Option<WithPayloadInterface>,
     /// Vectors to return (default false).
+    #[serde(alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
     /// Drop hits worse than this.
     pub score_threshold: Option<f32>,
@@ -111,6 +112,7 @@ pub struct QueryRequestDto {
     /// Hits to skip first.
     pub offset: Option<usize>,
     /// Vectors to return (default false).
+    #[serde(alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
     /// Payload to return (default false).
     pub with_payload: Option<WithPayloadInterface>,
@@ -276,6 +278,11 @@ impl From<&StageStats> for StageTiming {
 impl SearchParams {
     /// The engine's form.
     pub fn into_params(self) -> Result<query::SearchParams, Error> {
+        if self.hnsw_ef == Some(0) {
+            return Err(Error::Validation(
+                "params.hnsw_ef must be at least 1".into(),
+            ));
+        }
         Ok(query::SearchParams {
             hnsw_ef: self.hnsw_ef,
             exact: self.exact.unwrap_or(false),

@@ -126,6 +126,7 @@ fn engine_status(err: &quiver_engine::Error) -> StatusCode {
         E::VectorNameNotFound(_) | E::DimensionMismatch { .. } | E::InvalidInput(_) => {
             StatusCode::BAD_REQUEST
         }
+        E::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         E::CollectionUnavailable { .. } | E::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
         E::Storage(storage) => match storage {
             quiver_storage::Error::Io { .. }

@@ -11,6 +11,7 @@ mod fake_hub;
 mod http_auth;
 mod http_bound;
 mod http_collections;
+mod http_compat;
 mod http_concurrency;
 mod http_documents;
 mod http_documents_route;

@@ -57,13 +57,16 @@ pub async fn upsert_points(
     body: web::Json<UpsertPoints>,
 ) -> HttpResponse {
     respond(async move {
-        let body = body.into_inner();
+        let mut body = body.into_inner();
         state.limits.check_batch(body.len(), "points")?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            let conditions = body.take_conditions();
             let points = body.into_drafts()?;
             let inserts = inference::resolve_points(&state.models, collection.config(), points)?;
-            Ok(UpdateResult::completed(collection.upsert(inserts)?))
+            Ok(UpdateResult::completed(
+                collection.upsert_if(inserts, &conditions)?,
+            ))
         })
         .await
     })

@@ -21,13 +21,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/docs").route(web::get().to(docs)));
 }
 
+/// The Qdrant REST API version Quiver answers `GET /` with. Qdrant's clients compare it with their own
+/// (same major, minor at most one apart) and warn on every connection otherwise; Quiver's own
+/// version is `quiver_version`.
+pub const QDRANT_API_VERSION: &str = "1.20.0";
+
 /// `GET /`, as Qdrant's root.
 #[derive(Serialize, ToSchema)]
 pub struct VersionInfo {
     /// Always `quiver`.
     pub title: &'static str,
-    /// The server's version.
+    /// The Qdrant API version this server speaks (what Qdrant's clients check).
     pub version: &'static str,
+    /// The git commit the binary was built from (`QUIVER_GIT_COMMIT` at build time), else null.
+    pub commit: Option<&'static str>,
+    /// Quiver's own version.
+    pub quiver_version: &'static str,
 }
 
 /// Name and version; a browser (`Accept: text/html`) is sent to the search page at `/ui/`.
@@ -43,7 +52,9 @@ pub async fn root(req: HttpRequest) -> HttpResponse {
         .insert_header((header::VARY, "Accept"))
         .json(VersionInfo {
             title: "quiver",
-            version: env!("CARGO_PKG_VERSION"),
+            version: QDRANT_API_VERSION,
+            commit: option_env!("QUIVER_GIT_COMMIT"),
+            quiver_version: env!("CARGO_PKG_VERSION"),
         })
 }
 

@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use super::{blocking, resource, respond};
 use crate::api::collections::validate_name;
+use crate::api::common::WaitParams;
 use crate::api::snapshots::SnapshotDescriptionDoc;
 use crate::http::error::{bad_request, ApiError};
 use crate::http::snapshot_url;
@@ -62,16 +63,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Create a snapshot of a collection; answers with its description.
 #[utoipa::path(post, path = "/collections/{name}/snapshots", tag = "snapshots",
-    params(("name" = String, Path, description = "Collection name")),
-    responses((status = 200, description = "The new snapshot", body = inline(super::Envelope<SnapshotDescriptionDoc>))))]
-pub async fn create_snapshot(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
-    respond(async move {
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    responses((status = 200, description = "The new snapshot", body = inline(super::Envelope<SnapshotDescriptionDoc>)),
+        (status = 202, description = "`wait=false`: made, answered without its description")))]
+pub async fn create_snapshot(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    wait: web::Query<WaitParams>,
+) -> HttpResponse {
+    let work = async move {
         let name = name.into_inner();
         validate_name(&name)?;
         let collections = state.collections()?;
         blocking(move || Ok(collections.create_snapshot(&name)?)).await
-    })
-    .await
+    };
+    respond_waited(wait.wait, work).await
 }
 
 /// List a collection's snapshots: name, creation_time, size, checksum.
@@ -209,14 +215,37 @@ pub async fn download_snapshot(
 }
 
 /// Create a full snapshot: every collection in one archive.
-#[utoipa::path(post, path = "/snapshots", tag = "snapshots",
-    responses((status = 200, description = "The new full snapshot", body = inline(super::Envelope<SnapshotDescriptionDoc>))))]
-pub async fn create_full_snapshot(state: web::Data<AppState>) -> HttpResponse {
-    respond(async move {
+#[utoipa::path(post, path = "/snapshots", tag = "snapshots", params(WaitParams),
+    responses((status = 200, description = "The new full snapshot", body = inline(super::Envelope<SnapshotDescriptionDoc>)),
+        (status = 202, description = "`wait=false`: made, answered without its description")))]
+pub async fn create_full_snapshot(
+    state: web::Data<AppState>,
+    wait: web::Query<WaitParams>,
+) -> HttpResponse {
+    let work = async move {
         let collections = state.collections()?;
         blocking(move || Ok(collections.create_full_snapshot()?)).await
-    })
-    .await
+    };
+    respond_waited(wait.wait, work).await
+}
+
+/// Qdrant's answer to `?wait=false`: 202 with `{"status": "accepted"}` and no result. The snapshot is
+/// still made before the answer (an error is still reported), so a client never polls for it.
+async fn respond_waited<T: serde::Serialize>(
+    wait: Option<bool>,
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> HttpResponse {
+    if wait != Some(false) {
+        return respond(work).await;
+    }
+    let start = std::time::Instant::now();
+    match work.await {
+        Ok(_) => HttpResponse::Accepted().json(serde_json::json!({
+            "status": "accepted",
+            "time": start.elapsed().as_secs_f64(),
+        })),
+        Err(err) => err.to_response(start.elapsed().as_secs_f64()),
+    }
 }
 
 /// List full snapshots.
