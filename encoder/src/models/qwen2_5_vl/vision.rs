@@ -5,6 +5,14 @@
 //! merged 2×2 unit, image after image, in row-major order within each image: the order in which
 //! the `<|image_pad|>` slots of the prompt are filled. Attention runs per segment (a window of
 //! 4×4 merged units, or a whole image in the full-attention blocks), so no N×N mask is built.
+//!
+//! Two attention paths compute the same thing. The varlen path (the default on a GPU) packs every
+//! window of every image end to end and runs each block's attention as one launch of the fused
+//! varlen kernel over all of them (`cu_seqlens` as flash-attention's varlen call takes them:
+//! no padding to the largest window or image, scores never stored), with the projection bias and
+//! the 2-D rotary applied by one fused kernel. The segment path (the default on the CPU, where
+//! BLAS matmuls beat the kernel's CPU twin) runs consecutive segments of equal length as one
+//! batched matmul each.
 //! Reference: `Qwen2_5_VisionTransformerPretrainedModel` and `transformers.vision_utils` in
 //! transformers 5.17
 //! <https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py#L391-L494>.
@@ -13,6 +21,7 @@ use candle_core::{DType, IndexOp, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::Deserialize;
 
+use crate::layers::fused::{self, VarlenSeqs};
 use crate::layers::RmsNorm;
 
 /// The vision RMSNorm epsilon is fixed in the modeling code, not read from the config.
@@ -343,6 +352,22 @@ impl VisionAttention {
             .reshape((n, hidden))?;
         self.proj.forward(&o)
     }
+
+    /// The varlen path: `cos_sin [N, 2, head_dim/2]` f32, `seqs` the segments. Three launches
+    /// besides the two GEMMs: none per window.
+    fn forward_varlen(&self, x: &Tensor, cos_sin: &Tensor, seqs: &VarlenSeqs) -> Result<Tensor> {
+        let (nh, d) = (self.num_heads, self.head_dim);
+        let bias = self
+            .qkv
+            .bias()
+            .ok_or_else(|| candle_core::Error::Msg("vision qkv without bias".into()))?;
+        // [N, 3·nh·d] in the kernel's layout already: query heads, key heads, value heads.
+        let qkv = x.matmul(&self.qkv.weight().t()?)?;
+        fused::rope_qkv(&qkv, bias, cos_sin, nh, nh, d)?;
+        let o =
+            fused::varlen_attention_bidirectional(&qkv, seqs, nh, nh, d, 1.0 / (d as f32).sqrt())?;
+        self.proj.forward(&o)
+    }
 }
 
 /// SwiGLU with biases (not the fc1/fc2 GELU MLP of Qwen2-VL).
@@ -404,6 +429,15 @@ impl VisionBlock {
         let h = self.mlp.forward(&self.norm2.forward(&x)?)?;
         x + h
     }
+
+    /// The block on the varlen path; the residual adds are fused with the next norm.
+    fn forward_varlen(&self, x: &Tensor, cos_sin: &Tensor, seqs: &VarlenSeqs) -> Result<Tensor> {
+        let (n1, n2) = (&self.norm1, &self.norm2);
+        let (_, h) = fused::add_rms_norm(x, None, n1.weight(), n1.eps())?;
+        let a = self.attn.forward_varlen(&h, cos_sin, seqs)?;
+        let (x, h) = fused::add_rms_norm(x, Some(&a), n2.weight(), n2.eps())?;
+        x + self.mlp.forward(&h)?
+    }
 }
 
 /// RMSNorm per patch, concatenate each 2×2 unit, then Linear → exact (erf) GELU → Linear.
@@ -445,6 +479,8 @@ pub struct VisionModel {
     merger: PatchMerger,
     cfg: VisionConfig,
     max_attn_elems: usize,
+    /// Attention on the fused varlen kernel (one launch per block) instead of batched matmuls.
+    varlen: bool,
 }
 
 /// Attention score elements computed at once (32 Mi floats = 128 MiB in f32). A full-size
@@ -468,7 +504,18 @@ impl VisionModel {
             merger: PatchMerger::new(cfg, vb.pp("merger"))?,
             cfg: cfg.clone(),
             max_attn_elems: DEFAULT_MAX_ATTN_ELEMS,
+            varlen: vb.device().is_cuda(),
         })
+    }
+
+    /// Runs attention on the fused varlen kernel (the default on a GPU) or as batched matmuls
+    /// per run of equal-length segments (the default on the CPU).
+    pub fn set_varlen_attention(&mut self, on: bool) {
+        self.varlen = on;
+    }
+
+    pub fn varlen_attention(&self) -> bool {
+        self.varlen
     }
 
     /// Caps the attention score elements per matmul; smaller values mean more chunks.
@@ -525,14 +572,31 @@ impl VisionModel {
         let sin = Tensor::from_vec(sin, (n, half), dev)?.index_select(&perm_t, 0)?;
 
         let mut x = self.patch_embed(pixel_values)?.index_select(&perm_t, 0)?;
-        for (i, block) in self.blocks.iter().enumerate() {
-            let _span = tracing::trace_span!("vision_block", i).entered();
-            let cu = if cfg.fullatt_block_indexes.contains(&i) {
-                &layout.cu_seqlens
-            } else {
-                &layout.cu_window_seqlens
-            };
-            x = block.forward(&x, &cos, &sin, cu, self.max_attn_elems)?;
+        if self.varlen {
+            let lens =
+                |cu: &[usize]| -> Vec<usize> { cu.windows(2).map(|w| w[1] - w[0]).collect() };
+            let windows = VarlenSeqs::new(&lens(&layout.cu_window_seqlens), dev)?;
+            let images = VarlenSeqs::new(&lens(&layout.cu_seqlens), dev)?;
+            let cos_sin = Tensor::stack(&[&cos, &sin], 1)?;
+            for (i, block) in self.blocks.iter().enumerate() {
+                let _span = tracing::trace_span!("vision_block_varlen", i).entered();
+                let seqs = if cfg.fullatt_block_indexes.contains(&i) {
+                    &images
+                } else {
+                    &windows
+                };
+                x = block.forward_varlen(&x, &cos_sin, seqs)?;
+            }
+        } else {
+            for (i, block) in self.blocks.iter().enumerate() {
+                let _span = tracing::trace_span!("vision_block", i).entered();
+                let cu = if cfg.fullatt_block_indexes.contains(&i) {
+                    &layout.cu_seqlens
+                } else {
+                    &layout.cu_window_seqlens
+                };
+                x = block.forward(&x, &cos, &sin, cu, self.max_attn_elems)?;
+            }
         }
         let merged = self.merger.forward(&x)?;
         // Undo the window permutation: merged row k holds token window_index[k].
