@@ -370,28 +370,48 @@ impl VisionAttention {
     }
 }
 
-/// SwiGLU with biases (not the fc1/fc2 GELU MLP of Qwen2-VL).
+/// SwiGLU with biases (not the fc1/fc2 GELU MLP of Qwen2-VL). Gate and up are one projection
+/// (their weights and biases stacked at load): one GEMM instead of two.
 #[derive(Debug, Clone)]
 struct VisionMlp {
-    gate_proj: Linear,
-    up_proj: Linear,
+    gate_up_proj: Linear,
     down_proj: Linear,
+    intermediate: usize,
 }
 
 impl VisionMlp {
     fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let gate = linear(h, i, vb.pp("gate_proj"))?;
+        let up = linear(h, i, vb.pp("up_proj"))?;
+        let bias = |l: &Linear| {
+            l.bias()
+                .expect("linear() sets a bias: this is a bug")
+                .clone()
+        };
+        let gate_up_proj = Linear::new(
+            Tensor::cat(&[gate.weight(), up.weight()], 0)?,
+            Some(Tensor::cat(&[bias(&gate), bias(&up)], 0)?),
+        );
         Ok(VisionMlp {
-            gate_proj: linear(h, i, vb.pp("gate_proj"))?,
-            up_proj: linear(h, i, vb.pp("up_proj"))?,
+            gate_up_proj,
             down_proj: linear(i, h, vb.pp("down_proj"))?,
+            intermediate: i,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
-        let up = self.up_proj.forward(x)?;
+        let gate_up = self.gate_up_proj.forward(x)?;
+        let i = self.intermediate;
+        let gate = candle_nn::ops::silu(&gate_up.narrow(1, 0, i)?)?;
+        let up = gate_up.narrow(1, i, i)?;
         self.down_proj.forward(&(gate * up)?)
+    }
+
+    /// The varlen path's MLP: the product is one fused kernel.
+    fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
+        self.down_proj
+            .forward(&fused::swiglu(&self.gate_up_proj.forward(x)?)?)
     }
 }
 
@@ -436,7 +456,7 @@ impl VisionBlock {
         let (_, h) = fused::add_rms_norm(x, None, n1.weight(), n1.eps())?;
         let a = self.attn.forward_varlen(&h, cos_sin, seqs)?;
         let (x, h) = fused::add_rms_norm(x, Some(&a), n2.weight(), n2.eps())?;
-        x + self.mlp.forward(&h)?
+        x + self.mlp.forward_fused(&h)?
     }
 }
 
