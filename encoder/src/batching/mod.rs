@@ -30,8 +30,8 @@ use queue::{BatchLimits, GroupKey, JobQueue, Modality, QueuedJob};
 /// Service limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceOptions {
-    /// Tokens per forward pass: `longest × rows` for a padded batch (images; text on models that
-    /// pad), the rows' sum for a packed one.
+    /// Tokens per forward pass: `longest × rows` for a padded batch (jina on the CPU), the rows'
+    /// sum for a packed one (BERT, and jina on a GPU).
     pub max_batch_tokens: usize,
     /// Inputs per forward pass.
     pub max_batch_requests: usize,
@@ -458,8 +458,8 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
             .inputs
             .fetch_add(picked.len() as u64, Ordering::Relaxed);
         stats.tokens.fetch_add(real as u64, Ordering::Relaxed);
-        // A packed batch (text on BERT, and on jina on a GPU) runs its real tokens only.
-        let computed = if limits.packed && key.modality == Modality::Text {
+        // A packed batch (text on BERT, text and images on jina on a GPU) runs its real tokens only.
+        let computed = if limits.packed {
             real
         } else {
             longest * picked.len()
