@@ -11,6 +11,9 @@
 #   scripts/gpu-check.sh --device cpu            # the same comparison and table logic on a CPU: the
 #                                                # tiny fixture against its transformers goldens
 #                                                # (what CI runs; no torch needed)
+#   scripts/gpu-check.sh --serving               # the image path and the server end to end instead:
+#                                                # scripts/gpu_serving_check.py (its header says what)
+#   scripts/gpu-check.sh --serving --device cpu  # that one's logic on the tiny fixture (CI)
 #
 # Steps on cuda: (1) scripts/fixtures/make_tiny_jina.py writes a random checkpoint in the real layout
 # (36 layers, hidden 2048, 16 heads over 2 KV heads, MLP 11008, vocabulary 151,936, three r=32 LoRA
@@ -20,9 +23,18 @@
 # 128x256; (3) scripts/gpu_check.py runs transformers (sdpa, bf16, LoRA unmerged) on the same inputs
 # and shapes and prints the table. Budget: under 8 minutes on an H200, checkpoint included.
 #
-# Options: --device cuda|cuda:N|cpu, --model DIR, --quiver BIN, --json FILE (default:
-# $OUT/gpu-check.json when OUT is set, else target/gpu-check.json); anything after `--` goes to
-# scripts/gpu_check.py (--shapes, --lengths, --iters, ...).
+# With --serving: (1) the same checkpoint writer makes a full-size checkpoint whose vision tower is
+# full-size too (32 blocks, hidden 1280, 16 heads); (2) scripts/gpu_serving_check.py checks image
+# parity (224, 448, 756 px and a 2800x140 image, both vision attention paths) against transformers,
+# times 448x1, 448x8 and 756x8 images against PyTorch, then runs `quiver serve --device cuda` with a
+# bound funnel collection, 16 clients ingesting passages and images and then sending queries, with
+# nvidia-smi sampling the GPU. Each serving phase stops at its time limit (--ingest-seconds 200,
+# --image-seconds 60, --query-seconds 90), so the whole check stays within about 10 minutes on an
+# H100, checkpoint included; the report says how many items each phase got through.
+#
+# Options: --device cuda|cuda:N|cpu, --model DIR, --quiver BIN, --serving, --json FILE (default:
+# $OUT/gpu-check.json, or gpu-serving-check.json with --serving, when OUT is set, else under target/);
+# anything after `--` goes to the Python driver (--shapes, --lengths, --iters, --passages, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +42,7 @@ DEVICE=cuda
 MODEL=
 QUIVER=${QUIVER_BIN:-}
 JSON=
+SERVING=
 EXTRA=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -37,14 +50,17 @@ while [ $# -gt 0 ]; do
     --model) MODEL=$2; shift 2 ;;
     --quiver) QUIVER=$2; shift 2 ;;
     --json) JSON=$2; shift 2 ;;
+    --serving) SERVING=1; shift ;;
     --) shift; EXTRA=("$@"); break ;;
     *) echo "gpu-check: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
     esac
 done
 WORK=${GPU_CHECK_WORK:-/tmp/quiver-gpu-check}
 mkdir -p "$WORK"
+NAME=gpu-check
+[ -n "$SERVING" ] && NAME=gpu-serving-check
 if [ -z "$JSON" ]; then
-    if [ -n "${OUT:-}" ]; then JSON=$OUT/gpu-check.json; else JSON=target/gpu-check.json; fi
+    if [ -n "${OUT:-}" ]; then JSON=$OUT/$NAME.json; else JSON=target/$NAME.json; fi
 fi
 mkdir -p "$(dirname "$JSON")"
 started=$(date +%s)
@@ -57,6 +73,13 @@ if [ "$DEVICE" = cpu ]; then
     fi
     MODEL=${MODEL:-tests/fixtures/jina-tiny}
     step "CPU check on $MODEL against its transformers goldens"
+    if [ -n "$SERVING" ]; then
+        # Small counts and sizes: the logic, not the speed.
+        exec python3 scripts/gpu_serving_check.py --quiver "$QUIVER" --model "$MODEL" --device cpu \
+            --reference goldens --image-shapes 56x1,112x2 --text-shape 4x16 --warmup 0 --iters 1 \
+            --clients 4 --passages 40 --passages-per-request 4 --images 8 --images-per-request 2 \
+            --image-pool 4 --queries 24 --work "$WORK/serving" --json "$JSON" "${EXTRA[@]}"
+    fi
     exec python3 scripts/gpu_check.py --quiver "$QUIVER" --model "$MODEL" --device cpu \
         --reference goldens --shapes 1x8,4x16 --iters 3 --work "$WORK/run" --json "$JSON" "${EXTRA[@]}"
 fi
@@ -90,13 +113,31 @@ fi
 }
 
 if [ -z "$MODEL" ]; then
+    VISION=()
     MODEL=$WORK/jina-full
+    if [ -n "$SERVING" ]; then
+        # The image path reads the vision tower: full size here.
+        VISION=(--vision-hidden 1280 --vision-depth 32 --vision-heads 16)
+        MODEL=$WORK/jina-full-vision
+    fi
     if [ ! -f "$MODEL/model.safetensors.index.json" ]; then
         step "writing a full-size random checkpoint to $MODEL"
         python3 scripts/fixtures/make_tiny_jina.py "$MODEL" --hidden 2048 --layers 36 --heads 16 --kv-heads 2 \
-            --intermediate 11008 --vocab 151936 --lora-rank 32 --dtype bfloat16 --no-goldens --device cuda
+            --intermediate 11008 --vocab 151936 --lora-rank 32 --dtype bfloat16 --no-goldens --device cuda \
+            "${VISION[@]}"
         du -sh "$MODEL" >&2
     fi
+fi
+
+if [ -n "$SERVING" ]; then
+    step "checking images and serving with $QUIVER on $DEVICE"
+    set +e
+    PYTHONUNBUFFERED=1 python3 scripts/gpu_serving_check.py --quiver "$QUIVER" --model "$MODEL" \
+        --device "$DEVICE" --reference torch --work "$WORK/serving" --json "$JSON" "${EXTRA[@]}"
+    status=$?
+    set -e
+    step "done (exit $status; report in $JSON)"
+    exit $status
 fi
 
 step "checking $QUIVER on $DEVICE"

@@ -27,3 +27,6 @@ done
 step "scripts/gpu_check_test.py and scripts/gpu-check.sh --device cpu"
 python3 scripts/gpu_check_test.py
 scripts/gpu-check.sh --device cpu
+step "scripts/gpu_serving_check_test.py and scripts/gpu-check.sh --serving --device cpu"
+python3 scripts/gpu_serving_check_test.py
+scripts/gpu-check.sh --serving --device cpu

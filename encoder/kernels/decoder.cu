@@ -91,12 +91,13 @@ __device__ void rope_qkv(T* qkv, const T* bias, const float* cos_sin, int rows, 
     h[j + half] = from_f<T>(x2 * c + x1 * s);
 }
 
-// Causal grouped-query attention over packed sequences (varlen), flash style: scores are never
+// Grouped-query attention over packed sequences (varlen), causal or not, flash style: scores are never
 // stored, each query keeps a running max, sum and output (online softmax), so memory is O(tokens).
 //
 // Block: BQ queries of one sequence and one head; TPQ threads per query, each holding D/TPQ of
 // the query's values and of its output accumulator. Keys and values stream through shared memory
-// in tiles of BK rows. Query i of a sequence sees keys 0..=i of the same sequence.
+// in tiles of BK rows. Query i of a sequence sees keys 0..=i of the same sequence when `causal`
+// (the decoder), every key of it otherwise (the vision tower's windows and images).
 // qkv rows: [nh query heads | nkv key heads | nkv value heads] × D (after rope_qkv).
 // out rows: nh × D. Grid (nseq · tiles_per_seq, nh), block BQ · TPQ.
 constexpr int BQ = 32;
@@ -105,7 +106,7 @@ constexpr int BK = 32;
 
 template <typename T, int D>
 __device__ void varlen_attention(const T* qkv, const uint32_t* cu_seqlens, T* out, int nseq,
-                                 int tiles_per_seq, int nh, int nkv, float scale) {
+                                 int tiles_per_seq, int nh, int nkv, float scale, int causal) {
     constexpr int DP = D / TPQ;
     __shared__ float ks[BK][D];
     __shared__ float vs[BK][D];
@@ -131,7 +132,8 @@ __device__ void varlen_attention(const T* qkv, const uint32_t* cu_seqlens, T* ou
         acc[e] = 0.f;
     }
     float m = -INFINITY, l = 0.f;
-    const int kend = min(len, q0 + BQ);  // keys any query of this block can see
+    // Keys any query of this block can see: its causal prefix, or the whole sequence.
+    const int kend = causal ? min(len, q0 + BQ) : len;
     for (int k0 = 0; k0 < kend; k0 += BK) {
         __syncthreads();  // the previous tile is no longer read
         for (int idx = threadIdx.x; idx < BK * D; idx += blockDim.x) {
@@ -158,7 +160,7 @@ __device__ void varlen_attention(const T* qkv, const uint32_t* cu_seqlens, T* ou
 #pragma unroll
             for (int o = 1; o < TPQ; o *= 2) dot += __shfl_xor_sync(0xffffffffu, dot, o);
             const int key = k0 + j;
-            s[j] = (live && key <= qi && key < kend) ? dot : -INFINITY;
+            s[j] = (live && (!causal || key <= qi) && key < kend) ? dot : -INFINITY;
             tile_max = fmaxf(tile_max, s[j]);
         }
         if (tile_max == -INFINITY) continue;  // nothing visible in this tile for this query
@@ -251,13 +253,15 @@ __device__ void l2_normalize_rows(const T* x, const T* bias, float* out, int row
                                                      int rows, int n) {                          \
         l2_normalize_rows<T>(x, bias, out, rows, n);                                             \
     }                                                                                            \
-    ATTENTION(T, S, 16) ATTENTION(T, S, 32) ATTENTION(T, S, 64) ATTENTION(T, S, 128)
+    ATTENTION(T, S, 16) ATTENTION(T, S, 32) ATTENTION(T, S, 64) ATTENTION(T, S, 80)              \
+    ATTENTION(T, S, 128)
 
 #define ATTENTION(T, S, D)                                                                       \
     extern "C" __global__ void __launch_bounds__(BQ* TPQ)                                        \
         varlen_attention_d##D##_##S(const T* qkv, const uint32_t* cu, T* out, int nseq,          \
-                                    int tiles_per_seq, int nh, int nkv, float scale) {           \
-        varlen_attention<T, D>(qkv, cu, out, nseq, tiles_per_seq, nh, nkv, scale);               \
+                                    int tiles_per_seq, int nh, int nkv, float scale,             \
+                                    int causal) {                                                \
+        varlen_attention<T, D>(qkv, cu, out, nseq, tiles_per_seq, nh, nkv, scale, causal);       \
     }
 
 FOR_TYPES(ENTRY_POINTS)

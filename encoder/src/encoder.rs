@@ -146,9 +146,10 @@ impl Encoder {
         self.model.as_any().downcast_ref::<JinaEmbedder>()
     }
 
-    /// jina-embeddings-v4 only: run text batches packed on the fused kernels (`true`, the default
-    /// on a GPU) or padded on candle's generic ops (`false`, the default on the CPU, where the
-    /// fused kernels are reference implementations). Both give the same vectors.
+    /// jina-embeddings-v4 only: run the decoder over text and image prompts packed on the fused
+    /// kernels (`true`, the default on a GPU) or padded on candle's generic ops (`false`, the
+    /// default on the CPU, where the fused kernels are reference implementations). Both give the
+    /// same vectors. The vision tower's path is [`Encoder::set_varlen_vision`].
     pub fn set_packed_text(&mut self, on: bool) -> Result<()> {
         let jina = self
             .model
@@ -159,6 +160,21 @@ impl Encoder {
             })?;
         jina.set_packed(on);
         Ok(())
+    }
+
+    /// Runs the vision tower's attention on the varlen kernel (one launch per block over all
+    /// windows of all images; the default on a GPU) or as batched matmuls (the CPU's default).
+    pub fn set_varlen_vision(&mut self, on: bool) -> Result<()> {
+        let jina = self
+            .model
+            .as_any_mut()
+            .downcast_mut::<JinaEmbedder>()
+            .ok_or_else(no_images)?;
+        if jina.set_varlen_vision(on) {
+            Ok(())
+        } else {
+            Err(no_images())
+        }
     }
 
     /// Kernels the last packed text pass launched; `None` for models without a packed pass.

@@ -1,16 +1,21 @@
-//! The encoder service: one worker thread owns the model, callers submit through a bounded
-//! queue, and the worker packs texts, or images, from many requests into token-budget batches.
+//! The encoder service, a two-stage pipeline: callers hand raw texts and image bytes to a prepare
+//! stage, which feeds one forward worker through a bounded channel; the worker owns the model and
+//! packs texts, or images, from many requests into token-budget batches.
 //!
-//! Tokenization, image decoding and preprocessing (on the CPU pool), and validation run on the
-//! caller's thread, so they overlap the worker's current forward pass and give token counts up
-//! front; the worker only sees token ids and image patches. A full queue answers
-//! [`Error::Overloaded`] at once instead of growing memory; the server maps it to 429.
+//! The prepare stage ([`PREPARE_THREADS`] CPU threads) tokenizes texts and decodes and preprocesses
+//! images (on the CPU pool), so the next batches are ready while the worker runs the current
+//! forward pass; the worker only sees token ids and image patches. A caller's thread does only
+//! the checks that need no work (task, dimension, whether images are supported), takes a queue
+//! slot and returns: it then waits on its own result and nothing else. Errors found while
+//! preparing (a text over the limit, a corrupt image) come back as that result. A full queue
+//! answers [`Error::Overloaded`] at once instead of growing memory; the server maps it to 429.
 
 pub mod queue;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 
@@ -25,8 +30,8 @@ use queue::{BatchLimits, GroupKey, JobQueue, Modality, QueuedJob};
 /// Service limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceOptions {
-    /// Tokens per forward pass: `longest × rows` for a padded batch (images; text on models that
-    /// pad), the rows' sum for a packed one.
+    /// Tokens per forward pass: `longest × rows` for a padded batch (jina on the CPU), the rows'
+    /// sum for a packed one (BERT, and jina on a GPU).
     pub max_batch_tokens: usize,
     /// Inputs per forward pass.
     pub max_batch_requests: usize,
@@ -53,6 +58,30 @@ pub struct EncodeRequest {
     pub prompt: PromptKind,
     pub dims: Option<usize>,
     pub truncation: Truncation,
+}
+
+/// Threads of the prepare stage. Two, so that a request of many large images does not hold back
+/// the texts queued behind it; within a request the order is kept whatever the count.
+pub const PREPARE_THREADS: usize = 2;
+
+/// What a caller hands over, before preparation.
+enum Raw {
+    Text {
+        texts: Vec<String>,
+        task: String,
+        prompt: PromptKind,
+        truncation: Truncation,
+    },
+    Images(Vec<Vec<u8>>),
+}
+
+/// A request on its way to the prepare stage.
+struct RawJob {
+    key: GroupKey,
+    dims: usize,
+    raw: Raw,
+    cancelled: Arc<AtomicBool>,
+    reply: Sender<Result<Vec<Embedding>>>,
 }
 
 /// What a job embeds: token rows, or preprocessed images.
@@ -115,6 +144,8 @@ pub struct ServiceStats {
     pub padded_tokens: AtomicU64,
     /// Microseconds the worker spent in forward passes.
     pub busy_micros: AtomicU64,
+    /// Microseconds the prepare stage spent tokenizing and preprocessing (all its threads).
+    pub prepare_micros: AtomicU64,
     /// Requests refused because the queue was full.
     pub rejected: AtomicU64,
 }
@@ -122,7 +153,9 @@ pub struct ServiceStats {
 /// Thread-safe handle to the encoder worker. Cheap to share behind an `Arc`.
 pub struct EncoderService {
     encoder: Arc<Encoder>,
-    tx: Option<Sender<Job>>,
+    /// To the prepare stage; `None` once shutting down.
+    tx: Option<Sender<RawJob>>,
+    preparers: Vec<JoinHandle<()>>,
     worker: Option<JoinHandle<()>>,
     outstanding: Arc<AtomicUsize>,
     capacity: usize,
@@ -136,7 +169,10 @@ impl EncoderService {
                 "max_batch_tokens, max_batch_requests and queue_capacity must be positive".into(),
             ));
         }
-        let (tx, rx) = channel::bounded::<Job>(opts.queue_capacity);
+        // Both channels hold at most `queue_capacity` jobs: a job holds a slot from submission
+        // until its caller collects the result, so neither send can find its channel full.
+        let (tx, raw_rx) = channel::bounded::<RawJob>(opts.queue_capacity);
+        let (job_tx, rx) = channel::bounded::<Job>(opts.queue_capacity);
         let limits = BatchLimits {
             max_batch_tokens: opts.max_batch_tokens,
             max_batch_requests: opts.max_batch_requests,
@@ -149,9 +185,24 @@ impl EncoderService {
             .name("quiver-encoder".into())
             .spawn(move || worker_loop(&enc, rx, limits, &worker_stats))
             .map_err(|e| Error::Inference(format!("cannot start encoder worker: {e}")))?;
+        let preparers = (0..PREPARE_THREADS)
+            .map(|i| {
+                let (enc, rx, tx, stats) = (
+                    encoder.clone(),
+                    raw_rx.clone(),
+                    job_tx.clone(),
+                    stats.clone(),
+                );
+                std::thread::Builder::new()
+                    .name(format!("quiver-prepare-{i}"))
+                    .spawn(move || prepare_loop(&enc, rx, tx, &stats))
+                    .map_err(|e| Error::Inference(format!("cannot start prepare thread: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(EncoderService {
             encoder,
             tx: Some(tx),
+            preparers,
             worker: Some(worker),
             outstanding: Arc::new(AtomicUsize::new(0)),
             capacity: opts.queue_capacity,
@@ -169,51 +220,50 @@ impl EncoderService {
         self.submit_images(images, task)?.wait()
     }
 
-    /// Takes a queue slot (a full queue refuses at once with `Overloaded`), decodes and
-    /// preprocesses the images on the CPU pool while the worker runs other batches, then enqueues
-    /// them; the worker merges images of concurrent requests into one forward pass under the token
-    /// budget, and each request's images come back in its order.
+    /// Takes a queue slot (a full queue refuses at once with `Overloaded`) and hands the images
+    /// to the prepare stage, which decodes and preprocesses them on the CPU pool while the worker
+    /// runs other batches; the worker merges images of concurrent requests into one forward pass
+    /// under the token budget, and each request's images come back in its order. An image that
+    /// cannot be read is the result's error ([`Error::Image`] with its index).
     pub fn submit_images(&self, images: &[impl AsRef<[u8]> + Sync], task: &str) -> Result<Pending> {
         let spec = self.encoder.run_spec(task, None)?;
         if !self.encoder.supports_images() {
             // Asked before a slot is taken: the answer is the same whatever the queue holds.
             return Err(crate::model::no_images());
         }
+        let key = GroupKey {
+            task: spec.task,
+            prompt: PromptKind::Query,
+            modality: Modality::Image,
+        };
+        self.hand_over(key, spec.dims, || {
+            Raw::Images(images.iter().map(|i| i.as_ref().to_vec()).collect())
+        })
+    }
+
+    /// Takes a slot, then hands the request to the prepare stage; the slot is the returned
+    /// `Pending`'s, given back when it is dropped (on any error too). `raw` is built only once a
+    /// slot is held, so a refused request copies nothing.
+    fn hand_over(&self, key: GroupKey, dims: usize, raw: impl FnOnce() -> Raw) -> Result<Pending> {
         let tx = self.tx.as_ref().ok_or(Error::WorkerGone)?;
+        self.take_slot()?;
         let (reply, rx) = channel::bounded(1);
         let cancelled = Arc::new(AtomicBool::new(false));
-        self.take_slot()?;
-        // From here the slot is the Pending's, given back when it is dropped (on any error too).
         let pending = Pending {
             rx,
             cancelled: cancelled.clone(),
             outstanding: self.outstanding.clone(),
         };
-        let patches = self.encoder.preprocess_images(images)?;
-        let lens = patches
-            .iter()
-            .map(|p| self.encoder.image_tokens(p))
-            .collect::<Result<Vec<_>>>()?;
-        let job = Job {
-            key: GroupKey {
-                task: spec.task,
-                prompt: PromptKind::Query,
-                modality: Modality::Image,
-            },
-            dims: spec.dims,
-            lens,
-            items: Items::Images(patches),
+        let job = RawJob {
+            key,
+            dims,
+            raw: raw(),
             cancelled,
             reply,
         };
-        self.enqueue_job(tx, job, pending)
-    }
-
-    /// Sends a job whose slot `pending` holds.
-    fn enqueue_job(&self, tx: &Sender<Job>, job: Job, pending: Pending) -> Result<Pending> {
         match tx.try_send(job) {
             Ok(()) => Ok(pending),
-            // Dropping `pending` releases the slot.
+            // Cannot happen while slots bound the jobs in flight; refused like a full queue.
             Err(TrySendError::Full(_)) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(Error::Overloaded)
@@ -254,41 +304,27 @@ impl EncoderService {
         &self.stats
     }
 
-    /// Validates and tokenizes on the calling thread, then enqueues without blocking.
+    /// Checks the task and dimension, takes a slot and hands the texts to the prepare stage,
+    /// without blocking. Tokenization errors (a text over the limit with truncation off) are the
+    /// result's.
     pub fn submit(&self, req: EncodeRequest) -> Result<Pending> {
         let spec: RunSpec = self.encoder.run_spec(&req.task, req.dims)?;
-        let rows = self
-            .encoder
-            .tokenize(&req.texts, &req.task, req.prompt, req.truncation)?;
-        let (reply, rx) = channel::bounded(1);
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let job = Job {
-            key: GroupKey {
-                task: spec.task,
-                // Without prompts both kinds give the same rows, so they may share a batch.
-                prompt: if self.encoder.uses_prompts() {
-                    req.prompt
-                } else {
-                    PromptKind::Query
-                },
-                modality: Modality::Text,
+        let key = GroupKey {
+            task: spec.task,
+            // Without prompts both kinds give the same rows, so they may share a batch.
+            prompt: if self.encoder.uses_prompts() {
+                req.prompt
+            } else {
+                PromptKind::Query
             },
-            dims: spec.dims,
-            lens: rows.iter().map(Vec::len).collect(),
-            items: Items::Text(rows),
-            cancelled: cancelled.clone(),
-            reply,
+            modality: Modality::Text,
         };
-        let tx = self.tx.as_ref().ok_or(Error::WorkerGone)?;
-        // Reserve a slot first; the channel has the same capacity, so it cannot be full
-        // while a slot is held. `Pending` gives it back when dropped.
-        self.take_slot()?;
-        let pending = Pending {
-            rx,
-            cancelled,
-            outstanding: self.outstanding.clone(),
-        };
-        self.enqueue_job(tx, job, pending)
+        self.hand_over(key, spec.dims, || Raw::Text {
+            texts: req.texts,
+            task: req.task,
+            prompt: req.prompt,
+            truncation: req.truncation,
+        })
     }
 
     /// Submits and waits.
@@ -299,10 +335,71 @@ impl EncoderService {
 
 impl Drop for EncoderService {
     fn drop(&mut self) {
-        // Closing the channel ends the worker once queued work is done.
+        // Closing the channel ends the prepare threads once queued work is prepared; they hold
+        // the last senders to the worker, which ends once that work is done.
         self.tx.take();
+        for p in self.preparers.drain(..) {
+            let _ = p.join();
+        }
         if let Some(w) = self.worker.take() {
             let _ = w.join();
+        }
+    }
+}
+
+/// The prepare stage: tokenizes or preprocesses each request and passes it to the worker.
+fn prepare_loop(encoder: &Encoder, rx: Receiver<RawJob>, tx: Sender<Job>, stats: &ServiceStats) {
+    for raw in rx {
+        if raw.cancelled.load(Ordering::Relaxed) {
+            continue;
+        }
+        let started = Instant::now();
+        let prepared = prepare(encoder, raw.raw);
+        stats
+            .prepare_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match prepared {
+            Ok((lens, items)) => {
+                let job = Job {
+                    key: raw.key,
+                    dims: raw.dims,
+                    lens,
+                    items,
+                    cancelled: raw.cancelled,
+                    reply: raw.reply,
+                };
+                // Blocks only if the worker is `queue_capacity` jobs behind, which the slots
+                // rule out; an error means the worker is gone (shutting down).
+                if tx.send(job).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = raw.reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// Token rows or image patches, with each item's cost in tokens.
+fn prepare(encoder: &Encoder, raw: Raw) -> Result<(Vec<usize>, Items)> {
+    match raw {
+        Raw::Text {
+            texts,
+            task,
+            prompt,
+            truncation,
+        } => {
+            let rows = encoder.tokenize(&texts, &task, prompt, truncation)?;
+            Ok((rows.iter().map(Vec::len).collect(), Items::Text(rows)))
+        }
+        Raw::Images(images) => {
+            let patches = encoder.preprocess_images(&images)?;
+            let lens = patches
+                .iter()
+                .map(|p| encoder.image_tokens(p))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((lens, Items::Images(patches)))
         }
     }
 }
@@ -361,8 +458,8 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
             .inputs
             .fetch_add(picked.len() as u64, Ordering::Relaxed);
         stats.tokens.fetch_add(real as u64, Ordering::Relaxed);
-        // A packed batch (text on BERT, and on jina on a GPU) runs its real tokens only.
-        let computed = if limits.packed && key.modality == Modality::Text {
+        // A packed batch (text on BERT, text and images on jina on a GPU) runs its real tokens only.
+        let computed = if limits.packed {
             real
         } else {
             longest * picked.len()

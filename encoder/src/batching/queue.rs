@@ -3,9 +3,9 @@
 //! Jobs wait in FIFO order. A batch takes items from the oldest job's group (same task, prompt
 //! kind and modality) while its cost stays within `max_batch_tokens` and the item count within
 //! `max_batch_requests`; the first item is always taken so an oversized input still runs alone.
-//! The cost is what the model computes: `longest × items` for a padded batch (images, and text on
-//! models that pad), the sum of the items' tokens for a packed one (text on BERT, and on jina on a
-//! GPU). An image costs the tokens of its prompt, which grow with its pixels. Items of a job keep
+//! The cost is what the model computes: `longest × items` for a padded batch (jina's text and images
+//! on the CPU), the sum of the items' tokens for a packed one (text on BERT, and text and images on
+//! jina on a GPU). An image costs the tokens of its prompt, which grow with its pixels. Items of a job keep
 //! their order. Jobs whose caller has gone are dropped before they cost compute.
 
 use std::collections::VecDeque;
@@ -54,8 +54,8 @@ pub struct BatchRow {
 pub struct BatchLimits {
     pub max_batch_tokens: usize,
     pub max_batch_requests: usize,
-    /// The model runs a text batch without padding, so it costs its real tokens, not
-    /// rows × longest. Image batches are padded.
+    /// The model runs its batches (text and images alike) without padding, so a batch costs its
+    /// real tokens, not rows × longest.
     pub packed: bool,
 }
 
@@ -119,7 +119,7 @@ impl<R> JobQueue<R> {
         else {
             return (None, Vec::new());
         };
-        let packed = limits.packed && key.modality == Modality::Text;
+        let packed = limits.packed;
         let mut picked = Vec::new();
         let (mut longest, mut total) = (0usize, 0usize);
         'jobs: for (id, job) in self.jobs.iter_mut() {
@@ -259,9 +259,9 @@ mod tests {
         let limits = BatchLimits {
             max_batch_tokens: 100,
             max_batch_requests: 8,
-            packed: true,
+            packed: false,
         };
-        // Images are padded even when text is packed: 30, 10, 20 → 30 × 3 = 90 fits; 40 × 4 does not.
+        // Padded: 30, 10, 20 → 30 × 3 = 90 fits; 40 × 4 does not.
         let (key, rows) = q.next_batch(limits);
         assert_eq!(key.unwrap().modality, Modality::Image);
         assert_eq!(
@@ -279,5 +279,28 @@ mod tests {
         let (_, rows) = q.next_batch(limits);
         assert_eq!(rows, vec![BatchRow { job: b, row: 1 }]);
         assert!(q.next_batch(limits).1.is_empty());
+    }
+
+    #[test]
+    fn packed_image_batches_cost_their_real_tokens() {
+        let mut q = JobQueue::default();
+        let a = q.push(job_of(0, Modality::Image, &[30, 10]));
+        let b = q.push(job_of(0, Modality::Image, &[20, 40]));
+        let limits = BatchLimits {
+            max_batch_tokens: 100,
+            max_batch_requests: 8,
+            packed: true,
+        };
+        // 30 + 10 + 20 + 40 = 100: all four in one pass, in order.
+        let (_, rows) = q.next_batch(limits);
+        assert_eq!(
+            rows,
+            vec![
+                BatchRow { job: a, row: 0 },
+                BatchRow { job: a, row: 1 },
+                BatchRow { job: b, row: 0 },
+                BatchRow { job: b, row: 1 }
+            ]
+        );
     }
 }

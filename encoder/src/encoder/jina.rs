@@ -13,9 +13,10 @@ use super::LoadOptions;
 use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
 use crate::image::{Patches, PreprocessorConfig};
+use crate::layers::fused::VarlenSeqs;
 use crate::loading::Checkpoint;
 use crate::model::{no_images, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
-use crate::models::jina_v4::{JinaConfig, JinaOutput, JinaV4};
+use crate::models::jina_v4::{JinaConfig, JinaOutput, JinaV4, PackedOutput};
 use crate::models::qwen2_5_vl::{multimodal_position_ids, text_position_ids};
 use crate::prompt::{ImagePrompt, PromptKind, TextTokenizer, Truncation, DEFAULT_MAX_LENGTH};
 
@@ -90,11 +91,23 @@ impl JinaEmbedder {
         })
     }
 
-    /// Packed text batches on the fused kernels (on), or padded ones on candle's generic ops
-    /// (off). Both compute the same vectors; the GPU check compares them.
+    /// Packed text and image-prompt batches on the fused kernels (on), or padded ones on candle's
+    /// generic ops (off). Both compute the same vectors; the GPU check compares them.
     pub fn set_packed(&mut self, on: bool) {
         self.packed = on;
         self.info.packs_batches = on;
+    }
+
+    /// The vision tower's attention on the varlen kernel (the default on a GPU) or as batched
+    /// matmuls per run of equal windows (the default on the CPU); false when there is no tower.
+    pub fn set_varlen_vision(&mut self, on: bool) -> bool {
+        match self.model.vision_mut() {
+            Some(v) => {
+                v.set_varlen_attention(on);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Kernels the last packed text pass launched (0 before the first).
@@ -110,6 +123,16 @@ impl JinaEmbedder {
             .packed_text_input(rows, &self.device)?;
         let task = self.model.has_adapters().then_some(spec.task);
         let out = self.model.forward_packed(&input, task)?;
+        self.packed_embeddings(&out, rows, spec)
+    }
+
+    /// Host-side heads output of a packed pass: rows end to end in `out.multi`.
+    fn packed_embeddings<R: AsRef<[u32]>>(
+        &self,
+        out: &PackedOutput,
+        rows: &[R],
+        spec: RunSpec,
+    ) -> Result<Vec<Embedding>> {
         self.last_launches.store(out.launches, Ordering::Relaxed);
         let single = out.single.to_vec2::<f32>()?;
         let multi = out.multi.flatten_all()?.to_vec1::<f32>()?;
@@ -119,17 +142,96 @@ impl JinaEmbedder {
             .iter()
             .zip(single)
             .map(|(r, single)| {
-                let data = multi[start * pdim..(start + r.len()) * pdim].to_vec();
-                start += r.len();
+                let len = r.as_ref().len();
+                let data = multi[start * pdim..(start + len) * pdim].to_vec();
+                start += len;
                 let mut e = Embedding {
                     single,
                     multi: MultiVector { dim: pdim, data },
-                    tokens: r.len(),
+                    tokens: len,
                 };
                 e.truncate(spec.dims);
                 e
             })
             .collect())
+    }
+
+    /// Image prompts laid end to end on the fused kernels (the default on a GPU): no padding to
+    /// the longest prompt, 3-D M-RoPE angles per token, one gather puts the tower's features at
+    /// the pad rows, and the single vectors average each prompt's vision span.
+    fn embed_patches_packed(&self, patches: &[&Patches], spec: RunSpec) -> Result<Vec<Embedding>> {
+        let batch = self.image_batch(patches)?;
+        let text = self.model.text_model();
+        let merge = self.preprocessor.merge_size;
+        let row_refs: Vec<&[u32]> = batch.rows.iter().map(|r| r.as_slice()).collect();
+        let row_grids: Vec<Vec<[usize; 3]>> = batch.grids.iter().map(|g| vec![*g]).collect();
+        let longest = row_refs.iter().map(|r| r.len()).max().unwrap_or(0);
+        // Positions on the host: [3][B][longest], each row's real tokens taken end to end.
+        let padded = multimodal_position_ids(
+            &row_refs,
+            &row_grids,
+            batch.image_id,
+            merge,
+            longest,
+            &Device::Cpu,
+        )?
+        .to_vec3::<i64>()?;
+        let mut components: [Vec<i64>; 3] = Default::default();
+        for (c, comp) in components.iter_mut().enumerate() {
+            for (b, r) in row_refs.iter().enumerate() {
+                comp.extend_from_slice(&padded[c][b][..r.len()]);
+            }
+        }
+        let input = text.packed_input(
+            &row_refs,
+            [&components[0], &components[1], &components[2]],
+            &self.device,
+        )?;
+        let n: usize = row_refs.iter().map(|r| r.len()).sum();
+        // Token rows index the embeddings, pad rows the features appended after them.
+        let mut next = 0;
+        let index: Vec<u32> = row_refs
+            .iter()
+            .flat_map(|r| r.iter())
+            .enumerate()
+            .map(|(i, &id)| {
+                if id == batch.image_id {
+                    next += 1;
+                    (n + next - 1) as u32
+                } else {
+                    i as u32
+                }
+            })
+            .collect();
+        let n_feat = batch.features.dim(0)?;
+        if next != n_feat {
+            return Err(Error::Inference(format!(
+                "{next} image pad tokens but {n_feat} image features"
+            )));
+        }
+        let embeds = text.embed(&input.ids)?;
+        let table = Tensor::cat(&[&embeds, &batch.features.to_dtype(embeds.dtype())?], 0)?;
+        let x = table.index_select(&Tensor::from_vec(index, n, &self.device)?, 0)?;
+        // The single vector pools <|vision_start|> ..= <|vision_end|> of each prompt.
+        let prompt = self.image_prompt.as_ref().ok_or_else(no_images)?;
+        let span_start = prompt.before.len() - 1;
+        let mut pool_rows = Vec::new();
+        let mut pool_lens = Vec::with_capacity(patches.len());
+        let mut offset = 0;
+        for (r, p) in row_refs.iter().zip(patches) {
+            let span_end = prompt.before.len() + p.num_tokens(merge);
+            pool_rows.extend((offset + span_start..=offset + span_end).map(|i| i as u32));
+            pool_lens.push(span_end - span_start + 1);
+            offset += r.len();
+        }
+        let pool_n = pool_rows.len();
+        let pool_rows = Tensor::from_vec(pool_rows, pool_n, &self.device)?;
+        let pool = VarlenSeqs::new(&pool_lens, &self.device)?;
+        let task = self.model.has_adapters().then_some(spec.task);
+        let out = self
+            .model
+            .forward_packed_embeds(x, &input, &pool_rows, &pool, task)?;
+        self.packed_embeddings(&out, &batch.rows, spec)
     }
 
     pub fn model(&self) -> &JinaV4 {
@@ -140,14 +242,8 @@ impl JinaEmbedder {
         self.model.config()
     }
 
-    /// One forward pass over a right-padded batch of image prompts; returns the raw model
-    /// output too (for parity tests).
-    pub fn embed_patches_with_output(
-        &self,
-        patches: &[&Patches],
-        spec: RunSpec,
-        keep_layer_outputs: bool,
-    ) -> Result<(JinaOutput, Vec<Embedding>)> {
+    /// The vision tower over a batch, and each image's prompt ids.
+    fn image_batch(&self, patches: &[&Patches]) -> Result<ImageBatch> {
         let prompt = self.image_prompt.as_ref().ok_or_else(no_images)?;
         if patches.is_empty() {
             return Err(Error::InvalidInput("no images to embed".into()));
@@ -181,11 +277,35 @@ impl JinaEmbedder {
             let _span = tracing::debug_span!("vision_tower", images = patches.len()).entered();
             vision.forward(&pixels, &grids)?
         };
-
         let rows: Vec<Vec<u32>> = patches
             .iter()
             .map(|p| prompt.ids(image_id, p.num_tokens(merge)))
             .collect();
+        Ok(ImageBatch {
+            features,
+            grids,
+            rows,
+            image_id,
+        })
+    }
+
+    /// One forward pass over a right-padded batch of image prompts on candle's ops (the CPU's
+    /// default); returns the raw model output too (for parity tests).
+    pub fn embed_patches_with_output(
+        &self,
+        patches: &[&Patches],
+        spec: RunSpec,
+        keep_layer_outputs: bool,
+    ) -> Result<(JinaOutput, Vec<Embedding>)> {
+        let prompt = self.image_prompt.as_ref().ok_or_else(no_images)?;
+        let ImageBatch {
+            features,
+            grids,
+            rows,
+            image_id,
+        } = self.image_batch(patches)?;
+        let merge = self.preprocessor.merge_size;
+        let model = &self.model;
         let b = rows.len();
         let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(b * l);
@@ -249,6 +369,15 @@ impl JinaEmbedder {
             })
             .collect())
     }
+}
+
+/// A batch through the vision tower: the merged features `[Σ tokens, H]` in prompt order, each
+/// image's grid and prompt ids.
+struct ImageBatch {
+    features: Tensor,
+    grids: Vec<[usize; 3]>,
+    rows: Vec<Vec<u32>>,
+    image_id: u32,
 }
 
 fn info(model: &JinaV4, supports_images: bool, packed: bool) -> ModelInfo {
@@ -345,6 +474,9 @@ impl EmbeddingModel for JinaEmbedder {
     }
 
     fn embed_patches(&self, patches: &[&Patches], spec: RunSpec) -> Result<Vec<Embedding>> {
+        if self.packed {
+            return self.embed_patches_packed(patches, spec);
+        }
         Ok(self.embed_patches_with_output(patches, spec, false)?.1)
     }
 

@@ -10,7 +10,7 @@ use candle_nn::VarBuilder;
 use serde::Deserialize;
 
 use super::qwen2_5_vl::{PackedInput, TextConfig, TextModel, VisionConfig, VisionModel};
-use crate::layers::fused;
+use crate::layers::fused::{self, VarlenSeqs};
 pub use crate::layers::{l2_normalize, mean_pool};
 use crate::layers::{LoraLinear, TaskAdapters};
 
@@ -340,6 +340,31 @@ impl JinaV4 {
         let projected = self.projector.forward_task_unbiased(&hidden, task)?;
         let multi = fused::l2_normalize_rows(&projected, self.projector.bias())?;
         launches += 2 + self.projector.launches(task) + 1;
+        Ok(PackedOutput {
+            hidden,
+            single,
+            multi,
+            launches,
+        })
+    }
+
+    /// A packed batch of image prompts on the fused kernels: `x` the input embeddings
+    /// `[tokens, H]` (image features at the pad rows), `pool_rows` the rows each single vector
+    /// averages (`<|vision_start|>` ..= `<|vision_end|>` of each prompt), `pool` their segments.
+    pub fn forward_packed_embeds(
+        &self,
+        x: Tensor,
+        input: &PackedInput,
+        pool_rows: &Tensor,
+        pool: &VarlenSeqs,
+        task: Option<usize>,
+    ) -> Result<PackedOutput> {
+        let (hidden, mut launches) = self.text.forward_packed_embeds(x, input, task)?;
+        let pooled = fused::segment_mean(&hidden.index_select(pool_rows, 0)?, pool)?;
+        let single = fused::l2_normalize_rows(&pooled, None)?;
+        let projected = self.projector.forward_task_unbiased(&hidden, task)?;
+        let multi = fused::l2_normalize_rows(&projected, self.projector.bias())?;
+        launches += 3 + self.projector.launches(task) + 1;
         Ok(PackedOutput {
             hidden,
             single,

@@ -180,3 +180,60 @@ fn bf16_images_stay_close() {
     );
     assert!(worst.0 >= 0.999 && worst.1 >= 0.999, "{worst:?}");
 }
+
+/// The GPU's image path on the CPU twins of its kernels: the vision tower on the varlen kernel and
+/// the image prompts packed end to end through the fused decoder pass.
+fn packed_encoder(dtype: DType) -> Encoder {
+    let mut enc = Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, dtype).unwrap();
+    enc.set_packed_text(true).unwrap();
+    enc.set_varlen_vision(true).unwrap();
+    enc
+}
+
+#[test]
+fn packed_image_pass_matches_goldens_in_a_mixed_batch() {
+    let enc = packed_encoder(DType::F32);
+    assert!(enc.packs_batches());
+    let m = vision_manifest();
+    // Mixed sizes in one call: the prompts are packed, never padded to the longest.
+    let names = ["a", "c", "b", "a"];
+    let bytes: Vec<Vec<u8>> = names.iter().map(|n| image_bytes(n)).collect();
+    for task in &m.tasks {
+        let embs = enc.encode_images(&bytes, task, None).unwrap();
+        let launches = enc.last_launches().unwrap();
+        assert!(launches > 0, "the packed pass ran");
+        for (name, e) in names.iter().zip(&embs) {
+            let key = |k: &str| format!("{task}/img/{name}/{k}");
+            assert_eq!(e.multi.num_tokens(), m.images[*name].input_ids.len());
+            assert_vec_close(
+                &key("single"),
+                &e.single,
+                &vision_golden(&key("single")).to_vec1::<f32>().unwrap(),
+                1e-4,
+            );
+            let multi: Vec<f32> = rows(vision_golden(&key("multi"))).concat();
+            assert_vec_close(&key("multi"), &e.multi.data, &multi, 1e-4);
+        }
+        // Matryoshka truncation is applied to the packed pass's vectors as to the padded one's.
+        let small = enc.encode_images(&bytes[..1], task, Some(16)).unwrap();
+        assert_eq!(small[0].single.len(), 16);
+    }
+}
+
+#[test]
+fn packed_image_pass_in_bf16_stays_close() {
+    let enc = packed_encoder(DType::BF16);
+    let m = vision_manifest();
+    let bytes: Vec<Vec<u8>> = m.batch.iter().map(|n| image_bytes(n)).collect();
+    let embs = enc.encode_images(&bytes, "retrieval", None).unwrap();
+    let mut worst = (1f32, 1f32);
+    for (name, e) in m.batch.iter().zip(&embs) {
+        let key = |k: &str| format!("retrieval/img/{name}/{k}");
+        let single = vision_golden(&key("single")).to_vec1::<f32>().unwrap();
+        worst.0 = worst.0.min(cosine(&e.single, &single));
+        for (a, b) in e.multi.rows().zip(rows(vision_golden(&key("multi")))) {
+            worst.1 = worst.1.min(cosine(a, &b));
+        }
+    }
+    assert!(worst.0 >= 0.999 && worst.1 >= 0.99, "{worst:?}");
+}

@@ -188,11 +188,94 @@ fn concurrent_image_requests_keep_their_order_and_bad_images_free_their_slot() {
     }
     assert_eq!(svc.stats().inputs.load(Ordering::Relaxed), 5);
     assert!(svc.stats().batches.load(Ordering::Relaxed) <= 2);
-    // A corrupt image is the caller's error, named by index, and gives its slot back.
-    let err = svc
+    // A corrupt image is the caller's error, named by index, found by the prepare stage after
+    // `submit_images` returned; collecting it gives the slot back.
+    let pending = svc
         .submit_images(&[a.as_slice(), b"not an image".as_slice()], "code")
-        .err()
         .unwrap();
+    assert_eq!(svc.queue_depth(), 1);
+    let err = pending.wait().err().unwrap();
     assert!(matches!(err, Error::Image { index: 1, .. }), "{err}");
+    assert_eq!(svc.queue_depth(), 0);
+}
+
+#[test]
+fn texts_and_images_interleaved_through_the_pipeline_keep_order_and_results() {
+    use std::sync::atomic::Ordering;
+    let enc =
+        Arc::new(Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap());
+    let svc = EncoderService::start(
+        enc.clone(),
+        ServiceOptions {
+            max_batch_tokens: 4096,
+            max_batch_requests: 8,
+            queue_capacity: 16,
+        },
+    )
+    .unwrap();
+    let (a, b, c) = (image_bytes("a"), image_bytes("b"), image_bytes("c"));
+    let texts = ["first text", "a second, longer text than the first", "3"];
+    // Submitted from several threads at once, nothing collected until all are in: the prepare
+    // stage tokenizes and preprocesses while the worker runs earlier batches.
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|k| {
+                let (svc, a, b, c) = (&svc, &a, &b, &c);
+                s.spawn(move || {
+                    if k % 2 == 0 {
+                        let order = [[a, b, c], [c, a, b], [b, c, a]][k / 2];
+                        let p = svc.submit_images(&order, "retrieval").unwrap();
+                        (k, p.wait().unwrap())
+                    } else {
+                        let mut t = texts.to_vec();
+                        t.rotate_left(k / 2);
+                        let p = svc
+                            .submit(request(&t, "retrieval", PromptKind::Passage, None))
+                            .unwrap();
+                        (k, p.wait().unwrap())
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for (k, got) in results {
+        let want = if k % 2 == 0 {
+            let order = [[&a, &b, &c], [&c, &a, &b], [&b, &c, &a]][k / 2];
+            enc.encode_images(&order, "retrieval", None).unwrap()
+        } else {
+            let mut t = texts.to_vec();
+            t.rotate_left(k / 2);
+            enc.encode_texts(&t, "retrieval", PromptKind::Passage, None)
+                .unwrap()
+        };
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.tokens, w.tokens, "request {k} item {i}");
+            assert_vec_close(&format!("{k}/{i} single"), &g.single, &w.single, 1e-5);
+            assert_vec_close(
+                &format!("{k}/{i} multi"),
+                &g.multi.data,
+                &w.multi.data,
+                1e-5,
+            );
+        }
+    }
+    let stats = svc.stats();
+    assert_eq!(stats.inputs.load(Ordering::Relaxed), 18);
+    assert!(stats.prepare_micros.load(Ordering::Relaxed) > 0);
+    assert_eq!(svc.queue_depth(), 0);
+    // A text over the limit with truncation off is found while preparing: the result's error.
+    let long = "word ".repeat(200);
+    let mut req = request(&[long.as_str()], "retrieval", PromptKind::Query, None);
+    req.truncation = Truncation {
+        max_length: 16,
+        truncate: false,
+    };
+    let err = svc.submit(req).unwrap().wait().err().unwrap();
+    assert!(matches!(err, Error::TooLong { .. }), "{err}");
     assert_eq!(svc.queue_depth(), 0);
 }

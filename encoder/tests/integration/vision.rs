@@ -143,3 +143,54 @@ fn chunked_attention_gives_the_same_features() {
         VISION_TOL,
     );
 }
+
+#[test]
+fn varlen_attention_path_matches_transformers_and_the_segment_path() {
+    // The GPU's default path (fused bias + 2-D rotary, one bidirectional varlen launch per block
+    // over every window of every image) run by its CPU twins, against the goldens and against
+    // the segment path, image by image and for the mixed-size batch.
+    let mut model = load(DType::F32);
+    let m = vision_manifest();
+    let parts: Vec<(Tensor, [usize; 3])> = m.batch.iter().map(|n| pixels(n)).collect();
+    let pv = Tensor::cat(&parts.iter().map(|p| &p.0).collect::<Vec<_>>(), 0).unwrap();
+    let grids: Vec<[usize; 3]> = parts.iter().map(|p| p.1).collect();
+    assert!(!model.vision().unwrap().varlen_attention(), "CPU default");
+    let segments = model.vision().unwrap().forward(&pv, &grids).unwrap();
+    model.vision_mut().unwrap().set_varlen_attention(true);
+    let vision = model.vision().unwrap();
+    let varlen = vision.forward(&pv, &grids).unwrap();
+    let d = max_abs_diff(&varlen, &segments);
+    assert!(d <= 1e-5, "varlen vs segments {d:e}");
+    let mut start = 0;
+    for (name, (pv1, grid)) in m.batch.iter().zip(&parts) {
+        let n = grid.iter().product::<usize>() / 4;
+        let alone = vision.forward(pv1, &[*grid]).unwrap();
+        assert_close(
+            name,
+            &alone,
+            vision_golden(&format!("img/{name}/merger")),
+            VISION_TOL,
+        );
+        let d = max_abs_diff(&varlen.narrow(0, start, n).unwrap(), &alone);
+        assert!(d <= 1e-5, "{name}: batched vs single {d:e}");
+        start += n;
+    }
+}
+
+#[test]
+fn varlen_attention_path_in_bf16_stays_close() {
+    let mut model = load(DType::BF16);
+    model.vision_mut().unwrap().set_varlen_attention(true);
+    for name in vision_manifest().images.keys() {
+        let (pv, grid) = pixels(name);
+        let got = model.vision().unwrap().forward(&pv, &[grid]).unwrap();
+        let want = vision_golden(&format!("img/{name}/merger"));
+        let got = rows(&got.to_dtype(DType::F32).unwrap());
+        let c = got
+            .iter()
+            .zip(rows(want))
+            .map(|(a, b)| cosine(a, &b))
+            .fold(1f32, f32::min);
+        assert!(c >= 0.999, "{name}: bf16 varlen merger row cosine {c}");
+    }
+}

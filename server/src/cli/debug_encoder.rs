@@ -8,10 +8,15 @@
 //! {"parity": [{"name": "L32/code", "task": "code", "ids": [[15, 7, ...]]}],
 //!  "timing": [{"name": "32x128", "batch": 32, "tokens": 128, "task": "retrieval",
 //!              "warmup": 2, "iters": 10}],
+//!  "image_parity": [{"name": "448/retrieval", "task": "retrieval", "files": ["448.png"]}],
+//!  "image_timing": [{"name": "448x8", "task": "retrieval", "files": ["a.png", ...],
+//!                    "warmup": 2, "iters": 10}],
 //!  "seed": 0}
 //! ```
-//! A timed call goes from token ids on the host to vectors on the host (upload, forward pass,
-//! heads, download), as one `Encoder::embed_ids` call.
+//! A timed text call goes from token ids on the host to vectors on the host (upload, forward pass,
+//! heads, download), as one `Encoder::embed_ids` call; a timed image call from the encoded files
+//! in memory to vectors on the host (decode, resize, patchify, vision tower, decoder, heads), as
+//! one `Encoder::encode_images` call over all of the case's files.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,6 +46,11 @@ pub struct DebugEncoderArgs {
     /// packed on a GPU, padded on the CPU.
     #[arg(long, value_parser = ["packed", "padded"])]
     pub text_pass: Option<String>,
+    /// Vision tower attention: `varlen` (one fused launch per block over all windows) or
+    /// `segments` (batched matmuls per run of equal windows); default varlen on a GPU, segments on
+    /// the CPU.
+    #[arg(long, value_parser = ["varlen", "segments"])]
+    pub vision_pass: Option<String>,
     /// The request file (JSON, see the module docs).
     #[arg(long)]
     pub request: PathBuf,
@@ -57,7 +67,24 @@ struct Request {
     #[serde(default)]
     timing: Vec<TimingCase>,
     #[serde(default)]
+    image_parity: Vec<ImageCase>,
+    #[serde(default)]
+    image_timing: Vec<ImageCase>,
+    #[serde(default)]
     seed: u64,
+}
+
+/// Image files embedded in one call (parity), or timed as one batch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageCase {
+    name: String,
+    task: String,
+    files: Vec<PathBuf>,
+    #[serde(default = "default_warmup")]
+    warmup: usize,
+    #[serde(default = "default_iters")]
+    iters: usize,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +129,14 @@ pub fn run(args: DebugEncoderArgs) -> Result<()> {
     {
         bail!("timing cases need a positive batch, tokens and iters");
     }
+    if request
+        .image_timing
+        .iter()
+        .chain(&request.image_parity)
+        .any(|t| t.iters == 0 || t.files.is_empty())
+    {
+        bail!("image cases need files and a positive iters");
+    }
     let device = args.device.resolve()?;
     let dtype = args.dtype.unwrap_or_else(|| default_dtype(&device));
     let started = Instant::now();
@@ -116,6 +151,9 @@ pub fn run(args: DebugEncoderArgs) -> Result<()> {
     .with_context(|| format!("model {}", args.model))?;
     if let Some(pass) = &args.text_pass {
         encoder.set_packed_text(pass == "packed")?;
+    }
+    if let Some(pass) = &args.vision_pass {
+        encoder.set_varlen_vision(pass == "varlen")?;
     }
     let load_seconds = started.elapsed().as_secs_f64();
     let after_load = pool_usage(&device)?;
@@ -136,13 +174,21 @@ pub fn run(args: DebugEncoderArgs) -> Result<()> {
             .with_context(|| format!("parity case {}", case.name))?;
         let mut outs = Vec::new();
         for e in &embeddings {
-            outs.push(json!({
-                "tokens": e.tokens,
-                "dense": {"offset": vectors.put(&e.single)?, "len": e.single.len()},
-                "multi": {"offset": vectors.put(&e.multi.data)?, "rows": e.multi.num_tokens(), "dim": e.multi.dim},
-            }));
+            outs.push(vectors.row(e)?);
         }
         parity.push(json!({"name": case.name, "task": case.task, "rows": outs}));
+    }
+    let mut image_parity = Vec::new();
+    for case in &request.image_parity {
+        let images = read_files(&case.files)?;
+        let embeddings = encoder
+            .encode_images(&images, &case.task, None)
+            .with_context(|| format!("image parity case {}", case.name))?;
+        let mut outs = Vec::new();
+        for e in &embeddings {
+            outs.push(vectors.row(e)?);
+        }
+        image_parity.push(json!({"name": case.name, "task": case.task, "rows": outs}));
     }
     vectors.out.flush()?;
 
@@ -187,6 +233,42 @@ pub fn run(args: DebugEncoderArgs) -> Result<()> {
         }));
     }
 
+    let mut image_timing = Vec::new();
+    for case in &request.image_timing {
+        let images = read_files(&case.files)?;
+        let mut tokens = 0;
+        for _ in 0..case.warmup {
+            tokens = encoder
+                .encode_images(&images, &case.task, None)?
+                .iter()
+                .map(|e| e.tokens)
+                .sum::<usize>();
+        }
+        reset_peak(&device)?;
+        let mut ms = Vec::with_capacity(case.iters);
+        for _ in 0..case.iters {
+            let t = Instant::now();
+            let out = encoder.encode_images(&images, &case.task, None)?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            tokens = out.iter().map(|e| e.tokens).sum();
+        }
+        let peak = pool_usage(&device)?.map(|u| u.peak);
+        ms.sort_by(f64::total_cmp);
+        let median = ms[ms.len() / 2];
+        tracing::info!(case = %case.name, median_ms = median, "timed");
+        image_timing.push(json!({
+            "name": case.name,
+            "batch": images.len(),
+            "tokens": tokens,
+            "iters": case.iters,
+            "median_ms": median,
+            "min_ms": ms[0],
+            "max_ms": ms[ms.len() - 1],
+            "items_per_s": images.len() as f64 / (median / 1e3),
+            "peak_bytes": peak,
+        }));
+    }
+
     let info = encoder.info();
     let result = json!({
         "device": format!("{device:?}"),
@@ -199,6 +281,8 @@ pub fn run(args: DebugEncoderArgs) -> Result<()> {
         "weights_bytes": after_load.map(|u| u.current),
         "parity": parity,
         "timing": timing,
+        "image_parity": image_parity,
+        "image_timing": image_timing,
     });
     let path = args.out.join("result.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&result)?)
@@ -222,4 +306,20 @@ impl VectorFile {
         self.written += v.len();
         Ok(at)
     }
+
+    /// Writes an embedding's vectors; returns where they are, for result.json.
+    fn row(&mut self, e: &quiver_encoder::Embedding) -> Result<serde_json::Value> {
+        Ok(json!({
+            "tokens": e.tokens,
+            "dense": {"offset": self.put(&e.single)?, "len": e.single.len()},
+            "multi": {"offset": self.put(&e.multi.data)?, "rows": e.multi.num_tokens(), "dim": e.multi.dim},
+        }))
+    }
+}
+
+fn read_files(files: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
+    files
+        .iter()
+        .map(|f| std::fs::read(f).with_context(|| format!("{}: cannot read", f.display())))
+        .collect()
 }

@@ -1,6 +1,6 @@
-//! Causal grouped-query attention over packed sequences (`varlen_attention_d{D}` in
-//! `kernels/decoder.cu`): flash style, so no score matrix is ever stored and memory stays
-//! proportional to the tokens.
+//! Grouped-query attention over packed sequences (`varlen_attention_d{D}` in
+//! `kernels/decoder.cu`), causal for the decoder and bidirectional for the vision tower: flash
+//! style, so no score matrix is ever stored and memory stays proportional to the tokens.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use half::bf16;
@@ -13,7 +13,7 @@ const BQ: usize = 32;
 const TPQ: usize = 4;
 const BK: usize = 32;
 /// Head sizes the kernel is instantiated for.
-const HEAD_DIMS: [usize; 4] = [16, 32, 64, 128];
+const HEAD_DIMS: [usize; 5] = [16, 32, 64, 80, 128];
 
 /// Where each sequence of a packed batch starts: `cu_seqlens` on the device (`[B + 1]` u32) and
 /// the lengths on the host (for launch sizes).
@@ -67,6 +67,32 @@ pub fn varlen_attention(
     d: usize,
     scale: f32,
 ) -> Result<Tensor> {
+    attention(qkv, seqs, nh, nkv, d, scale, true)
+}
+
+/// As [`varlen_attention`], but every token sees every token of its own sequence (the vision
+/// tower: a sequence is a window, or a whole image in the full-attention blocks). One launch
+/// covers all sequences of a batch, whatever their lengths.
+pub fn varlen_attention_bidirectional(
+    qkv: &Tensor,
+    seqs: &VarlenSeqs,
+    nh: usize,
+    nkv: usize,
+    d: usize,
+    scale: f32,
+) -> Result<Tensor> {
+    attention(qkv, seqs, nh, nkv, d, scale, false)
+}
+
+fn attention(
+    qkv: &Tensor,
+    seqs: &VarlenSeqs,
+    nh: usize,
+    nkv: usize,
+    d: usize,
+    scale: f32,
+    causal: bool,
+) -> Result<Tensor> {
     let (rows, width) = qkv.dims2()?;
     check_dtype(qkv.dtype(), "varlen-attention")?;
     if width != (nh + 2 * nkv) * d
@@ -92,6 +118,7 @@ pub fn varlen_attention(
             nkv,
             d,
             scale,
+            causal,
         },
     )
 }
@@ -104,6 +131,7 @@ struct VarlenAttention {
     nkv: usize,
     d: usize,
     scale: f32,
+    causal: bool,
 }
 
 impl VarlenAttention {
@@ -130,7 +158,7 @@ impl VarlenAttention {
                     return Vec::new();
                 }
                 let kv_head = head / n_rep;
-                let kend = len.min(q0 + BQ);
+                let kend = if self.causal { len.min(q0 + BQ) } else { len };
                 let mut rows_out = Vec::new();
                 for qi in q0..kend {
                     let q: Vec<f32> = qkv[(start + qi) * width + head * d..][..d]
@@ -145,7 +173,7 @@ impl VarlenAttention {
                         let mut tile_max = f32::NEG_INFINITY;
                         for (j, sj) in s.iter_mut().enumerate() {
                             let key = k0 + j;
-                            if key > qi || key >= kend {
+                            if (self.causal && key > qi) || key >= kend {
                                 continue;
                             }
                             let krow = &qkv[(start + key) * width + (nh + kv_head) * d..][..d];
@@ -240,11 +268,12 @@ impl CustomOp2 for VarlenAttention {
         let dev = s1.device.clone();
         let f = cuda::kernel!(dev, &format!("varlen_attention_d{}", self.d), dtype)?;
         let cu = cuda::view::<u32>(s2, l2, OP)?;
-        let (nseq, tiles, nh, nkv) = (
+        let (nseq, tiles, nh, nkv, causal) = (
             self.nseq as i32,
             self.tiles_per_seq as i32,
             self.nh as i32,
             self.nkv as i32,
+            i32::from(self.causal),
         );
         let cfg = LaunchConfig {
             grid_dim: ((self.nseq * self.tiles_per_seq) as u32, self.nh as u32, 1),
@@ -266,7 +295,8 @@ impl CustomOp2 for VarlenAttention {
                     .arg(&tiles)
                     .arg(&nh)
                     .arg(&nkv)
-                    .arg(&self.scale);
+                    .arg(&self.scale)
+                    .arg(&causal);
                 // SAFETY: the arguments match the kernel's signature and the checked shapes.
                 unsafe { b.launch(cfg) }.w()?;
                 candle_core::CudaStorage::wrap_cuda_slice(out, dev.clone())
@@ -294,6 +324,7 @@ mod tests {
         nkv: usize,
         d: usize,
         scale: f32,
+        causal: bool,
     ) -> Vec<f32> {
         let width = (nh + 2 * nkv) * d;
         let rows: usize = lens.iter().sum();
@@ -304,7 +335,8 @@ mod tests {
                 let g = h / (nh / nkv);
                 for i in 0..len {
                     let q = &qkv[(start + i) * width + h * d..][..d];
-                    let sc: Vec<f64> = (0..=i)
+                    let visible = if causal { i + 1 } else { len };
+                    let sc: Vec<f64> = (0..visible)
                         .map(|j| {
                             let k = &qkv[(start + j) * width + (nh + g) * d..][..d];
                             q.iter()
@@ -354,9 +386,42 @@ mod tests {
             let scale = 1.0 / (d as f32).sqrt();
             let got = varlen_attention(&qkv, &seqs, nh, nkv, d, scale).unwrap();
             assert_eq!(got.dims(), &[rows, nh * d]);
-            let want = reference(&exact, &lens, nh, nkv, d, scale);
+            let want = reference(&exact, &lens, nh, nkv, d, scale, true);
             let err = rel_err(&super::super::testing::to_f32(&got), &want);
             assert!(err < tol, "d {d} {dtype:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn bidirectional_matches_the_formula() {
+        // Window-like and image-like lengths (64 = a full 4×4 window of 2×2 patches), one
+        // sequence shorter than a tile, and the vision tower's head size 80.
+        let lens = [64, 48, 7, 100];
+        for (nh, d, dtype, tol) in [
+            (2, 16, DType::F32, 1e-5),
+            (3, 80, DType::F32, 1e-5),
+            (2, 80, DType::BF16, 2e-2),
+        ] {
+            let rows: usize = lens.iter().sum();
+            let width = 3 * nh * d;
+            let qkv = Tensor::from_vec(
+                values(rows * width, 3 + d as u64),
+                (rows, width),
+                &Device::Cpu,
+            )
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+            let exact = super::super::testing::to_f32(&qkv);
+            let seqs = VarlenSeqs::new(&lens, &Device::Cpu).unwrap();
+            let scale = 1.0 / (d as f32).sqrt();
+            let got = varlen_attention_bidirectional(&qkv, &seqs, nh, nh, d, scale).unwrap();
+            let want = reference(&exact, &lens, nh, nh, d, scale, false);
+            let err = rel_err(&super::super::testing::to_f32(&got), &want);
+            assert!(err < tol, "d {d} {dtype:?}: {err}");
+            // The causal result differs (the test would pass for a causal kernel otherwise).
+            let causal = reference(&exact, &lens, nh, nh, d, scale, true);
+            assert!(rel_err(&super::super::testing::to_f32(&got), &causal) > 1e-2);
         }
     }
 

@@ -18,7 +18,7 @@ mod swiglu;
 pub(crate) mod cuda;
 
 pub use add_rms_norm::add_rms_norm;
-pub use attention::{varlen_attention, VarlenSeqs};
+pub use attention::{varlen_attention, varlen_attention_bidirectional, VarlenSeqs};
 pub use heads::{l2_normalize_rows, segment_mean};
 pub use rotary::rope_qkv;
 pub use swiglu::swiglu;

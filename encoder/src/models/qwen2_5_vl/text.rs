@@ -493,14 +493,30 @@ impl TextModel {
     pub fn packed_text_input(&self, rows: &[&[u32]], device: &Device) -> Result<PackedInput> {
         let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let positions: Vec<i64> = lens.iter().flat_map(|&l| 0..l as i64).collect();
+        self.packed_input(rows, [&positions, &positions, &positions], device)
+    }
+
+    /// A packed batch with explicit M-RoPE positions: `positions[c]` holds component `c` of every
+    /// token, rows end to end (the image prompts' 3-D positions).
+    pub fn packed_input(
+        &self,
+        rows: &[&[u32]],
+        positions: [&[i64]; 3],
+        device: &Device,
+    ) -> Result<PackedInput> {
+        let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let ids: Vec<u32> = rows.concat();
         let n = ids.len();
+        if positions[0].len() != n {
+            candle_core::bail!(
+                "packed input: {} positions for {n} tokens",
+                positions[0].len()
+            );
+        }
         Ok(PackedInput {
             ids: Tensor::from_vec(ids, n, device)?,
             seqs: VarlenSeqs::new(&lens, device)?,
-            cos_sin: self
-                .rope
-                .cos_sin_rows([&positions, &positions, &positions], device)?,
+            cos_sin: self.rope.cos_sin_rows(positions, device)?,
         })
     }
 
@@ -512,8 +528,21 @@ impl TextModel {
         input: &PackedInput,
         task: Option<usize>,
     ) -> Result<(Tensor, u64)> {
-        let mut launches = 1;
-        let mut x = self.embed_tokens.forward(&input.ids)?;
+        let (hidden, launches) =
+            self.forward_packed_embeds(self.embed_tokens.forward(&input.ids)?, input, task)?;
+        Ok((hidden, launches + 1))
+    }
+
+    /// [`TextModel::forward_packed`] from input embeddings `[tokens, hidden]` (token embeddings
+    /// with image features in place); the launches do not count making `x`.
+    pub fn forward_packed_embeds(
+        &self,
+        x: Tensor,
+        input: &PackedInput,
+        task: Option<usize>,
+    ) -> Result<(Tensor, u64)> {
+        let mut launches = 0;
+        let mut x = x;
         let mut delta: Option<Tensor> = None;
         for (i, layer) in self.layers.iter().enumerate() {
             let _span = tracing::trace_span!("decoder_layer_packed", i).entered();

@@ -5,6 +5,14 @@
 //! merged 2×2 unit, image after image, in row-major order within each image: the order in which
 //! the `<|image_pad|>` slots of the prompt are filled. Attention runs per segment (a window of
 //! 4×4 merged units, or a whole image in the full-attention blocks), so no N×N mask is built.
+//!
+//! Two attention paths compute the same thing. The varlen path (the default on a GPU) packs every
+//! window of every image end to end and runs each block's attention as one launch of the fused
+//! varlen kernel over all of them (`cu_seqlens` as flash-attention's varlen call takes them:
+//! no padding to the largest window or image, scores never stored), with the projection bias and
+//! the 2-D rotary applied by one fused kernel. The segment path (the default on the CPU, where
+//! BLAS matmuls beat the kernel's CPU twin) runs consecutive segments of equal length as one
+//! batched matmul each.
 //! Reference: `Qwen2_5_VisionTransformerPretrainedModel` and `transformers.vision_utils` in
 //! transformers 5.17
 //! <https://github.com/huggingface/transformers/blob/v5.17.0/src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py#L391-L494>.
@@ -13,6 +21,7 @@ use candle_core::{DType, IndexOp, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::Deserialize;
 
+use crate::layers::fused::{self, VarlenSeqs};
 use crate::layers::RmsNorm;
 
 /// The vision RMSNorm epsilon is fixed in the modeling code, not read from the config.
@@ -343,30 +352,66 @@ impl VisionAttention {
             .reshape((n, hidden))?;
         self.proj.forward(&o)
     }
+
+    /// The varlen path: `cos_sin [N, 2, head_dim/2]` f32, `seqs` the segments. Three launches
+    /// besides the two GEMMs: none per window.
+    fn forward_varlen(&self, x: &Tensor, cos_sin: &Tensor, seqs: &VarlenSeqs) -> Result<Tensor> {
+        let (nh, d) = (self.num_heads, self.head_dim);
+        let bias = self
+            .qkv
+            .bias()
+            .ok_or_else(|| candle_core::Error::Msg("vision qkv without bias".into()))?;
+        // [N, 3·nh·d] in the kernel's layout already: query heads, key heads, value heads.
+        let qkv = x.matmul(&self.qkv.weight().t()?)?;
+        fused::rope_qkv(&qkv, bias, cos_sin, nh, nh, d)?;
+        let o =
+            fused::varlen_attention_bidirectional(&qkv, seqs, nh, nh, d, 1.0 / (d as f32).sqrt())?;
+        self.proj.forward(&o)
+    }
 }
 
-/// SwiGLU with biases (not the fc1/fc2 GELU MLP of Qwen2-VL).
+/// SwiGLU with biases (not the fc1/fc2 GELU MLP of Qwen2-VL). Gate and up are one projection
+/// (their weights and biases stacked at load): one GEMM instead of two.
 #[derive(Debug, Clone)]
 struct VisionMlp {
-    gate_proj: Linear,
-    up_proj: Linear,
+    gate_up_proj: Linear,
     down_proj: Linear,
+    intermediate: usize,
 }
 
 impl VisionMlp {
     fn new(cfg: &VisionConfig, vb: VarBuilder) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let gate = linear(h, i, vb.pp("gate_proj"))?;
+        let up = linear(h, i, vb.pp("up_proj"))?;
+        let bias = |l: &Linear| {
+            l.bias()
+                .expect("linear() sets a bias: this is a bug")
+                .clone()
+        };
+        let gate_up_proj = Linear::new(
+            Tensor::cat(&[gate.weight(), up.weight()], 0)?,
+            Some(Tensor::cat(&[bias(&gate), bias(&up)], 0)?),
+        );
         Ok(VisionMlp {
-            gate_proj: linear(h, i, vb.pp("gate_proj"))?,
-            up_proj: linear(h, i, vb.pp("up_proj"))?,
+            gate_up_proj,
             down_proj: linear(i, h, vb.pp("down_proj"))?,
+            intermediate: i,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
-        let up = self.up_proj.forward(x)?;
+        let gate_up = self.gate_up_proj.forward(x)?;
+        let i = self.intermediate;
+        let gate = candle_nn::ops::silu(&gate_up.narrow(1, 0, i)?)?;
+        let up = gate_up.narrow(1, i, i)?;
         self.down_proj.forward(&(gate * up)?)
+    }
+
+    /// The varlen path's MLP: the product is one fused kernel.
+    fn forward_fused(&self, x: &Tensor) -> Result<Tensor> {
+        self.down_proj
+            .forward(&fused::swiglu(&self.gate_up_proj.forward(x)?)?)
     }
 }
 
@@ -403,6 +448,15 @@ impl VisionBlock {
         let x = (x + h)?;
         let h = self.mlp.forward(&self.norm2.forward(&x)?)?;
         x + h
+    }
+
+    /// The block on the varlen path; the residual adds are fused with the next norm.
+    fn forward_varlen(&self, x: &Tensor, cos_sin: &Tensor, seqs: &VarlenSeqs) -> Result<Tensor> {
+        let (n1, n2) = (&self.norm1, &self.norm2);
+        let (_, h) = fused::add_rms_norm(x, None, n1.weight(), n1.eps())?;
+        let a = self.attn.forward_varlen(&h, cos_sin, seqs)?;
+        let (x, h) = fused::add_rms_norm(x, Some(&a), n2.weight(), n2.eps())?;
+        x + self.mlp.forward_fused(&h)?
     }
 }
 
@@ -445,6 +499,8 @@ pub struct VisionModel {
     merger: PatchMerger,
     cfg: VisionConfig,
     max_attn_elems: usize,
+    /// Attention on the fused varlen kernel (one launch per block) instead of batched matmuls.
+    varlen: bool,
 }
 
 /// Attention score elements computed at once (32 Mi floats = 128 MiB in f32). A full-size
@@ -468,7 +524,18 @@ impl VisionModel {
             merger: PatchMerger::new(cfg, vb.pp("merger"))?,
             cfg: cfg.clone(),
             max_attn_elems: DEFAULT_MAX_ATTN_ELEMS,
+            varlen: vb.device().is_cuda(),
         })
+    }
+
+    /// Runs attention on the fused varlen kernel (the default on a GPU) or as batched matmuls
+    /// per run of equal-length segments (the default on the CPU).
+    pub fn set_varlen_attention(&mut self, on: bool) {
+        self.varlen = on;
+    }
+
+    pub fn varlen_attention(&self) -> bool {
+        self.varlen
     }
 
     /// Caps the attention score elements per matmul; smaller values mean more chunks.
@@ -525,14 +592,31 @@ impl VisionModel {
         let sin = Tensor::from_vec(sin, (n, half), dev)?.index_select(&perm_t, 0)?;
 
         let mut x = self.patch_embed(pixel_values)?.index_select(&perm_t, 0)?;
-        for (i, block) in self.blocks.iter().enumerate() {
-            let _span = tracing::trace_span!("vision_block", i).entered();
-            let cu = if cfg.fullatt_block_indexes.contains(&i) {
-                &layout.cu_seqlens
-            } else {
-                &layout.cu_window_seqlens
-            };
-            x = block.forward(&x, &cos, &sin, cu, self.max_attn_elems)?;
+        if self.varlen {
+            let lens =
+                |cu: &[usize]| -> Vec<usize> { cu.windows(2).map(|w| w[1] - w[0]).collect() };
+            let windows = VarlenSeqs::new(&lens(&layout.cu_window_seqlens), dev)?;
+            let images = VarlenSeqs::new(&lens(&layout.cu_seqlens), dev)?;
+            let cos_sin = Tensor::stack(&[&cos, &sin], 1)?;
+            for (i, block) in self.blocks.iter().enumerate() {
+                let _span = tracing::trace_span!("vision_block_varlen", i).entered();
+                let seqs = if cfg.fullatt_block_indexes.contains(&i) {
+                    &images
+                } else {
+                    &windows
+                };
+                x = block.forward_varlen(&x, &cos_sin, seqs)?;
+            }
+        } else {
+            for (i, block) in self.blocks.iter().enumerate() {
+                let _span = tracing::trace_span!("vision_block", i).entered();
+                let cu = if cfg.fullatt_block_indexes.contains(&i) {
+                    &layout.cu_seqlens
+                } else {
+                    &layout.cu_window_seqlens
+                };
+                x = block.forward(&x, &cos, &sin, cu, self.max_attn_elems)?;
+            }
         }
         let merged = self.merger.forward(&x)?;
         // Undo the window permutation: merged row k holds token window_index[k].
