@@ -367,6 +367,7 @@ impl CreateCollection {
                             .multivector_config
                             .map(MultiVectorConfigDto::to_engine),
                         on_disk: dto.on_disk,
+                        quantization_config: None,
                     },
                     dto.hnsw_config,
                 ),
