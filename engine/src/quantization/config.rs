@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Qdrant's default quantile: the extreme 1 % of component values are clamped.
-pub const DEFAULT_QUANTILE: f32 = 0.99;
+pub const DEFAULT_QUANTILE: f64 = 0.99;
 
 /// How a dense vector's rows are quantized.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub struct ScalarQuantization {
     pub kind: ScalarType,
     /// Fraction of component values the code range covers (in (0.5, 1]); the rest are clamped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quantile: Option<f32>,
+    pub quantile: Option<f64>,
     /// Keep the codes in memory even when the vector's rows stay on disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub always_ram: Option<bool>,
@@ -45,7 +45,7 @@ pub struct ScalarQuantization {
 
 impl ScalarQuantization {
     /// The quantile in force.
-    pub fn quantile(&self) -> f32 {
+    pub fn quantile(&self) -> f64 {
         self.quantile.unwrap_or(DEFAULT_QUANTILE)
     }
 }

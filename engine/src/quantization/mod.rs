@@ -26,7 +26,7 @@ use crate::index::VectorSlab;
 pub fn build_codes(config: &QuantizationConfig, slab: VectorSlab<'_>) -> Codes {
     match config {
         QuantizationConfig::Scalar(s) => {
-            Codes::Scalar(scalar::ScalarCodes::build(slab, s.quantile()))
+            Codes::Scalar(scalar::ScalarCodes::build(slab, s.quantile() as f32))
         }
         QuantizationConfig::Binary(_) => Codes::Binary(binary::BinaryCodes::build(slab)),
     }

@@ -8,6 +8,7 @@ pub mod common;
 pub mod embeddings;
 pub mod error;
 pub mod points;
+pub mod quantization;
 pub mod search;
 pub mod snapshots;
 

@@ -16,6 +16,7 @@ mod http_documents;
 mod http_embed;
 mod http_minilm;
 mod http_points;
+mod http_quantization;
 mod http_search;
 mod http_service;
 mod http_snapshots;
