@@ -1,7 +1,9 @@
 //! Nearest-neighbour search over every segment, merged by score.
 //!
 //! Per segment: a graph walk when the segment has a graph (and the request is not `exact`), else an
-//! exact scan. With a filter, a planner estimates from a sample how many points pass; few (or a small
+//! exact scan. A quantized vector's graph walk scores its codes and the original rows rescore the
+//! `limit × oversampling` best (unless the request asks for the codes' scores or to ignore them). With a
+//! filter, a planner estimates from a sample how many points pass; few (or a small
 //! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists are always
 //! scored exactly. Multi-vector (MaxSim) queries use a sealed segment's token store (PLAID) to find
 //! hits, under the same filter planner, and score them exactly over the raw rows; `exact` requests,
