@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::quantization::{
+    BinaryEncoding, BinaryQuantization, QuantizationConfig, ScalarQuantization, ScalarType,
+};
 pub use quiver_storage::segment::Residency;
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +132,9 @@ pub struct VectorParams {
     /// them into memory at open (false or unset, Qdrant's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
+    /// This vector's quantization, overriding the collection's (dense vectors only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<QuantizationConfig>,
 }
 
 /// When the appendable segment is sealed and when sealed segments are rewritten.
@@ -195,6 +201,9 @@ pub struct CollectionConfig {
     /// Vectors bound to an embedding model, by vector name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub embedding: BTreeMap<String, EmbeddingBinding>,
+    /// Quantization of every dense vector that does not set its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<QuantizationConfig>,
 }
 
 /// Largest accepted vector dimension; bigger values are almost always a client bug.
@@ -212,6 +221,7 @@ impl CollectionConfig {
                 hnsw_config: None,
                 multivector_config: None,
                 on_disk: None,
+                quantization_config: None,
             },
         );
         CollectionConfig {
@@ -219,6 +229,7 @@ impl CollectionConfig {
             hnsw_config: HnswConfig::default(),
             optimizer_config: OptimizerConfig::default(),
             embedding: BTreeMap::new(),
+            quantization_config: None,
         }
     }
 
@@ -260,6 +271,7 @@ impl CollectionConfig {
                     )));
                 }
             }
+            self.validate_quantization(name, params)?;
             if hnsw.ef_construct < 4 || hnsw.ef == 0 {
                 return Err(Error::InvalidInput(format!(
                     "vector `{name}`: hnsw ef_construct must be at least 4 and ef at least 1"
@@ -303,6 +315,64 @@ impl CollectionConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Checks the quantization that applies to one vector: the quantile's range, and that the vector
+    /// is one codes can stand in for (dense, its graph over the full vector).
+    fn validate_quantization(&self, name: &str, params: &VectorParams) -> Result<()> {
+        if params.multivector_config.is_some() {
+            if params.quantization_config.is_some() {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}`: quantization_config applies to dense vectors; a multivector \
+                     is compressed by its token_store"
+                )));
+            }
+            // The collection's quantization covers its dense vectors only.
+            return Ok(());
+        }
+        let Some(q) = self.quantization_for(name) else {
+            return Ok(());
+        };
+        if let QuantizationConfig::Scalar(s) = q {
+            let quantile = s.quantile();
+            if !(quantile > 0.5 && quantile <= 1.0) {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}`: scalar quantization quantile must be in (0.5, 1], got {quantile}"
+                )));
+            }
+        }
+        if self
+            .embedding
+            .get(name)
+            .and_then(|b| b.dims)
+            .is_some_and(|d| d < params.size)
+        {
+            return Err(Error::InvalidInput(format!(
+                "vector `{name}`: quantization_config cannot be combined with a Matryoshka `dims` \
+                 binding (its graph walks the prefix rows, not codes)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The quantization of a dense vector: its own, else the collection's.
+    pub fn quantization_for(&self, name: &str) -> Option<&QuantizationConfig> {
+        let p = self.vectors.get(name)?;
+        if p.multivector_config.is_some() {
+            return None;
+        }
+        p.quantization_config
+            .as_ref()
+            .or(self.quantization_config.as_ref())
+    }
+
+    /// Where sealed segments serve a vector's codes from: memory when `always_ram`, else where its
+    /// rows are.
+    pub fn codes_residency(&self, name: &str) -> Residency {
+        match self.quantization_for(name) {
+            Some(q) if q.always_ram() => Residency::InMemory,
+            _ => self.vector_residency(name),
+        }
     }
 
     /// The HNSW parameters that apply to a named vector.

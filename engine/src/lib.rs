@@ -11,6 +11,7 @@ pub mod index;
 pub mod kernels;
 pub mod plaid;
 pub mod point;
+pub mod quantization;
 pub mod query;
 
 pub use collection::{Collection, Collections};

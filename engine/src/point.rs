@@ -189,8 +189,14 @@ pub struct SearchRequest {
     pub plaid: Option<crate::plaid::PlaidSearchParams>,
     /// For a vector whose graph indexes a Matryoshka prefix: rescore the graph's `ef` best with the
     /// full vectors (true, the default), or return the prefix scores as they are (a funnel's first
-    /// stage, whose candidates a later stage rescores). No effect on other vectors.
+    /// stage, whose candidates a later stage rescores). For a quantized vector: rescore the codes'
+    /// candidates with the original rows (true), or return the codes' estimated scores.
     pub rescore: bool,
+    /// For a quantized vector: the graph walk keeps `limit × oversampling` candidates by their codes'
+    /// scores, which the original rows then rescore (`None`: 1).
+    pub oversampling: Option<f64>,
+    /// For a quantized vector: walk the graph on the original rows instead of the codes.
+    pub ignore_quantization: bool,
 }
 
 impl SearchRequest {
@@ -215,6 +221,8 @@ impl SearchRequest {
             with_vectors: WithVectors::None,
             plaid: None,
             rescore: true,
+            oversampling: None,
+            ignore_quantization: false,
         }
     }
 }

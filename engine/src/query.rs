@@ -64,17 +64,21 @@ pub struct SearchParams {
     pub hnsw_ef: Option<usize>,
     /// Scan exactly instead of using the index.
     pub exact: bool,
-    /// How a vector whose graph indexes a Matryoshka prefix ranks the graph's candidates.
+    /// How a quantized vector, or one whose graph indexes a Matryoshka prefix, ranks the graph's
+    /// candidates.
     pub quantization: Option<QuantizationParams>,
     /// Overrides of the token store's (PLAID) search, for multivector stages.
     pub plaid: Option<PlaidSearchParams>,
 }
 
-/// Qdrant's `params.quantization`, applied to a Matryoshka-prefix index (no effect on other vectors).
+/// Qdrant's `params.quantization`, applied to a quantized vector (whose graph walk scores codes) and
+/// to a Matryoshka-prefix index (whose graph walk scores prefix rows); no effect on other vectors.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct QuantizationParams {
-    /// `false`: return the prefix scores as they are (a funnel's first stage); `true` (the default):
-    /// rescore the graph's candidates with the full vectors.
+    /// `true`: walk the graph on the original rows, not the codes (quantized vectors only).
+    pub ignore: Option<bool>,
+    /// `false`: return the codes' or the prefix's scores as they are (a funnel's first stage); `true`
+    /// (the default): rescore the graph's candidates with the original full vectors.
     pub rescore: Option<bool>,
     /// Rescore `limit × oversampling` graph candidates (1 to 100).
     pub oversampling: Option<f64>,

@@ -117,7 +117,7 @@ pub fn apply_default_funnel<I: Clone>(
         let params = SearchParams {
             quantization: Some(QuantizationParams {
                 rescore: Some(false),
-                oversampling: None,
+                ..Default::default()
             }),
             ..Default::default()
         };

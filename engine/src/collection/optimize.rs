@@ -26,6 +26,7 @@ use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
 use crate::index::prefix::{prefix_rows, write_prefix_file, PrefixFile};
 use crate::index::VectorSlab;
 use crate::plaid::{PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices};
+use crate::quantization::{build_codes, write_codes, CodesFile};
 use crate::Result;
 
 /// Prefix of the [`SegmentFile::Attached`] name of a multi-vector's token store; the vector name
@@ -35,6 +36,10 @@ const PLAID_ATTACHED_PREFIX: &str = "plaid:";
 /// Prefix of the [`SegmentFile::Attached`] name of a dense vector's Matryoshka prefix rows (the rows
 /// its graph indexes); the vector name follows it.
 const PREFIX_ATTACHED_PREFIX: &str = "prefix:";
+
+/// Prefix of the [`SegmentFile::Attached`] name of a dense vector's quantized codes; the vector name
+/// follows it.
+const CODES_ATTACHED_PREFIX: &str = "codes:";
 
 /// Rows copied out of a segment, ready to be written as a new one.
 struct Extracted {
@@ -143,6 +148,7 @@ pub(crate) fn open_sealed(
                 rows,
                 graph: None,
                 prefix: None,
+                codes: None,
             };
             (name, SealedVector::Dense(dense))
         })
@@ -181,6 +187,14 @@ pub(crate) fn open_sealed(
                     match entry {
                         SealedVector::Multi(m) => m.tokens = Some(tokens),
                         SealedVector::Dense(_) => return Err(unlisted(vector).into()),
+                    }
+                } else if let Some(vector) = name.strip_prefix(CODES_ATTACHED_PREFIX) {
+                    let codes = CodesFile::open_as(&path, config.codes_residency(vector))?;
+                    match vectors.get_mut(vector) {
+                        Some(SealedVector::Dense(d)) if codes.len() == d.rows.num_rows() => {
+                            d.codes = Some(codes)
+                        }
+                        _ => return Err(unlisted(vector).into()),
                     }
                 } else if let Some(vector) = name.strip_prefix(PREFIX_ATTACHED_PREFIX) {
                     let prefix = PrefixFile::open_as(&path, config.vector_residency(vector))?;
@@ -244,6 +258,20 @@ impl Shared {
                 None => full,
             };
             let graph = build_graph(slab, distance, &params, &self.stop)?;
+            // Codes are what the graph walk scores with, so a vector gets them with its graph.
+            if let Some(q) = self.config.quantization_for(name) {
+                let codes = build_codes(q, full);
+                let file_name = format!("codes-{i}.q");
+                let path = segment_dir(&self.dir, entry.id).join(&file_name);
+                let written = write_codes(&path, &codes)?;
+                out.push(FileEntry::new(
+                    SegmentFile::Attached {
+                        name: format!("{CODES_ATTACHED_PREFIX}{name}"),
+                    },
+                    segment_file_path(entry.id, &file_name),
+                    written,
+                ));
+            }
             if let Some((dims, rows)) = &prefix_rows {
                 let file_name = format!("prefix-{i}.f32");
                 let path = segment_dir(&self.dir, entry.id).join(&file_name);

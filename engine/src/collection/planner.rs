@@ -224,18 +224,25 @@ fn search_request(
         exact: params.exact,
         plaid: params.plaid.clone(),
         rescore: true,
+        oversampling: None,
+        ignore_quantization: false,
         score_threshold: stage.score_threshold,
         with_payload: stage.with_payload,
         with_vectors: stage.with_vectors,
     };
     (request.ef, request.rescore) =
         quantization(config, stage.using, params, request.limit_with_offset())?;
+    if let Some(q) = params.quantization {
+        request.oversampling = q.oversampling;
+        request.ignore_quantization = q.ignore.unwrap_or(false);
+    }
     Ok(request)
 }
 
-/// Qdrant's `params.quantization` applied to a Matryoshka-prefix index: `rescore: false` returns the
-/// prefix scores (a funnel's first stage), `oversampling` widens the candidate list that is rescored
-/// with the full vectors to `k × oversampling`. Returns the `ef` and `rescore` of the search.
+/// Qdrant's `params.quantization` applied to a quantized vector or a Matryoshka-prefix index:
+/// `rescore: false` returns the codes' or prefix's scores (a funnel's first stage), `oversampling`
+/// widens the candidate list that is rescored with the full vectors to `k × oversampling` (the graph
+/// walk's `ef` grows to match). Returns the `ef` and `rescore` of the search.
 fn quantization(
     config: &CollectionConfig,
     using: &str,

@@ -1,7 +1,9 @@
 //! Nearest-neighbour search over every segment, merged by score.
 //!
 //! Per segment: a graph walk when the segment has a graph (and the request is not `exact`), else an
-//! exact scan. With a filter, a planner estimates from a sample how many points pass; few (or a small
+//! exact scan. A quantized vector's graph walk scores its codes and the original rows rescore the
+//! `limit × oversampling` best (unless the request asks for the codes' scores or to ignore them). With a
+//! filter, a planner estimates from a sample how many points pass; few (or a small
 //! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists are always
 //! scored exactly. Multi-vector (MaxSim) queries use a sealed segment's token store (PLAID) to find
 //! hits, under the same filter planner, and score them exactly over the raw rows; `exact` requests,
@@ -20,11 +22,13 @@ use crate::config::{CollectionConfig, Distance};
 use crate::distance;
 use crate::filter::Filter;
 use crate::index::exact::exact_search;
+use crate::index::hnsw::GraphView;
 use crate::index::prefix::{prefix_of, prefix_score};
-use crate::index::Candidate;
+use crate::index::{Candidate, VectorSlab};
 use crate::kernels;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
+use crate::quantization::CodesFile;
 use crate::Result;
 
 /// Points sampled to estimate a filter's selectivity.
@@ -97,8 +101,12 @@ struct Ctx<'a> {
     plaid: &'a PlaidSearchParams,
     /// The Matryoshka prefix the vector's graph indexes, if any.
     index_dims: Option<usize>,
-    /// Rescore prefix candidates with the full vectors (see [`SearchRequest::rescore`]).
+    /// Rescore prefix or codes candidates with the full vectors (see [`SearchRequest::rescore`]).
     rescore: bool,
+    /// Codes candidates per requested hit (see [`SearchRequest::oversampling`]).
+    oversampling: f64,
+    /// Walk on the rows even where codes exist.
+    ignore_quantization: bool,
 }
 
 fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
@@ -211,7 +219,12 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
                 g.search(slab, ctx.dist, &qp, ctx.k, ctx.ef, &accept)
             }
         }
-        (Some((g, slab)), None) => g.search(slab, ctx.dist, q, ctx.k, ctx.ef, &accept),
+        (Some((g, slab)), None) => {
+            match view.codes(ctx.name).filter(|_| !ctx.ignore_quantization) {
+                Some(codes) => walk_codes(g, codes, d.slab, ctx, q, &accept),
+                None => g.search(slab, ctx.dist, q, ctx.k, ctx.ef, &accept),
+            }
+        }
         (None, Some(dims)) if !ctx.rescore => {
             let qp = prefix_of(ctx.dist, q, dims);
             let hits = (0..d.slab.len() as u32)
@@ -230,6 +243,37 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         .filter_map(|c| Some((d.row_to_point(c.offset)?, c.score)))
         .collect();
     (hits, path)
+}
+
+/// A graph walk on a quantized vector's codes: the `k × oversampling` best by the codes' scores,
+/// rescored with the original rows unless the request asked for the codes' scores.
+fn walk_codes(
+    graph: &GraphView,
+    codes: &CodesFile,
+    rows: VectorSlab<'_>,
+    ctx: &Ctx<'_>,
+    q: &[f32],
+    accept: &(dyn Fn(u32) -> bool + Sync),
+) -> Vec<Candidate> {
+    let scorer = codes.scorer(ctx.dist, q);
+    let want = ((ctx.k as f64 * ctx.oversampling).ceil() as usize).max(ctx.k);
+    let walked = graph.search_by(&scorer, want, ctx.ef.max(want), accept);
+    let hits = if ctx.rescore {
+        let exact = walked
+            .into_iter()
+            .map(|(row, _)| (row, distance::score(ctx.dist, q, rows.row(row))))
+            .collect();
+        top_k(ctx.dist, exact, ctx.k)
+    } else {
+        walked
+            .into_iter()
+            .take(ctx.k)
+            .map(|(row, key)| (row, scorer.key_to_score(key)))
+            .collect()
+    };
+    hits.into_iter()
+        .map(|(offset, score)| Candidate { offset, score })
+        .collect()
 }
 
 /// Multi-vector score: MaxSim (sum over query rows of the best dot product) for Cosine and Dot; for
@@ -358,6 +402,8 @@ pub(crate) fn search_traced(
         plaid: req.plaid.as_ref().unwrap_or(&default_plaid),
         index_dims: config.index_dims(&req.using),
         rescore: req.rescore,
+        oversampling: req.oversampling.unwrap_or(1.0),
+        ignore_quantization: req.ignore_quantization,
     };
     let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
     for (si, view) in views.iter().enumerate() {

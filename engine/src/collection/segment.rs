@@ -24,6 +24,7 @@ use crate::index::prefix::PrefixFile;
 use crate::index::VectorSlab;
 use crate::plaid::PlaidIndex;
 use crate::point::{NamedVectors, Payload, PointInsert, Vector, WithVectors};
+use crate::quantization::CodesFile;
 use crate::{Error, Result};
 
 /// One dense vector name in memory: a row for every offset (zeros where the point lacks it).
@@ -208,6 +209,8 @@ pub(crate) struct SealedDense {
     pub graph: Option<GraphView>,
     /// The Matryoshka prefix rows the graph indexes, for a vector bound with `dims`.
     pub prefix: Option<PrefixFile>,
+    /// The rows' quantized codes, which the graph walk scores with, for a quantized vector.
+    pub codes: Option<CodesFile>,
 }
 
 /// A multivector of a sealed segment.
@@ -449,6 +452,14 @@ impl<'a> View<'a> {
         match self {
             View::Mem { .. } => None,
             View::Sealed { seg, .. } => seg.dense(name)?.graph.as_ref(),
+        }
+    }
+
+    /// The quantized codes of a dense vector's rows (sealed segments of a quantized vector only).
+    pub fn codes(&self, name: &str) -> Option<&CodesFile> {
+        match self {
+            View::Mem { .. } => None,
+            View::Sealed { seg, .. } => seg.dense(name)?.codes.as_ref(),
         }
     }
 

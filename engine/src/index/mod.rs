@@ -43,3 +43,42 @@ pub struct Candidate {
     /// Qdrant-convention score (similarity, or distance for Euclid).
     pub score: f32,
 }
+
+/// What a graph walk scores rows with: the rows themselves ([`hnsw::SlabScorer`]) or their quantized codes.
+pub trait RowScorer: Sync {
+    /// Rows it can score.
+    fn len(&self) -> usize;
+
+    /// True when it has no rows.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lower-is-better key of `row` against the query.
+    fn key(&self, row: u32) -> f32;
+
+    /// Hints the CPU to start loading what [`RowScorer::key`] will read for `row`.
+    fn prefetch(&self, _row: u32) {}
+
+    /// Hints the CPU to load the rest of `row` beyond what [`RowScorer::prefetch`] asked for.
+    fn prefetch_rest(&self, _row: u32) {}
+}
+
+/// Hints the CPU to load every cache line of `s`.
+#[inline(always)]
+pub(crate) fn prefetch_slice<T>(s: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = s.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(s);
+        let mut at = 0;
+        while at < bytes {
+            // SAFETY: prefetch is a hint that never faults, and `at` is inside `s`.
+            unsafe { _mm_prefetch(p.add(at), _MM_HINT_T0) };
+            at += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
+}

@@ -1,11 +1,13 @@
 //! The vector kernels every part of the engine scores with: dot product, squared L2, one vector
-//! against many rows, nearest row (k-means assignment), MaxSim, and normalisation.
+//! against many rows, nearest row (k-means assignment), MaxSim, and normalisation; [`codes`] holds the
+//! integer kernels over quantized codes.
 //!
 //! On x86_64 an AVX2 + FMA version is chosen at run time, by one CPU-feature check ([`avx2_fma`]);
 //! elsewhere, and on CPUs without them, portable loops with independent accumulators, which the
 //! compiler vectorises. Each sums in a fixed order, so a given machine always returns the same bits for
 //! the same inputs; machines with and without FMA may differ in the last bits.
 
+pub mod codes;
 mod portable;
 #[cfg(test)]
 mod tests;

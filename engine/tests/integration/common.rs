@@ -50,6 +50,7 @@ pub fn config_with_multi(dim: usize, distance: Distance) -> CollectionConfig {
             hnsw_config: None,
             multivector_config: Some(MultiVectorConfig::max_sim()),
             on_disk: None,
+            quantization_config: None,
         },
     );
     c

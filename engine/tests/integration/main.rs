@@ -6,6 +6,7 @@ mod crud;
 mod durability;
 mod matryoshka;
 mod plaid;
+mod quantization;
 mod query;
 mod recall;
 mod search;

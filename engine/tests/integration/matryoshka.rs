@@ -197,6 +197,7 @@ fn bindings_are_validated() {
             hnsw_config: None,
             multivector_config: Some(MultiVectorConfig::max_sim()),
             on_disk: None,
+            quantization_config: None,
         },
     );
     multi.embedding.insert("tokens".into(), bind(Some(2)));

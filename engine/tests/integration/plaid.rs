@@ -191,6 +191,7 @@ fn plaid_recall_at_ten_thousand_documents() {
             hnsw_config: None,
             multivector_config: Some(quiver_engine::config::MultiVectorConfig::max_sim()),
             on_disk: None,
+            quantization_config: None,
         },
     );
     config.optimizer_config.segment_max_points = 20_000;

@@ -20,7 +20,7 @@ use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
 /// (`shard_number`, `replication_factor`, `write_consistency_factor`, `on_disk_payload`, `wal_config`,
-/// `quantization_config`, `strict_mode_config`, `sharding_method`, `metadata`) are accepted and ignored.
+/// `strict_mode_config`, `sharding_method`, `metadata`) are accepted and ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 // Some fields are parsed only so that Qdrant clients can send them.
 #[allow(dead_code)]
@@ -48,7 +48,9 @@ pub struct CreateCollection {
     /// Ignored: the WAL is fsynced on every write.
     #[schema(value_type = Option<Object>)]
     pub wal_config: Option<Value>,
-    /// Ignored: vectors are kept as 32-bit floats.
+    /// Quantization of every dense vector that does not set its own: `{"scalar": {"type": "int8",
+    /// "quantile": 0.99, "always_ram": true}}` or `{"binary": {"always_ram": true, "encoding":
+    /// "one_bit"}}`.
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
     /// Quiver: vectors the server fills with one of its models, by vector name. A point's bare
@@ -133,7 +135,7 @@ pub struct VectorParamsDto {
     /// absent (Qdrant's default): they are read into memory when a segment opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
-    /// Ignored.
+    /// This vector's quantization (dense vectors), overriding the collection's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
@@ -365,6 +367,10 @@ impl CreateCollection {
                     )));
                 }
             }
+            let quantization_config = super::quantization::parse(
+                dto.quantization_config,
+                &format!("vectors.{name}.quantization_config"),
+            )?;
             params.insert(
                 name,
                 (
@@ -376,6 +382,7 @@ impl CreateCollection {
                             .multivector_config
                             .map(MultiVectorConfigDto::to_engine),
                         on_disk: dto.on_disk,
+                        quantization_config,
                     },
                     dto.hnsw_config,
                 ),
@@ -416,6 +423,10 @@ impl CreateCollection {
             hnsw_config: collection_hnsw,
             optimizer_config,
             embedding,
+            quantization_config: super::quantization::parse(
+                self.quantization_config,
+                "quantization_config",
+            )?,
         };
         config
             .validate()
@@ -469,7 +480,7 @@ pub struct CollectionConfigOut {
     pub optimizer_config: OptimizerConfigOut,
     /// Reported for client compatibility; Quiver's WAL is fsynced per write and trimmed on seal.
     pub wal_config: WalConfigOut,
-    /// Always null.
+    /// The collection's quantization as set (null when none).
     #[schema(value_type = Option<Object>)]
     pub quantization_config: Option<Value>,
     /// Quiver: vectors bound to an embedding model (absent when none is).
@@ -518,6 +529,10 @@ pub struct VectorParamsOut {
     /// As set at creation; absent means false (rows read into memory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
+    /// This vector's own quantization, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub quantization_config: Option<Value>,
 }
 
 /// HNSW parameters as stored.
@@ -585,6 +600,10 @@ fn params_out(p: &VectorParams) -> VectorParamsOut {
         hnsw_config: p.hnsw_config.as_ref().map(|h| hnsw_out(h, p.size)),
         multivector_config: p.multivector_config.map(MultiVectorConfigDto::from_engine),
         on_disk: p.on_disk,
+        quantization_config: p
+            .quantization_config
+            .as_ref()
+            .map(super::quantization::to_json),
     }
 }
 
@@ -629,7 +648,10 @@ impl CollectionInfoOut {
                     wal_capacity_mb: 32,
                     wal_segments_ahead: 0,
                 },
-                quantization_config: None,
+                quantization_config: config
+                    .quantization_config
+                    .as_ref()
+                    .map(super::quantization::to_json),
                 embedding: (!config.embedding.is_empty()).then(|| {
                     config
                         .embedding

@@ -9,6 +9,7 @@ pub mod documents;
 pub mod embeddings;
 pub mod error;
 pub mod points;
+pub mod quantization;
 pub mod search;
 pub mod snapshots;
 

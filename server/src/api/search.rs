@@ -27,9 +27,11 @@ pub struct SearchParams {
     pub hnsw_ef: Option<usize>,
     /// Scan exactly instead of walking the graph.
     pub exact: Option<bool>,
-    /// For a vector bound with Matryoshka `dims` (its graph indexes the prefix): `rescore: false`
-    /// returns the prefix scores, `oversampling` rescores `limit × oversampling` graph candidates with
-    /// the full vectors. No effect on other vectors.
+    /// For a quantized vector (its graph walk scores codes) or one bound with Matryoshka `dims` (its
+    /// graph indexes the prefix): `rescore: false` returns the codes' or prefix's scores,
+    /// `oversampling` rescores `limit × oversampling` graph candidates with the original vectors,
+    /// `ignore: true` walks a quantized vector's graph on the original vectors. No effect on other
+    /// vectors.
     #[schema(value_type = Option<Object>)]
     pub quantization: Option<Value>,
     /// Ignored.
@@ -292,8 +294,7 @@ impl SearchParams {
     }
 }
 
-/// `params.quantization`: `{"rescore": bool, "oversampling": number, "ignore": bool}` (`ignore` is
-/// accepted: Quiver quantizes nothing).
+/// `params.quantization`: `{"rescore": bool, "oversampling": number, "ignore": bool}`.
 fn quantization(value: Option<Value>) -> Result<Option<QuantizationParams>, Error> {
     let Some(value) = value.filter(|q| !q.is_null()) else {
         return Ok(None);
@@ -306,7 +307,8 @@ fn quantization(value: Option<Value>) -> Result<Option<QuantizationParams>, Erro
     let mut out = QuantizationParams::default();
     for (key, value) in map {
         match (key.as_str(), value) {
-            (_, Value::Null) | ("ignore", Value::Bool(_)) => {}
+            (_, Value::Null) => {}
+            ("ignore", Value::Bool(b)) => out.ignore = Some(b),
             ("rescore", Value::Bool(b)) => out.rescore = Some(b),
             ("oversampling", Value::Number(n)) => {
                 out.oversampling = Some(n.as_f64().unwrap_or(0.0))

@@ -154,6 +154,7 @@ fn build_config(args: CreateArgs) -> Result<CollectionConfig> {
                 hnsw_config: None,
                 multivector_config: Some(MultiVectorConfig::max_sim()),
                 on_disk: None,
+                quantization_config: None,
             },
         );
     }

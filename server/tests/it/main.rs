@@ -18,6 +18,7 @@ mod http_documents_route;
 mod http_embed;
 mod http_minilm;
 mod http_points;
+mod http_quantization;
 mod http_search;
 mod http_service;
 mod http_snapshots;

@@ -14,7 +14,7 @@ mod tests;
 
 pub use build::build_graph;
 pub use format::write_graph;
-pub use view::GraphView;
+pub use view::{GraphView, SlabScorer};
 
 /// Build parameters.
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use crate::config::Distance;
 use crate::distance::{key_to_score, order_key};
 use crate::index::topk::Scored;
 use crate::index::visited::with_visited;
-use crate::index::{Candidate, VectorSlab};
+use crate::index::{Candidate, RowScorer, VectorSlab};
 use crate::{Error, Result};
 
 /// A graph file, memory-mapped.
@@ -148,12 +148,38 @@ impl GraphView {
         ef: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<Candidate> {
-        let n = self.len().min(slab.len());
-        let entry = self.header.entry_point;
-        if k == 0 || n == 0 || slab.dim == 0 || query.len() != slab.dim || entry as usize >= n {
+        if slab.dim == 0 || query.len() != slab.dim {
             return Vec::new();
         }
-        let score = |o: u32| Scored::new(order_key(distance, query, slab.row(o)), o);
+        let scorer = SlabScorer {
+            slab,
+            distance,
+            query,
+        };
+        self.search_by(&scorer, k, ef, accept)
+            .into_iter()
+            .map(|(offset, key)| Candidate {
+                offset,
+                score: key_to_score(distance, key),
+            })
+            .collect()
+    }
+
+    /// [`GraphView::search`] with rows scored by `scorer` (the rows, or their quantized codes):
+    /// `(row, key)` pairs, lowest key first.
+    pub fn search_by<S: RowScorer>(
+        &self,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<(u32, f32)> {
+        let n = self.len().min(scorer.len());
+        let entry = self.header.entry_point;
+        if k == 0 || n == 0 || entry as usize >= n {
+            return Vec::new();
+        }
+        let score = |o: u32| Scored::new(scorer.key(o), o);
         let in_range = |o: u32| o != NO_NODE && (o as usize) < n;
 
         let mut current = score(entry);
@@ -211,7 +237,7 @@ impl GraphView {
                         break;
                     }
                     if in_range(nb) && visited.insert(nb) {
-                        prefetch(slab.row(nb));
+                        scorer.prefetch(nb);
                         fresh.push(nb);
                     }
                 }
@@ -219,7 +245,7 @@ impl GraphView {
                     // The whole next row streams in while this one is scored; the first lines
                     // of all of them were requested above.
                     if let Some(&next) = fresh.get(i + 1) {
-                        prefetch_rest(slab.row(next));
+                        scorer.prefetch_rest(next);
                     }
                     let s = score(nb);
                     if results.len() < ef || results.peek().is_some_and(|worst| s < *worst) {
@@ -241,11 +267,39 @@ impl GraphView {
         found
             .into_iter()
             .take(k)
-            .map(|s| Candidate {
-                offset: s.offset,
-                score: key_to_score(distance, s.key),
-            })
+            .map(|s| (s.offset, s.key))
             .collect()
+    }
+}
+
+/// Rows of a slab against one query, keyed by [`order_key`].
+pub struct SlabScorer<'a> {
+    /// The rows.
+    pub slab: VectorSlab<'a>,
+    /// How they compare.
+    pub distance: Distance,
+    /// The query, `slab.dim` long.
+    pub query: &'a [f32],
+}
+
+impl RowScorer for SlabScorer<'_> {
+    fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    #[inline]
+    fn key(&self, row: u32) -> f32 {
+        order_key(self.distance, self.query, self.slab.row(row))
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        prefetch(self.slab.row(row));
+    }
+
+    #[inline]
+    fn prefetch_rest(&self, row: u32) {
+        prefetch_rest(self.slab.row(row));
     }
 }
 

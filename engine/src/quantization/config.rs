@@ -1,0 +1,79 @@
+//! Quantization settings as stored with a collection. The serde shape is Qdrant's
+//! (`{"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}`,
+//! `{"binary": {"always_ram": true, "encoding": "one_bit"}}`).
+
+use serde::{Deserialize, Serialize};
+
+/// Qdrant's default quantile: the extreme 1 % of component values are clamped.
+pub const DEFAULT_QUANTILE: f64 = 0.99;
+
+/// How a dense vector's rows are quantized.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum QuantizationConfig {
+    /// One byte per component.
+    Scalar(ScalarQuantization),
+    /// One bit per component.
+    Binary(BinaryQuantization),
+}
+
+impl QuantizationConfig {
+    /// Whether the codes are read into memory whatever the vector's `on_disk` says.
+    pub fn always_ram(&self) -> bool {
+        match self {
+            QuantizationConfig::Scalar(s) => s.always_ram,
+            QuantizationConfig::Binary(b) => b.always_ram,
+        }
+        .unwrap_or(false)
+    }
+}
+
+/// Scalar quantization settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalarQuantization {
+    /// The code type; only `int8`.
+    #[serde(rename = "type")]
+    pub kind: ScalarType,
+    /// Fraction of component values the code range covers (in (0.5, 1]); the rest are clamped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
+    /// Keep the codes in memory even when the vector's rows stay on disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_ram: Option<bool>,
+}
+
+impl ScalarQuantization {
+    /// The quantile in force.
+    pub fn quantile(&self) -> f64 {
+        self.quantile.unwrap_or(DEFAULT_QUANTILE)
+    }
+}
+
+/// Scalar code types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalarType {
+    /// One byte per component.
+    Int8,
+}
+
+/// Binary quantization settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinaryQuantization {
+    /// Keep the codes in memory even when the vector's rows stay on disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_ram: Option<bool>,
+    /// Bits per component; only `one_bit` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<BinaryEncoding>,
+}
+
+/// Binary encodings Quiver builds. Qdrant's `two_bits` and `one_and_half_bits` are refused by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinaryEncoding {
+    /// One bit per component.
+    OneBit,
+}

@@ -1,0 +1,304 @@
+//! The codes file of one dense vector of one sealed segment, and the scorer a graph walk uses on it.
+//!
+//! Layout (after the 64-byte header, whose fields are: kind, rows, dim, `alpha` and `offset` as `f32`
+//! bits, 0): for scalar codes the per-row `f32` corrections, padded to 8 bytes, then `rows · dim`
+//! code bytes; for binary codes the per-component `f32` thresholds, padded to 8 bytes, then
+//! `rows · ⌈dim / 64⌉` little-endian `u64` words. Written once, atomically; read through
+//! [`Mapped`], which checks every section's bounds and alignment.
+
+use std::io::Write;
+use std::path::Path;
+
+use quiver_storage::fs::{atomic_write_with, WrittenFile};
+use quiver_storage::header::{self, HEADER_LEN};
+use quiver_storage::segment::{cast, write_f32s, write_u64s, Mapped, Residency};
+
+use super::binary::{self, BinaryCodes};
+use super::scalar::{self, ScalarCodes};
+use crate::config::Distance;
+use crate::index::RowScorer;
+use crate::kernels::codes::{hamming, u8_dot, u8_l2};
+use crate::Result;
+
+const MAGIC: &[u8; 8] = b"QVCODES\0";
+const VERSION: u32 = 1;
+const KIND_SCALAR_INT8: u64 = 1;
+const KIND_BINARY_ONE_BIT: u64 = 2;
+
+/// Codes built in memory, ready to be written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Codes {
+    /// int8 codes.
+    Scalar(ScalarCodes),
+    /// One bit per component.
+    Binary(BinaryCodes),
+}
+
+fn pad8(bytes: usize) -> usize {
+    bytes.div_ceil(8) * 8
+}
+
+/// Writes `codes` to `path` atomically.
+pub fn write_codes(path: &Path, codes: &Codes) -> Result<WrittenFile> {
+    let (fields, first_len) = match codes {
+        Codes::Scalar(s) => (
+            [
+                KIND_SCALAR_INT8,
+                s.len() as u64,
+                s.dim as u64,
+                u64::from(s.alpha.to_bits()),
+                u64::from(s.offset.to_bits()),
+                0,
+            ],
+            s.corrections.len() * 4,
+        ),
+        Codes::Binary(b) => (
+            [
+                KIND_BINARY_ONE_BIT,
+                (b.words.len() / binary::words_per_row(b.dim).max(1)) as u64,
+                b.dim as u64,
+                0,
+                0,
+                0,
+            ],
+            b.thresholds.len() * 4,
+        ),
+    };
+    let head = header::encode(MAGIC, VERSION, fields);
+    let padding = vec![0u8; pad8(first_len) - first_len];
+    Ok(atomic_write_with(path, |w: &mut dyn Write| {
+        w.write_all(&head)?;
+        match codes {
+            Codes::Scalar(s) => {
+                write_f32s(w, &s.corrections)?;
+                w.write_all(&padding)?;
+                w.write_all(&s.codes)
+            }
+            Codes::Binary(b) => {
+                write_f32s(w, &b.thresholds)?;
+                w.write_all(&padding)?;
+                write_u64s(w, &b.words)
+            }
+        }
+    })?)
+}
+
+/// What kind of codes a file holds, with the numbers to use them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Scalar { alpha: f32, offset: f32 },
+    Binary,
+}
+
+/// A codes file, mapped or read into memory.
+pub struct CodesFile {
+    map: Mapped,
+    kind: Kind,
+    rows: usize,
+    dim: usize,
+    /// Byte offset of the codes (after the corrections or thresholds).
+    codes_at: usize,
+}
+
+impl std::fmt::Debug for CodesFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodesFile")
+            .field("path", &self.map.path())
+            .field("kind", &self.kind)
+            .field("rows", &self.rows)
+            .field("dim", &self.dim)
+            .finish()
+    }
+}
+
+impl CodesFile {
+    /// Opens a codes file, checking its header and that its sections fill it exactly.
+    pub fn open_as(path: &Path, residency: Residency) -> Result<Self> {
+        // Codes files are written once through `atomic_write_with` and never modified afterwards
+        // (`map_file`'s contract).
+        let map = Mapped::open_as(path, residency)?;
+        map.advise_random();
+        let f = header::decode(path, map.bytes(), MAGIC, VERSION)?;
+        let (rows, dim) = (f[1] as usize, f[2] as usize);
+        if dim == 0 {
+            return Err(map.corrupt("codes file with dimension 0").into());
+        }
+        let (kind, first, body) = match f[0] {
+            KIND_SCALAR_INT8 => {
+                let alpha = f32::from_bits(f[3] as u32);
+                let offset = f32::from_bits(f[4] as u32);
+                if !(alpha > 0.0 && alpha.is_finite() && offset.is_finite()) {
+                    return Err(map
+                        .corrupt(format!("scale {alpha} / offset {offset}"))
+                        .into());
+                }
+                (Kind::Scalar { alpha, offset }, rows, rows.checked_mul(dim))
+            }
+            KIND_BINARY_ONE_BIT => (
+                Kind::Binary,
+                dim,
+                rows.checked_mul(binary::words_per_row(dim) * 8),
+            ),
+            other => return Err(map.corrupt(format!("unknown codes kind {other}")).into()),
+        };
+        let codes_at = HEADER_LEN + pad8(first * 4);
+        let want = body.and_then(|b| b.checked_add(codes_at));
+        if want != Some(map.len()) {
+            return Err(map
+                .corrupt(format!(
+                    "codes file of {rows} rows × {dim} is {} bytes long",
+                    map.len()
+                ))
+                .into());
+        }
+        map.section::<f32>(HEADER_LEN, first)?;
+        if kind == Kind::Binary {
+            map.section::<u64>(codes_at, rows * binary::words_per_row(dim))?;
+        }
+        Ok(CodesFile {
+            map,
+            kind,
+            rows,
+            dim,
+            codes_at,
+        })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True without rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Bytes held (what the codes cost in memory when kept there).
+    pub fn bytes(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The corrections (scalar) or thresholds (binary).
+    fn first(&self) -> &[f32] {
+        let n = match self.kind {
+            Kind::Scalar { .. } => self.rows,
+            Kind::Binary => self.dim,
+        };
+        // `open_as` checked this section.
+        cast(&self.map.bytes()[HEADER_LEN..HEADER_LEN + n * 4]).unwrap_or(&[])
+    }
+
+    /// The codes of row `r` as bytes (binary rows are their words' little-endian bytes).
+    fn row_bytes(&self, r: u32) -> &[u8] {
+        let width = self.row_width();
+        let at = self.codes_at + r as usize * width;
+        self.map.bytes().get(at..at + width).unwrap_or(&[])
+    }
+
+    fn row_width(&self) -> usize {
+        match self.kind {
+            Kind::Scalar { .. } => self.dim,
+            Kind::Binary => binary::words_per_row(self.dim) * 8,
+        }
+    }
+
+    /// A scorer of every row against `query` (as stored: normalised already for Cosine).
+    pub fn scorer<'a>(&'a self, distance: Distance, query: &[f32]) -> CodesScorer<'a> {
+        match self.kind {
+            Kind::Scalar { alpha, offset } => {
+                let mut codes = vec![0u8; self.dim];
+                let correction = scalar::encode(alpha, offset, query, &mut codes);
+                CodesScorer {
+                    file: self,
+                    corrections: self.first(),
+                    distance,
+                    query: QueryCodes::Scalar {
+                        codes,
+                        correction,
+                        alpha2: alpha * alpha,
+                    },
+                }
+            }
+            Kind::Binary => {
+                let mut words = vec![0u64; binary::words_per_row(self.dim)];
+                binary::encode(self.first(), query, &mut words);
+                CodesScorer {
+                    file: self,
+                    corrections: &[],
+                    distance,
+                    query: QueryCodes::Binary { words },
+                }
+            }
+        }
+    }
+}
+
+enum QueryCodes {
+    Scalar {
+        codes: Vec<u8>,
+        correction: f32,
+        alpha2: f32,
+    },
+    Binary {
+        words: Vec<u64>,
+    },
+}
+
+/// One query against the rows of a codes file: the lower-is-better keys a graph walk orders by, and
+/// the estimated scores of those keys.
+pub struct CodesScorer<'a> {
+    file: &'a CodesFile,
+    /// The per-row corrections of scalar codes (empty for binary ones).
+    corrections: &'a [f32],
+    distance: Distance,
+    query: QueryCodes,
+}
+
+impl CodesScorer<'_> {
+    /// The estimate of the Qdrant score that `key` stands for: the dot product (Cosine, Dot) or the
+    /// distance (Euclid) of the decoded rows for scalar codes; for binary codes the fraction of agreeing
+    /// bits scaled to `[-1, 1]` (Cosine, Dot) or the number of differing bits (Euclid).
+    pub fn key_to_score(&self, key: f32) -> f32 {
+        match (&self.query, self.distance) {
+            (QueryCodes::Scalar { correction, .. }, Distance::Cosine | Distance::Dot) => {
+                correction - key
+            }
+            (QueryCodes::Scalar { .. }, Distance::Euclid) => key.sqrt(),
+            (QueryCodes::Binary { .. }, Distance::Cosine | Distance::Dot) => {
+                1.0 - 2.0 * key / self.file.dim as f32
+            }
+            (QueryCodes::Binary { .. }, Distance::Euclid) => key,
+        }
+    }
+}
+
+impl RowScorer for CodesScorer<'_> {
+    fn len(&self) -> usize {
+        self.file.rows
+    }
+
+    #[inline]
+    fn key(&self, row: u32) -> f32 {
+        let bytes = self.file.row_bytes(row);
+        match &self.query {
+            QueryCodes::Scalar { codes, alpha2, .. } => match self.distance {
+                Distance::Cosine | Distance::Dot => {
+                    let c = self.corrections.get(row as usize).copied().unwrap_or(0.0);
+                    -(alpha2 * u8_dot(codes, bytes) as f32 + c)
+                }
+                Distance::Euclid => alpha2 * u8_l2(codes, bytes) as f32,
+            },
+            QueryCodes::Binary { words } => {
+                // `open_as` checked the words are an aligned section, so every row is too.
+                let row: &[u64] = cast(bytes).unwrap_or(&[]);
+                hamming(words, row) as f32
+            }
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, row: u32) {
+        crate::index::prefetch_slice(self.file.row_bytes(row));
+    }
+}
