@@ -474,48 +474,93 @@ fn write_links(slots: &[AtomicU32], ids: impl Iterator<Item = u32>) {
     }
 }
 
-/// Gives every layer-0 node without an incoming link one, from its nearest neighbour. Neighbour
-/// selection can prune every link into a node (each list only keeps what suits its own node), and such
-/// a node is unreachable by any search. The link takes a free slot, or replaces the last neighbour.
+/// Rounds of [`repair_unreachable`]: a round can, rarely, cut a node loose by taking the slot of its
+/// link; the next round links it back. In practice one or two rounds reach every node.
+const REPAIR_ROUNDS: usize = 8;
+
+/// Makes every layer-0 node reachable from the entry point. Neighbour selection can prune every link
+/// into a node, or into a small cluster whose only links are among themselves (each list only keeps
+/// what suits its own node), and such nodes are never found by any search. Each unreached node gets a
+/// link from its nearest neighbour that is reached (its own list is ordered by distance), or from the
+/// entry point when none is; the link takes a free slot, or the last slot whose target has another
+/// incoming link.
 pub(super) fn repair_unreachable(graph: &mut GraphLayers) {
     let n = graph.len();
-    let m0 = graph.m0 as usize;
-    let mut indegree = vec![0u32; n];
-    for &nb in &graph.layer0 {
-        if nb != NO_NODE {
-            indegree[nb as usize] += 1;
-        }
+    let entry = graph.entry_point;
+    if n == 0 || entry == NO_NODE {
+        return;
     }
+    let m0 = graph.m0 as usize;
     let mut repaired = 0usize;
-    for v in 0..n {
-        if indegree[v] > 0 || v as u32 == graph.entry_point {
-            continue;
-        }
-        let Some(&u) = graph.layer0[v * m0..(v + 1) * m0].first() else {
-            continue;
-        };
-        if u == NO_NODE {
-            continue;
-        }
-        let slots = &mut graph.layer0[u as usize * m0..(u as usize + 1) * m0];
-        match slots.iter().position(|&s| s == NO_NODE) {
-            Some(free) => slots[free] = v as u32,
-            None => {
-                let dropped = slots[m0 - 1];
-                // Do not orphan the node we would drop.
-                if indegree[dropped as usize] <= 1 {
-                    continue;
-                }
-                indegree[dropped as usize] -= 1;
-                slots[m0 - 1] = v as u32;
+    for _ in 0..REPAIR_ROUNDS {
+        let mut indegree = vec![0u32; n];
+        for &nb in &graph.layer0 {
+            if nb != NO_NODE {
+                indegree[nb as usize] += 1;
             }
         }
-        indegree[v] += 1;
-        repaired += 1;
+        let mut seen = vec![false; n];
+        reach(graph, entry, &mut seen);
+        if seen.iter().all(|&s| s) {
+            break;
+        }
+        for v in 0..n {
+            if seen[v] {
+                continue;
+            }
+            let from = graph.layer0[v * m0..(v + 1) * m0]
+                .iter()
+                .copied()
+                .take_while(|&u| u != NO_NODE)
+                .find(|&u| seen[u as usize])
+                .unwrap_or(entry);
+            if link_into(graph, from, v as u32, &mut indegree) {
+                repaired += 1;
+                reach(graph, v as u32, &mut seen);
+            }
+        }
     }
     if repaired > 0 {
         tracing::debug!("linked {repaired} unreachable nodes into layer 0");
     }
+}
+
+/// Marks every node reachable on layer 0 from `start` (and `start`).
+fn reach(graph: &GraphLayers, start: u32, seen: &mut [bool]) {
+    let m0 = graph.m0 as usize;
+    let mut stack = vec![start];
+    seen[start as usize] = true;
+    while let Some(v) = stack.pop() {
+        for &nb in &graph.layer0[v as usize * m0..(v as usize + 1) * m0] {
+            if nb != NO_NODE && !seen[nb as usize] {
+                seen[nb as usize] = true;
+                stack.push(nb);
+            }
+        }
+    }
+}
+
+/// Adds the link `from → to` on layer 0, in a free slot or in place of the last link whose target keeps
+/// another incoming link. False when `from`'s list has neither.
+fn link_into(graph: &mut GraphLayers, from: u32, to: u32, indegree: &mut [u32]) -> bool {
+    let m0 = graph.m0 as usize;
+    let slots = &mut graph.layer0[from as usize * m0..(from as usize + 1) * m0];
+    if slots.contains(&to) {
+        return false;
+    }
+    let slot = match slots.iter().position(|&s| s == NO_NODE) {
+        Some(free) => free,
+        None => match slots.iter().rposition(|&s| indegree[s as usize] > 1) {
+            Some(last) => {
+                indegree[slots[last] as usize] -= 1;
+                last
+            }
+            None => return false,
+        },
+    };
+    slots[slot] = to;
+    indegree[to as usize] += 1;
+    true
 }
 
 #[cfg(test)]
