@@ -209,19 +209,21 @@ def build_report(header, cases, packed, padded, reference, timing_packed, timing
 # Quiver
 
 
-def run_quiver(binary, model, device, dtype, text_pass, request, out_dir, log):
+def debug_encoder(binary, model, device, dtype, passes, request, out_dir, label, log):
+    """Runs `quiver debug-encoder` with `passes` (extra flags) on `request`; returns its result.json and
+    the flat f32 array its rows point into."""
     os.makedirs(out_dir, exist_ok=True)
     req_path = os.path.join(out_dir, "request.json")
     with open(req_path, "w") as f:
         json.dump(request, f)
-    cmd = [binary, "debug-encoder", "--model", model, "--device", device, "--text-pass", text_pass,
+    cmd = [binary, "debug-encoder", "--model", model, "--device", device, *passes,
            "--request", req_path, "--out", out_dir]
     if dtype:
         cmd += ["--dtype", dtype]
     log(f"$ {' '.join(cmd)}")
     started = time.time()
     subprocess.run(cmd, check=True)
-    log(f"  {text_pass}: {time.time() - started:.1f} s")
+    log(f"  {label}: {time.time() - started:.1f} s")
     with open(os.path.join(out_dir, "result.json")) as f:
         result = json.load(f)
     vec = array.array("f")
@@ -229,8 +231,13 @@ def run_quiver(binary, model, device, dtype, text_pass, request, out_dir, log):
         vec.frombytes(f.read())
     if sys.byteorder != "little":
         vec.byteswap()
+    return result, vec
+
+
+def case_outputs(cases, vec):
+    """Each parity case's rows as {"dense": [...], "multi": [[...], ...]}, by case name."""
     outputs = {}
-    for case in result["parity"]:
+    for case in cases:
         rows = []
         for row in case["rows"]:
             d, m = row["dense"], row["multi"]
@@ -239,7 +246,13 @@ def run_quiver(binary, model, device, dtype, text_pass, request, out_dir, log):
             multi = [flat[i * m["dim"]:(i + 1) * m["dim"]].tolist() for i in range(m["rows"])]
             rows.append({"dense": dense, "multi": multi})
         outputs[case["name"]] = rows
-    return result, outputs
+    return outputs
+
+
+def run_quiver(binary, model, device, dtype, text_pass, request, out_dir, log):
+    result, vec = debug_encoder(binary, model, device, dtype, ["--text-pass", text_pass], request, out_dir,
+                                text_pass, log)
+    return result, case_outputs(result["parity"], vec)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import urllib.error
 import urllib.request
 import zlib
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpu_check  # noqa: E402  (the text check: cosine, compare, the torch reference, tables)
 
@@ -327,36 +328,10 @@ PATHS = {"fused": ("varlen", "packed"), "generic": ("segments", "padded")}
 def run_debug_encoder(binary, model, device, dtype, path, request, out_dir, log):
     """Runs `quiver debug-encoder` on one of PATHS and reads its image parity rows back."""
     vision_pass, text_pass = PATHS[path]
-    os.makedirs(out_dir, exist_ok=True)
-    req_path = os.path.join(out_dir, "request.json")
-    with open(req_path, "w") as f:
-        json.dump(request, f)
-    cmd = [binary, "debug-encoder", "--model", model, "--device", device, "--vision-pass", vision_pass,
-           "--text-pass", text_pass, "--request", req_path, "--out", out_dir]
-    if dtype:
-        cmd += ["--dtype", dtype]
-    log(f"$ {' '.join(cmd)}")
-    started = time.time()
-    subprocess.run(cmd, check=True)
-    log(f"  {path}: {time.time() - started:.1f} s")
-    with open(os.path.join(out_dir, "result.json")) as f:
-        result = json.load(f)
-    import array
-    vec = array.array("f")
-    with open(os.path.join(out_dir, "vectors.f32"), "rb") as f:
-        vec.frombytes(f.read())
-    if sys.byteorder != "little":
-        vec.byteswap()
-    outputs = {}
-    for case in result["image_parity"]:
-        rows = []
-        for row in case["rows"]:
-            d, m = row["dense"], row["multi"]
-            flat = vec[m["offset"]:m["offset"] + m["rows"] * m["dim"]]
-            rows.append({"dense": vec[d["offset"]:d["offset"] + d["len"]].tolist(),
-                         "multi": [flat[i * m["dim"]:(i + 1) * m["dim"]].tolist() for i in range(m["rows"])]})
-        outputs[case["name"]] = rows
-    return result, outputs
+    result, vec = gpu_check.debug_encoder(binary, model, device, dtype,
+                                          ["--vision-pass", vision_pass, "--text-pass", text_pass],
+                                          request, out_dir, path, log)
+    return result, gpu_check.case_outputs(result["image_parity"], vec)
 
 
 class Server:
