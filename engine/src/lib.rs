@@ -12,14 +12,18 @@ pub mod kernels;
 pub mod plaid;
 pub mod point;
 pub mod query;
+pub mod sparse;
 
 pub use collection::{Collection, Collections};
-pub use config::{CollectionConfig, Distance, EmbeddingBinding, HnswConfig, VectorParams};
+pub use config::{
+    CollectionConfig, Distance, EmbeddingBinding, HnswConfig, SparseModifier, SparseVectorParams,
+    VectorParams,
+};
 pub use error::{Error, Result};
 pub use filter::Filter;
 pub use point::{
     NamedVectors, PointInsert, PointsSelector, QueryVector, Record, ScoredPoint, SearchRequest,
-    Vector, WithPayload, WithVectors,
+    SparseVector, Vector, WithPayload, WithVectors,
 };
 pub use query::{QueryInput, QueryRequest, QueryResponse};
 pub use quiver_storage::PointId;

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::filter::Filter;
 use crate::plaid::PlaidSearchParams;
-use crate::point::{ScoredPoint, WithPayload, WithVectors};
+use crate::point::{ScoredPoint, SparseVector, WithPayload, WithVectors};
 use crate::PointId;
 
 /// Deepest prefetch nesting a request may have.
@@ -33,6 +33,8 @@ pub enum QueryInput {
     Multi(Vec<Vec<f32>>),
     /// The stored vector (the stage's `using`) of this point.
     Point(PointId),
+    /// A sparse vector, against a vector configured in `sparse_vectors`.
+    Sparse(SparseVector),
 }
 
 /// What a stage does with its input.
@@ -262,6 +264,9 @@ pub enum Strategy {
     /// A multivector scoring the candidates of the stage's prefetches.
     #[serde(rename = "maxsim")]
     MaxSim,
+    /// Index search of a sparse vector: the posting lists of the query's dimensions in sealed
+    /// segments, the rows of the appendable one.
+    InvertedIndex,
 }
 
 impl Strategy {
@@ -273,6 +278,7 @@ impl Strategy {
             Strategy::Rescore => "rescore",
             Strategy::TokenStore => "token_store",
             Strategy::MaxSim => "maxsim",
+            Strategy::InvertedIndex => "inverted_index",
         }
     }
 }

@@ -21,6 +21,7 @@ mod read;
 mod search;
 mod segment;
 mod snapshot;
+mod sparse_search;
 mod state;
 mod validate;
 

@@ -223,6 +223,9 @@ fn resolve_input(
     using: &str,
     input: &QueryInput,
 ) -> Result<QueryVector> {
+    if config.sparse(using).is_some() {
+        return resolve_sparse_input(config, set, using, input);
+    }
     let multi = config.vector(using)?.multivector_config.is_some();
     Ok(match (input, multi) {
         (QueryInput::Dense(v), false) => QueryVector::Dense(v.clone()),
@@ -232,6 +235,12 @@ fn resolve_input(
             return Err(Error::InvalidInput(format!(
                 "vector `{using}` is a dense vector: a multivector query needs a vector with \
                  multivector_config"
+            )))
+        }
+        (QueryInput::Sparse(_), _) => {
+            return Err(Error::InvalidInput(format!(
+                "vector `{using}` is not a sparse vector: a sparse query needs a vector \
+                 configured in sparse_vectors"
             )))
         }
         (QueryInput::Point(id), _) => {
@@ -254,9 +263,47 @@ fn resolve_input(
             match vector {
                 Vector::Dense(v) => QueryVector::Dense(v),
                 Vector::Multi(m) => QueryVector::Multi(m),
+                Vector::Sparse(v) => QueryVector::Sparse(v),
             }
         }
     })
+}
+
+/// A stage's input against a sparse vector: a sparse vector, or a point's stored one.
+fn resolve_sparse_input(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    using: &str,
+    input: &QueryInput,
+) -> Result<QueryVector> {
+    match input {
+        QueryInput::Sparse(v) => Ok(QueryVector::Sparse(v.clone())),
+        QueryInput::Point(id) => {
+            let records = read::retrieve(
+                config,
+                set,
+                &[*id],
+                &WithPayload::None,
+                &WithVectors::Names(vec![using.to_string()]),
+            )?;
+            match records
+                .into_iter()
+                .next()
+                .and_then(|r| r.vectors)
+                .and_then(|mut v| v.remove(using))
+            {
+                Some(Vector::Sparse(v)) => Ok(QueryVector::Sparse(v)),
+                _ => Err(Error::PointNotFound {
+                    id: *id,
+                    vector: using.to_string(),
+                }),
+            }
+        }
+        QueryInput::Dense(_) | QueryInput::Multi(_) => Err(Error::InvalidInput(format!(
+            "vector `{using}` is a sparse vector: query it with {{\"indices\": [...], \
+             \"values\": [...]}}"
+        ))),
+    }
 }
 
 /// What a stage did, from the way each segment was searched.
@@ -267,6 +314,28 @@ fn stage_stats(
     trace: Trace,
     elapsed: std::time::Duration,
 ) -> Result<StageStats> {
+    if config.sparse(&request.using).is_some() {
+        let strategy = match request.candidates {
+            Some(_) => Strategy::Rescore,
+            None if trace.index == 0 && trace.exact > 0 => Strategy::Exact,
+            None => Strategy::InvertedIndex,
+        };
+        let dims = match &request.query {
+            QueryVector::Sparse(v) => v.indices.len(),
+            _ => 0,
+        };
+        return Ok(StageStats {
+            using: request.using.clone(),
+            depth,
+            limit: request.limit_with_offset(),
+            candidates: request.candidates.as_ref().map(Vec::len),
+            strategy,
+            dims,
+            segments_indexed: trace.index,
+            segments_scanned: trace.exact + trace.unindexed + trace.candidates,
+            elapsed,
+        });
+    }
     let params = config.vector(&request.using)?;
     let multi = params.multivector_config.is_some();
     // A stage is an exact scan when no segment's index was walked but some segment was scanned

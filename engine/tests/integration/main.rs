@@ -10,3 +10,4 @@ mod query;
 mod recall;
 mod search;
 mod snapshot;
+mod sparse;

@@ -12,8 +12,8 @@ use quiver_engine::query::{
 use quiver_engine::{CollectionConfig, PointId};
 
 use super::common::{
-    with_payload, with_vectors, FilterDoc, InferenceObject, ScoredPointOut, VectorValue,
-    WithPayloadInterface, WithVector,
+    with_payload, with_vectors, FilterDoc, InferenceObject, ScoredPointOut, SparseVectorDto,
+    VectorValue, WithPayloadInterface, WithVector,
 };
 use super::error::{invalid, Error};
 use crate::inference::Input;
@@ -326,6 +326,7 @@ impl SearchRequestDto {
         let input = match value {
             VectorValue::Dense(v) => QueryInput::Dense(v),
             VectorValue::Multi(m) => QueryInput::Multi(m),
+            VectorValue::Sparse(s) => QueryInput::Sparse(s.into_engine(|| "query".to_string())?),
             VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
         };
         Ok(QueryRequest {
@@ -415,6 +416,9 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             if is_inference(&map) {
                 return inference_object(map);
             }
+            if map.contains_key("indices") || map.contains_key("values") {
+                return sparse_input(map);
+            }
             if map.contains_key("nearest") && map.contains_key("mmr") {
                 return Err(invalid("`mmr` (diversity reranking) is not supported"));
             }
@@ -422,8 +426,13 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
                 if let Some(inner) = map.remove("nearest") {
                     return match inner {
                         Value::Object(inner) if is_inference(&inner) => inference_object(inner),
+                        Value::Object(inner)
+                            if inner.contains_key("indices") || inner.contains_key("values") =>
+                        {
+                            sparse_input(inner)
+                        }
                         Value::Object(_) => Err(invalid(
-                            "`nearest` takes a vector, a multivector or a point id",
+                            "`nearest` takes a vector, a multivector, a sparse vector or a point id",
                         )),
                         other => query_input(other),
                     };
@@ -436,7 +445,6 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
                     "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
                      {{\"nearest\": …}}"
                 ),
-                "indices" | "values" => "sparse vectors are not supported".to_string(),
                 "object" => {
                     "inference objects (text / image) are not supported by this server".to_string()
                 }
@@ -450,7 +458,9 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             Ok(Input::Value(match vector {
                 VectorValue::Dense(v) => QueryInput::Dense(v),
                 VectorValue::Multi(m) => QueryInput::Multi(m),
-                VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+                VectorValue::Sparse(_) | VectorValue::Inference(_) => {
+                    unreachable!("a JSON array is a dense vector or a multivector")
+                }
             }))
         }
         Value::Number(_) | Value::String(_) => {
@@ -462,6 +472,18 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             "`query` must be a vector, a multivector, a point id or {\"nearest\": …}",
         )),
     }
+}
+
+/// `{"indices": […], "values": […]}` as a sparse query.
+fn sparse_input(map: serde_json::Map<String, Value>) -> Result<Input<QueryInput>, Error> {
+    let dto: SparseVectorDto = serde_json::from_value(Value::Object(map)).map_err(|e| {
+        invalid(format!(
+            "a sparse query is {{\"indices\": [integers], \"values\": [numbers]}}: {e}"
+        ))
+    })?;
+    Ok(Input::Value(QueryInput::Sparse(
+        dto.into_engine(|| "query".to_string())?,
+    )))
 }
 
 /// `{"text": …}` as a document, `{"image": …}` as an image.

@@ -19,6 +19,7 @@ mod http_points;
 mod http_search;
 mod http_service;
 mod http_snapshots;
+mod http_sparse;
 mod http_ui;
 mod snapshot;
 mod support;
