@@ -13,6 +13,7 @@
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
 mod funnel;
+mod fusion;
 mod ops;
 mod optimize;
 mod payload;

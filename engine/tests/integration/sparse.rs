@@ -343,3 +343,84 @@ fn a_sparse_stage_rescores_a_dense_prefetch_and_reports_its_strategy() {
     let hits = c.query(&by_id).unwrap().hits;
     assert_eq!(ids(hits.iter().map(|h| h.id)), vec![3, 2, 1]);
 }
+
+#[test]
+fn fusion_combines_a_dense_and_a_sparse_prefetch() {
+    use quiver_engine::query::{Fusion, DEFAULT_RRF_K};
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let c = create(&cs, "s", config());
+    let s = |i: &[u32], v: &[f32]| SparseVector {
+        indices: i.to_vec(),
+        values: v.to_vec(),
+    };
+    // Dense (Dot with [1, 0]) ranks 4, 3, 2, 1; sparse (dim 7) ranks 1, 2, 3 (4 lacks dim 7).
+    c.upsert(vec![
+        point(1, &s(&[7], &[9.0])),
+        point(2, &s(&[7], &[5.0])),
+        point(3, &s(&[7], &[1.0])),
+        point(4, &s(&[8], &[1.0])),
+    ])
+    .unwrap();
+    let prefetch = |using: Option<&str>, input: QueryInput| Prefetch {
+        prefetch: vec![],
+        query: Some(Query::Nearest(input)),
+        using: using.map(str::to_string),
+        filter: None,
+        params: SearchParams::default(),
+        score_threshold: None,
+        limit: 10,
+    };
+    let fused = |fusion: Fusion, threshold: Option<f32>, offset: usize| {
+        let mut r = QueryRequest::nearest(None, QueryInput::Dense(vec![]), 10);
+        r.query = Some(Query::Fusion(fusion));
+        r.score_threshold = threshold;
+        r.offset = offset;
+        r.with_payload = WithPayload::All;
+        r.prefetch = vec![
+            prefetch(None, QueryInput::Dense(vec![1.0, 0.0])),
+            prefetch(Some("plain"), QueryInput::Sparse(s(&[7], &[1.0]))),
+        ];
+        let response = c.query(&r).unwrap();
+        assert_eq!(response.stages.last().unwrap().strategy.as_str(), "fusion");
+        response
+            .hits
+            .into_iter()
+            .map(|h| {
+                assert!(h.payload.is_some());
+                (ids([h.id])[0], h.score)
+            })
+            .collect::<Vec<_>>()
+    };
+    let rrf = Fusion::Rrf {
+        k: DEFAULT_RRF_K,
+        weights: None,
+    };
+    // Positions: 1 → dense 3, sparse 0; 2 → 2, 1; 3 → 1, 2; 4 → 0, -.
+    let r = |p: usize| 1.0 / (p as f32 + 2.0);
+    let want = [
+        (1, r(3) + r(0)),
+        (2, r(2) + r(1)),
+        (3, r(1) + r(2)),
+        (4, r(0)),
+    ];
+    let got = fused(rrf.clone(), None, 0);
+    assert_eq!(got.len(), 4);
+    for ((id, score), (wid, wscore)) in got.iter().zip(want) {
+        assert_eq!(*id, wid, "{got:?}");
+        assert!((score - wscore).abs() < 1e-6);
+    }
+    // Threshold and offset apply to the fused scores.
+    assert_eq!(fused(rrf.clone(), Some(0.55), 0).len(), 3);
+    assert_eq!(ids_of(&fused(rrf, None, 2)), vec![3, 4]);
+    let dbsf = fused(Fusion::Dbsf, None, 0);
+    assert_eq!(dbsf.len(), 4);
+    // A fusion without prefetches, or with `using`, is refused.
+    let mut bad = QueryRequest::nearest(Some("plain".into()), QueryInput::Dense(vec![]), 3);
+    bad.query = Some(Query::Fusion(Fusion::Dbsf));
+    assert!(c.query(&bad).is_err());
+}
+
+fn ids_of(hits: &[(u64, f32)]) -> Vec<u64> {
+    hits.iter().map(|h| h.0).collect()
+}

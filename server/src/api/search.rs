@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 
 use quiver_engine::filter::Filter;
 use quiver_engine::query::{
-    self, FunnelDepths, QuantizationParams, Query, QueryInput, QueryRequest, StageStats,
+    self, FunnelDepths, Fusion, QuantizationParams, Query, QueryInput, QueryRequest, StageStats,
+    DEFAULT_RRF_K,
 };
 use quiver_engine::{CollectionConfig, PointId};
 
@@ -399,8 +400,54 @@ fn reject_lookup_from(value: &Option<Value>) -> Result<(), Error> {
 fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>, Error> {
     match value {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) if map.contains_key("fusion") || map.contains_key("rrf") => {
+            Ok(Some(Query::Fusion(fusion(map)?)))
+        }
         Some(value) => Ok(Some(Query::Nearest(query_input(value)?))),
     }
+}
+
+/// `{"fusion": "rrf" | "dbsf"}` or `{"rrf": {"k": N, "weights": [...]}}`.
+fn fusion(mut map: serde_json::Map<String, Value>) -> Result<Fusion, Error> {
+    map.retain(|_, v| !v.is_null());
+    if map.len() != 1 {
+        let keys: Vec<&String> = map.keys().collect();
+        return Err(invalid(format!(
+            "a fusion query has one key, `fusion` or `rrf`; got {keys:?}"
+        )));
+    }
+    if let Some(kind) = map.remove("fusion") {
+        return match kind.as_str() {
+            Some("rrf") => Ok(Fusion::Rrf {
+                k: DEFAULT_RRF_K,
+                weights: None,
+            }),
+            Some("dbsf") => Ok(Fusion::Dbsf),
+            _ => Err(invalid(format!(
+                "unknown fusion {kind}: use \"rrf\" or \"dbsf\""
+            ))),
+        };
+    }
+    let params: RrfDto =
+        serde_json::from_value(map.remove("rrf").unwrap_or_default()).map_err(|e| {
+            invalid(format!(
+                "`rrf` takes {{\"k\": integer, \"weights\": [numbers]}}: {e}"
+            ))
+        })?;
+    Ok(Fusion::Rrf {
+        k: params.k.unwrap_or(DEFAULT_RRF_K),
+        weights: params.weights,
+    })
+}
+
+/// `{"rrf": {…}}`'s parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RrfDto {
+    /// Qdrant's `k` (default 2).
+    k: Option<usize>,
+    /// One weight per prefetch.
+    weights: Option<Vec<f32>>,
 }
 
 /// Whether an object is an inference object (`{"text": …}` or `{"image": …}`).
@@ -440,7 +487,7 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             }
             let kind = map.keys().next().cloned().unwrap_or_default();
             Err(invalid(match kind.as_str() {
-                "fusion" | "rrf" | "recommend" | "discover" | "context" | "order_by" | "sample"
+                "recommend" | "discover" | "context" | "order_by" | "sample"
                 | "formula" | "mmr" => format!(
                     "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
                      {{\"nearest\": …}}"

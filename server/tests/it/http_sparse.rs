@@ -217,3 +217,119 @@ fn sealed_sparse_indexes_travel_in_snapshots() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(query(&cb, "restored", q), before);
 }
+
+/// RRF as Qdrant defines it, computed here from the prefetches' own answers.
+fn rrf(lists: &[Vec<u64>], k: f32) -> Vec<(u64, f32)> {
+    let mut scores: std::collections::BTreeMap<u64, f32> = Default::default();
+    for list in lists {
+        for (pos, id) in list.iter().enumerate() {
+            *scores.entry(*id).or_default() += 1.0 / (pos as f32 + k);
+        }
+    }
+    let mut out: Vec<(u64, f32)> = scores.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[test]
+fn fusion_queries_over_dense_and_sparse_prefetches() {
+    let p = QuiverProcess::start(&[]);
+    let c = p.client();
+    setup(&c, "f");
+    let sparse_q = json!({"indices": [11, 1], "values": [2.0, 1.0]});
+    let dense = json!({"query": [1.0, -20.0], "using": "dense", "limit": 8});
+    let sparse = json!({"query": sparse_q, "using": "text", "limit": 8});
+    let a = ids(&query(&c, "f", dense.clone()));
+    let b = ids(&query(&c, "f", sparse.clone()));
+    let want = rrf(&[a.clone(), b.clone()], 2.0);
+    let hits = query(
+        &c,
+        "f",
+        json!({"prefetch": [dense, sparse], "query": {"fusion": "rrf"}, "limit": 5,
+               "with_payload": true}),
+    );
+    assert_eq!(
+        ids(&hits),
+        want.iter().take(5).map(|h| h.0).collect::<Vec<_>>()
+    );
+    for (h, w) in hits.as_array().unwrap().iter().zip(&want) {
+        assert!(
+            (h["score"].as_f64().unwrap() as f32 - w.1).abs() < 1e-5,
+            "{h}"
+        );
+        assert!(h["payload"]["g"].is_number(), "{h}");
+    }
+    // `rrf.k`, offset and score_threshold apply to the fused scores.
+    let want60 = rrf(&[a.clone(), b.clone()], 60.0);
+    let hits = query(
+        &c,
+        "f",
+        json!({"prefetch": [dense, sparse], "query": {"rrf": {"k": 60}}, "limit": 3, "offset": 2}),
+    );
+    assert_eq!(
+        ids(&hits),
+        want60[2..5].iter().map(|h| h.0).collect::<Vec<_>>()
+    );
+    let threshold = want[3].1;
+    let hits = query(
+        &c,
+        "f",
+        json!({"prefetch": [dense, sparse], "query": {"fusion": "rrf"},
+               "score_threshold": threshold, "limit": 20}),
+    );
+    assert_eq!(
+        hits.as_array().unwrap().len(),
+        want.iter().filter(|w| w.1 >= threshold).count()
+    );
+    // Nested: a fusion prefetch rescored by the dense vector; DBSF over three lists.
+    let hits = query(
+        &c,
+        "f",
+        json!({"prefetch": {"prefetch": [dense, sparse], "query": {"fusion": "rrf"}, "limit": 4},
+               "query": [1.0, 0.0], "using": "dense", "limit": 4}),
+    );
+    let mut top4: Vec<u64> = want.iter().take(4).map(|h| h.0).collect();
+    top4.sort_unstable_by(|x, y| y.cmp(x));
+    assert_eq!(ids(&hits), top4);
+    let hits = query(
+        &c,
+        "f",
+        json!({"prefetch": [dense, sparse, {"query": [0.0, 1.0], "using": "dense", "limit": 3}],
+               "query": {"fusion": "dbsf"}, "limit": 30}),
+    );
+    let fused = ids(&hits);
+    let mut all: Vec<u64> = a.iter().chain(&b).copied().collect();
+    all.extend(ids(&query(
+        &c,
+        "f",
+        json!({"query": [0.0, 1.0], "using": "dense", "limit": 3}),
+    )));
+    all.sort_unstable();
+    all.dedup();
+    let mut sorted = fused.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, all);
+    // Errors name the problem.
+    for (body, words) in [
+        (json!({"query": {"fusion": "rrf"}}), "prefetch"),
+        (
+            json!({"prefetch": [dense], "query": {"fusion": "max"}}),
+            "rrf",
+        ),
+        (
+            json!({"prefetch": [dense], "query": {"rrf": {"k": 0}}}),
+            "rrf.k",
+        ),
+        (
+            json!({"prefetch": [dense], "query": {"rrf": {"q": 1}}}),
+            "rrf",
+        ),
+        (
+            json!({"prefetch": [dense], "query": {"fusion": "rrf"}, "using": "text"}),
+            "using",
+        ),
+    ] {
+        let e = c.err("POST", "/collections/f/points/query", Some(&body), 400);
+        assert!(e.contains(words), "{body}: {e}");
+    }
+}
