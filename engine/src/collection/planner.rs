@@ -429,44 +429,35 @@ fn stage_stats(
     trace: Trace,
     elapsed: std::time::Duration,
 ) -> Result<StageStats> {
-    if config.sparse(&request.using).is_some() {
-        let strategy = match request.candidates {
-            Some(_) => Strategy::Rescore,
-            None if trace.index == 0 && trace.exact > 0 => Strategy::Exact,
-            None => Strategy::InvertedIndex,
-        };
-        let dims = match &request.query {
-            QueryVector::Sparse(v) => v.indices.len(),
-            _ => 0,
-        };
-        return Ok(StageStats {
-            using: request.using.clone(),
-            depth,
-            limit: request.limit_with_offset(),
-            candidates: request.candidates.as_ref().map(Vec::len),
-            strategy,
-            dims,
-            segments_indexed: trace.index,
-            segments_scanned: trace.exact + trace.unindexed + trace.candidates,
-            elapsed,
-        });
-    }
-    let params = config.vector(&request.using)?;
-    let multi = params.multivector_config.is_some();
     // A stage is an exact scan when no segment's index was walked but some segment was scanned
     // instead of using its index (asked for, or the filter planner's choice).
     let scanned_instead = trace.index == 0 && trace.exact > 0;
-    let strategy = match (multi, request.candidates.is_some()) {
-        (false, true) => Strategy::Rescore,
-        (true, true) => Strategy::MaxSim,
-        (_, false) if scanned_instead => Strategy::Exact,
-        (false, false) => Strategy::Hnsw,
-        (true, false) => Strategy::TokenStore,
-    };
-    let prefix_scores = request.candidates.is_none() && !request.exact && !request.rescore;
-    let dims = match config.index_dims(&request.using) {
-        Some(d) if prefix_scores => d,
-        _ => params.size,
+    let (strategy, dims) = match &request.query {
+        QueryVector::Sparse(v) => {
+            let strategy = match request.candidates {
+                Some(_) => Strategy::Rescore,
+                None if scanned_instead => Strategy::Exact,
+                None => Strategy::InvertedIndex,
+            };
+            (strategy, v.indices.len())
+        }
+        QueryVector::Dense(_) | QueryVector::Multi(_) => {
+            let params = config.vector(&request.using)?;
+            let multi = params.multivector_config.is_some();
+            let strategy = match (multi, request.candidates.is_some()) {
+                (false, true) => Strategy::Rescore,
+                (true, true) => Strategy::MaxSim,
+                (_, false) if scanned_instead => Strategy::Exact,
+                (false, false) => Strategy::Hnsw,
+                (true, false) => Strategy::TokenStore,
+            };
+            let prefix_scores = request.candidates.is_none() && !request.exact && !request.rescore;
+            let dims = match config.index_dims(&request.using) {
+                Some(d) if prefix_scores => d,
+                _ => params.size,
+            };
+            (strategy, dims)
+        }
     };
     Ok(StageStats {
         using: request.using.clone(),

@@ -148,14 +148,10 @@ impl SparseVectorParamsDto {
         let index = match &self.index {
             None => None,
             Some(i) => {
-                if let Some(dt) = i.datatype.as_deref() {
-                    if !dt.eq_ignore_ascii_case("float32") {
-                        return Err(invalid(format!(
-                            "sparse vector `{name}`: index datatype `{dt}` is not supported \
-                             (only float32)"
-                        )));
-                    }
-                }
+                float32_only(
+                    &format!("sparse vector `{name}`: index"),
+                    i.datatype.as_deref(),
+                )?;
                 Some(SparseIndexParams {
                     on_disk: i.on_disk,
                     full_scan_threshold: i.full_scan_threshold,
@@ -183,6 +179,16 @@ impl SparseVectorParamsDto {
                 SparseModifier::Idf => ModifierDto::Idf,
             }),
         }
+    }
+}
+
+/// Refuses a `datatype` other than `float32`; `what` names the field's owner.
+fn float32_only(what: &str, datatype: Option<&str>) -> Result<(), Error> {
+    match datatype {
+        Some(dt) if !dt.eq_ignore_ascii_case("float32") => Err(invalid(format!(
+            "{what} datatype `{dt}` is not supported (only float32)"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -439,13 +445,7 @@ impl CreateCollection {
                     )))
                 }
             };
-            if let Some(dt) = dto.datatype.as_deref() {
-                if !dt.eq_ignore_ascii_case("float32") {
-                    return Err(invalid(format!(
-                        "vector `{name}`: datatype `{dt}` is not supported (only float32)"
-                    )));
-                }
-            }
+            float32_only(&format!("vector `{name}`:"), dto.datatype.as_deref())?;
             params.insert(
                 name,
                 (
@@ -812,8 +812,16 @@ mod tests {
         );
         assert!(parse(r#"{"vectors": {"size": 0, "distance": "Dot"}}"#).is_err());
         assert!(parse(r#"{"sparse_vectors": {"s": {"index": {"datatype": "uint8"}}}}"#).is_err());
-        assert!(parse(r#"{"sparse_vectors": {"s": {"modifier": "bm42"}}}"#).is_err());
-        assert!(parse(r#"{"sparse_vectors": {"s": {"index": {"bogus": 1}}}}"#).is_err());
+        // Unknown modifiers and index fields fail while the body is parsed (a 400 as well).
+        for body in [
+            r#"{"sparse_vectors": {"s": {"modifier": "bm42"}}}"#,
+            r#"{"sparse_vectors": {"s": {"index": {"bogus": 1}}}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<CreateCollection>(body).is_err(),
+                "{body}"
+            );
+        }
         assert!(parse(
             r#"{"sparse_vectors": {"v": {}}, "vectors": {"v": {"size": 4, "distance": "Dot"}}}"#
         )

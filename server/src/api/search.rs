@@ -181,8 +181,14 @@ pub enum QueryInterfaceDoc {
     Multi(Vec<Vec<f32>>),
     /// A point id: search with that point's vector.
     Id(super::common::ExtendedPointId),
+    /// A sparse vector, against a vector of `sparse_vectors`.
+    Sparse(SparseVectorDto),
     /// `{"nearest": …}` with one of the above.
     Nearest(NearestQueryDoc),
+    /// `{"fusion": "rrf" | "dbsf"}` or `{"rrf": {"k": 2, "weights": [...]}}`: fuses the ranked hits
+    /// of the prefetches.
+    #[schema(value_type = Object)]
+    Fusion(Value),
 }
 
 /// `{"nearest": …}`. (Documentation type.)
