@@ -286,6 +286,9 @@ def main():
     check("deleted collection is gone", not client.collection_exists("single"))
     check("delete hybrid", client.delete_collection("hybrid"))
 
+    # --- sparse vectors and hybrid (RRF) queries -------------------------------------------------
+    sparse_and_hybrid(client, url, key)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -337,6 +340,92 @@ def conditional(client):
     got = client.retrieve("cond", ids=[1], with_payload=models.PayloadSelectorInclude(include=["c.name"]))[0]
     check("with_payload includes nested paths", got.payload == {"c": {"name": "x"}}, str(got.payload))
     client.delete_collection("cond")
+def sparse_and_hybrid(client, url, key):
+    """Sparse vectors beside a dense one, a sparse query with `using`, IDF, the legacy search with a
+    NamedSparseVector, and an RRF hybrid query, each checked against an answer computed here."""
+    rng = np.random.default_rng(11)
+    n = 40
+    dense = rng.standard_normal((n, 4)).astype(np.float32)
+    sparse = []
+    for _ in range(n):
+        dims = sorted(rng.choice(30, size=int(rng.integers(1, 6)), replace=False).tolist())
+        sparse.append((dims, rng.uniform(0.1, 2.0, len(dims)).astype(np.float32).tolist()))
+    client.create_collection(
+        "sparse", vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.DOT)},
+        sparse_vectors_config={
+            "text": models.SparseVectorParams(index=models.SparseIndexParams(on_disk=True)),
+            "idf": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+    info = client.get_collection("sparse")
+    check("sparse config reads back", info.config.params.sparse_vectors["idf"].modifier == models.Modifier.IDF,
+          str(info.config.params.sparse_vectors))
+    client.upsert("sparse", points=[
+        models.PointStruct(id=i, vector={
+            "dense": dense[i].tolist(),
+            "text": models.SparseVector(indices=sparse[i][0], values=sparse[i][1]),
+            "idf": models.SparseVector(indices=sparse[i][0], values=sparse[i][1])})
+        for i in range(n)])
+    got = client.retrieve("sparse", ids=[3], with_vectors=True)[0].vector["text"]
+    check("retrieve sparse vector", got.indices == sparse[3][0]
+          and np.allclose(got.values, sparse[3][1], atol=1e-6), str(got))
+
+    q_dims, q_vals = [1, 5, 9, 17], [1.0, 0.5, 2.0, 1.5]
+
+    def sparse_scores(weights):
+        out = {}
+        for i, (dims, vals) in enumerate(sparse):
+            shared = [(weights[d], v) for d, v in zip(dims, vals) if d in weights]
+            if shared:
+                out[i] = sum(w * v for w, v in shared)
+        return out
+
+    def ranked(scores, k):
+        return [i for i, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))][:k]
+
+    plain = sparse_scores(dict(zip(q_dims, q_vals)))
+    query = models.SparseVector(indices=q_dims, values=q_vals)
+    res = client.query_points("sparse", query=query, using="text", limit=8)
+    check("sparse query_points", [p.id for p in res.points] == ranked(plain, 8),
+          f"{[p.id for p in res.points]} vs {ranked(plain, 8)}")
+    check("sparse scores are dot products",
+          np.allclose([p.score for p in res.points], [plain[i] for i in ranked(plain, 8)], atol=1e-4))
+    # Recent qdrant-client releases dropped the legacy search (and NamedSparseVector): its body as JSON.
+    named = {"name": "text", "vector": {"indices": q_dims, "values": q_vals}}
+    legacy = post_json(url, key, "/collections/sparse/points/search", {"vector": named, "limit": 5})
+    check("legacy search with NamedSparseVector", [p["id"] for p in legacy["result"]] == ranked(plain, 5),
+          str(legacy))
+    df = {d: sum(d in dims for dims, _ in sparse) for d in q_dims}
+    idf = {d: float(np.log((n - df[d] + 0.5) / (df[d] + 0.5) + 1.0)) for d in q_dims}
+    weighted = sparse_scores({d: v * idf[d] for d, v in zip(q_dims, q_vals)})
+    res = client.query_points("sparse", query=query, using="idf", limit=8)
+    check("idf modifier weighs the query", [p.id for p in res.points] == ranked(weighted, 8),
+          f"{[p.id for p in res.points]} vs {ranked(weighted, 8)}")
+
+    dq = rng.standard_normal(4).astype(np.float32)
+    dense_top = [int(i) for i in np.argsort(-(dense @ dq), kind="stable")[:10]]
+    sparse_top = ranked(plain, 10)
+    rrf = {}
+    for lst in (dense_top, sparse_top):
+        for pos, i in enumerate(lst):
+            rrf[i] = rrf.get(i, 0.0) + 1.0 / (pos + 2)
+    res = client.query_points("sparse", prefetch=[
+        models.Prefetch(query=dq.tolist(), using="dense", limit=10),
+        models.Prefetch(query=query, using="text", limit=10)],
+        query=models.FusionQuery(fusion=models.Fusion.RRF), limit=5)
+    check("RRF hybrid query", [p.id for p in res.points] == ranked(rrf, 5),
+          f"{[p.id for p in res.points]} vs {ranked(rrf, 5)}")
+    check("RRF scores", np.allclose([p.score for p in res.points], [rrf[i] for i in ranked(rrf, 5)], atol=1e-5))
+    res = client.query_points("sparse", prefetch=[
+        models.Prefetch(query=dq.tolist(), using="dense", limit=10),
+        models.Prefetch(query=query, using="text", limit=10)],
+        query=models.FusionQuery(fusion=models.Fusion.DBSF), limit=5)
+    check("DBSF hybrid query", len(res.points) == 5 and res.points[0].score >= res.points[-1].score)
+    try:
+        client.upsert("sparse", points=[models.PointStruct(id=99, vector={
+            "text": models.SparseVector(indices=[1, 1], values=[1.0, 2.0])})])
+        check("duplicate sparse indices fail", False)
+    except UnexpectedResponse as e:
+        check("duplicate sparse indices are 400", e.status_code == 400 and "text" in str(e), str(e))
+    check("delete sparse collection", client.delete_collection("sparse"))
 
 
 def post_json(url, key, path, body, method="POST"):

@@ -204,6 +204,73 @@ pub struct CollectionConfig {
     /// Quantization of every dense vector that does not set its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization_config: Option<QuantizationConfig>,
+    /// Named sparse vectors (Qdrant's `sparse_vectors`); their names differ from the dense ones.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse_vectors: BTreeMap<String, SparseVectorParams>,
+}
+
+/// How a sparse vector's query weights are modified at search time (Qdrant's `modifier`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SparseModifier {
+    /// Plain dot product.
+    #[default]
+    None,
+    /// Each query weight is multiplied by the dimension's inverse document frequency over the
+    /// collection's live points, computed at query time.
+    Idf,
+}
+
+/// The inverted index of a sparse vector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SparseIndexParams {
+    /// Serve sealed segments' inverted indexes from their mapped files instead of reading them
+    /// into memory at open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// A filtered search whose filter is expected to pass fewer points of a segment than this scores
+    /// those points directly instead of walking the posting lists (default
+    /// [`SPARSE_FULL_SCAN_THRESHOLD`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+}
+
+/// Default of [`SparseIndexParams::full_scan_threshold`].
+pub const SPARSE_FULL_SCAN_THRESHOLD: usize = 5_000;
+
+/// One named sparse vector of a collection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SparseVectorParams {
+    /// Index settings; `None` takes the defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<SparseIndexParams>,
+    /// Query-time weighting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modifier: Option<SparseModifier>,
+}
+
+impl SparseVectorParams {
+    /// Whether queries are weighted by IDF.
+    pub fn idf(&self) -> bool {
+        self.modifier == Some(SparseModifier::Idf)
+    }
+
+    /// See [`SparseIndexParams::full_scan_threshold`].
+    pub fn full_scan_threshold(&self) -> usize {
+        self.index
+            .and_then(|i| i.full_scan_threshold)
+            .unwrap_or(SPARSE_FULL_SCAN_THRESHOLD)
+    }
+
+    /// Where sealed segments serve the inverted index from.
+    pub fn residency(&self) -> Residency {
+        match self.index.and_then(|i| i.on_disk) {
+            Some(true) => Residency::Mapped,
+            _ => Residency::InMemory,
+        }
+    }
 }
 
 /// Largest accepted vector dimension; bigger values are almost always a client bug.
@@ -230,15 +297,28 @@ impl CollectionConfig {
             optimizer_config: OptimizerConfig::default(),
             embedding: BTreeMap::new(),
             quantization_config: None,
+            sparse_vectors: BTreeMap::new(),
         }
     }
 
     /// Rejects configs that cannot work, with a message naming the field.
     pub fn validate(&self) -> Result<()> {
-        if self.vectors.is_empty() {
+        if self.vectors.is_empty() && self.sparse_vectors.is_empty() {
             return Err(Error::InvalidInput(
                 "a collection needs at least one vector".into(),
             ));
+        }
+        for name in self.sparse_vectors.keys() {
+            if self.vectors.contains_key(name) {
+                return Err(Error::InvalidInput(format!(
+                    "sparse vector `{name}`: a dense vector has the same name"
+                )));
+            }
+            if self.embedding.contains_key(name) {
+                return Err(Error::InvalidInput(format!(
+                    "embedding `{name}`: sparse vectors cannot be bound to an embedding model"
+                )));
+            }
         }
         for (name, params) in &self.vectors {
             if params.size == 0 || params.size > MAX_VECTOR_SIZE {
@@ -412,6 +492,16 @@ impl CollectionConfig {
         let dims = self.embedding.get(name)?.dims?;
         let params = self.vectors.get(name)?;
         (params.multivector_config.is_none() && dims < params.size).then_some(dims)
+    }
+
+    /// The params of a named sparse vector, if `name` is one.
+    pub fn sparse(&self, name: &str) -> Option<&SparseVectorParams> {
+        self.sparse_vectors.get(name)
+    }
+
+    /// Whether `name` is a dense, multi or sparse vector of the collection.
+    pub fn has_vector(&self, name: &str) -> bool {
+        self.vectors.contains_key(name) || self.sparse_vectors.contains_key(name)
     }
 
     /// The params of a named vector, or the error the API reports for an unknown name.

@@ -13,14 +13,18 @@ pub mod plaid;
 pub mod point;
 pub mod quantization;
 pub mod query;
+pub mod sparse;
 
 pub use collection::{Collection, Collections};
-pub use config::{CollectionConfig, Distance, EmbeddingBinding, HnswConfig, VectorParams};
+pub use config::{
+    CollectionConfig, Distance, EmbeddingBinding, HnswConfig, SparseModifier, SparseVectorParams,
+    VectorParams,
+};
 pub use error::{Error, Result};
 pub use filter::Filter;
 pub use point::{
     NamedVectors, PointInsert, PointsSelector, QueryVector, Record, ScoredPoint, SearchRequest,
-    UpdateMode, UpsertConditions, Vector, WithPayload, WithVectors,
+    SparseVector, UpdateMode, UpsertConditions, Vector, WithPayload, WithVectors,
 };
 pub use query::{QueryInput, QueryRequest, QueryResponse};
 pub use quiver_storage::PointId;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::filter::Filter;
+pub use crate::sparse::SparseVector;
 use crate::PointId;
 
 /// A JSON object stored with a point.
@@ -19,6 +20,8 @@ pub enum Vector {
     Dense(Vec<f32>),
     /// A matrix: one row per token (multi-vector).
     Multi(Vec<Vec<f32>>),
+    /// A sparse vector (`{"indices", "values"}`).
+    Sparse(SparseVector),
 }
 
 /// A point's vectors by name; `""` is the unnamed vector.
@@ -157,6 +160,8 @@ pub enum QueryVector {
     Dense(Vec<f32>),
     /// MaxSim against a multi-vector field, with this query matrix.
     Multi(Vec<Vec<f32>>),
+    /// Dot product over shared dimensions against a sparse vector field.
+    Sparse(SparseVector),
 }
 
 /// A nearest-neighbour search over one named vector.

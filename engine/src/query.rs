@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::filter::Filter;
 use crate::plaid::PlaidSearchParams;
-use crate::point::{ScoredPoint, WithPayload, WithVectors};
+use crate::point::{ScoredPoint, SparseVector, WithPayload, WithVectors};
 use crate::PointId;
 
 /// Deepest prefetch nesting a request may have.
@@ -33,6 +33,8 @@ pub enum QueryInput {
     Multi(Vec<Vec<f32>>),
     /// The stored vector (the stage's `using`) of this point.
     Point(PointId),
+    /// A sparse vector, against a vector configured in `sparse_vectors`.
+    Sparse(SparseVector),
 }
 
 /// What a stage does with its input.
@@ -40,19 +42,45 @@ pub enum QueryInput {
 pub enum Query<I = QueryInput> {
     /// The nearest neighbours of the input (Qdrant's `nearest`, and a bare vector).
     Nearest(I),
+    /// Combines the ranked hits of the stage's prefetches, each list taken separately (Qdrant's
+    /// `fusion` and `rrf` queries); it has no input and searches no vector.
+    Fusion(Fusion),
 }
+
+/// How a fusion stage combines its prefetches' hits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fusion {
+    /// Reciprocal rank fusion: a hit at 0-based position `p` of a list of weight `w` scores
+    /// `1 / ((p + 1) / w + k − 1)`, summed over the lists (Qdrant's formula; `w = 1` gives
+    /// `1 / (p + k)`).
+    Rrf {
+        /// Qdrant's `rrf.k` (at least 1; [`DEFAULT_RRF_K`] by default).
+        k: usize,
+        /// One weight per prefetch; `None` weighs every list 1.
+        weights: Option<Vec<f32>>,
+    },
+    /// Distribution-based score fusion: each list's scores are mapped from [mean − 3σ, mean + 3σ]
+    /// (sample σ) to [0, 1] and summed; a list of one hit scores 0.5.
+    Dbsf,
+}
+
+/// Qdrant's default `k` of reciprocal rank fusion.
+pub const DEFAULT_RRF_K: usize = 2;
 
 impl<I> Query<I> {
     /// The stage's inputs, in order.
     pub fn inputs(&self) -> impl Iterator<Item = &I> {
         match self {
-            Query::Nearest(input) => std::iter::once(input),
+            Query::Nearest(input) => Some(input),
+            Query::Fusion(_) => None,
         }
+        .into_iter()
     }
 
     fn try_map<J, E>(self, f: &mut impl FnMut(I) -> Result<J, E>) -> Result<Query<J>, E> {
         Ok(match self {
             Query::Nearest(input) => Query::Nearest(f(input)?),
+            Query::Fusion(fusion) => Query::Fusion(fusion),
         })
     }
 }
@@ -266,6 +294,11 @@ pub enum Strategy {
     /// A multivector scoring the candidates of the stage's prefetches.
     #[serde(rename = "maxsim")]
     MaxSim,
+    /// Index search of a sparse vector: the posting lists of the query's dimensions in sealed
+    /// segments, the rows of the appendable one.
+    InvertedIndex,
+    /// A fusion of the prefetches' ranked hits (RRF or DBSF); no vector is compared.
+    Fusion,
 }
 
 impl Strategy {
@@ -277,6 +310,8 @@ impl Strategy {
             Strategy::Rescore => "rescore",
             Strategy::TokenStore => "token_store",
             Strategy::MaxSim => "maxsim",
+            Strategy::InvertedIndex => "inverted_index",
+            Strategy::Fusion => "fusion",
         }
     }
 }

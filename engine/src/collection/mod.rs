@@ -13,6 +13,7 @@
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
 mod funnel;
+mod fusion;
 mod ops;
 mod optimize;
 mod payload;
@@ -21,6 +22,7 @@ mod read;
 mod search;
 mod segment;
 mod snapshot;
+mod sparse_search;
 mod state;
 mod validate;
 

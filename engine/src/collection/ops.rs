@@ -3,7 +3,7 @@
 
 use quiver_storage::PointId;
 
-use crate::point::{NamedVectors, Payload, PayloadOp, PointInsert, Vector};
+use crate::point::{NamedVectors, Payload, PayloadOp, PointInsert, SparseVector, Vector};
 use crate::{Error, Result};
 
 const FORMAT: u8 = 1;
@@ -152,6 +152,14 @@ impl Operation {
                                     w.f32s(r);
                                 }
                             }
+                            Vector::Sparse(sv) => {
+                                w.u8(2);
+                                w.u32(sv.indices.len() as u32);
+                                for i in &sv.indices {
+                                    w.u32(*i);
+                                }
+                                w.f32s(&sv.values);
+                            }
                         }
                     }
                 }
@@ -223,6 +231,12 @@ impl Operation {
                                 }
                                 Vector::Multi(m)
                             }
+                            2 => {
+                                let n = r.u32()? as usize;
+                                let indices = (0..n).map(|_| r.u32()).collect::<Result<_>>()?;
+                                let values = r.f32s(n)?;
+                                Vector::Sparse(SparseVector { indices, values })
+                            }
                             _ => return Err(bad("an unknown vector tag")),
                         };
                         vectors.insert(name, v);
@@ -278,6 +292,13 @@ mod tests {
         vectors.insert(
             "m".into(),
             Vector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0]]),
+        );
+        vectors.insert(
+            "s".into(),
+            Vector::Sparse(SparseVector {
+                indices: vec![3, 70_000],
+                values: vec![0.25, -2.0],
+            }),
         );
         let payload = json!({"a": 1, "b": ["x"]}).as_object().unwrap().clone();
         let ops = [

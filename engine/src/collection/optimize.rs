@@ -27,6 +27,8 @@ use crate::index::prefix::{prefix_rows, write_prefix_file, PrefixFile};
 use crate::index::VectorSlab;
 use crate::plaid::{PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices};
 use crate::quantization::{build_codes, write_codes, CodesFile};
+use crate::sparse::index::{write_index, SparseIndexFile};
+use crate::sparse::rows::SparseRows;
 use crate::Result;
 
 /// Prefix of the [`SegmentFile::Attached`] name of a multi-vector's token store; the vector name
@@ -40,6 +42,9 @@ const PREFIX_ATTACHED_PREFIX: &str = "prefix:";
 /// Prefix of the [`SegmentFile::Attached`] name of a dense vector's quantized codes; the vector name
 /// follows it.
 const CODES_ATTACHED_PREFIX: &str = "codes:";
+/// Prefix of the [`SegmentFile::Attached`] name of a sparse vector's inverted index; the vector
+/// name follows it.
+const SPARSE_ATTACHED_PREFIX: &str = "sparse:";
 
 /// Rows copied out of a segment, ready to be written as a new one.
 struct Extracted {
@@ -47,6 +52,8 @@ struct Extracted {
     payloads: Vec<Vec<u8>>,
     dense: Vec<(String, usize, Vec<f32>, Vec<u32>)>,
     multi: Vec<(String, usize, Vec<u64>, Vec<f32>)>,
+    /// One row per point (in `ids` order) of each sparse vector name.
+    sparse: Vec<(String, SparseRows)>,
 }
 
 impl Extracted {
@@ -57,6 +64,11 @@ impl Extracted {
             payloads: Vec::with_capacity(offsets.len()),
             dense: Vec::new(),
             multi: Vec::new(),
+            sparse: config
+                .sparse_vectors
+                .keys()
+                .map(|name| (name.clone(), SparseRows::default()))
+                .collect(),
         };
         for (name, p) in &config.vectors {
             if p.multivector_config.is_some() {
@@ -83,6 +95,9 @@ impl Extracted {
                     data.extend_from_slice(&rows);
                 }
                 offs.push((data.len() / *dim) as u64);
+            }
+            for (name, rows) in ex.sparse.iter_mut() {
+                rows.push(view.sparse_row(name, off));
             }
         }
         ex
@@ -186,7 +201,9 @@ pub(crate) fn open_sealed(
                     });
                     match entry {
                         SealedVector::Multi(m) => m.tokens = Some(tokens),
-                        SealedVector::Dense(_) => return Err(unlisted(vector).into()),
+                        SealedVector::Dense(_) | SealedVector::Sparse(_) => {
+                            return Err(unlisted(vector).into())
+                        }
                     }
                 } else if let Some(vector) = name.strip_prefix(CODES_ATTACHED_PREFIX) {
                     let codes = CodesFile::open_as(&path, config.codes_residency(vector))?;
@@ -196,6 +213,13 @@ pub(crate) fn open_sealed(
                         }
                         _ => return Err(unlisted(vector).into()),
                     }
+                } else if let Some(vector) = name.strip_prefix(SPARSE_ATTACHED_PREFIX) {
+                    let residency = config
+                        .sparse(vector)
+                        .map(|p| p.residency())
+                        .ok_or_else(|| unlisted(vector))?;
+                    let index = SparseIndexFile::open_as(&path, residency)?;
+                    vectors.insert(vector.to_owned(), SealedVector::Sparse(index));
                 } else if let Some(vector) = name.strip_prefix(PREFIX_ATTACHED_PREFIX) {
                     let prefix = PrefixFile::open_as(&path, config.vector_residency(vector))?;
                     match vectors.get_mut(vector) {
@@ -329,6 +353,23 @@ impl Shared {
         Ok(out)
     }
 
+    /// Writes the inverted index of every sparse vector name in `ex`.
+    fn write_sparse_indexes(&self, id: u64, ex: &Extracted) -> Result<Vec<FileEntry>> {
+        let mut out = Vec::new();
+        for (i, (name, rows)) in ex.sparse.iter().enumerate() {
+            let file_name = format!("sparse-{i}.idx");
+            let written = write_index(&segment_dir(&self.dir, id).join(&file_name), rows)?;
+            out.push(FileEntry::new(
+                SegmentFile::Attached {
+                    name: format!("{SPARSE_ATTACHED_PREFIX}{name}"),
+                },
+                segment_file_path(id, &file_name),
+                written,
+            ));
+        }
+        Ok(out)
+    }
+
     fn write_new_segment(&self, manifest: &mut Manifest, ex: &Extracted) -> Result<SegmentEntry> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
@@ -337,6 +378,8 @@ impl Shared {
         entry.files.extend(graphs);
         let stores = self.build_token_stores(id, ex)?;
         entry.files.extend(stores);
+        let sparse = self.write_sparse_indexes(id, ex)?;
+        entry.files.extend(sparse);
         Ok(entry)
     }
 

@@ -7,9 +7,10 @@
 //! is assembled in one place ([`search_request`]) and each stage reports what it did ([`StageStats`]),
 //! measured while it ran.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use super::fusion::{self, Ranked};
 use super::read;
 use super::search::{self, Trace};
 use super::state::SegmentSet;
@@ -17,8 +18,8 @@ use crate::config::CollectionConfig;
 use crate::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use crate::point::{QueryVector, ScoredPoint, ScrollRequest, SearchRequest, Vector};
 use crate::query::{
-    Prefetch, Query, QueryInput, QueryRequest, QueryResponse, SearchParams, StageStats, Strategy,
-    MAX_PREFETCH_DEPTH,
+    Fusion, Prefetch, Query, QueryInput, QueryRequest, QueryResponse, SearchParams, StageStats,
+    Strategy, MAX_PREFETCH_DEPTH,
 };
 use crate::{Error, PointId, Result, WithPayload, WithVectors};
 
@@ -53,7 +54,9 @@ pub(crate) fn query(
     let Some(query) = &request.query else {
         if !request.prefetch.is_empty() {
             return Err(Error::InvalidInput(
-                "a query is needed to combine prefetches (fusion is not supported)".into(),
+                "a query is needed to combine prefetches: a vector to rescore their hits with, or \
+                 {\"fusion\": \"rrf\" | \"dbsf\"}"
+                    .into(),
             ));
         }
         return Ok(QueryResponse {
@@ -85,7 +88,10 @@ fn run_stage(
     stage: Stage<'_>,
     stats: &mut Vec<StageStats>,
 ) -> Result<Vec<ScoredPoint>> {
-    let Query::Nearest(input) = stage.query;
+    let input = match stage.query {
+        Query::Nearest(input) => input,
+        Query::Fusion(fusion) => return run_fusion(config, set, stage, fusion, stats),
+    };
     let vector = resolve_input(config, set, stage.using, input)?;
     let candidates = prefetch_candidates(
         config,
@@ -132,27 +138,15 @@ fn prefetch_candidates(
     let mut union = Vec::new();
     let mut seen = HashSet::new();
     for prefetch in prefetches {
-        let Some(query) = &prefetch.query else {
+        if prefetch.query.is_none() {
             for id in unscored_candidates(config, set, prefetch, inherited, depth, stats)? {
                 if seen.insert(id) {
                     union.push(id);
                 }
             }
             continue;
-        };
-        let stage = Stage {
-            using: prefetch.using.as_deref().unwrap_or(""),
-            query,
-            prefetch: &prefetch.prefetch,
-            filter: and(inherited, prefetch.filter.as_ref()),
-            params: &prefetch.params,
-            score_threshold: prefetch.score_threshold,
-            limit: prefetch.limit,
-            offset: 0,
-            with_payload: WithPayload::None,
-            with_vectors: WithVectors::None,
-            depth,
-        };
+        }
+        let stage = prefetch_stage(prefetch, inherited, depth)?;
         for hit in run_stage(config, set, stage, stats)? {
             if seen.insert(hit.id) {
                 union.push(hit.id);
@@ -199,6 +193,130 @@ fn unscored_candidates(
     .unwrap_or_default();
     ids.truncate(prefetch.limit);
     Ok(ids)
+}
+
+/// A prefetch as a stage below one with the filter `inherited`.
+fn prefetch_stage<'a>(
+    prefetch: &'a Prefetch,
+    inherited: Option<&Filter>,
+    depth: usize,
+) -> Result<Stage<'a>> {
+    let Some(query) = &prefetch.query else {
+        return Err(Error::InvalidInput("a fusion ranks the hits of its prefetches: give each prefetch a `query`".into()));
+    };
+    Ok(Stage {
+        using: prefetch.using.as_deref().unwrap_or(""),
+        query,
+        prefetch: &prefetch.prefetch,
+        filter: and(inherited, prefetch.filter.as_ref()),
+        params: &prefetch.params,
+        score_threshold: prefetch.score_threshold,
+        limit: prefetch.limit,
+        offset: 0,
+        with_payload: WithPayload::None,
+        with_vectors: WithVectors::None,
+        depth,
+    })
+}
+
+/// A fusion stage: each prefetch runs as its own stage and their ranked hits are fused; the
+/// stage's threshold, offset and limit apply to the fused scores.
+fn run_fusion(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    stage: Stage<'_>,
+    fusion: &Fusion,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<ScoredPoint>> {
+    if stage.prefetch.is_empty() {
+        return Err(Error::InvalidInput(
+            "a fusion query fuses the hits of its prefetches: give at least one `prefetch`".into(),
+        ));
+    }
+    if !stage.using.is_empty() {
+        return Err(Error::InvalidInput(
+            "`using` does not apply to a fusion query: set it on the prefetches".into(),
+        ));
+    }
+    if *stage.params != SearchParams::default() {
+        return Err(Error::InvalidInput(
+            "`params` do not apply to a fusion query: set them on the prefetches".into(),
+        ));
+    }
+    let depth = stage.depth + 1;
+    if depth > MAX_PREFETCH_DEPTH {
+        return Err(Error::InvalidInput(format!(
+            "prefetch is nested deeper than {MAX_PREFETCH_DEPTH} levels"
+        )));
+    }
+    let mut lists = Vec::with_capacity(stage.prefetch.len());
+    for prefetch in stage.prefetch {
+        let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth)?;
+        let higher_is_better = match sub.query {
+            Query::Fusion(_) => true,
+            Query::Nearest(_) if config.sparse(sub.using).is_some() => true,
+            Query::Nearest(_) => config.vector(sub.using)?.distance.higher_is_better(),
+        };
+        let hits = run_stage(config, set, sub, stats)?;
+        lists.push(Ranked {
+            hits: hits.into_iter().map(|h| (h.id, h.score)).collect(),
+            higher_is_better,
+        });
+    }
+    let started = Instant::now();
+    let fused = fusion::fuse(fusion, lists)?;
+    let candidates = fused.len();
+    let kept: Vec<(PointId, f32)> = fused
+        .into_iter()
+        .filter(|(_, score)| stage.score_threshold.is_none_or(|t| *score >= t))
+        .skip(stage.offset)
+        .take(stage.limit)
+        .collect();
+    let hits = with_records(config, set, kept, &stage.with_payload, &stage.with_vectors)?;
+    stats.push(StageStats {
+        using: String::new(),
+        depth: stage.depth,
+        limit: stage.limit.saturating_add(stage.offset),
+        candidates: Some(candidates),
+        strategy: Strategy::Fusion,
+        dims: 0,
+        segments_indexed: 0,
+        segments_scanned: 0,
+        elapsed: started.elapsed(),
+    });
+    Ok(hits)
+}
+
+/// Scored ids as hits, with the payload and vectors asked for.
+fn with_records(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    scored: Vec<(PointId, f32)>,
+    with_payload: &WithPayload,
+    with_vectors: &WithVectors,
+) -> Result<Vec<ScoredPoint>> {
+    let mut records: HashMap<PointId, _> =
+        if *with_payload == WithPayload::None && *with_vectors == WithVectors::None {
+            HashMap::new()
+        } else {
+            let ids: Vec<PointId> = scored.iter().map(|(id, _)| *id).collect();
+            read::retrieve(config, set, &ids, with_payload, with_vectors)?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect()
+        };
+    Ok(scored
+        .into_iter()
+        .map(|(id, score)| {
+            let record = records.remove(&id);
+            ScoredPoint {
+                id,
+                score,
+                payload: record.as_ref().and_then(|r| r.payload.clone()),
+                vectors: record.and_then(|r| r.vectors),
+            }
+        })
+        .collect())
 }
 
 /// The one place a stage becomes a search request.
@@ -274,6 +392,9 @@ fn resolve_input(
     using: &str,
     input: &QueryInput,
 ) -> Result<QueryVector> {
+    if config.sparse(using).is_some() {
+        return resolve_sparse_input(config, set, using, input);
+    }
     let multi = config.vector(using)?.multivector_config.is_some();
     Ok(match (input, multi) {
         (QueryInput::Dense(v), false) => QueryVector::Dense(v.clone()),
@@ -283,6 +404,12 @@ fn resolve_input(
             return Err(Error::InvalidInput(format!(
                 "vector `{using}` is a dense vector: a multivector query needs a vector with \
                  multivector_config"
+            )))
+        }
+        (QueryInput::Sparse(_), _) => {
+            return Err(Error::InvalidInput(format!(
+                "vector `{using}` is not a sparse vector: a sparse query needs a vector \
+                 configured in sparse_vectors"
             )))
         }
         (QueryInput::Point(id), _) => {
@@ -305,9 +432,47 @@ fn resolve_input(
             match vector {
                 Vector::Dense(v) => QueryVector::Dense(v),
                 Vector::Multi(m) => QueryVector::Multi(m),
+                Vector::Sparse(v) => QueryVector::Sparse(v),
             }
         }
     })
+}
+
+/// A stage's input against a sparse vector: a sparse vector, or a point's stored one.
+fn resolve_sparse_input(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    using: &str,
+    input: &QueryInput,
+) -> Result<QueryVector> {
+    match input {
+        QueryInput::Sparse(v) => Ok(QueryVector::Sparse(v.clone())),
+        QueryInput::Point(id) => {
+            let records = read::retrieve(
+                config,
+                set,
+                &[*id],
+                &WithPayload::None,
+                &WithVectors::Names(vec![using.to_string()]),
+            )?;
+            match records
+                .into_iter()
+                .next()
+                .and_then(|r| r.vectors)
+                .and_then(|mut v| v.remove(using))
+            {
+                Some(Vector::Sparse(v)) => Ok(QueryVector::Sparse(v)),
+                _ => Err(Error::PointNotFound {
+                    id: *id,
+                    vector: using.to_string(),
+                }),
+            }
+        }
+        QueryInput::Dense(_) | QueryInput::Multi(_) => Err(Error::InvalidInput(format!(
+            "vector `{using}` is a sparse vector: query it with {{\"indices\": [...], \
+             \"values\": [...]}}"
+        ))),
+    }
 }
 
 /// What a stage did, from the way each segment was searched.
@@ -318,22 +483,35 @@ fn stage_stats(
     trace: Trace,
     elapsed: std::time::Duration,
 ) -> Result<StageStats> {
-    let params = config.vector(&request.using)?;
-    let multi = params.multivector_config.is_some();
     // A stage is an exact scan when no segment's index was walked but some segment was scanned
     // instead of using its index (asked for, or the filter planner's choice).
     let scanned_instead = trace.index == 0 && trace.exact > 0;
-    let strategy = match (multi, request.candidates.is_some()) {
-        (false, true) => Strategy::Rescore,
-        (true, true) => Strategy::MaxSim,
-        (_, false) if scanned_instead => Strategy::Exact,
-        (false, false) => Strategy::Hnsw,
-        (true, false) => Strategy::TokenStore,
-    };
-    let prefix_scores = request.candidates.is_none() && !request.exact && !request.rescore;
-    let dims = match config.index_dims(&request.using) {
-        Some(d) if prefix_scores => d,
-        _ => params.size,
+    let (strategy, dims) = match &request.query {
+        QueryVector::Sparse(v) => {
+            let strategy = match request.candidates {
+                Some(_) => Strategy::Rescore,
+                None if scanned_instead => Strategy::Exact,
+                None => Strategy::InvertedIndex,
+            };
+            (strategy, v.indices.len())
+        }
+        QueryVector::Dense(_) | QueryVector::Multi(_) => {
+            let params = config.vector(&request.using)?;
+            let multi = params.multivector_config.is_some();
+            let strategy = match (multi, request.candidates.is_some()) {
+                (false, true) => Strategy::Rescore,
+                (true, true) => Strategy::MaxSim,
+                (_, false) if scanned_instead => Strategy::Exact,
+                (false, false) => Strategy::Hnsw,
+                (true, false) => Strategy::TokenStore,
+            };
+            let prefix_scores = request.candidates.is_none() && !request.exact && !request.rescore;
+            let dims = match config.index_dims(&request.using) {
+                Some(d) if prefix_scores => d,
+                _ => params.size,
+            };
+            (strategy, dims)
+        }
     };
     Ok(StageStats {
         using: request.using.clone(),

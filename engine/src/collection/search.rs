@@ -29,7 +29,7 @@ use crate::kernels;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::quantization::CodesFile;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Points sampled to estimate a filter's selectivity.
 const FILTER_SAMPLE: usize = 1_000;
@@ -48,7 +48,7 @@ pub(crate) enum FilterPlan {
 
 /// How one segment was searched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Path {
+pub(crate) enum Path {
     /// Its graph or token store was walked.
     Index,
     /// Scanned exactly although it has an index: the request asked for it, or the filter planner
@@ -70,7 +70,7 @@ pub(crate) struct Trace {
 }
 
 impl Trace {
-    fn add(&mut self, path: Path) {
+    pub(crate) fn add(&mut self, path: Path) {
         match path {
             Path::Index => self.index += 1,
             Path::Exact => self.exact += 1,
@@ -80,7 +80,7 @@ impl Trace {
     }
 }
 
-fn cmp_scores(dist: Distance, a: f32, b: f32) -> Ordering {
+pub(crate) fn cmp_scores(dist: Distance, a: f32, b: f32) -> Ordering {
     if distance::is_better(dist, a, b) {
         Ordering::Less
     } else if distance::is_better(dist, b, a) {
@@ -109,7 +109,7 @@ struct Ctx<'a> {
     ignore_quantization: bool,
 }
 
-fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
+pub(crate) fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
     filter.is_none_or(|f| f.matches(&view.id(off), &view.payload(off)))
 }
 
@@ -377,6 +377,9 @@ pub(crate) fn search_traced(
     set: &SegmentSet,
     req: &SearchRequest,
 ) -> Result<(Vec<ScoredPoint>, Trace)> {
+    if let Some(sparse) = config.sparse(&req.using) {
+        return super::sparse_search::search_traced(config, set, req, sparse);
+    }
     let params = config.vector(&req.using)?;
     check_with_vectors(config, &req.with_vectors)?;
     let query = validate::query(&req.using, params, &req.query)?;
@@ -413,6 +416,13 @@ pub(crate) fn search_traced(
                 let flat: Vec<f32> = rows.concat();
                 search_multi(view, &ctx, &flat, params.size)?
             }
+            QueryVector::Sparse(_) => {
+                // `validate::query` refuses a sparse query on a dense field.
+                return Err(Error::InvalidInput(format!(
+                    "vector `{}` is not a sparse vector",
+                    req.using
+                )));
+            }
         };
         trace.add(path);
         hits.extend(
@@ -421,10 +431,20 @@ pub(crate) fn search_traced(
                 .map(|(off, score)| (score, view.id(off), si, off)),
         );
     }
-    hits.sort_unstable_by(|a, b| cmp_scores(ctx.dist, a.0, b.0).then(a.1.cmp(&b.1)));
-    let dist = ctx.dist;
-    let out = hits
-        .into_iter()
+    Ok((finish(config, &views, hits, ctx.dist, req), trace))
+}
+
+/// The merged hits of every segment (score, id, segment, offset), ranked, cut by the threshold,
+/// paged, with what the request asked to see.
+pub(crate) fn finish(
+    config: &CollectionConfig,
+    views: &[View<'_>],
+    mut hits: Vec<(f32, PointId, usize, u32)>,
+    dist: Distance,
+    req: &SearchRequest,
+) -> Vec<ScoredPoint> {
+    hits.sort_unstable_by(|a, b| cmp_scores(dist, a.0, b.0).then(a.1.cmp(&b.1)));
+    hits.into_iter()
         .filter(|h| {
             req.score_threshold.is_none_or(|t| {
                 if dist.higher_is_better() {
@@ -445,8 +465,7 @@ pub(crate) fn search_traced(
                 vectors: v.vectors(config, off, &req.with_vectors),
             }
         })
-        .collect();
-    Ok((out, trace))
+        .collect()
 }
 
 #[cfg(test)]

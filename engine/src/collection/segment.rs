@@ -25,6 +25,9 @@ use crate::index::VectorSlab;
 use crate::plaid::PlaidIndex;
 use crate::point::{NamedVectors, Payload, PointInsert, Vector, WithVectors};
 use crate::quantization::CodesFile;
+use crate::sparse::index::SparseIndexFile;
+use crate::sparse::rows::SparseRows;
+use crate::sparse::SparseRef;
 use crate::{Error, Result};
 
 /// One dense vector name in memory: a row for every offset (zeros where the point lacks it).
@@ -79,6 +82,7 @@ pub(crate) struct MemData {
     pub payloads: Vec<Payload>,
     pub dense: BTreeMap<String, MemDense>,
     pub multi: BTreeMap<String, MemMulti>,
+    pub sparse: BTreeMap<String, SparseRows>,
     /// Latest offset of each id (check the tombstones for liveness).
     pub index: BTreeMap<PointId, u32>,
 }
@@ -113,11 +117,17 @@ impl MemData {
                 );
             }
         }
+        let sparse = config
+            .sparse_vectors
+            .keys()
+            .map(|name| (name.clone(), SparseRows::default()))
+            .collect();
         MemData {
             ids: Vec::new(),
             payloads: Vec::new(),
             dense,
             multi,
+            sparse,
             index: BTreeMap::new(),
         }
     }
@@ -151,6 +161,12 @@ impl MemData {
                 }
             }
             col.offsets.push((col.data.len() / col.dim) as u64);
+        }
+        for (name, rows) in self.sparse.iter_mut() {
+            match vectors.remove(name) {
+                Some(Vector::Sparse(v)) => rows.push_vector(Some(&v)),
+                _ => rows.push_vector(None),
+            }
         }
         self.index.insert(point.id, off);
         off
@@ -199,6 +215,8 @@ pub(crate) struct Sealed {
 pub(crate) enum SealedVector {
     Dense(SealedDense),
     Multi(SealedMulti),
+    /// A sparse vector: its inverted index with the forward rows.
+    Sparse(SparseIndexFile),
 }
 
 /// A dense vector of a sealed segment.
@@ -225,14 +243,21 @@ impl Sealed {
     fn dense(&self, name: &str) -> Option<&SealedDense> {
         match self.vectors.get(name)? {
             SealedVector::Dense(d) => Some(d),
-            SealedVector::Multi(_) => None,
+            SealedVector::Multi(_) | SealedVector::Sparse(_) => None,
         }
     }
 
     fn multi(&self, name: &str) -> Option<&SealedMulti> {
         match self.vectors.get(name)? {
             SealedVector::Multi(m) => Some(m),
-            SealedVector::Dense(_) => None,
+            SealedVector::Dense(_) | SealedVector::Sparse(_) => None,
+        }
+    }
+
+    fn sparse(&self, name: &str) -> Option<&SparseIndexFile> {
+        match self.vectors.get(name)? {
+            SealedVector::Sparse(s) => Some(s),
+            SealedVector::Dense(_) | SealedVector::Multi(_) => None,
         }
     }
 
@@ -440,6 +465,22 @@ impl<'a> View<'a> {
         }
     }
 
+    /// A point's sparse vector, if it has one.
+    pub fn sparse_row(&self, name: &str, off: u32) -> Option<SparseRef<'_>> {
+        match self {
+            View::Mem { data, .. } => data.sparse.get(name)?.row(off),
+            View::Sealed { seg, .. } => seg.sparse(name)?.row(off),
+        }
+    }
+
+    /// The inverted index of a sparse vector name (sealed segments only).
+    pub fn sparse_index(&self, name: &str) -> Option<&SparseIndexFile> {
+        match self {
+            View::Mem { .. } => None,
+            View::Sealed { seg, .. } => seg.sparse(name),
+        }
+    }
+
     /// The token store of a multi-vector name (sealed segments only).
     pub fn plaid(&self, name: &str) -> Option<&PlaidIndex> {
         match self {
@@ -479,6 +520,11 @@ impl<'a> View<'a> {
                 out.insert(name.clone(), v);
             }
         }
+        for name in config.sparse_vectors.keys() {
+            if let Some(v) = self.sparse_row(name, off) {
+                out.insert(name.clone(), Vector::Sparse(v.to_vector()));
+            }
+        }
         out
     }
 
@@ -510,6 +556,8 @@ impl<'a> View<'a> {
                         if let Some(v) = self.vector(name, p.size, off) {
                             out.insert(name.clone(), v);
                         }
+                    } else if let Some(v) = self.sparse_row(name, off) {
+                        out.insert(name.clone(), Vector::Sparse(v.to_vector()));
                     }
                 }
                 Some(out)
@@ -522,7 +570,7 @@ impl<'a> View<'a> {
 pub(crate) fn check_with_vectors(config: &CollectionConfig, with: &WithVectors) -> Result<()> {
     if let WithVectors::Names(names) = with {
         for n in names {
-            if !config.vectors.contains_key(n) {
+            if !config.has_vector(n) {
                 return Err(Error::VectorNameNotFound(n.clone()));
             }
         }

@@ -90,6 +90,23 @@ fn vector(name: &str, params: &VectorParams, v: &mut Vector) -> Result<()> {
         (Vector::Multi(_), false) => Err(Error::InvalidInput(format!(
             "vector `{name}` is a single dense vector, not a multi-vector"
         ))),
+        (Vector::Sparse(_), _) => Err(Error::InvalidInput(format!(
+            "vector `{name}` is a dense vector: a sparse vector (indices, values) needs a vector \
+             configured in sparse_vectors"
+        ))),
+    }
+}
+
+/// Checks a sparse vector (lengths, duplicates, finite values) and sorts it by index.
+fn sparse(name: &str, v: &mut Vector) -> Result<()> {
+    match v {
+        Vector::Sparse(sv) => {
+            *sv = std::mem::take(sv).checked(name)?;
+            Ok(())
+        }
+        Vector::Dense(_) | Vector::Multi(_) => Err(Error::InvalidInput(format!(
+            "vector `{name}` is a sparse vector: send {{\"indices\": [...], \"values\": [...]}}"
+        ))),
     }
 }
 
@@ -98,8 +115,11 @@ fn vector(name: &str, params: &VectorParams, v: &mut Vector) -> Result<()> {
 pub fn points(config: &CollectionConfig, points: &mut [PointInsert]) -> Result<()> {
     for p in points.iter_mut() {
         for (name, v) in p.vectors.iter_mut() {
-            let params = config.vector(name)?;
-            vector(name, params, v).map_err(|e| match e {
+            let checked = match config.sparse(name) {
+                Some(_) => sparse(name, v),
+                None => vector(name, config.vector(name)?, v),
+            };
+            checked.map_err(|e| match e {
                 Error::InvalidInput(m) => Error::InvalidInput(format!("point {}: {m}", p.id)),
                 other => other,
             })?;
@@ -135,6 +155,10 @@ pub fn query(name: &str, params: &VectorParams, query: &QueryVector) -> Result<Q
         ))),
         (QueryVector::Multi(_), false) => Err(Error::InvalidInput(format!(
             "vector `{name}` is a dense field: query it with a single vector"
+        ))),
+        (QueryVector::Sparse(_), _) => Err(Error::InvalidInput(format!(
+            "vector `{name}` is a dense field: a sparse query needs a vector configured in \
+             sparse_vectors"
         ))),
     }
 }

@@ -87,6 +87,6 @@ pub fn ids(records: impl IntoIterator<Item = PointId>) -> Vec<u64> {
 pub fn vectors_of(v: &NamedVectors) -> &[f32] {
     match v.get("").unwrap() {
         Vector::Dense(d) => d,
-        Vector::Multi(_) => panic!("multi"),
+        Vector::Multi(_) | Vector::Sparse(_) => panic!("not a dense vector"),
     }
 }

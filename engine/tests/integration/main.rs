@@ -11,3 +11,4 @@ mod query;
 mod recall;
 mod search;
 mod snapshot;
+mod sparse;

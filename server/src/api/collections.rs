@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use quiver_engine::config::{
-    EmbeddingBinding, MultiVectorComparator, MultiVectorConfig, OptimizerConfig, TokenStoreConfig,
+    EmbeddingBinding, MultiVectorComparator, MultiVectorConfig, OptimizerConfig, SparseIndexParams,
+    SparseModifier, SparseVectorParams, TokenStoreConfig,
 };
 use quiver_engine::point::CollectionInfo;
 use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
@@ -31,9 +32,8 @@ pub struct CreateCollection {
     pub hnsw_config: Option<HnswConfigDiff>,
     /// Sealing and vacuum thresholds.
     pub optimizers_config: Option<OptimizersConfigDiff>,
-    /// Not supported: sparse vectors.
-    #[schema(value_type = Option<Object>)]
-    pub sparse_vectors: Option<Value>,
+    /// Named sparse vectors (`{"index": {"on_disk", "full_scan_threshold"}, "modifier": "idf"}`).
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParamsDto>>,
     /// Not supported: copying from another collection.
     #[schema(value_type = Option<Object>)]
     pub init_from: Option<Value>,
@@ -102,6 +102,95 @@ impl EmbeddingBindingDto {
             dims: b.dims,
             store_text: b.store_text,
         }
+    }
+}
+
+/// One sparse vector's parameters, as Qdrant names them.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparseVectorParamsDto {
+    /// The inverted index's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<SparseIndexParamsDto>,
+    /// `idf`: query weights are multiplied by each dimension's inverse document frequency over the
+    /// collection's live points at query time; `none` (or absent): plain dot product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modifier: Option<ModifierDto>,
+}
+
+/// `sparse_vectors.*.index`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparseIndexParamsDto {
+    /// A filtered search expected to pass fewer points of a segment than this (a number of points,
+    /// as in Qdrant) scores them directly instead of walking the posting lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    /// true: sealed segments serve the inverted index from its memory-mapped file; false or absent:
+    /// it is read into memory when a segment opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    /// Only `float32` (or absent) is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<String>,
+}
+
+/// `modifier` of a sparse vector.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModifierDto {
+    /// Plain dot product.
+    None,
+    /// Inverse document frequency weighting of the query.
+    Idf,
+}
+
+impl SparseVectorParamsDto {
+    fn to_engine(&self, name: &str) -> Result<SparseVectorParams, Error> {
+        let index = match &self.index {
+            None => None,
+            Some(i) => {
+                float32_only(
+                    &format!("sparse vector `{name}`: index"),
+                    i.datatype.as_deref(),
+                )?;
+                Some(SparseIndexParams {
+                    on_disk: i.on_disk,
+                    full_scan_threshold: i.full_scan_threshold,
+                })
+            }
+        };
+        Ok(SparseVectorParams {
+            index,
+            modifier: self.modifier.map(|m| match m {
+                ModifierDto::None => SparseModifier::None,
+                ModifierDto::Idf => SparseModifier::Idf,
+            }),
+        })
+    }
+
+    fn from_engine(p: &SparseVectorParams) -> Self {
+        SparseVectorParamsDto {
+            index: p.index.map(|i| SparseIndexParamsDto {
+                full_scan_threshold: i.full_scan_threshold,
+                on_disk: i.on_disk,
+                datatype: None,
+            }),
+            modifier: p.modifier.map(|m| match m {
+                SparseModifier::None => ModifierDto::None,
+                SparseModifier::Idf => ModifierDto::Idf,
+            }),
+        }
+    }
+}
+
+/// Refuses a `datatype` other than `float32`; `what` names the field's owner.
+fn float32_only(what: &str, datatype: Option<&str>) -> Result<(), Error> {
+    match datatype {
+        Some(dt) if !dt.eq_ignore_ascii_case("float32") => Err(invalid(format!(
+            "{what} datatype `{dt}` is not supported (only float32)"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -312,12 +401,12 @@ fn apply_hnsw(base: &HnswConfig, diff: &HnswConfigDiff, dim: usize) -> HnswConfi
 impl CreateCollection {
     /// The engine config, or a 400 naming what is wrong or unsupported.
     pub fn into_config(self) -> Result<CollectionConfig, Error> {
-        if self
-            .sparse_vectors
-            .as_ref()
-            .is_some_and(|v| !is_empty_json(v))
-        {
-            return Err(invalid("sparse vectors are not supported"));
+        let mut sparse_vectors = BTreeMap::new();
+        for (name, dto) in self.sparse_vectors.iter().flatten() {
+            if name.is_empty() {
+                return Err(invalid("sparse vector names must not be empty"));
+            }
+            sparse_vectors.insert(name.clone(), dto.to_engine(name)?);
         }
         if self.init_from.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(invalid("`init_from` is not supported"));
@@ -331,13 +420,20 @@ impl CreateCollection {
                 return Err(Error::Validation(format!("`{field}` must be at least 1")));
             }
         }
-        let vectors = self.vectors.ok_or_else(|| {
-            invalid("`vectors` is required: {\"size\": N, \"distance\": \"Cosine\"}")
-        })?;
+        let vectors = match self.vectors {
+            Some(v) => v,
+            // A sparse-only collection, as Qdrant allows.
+            None if !sparse_vectors.is_empty() => VectorsConfig::Named(BTreeMap::new()),
+            None => {
+                return Err(invalid(
+                    "`vectors` is required: {\"size\": N, \"distance\": \"Cosine\"}",
+                ))
+            }
+        };
         let named = match vectors {
             VectorsConfig::Single(params) => BTreeMap::from([(String::new(), params)]),
             VectorsConfig::Named(map) => {
-                if map.is_empty() {
+                if map.is_empty() && sparse_vectors.is_empty() {
                     return Err(invalid("`vectors` must name at least one vector"));
                 }
                 if map.contains_key("") {
@@ -360,13 +456,7 @@ impl CreateCollection {
                     )))
                 }
             };
-            if let Some(dt) = dto.datatype.as_deref() {
-                if !dt.eq_ignore_ascii_case("float32") {
-                    return Err(invalid(format!(
-                        "vector `{name}`: datatype `{dt}` is not supported (only float32)"
-                    )));
-                }
-            }
+            float32_only(&format!("vector `{name}`:"), dto.datatype.as_deref())?;
             let quantization_config = super::quantization::parse(
                 dto.quantization_config,
                 &format!("vectors.{name}.quantization_config"),
@@ -427,19 +517,12 @@ impl CreateCollection {
                 self.quantization_config,
                 "quantization_config",
             )?,
+            sparse_vectors,
         };
         config
             .validate()
             .map_err(|e| Error::Validation(e.to_string()))?;
         Ok(config)
-    }
-}
-
-fn is_empty_json(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Object(m) => m.is_empty(),
-        _ => false,
     }
 }
 
@@ -493,6 +576,9 @@ pub struct CollectionConfigOut {
 pub struct CollectionParamsOut {
     /// As given at creation.
     pub vectors: VectorsConfigOut,
+    /// Sparse vectors, as given at creation (absent when there are none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParamsDto>>,
     /// Always 1.
     pub shard_number: u32,
     /// Always 1.
@@ -632,6 +718,13 @@ impl CollectionInfoOut {
             config: CollectionConfigOut {
                 params: CollectionParamsOut {
                     vectors,
+                    sparse_vectors: (!config.sparse_vectors.is_empty()).then(|| {
+                        config
+                            .sparse_vectors
+                            .iter()
+                            .map(|(k, p)| (k.clone(), SparseVectorParamsDto::from_engine(p)))
+                            .collect()
+                    }),
                     shard_number: 1,
                     replication_factor: 1,
                     write_consistency_factor: 1,
@@ -752,10 +845,51 @@ mod tests {
             parse(r#"{"vectors": {"size": 4, "distance": "Dot", "datatype": "uint8"}}"#).is_err()
         );
         assert!(parse(r#"{"vectors": {"size": 0, "distance": "Dot"}}"#).is_err());
+        assert!(parse(r#"{"sparse_vectors": {"s": {"index": {"datatype": "uint8"}}}}"#).is_err());
+        // Unknown modifiers and index fields fail while the body is parsed (a 400 as well).
+        for body in [
+            r#"{"sparse_vectors": {"s": {"modifier": "bm42"}}}"#,
+            r#"{"sparse_vectors": {"s": {"index": {"bogus": 1}}}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<CreateCollection>(body).is_err(),
+                "{body}"
+            );
+        }
         assert!(parse(
-            r#"{"sparse_vectors": {"s": {}}, "vectors": {"size": 4, "distance": "Dot"}}"#
+            r#"{"sparse_vectors": {"v": {}}, "vectors": {"v": {"size": 4, "distance": "Dot"}}}"#
         )
         .is_err());
         assert!(parse(r#"{}"#).is_err());
+    }
+
+    #[test]
+    fn sparse_vectors_translate_and_read_back() {
+        let c = parse(
+            r#"{"vectors": {"dense": {"size": 4, "distance": "Dot"}},
+                "sparse_vectors": {"text": {"modifier": "idf",
+                    "index": {"on_disk": true, "full_scan_threshold": 100}}}}"#,
+        )
+        .unwrap();
+        let p = c.sparse("text").unwrap();
+        assert!(p.idf());
+        assert_eq!(p.full_scan_threshold(), 100);
+        let only = parse(r#"{"sparse_vectors": {"s": {}}}"#).unwrap();
+        assert!(only.vectors.is_empty());
+        let info = CollectionInfo {
+            points_count: 0,
+            segments_count: 1,
+            deleted_count: 0,
+            indexed_vectors_count: 0,
+            wal_bytes: 0,
+            disk_bytes: 0,
+            optimizing: false,
+        };
+        let out = serde_json::to_value(CollectionInfoOut::new(&c, info)).unwrap();
+        assert_eq!(
+            out["config"]["params"]["sparse_vectors"],
+            serde_json::json!({"text": {"modifier": "idf",
+                "index": {"on_disk": true, "full_scan_threshold": 100}}})
+        );
     }
 }

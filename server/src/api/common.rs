@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use quiver_engine::filter::Filter;
 use quiver_engine::point::Payload;
 use quiver_engine::{
-    CollectionConfig, NamedVectors, PointId, PointsSelector, Record, ScoredPoint, Vector,
-    WithPayload, WithVectors,
+    CollectionConfig, NamedVectors, PointId, PointsSelector, Record, ScoredPoint, SparseVector,
+    Vector, WithPayload, WithVectors,
 };
 
 use super::error::{invalid, Error};
@@ -51,8 +51,32 @@ pub enum VectorValue {
     Dense(Vec<f32>),
     /// A multivector (rows of equal length).
     Multi(Vec<Vec<f32>>),
+    /// A sparse vector, for a vector configured in `sparse_vectors`.
+    Sparse(SparseVectorDto),
     /// Text (or an image) for the server's model to embed.
     Inference(InferenceObject),
+}
+
+/// `{"indices": [...], "values": [...]}`: the weight of each listed dimension.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparseVectorDto {
+    /// Dimensions (distinct, any order).
+    pub indices: Vec<u32>,
+    /// Their weights, as many as `indices`.
+    pub values: Vec<f32>,
+}
+
+impl SparseVectorDto {
+    /// The engine's sparse vector, its values checked finite (the engine checks lengths and
+    /// duplicates against the vector it fills, naming it).
+    pub fn into_engine(self, what: impl FnOnce() -> String) -> Result<SparseVector, Error> {
+        check_values(&self.values, what)?;
+        Ok(SparseVector {
+            indices: self.indices,
+            values: self.values,
+        })
+    }
 }
 
 /// Qdrant's inference objects: `{"text", "model", "options"}` (Document) or `{"image", "model",
@@ -105,6 +129,7 @@ impl VectorValue {
         match self {
             VectorValue::Dense(v) => check_values(v, what),
             VectorValue::Multi(m) => check_values(m.iter().flatten(), what),
+            VectorValue::Sparse(s) => check_values(&s.values, what),
             VectorValue::Inference(_) => Err(invalid(format!(
                 "{}: inference objects (text / image) are embedded only in upserts and the Query \
                  API; send a vector here",
@@ -125,6 +150,7 @@ impl VectorValue {
                 check_values(m.iter().flatten(), what)?;
                 Input::Value(Vector::Multi(m))
             }
+            VectorValue::Sparse(s) => Input::Value(Vector::Sparse(s.into_engine(what)?)),
         })
     }
 }
@@ -241,7 +267,10 @@ impl VectorStruct {
 /// Vectors in a response: the bare value for a collection with one unnamed vector, else a map.
 pub fn vectors_out(config: &CollectionConfig, vectors: Option<NamedVectors>) -> Option<Value> {
     let mut vectors = vectors?;
-    if config.vectors.contains_key("") && config.vectors.len() == 1 {
+    let single = config.vectors.contains_key("")
+        && config.vectors.len() == 1
+        && config.sparse_vectors.is_empty();
+    if single {
         return vectors.remove("").map(|v| vector_json(&v));
     }
     Some(Value::Object(
@@ -259,6 +288,10 @@ fn vector_json(v: &Vector) -> Value {
     match v {
         Vector::Dense(d) => row(d),
         Vector::Multi(m) => Value::Array(m.iter().map(|r| row(r)).collect()),
+        Vector::Sparse(s) => serde_json::json!({
+            "indices": s.indices,
+            "values": row(&s.values),
+        }),
     }
 }
 

@@ -7,13 +7,14 @@ use utoipa::ToSchema;
 
 use quiver_engine::filter::Filter;
 use quiver_engine::query::{
-    self, FunnelDepths, QuantizationParams, Query, QueryInput, QueryRequest, StageStats,
+    self, FunnelDepths, Fusion, QuantizationParams, Query, QueryInput, QueryRequest, StageStats,
+    DEFAULT_RRF_K,
 };
 use quiver_engine::{CollectionConfig, PointId};
 
 use super::common::{
-    with_payload, with_vectors, FilterDoc, InferenceObject, ScoredPointOut, VectorValue,
-    WithPayloadInterface, WithVector,
+    with_payload, with_vectors, FilterDoc, InferenceObject, ScoredPointOut, SparseVectorDto,
+    VectorValue, WithPayloadInterface, WithVector,
 };
 use super::error::{invalid, Error};
 use crate::inference::Input;
@@ -184,8 +185,14 @@ pub enum QueryInterfaceDoc {
     Multi(Vec<Vec<f32>>),
     /// A point id: search with that point's vector.
     Id(super::common::ExtendedPointId),
+    /// A sparse vector, against a vector of `sparse_vectors`.
+    Sparse(SparseVectorDto),
     /// `{"nearest": …}` with one of the above.
     Nearest(NearestQueryDoc),
+    /// `{"fusion": "rrf" | "dbsf"}` or `{"rrf": {"k": 2, "weights": [...]}}`: fuses the ranked hits
+    /// of the prefetches.
+    #[schema(value_type = Object)]
+    Fusion(Value),
 }
 
 /// `{"nearest": …}`. (Documentation type.)
@@ -335,6 +342,7 @@ impl SearchRequestDto {
         let input = match value {
             VectorValue::Dense(v) => QueryInput::Dense(v),
             VectorValue::Multi(m) => QueryInput::Multi(m),
+            VectorValue::Sparse(s) => QueryInput::Sparse(s.into_engine(|| "query".to_string())?),
             VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
         };
         Ok(QueryRequest {
@@ -407,8 +415,54 @@ fn reject_lookup_from(value: &Option<Value>) -> Result<(), Error> {
 fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>, Error> {
     match value {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) if map.contains_key("fusion") || map.contains_key("rrf") => {
+            Ok(Some(Query::Fusion(fusion(map)?)))
+        }
         Some(value) => Ok(Some(Query::Nearest(query_input(value)?))),
     }
+}
+
+/// `{"fusion": "rrf" | "dbsf"}` or `{"rrf": {"k": N, "weights": [...]}}`.
+fn fusion(mut map: serde_json::Map<String, Value>) -> Result<Fusion, Error> {
+    map.retain(|_, v| !v.is_null());
+    if map.len() != 1 {
+        let keys: Vec<&String> = map.keys().collect();
+        return Err(invalid(format!(
+            "a fusion query has one key, `fusion` or `rrf`; got {keys:?}"
+        )));
+    }
+    if let Some(kind) = map.remove("fusion") {
+        return match kind.as_str() {
+            Some("rrf") => Ok(Fusion::Rrf {
+                k: DEFAULT_RRF_K,
+                weights: None,
+            }),
+            Some("dbsf") => Ok(Fusion::Dbsf),
+            _ => Err(invalid(format!(
+                "unknown fusion {kind}: use \"rrf\" or \"dbsf\""
+            ))),
+        };
+    }
+    let params: RrfDto =
+        serde_json::from_value(map.remove("rrf").unwrap_or_default()).map_err(|e| {
+            invalid(format!(
+                "`rrf` takes {{\"k\": integer, \"weights\": [numbers]}}: {e}"
+            ))
+        })?;
+    Ok(Fusion::Rrf {
+        k: params.k.unwrap_or(DEFAULT_RRF_K),
+        weights: params.weights,
+    })
+}
+
+/// `{"rrf": {…}}`'s parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RrfDto {
+    /// Qdrant's `k` (default 2).
+    k: Option<usize>,
+    /// One weight per prefetch.
+    weights: Option<Vec<f32>>,
 }
 
 /// Whether an object is an inference object (`{"text": …}` or `{"image": …}`).
@@ -424,6 +478,9 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             if is_inference(&map) {
                 return inference_object(map);
             }
+            if map.contains_key("indices") || map.contains_key("values") {
+                return sparse_input(map);
+            }
             if map.contains_key("nearest") && map.contains_key("mmr") {
                 return Err(invalid("`mmr` (diversity reranking) is not supported"));
             }
@@ -431,8 +488,13 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
                 if let Some(inner) = map.remove("nearest") {
                     return match inner {
                         Value::Object(inner) if is_inference(&inner) => inference_object(inner),
+                        Value::Object(inner)
+                            if inner.contains_key("indices") || inner.contains_key("values") =>
+                        {
+                            sparse_input(inner)
+                        }
                         Value::Object(_) => Err(invalid(
-                            "`nearest` takes a vector, a multivector or a point id",
+                            "`nearest` takes a vector, a multivector, a sparse vector or a point id",
                         )),
                         other => query_input(other),
                     };
@@ -440,12 +502,11 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             }
             let kind = map.keys().next().cloned().unwrap_or_default();
             Err(invalid(match kind.as_str() {
-                "fusion" | "rrf" | "recommend" | "discover" | "context" | "order_by" | "sample"
+                "recommend" | "discover" | "context" | "order_by" | "sample"
                 | "formula" | "mmr" => format!(
                     "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
                      {{\"nearest\": …}}"
                 ),
-                "indices" | "values" => "sparse vectors are not supported".to_string(),
                 "object" => {
                     "inference objects (text / image) are not supported by this server".to_string()
                 }
@@ -459,7 +520,9 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             Ok(Input::Value(match vector {
                 VectorValue::Dense(v) => QueryInput::Dense(v),
                 VectorValue::Multi(m) => QueryInput::Multi(m),
-                VectorValue::Inference(_) => unreachable!("check_finite refuses inference objects"),
+                VectorValue::Sparse(_) | VectorValue::Inference(_) => {
+                    unreachable!("a JSON array is a dense vector or a multivector")
+                }
             }))
         }
         Value::Number(_) | Value::String(_) => {
@@ -471,6 +534,18 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             "`query` must be a vector, a multivector, a point id or {\"nearest\": …}",
         )),
     }
+}
+
+/// `{"indices": […], "values": […]}` as a sparse query.
+fn sparse_input(map: serde_json::Map<String, Value>) -> Result<Input<QueryInput>, Error> {
+    let dto: SparseVectorDto = serde_json::from_value(Value::Object(map)).map_err(|e| {
+        invalid(format!(
+            "a sparse query is {{\"indices\": [integers], \"values\": [numbers]}}: {e}"
+        ))
+    })?;
+    Ok(Input::Value(QueryInput::Sparse(
+        dto.into_engine(|| "query".to_string())?,
+    )))
 }
 
 /// `{"text": …}` as a document, `{"image": …}` as an image.

@@ -197,6 +197,7 @@ pub fn resolve_query(
             {
                 Vector::Dense(v) => QueryInput::Dense(v),
                 Vector::Multi(m) => QueryInput::Multi(m),
+                Vector::Sparse(v) => QueryInput::Sparse(v),
             },
         })
     })

@@ -22,6 +22,7 @@ mod http_quantization;
 mod http_search;
 mod http_service;
 mod http_snapshots;
+mod http_sparse;
 mod http_ui;
 mod snapshot;
 mod support;

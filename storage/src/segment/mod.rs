@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use deleted::{read_deleted, write_deleted};
-pub use mapped::{cast, map_file, write_f32s, write_u64s, Mapped, Pod, Residency};
+pub use mapped::{cast, map_file, write_f32s, write_u32s, write_u64s, Mapped, Pod, Residency};
 pub use points::{write_points, PointsFile};
 pub use vectors::{write_dense, write_multi, DenseFile, MultiFile};
 

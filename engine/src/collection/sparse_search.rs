@@ -1,0 +1,163 @@
+//! Search over a sparse vector: the exact dot product over the query's non-zero dimensions, merged
+//! over every segment like a dense search. Only points sharing a dimension with the query are hits
+//! (as in Qdrant's inverted index), so every segment returns the same set whichever way it is
+//! searched.
+//!
+//! Per segment: a sealed one walks its inverted index (only the query's posting lists), unless a
+//! filter is expected to pass fewer points than the vector's `full_scan_threshold` or `exact` is
+//! asked for, in which case it scores the passing points' forward rows; the appendable segment scores
+//! its rows; a prefetch's candidates are scored from their rows. With `modifier: "idf"` each query
+//! weight is first multiplied by the dimension's IDF over the live points of every segment.
+
+use std::collections::HashSet;
+
+use quiver_storage::PointId;
+
+use super::search::{cmp_scores, estimate_pass_fraction, finish, passes, Path, Trace};
+use super::segment::{check_with_vectors, View};
+use super::state::SegmentSet;
+use crate::config::{CollectionConfig, Distance, SparseVectorParams};
+use crate::point::{QueryVector, ScoredPoint, SearchRequest};
+use crate::sparse::{idf, SparseRef, SparseVector};
+use crate::{Error, Result};
+
+/// Runs a search request over a sparse vector; `params` are the vector's.
+pub(crate) fn search_traced(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    req: &SearchRequest,
+    params: &SparseVectorParams,
+) -> Result<(Vec<ScoredPoint>, Trace)> {
+    check_with_vectors(config, &req.with_vectors)?;
+    let QueryVector::Sparse(query) = &req.query else {
+        return Err(Error::InvalidInput(format!(
+            "vector `{}` is a sparse vector: query it with {{\"indices\": [...], \"values\": [...]}}",
+            req.using
+        )));
+    };
+    let mut query = query.clone().checked(&req.using)?;
+    let views = set.views();
+    let stored: usize = views.iter().map(|v| v.len()).sum();
+    let k = req.limit_with_offset().min(stored);
+    let mut trace = Trace::default();
+    if k == 0 || query.indices.is_empty() {
+        return Ok((Vec::new(), trace));
+    }
+    if params.idf() {
+        weigh_by_idf(&views, &req.using, &mut query);
+    }
+    let candidates: Option<HashSet<PointId>> =
+        req.candidates.as_ref().map(|c| c.iter().copied().collect());
+    let seg = Segment {
+        name: &req.using,
+        query: query.as_ref(),
+        filter: req.filter.as_ref(),
+        candidates: candidates.as_ref(),
+        exact: req.exact,
+        full_scan_threshold: params.full_scan_threshold(),
+    };
+    let mut hits = Vec::new();
+    for (si, view) in views.iter().enumerate() {
+        let (mut seg_hits, path) = seg.search(view);
+        trace.add(path);
+        seg_hits.sort_unstable_by(|a, b| cmp_scores(Distance::Dot, a.1, b.1).then(a.0.cmp(&b.0)));
+        seg_hits.truncate(k);
+        hits.extend(
+            seg_hits
+                .into_iter()
+                .map(|(off, score)| (score, view.id(off), si, off)),
+        );
+    }
+    Ok((finish(config, &views, hits, Distance::Dot, req), trace))
+}
+
+/// Multiplies each query weight by its dimension's IDF over the live points that have the vector.
+fn weigh_by_idf(views: &[View<'_>], name: &str, query: &mut SparseVector) {
+    let mut n = 0usize;
+    let mut df = vec![0usize; query.indices.len()];
+    for view in views {
+        match view.sparse_index(name) {
+            Some(index) => {
+                n += (0..index.points() as u32)
+                    .filter(|&p| index.has(p) && view.is_live(p))
+                    .count();
+                for (d, &dim) in df.iter_mut().zip(&query.indices) {
+                    let (points, _) = index.postings(dim);
+                    *d += points.iter().filter(|&&p| view.is_live(p)).count();
+                }
+            }
+            None => {
+                for off in (0..view.len() as u32).filter(|&o| view.is_live(o)) {
+                    let Some(row) = view.sparse_row(name, off) else {
+                        continue;
+                    };
+                    n += 1;
+                    for (d, &dim) in df.iter_mut().zip(&query.indices) {
+                        if row.get(dim).is_some() {
+                            *d += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (value, d) in query.values.iter_mut().zip(df) {
+        *value *= idf(n, d);
+    }
+}
+
+/// One sparse search, as every segment runs it.
+struct Segment<'a> {
+    name: &'a str,
+    query: SparseRef<'a>,
+    filter: Option<&'a crate::filter::Filter>,
+    candidates: Option<&'a HashSet<PointId>>,
+    exact: bool,
+    full_scan_threshold: usize,
+}
+
+impl Segment<'_> {
+    fn score(&self, view: &View<'_>, off: u32) -> Option<(u32, f32)> {
+        if !passes(view, self.filter, off) {
+            return None;
+        }
+        let row = view.sparse_row(self.name, off)?;
+        Some((off, row.dot(&self.query)?))
+    }
+
+    fn search(&self, view: &View<'_>) -> (Vec<(u32, f32)>, Path) {
+        if let Some(cands) = self.candidates {
+            let hits = cands
+                .iter()
+                .filter_map(|id| view.find(id))
+                .filter_map(|off| self.score(view, off))
+                .collect();
+            return (hits, Path::Candidates);
+        }
+        let scan = |path| {
+            let hits = (0..view.len() as u32)
+                .filter(|&o| view.is_live(o))
+                .filter_map(|off| self.score(view, off))
+                .collect();
+            (hits, path)
+        };
+        let Some(index) = view.sparse_index(self.name) else {
+            return scan(Path::Unindexed);
+        };
+        if self.exact {
+            return scan(Path::Exact);
+        }
+        if let Some(filter) = self.filter {
+            let expected = estimate_pass_fraction(view, filter) * view.live_count() as f64;
+            if expected < self.full_scan_threshold as f64 {
+                return scan(Path::Exact);
+            }
+        }
+        let hits = index
+            .scores(self.query)
+            .into_iter()
+            .filter(|&(off, _)| view.is_live(off) && passes(view, self.filter, off))
+            .collect();
+        (hits, Path::Index)
+    }
+}
