@@ -202,7 +202,9 @@ fn prefetch_stage<'a>(
     depth: usize,
 ) -> Result<Stage<'a>> {
     let Some(query) = &prefetch.query else {
-        return Err(Error::InvalidInput("a fusion ranks the hits of its prefetches: give each prefetch a `query`".into()));
+        return Err(Error::InvalidInput(
+            "a fusion ranks the hits of its prefetches: give each prefetch a `query`".into(),
+        ));
     };
     Ok(Stage {
         using: prefetch.using.as_deref().unwrap_or(""),

@@ -146,7 +146,7 @@ fn collection_errors_are_clear_4xx() {
         (json!({"vectors": {"size": -1, "distance": "Dot"}}), 400),
         (json!({"vectors": {"size": "four", "distance": "Dot"}}), 400),
         (
-            json!({"vectors": {"size": 4, "distance": "Dot"}, "sparse_vectors": {"s": {}}}),
+            json!({"vectors": {"size": 4, "distance": "Dot"}, "sparse_vectors": {"s": {"modifier": "bm42"}}}),
             400,
         ),
         (json!({"vectors": {}}), 400),

@@ -327,11 +327,7 @@ fn search_errors_are_4xx() {
             json!({"query": [vec![1.0f32; DIM]]}),
             400,
         ),
-        (
-            "dot/points/query",
-            json!({"query": {"fusion": "rrf"}, "prefetch": [{"query": q}]}),
-            400,
-        ),
+        ("dot/points/query", json!({"query": {"fusion": "rrf"}}), 400),
         (
             "dot/points/query",
             json!({"query": {"recommend": {"positive": [1]}}}),
