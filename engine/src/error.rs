@@ -8,6 +8,18 @@ pub enum Error {
     /// A collection of that name exists already.
     #[error("collection `{0}` already exists")]
     CollectionExists(String),
+    /// No alias of that name (renaming one that does not exist).
+    #[error("alias `{0}` not found")]
+    AliasNotFound(String),
+    /// An alias would take the name of an existing collection.
+    #[error("collection `{0}` already exists: an alias cannot take a collection's name")]
+    AliasShadowsCollection(String),
+    /// A collection would take the name of an existing alias (Qdrant refuses it too).
+    #[error(
+        "can't create collection `{0}`: an alias with the same name already exists (delete or \
+         rename the alias first)"
+    )]
+    AliasExists(String),
     /// A collection exists on disk but failed to open.
     #[error("collection `{name}` is unavailable: {reason}")]
     CollectionUnavailable {

@@ -8,10 +8,12 @@
 //!     manifest.bin        sealed segments, their files and checksums, WAL position folded into them
 //!     wal/                write-ahead log chunks
 //!     segments/seg-<id>/  one directory per sealed segment
+//! <data_dir>/aliases.json  every collection alias (see `aliases.rs`)
 //! ```
 //!
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
+mod aliases;
 mod funnel;
 mod fusion;
 mod ops;
@@ -36,6 +38,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::{fs as qfs, Manifest, Wal, WalOptions};
 
+pub use aliases::{AliasAction, AliasDescription, ALIASES_FILE};
 pub use funnel::apply_default_funnel;
 pub use snapshot::{validate_snapshot_name, SnapshotDescription, SNAPSHOTS_DIR};
 pub use validate::{collection_name as validate_collection_name, MAX_NAME_LEN};
@@ -74,7 +77,12 @@ pub struct Collections {
     options: EngineOptions,
     open: RwLock<BTreeMap<String, Arc<Collection>>>,
     failed: RwLock<BTreeMap<String, String>>,
-    /// Serialises create and delete, so a name is never half-created while being deleted.
+    /// Alias to collection name, as last stored in `aliases_path`. Replaced whole on every change, so
+    /// a lookup sees the mapping before a batch of alias actions or after it, never half of it.
+    aliases: RwLock<BTreeMap<String, String>>,
+    aliases_path: PathBuf,
+    /// Serialises create, delete and alias changes, so a name is never half-created while being
+    /// deleted and an alias never names a collection that is going away.
     admin: Mutex<()>,
 }
 
@@ -126,11 +134,29 @@ impl Collections {
                 }
             }
         }
+        let aliases_path = aliases::file_path(data_dir);
+        let mut alias_map = aliases::load(&aliases_path)?;
+        // A crash between storing the aliases and removing a collection's directory cannot leave an
+        // alias behind (the aliases go first), but a directory removed by hand can.
+        let before = alias_map.len();
+        alias_map.retain(|alias, target| {
+            let target_exists = open.contains_key(target) || failed.contains_key(target);
+            let shadowed = open.contains_key(alias) || failed.contains_key(alias);
+            if !target_exists || shadowed {
+                tracing::warn!(%alias, collection = %target, "dropping an alias whose collection is gone or whose name is a collection's");
+            }
+            target_exists && !shadowed
+        });
+        if alias_map.len() != before {
+            aliases::store(&aliases_path, &alias_map)?;
+        }
         Ok(Collections {
             root,
             options,
             open: RwLock::new(open),
             failed: RwLock::new(failed),
+            aliases: RwLock::new(alias_map),
+            aliases_path,
             admin: Mutex::new(()),
         })
     }
@@ -143,6 +169,7 @@ impl Collections {
         if self.open.read().contains_key(name) || self.failed.read().contains_key(name) {
             return Err(Error::CollectionExists(name.to_string()));
         }
+        self.check_not_alias(name)?;
         let dir = self.root.join(name);
         if dir.exists() {
             return Err(Error::CollectionExists(name.to_string()));
@@ -167,12 +194,20 @@ impl Collections {
         Ok(collection)
     }
 
-    /// The open collection of that name.
+    /// The open collection of that name, or the one an alias of that name names: the one place where
+    /// aliases resolve, so every route that takes a collection name accepts an alias.
     pub fn get(&self, name: &str) -> Result<Arc<Collection>> {
-        if let Some(c) = self.open.read().get(name) {
-            return Ok(c.clone());
+        let found = self.open.read().get(name).cloned();
+        if let Some(c) = found {
+            return Ok(c);
         }
-        match self.failed.read().get(name) {
+        let target = self.aliases.read().get(name).cloned();
+        let resolved = target.as_deref().unwrap_or(name);
+        let found = self.open.read().get(resolved).cloned();
+        if let Some(c) = found {
+            return Ok(c);
+        }
+        match self.failed.read().get(resolved) {
             Some(reason) => Err(Error::CollectionUnavailable {
                 name: name.to_string(),
                 reason: reason.clone(),
@@ -195,9 +230,22 @@ impl Collections {
             .collect()
     }
 
-    /// Deletes a collection and its files. Returns false if it did not exist.
+    /// Deletes a collection, its aliases and its files. Returns false if it did not exist. An alias
+    /// is not resolved here (as in Qdrant): deleting by an alias's name deletes nothing.
     pub fn delete(&self, name: &str) -> Result<bool> {
         let _admin = self.admin.lock();
+        if !self.open.read().contains_key(name) && !self.failed.read().contains_key(name) {
+            return Ok(false);
+        }
+        // The aliases go first: a crash after this leaves the collection without its aliases, never
+        // an alias naming a collection that no longer exists.
+        let mut next = self.aliases.read().clone();
+        let before = next.len();
+        next.retain(|_, target| target != name);
+        if next.len() != before {
+            aliases::store(&self.aliases_path, &next)?;
+            *self.aliases.write() = next;
+        }
         let removed = self.open.write().remove(name);
         let was_failed = self.failed.write().remove(name).is_some();
         if removed.is_none() && !was_failed {
@@ -231,6 +279,73 @@ impl Collections {
     /// The directory holding every collection.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Applies alias actions in order, atomically: if any fails (an unknown collection or alias, a
+    /// name taken by a collection, an invalid name), none is applied and its error is returned.
+    pub fn update_aliases(&self, actions: &[AliasAction]) -> Result<()> {
+        let _admin = self.admin.lock();
+        let next = {
+            let open = self.open.read();
+            let failed = self.failed.read();
+            let current = self.aliases.read().clone();
+            aliases::apply(&current, actions, |name| {
+                open.contains_key(name) || failed.contains_key(name)
+            })?
+        };
+        if *self.aliases.read() != next {
+            aliases::store(&self.aliases_path, &next)?;
+            *self.aliases.write() = next;
+        }
+        Ok(())
+    }
+
+    /// Every alias, sorted by alias name.
+    pub fn list_aliases(&self) -> Vec<AliasDescription> {
+        self.aliases
+            .read()
+            .iter()
+            .map(|(alias, collection)| AliasDescription {
+                alias_name: alias.clone(),
+                collection_name: collection.clone(),
+            })
+            .collect()
+    }
+
+    /// The aliases of one collection (named directly or by one of its aliases), sorted; an unknown
+    /// name is [`Error::CollectionNotFound`].
+    pub fn collection_aliases(&self, name: &str) -> Result<Vec<AliasDescription>> {
+        let collection = self.resolve(name)?;
+        Ok(self
+            .list_aliases()
+            .into_iter()
+            .filter(|a| a.collection_name == collection)
+            .collect())
+    }
+
+    /// The name of the collection that `name` means: itself when it is a collection (open or failed),
+    /// else the collection its alias names.
+    pub fn resolve(&self, name: &str) -> Result<String> {
+        if self.open.read().contains_key(name) || self.failed.read().contains_key(name) {
+            return Ok(name.to_string());
+        }
+        let target = self.aliases.read().get(name).cloned();
+        target.ok_or_else(|| Error::CollectionNotFound(name.to_string()))
+    }
+
+    /// `name`, or the collection it names when it is an alias (whether or not either exists: snapshots
+    /// outlive their collection).
+    fn dealias(&self, name: &str) -> String {
+        let target = self.aliases.read().get(name).cloned();
+        target.unwrap_or_else(|| name.to_string())
+    }
+
+    /// Refuses a collection name that an alias holds.
+    fn check_not_alias(&self, name: &str) -> Result<()> {
+        if self.aliases.read().contains_key(name) {
+            return Err(Error::AliasExists(name.to_string()));
+        }
+        Ok(())
     }
 }
 

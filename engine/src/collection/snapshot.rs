@@ -344,10 +344,10 @@ impl Collections {
         self.root.parent().unwrap_or(&self.root).join(SNAPSHOTS_DIR)
     }
 
-    /// The directory of one collection's snapshots.
+    /// The directory of one collection's snapshots; an alias means the collection it names.
     pub fn collection_snapshots_dir(&self, collection: &str) -> Result<PathBuf> {
         validate::collection_name(collection)?;
-        Ok(self.snapshots_dir().join(collection))
+        Ok(self.snapshots_dir().join(self.dealias(collection)))
     }
 
     /// Where a named snapshot of `collection` lies (whether or not it exists); the name is checked, so
@@ -448,6 +448,7 @@ impl Collections {
         limits: Limits,
     ) -> Result<Arc<Collection>> {
         validate::collection_name(name)?;
+        self.check_not_alias(name)?;
         self.restore_any_snapshot(archive_path, Some(name), checksum, limits)?;
         self.get(name)
     }
@@ -509,6 +510,7 @@ impl Collections {
         if manifest.collections.is_empty() {
             let name = name.unwrap_or(&manifest.collection).to_string();
             validate::collection_name(&name)?;
+            self.check_not_alias(&name)?;
             staged.push((name.clone(), outer.to_path_buf()));
             return self.stage_collection(&name, &manifest, outer);
         }
@@ -521,6 +523,7 @@ impl Collections {
         for name in &manifest.collections {
             validate::collection_name(name)
                 .map_err(|e| bad(format!("collection name in the manifest: {e}")))?;
+            self.check_not_alias(name)?;
             let nested = outer.join(format!("{name}{}", archive::SNAPSHOT_SUFFIX));
             if !nested.is_file() {
                 return Err(bad(format!(

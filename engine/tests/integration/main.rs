@@ -1,5 +1,6 @@
 //! Engine integration tests: one binary, so the crate links once.
 
+mod aliases;
 mod common;
 mod corruption;
 mod crud;
