@@ -3,6 +3,7 @@
 //! Nothing here knows about actix: the HTTP layer parses bodies into these types, converts them, and
 //! serialises the results; conversion failures are [`Error`]s that `http/error.rs` gives a status.
 
+pub mod aliases;
 pub mod collections;
 pub mod common;
 pub mod documents;

@@ -121,8 +121,13 @@ impl ApiError {
 fn engine_status(err: &quiver_engine::Error) -> StatusCode {
     use quiver_engine::Error as E;
     match err {
-        E::CollectionNotFound(_) | E::PointNotFound { .. } => StatusCode::NOT_FOUND,
-        E::CollectionExists(_) => StatusCode::CONFLICT,
+        E::CollectionNotFound(_) | E::AliasNotFound(_) | E::PointNotFound { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        // Qdrant answers 400 to both name clashes of aliases; Quiver answers every name clash 409.
+        E::CollectionExists(_) | E::AliasShadowsCollection(_) | E::AliasExists(_) => {
+            StatusCode::CONFLICT
+        }
         E::VectorNameNotFound(_) | E::DimensionMismatch { .. } | E::InvalidInput(_) => {
             StatusCode::BAD_REQUEST
         }
@@ -190,6 +195,9 @@ mod tests {
             ApiError::Engine(quiver_engine::Error::InvalidInput("x".into())),
             ApiError::Engine(quiver_engine::Error::CollectionNotFound("x".into())),
             ApiError::Engine(quiver_engine::Error::CollectionExists("x".into())),
+            ApiError::Engine(quiver_engine::Error::AliasNotFound("x".into())),
+            ApiError::Engine(quiver_engine::Error::AliasShadowsCollection("x".into())),
+            ApiError::Engine(quiver_engine::Error::AliasExists("x".into())),
             ApiError::BadRequest("x".into()),
             ApiError::Validation("x".into()),
             ApiError::PayloadTooLarge { limit: 1 },

@@ -29,6 +29,9 @@ use crate::api::{collections, common, points, search};
         routes::collections::get_collection,
         routes::collections::delete_collection,
         routes::collections::collection_exists,
+        routes::aliases::update_aliases,
+        routes::aliases::list_aliases,
+        routes::aliases::collection_aliases,
         routes::points::upsert_points,
         routes::points::retrieve_points,
         routes::points::get_point,
@@ -73,6 +76,7 @@ use crate::api::{collections, common, points, search};
     tags(
         (name = "service", description = "Health, metrics and this document"),
         (name = "collections", description = "Create, inspect and delete collections"),
+        (name = "aliases", description = "Second names of collections, switched atomically"),
         (name = "points", description = "Write and read points"),
         (name = "payload", description = "Change payloads"),
         (name = "search", description = "Search and the Query API"),

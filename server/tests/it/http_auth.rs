@@ -39,6 +39,24 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             None,
             Read,
         ),
+        // Aliases: re-creating the same alias is idempotent, so both test passes can send it.
+        (
+            "POST",
+            "/collections/aliases",
+            "/collections/aliases".into(),
+            Some(json!({"actions": [
+                {"create_alias": {"collection_name": "auth", "alias_name": "auth-alias"}}
+            ]})),
+            Write,
+        ),
+        ("GET", "/aliases", "/aliases".into(), None, Read),
+        (
+            "GET",
+            "/collections/{name}/aliases",
+            p("/aliases"),
+            None,
+            Read,
+        ),
         (
             "GET",
             "/collections/{name}/points/{id}",

@@ -8,6 +8,7 @@ mod cli_ingest;
 mod crash;
 #[path = "../../../tests/support/fake_hub.rs"]
 mod fake_hub;
+mod http_aliases;
 mod http_auth;
 mod http_bound;
 mod http_collections;

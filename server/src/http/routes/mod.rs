@@ -1,6 +1,7 @@
 //! Routes, one file per family, and the helpers every handler uses: the response envelope and running
 //! engine calls on the blocking pool.
 
+pub mod aliases;
 pub mod collections;
 pub mod documents;
 pub mod embeddings;
@@ -97,9 +98,10 @@ pub fn resource(path: &str) -> actix_web::Resource {
 }
 
 /// Registers every route. Specific `points/…` paths come before `points/{id}`, which would otherwise
-/// shadow them.
+/// shadow them, and `/collections/aliases` before `/collections/{name}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     service::configure(cfg);
+    aliases::configure(cfg);
     collections::configure(cfg);
     search::configure(cfg);
     points::configure(cfg);
