@@ -17,16 +17,18 @@ pub struct ChangeAliases {
     pub actions: Vec<AliasOperation>,
 }
 
-/// One alias action.
+/// One alias action: `{"create_alias": …}`, `{"delete_alias": …}` or `{"rename_alias": …}`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
 pub enum AliasOperation {
     /// Points an alias at a collection (moving it if the alias exists).
-    CreateAlias(CreateAlias),
+    #[serde(rename = "create_alias")]
+    Create(CreateAlias),
     /// Removes an alias (nothing happens if it does not exist).
-    DeleteAlias(DeleteAlias),
+    #[serde(rename = "delete_alias")]
+    Delete(DeleteAlias),
     /// Gives an alias another name.
-    RenameAlias(RenameAlias),
+    #[serde(rename = "rename_alias")]
+    Rename(RenameAlias),
 }
 
 /// `{"collection_name", "alias_name"}`.
@@ -65,14 +67,14 @@ impl ChangeAliases {
             .into_iter()
             .map(|op| {
                 Ok(match op {
-                    AliasOperation::CreateAlias(a) => AliasAction::Create {
+                    AliasOperation::Create(a) => AliasAction::Create {
                         collection_name: a.collection_name,
                         alias_name: check_length(a.alias_name)?,
                     },
-                    AliasOperation::DeleteAlias(a) => AliasAction::Delete {
+                    AliasOperation::Delete(a) => AliasAction::Delete {
                         alias_name: a.alias_name,
                     },
-                    AliasOperation::RenameAlias(a) => AliasAction::Rename {
+                    AliasOperation::Rename(a) => AliasAction::Rename {
                         old_alias_name: a.old_alias_name,
                         new_alias_name: check_length(a.new_alias_name)?,
                     },
