@@ -286,6 +286,9 @@ def main():
     check("deleted collection is gone", not client.collection_exists("single"))
     check("delete hybrid", client.delete_collection("hybrid"))
 
+    # --- aliases -------------------------------------------------------------------------------
+    aliases(client)
+
     # --- sparse vectors and hybrid (RRF) queries -------------------------------------------------
     sparse_and_hybrid(client, url, key)
 
@@ -304,6 +307,41 @@ def compatibility(url, key):
     complaints = [str(w.message) for w in caught
                   if "incompatible" in str(w.message) or "server version" in str(w.message)]
     check("client version check passes", complaints == [], str(complaints))
+
+
+def aliases(client):
+    """update_collection_aliases (create, switch, rename, delete), the listings, search by alias."""
+    for name in ("alias_a", "alias_b"):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+        client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    client.upsert("alias_a", points=[models.PointStruct(id=1, vector=[1, 0])])
+    client.upsert("alias_b", points=[models.PointStruct(id=2, vector=[1, 0])])
+    check("create alias", client.update_collection_aliases(change_aliases_operations=[
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="alias_a", alias_name="live")),
+    ]))
+    check("query by alias", [p.id for p in client.query_points("live", query=[1, 0]).points] == [1])
+    client.update_collection_aliases(change_aliases_operations=[
+        models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name="live")),
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="alias_b", alias_name="live")),
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="alias_a", alias_name="old")),
+        models.RenameAliasOperation(rename_alias=models.RenameAlias(old_alias_name="old", new_alias_name="prev")),
+    ])
+    check("switched alias", [p.id for p in client.query_points("live", query=[1, 0]).points] == [2])
+    got = sorted((a.alias_name, a.collection_name) for a in client.get_aliases().aliases)
+    check("get_aliases", got == [("live", "alias_b"), ("prev", "alias_a")], str(got))
+    got = [a.alias_name for a in client.get_collection_aliases("alias_a").aliases]
+    check("get_collection_aliases", got == ["prev"], str(got))
+    try:
+        client.update_collection_aliases(change_aliases_operations=[
+            models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name="nope", alias_name="x")),
+        ])
+        check("alias of a missing collection fails", False)
+    except UnexpectedResponse as e:
+        check("alias of a missing collection is 404", e.status_code == 404, str(e))
+    client.delete_collection("alias_b")
+    client.delete_collection("alias_a")
+    check("deleting collections drops their aliases", client.get_aliases().aliases == [])
 
 
 def conditional(client):
