@@ -205,3 +205,47 @@ fn aliases_survive_a_restart() {
     let point = c.ok("GET", "/collections/live/points/7", None);
     assert_eq!(point["vector"], json!([1.0, 0.0]));
 }
+
+#[test]
+fn snapshots_by_alias_are_the_collections_and_never_restore_over_an_alias() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("docs", 2, "Dot");
+    c.upsert("docs", json!([{"id": 1, "vector": [1.0, 0.0]}]));
+    change(
+        &c,
+        json!([{"create_alias": {"collection_name": "docs", "alias_name": "live"}}]),
+    );
+    let created = c.ok("POST", "/collections/live/snapshots", None);
+    let name = created["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("docs-"), "{name}");
+    assert_eq!(
+        c.ok("GET", "/collections/docs/snapshots", None),
+        json!([created.clone()])
+    );
+    assert_eq!(
+        c.ok("GET", "/collections/live/snapshots", None),
+        json!([created])
+    );
+    // A restore may create or replace a collection, never take an alias's name.
+    let msg = c.err(
+        "PUT",
+        "/collections/live/snapshots/recover",
+        Some(&json!({"location": name})),
+        409,
+    );
+    assert!(msg.contains("alias"), "{msg}");
+    assert_eq!(
+        c.ok(
+            "PUT",
+            "/collections/copy/snapshots/recover",
+            Some(&json!({"location": name}))
+        ),
+        json!(true)
+    );
+    assert_eq!(c.ok("GET", "/collections/copy", None)["points_count"], 1);
+    assert_eq!(
+        aliases(&c, "/aliases"),
+        json!([{"alias_name": "live", "collection_name": "docs"}])
+    );
+}
