@@ -12,6 +12,7 @@
 //!                                   ...snapshot.sha256      sha256sum-style checksum sidecar
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -226,6 +227,7 @@ impl Collection {
                 wal_last_seq: last,
                 files: Vec::new(),
                 collections: Vec::new(),
+                aliases: Default::default(),
             })
             .map_err(invalid)
         })();
@@ -412,6 +414,15 @@ impl Collections {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let _admin = self.admin.lock();
+        // The aliases of the collections in the archive, as they are now (alias changes wait for the
+        // admin lock).
+        let aliases = self
+            .aliases
+            .read()
+            .iter()
+            .filter(|(_, target)| parts.iter().any(|(c, _)| c == *target))
+            .map(|(a, c)| (a.clone(), c.clone()))
+            .collect();
         let name = unused_name(dir, "full-snapshot", now.as_secs());
         let path = dir.join(&name);
         let mut w = ArchiveWriter::create(&path).map_err(invalid)?;
@@ -430,6 +441,7 @@ impl Collections {
                 wal_last_seq: 0,
                 files: Vec::new(),
                 collections: parts.into_iter().map(|(c, _)| c).collect(),
+                aliases,
             })
             .map_err(invalid)?;
         tracing::info!(snapshot = %name, bytes = info.size, collections = collections.len(), "full snapshot created");
@@ -454,9 +466,9 @@ impl Collections {
     }
 
     /// Restores a collection snapshot (as `name`, or under the name it was taken from) or a full
-    /// snapshot (every collection in it, under its own name). Returns the names restored. Every
-    /// collection is staged and verified before the first one is swapped in, so an archive that fails
-    /// anywhere changes nothing.
+    /// snapshot (every collection in it, under its own name, and their aliases). Returns the names
+    /// restored. Every collection is staged and verified before the first one is swapped in, so an
+    /// archive that fails anywhere changes nothing.
     pub fn restore_any_snapshot(
         &self,
         archive_path: &Path,
@@ -475,13 +487,22 @@ impl Collections {
         let outer = self.root.join(scratch_name("restoring", "archive"));
         qfs::create_dir_durable(&outer)?;
         let mut staged: Vec<(String, PathBuf)> = Vec::new();
-        let result = self.stage_archive(archive_path, name, &outer, limits, &mut staged);
+        let mut aliases = BTreeMap::new();
+        let result = self.stage_archive(
+            archive_path,
+            name,
+            &outer,
+            limits,
+            &mut staged,
+            &mut aliases,
+        );
         let result = result.and_then(|()| {
             let mut names = Vec::new();
             for (name, dir) in &staged {
                 self.swap_in(name, dir)?;
                 names.push(name.clone());
             }
+            self.restore_aliases(&aliases)?;
             Ok(names)
         });
         for (_, dir) in &staged {
@@ -496,7 +517,8 @@ impl Collections {
     }
 
     /// Unpacks `archive_path` into `outer` and stages each collection in it, pushing `(name, dir)` for
-    /// every staged collection directory (so the caller can clean up after a failure).
+    /// every staged collection directory (so the caller can clean up after a failure). A full
+    /// snapshot's aliases, checked, go to `aliases`.
     fn stage_archive(
         &self,
         archive_path: &Path,
@@ -504,6 +526,7 @@ impl Collections {
         outer: &Path,
         limits: Limits,
         staged: &mut Vec<(String, PathBuf)>,
+        aliases: &mut BTreeMap<String, String>,
     ) -> Result<()> {
         let manifest = archive::extract(archive_path, outer, limits).map_err(invalid)?;
         let bad = |why: String| Error::InvalidInput(format!("snapshot rejected: {why}"));
@@ -520,6 +543,21 @@ impl Collections {
                 manifest.collections.len()
             )));
         }
+        for (alias, target) in &manifest.aliases {
+            if !validate::is_plain_name(alias)
+                || !manifest.collections.contains(target)
+                || manifest.collections.contains(alias)
+            {
+                return Err(bad(format!(
+                    "alias `{alias}` of `{target}` in the manifest is not a valid alias of one of \
+                     its collections"
+                )));
+            }
+            if self.open.read().contains_key(alias) || self.failed.read().contains_key(alias) {
+                return Err(Error::AliasShadowsCollection(alias.clone()));
+            }
+        }
+        aliases.clone_from(&manifest.aliases);
         for name in &manifest.collections {
             validate::collection_name(name)
                 .map_err(|e| bad(format!("collection name in the manifest: {e}")))?;
@@ -580,6 +618,27 @@ impl Collections {
         let opened = Collection::open(staging, name, self.options.clone())
             .map_err(|e| bad(format!("it does not open as a collection: {e}")))?;
         opened.close()?;
+        Ok(())
+    }
+
+    /// Adds a restored full snapshot's aliases (moving aliases of the same name). One that became a
+    /// collection's name since it was checked is skipped with a warning: the collections are already
+    /// in place and stay.
+    fn restore_aliases(&self, restored: &BTreeMap<String, String>) -> Result<()> {
+        if restored.is_empty() {
+            return Ok(());
+        }
+        let _admin = self.admin.lock();
+        let mut next = self.aliases.read().clone();
+        for (alias, target) in restored {
+            if self.open.read().contains_key(alias) || self.failed.read().contains_key(alias) {
+                tracing::warn!(%alias, collection = %target, "not restoring an alias: a collection took its name");
+                continue;
+            }
+            next.insert(alias.clone(), target.clone());
+        }
+        super::aliases::store(&self.aliases_path, &next)?;
+        *self.aliases.write() = next;
         Ok(())
     }
 

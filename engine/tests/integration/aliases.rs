@@ -134,3 +134,46 @@ fn a_corrupt_aliases_file_fails_the_open_instead_of_being_overwritten() {
     assert!(err.to_string().contains(ALIASES_FILE), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), b"{not json");
 }
+
+#[test]
+fn full_snapshots_carry_their_collections_aliases() {
+    use quiver_storage::snapshot::Limits;
+
+    let src = tempfile::tempdir().unwrap();
+    let cs = open(src.path());
+    create(&cs, "a", CollectionConfig::single(2, Distance::Dot));
+    create(&cs, "b", CollectionConfig::single(2, Distance::Dot));
+    cs.update_aliases(&[create_alias("a", "live"), create_alias("b", "next")])
+        .unwrap();
+    let full = cs.create_full_snapshot().unwrap();
+    let path = cs.full_snapshot_path(&full.name).unwrap();
+
+    // Into a data directory where `next` is a collection: refused before anything changes.
+    let busy = tempfile::tempdir().unwrap();
+    let other = open(busy.path());
+    create(&other, "next", CollectionConfig::single(2, Distance::Dot));
+    let err = other
+        .restore_any_snapshot(&path, None, None, Limits::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AliasShadowsCollection(ref n) if n == "next"),
+        "{err}"
+    );
+    assert_eq!(other.list(), vec!["next".to_string()]);
+    assert!(other.list_aliases().is_empty());
+
+    // Into a fresh one: the collections and their aliases, durably.
+    let dst = tempfile::tempdir().unwrap();
+    {
+        let other = open(dst.path());
+        other
+            .restore_any_snapshot(&path, None, None, Limits::default())
+            .unwrap();
+        assert_eq!(other.get("live").unwrap().name(), "a");
+    }
+    let other = open(dst.path());
+    assert_eq!(
+        other.list_aliases(),
+        listed(&[("live", "a"), ("next", "b")])
+    );
+}

@@ -82,6 +82,10 @@ pub struct SnapshotManifest {
     /// a nested collection archive `<name>.snapshot`. Empty for a collection snapshot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub collections: Vec<String>,
+    /// For a full snapshot: the aliases of its collections (alias to collection name), restored with
+    /// them. Absent in older archives and in collection snapshots.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// Lowercase hex of bytes.

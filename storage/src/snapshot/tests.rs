@@ -11,6 +11,7 @@ fn manifest() -> SnapshotManifest {
         wal_last_seq: 0,
         files: Vec::new(),
         collections: Vec::new(),
+        aliases: Default::default(),
     }
 }
 
