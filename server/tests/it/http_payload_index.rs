@@ -27,10 +27,14 @@ fn fill(c: &Client, name: &str) {
             json!({"id": i, "vector": [1.0, i as f64 / N as f64], "payload": payload})
         })
         .collect();
-    for chunk in points.chunks(10) {
+    // Two full segments sealed (their log folded), then five points left in the appendable one; the
+    // wait comes before the last upsert because the log of the appendable points is never folded.
+    let (sealed, appendable) = points.split_at(20);
+    for chunk in sealed.chunks(10) {
         c.upsert(name, json!(chunk));
     }
-    c.wait_for_seals(name, 3);
+    c.wait_for_seals(name, 2);
+    c.upsert(name, json!(appendable));
 }
 
 fn create(c: &Client, name: &str, body: Value) -> Value {
