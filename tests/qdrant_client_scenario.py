@@ -153,6 +153,21 @@ def main():
                                must_not=[models.HasIdCondition(has_id=[12, 13])])
     check("count with range filter", client.count("single", count_filter=rng_filter).count == 28)
 
+    # --- payload indexes -------------------------------------------------------------------------
+    res = client.create_payload_index("single", "group", field_schema=models.PayloadSchemaType.KEYWORD,
+                                      wait=True)
+    check("create_payload_index", res.status == models.UpdateStatus.COMPLETED, str(res))
+    client.create_payload_index("single", "rank", field_schema=models.IntegerIndexParams(
+        type=models.IntegerIndexType.INTEGER, range=False))
+    schema = client.get_collection("single").payload_schema
+    check("payload_schema lists the indexes with their points",
+          schema["group"].data_type == models.PayloadSchemaType.KEYWORD and schema["group"].points == N
+          and schema["rank"].points == N and schema["rank"].params.range is False, str(schema))
+    check("an indexed filter answers as before",
+          client.count("single", count_filter=group_b).count == len(expected_b))
+    client.delete_payload_index("single", "rank", wait=True)
+    check("delete_payload_index", list(client.get_collection("single").payload_schema) == ["group"])
+
     # --- search: query_points against exact cosine --------------------------------------------
     q = RNG.normal(size=DIM).astype(np.float32)
     cos = normalize(VECTORS) @ normalize(q)

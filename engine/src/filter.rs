@@ -1,6 +1,9 @@
 //! Payload filters in Qdrant's JSON shape: `must` / `should` / `must_not` over field conditions
 //! (`match` value / any / except, `range`), `has_id`, `is_empty`, `is_null` and nested filters.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -163,18 +166,62 @@ pub struct PayloadField {
     pub key: String,
 }
 
+/// A point's payload, read only when a condition needs it (a sealed segment parses it from JSON).
+pub(crate) struct LazyPayload<'f, 'p> {
+    cell: OnceCell<Cow<'p, Payload>>,
+    load: &'f dyn Fn() -> Cow<'p, Payload>,
+}
+
+impl<'f, 'p> LazyPayload<'f, 'p> {
+    /// A payload that `load` produces on first use.
+    pub(crate) fn new(load: &'f dyn Fn() -> Cow<'p, Payload>) -> Self {
+        LazyPayload {
+            cell: OnceCell::new(),
+            load,
+        }
+    }
+
+    fn get(&self) -> &Payload {
+        self.cell.get_or_init(|| (self.load)())
+    }
+}
+
 impl Filter {
     /// Whether a point with this id and payload passes the filter. Follows Qdrant: every `must` holds, at
     /// least one `should` holds when any are given, no `must_not` holds; an empty filter passes everything.
     pub fn matches(&self, id: &PointId, payload: &Payload) -> bool {
+        let load = || Cow::Borrowed(payload);
+        self.matches_with(id, &LazyPayload::new(&load), &|_| None)
+    }
+
+    /// [`Filter::matches`] where `answer` may decide field conditions (from a payload index) and the
+    /// payload is read only if some condition is left to it.
+    pub(crate) fn matches_with(
+        &self,
+        id: &PointId,
+        payload: &LazyPayload<'_, '_>,
+        answer: &dyn Fn(&FieldCondition) -> Option<bool>,
+    ) -> bool {
         let should = conditions(&self.should);
-        conditions(&self.must)
+        let holds = |c: &Condition| c.matches_with(id, payload, answer);
+        conditions(&self.must).iter().all(holds)
+            && (should.is_empty() || should.iter().any(holds))
+            && !conditions(&self.must_not).iter().any(holds)
+    }
+
+    /// Calls `f` on every field condition, nested filters included.
+    pub(crate) fn for_each_field_condition<'a>(&'a self, f: &mut dyn FnMut(&'a FieldCondition)) {
+        let all = conditions(&self.must)
             .iter()
-            .all(|c| c.matches(id, payload))
-            && (should.is_empty() || should.iter().any(|c| c.matches(id, payload)))
-            && !conditions(&self.must_not)
-                .iter()
-                .any(|c| c.matches(id, payload))
+            .chain(conditions(&self.should))
+            .chain(conditions(&self.must_not));
+        for c in all {
+            match c {
+                Condition::Field(field) => f(field),
+                Condition::Filter(inner) => inner.for_each_field_condition(f),
+                Condition::HasId(_) | Condition::IsEmpty(_) | Condition::IsNull(_) => {}
+            }
+        }
     }
 }
 
@@ -209,31 +256,46 @@ fn conditions(c: &Option<OneOrMany<Condition>>) -> &[Condition] {
 impl Condition {
     /// Whether this one condition holds for the point.
     pub fn matches(&self, id: &PointId, payload: &Payload) -> bool {
+        let load = || Cow::Borrowed(payload);
+        self.matches_with(id, &LazyPayload::new(&load), &|_| None)
+    }
+
+    fn matches_with(
+        &self,
+        id: &PointId,
+        payload: &LazyPayload<'_, '_>,
+        answer: &dyn Fn(&FieldCondition) -> Option<bool>,
+    ) -> bool {
         match self {
-            Condition::Field(field) => field.matches(payload),
+            Condition::Field(field) => {
+                answer(field).unwrap_or_else(|| field.matches(payload.get()))
+            }
             Condition::HasId(has) => has.has_id.contains(id),
-            Condition::IsEmpty(c) => {
-                // Missing, null or `[]`; every value found must be empty (Qdrant's `check_is_empty`).
-                let mut empty = true;
-                path::for_each_value(payload, &c.is_empty.key, &mut |v| {
-                    empty &=
-                        matches!(v, Value::Null) || matches!(v, Value::Array(a) if a.is_empty());
-                    empty
-                });
-                empty
-            }
-            Condition::IsNull(c) => {
-                // Present and null; `[null]` is an array, not null (as in Qdrant).
-                let mut null = false;
-                path::for_each_value(payload, &c.is_null.key, &mut |v| {
-                    null |= v.is_null();
-                    !null
-                });
-                null
-            }
-            Condition::Filter(filter) => filter.matches(id, payload),
+            Condition::Filter(filter) => filter.matches_with(id, payload, answer),
+            Condition::IsEmpty(c) => is_empty(payload.get(), &c.is_empty.key),
+            Condition::IsNull(c) => is_null(payload.get(), &c.is_null.key),
         }
     }
+}
+
+/// Missing, null or `[]`; every value found must be empty (Qdrant's `check_is_empty`).
+fn is_empty(payload: &Payload, key: &str) -> bool {
+    let mut empty = true;
+    path::for_each_value(payload, key, &mut |v| {
+        empty &= matches!(v, Value::Null) || matches!(v, Value::Array(a) if a.is_empty());
+        empty
+    });
+    empty
+}
+
+/// Present and null; `[null]` is an array, not null (as in Qdrant).
+fn is_null(payload: &Payload, key: &str) -> bool {
+    let mut null = false;
+    path::for_each_value(payload, key, &mut |v| {
+        null |= v.is_null();
+        !null
+    });
+    null
 }
 
 impl FieldCondition {
@@ -268,22 +330,21 @@ impl MatchValue {
         match (self, v) {
             (MatchValue::Keyword(k), Value::String(s)) => k == s,
             (MatchValue::Bool(b), Value::Bool(s)) => b == s,
-            (MatchValue::Integer(i), Value::Number(n)) => {
-                if let Some(stored) = n.as_i64() {
-                    stored == *i
-                } else if let Some(f) = n.as_f64() {
-                    // i64::MAX as f64 rounds up to 2^63, so the upper bound is exclusive.
-                    f.fract() == 0.0
-                        && f >= i64::MIN as f64
-                        && f < i64::MAX as f64
-                        && f as i64 == *i
-                } else {
-                    false
-                }
-            }
+            (MatchValue::Integer(i), Value::Number(n)) => integer_key(n) == Some(*i),
             _ => false,
         }
     }
+}
+
+/// The integer a stored number equals for `match`: an `i64`, or a float holding an integral value in
+/// `i64`'s range. Payload indexes key integers by this too, so they agree with the filters.
+pub(crate) fn integer_key(n: &serde_json::Number) -> Option<i64> {
+    if let Some(stored) = n.as_i64() {
+        return Some(stored);
+    }
+    let f = n.as_f64()?;
+    // i64::MAX as f64 rounds up to 2^63, so the upper bound is exclusive.
+    (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
 }
 
 impl Match {
@@ -412,7 +473,7 @@ pub(crate) mod path {
     }
 
     /// Calls `f` on every value `key` reaches, until `f` returns false.
-    pub(super) fn for_each_value(payload: &Payload, key: &str, f: &mut dyn FnMut(&Value) -> bool) {
+    pub(crate) fn for_each_value(payload: &Payload, key: &str, f: &mut dyn FnMut(&Value) -> bool) {
         let mut it = steps(key);
         let Some(Step::Key(first)) = it.next() else {
             return;

@@ -9,6 +9,7 @@ mod error;
 pub mod filter;
 pub mod index;
 pub mod kernels;
+pub mod payload_schema;
 pub mod plaid;
 pub mod point;
 pub mod quantization;

@@ -273,4 +273,6 @@ pub struct CollectionInfo {
     pub disk_bytes: u64,
     /// True while a seal or vacuum runs.
     pub optimizing: bool,
+    /// The payload indexes, by field, with the live points each covers.
+    pub payload_schema: std::collections::BTreeMap<String, crate::payload_schema::PayloadIndexInfo>,
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! <data_dir>/collections/<name>/
-//!     config.json         CollectionConfig, written once at creation
+//!     config.json         CollectionConfig, written once at creation, and the payload schema,
+//!                         rewritten (atomically) when a payload index is created or deleted
 //!     manifest.bin        sealed segments, their files and checksums, WAL position folded into them
 //!     wal/                write-ahead log chunks
 //!     segments/seg-<id>/  one directory per sealed segment
@@ -14,6 +15,7 @@
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
 mod aliases;
+mod field_index;
 mod funnel;
 mod fusion;
 mod ops;
@@ -37,6 +39,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use quiver_storage::{fs as qfs, Manifest, Wal, WalOptions};
+use serde::{Deserialize, Serialize};
 
 pub use aliases::{AliasAction, AliasDescription, ALIASES_FILE};
 pub use funnel::apply_default_funnel;
@@ -45,6 +48,7 @@ pub use validate::{collection_name as validate_collection_name, MAX_NAME_LEN};
 
 use crate::config::CollectionConfig;
 use crate::filter::Filter;
+use crate::payload_schema::{self, PayloadFieldSchema, PayloadIndexInfo, PayloadSchema};
 use crate::point::{
     CollectionInfo, PayloadOp, PointInsert, PointsSelector, Record, ScoredPoint, ScrollRequest,
     ScrollResult, SearchRequest, UpsertConditions, WithPayload, WithVectors,
@@ -178,8 +182,7 @@ impl Collections {
         // collection without its config or manifest.
         let staging = self.root.join(scratch_name("creating", name));
         qfs::create_dir_durable(&staging)?;
-        let json = serde_json::to_vec_pretty(&config).expect("config serialises");
-        qfs::atomic_write(&staging.join(CONFIG_FILE), &json)?;
+        write_config(&staging, &config, &PayloadSchema::new())?;
         Manifest {
             generation: 1,
             ..Manifest::default()
@@ -355,27 +358,65 @@ pub struct Collection {
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
-fn read_config(dir: &Path) -> Result<CollectionConfig> {
+/// What `config.json` holds: the config fixed at creation with the payload schema beside its fields.
+#[derive(Deserialize)]
+struct StoredConfig {
+    #[serde(flatten)]
+    config: CollectionConfig,
+    #[serde(default)]
+    payload_schema: PayloadSchema,
+}
+
+#[derive(Serialize)]
+struct StoredConfigRef<'a> {
+    #[serde(flatten)]
+    config: &'a CollectionConfig,
+    #[serde(skip_serializing_if = "PayloadSchema::is_empty")]
+    payload_schema: &'a PayloadSchema,
+}
+
+/// The stored form of a config and schema, as `config.json` and snapshot manifests hold it.
+fn stored_config(config: &CollectionConfig, schema: &PayloadSchema) -> serde_json::Value {
+    serde_json::to_value(StoredConfigRef {
+        config,
+        payload_schema: schema,
+    })
+    .expect("config serialises")
+}
+
+/// Writes `config.json` atomically and durably.
+fn write_config(dir: &Path, config: &CollectionConfig, schema: &PayloadSchema) -> Result<()> {
+    let json =
+        serde_json::to_vec_pretty(&stored_config(config, schema)).expect("config serialises");
+    qfs::atomic_write(&dir.join(CONFIG_FILE), &json)?;
+    Ok(())
+}
+
+fn read_config(dir: &Path) -> Result<(CollectionConfig, PayloadSchema)> {
     let path = dir.join(CONFIG_FILE);
     let bytes = std::fs::read(&path).map_err(|e| quiver_storage::Error::io(&path, e))?;
-    let config: CollectionConfig =
+    let stored: StoredConfig =
         serde_json::from_slice(&bytes).map_err(|e| quiver_storage::Error::Corrupt {
             path: path.clone(),
             reason: format!("unreadable config: {e}"),
         })?;
-    config
-        .validate()
-        .map_err(|e| quiver_storage::Error::Corrupt {
-            path,
-            reason: format!("invalid config: {e}"),
-        })?;
-    Ok(config)
+    let invalid = |e: Error| quiver_storage::Error::Corrupt {
+        path: path.clone(),
+        reason: format!("invalid config: {e}"),
+    };
+    stored.config.validate().map_err(invalid)?;
+    for (field, schema) in &stored.payload_schema {
+        payload_schema::validate_field_name(field)
+            .and_then(|()| schema.validate())
+            .map_err(invalid)?;
+    }
+    Ok((stored.config, stored.payload_schema))
 }
 
 impl Collection {
     /// Opens a collection directory: config, manifest (verified), sealed segments, then WAL replay.
     fn open(dir: &Path, name: &str, options: EngineOptions) -> Result<Collection> {
-        let config = read_config(dir)?;
+        let (config, payload_schema) = read_config(dir)?;
         let manifest = Manifest::load(dir)?.ok_or_else(|| quiver_storage::Error::Corrupt {
             path: dir.join(quiver_storage::manifest::MANIFEST_FILE),
             reason: "missing".into(),
@@ -390,6 +431,7 @@ impl Collection {
             sealed,
             frozen: Vec::new(),
             active: Arc::new(MemSegment::new(&config)),
+            schema: Arc::new(payload_schema),
         };
         let folded = manifest.wal_seq;
         let mut replayed = 0usize;
@@ -444,6 +486,9 @@ impl Collection {
                 tracing::error!(collection = %self.shared.name, "optimizer thread panicked");
             }
         }
+        // A schema change that passed the open check finishes before this returns, so the caller may
+        // move the directory away without a late rewrite of its config.
+        drop(self.shared.writer.lock());
     }
 
     /// Makes the WAL durable and stops background work. Later writes fail with [`Error::Cancelled`].
@@ -461,6 +506,40 @@ impl Collection {
     /// The config fixed at creation.
     pub fn config(&self) -> &CollectionConfig {
         &self.shared.config
+    }
+
+    /// The payload indexes, by field.
+    pub fn payload_schema(&self) -> Arc<PayloadSchema> {
+        self.shared.snapshot().schema.clone()
+    }
+
+    /// Creates the payload index of `field`, replacing one it has. Durable (in the stored config) on
+    /// return; the result is the log position the change follows (Qdrant's operation id).
+    pub fn create_payload_index(&self, field: &str, schema: PayloadFieldSchema) -> Result<u64> {
+        payload_schema::validate_field_name(field)?;
+        schema.validate()?;
+        let seq = self.shared.change_schema(|s| {
+            s.insert(field.to_string(), schema);
+        })?;
+        self.forget_field_indexes(field);
+        Ok(seq)
+    }
+
+    /// Deletes the payload index of `field`; deleting one that does not exist changes nothing (as in
+    /// Qdrant). Durable on return.
+    pub fn delete_payload_index(&self, field: &str) -> Result<u64> {
+        let seq = self.shared.change_schema(|s| {
+            s.remove(field);
+        })?;
+        self.forget_field_indexes(field);
+        Ok(seq)
+    }
+
+    /// Frees what the sealed segments built for `field` under its previous schema.
+    fn forget_field_indexes(&self, field: &str) {
+        for seg in &self.shared.snapshot().sealed {
+            seg.forget_field_index(field);
+        }
     }
 
     /// Inserts or replaces points. Returns the operation id once the WAL record is durable.
@@ -572,6 +651,15 @@ impl Collection {
     /// Counters for the API and metrics.
     pub fn info(&self) -> CollectionInfo {
         let set = self.shared.snapshot();
+        // Before `views` below: a view holds its segment's read locks, which are not re-entrant.
+        let payload_schema = set
+            .schema
+            .iter()
+            .map(|(field, schema)| {
+                let points = field_index::count_points(&set, field, schema.data_type());
+                (field.clone(), PayloadIndexInfo::new(schema, points))
+            })
+            .collect();
         let views = set.views();
         let points_count = views.iter().map(|v| v.live_count()).sum();
         let deleted_count = views
@@ -595,6 +683,7 @@ impl Collection {
             wal_bytes: self.shared.wal.size_bytes(),
             disk_bytes: dir_size(&self.shared.dir),
             optimizing: self.shared.optimizing.load(Ordering::Acquire),
+            payload_schema,
         }
     }
 

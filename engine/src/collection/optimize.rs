@@ -243,6 +243,7 @@ pub(crate) fn open_sealed(
         vectors,
         remove_on_drop: Default::default(),
         dir: segment_dir(dir, entry.id),
+        field_indexes: Default::default(),
     })
 }
 
@@ -422,6 +423,7 @@ impl Shared {
                 sealed: old.sealed.clone(),
                 frozen: frozen.clone(),
                 active,
+                schema: old.schema.clone(),
             });
             let frozen: Vec<(Arc<MemSegment>, Bitmap)> = frozen
                 .into_iter()
@@ -536,6 +538,7 @@ impl Shared {
                 sealed,
                 frozen,
                 active: cur.active.clone(),
+                schema: cur.schema.clone(),
             });
         }
         self.wal.trim(wal_seq)?;
@@ -619,6 +622,7 @@ impl Shared {
                     sealed,
                     frozen: cur.frozen.clone(),
                     active: cur.active.clone(),
+                    schema: cur.schema.clone(),
                 });
             }
             // Readers still holding the old set keep the files mapped; the directory goes with them.

@@ -2,6 +2,7 @@
 
 use quiver_storage::PointId;
 
+use super::field_index::{self, SegmentFilter};
 use super::payload;
 use super::segment::{check_with_vectors, View};
 use super::state::SegmentSet;
@@ -46,23 +47,21 @@ pub(crate) fn retrieve(
     Ok(out)
 }
 
-fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
-    filter.is_none_or(|f| f.matches(&view.id(off), &view.payload(off)))
-}
-
 pub(crate) fn scroll(
     config: &CollectionConfig,
     set: &SegmentSet,
     req: &ScrollRequest,
 ) -> Result<ScrollResult> {
     check_with_vectors(config, &req.with_vectors)?;
+    field_index::warm(set, req.filter.as_ref());
     let views = set.views();
     // Each segment contributes its first `limit + 1` matches; ids are live in one segment only, so the
     // merged first `limit + 1` are exact, and the extra one is where the next page starts.
     let want = req.limit.saturating_add(1);
     let mut hits: Vec<(PointId, usize, u32)> = Vec::new();
     for (si, v) in views.iter().enumerate() {
-        let keep = |off: u32| passes(v, req.filter.as_ref(), off);
+        let filter = SegmentFilter::new(v, req.filter.as_ref(), &set.schema);
+        let keep = |off: u32| filter.passes(v, off);
         for off in v.live_sorted_from(req.offset.as_ref(), want, &keep) {
             hits.push((v.id(off), si, off));
         }
@@ -93,13 +92,17 @@ pub(crate) fn scroll(
 }
 
 pub(crate) fn count(set: &SegmentSet, filter: Option<&Filter>) -> usize {
+    field_index::warm(set, filter);
     set.views()
         .iter()
         .map(|v| match filter {
             None => v.live_count(),
-            Some(_) => (0..v.len() as u32)
-                .filter(|&o| v.is_live(o) && passes(v, filter, o))
-                .count(),
+            Some(_) => {
+                let filter = SegmentFilter::new(v, filter, &set.schema);
+                (0..v.len() as u32)
+                    .filter(|&o| v.is_live(o) && filter.passes(v, o))
+                    .count()
+            }
         })
         .sum()
 }

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 
 use quiver_storage::PointId;
 
+use super::field_index::{self, SegmentFilter};
 use super::payload;
 use super::segment::{check_with_vectors, View};
 use super::state::SegmentSet;
@@ -26,6 +27,7 @@ use crate::index::hnsw::GraphView;
 use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::{Candidate, VectorSlab};
 use crate::kernels;
+use crate::payload_schema::PayloadSchema;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::quantization::CodesFile;
@@ -97,6 +99,8 @@ struct Ctx<'a> {
     ef: usize,
     exact: bool,
     filter: Option<&'a Filter>,
+    /// The payload indexes the filter may use.
+    schema: &'a PayloadSchema,
     candidates: Option<&'a HashSet<PointId>>,
     plaid: &'a PlaidSearchParams,
     /// The Matryoshka prefix the vector's graph indexes, if any.
@@ -109,10 +113,6 @@ struct Ctx<'a> {
     ignore_quantization: bool,
 }
 
-pub(crate) fn passes(view: &View<'_>, filter: Option<&Filter>, off: u32) -> bool {
-    filter.is_none_or(|f| f.matches(&view.id(off), &view.payload(off)))
-}
-
 /// SplitMix64: a cheap, well-mixed sequence for sampling offsets without aliasing on periodic data.
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -123,13 +123,13 @@ fn splitmix64(x: u64) -> u64 {
 
 /// Estimates the fraction of live points of `view` that pass `filter`: exact for segments of up to
 /// [`FILTER_SAMPLE`] points, otherwise from a pseudo-random sample of that many offsets.
-pub(crate) fn estimate_pass_fraction(view: &View<'_>, filter: &Filter) -> f64 {
+pub(crate) fn estimate_pass_fraction(view: &View<'_>, filter: &SegmentFilter<'_>) -> f64 {
     let n = view.len();
     let (mut live, mut pass) = (0usize, 0usize);
     let mut visit = |off: u32| {
         if view.is_live(off) {
             live += 1;
-            if passes(view, Some(filter), off) {
+            if filter.passes(view, off) {
                 pass += 1;
             }
         }
@@ -149,7 +149,7 @@ pub(crate) fn estimate_pass_fraction(view: &View<'_>, filter: &Filter) -> f64 {
 }
 
 /// Chooses how to run a filtered search over a segment with a graph.
-pub(crate) fn plan_filter(view: &View<'_>, filter: &Filter) -> FilterPlan {
+pub(crate) fn plan_filter(view: &View<'_>, filter: &SegmentFilter<'_>) -> FilterPlan {
     let frac = estimate_pass_fraction(view, filter);
     let expected = frac * view.live_count() as f64;
     if expected <= FILTER_EXACT_MAX_POINTS as f64 || frac < FILTER_EXACT_MAX_FRACTION {
@@ -169,11 +169,12 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
     let Some(d) = view.dense(ctx.name) else {
         return (Vec::new(), Path::Unindexed);
     };
+    let filter = SegmentFilter::new(view, ctx.filter, ctx.schema);
     if let Some(cands) = ctx.candidates {
         let hits = cands
             .iter()
             .filter_map(|id| view.find(id))
-            .filter(|&off| passes(view, ctx.filter, off))
+            .filter(|&off| filter.passes(view, off))
             .filter_map(|off| {
                 let row = d.point_to_row(off)?;
                 Some((off, distance::score(ctx.dist, q, d.slab.row(row))))
@@ -182,7 +183,7 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         return (top_k(ctx.dist, hits, ctx.k), Path::Candidates);
     }
     let live_point = |row: u32| d.row_to_point(row).filter(|&off| view.is_live(off));
-    let accept = |row: u32| live_point(row).is_some_and(|off| passes(view, ctx.filter, off));
+    let accept = |row: u32| live_point(row).is_some_and(|off| filter.passes(view, off));
     // A prefix-indexed vector walks its prefix graph; anything else (no graph, `exact`, a selective
     // filter) scans. A scan is exact over the full rows, except for a funnel stage that asked for
     // prefix scores, which it computes from the full rows so every segment ranks on one scale.
@@ -192,10 +193,7 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         None => view.graph(ctx.name).map(|g| (g, d.slab)),
     };
     let graph = indexed.filter(|_| {
-        !ctx.exact
-            && ctx
-                .filter
-                .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
+        !ctx.exact && (ctx.filter.is_none() || plan_filter(view, &filter) == FilterPlan::Graph)
     });
     let path = match (graph.is_some(), indexed.is_some() || ctx.exact) {
         (true, _) => Path::Index,
@@ -304,8 +302,9 @@ fn search_multi(
     q: &[f32],
     dim: usize,
 ) -> Result<(Vec<(u32, f32)>, Path)> {
+    let filter = SegmentFilter::new(view, ctx.filter, ctx.schema);
     let score = |off: u32| {
-        if !passes(view, ctx.filter, off) {
+        if !filter.passes(view, off) {
             return None;
         }
         let rows = view.multi_rows(ctx.name, off)?;
@@ -316,11 +315,8 @@ fn search_multi(
         Some(_) => None,
     };
     if let Some(store) = store.filter(|_| !ctx.exact) {
-        if ctx
-            .filter
-            .is_none_or(|f| plan_filter(view, f) == FilterPlan::Graph)
-        {
-            let accept = |off: u32| view.is_live(off) && passes(view, ctx.filter, off);
+        if ctx.filter.is_none() || plan_filter(view, &filter) == FilterPlan::Graph {
+            let accept = |off: u32| view.is_live(off) && filter.passes(view, off);
             // The store's exact stage ranks its `n_full_scores` candidates on compressed tokens, where
             // near-ties flip under quantisation noise. All of them go on to the raw rows (cheap: they
             // are a few dozen points), so the compression costs candidate recall only, not ranking.
@@ -383,6 +379,7 @@ pub(crate) fn search_traced(
     let params = config.vector(&req.using)?;
     check_with_vectors(config, &req.with_vectors)?;
     let query = validate::query(&req.using, params, &req.query)?;
+    field_index::warm(set, req.filter.as_ref());
     let views = set.views();
     // No segment can return more than it holds: bounds the work of absurd limits and offsets.
     let stored: usize = views.iter().map(|v| v.len()).sum();
@@ -401,6 +398,7 @@ pub(crate) fn search_traced(
         ef: req.ef.unwrap_or(config.hnsw_for(&req.using).ef).max(k),
         exact: req.exact,
         filter: req.filter.as_ref(),
+        schema: &set.schema,
         candidates: candidates.as_ref(),
         plaid: req.plaid.as_ref().unwrap_or(&default_plaid),
         index_dims: config.index_dims(&req.using),
@@ -502,6 +500,9 @@ mod tests {
         let f = |v| serde_json::from_value::<Filter>(v).unwrap();
         let selective = f(json!({"must": [{"key": "g", "match": {"value": 3}}]}));
         let broad = f(json!({"must": [{"key": "g", "range": {"lt": 50}}]}));
+        let schema = PayloadSchema::new();
+        let selective = SegmentFilter::new(&view, Some(&selective), &schema);
+        let broad = SegmentFilter::new(&view, Some(&broad), &schema);
         assert_eq!(plan_filter(&view, &selective), FilterPlan::Exact);
         assert_eq!(plan_filter(&view, &broad), FilterPlan::Graph);
         let frac = estimate_pass_fraction(&view, &broad);

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockReadGuard};
 use quiver_storage::segment::{DenseFile, MultiFile, PointsFile};
@@ -22,6 +23,7 @@ use crate::config::CollectionConfig;
 use crate::index::hnsw::GraphView;
 use crate::index::prefix::PrefixFile;
 use crate::index::VectorSlab;
+use crate::payload_schema::PayloadSchemaType;
 use crate::plaid::PlaidIndex;
 use crate::point::{NamedVectors, Payload, PointInsert, Vector, WithVectors};
 use crate::quantization::CodesFile;
@@ -209,7 +211,13 @@ pub(crate) struct Sealed {
     /// Set when a vacuum replaced this segment: its directory goes when the last reader lets go.
     pub remove_on_drop: AtomicBool,
     pub dir: PathBuf,
+    /// Payload field indexes built so far, by field and type (see [`super::field_index`]).
+    pub field_indexes: parking_lot::Mutex<FieldIndexes>,
 }
+
+/// The payload field indexes of a sealed segment.
+pub(crate) type FieldIndexes =
+    std::collections::HashMap<(String, PayloadSchemaType), Arc<super::field_index::FieldIndex>>;
 
 /// One named vector of a sealed segment: its rows and whatever indexes them.
 pub(crate) enum SealedVector {

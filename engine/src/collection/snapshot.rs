@@ -222,7 +222,7 @@ impl Collection {
                 quiver_version: env!("CARGO_PKG_VERSION").to_string(),
                 collection: sh.name.clone(),
                 created_at: now.as_secs(),
-                config: serde_json::to_value(&sh.config).expect("config serialises"),
+                config: super::stored_config(&sh.config, &sh.snapshot().schema),
                 wal_first_seq: first,
                 wal_last_seq: last,
                 files: Vec::new(),

@@ -13,10 +13,12 @@ use std::collections::HashSet;
 
 use quiver_storage::PointId;
 
-use super::search::{cmp_scores, estimate_pass_fraction, finish, passes, Path, Trace};
+use super::field_index::{self, SegmentFilter};
+use super::search::{cmp_scores, estimate_pass_fraction, finish, Path, Trace};
 use super::segment::{check_with_vectors, View};
 use super::state::SegmentSet;
 use crate::config::{CollectionConfig, Distance, SparseVectorParams};
+use crate::payload_schema::PayloadSchema;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::sparse::{idf, SparseRef, SparseVector};
 use crate::{Error, Result};
@@ -36,6 +38,7 @@ pub(crate) fn search_traced(
         )));
     };
     let mut query = query.clone().checked(&req.using)?;
+    field_index::warm(set, req.filter.as_ref());
     let views = set.views();
     let stored: usize = views.iter().map(|v| v.len()).sum();
     let k = req.limit_with_offset().min(stored);
@@ -52,6 +55,7 @@ pub(crate) fn search_traced(
         name: &req.using,
         query: query.as_ref(),
         filter: req.filter.as_ref(),
+        schema: &set.schema,
         candidates: candidates.as_ref(),
         exact: req.exact,
         full_scan_threshold: params.full_scan_threshold(),
@@ -111,14 +115,16 @@ struct Segment<'a> {
     name: &'a str,
     query: SparseRef<'a>,
     filter: Option<&'a crate::filter::Filter>,
+    /// The payload indexes the filter may use.
+    schema: &'a PayloadSchema,
     candidates: Option<&'a HashSet<PointId>>,
     exact: bool,
     full_scan_threshold: usize,
 }
 
 impl Segment<'_> {
-    fn score(&self, view: &View<'_>, off: u32) -> Option<(u32, f32)> {
-        if !passes(view, self.filter, off) {
+    fn score(&self, view: &View<'_>, filter: &SegmentFilter<'_>, off: u32) -> Option<(u32, f32)> {
+        if !filter.passes(view, off) {
             return None;
         }
         let row = view.sparse_row(self.name, off)?;
@@ -126,18 +132,19 @@ impl Segment<'_> {
     }
 
     fn search(&self, view: &View<'_>) -> (Vec<(u32, f32)>, Path) {
+        let filter = SegmentFilter::new(view, self.filter, self.schema);
         if let Some(cands) = self.candidates {
             let hits = cands
                 .iter()
                 .filter_map(|id| view.find(id))
-                .filter_map(|off| self.score(view, off))
+                .filter_map(|off| self.score(view, &filter, off))
                 .collect();
             return (hits, Path::Candidates);
         }
         let scan = |path| {
             let hits = (0..view.len() as u32)
                 .filter(|&o| view.is_live(o))
-                .filter_map(|off| self.score(view, off))
+                .filter_map(|off| self.score(view, &filter, off))
                 .collect();
             (hits, path)
         };
@@ -147,8 +154,8 @@ impl Segment<'_> {
         if self.exact {
             return scan(Path::Exact);
         }
-        if let Some(filter) = self.filter {
-            let expected = estimate_pass_fraction(view, filter) * view.live_count() as f64;
+        if self.filter.is_some() {
+            let expected = estimate_pass_fraction(view, &filter) * view.live_count() as f64;
             if expected < self.full_scan_threshold as f64 {
                 return scan(Path::Exact);
             }
@@ -156,7 +163,7 @@ impl Segment<'_> {
         let hits = index
             .scores(self.query)
             .into_iter()
-            .filter(|&(off, _)| view.is_live(off) && passes(view, self.filter, off))
+            .filter(|&(off, _)| view.is_live(off) && filter.passes(view, off))
             .collect();
         (hits, Path::Index)
     }

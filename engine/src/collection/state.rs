@@ -18,6 +18,7 @@ use super::segment::{MemSegment, Sealed, View};
 use super::EngineOptions;
 use crate::config::CollectionConfig;
 use crate::filter::Filter;
+use crate::payload_schema::PayloadSchema;
 use crate::point::{PayloadOp, PointInsert};
 use crate::{Error, Result};
 
@@ -28,6 +29,9 @@ pub(crate) struct SegmentSet {
     pub frozen: Vec<Arc<MemSegment>>,
     /// The segment taking new points.
     pub active: Arc<MemSegment>,
+    /// The payload indexes the queries over these segments may use; changed by
+    /// [`Shared::change_schema`] only, carried over by every other swap.
+    pub schema: Arc<PayloadSchema>,
 }
 
 /// Where a live point is.
@@ -136,6 +140,31 @@ impl Shared {
         Ok(seq)
     }
 
+    /// Changes the payload schema: `edit` applies to a copy, which is stored in `config.json`
+    /// (atomically, durably) before readers see it. Under the writer lock, so a collection being
+    /// closed, deleted or replaced never gets its config rewritten (closing waits for this lock), and
+    /// the returned log position (Qdrant's operation id) is the last write the change follows.
+    pub fn change_schema(&self, edit: impl FnOnce(&mut PayloadSchema)) -> Result<u64> {
+        let _w = self.writer.lock();
+        self.check_open()?;
+        let current = self.snapshot().schema.clone();
+        let mut next = PayloadSchema::clone(&current);
+        edit(&mut next);
+        if next != *current {
+            // Written before the swap (readers are not held up by the fsync); no other swap changes
+            // the schema, so the one published here is the one stored.
+            super::write_config(&self.dir, &self.config, &next)?;
+            let mut guard = self.segments.write();
+            *guard = Arc::new(SegmentSet {
+                sealed: guard.sealed.clone(),
+                frozen: guard.frozen.clone(),
+                active: guard.active.clone(),
+                schema: Arc::new(next),
+            });
+        }
+        Ok(self.wal.last_seq())
+    }
+
     /// Wakes the optimizer when the active segment is full or a sealed segment has too many tombstones.
     pub fn maybe_wake(&self) {
         let set = self.snapshot();
@@ -158,14 +187,13 @@ impl Shared {
 
 /// Live ids that match a filter, across every segment.
 pub(crate) fn resolve_filter(set: &SegmentSet, filter: &Filter) -> Vec<PointId> {
+    super::field_index::warm(set, Some(filter));
     let mut ids = Vec::new();
     for v in set.views() {
+        let prepared = super::field_index::SegmentFilter::new(&v, Some(filter), &set.schema);
         for off in 0..v.len() as u32 {
-            if v.is_live(off) {
-                let id = v.id(off);
-                if filter.matches(&id, &v.payload(off)) {
-                    ids.push(id);
-                }
+            if v.is_live(off) && prepared.passes(&v, off) {
+                ids.push(v.id(off));
             }
         }
     }

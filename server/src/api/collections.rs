@@ -7,13 +7,14 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use quiver_engine::config::{
     EmbeddingBinding, MultiVectorComparator, MultiVectorConfig, OptimizerConfig, SparseIndexParams,
     SparseModifier, SparseVectorParams, TokenStoreConfig,
 };
+use quiver_engine::payload_schema::PayloadIndexInfo;
 use quiver_engine::point::CollectionInfo;
 use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
 
@@ -547,9 +548,10 @@ pub struct CollectionInfoOut {
     pub disk_bytes: u64,
     /// The configuration.
     pub config: CollectionConfigOut,
-    /// Always empty: Quiver keeps no payload indexes.
+    /// The payload indexes: `{field: {"data_type", "params"?, "points"}}`, `points` counting the live
+    /// points with a value of the indexed type at the field.
     #[schema(value_type = Object)]
-    pub payload_schema: Map<String, Value>,
+    pub payload_schema: BTreeMap<String, PayloadIndexInfo>,
 }
 
 /// `config` of the collection info.
@@ -695,7 +697,7 @@ fn params_out(p: &VectorParams) -> VectorParamsOut {
 
 impl CollectionInfoOut {
     /// From the engine's config and counters.
-    pub fn new(config: &CollectionConfig, info: CollectionInfo) -> Self {
+    pub fn new(config: &CollectionConfig, mut info: CollectionInfo) -> Self {
         let vectors = match config.vectors.get("") {
             Some(p) if config.vectors.len() == 1 => VectorsConfigOut::Single(params_out(p)),
             _ => VectorsConfigOut::Named(
@@ -753,7 +755,7 @@ impl CollectionInfoOut {
                         .collect()
                 }),
             },
-            payload_schema: Map::new(),
+            payload_schema: std::mem::take(&mut info.payload_schema),
         }
     }
 }
@@ -833,6 +835,7 @@ mod tests {
                 wal_bytes: 0,
                 disk_bytes: 0,
                 optimizing: false,
+                payload_schema: Default::default(),
             },
         );
         assert_eq!(out.config.hnsw_config.full_scan_threshold, 1000);
@@ -884,6 +887,7 @@ mod tests {
             wal_bytes: 0,
             disk_bytes: 0,
             optimizing: false,
+            payload_schema: Default::default(),
         };
         let out = serde_json::to_value(CollectionInfoOut::new(&c, info)).unwrap();
         assert_eq!(

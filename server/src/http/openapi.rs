@@ -42,6 +42,8 @@ use crate::api::{collections, common, points, search};
         routes::points::overwrite_payload,
         routes::points::delete_payload,
         routes::points::clear_payload,
+        routes::payload_index::create_field_index,
+        routes::payload_index::delete_field_index,
         routes::documents::upsert_documents,
         routes::search::search_points,
         routes::search::search_batch,

@@ -155,6 +155,20 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             Some(json!({"points": [1]})),
             Write,
         ),
+        (
+            "PUT",
+            "/collections/{name}/index",
+            p("/index"),
+            Some(json!({"field_name": "a", "field_schema": "integer"})),
+            Write,
+        ),
+        (
+            "DELETE",
+            "/collections/{name}/index/{field_name}",
+            p("/index/a"),
+            None,
+            Write,
+        ),
         // Quiver's documents route embeds, so without --model it is a 400 (after the key check).
         (
             "POST",

@@ -6,6 +6,7 @@ pub mod collections;
 pub mod documents;
 pub mod embeddings;
 pub mod image_files;
+pub mod payload_index;
 pub mod points;
 pub mod search;
 pub mod service;
@@ -105,6 +106,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     collections::configure(cfg);
     search::configure(cfg);
     points::configure(cfg);
+    payload_index::configure(cfg);
     documents::configure(cfg);
     snapshots::configure(cfg);
     embeddings::configure(cfg);

@@ -1,0 +1,348 @@
+//! Payload indexes: `PUT /collections/{c}/index`, `DELETE /collections/{c}/index/{field}`, the
+//! `payload_schema` of the collection info (with live point counts), persistence across restarts and
+//! snapshots, filters that give the same answers with and without an index, and clear 4xx errors.
+
+use serde_json::{json, Value};
+
+use crate::support::{Client, QuiverProcess, TestDir};
+
+const N: u64 = 25;
+
+/// 25 points in segments of at most 10: two sealed segments and the appendable one.
+fn fill(c: &Client, name: &str) {
+    let body = json!({
+        "vectors": {"size": 2, "distance": "Dot"},
+        "optimizers_config": {"segment_max_points": 10}
+    });
+    c.ok("PUT", &format!("/collections/{name}"), Some(&body));
+    let points: Vec<Value> = (0..N)
+        .map(|i| {
+            let payload = match i % 5 {
+                0 => json!({"color": "red", "n": i}),
+                1 => json!({"color": ["blue", "red"], "n": i as f64 + 0.5}),
+                2 => json!({"color": 7, "n": "x"}),
+                3 => json!({"meta": {"tags": ["a", "b"]}, "n": i, "color": ["green", "green"]}),
+                _ => json!({}),
+            };
+            json!({"id": i, "vector": [1.0, i as f64 / N as f64], "payload": payload})
+        })
+        .collect();
+    // Two full segments sealed (their log folded), then five points left in the appendable one; the
+    // wait comes before the last upsert because the log of the appendable points is never folded.
+    let (sealed, appendable) = points.split_at(20);
+    for chunk in sealed.chunks(10) {
+        c.upsert(name, json!(chunk));
+    }
+    c.wait_for_seals(name, 2);
+    c.upsert(name, json!(appendable));
+}
+
+fn create(c: &Client, name: &str, body: Value) -> Value {
+    c.ok(
+        "PUT",
+        &format!("/collections/{name}/index?wait=true"),
+        Some(&body),
+    )
+}
+
+fn schema(c: &Client, name: &str) -> Value {
+    c.ok("GET", &format!("/collections/{name}"), None)["payload_schema"].clone()
+}
+
+#[test]
+fn create_inspect_and_delete_payload_indexes() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    fill(&c, "pi");
+    assert_eq!(schema(&c, "pi"), json!({}));
+
+    let res = create(
+        &c,
+        "pi",
+        json!({"field_name": "color", "field_schema": "keyword"}),
+    );
+    assert_eq!(res["status"], "completed", "{res}");
+    assert!(res["operation_id"].is_u64(), "{res}");
+    create(
+        &c,
+        "pi",
+        json!({"field_name": "n", "field_schema": {"type": "integer", "range": false}}),
+    );
+    create(
+        &c,
+        "pi",
+        json!({"field_name": "meta.tags[]", "field_type": "keyword"}),
+    );
+    create(
+        &c,
+        "pi",
+        json!({"field_name": "n_float", "field_schema": "float"}),
+    );
+    // Strings count for a keyword index (an array counts once), numbers do not; integral numbers
+    // count for an integer index, `i + 0.5` and strings do not.
+    assert_eq!(
+        schema(&c, "pi"),
+        json!({
+            "color": {"data_type": "keyword", "points": 15},
+            "n": {"data_type": "integer", "params": {"type": "integer", "range": false}, "points": 10},
+            "meta.tags[]": {"data_type": "keyword", "points": 5},
+            "n_float": {"data_type": "float", "points": 0}
+        })
+    );
+
+    // Counts follow deletes and payload changes, in sealed and appendable segments alike.
+    c.ok(
+        "POST",
+        "/collections/pi/points/delete?wait=true",
+        Some(&json!({"points": [0, 1, 24]})),
+    );
+    c.ok(
+        "PUT",
+        "/collections/pi/points/payload?wait=true",
+        Some(&json!({"payload": {"color": "blue"}, "points": [4, 5]})),
+    );
+    c.ok(
+        "POST",
+        "/collections/pi/points/payload/delete?wait=true",
+        Some(&json!({"keys": ["color"], "points": [3, 20]})),
+    );
+    let s = schema(&c, "pi");
+    // color: 15 - {0, 1} - {3} - {20} + {4} = 12 (24 had none; 5 keeps one).
+    assert_eq!(s["color"]["points"], 12, "{s}");
+    // n: ids 0,3,5,...,23 minus 0 (deleted) and 4/5 lost theirs to the overwrite.
+    assert_eq!(s["n"]["points"], 8, "{s}");
+    assert_eq!(s["meta.tags[]"]["points"], 5, "{s}");
+
+    // Replacing an index changes its type; deleting it is idempotent.
+    create(
+        &c,
+        "pi",
+        json!({"field_name": "color", "field_schema": {"type": "keyword", "is_tenant": true}}),
+    );
+    assert_eq!(
+        schema(&c, "pi")["color"],
+        json!({"data_type": "keyword", "params": {"type": "keyword", "is_tenant": true}, "points": 12})
+    );
+    for _ in 0..2 {
+        let res = c.ok("DELETE", "/collections/pi/index/color?wait=true", None);
+        assert_eq!(res["status"], "completed", "{res}");
+    }
+    let res = c.ok("DELETE", "/collections/pi/index/meta.tags%5B%5D", None);
+    assert_eq!(res["status"], "completed", "{res}");
+    let s = schema(&c, "pi");
+    assert_eq!(
+        s.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["n", "n_float"],
+        "{s}"
+    );
+}
+
+#[test]
+fn payload_indexes_survive_a_restart_and_a_snapshot() {
+    let dir = TestDir::new();
+    let snapshot = {
+        let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
+        let c = server.client();
+        fill(&c, "kept");
+        create(
+            &c,
+            "kept",
+            json!({"field_name": "color", "field_schema": "keyword"}),
+        );
+        create(
+            &c,
+            "kept",
+            json!({"field_name": "n", "field_schema": {"type": "integer", "is_principal": true}}),
+        );
+        let created = c.ok("POST", "/collections/kept/snapshots?wait=true", None);
+        let name = created["name"].as_str().unwrap().to_string();
+        let (status, _, archive) = c.download(&format!("/collections/kept/snapshots/{name}"));
+        assert_eq!(status, 200);
+        // Changed after the snapshot: the restored copy has the schema of its point in time.
+        c.ok("DELETE", "/collections/kept/index/n", None);
+        assert!(server.terminate().success());
+        archive
+    };
+    let want = json!({"color": {"data_type": "keyword", "points": 15}});
+    let config = std::fs::read_to_string(dir.path().join("collections/kept/config.json")).unwrap();
+    let config: Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        config["payload_schema"],
+        json!({"color": "keyword"}),
+        "{config}"
+    );
+
+    let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
+    let c = server.client();
+    assert_eq!(schema(&c, "kept"), want);
+    let (status, body) = c.upload(
+        "/collections/copy/snapshots/upload?wait=true",
+        "snapshot",
+        &snapshot,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        schema(&c, "copy"),
+        json!({
+            "color": {"data_type": "keyword", "points": 15},
+            "n": {"data_type": "integer", "params": {"type": "integer", "is_principal": true}, "points": 10}
+        })
+    );
+    // The restored collection's schema is its own.
+    c.ok("DELETE", "/collections/copy/index/color", None);
+    assert_eq!(schema(&c, "kept"), want);
+}
+
+#[test]
+fn filters_answer_the_same_with_and_without_indexes() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    fill(&c, "f");
+    // A payload change moves a sealed point into the appendable segment; the sealed copy is dead.
+    c.ok(
+        "POST",
+        "/collections/f/points/payload?wait=true",
+        Some(&json!({"payload": {"color": "red"}, "points": [2, 13]})),
+    );
+    let red = json!({"key": "color", "match": {"value": "red"}});
+    let filters = [
+        json!({"must": [red]}),
+        json!({"must_not": [red]}),
+        json!({"should": [{"key": "color", "match": {"any": ["blue", "green"]}}, {"has_id": [4]}]}),
+        json!({"must": [{"key": "color", "match": {"value": 7}}]}),
+        json!({"must": [{"key": "color", "match": {"except": ["red"]}}]}),
+        json!({"must": [{"key": "n", "match": {"value": 10}}]}),
+        json!({"must": [{"key": "n", "match": {"any": [5, 15, 16]}}, red]}),
+        json!({"must": [{"key": "n", "match": {"value": 6}}]}),
+        json!({"must": [{"key": "n", "match": {"value": 11}, "range": {"gte": 20}}]}),
+        json!({"must": [{"must_not": [red]}, {"key": "meta.tags[]", "match": {"value": "a"}}]}),
+        json!({"must": [{"key": "color", "match": {"value": "purple"}}]}),
+        json!({"must": [{"is_empty": {"key": "color"}}], "must_not": [{"key": "n", "match": {"any": [3, 8]}}]}),
+    ];
+    let answers = |c: &Client| -> Vec<(Value, Value, Value)> {
+        filters
+            .iter()
+            .map(|f| {
+                let count = c.ok(
+                    "POST",
+                    "/collections/f/points/count",
+                    Some(&json!({"filter": f, "exact": true})),
+                );
+                let scroll = c.ok(
+                    "POST",
+                    "/collections/f/points/scroll",
+                    Some(&json!({"filter": f, "limit": 100, "with_payload": false})),
+                )["points"]
+                    .clone();
+                let search = c.ok(
+                    "POST",
+                    "/collections/f/points/search",
+                    Some(&json!({"vector": [1.0, 1.0], "filter": f, "limit": 100})),
+                );
+                let ids: Vec<Value> = search
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h["id"].clone())
+                    .collect();
+                (count, scroll, json!(ids))
+            })
+            .collect()
+    };
+    let before = answers(&c);
+    // The filters are not vacuous: some pass nothing, some pass a few, some many.
+    let counts: Vec<u64> = before
+        .iter()
+        .map(|(n, _, _)| n["count"].as_u64().unwrap())
+        .collect();
+    assert!(
+        counts.contains(&0) && counts.iter().any(|&n| n > 10),
+        "{counts:?}"
+    );
+    for (field, schema) in [
+        ("color", "keyword"),
+        ("n", "integer"),
+        ("meta.tags[]", "keyword"),
+    ] {
+        create(
+            &c,
+            "f",
+            json!({"field_name": field, "field_schema": schema}),
+        );
+    }
+    assert_eq!(answers(&c), before);
+    // Deletes after the indexes were built are seen through them.
+    c.ok(
+        "POST",
+        "/collections/f/points/delete?wait=true",
+        Some(&json!({"points": [5, 10, 13]})),
+    );
+    let after_delete = answers(&c);
+    for field in ["color", "n", "meta.tags%5B%5D"] {
+        c.ok("DELETE", &format!("/collections/f/index/{field}"), None);
+    }
+    assert_eq!(answers(&c), after_delete);
+    assert_ne!(after_delete, before);
+}
+
+#[test]
+fn payload_index_errors_are_clear_4xx() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.create_single("e", 2, "Dot");
+    let cases = [
+        (
+            json!({"field_name": "a", "field_schema": "vector"}),
+            400,
+            "unknown field_schema type `vector`",
+        ),
+        (
+            json!({"field_name": "a", "field_schema": {"type": "blob"}}),
+            400,
+            "`blob`",
+        ),
+        (
+            json!({"field_name": "a", "field_schema": {"on_disk": true}}),
+            400,
+            "needs a `type`",
+        ),
+        (
+            json!({"field_name": "a", "field_schema": {"type": "keyword", "lookup": true}}),
+            400,
+            "lookup",
+        ),
+        (json!({"field_schema": "keyword"}), 400, "field_name"),
+        (json!({"field_name": "a"}), 400, "field_schema"),
+        (
+            json!({"field_name": "", "field_schema": "keyword"}),
+            400,
+            "field_name",
+        ),
+        (
+            json!({"field_name": "a..b", "field_schema": "keyword"}),
+            400,
+            "a..b",
+        ),
+        (
+            json!({"field_name": "a", "field_schema": "keyword", "extra": 1}),
+            400,
+            "extra",
+        ),
+        (
+            json!({"field_name": "a", "field_schema": {"type": "integer", "lookup": false, "range": false}}),
+            422,
+            "lookup",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let msg = c.err("PUT", "/collections/e/index", Some(&body), status);
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+    assert_eq!(schema(&c, "e"), json!({}));
+    let body = json!({"field_name": "a", "field_schema": "keyword"});
+    let msg = c.err("PUT", "/collections/missing/index", Some(&body), 404);
+    assert!(msg.contains("missing"), "{msg}");
+    let msg = c.err("DELETE", "/collections/missing/index/a", None, 404);
+    assert!(msg.contains("missing"), "{msg}");
+    c.err("GET", "/collections/e/index", None, 405);
+}
