@@ -162,11 +162,23 @@ impl EmbeddingModel for BertEmbedder {
         }
         let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let ids = rows.concat();
-        let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
-        let hidden = self.model.forward_packed(&input_ids, &lens)?;
         let cls = self.pipeline.pooling == Pooling::Cls;
-        let vectors = sentence_embedding_packed(&hidden, &lens, cls, self.pipeline.normalize)?
-            .to_vec2::<f32>()?;
+        let pass = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
+            let hidden = self.model.forward_packed(&input_ids, &lens)?;
+            sentence_embedding_packed(&hidden, &lens, cls, self.pipeline.normalize)?
+                .to_vec2::<f32>()
+        };
+        // On the CPU the whole pass runs on one rayon worker. Called from the batching worker
+        // (not a pool thread), each parallel op inside it (the threaded GEMMs, GELU, softmax,
+        // LayerNorm) would inject a job into the pool and put this thread to sleep until the pool
+        // finishes it: two cross-thread wake-ups per op, forty-odd times per pass, which a short
+        // query paid more for than for its arithmetic. From a worker those ops fork in place.
+        let vectors = if matches!(self.device, Device::Cpu) {
+            rayon::scope(|_| pass())?
+        } else {
+            pass()?
+        };
         Ok(rows
             .iter()
             .zip(vectors)
