@@ -4,9 +4,11 @@
 //! The crate owns model loading (local directory or Hugging Face cache), tokenization with
 //! jina's prompts, image preprocessing, the Qwen2.5-VL vision tower and decoder with task LoRAs,
 //! the single- and multi-vector heads, the BERT encoder with mean pooling, and a batching
-//! service with a bounded queue. It knows nothing of indexes, storage or HTTP.
+//! service with a bounded queue. It knows nothing of indexes, storage or HTTP. [`bm25`] is Qdrant's
+//! built-in `qdrant/bm25` sparse model, which has no weights.
 
 pub mod batching;
+pub mod bm25;
 pub mod device;
 pub mod embedding;
 pub mod encoder;
