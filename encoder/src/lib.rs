@@ -4,7 +4,8 @@
 //! The crate owns model loading (local directory or Hugging Face cache), tokenization with
 //! jina's prompts, image preprocessing, the Qwen2.5-VL vision tower and decoder with task LoRAs,
 //! the single- and multi-vector heads, the BERT encoder with mean pooling, and a batching
-//! service with a bounded queue. It knows nothing of indexes, storage or HTTP.
+//! service with a bounded queue, and late chunking (chunk vectors pooled from one pass over the
+//! whole document). It knows nothing of indexes, storage or HTTP.
 
 pub mod batching;
 pub mod device;
@@ -13,6 +14,7 @@ pub mod encoder;
 pub mod error;
 pub mod gpu_memory;
 pub mod image;
+pub mod late_chunking;
 pub mod layers;
 pub mod loading;
 pub mod model;
@@ -25,6 +27,7 @@ pub use embedding::{Embedding, MultiVector};
 pub use encoder::{Encoder, LoadOptions, TextOptions};
 pub use error::{Error, Result};
 pub use image::{ImageError, ImageLimits, PreprocessorConfig};
+pub use late_chunking::{LateChunkOptions, TokenizedText, WindowRow};
 pub use model::{EmbeddingModel, ModelInfo, ModelKind, RunSpec, DEFAULT_TASK};
 pub use prompt::{PromptKind, Truncation, DEFAULT_MAX_LENGTH};
 

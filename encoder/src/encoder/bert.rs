@@ -1,7 +1,9 @@
 //! A sentence-transformers BERT behind [`EmbeddingModel`]: loading, tokenization with the
-//! pipeline's length limit, and one packed forward pass with mean or `[CLS]` pooling.
+//! pipeline's length limit, and one packed forward pass with mean or `[CLS]` pooling (or, for late
+//! chunking, the mean of each chunk's tokens).
 
 use std::any::Any;
+use std::ops::Range;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -10,10 +12,11 @@ use candle_nn::VarBuilder;
 use super::LoadOptions;
 use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
+use crate::late_chunking::{pool_windows, TokenizedText};
 use crate::loading::checkpoint::find_shards;
 use crate::loading::sentence_transformers::Pooling;
 use crate::loading::SentencePipeline;
-use crate::model::{EmbeddingModel, ModelInfo, ModelKind, RunSpec};
+use crate::model::{no_late_chunking, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
 use crate::models::bert::{sentence_embedding_packed, BertConfig, BertModel};
 use crate::prompt::{PromptKind, TextTokenizer, Truncation};
 
@@ -95,6 +98,8 @@ impl BertEmbedder {
             vocab_size: cfg.vocab_size,
             tasks: Vec::new(),
             supports_images: false,
+            // A chunk is pooled from its own tokens; a `[CLS]` vector belongs to no chunk.
+            late_chunking: pipeline.pooling == Pooling::Mean,
         };
         Ok(BertEmbedder {
             model,
@@ -107,6 +112,30 @@ impl BertEmbedder {
 
     pub fn config(&self) -> &BertConfig {
         self.model.config()
+    }
+
+    /// Last hidden states `[T, H]` of the rows packed end to end, after checking the size and the
+    /// rows' lengths.
+    fn forward_rows(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Tensor> {
+        let full = self.info.dims;
+        if spec.dims != full {
+            return Err(Error::InvalidDimension {
+                got: spec.dims,
+                valid: vec![full],
+            });
+        }
+        let max_positions = self.model.config().max_position_embeddings;
+        if let Some(i) = rows.iter().position(|r| r.len() > max_positions) {
+            return Err(Error::TooLong {
+                index: i,
+                tokens: rows[i].len(),
+                max_length: max_positions,
+            });
+        }
+        let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let ids = rows.concat();
+        let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
+        Ok(self.model.forward_packed(&input_ids, &lens)?)
     }
 }
 
@@ -145,25 +174,8 @@ impl EmbeddingModel for BertEmbedder {
 
     /// One forward pass over the rows packed without padding.
     fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
-        let full = self.info.dims;
-        if spec.dims != full {
-            return Err(Error::InvalidDimension {
-                got: spec.dims,
-                valid: vec![full],
-            });
-        }
-        let max_positions = self.model.config().max_position_embeddings;
-        if let Some(i) = rows.iter().position(|r| r.len() > max_positions) {
-            return Err(Error::TooLong {
-                index: i,
-                tokens: rows[i].len(),
-                max_length: max_positions,
-            });
-        }
+        let hidden = self.forward_rows(rows, spec)?;
         let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
-        let ids = rows.concat();
-        let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
-        let hidden = self.model.forward_packed(&input_ids, &lens)?;
         let cls = self.pipeline.pooling == Pooling::Cls;
         let vectors = sentence_embedding_packed(&hidden, &lens, cls, self.pipeline.normalize)?
             .to_vec2::<f32>()?;
@@ -176,6 +188,78 @@ impl EmbeddingModel for BertEmbedder {
                 tokens: r.len(),
             })
             .collect())
+    }
+
+    /// The row [`BertEmbedder::tokenize`] reads, uncut: `[CLS]`, the text's tokens, `[SEP]`. The
+    /// text is lowercased first when the pipeline says so, which must keep its characters where
+    /// they are for the offsets to hold.
+    fn tokenize_with_offsets(
+        &self,
+        text: &str,
+        _task: &str,
+        _prompt: PromptKind,
+        index: usize,
+    ) -> Result<TokenizedText> {
+        if !self.info.late_chunking {
+            return Err(no_late_chunking(&self.info));
+        }
+        if text.trim().is_empty() {
+            return Err(Error::EmptyText { index });
+        }
+        let lowered;
+        let text = if self.pipeline.do_lower_case {
+            lowered = text.to_lowercase();
+            if lowered.chars().count() != text.chars().count() {
+                return Err(Error::InvalidInput(format!(
+                    "input {index}: lowercasing changes the number of characters, so chunk \
+                     offsets cannot be mapped for late chunking"
+                )));
+            }
+            lowered.as_str()
+        } else {
+            text
+        };
+        // Whitespace gives BERT no tokens, so the untrimmed text tokenizes as the trimmed one.
+        let (ids, offsets, special) = self.tokenizer.encode_with_offsets(text, true)?;
+        let head = special.iter().take_while(|&&s| s).count();
+        let tail = special[head..].iter().rev().take_while(|&&s| s).count();
+        let offsets = offsets[head..ids.len() - tail].to_vec();
+        Ok(TokenizedText {
+            ids,
+            offsets,
+            head,
+            tail,
+        })
+    }
+
+    /// One packed pass over the windows; each span is the mean of its tokens' last hidden states,
+    /// normalised when the pipeline ends in `Normalize`.
+    fn embed_windows(
+        &self,
+        rows: &[&[u32]],
+        spans: &[&[Range<usize>]],
+        spec: RunSpec,
+    ) -> Result<Vec<Vec<Embedding>>> {
+        if !self.info.late_chunking {
+            return Err(no_late_chunking(&self.info));
+        }
+        let hidden = self.forward_rows(rows, spec)?;
+        let starts: Vec<usize> = rows
+            .iter()
+            .scan(0, |at, r| {
+                let start = *at;
+                *at += r.len();
+                Some(start)
+            })
+            .collect();
+        pool_windows(
+            &hidden,
+            None,
+            &starts,
+            spans,
+            self.pipeline.normalize,
+            spec.dims,
+        )
     }
 
     fn as_any(&self) -> &dyn Any {
