@@ -2,8 +2,10 @@
 //! model's [`ModelInfo`], batches inputs by token budget and hands tokenized rows or preprocessed
 //! images to the [`EmbeddingModel`]: jina-embeddings-v4 (text and images, task adapters,
 //! Matryoshka and multi-vector output) or a sentence-transformers BERT (text, one dense vector of
-//! fixed size). The architecture is picked from `config.json`.
+//! fixed size). The architecture is picked from `config.json`. Late chunking
+//! ([`Encoder::embed_spans`]) pools each chunk of a document from one pass over all of it.
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use candle_core::{DType, Device};
@@ -11,8 +13,9 @@ use candle_core::{DType, Device};
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
 use crate::image::{preprocess, ImageLimits, Patches, PreprocessorConfig};
+use crate::late_chunking::{window_rows, LateChunkOptions, TokenizedText, WindowRow};
 use crate::loading::resolve_model_dir;
-use crate::model::{no_images, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
+use crate::model::{no_images, no_late_chunking, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
 use crate::models::bert::{is_bert_config, BertConfig};
 use crate::models::jina_v4::{JinaConfig, JinaOutput, JinaV4};
 use crate::prompt::{PromptKind, TextTokenizer, Truncation};
@@ -345,15 +348,15 @@ impl Encoder {
 
     /// Runs `embed` over batches of the inputs sorted by length (so a padded batch pads little),
     /// each within the token budget, and returns the results in input order.
-    fn in_batches(
+    fn in_batches<T>(
         &self,
         lens: &[usize],
-        mut embed: impl FnMut(&[usize]) -> Result<Vec<Embedding>>,
-    ) -> Result<Vec<Embedding>> {
+        mut embed: impl FnMut(&[usize]) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
         let packed = self.packs_batches();
         let mut order: Vec<usize> = (0..lens.len()).collect();
         order.sort_by_key(|&i| lens[i]);
-        let mut out: Vec<Option<Embedding>> = vec![None; lens.len()];
+        let mut out: Vec<Option<T>> = (0..lens.len()).map(|_| None).collect();
         let mut start = 0;
         while start < order.len() {
             let mut end = start + 1;
@@ -383,11 +386,112 @@ impl Encoder {
             .collect())
     }
 
-    /// Runs one forward pass over already tokenized rows.
-    pub fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
+    /// True when the model can late-chunk ([`Encoder::embed_spans`]).
+    pub fn supports_late_chunking(&self) -> bool {
+        self.info().late_chunking
+    }
+
+    /// The text tokenized whole for late chunking, with each text token's character offsets
+    /// (see [`EmbeddingModel::tokenize_with_offsets`]); `task` must be valid.
+    pub fn tokenize_with_offsets(
+        &self,
+        text: &str,
+        task: &str,
+        prompt: PromptKind,
+    ) -> Result<TokenizedText> {
+        self.task_index(task)?;
+        self.model.tokenize_with_offsets(text, task, prompt, 0)
+    }
+
+    /// Late chunking's preparation: `text` tokenized once, `spans` (character ranges of its
+    /// chunks, in document order) mapped to its tokens, and the document cut into windows of the
+    /// model's context (or `opts.window`) that each hold whole chunks (see
+    /// [`crate::late_chunking`]). What [`Encoder::embed_windows`] runs.
+    pub fn late_chunk_windows(
+        &self,
+        text: &str,
+        spans: &[Range<usize>],
+        opts: &LateChunkOptions,
+    ) -> Result<Vec<WindowRow>> {
+        if !self.supports_late_chunking() {
+            return Err(no_late_chunking(self.info()));
+        }
+        if spans.is_empty() {
+            return Err(Error::InvalidInput(
+                "late chunking needs at least one chunk".into(),
+            ));
+        }
+        let window = opts
+            .window
+            .unwrap_or(self.max_length())
+            .min(self.max_length());
+        let overlap = opts.overlap.unwrap_or(window / 4);
+        let tok = self.tokenize_with_offsets(text, &opts.task, opts.prompt)?;
+        window_rows(&tok, spans, window, overlap)
+    }
+
+    /// Late chunking: embeds the chunks `spans` (character ranges of `text`, in document order)
+    /// from one pass over the whole text (per window when it is longer than the model's context):
+    /// each chunk's dense vector is the mean of its own tokens' final hidden states (the prompt
+    /// left out) with the model's normalisation and Matryoshka size, its multi-vector its own
+    /// tokens' vectors. One embedding per span, in order; `tokens` is the chunk's token count.
+    pub fn embed_spans(
+        &self,
+        text: &str,
+        spans: &[Range<usize>],
+        opts: &LateChunkOptions,
+    ) -> Result<Vec<Embedding>> {
+        let spec = self.run_spec(&opts.task, opts.dims)?;
+        let windows = self.late_chunk_windows(text, spans, opts)?;
+        let lens: Vec<usize> = windows.iter().map(|w| w.ids.len()).collect();
+        let per_window = self.in_batches(&lens, |batch| {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| windows[i].ids.as_slice()).collect();
+            let spans: Vec<&[Range<usize>]> =
+                batch.iter().map(|&i| windows[i].spans.as_slice()).collect();
+            self.embed_windows(&rows, &spans, spec)
+        })?;
+        Ok(per_window.into_iter().flatten().collect())
+    }
+
+    /// One forward pass over late-chunking windows (see [`EmbeddingModel::embed_windows`]); one
+    /// list of span embeddings per row.
+    pub fn embed_windows(
+        &self,
+        rows: &[&[u32]],
+        spans: &[&[Range<usize>]],
+        spec: RunSpec,
+    ) -> Result<Vec<Vec<Embedding>>> {
+        if rows.len() != spans.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} rows but {} span lists",
+                rows.len(),
+                spans.len()
+            )));
+        }
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        self.check_rows(rows)?;
+        for (i, (r, s)) in rows.iter().zip(spans).enumerate() {
+            if r.len() > self.max_length() {
+                return Err(Error::TooLong {
+                    index: i,
+                    tokens: r.len(),
+                    max_length: self.max_length(),
+                });
+            }
+            if let Some(bad) = s.iter().find(|s| s.is_empty() || s.end > r.len()) {
+                return Err(Error::InvalidInput(format!(
+                    "row {i}: span {bad:?} is not a non-empty range of its {} tokens",
+                    r.len()
+                )));
+            }
+        }
+        self.model.embed_windows(rows, spans, spec)
+    }
+
+    /// Refuses empty rows and ids outside the vocabulary.
+    fn check_rows(&self, rows: &[&[u32]]) -> Result<()> {
         if let Some(i) = rows.iter().position(|r| r.is_empty()) {
             return Err(Error::EmptyText { index: i });
         }
@@ -397,6 +501,15 @@ impl Encoder {
                 "token id {bad} is outside the vocabulary of {vocab}"
             )));
         }
+        Ok(())
+    }
+
+    /// Runs one forward pass over already tokenized rows.
+    pub fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check_rows(rows)?;
         self.model.embed_ids(rows, spec)
     }
 

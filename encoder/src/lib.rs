@@ -4,8 +4,9 @@
 //! The crate owns model loading (local directory or Hugging Face cache), tokenization with
 //! jina's prompts, image preprocessing, the Qwen2.5-VL vision tower and decoder with task LoRAs,
 //! the single- and multi-vector heads, the BERT encoder with mean pooling, and a batching
-//! service with a bounded queue. It knows nothing of indexes, storage or HTTP. [`bm25`] is Qdrant's
-//! built-in `qdrant/bm25` sparse model, which has no weights.
+//! service with a bounded queue, and late chunking (chunk vectors pooled from one pass over the
+//! whole document). It knows nothing of indexes, storage or HTTP. [`bm25`] is Qdrant's built-in
+//! `qdrant/bm25` sparse model, which has no weights.
 
 pub mod batching;
 pub mod bm25;
@@ -15,6 +16,7 @@ pub mod encoder;
 pub mod error;
 pub mod gpu_memory;
 pub mod image;
+pub mod late_chunking;
 pub mod layers;
 pub mod loading;
 pub mod model;
@@ -27,6 +29,7 @@ pub use embedding::{Embedding, MultiVector};
 pub use encoder::{Encoder, LoadOptions, TextOptions};
 pub use error::{Error, Result};
 pub use image::{ImageError, ImageLimits, PreprocessorConfig};
+pub use late_chunking::{LateChunkOptions, TokenizedText, WindowRow};
 pub use model::{EmbeddingModel, ModelInfo, ModelKind, RunSpec, DEFAULT_TASK};
 pub use prompt::{PromptKind, Truncation, DEFAULT_MAX_LENGTH};
 

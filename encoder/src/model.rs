@@ -7,10 +7,12 @@
 //! an implementation of this trait in one file plus a line in the loader's dispatch.
 
 use std::any::Any;
+use std::ops::Range;
 
 use crate::embedding::Embedding;
 use crate::error::{Error, Result};
 use crate::image::{Patches, PreprocessorConfig};
+use crate::late_chunking::TokenizedText;
 use crate::prompt::{PromptKind, TextTokenizer, Truncation};
 
 /// The task a request runs when it names none. Models without task adapters accept any name.
@@ -57,6 +59,10 @@ pub struct ModelInfo {
     pub tasks: Vec<String>,
     /// True when the model embeds images.
     pub supports_images: bool,
+    /// True when the model can pool a chunk's vector from its tokens inside the whole document
+    /// ([`EmbeddingModel::tokenize_with_offsets`], [`EmbeddingModel::embed_windows`]): mean-pooled
+    /// models; not a `[CLS]`-pooled one, whose one pooled token belongs to no chunk.
+    pub late_chunking: bool,
 }
 
 impl ModelInfo {
@@ -126,6 +132,32 @@ pub trait EmbeddingModel: Send + Sync {
     /// full-size dense vectors unless `spec.dims` is smaller.
     fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>>;
 
+    /// Late chunking: the whole row `text` gives (the model's prompt and special tokens, not
+    /// truncated) with each text token's character offsets in `text`; `task` is valid, `index`
+    /// names the input in errors. Models without [`ModelInfo::late_chunking`] refuse.
+    fn tokenize_with_offsets(
+        &self,
+        _text: &str,
+        _task: &str,
+        _prompt: PromptKind,
+        _index: usize,
+    ) -> Result<TokenizedText> {
+        Err(no_late_chunking(self.info()))
+    }
+
+    /// Late chunking: one forward pass over window rows (non-empty, ids inside the vocabulary,
+    /// each within [`ModelInfo::max_length`]), pooling each of a row's `spans` (token ranges in
+    /// that row) into one embedding: the mean of those tokens' final hidden states with the
+    /// model's normalisation, cut to `spec.dims`, and those tokens' per-token vectors.
+    fn embed_windows(
+        &self,
+        _rows: &[&[u32]],
+        _spans: &[&[Range<usize>]],
+        _spec: RunSpec,
+    ) -> Result<Vec<Vec<Embedding>>> {
+        Err(no_late_chunking(self.info()))
+    }
+
     /// Image preprocessing settings; `None` when the model reads no images.
     fn preprocessor(&self) -> Option<&PreprocessorConfig> {
         None
@@ -146,6 +178,15 @@ pub trait EmbeddingModel: Send + Sync {
 
     /// The concrete model, for architecture-specific settings.
     fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Why a model cannot late-chunk; a request's mistake (4xx), since it asked for it.
+pub(crate) fn no_late_chunking(info: &ModelInfo) -> Error {
+    Error::InvalidInput(format!(
+        "late chunking is not supported by this {:?} model (it needs mean pooling over token \
+         states); embed the chunks on their own instead",
+        info.kind
+    ))
 }
 
 pub(crate) fn no_images() -> Error {

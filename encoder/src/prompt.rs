@@ -5,6 +5,7 @@
 //! tokenized once (the space after the colon belongs to the next word), with no BOS/EOS, and
 //! truncated on the right so the prefix counts toward the limit.
 
+use std::ops::Range;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -69,6 +70,10 @@ impl Default for Truncation {
     }
 }
 
+/// Ids, each token's character offsets, and whether each is a special token the post-processor
+/// added ([`TextTokenizer::encode_with_offsets`]).
+pub type EncodedWithOffsets = (Vec<u32>, Vec<Range<usize>>, Vec<bool>);
+
 /// `tokenizer.json` with the file's own padding and truncation switched off: batches are
 /// padded by the encoder, and a fixed padding baked into a tokenizer file changes every vector.
 #[derive(Clone)]
@@ -100,6 +105,23 @@ impl TextTokenizer {
             .encode(text, false)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
+    }
+
+    /// Ids of `text` with each token's character offsets and whether it is a special token the
+    /// file's post-processor added (with `special`: BERT's `[CLS]`, `[SEP]`); no truncation.
+    pub fn encode_with_offsets(&self, text: &str, special: bool) -> Result<EncodedWithOffsets> {
+        let enc = self
+            .inner
+            .encode_char_offsets(text, special)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok((
+            enc.get_ids().to_vec(),
+            enc.get_offsets().iter().map(|&(a, b)| a..b).collect(),
+            enc.get_special_tokens_mask()
+                .iter()
+                .map(|&m| m == 1)
+                .collect(),
+        ))
     }
 
     /// Tokenizes one input with the file's special tokens (`[CLS] … [SEP]` for BERT), cutting

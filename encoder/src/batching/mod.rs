@@ -1,6 +1,6 @@
 //! The encoder service, a two-stage pipeline: callers hand raw texts and image bytes to a prepare
 //! stage, which feeds one forward worker through a bounded channel; the worker owns the model and
-//! packs texts, or images, from many requests into token-budget batches.
+//! packs texts, images, or late-chunking windows, from many requests into token-budget batches.
 //!
 //! The prepare stage ([`PREPARE_THREADS`] CPU threads) tokenizes texts and decodes and preprocesses
 //! images (on the CPU pool), so the next batches are ready while the worker runs the current
@@ -12,6 +12,7 @@
 
 pub mod queue;
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,6 +24,7 @@ use crate::embedding::Embedding;
 use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 use crate::image::Patches;
+use crate::late_chunking::{LateChunkOptions, WindowRow};
 use crate::model::RunSpec;
 use crate::prompt::{PromptKind, Truncation};
 use queue::{BatchLimits, GroupKey, JobQueue, Modality, QueuedJob};
@@ -73,6 +75,12 @@ enum Raw {
         truncation: Truncation,
     },
     Images(Vec<Vec<u8>>),
+    /// One document and its chunks, for late chunking.
+    Spans {
+        text: String,
+        spans: Vec<Range<usize>>,
+        opts: LateChunkOptions,
+    },
 }
 
 /// A request on its way to the prepare stage.
@@ -84,10 +92,12 @@ struct RawJob {
     reply: Sender<Result<Vec<Embedding>>>,
 }
 
-/// What a job embeds: token rows, or preprocessed images.
+/// What a job embeds: token rows, preprocessed images, or late-chunking windows (each item one
+/// window, giving one embedding per chunk it holds).
 enum Items {
     Text(Vec<Vec<u32>>),
     Images(Vec<Patches>),
+    Windows(Vec<WindowRow>),
 }
 
 struct Job {
@@ -100,11 +110,12 @@ struct Job {
     reply: Sender<Result<Vec<Embedding>>>,
 }
 
-/// Results being collected for one queued job.
+/// Results being collected for one queued job: per item, its embeddings (one, or a window's
+/// chunks), flattened in item order when the last arrives.
 struct JobState {
     dims: usize,
     items: Items,
-    results: Vec<Option<Embedding>>,
+    results: Vec<Option<Vec<Embedding>>>,
     done: usize,
     reply: Sender<Result<Vec<Embedding>>>,
 }
@@ -331,6 +342,43 @@ impl EncoderService {
     pub fn encode(&self, req: EncodeRequest) -> Result<Vec<Embedding>> {
         self.submit(req)?.wait()
     }
+
+    /// Late chunking through the queue: checks the task, dimension and that the model can, takes
+    /// a slot and hands the document to the prepare stage, which tokenizes it once and cuts it
+    /// into windows ([`Encoder::late_chunk_windows`]); the worker batches windows (of this and
+    /// other documents) together. The result is one embedding per span, in order, as
+    /// [`Encoder::embed_spans`] gives.
+    pub fn submit_spans(
+        &self,
+        text: String,
+        spans: Vec<Range<usize>>,
+        opts: LateChunkOptions,
+    ) -> Result<Pending> {
+        let spec = self.encoder.run_spec(&opts.task, opts.dims)?;
+        if !self.encoder.supports_late_chunking() {
+            return Err(crate::model::no_late_chunking(self.encoder.info()));
+        }
+        let key = GroupKey {
+            task: spec.task,
+            prompt: if self.encoder.uses_prompts() {
+                opts.prompt
+            } else {
+                PromptKind::Query
+            },
+            modality: Modality::Spans,
+        };
+        self.hand_over(key, spec.dims, || Raw::Spans { text, spans, opts })
+    }
+
+    /// [`EncoderService::submit_spans`] and wait.
+    pub fn embed_spans(
+        &self,
+        text: String,
+        spans: Vec<Range<usize>>,
+        opts: LateChunkOptions,
+    ) -> Result<Vec<Embedding>> {
+        self.submit_spans(text, spans, opts)?.wait()
+    }
 }
 
 impl Drop for EncoderService {
@@ -400,6 +448,13 @@ fn prepare(encoder: &Encoder, raw: Raw) -> Result<(Vec<usize>, Items)> {
                 .map(|p| encoder.image_tokens(p))
                 .collect::<Result<Vec<_>>>()?;
             Ok((lens, Items::Images(patches)))
+        }
+        Raw::Spans { text, spans, opts } => {
+            let windows = encoder.late_chunk_windows(&text, &spans, &opts)?;
+            Ok((
+                windows.iter().map(|w| w.ids.len()).collect(),
+                Items::Windows(windows),
+            ))
         }
     }
 }
@@ -472,13 +527,13 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         match result {
             Ok(embs) => {
-                for (p, mut e) in picked.iter().zip(embs) {
+                for (p, mut es) in picked.iter().zip(embs) {
                     let job = queue
                         .get_mut(p.job)
                         .expect("picked job is queued: this is a bug");
                     let st = &mut job.state;
-                    e.truncate(st.dims);
-                    st.results[p.row] = Some(e);
+                    es.iter_mut().for_each(|e| e.truncate(st.dims));
+                    st.results[p.row] = Some(es);
                     st.done += 1;
                     if st.done == st.results.len() {
                         let job = queue.remove(p.job).expect("job present: this is a bug");
@@ -486,7 +541,7 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
                             .state
                             .results
                             .into_iter()
-                            .map(|r| r.expect("row done"))
+                            .flat_map(|r| r.expect("row done"))
                             .collect();
                         let _ = job.state.reply.send(Ok(out));
                     }
@@ -507,15 +562,17 @@ fn worker_loop(encoder: &Encoder, rx: Receiver<Job>, limits: BatchLimits, stats:
 }
 
 /// One forward pass over the picked items (all of one modality): token rows through
-/// `embed_ids`, images through `encode_patches`.
+/// `embed_ids`, images through `encode_patches`, windows through `embed_windows`; each item's
+/// embeddings (one for a row or an image, one per chunk for a window).
 fn run_batch(
     encoder: &Encoder,
     queue: &JobQueue<JobState>,
     picked: &[queue::BatchRow],
     modality: Modality,
     spec: RunSpec,
-) -> Result<Vec<Embedding>> {
+) -> Result<Vec<Vec<Embedding>>> {
     let mut rows: Vec<&[u32]> = Vec::new();
+    let mut spans: Vec<&[Range<usize>]> = Vec::new();
     let mut images: Vec<&Patches> = Vec::new();
     for p in picked {
         let job = queue
@@ -524,12 +581,20 @@ fn run_batch(
         match (&job.state.items, modality) {
             (Items::Text(r), Modality::Text) => rows.push(&r[p.row]),
             (Items::Images(i), Modality::Image) => images.push(&i[p.row]),
+            (Items::Windows(w), Modality::Spans) => {
+                rows.push(&w[p.row].ids);
+                spans.push(&w[p.row].spans);
+            }
             _ => unreachable!("a batch holds one modality (its group key): this is a bug"),
         }
     }
+    let one_each = |embs: Vec<Embedding>| -> Vec<Vec<Embedding>> {
+        embs.into_iter().map(|e| vec![e]).collect()
+    };
     match modality {
-        Modality::Text => encoder.embed_ids(&rows, spec),
-        Modality::Image => encoder.encode_patches(&images, spec),
+        Modality::Text => encoder.embed_ids(&rows, spec).map(one_each),
+        Modality::Image => encoder.encode_patches(&images, spec).map(one_each),
+        Modality::Spans => encoder.embed_windows(&rows, &spans, spec),
     }
 }
 
@@ -547,7 +612,7 @@ fn enqueue(queue: &mut JobQueue<JobState>, job: Job) {
         state: JobState {
             dims: job.dims,
             items: job.items,
-            results: vec![None; n],
+            results: (0..n).map(|_| None).collect(),
             done: 0,
             reply: job.reply,
         },

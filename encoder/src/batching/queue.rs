@@ -19,6 +19,8 @@ use crate::prompt::PromptKind;
 pub enum Modality {
     Text,
     Image,
+    /// Late-chunking windows: rows whose spans are pooled, not whole rows.
+    Spans,
 }
 
 /// Items with the same key may share a forward pass.

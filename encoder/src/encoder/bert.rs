@@ -1,7 +1,9 @@
 //! A sentence-transformers BERT behind [`EmbeddingModel`]: loading, tokenization with the
-//! pipeline's length limit, and one packed forward pass with mean or `[CLS]` pooling.
+//! pipeline's length limit, and one packed forward pass with mean or `[CLS]` pooling (or, for late
+//! chunking, the mean of each chunk's tokens).
 
 use std::any::Any;
+use std::ops::Range;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -10,10 +12,11 @@ use candle_nn::VarBuilder;
 use super::LoadOptions;
 use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
+use crate::late_chunking::{pool_windows, TokenizedText};
 use crate::loading::checkpoint::find_shards;
 use crate::loading::sentence_transformers::Pooling;
 use crate::loading::SentencePipeline;
-use crate::model::{EmbeddingModel, ModelInfo, ModelKind, RunSpec};
+use crate::model::{no_late_chunking, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
 use crate::models::bert::{sentence_embedding_packed, BertConfig, BertModel};
 use crate::prompt::{PromptKind, TextTokenizer, Truncation};
 
@@ -95,6 +98,8 @@ impl BertEmbedder {
             vocab_size: cfg.vocab_size,
             tasks: Vec::new(),
             supports_images: false,
+            // A chunk is pooled from its own tokens; a `[CLS]` vector belongs to no chunk.
+            late_chunking: pipeline.pooling == Pooling::Mean,
         };
         Ok(BertEmbedder {
             model,
@@ -107,6 +112,42 @@ impl BertEmbedder {
 
     pub fn config(&self) -> &BertConfig {
         self.model.config()
+    }
+
+    /// Last hidden states `[T, H]` of the rows packed end to end, after checking the size and the
+    /// rows' lengths.
+    fn forward_rows(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Tensor> {
+        let full = self.info.dims;
+        if spec.dims != full {
+            return Err(Error::InvalidDimension {
+                got: spec.dims,
+                valid: vec![full],
+            });
+        }
+        let max_positions = self.model.config().max_position_embeddings;
+        if let Some(i) = rows.iter().position(|r| r.len() > max_positions) {
+            return Err(Error::TooLong {
+                index: i,
+                tokens: rows[i].len(),
+                max_length: max_positions,
+            });
+        }
+        let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let ids = rows.concat();
+        let pass = || -> candle_core::Result<Tensor> {
+            let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
+            self.model.forward_packed(&input_ids, &lens)
+        };
+        // On the CPU the whole pass runs on one rayon worker. Called from the batching worker
+        // (not a pool thread), each parallel op inside it (the threaded GEMMs, GELU, softmax,
+        // LayerNorm) would inject a job into the pool and put this thread to sleep until the pool
+        // finishes it: two cross-thread wake-ups per op, forty-odd times per pass. From a worker
+        // those ops fork in place.
+        Ok(if matches!(self.device, Device::Cpu) {
+            rayon::scope(|_| pass())?
+        } else {
+            pass()?
+        })
     }
 }
 
@@ -145,40 +186,11 @@ impl EmbeddingModel for BertEmbedder {
 
     /// One forward pass over the rows packed without padding.
     fn embed_ids(&self, rows: &[&[u32]], spec: RunSpec) -> Result<Vec<Embedding>> {
-        let full = self.info.dims;
-        if spec.dims != full {
-            return Err(Error::InvalidDimension {
-                got: spec.dims,
-                valid: vec![full],
-            });
-        }
-        let max_positions = self.model.config().max_position_embeddings;
-        if let Some(i) = rows.iter().position(|r| r.len() > max_positions) {
-            return Err(Error::TooLong {
-                index: i,
-                tokens: rows[i].len(),
-                max_length: max_positions,
-            });
-        }
+        let hidden = self.forward_rows(rows, spec)?;
         let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
-        let ids = rows.concat();
         let cls = self.pipeline.pooling == Pooling::Cls;
-        let pass = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let input_ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
-            let hidden = self.model.forward_packed(&input_ids, &lens)?;
-            sentence_embedding_packed(&hidden, &lens, cls, self.pipeline.normalize)?
-                .to_vec2::<f32>()
-        };
-        // On the CPU the whole pass runs on one rayon worker. Called from the batching worker
-        // (not a pool thread), each parallel op inside it (the threaded GEMMs, GELU, softmax,
-        // LayerNorm) would inject a job into the pool and put this thread to sleep until the pool
-        // finishes it: two cross-thread wake-ups per op, forty-odd times per pass, which a short
-        // query paid more for than for its arithmetic. From a worker those ops fork in place.
-        let vectors = if matches!(self.device, Device::Cpu) {
-            rayon::scope(|_| pass())?
-        } else {
-            pass()?
-        };
+        let vectors = sentence_embedding_packed(&hidden, &lens, cls, self.pipeline.normalize)?
+            .to_vec2::<f32>()?;
         Ok(rows
             .iter()
             .zip(vectors)
@@ -188,6 +200,78 @@ impl EmbeddingModel for BertEmbedder {
                 tokens: r.len(),
             })
             .collect())
+    }
+
+    /// The row [`BertEmbedder::tokenize`] reads, uncut: `[CLS]`, the text's tokens, `[SEP]`. The
+    /// text is lowercased first when the pipeline says so, which must keep its characters where
+    /// they are for the offsets to hold.
+    fn tokenize_with_offsets(
+        &self,
+        text: &str,
+        _task: &str,
+        _prompt: PromptKind,
+        index: usize,
+    ) -> Result<TokenizedText> {
+        if !self.info.late_chunking {
+            return Err(no_late_chunking(&self.info));
+        }
+        if text.trim().is_empty() {
+            return Err(Error::EmptyText { index });
+        }
+        let lowered;
+        let text = if self.pipeline.do_lower_case {
+            lowered = text.to_lowercase();
+            if lowered.chars().count() != text.chars().count() {
+                return Err(Error::InvalidInput(format!(
+                    "input {index}: lowercasing changes the number of characters, so chunk \
+                     offsets cannot be mapped for late chunking"
+                )));
+            }
+            lowered.as_str()
+        } else {
+            text
+        };
+        // Whitespace gives BERT no tokens, so the untrimmed text tokenizes as the trimmed one.
+        let (ids, offsets, special) = self.tokenizer.encode_with_offsets(text, true)?;
+        let head = special.iter().take_while(|&&s| s).count();
+        let tail = special[head..].iter().rev().take_while(|&&s| s).count();
+        let offsets = offsets[head..ids.len() - tail].to_vec();
+        Ok(TokenizedText {
+            ids,
+            offsets,
+            head,
+            tail,
+        })
+    }
+
+    /// One packed pass over the windows; each span is the mean of its tokens' last hidden states,
+    /// normalised when the pipeline ends in `Normalize`.
+    fn embed_windows(
+        &self,
+        rows: &[&[u32]],
+        spans: &[&[Range<usize>]],
+        spec: RunSpec,
+    ) -> Result<Vec<Vec<Embedding>>> {
+        if !self.info.late_chunking {
+            return Err(no_late_chunking(&self.info));
+        }
+        let hidden = self.forward_rows(rows, spec)?;
+        let starts: Vec<usize> = rows
+            .iter()
+            .scan(0, |at, r| {
+                let start = *at;
+                *at += r.len();
+                Some(start)
+            })
+            .collect();
+        pool_windows(
+            &hidden,
+            None,
+            &starts,
+            spans,
+            self.pipeline.normalize,
+            spec.dims,
+        )
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -1,9 +1,11 @@
 //! jina-embeddings-v4 behind [`EmbeddingModel`]: prompts and tokenization, the text forward pass
 //! (packed on the fused kernels on a GPU, padded on candle's ops with the fused CPU attention on
 //! the CPU), and the image path (vision tower, features at the `<|image_pad|>` slots of jina's
-//! image prompt, M-RoPE positions, pooling over the vision span; spec §2.3, §3, §4.1).
+//! image prompt, M-RoPE positions, pooling over the vision span; spec §2.3, §3, §4.1), and late
+//! chunking (spans of one pass pooled as the single-vector head pools a whole input).
 
 use std::any::Any;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,6 +15,7 @@ use super::LoadOptions;
 use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
 use crate::image::{Patches, PreprocessorConfig};
+use crate::late_chunking::{pool_windows, TokenizedText};
 use crate::layers::fused::VarlenSeqs;
 use crate::loading::Checkpoint;
 use crate::model::{no_images, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
@@ -238,6 +241,30 @@ impl JinaEmbedder {
         &self.model
     }
 
+    /// One forward pass over right-padded text rows on candle's ops (the CPU's text path).
+    fn forward_padded(&self, rows: &[&[u32]], spec: RunSpec) -> Result<JinaOutput> {
+        let b = rows.len();
+        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(b * l);
+        let mut mask_rows = Vec::with_capacity(b);
+        for r in rows {
+            ids.extend_from_slice(r);
+            ids.extend(std::iter::repeat_n(self.pad_id, l - r.len()));
+            let mut m = vec![1u32; r.len()];
+            m.resize(l, 0);
+            mask_rows.push(m);
+        }
+        let input_ids = Tensor::from_vec(ids, (b, l), &self.device)?;
+        let mask_flat: Vec<u32> = mask_rows.iter().flatten().copied().collect();
+        let mask = Tensor::from_vec(mask_flat, (b, l), &self.device)?;
+        let positions = text_position_ids(&mask_rows, &self.device)?;
+        // Loading refuses checkpoints without adapters; a merged model runs its task.
+        let task = self.model.has_adapters().then_some(spec.task);
+        Ok(self
+            .model
+            .forward(&input_ids, &mask, &positions, task, false)?)
+    }
+
     pub fn config(&self) -> &JinaConfig {
         self.model.config()
     }
@@ -398,6 +425,7 @@ fn info(model: &JinaV4, supports_images: bool, packed: bool) -> ModelInfo {
             None => cfg.task_names.clone(),
         },
         supports_images,
+        late_chunking: true,
     }
 }
 
@@ -439,27 +467,87 @@ impl EmbeddingModel for JinaEmbedder {
         if self.packed {
             return self.embed_ids_packed(rows, spec);
         }
-        let b = rows.len();
-        let l = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(b * l);
-        let mut mask_rows = Vec::with_capacity(b);
-        for r in rows {
-            ids.extend_from_slice(r);
-            ids.extend(std::iter::repeat_n(self.pad_id, l - r.len()));
-            let mut m = vec![1u32; r.len()];
-            m.resize(l, 0);
-            mask_rows.push(m);
-        }
-        let input_ids = Tensor::from_vec(ids, (b, l), &self.device)?;
-        let mask_flat: Vec<u32> = mask_rows.iter().flatten().copied().collect();
-        let mask = Tensor::from_vec(mask_flat, (b, l), &self.device)?;
-        let positions = text_position_ids(&mask_rows, &self.device)?;
-        // Loading refuses checkpoints without adapters; a merged model runs its task.
-        let task = self.model.has_adapters().then_some(spec.task);
-        let out = self
-            .model
-            .forward(&input_ids, &mask, &positions, task, false)?;
+        let out = self.forward_padded(rows, spec)?;
         self.embeddings(&out, rows, spec)
+    }
+
+    /// The prompted text as [`JinaEmbedder::tokenize`] reads it, whole: the head is the tokens
+    /// that lie entirely in the prompt (a token that joins the prompt's last space to the text's
+    /// first word is the text's), the offsets are relative to `text`.
+    fn tokenize_with_offsets(
+        &self,
+        text: &str,
+        task: &str,
+        prompt: PromptKind,
+        index: usize,
+    ) -> Result<TokenizedText> {
+        if text.trim().is_empty() {
+            return Err(Error::EmptyText { index });
+        }
+        let prefix = prompt.prefix(task);
+        let (ids, offsets, _) = self
+            .tokenizer
+            .encode_with_offsets(&format!("{prefix}{text}"), false)?;
+        let skip = prefix.chars().count();
+        let head = offsets.iter().take_while(|o| o.end <= skip).count();
+        let offsets = offsets[head..]
+            .iter()
+            .map(|o| o.start.saturating_sub(skip)..o.end.saturating_sub(skip))
+            .collect();
+        Ok(TokenizedText {
+            ids,
+            offsets,
+            head,
+            tail: 0,
+        })
+    }
+
+    /// One pass over the windows (packed or padded, as [`JinaEmbedder::embed_ids`]); each span is
+    /// the mean of its tokens' post-norm hidden states, L2-normalised then cut to `spec.dims`, as
+    /// the single-vector head pools a whole input; its multi-vector is its tokens' rows.
+    fn embed_windows(
+        &self,
+        rows: &[&[u32]],
+        spans: &[&[Range<usize>]],
+        spec: RunSpec,
+    ) -> Result<Vec<Vec<Embedding>>> {
+        if self.packed {
+            let input = self
+                .model
+                .text_model()
+                .packed_text_input(rows, &self.device)?;
+            let task = self.model.has_adapters().then_some(spec.task);
+            let out = self.model.forward_packed(&input, task)?;
+            self.last_launches.store(out.launches, Ordering::Relaxed);
+            let starts: Vec<usize> = rows
+                .iter()
+                .scan(0, |at, r| {
+                    let start = *at;
+                    *at += r.len();
+                    Some(start)
+                })
+                .collect();
+            return pool_windows(
+                &out.hidden,
+                Some(&out.multi),
+                &starts,
+                spans,
+                true,
+                spec.dims,
+            );
+        }
+        let out = self.forward_padded(rows, spec)?;
+        let (b, l, h) = out.hidden.dims3()?;
+        let p = out.multi.dim(2)?;
+        let starts: Vec<usize> = (0..b).map(|i| i * l).collect();
+        pool_windows(
+            &out.hidden.reshape((b * l, h))?,
+            Some(&out.multi.reshape((b * l, p))?),
+            &starts,
+            spans,
+            true,
+            spec.dims,
+        )
     }
 
     fn preprocessor(&self) -> Option<&PreprocessorConfig> {
