@@ -14,6 +14,8 @@ use quiver_engine::{
     Vector, WithPayload, WithVectors,
 };
 
+use quiver_encoder::bm25::{self, Bm25Config};
+
 use super::error::{invalid, Error};
 use crate::inference::{Content, Document, DocumentOptions, Input, VectorsDraft};
 
@@ -96,11 +98,15 @@ pub enum InferenceObject {
 pub struct DocumentDto {
     /// The text.
     pub text: String,
-    /// A model served by this server (`--model`); may be left out when it serves one.
+    /// A model served by this server (`--model`), or `qdrant/bm25` (built in: fills a sparse
+    /// vector); may be left out when the server serves one model.
     #[serde(default)]
     pub model: Option<String>,
     /// `task` (`retrieval`, `text-matching`, `code`), `prompt` (`query` / `passage`; upserts default
-    /// to passage, queries to query), `dimensions` (must equal the vector's size), `truncate`.
+    /// to passage, queries to query), `dimensions` (must equal the vector's size), `truncate`. For
+    /// `qdrant/bm25`, Qdrant's BM25 options: `k`, `b`, `avg_len`, `tokenizer`, `language`,
+    /// `lowercase`, `ascii_folding` (false only), `stopwords`, `stemmer`, `min_token_len`,
+    /// `max_token_len`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub options: Option<serde_json::Map<String, Value>>,
@@ -183,6 +189,25 @@ impl InferenceObject {
                 (Content::Image(image), i.model, i.options)
             }
         };
+        if let Some(name) = model.as_deref().filter(|m| bm25::is_bm25_model(m)) {
+            if let Content::Image(_) = content {
+                return Err(invalid(format!(
+                    "model `{name}` embeds text only: give {{\"text\": ...}}"
+                )));
+            }
+            let config = Bm25Config::from_options(options.as_ref()).map_err(|e| match e {
+                quiver_encoder::Error::InvalidInput(message) => invalid(message),
+                other => invalid(other.to_string()),
+            })?;
+            return Ok(Document {
+                content,
+                model,
+                options: DocumentOptions {
+                    bm25: Some(config),
+                    ..DocumentOptions::default()
+                },
+            });
+        }
         Ok(Document {
             content,
             model,

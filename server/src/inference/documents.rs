@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use quiver_encoder::bm25::Bm25Config;
 use quiver_encoder::PromptKind;
 use quiver_engine::point::Payload;
 use quiver_engine::{
@@ -54,6 +55,9 @@ pub struct DocumentOptions {
     pub dimensions: Option<usize>,
     /// Cut texts over the model's limit instead of refusing them.
     pub truncate: bool,
+    /// Set when the document names the built-in `qdrant/bm25` model: its checked options. Such a
+    /// document fills a sparse vector and needs no `--model`.
+    pub bm25: Option<Bm25Config>,
 }
 
 /// A value the caller gives, or a document the inference layer turns into one.

@@ -2,15 +2,18 @@
 //! vector it fills: a dense vector of size `d` gets the model's single vector truncated to `d` (a
 //! Matryoshka size) and renormalised; a multivector gets the per-token vectors. Identical texts with
 //! the same settings are embedded once, and every group goes to its model's batching worker before any
-//! is awaited, so one request's documents share forward passes.
+//! is awaited, so one request's documents share forward passes. A `qdrant/bm25` document needs no
+//! model: it becomes a sparse vector right here (BM25 term weights when stored, unit weights as a
+//! query).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use quiver_encoder::bm25::{Bm25, Bm25Config};
 use quiver_encoder::DEFAULT_MAX_LENGTH;
 use quiver_encoder::{EncodeRequest, Encoder, EncoderService, PromptKind, Truncation};
 use quiver_engine::config::DEFAULT_EMBEDDING_TASK;
-use quiver_engine::{CollectionConfig, Vector, VectorParams};
+use quiver_engine::{CollectionConfig, SparseVector, Vector, VectorParams};
 
 use super::documents::{Content, Document};
 use super::error::{invalid, Error};
@@ -66,6 +69,12 @@ enum Source {
     Image { group: usize, index: usize },
 }
 
+/// How one document gets its vector: from a model, or already computed (BM25).
+enum Plan {
+    Model(Source, Shape),
+    Ready(Vector),
+}
+
 /// Embeds `targets` (the vector each fills, and the document), in one batch per model; one vector
 /// per target, in order.
 pub(crate) fn embed(
@@ -76,7 +85,9 @@ pub(crate) fn embed(
 ) -> Result<Vec<Vector>, Error> {
     let mut text_groups: Vec<TextGroup> = Vec::new();
     let mut image_groups: Vec<ImageGroup> = Vec::new();
-    let mut plans: Vec<(Source, Shape)> = Vec::with_capacity(targets.len());
+    let mut plans: Vec<Plan> = Vec::with_capacity(targets.len());
+    // One BM25 encoder per distinct set of options in the request.
+    let mut bm25: Vec<(&Bm25Config, Bm25)> = Vec::new();
     for &(name, doc) in targets {
         if let Content::Text(text) = &doc.content {
             if text.trim().is_empty() {
@@ -88,6 +99,28 @@ pub(crate) fn embed(
         } else {
             format!("vector `{name}`")
         };
+        if let Some(options) = &doc.options.bm25 {
+            let encoder = match bm25.iter().position(|(o, _)| *o == options) {
+                Some(i) => &bm25[i].1,
+                None => {
+                    bm25.push((options, Bm25::new(options.clone())));
+                    &bm25[bm25.len() - 1].1
+                }
+            };
+            plans.push(Plan::Ready(bm25_vector(
+                config, name, &what, encoder, doc, purpose,
+            )?));
+            continue;
+        }
+        if config.sparse(name).is_some() {
+            return Err(invalid(format!(
+                "{what} is sparse, but {} gives dense vectors: fill it with model `qdrant/bm25` \
+                 or give {{\"indices\": [...], \"values\": [...]}}",
+                doc.model
+                    .as_deref()
+                    .map_or("an embedding model".to_string(), |m| format!("model `{m}`"))
+            )));
+        }
         let binding = config.embedding.get(name);
         if let (Some(b), Some(named)) = (binding, doc.model.as_deref()) {
             if named != b.model {
@@ -181,10 +214,7 @@ pub(crate) fn embed(
                 Source::Text { group, index }
             }
         };
-        plans.push((source, shape));
-    }
-    if plans.is_empty() {
-        return Ok(Vec::new());
+        plans.push(Plan::Model(source, shape));
     }
     // Submit every group first, so the workers can batch them together, then collect.
     let mut pending = Vec::with_capacity(text_groups.len());
@@ -216,7 +246,11 @@ pub(crate) fn embed(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(plans
         .into_iter()
-        .map(|(source, shape)| {
+        .map(|plan| {
+            let (source, shape) = match plan {
+                Plan::Ready(vector) => return vector,
+                Plan::Model(source, shape) => (source, shape),
+            };
             let embedding = match source {
                 Source::Text { group, index } => &results[group][index],
                 Source::Image { group, index } => &image_results[group][index],
@@ -232,6 +266,44 @@ pub(crate) fn embed(
             }
         })
         .collect())
+}
+
+/// The BM25 vector of a `qdrant/bm25` document, which must fill a sparse vector.
+fn bm25_vector(
+    config: &CollectionConfig,
+    name: &str,
+    what: &str,
+    encoder: &Bm25,
+    doc: &Document,
+    purpose: Purpose,
+) -> Result<Vector, Error> {
+    let model = doc.model.as_deref().unwrap_or("qdrant/bm25");
+    if config.sparse(name).is_none() {
+        return Err(if config.vectors.contains_key(name) {
+            invalid(format!(
+                "{what} is dense, but model `{model}` gives sparse vectors: name a sparse vector \
+                 (`using`, or its key in the point's vectors)"
+            ))
+        } else if name.is_empty() {
+            invalid(format!(
+                "model `{model}` gives sparse vectors: name the sparse vector it fills (`using`, \
+                 or its key in the point's vectors)"
+            ))
+        } else {
+            quiver_engine::Error::VectorNameNotFound(name.to_string()).into()
+        });
+    }
+    let Content::Text(text) = &doc.content else {
+        return Err(invalid(format!("model `{model}` embeds text only")));
+    };
+    let embedding = match purpose {
+        Purpose::Store => encoder.embed_document(text),
+        Purpose::Query => encoder.embed_query(text),
+    };
+    Ok(Vector::Sparse(SparseVector {
+        indices: embedding.indices,
+        values: embedding.values,
+    }))
 }
 
 /// What model `model` must produce to fill a vector with `params`, or why it cannot.

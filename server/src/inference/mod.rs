@@ -4,7 +4,8 @@
 //! background thread, each owned by one [`EncoderService`] worker that batches the requests of every
 //! route and collection using it. [`documents`] resolves the inference objects of upserts and queries
 //! into typed vectors ([`resolve_points`], [`resolve_query`]); the HTTP routes and `quiver ingest`
-//! both call it. Failures are this layer's own [`Error`].
+//! both call it. Failures are this layer's own [`Error`]. The built-in `qdrant/bm25` model is not
+//! one of them: it has no weights, needs no flag, and fills sparse vectors (see `embed.rs`).
 
 mod chunked;
 mod documents;
@@ -56,6 +57,14 @@ impl FromStr for ModelSpec {
         if name.is_empty() || name.len() > 128 || !name.chars().all(plain) {
             return Err(format!(
                 "--model {s:?}: the name must be 1 to 128 letters, digits, '-', '_' or '.'"
+            ));
+        }
+        // Documents naming `bm25` get the built-in model; a served model of that name could
+        // never be reached.
+        if quiver_encoder::bm25::is_bm25_model(&name) {
+            return Err(format!(
+                "--model {s:?}: the name {name:?} is the built-in qdrant/bm25 model's; give the \
+                 model another name (NAME=SOURCE)"
             ));
         }
         Ok(ModelSpec { name, source })
@@ -263,7 +272,7 @@ mod tests {
         let spec: ModelSpec = "jinaai/jina-embeddings-v4".parse().unwrap();
         assert_eq!(spec.name, "jina-embeddings-v4");
         assert_eq!(spec.source, "jinaai/jina-embeddings-v4");
-        for bad in ["=dir", "a b=dir", "x=", ""] {
+        for bad in ["=dir", "a b=dir", "x=", "", "BM25=dir", "Qdrant/bm25"] {
             assert!(bad.parse::<ModelSpec>().is_err(), "{bad:?}");
         }
     }

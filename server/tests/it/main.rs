@@ -10,6 +10,7 @@ mod crash;
 mod fake_hub;
 mod http_aliases;
 mod http_auth;
+mod http_bm25;
 mod http_bound;
 mod http_collections;
 mod http_compat;
