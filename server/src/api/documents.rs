@@ -65,7 +65,7 @@ pub struct PageIn {
     pub start: usize,
 }
 
-/// `{"max_tokens", "overlap"}`, or `{"enabled": false, "truncate"}`.
+/// `{"max_tokens", "overlap", "late"}`, or `{"enabled": false, "truncate"}`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChunkingIn {
@@ -81,6 +81,12 @@ pub struct ChunkingIn {
     /// With `enabled: false`: cut texts over the model's limit instead of refusing them.
     #[serde(default)]
     pub truncate: Option<bool>,
+    /// Late chunking: a document of several chunks goes through the model whole (in windows of
+    /// its context when longer) and each chunk's vectors pool its own tokens there, so a chunk
+    /// keeps its document's context (default: on for models of 8192 tokens of context or more that
+    /// can, such as jina-embeddings-v4; `true` with a model that cannot is a 400).
+    #[serde(default)]
+    pub late: Option<bool>,
 }
 
 /// What became of the documents, in request order.
@@ -120,6 +126,7 @@ impl DocumentsRequest {
             None => Chunking::On {
                 max_tokens: None,
                 overlap: 0,
+                late: None,
             },
             Some(c) if c.enabled.unwrap_or(true) => {
                 if c.truncate.is_some() {
@@ -133,12 +140,14 @@ impl DocumentsRequest {
                 Chunking::On {
                     max_tokens: c.max_tokens,
                     overlap: c.overlap.unwrap_or(0),
+                    late: c.late,
                 }
             }
             Some(c) => {
                 for (set, field) in [
                     (c.max_tokens.is_some(), "max_tokens"),
                     (c.overlap.is_some(), "overlap"),
+                    (c.late.is_some(), "late"),
                 ] {
                     if set {
                         return Err(invalid(format!(

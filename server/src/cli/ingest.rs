@@ -73,6 +73,15 @@ pub struct IngestArgs {
     /// Tokens a chunk shares with the one before (less than half of the chunk size).
     #[arg(long, default_value_t = 0, conflicts_with_all = ["no_chunking", "truncate"])]
     pub chunk_overlap: usize,
+    /// Late chunking: a file of several chunks goes through the model whole (in windows of its
+    /// context when longer) and each chunk's vector pools its own tokens there, so it keeps the
+    /// file's context. Default: on for models of 8192 tokens of context or more that can
+    /// (jina-embeddings-v4), off for others (all-MiniLM-L6-v2).
+    #[arg(long, conflicts_with_all = ["no_late_chunking", "no_chunking", "truncate"])]
+    pub late_chunking: bool,
+    /// Embed each chunk on its own, even with a long-context model.
+    #[arg(long, conflicts_with_all = ["no_chunking", "truncate"])]
+    pub no_late_chunking: bool,
     /// One point per document: a text over the model's limit is skipped (see --truncate).
     #[arg(long)]
     pub no_chunking: bool,
@@ -153,6 +162,11 @@ pub fn run(global: &super::GlobalArgs, args: IngestArgs) -> Result<()> {
         Chunking::On {
             max_tokens: args.chunk_tokens,
             overlap: args.chunk_overlap,
+            late: match (args.late_chunking, args.no_late_chunking) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
         }
     };
     let opts = WriteOptions {
@@ -452,10 +466,14 @@ fn options_json(opts: &WriteOptions) -> Value {
         Chunking::On {
             max_tokens,
             overlap,
+            late,
         } => {
             let mut c = json!({ "overlap": overlap });
             if let Some(n) = max_tokens {
                 c["max_tokens"] = json!(n);
+            }
+            if let Some(late) = late {
+                c["late"] = json!(late);
             }
             c
         }

@@ -3,17 +3,24 @@
 //! batch ([`resolve_points`]), then each document written as one upsert (one WAL record). A
 //! document's earlier points that its new chunks do not keep are deleted after that by its
 //! `doc_id`, so a changed document replaces all its chunks, and a crash in between leaves the old
-//! and the new chunks, never neither. `quiver ingest` and `POST /collections/{c}/documents` both
+//! and the new chunks, never neither. With late chunking, a document of several chunks goes through
+//! the model whole and each chunk's vectors pool its own tokens there ([`Chunking::On`]'s `late`). `quiver ingest` and `POST /collections/{c}/documents` both
 //! come here.
 //!
 //! Point ids: a document that is one point keeps its own id when that is a point id (an unsigned
 //! integer or a UUID); every other point's id derives from (document id, chunk index, chunk text),
 //! so re-sending an unchanged document gives the same ids.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
-use quiver_encoder::{Encoder, PromptKind, Truncation, DEFAULT_MAX_LENGTH};
+use quiver_encoder::batching::Pending;
+use quiver_encoder::{
+    Embedding, Encoder, EncoderService, LateChunkOptions, PromptKind, Truncation,
+    DEFAULT_MAX_LENGTH,
+};
 use quiver_engine::config::DEFAULT_EMBEDDING_TASK;
 use quiver_engine::filter::{
     Condition, FieldCondition, HasIdCondition, Match, MatchValue, OneOrMany,
@@ -26,6 +33,7 @@ use serde_json::{json, Value};
 
 use super::documents::VectorsDraft;
 use super::documents::{resolve_points, Content, Document, DocumentOptions, Input, PointDraft};
+use super::embed::{shape_for, vector_of};
 use super::error::{invalid, Error};
 use super::Models;
 use crate::documents::chunking::{self, Chunk, ChunkOptions, ModelTokenizer};
@@ -117,8 +125,17 @@ pub enum Chunking {
         max_tokens: Option<usize>,
         /// Tokens a chunk may share with the one before.
         overlap: usize,
+        /// Late chunking: a document of several chunks goes through the model whole (in windows of
+        /// its context when longer) and each chunk's vectors pool its own tokens there, so a chunk
+        /// keeps its document's context. `None`: on for models that can with a context of
+        /// [`LATE_CHUNKING_MIN_CONTEXT`] tokens or more.
+        late: Option<bool>,
     },
 }
+
+/// The context from which late chunking is on unless asked otherwise: shorter models see little
+/// more of a document than one chunk, and their windows would add little context.
+pub const LATE_CHUNKING_MIN_CONTEXT: usize = 8192;
 
 /// How documents are written.
 #[derive(Clone, Debug)]
@@ -187,6 +204,7 @@ pub fn write_documents(
     if let Chunking::On {
         max_tokens,
         overlap,
+        ..
     } = opts.chunking
     {
         if model_names.len() > 1 {
@@ -219,14 +237,23 @@ pub fn write_documents(
         }
     }
 
-    // Every document's points, before anything is embedded or written.
+    let late = late_chunking(opts.chunking, &limits)?;
+
+    // Every document's points, before anything is embedded or written; for late chunking, the
+    // text and chunks of each document of several chunks (one chunk is the whole document, which
+    // plain embedding already reads whole).
     let mut planned: Vec<(DocId, Vec<PointDraft>)> = Vec::with_capacity(docs.len());
+    let mut late_docs: Vec<Option<(String, Vec<Range<usize>>)>> = Vec::with_capacity(docs.len());
     for doc in docs {
-        let drafts = doc
+        let (drafts, spans) = doc
             .id
             .match_value()
             .and_then(|_| plan(&doc, &vectors, &limits, opts))
             .map_err(|e| invalid(format!("document `{}`: {e}", doc.id)))?;
+        late_docs.push(match &doc.content {
+            Content::Text(text) if late && spans.len() > 1 => Some((text.clone(), spans)),
+            _ => None,
+        });
         planned.push((doc.id, drafts));
     }
 
@@ -241,16 +268,35 @@ pub fn write_documents(
         .collect();
     let mut changed: Vec<(usize, usize)> = Vec::new(); // (document, points to write)
     let mut drafts = Vec::new();
+    let mut late_jobs = Vec::new();
     for (i, (_, doc_drafts)) in planned.iter_mut().enumerate() {
-        let fresh: Vec<PointDraft> = std::mem::take(doc_drafts)
-            .into_iter()
-            .filter(|d| !unchanged.contains(&d.id))
-            .collect();
+        let all = std::mem::take(doc_drafts);
+        let fresh: Vec<PointDraft> = match late_docs[i].take() {
+            // A late chunk's vectors depend on the whole document: a changed document embeds all
+            // its chunks again, unchanged ones included.
+            Some((text, spans)) => {
+                if all.iter().all(|d| unchanged.contains(&d.id)) {
+                    Vec::new()
+                } else {
+                    late_jobs.push(LateDoc {
+                        text,
+                        spans,
+                        drafts: drafts.len()..drafts.len() + all.len(),
+                    });
+                    all
+                }
+            }
+            None => all
+                .into_iter()
+                .filter(|d| !unchanged.contains(&d.id))
+                .collect(),
+        };
         if !fresh.is_empty() {
             changed.push((i, fresh.len()));
             drafts.extend(fresh);
         }
     }
+    late_vectors(models, config, &vectors, opts, &late_jobs, &mut drafts)?;
     let mut inserts = resolve_points(models, config, drafts)?.into_iter();
 
     let mut upserted = vec![0usize; planned.len()];
@@ -394,13 +440,13 @@ fn model_limits<'a>(
     })
 }
 
-/// The points of one document.
+/// The points of one document, and its chunks' character ranges (none for an image).
 fn plan(
     doc: &SourceDocument,
     vectors: &[String],
     limits: &[ModelLimits<'_>],
     opts: &WriteOptions,
-) -> Result<Vec<PointDraft>, Error> {
+) -> Result<(Vec<PointDraft>, Vec<Range<usize>>), Error> {
     let doc_id = doc.id.to_json();
     let draft = |id: PointId, content: Content, payload: Payload| PointDraft {
         id,
@@ -415,7 +461,10 @@ fn plan(
                 .unwrap_or_else(|| PointId::Uuid(chunking::chunk_id(&doc.id.to_string(), 0, "")));
             let mut payload = doc.payload.clone();
             payload.insert("doc_id".into(), doc_id);
-            return Ok(vec![draft(id, Content::Image(image.clone()), payload)]);
+            return Ok((
+                vec![draft(id, Content::Image(image.clone()), payload)],
+                Vec::new(),
+            ));
         }
         Content::Text(text) => text,
     };
@@ -440,6 +489,7 @@ fn plan(
         Chunking::On {
             max_tokens,
             overlap,
+            ..
         } => {
             let l = limits
                 .first()
@@ -464,7 +514,8 @@ fn plan(
         }
     };
     let single = chunks.len() == 1;
-    Ok(chunks
+    let spans = chunks.iter().map(|c| c.start..c.end).collect();
+    let drafts = chunks
         .iter()
         .map(|chunk| {
             let piece = chunk.text(text);
@@ -476,7 +527,139 @@ fn plan(
             let payload = chunking::chunk_payload(&doc.payload, &doc_id, chunk, text, page);
             draft(id, Content::Text(piece.to_string()), payload)
         })
-        .collect())
+        .collect();
+    Ok((drafts, spans))
+}
+
+/// Whether this request late-chunks: as asked (refused for a model that cannot), else when every
+/// model can and reads [`LATE_CHUNKING_MIN_CONTEXT`] tokens or more.
+fn late_chunking(chunking: Chunking, limits: &[ModelLimits<'_>]) -> Result<bool, Error> {
+    let Chunking::On { late, .. } = chunking else {
+        return Ok(false);
+    };
+    match late {
+        Some(true) => {
+            if let Some(l) = limits.iter().find(|l| !l.encoder.supports_late_chunking()) {
+                return Err(invalid(format!(
+                    "late chunking: model `{}` cannot pool a chunk from its tokens in the whole \
+                     document (it is not mean-pooled); turn late chunking off",
+                    l.name
+                )));
+            }
+            Ok(true)
+        }
+        Some(false) => Ok(false),
+        None => Ok(!limits.is_empty()
+            && limits.iter().all(|l| {
+                l.encoder.supports_late_chunking()
+                    && l.encoder.max_length() >= LATE_CHUNKING_MIN_CONTEXT
+            })),
+    }
+}
+
+/// A document to late-chunk: its text, its chunks' character ranges, and its points' drafts (in
+/// chunk order) among the request's.
+struct LateDoc {
+    text: String,
+    spans: Vec<Range<usize>>,
+    drafts: Range<usize>,
+}
+
+/// Late-chunking requests in flight at once; more would crowd other callers out of the models'
+/// queues (a full queue refuses with 429).
+const LATE_IN_FLIGHT: usize = 16;
+
+/// Fills the drafts of `docs` with vectors pooled from one pass over each document (per model and
+/// task of the target vectors), in place of the chunk texts the other documents embed alone.
+fn late_vectors(
+    models: &Models,
+    config: &CollectionConfig,
+    vectors: &[String],
+    opts: &WriteOptions,
+    docs: &[LateDoc],
+    drafts: &mut [PointDraft],
+) -> Result<(), Error> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    // What each vector takes: its model, task and shape, checked as documents are.
+    let mut targets = Vec::with_capacity(vectors.len());
+    let mut runs: Vec<(String, String, Arc<EncoderService>)> = Vec::new();
+    for name in vectors {
+        let what = if name.is_empty() {
+            "the vector".to_string()
+        } else {
+            format!("vector `{name}`")
+        };
+        let binding = config.embedding.get(name);
+        if let (Some(b), Some(named)) = (binding, opts.model.as_deref()) {
+            if named != b.model {
+                return Err(invalid(format!(
+                    "{what} is bound to model `{}`; the request names `{named}`",
+                    b.model
+                )));
+            }
+        }
+        let model = opts.model.as_deref().or(binding.map(|b| b.model.as_str()));
+        let task = binding.map_or(DEFAULT_EMBEDDING_TASK, |b| b.task.as_str());
+        let (model, service) = models.ready(model)?;
+        let shape = shape_for(service.encoder(), &model, &what, config.vector(name)?)?;
+        let run = match runs.iter().position(|(m, t, _)| *m == model && t == task) {
+            Some(r) => r,
+            None => {
+                runs.push((model, task.to_string(), service));
+                runs.len() - 1
+            }
+        };
+        targets.push((name.clone(), run, shape));
+    }
+    // Every (document, run) through the models' queues, a bounded number in flight.
+    let mut results: Vec<Vec<Option<Vec<Embedding>>>> = vec![vec![None; runs.len()]; docs.len()];
+    let mut in_flight = VecDeque::new();
+    for (d, doc) in docs.iter().enumerate() {
+        for (r, (_, task, service)) in runs.iter().enumerate() {
+            if in_flight.len() >= LATE_IN_FLIGHT {
+                let (d, r, pending): (usize, usize, Pending) =
+                    in_flight.pop_front().expect("non-empty");
+                results[d][r] = Some(pending.wait()?);
+            }
+            let pending = service.submit_spans(
+                doc.text.clone(),
+                doc.spans.clone(),
+                LateChunkOptions::passage(task),
+            )?;
+            in_flight.push_back((d, r, pending));
+        }
+    }
+    for (d, r, pending) in in_flight {
+        results[d][r] = Some(pending.wait()?);
+    }
+    let single = vectors.len() == 1 && vectors[0].is_empty();
+    for (doc, per_run) in docs.iter().zip(results) {
+        let per_run: Vec<Vec<Embedding>> = per_run
+            .into_iter()
+            .map(|r| r.expect("every run waited for: this is a bug"))
+            .collect();
+        for (k, draft) in drafts[doc.drafts.clone()].iter_mut().enumerate() {
+            let mut named = BTreeMap::new();
+            for (name, run, shape) in &targets {
+                named.insert(name.clone(), vector_of(&per_run[*run][k], *shape));
+            }
+            draft.vectors = if single {
+                VectorsDraft::Single(Input::Value(
+                    named.remove("").expect("the unnamed vector is the target"),
+                ))
+            } else {
+                VectorsDraft::Named(
+                    named
+                        .into_iter()
+                        .map(|(name, v)| (name, Input::Value(v)))
+                        .collect(),
+                )
+            };
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a text over the model's limit, saying how to make it fit.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use quiver_encoder::bm25::{Bm25, Bm25Config};
 use quiver_encoder::DEFAULT_MAX_LENGTH;
-use quiver_encoder::{EncodeRequest, Encoder, EncoderService, PromptKind, Truncation};
+use quiver_encoder::{Embedding, EncodeRequest, Encoder, EncoderService, PromptKind, Truncation};
 use quiver_engine::config::DEFAULT_EMBEDDING_TASK;
 use quiver_engine::{CollectionConfig, SparseVector, Vector, VectorParams};
 
@@ -255,15 +255,7 @@ pub(crate) fn embed(
                 Source::Text { group, index } => &results[group][index],
                 Source::Image { group, index } => &image_results[group][index],
             };
-            match shape {
-                Shape::Dense(d) if d == embedding.single.len() => {
-                    Vector::Dense(embedding.single.clone())
-                }
-                Shape::Dense(d) => Vector::Dense(embedding.truncated(d)),
-                Shape::Multi => {
-                    Vector::Multi(embedding.multi.rows().map(<[f32]>::to_vec).collect())
-                }
-            }
+            vector_of(embedding, shape)
         })
         .collect())
 }
@@ -304,6 +296,16 @@ fn bm25_vector(
         indices: embedding.indices,
         values: embedding.values,
     }))
+}
+
+/// The vector an embedding gives for `shape`: the dense vector at its Matryoshka size, or the
+/// per-token vectors.
+pub(crate) fn vector_of(embedding: &Embedding, shape: Shape) -> Vector {
+    match shape {
+        Shape::Dense(d) if d == embedding.single.len() => Vector::Dense(embedding.single.clone()),
+        Shape::Dense(d) => Vector::Dense(embedding.truncated(d)),
+        Shape::Multi => Vector::Multi(embedding.multi.rows().map(<[f32]>::to_vec).collect()),
+    }
 }
 
 /// What model `model` must produce to fill a vector with `params`, or why it cannot.

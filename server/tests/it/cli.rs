@@ -143,4 +143,24 @@ fn help_explains_every_subcommand() {
     }
     let help = ok(quiver(dir.path(), &["upsert", "--help"]));
     assert!(help.contains("JSON Lines"), "{help}");
+    // Late chunking's flags say when it is on by default.
+    let help = ok(quiver(dir.path(), &["ingest", "--help"]));
+    for needle in ["--late-chunking", "--no-late-chunking", "8192"] {
+        assert!(
+            help.contains(needle),
+            "ingest --help lacks {needle}: {help}"
+        );
+    }
+    let out = quiver(
+        dir.path(),
+        &[
+            "ingest",
+            "--collection",
+            "c",
+            "--late-chunking",
+            "--no-chunking",
+            "x",
+        ],
+    );
+    assert!(!out.status.success());
 }

@@ -397,6 +397,9 @@ fn ingest_chunks_long_files_and_replaces_changed_ones() {
                 "24",
                 "--chunk-overlap",
                 "4",
+                // Each chunk embedded on its own, as the library embeds its text (late chunking,
+                // the default for this long-context model, is the documents route's test).
+                "--no-late-chunking",
                 dir.path().to_str().unwrap(),
             ],
         )

@@ -2,7 +2,8 @@
 //! the model's tokens, each chunk embedded with the collection's bindings (dense and per-token
 //! vectors equal the library's passage embeddings of the chunk's text), the answer lists each
 //! document's points, a changed document replaces its chunks, and bad requests are 4xx naming the
-//! problem with nothing written.
+//! problem with nothing written. Late chunking (on by default for this long-context model) pools
+//! each chunk from one pass over its whole document, as the library's `embed_spans` does.
 
 use serde_json::{json, Value};
 
@@ -60,7 +61,7 @@ fn documents_are_chunked_embedded_and_replaced() {
              "pages": [{"number": 1, "start": 0}, {"number": 2, "start": 60}]},
             {"id": 42, "text": "Bread is baked in an oven."}
         ],
-        "chunking": {"max_tokens": 20, "overlap": 3}
+        "chunking": {"max_tokens": 20, "overlap": 3, "late": false}
     });
     let answer = c.ok("POST", "/collections/bound/documents", Some(&body));
     let docs = answer["documents"].as_array().unwrap();
@@ -182,6 +183,11 @@ fn documents_are_chunked_embedded_and_replaced() {
             "chunking.overlap",
         ),
         (
+            json!({"documents": [{"id": "a", "text": "x"}], "chunking": {"enabled": false, "late": true}}),
+            400,
+            "chunking.late",
+        ),
+        (
             json!({"documents": [{"id": "a", "text": "x"}], "chunking": {"max_tokens": 8, "overlap": 4}}),
             400,
             "overlap of 4 tokens",
@@ -225,6 +231,105 @@ fn documents_are_chunked_embedded_and_replaced() {
         404,
     );
     assert!(message.contains("nope"), "{message}");
+}
+
+/// Late chunking, the default for a model of 8192 tokens or more: the same chunks as plain chunking,
+/// with vectors pooled from one pass over the document (the library's `embed_spans`), which are
+/// not the chunks' own plain vectors; a changed document embeds all its chunks again.
+#[test]
+fn late_chunking_pools_chunks_from_the_whole_document() {
+    let server = QuiverProcess::start(&["--model", &format!("tiny={}", fixture())]);
+    let c = server.client();
+    c.ok(
+        "PUT",
+        "/collections/bound",
+        Some(&json!({
+            "vectors": {
+                "dense": {"size": 32, "distance": "Cosine"},
+                "colbert": {"size": 16, "distance": "Cosine",
+                            "multivector_config": {"comparator": "max_sim"}}
+            },
+            "embedding": {"dense": {"model": "tiny"}, "colbert": {"model": "tiny"}}
+        })),
+    );
+    let long = text(5);
+    let send_text = |id: &str, text: &str, late: Option<bool>| {
+        let mut chunking = json!({"max_tokens": 20, "overlap": 3});
+        if let Some(late) = late {
+            chunking["late"] = json!(late);
+        }
+        let body = json!({"documents": [{"id": id, "text": text}], "chunking": chunking,
+                          "skip_unchanged": true});
+        let answer = c.ok("POST", "/collections/bound/documents", Some(&body));
+        answer["documents"][0].clone()
+    };
+    let send = |id: &str, late: Option<bool>| send_text(id, &long, late);
+    let late = send("late", None);
+    let plain = send("plain", Some(false));
+    let late_points = retrieve(&c, &late["points"]);
+    let plain_points = retrieve(&c, &plain["points"]);
+    assert!(late_points.len() >= 5, "{} chunks", late_points.len());
+    assert_eq!(late_points.len(), plain_points.len());
+
+    let enc = encoder();
+    let spans: Vec<std::ops::Range<usize>> = late_points
+        .iter()
+        .map(|p| {
+            let payload = &p["payload"];
+            payload["start"].as_u64().unwrap() as usize..payload["end"].as_u64().unwrap() as usize
+        })
+        .collect();
+    let want = enc
+        .embed_spans(
+            &long,
+            &spans,
+            &quiver_encoder::LateChunkOptions {
+                dims: Some(32),
+                ..quiver_encoder::LateChunkOptions::passage("retrieval")
+            },
+        )
+        .unwrap();
+    let dense =
+        |p: &Value| -> Vec<f32> { serde_json::from_value(p["vector"]["dense"].clone()).unwrap() };
+    let close = |a: &[f32], b: &[f32]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5)
+    };
+    for (i, (lp, pp)) in late_points.iter().zip(&plain_points).enumerate() {
+        // The same chunk either way.
+        assert_eq!(lp["payload"]["text"], pp["payload"]["text"]);
+        assert_eq!(lp["payload"]["start"], pp["payload"]["start"]);
+        assert!(
+            close(&dense(lp), &want[i].single),
+            "chunk {i}: not embed_spans' vector"
+        );
+        let rows: Vec<Vec<f32>> = serde_json::from_value(lp["vector"]["colbert"].clone()).unwrap();
+        let want_rows: Vec<Vec<f32>> = want[i].multi.rows().map(<[f32]>::to_vec).collect();
+        assert_eq!(rows.len(), want_rows.len(), "chunk {i} token vectors");
+        // Multivectors are stored in f16: their rows match to f16's precision.
+        let close_f16 = |a: &[f32], b: &[f32]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-3)
+        };
+        assert!(
+            rows.iter().zip(&want_rows).all(|(a, b)| close_f16(a, b)),
+            "chunk {i} token vectors"
+        );
+        // Plain chunking gives each chunk its own vector, which late chunking does not.
+        let piece = pp["payload"]["text"].as_str().unwrap();
+        let alone = library(&[piece], "retrieval", "passage", Some(32)).remove(0);
+        assert!(close(&dense(pp), &alone.single), "chunk {i}: plain vector");
+        assert!(
+            !close(&dense(lp), &dense(pp)),
+            "chunk {i}: late equals plain"
+        );
+    }
+
+    // Unchanged: nothing embedded. Changed at the end: every chunk is embedded again, since each
+    // chunk's vector reads the whole document.
+    assert_eq!(send("late", None)["upserted"], 0);
+    let changed = send_text("late", &format!("{long}\n\nA new closing paragraph."), None);
+    let n = changed["points"].as_array().unwrap().len();
+    assert!(n > late_points.len());
+    assert_eq!(changed["upserted"], n, "{changed}");
 }
 
 #[test]
