@@ -230,6 +230,17 @@ pub fn window_rows(
         .collect())
 }
 
+/// Where each of `rows`, laid end to end, starts in the packed token axis.
+pub(crate) fn row_starts(rows: &[&[u32]]) -> Vec<usize> {
+    rows.iter()
+        .scan(0, |at, r| {
+            let start = *at;
+            *at += r.len();
+            Some(start)
+        })
+        .collect()
+}
+
 /// Pools the spans of window rows whose final hidden states lie end to end in `hidden` `[T, H]`
 /// (row `r` from `starts[r]`): each span's mean in f32, L2-normalised when `normalize`, cut to
 /// `dims` (renormalised); with `multi` `[T, P]` (the model's per-token vectors, f32), each span's

@@ -12,7 +12,7 @@ use candle_nn::VarBuilder;
 use super::LoadOptions;
 use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
-use crate::late_chunking::{pool_windows, TokenizedText};
+use crate::late_chunking::{pool_windows, row_starts, TokenizedText};
 use crate::loading::checkpoint::find_shards;
 use crate::loading::sentence_transformers::Pooling;
 use crate::loading::SentencePipeline;
@@ -256,14 +256,7 @@ impl EmbeddingModel for BertEmbedder {
             return Err(no_late_chunking(&self.info));
         }
         let hidden = self.forward_rows(rows, spec)?;
-        let starts: Vec<usize> = rows
-            .iter()
-            .scan(0, |at, r| {
-                let start = *at;
-                *at += r.len();
-                Some(start)
-            })
-            .collect();
+        let starts = row_starts(rows);
         pool_windows(
             &hidden,
             None,

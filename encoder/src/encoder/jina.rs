@@ -15,7 +15,7 @@ use super::LoadOptions;
 use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
 use crate::image::{Patches, PreprocessorConfig};
-use crate::late_chunking::{pool_windows, TokenizedText};
+use crate::late_chunking::{pool_windows, row_starts, TokenizedText};
 use crate::layers::fused::VarlenSeqs;
 use crate::loading::Checkpoint;
 use crate::model::{no_images, EmbeddingModel, ModelInfo, ModelKind, RunSpec};
@@ -519,14 +519,7 @@ impl EmbeddingModel for JinaEmbedder {
             let task = self.model.has_adapters().then_some(spec.task);
             let out = self.model.forward_packed(&input, task)?;
             self.last_launches.store(out.launches, Ordering::Relaxed);
-            let starts: Vec<usize> = rows
-                .iter()
-                .scan(0, |at, r| {
-                    let start = *at;
-                    *at += r.len();
-                    Some(start)
-                })
-                .collect();
+            let starts = row_starts(rows);
             return pool_windows(
                 &out.hidden,
                 Some(&out.multi),
