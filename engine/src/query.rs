@@ -349,3 +349,47 @@ pub struct QueryResponse {
     /// a request without a query.
     pub stages: Vec<StageStats>,
 }
+
+/// A query whose hits are grouped by a payload field (Qdrant's `query/groups` and `search/groups`):
+/// the best `groups` groups, each with its best `group_size` hits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupsRequest<I = QueryInput> {
+    /// The query; its `limit` is how many hits each round of grouping fetches (Qdrant: `groups ×
+    /// group_size`), its `offset` must be 0, its `with_payload` / `with_vectors` shape the hits.
+    pub query: QueryRequest<I>,
+    /// The payload key whose value names a hit's group; only keyword and integer values count, and a
+    /// hit with an array of them joins each of their groups.
+    pub group_by: String,
+    /// Hits per group, at most.
+    pub group_size: usize,
+    /// Groups to return, at most.
+    pub groups: usize,
+}
+
+/// The value that names a group: a keyword or an integer of the `group_by` field.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum GroupKey {
+    /// An integer value.
+    Integer(i64),
+    /// A keyword value.
+    Keyword(String),
+}
+
+/// One group of hits, best first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointGroup {
+    /// The `group_by` value the hits share.
+    pub key: GroupKey,
+    /// The group's hits, best first.
+    pub hits: Vec<ScoredPoint>,
+}
+
+/// The answer to a [`GroupsRequest`]: groups ordered by their best hit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupsResponse {
+    /// The groups, best first.
+    pub groups: Vec<PointGroup>,
+    /// Every stage of every round that ran, in order.
+    pub stages: Vec<StageStats>,
+}

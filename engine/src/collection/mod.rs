@@ -18,6 +18,7 @@ mod aliases;
 mod field_index;
 mod funnel;
 mod fusion;
+mod groups;
 mod ops;
 mod optimize;
 mod payload;
@@ -53,7 +54,7 @@ use crate::point::{
     CollectionInfo, PayloadOp, PointInsert, PointsSelector, Record, ScoredPoint, ScrollRequest,
     ScrollResult, SearchRequest, UpsertConditions, WithPayload, WithVectors,
 };
-use crate::query::{QueryRequest, QueryResponse};
+use crate::query::{GroupsRequest, GroupsResponse, QueryRequest, QueryResponse};
 use crate::{Error, PointId, Result};
 use ops::Operation;
 use segment::{MemSegment, View};
@@ -635,6 +636,15 @@ impl Collection {
         check_prefetch_filters(&request.prefetch)?;
         let set = self.shared.snapshot();
         planner::query(&self.shared.config, &set, request)
+    }
+
+    /// Runs a query in rounds over one snapshot and groups its hits by a payload field (Qdrant's
+    /// `query/groups`): the best groups by their best hit, each with its best hits.
+    pub fn query_groups(&self, request: &GroupsRequest) -> Result<GroupsResponse> {
+        check_filter(request.query.filter.as_ref())?;
+        check_prefetch_filters(&request.query.prefetch)?;
+        let set = self.shared.snapshot();
+        groups::query_groups(&self.shared.config, &set, request)
     }
 
     /// Seals the appendable segment now (builds its index) and trims the WAL.

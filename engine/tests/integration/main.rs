@@ -5,6 +5,7 @@ mod common;
 mod corruption;
 mod crud;
 mod durability;
+mod groups;
 mod matryoshka;
 mod plaid;
 mod quantization;
