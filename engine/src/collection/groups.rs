@@ -218,7 +218,9 @@ pub(crate) fn query_groups(
         groups,
     } = request;
     if group_by.is_empty() {
-        return Err(Error::InvalidInput("`group_by` must name a payload key".into()));
+        return Err(Error::InvalidInput(
+            "`group_by` must name a payload key".into(),
+        ));
     }
     if *group_size == 0 || *groups == 0 {
         return Err(Error::InvalidInput(
@@ -284,14 +286,25 @@ pub(crate) fn query_groups(
                 break;
             }
             let only_open = in_groups(group_by, &open);
-            let filter = round_filter(query.filter.as_ref(), group_by, &agg.placed, Some(only_open));
+            let filter = round_filter(
+                query.filter.as_ref(),
+                group_by,
+                &agg.placed,
+                Some(only_open),
+            );
             if round(&mut agg, filter)? == 0 {
                 break;
             }
         }
     }
     let mut best: Vec<PointGroup> = agg.best(*groups).into_iter().cloned().collect();
-    hydrate(config, set, &mut best, &query.with_payload, &query.with_vectors)?;
+    hydrate(
+        config,
+        set,
+        &mut best,
+        &query.with_payload,
+        &query.with_vectors,
+    )?;
     Ok(GroupsResponse {
         groups: best,
         stages,
@@ -318,10 +331,11 @@ fn hydrate(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    let records: HashMap<PointId, _> = read::retrieve(config, set, &ids, with_payload, with_vectors)?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
+    let records: HashMap<PointId, _> =
+        read::retrieve(config, set, &ids, with_payload, with_vectors)?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
     for hit in groups.iter_mut().flat_map(|g| g.hits.iter_mut()) {
         let record = records.get(&hit.id);
         hit.payload = record.and_then(|r| r.payload.clone());

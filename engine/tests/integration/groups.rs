@@ -22,7 +22,11 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn euclid(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
 }
 
 /// The groups an exhaustive ranking gives: walk the points best first, place each in its groups while
@@ -47,9 +51,7 @@ fn reference(
     out
 }
 
-fn got(
-    answer: &quiver_engine::query::GroupsResponse,
-) -> Vec<(GroupKey, Vec<u64>)> {
+fn got(answer: &quiver_engine::query::GroupsResponse) -> Vec<(GroupKey, Vec<u64>)> {
     answer
         .groups
         .iter()
@@ -107,7 +109,11 @@ fn groups_match_an_exhaustive_ranking_over_sealed_and_appendable_points() {
             "{groups} groups of {size}"
         );
         for hit in answer.groups.iter().flat_map(|g| &g.hits) {
-            let expected = ranked.iter().find(|(id, _)| PointId::Num(*id) == hit.id).unwrap().1;
+            let expected = ranked
+                .iter()
+                .find(|(id, _)| PointId::Num(*id) == hit.id)
+                .unwrap()
+                .1;
             assert!((hit.score - expected).abs() < 1e-4);
             assert!(hit.payload.is_none(), "the request asked for no payload");
         }
@@ -115,7 +121,9 @@ fn groups_match_an_exhaustive_ranking_over_sealed_and_appendable_points() {
     }
     assert!(most_rounds > 1, "some case should need more than one round");
     // Asking for more groups than exist returns every group.
-    let all = c.query_groups(&request(query.clone(), "doc", 50, 2)).unwrap();
+    let all = c
+        .query_groups(&request(query.clone(), "doc", 50, 2))
+        .unwrap();
     assert_eq!(all.groups.len(), 21);
 }
 
@@ -137,7 +145,13 @@ fn euclid_ranks_lower_first_and_integer_arrays_join_every_group_they_name() {
     let points = vectors
         .iter()
         .enumerate()
-        .map(|(i, v)| dense(i as u64, v.clone(), json!({"tag": tags(i), "keep": i % 2 == 0})))
+        .map(|(i, v)| {
+            dense(
+                i as u64,
+                v.clone(),
+                json!({"tag": tags(i), "keep": i % 2 == 0}),
+            )
+        })
         .collect();
     c.upsert(points).unwrap();
     let query = vec![0.1, -0.2, 0.3, 0.0];
@@ -189,8 +203,14 @@ fn bad_groups_requests_are_refused() {
             "group_size",
         ),
         (Box::new(|r: &mut GroupsRequest| r.groups = 0), "limit"),
-        (Box::new(|r: &mut GroupsRequest| r.group_by.clear()), "group_by"),
-        (Box::new(|r: &mut GroupsRequest| r.query.offset = 1), "offset"),
+        (
+            Box::new(|r: &mut GroupsRequest| r.group_by.clear()),
+            "group_by",
+        ),
+        (
+            Box::new(|r: &mut GroupsRequest| r.query.offset = 1),
+            "offset",
+        ),
     ] {
         let mut req = request(vec![1.0, 0.0], "k", 2, 2);
         mutate(&mut req);

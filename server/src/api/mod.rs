@@ -9,6 +9,7 @@ pub mod common;
 pub mod documents;
 pub mod embeddings;
 pub mod error;
+pub mod groups;
 pub mod payload_index;
 pub mod points;
 pub mod quantization;

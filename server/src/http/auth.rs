@@ -31,6 +31,8 @@ const READ_POSTS: &[&str] = &[
     "/collections/{name}/points/search/batch",
     "/collections/{name}/points/query",
     "/collections/{name}/points/query/batch",
+    "/collections/{name}/points/search/groups",
+    "/collections/{name}/points/query/groups",
 ];
 
 /// Routes anyone may call.

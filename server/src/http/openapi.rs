@@ -49,6 +49,8 @@ use crate::api::{collections, common, points, search};
         routes::search::search_batch,
         routes::search::query_points,
         routes::search::query_batch,
+        routes::search::search_groups,
+        routes::search::query_groups,
         routes::snapshots::create_snapshot,
         routes::snapshots::list_snapshots,
         routes::snapshots::download_snapshot,

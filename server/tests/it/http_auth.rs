@@ -114,6 +114,20 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             Read,
         ),
         (
+            "POST",
+            "/collections/{name}/points/search/groups",
+            p("/points/search/groups"),
+            Some(json!({"vector": q, "group_by": "k", "group_size": 1, "limit": 1})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/query/groups",
+            p("/points/query/groups"),
+            Some(json!({"query": q, "group_by": "k"})),
+            Read,
+        ),
+        (
             "PUT",
             "/collections/{name}/points",
             p("/points"),

@@ -5,10 +5,14 @@ use actix_web::{web, HttpResponse};
 use std::time::Instant;
 
 use quiver_engine::collection::apply_default_funnel;
+use quiver_engine::query::GroupsResponse;
 use quiver_engine::Collection;
 
 use super::{blocking, resource, respond};
 use crate::api::common::ScoredPointOut;
+use crate::api::groups::{
+    lookup_id, GroupsResult, Lookup, QueryGroupsRequestDto, SearchGroupsRequestDto,
+};
 use crate::api::search::{
     QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, SearchBatch, SearchRequestDto,
 };
@@ -25,6 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/collections/{name}/points/query").route(web::post().to(query_points)))
         .service(
             resource("/collections/{name}/points/query/batch").route(web::post().to(query_batch)),
+        )
+        .service(
+            resource("/collections/{name}/points/search/groups")
+                .route(web::post().to(search_groups)),
+        )
+        .service(
+            resource("/collections/{name}/points/query/groups").route(web::post().to(query_groups)),
         );
 }
 
@@ -165,5 +176,102 @@ fn run_query(
         config,
         answer,
         timings.then_some((embed_ms, total_ms)),
+    ))
+}
+
+/// The legacy search with its hits grouped by a payload field.
+#[utoipa::path(post, path = "/collections/{name}/points/search/groups", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchGroupsRequestDto,
+    responses(
+        (status = 200, description = "Groups ordered by their best hit", body = inline(super::Envelope<GroupsResult>)),
+        (status = 400, description = "Wrong dimension, unknown vector name, bad filter", body = super::ErrorEnvelope),
+        (status = 404, description = "Unknown collection, or unknown `with_lookup` collection", body = super::ErrorEnvelope),
+        (status = 422, description = "`group_size` or `limit` of 0", body = super::ErrorEnvelope)))]
+pub async fn search_groups(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<SearchGroupsRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let (request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
+            state.limits.check_query(&request.query)?;
+            let lookup = lookup
+                .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
+                .transpose()?;
+            let answer = collection.query_groups(&request)?;
+            groups_result(&collection, answer, lookup)
+        })
+        .await
+    })
+    .await
+}
+
+/// The Query API with its hits grouped by a payload field.
+#[utoipa::path(post, path = "/collections/{name}/points/query/groups", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = QueryGroupsRequestDto,
+    responses(
+        (status = 200, description = "Groups ordered by their best hit", body = inline(super::Envelope<GroupsResult>)),
+        (status = 400, description = "Wrong dimension, unknown vector name, unsupported query", body = super::ErrorEnvelope),
+        (status = 404, description = "Unknown collection, or unknown `with_lookup` collection", body = super::ErrorEnvelope),
+        (status = 422, description = "`group_size` or `limit` of 0", body = super::ErrorEnvelope)))]
+pub async fn query_groups(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<QueryGroupsRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let config = collection.config();
+            let (mut request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
+            apply_default_funnel(
+                config,
+                &mut request.query,
+                state.limits.max_limit,
+                Input::is_document,
+            )?;
+            state.limits.check_query(&request.query)?;
+            let lookup = lookup
+                .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
+                .transpose()?;
+            let query = inference::resolve_query(&state.models, config, request.query)?;
+            let request = quiver_engine::query::GroupsRequest {
+                query,
+                group_by: request.group_by,
+                group_size: request.group_size,
+                groups: request.groups,
+            };
+            let answer = collection.query_groups(&request)?;
+            groups_result(&collection, answer, lookup)
+        })
+        .await
+    })
+    .await
+}
+
+/// The groups in Qdrant's shape, each with its record from the lookup collection when asked for.
+fn groups_result(
+    collection: &Collection,
+    answer: GroupsResponse,
+    lookup: Option<(std::sync::Arc<Collection>, Lookup)>,
+) -> Result<GroupsResult, ApiError> {
+    let config = collection.config();
+    let Some((other, lookup)) = lookup else {
+        return Ok(GroupsResult::new(config, answer.groups, None));
+    };
+    let ids: Vec<_> = answer
+        .groups
+        .iter()
+        .filter_map(|g| lookup_id(&g.key))
+        .collect();
+    let records = other.retrieve(&ids, &lookup.with_payload, &lookup.with_vectors)?;
+    Ok(GroupsResult::new(
+        config,
+        answer.groups,
+        Some((other.config(), records)),
     ))
 }
