@@ -307,6 +307,9 @@ def main():
     # --- sparse vectors and hybrid (RRF) queries -------------------------------------------------
     sparse_and_hybrid(client, url, key)
 
+    # --- groups ----------------------------------------------------------------------------------
+    groups_section(client, url, key)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -479,6 +482,68 @@ def sparse_and_hybrid(client, url, key):
     except UnexpectedResponse as e:
         check("duplicate sparse indices are 400", e.status_code == 400 and "text" in str(e), str(e))
     check("delete sparse collection", client.delete_collection("sparse"))
+
+
+def groups_section(client, url, key):
+    """query_points_groups (and the legacy search/groups, which this client no longer wraps) against groups built from an exact numpy ranking, and
+    with_lookup into a second collection."""
+    for name in ("grouped", "grouped_docs"):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+    params = models.VectorParams(size=DIM, distance=models.Distance.DOT)
+    client.create_collection("grouped", vectors_config=params)
+    client.create_collection("grouped_docs", vectors_config=params)
+    n = 90
+    vecs = RNG.normal(size=(n, DIM)).astype(np.float32)
+    # Uneven groups: doc k holds about k + 1 shares of the points.
+    docs = [next(k for k in range(12) if (k + 1) * (k + 2) // 2 > (i * 31) % 78) for i in range(n)]
+    client.upsert("grouped", points=[
+        models.PointStruct(id=i, vector=vecs[i].tolist(), payload={"doc_id": docs[i], "i": i})
+        for i in range(n)
+    ])
+    client.upsert("grouped_docs", points=[
+        models.PointStruct(id=k, vector=[0.0] * DIM, payload={"title": f"doc {k}"}) for k in range(12)
+    ])
+    q = RNG.normal(size=DIM).astype(np.float32)
+    order = sorted(range(n), key=lambda i: -float(vecs[i] @ q))
+
+    def expected(groups, size):
+        out = {}
+        for i in order:
+            hits = out.setdefault(docs[i], [])
+            if len(hits) < size:
+                hits.append(i)
+        return list(out.items())[:groups]
+
+    exact = models.SearchParams(exact=True)
+    for groups, size in ((3, 2), (5, 1), (12, 4)):
+        res = client.query_points_groups("grouped", query=q.tolist(), group_by="doc_id",
+                                         group_size=size, limit=groups, search_params=exact)
+        got = [(g.id, [h.id for h in g.hits]) for g in res.groups]
+        check(f"query_points_groups {groups}x{size}", got == expected(groups, size),
+              f"{got} != {expected(groups, size)}")
+    res = client.query_points_groups("grouped", query=q.tolist(), group_by="doc_id", group_size=2,
+                                     limit=3, with_payload=["i"], search_params=exact,
+                                     with_lookup=models.WithLookup(collection="grouped_docs",
+                                                                   with_payload=True))
+    got = [(g.id, [h.id for h in g.hits]) for g in res.groups]
+    check("groups with payload and lookup", got == expected(3, 2), str(got))
+    check("groups payload", all(h.payload == {"i": h.id} for g in res.groups for h in g.hits))
+    check("with_lookup", all(g.lookup is not None and g.lookup.payload == {"title": f"doc {g.id}"}
+                             for g in res.groups), str([g.lookup for g in res.groups]))
+    legacy = post_json(url, key, "/collections/grouped/points/search/groups", {
+        "vector": q.tolist(), "group_by": "doc_id", "group_size": 2, "limit": 3,
+        "params": {"exact": True}})
+    parsed = models.GroupsResult(**legacy["result"])
+    got = [(g.id, [h.id for h in g.hits]) for g in parsed.groups]
+    check("legacy search/groups parses as GroupsResult", got == expected(3, 2), str(got))
+    try:
+        client.query_points_groups("grouped", query=q.tolist(), group_by="doc_id", group_size=0)
+        check("group_size 0 fails", False)
+    except Exception as e:  # the client may refuse it before sending
+        check("group_size 0 is refused", "group_size" in str(e) or "422" in str(e), str(e))
+    client.delete_collection("grouped")
+    client.delete_collection("grouped_docs")
 
 
 def post_json(url, key, path, body, method="POST"):
