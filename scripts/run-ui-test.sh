@@ -71,6 +71,14 @@ cp tests/fixtures/jina-tiny/images/a.png tests/fixtures/jina-tiny/images/b.png \
     tests/fixtures/jina-tiny/images/c.png "$CORPUS/"
 "$QUIVER_BIN" ingest --url "$QUIVER_URL" --api-key "$KEY" --collection docs "$CORPUS"
 "$QUIVER_BIN" ingest --url "$QUIVER_URL" --api-key "$KEY" --collection bound "$CORPUS"
+# Two documents cut into several chunks each, for "one result per document".
+put /collections/manuals '{"vectors": {"dense": {"size": 64, "distance": "Cosine"}},
+    "embedding": {"dense": {"model": "tiny"}}}'
+curl -fsS -X POST -H "api-key: $KEY" -H 'content-type: application/json' \
+    "$QUIVER_URL/collections/manuals/documents" -d '{"documents": [
+    {"id": "oven.md", "text": "Preheat the oven to 200 degrees.\n\nBake the bread for forty minutes.\n\nLet it cool on a rack before slicing it.\n\nClean the oven once a month."},
+    {"id": "garden.md", "text": "Water the tomatoes every morning.\n\nPick the beans when they are young.\n\nCover the lettuce when frost is expected."}],
+    "chunking": {"max_tokens": 12}}' >/dev/null
 
 QUIVER_URL="$QUIVER_URL" QUIVER_API_KEY="$KEY" QUIVER_PID="$QUIVER_PID" CHROMIUM="$CHROMIUM" \
     UI_ARTEFACTS="$ARTEFACTS" IMAGE_QUERY="$CORPUS/b.png" IMAGE_DROP="$CORPUS/c.png" \

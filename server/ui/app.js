@@ -430,6 +430,15 @@ function renderResults(points, queryText) {
     head.append(rank, score, idLabel, id);
     li.append(head);
     const payload = p.payload || {};
+    // A chunk names its document: the file ingest read, or the id the documents route was given.
+    const source = typeof payload.path === 'string' ? payload.path
+      : (payload.doc_id !== undefined && payload.doc_id !== null ? String(payload.doc_id) : null);
+    if (typeof payload.text === 'string' && source !== null) {
+      const from = document.createElement('p');
+      from.className = 'source';
+      from.textContent = Number.isInteger(payload.chunk) ? `${source}, chunk ${payload.chunk}` : source;
+      li.append(from);
+    }
     if (typeof payload.text === 'string') {
       const body = document.createElement('p');
       body.className = 'text';
@@ -561,14 +570,26 @@ async function search(event) {
       return;
     }
     const body = buildQuery(info);
+    const perDocument = $('per-document').checked;
+    let route = 'query';
+    if (perDocument) {
+      // Chunks of one document share its doc_id: one group per document, its best chunk only.
+      Object.assign(body, { group_by: 'doc_id', group_size: 1 });
+      route = 'query/groups';
+    }
     const started = performance.now();
-    const answer = await api('POST', `/collections/${encodeURIComponent(name)}/points/query?timings=true`, body);
+    const answer = await api('POST', `/collections/${encodeURIComponent(name)}/points/${route}?timings=true`, body);
     const ms = performance.now() - started;
-    renderResults(answer.points, state.image ? '' : $('query-text').value);
+    const points = perDocument ? answer.groups.map((g) => g.hits[0]) : answer.points;
+    renderResults(points, state.image ? '' : $('query-text').value);
     renderTimings(answer.timings, info);
-    $('search-status').textContent = answer.points.length
-      ? `${plural(answer.points.length, 'result', 'results')} in ${ms.toFixed(0)} ms`
-      : 'No results: no stored point matched this query (check the search vector and filters).';
+    const unit = perDocument ? ['document', 'documents'] : ['result', 'results'];
+    $('search-status').textContent = points.length
+      ? `${plural(points.length, ...unit)} in ${ms.toFixed(0)} ms`
+      : perDocument
+        ? 'No results: no stored point with a doc_id matched this query (chunks from quiver ingest or '
+          + 'the documents route carry one).'
+        : 'No results: no stored point matched this query (check the search vector and filters).';
   } catch (err) {
     $('search-status').textContent = '';
     showError(err);

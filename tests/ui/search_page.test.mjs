@@ -265,6 +265,37 @@ try {
   await page.reload();
   await page.waitForSelector('body[data-loaded="true"]');
 
+  step = 'one result per document: the chunks of a document grouped by doc_id';
+  let grouped;
+  const isGroups = (url) => url.pathname.endsWith('/points/query/groups');
+  const groupSpy = async (route) => {
+    grouped = route.request().postDataJSON();
+    await route.continue();
+  };
+  await page.route(isGroups, groupSpy);
+  await page.getByLabel('Collection', { exact: true }).selectOption('manuals');
+  await page.getByLabel('Results (k)', { exact: true }).fill('10');
+  await page.getByLabel('Query text', { exact: true }).fill('When should the oven be cleaned?');
+  await runSearch();
+  const chunks = await page.locator('#results li').count();
+  assert.ok(chunks > 2, `manuals should hold more chunks than documents, got ${chunks}`);
+  assert.equal(grouped, undefined, 'without the option the page sends a plain query');
+  await page.getByLabel('One result per document', { exact: true }).check();
+  await runSearch();
+  const perDoc = { query: { text: 'When should the oven be cleaned?' }, limit: 10, with_payload: true,
+    group_by: 'doc_id', group_size: 1 };
+  assert.deepEqual(grouped, perDoc);
+  assert.equal(await page.locator('#results li').count(), 2);
+  assert.match(await page.locator('#search-status').textContent(), /^2 documents in/);
+  const groups = JSON.parse(await rest('POST', '/collections/manuals/points/query/groups', perDoc)).result.groups;
+  assert.deepEqual(await page.locator('#results li .id').allTextContents(),
+    groups.map((g) => String(g.hits[0].id)));
+  const sources = (await page.locator('#results li .source').allTextContents()).map((t) => t.split(',')[0]);
+  assert.deepEqual(sources.sort(), ['garden.md', 'oven.md']);
+  await shot('per-document');
+  await page.getByLabel('One result per document', { exact: true }).uncheck();
+  await page.unroute(isGroups, groupSpy);
+
   step = 'a 401 mid-session (the key was revoked) asks for the key again';
   await page.evaluate(() => sessionStorage.setItem('quiver-api-key', 'revoked'));
   await runSearch();

@@ -16,8 +16,8 @@ use super::common::{
 };
 use super::error::Error;
 use super::search::{
-    FunnelDto, NamedVectorStruct, PrefetchList, QueryInterfaceDoc, QueryRequestDto, SearchParams,
-    SearchRequestDto,
+    FunnelDto, NamedVectorStruct, PrefetchList, QueryInterfaceDoc, QueryRequestDto, QueryTimings,
+    SearchParams, SearchRequestDto,
 };
 use crate::inference::Input;
 
@@ -240,11 +240,15 @@ impl QueryGroupsRequestDto {
     }
 }
 
-/// `{"groups": […]}`.
+/// `{"groups": […]}`, plus `timings` when asked for with `?timings=true`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupsResult {
     /// The groups, ordered by their best hit.
     pub groups: Vec<PointGroupOut>,
+    /// Where the time went (Quiver's extension, only with `?timings=true`): every stage of every
+    /// round of grouping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<QueryTimings>,
 }
 
 /// One group in a response.
@@ -288,6 +292,7 @@ impl GroupsResult {
             None => (None, Default::default()),
         };
         GroupsResult {
+            timings: None,
             groups: groups
                 .into_iter()
                 .map(|g| {

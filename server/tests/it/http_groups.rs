@@ -97,6 +97,19 @@ fn search_groups_and_query_groups_answer_in_qdrants_shape() {
         ]
     );
     assert_eq!(r["groups"][0]["hits"][0]["payload"], json!({"n": 10}));
+    assert!(r.get("timings").is_none());
+    let timed = c.ok(
+        "POST",
+        "/collections/chunks/points/query/groups?timings=true",
+        Some(&body),
+    );
+    assert_eq!(summary(&timed), summary(&r));
+    let stages = timed["timings"]["stages"].as_array().unwrap();
+    assert!(
+        !stages.is_empty() && stages.iter().all(|s| s["kind"] == "hnsw"),
+        "{timed}"
+    );
+    assert!(timed["timings"]["total_ms"].as_f64().unwrap() >= 0.0);
 
     // Qdrant's defaults: 3 hits per group, 10 groups; a filter applies before grouping.
     let body = json!({"query": [1.0, 0.0], "group_by": "doc",

@@ -14,7 +14,8 @@ use crate::api::groups::{
     lookup_id, GroupsResult, Lookup, QueryGroupsRequestDto, SearchGroupsRequestDto,
 };
 use crate::api::search::{
-    QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, SearchBatch, SearchRequestDto,
+    QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
+    SearchRequestDto, StageTiming,
 };
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -211,7 +212,8 @@ pub async fn search_groups(
 
 /// The Query API with its hits grouped by a payload field.
 #[utoipa::path(post, path = "/collections/{name}/points/query/groups", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"),
+        ("timings" = Option<bool>, Query, description = "Add per-stage timings (embedding, each stage of each round) to the response")),
     request_body = QueryGroupsRequestDto,
     responses(
         (status = 200, description = "Groups ordered by their best hit", body = inline(super::Envelope<GroupsResult>)),
@@ -221,11 +223,14 @@ pub async fn search_groups(
 pub async fn query_groups(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    options: web::Query<QueryOptions>,
     body: web::Json<QueryGroupsRequestDto>,
 ) -> HttpResponse {
     respond(async move {
         let collection = state.collection(&name)?;
+        let timings = options.timings;
         blocking(move || {
+            let started = Instant::now();
             let config = collection.config();
             let (mut request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
             apply_default_funnel(
@@ -239,6 +244,7 @@ pub async fn query_groups(
                 .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
                 .transpose()?;
             let query = inference::resolve_query(&state.models, config, request.query)?;
+            let embed_ms = started.elapsed().as_secs_f64() * 1e3;
             let request = quiver_engine::query::GroupsRequest {
                 query,
                 group_by: request.group_by,
@@ -246,7 +252,14 @@ pub async fn query_groups(
                 groups: request.groups,
             };
             let answer = collection.query_groups(&request)?;
-            groups_result(&collection, answer, lookup)
+            let stages = timings.then(|| answer.stages.clone());
+            let mut result = groups_result(&collection, answer, lookup)?;
+            result.timings = stages.map(|stages| QueryTimings {
+                embed_ms,
+                stages: stages.iter().map(StageTiming::from).collect(),
+                total_ms: started.elapsed().as_secs_f64() * 1e3,
+            });
+            Ok(result)
         })
         .await
     })
