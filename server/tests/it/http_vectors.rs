@@ -398,3 +398,51 @@ fn updates_of_sealed_points_survive_a_restart() {
     let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
     assert_eq!(everything(&server.client(), "v"), state);
 }
+
+#[test]
+fn inference_objects_fill_updated_vectors_as_in_upserts() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    create(&c, "v", 1000);
+    fill(&c, "v", 1..3);
+    let doc = |text: &str| json!({"text": text, "model": "qdrant/bm25"});
+    let upserted = {
+        c.upsert(
+            "v",
+            json!([{"id": 9, "vector": {"a": [0.0, 0.0], "s": doc("vector search engines")}}]),
+        );
+        point(&c, "v", 9)["vector"]["s"].clone()
+    };
+    assert!(
+        upserted["indices"].as_array().unwrap().len() == 3,
+        "{upserted}"
+    );
+
+    let (status, body) = update_vectors(
+        &c,
+        "v",
+        json!({"points": [{"id": 1, "vector": {"s": doc("vector search engines")}}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let p = point(&c, "v", 1);
+    assert_eq!(p["vector"]["s"], upserted);
+    assert_eq!(p["vector"]["a"], json!([1.0, 1.0]));
+    assert_eq!(p["payload"], json!({"k": 1}));
+
+    let (status, body) = batch(
+        &c,
+        "v",
+        json!([{"update_vectors": {"points": [{"id": 2, "vector": {"s": doc("vector search engines")}}]}},
+               {"update_vectors": {"points": [{"id": 2, "vector": {"a": doc("a bm25 document for a dense vector")}}]}}]),
+    );
+    assert_eq!(status, 400, "{body}");
+    let message = body["status"]["error"].as_str().unwrap();
+    assert!(
+        message.contains("operation 1") && message.contains("`a`"),
+        "{message}"
+    );
+    assert_eq!(
+        point(&c, "v", 2)["vector"]["s"],
+        json!({"indices": [2], "values": [1.0]})
+    );
+}
