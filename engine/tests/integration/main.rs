@@ -13,3 +13,4 @@ mod recall;
 mod search;
 mod snapshot;
 mod sparse;
+mod updates;
