@@ -310,6 +310,9 @@ def main():
     # --- groups ----------------------------------------------------------------------------------
     groups_section(client, url, key)
 
+    # --- update and delete named vectors, batch updates ------------------------------------------
+    vectors_and_batch_section(client)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -631,6 +634,109 @@ def inference(url, key, model):
         recall = found / len(labelled["queries"])
         check("MiniLM recall@1 through Document queries >= 0.8", recall >= 0.8, recall)
         client.delete_collection("facts")
+
+
+def vectors_and_batch_section(client):
+    """update_vectors keeps the other vectors and the payload; delete_vectors hides a point from
+    searches on that vector only; batch_update_points applies its operations in order, and a bad
+    one fails the whole batch, naming it, with nothing written."""
+    name = "vb"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    client.create_collection(
+        name,
+        vectors_config={
+            "a": models.VectorParams(size=3, distance=models.Distance.DOT),
+            "b": models.VectorParams(size=3, distance=models.Distance.DOT),
+        },
+        sparse_vectors_config={"s": models.SparseVectorParams()},
+    )
+    client.upsert(name, points=[
+        models.PointStruct(id=i, payload={"k": i}, vector={
+            "a": [float(i), 1.0, 0.0], "b": [1.0, float(i), 0.0],
+            "s": models.SparseVector(indices=[i], values=[1.0])})
+        for i in range(6)
+    ])
+
+    def found(using, query):
+        res = client.query_points(name, query=query, using=using, limit=100)
+        return sorted(p.id for p in res.points)
+
+    def state():
+        points, _ = client.scroll(name, limit=100, with_payload=True, with_vectors=True)
+        return [(p.id, p.payload, p.vector) for p in points]
+
+    res = client.update_vectors(name, points=[
+        models.PointVectors(id=1, vector={"a": [7.0, 8.0, 9.0]}),
+        models.PointVectors(id=2, vector={"s": models.SparseVector(indices=[40], values=[2.0])}),
+    ])
+    check("update_vectors completes", res.status == models.UpdateStatus.COMPLETED, str(res))
+    got = client.retrieve(name, ids=[1], with_vectors=True)[0]
+    check("update_vectors replaces the named vector", got.vector["a"] == [7.0, 8.0, 9.0], str(got.vector))
+    check("update_vectors keeps the other vectors", got.vector["b"] == [1.0, 1.0, 0.0]
+          and got.vector["s"].indices == [1], str(got.vector))
+    check("update_vectors keeps the payload", got.payload == {"k": 1}, str(got.payload))
+    got = client.retrieve(name, ids=[2], with_vectors=True)[0]
+    check("update_vectors sets a sparse vector", got.vector["s"].indices == [40], str(got.vector))
+    before = state()
+    try:
+        client.update_vectors(name, points=[models.PointVectors(id=99, vector={"a": [1.0, 1.0, 1.0]})])
+        check("update_vectors of a missing point fails", False)
+    except UnexpectedResponse as e:
+        check("update_vectors of a missing point is 404", e.status_code == 404, str(e))
+    try:
+        client.update_vectors(name, points=[models.PointVectors(id=1, vector={"zzz": [1.0, 1.0, 1.0]})])
+        check("update_vectors of an unknown name fails", False)
+    except UnexpectedResponse as e:
+        check("update_vectors of an unknown name is 400", e.status_code == 400 and "zzz" in str(e), str(e))
+    check("failed update_vectors change nothing", state() == before)
+
+    client.delete_vectors(name, vectors=["b"], points=[3])
+    check("delete_vectors hides the point from searches on that vector",
+          found("b", [1.0, 1.0, 1.0]) == [0, 1, 2, 4, 5], str(found("b", [1.0, 1.0, 1.0])))
+    check("delete_vectors keeps the point in searches on another vector",
+          found("a", [1.0, 1.0, 1.0]) == [0, 1, 2, 3, 4, 5])
+    got = client.retrieve(name, ids=[3], with_vectors=True)[0]
+    check("delete_vectors keeps the other vectors and the payload",
+          sorted(got.vector) == ["a", "s"] and got.payload == {"k": 3}, str(got))
+    client.delete_vectors(name, vectors=["a"], points=models.Filter(must=[
+        models.FieldCondition(key="k", match=models.MatchValue(value=4))]))
+    check("delete_vectors by filter", found("a", [1.0, 1.0, 1.0]) == [0, 1, 2, 3, 5])
+
+    k_is = lambda v: models.Filter(must=[models.FieldCondition(key="k", match=models.MatchValue(value=v))])
+    results = client.batch_update_points(name, update_operations=[
+        models.UpsertOperation(upsert=models.PointsList(points=[
+            models.PointStruct(id=10, vector={"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0]}, payload={"k": 10})])),
+        models.SetPayloadOperation(set_payload=models.SetPayload(payload={"t": "new"}, filter=k_is(10))),
+        models.OverwritePayloadOperation(overwrite_payload=models.SetPayload(payload={"k": 20}, points=[0])),
+        models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(points=[
+            models.PointVectors(id=10, vector={"a": [3.0, 3.0, 3.0]})])),
+        models.DeleteVectorsOperation(delete_vectors=models.DeleteVectors(points=[5], vector=["b"])),
+        models.DeleteOperation(delete=models.FilterSelector(filter=k_is(20))),
+        models.ClearPayloadOperation(clear_payload=models.PointIdsList(points=[1])),
+        models.DeletePayloadOperation(delete_payload=models.DeletePayload(keys=["k"], points=[10])),
+    ])
+    check("batch answers one result per operation", len(results) == 8
+          and all(r.status == models.UpdateStatus.COMPLETED for r in results), str(results))
+    got = client.retrieve(name, ids=[10], with_vectors=True)[0]
+    check("batch operations apply in order", got.payload == {"t": "new"}
+          and got.vector == {"a": [3.0, 3.0, 3.0], "b": [0.0, 1.0, 0.0]}, str(got))
+    check("batch delete by filter sees the earlier overwrite", client.retrieve(name, ids=[0]) == [])
+    check("batch clear_payload", client.retrieve(name, ids=[1])[0].payload == {})
+    check("batch delete_vectors", found("b", [1.0, 1.0, 1.0]) == [1, 2, 4, 10])
+
+    before = state()
+    try:
+        client.batch_update_points(name, update_operations=[
+            models.DeleteOperation(delete=models.PointIdsList(points=[1, 2])),
+            models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(points=[
+                models.PointVectors(id=2, vector={"a": [1.0, 1.0, 1.0]})])),
+        ])
+        check("a batch with a bad operation fails", False)
+    except UnexpectedResponse as e:
+        check("a bad operation is named by its index", e.status_code == 404 and "operation 1" in str(e), str(e))
+    check("a failed batch changes nothing", state() == before)
+    client.delete_collection(name)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,19 @@ pub enum Error {
         /// The vector the query needed from it.
         vector: String,
     },
+    /// A write names a point that does not exist (Qdrant's wording and 404).
+    #[error("No point with id {0} found")]
+    NoSuchPoint(crate::PointId),
+    /// One operation of a batch update failed; nothing of the batch was applied.
+    #[error("operation {index} ({kind}) of the batch: {source}")]
+    InOperation {
+        /// The operation's position in the batch, from 0.
+        index: usize,
+        /// Its name in the batch body (`upsert`, `delete_vectors`, ...).
+        kind: &'static str,
+        /// Why it failed.
+        source: Box<Error>,
+    },
     /// Any other invalid input, with a message that says what to change.
     #[error("{0}")]
     InvalidInput(String),

@@ -24,8 +24,9 @@ pub use config::{
 pub use error::{Error, Result};
 pub use filter::Filter;
 pub use point::{
-    NamedVectors, PointInsert, PointsSelector, QueryVector, Record, ScoredPoint, SearchRequest,
-    SparseVector, UpdateMode, UpsertConditions, Vector, WithPayload, WithVectors,
+    NamedVectors, PointInsert, PointVectors, PointsSelector, QueryVector, Record, ScoredPoint,
+    SearchRequest, SparseVector, UpdateMode, UpdateOperation, UpsertConditions, Vector,
+    WithPayload, WithVectors,
 };
 pub use query::{QueryInput, QueryRequest, QueryResponse};
 pub use quiver_storage::PointId;

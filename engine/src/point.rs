@@ -103,6 +103,70 @@ pub enum PayloadOp {
     Clear,
 }
 
+/// Named vectors to set on an existing point (Qdrant's `PointVectors`): the names given replace the
+/// point's vectors of those names; its other vectors and its payload stay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointVectors {
+    /// The point; it must exist.
+    pub id: PointId,
+    /// The vectors to set, at least one.
+    pub vectors: NamedVectors,
+}
+
+/// One operation of a batch update ([`crate::Collection::update_batch`]), as Qdrant's
+/// `UpdateOperation`s.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateOperation {
+    /// Insert or replace points.
+    Upsert {
+        /// The points.
+        points: Vec<PointInsert>,
+        /// Which of them may be written.
+        conditions: UpsertConditions,
+    },
+    /// Delete points.
+    Delete(PointsSelector),
+    /// Change the payload of points.
+    Payload {
+        /// The points.
+        selector: PointsSelector,
+        /// The change.
+        op: PayloadOp,
+    },
+    /// Replace some named vectors of existing points.
+    UpdateVectors {
+        /// The points and their new vectors.
+        points: Vec<PointVectors>,
+        /// Only points matching this filter are changed; the others are skipped.
+        update_filter: Option<Filter>,
+    },
+    /// Remove named vectors from points, which keep their other vectors and payload.
+    DeleteVectors {
+        /// The points.
+        selector: PointsSelector,
+        /// The vector names to remove.
+        names: Vec<String>,
+    },
+}
+
+impl UpdateOperation {
+    /// The operation's name in Qdrant's batch body (`upsert`, `set_payload`, ...), for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpdateOperation::Upsert { .. } => "upsert",
+            UpdateOperation::Delete(_) => "delete",
+            UpdateOperation::Payload { op, .. } => match op {
+                PayloadOp::Set { .. } => "set_payload",
+                PayloadOp::Overwrite(_) => "overwrite_payload",
+                PayloadOp::DeleteKeys(_) => "delete_payload",
+                PayloadOp::Clear => "clear_payload",
+            },
+            UpdateOperation::UpdateVectors { .. } => "update_vectors",
+            UpdateOperation::DeleteVectors { .. } => "delete_vectors",
+        }
+    }
+}
+
 /// Which payload fields a read returns.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum WithPayload {

@@ -29,6 +29,7 @@ mod segment;
 mod snapshot;
 mod sparse_search;
 mod state;
+mod update;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -51,8 +52,9 @@ use crate::config::CollectionConfig;
 use crate::filter::Filter;
 use crate::payload_schema::{self, PayloadFieldSchema, PayloadIndexInfo, PayloadSchema};
 use crate::point::{
-    CollectionInfo, PayloadOp, PointInsert, PointsSelector, Record, ScoredPoint, ScrollRequest,
-    ScrollResult, SearchRequest, UpsertConditions, WithPayload, WithVectors,
+    CollectionInfo, PayloadOp, PointInsert, PointVectors, PointsSelector, Record, ScoredPoint,
+    ScrollRequest, ScrollResult, SearchRequest, UpdateOperation, UpsertConditions, WithPayload,
+    WithVectors,
 };
 use crate::query::{GroupsRequest, GroupsResponse, QueryRequest, QueryResponse};
 use crate::{Error, PointId, Result};
@@ -594,6 +596,59 @@ impl Collection {
                 PointsSelector::Filter(f) => state::resolve_filter(set, &f),
             };
             Ok(Operation::Payload { ids, op })
+        })
+    }
+
+    /// Replaces the named vectors given of existing points; their other vectors and payloads stay. A
+    /// point that does not exist is [`Error::NoSuchPoint`] and nothing is written; a point that does
+    /// not match `update_filter` is skipped. Durable on return.
+    pub fn update_vectors(
+        &self,
+        points: Vec<PointVectors>,
+        update_filter: Option<Filter>,
+    ) -> Result<u64> {
+        self.update_one(UpdateOperation::UpdateVectors {
+            points,
+            update_filter,
+        })
+    }
+
+    /// Removes the named vectors from the selected points, which keep their other vectors and
+    /// payloads. An id that does not exist is [`Error::NoSuchPoint`] (as in Qdrant) and nothing is
+    /// written. Durable on return.
+    pub fn delete_vectors(&self, selector: PointsSelector, names: Vec<String>) -> Result<u64> {
+        self.update_one(UpdateOperation::DeleteVectors { selector, names })
+    }
+
+    fn update_one(&self, mut op: UpdateOperation) -> Result<u64> {
+        update::check(&self.shared.config, &mut op)?;
+        self.shared
+            .write(|set| update::Pending::new(set).resolve(op))
+    }
+
+    /// Applies the operations in order as one logged record: after a crash all of them are there or
+    /// none. Every operation is checked, and resolved against the state the ones before it leave,
+    /// before anything is written; the first that fails is [`Error::InOperation`] naming it, and
+    /// nothing is applied. Returns the record's operation id once durable.
+    pub fn update_batch(&self, mut ops: Vec<UpdateOperation>) -> Result<u64> {
+        let in_op = |index: usize, kind: &'static str| {
+            move |e: Error| Error::InOperation {
+                index,
+                kind,
+                source: Box::new(e),
+            }
+        };
+        for (i, op) in ops.iter_mut().enumerate() {
+            update::check(&self.shared.config, op).map_err(in_op(i, op.kind()))?;
+        }
+        self.shared.write(|set| {
+            let mut pending = update::Pending::new(set);
+            let mut logged = Vec::with_capacity(ops.len());
+            for (i, op) in ops.into_iter().enumerate() {
+                let kind = op.kind();
+                logged.push(pending.resolve(op).map_err(in_op(i, kind))?);
+            }
+            Ok(Operation::Batch(logged))
         })
     }
 

@@ -13,7 +13,19 @@ const FORMAT: u8 = 1;
 pub(crate) enum Operation {
     Upsert(Vec<PointInsert>),
     Delete(Vec<PointId>),
-    Payload { ids: Vec<PointId>, op: PayloadOp },
+    Payload {
+        ids: Vec<PointId>,
+        op: PayloadOp,
+    },
+    /// Replaces the named vectors given; the points' other vectors and payloads stay.
+    UpdateVectors(Vec<(PointId, NamedVectors)>),
+    /// Removes the named vectors from the points.
+    DeleteVectors {
+        ids: Vec<PointId>,
+        names: Vec<String>,
+    },
+    /// Operations applied in order, logged as one record so that a crash keeps all or none.
+    Batch(Vec<Operation>),
 }
 
 struct Writer(Vec<u8>);
@@ -51,6 +63,41 @@ impl Writer {
         self.u32(ids.len() as u32);
         for id in ids {
             self.id(id);
+        }
+    }
+    fn vectors(&mut self, vectors: &NamedVectors) {
+        self.u32(vectors.len() as u32);
+        for (name, v) in vectors {
+            self.bytes(name.as_bytes());
+            match v {
+                Vector::Dense(d) => {
+                    self.u8(0);
+                    self.u32(d.len() as u32);
+                    self.f32s(d);
+                }
+                Vector::Multi(rows) => {
+                    self.u8(1);
+                    self.u32(rows.len() as u32);
+                    self.u32(rows.first().map_or(0, |r| r.len()) as u32);
+                    for r in rows {
+                        self.f32s(r);
+                    }
+                }
+                Vector::Sparse(sv) => {
+                    self.u8(2);
+                    self.u32(sv.indices.len() as u32);
+                    for i in &sv.indices {
+                        self.u32(*i);
+                    }
+                    self.f32s(&sv.values);
+                }
+            }
+        }
+    }
+    fn strings(&mut self, strings: &[String]) {
+        self.u32(strings.len() as u32);
+        for s in strings {
+            self.bytes(s.as_bytes());
         }
     }
     fn payload(&mut self, p: &Payload) {
@@ -116,6 +163,41 @@ impl<'a> Reader<'a> {
         let n = self.u32()? as usize;
         (0..n).map(|_| self.id()).collect()
     }
+    fn vectors(&mut self) -> Result<NamedVectors> {
+        let nv = self.u32()? as usize;
+        let mut vectors = NamedVectors::new();
+        for _ in 0..nv {
+            let name = self.string()?;
+            let v = match self.u8()? {
+                0 => {
+                    let len = self.u32()? as usize;
+                    Vector::Dense(self.f32s(len)?)
+                }
+                1 => {
+                    let rows = self.u32()? as usize;
+                    let dim = self.u32()? as usize;
+                    let mut m = Vec::with_capacity(rows.min(1 << 16));
+                    for _ in 0..rows {
+                        m.push(self.f32s(dim)?);
+                    }
+                    Vector::Multi(m)
+                }
+                2 => {
+                    let n = self.u32()? as usize;
+                    let indices = (0..n).map(|_| self.u32()).collect::<Result<_>>()?;
+                    let values = self.f32s(n)?;
+                    Vector::Sparse(SparseVector { indices, values })
+                }
+                _ => return Err(bad("an unknown vector tag")),
+            };
+            vectors.insert(name, v);
+        }
+        Ok(vectors)
+    }
+    fn strings(&mut self) -> Result<Vec<String>> {
+        let n = self.u32()? as usize;
+        (0..n).map(|_| self.string()).collect()
+    }
     fn payload(&mut self) -> Result<Payload> {
         serde_json::from_slice(self.bytes()?).map_err(|_| bad("an invalid payload"))
     }
@@ -135,33 +217,7 @@ impl Operation {
                         Some(pl) => w.payload(pl),
                         None => w.payload(&Payload::new()),
                     }
-                    w.u32(p.vectors.len() as u32);
-                    for (name, v) in &p.vectors {
-                        w.bytes(name.as_bytes());
-                        match v {
-                            Vector::Dense(d) => {
-                                w.u8(0);
-                                w.u32(d.len() as u32);
-                                w.f32s(d);
-                            }
-                            Vector::Multi(rows) => {
-                                w.u8(1);
-                                w.u32(rows.len() as u32);
-                                w.u32(rows.first().map_or(0, |r| r.len()) as u32);
-                                for r in rows {
-                                    w.f32s(r);
-                                }
-                            }
-                            Vector::Sparse(sv) => {
-                                w.u8(2);
-                                w.u32(sv.indices.len() as u32);
-                                for i in &sv.indices {
-                                    w.u32(*i);
-                                }
-                                w.f32s(&sv.values);
-                            }
-                        }
-                    }
+                    w.vectors(&p.vectors);
                 }
             }
             Operation::Delete(ids) => {
@@ -197,6 +253,26 @@ impl Operation {
                     PayloadOp::Clear => w.u8(3),
                 }
             }
+            Operation::UpdateVectors(points) => {
+                w.u8(4);
+                w.u32(points.len() as u32);
+                for (id, vectors) in points {
+                    w.id(id);
+                    w.vectors(vectors);
+                }
+            }
+            Operation::DeleteVectors { ids, names } => {
+                w.u8(5);
+                w.ids(ids);
+                w.strings(names);
+            }
+            Operation::Batch(ops) => {
+                w.u8(6);
+                w.u32(ops.len() as u32);
+                for op in ops {
+                    w.bytes(&op.encode());
+                }
+            }
         }
         w.0
     }
@@ -213,34 +289,7 @@ impl Operation {
                 for _ in 0..n {
                     let id = r.id()?;
                     let payload = r.payload()?;
-                    let nv = r.u32()? as usize;
-                    let mut vectors = NamedVectors::new();
-                    for _ in 0..nv {
-                        let name = r.string()?;
-                        let v = match r.u8()? {
-                            0 => {
-                                let len = r.u32()? as usize;
-                                Vector::Dense(r.f32s(len)?)
-                            }
-                            1 => {
-                                let rows = r.u32()? as usize;
-                                let dim = r.u32()? as usize;
-                                let mut m = Vec::with_capacity(rows.min(1 << 16));
-                                for _ in 0..rows {
-                                    m.push(r.f32s(dim)?);
-                                }
-                                Vector::Multi(m)
-                            }
-                            2 => {
-                                let n = r.u32()? as usize;
-                                let indices = (0..n).map(|_| r.u32()).collect::<Result<_>>()?;
-                                let values = r.f32s(n)?;
-                                Vector::Sparse(SparseVector { indices, values })
-                            }
-                            _ => return Err(bad("an unknown vector tag")),
-                        };
-                        vectors.insert(name, v);
-                    }
+                    let vectors = r.vectors()?;
                     points.push(PointInsert {
                         id,
                         vectors,
@@ -270,6 +319,27 @@ impl Operation {
                     _ => return Err(bad("an unknown payload operation")),
                 };
                 Operation::Payload { ids, op }
+            }
+            4 => {
+                let n = r.u32()? as usize;
+                let mut points = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    let id = r.id()?;
+                    points.push((id, r.vectors()?));
+                }
+                Operation::UpdateVectors(points)
+            }
+            5 => Operation::DeleteVectors {
+                ids: r.ids()?,
+                names: r.strings()?,
+            },
+            6 => {
+                let n = r.u32()? as usize;
+                let mut ops = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    ops.push(Operation::decode(r.bytes()?)?);
+                }
+                Operation::Batch(ops)
             }
             _ => return Err(bad("an unknown operation")),
         };
@@ -304,7 +374,7 @@ mod tests {
         let ops = [
             Operation::Upsert(vec![PointInsert {
                 id: PointId::Uuid(uuid::Uuid::from_u128(99)),
-                vectors,
+                vectors: vectors.clone(),
                 payload: Some(payload.clone()),
             }]),
             Operation::Delete(vec![PointId::Num(3), PointId::Num(u64::MAX)]),
@@ -327,11 +397,38 @@ mod tests {
                 ids: vec![PointId::Num(2)],
                 op: PayloadOp::Clear,
             },
+            Operation::UpdateVectors(vec![(PointId::Num(7), vectors.clone())]),
+            Operation::DeleteVectors {
+                ids: vec![PointId::Num(7), PointId::Uuid(uuid::Uuid::from_u128(1))],
+                names: vec!["m".into(), String::new()],
+            },
+            Operation::Batch(vec![
+                Operation::Delete(vec![PointId::Num(1)]),
+                Operation::UpdateVectors(vec![(PointId::Num(2), vectors)]),
+                Operation::Batch(vec![]),
+            ]),
         ];
         for op in ops {
             let bytes = op.encode();
             assert_eq!(Operation::decode(&bytes).unwrap(), op);
             assert!(Operation::decode(&bytes[..bytes.len() - 1]).is_err());
         }
+    }
+
+    /// Records already in logs must keep decoding: the upsert encoding is fixed byte for byte.
+    #[test]
+    fn upsert_encoding_is_unchanged() {
+        let mut vectors = NamedVectors::new();
+        vectors.insert(String::new(), Vector::Dense(vec![1.0]));
+        let op = Operation::Upsert(vec![PointInsert {
+            id: PointId::Num(5),
+            vectors,
+            payload: None,
+        }]);
+        let mut want = vec![FORMAT, 1, 1, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(&[2, 0, 0, 0, b'{', b'}']);
+        want.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+        want.extend_from_slice(&1.0f32.to_le_bytes());
+        assert_eq!(op.encode(), want);
     }
 }

@@ -19,7 +19,7 @@ use super::EngineOptions;
 use crate::config::CollectionConfig;
 use crate::filter::Filter;
 use crate::payload_schema::PayloadSchema;
-use crate::point::{PayloadOp, PointInsert};
+use crate::point::{NamedVectors, Payload, PayloadOp, PointInsert};
 use crate::{Error, Result};
 
 /// The segments readers see. Swapped whole; readers keep the `Arc` they took.
@@ -244,6 +244,25 @@ pub(crate) fn apply(config: &CollectionConfig, set: &SegmentSet, op: Operation) 
                 update_payload(config, set, id, &op);
             }
         }
+        Operation::UpdateVectors(points) => {
+            for (id, vectors) in points {
+                rewrite(config, set, id, |mine, _| mine.extend(vectors));
+            }
+        }
+        Operation::DeleteVectors { ids, names } => {
+            for id in ids {
+                rewrite(config, set, id, |mine, _| {
+                    for name in &names {
+                        mine.remove(name);
+                    }
+                });
+            }
+        }
+        Operation::Batch(ops) => {
+            for op in ops {
+                apply(config, set, op);
+            }
+        }
     }
 }
 
@@ -260,7 +279,33 @@ fn update_payload(config: &CollectionConfig, set: &SegmentSet, id: PointId, op: 
             return;
         }
     }
-    let (vectors, mut pl) = match &loc {
+    move_to_active(config, set, id, &loc, |_, pl| payload::apply(pl, op));
+}
+
+/// Changes one point's vectors and payload by moving it into the active segment (vectors are never
+/// changed in place: sealed rows are immutable and an index may hold the old ones). A point that does
+/// not exist is skipped.
+fn rewrite(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    id: PointId,
+    edit: impl FnOnce(&mut NamedVectors, &mut Payload),
+) {
+    if let Some(loc) = set.locate(&id) {
+        move_to_active(config, set, id, &loc, edit);
+    }
+}
+
+/// Tombstones the live point at `loc` and appends it, edited, to the active segment.
+fn move_to_active(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    id: PointId,
+    loc: &Location,
+    edit: impl FnOnce(&mut NamedVectors, &mut Payload),
+) {
+    // The views hold their segment's read locks: they end with this match, before the push.
+    let (mut vectors, mut pl) = match loc {
         Location::Mem(m, off) => {
             let v = View::mem(m);
             (v.all_vectors(config, *off), v.payload(*off).into_owned())
@@ -270,8 +315,8 @@ fn update_payload(config: &CollectionConfig, set: &SegmentSet, id: PointId, op: 
             (v.all_vectors(config, *off), v.payload(*off).into_owned())
         }
     };
-    payload::apply(&mut pl, op);
-    tombstone(&loc);
+    edit(&mut vectors, &mut pl);
+    tombstone(loc);
     set.active.push(PointInsert {
         id,
         vectors,

@@ -3,8 +3,8 @@
 
 use crate::config::{CollectionConfig, Distance, VectorParams};
 use crate::kernels;
-use crate::point::{PointInsert, QueryVector, Vector};
-use crate::{Error, Result};
+use crate::point::{NamedVectors, PointInsert, QueryVector, Vector};
+use crate::{Error, PointId, Result};
 
 /// Longest accepted collection name.
 pub const MAX_NAME_LEN: usize = 255;
@@ -114,18 +114,32 @@ fn sparse(name: &str, v: &mut Vector) -> Result<()> {
 /// nothing is applied when any point is bad.
 pub fn points(config: &CollectionConfig, points: &mut [PointInsert]) -> Result<()> {
     for p in points.iter_mut() {
-        for (name, v) in p.vectors.iter_mut() {
-            let checked = match config.sparse(name) {
-                Some(_) => sparse(name, v),
-                None => vector(name, config.vector(name)?, v),
-            };
-            checked.map_err(|e| match e {
-                Error::InvalidInput(m) => Error::InvalidInput(format!("point {}: {m}", p.id)),
-                other => other,
-            })?;
-        }
+        vectors(config, &p.id, &mut p.vectors)?;
     }
     Ok(())
+}
+
+/// Validates one point's named vectors and normalises them; messages name the point.
+pub fn vectors(config: &CollectionConfig, id: &PointId, vectors: &mut NamedVectors) -> Result<()> {
+    for (name, v) in vectors.iter_mut() {
+        let checked = match config.sparse(name) {
+            Some(_) => sparse(name, v),
+            None => vector(name, config.vector(name)?, v),
+        };
+        checked.map_err(|e| match e {
+            Error::InvalidInput(m) => Error::InvalidInput(format!("point {id}: {m}")),
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+/// Refuses a vector name the collection does not configure (dense, multi or sparse).
+pub fn vector_name(config: &CollectionConfig, name: &str) -> Result<()> {
+    if config.sparse(name).is_some() {
+        return Ok(());
+    }
+    config.vector(name).map(|_| ())
 }
 
 /// A query checked against its field and normalised when the metric is Cosine.

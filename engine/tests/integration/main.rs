@@ -14,3 +14,4 @@ mod recall;
 mod search;
 mod snapshot;
 mod sparse;
+mod updates;

@@ -15,5 +15,6 @@ pub mod points;
 pub mod quantization;
 pub mod search;
 pub mod snapshots;
+pub mod updates;
 
 pub use error::Error;

@@ -57,6 +57,17 @@ pub enum ApiError {
     /// Collections are still opening.
     #[error("service is starting: collections are still opening")]
     NotReady,
+    /// One operation of a batch update failed before reaching the engine (its body, or inference);
+    /// nothing of the batch was applied.
+    #[error("operation {index} ({kind}) of the batch: {source}")]
+    InOperation {
+        /// The operation's position in the batch, from 0.
+        index: usize,
+        /// Its name in the batch body (`upsert`, …; `unknown` when it did not parse).
+        kind: &'static str,
+        /// Why it failed.
+        source: Box<ApiError>,
+    },
     /// A failure inside the server (a panicked or cancelled blocking task).
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,6 +103,7 @@ impl ApiError {
                 }
             }
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InOperation { source, .. } => source.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,9 +133,11 @@ impl ApiError {
 fn engine_status(err: &quiver_engine::Error) -> StatusCode {
     use quiver_engine::Error as E;
     match err {
-        E::CollectionNotFound(_) | E::AliasNotFound(_) | E::PointNotFound { .. } => {
-            StatusCode::NOT_FOUND
-        }
+        E::CollectionNotFound(_)
+        | E::AliasNotFound(_)
+        | E::PointNotFound { .. }
+        | E::NoSuchPoint(_) => StatusCode::NOT_FOUND,
+        E::InOperation { source, .. } => engine_status(source),
         // Qdrant answers 400 to both name clashes of aliases; Quiver answers every name clash 409.
         E::CollectionExists(_) | E::AliasShadowsCollection(_) | E::AliasExists(_) => {
             StatusCode::CONFLICT

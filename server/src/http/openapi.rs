@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::routes;
-use crate::api::{collections, common, points, search};
+use crate::api::{collections, common, points, search, updates};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -42,6 +42,9 @@ use crate::api::{collections, common, points, search};
         routes::points::overwrite_payload,
         routes::points::delete_payload,
         routes::points::clear_payload,
+        routes::updates::update_vectors,
+        routes::updates::delete_vectors,
+        routes::updates::batch_update,
         routes::payload_index::create_field_index,
         routes::payload_index::delete_field_index,
         routes::documents::upsert_documents,
@@ -73,6 +76,7 @@ use crate::api::{collections, common, points, search};
         common::FilterDoc,
         collections::CreateCollection,
         points::UpsertPoints,
+        updates::UpdateOperationDto,
         search::QueryRequestDto,
     )),
     modifiers(&Security),

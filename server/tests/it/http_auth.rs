@@ -171,6 +171,29 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
         ),
         (
             "PUT",
+            "/collections/{name}/points/vectors",
+            p("/points/vectors"),
+            Some(json!({"points": [{"id": 1, "vector": [0.0, 1.0]}]})),
+            Write,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/vectors/delete",
+            p("/points/vectors/delete"),
+            Some(
+                json!({"filter": {"must": [{"key": "none", "match": {"value": 1}}]}, "vector": [""]}),
+            ),
+            Write,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/batch",
+            p("/points/batch"),
+            Some(json!({"operations": [{"set_payload": {"payload": {"b": 1}, "points": [1]}}]})),
+            Write,
+        ),
+        (
+            "PUT",
             "/collections/{name}/index",
             p("/index"),
             Some(json!({"field_name": "a", "field_schema": "integer"})),

@@ -28,5 +28,6 @@ mod http_service;
 mod http_snapshots;
 mod http_sparse;
 mod http_ui;
+mod http_vectors;
 mod snapshot;
 mod support;

@@ -12,6 +12,7 @@ pub mod search;
 pub mod service;
 pub mod snapshots;
 pub mod ui;
+pub mod updates;
 
 use std::future::Future;
 use std::time::Instant;

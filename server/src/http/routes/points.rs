@@ -38,8 +38,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         resource("/collections/{name}/points/payload/clear").route(web::post().to(clear_payload)),
-    )
-    .service(resource("/collections/{name}/points/{id}").route(web::get().to(get_point)));
+    );
+    super::updates::configure(cfg);
+    cfg.service(resource("/collections/{name}/points/{id}").route(web::get().to(get_point)));
 }
 
 /// Insert or replace points.
