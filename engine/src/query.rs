@@ -45,6 +45,52 @@ pub enum Query<I = QueryInput> {
     /// Combines the ranked hits of the stage's prefetches, each list taken separately (Qdrant's
     /// `fusion` and `rrf` queries); it has no input and searches no vector.
     Fusion(Fusion),
+    /// Points like the positive examples and unlike the negative ones (Qdrant's `recommend`).
+    Recommend(Recommend<I>),
+    /// Points in the zone the context pairs mark out, ranked by the target within it (Qdrant's
+    /// `discover`).
+    Discover {
+        /// What to rank by inside the zone.
+        target: I,
+        /// Pairs that mark the zone: nearer the positive than the negative of each.
+        context: Vec<ContextPair<I>>,
+    },
+    /// Points nearer the positive than the negative of as many pairs as possible, without a target
+    /// (Qdrant's `context`).
+    Context(Vec<ContextPair<I>>),
+}
+
+/// Qdrant's `recommend`: examples to be like and unlike.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recommend<I = QueryInput> {
+    /// Examples the hits should be like.
+    pub positive: Vec<I>,
+    /// Examples the hits should be unlike.
+    pub negative: Vec<I>,
+    /// How the examples score a point.
+    pub strategy: RecommendStrategy,
+}
+
+/// Qdrant's recommend strategies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecommendStrategy {
+    /// One search with `avg(positive) + (avg(positive) − avg(negative))` (the index serves it).
+    #[default]
+    AverageVector,
+    /// The best similarity to a positive, if above the best to a negative, through a sigmoid into
+    /// (0, 1); else minus the best negative's, so anything nearer a negative ranks last.
+    BestScore,
+    /// The sum of similarities to the positives minus the sum to the negatives.
+    SumScores,
+}
+
+/// A positive and a negative example of `discover` and `context`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContextPair<I = QueryInput> {
+    /// The side to be on.
+    pub positive: I,
+    /// The side not to be on.
+    pub negative: I,
 }
 
 /// How a fusion stage combines its prefetches' hits.
@@ -70,17 +116,60 @@ pub const DEFAULT_RRF_K: usize = 2;
 impl<I> Query<I> {
     /// The stage's inputs, in order.
     pub fn inputs(&self) -> impl Iterator<Item = &I> {
-        match self {
-            Query::Nearest(input) => Some(input),
-            Query::Fusion(_) => None,
+        fn pairs<I>(pairs: &[ContextPair<I>]) -> Vec<&I> {
+            pairs
+                .iter()
+                .flat_map(|p| [&p.positive, &p.negative])
+                .collect()
         }
-        .into_iter()
+        let all: Vec<&I> = match self {
+            Query::Nearest(input) => vec![input],
+            Query::Fusion(_) => Vec::new(),
+            Query::Recommend(r) => r.positive.iter().chain(&r.negative).collect(),
+            Query::Discover { target, context } => {
+                std::iter::once(target).chain(pairs(context)).collect()
+            }
+            Query::Context(context) => pairs(context),
+        };
+        all.into_iter()
     }
 
     fn try_map<J, E>(self, f: &mut impl FnMut(I) -> Result<J, E>) -> Result<Query<J>, E> {
+        let pairs = |pairs: Vec<ContextPair<I>>, f: &mut dyn FnMut(I) -> Result<J, E>| {
+            pairs
+                .into_iter()
+                .map(|p| {
+                    Ok(ContextPair {
+                        positive: f(p.positive)?,
+                        negative: f(p.negative)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, E>>()
+        };
         Ok(match self {
             Query::Nearest(input) => Query::Nearest(f(input)?),
             Query::Fusion(fusion) => Query::Fusion(fusion),
+            Query::Recommend(r) => Query::Recommend(Recommend {
+                positive: r
+                    .positive
+                    .into_iter()
+                    .map(&mut *f)
+                    .collect::<Result<_, _>>()?,
+                negative: r
+                    .negative
+                    .into_iter()
+                    .map(&mut *f)
+                    .collect::<Result<_, _>>()?,
+                strategy: r.strategy,
+            }),
+            Query::Discover { target, context } => {
+                let target = f(target)?;
+                Query::Discover {
+                    target,
+                    context: pairs(context, f)?,
+                }
+            }
+            Query::Context(context) => Query::Context(pairs(context, f)?),
         })
     }
 }

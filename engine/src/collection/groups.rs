@@ -20,7 +20,7 @@ use crate::filter::{
     OneOrMany, PayloadField,
 };
 use crate::point::{Payload, ScoredPoint};
-use crate::query::{GroupKey, GroupsRequest, GroupsResponse, PointGroup, Query, QueryRequest};
+use crate::query::{GroupKey, GroupsRequest, GroupsResponse, PointGroup, QueryRequest};
 use crate::{Error, PointId, Result, WithPayload, WithVectors};
 
 /// Rounds that look for new groups (Qdrant's `MAX_GET_GROUPS_REQUESTS`).
@@ -42,15 +42,8 @@ impl Order {
         let using = request.using.as_deref().unwrap_or("");
         Ok(match &request.query {
             None => Order::Arrival,
-            Some(Query::Fusion(_)) => Order::HigherFirst,
-            Some(Query::Nearest(_)) if config.sparse(using).is_some() => Order::HigherFirst,
-            Some(Query::Nearest(_)) => {
-                if config.vector(using)?.distance.higher_is_better() {
-                    Order::HigherFirst
-                } else {
-                    Order::LowerFirst
-                }
-            }
+            Some(q) if planner::higher_is_better(config, using, q)? => Order::HigherFirst,
+            Some(_) => Order::LowerFirst,
         })
     }
 

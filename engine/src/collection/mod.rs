@@ -15,6 +15,7 @@
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
 mod aliases;
+mod examples;
 mod field_index;
 mod funnel;
 mod fusion;

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use super::examples::{self, Scoring};
 use super::fusion::{self, Ranked};
 use super::read;
 use super::search::{self, Trace};
@@ -18,8 +19,8 @@ use crate::config::CollectionConfig;
 use crate::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use crate::point::{QueryVector, ScoredPoint, ScrollRequest, SearchRequest, Vector};
 use crate::query::{
-    Fusion, Prefetch, Query, QueryInput, QueryRequest, QueryResponse, SearchParams, StageStats,
-    Strategy, MAX_PREFETCH_DEPTH,
+    ContextPair, Fusion, Prefetch, Query, QueryInput, QueryRequest, QueryResponse,
+    RecommendStrategy, SearchParams, StageStats, Strategy, MAX_PREFETCH_DEPTH,
 };
 use crate::{Error, PointId, Result, WithPayload, WithVectors};
 
@@ -88,11 +89,19 @@ fn run_stage(
     stage: Stage<'_>,
     stats: &mut Vec<StageStats>,
 ) -> Result<Vec<ScoredPoint>> {
-    let input = match stage.query {
-        Query::Nearest(input) => input,
+    let vector = match stage.query {
+        Query::Nearest(input) => resolve_input(config, set, stage.using, input)?,
         Query::Fusion(fusion) => return run_fusion(config, set, stage, fusion, stats),
+        Query::Recommend(r) if r.strategy == RecommendStrategy::AverageVector => {
+            examples::average_vector(
+                resolve_examples(config, set, stage.using, &r.positive)?,
+                resolve_examples(config, set, stage.using, &r.negative)?,
+            )?
+        }
+        Query::Recommend(_) | Query::Discover { .. } | Query::Context(_) => {
+            return run_examples(config, set, stage, stats)
+        }
     };
-    let vector = resolve_input(config, set, stage.using, input)?;
     let candidates = prefetch_candidates(
         config,
         set,
@@ -254,11 +263,7 @@ fn run_fusion(
     let mut lists = Vec::with_capacity(stage.prefetch.len());
     for prefetch in stage.prefetch {
         let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth)?;
-        let higher_is_better = match sub.query {
-            Query::Fusion(_) => true,
-            Query::Nearest(_) if config.sparse(sub.using).is_some() => true,
-            Query::Nearest(_) => config.vector(sub.using)?.distance.higher_is_better(),
-        };
+        let higher_is_better = higher_is_better(config, sub.using, sub.query)?;
         let hits = run_stage(config, set, sub, stats)?;
         lists.push(Ranked {
             hits: hits.into_iter().map(|h| (h.id, h.score)).collect(),
@@ -284,6 +289,122 @@ fn run_fusion(
         dims: 0,
         segments_indexed: 0,
         segments_scanned: 0,
+        elapsed: started.elapsed(),
+    });
+    Ok(hits)
+}
+
+/// Whether a stage's hits rank higher scores first: similarities, fusions and example scores do;
+/// Euclid distances (of a nearest or `average_vector` search) rank lower first.
+pub(crate) fn higher_is_better(
+    config: &CollectionConfig,
+    using: &str,
+    query: &Query,
+) -> Result<bool> {
+    Ok(match query {
+        Query::Fusion(_) | Query::Discover { .. } | Query::Context(_) => true,
+        Query::Recommend(r) if r.strategy != RecommendStrategy::AverageVector => true,
+        Query::Nearest(_) | Query::Recommend(_) => {
+            config.sparse(using).is_some() || config.vector(using)?.distance.higher_is_better()
+        }
+    })
+}
+
+/// Each example as the vector it stands for, checked (and normalised under Cosine) like a query.
+fn resolve_examples(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    using: &str,
+    inputs: &[QueryInput],
+) -> Result<Vec<QueryVector>> {
+    inputs
+        .iter()
+        .map(|input| examples::prepared(config, using, resolve_input(config, set, using, input)?))
+        .collect()
+}
+
+/// A recommend (other than `average_vector`), discover or context stage: every candidate (or point)
+/// scored against the examples.
+fn run_examples(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    stage: Stage<'_>,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<ScoredPoint>> {
+    let examples = |inputs: &[QueryInput]| resolve_examples(config, set, stage.using, inputs);
+    let pairs = |pairs: &[ContextPair]| -> Result<Vec<(QueryVector, QueryVector)>> {
+        pairs
+            .iter()
+            .map(|p| {
+                let mut two = examples(&[p.positive.clone(), p.negative.clone()])?;
+                let negative = two.pop().expect("two examples");
+                Ok((two.pop().expect("two examples"), negative))
+            })
+            .collect()
+    };
+    let scoring = match stage.query {
+        Query::Recommend(r) => {
+            Scoring::recommend(r.strategy, examples(&r.positive)?, examples(&r.negative)?)?
+        }
+        Query::Discover { target, context } => Scoring::Discover {
+            target: examples(std::slice::from_ref(target))?.remove(0),
+            pairs: pairs(context)?,
+        },
+        Query::Context(context) => {
+            if context.is_empty() {
+                return Err(Error::InvalidInput(
+                    "`context` needs at least one {\"positive\", \"negative\"} pair".into(),
+                ));
+            }
+            Scoring::Context {
+                pairs: pairs(context)?,
+            }
+        }
+        Query::Nearest(_) | Query::Fusion(_) => unreachable!("run_stage routes these elsewhere"),
+    };
+    let candidates = prefetch_candidates(
+        config,
+        set,
+        stage.prefetch,
+        stage.filter.as_ref(),
+        stage.depth + 1,
+        stats,
+    )?;
+    let started = Instant::now();
+    let scored = examples::scan(
+        config,
+        set,
+        stage.using,
+        &scoring,
+        stage.filter.as_ref(),
+        candidates.as_deref(),
+    )?;
+    let kept: Vec<(PointId, f32)> = scored
+        .into_iter()
+        .filter(|(_, score)| stage.score_threshold.is_none_or(|t| *score >= t))
+        .skip(stage.offset)
+        .take(stage.limit)
+        .collect();
+    let hits = with_records(config, set, kept, &stage.with_payload, &stage.with_vectors)?;
+    let multi = config
+        .vector(stage.using)
+        .is_ok_and(|p| p.multivector_config.is_some());
+    stats.push(StageStats {
+        using: stage.using.to_string(),
+        depth: stage.depth,
+        limit: stage.limit.saturating_add(stage.offset),
+        candidates: candidates.as_ref().map(|c| c.len()),
+        strategy: match (candidates.is_some(), multi) {
+            (true, true) => Strategy::MaxSim,
+            (true, false) => Strategy::Rescore,
+            (false, _) => Strategy::Exact,
+        },
+        dims: config
+            .vector(stage.using)
+            .map(|p| p.size)
+            .unwrap_or_default(),
+        segments_indexed: 0,
+        segments_scanned: set.views().len(),
         elapsed: started.elapsed(),
     });
     Ok(hits)

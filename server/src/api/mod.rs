@@ -13,6 +13,7 @@ pub mod groups;
 pub mod payload_index;
 pub mod points;
 pub mod quantization;
+pub mod recommend;
 pub mod search;
 pub mod snapshots;
 pub mod updates;

@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 use quiver_engine::filter::Filter;
 use quiver_engine::query::{
-    self, FunnelDepths, Fusion, QuantizationParams, Query, QueryInput, QueryRequest, StageStats,
-    DEFAULT_RRF_K,
+    self, FunnelDepths, Fusion, QuantizationParams, Query, QueryInput, QueryRequest,
+    RecommendStrategy, StageStats, DEFAULT_RRF_K,
 };
 use quiver_engine::{CollectionConfig, PointId};
 
@@ -418,8 +418,142 @@ fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>,
         Some(Value::Object(map)) if map.contains_key("fusion") || map.contains_key("rrf") => {
             Ok(Some(Query::Fusion(fusion(map)?)))
         }
+        Some(Value::Object(mut map))
+            if ["recommend", "discover", "context"]
+                .iter()
+                .any(|k| map.contains_key(*k)) =>
+        {
+            map.retain(|_, v| !v.is_null());
+            if map.len() != 1 {
+                let keys: Vec<&String> = map.keys().collect();
+                return Err(invalid(format!(
+                    "a recommend, discover or context query has that one key; got {keys:?}"
+                )));
+            }
+            let (kind, value) = map.into_iter().next().expect("one key");
+            Ok(Some(match kind.as_str() {
+                "recommend" => Query::Recommend(recommend(value)?),
+                "discover" => discover(value)?,
+                _ => Query::Context(context_pairs(value, "context")?),
+            }))
+        }
         Some(value) => Ok(Some(Query::Nearest(query_input(value)?))),
     }
+}
+
+/// `{"positive": [...], "negative": [...], "strategy": …}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecommendDto {
+    #[serde(default)]
+    positive: Option<Vec<Value>>,
+    #[serde(default)]
+    negative: Option<Vec<Value>>,
+    #[serde(default)]
+    strategy: Option<String>,
+}
+
+/// Qdrant's recommend strategy names.
+pub fn recommend_strategy(name: Option<&str>) -> Result<RecommendStrategy, Error> {
+    match name {
+        None | Some("average_vector") => Ok(RecommendStrategy::AverageVector),
+        Some("best_score") => Ok(RecommendStrategy::BestScore),
+        Some("sum_scores") => Ok(RecommendStrategy::SumScores),
+        Some(other) => Err(invalid(format!(
+            "unknown recommend strategy `{other}`: use average_vector, best_score or sum_scores"
+        ))),
+    }
+}
+
+fn examples(values: Option<Vec<Value>>) -> Result<Vec<Input<QueryInput>>, Error> {
+    values
+        .unwrap_or_default()
+        .into_iter()
+        .map(query_input)
+        .collect()
+}
+
+fn recommend(value: Value) -> Result<query::Recommend<Input<QueryInput>>, Error> {
+    let dto: RecommendDto = serde_json::from_value(value).map_err(|e| {
+        invalid(format!(
+            "`recommend` takes {{\"positive\": [...], \"negative\": [...], \"strategy\": …}}: {e}"
+        ))
+    })?;
+    let out = query::Recommend {
+        positive: examples(dto.positive)?,
+        negative: examples(dto.negative)?,
+        strategy: recommend_strategy(dto.strategy.as_deref())?,
+    };
+    if out.positive.is_empty() && out.negative.is_empty() {
+        return Err(invalid(
+            "`recommend` needs at least one positive or negative example",
+        ));
+    }
+    Ok(out)
+}
+
+/// `{"target": …, "context": pair | [pairs]}`.
+fn discover(value: Value) -> Result<Query<Input<QueryInput>>, Error> {
+    let Value::Object(mut map) = value else {
+        return Err(invalid(
+            "`discover` takes {\"target\": …, \"context\": [{\"positive\": …, \"negative\": …}]}",
+        ));
+    };
+    if let Some(key) = map.keys().find(|k| *k != "target" && *k != "context") {
+        return Err(invalid(format!(
+            "`discover` has no field `{key}`: it takes `target` and `context`"
+        )));
+    }
+    let target = match map.remove("target") {
+        None | Some(Value::Null) => return Err(invalid("`discover` needs a `target`")),
+        Some(t) => query_input(t)?,
+    };
+    let context = match map.remove("context") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(c) => context_pairs(c, "discover.context")?,
+    };
+    Ok(Query::Discover { target, context })
+}
+
+/// One `{"positive": …, "negative": …}` pair or a list of them.
+pub fn context_pairs(
+    value: Value,
+    what: &str,
+) -> Result<Vec<query::ContextPair<Input<QueryInput>>>, Error> {
+    let items = match value {
+        Value::Array(items) => items,
+        one @ Value::Object(_) => vec![one],
+        _ => {
+            return Err(invalid(format!(
+                "`{what}` is a {{\"positive\": …, \"negative\": …}} pair or a list of them"
+            )))
+        }
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::Object(mut pair) = item else {
+                return Err(invalid(format!(
+                    "each pair of `{what}` is {{\"positive\": …, \"negative\": …}}"
+                )));
+            };
+            if let Some(key) = pair.keys().find(|k| *k != "positive" && *k != "negative") {
+                return Err(invalid(format!(
+                    "a pair of `{what}` has no field `{key}`: it takes `positive` and `negative`"
+                )));
+            }
+            let mut side = |name: &str| match pair.remove(name) {
+                None | Some(Value::Null) => Err(invalid(format!(
+                    "each pair of `{what}` needs a `{name}` example"
+                ))),
+                Some(v) => query_input(v),
+            };
+            Ok(query::ContextPair {
+                positive: side("positive")?,
+                negative: side("negative")?,
+            })
+        })
+        .collect()
 }
 
 /// `{"fusion": "rrf" | "dbsf"}` or `{"rrf": {"k": N, "weights": [...]}}`.
@@ -502,8 +636,7 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             }
             let kind = map.keys().next().cloned().unwrap_or_default();
             Err(invalid(match kind.as_str() {
-                "recommend" | "discover" | "context" | "order_by" | "sample"
-                | "formula" | "mmr" => format!(
+                "order_by" | "sample" | "formula" | "mmr" => format!(
                     "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
                      {{\"nearest\": …}}"
                 ),

@@ -33,6 +33,11 @@ const READ_POSTS: &[&str] = &[
     "/collections/{name}/points/query/batch",
     "/collections/{name}/points/search/groups",
     "/collections/{name}/points/query/groups",
+    "/collections/{name}/points/recommend",
+    "/collections/{name}/points/recommend/batch",
+    "/collections/{name}/points/recommend/groups",
+    "/collections/{name}/points/discover",
+    "/collections/{name}/points/discover/batch",
 ];
 
 /// Routes anyone may call.

@@ -23,6 +23,7 @@ mod http_minilm;
 mod http_payload_index;
 mod http_points;
 mod http_quantization;
+mod http_recommend;
 mod http_search;
 mod http_service;
 mod http_snapshots;

@@ -13,6 +13,10 @@ use crate::api::common::ScoredPointOut;
 use crate::api::groups::{
     lookup_id, GroupsResult, Lookup, QueryGroupsRequestDto, SearchGroupsRequestDto,
 };
+use crate::api::recommend::{
+    DiscoverBatch, DiscoverRequestDto, RecommendBatch, RecommendGroupsRequestDto,
+    RecommendRequestDto,
+};
 use crate::api::search::{
     QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
     SearchRequestDto, StageTiming,
@@ -37,6 +41,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             resource("/collections/{name}/points/query/groups").route(web::post().to(query_groups)),
+        )
+        .service(resource("/collections/{name}/points/recommend").route(web::post().to(recommend)))
+        .service(
+            resource("/collections/{name}/points/recommend/batch")
+                .route(web::post().to(recommend_batch)),
+        )
+        .service(
+            resource("/collections/{name}/points/recommend/groups")
+                .route(web::post().to(recommend_groups)),
+        )
+        .service(resource("/collections/{name}/points/discover").route(web::post().to(discover)))
+        .service(
+            resource("/collections/{name}/points/discover/batch")
+                .route(web::post().to(discover_batch)),
         );
 }
 
@@ -229,41 +247,49 @@ pub async fn query_groups(
     respond(async move {
         let collection = state.collection(&name)?;
         let timings = options.timings;
-        blocking(move || {
-            let started = Instant::now();
-            let config = collection.config();
-            let (mut request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
-            apply_default_funnel(
-                config,
-                &mut request.query,
-                state.limits.max_limit,
-                Input::is_document,
-            )?;
-            state.limits.check_query(&request.query)?;
-            let lookup = lookup
-                .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
-                .transpose()?;
-            let query = inference::resolve_query(&state.models, config, request.query)?;
-            let embed_ms = started.elapsed().as_secs_f64() * 1e3;
-            let request = quiver_engine::query::GroupsRequest {
-                query,
-                group_by: request.group_by,
-                group_size: request.group_size,
-                groups: request.groups,
-            };
-            let answer = collection.query_groups(&request)?;
-            let stages = timings.then(|| answer.stages.clone());
-            let mut result = groups_result(&collection, answer, lookup)?;
-            result.timings = stages.map(|stages| QueryTimings {
-                embed_ms,
-                stages: stages.iter().map(StageTiming::from).collect(),
-                total_ms: started.elapsed().as_secs_f64() * 1e3,
-            });
-            Ok(result)
-        })
-        .await
+        blocking(move || run_groups(&state, &collection, body.into_inner(), timings)).await
     })
     .await
+}
+
+/// Types a grouped query, runs the default funnel on a plain one, embeds its documents, then runs
+/// it in rounds; with `timings`, says where the time went.
+fn run_groups(
+    state: &AppState,
+    collection: &std::sync::Arc<Collection>,
+    body: QueryGroupsRequestDto,
+    timings: bool,
+) -> Result<GroupsResult, ApiError> {
+    let started = Instant::now();
+    let config = collection.config();
+    let (mut request, lookup) = body.into_request(state.limits.max_limit)?;
+    apply_default_funnel(
+        config,
+        &mut request.query,
+        state.limits.max_limit,
+        Input::is_document,
+    )?;
+    state.limits.check_query(&request.query)?;
+    let lookup = lookup
+        .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
+        .transpose()?;
+    let query = inference::resolve_query(&state.models, config, request.query)?;
+    let embed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let request = quiver_engine::query::GroupsRequest {
+        query,
+        group_by: request.group_by,
+        group_size: request.group_size,
+        groups: request.groups,
+    };
+    let answer = collection.query_groups(&request)?;
+    let stages = timings.then(|| answer.stages.clone());
+    let mut result = groups_result(collection, answer, lookup)?;
+    result.timings = stages.map(|stages| QueryTimings {
+        embed_ms,
+        stages: stages.iter().map(StageTiming::from).collect(),
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+    });
+    Ok(result)
 }
 
 /// The groups in Qdrant's shape, each with its record from the lookup collection when asked for.
@@ -287,4 +313,125 @@ fn groups_result(
         answer.groups,
         Some((other.config(), records)),
     ))
+}
+
+/// Qdrant's legacy recommendation: points like the positive examples and unlike the negative ones.
+#[utoipa::path(post, path = "/collections/{name}/points/recommend", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = RecommendRequestDto,
+    responses(
+        (status = 200, description = "Hits, best first", body = inline(super::Envelope<Vec<ScoredPointOut>>)),
+        (status = 400, description = "No examples, unknown strategy, wrong dimension", body = super::ErrorEnvelope),
+        (status = 404, description = "Unknown collection, or an example point that does not exist", body = super::ErrorEnvelope)))]
+pub async fn recommend(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<RecommendRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            Ok::<_, ApiError>(
+                run_query(&state, &collection, body.into_inner().into_query(), false)?.points,
+            )
+        })
+        .await
+    })
+    .await
+}
+
+/// Several recommendations in one request.
+#[utoipa::path(post, path = "/collections/{name}/points/recommend/batch", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = RecommendBatch,
+    responses((status = 200, description = "One hit list per request", body = inline(super::Envelope<Vec<Vec<ScoredPointOut>>>))))]
+pub async fn recommend_batch(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<RecommendBatch>,
+) -> HttpResponse {
+    respond(async move {
+        let body = body.into_inner();
+        state.limits.check_batch(body.searches.len(), "searches")?;
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            body.searches
+                .into_iter()
+                .map(|r| Ok(run_query(&state, &collection, r.into_query(), false)?.points))
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await
+    })
+    .await
+}
+
+/// A recommendation with its hits grouped by a payload field.
+#[utoipa::path(post, path = "/collections/{name}/points/recommend/groups", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = RecommendGroupsRequestDto,
+    responses(
+        (status = 200, description = "Groups ordered by their best hit", body = inline(super::Envelope<GroupsResult>)),
+        (status = 400, description = "No examples, unknown strategy, wrong dimension", body = super::ErrorEnvelope),
+        (status = 422, description = "`group_size` or `limit` of 0", body = super::ErrorEnvelope)))]
+pub async fn recommend_groups(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<RecommendGroupsRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || run_groups(&state, &collection, body.into_inner().into_query(), false))
+            .await
+    })
+    .await
+}
+
+/// Qdrant's legacy discovery: with a `target`, points in the zone the context pairs mark out ranked
+/// by the target; without one, a context search.
+#[utoipa::path(post, path = "/collections/{name}/points/discover", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = DiscoverRequestDto,
+    responses(
+        (status = 200, description = "Hits, best first", body = inline(super::Envelope<Vec<ScoredPointOut>>)),
+        (status = 400, description = "Neither target nor context, wrong dimension", body = super::ErrorEnvelope),
+        (status = 404, description = "Unknown collection, or an example point that does not exist", body = super::ErrorEnvelope)))]
+pub async fn discover(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<DiscoverRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let query = body.into_inner().into_query()?;
+            Ok::<_, ApiError>(run_query(&state, &collection, query, false)?.points)
+        })
+        .await
+    })
+    .await
+}
+
+/// Several discoveries in one request.
+#[utoipa::path(post, path = "/collections/{name}/points/discover/batch", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = DiscoverBatch,
+    responses((status = 200, description = "One hit list per request", body = inline(super::Envelope<Vec<Vec<ScoredPointOut>>>))))]
+pub async fn discover_batch(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<DiscoverBatch>,
+) -> HttpResponse {
+    respond(async move {
+        let body = body.into_inner();
+        state.limits.check_batch(body.searches.len(), "searches")?;
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            body.searches
+                .into_iter()
+                .map(|d| Ok(run_query(&state, &collection, d.into_query()?, false)?.points))
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await
+    })
+    .await
 }

@@ -1,0 +1,388 @@
+//! Stages that score points by examples instead of one query vector: Qdrant's `recommend` (its
+//! `average_vector` strategy becomes one ordinary search; `best_score` and `sum_scores` score each
+//! point against every example), `discover` and `context`.
+//!
+//! The formulas are Qdrant's, over Qdrant's internal similarity: the dot product for Cosine (unit
+//! vectors) and Dot, minus the squared distance for Euclid, MaxSim for multivectors (minus the summed
+//! nearest squared distances under Euclid), the shared-dimension dot product for sparse vectors. Such a
+//! stage scans: the candidates of its prefetches when it has some, else every point that passes its
+//! filter (Qdrant walks the graph with the same scores; an exact scan gives the same ranking).
+
+use std::collections::HashMap;
+
+use super::field_index::{self, SegmentFilter};
+use super::state::SegmentSet;
+use super::validate;
+use crate::config::{CollectionConfig, Distance};
+use crate::filter::Filter;
+use crate::kernels;
+use crate::point::{QueryVector, SparseVector};
+use crate::query::RecommendStrategy;
+use crate::{Error, PointId, Result};
+
+/// How a stage folds a point's similarities to its examples into one score (higher is better).
+pub(crate) enum Scoring {
+    /// `recommend` with `best_score`.
+    BestScore {
+        positive: Vec<QueryVector>,
+        negative: Vec<QueryVector>,
+    },
+    /// `recommend` with `sum_scores`.
+    SumScores {
+        positive: Vec<QueryVector>,
+        negative: Vec<QueryVector>,
+    },
+    /// `discover`: +1 per pair whose positive is nearer, −1 otherwise, plus the target's similarity
+    /// squashed into (0, 1).
+    Discover {
+        target: QueryVector,
+        pairs: Vec<(QueryVector, QueryVector)>,
+    },
+    /// `context`: per pair, `min(sim(positive) − sim(negative) − ε, 0)` squashed into (−1, 0],
+    /// summed.
+    Context {
+        pairs: Vec<(QueryVector, QueryVector)>,
+    },
+}
+
+/// `x / (1 + |x|)`: Qdrant's cheap sigmoid, into (−1, 1).
+fn fast_sigmoid(x: f32) -> f32 {
+    x / (1.0 + x.abs())
+}
+
+/// Qdrant's cheap sigmoid scaled into (0, 1).
+fn scaled_fast_sigmoid(x: f32) -> f32 {
+    0.5 * (fast_sigmoid(x) + 1.0)
+}
+
+impl Scoring {
+    /// The recommend scoring for a strategy other than `average_vector`.
+    pub(crate) fn recommend(
+        strategy: RecommendStrategy,
+        positive: Vec<QueryVector>,
+        negative: Vec<QueryVector>,
+    ) -> Result<Scoring> {
+        if positive.is_empty() && negative.is_empty() {
+            return Err(Error::InvalidInput(
+                "`recommend` needs at least one positive or negative example".into(),
+            ));
+        }
+        Ok(match strategy {
+            RecommendStrategy::BestScore => Scoring::BestScore { positive, negative },
+            RecommendStrategy::SumScores => Scoring::SumScores { positive, negative },
+            RecommendStrategy::AverageVector => {
+                unreachable!("average_vector runs as a nearest-neighbour search")
+            }
+        })
+    }
+
+    fn score(&self, sim: &impl Fn(&QueryVector) -> f32) -> f32 {
+        match self {
+            Scoring::BestScore { positive, negative } => {
+                let best = |examples: &[QueryVector]| {
+                    examples
+                        .iter()
+                        .map(sim)
+                        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
+                };
+                let (p, n) = (best(positive), best(negative));
+                if p > n {
+                    scaled_fast_sigmoid(p)
+                } else {
+                    -scaled_fast_sigmoid(n)
+                }
+            }
+            Scoring::SumScores { positive, negative } => {
+                positive.iter().map(sim).sum::<f32>() - negative.iter().map(sim).sum::<f32>()
+            }
+            Scoring::Discover { target, pairs } => {
+                let rank: i32 = pairs
+                    .iter()
+                    .map(|(p, n)| if sim(p) > sim(n) { 1 } else { -1 })
+                    .sum();
+                rank as f32 + scaled_fast_sigmoid(sim(target))
+            }
+            Scoring::Context { pairs } => pairs
+                .iter()
+                .map(|(p, n)| fast_sigmoid((sim(p) - sim(n) - f32::EPSILON).min(0.0)))
+                .sum(),
+        }
+    }
+}
+
+/// An example checked against the stage's vector and normalised under Cosine, like a query.
+pub(crate) fn prepared(
+    config: &CollectionConfig,
+    using: &str,
+    example: QueryVector,
+) -> Result<QueryVector> {
+    if config.sparse(using).is_some() {
+        return Ok(example);
+    }
+    validate::query(using, config.vector(using)?, &example)
+}
+
+/// `average_vector`: `avg(positive)` without negatives, else `avg(positive) + (avg(positive) −
+/// avg(negative))`; for multivectors, the positives' rows followed by the negatives' rows negated.
+pub(crate) fn average_vector(
+    positive: Vec<QueryVector>,
+    negative: Vec<QueryVector>,
+) -> Result<QueryVector> {
+    let avg_pos = average(positive)?.ok_or_else(|| {
+        Error::InvalidInput(
+            "`recommend` with the average_vector strategy needs at least one positive example"
+                .into(),
+        )
+    })?;
+    let Some(avg_neg) = average(negative)? else {
+        return Ok(avg_pos);
+    };
+    Ok(match (avg_pos, avg_neg) {
+        (QueryVector::Dense(p), QueryVector::Dense(n)) => {
+            QueryVector::Dense(p.iter().zip(&n).map(|(p, n)| p + p - n).collect())
+        }
+        (QueryVector::Sparse(p), QueryVector::Sparse(n)) => {
+            let mut sum: HashMap<u32, f32> = HashMap::new();
+            for (i, v) in p.indices.iter().zip(&p.values) {
+                *sum.entry(*i).or_default() += 2.0 * v;
+            }
+            for (i, v) in n.indices.iter().zip(&n.values) {
+                *sum.entry(*i).or_default() -= v;
+            }
+            sparse_from(sum)
+        }
+        (QueryVector::Multi(mut p), QueryVector::Multi(n)) => {
+            p.extend(
+                n.into_iter()
+                    .map(|row| row.into_iter().map(|x| -x).collect()),
+            );
+            QueryVector::Multi(p)
+        }
+        _ => unreachable!("examples are resolved against one vector, so they share a kind"),
+    })
+}
+
+fn sparse_from(map: HashMap<u32, f32>) -> QueryVector {
+    let mut pairs: Vec<(u32, f32)> = map.into_iter().collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    QueryVector::Sparse(SparseVector {
+        indices: pairs.iter().map(|p| p.0).collect(),
+        values: pairs.iter().map(|p| p.1).collect(),
+    })
+}
+
+/// The mean of examples of one kind; `None` for none.
+fn average(examples: Vec<QueryVector>) -> Result<Option<QueryVector>> {
+    let n = examples.len() as f32;
+    let mut it = examples.into_iter();
+    let Some(first) = it.next() else {
+        return Ok(None);
+    };
+    Ok(Some(match first {
+        QueryVector::Dense(mut acc) => {
+            for v in it {
+                let QueryVector::Dense(v) = v else {
+                    unreachable!("examples share a kind");
+                };
+                acc.iter_mut().zip(&v).for_each(|(a, b)| *a += b);
+            }
+            acc.iter_mut().for_each(|a| *a /= n);
+            QueryVector::Dense(acc)
+        }
+        QueryVector::Sparse(first) => {
+            let mut sum: HashMap<u32, f32> = HashMap::new();
+            for v in std::iter::once(QueryVector::Sparse(first)).chain(it) {
+                let QueryVector::Sparse(v) = v else {
+                    unreachable!("examples share a kind");
+                };
+                for (i, x) in v.indices.iter().zip(&v.values) {
+                    *sum.entry(*i).or_default() += x;
+                }
+            }
+            sum.values_mut().for_each(|x| *x /= n);
+            sparse_from(sum)
+        }
+        // Qdrant averages multivectors by concatenating their rows (MaxSim sums over query rows).
+        QueryVector::Multi(mut rows) => {
+            for v in it {
+                let QueryVector::Multi(more) = v else {
+                    unreachable!("examples share a kind");
+                };
+                rows.extend(more);
+            }
+            QueryVector::Multi(rows)
+        }
+    }))
+}
+
+/// Qdrant's internal similarity of a stored dense row to an example (higher is more similar).
+fn dense_similarity(distance: Distance, row: &[f32], example: &QueryVector) -> f32 {
+    let QueryVector::Dense(e) = example else {
+        unreachable!("examples of a dense vector are dense");
+    };
+    match distance {
+        Distance::Cosine | Distance::Dot => kernels::dot(row, e),
+        Distance::Euclid => -kernels::l2_squared(row, e),
+    }
+}
+
+fn multi_similarity(distance: Distance, doc: &[f32], dim: usize, example: &QueryVector) -> f32 {
+    let QueryVector::Multi(rows) = example else {
+        unreachable!("examples of a multivector are multivectors");
+    };
+    match distance {
+        Distance::Cosine | Distance::Dot => {
+            let flat: Vec<f32> = rows.concat();
+            kernels::max_sim(&flat, doc, dim)
+        }
+        Distance::Euclid => -rows
+            .iter()
+            .map(|q| {
+                doc.chunks_exact(dim)
+                    .map(|d| kernels::l2_squared(q, d))
+                    .fold(f32::INFINITY, f32::min)
+            })
+            .sum::<f32>(),
+    }
+}
+
+/// Scores the points of `candidates` (or, without them, every live point) that pass `filter` and
+/// have the vector `using`; best first.
+pub(crate) fn scan(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    using: &str,
+    scoring: &Scoring,
+    filter: Option<&Filter>,
+    candidates: Option<&[PointId]>,
+) -> Result<Vec<(PointId, f32)>> {
+    field_index::warm(set, filter);
+    let sparse = config.sparse(using).is_some();
+    let params = if sparse {
+        None
+    } else {
+        Some(config.vector(using)?)
+    };
+    let mut scored = Vec::new();
+    for view in set.views().iter() {
+        let pass = SegmentFilter::new(view, filter, &set.schema);
+        let offsets: Vec<u32> = match candidates {
+            Some(ids) => ids.iter().filter_map(|id| view.find(id)).collect(),
+            None => (0..view.len() as u32).collect(),
+        };
+        let dense = params
+            .filter(|p| p.multivector_config.is_none())
+            .and_then(|_| view.dense(using));
+        for off in offsets {
+            if !view.is_live(off) || !pass.passes(view, off) {
+                continue;
+            }
+            let score = match params {
+                None => {
+                    let Some(row) = view.sparse_row(using, off) else {
+                        continue;
+                    };
+                    scoring.score(&|e: &QueryVector| match e {
+                        QueryVector::Sparse(e) => e.as_ref().dot(&row).unwrap_or(0.0),
+                        _ => unreachable!("examples of a sparse vector are sparse"),
+                    })
+                }
+                Some(p) if p.multivector_config.is_some() => {
+                    let Some(doc) = view.multi_rows(using, off) else {
+                        continue;
+                    };
+                    scoring.score(&|e: &QueryVector| multi_similarity(p.distance, &doc, p.size, e))
+                }
+                Some(p) => {
+                    let Some(rows) = &dense else {
+                        continue;
+                    };
+                    let Some(r) = rows.point_to_row(off) else {
+                        continue;
+                    };
+                    let row = rows.slab.row(r);
+                    scoring.score(&|e: &QueryVector| dense_similarity(p.distance, row, e))
+                }
+            };
+            scored.push((view.id(off), score));
+        }
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(scored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(v: &[f32]) -> QueryVector {
+        QueryVector::Dense(v.to_vec())
+    }
+
+    #[test]
+    fn best_score_prefers_anything_nearer_a_positive() {
+        let s = Scoring::BestScore {
+            positive: vec![d(&[42.0])],
+            negative: vec![d(&[4.0])],
+        };
+        let sim = |e: &QueryVector| match e {
+            QueryVector::Dense(v) => v[0],
+            _ => unreachable!(),
+        };
+        assert_eq!(s.score(&sim), scaled_fast_sigmoid(42.0));
+        let s = Scoring::BestScore {
+            positive: vec![d(&[4.0])],
+            negative: vec![d(&[42.0])],
+        };
+        assert_eq!(s.score(&sim), -scaled_fast_sigmoid(42.0));
+        // Only negatives: the least similar to them ranks first.
+        let near = Scoring::BestScore {
+            positive: vec![],
+            negative: vec![d(&[5.0])],
+        };
+        let far = Scoring::BestScore {
+            positive: vec![],
+            negative: vec![d(&[-5.0])],
+        };
+        assert!(far.score(&sim) > near.score(&sim));
+    }
+
+    #[test]
+    fn context_loss_is_zero_inside_the_zone_and_negative_outside() {
+        let sim = |e: &QueryVector| match e {
+            QueryVector::Dense(v) => v[0],
+            _ => unreachable!(),
+        };
+        let inside = Scoring::Context {
+            pairs: vec![(d(&[3.0]), d(&[1.0]))],
+        };
+        assert_eq!(inside.score(&sim), 0.0);
+        let outside = Scoring::Context {
+            pairs: vec![(d(&[1.0]), d(&[3.0]))],
+        };
+        let s = outside.score(&sim);
+        assert!(s < 0.0 && s > -1.0, "{s}");
+        let discover = Scoring::Discover {
+            target: d(&[0.0]),
+            pairs: vec![(d(&[3.0]), d(&[1.0])), (d(&[1.0]), d(&[3.0]))],
+        };
+        assert_eq!(discover.score(&sim), 0.5);
+    }
+
+    #[test]
+    fn average_vector_follows_qdrant() {
+        let v = average_vector(vec![d(&[1.0, 0.0]), d(&[3.0, 2.0])], vec![d(&[0.0, 4.0])]).unwrap();
+        // avg(p) = [2, 1]; 2·avg(p) − avg(n) = [4, −2].
+        assert_eq!(v, d(&[4.0, -2.0]));
+        assert!(average_vector(vec![], vec![d(&[1.0])]).is_err());
+        let multi = average_vector(
+            vec![QueryVector::Multi(vec![vec![1.0, 0.0]])],
+            vec![QueryVector::Multi(vec![vec![0.0, 1.0]])],
+        )
+        .unwrap();
+        assert_eq!(
+            multi,
+            QueryVector::Multi(vec![vec![1.0, 0.0], vec![-0.0, -1.0]])
+        );
+    }
+}
