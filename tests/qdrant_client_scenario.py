@@ -310,6 +310,9 @@ def main():
     # --- groups ----------------------------------------------------------------------------------
     groups_section(client, url, key)
 
+    # --- recommend, discover, context ------------------------------------------------------------
+    examples_section(client)
+
     # --- update and delete named vectors, batch updates ------------------------------------------
     vectors_and_batch_section(client)
 
@@ -547,6 +550,63 @@ def groups_section(client, url, key):
         check("group_size 0 is refused", "group_size" in str(e) or "422" in str(e), str(e))
     client.delete_collection("grouped")
     client.delete_collection("grouped_docs")
+
+
+def examples_section(client):
+    """RecommendQuery (three strategies), DiscoverQuery and ContextQuery against numpy rankings from
+    Qdrant's formulas, on a Dot collection."""
+    if client.collection_exists("examples"):
+        client.delete_collection("examples")
+    client.create_collection(
+        "examples", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT))
+    n = 50
+    vecs = RNG.normal(size=(n, DIM)).astype(np.float32)
+    client.upsert("examples", points=[
+        models.PointStruct(id=i, vector=vecs[i].tolist(), payload={"i": i}) for i in range(n)])
+    raw = RNG.normal(size=DIM).astype(np.float32)
+    sig = lambda x: x / (1 + abs(x))  # noqa: E731
+    scaled = lambda x: 0.5 * (sig(x) + 1)  # noqa: E731
+
+    def ranked(exclude, score, k=5):
+        order = sorted((i for i in range(n) if i not in exclude), key=lambda i: -score(vecs[i]))
+        return order[:k]
+
+    def best(v):
+        p = max(float(v @ vecs[0]), float(v @ vecs[1]))
+        q = float(v @ raw)
+        return scaled(p) if p > q else -scaled(q)
+
+    def ask(query):
+        return [p.id for p in client.query_points("examples", query=query, limit=5).points]
+
+    got = ask(models.RecommendQuery(recommend=models.RecommendInput(
+        positive=[0, 1], negative=[raw.tolist()], strategy=models.RecommendStrategy.BEST_SCORE)))
+    check("recommend best_score", got == ranked({0, 1}, best), f"{got}")
+    got = ask(models.RecommendQuery(recommend=models.RecommendInput(
+        positive=[0, 1], negative=[raw.tolist()], strategy=models.RecommendStrategy.SUM_SCORES)))
+    check("recommend sum_scores",
+          got == ranked({0, 1}, lambda v: float(v @ vecs[0] + v @ vecs[1] - v @ raw)), f"{got}")
+    avg = vecs[0] + vecs[1] - raw
+    got = ask(models.RecommendQuery(recommend=models.RecommendInput(positive=[0, 1],
+                                                                    negative=[raw.tolist()])))
+    check("recommend average_vector", got == ranked({0, 1}, lambda v: float(v @ avg)), f"{got}")
+
+    pairs = [(6, 7), (8, 9)]
+
+    def discover(v):
+        rank = sum(1 if v @ vecs[p] > v @ vecs[q] else -1 for p, q in pairs)
+        return rank + scaled(float(v @ vecs[5]))
+
+    context = [models.ContextPair(positive=p, negative=q) for p, q in pairs]
+    got = ask(models.DiscoverQuery(discover=models.DiscoverInput(target=5, context=context)))
+    check("discover", got == ranked({5, 6, 7, 8, 9}, discover), f"{got}")
+    res = client.query_points("examples", query=models.ContextQuery(context=context), limit=5)
+    loss = lambda v: sum(sig(min(float(v @ vecs[p] - v @ vecs[q]) - 1.1920929e-07, 0.0))  # noqa: E731
+                         for p, q in pairs)
+    want = sorted((loss(vecs[i]) for i in range(n) if i not in {6, 7, 8, 9}), reverse=True)[:5]
+    check("context scores", np.allclose([p.score for p in res.points], want, atol=1e-4),
+          f"{[p.score for p in res.points]} != {want}")
+    client.delete_collection("examples")
 
 
 def post_json(url, key, path, body, method="POST"):
