@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! <data_dir>/collections/<name>/
-//!     config.json         CollectionConfig, written once at creation, and the payload schema,
-//!                         rewritten (atomically) when a payload index is created or deleted
+//!     config.json         CollectionConfig and the payload schema, written at creation and
+//!                         rewritten (atomically) when the config is updated or a payload index is
+//!                         created or deleted
 //!     manifest.bin        sealed segments, their files and checksums, WAL position folded into them
 //!     wal/                write-ahead log chunks
 //!     segments/seg-<id>/  one directory per sealed segment
@@ -456,7 +457,7 @@ impl Collection {
         let shared = Arc::new(Shared {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            config,
+            config: RwLock::new(Arc::new(config)),
             options,
             wal,
             writer: Mutex::new(()),
@@ -503,9 +504,21 @@ impl Collection {
         &self.shared.name
     }
 
-    /// The config fixed at creation.
-    pub fn config(&self) -> &CollectionConfig {
-        &self.shared.config
+    /// The current config (the `Arc` keeps the one taken, whatever changes after).
+    pub fn config(&self) -> Arc<CollectionConfig> {
+        self.shared.config()
+    }
+
+    /// Changes the config (PATCH `/collections/{name}`): `edit` changes a copy, which must keep the
+    /// vectors' names, sizes, distances and multivector settings, the sparse vectors' names and the
+    /// embedding bindings, and pass validation. Durable (in `config.json`) on return. Segments sealed
+    /// before keep the graphs, codes and residency they were built with; seals and rewrites from then
+    /// on follow the new config.
+    pub fn update_config(
+        &self,
+        edit: impl FnOnce(&mut CollectionConfig) -> Result<()>,
+    ) -> Result<()> {
+        self.shared.change_config(edit)
     }
 
     /// The payload indexes, by field.
@@ -555,7 +568,7 @@ impl Collection {
         conditions: &UpsertConditions,
     ) -> Result<u64> {
         let mut points = points;
-        validate::points(&self.shared.config, &mut points)?;
+        validate::points(&self.shared.config(), &mut points)?;
         check_filter(conditions.update_filter.as_ref())?;
         self.shared.write(|set| {
             if *conditions != UpsertConditions::default() {
@@ -604,14 +617,14 @@ impl Collection {
         with_vectors: &WithVectors,
     ) -> Result<Vec<Record>> {
         let set = self.shared.snapshot();
-        read::retrieve(&self.shared.config, &set, ids, with_payload, with_vectors)
+        read::retrieve(&self.shared.config(), &set, ids, with_payload, with_vectors)
     }
 
     /// A page of points in id order.
     pub fn scroll(&self, request: &ScrollRequest) -> Result<ScrollResult> {
         check_filter(request.filter.as_ref())?;
         let set = self.shared.snapshot();
-        read::scroll(&self.shared.config, &set, request)
+        read::scroll(&self.shared.config(), &set, request)
     }
 
     /// How many live points match (all when `filter` is `None`).
@@ -625,7 +638,7 @@ impl Collection {
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         check_filter(request.filter.as_ref())?;
         let set = self.shared.snapshot();
-        search::search(&self.shared.config, &set, request)
+        search::search(&self.shared.config(), &set, request)
     }
 
     /// Plans and runs a query with its prefetches over one snapshot of the segments; the answer says
@@ -634,7 +647,7 @@ impl Collection {
         check_filter(request.filter.as_ref())?;
         check_prefetch_filters(&request.prefetch)?;
         let set = self.shared.snapshot();
-        planner::query(&self.shared.config, &set, request)
+        planner::query(&self.shared.config(), &set, request)
     }
 
     /// Seals the appendable segment now (builds its index) and trims the WAL.
@@ -749,8 +762,7 @@ fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
                     return;
                 }
                 let set = shared.snapshot();
-                let full = set.active.data.read().len()
-                    >= shared.config.optimizer_config.segment_max_points;
+                let full = shared.seal_due(&set);
                 if !(full || !set.frozen.is_empty() || shared.vacuum_wanted(&set)) {
                     continue;
                 }

@@ -252,9 +252,10 @@ impl Shared {
     fn build_graphs(&self, entry: &SegmentEntry) -> Result<Vec<FileEntry>> {
         // Read once to build: no need to copy the rows into memory first.
         let files = open_segment(&self.dir, entry, &|_| Residency::Mapped)?;
+        let config = self.config();
         let mut out = Vec::new();
         for (i, (name, dense)) in files.dense.iter().enumerate() {
-            let hnsw = self.config.hnsw_for(name);
+            let hnsw = config.hnsw_for(name);
             if hnsw.m == 0 || dense.num_rows() == 0 || dense.num_rows() < hnsw.full_scan_threshold {
                 continue;
             }
@@ -264,15 +265,14 @@ impl Shared {
                 deterministic: self.options.deterministic,
                 threads: self.options.build_threads,
             };
-            let distance = self.config.vector(name)?.distance;
+            let distance = config.vector(name)?.distance;
             let full = VectorSlab {
                 data: dense.rows(),
                 dim: dense.dim(),
             };
             // A Matryoshka-bound vector is walked on its prefix: the graph is built over the prefix
             // rows, which are kept beside it for searches.
-            let prefix_rows = self
-                .config
+            let prefix_rows = config
                 .index_dims(name)
                 .map(|dims| (dims, prefix_rows(distance, full, dims)));
             let slab = match &prefix_rows {
@@ -284,7 +284,7 @@ impl Shared {
             };
             let graph = build_graph(slab, distance, &params, &self.stop)?;
             // Codes are what the graph walk scores with, so a vector gets them with its graph.
-            if let Some(q) = self.config.quantization_for(name) {
+            if let Some(q) = config.quantization_for(name) {
                 let codes = build_codes(q, full);
                 let file_name = format!("codes-{i}.q");
                 let path = segment_dir(&self.dir, entry.id).join(&file_name);
@@ -327,8 +327,9 @@ impl Shared {
     /// Dot and Euclid fields differently from their raw scores; those are scanned exactly.
     fn build_token_stores(&self, id: u64, ex: &Extracted) -> Result<Vec<FileEntry>> {
         let mut out = Vec::new();
+        let config = self.config();
         for (i, (name, dim, offsets, data)) in ex.multi.iter().enumerate() {
-            let Some(store) = self.config.token_store(name) else {
+            let Some(store) = config.token_store(name) else {
                 continue;
             };
             if data.is_empty() {
@@ -374,7 +375,7 @@ impl Shared {
     fn write_new_segment(&self, manifest: &mut Manifest, ex: &Extracted) -> Result<SegmentEntry> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let mut entry = ex.write(&self.config, &self.dir, id)?;
+        let mut entry = ex.write(&self.config(), &self.dir, id)?;
         let graphs = self.build_graphs(&entry)?;
         entry.files.extend(graphs);
         let stores = self.build_token_stores(id, ex)?;
@@ -391,8 +392,7 @@ impl Shared {
         self.optimizing.store(true, Ordering::Release);
         let result = (|| {
             let set = self.snapshot();
-            let full =
-                set.active.data.read().len() >= self.config.optimizer_config.segment_max_points;
+            let full = self.seal_due(&set);
             if seal_now || full || !set.frozen.is_empty() || self.vacuum_wanted(&set) {
                 self.seal(&mut manifest)?;
             }
@@ -406,6 +406,8 @@ impl Shared {
     /// sealed segments with graphs, persists changed tombstones, commits the manifest, publishes the new
     /// set, then trims the WAL.
     fn seal(&self, current: &mut Manifest) -> Result<()> {
+        // One config for the whole seal (a concurrent update applies from the next one).
+        let config = self.config();
         // Freeze at one sequence number.
         let (frozen, sealed_snaps, wal_seq) = {
             let _w = self.writer.lock();
@@ -415,7 +417,7 @@ impl Shared {
             let mut frozen = old.frozen.clone();
             let active = if old.active.data.read().len() > 0 {
                 frozen.push(old.active.clone());
-                Arc::new(MemSegment::new(&self.config))
+                Arc::new(MemSegment::new(&config))
             } else {
                 old.active.clone()
             };
@@ -462,8 +464,8 @@ impl Shared {
             }
             // Writers can outpace seals, so a frozen segment may hold many times the configured size;
             // it is written as several segments of at most that size (id ranges, in order).
-            for part in live.chunks(self.config.optimizer_config.segment_max_points.max(1)) {
-                let ex = Extracted::from_view(&self.config, &View::mem(m), part);
+            for part in live.chunks(config.optimizer_config.segment_max_points.max(1)) {
+                let ex = Extracted::from_view(&config, &View::mem(m), part);
                 let entry = self.write_new_segment(&mut next, &ex)?;
                 next.segments.push(entry.clone());
                 built.push((m.clone(), Some((entry, part.to_vec()))));
@@ -501,7 +503,7 @@ impl Shared {
             if let Some((entry, live)) = b {
                 opened.push((
                     m.clone(),
-                    Arc::new(open_sealed(&self.dir, entry, &self.config)?),
+                    Arc::new(open_sealed(&self.dir, entry, &config)?),
                     live.clone(),
                 ));
             }
@@ -553,7 +555,8 @@ impl Shared {
 
     /// Rewrites every sealed segment whose persisted tombstones pass the threshold.
     fn vacuum_pass(&self, current: &mut Manifest) -> Result<usize> {
-        let threshold = self.config.optimizer_config.deleted_threshold;
+        let config = self.config();
+        let threshold = config.optimizer_config.deleted_threshold;
         let mut done = 0;
         let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
         for s in candidates {
@@ -572,7 +575,7 @@ impl Shared {
             } else {
                 let ex = {
                     let view = View::sealed(&s);
-                    Extracted::from_view(&self.config, &view, &live)
+                    Extracted::from_view(&config, &view, &live)
                 };
                 Some(self.write_new_segment(&mut next, &ex)?)
             };
@@ -589,7 +592,7 @@ impl Shared {
             }
             next.generation += 1;
             let opened = match &replacement {
-                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry, &self.config)?)),
+                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry, &config)?)),
                 None => None,
             };
             next.store(&self.dir)?;

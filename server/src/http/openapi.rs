@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::routes;
-use crate::api::{collections, common, points, search};
+use crate::api::{collection_update, collections, common, points, search};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use crate::api::{collections, common, points, search};
         routes::service::docs,
         routes::collections::list_collections,
         routes::collections::create_collection,
+        routes::collections::update_collection,
         routes::collections::get_collection,
         routes::collections::delete_collection,
         routes::collections::collection_exists,
@@ -70,6 +71,7 @@ use crate::api::{collections, common, points, search};
         common::ExtendedPointId,
         common::FilterDoc,
         collections::CreateCollection,
+        collection_update::UpdateCollection,
         points::UpsertPoints,
         search::QueryRequestDto,
     )),
@@ -77,7 +79,7 @@ use crate::api::{collections, common, points, search};
     security(("api-key" = []), ("bearer" = [])),
     tags(
         (name = "service", description = "Health, metrics and this document"),
-        (name = "collections", description = "Create, inspect and delete collections"),
+        (name = "collections", description = "Create, inspect, update and delete collections"),
         (name = "aliases", description = "Second names of collections, switched atomically"),
         (name = "points", description = "Write and read points"),
         (name = "payload", description = "Change payloads"),

@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use super::{blocking, resource, respond};
+use crate::api::collection_update::UpdateCollection;
 use crate::api::collections::{
     validate_name, CollectionDescription, CollectionExistence, CollectionInfoOut, CollectionsList,
     CreateCollection,
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/collections/{name}")
                 .route(web::get().to(get_collection))
                 .route(web::put().to(create_collection))
+                .route(web::patch().to(update_collection))
                 .route(web::delete().to(delete_collection)),
         )
         .service(resource("/collections/{name}/exists").route(web::get().to(collection_exists)));
@@ -70,6 +72,33 @@ pub async fn create_collection(
     .await
 }
 
+/// Change a collection's settings (Qdrant's update collection). HNSW, quantization and `on_disk`
+/// changes apply to segments sealed or rewritten from then on; the rest at once.
+#[utoipa::path(patch, path = "/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = UpdateCollection,
+    responses(
+        (status = 200, description = "Updated", body = inline(super::Envelope<bool>)),
+        (status = 400, description = "Unknown field, a setting that cannot change, or an unsupported one", body = super::ErrorEnvelope),
+        (status = 404, description = "No such collection", body = super::ErrorEnvelope)))]
+pub async fn update_collection(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    _wait: web::Query<WaitParams>,
+    body: web::Json<UpdateCollection>,
+) -> HttpResponse {
+    respond(async move {
+        let update = body.into_inner().parse()?;
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            collection.update_config(|config| update.apply(config))?;
+            Ok(true)
+        })
+        .await
+    })
+    .await
+}
+
 /// Collection config and counters.
 #[utoipa::path(get, path = "/collections/{name}", tag = "collections",
     params(("name" = String, Path, description = "Collection name")),
@@ -81,7 +110,7 @@ pub async fn get_collection(state: web::Data<AppState>, name: web::Path<String>)
         let collection = state.collection(&name)?;
         blocking(move || {
             Ok(CollectionInfoOut::new(
-                collection.config(),
+                &collection.config(),
                 collection.info(),
             ))
         })

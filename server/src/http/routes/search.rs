@@ -130,7 +130,7 @@ fn search(
 ) -> Result<Vec<ScoredPointOut>, ApiError> {
     let request = body.into_request()?;
     state.limits.check_limit(request.limit, request.offset)?;
-    let config = collection.config();
+    let config = &collection.config();
     Ok(collection
         .query(&request)?
         .hits
@@ -148,7 +148,7 @@ fn run_query(
     timings: bool,
 ) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
-    let config = collection.config();
+    let config = &collection.config();
     let mut request = body.into_request()?;
     apply_default_funnel(
         config,
