@@ -265,6 +265,11 @@ pub struct CollectionConfig {
     /// Free-form metadata of the collection (Qdrant's `metadata`): stored and returned, never read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Vectors (dense or sparse) added after creation, by name: the first segment id that holds
+    /// them. Older segments may still store the columns of a deleted vector of the same name, which
+    /// are not this vector's and are never opened.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub added_at_segment: BTreeMap<String, u64>,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -362,6 +367,7 @@ impl CollectionConfig {
             sparse_vectors: BTreeMap::new(),
             on_disk_payload: true,
             metadata: None,
+            added_at_segment: BTreeMap::new(),
         }
     }
 
@@ -567,7 +573,9 @@ impl CollectionConfig {
                 "a vector's name, size, distance and multivector_config cannot change".into(),
             ));
         }
-        if !self.sparse_vectors.keys().eq(old.sparse_vectors.keys()) {
+        if !self.sparse_vectors.keys().eq(old.sparse_vectors.keys())
+            || self.added_at_segment != old.added_at_segment
+        {
             return Err(Error::InvalidInput(
                 "sparse vectors cannot be added or removed by an update".into(),
             ));
@@ -614,6 +622,16 @@ impl CollectionConfig {
     /// The params of a named sparse vector, if `name` is one.
     pub fn sparse(&self, name: &str) -> Option<&SparseVectorParams> {
         self.sparse_vectors.get(name)
+    }
+
+    /// Whether the sealed segment `segment` holds this collection's vector `name`: the name is one of
+    /// its vectors, and the segment is not older than the vector.
+    pub fn segment_holds(&self, name: &str, segment: u64) -> bool {
+        self.has_vector(name)
+            && self
+                .added_at_segment
+                .get(name)
+                .is_none_or(|&first| segment >= first)
     }
 
     /// Whether `name` is a dense, multi or sparse vector of the collection.

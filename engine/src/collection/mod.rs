@@ -353,6 +353,15 @@ impl Collections {
     }
 }
 
+/// A vector added to an existing collection.
+#[derive(Clone, Debug)]
+pub enum NewVector {
+    /// A dense vector or multivector.
+    Dense(crate::config::VectorParams),
+    /// A sparse vector.
+    Sparse(crate::config::SparseVectorParams),
+}
+
 /// One collection. All methods take `&self` and are safe to call from many threads.
 pub struct Collection {
     shared: Arc<Shared>,
@@ -519,6 +528,59 @@ impl Collection {
         edit: impl FnOnce(&mut CollectionConfig) -> Result<()>,
     ) -> Result<()> {
         self.shared.change_config(edit)
+    }
+
+    /// Adds a named vector (Qdrant's `PUT /collections/{name}/vectors/{vector}`): existing points
+    /// have no vector of that name until they are written with one. The appendable segment is
+    /// sealed and the sealed segments reopened before this returns; durable on return.
+    /// The result is the log position the change follows (Qdrant's operation id).
+    pub fn create_vector(&self, name: &str, vector: NewVector) -> Result<u64> {
+        if name.is_empty() {
+            return Err(Error::InvalidInput(
+                "a vector name must not be empty".into(),
+            ));
+        }
+        self.shared.change_vectors(|config, next_segment| {
+            if config.has_vector(name) {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}` already exists"
+                )));
+            }
+            match vector {
+                NewVector::Dense(params) => {
+                    config.vectors.insert(name.to_string(), params);
+                }
+                NewVector::Sparse(params) => {
+                    config.sparse_vectors.insert(name.to_string(), params);
+                }
+            }
+            config
+                .added_at_segment
+                .insert(name.to_string(), next_segment);
+            Ok(())
+        })?;
+        Ok(self.shared.wal.last_seq())
+    }
+
+    /// Deletes a named vector (Qdrant's `DELETE /collections/{name}/vectors/{vector}`): its data is
+    /// no longer returned or searchable at once; its files go when their segments are rewritten. A
+    /// vector bound to an embedding model, or the collection's last vector, cannot be deleted.
+    pub fn delete_vector(&self, name: &str) -> Result<u64> {
+        self.shared.change_vectors(|config, _| {
+            if !config.has_vector(name) {
+                return Err(Error::VectorNameNotFound(name.to_string()));
+            }
+            if config.embedding.contains_key(name) {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}` is bound to an embedding model and cannot be deleted"
+                )));
+            }
+            config.vectors.remove(name);
+            config.sparse_vectors.remove(name);
+            config.added_at_segment.remove(name);
+            Ok(())
+        })?;
+        Ok(self.shared.wal.last_seq())
     }
 
     /// The payload indexes, by field.

@@ -82,8 +82,9 @@ impl Extracted {
             ex.ids.push(view.id(off));
             let pl = serde_json::to_vec(&*view.payload(off)).expect("a JSON map serialises");
             ex.payloads.push(pl);
-            for (name, _, rows, row_points) in ex.dense.iter_mut() {
-                if let Some(d) = view.dense(name) {
+            for (name, dim, rows, row_points) in ex.dense.iter_mut() {
+                // A column of another dimension is a deleted vector's, under a name since reused.
+                if let Some(d) = view.dense(name).filter(|d| d.slab.dim == *dim) {
                     if let Some(r) = d.point_to_row(off) {
                         rows.extend_from_slice(d.slab.row(r));
                         row_points.push(i as u32);
@@ -148,16 +149,25 @@ fn compressed_only(config: &CollectionConfig, name: &str, data: &[f32]) -> bool 
 type Built = (Arc<MemSegment>, Option<(SegmentEntry, Vec<u32>)>);
 
 /// Opens a sealed segment listed in the manifest, with its graphs, each file served from memory or
-/// from its map as the collection's config says.
+/// from its map as the collection's config says. Files of vectors the segment does not hold for the
+/// current config (deleted vectors, until a rewrite drops them) are left unopened.
 pub(crate) fn open_sealed(
     dir: &Path,
     entry: &SegmentEntry,
     config: &CollectionConfig,
 ) -> Result<Sealed> {
-    let files = open_segment(dir, entry, &|name| config.vector_residency(name))?;
+    let holds = |name: &str| config.segment_holds(name, entry.id);
+    let files = open_segment(dir, entry, &|name| {
+        if holds(name) {
+            config.vector_residency(name)
+        } else {
+            Residency::Mapped
+        }
+    })?;
     let mut vectors: BTreeMap<String, SealedVector> = files
         .dense
         .into_iter()
+        .filter(|(name, _)| holds(name))
         .map(|(name, rows)| {
             let dense = SealedDense {
                 rows,
@@ -168,7 +178,7 @@ pub(crate) fn open_sealed(
             (name, SealedVector::Dense(dense))
         })
         .collect();
-    for (name, rows) in files.multi {
+    for (name, rows) in files.multi.into_iter().filter(|(name, _)| holds(name)) {
         let multi = SealedMulti {
             rows: Some(rows),
             tokens: None,
@@ -182,6 +192,16 @@ pub(crate) fn open_sealed(
     for f in &entry.files {
         let path = f.full_path(dir);
         match &f.file {
+            SegmentFile::Graph { vector } if !holds(vector) => {}
+            SegmentFile::Attached { name }
+                if [
+                    PLAID_ATTACHED_PREFIX,
+                    CODES_ATTACHED_PREFIX,
+                    SPARSE_ATTACHED_PREFIX,
+                    PREFIX_ATTACHED_PREFIX,
+                ]
+                .iter()
+                .any(|p| name.strip_prefix(p).is_some_and(|v| !holds(v))) => {}
             SegmentFile::Graph { vector } => {
                 let graph = GraphView::open_as(&path, config.graph_residency(vector))?;
                 match vectors.get_mut(vector) {
@@ -550,6 +570,85 @@ impl Shared {
             }
         }
         tracing::debug!(collection = %self.name, wal_seq, "sealed");
+        Ok(())
+    }
+
+    /// Adds or deletes vectors: `edit` changes a copy of the config (given the id the next sealed
+    /// segment gets), which is validated and stored; the appendable segment, laid out for the old
+    /// vectors, is frozen and sealed at once, and the sealed segments are reopened under the new
+    /// config (a deleted vector's files stay until a rewrite, unopened). Holding the optimizer lock
+    /// throughout, so no seal or vacuum runs between the change and the reopening.
+    pub(crate) fn change_vectors(
+        &self,
+        edit: impl FnOnce(&mut CollectionConfig, u64) -> Result<()>,
+    ) -> Result<()> {
+        let mut manifest = self.optimizer.lock();
+        self.optimizing.store(true, Ordering::Release);
+        let result = (|| {
+            {
+                let _w = self.writer.lock();
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(crate::Error::Cancelled);
+                }
+                let mut next = CollectionConfig::clone(&self.config());
+                edit(&mut next, manifest.next_segment_id)?;
+                next.validate()?;
+                super::write_config(&self.dir, &next, &self.snapshot().schema)?;
+                let mut guard = self.segments.write();
+                let old = guard.clone();
+                let mut frozen = old.frozen.clone();
+                if old.active.data.read().len() > 0 {
+                    frozen.push(old.active.clone());
+                }
+                *guard = Arc::new(SegmentSet {
+                    sealed: old.sealed.clone(),
+                    frozen,
+                    active: Arc::new(MemSegment::new(&next)),
+                    schema: old.schema.clone(),
+                });
+                *self.config.write() = Arc::new(next);
+            }
+            self.seal(&mut manifest)?;
+            self.reopen_sealed(&manifest)
+        })();
+        self.optimizing.store(false, Ordering::Release);
+        result
+    }
+
+    /// Reopens every sealed segment under the current config, keeping its tombstones.
+    fn reopen_sealed(&self, manifest: &Manifest) -> Result<()> {
+        let config = self.config();
+        let current = self.snapshot().sealed.clone();
+        let mut reopened = Vec::with_capacity(current.len());
+        for s in &current {
+            let entry = manifest
+                .segments
+                .iter()
+                .find(|e| e.id == s.id)
+                .expect("a published segment is in the manifest");
+            reopened.push(open_sealed(&self.dir, entry, &config)?);
+        }
+        // Seals and vacuums wait for the optimizer lock the caller holds, so the sealed segments
+        // are still those reopened; the writer lock keeps tombstones still while they are copied.
+        let _w = self.writer.lock();
+        let mut guard = self.segments.write();
+        let cur = guard.clone();
+        let sealed = reopened
+            .into_iter()
+            .zip(&cur.sealed)
+            .map(|(new, old)| {
+                debug_assert_eq!(new.id, old.id);
+                *new.deleted.write() = old.deleted.read().clone();
+                *new.persisted.lock() = old.persisted.lock().clone();
+                Arc::new(new)
+            })
+            .collect();
+        *guard = Arc::new(SegmentSet {
+            sealed,
+            frozen: cur.frozen.clone(),
+            active: cur.active.clone(),
+            schema: cur.schema.clone(),
+        });
         Ok(())
     }
 

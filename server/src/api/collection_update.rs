@@ -12,12 +12,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use quiver_engine::config::{QuantizationConfig, SparseIndexParams, SparseModifier};
-use quiver_engine::CollectionConfig;
+use quiver_engine::collection::NewVector;
+use quiver_engine::config::{
+    QuantizationConfig, SparseIndexParams, SparseModifier, SparseVectorParams,
+};
+use quiver_engine::{CollectionConfig, VectorParams};
 
 use super::collections::{
-    float32_only, reference_dim, HnswConfigDiff, ModifierDto, OptimizersConfigDiff,
-    SparseVectorParamsDto,
+    float32_only, reference_dim, DistanceDto, HnswConfigDiff, ModifierDto, MultiVectorConfigDto,
+    OptimizersConfigDiff, SparseVectorParamsDto,
 };
 use super::error::{invalid, Error};
 
@@ -272,5 +275,73 @@ impl ConfigUpdate {
             }
         }
         Ok(())
+    }
+}
+
+/// Body of `PUT /collections/{name}/vectors/{vector}` (Qdrant's `VectorNameConfig`): exactly one of
+/// `dense` and `sparse`. Only what defines the vector space; HNSW, quantization and `on_disk` take
+/// the collection's defaults and can be changed with `PATCH /collections/{name}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VectorNameConfig {
+    /// A dense vector or multivector.
+    pub dense: Option<DenseVectorConfig>,
+    /// A sparse vector.
+    pub sparse: Option<SparseVectorConfig>,
+}
+
+/// `dense` of a new vector.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenseVectorConfig {
+    /// Dimension (of each row, for a multivector).
+    pub size: usize,
+    /// How vectors are compared.
+    pub distance: DistanceDto,
+    /// Set for a multivector.
+    pub multivector_config: Option<MultiVectorConfigDto>,
+    /// Only `float32` (or absent).
+    pub datatype: Option<String>,
+}
+
+/// `sparse` of a new vector.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparseVectorConfig {
+    /// `idf` or `none`.
+    pub modifier: Option<ModifierDto>,
+    /// Only `float32` (or absent).
+    pub datatype: Option<String>,
+}
+
+impl VectorNameConfig {
+    /// The engine's new vector, or a 400 naming what is wrong.
+    pub fn into_new_vector(self, name: &str) -> Result<NewVector, Error> {
+        match (self.dense, self.sparse) {
+            (Some(d), None) => {
+                float32_only(&format!("vector `{name}`:"), d.datatype.as_deref())?;
+                Ok(NewVector::Dense(VectorParams {
+                    size: d.size,
+                    distance: d.distance.to_engine(name)?,
+                    hnsw_config: None,
+                    multivector_config: d.multivector_config.map(MultiVectorConfigDto::to_engine),
+                    on_disk: None,
+                    quantization_config: None,
+                }))
+            }
+            (None, Some(s)) => {
+                float32_only(&format!("sparse vector `{name}`:"), s.datatype.as_deref())?;
+                Ok(NewVector::Sparse(SparseVectorParams {
+                    index: None,
+                    modifier: s.modifier.map(|m| match m {
+                        ModifierDto::None => SparseModifier::None,
+                        ModifierDto::Idf => SparseModifier::Idf,
+                    }),
+                }))
+            }
+            _ => Err(invalid(
+                "expected exactly one of {\"dense\": {\"size\", \"distance\"}} and {\"sparse\": {}}",
+            )),
+        }
     }
 }

@@ -251,6 +251,20 @@ pub enum DistanceDto {
     Manhattan,
 }
 
+impl DistanceDto {
+    /// The engine's distance; `Manhattan` is a 400 naming the vector.
+    pub(super) fn to_engine(self, name: &str) -> Result<Distance, Error> {
+        match self {
+            DistanceDto::Cosine => Ok(Distance::Cosine),
+            DistanceDto::Dot => Ok(Distance::Dot),
+            DistanceDto::Euclid => Ok(Distance::Euclid),
+            DistanceDto::Manhattan => Err(invalid(format!(
+                "vector `{name}`: distance Manhattan is not supported (Cosine, Dot, Euclid)"
+            ))),
+        }
+    }
+}
+
 /// `{"comparator": "max_sim"}`, with Quiver's optional `token_store`.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
 pub struct MultiVectorConfigDto {
@@ -279,7 +293,7 @@ fn default_nbits() -> u8 {
 }
 
 impl MultiVectorConfigDto {
-    fn to_engine(self) -> MultiVectorConfig {
+    pub(super) fn to_engine(self) -> MultiVectorConfig {
         MultiVectorConfig {
             comparator: match self.comparator {
                 ComparatorDto::MaxSim => MultiVectorComparator::MaxSim,
@@ -496,16 +510,7 @@ impl CreateCollection {
         // Per-vector KiB thresholds need each vector's dimension, so params are translated first.
         let mut params = BTreeMap::new();
         for (name, dto) in named {
-            let distance = match dto.distance {
-                DistanceDto::Cosine => Distance::Cosine,
-                DistanceDto::Dot => Distance::Dot,
-                DistanceDto::Euclid => Distance::Euclid,
-                DistanceDto::Manhattan => {
-                    return Err(invalid(format!(
-                        "vector `{name}`: distance Manhattan is not supported (Cosine, Dot, Euclid)"
-                    )))
-                }
-            };
+            let distance = dto.distance.to_engine(&name)?;
             float32_only(&format!("vector `{name}`:"), dto.datatype.as_deref())?;
             let quantization_config = super::quantization::parse(
                 dto.quantization_config,
@@ -565,6 +570,7 @@ impl CreateCollection {
             sparse_vectors,
             on_disk_payload: self.on_disk_payload.unwrap_or(true),
             metadata: super::collection_update::parse_metadata(self.metadata)?,
+            added_at_segment: BTreeMap::new(),
         };
         config
             .validate()

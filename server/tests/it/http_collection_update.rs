@@ -258,3 +258,189 @@ fn get_shows_on_disk_payload_and_vector_hnsw_as_set() {
     assert_eq!(info["config"]["params"]["on_disk_payload"], true);
     assert!(info["config"].get("metadata").is_none());
 }
+
+fn vector_names(c: &crate::support::Client, collection: &str, id: u64) -> Vec<String> {
+    let got = c.ok(
+        "POST",
+        &format!("/collections/{collection}/points"),
+        Some(&json!({"ids": [id], "with_vector": true})),
+    );
+    let mut names: Vec<String> = got[0]["vector"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn query_ids(c: &crate::support::Client, collection: &str, body: Value) -> Vec<u64> {
+    let hits = c.ok(
+        "POST",
+        &format!("/collections/{collection}/points/query"),
+        Some(&body),
+    );
+    crate::support::ids(&hits["points"])
+}
+
+#[test]
+fn named_vectors_are_added_and_deleted_on_an_existing_collection() {
+    let dir = TestDir::new();
+    let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
+    let c = server.client();
+    let create = json!({"vectors": {"a": {"size": 4, "distance": "Dot"}},
+                        "optimizers_config": {"segment_max_points": 2}});
+    c.ok("PUT", "/collections/v", Some(&create));
+    c.upsert(
+        "v",
+        json!([{"id": 1, "vector": {"a": [1.0, 0.0, 0.0, 0.0]}},
+               {"id": 2, "vector": {"a": [0.0, 1.0, 0.0, 0.0]}},
+               {"id": 3, "vector": {"a": [0.0, 0.0, 1.0, 0.0]}}]),
+    );
+
+    // Add a dense vector: existing points have none of it; new writes may set it.
+    let added = c.ok(
+        "PUT",
+        "/collections/v/vectors/b?wait=true",
+        Some(&json!({"dense": {"size": 2, "distance": "Cosine"}})),
+    );
+    assert_eq!(added["status"], "completed", "{added}");
+    let info = c.ok("GET", "/collections/v", None);
+    assert_eq!(
+        info["config"]["params"]["vectors"]["b"],
+        json!({"size": 2, "distance": "Cosine"})
+    );
+    assert_eq!(vector_names(&c, "v", 1), ["a"]);
+    c.upsert(
+        "v",
+        json!([{"id": 10, "vector": {"a": [1.0, 1.0, 0.0, 0.0], "b": [1.0, 0.0]}},
+               {"id": 11, "vector": {"a": [1.0, 0.0, 1.0, 0.0], "b": [0.0, 1.0]}}]),
+    );
+    assert_eq!(vector_names(&c, "v", 10), ["a", "b"]);
+    assert_eq!(
+        query_ids(
+            &c,
+            "v",
+            json!({"query": [1.0, 0.1], "using": "b", "limit": 10})
+        ),
+        [10, 11]
+    );
+
+    // And a sparse one.
+    c.ok(
+        "PUT",
+        "/collections/v/vectors/s",
+        Some(&json!({"sparse": {"modifier": "idf"}})),
+    );
+    c.upsert(
+        "v",
+        json!([{"id": 20, "vector": {"a": [0.0, 0.0, 0.0, 1.0],
+                "s": {"indices": [3, 7], "values": [1.0, 2.0]}}}]),
+    );
+    assert_eq!(
+        query_ids(
+            &c,
+            "v",
+            json!({"query": {"indices": [7], "values": [1.0]}, "using": "s", "limit": 10})
+        ),
+        [20]
+    );
+    let info = c.ok("GET", "/collections/v", None);
+    assert_eq!(
+        info["config"]["params"]["sparse_vectors"]["s"],
+        json!({"modifier": "idf"})
+    );
+
+    // Refusals: an existing name, a bad body, an unknown collection.
+    for (body, expected) in [
+        (
+            json!({"dense": {"size": 2, "distance": "Dot"}}),
+            "already exists",
+        ),
+        (json!({}), "exactly one"),
+        (
+            json!({"dense": {"size": 2, "distance": "Dot", "on_disk": true}}),
+            "on_disk",
+        ),
+    ] {
+        let message = c.err("PUT", "/collections/v/vectors/b", Some(&body), 400);
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    assert_eq!(
+        c.call(
+            "PUT",
+            "/collections/nope/vectors/b",
+            Some(&json!({"sparse": {}}))
+        )
+        .0,
+        404
+    );
+
+    // Let the points written with `b` be sealed, then delete it: its data is no longer returned
+    // or searchable.
+    c.wait_for_seals("v", 3);
+    c.ok("DELETE", "/collections/v/vectors/b?wait=true", None);
+    assert_eq!(vector_names(&c, "v", 10), ["a"]);
+    let message = c.err(
+        "POST",
+        "/collections/v/points/query",
+        Some(&json!({"query": [1.0, 0.0], "using": "b"})),
+        400,
+    );
+    assert!(message.contains('b'), "{message}");
+    let message = c.err("DELETE", "/collections/v/vectors/b", None, 400);
+    assert!(message.contains('b'), "{message}");
+
+    // The name comes back with another size: the old rows, still in sealed segments, are not its.
+    c.ok(
+        "PUT",
+        "/collections/v/vectors/b",
+        Some(&json!({"dense": {"size": 3, "distance": "Dot"}})),
+    );
+    assert_eq!(vector_names(&c, "v", 10), ["a"]);
+    assert!(query_ids(&c, "v", json!({"query": [1.0, 0.0, 0.0], "using": "b"})).is_empty());
+    c.upsert(
+        "v",
+        json!([{"id": 30, "vector": {"a": [0.0, 0.0, 0.0, 1.0], "b": [0.0, 0.0, 1.0]}}]),
+    );
+    assert_eq!(
+        query_ids(&c, "v", json!({"query": [0.0, 0.0, 1.0], "using": "b"})),
+        [30]
+    );
+    let before: Vec<Value> = [1, 10, 20, 30]
+        .iter()
+        .map(|&id| json!(vector_names(&c, "v", id)))
+        .collect();
+
+    // All of it survives a restart.
+    server.terminate();
+    let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
+    let c = server.client();
+    let after: Vec<Value> = [1, 10, 20, 30]
+        .iter()
+        .map(|&id| json!(vector_names(&c, "v", id)))
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(
+        after,
+        [
+            json!(["a"]),
+            json!(["a"]),
+            json!(["a", "s"]),
+            json!(["a", "b"])
+        ]
+    );
+    assert_eq!(
+        query_ids(&c, "v", json!({"query": [0.0, 0.0, 1.0], "using": "b"})),
+        [30]
+    );
+    assert_eq!(c.ok("GET", "/collections/v", None)["points_count"], 7);
+
+    // The last vector cannot go.
+    c.ok(
+        "PUT",
+        "/collections/one",
+        Some(&json!({"vectors": {"x": {"size": 2, "distance": "Dot"}}})),
+    );
+    let message = c.err("DELETE", "/collections/one/vectors/x", None, 400);
+    assert!(message.contains("at least one vector"), "{message}");
+}

@@ -1,14 +1,15 @@
-//! `/collections…`: create, list, inspect, check and delete collections.
+//! `/collections…`: create, list, inspect, update and delete collections, and add or delete their
+//! named vectors.
 
 use actix_web::{web, HttpResponse};
 
 use super::{blocking, resource, respond};
-use crate::api::collection_update::UpdateCollection;
+use crate::api::collection_update::{UpdateCollection, VectorNameConfig};
 use crate::api::collections::{
     validate_name, CollectionDescription, CollectionExistence, CollectionInfoOut, CollectionsList,
     CreateCollection,
 };
-use crate::api::common::WaitParams;
+use crate::api::common::{UpdateResult, WaitParams};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
@@ -22,7 +23,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(update_collection))
                 .route(web::delete().to(delete_collection)),
         )
-        .service(resource("/collections/{name}/exists").route(web::get().to(collection_exists)));
+        .service(resource("/collections/{name}/exists").route(web::get().to(collection_exists)))
+        .service(
+            resource("/collections/{name}/vectors/{vector}")
+                .route(web::put().to(create_vector))
+                .route(web::delete().to(delete_vector)),
+        );
 }
 
 /// List collections.
@@ -95,6 +101,58 @@ pub async fn update_collection(
             Ok(true)
         })
         .await
+    })
+    .await
+}
+
+/// Add a named vector to a collection (dense or sparse). Existing points have no vector of that
+/// name until they are written with one.
+#[utoipa::path(put, path = "/collections/{name}/vectors/{vector}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"),
+           ("vector" = String, Path, description = "The new vector's name"), WaitParams),
+    request_body = VectorNameConfig,
+    responses(
+        (status = 200, description = "Added durably", body = inline(super::Envelope<UpdateResult>)),
+        (status = 400, description = "The name exists, or an invalid or unsupported config", body = super::ErrorEnvelope),
+        (status = 404, description = "No such collection", body = super::ErrorEnvelope)))]
+pub async fn create_vector(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _wait: web::Query<WaitParams>,
+    body: web::Json<VectorNameConfig>,
+) -> HttpResponse {
+    respond(async move {
+        let (name, vector) = path.into_inner();
+        let new = body.into_inner().into_new_vector(&vector)?;
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            Ok(UpdateResult::completed(
+                collection.create_vector(&vector, new)?,
+            ))
+        })
+        .await
+    })
+    .await
+}
+
+/// Delete a named vector: its data is no longer returned or searchable; its files go when their
+/// segments are rewritten.
+#[utoipa::path(delete, path = "/collections/{name}/vectors/{vector}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"),
+           ("vector" = String, Path, description = "The vector's name"), WaitParams),
+    responses(
+        (status = 200, description = "Deleted durably", body = inline(super::Envelope<UpdateResult>)),
+        (status = 400, description = "No such vector, a vector bound to a model, or the last vector", body = super::ErrorEnvelope),
+        (status = 404, description = "No such collection", body = super::ErrorEnvelope)))]
+pub async fn delete_vector(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _wait: web::Query<WaitParams>,
+) -> HttpResponse {
+    respond(async move {
+        let (name, vector) = path.into_inner();
+        let collection = state.collection(&name)?;
+        blocking(move || Ok(UpdateResult::completed(collection.delete_vector(&vector)?))).await
     })
     .await
 }
