@@ -470,6 +470,32 @@ def collection_update_section(client):
     except UnexpectedResponse as e:
         check("strict_mode_config is refused by name", e.status_code == 400 and "strict_mode_config" in str(e),
               str(e))
+
+    # Named vectors added to and deleted from the existing collection.
+    added = client.create_vector_name(name, "title", models.DenseVectorNameConfig(
+        dense=models.DenseVectorConfig(size=2, distance=models.Distance.COSINE)))
+    check("create_vector_name", added.status == models.UpdateStatus.COMPLETED, str(added))
+    client.create_vector_name(name, "keywords", models.SparseVectorNameConfig(
+        sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+    config = client.get_collection(name).config
+    check("added vectors read back", config.params.vectors["title"].size == 2
+          and config.params.sparse_vectors["keywords"].modifier == models.Modifier.IDF, str(config.params))
+    old = client.retrieve(name, ids=[3], with_vectors=True)[0]
+    check("existing points have no added vector", set(old.vector) == {"dense", "raw"}, str(old.vector))
+    client.upsert(name, points=[models.PointStruct(id=100, vector={
+        "dense": [0.0, 0.0, 1.0, 0.0], "raw": [0.0, 0.0, 1.0, 0.0], "title": [1.0, 0.0],
+        "keywords": models.SparseVector(indices=[5], values=[1.0])})])
+    res = client.query_points(name, query=[1.0, 0.0], using="title", limit=5)
+    check("search on an added vector", [p.id for p in res.points] == [100], str(res.points))
+    client.delete_vector_name(name, "title")
+    check("deleted vector is gone", "title" not in client.get_collection(name).config.params.vectors)
+    got = client.retrieve(name, ids=[100], with_vectors=True)[0]
+    check("deleted vector is not returned", set(got.vector) == {"dense", "raw", "keywords"}, str(got.vector))
+    try:
+        client.query_points(name, query=[1.0, 0.0], using="title", limit=5)
+        check("search on a deleted vector fails", False)
+    except UnexpectedResponse as e:
+        check("search on a deleted vector is 400", e.status_code == 400, str(e))
     client.delete_collection(name)
 
 
