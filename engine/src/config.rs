@@ -646,3 +646,57 @@ impl CollectionConfig {
             .ok_or_else(|| Error::VectorNameNotFound(name.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexing_threshold_seals_by_kib_of_dense_vectors() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.optimizer_config.segment_max_points = 1_000;
+        assert!(!c.seal_due(999));
+        assert!(c.seal_due(1_000));
+        // 16 bytes a point: 64 points are 1 KiB.
+        c.optimizer_config.indexing_threshold = Some(1);
+        assert!(!c.seal_due(0));
+        assert!(!c.seal_due(63));
+        assert!(c.seal_due(64));
+        // 0 turns it off, as no threshold does.
+        c.optimizer_config.indexing_threshold = Some(0);
+        assert!(!c.seal_due(64));
+    }
+
+    #[test]
+    fn per_vector_hnsw_overrides_only_the_fields_it_sets() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.vectors.get_mut("").unwrap().hnsw_config = Some(HnswConfigDiff {
+            m: Some(8),
+            ..HnswConfigDiff::default()
+        });
+        c.hnsw_config.ef_construct = 300;
+        let h = c.hnsw_for("");
+        assert_eq!((h.m, h.ef_construct), (8, 300));
+        // A stored full config (as older versions wrote) still reads as a diff.
+        let old: HnswConfigDiff = serde_json::from_str(
+            r#"{"m": 4, "ef_construct": 50, "ef": 10, "full_scan_threshold": 5, "on_disk": false}"#,
+        )
+        .unwrap();
+        assert_eq!(old.m, Some(4));
+        assert_eq!(old.on_disk, Some(false));
+    }
+
+    #[test]
+    fn a_vector_added_later_is_not_held_by_older_segments() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        assert!(c.segment_holds("", 0));
+        assert!(!c.segment_holds("gone", 7));
+        c.vectors.insert("late".into(), c.vectors[""].clone());
+        c.added_at_segment.insert("late".into(), 5);
+        assert!(!c.segment_holds("late", 4));
+        assert!(c.segment_holds("late", 5));
+        let old = c.clone();
+        c.vectors.get_mut("late").unwrap().size = 8;
+        assert!(c.check_update_from(&old).is_err());
+    }
+}

@@ -53,6 +53,9 @@ pub struct UpdateCollection {
     pub metadata: Option<Value>,
 }
 
+/// The refusal of a `strict_mode_config`, at creation and in an update.
+pub const NO_STRICT_MODE: &str = "`strict_mode_config` is not supported: Quiver has no strict mode";
+
 /// `vectors.<name>` of an update.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -138,9 +141,7 @@ impl UpdateCollection {
             .as_ref()
             .is_some_and(|v| !v.is_null())
         {
-            return Err(invalid(
-                "`strict_mode_config` is not supported: Quiver has no strict mode",
-            ));
+            return Err(invalid(NO_STRICT_MODE));
         }
         let mut on_disk_payload = None;
         if let Some(params) = self.params {

@@ -24,8 +24,8 @@ use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
 /// (`shard_number`, `replication_factor`, `write_consistency_factor`, `wal_config`,
-/// `strict_mode_config`, `sharding_method`) are accepted and ignored; `on_disk_payload` and
-/// `metadata` are stored and shown as set.
+/// `sharding_method`) are accepted and ignored; `on_disk_payload` and `metadata` are stored and
+/// shown as set; `strict_mode_config` is refused (Quiver has no strict mode).
 #[derive(Debug, Deserialize, ToSchema)]
 // Some fields are parsed only so that Qdrant clients can send them.
 #[allow(dead_code)]
@@ -56,6 +56,9 @@ pub struct CreateCollection {
     /// Ignored: the WAL is fsynced on every write.
     #[schema(value_type = Option<Object>)]
     pub wal_config: Option<Value>,
+    /// Not supported: refused when set.
+    #[schema(value_type = Option<Object>)]
+    pub strict_mode_config: Option<Value>,
     /// Quantization of every dense vector that does not set its own: `{"scalar": {"type": "int8",
     /// "quantile": 0.99, "always_ram": true}}` or `{"binary": {"always_ram": true, "encoding":
     /// "one_bit"}}`.
@@ -474,6 +477,13 @@ impl CreateCollection {
         }
         if self.init_from.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(invalid("`init_from` is not supported"));
+        }
+        if self
+            .strict_mode_config
+            .as_ref()
+            .is_some_and(|v| !v.is_null())
+        {
+            return Err(invalid(super::collection_update::NO_STRICT_MODE));
         }
         for (field, value) in [
             ("shard_number", self.shard_number),
@@ -908,6 +918,17 @@ mod tests {
     #[test]
     fn unsupported_settings_are_clear_errors() {
         assert!(parse(r#"{"vectors": {"size": 4, "distance": "Manhattan"}}"#).is_err());
+        let strict = parse(
+            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": {"enabled": true}}"#,
+        );
+        assert!(strict
+            .unwrap_err()
+            .to_string()
+            .contains("strict_mode_config"));
+        assert!(parse(
+            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": null}"#
+        )
+        .is_ok());
         assert!(
             parse(r#"{"vectors": {"size": 4, "distance": "Dot", "datatype": "uint8"}}"#).is_err()
         );
