@@ -1,4 +1,5 @@
-//! A collection's configuration: fixed at creation, stored with the data, never re-derived from flags.
+//! A collection's configuration: set at creation, changed only through the collection (PATCH and the
+//! vector name routes), stored with the data, never re-derived from flags.
 
 use std::collections::BTreeMap;
 

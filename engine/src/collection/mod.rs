@@ -368,7 +368,7 @@ pub struct Collection {
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// What `config.json` holds: the config fixed at creation with the payload schema beside its fields.
+/// What `config.json` holds: the current config with the payload schema beside its fields.
 #[derive(Deserialize)]
 struct StoredConfig {
     #[serde(flatten)]

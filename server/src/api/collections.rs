@@ -619,7 +619,7 @@ pub struct CollectionInfoOut {
 /// `config` of the collection info.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CollectionConfigOut {
-    /// Vectors and (fixed) cluster parameters.
+    /// Vectors, sparse vectors and (fixed) cluster parameters.
     pub params: CollectionParamsOut,
     /// Collection-wide HNSW parameters.
     pub hnsw_config: HnswConfigOut,
@@ -642,9 +642,9 @@ pub struct CollectionConfigOut {
 /// `config.params`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CollectionParamsOut {
-    /// As given at creation.
+    /// As set (at creation, by PATCH and by the vector name routes).
     pub vectors: VectorsConfigOut,
-    /// Sparse vectors, as given at creation (absent when there are none).
+    /// Sparse vectors, as set (absent when there are none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparse_vectors: Option<BTreeMap<String, SparseVectorParamsDto>>,
     /// Always 1.
@@ -680,7 +680,7 @@ pub struct VectorParamsOut {
     /// Present for a multivector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multivector_config: Option<MultiVectorConfigDto>,
-    /// As set at creation; absent means false (rows read into memory).
+    /// As set; absent means false (rows read into memory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
     /// This vector's own quantization, when set.
