@@ -316,6 +316,9 @@ def main():
     # --- update and delete named vectors, batch updates ------------------------------------------
     vectors_and_batch_section(client)
 
+    # --- collection settings changed after creation ---------------------------------------------
+    collection_update_section(client)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -402,6 +405,109 @@ def conditional(client):
     got = client.retrieve("cond", ids=[1], with_payload=models.PayloadSelectorInclude(include=["c.name"]))[0]
     check("with_payload includes nested paths", got.payload == {"c": {"name": "x"}}, str(got.payload))
     client.delete_collection("cond")
+def collection_update_section(client):
+    """update_collection with optimizers_config, hnsw_config, vectors_config, quantization and
+    metadata; get_collection shows each change, merged as Qdrant merges it; a bad update is a 400."""
+    name = "updated"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    client.create_collection(
+        name,
+        vectors_config={
+            "dense": models.VectorParams(size=4, distance=models.Distance.COSINE,
+                                         hnsw_config=models.HnswConfigDiff(m=8)),
+            "raw": models.VectorParams(size=4, distance=models.Distance.DOT),
+        },
+        on_disk_payload=False,
+        metadata={"owner": "search", "stage": "draft"},
+    )
+    info = client.get_collection(name)
+    check("on_disk_payload reads back as set", info.config.params.on_disk_payload is False,
+          str(info.config.params))
+    check("vector hnsw_config reads back as set",
+          info.config.params.vectors["dense"].hnsw_config == models.HnswConfigDiff(m=8),
+          str(info.config.params.vectors["dense"].hnsw_config))
+    client.upsert(name, points=[
+        models.PointStruct(id=i, vector={"dense": [1.0, float(i), 0.0, 0.0], "raw": [0.0, 1.0, 0.0, float(i)]})
+        for i in range(10)])
+    check("update collection", client.update_collection(
+        name,
+        optimizers_config=models.OptimizersConfigDiff(deleted_threshold=0.4, indexing_threshold=5000),
+        hnsw_config=models.HnswConfigDiff(m=20, ef_construct=128),
+        vectors_config={
+            "dense": models.VectorParamsDiff(hnsw_config=models.HnswConfigDiff(ef_construct=64), on_disk=True),
+            "raw": models.VectorParamsDiff(quantization_config=models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True))),
+        },
+        collection_params=models.CollectionParamsDiff(on_disk_payload=True),
+        metadata={"stage": "live", "version": 3},
+    ))
+    config = client.get_collection(name).config
+    check("optimizers_config updated", config.optimizer_config.deleted_threshold == 0.4
+          and config.optimizer_config.indexing_threshold == 5000, str(config.optimizer_config))
+    check("hnsw_config updated", config.hnsw_config.m == 20 and config.hnsw_config.ef_construct == 128,
+          str(config.hnsw_config))
+    dense = config.params.vectors["dense"]
+    check("vector hnsw_config merged", dense.hnsw_config == models.HnswConfigDiff(m=8, ef_construct=64),
+          str(dense.hnsw_config))
+    check("vector on_disk updated", dense.on_disk is True, str(dense))
+    raw = config.params.vectors["raw"]
+    check("vector quantization updated", raw.quantization_config is not None
+          and raw.quantization_config.scalar.always_ram is True, str(raw))
+    check("on_disk_payload updated", config.params.on_disk_payload is True, str(config.params))
+    check("metadata merged", config.metadata == {"owner": "search", "stage": "live", "version": 3},
+          str(config.metadata))
+    client.update_collection(name, metadata={"owner": None})
+    check("metadata key removed by null",
+          client.get_collection(name).config.metadata == {"stage": "live", "version": 3})
+    client.update_collection(name, quantization_config=models.Disabled.DISABLED,
+                             vectors_config={"raw": models.VectorParamsDiff(
+                                 quantization_config=models.Disabled.DISABLED)})
+    config = client.get_collection(name).config
+    check("quantization disabled", config.params.vectors["raw"].quantization_config is None
+          and config.quantization_config is None, str(config))
+    res = client.query_points(name, query=[1.0, 9.0, 0.0, 0.0], using="dense", limit=1)
+    check("points searchable after update", res.points[0].id == 9, str(res.points))
+    try:
+        client.update_collection(name, collection_params=models.CollectionParamsDiff(replication_factor=3))
+        check("replication_factor update fails", False)
+    except UnexpectedResponse as e:
+        check("replication_factor update is 400", e.status_code == 400 and "replication_factor" in str(e), str(e))
+    try:
+        client.update_collection(name, strict_mode_config=models.StrictModeConfig(enabled=True))
+        check("strict_mode_config update fails", False)
+    except UnexpectedResponse as e:
+        check("strict_mode_config is refused by name", e.status_code == 400 and "strict_mode_config" in str(e),
+              str(e))
+
+    # Named vectors added to and deleted from the existing collection.
+    added = client.create_vector_name(name, "title", models.DenseVectorNameConfig(
+        dense=models.DenseVectorConfig(size=2, distance=models.Distance.COSINE)))
+    check("create_vector_name", added.status == models.UpdateStatus.COMPLETED, str(added))
+    client.create_vector_name(name, "keywords", models.SparseVectorNameConfig(
+        sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)))
+    config = client.get_collection(name).config
+    check("added vectors read back", config.params.vectors["title"].size == 2
+          and config.params.sparse_vectors["keywords"].modifier == models.Modifier.IDF, str(config.params))
+    old = client.retrieve(name, ids=[3], with_vectors=True)[0]
+    check("existing points have no added vector", set(old.vector) == {"dense", "raw"}, str(old.vector))
+    client.upsert(name, points=[models.PointStruct(id=100, vector={
+        "dense": [0.0, 0.0, 1.0, 0.0], "raw": [0.0, 0.0, 1.0, 0.0], "title": [1.0, 0.0],
+        "keywords": models.SparseVector(indices=[5], values=[1.0])})])
+    res = client.query_points(name, query=[1.0, 0.0], using="title", limit=5)
+    check("search on an added vector", [p.id for p in res.points] == [100], str(res.points))
+    client.delete_vector_name(name, "title")
+    check("deleted vector is gone", "title" not in client.get_collection(name).config.params.vectors)
+    got = client.retrieve(name, ids=[100], with_vectors=True)[0]
+    check("deleted vector is not returned", set(got.vector) == {"dense", "raw", "keywords"}, str(got.vector))
+    try:
+        client.query_points(name, query=[1.0, 0.0], using="title", limit=5)
+        check("search on a deleted vector fails", False)
+    except UnexpectedResponse as e:
+        check("search on a deleted vector is 400", e.status_code == 400, str(e))
+    client.delete_collection(name)
+
+
 def sparse_and_hybrid(client, url, key):
     """Sparse vectors beside a dense one, a sparse query with `using`, IDF, the legacy search with a
     NamedSparseVector, and an RRF hybrid query, each checked against an answer computed here."""

@@ -1,4 +1,5 @@
-//! A collection's configuration: fixed at creation, stored with the data, never re-derived from flags.
+//! A collection's configuration: set at creation, changed only through the collection (PATCH and the
+//! vector name routes), stored with the data, never re-derived from flags.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +48,51 @@ pub struct HnswConfig {
     /// Serve sealed graphs from their mapped files instead of reading them into memory at open
     /// (Qdrant's `hnsw_config.on_disk`; default false).
     pub on_disk: bool,
+}
+
+/// Per-vector HNSW settings: only the fields set, each overriding the collection's (Qdrant's
+/// `HnswConfigDiff`). Kept as set so the API echoes what the user asked for, and so a later change of
+/// the collection's settings still reaches the fields a vector does not override.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HnswConfigDiff {
+    /// See [`HnswConfig::m`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    /// See [`HnswConfig::ef_construct`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    /// See [`HnswConfig::ef`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ef: Option<usize>,
+    /// See [`HnswConfig::full_scan_threshold`] (points).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    /// See [`HnswConfig::on_disk`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+}
+
+impl HnswConfigDiff {
+    /// `base` with the fields set here replaced.
+    pub fn apply(&self, base: &HnswConfig) -> HnswConfig {
+        HnswConfig {
+            m: self.m.unwrap_or(base.m),
+            ef_construct: self.ef_construct.unwrap_or(base.ef_construct),
+            ef: self.ef.unwrap_or(base.ef),
+            full_scan_threshold: self.full_scan_threshold.unwrap_or(base.full_scan_threshold),
+            on_disk: self.on_disk.unwrap_or(base.on_disk),
+        }
+    }
+
+    /// The fields of `other` that are set, written over these.
+    pub fn merge(&mut self, other: &HnswConfigDiff) {
+        self.m = other.m.or(self.m);
+        self.ef_construct = other.ef_construct.or(self.ef_construct);
+        self.ef = other.ef.or(self.ef);
+        self.full_scan_threshold = other.full_scan_threshold.or(self.full_scan_threshold);
+        self.on_disk = other.on_disk.or(self.on_disk);
+    }
 }
 
 impl Default for HnswConfig {
@@ -121,9 +167,9 @@ pub struct VectorParams {
     pub size: usize,
     /// How vectors are compared.
     pub distance: Distance,
-    /// Per-vector HNSW overrides; `None` takes the collection's.
+    /// Per-vector HNSW overrides; the fields not set (or all, when `None`) take the collection's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hnsw_config: Option<HnswConfig>,
+    pub hnsw_config: Option<HnswConfigDiff>,
     /// Set when each point holds a matrix (per-token vectors) instead of one vector. Multi-vectors get no
     /// HNSW graph: they are scored exactly (MaxSim) over candidates or over the whole collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +191,11 @@ pub struct OptimizerConfig {
     pub segment_max_points: usize,
     /// Fraction of deleted points above which a sealed segment is rewritten without them.
     pub deleted_threshold: f64,
+    /// KiB of dense vectors (4 bytes per component, summed over the dense vectors of each point) in
+    /// the appendable segment that trigger a seal before `segment_max_points` is reached (Qdrant's
+    /// `indexing_threshold`). `None` or 0: only `segment_max_points` seals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexing_threshold: Option<usize>,
 }
 
 impl Default for OptimizerConfig {
@@ -152,6 +203,7 @@ impl Default for OptimizerConfig {
         OptimizerConfig {
             segment_max_points: 50_000,
             deleted_threshold: 0.2,
+            indexing_threshold: None,
         }
     }
 }
@@ -207,6 +259,22 @@ pub struct CollectionConfig {
     /// Named sparse vectors (Qdrant's `sparse_vectors`); their names differ from the dense ones.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sparse_vectors: BTreeMap<String, SparseVectorParams>,
+    /// Qdrant's `on_disk_payload`, as set (default true). Stored so that it reads back as set; sealed
+    /// segments keep payloads in their files either way.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub on_disk_payload: bool,
+    /// Free-form metadata of the collection (Qdrant's `metadata`): stored and returned, never read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Vectors (dense or sparse) added after creation, by name: the first segment id that holds
+    /// them. Older segments may still store the columns of a deleted vector of the same name, which
+    /// are not this vector's and are never opened.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub added_at_segment: BTreeMap<String, u64>,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// How a sparse vector's query weights are modified at search time (Qdrant's `modifier`).
@@ -298,6 +366,9 @@ impl CollectionConfig {
             embedding: BTreeMap::new(),
             quantization_config: None,
             sparse_vectors: BTreeMap::new(),
+            on_disk_payload: true,
+            metadata: None,
+            added_at_segment: BTreeMap::new(),
         }
     }
 
@@ -455,12 +526,67 @@ impl CollectionConfig {
         }
     }
 
-    /// The HNSW parameters that apply to a named vector.
-    pub fn hnsw_for(&self, name: &str) -> &HnswConfig {
+    /// The HNSW parameters that apply to a named vector: its own over the collection's.
+    pub fn hnsw_for(&self, name: &str) -> HnswConfig {
+        match self.vectors.get(name).and_then(|p| p.hnsw_config.as_ref()) {
+            Some(diff) => diff.apply(&self.hnsw_config),
+            None => self.hnsw_config.clone(),
+        }
+    }
+
+    /// Bytes of dense vector data per point: 4 per component of every dense, single vector (the
+    /// unit of [`OptimizerConfig::indexing_threshold`]).
+    pub fn dense_bytes_per_point(&self) -> usize {
         self.vectors
-            .get(name)
-            .and_then(|p| p.hnsw_config.as_ref())
-            .unwrap_or(&self.hnsw_config)
+            .values()
+            .filter(|p| p.multivector_config.is_none())
+            .map(|p| p.size * std::mem::size_of::<f32>())
+            .sum()
+    }
+
+    /// Whether an appendable segment of `points` points is due to be sealed: it holds
+    /// `segment_max_points`, or at least `indexing_threshold` KiB of dense vectors.
+    pub fn seal_due(&self, points: usize) -> bool {
+        let opt = &self.optimizer_config;
+        if points >= opt.segment_max_points {
+            return true;
+        }
+        match opt.indexing_threshold {
+            Some(kib) if kib > 0 && points > 0 => {
+                points.saturating_mul(self.dense_bytes_per_point()) >= kib.saturating_mul(1024)
+            }
+            _ => false,
+        }
+    }
+
+    /// Refuses a changed config (`self`) that differs from `old` in what cannot change after
+    /// creation: the vectors' names, sizes, distances and multivector settings, the sparse vectors'
+    /// names and the embedding bindings.
+    pub fn check_update_from(&self, old: &CollectionConfig) -> Result<()> {
+        let fixed = |c: &CollectionConfig| {
+            c.vectors
+                .iter()
+                .map(|(n, p)| (n.clone(), p.size, p.distance, p.multivector_config))
+                .collect::<Vec<_>>()
+        };
+        if fixed(self) != fixed(old) {
+            return Err(Error::InvalidInput(
+                "a vector's name, size, distance and multivector_config cannot change".into(),
+            ));
+        }
+        if !self.sparse_vectors.keys().eq(old.sparse_vectors.keys())
+            || self.added_at_segment != old.added_at_segment
+        {
+            return Err(Error::InvalidInput(
+                "sparse vectors cannot be added or removed by an update".into(),
+            ));
+        }
+        if self.embedding != old.embedding {
+            return Err(Error::InvalidInput(
+                "embedding bindings cannot change after creation".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Where sealed segments serve a vector's rows (and its Matryoshka prefix rows) from.
@@ -499,6 +625,16 @@ impl CollectionConfig {
         self.sparse_vectors.get(name)
     }
 
+    /// Whether the sealed segment `segment` holds this collection's vector `name`: the name is one of
+    /// its vectors, and the segment is not older than the vector.
+    pub fn segment_holds(&self, name: &str, segment: u64) -> bool {
+        self.has_vector(name)
+            && self
+                .added_at_segment
+                .get(name)
+                .is_none_or(|&first| segment >= first)
+    }
+
     /// Whether `name` is a dense, multi or sparse vector of the collection.
     pub fn has_vector(&self, name: &str) -> bool {
         self.vectors.contains_key(name) || self.sparse_vectors.contains_key(name)
@@ -509,5 +645,59 @@ impl CollectionConfig {
         self.vectors
             .get(name)
             .ok_or_else(|| Error::VectorNameNotFound(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexing_threshold_seals_by_kib_of_dense_vectors() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.optimizer_config.segment_max_points = 1_000;
+        assert!(!c.seal_due(999));
+        assert!(c.seal_due(1_000));
+        // 16 bytes a point: 64 points are 1 KiB.
+        c.optimizer_config.indexing_threshold = Some(1);
+        assert!(!c.seal_due(0));
+        assert!(!c.seal_due(63));
+        assert!(c.seal_due(64));
+        // 0 turns it off, as no threshold does.
+        c.optimizer_config.indexing_threshold = Some(0);
+        assert!(!c.seal_due(64));
+    }
+
+    #[test]
+    fn per_vector_hnsw_overrides_only_the_fields_it_sets() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.vectors.get_mut("").unwrap().hnsw_config = Some(HnswConfigDiff {
+            m: Some(8),
+            ..HnswConfigDiff::default()
+        });
+        c.hnsw_config.ef_construct = 300;
+        let h = c.hnsw_for("");
+        assert_eq!((h.m, h.ef_construct), (8, 300));
+        // A stored full config (as older versions wrote) still reads as a diff.
+        let old: HnswConfigDiff = serde_json::from_str(
+            r#"{"m": 4, "ef_construct": 50, "ef": 10, "full_scan_threshold": 5, "on_disk": false}"#,
+        )
+        .unwrap();
+        assert_eq!(old.m, Some(4));
+        assert_eq!(old.on_disk, Some(false));
+    }
+
+    #[test]
+    fn a_vector_added_later_is_not_held_by_older_segments() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        assert!(c.segment_holds("", 0));
+        assert!(!c.segment_holds("gone", 7));
+        c.vectors.insert("late".into(), c.vectors[""].clone());
+        c.added_at_segment.insert("late".into(), 5);
+        assert!(!c.segment_holds("late", 4));
+        assert!(c.segment_holds("late", 5));
+        let old = c.clone();
+        c.vectors.get_mut("late").unwrap().size = 8;
+        assert!(c.check_update_from(&old).is_err());
     }
 }

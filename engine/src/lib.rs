@@ -18,8 +18,8 @@ pub mod sparse;
 
 pub use collection::{Collection, Collections};
 pub use config::{
-    CollectionConfig, Distance, EmbeddingBinding, HnswConfig, SparseModifier, SparseVectorParams,
-    VectorParams,
+    CollectionConfig, Distance, EmbeddingBinding, HnswConfig, HnswConfigDiff, SparseModifier,
+    SparseVectorParams, VectorParams,
 };
 pub use error::{Error, Result};
 pub use filter::Filter;

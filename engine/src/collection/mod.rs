@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! <data_dir>/collections/<name>/
-//!     config.json         CollectionConfig, written once at creation, and the payload schema,
-//!                         rewritten (atomically) when a payload index is created or deleted
+//!     config.json         CollectionConfig and the payload schema, written at creation and
+//!                         rewritten (atomically) when the config is updated or a payload index is
+//!                         created or deleted
 //!     manifest.bin        sealed segments, their files and checksums, WAL position folded into them
 //!     wal/                write-ahead log chunks
 //!     segments/seg-<id>/  one directory per sealed segment
@@ -356,13 +357,22 @@ impl Collections {
     }
 }
 
+/// A vector added to an existing collection.
+#[derive(Clone, Debug)]
+pub enum NewVector {
+    /// A dense vector or multivector.
+    Dense(crate::config::VectorParams),
+    /// A sparse vector.
+    Sparse(crate::config::SparseVectorParams),
+}
+
 /// One collection. All methods take `&self` and are safe to call from many threads.
 pub struct Collection {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// What `config.json` holds: the config fixed at creation with the payload schema beside its fields.
+/// What `config.json` holds: the current config with the payload schema beside its fields.
 #[derive(Deserialize)]
 struct StoredConfig {
     #[serde(flatten)]
@@ -460,7 +470,7 @@ impl Collection {
         let shared = Arc::new(Shared {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            config,
+            config: RwLock::new(Arc::new(config)),
             options,
             wal,
             writer: Mutex::new(()),
@@ -507,9 +517,74 @@ impl Collection {
         &self.shared.name
     }
 
-    /// The config fixed at creation.
-    pub fn config(&self) -> &CollectionConfig {
-        &self.shared.config
+    /// The current config (the `Arc` keeps the one taken, whatever changes after).
+    pub fn config(&self) -> Arc<CollectionConfig> {
+        self.shared.config()
+    }
+
+    /// Changes the config (PATCH `/collections/{name}`): `edit` changes a copy, which must keep the
+    /// vectors' names, sizes, distances and multivector settings, the sparse vectors' names and the
+    /// embedding bindings, and pass validation. Durable (in `config.json`) on return. Segments sealed
+    /// before keep the graphs, codes and residency they were built with; seals and rewrites from then
+    /// on follow the new config.
+    pub fn update_config(
+        &self,
+        edit: impl FnOnce(&mut CollectionConfig) -> Result<()>,
+    ) -> Result<()> {
+        self.shared.change_config(edit)
+    }
+
+    /// Adds a named vector (Qdrant's `PUT /collections/{name}/vectors/{vector}`): existing points
+    /// have no vector of that name until they are written with one. The appendable segment is
+    /// sealed and the sealed segments reopened before this returns; durable on return.
+    /// The result is the log position the change follows (Qdrant's operation id).
+    pub fn create_vector(&self, name: &str, vector: NewVector) -> Result<u64> {
+        if name.is_empty() {
+            return Err(Error::InvalidInput(
+                "a vector name must not be empty".into(),
+            ));
+        }
+        self.shared.change_vectors(|config, next_segment| {
+            if config.has_vector(name) {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}` already exists"
+                )));
+            }
+            match vector {
+                NewVector::Dense(params) => {
+                    config.vectors.insert(name.to_string(), params);
+                }
+                NewVector::Sparse(params) => {
+                    config.sparse_vectors.insert(name.to_string(), params);
+                }
+            }
+            config
+                .added_at_segment
+                .insert(name.to_string(), next_segment);
+            Ok(())
+        })?;
+        Ok(self.shared.wal.last_seq())
+    }
+
+    /// Deletes a named vector (Qdrant's `DELETE /collections/{name}/vectors/{vector}`): its data is
+    /// no longer returned or searchable at once; its files go when their segments are rewritten. A
+    /// vector bound to an embedding model, or the collection's last vector, cannot be deleted.
+    pub fn delete_vector(&self, name: &str) -> Result<u64> {
+        self.shared.change_vectors(|config, _| {
+            if !config.has_vector(name) {
+                return Err(Error::VectorNameNotFound(name.to_string()));
+            }
+            if config.embedding.contains_key(name) {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}` is bound to an embedding model and cannot be deleted"
+                )));
+            }
+            config.vectors.remove(name);
+            config.sparse_vectors.remove(name);
+            config.added_at_segment.remove(name);
+            Ok(())
+        })?;
+        Ok(self.shared.wal.last_seq())
     }
 
     /// The payload indexes, by field.
@@ -559,7 +634,7 @@ impl Collection {
         conditions: &UpsertConditions,
     ) -> Result<u64> {
         let mut points = points;
-        validate::points(&self.shared.config, &mut points)?;
+        validate::points(&self.shared.config(), &mut points)?;
         check_filter(conditions.update_filter.as_ref())?;
         self.shared.write(|set| {
             if *conditions != UpsertConditions::default() {
@@ -622,7 +697,7 @@ impl Collection {
     }
 
     fn update_one(&self, mut op: UpdateOperation) -> Result<u64> {
-        update::check(&self.shared.config, &mut op)?;
+        update::check(&self.shared.config(), &mut op)?;
         self.shared
             .write(|set| update::Pending::new(set).resolve(op))
     }
@@ -640,7 +715,7 @@ impl Collection {
             }
         };
         for (i, op) in ops.iter_mut().enumerate() {
-            update::check(&self.shared.config, op).map_err(in_op(i, op.kind()))?;
+            update::check(&self.shared.config(), op).map_err(in_op(i, op.kind()))?;
         }
         self.shared.write(|set| {
             let mut pending = update::Pending::new(set);
@@ -661,14 +736,14 @@ impl Collection {
         with_vectors: &WithVectors,
     ) -> Result<Vec<Record>> {
         let set = self.shared.snapshot();
-        read::retrieve(&self.shared.config, &set, ids, with_payload, with_vectors)
+        read::retrieve(&self.shared.config(), &set, ids, with_payload, with_vectors)
     }
 
     /// A page of points in id order.
     pub fn scroll(&self, request: &ScrollRequest) -> Result<ScrollResult> {
         check_filter(request.filter.as_ref())?;
         let set = self.shared.snapshot();
-        read::scroll(&self.shared.config, &set, request)
+        read::scroll(&self.shared.config(), &set, request)
     }
 
     /// How many live points match (all when `filter` is `None`).
@@ -682,7 +757,7 @@ impl Collection {
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         check_filter(request.filter.as_ref())?;
         let set = self.shared.snapshot();
-        search::search(&self.shared.config, &set, request)
+        search::search(&self.shared.config(), &set, request)
     }
 
     /// Plans and runs a query with its prefetches over one snapshot of the segments; the answer says
@@ -691,7 +766,7 @@ impl Collection {
         check_filter(request.filter.as_ref())?;
         check_prefetch_filters(&request.prefetch)?;
         let set = self.shared.snapshot();
-        planner::query(&self.shared.config, &set, request)
+        planner::query(&self.shared.config(), &set, request)
     }
 
     /// Runs a query in rounds over one snapshot and groups its hits by a payload field (Qdrant's
@@ -700,7 +775,7 @@ impl Collection {
         check_filter(request.query.filter.as_ref())?;
         check_prefetch_filters(&request.query.prefetch)?;
         let set = self.shared.snapshot();
-        groups::query_groups(&self.shared.config, &set, request)
+        groups::query_groups(&self.shared.config(), &set, request)
     }
 
     /// Seals the appendable segment now (builds its index) and trims the WAL.
@@ -815,8 +890,7 @@ fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
                     return;
                 }
                 let set = shared.snapshot();
-                let full = set.active.data.read().len()
-                    >= shared.config.optimizer_config.segment_max_points;
+                let full = shared.seal_due(&set);
                 if !(full || !set.frozen.is_empty() || shared.vacuum_wanted(&set)) {
                     continue;
                 }

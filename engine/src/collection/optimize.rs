@@ -82,8 +82,9 @@ impl Extracted {
             ex.ids.push(view.id(off));
             let pl = serde_json::to_vec(&*view.payload(off)).expect("a JSON map serialises");
             ex.payloads.push(pl);
-            for (name, _, rows, row_points) in ex.dense.iter_mut() {
-                if let Some(d) = view.dense(name) {
+            for (name, dim, rows, row_points) in ex.dense.iter_mut() {
+                // A column of another dimension is a deleted vector's, under a name since reused.
+                if let Some(d) = view.dense(name).filter(|d| d.slab.dim == *dim) {
                     if let Some(r) = d.point_to_row(off) {
                         rows.extend_from_slice(d.slab.row(r));
                         row_points.push(i as u32);
@@ -148,16 +149,25 @@ fn compressed_only(config: &CollectionConfig, name: &str, data: &[f32]) -> bool 
 type Built = (Arc<MemSegment>, Option<(SegmentEntry, Vec<u32>)>);
 
 /// Opens a sealed segment listed in the manifest, with its graphs, each file served from memory or
-/// from its map as the collection's config says.
+/// from its map as the collection's config says. Files of vectors the segment does not hold for the
+/// current config (deleted vectors, until a rewrite drops them) are left unopened.
 pub(crate) fn open_sealed(
     dir: &Path,
     entry: &SegmentEntry,
     config: &CollectionConfig,
 ) -> Result<Sealed> {
-    let files = open_segment(dir, entry, &|name| config.vector_residency(name))?;
+    let holds = |name: &str| config.segment_holds(name, entry.id);
+    let files = open_segment(dir, entry, &|name| {
+        if holds(name) {
+            config.vector_residency(name)
+        } else {
+            Residency::Mapped
+        }
+    })?;
     let mut vectors: BTreeMap<String, SealedVector> = files
         .dense
         .into_iter()
+        .filter(|(name, _)| holds(name))
         .map(|(name, rows)| {
             let dense = SealedDense {
                 rows,
@@ -168,7 +178,7 @@ pub(crate) fn open_sealed(
             (name, SealedVector::Dense(dense))
         })
         .collect();
-    for (name, rows) in files.multi {
+    for (name, rows) in files.multi.into_iter().filter(|(name, _)| holds(name)) {
         let multi = SealedMulti {
             rows: Some(rows),
             tokens: None,
@@ -182,6 +192,16 @@ pub(crate) fn open_sealed(
     for f in &entry.files {
         let path = f.full_path(dir);
         match &f.file {
+            SegmentFile::Graph { vector } if !holds(vector) => {}
+            SegmentFile::Attached { name }
+                if [
+                    PLAID_ATTACHED_PREFIX,
+                    CODES_ATTACHED_PREFIX,
+                    SPARSE_ATTACHED_PREFIX,
+                    PREFIX_ATTACHED_PREFIX,
+                ]
+                .iter()
+                .any(|p| name.strip_prefix(p).is_some_and(|v| !holds(v))) => {}
             SegmentFile::Graph { vector } => {
                 let graph = GraphView::open_as(&path, config.graph_residency(vector))?;
                 match vectors.get_mut(vector) {
@@ -252,9 +272,10 @@ impl Shared {
     fn build_graphs(&self, entry: &SegmentEntry) -> Result<Vec<FileEntry>> {
         // Read once to build: no need to copy the rows into memory first.
         let files = open_segment(&self.dir, entry, &|_| Residency::Mapped)?;
+        let config = self.config();
         let mut out = Vec::new();
         for (i, (name, dense)) in files.dense.iter().enumerate() {
-            let hnsw = self.config.hnsw_for(name);
+            let hnsw = config.hnsw_for(name);
             if hnsw.m == 0 || dense.num_rows() == 0 || dense.num_rows() < hnsw.full_scan_threshold {
                 continue;
             }
@@ -264,15 +285,14 @@ impl Shared {
                 deterministic: self.options.deterministic,
                 threads: self.options.build_threads,
             };
-            let distance = self.config.vector(name)?.distance;
+            let distance = config.vector(name)?.distance;
             let full = VectorSlab {
                 data: dense.rows(),
                 dim: dense.dim(),
             };
             // A Matryoshka-bound vector is walked on its prefix: the graph is built over the prefix
             // rows, which are kept beside it for searches.
-            let prefix_rows = self
-                .config
+            let prefix_rows = config
                 .index_dims(name)
                 .map(|dims| (dims, prefix_rows(distance, full, dims)));
             let slab = match &prefix_rows {
@@ -284,7 +304,7 @@ impl Shared {
             };
             let graph = build_graph(slab, distance, &params, &self.stop)?;
             // Codes are what the graph walk scores with, so a vector gets them with its graph.
-            if let Some(q) = self.config.quantization_for(name) {
+            if let Some(q) = config.quantization_for(name) {
                 let codes = build_codes(q, full);
                 let file_name = format!("codes-{i}.q");
                 let path = segment_dir(&self.dir, entry.id).join(&file_name);
@@ -327,8 +347,9 @@ impl Shared {
     /// Dot and Euclid fields differently from their raw scores; those are scanned exactly.
     fn build_token_stores(&self, id: u64, ex: &Extracted) -> Result<Vec<FileEntry>> {
         let mut out = Vec::new();
+        let config = self.config();
         for (i, (name, dim, offsets, data)) in ex.multi.iter().enumerate() {
-            let Some(store) = self.config.token_store(name) else {
+            let Some(store) = config.token_store(name) else {
                 continue;
             };
             if data.is_empty() {
@@ -374,7 +395,7 @@ impl Shared {
     fn write_new_segment(&self, manifest: &mut Manifest, ex: &Extracted) -> Result<SegmentEntry> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let mut entry = ex.write(&self.config, &self.dir, id)?;
+        let mut entry = ex.write(&self.config(), &self.dir, id)?;
         let graphs = self.build_graphs(&entry)?;
         entry.files.extend(graphs);
         let stores = self.build_token_stores(id, ex)?;
@@ -391,8 +412,7 @@ impl Shared {
         self.optimizing.store(true, Ordering::Release);
         let result = (|| {
             let set = self.snapshot();
-            let full =
-                set.active.data.read().len() >= self.config.optimizer_config.segment_max_points;
+            let full = self.seal_due(&set);
             if seal_now || full || !set.frozen.is_empty() || self.vacuum_wanted(&set) {
                 self.seal(&mut manifest)?;
             }
@@ -406,6 +426,8 @@ impl Shared {
     /// sealed segments with graphs, persists changed tombstones, commits the manifest, publishes the new
     /// set, then trims the WAL.
     fn seal(&self, current: &mut Manifest) -> Result<()> {
+        // One config for the whole seal (a concurrent update applies from the next one).
+        let config = self.config();
         // Freeze at one sequence number.
         let (frozen, sealed_snaps, wal_seq) = {
             let _w = self.writer.lock();
@@ -415,7 +437,7 @@ impl Shared {
             let mut frozen = old.frozen.clone();
             let active = if old.active.data.read().len() > 0 {
                 frozen.push(old.active.clone());
-                Arc::new(MemSegment::new(&self.config))
+                Arc::new(MemSegment::new(&config))
             } else {
                 old.active.clone()
             };
@@ -462,8 +484,8 @@ impl Shared {
             }
             // Writers can outpace seals, so a frozen segment may hold many times the configured size;
             // it is written as several segments of at most that size (id ranges, in order).
-            for part in live.chunks(self.config.optimizer_config.segment_max_points.max(1)) {
-                let ex = Extracted::from_view(&self.config, &View::mem(m), part);
+            for part in live.chunks(config.optimizer_config.segment_max_points.max(1)) {
+                let ex = Extracted::from_view(&config, &View::mem(m), part);
                 let entry = self.write_new_segment(&mut next, &ex)?;
                 next.segments.push(entry.clone());
                 built.push((m.clone(), Some((entry, part.to_vec()))));
@@ -501,7 +523,7 @@ impl Shared {
             if let Some((entry, live)) = b {
                 opened.push((
                     m.clone(),
-                    Arc::new(open_sealed(&self.dir, entry, &self.config)?),
+                    Arc::new(open_sealed(&self.dir, entry, &config)?),
                     live.clone(),
                 ));
             }
@@ -551,9 +573,89 @@ impl Shared {
         Ok(())
     }
 
+    /// Adds or deletes vectors: `edit` changes a copy of the config (given the id the next sealed
+    /// segment gets), which is validated and stored; the appendable segment, laid out for the old
+    /// vectors, is frozen and sealed at once, and the sealed segments are reopened under the new
+    /// config (a deleted vector's files stay until a rewrite, unopened). Holding the optimizer lock
+    /// throughout, so no seal or vacuum runs between the change and the reopening.
+    pub(crate) fn change_vectors(
+        &self,
+        edit: impl FnOnce(&mut CollectionConfig, u64) -> Result<()>,
+    ) -> Result<()> {
+        let mut manifest = self.optimizer.lock();
+        self.optimizing.store(true, Ordering::Release);
+        let result = (|| {
+            {
+                let _w = self.writer.lock();
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(crate::Error::Cancelled);
+                }
+                let mut next = CollectionConfig::clone(&self.config());
+                edit(&mut next, manifest.next_segment_id)?;
+                next.validate()?;
+                super::write_config(&self.dir, &next, &self.snapshot().schema)?;
+                let mut guard = self.segments.write();
+                let old = guard.clone();
+                let mut frozen = old.frozen.clone();
+                if old.active.data.read().len() > 0 {
+                    frozen.push(old.active.clone());
+                }
+                *guard = Arc::new(SegmentSet {
+                    sealed: old.sealed.clone(),
+                    frozen,
+                    active: Arc::new(MemSegment::new(&next)),
+                    schema: old.schema.clone(),
+                });
+                *self.config.write() = Arc::new(next);
+            }
+            self.seal(&mut manifest)?;
+            self.reopen_sealed(&manifest)
+        })();
+        self.optimizing.store(false, Ordering::Release);
+        result
+    }
+
+    /// Reopens every sealed segment under the current config, keeping its tombstones.
+    fn reopen_sealed(&self, manifest: &Manifest) -> Result<()> {
+        let config = self.config();
+        let current = self.snapshot().sealed.clone();
+        let mut reopened = Vec::with_capacity(current.len());
+        for s in &current {
+            let entry = manifest
+                .segments
+                .iter()
+                .find(|e| e.id == s.id)
+                .expect("a published segment is in the manifest");
+            reopened.push(open_sealed(&self.dir, entry, &config)?);
+        }
+        // Seals and vacuums wait for the optimizer lock the caller holds, so the sealed segments
+        // are still those reopened; the writer lock keeps tombstones still while they are copied.
+        let _w = self.writer.lock();
+        let mut guard = self.segments.write();
+        let cur = guard.clone();
+        let sealed = reopened
+            .into_iter()
+            .zip(&cur.sealed)
+            .map(|(new, old)| {
+                debug_assert_eq!(new.id, old.id);
+                *new.deleted.write() = old.deleted.read().clone();
+                *new.persisted.lock() = old.persisted.lock().clone();
+                Arc::new(new)
+            })
+            .collect();
+        *guard = Arc::new(SegmentSet {
+            sealed,
+            frozen: cur.frozen.clone(),
+            active: cur.active.clone(),
+            schema: cur.schema.clone(),
+        });
+        Ok(())
+    }
+
     /// Rewrites every sealed segment whose persisted tombstones pass the threshold.
     fn vacuum_pass(&self, current: &mut Manifest) -> Result<usize> {
-        let threshold = self.config.optimizer_config.deleted_threshold;
+        let config = self.config();
+        let threshold = config.optimizer_config.deleted_threshold;
         let mut done = 0;
         let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
         for s in candidates {
@@ -572,7 +674,7 @@ impl Shared {
             } else {
                 let ex = {
                     let view = View::sealed(&s);
-                    Extracted::from_view(&self.config, &view, &live)
+                    Extracted::from_view(&config, &view, &live)
                 };
                 Some(self.write_new_segment(&mut next, &ex)?)
             };
@@ -589,7 +691,7 @@ impl Shared {
             }
             next.generation += 1;
             let opened = match &replacement {
-                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry, &self.config)?)),
+                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry, &config)?)),
                 None => None,
             };
             next.store(&self.dir)?;

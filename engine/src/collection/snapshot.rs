@@ -196,9 +196,11 @@ impl Collection {
         let path = dir.join(&name);
         let records_tmp = dir.join(format!("{name}.wal{}", qfs::TEMP_SUFFIX));
         // Under the writer lock every record up to `last` is written and applied; nothing later is.
-        let last = {
+        // The config and schema are taken under the same lock: config changes hold it too.
+        let (last, stored) = {
             let _w = sh.writer.lock();
-            sh.wal.last_seq()
+            let stored = super::stored_config(&sh.config(), &sh.snapshot().schema);
+            (sh.wal.last_seq(), stored)
         };
         sh.wal.sync_to(last)?;
         let first = manifest.wal_seq + 1;
@@ -222,7 +224,7 @@ impl Collection {
                 quiver_version: env!("CARGO_PKG_VERSION").to_string(),
                 collection: sh.name.clone(),
                 created_at: now.as_secs(),
-                config: super::stored_config(&sh.config, &sh.snapshot().schema),
+                config: stored,
                 wal_first_seq: first,
                 wal_last_seq: last,
                 files: Vec::new(),

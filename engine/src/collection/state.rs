@@ -95,7 +95,9 @@ impl Signal {
 pub(crate) struct Shared {
     pub name: String,
     pub dir: PathBuf,
-    pub config: CollectionConfig,
+    /// The current config: replaced whole by [`Shared::change_config`]; users take the `Arc` once
+    /// per operation so one operation sees one config.
+    pub config: RwLock<Arc<CollectionConfig>>,
     pub options: EngineOptions,
     pub wal: Wal,
     /// Orders writes: WAL order is apply order.
@@ -116,6 +118,11 @@ impl Shared {
         self.segments.read().clone()
     }
 
+    /// The current config.
+    pub fn config(&self) -> Arc<CollectionConfig> {
+        self.config.read().clone()
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Cancelled);
@@ -132,7 +139,7 @@ impl Shared {
             let set = self.snapshot();
             let op = make(&set)?;
             let seq = self.wal.write(&op.encode())?;
-            apply(&self.config, &set, op);
+            apply(&self.config(), &set, op);
             seq
         };
         self.wal.sync_to(seq)?;
@@ -153,7 +160,7 @@ impl Shared {
         if next != *current {
             // Written before the swap (readers are not held up by the fsync); no other swap changes
             // the schema, so the one published here is the one stored.
-            super::write_config(&self.dir, &self.config, &next)?;
+            super::write_config(&self.dir, &self.config(), &next)?;
             let mut guard = self.segments.write();
             *guard = Arc::new(SegmentSet {
                 sealed: guard.sealed.clone(),
@@ -165,18 +172,51 @@ impl Shared {
         Ok(self.wal.last_seq())
     }
 
-    /// Wakes the optimizer when the active segment is full or a sealed segment has too many tombstones.
+    /// Changes the config: `edit` applies to a copy, which must keep what cannot change and pass
+    /// validation; it is stored in `config.json` (atomically, durably) before it is used. Under the
+    /// writer lock, as [`Shared::change_schema`], so the two never store each other's stale half.
+    /// Segments already sealed keep what they were built with; seals and rewrites from then on
+    /// follow the new config.
+    pub fn change_config(
+        &self,
+        edit: impl FnOnce(&mut CollectionConfig) -> Result<()>,
+    ) -> Result<()> {
+        {
+            let _w = self.writer.lock();
+            self.check_open()?;
+            let current = self.config();
+            let mut next = CollectionConfig::clone(&current);
+            edit(&mut next)?;
+            next.check_update_from(&current)?;
+            next.validate()?;
+            if next != *current {
+                super::write_config(&self.dir, &next, &self.snapshot().schema)?;
+                *self.config.write() = Arc::new(next);
+            }
+        }
+        // New thresholds may make the active segment due now.
+        self.maybe_wake();
+        Ok(())
+    }
+
+    /// Wakes the optimizer when the active segment is due to be sealed or a sealed segment has too
+    /// many tombstones.
     pub fn maybe_wake(&self) {
         let set = self.snapshot();
-        let full = set.active.data.read().len() >= self.config.optimizer_config.segment_max_points;
-        if full || self.vacuum_wanted(&set) {
+        if self.seal_due(&set) || self.vacuum_wanted(&set) {
             self.signal.notify();
         }
     }
 
+    /// Whether the active segment is due to be sealed (see [`CollectionConfig::seal_due`]).
+    pub fn seal_due(&self, set: &SegmentSet) -> bool {
+        let points = set.active.data.read().len();
+        self.config().seal_due(points)
+    }
+
     /// Whether some sealed segment's tombstones (in memory) pass the vacuum threshold.
     pub fn vacuum_wanted(&self, set: &SegmentSet) -> bool {
-        let t = self.config.optimizer_config.deleted_threshold;
+        let t = self.config().optimizer_config.deleted_threshold;
         set.sealed.iter().any(|s| {
             let n = s.points.len();
             let d = s.deleted.read().count_ones();

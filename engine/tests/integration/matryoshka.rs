@@ -210,5 +210,5 @@ fn bindings_are_validated() {
     cs.create("d", ok.clone()).unwrap();
     drop(cs);
     let cs = open(dir.path());
-    assert_eq!(cs.get("d").unwrap().config(), &ok);
+    assert_eq!(*cs.get("d").unwrap().config(), ok);
 }

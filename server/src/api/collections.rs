@@ -16,13 +16,16 @@ use quiver_engine::config::{
 };
 use quiver_engine::payload_schema::PayloadIndexInfo;
 use quiver_engine::point::CollectionInfo;
-use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
+use quiver_engine::{
+    CollectionConfig, Distance, HnswConfig, HnswConfigDiff as EngineHnswDiff, VectorParams,
+};
 
 use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
-/// (`shard_number`, `replication_factor`, `write_consistency_factor`, `on_disk_payload`, `wal_config`,
-/// `strict_mode_config`, `sharding_method`, `metadata`) are accepted and ignored.
+/// (`shard_number`, `replication_factor`, `write_consistency_factor`, `wal_config`,
+/// `sharding_method`) are accepted and ignored; `on_disk_payload` and `metadata` are stored and
+/// shown as set; `strict_mode_config` is refused (Quiver has no strict mode).
 #[derive(Debug, Deserialize, ToSchema)]
 // Some fields are parsed only so that Qdrant clients can send them.
 #[allow(dead_code)]
@@ -44,11 +47,18 @@ pub struct CreateCollection {
     pub replication_factor: Option<u32>,
     /// Ignored (single node).
     pub write_consistency_factor: Option<u32>,
-    /// Ignored: payloads are always on disk.
+    /// Stored and shown as set (default true); sealed segments keep payloads in their files either
+    /// way.
     pub on_disk_payload: Option<bool>,
+    /// Free-form JSON object kept with the collection and shown under `config.metadata`.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
     /// Ignored: the WAL is fsynced on every write.
     #[schema(value_type = Option<Object>)]
     pub wal_config: Option<Value>,
+    /// Not supported: refused when set.
+    #[schema(value_type = Option<Object>)]
+    pub strict_mode_config: Option<Value>,
     /// Quantization of every dense vector that does not set its own: `{"scalar": {"type": "int8",
     /// "quantile": 0.99, "always_ram": true}}` or `{"binary": {"always_ram": true, "encoding":
     /// "one_bit"}}`.
@@ -186,7 +196,7 @@ impl SparseVectorParamsDto {
 }
 
 /// Refuses a `datatype` other than `float32`; `what` names the field's owner.
-fn float32_only(what: &str, datatype: Option<&str>) -> Result<(), Error> {
+pub(super) fn float32_only(what: &str, datatype: Option<&str>) -> Result<(), Error> {
     match datatype {
         Some(dt) if !dt.eq_ignore_ascii_case("float32") => Err(invalid(format!(
             "{what} datatype `{dt}` is not supported (only float32)"
@@ -244,6 +254,20 @@ pub enum DistanceDto {
     Manhattan,
 }
 
+impl DistanceDto {
+    /// The engine's distance; `Manhattan` is a 400 naming the vector.
+    pub(super) fn to_engine(self, name: &str) -> Result<Distance, Error> {
+        match self {
+            DistanceDto::Cosine => Ok(Distance::Cosine),
+            DistanceDto::Dot => Ok(Distance::Dot),
+            DistanceDto::Euclid => Ok(Distance::Euclid),
+            DistanceDto::Manhattan => Err(invalid(format!(
+                "vector `{name}`: distance Manhattan is not supported (Cosine, Dot, Euclid)"
+            ))),
+        }
+    }
+}
+
 /// `{"comparator": "max_sim"}`, with Quiver's optional `token_store`.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
 pub struct MultiVectorConfigDto {
@@ -272,7 +296,7 @@ fn default_nbits() -> u8 {
 }
 
 impl MultiVectorConfigDto {
-    fn to_engine(self) -> MultiVectorConfig {
+    pub(super) fn to_engine(self) -> MultiVectorConfig {
         MultiVectorConfig {
             comparator: match self.comparator {
                 ComparatorDto::MaxSim => MultiVectorComparator::MaxSim,
@@ -305,8 +329,9 @@ pub enum ComparatorDto {
     MaxSim,
 }
 
-/// HNSW parameters; absent fields keep their defaults.
+/// HNSW parameters; absent fields keep their defaults (or, in an update, their current values).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HnswConfigDiff {
     /// Neighbours per node (layer 0 keeps `2·m`): 0 (no graph: exact scans only) or 2..=256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,10 +355,14 @@ pub struct HnswConfigDiff {
     /// Ignored (no payload index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_m: Option<usize>,
+    /// Ignored (graphs do not hold copies of the vectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_storage: Option<bool>,
 }
 
-/// Optimizer parameters; absent fields keep their defaults.
+/// Optimizer parameters; absent fields keep their defaults (or, in an update, their current values).
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 // Some fields are parsed only so that Qdrant clients can send them.
 #[allow(dead_code)]
 pub struct OptimizersConfigDiff {
@@ -349,12 +378,32 @@ pub struct OptimizersConfigDiff {
     pub max_segment_size: Option<usize>,
     /// Ignored.
     pub memmap_threshold: Option<usize>,
-    /// Ignored.
+    /// KiB of dense vectors (4 bytes per component, summed over a point's dense vectors) in the
+    /// appendable segment that seal it (building its graphs) before `segment_max_points` points;
+    /// 0 turns this off.
     pub indexing_threshold: Option<usize>,
     /// Ignored: every write is fsynced.
     pub flush_interval_sec: Option<u64>,
+    /// Ignored (a number or `"auto"`).
+    #[schema(value_type = Option<Object>)]
+    pub max_optimization_threads: Option<Value>,
     /// Ignored.
-    pub max_optimization_threads: Option<usize>,
+    pub prevent_unoptimized: Option<bool>,
+}
+
+impl OptimizersConfigDiff {
+    /// Writes the fields Quiver uses over `opt`.
+    pub(super) fn apply(&self, opt: &mut OptimizerConfig) {
+        if let Some(t) = self.deleted_threshold {
+            opt.deleted_threshold = t;
+        }
+        if let Some(n) = self.segment_max_points {
+            opt.segment_max_points = n;
+        }
+        if let Some(kib) = self.indexing_threshold {
+            opt.indexing_threshold = Some(kib);
+        }
+    }
 }
 
 /// Bytes of one vector of this dimension (the unit conversion for `full_scan_threshold`).
@@ -366,13 +415,14 @@ fn kib_to_points(kib: usize, dim: usize) -> usize {
     (kib.saturating_mul(1024) / vector_bytes(dim)).max(1)
 }
 
+/// Rounded to the nearest KiB, so a threshold set in KiB reads back as set.
 fn points_to_kib(points: usize, dim: usize) -> usize {
-    points.saturating_mul(vector_bytes(dim)) / 1024
+    (points.saturating_mul(vector_bytes(dim)) + 512) / 1024
 }
 
 /// The dimension collection-wide KiB thresholds are converted with: the unnamed vector's, else the
 /// smallest dense one's, else the smallest.
-fn reference_dim(vectors: &BTreeMap<String, VectorParams>) -> usize {
+pub(super) fn reference_dim(vectors: &BTreeMap<String, VectorParams>) -> usize {
     if let Some(p) = vectors.get("") {
         return p.size;
     }
@@ -386,17 +436,33 @@ fn reference_dim(vectors: &BTreeMap<String, VectorParams>) -> usize {
         .unwrap_or(1)
 }
 
-fn apply_hnsw(base: &HnswConfig, diff: &HnswConfigDiff, dim: usize) -> HnswConfig {
-    HnswConfig {
-        m: diff.m.unwrap_or(base.m),
-        ef_construct: diff.ef_construct.unwrap_or(base.ef_construct),
-        ef: diff.ef.unwrap_or(base.ef),
-        full_scan_threshold: diff
-            .full_scan_threshold
-            .map(|kib| kib_to_points(kib, dim))
-            .unwrap_or(base.full_scan_threshold),
-        on_disk: diff.on_disk.unwrap_or(base.on_disk),
+impl HnswConfigDiff {
+    /// The engine's diff, `full_scan_threshold` converted from KiB of vectors of `dim` to points.
+    pub(super) fn to_engine(&self, dim: usize) -> EngineHnswDiff {
+        EngineHnswDiff {
+            m: self.m,
+            ef_construct: self.ef_construct,
+            ef: self.ef,
+            full_scan_threshold: self.full_scan_threshold.map(|kib| kib_to_points(kib, dim)),
+            on_disk: self.on_disk,
+        }
     }
+
+    /// The fields a vector sets, as the API shows them.
+    fn from_engine(d: &EngineHnswDiff, dim: usize) -> Self {
+        HnswConfigDiff {
+            m: d.m,
+            ef_construct: d.ef_construct,
+            full_scan_threshold: d.full_scan_threshold.map(|p| points_to_kib(p, dim)),
+            ef: d.ef,
+            on_disk: d.on_disk,
+            ..HnswConfigDiff::default()
+        }
+    }
+}
+
+fn apply_hnsw(base: &HnswConfig, diff: &HnswConfigDiff, dim: usize) -> HnswConfig {
+    diff.to_engine(dim).apply(base)
 }
 
 impl CreateCollection {
@@ -411,6 +477,13 @@ impl CreateCollection {
         }
         if self.init_from.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(invalid("`init_from` is not supported"));
+        }
+        if self
+            .strict_mode_config
+            .as_ref()
+            .is_some_and(|v| !v.is_null())
+        {
+            return Err(invalid(super::collection_update::NO_STRICT_MODE));
         }
         for (field, value) in [
             ("shard_number", self.shard_number),
@@ -447,16 +520,7 @@ impl CreateCollection {
         // Per-vector KiB thresholds need each vector's dimension, so params are translated first.
         let mut params = BTreeMap::new();
         for (name, dto) in named {
-            let distance = match dto.distance {
-                DistanceDto::Cosine => Distance::Cosine,
-                DistanceDto::Dot => Distance::Dot,
-                DistanceDto::Euclid => Distance::Euclid,
-                DistanceDto::Manhattan => {
-                    return Err(invalid(format!(
-                        "vector `{name}`: distance Manhattan is not supported (Cosine, Dot, Euclid)"
-                    )))
-                }
-            };
+            let distance = dto.distance.to_engine(&name)?;
             float32_only(&format!("vector `{name}`:"), dto.datatype.as_deref())?;
             let quantization_config = super::quantization::parse(
                 dto.quantization_config,
@@ -490,18 +554,13 @@ impl CreateCollection {
         let vectors = params
             .into_iter()
             .map(|(name, (mut p, diff))| {
-                p.hnsw_config = diff.map(|d| apply_hnsw(&collection_hnsw, &d, p.size));
+                p.hnsw_config = diff.map(|d| d.to_engine(p.size));
                 (name, p)
             })
             .collect();
         let mut optimizer_config = OptimizerConfig::default();
-        if let Some(opt) = self.optimizers_config {
-            if let Some(t) = opt.deleted_threshold {
-                optimizer_config.deleted_threshold = t;
-            }
-            if let Some(n) = opt.segment_max_points {
-                optimizer_config.segment_max_points = n;
-            }
+        if let Some(opt) = &self.optimizers_config {
+            opt.apply(&mut optimizer_config);
         }
         let embedding = self
             .embedding
@@ -519,6 +578,9 @@ impl CreateCollection {
                 "quantization_config",
             )?,
             sparse_vectors,
+            on_disk_payload: self.on_disk_payload.unwrap_or(true),
+            metadata: super::collection_update::parse_metadata(self.metadata)?,
+            added_at_segment: BTreeMap::new(),
         };
         config
             .validate()
@@ -557,7 +619,7 @@ pub struct CollectionInfoOut {
 /// `config` of the collection info.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CollectionConfigOut {
-    /// Vectors and (fixed) cluster parameters.
+    /// Vectors, sparse vectors and (fixed) cluster parameters.
     pub params: CollectionParamsOut,
     /// Collection-wide HNSW parameters.
     pub hnsw_config: HnswConfigOut,
@@ -571,14 +633,18 @@ pub struct CollectionConfigOut {
     /// Quiver: vectors bound to an embedding model (absent when none is).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<BTreeMap<String, EmbeddingBindingDto>>,
+    /// The collection's free-form metadata (absent when none was set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, Value>>,
 }
 
 /// `config.params`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CollectionParamsOut {
-    /// As given at creation.
+    /// As set (at creation, by PATCH and by the vector name routes).
     pub vectors: VectorsConfigOut,
-    /// Sparse vectors, as given at creation (absent when there are none).
+    /// Sparse vectors, as set (absent when there are none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparse_vectors: Option<BTreeMap<String, SparseVectorParamsDto>>,
     /// Always 1.
@@ -587,7 +653,7 @@ pub struct CollectionParamsOut {
     pub replication_factor: u32,
     /// Always 1.
     pub write_consistency_factor: u32,
-    /// Always true.
+    /// As set (default true).
     pub on_disk_payload: bool,
 }
 
@@ -608,13 +674,13 @@ pub struct VectorParamsOut {
     pub size: usize,
     /// `Cosine`, `Dot` or `Euclid`.
     pub distance: DistanceDto,
-    /// Per-vector HNSW overrides.
+    /// Per-vector HNSW overrides: only the fields set (the others are the collection's).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hnsw_config: Option<HnswConfigOut>,
+    pub hnsw_config: Option<HnswConfigDiff>,
     /// Present for a multivector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multivector_config: Option<MultiVectorConfigDto>,
-    /// As set at creation; absent means false (rows read into memory).
+    /// As set; absent means false (rows read into memory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
     /// This vector's own quantization, when set.
@@ -647,6 +713,9 @@ pub struct OptimizerConfigOut {
     pub deleted_threshold: f64,
     /// Quiver: points in the appendable segment that trigger a seal.
     pub segment_max_points: usize,
+    /// KiB of dense vectors in the appendable segment that trigger a seal, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indexing_threshold: Option<usize>,
     /// Always 0 (not used).
     pub default_segment_number: usize,
     /// Always 0: every write is fsynced before it is acknowledged.
@@ -685,7 +754,10 @@ fn params_out(p: &VectorParams) -> VectorParamsOut {
     VectorParamsOut {
         size: p.size,
         distance: distance_out(p.distance),
-        hnsw_config: p.hnsw_config.as_ref().map(|h| hnsw_out(h, p.size)),
+        hnsw_config: p
+            .hnsw_config
+            .as_ref()
+            .map(|h| HnswConfigDiff::from_engine(h, p.size)),
         multivector_config: p.multivector_config.map(MultiVectorConfigDto::from_engine),
         on_disk: p.on_disk,
         quantization_config: p
@@ -730,12 +802,13 @@ impl CollectionInfoOut {
                     shard_number: 1,
                     replication_factor: 1,
                     write_consistency_factor: 1,
-                    on_disk_payload: true,
+                    on_disk_payload: config.on_disk_payload,
                 },
                 hnsw_config: hnsw_out(&config.hnsw_config, reference_dim(&config.vectors)),
                 optimizer_config: OptimizerConfigOut {
                     deleted_threshold: config.optimizer_config.deleted_threshold,
                     segment_max_points: config.optimizer_config.segment_max_points,
+                    indexing_threshold: config.optimizer_config.indexing_threshold,
                     default_segment_number: 0,
                     flush_interval_sec: 0,
                 },
@@ -754,6 +827,7 @@ impl CollectionInfoOut {
                         .map(|(k, b)| (k.clone(), EmbeddingBindingDto::from_engine(b)))
                         .collect()
                 }),
+                metadata: config.metadata.clone(),
             },
             payload_schema: std::mem::take(&mut info.payload_schema),
         }
@@ -844,6 +918,17 @@ mod tests {
     #[test]
     fn unsupported_settings_are_clear_errors() {
         assert!(parse(r#"{"vectors": {"size": 4, "distance": "Manhattan"}}"#).is_err());
+        let strict = parse(
+            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": {"enabled": true}}"#,
+        );
+        assert!(strict
+            .unwrap_err()
+            .to_string()
+            .contains("strict_mode_config"));
+        assert!(parse(
+            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": null}"#
+        )
+        .is_ok());
         assert!(
             parse(r#"{"vectors": {"size": 4, "distance": "Dot", "datatype": "uint8"}}"#).is_err()
         );

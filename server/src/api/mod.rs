@@ -4,6 +4,7 @@
 //! serialises the results; conversion failures are [`Error`]s that `http/error.rs` gives a status.
 
 pub mod aliases;
+pub mod collection_update;
 pub mod collections;
 pub mod common;
 pub mod documents;

@@ -103,7 +103,7 @@ pub fn run(global: &GlobalArgs, command: CollectionCommand) -> Result<()> {
             let collection = collections.get(&name)?;
             let info = serde_json::json!({
                 "name": name,
-                "config": collection.config(),
+                "config": &*collection.config(),
                 "info": collection.info(),
             });
             println!("{}", serde_json::to_string_pretty(&info)?);

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::routes;
-use crate::api::{collections, common, points, search, updates};
+use crate::api::{collection_update, collections, common, points, search, updates};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -26,6 +26,9 @@ use crate::api::{collections, common, points, search, updates};
         routes::service::docs,
         routes::collections::list_collections,
         routes::collections::create_collection,
+        routes::collections::update_collection,
+        routes::collections::create_vector,
+        routes::collections::delete_vector,
         routes::collections::get_collection,
         routes::collections::delete_collection,
         routes::collections::collection_exists,
@@ -80,6 +83,8 @@ use crate::api::{collections, common, points, search, updates};
         common::ExtendedPointId,
         common::FilterDoc,
         collections::CreateCollection,
+        collection_update::UpdateCollection,
+        collection_update::VectorNameConfig,
         points::UpsertPoints,
         updates::UpdateOperationDto,
         search::QueryRequestDto,
@@ -88,7 +93,7 @@ use crate::api::{collections, common, points, search, updates};
     security(("api-key" = []), ("bearer" = [])),
     tags(
         (name = "service", description = "Health, metrics and this document"),
-        (name = "collections", description = "Create, inspect and delete collections"),
+        (name = "collections", description = "Create, inspect, update and delete collections"),
         (name = "aliases", description = "Second names of collections, switched atomically"),
         (name = "points", description = "Write and read points"),
         (name = "payload", description = "Change payloads"),

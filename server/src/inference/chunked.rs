@@ -181,7 +181,7 @@ pub fn write_documents(
     docs: Vec<SourceDocument>,
     opts: &WriteOptions,
 ) -> Result<Vec<Written>, Error> {
-    let config = collection.config();
+    let config = &collection.config();
     let vectors = target_vectors(config, opts.vectors.as_deref())?;
     let mut seen = HashSet::new();
     for doc in &docs {

@@ -258,6 +258,28 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
         ),
         ("DELETE", c, "/collections/auth2".into(), None, Write),
         (
+            "PATCH",
+            c,
+            p(""),
+            Some(json!({"metadata": {"owner": "auth"}})),
+            Write,
+        ),
+        // Added, then deleted, so that each pass finds the collection as it was.
+        (
+            "PUT",
+            "/collections/{name}/vectors/{vector}",
+            p("/vectors/extra"),
+            Some(json!({"sparse": {}})),
+            Write,
+        ),
+        (
+            "DELETE",
+            "/collections/{name}/vectors/{vector}",
+            p("/vectors/extra"),
+            None,
+            Write,
+        ),
+        (
             "POST",
             "/collections/{name}/snapshots",
             p("/snapshots"),

@@ -12,6 +12,7 @@ mod http_aliases;
 mod http_auth;
 mod http_bm25;
 mod http_bound;
+mod http_collection_update;
 mod http_collections;
 mod http_compat;
 mod http_concurrency;

@@ -1,13 +1,15 @@
-//! `/collections…`: create, list, inspect, check and delete collections.
+//! `/collections…`: create, list, inspect, update and delete collections, and add or delete their
+//! named vectors.
 
 use actix_web::{web, HttpResponse};
 
 use super::{blocking, resource, respond};
+use crate::api::collection_update::{UpdateCollection, VectorNameConfig};
 use crate::api::collections::{
     validate_name, CollectionDescription, CollectionExistence, CollectionInfoOut, CollectionsList,
     CreateCollection,
 };
-use crate::api::common::WaitParams;
+use crate::api::common::{UpdateResult, WaitParams};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
@@ -18,9 +20,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/collections/{name}")
                 .route(web::get().to(get_collection))
                 .route(web::put().to(create_collection))
+                .route(web::patch().to(update_collection))
                 .route(web::delete().to(delete_collection)),
         )
-        .service(resource("/collections/{name}/exists").route(web::get().to(collection_exists)));
+        .service(resource("/collections/{name}/exists").route(web::get().to(collection_exists)))
+        .service(
+            resource("/collections/{name}/vectors/{vector}")
+                .route(web::put().to(create_vector))
+                .route(web::delete().to(delete_vector)),
+        );
 }
 
 /// List collections.
@@ -70,6 +78,85 @@ pub async fn create_collection(
     .await
 }
 
+/// Change a collection's settings (Qdrant's update collection). HNSW, quantization and `on_disk`
+/// changes apply to segments sealed or rewritten from then on; the rest at once.
+#[utoipa::path(patch, path = "/collections/{name}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"), WaitParams),
+    request_body = UpdateCollection,
+    responses(
+        (status = 200, description = "Updated", body = inline(super::Envelope<bool>)),
+        (status = 400, description = "Unknown field, a setting that cannot change, or an unsupported one", body = super::ErrorEnvelope),
+        (status = 404, description = "No such collection", body = super::ErrorEnvelope)))]
+pub async fn update_collection(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    _wait: web::Query<WaitParams>,
+    body: web::Json<UpdateCollection>,
+) -> HttpResponse {
+    respond(async move {
+        let update = body.into_inner().parse()?;
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            collection.update_config(|config| update.apply(config))?;
+            Ok(true)
+        })
+        .await
+    })
+    .await
+}
+
+/// Add a named vector to a collection (dense or sparse). Existing points have no vector of that
+/// name until they are written with one.
+#[utoipa::path(put, path = "/collections/{name}/vectors/{vector}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"),
+           ("vector" = String, Path, description = "The new vector's name"), WaitParams),
+    request_body = VectorNameConfig,
+    responses(
+        (status = 200, description = "Added durably", body = inline(super::Envelope<UpdateResult>)),
+        (status = 400, description = "The name exists, or an invalid or unsupported config", body = super::ErrorEnvelope),
+        (status = 404, description = "No such collection", body = super::ErrorEnvelope)))]
+pub async fn create_vector(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _wait: web::Query<WaitParams>,
+    body: web::Json<VectorNameConfig>,
+) -> HttpResponse {
+    respond(async move {
+        let (name, vector) = path.into_inner();
+        let new = body.into_inner().into_new_vector(&vector)?;
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            Ok(UpdateResult::completed(
+                collection.create_vector(&vector, new)?,
+            ))
+        })
+        .await
+    })
+    .await
+}
+
+/// Delete a named vector: its data is no longer returned or searchable; its files go when their
+/// segments are rewritten.
+#[utoipa::path(delete, path = "/collections/{name}/vectors/{vector}", tag = "collections",
+    params(("name" = String, Path, description = "Collection name"),
+           ("vector" = String, Path, description = "The vector's name"), WaitParams),
+    responses(
+        (status = 200, description = "Deleted durably", body = inline(super::Envelope<UpdateResult>)),
+        (status = 400, description = "No such vector, a vector bound to a model, or the last vector", body = super::ErrorEnvelope),
+        (status = 404, description = "No such collection", body = super::ErrorEnvelope)))]
+pub async fn delete_vector(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _wait: web::Query<WaitParams>,
+) -> HttpResponse {
+    respond(async move {
+        let (name, vector) = path.into_inner();
+        let collection = state.collection(&name)?;
+        blocking(move || Ok(UpdateResult::completed(collection.delete_vector(&vector)?))).await
+    })
+    .await
+}
+
 /// Collection config and counters.
 #[utoipa::path(get, path = "/collections/{name}", tag = "collections",
     params(("name" = String, Path, description = "Collection name")),
@@ -81,7 +168,7 @@ pub async fn get_collection(state: web::Data<AppState>, name: web::Path<String>)
         let collection = state.collection(&name)?;
         blocking(move || {
             Ok(CollectionInfoOut::new(
-                collection.config(),
+                &collection.config(),
                 collection.info(),
             ))
         })

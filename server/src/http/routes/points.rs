@@ -64,7 +64,7 @@ pub async fn upsert_points(
         blocking(move || {
             let conditions = body.take_conditions();
             let points = body.into_drafts()?;
-            let inserts = inference::resolve_points(&state.models, collection.config(), points)?;
+            let inserts = inference::resolve_points(&state.models, &collection.config(), points)?;
             Ok(UpdateResult::completed(
                 collection.upsert_if(inserts, &conditions)?,
             ))
@@ -89,7 +89,7 @@ pub async fn retrieve_points(
         state.limits.check_batch(body.ids.len(), "ids")?;
         let collection = state.collection(&name)?;
         blocking(move || {
-            let config = collection.config();
+            let config = &collection.config();
             let with_vectors = with_vectors(body.with_vector, false);
             let records = collection.retrieve(
                 &body.ids,
@@ -127,7 +127,7 @@ pub async fn get_point(
                 .into_iter()
                 .next()
                 .ok_or_else(|| ApiError::NotFound(format!("point {id} does not exist")))?;
-            Ok(RecordOut::new(collection.config(), record))
+            Ok(RecordOut::new(&collection.config(), record))
         })
         .await
     })
@@ -177,7 +177,7 @@ pub async fn scroll_points(
         state.limits.check_limit(limit, 0)?;
         let collection = state.collection(&name)?;
         blocking(move || {
-            let config = collection.config();
+            let config = &collection.config();
             let request = ScrollRequest {
                 filter: body.filter,
                 offset: body.offset,

@@ -160,7 +160,7 @@ fn search(
 ) -> Result<Vec<ScoredPointOut>, ApiError> {
     let request = body.into_request()?;
     state.limits.check_limit(request.limit, request.offset)?;
-    let config = collection.config();
+    let config = &collection.config();
     Ok(collection
         .query(&request)?
         .hits
@@ -178,7 +178,7 @@ fn run_query(
     timings: bool,
 ) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
-    let config = collection.config();
+    let config = &collection.config();
     let mut request = body.into_request()?;
     apply_default_funnel(
         config,
@@ -264,7 +264,7 @@ fn run_groups(
     let config = collection.config();
     let (mut request, lookup) = body.into_request(state.limits.max_limit)?;
     apply_default_funnel(
-        config,
+        &config,
         &mut request.query,
         state.limits.max_limit,
         Input::is_document,
@@ -273,7 +273,7 @@ fn run_groups(
     let lookup = lookup
         .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
         .transpose()?;
-    let query = inference::resolve_query(&state.models, config, request.query)?;
+    let query = inference::resolve_query(&state.models, &config, request.query)?;
     let embed_ms = started.elapsed().as_secs_f64() * 1e3;
     let request = quiver_engine::query::GroupsRequest {
         query,
@@ -300,7 +300,7 @@ fn groups_result(
 ) -> Result<GroupsResult, ApiError> {
     let config = collection.config();
     let Some((other, lookup)) = lookup else {
-        return Ok(GroupsResult::new(config, answer.groups, None));
+        return Ok(GroupsResult::new(&config, answer.groups, None));
     };
     let ids: Vec<_> = answer
         .groups
@@ -309,9 +309,9 @@ fn groups_result(
         .collect();
     let records = other.retrieve(&ids, &lookup.with_payload, &lookup.with_vectors)?;
     Ok(GroupsResult::new(
-        config,
+        &config,
         answer.groups,
-        Some((other.config(), records)),
+        Some((&other.config(), records)),
     ))
 }
 

@@ -46,7 +46,7 @@ pub async fn update_vectors(
         let collection = state.collection(&name)?;
         blocking(move || {
             let (drafts, update_filter) = body.into_drafts()?;
-            let inserts = inference::resolve_points(&state.models, collection.config(), drafts)?;
+            let inserts = inference::resolve_points(&state.models, &collection.config(), drafts)?;
             Ok(UpdateResult::completed(
                 collection.update_vectors(point_vectors(inserts), update_filter)?,
             ))
@@ -122,7 +122,7 @@ pub async fn batch_update(
             let mut ops = Vec::with_capacity(parsed.len());
             for (i, dto) in parsed.into_iter().enumerate() {
                 let kind = dto.kind();
-                let op = draft(&state, config, dto).map_err(in_op(i, kind))?;
+                let op = draft(&state, &config, dto).map_err(in_op(i, kind))?;
                 ops.push(op);
             }
             let n = ops.len();
