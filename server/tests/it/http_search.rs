@@ -330,7 +330,7 @@ fn search_errors_are_4xx() {
         ("dot/points/query", json!({"query": {"fusion": "rrf"}}), 400),
         (
             "dot/points/query",
-            json!({"query": {"recommend": {"positive": [1]}}}),
+            json!({"query": {"recommend": {"positive": [1], "strategy": "nearest"}}}),
             400,
         ),
         (
