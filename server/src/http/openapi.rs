@@ -22,6 +22,7 @@ use crate::api::{collections, common, points, search};
         routes::service::livez,
         routes::service::readyz,
         routes::service::metrics,
+        routes::telemetry::telemetry,
         routes::service::openapi_json,
         routes::service::docs,
         routes::collections::list_collections,
@@ -78,7 +79,7 @@ use crate::api::{collections, common, points, search};
     modifiers(&Security),
     security(("api-key" = []), ("bearer" = [])),
     tags(
-        (name = "service", description = "Health, metrics and this document"),
+        (name = "service", description = "Health, metrics, telemetry and this document"),
         (name = "collections", description = "Create, inspect and delete collections"),
         (name = "aliases", description = "Second names of collections, switched atomically"),
         (name = "points", description = "Write and read points"),

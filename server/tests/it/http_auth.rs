@@ -30,6 +30,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
         ("GET", "/openapi.json", "/openapi.json".into(), None, Open),
         ("GET", "/docs", "/docs".into(), None, Open),
         ("GET", "/metrics", "/metrics".into(), None, Read),
+        ("GET", "/telemetry", "/telemetry".into(), None, Read),
         ("GET", "/collections", "/collections".into(), None, Read),
         ("GET", c, p(""), None, Read),
         (

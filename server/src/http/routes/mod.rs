@@ -11,6 +11,7 @@ pub mod points;
 pub mod search;
 pub mod service;
 pub mod snapshots;
+pub mod telemetry;
 pub mod ui;
 
 use std::future::Future;
@@ -102,6 +103,7 @@ pub fn resource(path: &str) -> actix_web::Resource {
 /// shadow them, and `/collections/aliases` before `/collections/{name}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     service::configure(cfg);
+    telemetry::configure(cfg);
     aliases::configure(cfg);
     collections::configure(cfg);
     search::configure(cfg);
