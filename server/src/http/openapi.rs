@@ -30,6 +30,7 @@ use crate::api::{collections, common, points, search};
         routes::collections::get_collection,
         routes::collections::delete_collection,
         routes::collections::collection_exists,
+        routes::optimizations::get_optimizations,
         routes::aliases::update_aliases,
         routes::aliases::list_aliases,
         routes::aliases::collection_aliases,

@@ -40,6 +40,13 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             None,
             Read,
         ),
+        (
+            "GET",
+            "/collections/{name}/optimizations",
+            p("/optimizations"),
+            None,
+            Read,
+        ),
         // Aliases: re-creating the same alias is idempotent, so both test passes can send it.
         (
             "POST",

@@ -161,3 +161,116 @@ fn metrics_carry_qdrant_names() {
     let sum = value(&format!("rest_responses_duration_seconds_sum{{{labels}}}"));
     assert!((sum - 3.0 * avg).abs() < 1e-6, "{sum} vs {avg}");
 }
+
+/// The optimizations answer once `done` holds for it (up to 30 s); panics with the last answer.
+fn wait_for(c: &Client, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        last = c.ok("GET", path, None);
+        if done(&last) {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{path} never reached the expected state: {last}");
+}
+
+#[test]
+fn optimizations_report_seals_and_vacuums() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.ok(
+        "PUT",
+        "/collections/opt",
+        Some(&json!({
+            "vectors": {"size": 2, "distance": "Dot"},
+            "optimizers_config": {"segment_max_points": 3}
+        })),
+    );
+    let path = "/collections/opt/optimizations";
+    let fresh = c.ok("GET", path, None);
+    assert_eq!(fresh["running"], json!([]), "{fresh}");
+    assert!(fresh.get("completed").is_none() && fresh.get("queued").is_none());
+    assert_eq!(fresh["summary"]["idle_segments"], 0);
+
+    let points: Vec<Value> = (1..=7)
+        .map(|i| json!({"id": i, "vector": [i as f32, 1.0]}))
+        .collect();
+    c.upsert("opt", json!(points));
+    c.wait_for_seals("opt", 3);
+    let all = format!("{path}?with=queued,completed,idle_segments");
+    let report = wait_for(&c, &all, |r| {
+        let seals = r["completed"].as_array().unwrap().iter();
+        seals
+            .map(|s| s["progress"]["done"].as_u64().unwrap())
+            .sum::<u64>()
+            == 7
+    });
+    let completed = report["completed"].as_array().unwrap();
+    for seal in completed {
+        assert_eq!(seal["optimizer"], "seal", "{report}");
+        assert_eq!(seal["status"], "done");
+        assert_eq!(seal["progress"]["done"], seal["progress"]["total"]);
+        assert!(seal["progress"]["finished_at"].is_string());
+        assert!(seal["progress"]["duration_sec"].as_f64().unwrap() >= 0.0);
+        let read: u64 = seal["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["points_count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(read, seal["progress"]["total"].as_u64().unwrap());
+    }
+    // Seven points in segments of at most three: three sealed segments, none needing work; each
+    // seal's UUID is that of a segment it wrote.
+    let idle = report["idle_segments"].as_array().unwrap();
+    assert_eq!(idle.len(), 3, "{report}");
+    assert_eq!(report["summary"]["idle_segments"], 3);
+    assert_eq!(report["summary"]["queued_optimizations"], 0);
+    assert_eq!(report["queued"], json!([]));
+    assert_eq!(
+        idle.iter()
+            .map(|s| s["points_count"].as_u64().unwrap())
+            .sum::<u64>(),
+        7
+    );
+    for seal in completed {
+        assert!(idle.iter().any(|s| s["uuid"] == seal["uuid"]), "{report}");
+    }
+    let limited = c.ok(
+        "GET",
+        &format!("{path}?with=completed&completed_limit=0"),
+        None,
+    );
+    assert_eq!(limited["completed"], json!([]));
+
+    // Deleting two of a sealed segment's three points passes the vacuum threshold: the background
+    // optimizer rewrites it with the one point left.
+    c.ok(
+        "POST",
+        "/collections/opt/points/delete?wait=true",
+        Some(&json!({"points": [1, 2]})),
+    );
+    let report = wait_for(&c, &all, |r| {
+        r["completed"].as_array().unwrap()[0]["optimizer"] == "vacuum"
+    });
+    let vacuum = &report["completed"][0];
+    assert_eq!(vacuum["status"], "done", "{report}");
+    assert_eq!(vacuum["segments"].as_array().unwrap().len(), 1);
+    assert_eq!(vacuum["segments"][0]["points_count"], 1);
+    assert_eq!(vacuum["progress"]["done"], 1);
+    assert!(report["idle_segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["uuid"] == vacuum["uuid"] && s["points_count"] == 1));
+
+    // Telemetry counts the points optimizations wrote: seven sealed, one rewritten.
+    let t = c.ok("GET", "/telemetry?details_level=2", None);
+    let local = &t["collections"]["collections"][0]["shards"][0]["local"];
+    assert_eq!(local["total_optimized_points"], 8, "{t}");
+    assert_eq!(local["num_points"], 5);
+
+    c.err("GET", &format!("{path}?with=everything"), None, 400);
+    c.err("GET", "/collections/missing/optimizations", None, 404);
+}

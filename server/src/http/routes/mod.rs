@@ -6,6 +6,7 @@ pub mod collections;
 pub mod documents;
 pub mod embeddings;
 pub mod image_files;
+pub mod optimizations;
 pub mod payload_index;
 pub mod points;
 pub mod search;
@@ -106,6 +107,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     telemetry::configure(cfg);
     aliases::configure(cfg);
     collections::configure(cfg);
+    optimizations::configure(cfg);
     search::configure(cfg);
     points::configure(cfg);
     payload_index::configure(cfg);
