@@ -145,13 +145,19 @@ impl Shared {
 
     /// The log, plus the queue and idle segments estimated from `set`.
     pub(crate) fn optimizations_report(&self, set: &SegmentSet) -> OptimizationsReport {
+        let log = self.optimizations.lock();
         let mut queued = Vec::new();
         let in_memory = |v: View<'_>| SegmentRef {
             id: None,
             points: v.live_count(),
         };
-        let mut seal: Vec<SegmentRef> =
-            set.frozen.iter().map(|m| in_memory(View::mem(m))).collect();
+        // Frozen segments are what a running seal is writing; otherwise they wait for the next one.
+        let sealing = matches!(&log.running, Some(r) if r.kind == OptimizationKind::Seal);
+        let mut seal: Vec<SegmentRef> = if sealing {
+            Vec::new()
+        } else {
+            set.frozen.iter().map(|m| in_memory(View::mem(m))).collect()
+        };
         let active = in_memory(View::mem(&set.active));
         if set.active.data.read().len() >= self.config.optimizer_config.segment_max_points {
             seal.push(active);
@@ -180,7 +186,6 @@ impl Shared {
                 idle.push(segment);
             }
         }
-        let log = self.optimizations.lock();
         OptimizationsReport {
             running: log.running.clone(),
             completed: log.completed.iter().cloned().collect(),

@@ -1,5 +1,7 @@
 //! Prometheus metrics in the text exposition format: request counts and latency histograms per
-//! method, route pattern and status, plus per-collection gauges read at scrape time.
+//! method, route pattern and status, plus per-collection gauges read at scrape time; then the same
+//! figures under Qdrant's names (`app_info`, `collections_*`, `rest_responses_*`). `/telemetry` reads
+//! the same request counters.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -144,9 +144,11 @@ pub async fn get_optimizations(
                 "queued" => queued = true,
                 "completed" => completed = true,
                 "idle_segments" => idle = true,
-                other => return Err(bad_request(format!(
+                other => {
+                    return Err(bad_request(format!(
                     "unknown field in 'with': {other} (expected queued, completed, idle_segments)"
-                ))),
+                )))
+                }
             }
         }
         let limit = params.completed_limit.unwrap_or(DEFAULT_COMPLETED_LIMIT);
