@@ -319,6 +319,9 @@ def main():
     # --- collection settings changed after creation ---------------------------------------------
     collection_update_section(client)
 
+    # --- telemetry, Qdrant's metric names, optimizations ----------------------------------------
+    telemetry_section(url, key)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -720,6 +723,89 @@ def post_json(url, key, path, body, method="POST"):
                                      headers={"content-type": "application/json", "api-key": key or ""})
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read())
+
+
+def get_json(url, key, path):
+    request = urllib.request.Request(url + path, headers={"api-key": key or ""})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def get_text(url, key, path):
+    request = urllib.request.Request(url + path, headers={"api-key": key or ""})
+    with urllib.request.urlopen(request) as response:
+        return response.read().decode()
+
+
+def telemetry_section(url, key):
+    """GET /telemetry, /metrics and /collections/{name}/optimizations over raw HTTP (the client has no
+    wrapper for them), parsed with the client's models where it has them."""
+    import time
+
+    name = "telemetry"
+    post_json(url, key, f"/collections/{name}", {"vectors": {"size": DIM, "distance": "Dot"},
+                                                  "optimizers_config": {"segment_max_points": 40}},
+              method="PUT")
+    points = [{"id": i, "vector": VECTORS[i].tolist()} for i in range(N)]
+    post_json(url, key, f"/collections/{name}/points?wait=true", {"points": points}, method="PUT")
+
+    route = "GET /collections/{name}"
+    def count(telemetry):
+        stats = telemetry.requests.rest.responses.get(route, {}).get("200")
+        return stats.count if stats else 0
+
+    before = models.TelemetryData(**get_json(url, key, "/telemetry")["result"])
+    for _ in range(3):
+        get_json(url, key, f"/collections/{name}")
+    after = models.TelemetryData(**get_json(url, key, "/telemetry")["result"])
+    check("telemetry parses as the client's TelemetryData", after.app.name == "quiver")
+    check("telemetry counts requests per route and status", count(after) - count(before) == 3,
+          f"{count(before)} -> {count(after)}")
+    stats = after.requests.rest.responses[route]["200"]
+    check("telemetry durations are ordered",
+          0 < stats.min_duration_micros <= stats.avg_duration_micros <= stats.max_duration_micros, str(stats))
+    listed = len(get_json(url, key, "/collections")["result"]["collections"])
+    check("telemetry counts collections", after.collections.number_of_collections == listed)
+    check("details_level 0 lists no collections", after.collections.collections is None)
+
+    full = models.TelemetryData(**get_json(url, key, "/telemetry?details_level=2")["result"])
+    ours = [c for c in full.collections.collections
+            if isinstance(c, models.CollectionTelemetry) and c.id == name]
+    check("details_level 2 describes each collection", len(ours) == 1 and len(full.collections.collections) == listed)
+    local = ours[0].shards[0].local
+    check("telemetry counts a collection's points", local.num_points == N and local.num_vectors == N,
+          str(local))
+    level1 = models.TelemetryData(**get_json(url, key, "/telemetry?details_level=1")["result"])
+    check("details_level 1 aggregates", all(isinstance(c, models.CollectionsAggregatedTelemetry)
+                                            for c in level1.collections.collections))
+
+    metrics = get_text(url, key, "/metrics")
+    series = {}
+    for line in metrics.splitlines():
+        if line and not line.startswith("#"):
+            label, _, value = line.rpartition(" ")
+            series[label] = float(value)
+    labels = '{method="GET",endpoint="/collections/{name}",status="200"}'
+    check("metrics have Qdrant's rest_responses_total, equal to telemetry's count",
+          series.get("rest_responses_total" + labels) == count(after),
+          f'{series.get("rest_responses_total" + labels)} vs {count(after)}')
+    check("metrics have Qdrant's collections_total", series.get("collections_total") == listed)
+    check("metrics have Qdrant's app_info", any(k.startswith("app_info{") for k in series))
+    check("metrics keep Quiver's names", any(k.startswith("quiver_http_requests_total{") for k in series))
+
+    path = f"/collections/{name}/optimizations?with=completed,idle_segments,queued"
+    for _ in range(300):
+        report = models.OptimizationsResponse(**get_json(url, key, path)["result"])
+        if sum(o.progress.done for o in report.completed) == N:
+            break
+        time.sleep(0.1)
+    check("optimizations parse as the client's OptimizationsResponse, seals done",
+          sum(o.progress.done for o in report.completed) == N
+          and all(o.optimizer == "seal" and o.progress.done == o.progress.total for o in report.completed),
+          str(report))
+    check("optimizations list the sealed segments", sum(s.points_count for s in report.idle_segments) == N
+          and report.summary.idle_segments == len(report.idle_segments), str(report.summary))
+    post_json(url, key, f"/collections/{name}", {}, method="DELETE")
 
 
 def inference(url, key, model):

@@ -16,7 +16,10 @@ pub mod quantization;
 pub mod query;
 pub mod sparse;
 
-pub use collection::{Collection, Collections};
+pub use collection::{
+    Collection, Collections, Optimization, OptimizationKind, OptimizationStatus,
+    OptimizationsReport, PendingOptimization, SegmentRef,
+};
 pub use config::{
     CollectionConfig, Distance, EmbeddingBinding, HnswConfig, HnswConfigDiff, SparseModifier,
     SparseVectorParams, VectorParams,

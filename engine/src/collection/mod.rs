@@ -25,6 +25,7 @@ mod ops;
 mod optimize;
 mod payload;
 mod planner;
+mod progress;
 mod read;
 mod search;
 mod segment;
@@ -47,6 +48,10 @@ use serde::{Deserialize, Serialize};
 
 pub use aliases::{AliasAction, AliasDescription, ALIASES_FILE};
 pub use funnel::apply_default_funnel;
+pub use progress::{
+    Optimization, OptimizationKind, OptimizationStatus, OptimizationsReport, PendingOptimization,
+    SegmentRef,
+};
 pub use snapshot::{validate_snapshot_name, SnapshotDescription, SNAPSHOTS_DIR};
 pub use validate::{collection_name as validate_collection_name, MAX_NAME_LEN};
 
@@ -477,6 +482,7 @@ impl Collection {
             segments: RwLock::new(Arc::new(set)),
             optimizer: Mutex::new(manifest),
             optimizing: AtomicBool::new(false),
+            optimizations: Mutex::default(),
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             signal: Signal::default(),
@@ -826,6 +832,12 @@ impl Collection {
             optimizing: self.shared.optimizing.load(Ordering::Acquire),
             payload_schema,
         }
+    }
+
+    /// The seal or vacuum running now with its progress, the last few finished, and what is queued.
+    pub fn optimizations(&self) -> OptimizationsReport {
+        let set = self.shared.snapshot();
+        self.shared.optimizations_report(&set)
     }
 
     /// The collection's directory.

@@ -19,6 +19,7 @@ use quiver_storage::segment::{
 };
 use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, SegmentFile};
 
+use super::progress::{OptimizationKind, SegmentRef};
 use super::segment::{MemSegment, Sealed, SealedDense, SealedMulti, SealedVector, View};
 use super::state::{SegmentSet, Shared};
 use crate::config::{CollectionConfig, Residency};
@@ -414,9 +415,13 @@ impl Shared {
             let set = self.snapshot();
             let full = self.seal_due(&set);
             if seal_now || full || !set.frozen.is_empty() || self.vacuum_wanted(&set) {
-                self.seal(&mut manifest)?;
+                let sealed = self.seal(&mut manifest);
+                self.end_optimization(sealed.as_ref().err());
+                sealed?;
             }
-            self.vacuum_pass(&mut manifest)
+            let vacuumed = self.vacuum_pass(&mut manifest);
+            self.end_optimization(vacuumed.as_ref().err());
+            vacuumed
         })();
         self.optimizing.store(false, Ordering::Release);
         result
@@ -466,10 +471,10 @@ impl Shared {
         }
 
         let mut next = current.clone();
-        // New segments from frozen rows: live points in id order.
-        let mut built: Vec<Built> = Vec::new();
-        for (m, snap) in &frozen {
-            let live: Vec<u32> = match &View::mem(m) {
+        // Live points of each frozen segment, in id order.
+        let lives: Vec<Vec<u32>> = frozen
+            .iter()
+            .map(|(m, snap)| match &View::mem(m) {
                 View::Mem { data, .. } => data
                     .index
                     .values()
@@ -477,7 +482,21 @@ impl Shared {
                     .filter(|&o| !snap.get(o as usize))
                     .collect(),
                 View::Sealed { .. } => unreachable!("a frozen segment is in memory"),
-            };
+            })
+            .collect();
+        if !frozen.is_empty() {
+            let inputs = lives
+                .iter()
+                .map(|live| SegmentRef {
+                    id: None,
+                    points: live.len(),
+                })
+                .collect();
+            self.begin_optimization(OptimizationKind::Seal, next.next_segment_id, inputs);
+        }
+        // New segments from frozen rows.
+        let mut built: Vec<Built> = Vec::new();
+        for ((m, _), live) in frozen.iter().zip(lives) {
             if live.is_empty() {
                 built.push((m.clone(), None));
                 continue;
@@ -489,6 +508,7 @@ impl Shared {
                 let entry = self.write_new_segment(&mut next, &ex)?;
                 next.segments.push(entry.clone());
                 built.push((m.clone(), Some((entry, part.to_vec()))));
+                self.advance_optimization(part.len());
             }
         }
         // New tombstone generations where deletes changed since the last manifest.
@@ -669,6 +689,11 @@ impl Shared {
                 .filter(|&o| !persisted.get(o as usize))
                 .collect();
             let mut next = current.clone();
+            let input = SegmentRef {
+                id: Some(s.id),
+                points: live.len(),
+            };
+            self.begin_optimization(OptimizationKind::Vacuum, next.next_segment_id, vec![input]);
             let replacement = if live.is_empty() {
                 None
             } else {
@@ -729,6 +754,8 @@ impl Shared {
             }
             // Readers still holding the old set keep the files mapped; the directory goes with them.
             s.remove_on_drop.store(true, Ordering::Release);
+            self.advance_optimization(live.len());
+            self.end_optimization(None);
             tracing::debug!(collection = %self.name, segment = s.id, removed = dead, "vacuumed");
             done += 1;
         }

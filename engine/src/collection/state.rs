@@ -106,6 +106,8 @@ pub(crate) struct Shared {
     /// Serialises seals and vacuums; holds the current manifest.
     pub optimizer: Mutex<Manifest>,
     pub optimizing: AtomicBool,
+    /// The running optimization and the recent finished ones.
+    pub optimizations: Mutex<super::progress::OptimizationLog>,
     /// Asks long operations and the background thread to stop.
     pub stop: AtomicBool,
     /// Set once the collection is closed or deleted: writes fail from then on.

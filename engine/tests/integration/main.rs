@@ -7,6 +7,7 @@ mod crud;
 mod durability;
 mod groups;
 mod matryoshka;
+mod optimizations;
 mod plaid;
 mod quantization;
 mod query;

@@ -1,5 +1,7 @@
 //! Prometheus metrics in the text exposition format: request counts and latency histograms per
-//! method, route pattern and status, plus per-collection gauges read at scrape time.
+//! method, route pattern and status, plus per-collection gauges read at scrape time; then the same
+//! figures under Qdrant's names (`app_info`, `collections_*`, `rest_responses_*`). `/telemetry` reads
+//! the same request counters.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -20,10 +22,30 @@ struct Histogram {
     counts: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
+    /// Fastest and slowest request (seconds); meaningless while `count` is 0.
+    min: f64,
+    max: f64,
+}
+
+/// One series' totals, as `/telemetry` reports them.
+#[derive(Clone, Copy, Debug)]
+pub struct ResponseStats {
+    /// Requests answered.
+    pub count: u64,
+    /// Total seconds spent on them.
+    pub sum: f64,
+    /// Fastest and slowest, in seconds.
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Whether Qdrant counts a status as a failure: anything that is not a success or a redirect.
+fn is_failure(status: u16) -> bool {
+    status >= 400
 }
 
 /// Key of one series: method, route pattern (or `unmatched`), status.
-type SeriesKey = (String, String, u16);
+pub type SeriesKey = (String, String, u16);
 
 /// Request metrics of the server.
 #[derive(Default)]
@@ -38,6 +60,10 @@ impl Metrics {
         let h = requests
             .entry((method.to_string(), route.to_string(), status))
             .or_default();
+        if h.count == 0 || seconds < h.min {
+            h.min = seconds;
+        }
+        h.max = h.max.max(seconds);
         h.count += 1;
         h.sum += seconds;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -47,7 +73,25 @@ impl Metrics {
         }
     }
 
-    /// The whole exposition: requests, then collections (when open).
+    /// Every series so far: method, route pattern and status with its totals.
+    pub fn responses(&self) -> Vec<(SeriesKey, ResponseStats)> {
+        self.requests
+            .lock()
+            .iter()
+            .map(|(key, h)| {
+                let stats = ResponseStats {
+                    count: h.count,
+                    sum: h.sum,
+                    min: h.min,
+                    max: h.max,
+                };
+                (key.clone(), stats)
+            })
+            .collect()
+    }
+
+    /// The whole exposition: Quiver's names (requests, collections, models), then the same
+    /// figures under Qdrant's names.
     pub fn render(
         &self,
         collections: Option<&Collections>,
@@ -68,7 +112,85 @@ impl Metrics {
             render_collections(&mut out, collections);
         }
         render_models(&mut out, models);
+        render_qdrant_app(&mut out, collections);
+        self.render_qdrant_requests(&mut out);
         out
+    }
+
+    /// Qdrant's `rest_responses_*` families: labels `method`, `endpoint` (the route pattern) and
+    /// `status`; the average, minimum, maximum and histogram for every status (Qdrant keeps timings
+    /// for 200 only).
+    fn render_qdrant_requests(&self, out: &mut String) {
+        let requests = self.requests.lock();
+        if requests.is_empty() {
+            return;
+        }
+        let labels = |(method, route, status): &SeriesKey| {
+            format!(
+                "method=\"{}\",endpoint=\"{}\",status=\"{status}\"",
+                escape(method),
+                escape(route)
+            )
+        };
+        type Value = fn(&SeriesKey, &Histogram) -> f64;
+        let families: [(&str, &str, &str, Value); 5] = [
+            (
+                "rest_responses_total",
+                "total number of responses",
+                "counter",
+                |_, h| h.count as f64,
+            ),
+            (
+                "rest_responses_fail_total",
+                "total number of failed responses",
+                "counter",
+                |k, h| if is_failure(k.2) { h.count as f64 } else { 0.0 },
+            ),
+            (
+                "rest_responses_avg_duration_seconds",
+                "average response duration",
+                "gauge",
+                |_, h| h.sum / h.count.max(1) as f64,
+            ),
+            (
+                "rest_responses_min_duration_seconds",
+                "minimum response duration",
+                "gauge",
+                |_, h| h.min,
+            ),
+            (
+                "rest_responses_max_duration_seconds",
+                "maximum response duration",
+                "gauge",
+                |_, h| h.max,
+            ),
+        ];
+        for (name, help, kind, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (key, h) in requests.iter() {
+                let _ = writeln!(out, "{name}{{{}}} {}", labels(key), value(key, h));
+            }
+        }
+        out.push_str(
+            "# HELP rest_responses_duration_seconds response duration histogram\n\
+             # TYPE rest_responses_duration_seconds histogram\n",
+        );
+        for (key, h) in requests.iter() {
+            let labels = labels(key);
+            for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
+                let _ = writeln!(
+                    out,
+                    "rest_responses_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "rest_responses_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\n\
+                 rest_responses_duration_seconds_sum{{{labels}}} {}\n\
+                 rest_responses_duration_seconds_count{{{labels}}} {}",
+                h.count, h.sum, h.count
+            );
+        }
     }
 
     fn render_requests(&self, out: &mut String) {
@@ -119,6 +241,40 @@ impl Metrics {
             );
         }
     }
+}
+
+/// Qdrant's `app_info`, `collections_total` and `collections_vector_total` (live points times their
+/// dense and sparse vectors, summed over the collections; a point without one of its named vectors
+/// still counts it).
+fn render_qdrant_app(out: &mut String, collections: Option<&Collections>) {
+    let _ = writeln!(
+        out,
+        "# HELP app_info information about the server\n# TYPE app_info gauge\n\
+         app_info{{name=\"quiver\",version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    let Some(collections) = collections else {
+        return;
+    };
+    let names = collections.list();
+    let vectors: usize = names
+        .iter()
+        .filter_map(|name| collections.get(name).ok())
+        .map(|c| vector_count(&c.config(), c.info().points_count))
+        .sum();
+    let _ = writeln!(
+        out,
+        "# HELP collections_total number of collections\n# TYPE collections_total gauge\n\
+         collections_total {}\n\
+         # HELP collections_vector_total total number of vectors in all collections\n\
+         # TYPE collections_vector_total gauge\ncollections_vector_total {vectors}",
+        names.len()
+    );
+}
+
+/// Vectors of a collection as Qdrant counts them: one per named vector (dense or sparse) per point.
+pub fn vector_count(config: &quiver_engine::CollectionConfig, points: usize) -> usize {
+    points * (config.vectors.len() + config.sparse_vectors.len())
 }
 
 fn render_collections(out: &mut String, collections: &Collections) {

@@ -1,7 +1,7 @@
 //! What every handler shares: the collections (once opened), limits, keys and metrics.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use quiver_engine::{Collection, Collections};
 
@@ -23,6 +23,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// When the server started (for uptime).
     pub started: Instant,
+    /// The same moment on the wall clock (for telemetry).
+    pub started_at: SystemTime,
+    /// This process's telemetry id, drawn at startup.
+    pub instance_id: uuid::Uuid,
     /// Embedding models by name (loaded in the background).
     pub models: Arc<Models>,
 }
@@ -36,6 +40,8 @@ impl AppState {
             auth,
             metrics: Metrics::default(),
             started: Instant::now(),
+            started_at: SystemTime::now(),
+            instance_id: uuid::Uuid::new_v4(),
             models,
         }
     }

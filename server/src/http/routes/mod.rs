@@ -6,11 +6,13 @@ pub mod collections;
 pub mod documents;
 pub mod embeddings;
 pub mod image_files;
+pub mod optimizations;
 pub mod payload_index;
 pub mod points;
 pub mod search;
 pub mod service;
 pub mod snapshots;
+pub mod telemetry;
 pub mod ui;
 pub mod updates;
 
@@ -103,8 +105,10 @@ pub fn resource(path: &str) -> actix_web::Resource {
 /// shadow them, and `/collections/aliases` before `/collections/{name}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     service::configure(cfg);
+    telemetry::configure(cfg);
     aliases::configure(cfg);
     collections::configure(cfg);
+    optimizations::configure(cfg);
     search::configure(cfg);
     points::configure(cfg);
     payload_index::configure(cfg);
