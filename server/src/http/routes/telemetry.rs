@@ -70,7 +70,7 @@ pub struct CollectionsTelemetry {
 #[serde(untagged)]
 pub enum CollectionTelemetry {
     /// `details_level` 1.
-    Aggregated(AggregatedCollection),
+    Aggregated(Box<AggregatedCollection>),
     /// `details_level` 2 and above.
     Full(Box<FullCollection>),
 }
@@ -258,11 +258,11 @@ fn collection(
     let optimized = c.optimizations().optimized_points;
     let out = CollectionInfoOut::new(&config, info);
     if level < 2 {
-        return CollectionTelemetry::Aggregated(AggregatedCollection {
+        return CollectionTelemetry::Aggregated(Box::new(AggregatedCollection {
             vectors,
             optimizers_status: "ok",
             params: out.config.params,
-        });
+        }));
     }
     let by_name = config
         .vectors
