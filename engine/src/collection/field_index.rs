@@ -166,7 +166,7 @@ fn address(c: &FieldCondition) -> usize {
 }
 
 impl IndexedConditions {
-    /// Looks up every `match` condition (`value` or `any`, without `range`) of `filter` whose key is
+    /// Looks up every `match` condition (`value` or `any`, with no other test) of `filter` whose key is
     /// an indexed keyword or integer field and whose values are of the field's type.
     pub fn prepare(
         seg: &Sealed,
@@ -175,7 +175,7 @@ impl IndexedConditions {
     ) -> Option<IndexedConditions> {
         let mut answers = Vec::new();
         filter.for_each_field_condition(&mut |c| {
-            if c.range.is_some() {
+            if !c.only_match() {
                 return;
             }
             let values = match &c.match_ {

@@ -543,11 +543,20 @@ impl FieldCondition {
         }
     }
 
+    /// Whether `match` is its only test (a payload index can then answer it alone).
+    pub(crate) fn only_match(&self) -> bool {
+        self.match_.is_some() && !self.tests_besides_match()
+    }
+
     /// Nothing to test: only a `key`.
     fn tests_nothing(&self) -> bool {
+        self.match_.is_none() && !self.tests_besides_match()
+    }
+
+    fn tests_besides_match(&self) -> bool {
         let FieldCondition {
             key: _,
-            match_,
+            match_: _,
             range,
             geo_radius,
             geo_bounding_box,
@@ -556,14 +565,13 @@ impl FieldCondition {
             is_empty,
             is_null,
         } = self;
-        match_.is_none()
-            && range.is_none()
-            && geo_radius.is_none()
-            && geo_bounding_box.is_none()
-            && geo_polygon.is_none()
-            && values_count.is_none()
-            && is_empty.is_none()
-            && is_null.is_none()
+        range.is_some()
+            || geo_radius.is_some()
+            || geo_bounding_box.is_some()
+            || geo_polygon.is_some()
+            || values_count.is_some()
+            || is_empty.is_some()
+            || is_null.is_some()
     }
 
     /// Whether the condition holds for this payload, read without any index (see

@@ -6,8 +6,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::{
-    Condition, DatetimeRange, Filter, HasIdCondition, HasVectorCondition, IsEmptyCondition,
-    IsNullCondition, Match, MatchValue, NestedCondition, OneOrMany, Range, RangeCondition,
+    Condition, DatetimeRange, FieldCondition, Filter, HasIdCondition, HasVectorCondition,
+    IsEmptyCondition, IsNullCondition, Match, MatchValue, NestedCondition, OneOrMany, Range,
+    RangeCondition,
 };
 
 /// The condition forms, for error messages.
@@ -68,12 +69,7 @@ impl<'de> Deserialize<'de> for Condition {
         let has = |k: &str| map.contains_key(k);
         let v = Value::Object(map.clone());
         if has("key") {
-            let key = map
-                .get("key")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
-            return typed(v, &format!("the condition on `{key}`")).map(Condition::Field);
+            return field_condition(map).map(Condition::Field);
         }
         if has("has_id") {
             return typed::<HasIdCondition, _>(v, "has_id").map(Condition::HasId);
@@ -100,6 +96,51 @@ impl<'de> Deserialize<'de> for Condition {
             fields.join(", ")
         )))
     }
+}
+
+/// The tests of a field condition, for error messages.
+const FIELD_TESTS: &str = "`match`, `range`, `geo_radius`, `geo_bounding_box`, `geo_polygon`, \
+     `values_count`, `is_empty`, `is_null`";
+
+/// A field condition, member by member so that an error names the member (a `null` member is absent).
+fn field_condition<E: serde::de::Error>(map: Map<String, Value>) -> Result<FieldCondition, E> {
+    let key = match map.get("key") {
+        Some(Value::String(key)) => key.clone(),
+        Some(other) => {
+            return Err(E::custom(format!(
+                "a condition's `key` must be a string, got {}",
+                kind(other)
+            )))
+        }
+        None => unreachable!("called for conditions with a key"),
+    };
+    let mut c = FieldCondition {
+        key: key.clone(),
+        ..Default::default()
+    };
+    for (name, v) in map {
+        if name == "key" || v.is_null() {
+            continue;
+        }
+        let what = format!("the condition on `{key}`: `{name}`");
+        match name.as_str() {
+            "match" => c.match_ = Some(typed(v, &what)?),
+            "range" => c.range = Some(typed(v, &what)?),
+            "geo_radius" => c.geo_radius = Some(typed(v, &what)?),
+            "geo_bounding_box" => c.geo_bounding_box = Some(typed(v, &what)?),
+            "geo_polygon" => c.geo_polygon = Some(typed(v, &what)?),
+            "values_count" => c.values_count = Some(typed(v, &what)?),
+            "is_empty" => c.is_empty = Some(typed(v, &what)?),
+            "is_null" => c.is_null = Some(typed(v, &what)?),
+            other => {
+                return Err(E::custom(format!(
+                    "the condition on `{key}`: unknown field `{other}`, expected `key` and one of \
+                     {FIELD_TESTS}"
+                )))
+            }
+        }
+    }
+    Ok(c)
 }
 
 /// The forms of `match`, for error messages.
