@@ -66,35 +66,30 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
 impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = object::<D::Error>(Value::deserialize(d)?, "a condition")?;
-        let has = |k: &str| map.contains_key(k);
-        let v = Value::Object(map.clone());
-        if has("key") {
+        if map.contains_key("key") {
             return field_condition(map).map(Condition::Field);
         }
-        if has("has_id") {
-            return typed::<HasIdCondition, _>(v, "has_id").map(Condition::HasId);
-        }
-        if has("has_vector") {
-            return typed::<HasVectorCondition, _>(v, "has_vector").map(Condition::HasVector);
-        }
-        if has("is_empty") {
-            return typed::<IsEmptyCondition, _>(v, "is_empty").map(Condition::IsEmpty);
-        }
-        if has("is_null") {
-            return typed::<IsNullCondition, _>(v, "is_null").map(Condition::IsNull);
-        }
-        if has("nested") {
-            return typed::<NestedCondition, _>(v, "nested").map(Condition::Nested);
-        }
+        let forms = ["has_id", "has_vector", "is_empty", "is_null", "nested"];
+        let form = forms.into_iter().find(|k| map.contains_key(*k));
         let filter_keys = ["must", "should", "must_not", "min_should"];
-        if map.keys().all(|k| filter_keys.contains(&k.as_str())) {
-            return typed::<Filter, _>(v, "filter").map(Condition::Filter);
+        if form.is_none() && !map.keys().all(|k| filter_keys.contains(&k.as_str())) {
+            let fields: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
+            return Err(D::Error::custom(format!(
+                "unknown condition with {}: expected {CONDITIONS}",
+                fields.join(", ")
+            )));
         }
-        let fields: Vec<String> = map.keys().map(|k| format!("`{k}`")).collect();
-        Err(D::Error::custom(format!(
-            "unknown condition with {}: expected {CONDITIONS}",
-            fields.join(", ")
-        )))
+        let v = Value::Object(map);
+        match form {
+            Some("has_id") => typed::<HasIdCondition, _>(v, "has_id").map(Condition::HasId),
+            Some("has_vector") => {
+                typed::<HasVectorCondition, _>(v, "has_vector").map(Condition::HasVector)
+            }
+            Some("is_empty") => typed::<IsEmptyCondition, _>(v, "is_empty").map(Condition::IsEmpty),
+            Some("is_null") => typed::<IsNullCondition, _>(v, "is_null").map(Condition::IsNull),
+            Some(_) => typed::<NestedCondition, _>(v, "nested").map(Condition::Nested),
+            None => typed::<Filter, _>(v, "filter").map(Condition::Filter),
+        }
     }
 }
 
