@@ -253,3 +253,47 @@ fn malformed_conditions_are_400s_naming_the_problem() {
     );
     assert!(e.contains("values_count"), "{e}");
 }
+
+#[test]
+fn has_vector_sees_dense_multi_and_sparse_vectors_in_every_segment() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let body = json!({
+        "vectors": {
+            "d": {"size": 2, "distance": "Dot"},
+            "m": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}
+        },
+        "sparse_vectors": {"s": {}},
+        "optimizers_config": {"segment_max_points": 2}
+    });
+    c.ok("PUT", "/collections/v", Some(&body));
+    let d = json!([1.0, 0.0]);
+    let m = json!([[1.0, 0.0], [0.0, 1.0]]);
+    let s = json!({"indices": [3], "values": [1.0]});
+    let points = json!([
+        {"id": 1, "vector": {"d": d, "m": m, "s": s}},
+        {"id": 2, "vector": {"d": d}},
+        {"id": 3, "vector": {"m": m}},
+        {"id": 4, "vector": {"s": s}},
+        {"id": 5, "vector": {"d": d, "s": s}}
+    ]);
+    let points = points.as_array().unwrap();
+    c.upsert("v", json!(points[..2]));
+    c.upsert("v", json!(points[2..4]));
+    c.wait_for_seals("v", 2);
+    c.upsert("v", json!(points[4..]));
+    let with = |name: &str| {
+        let page = c.ok(
+            "POST",
+            "/collections/v/points/scroll",
+            Some(&json!({"filter": {"must": [{"has_vector": name}]}})),
+        );
+        let mut got = ids(&page["points"]);
+        got.sort_unstable();
+        got
+    };
+    assert_eq!(with("d"), vec![1, 2, 5]);
+    assert_eq!(with("m"), vec![1, 3]);
+    assert_eq!(with("s"), vec![1, 4, 5]);
+    assert_eq!(with(""), Vec::<u64>::new(), "no unnamed vector here");
+}
