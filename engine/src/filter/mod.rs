@@ -4,7 +4,7 @@
 //! `is_empty` / `is_null`); the others test the point (`has_id`, `has_vector`), a key's emptiness
 //! (`is_empty`, `is_null`), the objects of an array (`nested`) or combine conditions (a filter).
 //!
-//! Parsing is by shape (see [`parse`]) so that a malformed condition is refused with a message that
+//! Parsing is by shape (see `filter/parse.rs`) so that a malformed condition is refused with a message that
 //! names what is wrong, rather than serde's "did not match any variant".
 
 use std::borrow::Cow;
@@ -30,7 +30,7 @@ pub use datetime::Datetime;
 pub use geo::{GeoBoundingBox, GeoLineString, GeoPoint, GeoPolygon, GeoRadius};
 
 /// Either one item or a list of them (Qdrant accepts both for `must`, `should`, `must_not`). Parsed
-/// by shape: a JSON array is a list (see [`parse`]).
+/// by shape: a JSON array is a list (see `filter/parse.rs`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum OneOrMany<T> {
@@ -80,7 +80,7 @@ pub struct MinShould {
     pub min_count: usize,
 }
 
-/// One condition of a filter. Parsed by its fields (see [`parse`]).
+/// One condition of a filter. Parsed by its fields (see `filter/parse.rs`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Condition {
@@ -574,8 +574,8 @@ impl FieldCondition {
             || is_null.is_some()
     }
 
-    /// Whether the condition holds for this payload, read without any index (see
-    /// [`FieldCondition::matches_in`]).
+    /// Whether some value at `key` passes, read without any index (a `text` match compares
+    /// substrings).
     pub fn matches(&self, payload: &Payload) -> bool {
         self.matches_in(payload, None)
     }
