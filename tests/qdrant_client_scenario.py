@@ -322,6 +322,9 @@ def main():
     # --- telemetry, Qdrant's metric names, optimizations ----------------------------------------
     telemetry_section(url, key)
 
+    # --- filter conditions -----------------------------------------------------------------------
+    filter_conditions_section(client)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -716,6 +719,144 @@ def examples_section(client):
     check("context scores", np.allclose([p.score for p in res.points], want, atol=1e-4),
           f"{[p.score for p in res.points]} != {want}")
     client.delete_collection("examples")
+
+def filter_conditions_section(client):
+    """values_count, geo radius / box / polygon, datetime ranges, has_vector, min_should, nested, the
+    full-text matches and the is_empty / is_null forms, each checked through scroll, count and a
+    filtered query against answers computed here; a malformed polygon is a 400."""
+    import datetime as dt
+
+    name = "filt"
+    if client.collection_exists(name):
+        client.delete_collection(name)
+    client.create_collection(name, vectors_config={
+        "image": models.VectorParams(size=2, distance=models.Distance.DOT),
+        "text": models.VectorParams(size=2, distance=models.Distance.DOT),
+    }, optimizers_config=models.OptimizersConfigDiff(default_segment_number=2))
+    rng = np.random.default_rng(11)
+    n = 60
+    base = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
+    words = ["good", "cheap", "shoes", "boots", "red", "fast"]
+    rows = []
+    for i in range(n):
+        lon, lat = float(rng.uniform(-10, 40)), float(rng.uniform(35, 65))
+        when = base + dt.timedelta(days=int(i * 7), hours=int(i % 5))
+        created = [when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   when.astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat(),
+                   when.strftime("%Y-%m-%dT%H:%M:%S"),
+                   when.strftime("%Y-%m-%d %H:%M:%S")][i % 4]
+        payload = {
+            "location": {"lon": lon, "lat": lat} if i % 7 else [{"lon": lon, "lat": lat}],
+            "tags": [f"t{j}" for j in range(i % 4)] if i % 9 else None,
+            "created": created,
+            "desc": " ".join(words[(i + j) % len(words)] for j in range(1 + i % 3)),
+            "reviews": [{"stars": (i * (j + 1)) % 5 + 1, "verified": (i + j) % 2 == 0} for j in range(i % 3)],
+        }
+        vector = {}
+        if i % 2 == 0:
+            vector["image"] = rng.normal(size=2).tolist()
+        if i % 3 == 0 or i % 2 == 1:
+            vector["text"] = rng.normal(size=2).tolist()
+        rows.append((lon, lat, when, payload, vector))
+    client.upsert(name, points=[models.PointStruct(id=i, vector=r[4], payload=r[3]) for i, r in enumerate(rows)])
+
+    def haversine(lon1, lat1, lon2, lat2):
+        p1, p2 = np.radians(lat1), np.radians(lat2)
+        h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+        return 2 * np.arcsin(np.sqrt(h)) * 6371008.8
+
+    def answers(flt):
+        got = sorted(p.id for p in client.scroll(name, scroll_filter=flt, limit=1000)[0])
+        count = client.count(name, count_filter=flt, exact=True).count
+        hits = client.query_points(name, query=[1.0, 1.0], using="image", query_filter=flt, limit=1000,
+                                   search_params=models.SearchParams(exact=True)).points
+        return got, count, sorted(h.id for h in hits)
+
+    def expect(label, flt, pred):
+        want = [i for i in range(n) if pred(i, *rows[i])]
+        got, count, searched = answers(flt)
+        with_image = [i for i in want if "image" in rows[i][4]]
+        check(f"filter: {label}", got == want and count == len(want) and searched == with_image,
+              f"want {want}, scroll {got}, count {count}, search {searched}")
+        return want
+
+    def key_cond(key, **kw):
+        return models.Filter(must=[models.FieldCondition(key=key, **kw)])
+
+    def ntags(p):
+        return len(p["tags"]) if p["tags"] is not None else 0
+
+    expect("values_count gte 2", key_cond("tags", values_count=models.ValuesCount(gte=2)),
+           lambda i, lon, lat, w, p, v: ntags(p) >= 2)
+    expect("values_count lt 1 (null counts 0)", key_cond("tags", values_count=models.ValuesCount(lt=1)),
+           lambda i, lon, lat, w, p, v: ntags(p) < 1)
+    center = (13.4, 52.5)
+    radius = 800_000.0
+    expect("geo_radius", key_cond("location", geo_radius=models.GeoRadius(
+        center=models.GeoPoint(lon=center[0], lat=center[1]), radius=radius)),
+        lambda i, lon, lat, w, p, v: haversine(center[0], center[1], lon, lat) < radius)
+    expect("geo_bounding_box", key_cond("location", geo_bounding_box=models.GeoBoundingBox(
+        top_left=models.GeoPoint(lon=0, lat=55), bottom_right=models.GeoPoint(lon=20, lat=45))),
+        lambda i, lon, lat, w, p, v: 0 < lon < 20 and 45 < lat < 55)
+
+    def ring(x0, y0, x1, y1):
+        return models.GeoLineString(points=[models.GeoPoint(lon=x, lat=y) for x, y in
+                                            [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]])
+
+    expect("geo_polygon with a hole", key_cond("location", geo_polygon=models.GeoPolygon(
+        exterior=ring(-5, 40, 30, 60), interiors=[ring(5, 45, 15, 55)])),
+        lambda i, lon, lat, w, p, v: -5 < lon < 30 and 40 < lat < 60 and not (5 <= lon <= 15 and 45 <= lat <= 55))
+    lo, hi = base + dt.timedelta(days=60), base + dt.timedelta(days=200)
+    expect("datetime range", key_cond("created", range=models.DatetimeRange(gte=lo, lt=hi.isoformat())),
+           lambda i, lon, lat, w, p, v: lo <= w < hi)
+    expect("has_vector text", models.Filter(must=[models.HasVectorCondition(has_vector="text")]),
+           lambda i, lon, lat, w, p, v: "text" in v)
+    expect("must_not has_vector image", models.Filter(must_not=[models.HasVectorCondition(has_vector="image")]),
+           lambda i, lon, lat, w, p, v: "image" not in v)
+    expect("min_should 2 of 3", models.Filter(min_should=models.MinShould(min_count=2, conditions=[
+        models.FieldCondition(key="tags", values_count=models.ValuesCount(gte=2)),
+        models.HasVectorCondition(has_vector="text"),
+        models.FieldCondition(key="location", geo_bounding_box=models.GeoBoundingBox(
+            top_left=models.GeoPoint(lon=0, lat=55), bottom_right=models.GeoPoint(lon=20, lat=45))),
+    ])), lambda i, lon, lat, w, p, v: (ntags(p) >= 2) + ("text" in v) + (0 < lon < 20 and 45 < lat < 55) >= 2)
+    expect("nested", models.Filter(must=[models.NestedCondition(nested=models.Nested(
+        key="reviews", filter=models.Filter(must=[
+            models.FieldCondition(key="stars", match=models.MatchValue(value=5)),
+            models.FieldCondition(key="verified", match=models.MatchValue(value=True))])))]),
+        lambda i, lon, lat, w, p, v: any(r["stars"] == 5 and r["verified"] for r in p["reviews"]))
+    expect("match text (substring, no index)", key_cond("desc", match=models.MatchText(text="cheap shoes")),
+           lambda i, lon, lat, w, p, v: "cheap shoes" in p["desc"])
+    if hasattr(models, "MatchPhrase"):
+        expect("match phrase (no index)", key_cond("desc", match=models.MatchPhrase(phrase="shoes boots")),
+               lambda i, lon, lat, w, p, v: "shoes boots" in p["desc"])
+    if hasattr(models, "MatchTextAny"):
+        expect("match text_any (no index)", key_cond("desc", match=models.MatchTextAny(text_any="red fast")),
+               lambda i, lon, lat, w, p, v: "red" in p["desc"] or "fast" in p["desc"])
+    expect("is_empty", models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="tags"))]),
+           lambda i, lon, lat, w, p, v: ntags(p) == 0)
+    expect("is_null", models.Filter(must=[models.IsNullCondition(is_null=models.PayloadField(key="tags"))]),
+           lambda i, lon, lat, w, p, v: p["tags"] is None)
+    if "is_empty" in getattr(models.FieldCondition, "model_fields", {}):
+        expect("field is_empty false", key_cond("tags", is_empty=False),
+               lambda i, lon, lat, w, p, v: ntags(p) > 0)
+
+    # A text index: words in any order, any case.
+    client.create_payload_index(name, "desc", field_schema=models.TextIndexParams(
+        type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD, lowercase=True))
+    expect("match text under a text index", key_cond("desc", match=models.MatchText(text="SHOES cheap")),
+           lambda i, lon, lat, w, p, v: {"shoes", "cheap"} <= set(p["desc"].split()))
+    if hasattr(models, "MatchPhrase"):
+        expect("match phrase under a text index", key_cond("desc", match=models.MatchPhrase(phrase="shoes boots")),
+               lambda i, lon, lat, w, p, v: "shoes boots" in p["desc"])
+
+    try:
+        client.count(name, count_filter=key_cond("location", geo_polygon=models.GeoPolygon(
+            exterior=models.GeoLineString(points=[models.GeoPoint(lon=x, lat=y)
+                                                  for x, y in [(0, 0), (1, 0), (1, 1), (0, 1)]]))))
+        check("an open polygon is refused", False)
+    except UnexpectedResponse as e:
+        check("an open polygon is a 400", e.status_code == 400 and "not closed" in str(e), str(e))
+    client.delete_collection(name)
 
 
 def post_json(url, key, path, body, method="POST"):

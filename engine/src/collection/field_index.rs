@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::payload;
 use super::segment::{Sealed, View};
 use super::state::SegmentSet;
-use crate::filter::{path, FieldCondition, Filter, LazyPayload, Match, MatchValue};
+use crate::filter::{path, FieldCondition, Filter, LazyPayload, Match, MatchValue, PointChecks};
 use crate::payload_schema::{PayloadSchema, PayloadSchemaType};
 use crate::point::Payload;
 
@@ -166,7 +166,7 @@ fn address(c: &FieldCondition) -> usize {
 }
 
 impl IndexedConditions {
-    /// Looks up every `match` condition (`value` or `any`, without `range`) of `filter` whose key is
+    /// Looks up every `match` condition (`value` or `any`, with no other test) of `filter` whose key is
     /// an indexed keyword or integer field and whose values are of the field's type.
     pub fn prepare(
         seg: &Sealed,
@@ -175,7 +175,7 @@ impl IndexedConditions {
     ) -> Option<IndexedConditions> {
         let mut answers = Vec::new();
         filter.for_each_field_condition(&mut |c| {
-            if c.range.is_some() {
+            if !c.only_match() {
                 return;
             }
             let values = match &c.match_ {
@@ -246,22 +246,28 @@ pub(crate) fn warm(set: &SegmentSet, filter: Option<&Filter>) {
 }
 
 /// A filter prepared for one segment: on a sealed segment, the conditions an index answers are looked
-/// up once, and a point's payload is read only if a condition is left to it.
+/// up once, and a point's payload is read only if a condition is left to it. `has_vector` asks the
+/// segment's row tables, never the vectors themselves.
 pub(crate) struct SegmentFilter<'f> {
     filter: Option<&'f Filter>,
     indexed: Option<IndexedConditions>,
+    schema: &'f PayloadSchema,
 }
 
 impl<'f> SegmentFilter<'f> {
     /// Prepares `filter` (none passes everything) for the segment of `view`.
-    pub fn new(view: &View<'_>, filter: Option<&'f Filter>, schema: &PayloadSchema) -> Self {
+    pub fn new(view: &View<'_>, filter: Option<&'f Filter>, schema: &'f PayloadSchema) -> Self {
         let indexed = match (view, filter) {
             (View::Sealed { seg, .. }, Some(f)) if !schema.is_empty() => {
                 IndexedConditions::prepare(seg, schema, f)
             }
             _ => None,
         };
-        SegmentFilter { filter, indexed }
+        SegmentFilter {
+            filter,
+            indexed,
+            schema,
+        }
     }
 
     /// Whether the point at `off` of `view` (the view it was prepared for) passes.
@@ -271,9 +277,13 @@ impl<'f> SegmentFilter<'f> {
         };
         let load = || view.payload(off);
         let payload = LazyPayload::new(&load);
-        match &self.indexed {
-            Some(ix) => filter.matches_with(&view.id(off), &payload, &|c| ix.answer(c, off)),
-            None => filter.matches_with(&view.id(off), &payload, &|_| None),
-        }
+        let answer = |c: &FieldCondition| self.indexed.as_ref().and_then(|ix| ix.answer(c, off));
+        let has_vector = |name: &str| view.has_vector(name, off);
+        let checks = PointChecks {
+            answer: &answer,
+            has_vector: &has_vector,
+            schema: (!self.schema.is_empty()).then_some(self.schema),
+        };
+        filter.matches_with(&view.id(off), &payload, &checks)
     }
 }

@@ -150,22 +150,20 @@ fn values(keys: &[&GroupKey]) -> Vec<MatchValue> {
 
 /// A point with a value among `keys`.
 fn in_groups(group_by: &str, keys: &[&GroupKey]) -> Condition {
-    Condition::Field(FieldCondition {
-        key: group_by.to_string(),
-        match_: Some(Match::Any { any: values(keys) }),
-        range: None,
-    })
+    Condition::Field(FieldCondition::matching(
+        group_by,
+        Match::Any { any: values(keys) },
+    ))
 }
 
 /// A point with a value outside `keys`: one whose array also names an open group still counts.
 fn outside_groups(group_by: &str, keys: &[&GroupKey]) -> Condition {
-    Condition::Field(FieldCondition {
-        key: group_by.to_string(),
-        match_: Some(Match::Except {
+    Condition::Field(FieldCondition::matching(
+        group_by,
+        Match::Except {
             except: values(keys),
-        }),
-        range: None,
-    })
+        },
+    ))
 }
 
 /// The round's filter: the request's, a `group_by` value, not an already placed point, and a
@@ -195,6 +193,7 @@ fn round_filter(
         must: (!all.is_empty()).then_some(OneOrMany::Many(all)),
         should: None,
         must_not: Some(OneOrMany::Many(none)),
+        min_should: None,
     }
 }
 

@@ -669,6 +669,7 @@ fn without_referenced_points(request: &QueryRequest) -> Option<Filter> {
         must_not: Some(OneOrMany::One(Box::new(Condition::HasId(HasIdCondition {
             has_id: ids,
         })))),
+        min_should: None,
     };
     and(request.filter.as_ref(), Some(&exclude))
 }
@@ -685,6 +686,7 @@ fn and(a: Option<&Filter>, b: Option<&Filter>) -> Option<Filter> {
             ])),
             should: None,
             must_not: None,
+            min_should: None,
         }),
     }
 }

@@ -473,6 +473,31 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Whether the point has a vector of this name (any kind), read from the row tables without
+    /// touching the vector's data.
+    pub fn has_vector(&self, name: &str, off: u32) -> bool {
+        if let Some(d) = self.dense(name) {
+            return d.point_to_row(off).is_some();
+        }
+        if self.sparse_row(name, off).is_some() {
+            return true;
+        }
+        match self {
+            View::Mem { data, .. } => data
+                .multi
+                .get(name)
+                .is_some_and(|col| col.offsets[off as usize + 1] > col.offsets[off as usize]),
+            View::Sealed { seg, .. } => seg.multi(name).is_some_and(|m| match &m.rows {
+                Some(file) => file.rows(off).is_some(),
+                None => m
+                    .tokens
+                    .as_ref()
+                    .and_then(|t| t.point_len(off))
+                    .is_some_and(|n| n > 0),
+            }),
+        }
+    }
+
     /// A point's sparse vector, if it has one.
     pub fn sparse_row(&self, name: &str, off: u32) -> Option<SparseRef<'_>> {
         match self {

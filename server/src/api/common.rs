@@ -31,8 +31,11 @@ pub enum ExtendedPointId {
     Uuid(String),
 }
 
-/// A filter in Qdrant's JSON form (`must`, `should`, `must_not` over `key`+`match` / `range`, `has_id`,
-/// `is_empty`, `is_null` and nested filters). (Documentation type.)
+/// A filter in Qdrant's JSON form: `must`, `should`, `must_not` and `min_should` over field conditions
+/// (`key` with `match` value / any / except / text / text_any / phrase, `range` with numbers or
+/// datetimes, `geo_radius`, `geo_bounding_box`, `geo_polygon`, `values_count`, `is_empty`,
+/// `is_null`), `has_id`, `has_vector`, `is_empty`, `is_null`, `nested` and nested filters.
+/// (Documentation type.)
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct FilterDoc {
@@ -42,6 +45,8 @@ pub struct FilterDoc {
     should: Option<Vec<Value>>,
     /// None of these may hold.
     must_not: Option<Vec<Value>>,
+    /// `{"conditions": [...], "min_count": n}`: at least `min_count` of the conditions must hold.
+    min_should: Option<Value>,
 }
 
 /// One vector value: a dense vector, a matrix (one row per token) for a multivector, or an inference

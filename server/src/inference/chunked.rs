@@ -306,17 +306,19 @@ pub fn write_documents(
         upserted[i] = n;
         let doc_id = &planned[i].0;
         let stale = Filter {
-            must: Some(OneOrMany::Many(vec![Condition::Field(FieldCondition {
-                key: "doc_id".into(),
-                match_: Some(Match::Value {
-                    value: doc_id.match_value()?,
-                }),
-                range: None,
-            })])),
+            must: Some(OneOrMany::Many(vec![Condition::Field(
+                FieldCondition::matching(
+                    "doc_id",
+                    Match::Value {
+                        value: doc_id.match_value()?,
+                    },
+                ),
+            )])),
             should: None,
             must_not: Some(OneOrMany::Many(vec![Condition::HasId(HasIdCondition {
                 has_id: all_ids[i].clone(),
             })])),
+            min_should: None,
         };
         // Counting first spares a new document an empty delete (a WAL record and an fsync).
         if collection.count(Some(&stale))? > 0 {

@@ -218,6 +218,13 @@ fn filters_answer_the_same_with_and_without_indexes() {
         json!({"must": [{"must_not": [red]}, {"key": "meta.tags[]", "match": {"value": "a"}}]}),
         json!({"must": [{"key": "color", "match": {"value": "purple"}}]}),
         json!({"must": [{"is_empty": {"key": "color"}}], "must_not": [{"key": "n", "match": {"any": [3, 8]}}]}),
+        // Conditions no index answers, and a `match` ORed with another test, which the index must
+        // not answer alone.
+        json!({"must": [{"key": "color", "values_count": {"gte": 2}}]}),
+        json!({"must": [{"key": "color", "match": {"value": "red"}, "values_count": {"gte": 2}}]}),
+        json!({"min_should": {"conditions": [red, {"key": "n", "match": {"any": [10, 11]}}, {"has_id": [1, 11, 21]}], "min_count": 2}}),
+        json!({"must": [{"key": "color", "is_empty": false}, {"key": "n", "match": {"text": "x"}}]}),
+        json!({"must": [{"has_vector": ""}], "must_not": [{"key": "meta.tags", "values_count": {"gt": 1}}]}),
     ];
     let answers = |c: &Client| -> Vec<(Value, Value, Value)> {
         filters

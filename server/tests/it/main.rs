@@ -19,6 +19,7 @@ mod http_concurrency;
 mod http_documents;
 mod http_documents_route;
 mod http_embed;
+mod http_filters;
 mod http_groups;
 mod http_minilm;
 mod http_payload_index;
