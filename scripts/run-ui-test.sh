@@ -71,6 +71,21 @@ cp tests/fixtures/jina-tiny/images/a.png tests/fixtures/jina-tiny/images/b.png \
     tests/fixtures/jina-tiny/images/c.png "$CORPUS/"
 "$QUIVER_BIN" ingest --url "$QUIVER_URL" --api-key "$KEY" --collection docs "$CORPUS"
 "$QUIVER_BIN" ingest --url "$QUIVER_URL" --api-key "$KEY" --collection bound "$CORPUS"
+# A dense vector beside a BM25 sparse one, for the hybrid mode.
+put /collections/hybrid '{"vectors": {"dense": {"size": 64, "distance": "Cosine"}},
+    "sparse_vectors": {"bm25": {"modifier": "idf"}}}'
+points='['
+i=0
+for text in "Berlin is the capital of Germany." "Paris is the capital of France." \
+    "The quick brown fox jumps over the lazy dog." "Rain is expected in Berlin tomorrow." \
+    "Bread is baked in an oven." "A fox hunts at night."; do
+    i=$((i + 1))
+    [ "$i" -gt 1 ] && points+=','
+    points+="{\"id\": $i, \"payload\": {\"text\": \"$text\"}, \"vector\": {
+        \"dense\": {\"text\": \"$text\", \"model\": \"tiny\"},
+        \"bm25\": {\"text\": \"$text\", \"model\": \"qdrant/bm25\"}}}"
+done
+put '/collections/hybrid/points?wait=true' "{\"points\": $points]}"
 # Two documents cut into several chunks each, for "one result per document".
 put /collections/manuals '{"vectors": {"dense": {"size": 64, "distance": "Cosine"}},
     "embedding": {"dense": {"model": "tiny"}}}'

@@ -262,6 +262,14 @@ function onCollectionChange() {
     $('funnel-help').textContent = '';
     return;
   }
+  // Sparse vectors offer a hybrid search: the query's BM25 fused with the dense search.
+  const sparse = Object.keys(info.config.params.sparse_vectors || {}).sort();
+  const keywords = $('keywords');
+  keywords.replaceChildren();
+  option(keywords, '', 'off (dense only)');
+  for (const n of sparse) option(keywords, n, `${n} (hybrid, RRF)`);
+  keywords.value = sparse[0] ?? '';
+  $('field-keywords').hidden = sparse.length === 0;
   const binding = bindingOf(info);
   const bound = Boolean(binding);
   $('field-using').hidden = bound;
@@ -314,11 +322,35 @@ function positiveInt(id, label, optional) {
   return n;
 }
 
-/** The Query API body for the form's current settings. */
+/** The Query API body for the form's current settings: the dense search, fused with the text's BM25
+ * when a keyword vector is chosen (a text query only: an image has no words). */
 function buildQuery(info) {
   const k = positiveInt('k', 'Results (k)');
   const text = $('query-text').value.trim();
   if (!state.image && text === '') throw new ApiError('input', 'Type a query, or drop, paste or choose an image.');
+  const sparse = state.image ? '' : $('keywords').value;
+  if (sparse && Object.keys(vectorsOf(info)).length === 0) {
+    return { query: { text, model: 'qdrant/bm25' }, using: sparse, limit: k, with_payload: true };
+  }
+  const body = buildDenseQuery(info, k, text);
+  if (!sparse) return body;
+  // Each list goes deeper than k so that fusion can lift a hit that only one of them ranks high.
+  const depth = Math.max(20, 2 * k);
+  const dense = { ...body, limit: depth };
+  delete dense.with_payload;
+  delete dense.funnel;
+  if (!dense.using) {
+    const vectors = vectorsOf(info);
+    const binding = bindingOf(info) || {};
+    dense.using = Object.keys(binding).find((n) => vectors[n] && !vectors[n].multivector_config) ?? '';
+  }
+  return {
+    prefetch: [dense, { query: { text, model: 'qdrant/bm25' }, using: sparse, limit: depth }],
+    query: { fusion: 'rrf' }, limit: k, with_payload: true,
+  };
+}
+
+function buildDenseQuery(info, k, text) {
   const content = state.image ? { image: state.image.base64 } : { text };
   if (bindingOf(info)) {
     const body = { query: content, limit: k, with_payload: true };
@@ -492,6 +524,7 @@ async function showThumbnail(after, path) {
 
 const STAGE_KINDS = {
   hnsw: 'HNSW', exact: 'exact scan', rescore: 'rescore', maxsim: 'MaxSim', token_store: 'token store',
+  inverted_index: 'sparse (inverted index)', fusion: 'fusion',
 };
 
 /** Names a stage by what it did: the server says so (`kind`); older servers are inferred from the
@@ -532,7 +565,9 @@ function renderTimings(timings, info) {
   for (const s of timings.stages) {
     const name = stageName(s, info);
     const over = s.candidates == null ? '' : ` of ${s.candidates}`;
-    add(`${name} (${vectorLabel(s.using)}${prefixNote(s, info)})`, `${ms(s.ms)}, top ${s.limit}${over}`,
+    // A fusion compares no vector: it merges its prefetches' lists.
+    const label = s.kind === 'fusion' ? name : `${name} (${vectorLabel(s.using)}${prefixNote(s, info)})`;
+    add(label, `${ms(s.ms)}, top ${s.limit}${over}`,
       name === 'HNSW' ? 'index search: HNSW graphs, or an exact scan of small segments' : undefined);
   }
   add('total', ms(timings.total_ms));

@@ -265,6 +265,39 @@ try {
   await page.reload();
   await page.waitForSelector('body[data-loaded="true"]');
 
+  step = 'hybrid: a sparse vector adds the query\'s BM25, fused with the dense search by RRF';
+  let hybridSent;
+  const hybridSpy = async (route) => {
+    hybridSent = route.request().postDataJSON();
+    await route.continue();
+  };
+  await page.route(isQuery, hybridSpy);
+  await page.getByLabel('Collection', { exact: true }).selectOption('hybrid');
+  assert.equal(await page.getByLabel('Keyword vector (BM25)', { exact: true }).inputValue(), 'bm25');
+  await page.getByLabel('Model', { exact: true }).selectOption('tiny');
+  await page.getByLabel('Results (k)', { exact: true }).fill('3');
+  await page.getByLabel('Query text', { exact: true }).fill('fox at night');
+  await runSearch();
+  const hybridBody = {
+    prefetch: [
+      { query: { text: 'fox at night', model: 'tiny', options: { task: 'retrieval' } }, using: 'dense', limit: 20 },
+      { query: { text: 'fox at night', model: 'qdrant/bm25' }, using: 'bm25', limit: 20 },
+    ],
+    query: { fusion: 'rrf' }, limit: 3, with_payload: true,
+  };
+  assert.deepEqual(hybridSent, hybridBody);
+  assert.equal(await page.locator('#results li .id').first().textContent(),
+    topId(await rest('POST', '/collections/hybrid/points/query', hybridBody)));
+  const hybridStages = await page.locator('#timings dt').allTextContents();
+  assert.ok(hybridStages.includes('sparse (inverted index) (bm25)') && hybridStages.includes('fusion'),
+    hybridStages.join(', '));
+  await shot('hybrid');
+  await page.getByLabel('Keyword vector (BM25)', { exact: true }).selectOption('');
+  await runSearch();
+  assert.deepEqual(hybridSent, { query: { text: 'fox at night', model: 'tiny', options: { task: 'retrieval' } },
+    using: 'dense', limit: 3, with_payload: true });
+  await page.unroute(isQuery, hybridSpy);
+
   step = 'one result per document: the chunks of a document grouped by doc_id';
   let grouped;
   const isGroups = (url) => url.pathname.endsWith('/points/query/groups');
