@@ -24,8 +24,9 @@ use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
 /// (`shard_number`, `replication_factor`, `write_consistency_factor`, `wal_config`,
-/// `sharding_method`) are accepted and ignored; `on_disk_payload` and `metadata` are stored and
-/// shown as set; `strict_mode_config` is refused (Quiver has no strict mode).
+/// `sharding_method: "auto"`) are accepted and ignored; `on_disk_payload` and `metadata` are stored and
+/// shown as set; `strict_mode_config` and `sharding_method: "custom"` are refused (Quiver has no strict
+/// mode and no shard keys).
 #[derive(Debug, Deserialize, ToSchema)]
 // Some fields are parsed only so that Qdrant clients can send them.
 #[allow(dead_code)]
@@ -56,6 +57,8 @@ pub struct CreateCollection {
     /// Ignored: the WAL is fsynced on every write.
     #[schema(value_type = Option<Object>)]
     pub wal_config: Option<Value>,
+    /// `auto` (the default, one shard); `custom` (shard keys) is refused.
+    pub sharding_method: Option<String>,
     /// Not supported: refused when set.
     #[schema(value_type = Option<Object>)]
     pub strict_mode_config: Option<Value>,
@@ -477,6 +480,21 @@ impl CreateCollection {
         }
         if self.init_from.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(invalid("`init_from` is not supported"));
+        }
+        match self.sharding_method.as_deref() {
+            None | Some("auto") => {}
+            Some("custom") => {
+                return Err(invalid(
+                    "`sharding_method: custom` (shard keys) is not supported: Quiver keeps a \
+                     collection on one node; filter on a payload field or use one collection per \
+                     tenant",
+                ))
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "unknown sharding_method `{other}`: use \"auto\""
+                )))
+            }
         }
         if self
             .strict_mode_config

@@ -18,6 +18,7 @@ fn create_inspect_list_and_delete_collections() {
     let body = json!({
         "vectors": {"size": 4, "distance": "Cosine", "on_disk": true},
         "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1,
+        "sharding_method": "auto",
         "on_disk_payload": true, "wal_config": {"wal_capacity_mb": 32},
         "quantization_config": null, "sparse_vectors": null,
         "hnsw_config": {"m": 8, "ef_construct": 64, "on_disk": true},
@@ -150,6 +151,14 @@ fn collection_errors_are_clear_4xx() {
             400,
         ),
         (json!({"vectors": {}}), 400),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot"}, "sharding_method": "custom"}),
+            400,
+        ),
+        (
+            json!({"vectors": {"size": 4, "distance": "Dot"}, "sharding_method": "random"}),
+            400,
+        ),
         (json!({"vectors": {"size": 0, "distance": "Dot"}}), 422),
         (
             json!({"vectors": {"size": 10_000_000, "distance": "Dot"}}),
