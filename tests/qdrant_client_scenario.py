@@ -325,6 +325,9 @@ def main():
     # --- filter conditions -----------------------------------------------------------------------
     filter_conditions_section(client)
 
+    # --- facets and order_by ---------------------------------------------------------------------
+    facet_and_order_by_section(client)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -411,6 +414,77 @@ def conditional(client):
     got = client.retrieve("cond", ids=[1], with_payload=models.PayloadSelectorInclude(include=["c.name"]))[0]
     check("with_payload includes nested paths", got.payload == {"c": {"name": "x"}}, str(got.payload))
     client.delete_collection("cond")
+
+def facet_and_order_by_section(client):
+    """client.facet against counts computed here, and order_by in scroll (OrderBy) and in
+    query_points (OrderByQuery) over integer, float and datetime indexes, sealed segments included."""
+    if client.collection_exists("faceted"):
+        client.delete_collection("faceted")
+    client.create_collection(
+        "faceted", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    for field, schema in (("color", models.PayloadSchemaType.KEYWORD),
+                          ("rank", models.PayloadSchemaType.INTEGER),
+                          ("price", models.PayloadSchemaType.FLOAT),
+                          ("day", models.PayloadSchemaType.DATETIME)):
+        client.create_payload_index("faceted", field, field_schema=schema, wait=True)
+    colors = ["red", "green", "blue"]
+    payloads = []
+    for i in range(30):
+        color = colors[i % 3] if i % 5 else [colors[i % 3], "gold", colors[i % 3]]
+        payloads.append({"color": color, "rank": (i * 7) % 13, "price": i * 0.75 - 4.0,
+                         "day": f"2024-02-{1 + (i * 11) % 29:02d}T08:00:00Z"})
+    client.upsert("faceted", points=[
+        models.PointStruct(id=i, vector=[1.0, float(i)], payload=payloads[i]) for i in range(30)])
+
+    counts = {}
+    for p in payloads:
+        for v in set(p["color"] if isinstance(p["color"], list) else [p["color"]]):
+            counts[v] = counts.get(v, 0) + 1
+    want = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    res = client.facet("faceted", key="color", limit=10)
+    got = [(h.value, h.count) for h in res.hits]
+    check("facet counts", got == want, f"{got} != {want}")
+    res = client.facet("faceted", key="rank", limit=2, exact=True,
+                       facet_filter=models.Filter(must=[models.FieldCondition(
+                           key="color", match=models.MatchValue(value="red"))]))
+    ranks = {}
+    for p in payloads:
+        if p["color"] == "red" or (isinstance(p["color"], list) and "red" in p["color"]):
+            ranks[p["rank"]] = ranks.get(p["rank"], 0) + 1
+    want = sorted(ranks.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+    got = [(h.value, h.count) for h in res.hits]
+    check("facet with filter and limit", got == want, f"{got} != {want}")
+    try:
+        client.facet("faceted", key="price")
+        check("facet without a keyword/integer/bool index fails", False)
+    except Exception as e:
+        check("facet without a keyword/integer/bool index is refused", "index" in str(e), str(e))
+
+    def order(key, desc=False, start=None):
+        pairs = [(payloads[i][key], i) for i in range(30)]
+        if start is not None:
+            pairs = [p for p in pairs if (p[0] <= start if desc else p[0] >= start)]
+        return [i for _, i in sorted(pairs, reverse=desc)][:10]
+
+    for key, desc, start in (("rank", False, None), ("rank", True, 6), ("price", True, None),
+                             ("price", False, 2.5), ("day", True, None)):
+        order_by = models.OrderBy(key=key, direction=models.Direction.DESC if desc else models.Direction.ASC,
+                                  start_from=start)
+        points, next_offset = client.scroll("faceted", limit=10, order_by=order_by)
+        got = [p.id for p in points]
+        check(f"scroll order_by {key} {'desc' if desc else 'asc'} from {start}",
+              got == order(key, desc, start) and next_offset is None, f"{got} {next_offset}")
+        check(f"scroll order_value {key}", all(p.order_value is not None for p in points))
+        res = client.query_points("faceted", query=models.OrderByQuery(order_by=order_by), limit=10)
+        got = [p.id for p in res.points]
+        check(f"query OrderByQuery {key}", got == order(key, desc, start), str(got))
+    try:
+        client.scroll("faceted", order_by="color")
+        check("order_by without a range index fails", False)
+    except Exception as e:
+        check("order_by without a range index is refused", "range index" in str(e), str(e))
+    client.delete_collection("faceted")
+
 def collection_update_section(client):
     """update_collection with optimizers_config, hnsw_config, vectors_config, quantization and
     metadata; get_collection shows each change, merged as Qdrant merges it; a bad update is a 400."""

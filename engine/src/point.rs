@@ -202,6 +202,37 @@ pub struct Record {
     pub payload: Option<Payload>,
     /// Vectors, when asked for.
     pub vectors: Option<NamedVectors>,
+    /// The value it was ordered by, in a scroll with `order_by`.
+    pub order_value: Option<OrderValue>,
+}
+
+/// The value of a payload field a point was ordered by (Qdrant's `order_value`): an integer for
+/// `integer` fields and for `datetime` ones (microseconds since the Unix epoch), a float for `float`
+/// fields.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum OrderValue {
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+}
+
+impl OrderValue {
+    /// Numeric order across both forms (integers exactly between themselves).
+    pub fn cmp_value(&self, other: &OrderValue) -> std::cmp::Ordering {
+        match (self, other) {
+            (OrderValue::Int(a), OrderValue::Int(b)) => a.cmp(b),
+            (a, b) => a.as_f64().total_cmp(&b.as_f64()),
+        }
+    }
+
+    fn as_f64(&self) -> f64 {
+        match *self {
+            OrderValue::Int(i) => i as f64,
+            OrderValue::Float(f) => f,
+        }
+    }
 }
 
 /// A search hit.
@@ -215,6 +246,8 @@ pub struct ScoredPoint {
     pub payload: Option<Payload>,
     /// Vectors, when asked for.
     pub vectors: Option<NamedVectors>,
+    /// The value it was ordered by, for an `order_by` query.
+    pub order_value: Option<OrderValue>,
 }
 
 /// What to search with.

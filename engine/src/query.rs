@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::filter::Filter;
 use crate::plaid::PlaidSearchParams;
-use crate::point::{ScoredPoint, SparseVector, WithPayload, WithVectors};
+use crate::point::{OrderValue, ScoredPoint, SparseVector, WithPayload, WithVectors};
 use crate::PointId;
 
 /// Deepest prefetch nesting a request may have.
@@ -58,6 +58,86 @@ pub enum Query<I = QueryInput> {
     /// Points nearer the positive than the negative of as many pairs as possible, without a target
     /// (Qdrant's `context`).
     Context(Vec<ContextPair<I>>),
+    /// Points in the order of a payload field's values (Qdrant's `order_by`); no vector is compared,
+    /// every hit scores 1 and carries the value it was ordered by.
+    OrderBy(OrderBy),
+}
+
+/// Qdrant's `order_by`: points in the order of the values of a payload field that has a range-capable
+/// index (`integer`, `float` or `datetime`). A point with several values there appears once per
+/// value, as in Qdrant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderBy {
+    /// The payload key.
+    pub key: String,
+    /// Smallest or largest value first.
+    pub direction: Direction,
+    /// Skip the values before this one (below it ascending, above it descending).
+    pub start_from: Option<StartFrom>,
+}
+
+/// Which end of an [`OrderBy`] comes first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// Where an [`OrderBy`] starts: a number or a date-time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StartFrom {
+    /// An integer.
+    Integer(i64),
+    /// Any number.
+    Float(f64),
+    /// An instant, compared with a `datetime` field's values.
+    Datetime(crate::filter::Datetime),
+}
+
+impl StartFrom {
+    /// The value to compare the field's values with.
+    pub fn value(self) -> OrderValue {
+        match self {
+            StartFrom::Integer(i) => OrderValue::Int(i),
+            StartFrom::Float(f) => OrderValue::Float(f),
+            StartFrom::Datetime(t) => OrderValue::Int(t.0.timestamp_micros()),
+        }
+    }
+}
+
+/// A counting request over a payload key (Qdrant's `facet`): how many points hold each value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FacetRequest {
+    /// The payload key; it needs a `keyword`, `integer`, `bool` or `uuid` index.
+    pub key: String,
+    /// Values to return, most frequent first.
+    pub limit: usize,
+    /// Only matching points are counted.
+    pub filter: Option<Filter>,
+}
+
+/// A value of a faceted key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(untagged)]
+pub enum FacetValue {
+    /// A keyword (or UUID) value.
+    Keyword(String),
+    /// An integer value.
+    Integer(i64),
+    /// A boolean value.
+    Bool(bool),
+}
+
+/// One value of a facet and the number of points holding it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FacetHit {
+    /// The value.
+    pub value: FacetValue,
+    /// Points with that value (a point with the value twice in an array counts once).
+    pub count: usize,
 }
 
 /// Qdrant's `recommend`: examples to be like and unlike.
@@ -130,6 +210,7 @@ impl<I> Query<I> {
                 std::iter::once(target).chain(pairs(context)).collect()
             }
             Query::Context(context) => pairs(context),
+            Query::OrderBy(_) => Vec::new(),
         };
         all.into_iter()
     }
@@ -170,6 +251,7 @@ impl<I> Query<I> {
                 }
             }
             Query::Context(context) => Query::Context(pairs(context, f)?),
+            Query::OrderBy(order_by) => Query::OrderBy(order_by),
         })
     }
 }
@@ -388,6 +470,8 @@ pub enum Strategy {
     InvertedIndex,
     /// A fusion of the prefetches' ranked hits (RRF or DBSF); no vector is compared.
     Fusion,
+    /// Points in the order of a payload field's values; no vector is compared.
+    OrderBy,
 }
 
 impl Strategy {
@@ -401,6 +485,7 @@ impl Strategy {
             Strategy::MaxSim => "maxsim",
             Strategy::InvertedIndex => "inverted_index",
             Strategy::Fusion => "fusion",
+            Strategy::OrderBy => "order_by",
         }
     }
 }

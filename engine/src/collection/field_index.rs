@@ -32,7 +32,7 @@ pub(crate) struct FieldIndex {
 
 /// Calls `f` on every scalar value at `field`, as the filters see them: a value that is an array
 /// stands for its elements.
-fn for_each_scalar(payload: &Payload, field: &str, f: &mut dyn FnMut(&Value)) {
+pub(crate) fn for_each_scalar(payload: &Payload, field: &str, f: &mut dyn FnMut(&Value)) {
     path::for_each_value(payload, field, &mut |v| {
         match v {
             Value::Array(items) => items.iter().for_each(&mut *f),
@@ -83,6 +83,17 @@ impl FieldIndex {
             }
         }
         index
+    }
+
+    /// Calls `f` with each value the index holds and the offsets (live or not) holding it.
+    pub fn for_each_value(&self, f: &mut dyn FnMut(crate::query::FacetValue, &[u32])) {
+        use crate::query::FacetValue;
+        for (k, offsets) in &self.keywords {
+            f(FacetValue::Keyword(k.clone()), offsets);
+        }
+        for (i, offsets) in &self.integers {
+            f(FacetValue::Integer(*i), offsets);
+        }
     }
 
     /// Live offsets with a value.

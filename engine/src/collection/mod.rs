@@ -17,6 +17,7 @@
 
 mod aliases;
 mod examples;
+mod facet;
 mod field_index;
 mod funnel;
 mod fusion;
@@ -63,7 +64,9 @@ use crate::point::{
     ScrollRequest, ScrollResult, SearchRequest, UpdateOperation, UpsertConditions, WithPayload,
     WithVectors,
 };
-use crate::query::{GroupsRequest, GroupsResponse, QueryRequest, QueryResponse};
+use crate::query::{
+    FacetHit, FacetRequest, GroupsRequest, GroupsResponse, OrderBy, QueryRequest, QueryResponse,
+};
 use crate::{Error, PointId, Result};
 use ops::Operation;
 use segment::{MemSegment, View};
@@ -750,6 +753,48 @@ impl Collection {
         check_filter(request.filter.as_ref())?;
         let set = self.shared.snapshot();
         read::scroll(&self.shared.config(), &set, request)
+    }
+
+    /// A page of points in the order of a payload field's values (Qdrant's scroll with `order_by`):
+    /// the field needs an `integer`, `float` or `datetime` index, `offset` must be unset (a next page
+    /// starts from `start_from`), and there is no `next_page_offset`.
+    pub fn scroll_ordered(
+        &self,
+        request: &ScrollRequest,
+        order_by: &OrderBy,
+    ) -> Result<ScrollResult> {
+        check_filter(request.filter.as_ref())?;
+        if request.offset.is_some() {
+            return Err(Error::InvalidInput(
+                "Cannot use an `offset` when using `order_by`. The alternative for paging is to use \
+                 `order_by.start_from` and a filter to exclude the IDs that you've already seen for \
+                 the `order_by.start_from` value"
+                    .into(),
+            ));
+        }
+        let set = self.shared.snapshot();
+        let points = facet::ordered(
+            &self.shared.config(),
+            &set,
+            request.filter.as_ref(),
+            order_by,
+            request.limit,
+            None,
+            &request.with_payload,
+            &request.with_vectors,
+        )?;
+        Ok(ScrollResult {
+            points,
+            next_page_offset: None,
+        })
+    }
+
+    /// Points per value of a payload field (Qdrant's `facet`), most frequent first; the field needs a
+    /// `keyword`, `integer`, `bool` or `uuid` index. Counts are always exact.
+    pub fn facet(&self, request: &FacetRequest) -> Result<Vec<FacetHit>> {
+        check_filter(request.filter.as_ref())?;
+        let set = self.shared.snapshot();
+        facet::facet(&set, request)
     }
 
     /// How many live points match (all when `filter` is `None`).

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::examples::{self, Scoring};
+use super::facet;
 use super::fusion::{self, Ranked};
 use super::read;
 use super::search::{self, Trace};
@@ -19,7 +20,7 @@ use crate::config::CollectionConfig;
 use crate::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use crate::point::{QueryVector, ScoredPoint, ScrollRequest, SearchRequest, Vector};
 use crate::query::{
-    ContextPair, Fusion, Prefetch, Query, QueryInput, QueryRequest, QueryResponse,
+    ContextPair, Fusion, OrderBy, Prefetch, Query, QueryInput, QueryRequest, QueryResponse,
     RecommendStrategy, SearchParams, StageStats, Strategy, MAX_PREFETCH_DEPTH,
 };
 use crate::{Error, PointId, Result, WithPayload, WithVectors};
@@ -101,6 +102,7 @@ fn run_stage(
         Query::Recommend(_) | Query::Discover { .. } | Query::Context(_) => {
             return run_examples(config, set, stage, stats)
         }
+        Query::OrderBy(order_by) => return run_order_by(config, set, stage, order_by, stats),
     };
     let candidates = prefetch_candidates(
         config,
@@ -294,6 +296,67 @@ fn run_fusion(
     Ok(hits)
 }
 
+/// An order_by stage: the points (or the prefetches' candidates) that pass the stage's filter, in the
+/// order of the field's values, each scored 1 with the value it was ordered by (as Qdrant answers).
+fn run_order_by(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    stage: Stage<'_>,
+    order_by: &OrderBy,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<ScoredPoint>> {
+    if !stage.using.is_empty() {
+        return Err(Error::InvalidInput(
+            "`using` does not apply to an order_by query".into(),
+        ));
+    }
+    // Checked before the prefetches run, so that a missing index fails whatever they find.
+    facet::order_by_kind(&set.schema, order_by)?;
+    let candidates = prefetch_candidates(
+        config,
+        set,
+        stage.prefetch,
+        stage.filter.as_ref(),
+        stage.depth + 1,
+        stats,
+    )?;
+    let started = Instant::now();
+    let only: Option<HashSet<PointId>> = candidates.as_ref().map(|c| c.iter().copied().collect());
+    let records = facet::ordered(
+        config,
+        set,
+        stage.filter.as_ref(),
+        order_by,
+        stage.limit.saturating_add(stage.offset),
+        only.as_ref(),
+        &stage.with_payload,
+        &stage.with_vectors,
+    )?;
+    let hits = records
+        .into_iter()
+        .skip(stage.offset)
+        .map(|r| ScoredPoint {
+            id: r.id,
+            score: 1.0,
+            payload: r.payload,
+            vectors: r.vectors,
+            order_value: r.order_value,
+        })
+        .collect();
+    stats.push(StageStats {
+        using: String::new(),
+        depth: stage.depth,
+        limit: stage.limit.saturating_add(stage.offset),
+        candidates: candidates.as_ref().map(Vec::len),
+        strategy: Strategy::OrderBy,
+        dims: 0,
+        segments_indexed: 0,
+        segments_scanned: set.views().len(),
+        elapsed: started.elapsed(),
+    });
+    Ok(hits)
+}
+
 /// Whether a stage's hits rank higher scores first: similarities, fusions and example scores do;
 /// Euclid distances (of a nearest or `average_vector` search) rank lower first.
 pub(crate) fn higher_is_better(
@@ -302,7 +365,9 @@ pub(crate) fn higher_is_better(
     query: &Query,
 ) -> Result<bool> {
     Ok(match query {
-        Query::Fusion(_) | Query::Discover { .. } | Query::Context(_) => true,
+        // Every hit of an order_by stage scores 1: its order is the hits' order, which a stable sort
+        // by score keeps.
+        Query::Fusion(_) | Query::Discover { .. } | Query::Context(_) | Query::OrderBy(_) => true,
         Query::Recommend(r) if r.strategy != RecommendStrategy::AverageVector => true,
         Query::Nearest(_) | Query::Recommend(_) => {
             config.sparse(using).is_some() || config.vector(using)?.distance.higher_is_better()
@@ -360,7 +425,9 @@ fn run_examples(
                 pairs: pairs(context)?,
             }
         }
-        Query::Nearest(_) | Query::Fusion(_) => unreachable!("run_stage routes these elsewhere"),
+        Query::Nearest(_) | Query::Fusion(_) | Query::OrderBy(_) => {
+            unreachable!("run_stage routes these elsewhere")
+        }
     };
     let candidates = prefetch_candidates(
         config,
@@ -437,6 +504,7 @@ fn with_records(
                 score,
                 payload: record.as_ref().and_then(|r| r.payload.clone()),
                 vectors: record.and_then(|r| r.vectors),
+                order_value: None,
             }
         })
         .collect())
@@ -717,6 +785,7 @@ fn points_in_id_order(
             score: 0.0,
             payload: r.payload,
             vectors: r.vectors,
+            order_value: None,
         })
         .collect())
 }

@@ -22,6 +22,7 @@ pub(crate) fn record(
         id: view.id(off),
         payload: payload::project(view.payload(off), with_payload),
         vectors: view.vectors(config, off, with_vectors),
+        order_value: None,
     }
 }
 

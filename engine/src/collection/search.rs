@@ -461,6 +461,7 @@ pub(crate) fn finish(
                 score,
                 payload: payload::project(v.payload(off), &req.with_payload),
                 vectors: v.vectors(config, off, &req.with_vectors),
+                order_value: None,
             }
         })
         .collect()

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use quiver_engine::filter::Filter;
-use quiver_engine::point::Payload;
+use quiver_engine::point::{OrderValue, Payload};
 use quiver_engine::{
     CollectionConfig, NamedVectors, PointId, PointsSelector, Record, ScoredPoint, SparseVector,
     Vector, WithPayload, WithVectors,
@@ -462,6 +462,10 @@ pub struct RecordOut {
     /// The vectors, when asked for: the bare vector for an unnamed-vector collection, else a map.
     #[schema(value_type = Option<Object>)]
     pub vector: Option<Value>,
+    /// The value of the `order_by` field the point was ordered by (only with `order_by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub order_value: Option<OrderValue>,
 }
 
 impl RecordOut {
@@ -471,6 +475,7 @@ impl RecordOut {
             id: record.id,
             payload: record.payload,
             vector: vectors_out(config, record.vectors),
+            order_value: record.order_value,
         }
     }
 }
@@ -491,6 +496,10 @@ pub struct ScoredPointOut {
     /// The vectors, when asked for.
     #[schema(value_type = Option<Object>)]
     pub vector: Option<Value>,
+    /// The value of the `order_by` field the point was ordered by (only for an order_by query).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    pub order_value: Option<OrderValue>,
 }
 
 impl ScoredPointOut {
@@ -502,6 +511,7 @@ impl ScoredPointOut {
             score: hit.score,
             payload: hit.payload,
             vector: vectors_out(config, hit.vectors),
+            order_value: hit.order_value,
         }
     }
 }

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use quiver_engine::filter::Filter;
+use quiver_engine::filter::{Datetime, Filter};
 use quiver_engine::point::{Payload, UpdateMode, UpsertConditions};
+use quiver_engine::query::{Direction, FacetValue, OrderBy, StartFrom};
 use quiver_engine::PointId;
 
 use super::common::{
@@ -199,9 +200,104 @@ pub struct ScrollRequestDto {
     /// Vectors to return (default false).
     #[serde(alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
-    /// Not supported (points are always in id order).
+    /// Order by a payload field's values instead of by id: `"key"` or `{"key", "direction": "asc" |
+    /// "desc", "start_from": number | datetime}`. The field needs an `integer`, `float` or `datetime`
+    /// index; there is no `next_page_offset` (page with `start_from`).
     #[schema(value_type = Option<Object>)]
     pub order_by: Option<Value>,
+}
+
+/// Qdrant's `order_by` (a key, or `{"key", "direction", "start_from"}`); `None` for null.
+pub fn parse_order_by(value: Value) -> Result<Option<OrderBy>, Error> {
+    let form = "`order_by` is a key or {\"key\": …, \"direction\": \"asc\" | \"desc\", \
+                \"start_from\": number | datetime}";
+    let mut map = match value {
+        Value::Null => return Ok(None),
+        Value::String(key) => {
+            return Ok(Some(OrderBy {
+                key,
+                direction: Direction::Asc,
+                start_from: None,
+            }))
+        }
+        Value::Object(map) => map,
+        _ => return Err(invalid(form)),
+    };
+    map.retain(|_, v| !v.is_null());
+    if let Some(k) = map
+        .keys()
+        .find(|k| !["key", "direction", "start_from"].contains(&k.as_str()))
+    {
+        return Err(invalid(format!("{form}; got the field `{k}`")));
+    }
+    let Some(Value::String(key)) = map.remove("key") else {
+        return Err(invalid(format!("{form}: `key` is required")));
+    };
+    let direction = match map.remove("direction") {
+        None => Direction::Asc,
+        Some(Value::String(d)) if d == "asc" => Direction::Asc,
+        Some(Value::String(d)) if d == "desc" => Direction::Desc,
+        Some(other) => {
+            return Err(invalid(format!(
+                "`order_by.direction` is \"asc\" or \"desc\", not {other}"
+            )))
+        }
+    };
+    let start_from = match map.remove("start_from") {
+        None => None,
+        Some(Value::Number(n)) => Some(match n.as_i64() {
+            Some(i) => StartFrom::Integer(i),
+            None => StartFrom::Float(n.as_f64().unwrap_or(f64::NAN)),
+        }),
+        Some(Value::String(s)) => {
+            Some(StartFrom::Datetime(Datetime::parse(&s).map_err(|e| {
+                invalid(format!("`order_by.start_from`: {e}"))
+            })?))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "`order_by.start_from` is a number or a datetime, not {other}"
+            )))
+        }
+    };
+    Ok(Some(OrderBy {
+        key,
+        direction,
+        start_from,
+    }))
+}
+
+/// Body of `POST /collections/{name}/facet`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FacetRequestDto {
+    /// The payload key to count values of; it needs a `keyword`, `integer`, `bool` or `uuid` index.
+    pub key: String,
+    /// Values to return, most frequent first (default 10).
+    pub limit: Option<usize>,
+    /// Only matching points are counted.
+    #[schema(value_type = Option<FilterDoc>)]
+    pub filter: Option<Filter>,
+    /// Accepted for Qdrant's clients; counts are always exact.
+    #[allow(dead_code)]
+    pub exact: Option<bool>,
+}
+
+/// One value of a facet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetHitOut {
+    /// The value: a string, an integer or a boolean.
+    #[schema(value_type = Object)]
+    pub value: FacetValue,
+    /// Points holding it.
+    pub count: usize,
+}
+
+/// The answer of `POST /collections/{name}/facet`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetResponseOut {
+    /// Values, most frequent first, then by value.
+    pub hits: Vec<FacetHitOut>,
 }
 
 /// A page of points.

@@ -418,6 +418,20 @@ fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>,
         Some(Value::Object(map)) if map.contains_key("fusion") || map.contains_key("rrf") => {
             Ok(Some(Query::Fusion(fusion(map)?)))
         }
+        Some(Value::Object(mut map)) if map.contains_key("order_by") => {
+            map.retain(|_, v| !v.is_null());
+            if map.len() != 1 {
+                let keys: Vec<&String> = map.keys().collect();
+                return Err(invalid(format!(
+                    "an order_by query has that one key; got {keys:?}"
+                )));
+            }
+            let value = map.remove("order_by").unwrap_or_default();
+            match super::points::parse_order_by(value)? {
+                Some(order_by) => Ok(Some(Query::OrderBy(order_by))),
+                None => Err(invalid("`order_by` needs a key")),
+            }
+        }
         Some(Value::Object(mut map))
             if ["recommend", "discover", "context"]
                 .iter()
@@ -636,7 +650,7 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             }
             let kind = map.keys().next().cloned().unwrap_or_default();
             Err(invalid(match kind.as_str() {
-                "order_by" | "sample" | "formula" | "mmr" => format!(
+                "sample" | "formula" | "mmr" => format!(
                     "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
                      {{\"nearest\": …}}"
                 ),

@@ -19,13 +19,14 @@ pub enum Access {
     Write,
 }
 
-/// POST routes that only read: retrieve, scroll, count, search, query and embedding.
+/// POST routes that only read: retrieve, scroll, facet, count, search, query and embedding.
 const READ_POSTS: &[&str] = &[
     "/embed",
     "/embed_all",
     "/v1/embeddings",
     "/collections/{name}/points",
     "/collections/{name}/points/scroll",
+    "/collections/{name}/facet",
     "/collections/{name}/points/count",
     "/collections/{name}/points/search",
     "/collections/{name}/points/search/batch",

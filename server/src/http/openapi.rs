@@ -42,6 +42,7 @@ use crate::api::{collection_update, collections, common, points, search, updates
         routes::points::get_point,
         routes::points::delete_points,
         routes::points::scroll_points,
+        routes::points::facet,
         routes::points::count_points,
         routes::points::set_payload,
         routes::points::overwrite_payload,

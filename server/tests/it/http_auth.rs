@@ -88,6 +88,13 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
         ),
         (
             "POST",
+            "/collections/{name}/facet",
+            p("/facet"),
+            Some(json!({"key": "tag"})),
+            Read,
+        ),
+        (
+            "POST",
             "/collections/{name}/points/count",
             p("/points/count"),
             Some(json!({})),
@@ -395,6 +402,9 @@ fn auth_matrix_on_every_route() {
     let admin = server.client_with_key(ADMIN);
     admin.create_single("auth", 2, "Dot");
     admin.upsert("auth", json!([{"id": 1, "vector": [1.0, 0.0]}]));
+    // The facet route counts an indexed field.
+    let tag = json!({"field_name": "tag", "field_schema": "keyword"});
+    admin.ok("PUT", "/collections/auth/index?wait=true", Some(&tag));
     let anonymous = server.client();
     let wrong = server.client_with_key("wrong-key");
     let read_only = server.client_with_key(READ_ONLY);
@@ -459,6 +469,8 @@ fn without_keys_everything_is_open() {
     let c = server.client();
     c.create_single("auth", 2, "Dot");
     c.upsert("auth", json!([{"id": 1, "vector": [1.0, 0.0]}]));
+    let tag = json!({"field_name": "tag", "field_schema": "keyword"});
+    c.ok("PUT", "/collections/auth/index?wait=true", Some(&tag));
     for (method, _, path, body, access) in routes() {
         let code = status(&c, method, &path, &body);
         let want = match access {

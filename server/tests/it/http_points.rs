@@ -213,7 +213,7 @@ fn scroll_pages_through_every_point_with_filters() {
     assert_eq!(page["points"].as_array().unwrap().len(), 13);
     assert!(page["next_page_offset"].is_null());
 
-    // Bad filters and unsupported ordering are 400s.
+    // Bad filters, ordering by an unindexed field and a zero limit are refused.
     c.err(
         "POST",
         "/collections/s/points/count",

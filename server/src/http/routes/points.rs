@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 
 use quiver_engine::point::{PayloadOp, ScrollRequest};
+use quiver_engine::query::FacetRequest;
 use quiver_engine::{PointId, PointsSelector, WithPayload, WithVectors};
 
 use super::{blocking, resource, respond};
@@ -11,8 +12,8 @@ use crate::api::common::{
     WaitParams,
 };
 use crate::api::points::{
-    CountRequest, CountResult, DeletePayload, PointRequest, ScrollRequestDto, ScrollResultOut,
-    SetPayload, UpsertPoints,
+    parse_order_by, CountRequest, CountResult, DeletePayload, FacetHitOut, FacetRequestDto,
+    FacetResponseOut, PointRequest, ScrollRequestDto, ScrollResultOut, SetPayload, UpsertPoints,
 };
 use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/collections/{name}/points/delete").route(web::post().to(delete_points)))
     .service(resource("/collections/{name}/points/scroll").route(web::post().to(scroll_points)))
+    .service(resource("/collections/{name}/facet").route(web::post().to(facet)))
     .service(resource("/collections/{name}/points/count").route(web::post().to(count_points)))
     .service(
         resource("/collections/{name}/points/payload")
@@ -167,12 +169,8 @@ pub async fn scroll_points(
     body: web::Json<ScrollRequestDto>,
 ) -> HttpResponse {
     respond(async move {
-        let body = body.into_inner();
-        if body.order_by.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(bad_request(
-                "`order_by` is not supported: points are scrolled in id order",
-            ));
-        }
+        let mut body = body.into_inner();
+        let order_by = parse_order_by(body.order_by.take().unwrap_or_default())?;
         let limit = body.limit.unwrap_or(10);
         state.limits.check_limit(limit, 0)?;
         let collection = state.collection(&name)?;
@@ -185,7 +183,10 @@ pub async fn scroll_points(
                 with_payload: with_payload(body.with_payload, true),
                 with_vectors: with_vectors(body.with_vector, false),
             };
-            let page = collection.scroll(&request)?;
+            let page = match &order_by {
+                Some(order_by) => collection.scroll_ordered(&request, order_by)?,
+                None => collection.scroll(&request)?,
+            };
             Ok(ScrollResultOut {
                 points: page
                     .points
@@ -193,6 +194,42 @@ pub async fn scroll_points(
                     .map(|r| RecordOut::new(config, r))
                     .collect(),
                 next_page_offset: page.next_page_offset,
+            })
+        })
+        .await
+    })
+    .await
+}
+
+/// Points per value of a payload field, most frequent first (Qdrant's facet).
+#[utoipa::path(post, path = "/collections/{name}/facet", tag = "points",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = FacetRequestDto,
+    responses((status = 200, description = "The counts", body = inline(super::Envelope<FacetResponseOut>))))]
+pub async fn facet(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<FacetRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let body = body.into_inner();
+        let limit = body.limit.unwrap_or(10);
+        state.limits.check_limit(limit, 0)?;
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let hits = collection.facet(&FacetRequest {
+                key: body.key,
+                limit,
+                filter: body.filter,
+            })?;
+            Ok(FacetResponseOut {
+                hits: hits
+                    .into_iter()
+                    .map(|h| FacetHitOut {
+                        value: h.value,
+                        count: h.count,
+                    })
+                    .collect(),
             })
         })
         .await
