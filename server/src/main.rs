@@ -43,6 +43,9 @@ enum Command {
     /// Create, list, inspect or delete collections.
     #[command(subcommand)]
     Collection(cli::collection::CollectionCommand),
+    /// List, create, delete or rename collection aliases.
+    #[command(subcommand)]
+    Alias(cli::alias::AliasCommand),
     /// Insert or replace points from a JSON Lines file.
     Upsert(cli::upsert::UpsertArgs),
     /// Search a collection for the nearest neighbours of a vector.
@@ -77,6 +80,7 @@ fn main() {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(&cli.global, args),
         Command::Collection(cmd) => cli::collection::run(&cli.global, cmd),
+        Command::Alias(cmd) => cli::alias::run(&cli.global, cmd),
         Command::Upsert(args) => cli::upsert::run(&cli.global, args),
         Command::Search(args) => cli::search::run(&cli.global, args),
         Command::Embed(args) => cli::embed::run(args),

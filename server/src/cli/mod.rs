@@ -1,5 +1,6 @@
 //! Subcommands. Each module owns its clap arguments and a `run` that takes the global arguments.
 
+pub mod alias;
 pub mod collection;
 pub mod config_file;
 pub mod debug_encoder;

@@ -164,3 +164,47 @@ fn help_explains_every_subcommand() {
     );
     assert!(!out.status.success());
 }
+
+#[test]
+fn aliases_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ok(quiver(
+        &data,
+        &["collection", "create", "blue", "--size", "2"],
+    ));
+    ok(quiver(
+        &data,
+        &["collection", "create", "green", "--size", "2"],
+    ));
+    assert_eq!(ok(quiver(&data, &["alias", "list"])), "");
+    ok(quiver(&data, &["alias", "create", "prod", "blue"]));
+    assert_eq!(ok(quiver(&data, &["alias", "list"])), "prod -> blue\n");
+    // The alias reaches the collection, here and for a server on the same data directory.
+    let info = ok(quiver(&data, &["collection", "info", "prod"]));
+    assert!(info.contains("\"points_count\""), "{info}");
+    ok(quiver(&data, &["alias", "create", "prod", "green"]));
+    ok(quiver(&data, &["alias", "rename", "prod", "live"]));
+    assert_eq!(ok(quiver(&data, &["alias", "list"])), "live -> green\n");
+    assert_eq!(ok(quiver(&data, &["alias", "list", "-c", "blue"])), "");
+    assert_eq!(
+        ok(quiver(&data, &["alias", "list", "-c", "green"])),
+        "live -> green\n"
+    );
+    ok(quiver(&data, &["alias", "delete", "live"]));
+    assert_eq!(ok(quiver(&data, &["alias", "list"])), "");
+
+    for (args, needle) in [
+        (vec!["alias", "create", "x", "missing"], "missing"),
+        (vec!["alias", "delete", "nothing"], "nothing"),
+        (vec!["alias", "rename", "nothing", "y"], "nothing"),
+        (vec!["alias", "create", "blue", "green"], "blue"),
+    ] {
+        let out = quiver(&data, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+}
