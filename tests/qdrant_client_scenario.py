@@ -310,6 +310,9 @@ def main():
     # --- groups ----------------------------------------------------------------------------------
     groups_section(client, url, key)
 
+    # --- server-side BM25 through the client's Document, hybrid with RRF -------------------------
+    bm25_section(url, key)
+
     # --- recommend, discover, context ------------------------------------------------------------
     examples_section(client)
 
@@ -674,6 +677,52 @@ def sparse_and_hybrid(client, url, key):
     except UnexpectedResponse as e:
         check("duplicate sparse indices are 400", e.status_code == 400 and "text" in str(e), str(e))
     check("delete sparse collection", client.delete_collection("sparse"))
+
+
+def bm25_section(url, key):
+    """models.Document(model="qdrant/bm25") in upserts and queries (the client's server-side inference
+    mode), keyword ranking, and a dense + BM25 hybrid fused by RRF against RRF of the two lists."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = QdrantClient(url=url, api_key=key, check_compatibility=False, timeout=60,
+                              cloud_inference=True)
+    if client.collection_exists("lexical"):
+        client.delete_collection("lexical")
+    client.create_collection(
+        "lexical", vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.DOT)},
+        sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+    texts = ["The quick brown fox jumps over the lazy dog.", "A fox hunts at night.",
+             "Berlin is the capital of Germany.", "Bread is baked in an oven.",
+             "Dogs and foxes are related.", "The capital of France is Paris."]
+    dense = RNG.normal(size=(len(texts), 4)).astype(np.float32)
+    client.upsert("lexical", points=[
+        models.PointStruct(id=i, payload={"text": t}, vector={
+            "dense": dense[i].tolist(), "bm25": models.Document(text=t, model="qdrant/bm25")})
+        for i, t in enumerate(texts)])
+    keyword = client.query_points("lexical", query=models.Document(text="fox", model="qdrant/bm25"),
+                                  using="bm25", limit=10)
+    # "foxes" stems to "fox" too; the other texts share no token with the query.
+    check("BM25 Document query finds the texts with the word", sorted(p.id for p in keyword.points) ==
+          [0, 1, 4], str([(p.id, p.score) for p in keyword.points]))
+    check("BM25 ranks the short text first", keyword.points[0].id == 1,
+          str([(p.id, p.score) for p in keyword.points]))
+    dq = RNG.normal(size=4).astype(np.float32)
+    dense_list = [p.id for p in client.query_points("lexical", query=dq.tolist(), using="dense",
+                                                      limit=6).points]
+    sparse_list = [p.id for p in keyword.points]
+    rrf = {}
+    for lst in (dense_list, sparse_list):
+        for pos, i in enumerate(lst):
+            rrf[i] = rrf.get(i, 0.0) + 1.0 / (pos + 2)
+    want = sorted(rrf, key=lambda i: (-rrf[i], i))[:3]
+    res = client.query_points("lexical", prefetch=[
+        models.Prefetch(query=dq.tolist(), using="dense", limit=6),
+        models.Prefetch(query=models.Document(text="fox", model="qdrant/bm25"), using="bm25", limit=6)],
+        query=models.FusionQuery(fusion=models.Fusion.RRF), limit=3)
+    check("dense + BM25 hybrid (RRF)", np.allclose([p.score for p in res.points],
+                                                   [rrf[i] for i in want], atol=1e-6),
+          f"{[(p.id, p.score) for p in res.points]} vs {[(i, rrf[i]) for i in want]}")
+    client.delete_collection("lexical")
 
 
 def groups_section(client, url, key):
