@@ -134,7 +134,9 @@ impl<I> Query<I> {
         all.into_iter()
     }
 
-    fn try_map<J, E>(self, f: &mut impl FnMut(I) -> Result<J, E>) -> Result<Query<J>, E> {
+    /// The same stage with every input replaced by `f(input)`, in the order of [`Query::inputs`];
+    /// the first error stops the walk.
+    pub fn try_map<J, E>(self, f: &mut impl FnMut(I) -> Result<J, E>) -> Result<Query<J>, E> {
         let pairs = |pairs: Vec<ContextPair<I>>, f: &mut dyn FnMut(I) -> Result<J, E>| {
             pairs
                 .into_iter()

@@ -119,11 +119,24 @@ pub struct QueryRequestDto {
     pub with_vector: Option<WithVector>,
     /// Payload to return (default false).
     pub with_payload: Option<WithPayloadInterface>,
-    /// Not supported.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    /// Take the vectors of the point ids in `query` from another collection.
+    pub lookup_from: Option<LookupLocation>,
     /// Quiver: depths of the default funnel that a plain query runs on a collection with bound vectors.
     pub funnel: Option<FunnelDto>,
+}
+
+/// Qdrant's `lookup_from`: where the point ids of a query (or of a recommend or discover request)
+/// take their vectors from. The server resolves them before the query runs, so the engine sees
+/// vectors and does not leave those ids out of the hits.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+pub struct LookupLocation {
+    /// The collection that holds the points.
+    pub collection: String,
+    /// Its vector to take (default: the stage's `using`).
+    pub vector: Option<String>,
+    /// Accepted for Qdrant clients; Quiver has no shards.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
 }
 
 /// Quiver: how deep each stage of the default funnel goes. Unset fields take the defaults documented
@@ -169,9 +182,8 @@ pub struct Prefetch {
     pub score_threshold: Option<f32>,
     /// Candidates this stage passes up (default 10).
     pub limit: Option<usize>,
-    /// Not supported.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    /// Take the vectors of the point ids in `query` from another collection.
+    pub lookup_from: Option<LookupLocation>,
 }
 
 /// The accepted forms of `query`. (Documentation type.)
@@ -358,12 +370,22 @@ impl SearchRequestDto {
 }
 
 impl QueryRequestDto {
-    /// The typed query, with documents left for the inference layer.
-    pub fn into_request(self) -> Result<QueryRequest<Input<QueryInput>>, Error> {
-        reject_lookup_from(&self.lookup_from)?;
+    /// The typed query, with documents left for the inference layer. `lookup` gives the vector of a
+    /// point id in a stage with `lookup_from`: `(location, the stage's using, id)`.
+    pub fn into_request<E, F>(self, lookup: &mut F) -> Result<QueryRequest<Input<QueryInput>>, E>
+    where
+        E: From<Error>,
+        F: FnMut(&LookupLocation, &str, PointId) -> Result<QueryInput, E>,
+    {
+        let query = looked_up(
+            parse_query(self.query)?,
+            self.lookup_from,
+            &self.using,
+            lookup,
+        )?;
         Ok(QueryRequest {
-            prefetch: prefetches(self.prefetch)?,
-            query: parse_query(self.query)?,
+            prefetch: prefetches(self.prefetch, lookup)?,
+            query,
             using: self.using,
             filter: self.filter,
             params: self.params.unwrap_or_default().into_params()?,
@@ -380,9 +402,14 @@ impl QueryRequestDto {
     }
 }
 
-fn prefetches(
+fn prefetches<E, F>(
     list: Option<PrefetchList>,
-) -> Result<Vec<query::Prefetch<Input<QueryInput>>>, Error> {
+    lookup: &mut F,
+) -> Result<Vec<query::Prefetch<Input<QueryInput>>>, E>
+where
+    E: From<Error>,
+    F: FnMut(&LookupLocation, &str, PointId) -> Result<QueryInput, E>,
+{
     let list = match list {
         None => return Ok(Vec::new()),
         Some(PrefetchList::One(p)) => vec![*p],
@@ -390,10 +417,10 @@ fn prefetches(
     };
     list.into_iter()
         .map(|p| {
-            reject_lookup_from(&p.lookup_from)?;
+            let query = looked_up(parse_query(p.query)?, p.lookup_from, &p.using, lookup)?;
             Ok(query::Prefetch {
-                prefetch: prefetches(p.prefetch)?,
-                query: parse_query(p.query)?,
+                prefetch: prefetches(p.prefetch, lookup)?,
+                query,
                 using: p.using,
                 filter: p.filter,
                 params: p.params.unwrap_or_default().into_params()?,
@@ -404,11 +431,29 @@ fn prefetches(
         .collect()
 }
 
-fn reject_lookup_from(value: &Option<Value>) -> Result<(), Error> {
-    match value {
-        None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(invalid("`lookup_from` is not supported")),
-    }
+/// A stage's query with its point ids replaced by their vectors in the `lookup_from` collection.
+fn looked_up<E, F>(
+    query: Option<Query<Input<QueryInput>>>,
+    location: Option<LookupLocation>,
+    using: &Option<String>,
+    lookup: &mut F,
+) -> Result<Option<Query<Input<QueryInput>>>, E>
+where
+    F: FnMut(&LookupLocation, &str, PointId) -> Result<QueryInput, E>,
+{
+    let Some(location) = location else {
+        return Ok(query);
+    };
+    let Some(query) = query else {
+        return Ok(None);
+    };
+    let using = using.as_deref().unwrap_or("");
+    query
+        .try_map(&mut |input| match input {
+            Input::Value(QueryInput::Point(id)) => Ok(Input::Value(lookup(&location, using, id)?)),
+            other => Ok(other),
+        })
+        .map(Some)
 }
 
 /// A `query`: absent, or one of [`query_input`]'s forms.

@@ -21,6 +21,7 @@ mod http_documents_route;
 mod http_embed;
 mod http_filters;
 mod http_groups;
+mod http_matrix;
 mod http_minilm;
 mod http_payload_index;
 mod http_points;

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use quiver_engine::collection::apply_default_funnel;
 use quiver_engine::query::GroupsResponse;
-use quiver_engine::Collection;
+use quiver_engine::query::QueryInput;
+use quiver_engine::{Collection, PointId, Vector, WithPayload, WithVectors};
 
 use super::{blocking, resource, respond};
 use crate::api::common::ScoredPointOut;
@@ -18,8 +19,8 @@ use crate::api::recommend::{
     RecommendRequestDto,
 };
 use crate::api::search::{
-    QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
-    SearchRequestDto, StageTiming,
+    LookupLocation, QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings,
+    SearchBatch, SearchRequestDto, StageTiming,
 };
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -179,7 +180,8 @@ fn run_query(
 ) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
     let config = &collection.config();
-    let mut request = body.into_request()?;
+    let mut request =
+        body.into_request(&mut |at, using, id| lookup_vector(state, at, using, id))?;
     apply_default_funnel(
         config,
         &mut request,
@@ -196,6 +198,39 @@ fn run_query(
         answer,
         timings.then_some((embed_ms, total_ms)),
     ))
+}
+
+/// The vector a point id of a stage with `lookup_from` stands for: that point's vector (`vector`, or
+/// the stage's `using`) in the other collection. An unknown collection or point is a 404.
+fn lookup_vector(
+    state: &AppState,
+    at: &LookupLocation,
+    using: &str,
+    id: PointId,
+) -> Result<QueryInput, ApiError> {
+    let other = state.collection(&at.collection)?;
+    let name = at.vector.as_deref().unwrap_or(using);
+    let vector = other
+        .retrieve(
+            &[id],
+            &WithPayload::None,
+            &WithVectors::Names(vec![name.to_string()]),
+        )?
+        .into_iter()
+        .next()
+        .and_then(|r| r.vectors)
+        .and_then(|mut v| v.remove(name))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Not found: no point with id {id} (and vector `{name}`) in lookup collection `{}`",
+                at.collection
+            ))
+        })?;
+    Ok(match vector {
+        Vector::Dense(v) => QueryInput::Dense(v),
+        Vector::Multi(m) => QueryInput::Multi(m),
+        Vector::Sparse(v) => QueryInput::Sparse(v),
+    })
 }
 
 /// The legacy search with its hits grouped by a payload field.
@@ -262,7 +297,10 @@ fn run_groups(
 ) -> Result<GroupsResult, ApiError> {
     let started = Instant::now();
     let config = collection.config();
-    let (mut request, lookup) = body.into_request(state.limits.max_limit)?;
+    let (mut request, lookup) = body
+        .into_request(state.limits.max_limit, &mut |at, using, id| {
+            lookup_vector(state, at, using, id)
+        })?;
     apply_default_funnel(
         &config,
         &mut request.query,
