@@ -58,7 +58,32 @@ pub enum Query<I = QueryInput> {
     /// Points nearer the positive than the negative of as many pairs as possible, without a target
     /// (Qdrant's `context`).
     Context(Vec<ContextPair<I>>),
+    /// Random points that pass the filter (Qdrant's `{"sample": "random"}`), each scored 0, in no
+    /// particular order.
+    Sample,
+    /// The nearest neighbours of the input, re-selected for diversity by maximal marginal relevance
+    /// (Qdrant's `{"nearest": …, "mmr": …}`); the hits keep their similarity to the input as score.
+    Mmr {
+        /// What the hits should be near.
+        nearest: I,
+        /// How the hits are selected.
+        mmr: Mmr,
+    },
 }
+
+/// Qdrant's `mmr`: from the `candidates_limit` nearest, the first hit is the nearest; each next one
+/// maximises `(1 − diversity) × sim(query, c) − diversity × max sim(c, already selected)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mmr {
+    /// 0 ranks by relevance alone, 1 by diversity alone.
+    pub diversity: f32,
+    /// How many nearest neighbours the selection picks from; `None`: the stage's `limit + offset`,
+    /// as in Qdrant.
+    pub candidates_limit: Option<usize>,
+}
+
+/// Qdrant's default `mmr.diversity`.
+pub const DEFAULT_MMR_DIVERSITY: f32 = 0.5;
 
 /// Qdrant's `recommend`: examples to be like and unlike.
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +155,8 @@ impl<I> Query<I> {
                 std::iter::once(target).chain(pairs(context)).collect()
             }
             Query::Context(context) => pairs(context),
+            Query::Sample => Vec::new(),
+            Query::Mmr { nearest, .. } => vec![nearest],
         };
         all.into_iter()
     }
@@ -172,6 +199,11 @@ impl<I> Query<I> {
                 }
             }
             Query::Context(context) => Query::Context(pairs(context, f)?),
+            Query::Sample => Query::Sample,
+            Query::Mmr { nearest, mmr } => Query::Mmr {
+                nearest: f(nearest)?,
+                mmr,
+            },
         })
     }
 }
@@ -390,6 +422,10 @@ pub enum Strategy {
     InvertedIndex,
     /// A fusion of the prefetches' ranked hits (RRF or DBSF); no vector is compared.
     Fusion,
+    /// A random sample of the points (or candidates) that pass the filter; no vector is compared.
+    Sample,
+    /// Maximal marginal relevance: a selection among the nearest neighbours found first.
+    Mmr,
 }
 
 impl Strategy {
@@ -403,6 +439,8 @@ impl Strategy {
             Strategy::MaxSim => "maxsim",
             Strategy::InvertedIndex => "inverted_index",
             Strategy::Fusion => "fusion",
+            Strategy::Sample => "sample",
+            Strategy::Mmr => "mmr",
         }
     }
 }
@@ -439,6 +477,29 @@ pub struct QueryResponse {
     /// Every stage that ran, in the order it ran: deepest prefetches first, the root last. Empty for
     /// a request without a query.
     pub stages: Vec<StageStats>,
+}
+
+/// Qdrant's distance matrix (`search/matrix/pairs` and `/offsets`): a random sample of the points
+/// that have the vector and pass the filter, and each sampled point's nearest among the others.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatrixRequest {
+    /// The vector compared (`""`: the unnamed one).
+    pub using: String,
+    /// Only matching points are sampled.
+    pub filter: Option<Filter>,
+    /// Points to sample.
+    pub sample: usize,
+    /// Neighbours per sampled point.
+    pub limit: usize,
+}
+
+/// The answer to a [`MatrixRequest`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MatrixResponse {
+    /// The sampled points, in id order (empty when fewer than two were found).
+    pub ids: Vec<PointId>,
+    /// For each sampled point, its nearest other sampled points with their scores, best first.
+    pub neighbours: Vec<Vec<(PointId, f32)>>,
 }
 
 /// A query whose hits are grouped by a payload field (Qdrant's `query/groups` and `search/groups`):

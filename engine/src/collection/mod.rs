@@ -21,6 +21,7 @@ mod field_index;
 mod funnel;
 mod fusion;
 mod groups;
+mod matrix;
 mod ops;
 mod optimize;
 mod payload;
@@ -63,7 +64,9 @@ use crate::point::{
     ScrollRequest, ScrollResult, SearchRequest, UpdateOperation, UpsertConditions, WithPayload,
     WithVectors,
 };
-use crate::query::{GroupsRequest, GroupsResponse, QueryRequest, QueryResponse};
+use crate::query::{
+    GroupsRequest, GroupsResponse, MatrixRequest, MatrixResponse, QueryRequest, QueryResponse,
+};
 use crate::{Error, PointId, Result};
 use ops::Operation;
 use segment::{MemSegment, View};
@@ -782,6 +785,14 @@ impl Collection {
         check_prefetch_filters(&request.query.prefetch)?;
         let set = self.shared.snapshot();
         groups::query_groups(&self.shared.config(), &set, request)
+    }
+
+    /// Qdrant's distance matrix over one snapshot: a random sample of the points that have the
+    /// vector and pass the filter, each with its nearest among the others.
+    pub fn search_matrix(&self, request: &MatrixRequest) -> Result<MatrixResponse> {
+        check_filter(request.filter.as_ref())?;
+        let set = self.shared.snapshot();
+        matrix::matrix(&self.shared.config(), &set, request)
     }
 
     /// Seals the appendable segment now (builds its index) and trims the WAL.

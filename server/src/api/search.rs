@@ -482,8 +482,63 @@ fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>,
                 _ => Query::Context(context_pairs(value, "context")?),
             }))
         }
+        Some(Value::Object(mut map)) if map.contains_key("sample") => {
+            map.retain(|_, v| !v.is_null());
+            match (map.len(), map.get("sample")) {
+                (1, Some(Value::String(kind))) if kind == "random" => Ok(Some(Query::Sample)),
+                (1, Some(other)) => Err(invalid(format!(
+                    "unknown sample {other}: the one sampling is \"random\""
+                ))),
+                _ => Err(invalid(
+                    "a sample query has one key: {\"sample\": \"random\"}",
+                )),
+            }
+        }
+        Some(Value::Object(mut map))
+            if map.contains_key("nearest") && map.get("mmr").is_some_and(|m| !m.is_null()) =>
+        {
+            let mmr = map.remove("mmr").expect("checked above");
+            let nearest = query_input(Value::Object(map))?;
+            Ok(Some(Query::Mmr {
+                nearest,
+                mmr: mmr_params(mmr)?,
+            }))
+        }
         Some(value) => Ok(Some(Query::Nearest(query_input(value)?))),
     }
+}
+
+/// Qdrant's bound on `mmr.candidates_limit`.
+const MAX_MMR_CANDIDATES: usize = 16_384;
+
+/// `{"diversity": 0..1, "candidates_limit": n}`, checked as Qdrant validates them (422).
+fn mmr_params(value: Value) -> Result<query::Mmr, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct MmrDto {
+        diversity: Option<f32>,
+        candidates_limit: Option<usize>,
+    }
+    let dto: MmrDto = serde_json::from_value(value).map_err(|e| {
+        invalid(format!(
+            "`mmr` takes {{\"diversity\": number, \"candidates_limit\": integer}}: {e}"
+        ))
+    })?;
+    let diversity = dto.diversity.unwrap_or(query::DEFAULT_MMR_DIVERSITY);
+    if !(0.0..=1.0).contains(&diversity) {
+        return Err(Error::Validation(format!(
+            "mmr.diversity must be between 0 and 1, got {diversity}"
+        )));
+    }
+    if dto.candidates_limit.is_some_and(|n| n > MAX_MMR_CANDIDATES) {
+        return Err(Error::Validation(format!(
+            "mmr.candidates_limit must be at most {MAX_MMR_CANDIDATES}"
+        )));
+    }
+    Ok(query::Mmr {
+        diversity,
+        candidates_limit: dto.candidates_limit,
+    })
 }
 
 /// `{"positive": [...], "negative": [...], "strategy": …}`.
@@ -661,7 +716,9 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
                 return sparse_input(map);
             }
             if map.contains_key("nearest") && map.contains_key("mmr") {
-                return Err(invalid("`mmr` (diversity reranking) is not supported"));
+                return Err(invalid(
+                    "`mmr` applies to the query of a stage, not to an example",
+                ));
             }
             if map.len() == 1 {
                 if let Some(inner) = map.remove("nearest") {
@@ -681,10 +738,12 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             }
             let kind = map.keys().next().cloned().unwrap_or_default();
             Err(invalid(match kind.as_str() {
-                "order_by" | "sample" | "formula" | "mmr" => format!(
-                    "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
-                     {{\"nearest\": …}}"
+                "order_by" | "formula" => format!(
+                    "`{kind}` queries are not supported: use a vector, a multivector, a point id, \
+                     {{\"nearest\": …}} (with `mmr`) or {{\"sample\": \"random\"}}"
                 ),
+                "sample" => "`sample` is a query of its own, not an example".to_string(),
+                "mmr" => "`mmr` goes with `nearest`: {\"nearest\": …, \"mmr\": {…}}".to_string(),
                 "object" => {
                     "inference objects (text / image) are not supported by this server".to_string()
                 }

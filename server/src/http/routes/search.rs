@@ -6,13 +6,16 @@ use std::time::Instant;
 
 use quiver_engine::collection::apply_default_funnel;
 use quiver_engine::query::GroupsResponse;
-use quiver_engine::query::QueryInput;
+use quiver_engine::query::{MatrixResponse, QueryInput};
 use quiver_engine::{Collection, PointId, Vector, WithPayload, WithVectors};
 
 use super::{blocking, resource, respond};
 use crate::api::common::ScoredPointOut;
 use crate::api::groups::{
     lookup_id, GroupsResult, Lookup, QueryGroupsRequestDto, SearchGroupsRequestDto,
+};
+use crate::api::matrix::{
+    SearchMatrixOffsetsResponse, SearchMatrixPairsResponse, SearchMatrixRequestDto,
 };
 use crate::api::recommend::{
     DiscoverBatch, DiscoverRequestDto, RecommendBatch, RecommendGroupsRequestDto,
@@ -56,7 +59,76 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/collections/{name}/points/discover/batch")
                 .route(web::post().to(discover_batch)),
+        )
+        .service(
+            resource("/collections/{name}/points/search/matrix/pairs")
+                .route(web::post().to(matrix_pairs)),
+        )
+        .service(
+            resource("/collections/{name}/points/search/matrix/offsets")
+                .route(web::post().to(matrix_offsets)),
         );
+}
+
+/// Qdrant's distance matrix as pairs: a random sample of the points that have the vector and pass
+/// the filter, each with its `limit` nearest among the other sampled points.
+#[utoipa::path(post, path = "/collections/{name}/points/search/matrix/pairs", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchMatrixRequestDto,
+    responses(
+        (status = 200, description = "Neighbour pairs of the sample", body = inline(super::Envelope<SearchMatrixPairsResponse>)),
+        (status = 400, description = "Unknown vector name, bad filter", body = super::ErrorEnvelope),
+        (status = 422, description = "`sample` under 2 or `limit` under 1", body = super::ErrorEnvelope)))]
+pub async fn matrix_pairs(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<SearchMatrixRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let answer = search_matrix(&state, &collection, body.into_inner())?;
+            Ok::<_, ApiError>(SearchMatrixPairsResponse::from(answer))
+        })
+        .await
+    })
+    .await
+}
+
+/// Qdrant's distance matrix as a sparse matrix over the sampled ids (the same sample as `pairs`).
+#[utoipa::path(post, path = "/collections/{name}/points/search/matrix/offsets", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchMatrixRequestDto,
+    responses(
+        (status = 200, description = "The sample's neighbour matrix", body = inline(super::Envelope<SearchMatrixOffsetsResponse>)),
+        (status = 400, description = "Unknown vector name, bad filter", body = super::ErrorEnvelope),
+        (status = 422, description = "`sample` under 2 or `limit` under 1", body = super::ErrorEnvelope)))]
+pub async fn matrix_offsets(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<SearchMatrixRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let answer = search_matrix(&state, &collection, body.into_inner())?;
+            Ok::<_, ApiError>(SearchMatrixOffsetsResponse::from(answer))
+        })
+        .await
+    })
+    .await
+}
+
+/// Checks a matrix request against the server's limits and runs it.
+fn search_matrix(
+    state: &AppState,
+    collection: &Collection,
+    body: SearchMatrixRequestDto,
+) -> Result<MatrixResponse, ApiError> {
+    let request = body.into_request()?;
+    state.limits.check_limit(request.sample, 0)?;
+    state.limits.check_limit(request.limit, 0)?;
+    Ok(collection.search_matrix(&request)?)
 }
 
 /// Nearest neighbours of a vector (Qdrant's legacy search).
