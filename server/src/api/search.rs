@@ -205,6 +205,14 @@ pub enum QueryInterfaceDoc {
     /// of the prefetches.
     #[schema(value_type = Object)]
     Fusion(Value),
+    /// `{"nearest": …, "mmr": {"diversity": 0.5, "candidates_limit": n}}`: the `candidates_limit`
+    /// nearest (default: `limit`), re-selected by maximal marginal relevance; scores stay the
+    /// similarities to the query.
+    #[schema(value_type = Object)]
+    NearestMmr(Value),
+    /// `{"sample": "random"}`: random points that pass the filter, score 0.
+    #[schema(value_type = Object)]
+    Sample(Value),
 }
 
 /// `{"nearest": …}`. (Documentation type.)
