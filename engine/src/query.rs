@@ -59,7 +59,7 @@ pub enum Query<I = QueryInput> {
     /// (Qdrant's `context`).
     Context(Vec<ContextPair<I>>),
     /// Random points that pass the filter (Qdrant's `{"sample": "random"}`), each scored 0, in no
-    /// particular order.
+    /// particular order; without prefetches the stage's offset is ignored, as in Qdrant.
     Sample,
     /// The nearest neighbours of the input, re-selected for diversity by maximal marginal relevance
     /// (Qdrant's `{"nearest": …, "mmr": …}`); the hits keep their similarity to the input as score.
@@ -77,8 +77,8 @@ pub enum Query<I = QueryInput> {
 pub struct Mmr {
     /// 0 ranks by relevance alone, 1 by diversity alone.
     pub diversity: f32,
-    /// How many nearest neighbours the selection picks from; `None`: the stage's `limit + offset`,
-    /// as in Qdrant.
+    /// How many nearest neighbours the selection picks from; `None`: the stage's `limit`, as in
+    /// Qdrant.
     pub candidates_limit: Option<usize>,
 }
 

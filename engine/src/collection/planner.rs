@@ -330,7 +330,13 @@ fn run_sample(
         stats,
     )?;
     let started = Instant::now();
-    let k = stage.limit.saturating_add(stage.offset);
+    // Qdrant ignores the offset of a sample without prefetches: its output is not stable anyway.
+    let offset = if candidates.is_some() {
+        stage.offset
+    } else {
+        0
+    };
+    let k = stage.limit.saturating_add(offset);
     let ids = match &candidates {
         // The prefetches' hits already pass this stage's filter, which they inherit.
         Some(candidates) => {
@@ -342,11 +348,7 @@ fn run_sample(
         }
         None => read::sample(set, stage.filter.as_ref(), k),
     };
-    let kept: Vec<(PointId, f32)> = ids
-        .into_iter()
-        .skip(stage.offset)
-        .map(|id| (id, 0.0))
-        .collect();
+    let kept: Vec<(PointId, f32)> = ids.into_iter().skip(offset).map(|id| (id, 0.0)).collect();
     let hits = with_records(config, set, kept, &stage.with_payload, &stage.with_vectors)?;
     stats.push(StageStats {
         using: String::new(),
@@ -375,7 +377,7 @@ fn run_mmr(
     let k = stage.limit.saturating_add(stage.offset);
     let nearest = Query::Nearest(input.clone());
     let higher = higher_is_better(config, stage.using, &nearest)?;
-    let candidates_limit = mmr.candidates_limit.unwrap_or(k);
+    let candidates_limit = mmr.candidates_limit.unwrap_or(stage.limit);
     let found = run_stage(
         config,
         set,

@@ -71,6 +71,14 @@ fn lookup_from_resolves_point_ids_in_the_other_collection() {
         json!({"query": {"nearest": 7}, "limit": 3, "using": "same", "lookup_from": {"collection": "src"}}),
     );
     assert_eq!(ids(&own)[0], 7, "{own}");
+    // Looked up in the searched collection itself, the point is left out, as in Qdrant.
+    let itself = query(
+        &c,
+        "m",
+        json!({"query": 7, "limit": 3, "using": "same", "lookup_from": {"collection": "m"}}),
+    );
+    assert_eq!(ids(&itself).len(), 3);
+    assert!(!ids(&itself).contains(&7), "{itself}");
     // In a prefetch, and in a recommend query.
     let prefetched = query(
         &c,
@@ -313,6 +321,13 @@ fn sample_returns_distinct_random_points_that_pass_the_filter() {
         seen.insert(got);
     }
     assert!(seen.len() > 1, "20 samples were all the same");
+    // Without prefetches the offset is ignored, as in Qdrant.
+    let offset = query(
+        &c,
+        "m",
+        json!({"query": {"sample": "random"}, "limit": 3, "offset": 100}),
+    );
+    assert_eq!(ids(&offset).len(), 3, "{offset}");
     // More than there are: every matching point once.
     let mut all = ids(&query(
         &c,

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use std::time::Instant;
 
 use quiver_engine::collection::apply_default_funnel;
+use quiver_engine::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use quiver_engine::query::GroupsResponse;
 use quiver_engine::query::{MatrixResponse, QueryInput};
 use quiver_engine::{Collection, PointId, Vector, WithPayload, WithVectors};
@@ -252,8 +253,11 @@ fn run_query(
 ) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
     let config = &collection.config();
-    let mut request =
-        body.into_request(&mut |at, using, id| lookup_vector(state, at, using, id))?;
+    let mut own = Vec::new();
+    let mut request = body.into_request(&mut |at, using, id| {
+        lookup_vector(state, collection, at, using, id, &mut own)
+    })?;
+    request.filter = without_ids(request.filter, own);
     apply_default_funnel(
         config,
         &mut request,
@@ -273,14 +277,21 @@ fn run_query(
 }
 
 /// The vector a point id of a stage with `lookup_from` stands for: that point's vector (`vector`, or
-/// the stage's `using`) in the other collection. An unknown collection or point is a 404.
+/// the stage's `using`) in the other collection. An unknown collection or point is a 404. When the
+/// "other" collection is the one searched, the id goes to `own`: Qdrant still leaves such points out
+/// of the hits.
 fn lookup_vector(
     state: &AppState,
+    searched: &Collection,
     at: &LookupLocation,
     using: &str,
     id: PointId,
+    own: &mut Vec<PointId>,
 ) -> Result<QueryInput, ApiError> {
     let other = state.collection(&at.collection)?;
+    if other.name() == searched.name() {
+        own.push(id);
+    }
     let name = at.vector.as_deref().unwrap_or(using);
     let vector = other
         .retrieve(
@@ -302,6 +313,28 @@ fn lookup_vector(
         Vector::Dense(v) => QueryInput::Dense(v),
         Vector::Multi(m) => QueryInput::Multi(m),
         Vector::Sparse(v) => QueryInput::Sparse(v),
+    })
+}
+
+/// `filter`, and not these points.
+fn without_ids(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
+    if ids.is_empty() {
+        return filter;
+    }
+    let not_these = Condition::HasId(HasIdCondition { has_id: ids });
+    let mut must = Vec::new();
+    must.extend(filter.map(Condition::Filter));
+    must.push(Condition::Filter(Filter {
+        must: None,
+        should: None,
+        must_not: Some(OneOrMany::One(Box::new(not_these))),
+        min_should: None,
+    }));
+    Some(Filter {
+        must: Some(OneOrMany::Many(must)),
+        should: None,
+        must_not: None,
+        min_should: None,
     })
 }
 
@@ -369,10 +402,12 @@ fn run_groups(
 ) -> Result<GroupsResult, ApiError> {
     let started = Instant::now();
     let config = collection.config();
+    let mut own = Vec::new();
     let (mut request, lookup) = body
         .into_request(state.limits.max_limit, &mut |at, using, id| {
-            lookup_vector(state, at, using, id)
+            lookup_vector(state, collection, at, using, id, &mut own)
         })?;
+    request.query.filter = without_ids(request.query.filter, own);
     apply_default_funnel(
         &config,
         &mut request.query,
