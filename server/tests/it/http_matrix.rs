@@ -436,4 +436,11 @@ fn mmr_matches_the_reference_greedy_selection() {
         Some(&json!({"query": {"nearest": qv, "mmr": {"diversity": 1.5}}, "using": "same"})),
         422,
     );
+    // Its candidates count against the server's --max-limit, like a prefetch's limit.
+    c.err(
+        "POST",
+        "/collections/m/points/query",
+        Some(&json!({"query": {"nearest": qv, "mmr": {"candidates_limit": 100_000}}, "using": "same"})),
+        422,
+    );
 }
