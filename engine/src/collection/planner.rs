@@ -392,7 +392,8 @@ fn run_mmr(
             offset: 0,
             with_payload: WithPayload::None,
             with_vectors: WithVectors::None,
-            depth: stage.depth + 1,
+            // The same stage's first step: its prefetches stay one level below it.
+            depth: stage.depth,
         },
         stats,
     )?;
