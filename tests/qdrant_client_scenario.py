@@ -331,11 +331,99 @@ def main():
     # --- facets and order_by ---------------------------------------------------------------------
     facet_and_order_by_section(client)
 
+    # --- distance matrix, sample, mmr, lookup_from ----------------------------------------------
+    matrix_sample_mmr_section(client)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
 
     print(f"{passed} passed, 0 failed")
+
+
+def matrix_sample_mmr_section(client):
+    """search_matrix_pairs / search_matrix_offsets, SampleQuery, NearestQuery with Mmr and
+    lookup_from, checked against numpy on a Cosine collection."""
+    for name in ("matrix", "matrix_src"):
+        if client.collection_exists(name):
+            client.delete_collection(name)
+    n = 40
+    client.create_collection(
+        "matrix", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
+    vecs = RNG.normal(size=(n, DIM)).astype(np.float32)
+    unit = normalize(vecs)
+    client.upsert("matrix", points=[
+        models.PointStruct(id=i, vector=vecs[i].tolist(), payload={"g": i % 2}) for i in range(n)])
+    even = models.Filter(must=[models.FieldCondition(key="g", match=models.MatchValue(value=0))])
+
+    def neighbours(a, sampled, k):
+        others = [b for b in sampled if b != a]
+        return top_k([float(unit[a] @ unit[b]) for b in others], others, k)
+
+    res = client.search_matrix_pairs("matrix", query_filter=even, sample=8, limit=3)
+    sampled = sorted({p.a for p in res.pairs})
+    check("matrix pairs sample", len(sampled) == 8 and all(a % 2 == 0 for a in sampled), f"{sampled}")
+    ok = all([p.b for p in res.pairs if p.a == a] == neighbours(a, sampled, 3) for a in sampled)
+    check("matrix pairs neighbours", ok, f"{res.pairs[:6]}")
+    ok = all(abs(p.score - float(unit[p.a] @ unit[p.b])) < 1e-4 for p in res.pairs)
+    check("matrix pairs scores", ok)
+    off = client.search_matrix_offsets("matrix", query_filter=even, sample=100, limit=2)
+    ids = list(off.ids)
+    check("matrix offsets ids", ids == list(range(0, n, 2)), f"{ids}")
+    triples = [(ids[r], ids[c], s) for r, c, s in zip(off.offsets_row, off.offsets_col, off.scores)]
+    ok = all([b for a2, b, _ in triples if a2 == a] == neighbours(a, ids, 2) for a in ids)
+    check("matrix offsets neighbours", ok)
+    pairs = client.search_matrix_pairs("matrix", query_filter=even, sample=100, limit=2)
+    same = [(p.a, p.b) for p in pairs.pairs] == [(a, b) for a, b, _ in triples]
+    check("matrix pairs and offsets agree", same)
+
+    res = client.query_points("matrix", query=models.SampleQuery(sample=models.Sample.RANDOM),
+                              query_filter=even, limit=5)
+    got = [p.id for p in res.points]
+    check("sample random", len(set(got)) == 5 and all(i % 2 == 0 for i in got)
+          and all(p.score == 0 for p in res.points), f"{got}")
+
+    q = RNG.normal(size=DIM).astype(np.float32)
+    qu = q / np.linalg.norm(q)
+    diversity, candidates, limit = 0.6, 15, 5
+    rel = unit @ qu
+    pool = top_k(rel.tolist(), list(range(n)), candidates)
+    selected = [pool.pop(0)]
+    while len(selected) < limit:
+        def mmr_score(c):
+            return (1 - diversity) * rel[c] - diversity * max(float(unit[c] @ unit[s]) for s in selected)
+        best = max(pool, key=lambda c: (mmr_score(c), -pool.index(c)))
+        pool.remove(best)
+        selected.append(best)
+    res = client.query_points("matrix", query=models.NearestQuery(
+        nearest=q.tolist(), mmr=models.Mmr(diversity=diversity, candidates_limit=candidates)),
+        limit=limit)
+    check("mmr selection", [p.id for p in res.points] == selected, f"{[p.id for p in res.points]} != {selected}")
+    check("mmr scores are similarities",
+          np.allclose([p.score for p in res.points], [rel[i] for i in selected], atol=1e-4))
+
+    client.create_collection("matrix_src", vectors_config={
+        "v": models.VectorParams(size=DIM, distance=models.Distance.DOT)})
+    other = RNG.normal(size=(3, DIM)).astype(np.float32)
+    client.upsert("matrix_src", points=[
+        models.PointStruct(id=i, vector={"v": other[i].tolist()}) for i in range(3)])
+    lookup = models.LookupLocation(collection="matrix_src", vector="v")
+    looked = client.query_points("matrix", query=1, lookup_from=lookup, limit=5)
+    direct = client.query_points("matrix", query=other[1].tolist(), limit=5)
+    check("lookup_from query", [p.id for p in looked.points] == [p.id for p in direct.points])
+    reco = client.query_points("matrix", query=models.RecommendQuery(
+        recommend=models.RecommendInput(positive=[0, 2])), lookup_from=lookup, limit=5)
+    want = top_k((unit @ normalize(normalize(other[0]) + normalize(other[2]))).tolist(),
+                 list(range(n)), 5)
+    check("lookup_from recommend", [p.id for p in reco.points] == want,
+          f"{[p.id for p in reco.points]} != {want}")
+    try:
+        client.query_points("matrix", query=7, lookup_from=lookup, limit=5)
+        check("lookup_from missing point is a 404", False)
+    except UnexpectedResponse as e:
+        check("lookup_from missing point is a 404", e.status_code == 404, f"{e.status_code}")
+    client.delete_collection("matrix")
+    client.delete_collection("matrix_src")
 
 
 def compatibility(url, key):

@@ -61,6 +61,17 @@ pub enum Query<I = QueryInput> {
     /// Points in the order of a payload field's values (Qdrant's `order_by`); no vector is compared,
     /// every hit scores 1 and carries the value it was ordered by.
     OrderBy(OrderBy),
+    /// Random points that pass the filter (Qdrant's `{"sample": "random"}`), each scored 0, in no
+    /// particular order; without prefetches the stage's offset is ignored, as in Qdrant.
+    Sample,
+    /// The nearest neighbours of the input, re-selected for diversity by maximal marginal relevance
+    /// (Qdrant's `{"nearest": …, "mmr": …}`); the hits keep their similarity to the input as score.
+    Mmr {
+        /// What the hits should be near.
+        nearest: I,
+        /// How the hits are selected.
+        mmr: Mmr,
+    },
 }
 
 /// Qdrant's `order_by`: points in the order of the values of a payload field that has a range-capable
@@ -140,6 +151,20 @@ pub struct FacetHit {
     pub count: usize,
 }
 
+/// Qdrant's `mmr`: from the `candidates_limit` nearest, the first hit is the nearest; each next one
+/// maximises `(1 − diversity) × sim(query, c) − diversity × max sim(c, already selected)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mmr {
+    /// 0 ranks by relevance alone, 1 by diversity alone.
+    pub diversity: f32,
+    /// How many nearest neighbours the selection picks from; `None`: the stage's `limit`, as in
+    /// Qdrant.
+    pub candidates_limit: Option<usize>,
+}
+
+/// Qdrant's default `mmr.diversity`.
+pub const DEFAULT_MMR_DIVERSITY: f32 = 0.5;
+
 /// Qdrant's `recommend`: examples to be like and unlike.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recommend<I = QueryInput> {
@@ -211,11 +236,15 @@ impl<I> Query<I> {
             }
             Query::Context(context) => pairs(context),
             Query::OrderBy(_) => Vec::new(),
+            Query::Sample => Vec::new(),
+            Query::Mmr { nearest, .. } => vec![nearest],
         };
         all.into_iter()
     }
 
-    fn try_map<J, E>(self, f: &mut impl FnMut(I) -> Result<J, E>) -> Result<Query<J>, E> {
+    /// The same stage with every input replaced by `f(input)`, in the order of [`Query::inputs`];
+    /// the first error stops the walk.
+    pub fn try_map<J, E>(self, f: &mut impl FnMut(I) -> Result<J, E>) -> Result<Query<J>, E> {
         let pairs = |pairs: Vec<ContextPair<I>>, f: &mut dyn FnMut(I) -> Result<J, E>| {
             pairs
                 .into_iter()
@@ -252,6 +281,11 @@ impl<I> Query<I> {
             }
             Query::Context(context) => Query::Context(pairs(context, f)?),
             Query::OrderBy(order_by) => Query::OrderBy(order_by),
+            Query::Sample => Query::Sample,
+            Query::Mmr { nearest, mmr } => Query::Mmr {
+                nearest: f(nearest)?,
+                mmr,
+            },
         })
     }
 }
@@ -472,6 +506,10 @@ pub enum Strategy {
     Fusion,
     /// Points in the order of a payload field's values; no vector is compared.
     OrderBy,
+    /// A random sample of the points (or candidates) that pass the filter; no vector is compared.
+    Sample,
+    /// Maximal marginal relevance: a selection among the nearest neighbours found first.
+    Mmr,
 }
 
 impl Strategy {
@@ -486,6 +524,8 @@ impl Strategy {
             Strategy::InvertedIndex => "inverted_index",
             Strategy::Fusion => "fusion",
             Strategy::OrderBy => "order_by",
+            Strategy::Sample => "sample",
+            Strategy::Mmr => "mmr",
         }
     }
 }
@@ -522,6 +562,29 @@ pub struct QueryResponse {
     /// Every stage that ran, in the order it ran: deepest prefetches first, the root last. Empty for
     /// a request without a query.
     pub stages: Vec<StageStats>,
+}
+
+/// Qdrant's distance matrix (`search/matrix/pairs` and `/offsets`): a random sample of the points
+/// that have the vector and pass the filter, and each sampled point's nearest among the others.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatrixRequest {
+    /// The vector compared (`""`: the unnamed one).
+    pub using: String,
+    /// Only matching points are sampled.
+    pub filter: Option<Filter>,
+    /// Points to sample.
+    pub sample: usize,
+    /// Neighbours per sampled point.
+    pub limit: usize,
+}
+
+/// The answer to a [`MatrixRequest`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MatrixResponse {
+    /// The sampled points, in id order (empty when fewer than two were found).
+    pub ids: Vec<PointId>,
+    /// For each sampled point, its nearest other sampled points with their scores, best first.
+    pub neighbours: Vec<Vec<(PointId, f32)>>,
 }
 
 /// A query whose hits are grouped by a payload field (Qdrant's `query/groups` and `search/groups`):

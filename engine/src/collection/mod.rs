@@ -22,6 +22,7 @@ mod field_index;
 mod funnel;
 mod fusion;
 mod groups;
+mod matrix;
 mod ops;
 mod optimize;
 mod payload;
@@ -65,7 +66,8 @@ use crate::point::{
     WithVectors,
 };
 use crate::query::{
-    FacetHit, FacetRequest, GroupsRequest, GroupsResponse, OrderBy, QueryRequest, QueryResponse,
+    FacetHit, FacetRequest, GroupsRequest, GroupsResponse, MatrixRequest, MatrixResponse, OrderBy,
+    QueryRequest, QueryResponse,
 };
 use crate::{Error, PointId, Result};
 use ops::Operation;
@@ -827,6 +829,14 @@ impl Collection {
         check_prefetch_filters(&request.query.prefetch)?;
         let set = self.shared.snapshot();
         groups::query_groups(&self.shared.config(), &set, request)
+    }
+
+    /// Qdrant's distance matrix over one snapshot: a random sample of the points that have the
+    /// vector and pass the filter, each with its nearest among the others.
+    pub fn search_matrix(&self, request: &MatrixRequest) -> Result<MatrixResponse> {
+        check_filter(request.filter.as_ref())?;
+        let set = self.shared.snapshot();
+        matrix::matrix(&self.shared.config(), &set, request)
     }
 
     /// Seals the appendable segment now (builds its index) and trims the WAL.

@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::examples::{self, Scoring};
 use super::facet;
 use super::fusion::{self, Ranked};
+use super::matrix;
 use super::read;
 use super::search::{self, Trace};
 use super::state::SegmentSet;
@@ -103,6 +104,8 @@ fn run_stage(
             return run_examples(config, set, stage, stats)
         }
         Query::OrderBy(order_by) => return run_order_by(config, set, stage, order_by, stats),
+        Query::Sample => return run_sample(config, set, stage, stats),
+        Query::Mmr { nearest, mmr } => return run_mmr(config, set, stage, nearest, mmr, stats),
     };
     let candidates = prefetch_candidates(
         config,
@@ -367,12 +370,126 @@ pub(crate) fn higher_is_better(
     Ok(match query {
         // Every hit of an order_by stage scores 1: its order is the hits' order, which a stable sort
         // by score keeps.
-        Query::Fusion(_) | Query::Discover { .. } | Query::Context(_) | Query::OrderBy(_) => true,
+        Query::Fusion(_)
+        | Query::Discover { .. }
+        | Query::Context(_)
+        | Query::OrderBy(_)
+        | Query::Sample => true,
         Query::Recommend(r) if r.strategy != RecommendStrategy::AverageVector => true,
-        Query::Nearest(_) | Query::Recommend(_) => {
+        Query::Nearest(_) | Query::Recommend(_) | Query::Mmr { .. } => {
             config.sparse(using).is_some() || config.vector(using)?.distance.higher_is_better()
         }
     })
+}
+
+/// A sample stage: random points among the candidates of its prefetches (or the whole collection)
+/// that pass its filter, score 0.
+fn run_sample(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    stage: Stage<'_>,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<ScoredPoint>> {
+    let candidates = prefetch_candidates(
+        config,
+        set,
+        stage.prefetch,
+        stage.filter.as_ref(),
+        stage.depth + 1,
+        stats,
+    )?;
+    let started = Instant::now();
+    // Qdrant ignores the offset of a sample without prefetches: its output is not stable anyway.
+    let offset = if candidates.is_some() {
+        stage.offset
+    } else {
+        0
+    };
+    let k = stage.limit.saturating_add(offset);
+    let ids = match &candidates {
+        // The prefetches' hits already pass this stage's filter, which they inherit.
+        Some(candidates) => {
+            use rand::seq::IndexedRandom;
+            candidates
+                .choose_multiple(&mut rand::rng(), k)
+                .copied()
+                .collect()
+        }
+        None => read::sample(set, stage.filter.as_ref(), k),
+    };
+    let kept: Vec<(PointId, f32)> = ids.into_iter().skip(offset).map(|id| (id, 0.0)).collect();
+    let hits = with_records(config, set, kept, &stage.with_payload, &stage.with_vectors)?;
+    stats.push(StageStats {
+        using: String::new(),
+        depth: stage.depth,
+        limit: k,
+        candidates: candidates.as_ref().map(Vec::len),
+        strategy: Strategy::Sample,
+        dims: 0,
+        segments_indexed: 0,
+        segments_scanned: set.views().len(),
+        elapsed: started.elapsed(),
+    });
+    Ok(hits)
+}
+
+/// An mmr stage: its `candidates_limit` nearest neighbours (a nearest stage over the same
+/// prefetches), then maximal marginal relevance selects `limit + offset` of them.
+fn run_mmr(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    stage: Stage<'_>,
+    input: &QueryInput,
+    mmr: &crate::query::Mmr,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<ScoredPoint>> {
+    let k = stage.limit.saturating_add(stage.offset);
+    let nearest = Query::Nearest(input.clone());
+    let higher = higher_is_better(config, stage.using, &nearest)?;
+    let candidates_limit = mmr.candidates_limit.unwrap_or(stage.limit);
+    let found = run_stage(
+        config,
+        set,
+        Stage {
+            using: stage.using,
+            query: &nearest,
+            prefetch: stage.prefetch,
+            filter: stage.filter.clone(),
+            params: stage.params,
+            score_threshold: stage.score_threshold,
+            limit: candidates_limit,
+            offset: 0,
+            with_payload: WithPayload::None,
+            with_vectors: WithVectors::None,
+            // The same stage's first step: its prefetches stay one level below it.
+            depth: stage.depth,
+        },
+        stats,
+    )?;
+    let started = Instant::now();
+    let candidates = found.len();
+    let selected = matrix::mmr(config, set, stage.using, found, mmr, higher, k)?;
+    let kept: Vec<(PointId, f32)> = selected
+        .into_iter()
+        .skip(stage.offset)
+        .map(|h| (h.id, h.score))
+        .collect();
+    let hits = with_records(config, set, kept, &stage.with_payload, &stage.with_vectors)?;
+    stats.push(StageStats {
+        using: stage.using.to_string(),
+        depth: stage.depth,
+        limit: k,
+        candidates: Some(candidates),
+        strategy: Strategy::Mmr,
+        dims: config
+            .vector(stage.using)
+            .map(|p| p.size)
+            .unwrap_or_default(),
+        segments_indexed: 0,
+        segments_scanned: set.views().len(),
+        elapsed: started.elapsed(),
+    });
+    Ok(hits)
 }
 
 /// Each example as the vector it stands for, checked (and normalised under Cosine) like a query.
@@ -425,7 +542,11 @@ fn run_examples(
                 pairs: pairs(context)?,
             }
         }
-        Query::Nearest(_) | Query::Fusion(_) | Query::OrderBy(_) => {
+        Query::Nearest(_)
+        | Query::Fusion(_)
+        | Query::OrderBy(_)
+        | Query::Sample
+        | Query::Mmr { .. } => {
             unreachable!("run_stage routes these elsewhere")
         }
     };

@@ -107,3 +107,36 @@ pub(crate) fn count(set: &SegmentSet, filter: Option<&Filter>) -> usize {
         })
         .sum()
 }
+
+/// Up to `limit` live points that pass `filter`, drawn uniformly at random (a reservoir over every
+/// segment), in random order.
+pub(crate) fn sample(set: &SegmentSet, filter: Option<&Filter>, limit: usize) -> Vec<PointId> {
+    use rand::seq::SliceRandom;
+    use rand::Rng;
+    field_index::warm(set, filter);
+    let mut rng = rand::rng();
+    let mut reservoir = Vec::with_capacity(limit.min(1024));
+    let mut seen = 0usize;
+    if limit == 0 {
+        return reservoir;
+    }
+    for v in set.views() {
+        let passes = SegmentFilter::new(&v, filter, &set.schema);
+        for off in 0..v.len() as u32 {
+            if !v.is_live(off) || !passes.passes(&v, off) {
+                continue;
+            }
+            seen += 1;
+            if reservoir.len() < limit {
+                reservoir.push(v.id(off));
+            } else {
+                let j = rng.random_range(0..seen);
+                if j < limit {
+                    reservoir[j] = v.id(off);
+                }
+            }
+        }
+    }
+    reservoir.shuffle(&mut rng);
+    reservoir
+}

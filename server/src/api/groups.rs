@@ -16,8 +16,8 @@ use super::common::{
 };
 use super::error::Error;
 use super::search::{
-    FunnelDto, NamedVectorStruct, PrefetchList, QueryInterfaceDoc, QueryRequestDto, QueryTimings,
-    SearchParams, SearchRequestDto,
+    FunnelDto, LookupLocation, NamedVectorStruct, PrefetchList, QueryInterfaceDoc, QueryRequestDto,
+    QueryTimings, SearchParams, SearchRequestDto,
 };
 use crate::inference::Input;
 
@@ -126,9 +126,8 @@ pub struct QueryGroupsRequestDto {
     pub with_vector: Option<WithVector>,
     /// Payload of the hits (default false).
     pub with_payload: Option<WithPayloadInterface>,
-    /// Not supported.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    /// Take the vectors of the point ids in `query` from another collection.
+    pub lookup_from: Option<LookupLocation>,
     /// The payload key whose keyword or integer value groups the hits.
     pub group_by: String,
     /// Hits per group, at most (default 3).
@@ -205,10 +204,15 @@ impl QueryGroupsRequestDto {
     /// The typed grouped request (documents left for the inference layer) and the lookup, if any.
     /// The default funnel, if it applies, sizes itself from the round limit set here.
     #[allow(clippy::type_complexity)]
-    pub fn into_request(
+    pub fn into_request<E, F>(
         self,
         max_limit: usize,
-    ) -> Result<(GroupsRequest<Input<QueryInput>>, Option<Lookup>), Error> {
+        lookup: &mut F,
+    ) -> Result<(GroupsRequest<Input<QueryInput>>, Option<Lookup>), E>
+    where
+        E: From<Error>,
+        F: FnMut(&LookupLocation, &str, PointId) -> Result<QueryInput, E>,
+    {
         let group_size = self.group_size.unwrap_or(DEFAULT_GROUP_SIZE);
         let groups = self.limit.unwrap_or(DEFAULT_GROUPS);
         check_sizes(&self.group_by, group_size, groups)?;
@@ -226,7 +230,7 @@ impl QueryGroupsRequestDto {
             lookup_from: self.lookup_from,
             funnel: self.funnel,
         }
-        .into_request()?;
+        .into_request(lookup)?;
         round_limits(&mut query, groups, group_size, max_limit);
         Ok((
             GroupsRequest {

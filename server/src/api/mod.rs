@@ -11,6 +11,7 @@ pub mod documents;
 pub mod embeddings;
 pub mod error;
 pub mod groups;
+pub mod matrix;
 pub mod payload_index;
 pub mod points;
 pub mod quantization;

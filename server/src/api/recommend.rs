@@ -11,7 +11,7 @@ use quiver_engine::filter::Filter;
 use super::common::{FilterDoc, WithPayloadInterface, WithVector};
 use super::error::{invalid, Error};
 use super::groups::{QueryGroupsRequestDto, WithLookupDto};
-use super::search::{QueryRequestDto, SearchParams};
+use super::search::{LookupLocation, QueryRequestDto, SearchParams};
 
 /// Body of `POST /collections/{name}/points/recommend`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -43,8 +43,7 @@ pub struct RecommendRequestDto {
     /// The named vector the examples and hits are compared on.
     pub using: Option<String>,
     /// `{"collection", "vector"}`: take the point-id examples' vectors from another collection.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    pub lookup_from: Option<LookupLocation>,
 }
 
 /// Body of `POST /collections/{name}/points/recommend/batch`.
@@ -81,8 +80,7 @@ pub struct RecommendGroupsRequestDto {
     /// The named vector the examples and hits are compared on.
     pub using: Option<String>,
     /// `{"collection", "vector"}`: take the point-id examples' vectors from another collection.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    pub lookup_from: Option<LookupLocation>,
     /// The payload key whose keyword or integer value groups the hits.
     pub group_by: String,
     /// Hits per group, at most.
@@ -130,8 +128,7 @@ pub struct DiscoverRequestDto {
     /// The named vector the examples and hits are compared on.
     pub using: Option<String>,
     /// `{"collection", "vector"}`: take the point-id examples' vectors from another collection.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    pub lookup_from: Option<LookupLocation>,
 }
 
 /// Body of `POST /collections/{name}/points/discover/batch`.

@@ -119,11 +119,24 @@ pub struct QueryRequestDto {
     pub with_vector: Option<WithVector>,
     /// Payload to return (default false).
     pub with_payload: Option<WithPayloadInterface>,
-    /// Not supported.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    /// Take the vectors of the point ids in `query` from another collection.
+    pub lookup_from: Option<LookupLocation>,
     /// Quiver: depths of the default funnel that a plain query runs on a collection with bound vectors.
     pub funnel: Option<FunnelDto>,
+}
+
+/// Qdrant's `lookup_from`: where the point ids of a query (or of a recommend or discover request)
+/// take their vectors from. The server resolves them before the query runs, so the engine sees
+/// vectors and does not leave those ids out of the hits.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+pub struct LookupLocation {
+    /// The collection that holds the points.
+    pub collection: String,
+    /// Its vector to take (default: the stage's `using`).
+    pub vector: Option<String>,
+    /// Accepted for Qdrant clients; Quiver has no shards.
+    #[schema(value_type = Option<Object>)]
+    pub shard_key: Option<Value>,
 }
 
 /// Quiver: how deep each stage of the default funnel goes. Unset fields take the defaults documented
@@ -169,9 +182,8 @@ pub struct Prefetch {
     pub score_threshold: Option<f32>,
     /// Candidates this stage passes up (default 10).
     pub limit: Option<usize>,
-    /// Not supported.
-    #[schema(value_type = Option<Object>)]
-    pub lookup_from: Option<Value>,
+    /// Take the vectors of the point ids in `query` from another collection.
+    pub lookup_from: Option<LookupLocation>,
 }
 
 /// The accepted forms of `query`. (Documentation type.)
@@ -193,6 +205,14 @@ pub enum QueryInterfaceDoc {
     /// of the prefetches.
     #[schema(value_type = Object)]
     Fusion(Value),
+    /// `{"nearest": …, "mmr": {"diversity": 0.5, "candidates_limit": n}}`: the `candidates_limit`
+    /// nearest (default: `limit`), re-selected by maximal marginal relevance; scores stay the
+    /// similarities to the query.
+    #[schema(value_type = Object)]
+    NearestMmr(Value),
+    /// `{"sample": "random"}`: random points that pass the filter, score 0.
+    #[schema(value_type = Object)]
+    Sample(Value),
 }
 
 /// `{"nearest": …}`. (Documentation type.)
@@ -358,12 +378,22 @@ impl SearchRequestDto {
 }
 
 impl QueryRequestDto {
-    /// The typed query, with documents left for the inference layer.
-    pub fn into_request(self) -> Result<QueryRequest<Input<QueryInput>>, Error> {
-        reject_lookup_from(&self.lookup_from)?;
+    /// The typed query, with documents left for the inference layer. `lookup` gives the vector of a
+    /// point id in a stage with `lookup_from`: `(location, the stage's using, id)`.
+    pub fn into_request<E, F>(self, lookup: &mut F) -> Result<QueryRequest<Input<QueryInput>>, E>
+    where
+        E: From<Error>,
+        F: FnMut(&LookupLocation, &str, PointId) -> Result<QueryInput, E>,
+    {
+        let query = looked_up(
+            parse_query(self.query)?,
+            self.lookup_from,
+            &self.using,
+            lookup,
+        )?;
         Ok(QueryRequest {
-            prefetch: prefetches(self.prefetch)?,
-            query: parse_query(self.query)?,
+            prefetch: prefetches(self.prefetch, lookup)?,
+            query,
             using: self.using,
             filter: self.filter,
             params: self.params.unwrap_or_default().into_params()?,
@@ -380,9 +410,14 @@ impl QueryRequestDto {
     }
 }
 
-fn prefetches(
+fn prefetches<E, F>(
     list: Option<PrefetchList>,
-) -> Result<Vec<query::Prefetch<Input<QueryInput>>>, Error> {
+    lookup: &mut F,
+) -> Result<Vec<query::Prefetch<Input<QueryInput>>>, E>
+where
+    E: From<Error>,
+    F: FnMut(&LookupLocation, &str, PointId) -> Result<QueryInput, E>,
+{
     let list = match list {
         None => return Ok(Vec::new()),
         Some(PrefetchList::One(p)) => vec![*p],
@@ -390,10 +425,10 @@ fn prefetches(
     };
     list.into_iter()
         .map(|p| {
-            reject_lookup_from(&p.lookup_from)?;
+            let query = looked_up(parse_query(p.query)?, p.lookup_from, &p.using, lookup)?;
             Ok(query::Prefetch {
-                prefetch: prefetches(p.prefetch)?,
-                query: parse_query(p.query)?,
+                prefetch: prefetches(p.prefetch, lookup)?,
+                query,
                 using: p.using,
                 filter: p.filter,
                 params: p.params.unwrap_or_default().into_params()?,
@@ -404,11 +439,29 @@ fn prefetches(
         .collect()
 }
 
-fn reject_lookup_from(value: &Option<Value>) -> Result<(), Error> {
-    match value {
-        None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(invalid("`lookup_from` is not supported")),
-    }
+/// A stage's query with its point ids replaced by their vectors in the `lookup_from` collection.
+fn looked_up<E, F>(
+    query: Option<Query<Input<QueryInput>>>,
+    location: Option<LookupLocation>,
+    using: &Option<String>,
+    lookup: &mut F,
+) -> Result<Option<Query<Input<QueryInput>>>, E>
+where
+    F: FnMut(&LookupLocation, &str, PointId) -> Result<QueryInput, E>,
+{
+    let Some(location) = location else {
+        return Ok(query);
+    };
+    let Some(query) = query else {
+        return Ok(None);
+    };
+    let using = using.as_deref().unwrap_or("");
+    query
+        .try_map(&mut |input| match input {
+            Input::Value(QueryInput::Point(id)) => Ok(Input::Value(lookup(&location, using, id)?)),
+            other => Ok(other),
+        })
+        .map(Some)
 }
 
 /// A `query`: absent, or one of [`query_input`]'s forms.
@@ -451,8 +504,63 @@ fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>,
                 _ => Query::Context(context_pairs(value, "context")?),
             }))
         }
+        Some(Value::Object(mut map)) if map.contains_key("sample") => {
+            map.retain(|_, v| !v.is_null());
+            match (map.len(), map.get("sample")) {
+                (1, Some(Value::String(kind))) if kind == "random" => Ok(Some(Query::Sample)),
+                (1, Some(other)) => Err(invalid(format!(
+                    "unknown sample {other}: the one sampling is \"random\""
+                ))),
+                _ => Err(invalid(
+                    "a sample query has one key: {\"sample\": \"random\"}",
+                )),
+            }
+        }
+        Some(Value::Object(mut map))
+            if map.contains_key("nearest") && map.get("mmr").is_some_and(|m| !m.is_null()) =>
+        {
+            let mmr = map.remove("mmr").expect("checked above");
+            let nearest = query_input(Value::Object(map))?;
+            Ok(Some(Query::Mmr {
+                nearest,
+                mmr: mmr_params(mmr)?,
+            }))
+        }
         Some(value) => Ok(Some(Query::Nearest(query_input(value)?))),
     }
+}
+
+/// Qdrant's bound on `mmr.candidates_limit`.
+const MAX_MMR_CANDIDATES: usize = 16_384;
+
+/// `{"diversity": 0..1, "candidates_limit": n}`, checked as Qdrant validates them (422).
+fn mmr_params(value: Value) -> Result<query::Mmr, Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct MmrDto {
+        diversity: Option<f32>,
+        candidates_limit: Option<usize>,
+    }
+    let dto: MmrDto = serde_json::from_value(value).map_err(|e| {
+        invalid(format!(
+            "`mmr` takes {{\"diversity\": number, \"candidates_limit\": integer}}: {e}"
+        ))
+    })?;
+    let diversity = dto.diversity.unwrap_or(query::DEFAULT_MMR_DIVERSITY);
+    if !(0.0..=1.0).contains(&diversity) {
+        return Err(Error::Validation(format!(
+            "mmr.diversity must be between 0 and 1, got {diversity}"
+        )));
+    }
+    if dto.candidates_limit.is_some_and(|n| n > MAX_MMR_CANDIDATES) {
+        return Err(Error::Validation(format!(
+            "mmr.candidates_limit must be at most {MAX_MMR_CANDIDATES}"
+        )));
+    }
+    Ok(query::Mmr {
+        diversity,
+        candidates_limit: dto.candidates_limit,
+    })
 }
 
 /// `{"positive": [...], "negative": [...], "strategy": …}`.
@@ -630,7 +738,9 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
                 return sparse_input(map);
             }
             if map.contains_key("nearest") && map.contains_key("mmr") {
-                return Err(invalid("`mmr` (diversity reranking) is not supported"));
+                return Err(invalid(
+                    "`mmr` applies to the query of a stage, not to an example",
+                ));
             }
             if map.len() == 1 {
                 if let Some(inner) = map.remove("nearest") {
@@ -650,10 +760,13 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             }
             let kind = map.keys().next().cloned().unwrap_or_default();
             Err(invalid(match kind.as_str() {
-                "sample" | "formula" | "mmr" => format!(
-                    "`{kind}` queries are not supported: use a vector, a multivector, a point id or \
-                     {{\"nearest\": …}}"
+                "formula" => format!(
+                    "`{kind}` queries are not supported: use a vector, a multivector, a point id, \
+                     {{\"nearest\": …}} (with `mmr`), {{\"sample\": \"random\"}} or \
+                     {{\"order_by\": …}}"
                 ),
+                "sample" => "`sample` is a query of its own, not an example".to_string(),
+                "mmr" => "`mmr` goes with `nearest`: {\"nearest\": …, \"mmr\": {…}}".to_string(),
                 "object" => {
                     "inference objects (text / image) are not supported by this server".to_string()
                 }

@@ -39,6 +39,8 @@ const READ_POSTS: &[&str] = &[
     "/collections/{name}/points/recommend/groups",
     "/collections/{name}/points/discover",
     "/collections/{name}/points/discover/batch",
+    "/collections/{name}/points/search/matrix/pairs",
+    "/collections/{name}/points/search/matrix/offsets",
 ];
 
 /// Routes anyone may call.

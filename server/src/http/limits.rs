@@ -1,6 +1,6 @@
 //! Bounds a request may not exceed, set by the server's flags.
 
-use quiver_engine::query::{Prefetch, QueryRequest};
+use quiver_engine::query::{Prefetch, Query, QueryRequest};
 
 use super::error::ApiError;
 
@@ -35,14 +35,25 @@ impl Limits {
     /// Checks the page size of a query and of each of its prefetches (after the default funnel, whose
     /// stages count like a client's).
     pub fn check_query<I>(&self, request: &QueryRequest<I>) -> Result<(), ApiError> {
+        // An mmr stage compares every pair of its candidates: they count as a limit too.
+        fn mmr<I>(limits: &Limits, query: Option<&Query<I>>) -> Result<(), ApiError> {
+            match query {
+                Some(Query::Mmr { mmr, .. }) => mmr
+                    .candidates_limit
+                    .map_or(Ok(()), |n| limits.check_limit(n, 0)),
+                _ => Ok(()),
+            }
+        }
         fn prefetches<I>(limits: &Limits, list: &[Prefetch<I>]) -> Result<(), ApiError> {
             for p in list {
                 limits.check_limit(p.limit, 0)?;
+                mmr(limits, p.query.as_ref())?;
                 prefetches(limits, &p.prefetch)?;
             }
             Ok(())
         }
         self.check_limit(request.limit, request.offset)?;
+        mmr(self, request.query.as_ref())?;
         prefetches(self, &request.prefetch)
     }
 

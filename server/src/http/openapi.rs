@@ -65,6 +65,8 @@ use crate::api::{collection_update, collections, common, points, search, updates
         routes::search::recommend_groups,
         routes::search::discover,
         routes::search::discover_batch,
+        routes::search::matrix_pairs,
+        routes::search::matrix_offsets,
         routes::snapshots::create_snapshot,
         routes::snapshots::list_snapshots,
         routes::snapshots::download_snapshot,

@@ -178,6 +178,20 @@ pub fn routes() -> Vec<(&'static str, &'static str, String, Option<Value>, Acces
             Read,
         ),
         (
+            "POST",
+            "/collections/{name}/points/search/matrix/pairs",
+            p("/points/search/matrix/pairs"),
+            Some(json!({"sample": 2, "limit": 1})),
+            Read,
+        ),
+        (
+            "POST",
+            "/collections/{name}/points/search/matrix/offsets",
+            p("/points/search/matrix/offsets"),
+            Some(json!({"sample": 2, "limit": 1})),
+            Read,
+        ),
+        (
             "PUT",
             "/collections/{name}/points",
             p("/points"),

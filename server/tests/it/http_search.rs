@@ -355,8 +355,8 @@ fn search_errors_are_4xx() {
         ),
         (
             "dot/points/query",
-            json!({"query": q, "lookup_from": {"collection": "x"}}),
-            400,
+            json!({"query": 0, "lookup_from": {"collection": "x"}}),
+            404,
         ),
         (
             "dot/points/query",

@@ -22,6 +22,7 @@ mod http_embed;
 mod http_facet;
 mod http_filters;
 mod http_groups;
+mod http_matrix;
 mod http_minilm;
 mod http_order_by;
 mod http_payload_index;

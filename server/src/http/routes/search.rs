@@ -5,21 +5,26 @@ use actix_web::{web, HttpResponse};
 use std::time::Instant;
 
 use quiver_engine::collection::apply_default_funnel;
+use quiver_engine::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use quiver_engine::query::GroupsResponse;
-use quiver_engine::Collection;
+use quiver_engine::query::{MatrixResponse, QueryInput};
+use quiver_engine::{Collection, PointId, Vector, WithPayload, WithVectors};
 
 use super::{blocking, resource, respond};
 use crate::api::common::ScoredPointOut;
 use crate::api::groups::{
     lookup_id, GroupsResult, Lookup, QueryGroupsRequestDto, SearchGroupsRequestDto,
 };
+use crate::api::matrix::{
+    SearchMatrixOffsetsResponse, SearchMatrixPairsResponse, SearchMatrixRequestDto,
+};
 use crate::api::recommend::{
     DiscoverBatch, DiscoverRequestDto, RecommendBatch, RecommendGroupsRequestDto,
     RecommendRequestDto,
 };
 use crate::api::search::{
-    QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
-    SearchRequestDto, StageTiming,
+    LookupLocation, QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings,
+    SearchBatch, SearchRequestDto, StageTiming,
 };
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -55,7 +60,76 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/collections/{name}/points/discover/batch")
                 .route(web::post().to(discover_batch)),
+        )
+        .service(
+            resource("/collections/{name}/points/search/matrix/pairs")
+                .route(web::post().to(matrix_pairs)),
+        )
+        .service(
+            resource("/collections/{name}/points/search/matrix/offsets")
+                .route(web::post().to(matrix_offsets)),
         );
+}
+
+/// Qdrant's distance matrix as pairs: a random sample of the points that have the vector and pass
+/// the filter, each with its `limit` nearest among the other sampled points.
+#[utoipa::path(post, path = "/collections/{name}/points/search/matrix/pairs", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchMatrixRequestDto,
+    responses(
+        (status = 200, description = "Neighbour pairs of the sample", body = inline(super::Envelope<SearchMatrixPairsResponse>)),
+        (status = 400, description = "Unknown vector name, bad filter", body = super::ErrorEnvelope),
+        (status = 422, description = "`sample` under 2 or `limit` under 1", body = super::ErrorEnvelope)))]
+pub async fn matrix_pairs(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<SearchMatrixRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let answer = search_matrix(&state, &collection, body.into_inner())?;
+            Ok::<_, ApiError>(SearchMatrixPairsResponse::from(answer))
+        })
+        .await
+    })
+    .await
+}
+
+/// Qdrant's distance matrix as a sparse matrix over the sampled ids (the same sample as `pairs`).
+#[utoipa::path(post, path = "/collections/{name}/points/search/matrix/offsets", tag = "search",
+    params(("name" = String, Path, description = "Collection name")),
+    request_body = SearchMatrixRequestDto,
+    responses(
+        (status = 200, description = "The sample's neighbour matrix", body = inline(super::Envelope<SearchMatrixOffsetsResponse>)),
+        (status = 400, description = "Unknown vector name, bad filter", body = super::ErrorEnvelope),
+        (status = 422, description = "`sample` under 2 or `limit` under 1", body = super::ErrorEnvelope)))]
+pub async fn matrix_offsets(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Json<SearchMatrixRequestDto>,
+) -> HttpResponse {
+    respond(async move {
+        let collection = state.collection(&name)?;
+        blocking(move || {
+            let answer = search_matrix(&state, &collection, body.into_inner())?;
+            Ok::<_, ApiError>(SearchMatrixOffsetsResponse::from(answer))
+        })
+        .await
+    })
+    .await
+}
+
+/// Checks a matrix request against the server's limits and runs it.
+fn search_matrix(
+    state: &AppState,
+    collection: &Collection,
+    body: SearchMatrixRequestDto,
+) -> Result<MatrixResponse, ApiError> {
+    let request = body.into_request()?;
+    state.limits.check_limit(request.sample, 0)?;
+    state.limits.check_limit(request.limit, 0)?;
+    Ok(collection.search_matrix(&request)?)
 }
 
 /// Nearest neighbours of a vector (Qdrant's legacy search).
@@ -179,7 +253,11 @@ fn run_query(
 ) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
     let config = &collection.config();
-    let mut request = body.into_request()?;
+    let mut own = Vec::new();
+    let mut request = body.into_request(&mut |at, using, id| {
+        lookup_vector(state, collection, at, using, id, &mut own)
+    })?;
+    request.filter = without_ids(request.filter, own);
     apply_default_funnel(
         config,
         &mut request,
@@ -196,6 +274,68 @@ fn run_query(
         answer,
         timings.then_some((embed_ms, total_ms)),
     ))
+}
+
+/// The vector a point id of a stage with `lookup_from` stands for: that point's vector (`vector`, or
+/// the stage's `using`) in the other collection. An unknown collection or point is a 404. When the
+/// "other" collection is the one searched, the id goes to `own`: Qdrant still leaves such points out
+/// of the hits.
+fn lookup_vector(
+    state: &AppState,
+    searched: &Collection,
+    at: &LookupLocation,
+    using: &str,
+    id: PointId,
+    own: &mut Vec<PointId>,
+) -> Result<QueryInput, ApiError> {
+    let other = state.collection(&at.collection)?;
+    if other.name() == searched.name() {
+        own.push(id);
+    }
+    let name = at.vector.as_deref().unwrap_or(using);
+    let vector = other
+        .retrieve(
+            &[id],
+            &WithPayload::None,
+            &WithVectors::Names(vec![name.to_string()]),
+        )?
+        .into_iter()
+        .next()
+        .and_then(|r| r.vectors)
+        .and_then(|mut v| v.remove(name))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "Not found: no point with id {id} (and vector `{name}`) in lookup collection `{}`",
+                at.collection
+            ))
+        })?;
+    Ok(match vector {
+        Vector::Dense(v) => QueryInput::Dense(v),
+        Vector::Multi(m) => QueryInput::Multi(m),
+        Vector::Sparse(v) => QueryInput::Sparse(v),
+    })
+}
+
+/// `filter`, and not these points.
+fn without_ids(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
+    if ids.is_empty() {
+        return filter;
+    }
+    let not_these = Condition::HasId(HasIdCondition { has_id: ids });
+    let mut must = Vec::new();
+    must.extend(filter.map(Condition::Filter));
+    must.push(Condition::Filter(Filter {
+        must: None,
+        should: None,
+        must_not: Some(OneOrMany::One(Box::new(not_these))),
+        min_should: None,
+    }));
+    Some(Filter {
+        must: Some(OneOrMany::Many(must)),
+        should: None,
+        must_not: None,
+        min_should: None,
+    })
 }
 
 /// The legacy search with its hits grouped by a payload field.
@@ -262,7 +402,12 @@ fn run_groups(
 ) -> Result<GroupsResult, ApiError> {
     let started = Instant::now();
     let config = collection.config();
-    let (mut request, lookup) = body.into_request(state.limits.max_limit)?;
+    let mut own = Vec::new();
+    let (mut request, lookup) = body
+        .into_request(state.limits.max_limit, &mut |at, using, id| {
+            lookup_vector(state, collection, at, using, id, &mut own)
+        })?;
+    request.query.filter = without_ids(request.query.filter, own);
     apply_default_funnel(
         &config,
         &mut request.query,
