@@ -43,8 +43,8 @@ WORDS = (
 ).split()
 # [CLS] hello [SEP]: 3 tokens.
 TINY = "hello"
-# [CLS] how do cats see at night [SEP]: 7 tokens.
-QUERY = "how do cats see at night"
+# [CLS] why is the sky blue [SEP]: 7 tokens.
+QUERY = "why is the sky blue"
 EIGHT = ["cat", "dog", "river", "music", "city", "rain", "bread", "train"]
 
 
