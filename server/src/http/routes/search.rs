@@ -21,6 +21,7 @@ use crate::api::search::{
     QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings, SearchBatch,
     SearchRequestDto, StageTiming,
 };
+use crate::api::strict_mode::StrictMode;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::inference::{self, Input};
@@ -159,6 +160,9 @@ fn search(
     body: SearchRequestDto,
 ) -> Result<Vec<ScoredPointOut>, ApiError> {
     let request = body.into_request()?;
+    if let Some(strict) = StrictMode::of(collection) {
+        strict.check_query(&request, true)?;
+    }
     state.limits.check_limit(request.limit, request.offset)?;
     let config = &collection.config();
     Ok(collection
@@ -180,6 +184,9 @@ fn run_query(
     let started = Instant::now();
     let config = &collection.config();
     let mut request = body.into_request()?;
+    if let Some(strict) = StrictMode::of(collection) {
+        strict.check_query(&request, true)?;
+    }
     apply_default_funnel(
         config,
         &mut request,
@@ -216,6 +223,10 @@ pub async fn search_groups(
         let collection = state.collection(&name)?;
         blocking(move || {
             let (request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_groups(request.groups, &request.group_by)?;
+                strict.check_query(&request.query, false)?;
+            }
             state.limits.check_query(&request.query)?;
             let lookup = lookup
                 .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
@@ -263,6 +274,10 @@ fn run_groups(
     let started = Instant::now();
     let config = collection.config();
     let (mut request, lookup) = body.into_request(state.limits.max_limit)?;
+    if let Some(strict) = StrictMode::of(collection) {
+        strict.check_groups(request.groups, &request.group_by)?;
+        strict.check_query(&request.query, false)?;
+    }
     apply_default_funnel(
         &config,
         &mut request.query,
