@@ -1,4 +1,5 @@
-//! `strict_mode_config`: stored at creation, merged by PATCH, shown by GET, kept across a restart;
+//! `strict_mode_config`: stored at creation, merged by PATCH, shown by GET, kept across a restart
+//! and in snapshots;
 //! when enabled, each limit Quiver enforces refuses a request over it with Qdrant's 403 (a full
 //! collection with Qdrant's 400) and lets one at the limit through; disabled, nothing is checked;
 //! Qdrant fields Quiver does not enforce are a 400 naming them.
@@ -50,6 +51,22 @@ fn strict_mode_is_stored_merged_shown_and_survives_a_restart() {
     let expected = json!({"enabled": true, "max_query_limit": 5, "search_allow_exact": false});
     let info = c.ok("GET", "/collections/s", None);
     assert_eq!(info["config"]["strict_mode_config"], expected);
+
+    // A snapshot carries it.
+    let created = c.ok("POST", "/collections/s/snapshots?wait=true", None);
+    let name = created["name"].as_str().unwrap().to_string();
+    let (status, _, archive) = c.download(&format!("/collections/s/snapshots/{name}"));
+    assert_eq!(status, 200);
+    let other = QuiverProcess::start(&[]);
+    let (status, body) = other.client().upload(
+        "/collections/restored/snapshots/upload?wait=true",
+        "snapshot",
+        &archive,
+    );
+    assert_eq!(status, 200, "{body}");
+    let info = other.client().ok("GET", "/collections/restored", None);
+    assert_eq!(info["config"]["strict_mode_config"], expected);
+    drop(other);
 
     server.terminate();
     let server = QuiverProcess::start_in(dir.path(), &[]).unwrap();
@@ -186,6 +203,11 @@ fn each_enforced_limit_refuses_over_it_and_passes_at_it() {
             "/collections/l/points/recommend",
             json!({"positive": [1], "limit": 6}),
             json!({"positive": [1], "limit": 5}),
+        ),
+        (
+            "/collections/l/points/search/groups",
+            json!({"vector": q, "group_by": "color", "limit": 6}),
+            json!({"vector": q, "group_by": "color", "limit": 5}),
         ),
         (
             "/collections/l/points/query/groups",
