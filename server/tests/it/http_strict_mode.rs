@@ -206,8 +206,8 @@ fn each_enforced_limit_refuses_over_it_and_passes_at_it() {
         ),
         (
             "/collections/l/points/search/groups",
-            json!({"vector": q, "group_by": "color", "limit": 6}),
-            json!({"vector": q, "group_by": "color", "limit": 5}),
+            json!({"vector": q, "group_by": "color", "group_size": 2, "limit": 6}),
+            json!({"vector": q, "group_by": "color", "group_size": 2, "limit": 5}),
         ),
         (
             "/collections/l/points/query/groups",
