@@ -266,11 +266,82 @@ pub struct CollectionConfig {
     /// Free-form metadata of the collection (Qdrant's `metadata`): stored and returned, never read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Qdrant's `strict_mode_config`, as set: limits the server checks before a request reaches the
+    /// collection (when `enabled`). The engine stores it and never reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_mode_config: Option<StrictModeConfig>,
     /// Vectors (dense or sparse) added after creation, by name: the first segment id that holds
     /// them. Older segments may still store the columns of a deleted vector of the same name, which
     /// are not this vector's and are never opened.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub added_at_segment: BTreeMap<String, u64>,
+}
+
+/// The part of Qdrant's `StrictModeConfig` Quiver enforces; only the fields set are kept (and shown).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StrictModeConfig {
+    /// Whether the limits below are checked at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Most hits (or records, groups, facet values) one read may ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_query_limit: Option<usize>,
+    /// `false`: a filter in a read may use only keys with a payload index of a fitting type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unindexed_filtering_retrieve: Option<bool>,
+    /// `false`: the same for filters in writes (delete, payload and vector changes, `update_filter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unindexed_filtering_update: Option<bool>,
+    /// Largest `hnsw_ef` a search may ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_max_hnsw_ef: Option<usize>,
+    /// `false`: `exact: true` is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_allow_exact: Option<bool>,
+    /// Largest `quantization.oversampling` a search may ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_max_oversampling: Option<f64>,
+    /// Most points one upsert or vector update may carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upsert_max_batchsize: Option<usize>,
+    /// Most points the collection may hold; an upsert that adds points past it is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_points_count: Option<usize>,
+    /// Most conditions one filter may have (nested ones included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_max_conditions: Option<usize>,
+    /// Most values one condition may list (`match.any`, `match.except`, `has_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition_max_size: Option<usize>,
+}
+
+impl StrictModeConfig {
+    /// The fields of `other` that are set, written over these (Qdrant's merge of an update).
+    pub fn merge(&mut self, other: &StrictModeConfig) {
+        self.enabled = other.enabled.or(self.enabled);
+        self.max_query_limit = other.max_query_limit.or(self.max_query_limit);
+        self.unindexed_filtering_retrieve = other
+            .unindexed_filtering_retrieve
+            .or(self.unindexed_filtering_retrieve);
+        self.unindexed_filtering_update = other
+            .unindexed_filtering_update
+            .or(self.unindexed_filtering_update);
+        self.search_max_hnsw_ef = other.search_max_hnsw_ef.or(self.search_max_hnsw_ef);
+        self.search_allow_exact = other.search_allow_exact.or(self.search_allow_exact);
+        self.search_max_oversampling = other
+            .search_max_oversampling
+            .or(self.search_max_oversampling);
+        self.upsert_max_batchsize = other.upsert_max_batchsize.or(self.upsert_max_batchsize);
+        self.max_points_count = other.max_points_count.or(self.max_points_count);
+        self.filter_max_conditions = other.filter_max_conditions.or(self.filter_max_conditions);
+        self.condition_max_size = other.condition_max_size.or(self.condition_max_size);
+    }
+
+    /// Whether the limits are checked.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled == Some(true)
+    }
 }
 
 fn is_true(b: &bool) -> bool {
@@ -368,6 +439,7 @@ impl CollectionConfig {
             sparse_vectors: BTreeMap::new(),
             on_disk_payload: true,
             metadata: None,
+            strict_mode_config: None,
             added_at_segment: BTreeMap::new(),
         }
     }

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use quiver_engine::collection::NewVector;
 use quiver_engine::config::{
-    QuantizationConfig, SparseIndexParams, SparseModifier, SparseVectorParams,
+    QuantizationConfig, SparseIndexParams, SparseModifier, SparseVectorParams, StrictModeConfig,
 };
 use quiver_engine::{CollectionConfig, VectorParams};
 
@@ -45,16 +45,13 @@ pub struct UpdateCollection {
     pub quantization_config: Option<Value>,
     /// Per sparse vector: `index.on_disk`, `index.full_scan_threshold` and `modifier`.
     pub sparse_vectors: Option<BTreeMap<String, SparseVectorParamsDto>>,
-    /// Not supported: refused when set.
+    /// Qdrant's strict mode: the fields given replace the stored ones, the others stay.
     #[schema(value_type = Option<Object>)]
     pub strict_mode_config: Option<Value>,
     /// Merged into the stored metadata key by key; a key set to null is removed.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
-
-/// The refusal of a `strict_mode_config`, at creation and in an update.
-pub const NO_STRICT_MODE: &str = "`strict_mode_config` is not supported: Quiver has no strict mode";
 
 /// `vectors.<name>` of an update.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -108,6 +105,7 @@ pub struct ConfigUpdate {
     quantization: Option<QuantizationChange>,
     sparse: BTreeMap<String, SparseVectorParamsDto>,
     metadata: Option<Map<String, Value>>,
+    strict_mode: Option<StrictModeConfig>,
 }
 
 /// A `quantization_config` of an update: `"Disabled"`, a config, or absent/null (no change).
@@ -136,13 +134,7 @@ pub fn parse_metadata(value: Option<Value>) -> Result<Option<Map<String, Value>>
 impl UpdateCollection {
     /// Refuses what cannot change or is not supported, by name.
     pub fn parse(self) -> Result<ConfigUpdate, Error> {
-        if self
-            .strict_mode_config
-            .as_ref()
-            .is_some_and(|v| !v.is_null())
-        {
-            return Err(invalid(NO_STRICT_MODE));
-        }
+        let strict_mode = super::strict_mode::parse(self.strict_mode_config)?;
         let mut on_disk_payload = None;
         if let Some(params) = self.params {
             for (field, value) in [
@@ -195,6 +187,7 @@ impl UpdateCollection {
             quantization: quantization_change(self.quantization_config, "quantization_config")?,
             sparse,
             metadata: parse_metadata(self.metadata)?,
+            strict_mode,
         })
     }
 }
@@ -263,6 +256,12 @@ impl ConfigUpdate {
                     ModifierDto::Idf => SparseModifier::Idf,
                 });
             }
+        }
+        if let Some(patch) = &self.strict_mode {
+            config
+                .strict_mode_config
+                .get_or_insert_with(StrictModeConfig::default)
+                .merge(patch);
         }
         if let Some(patch) = &self.metadata {
             // Qdrant's merge: keys are set one by one, and a key set to null is removed.

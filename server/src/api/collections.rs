@@ -24,9 +24,9 @@ use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
 /// (`shard_number`, `replication_factor`, `write_consistency_factor`, `wal_config`,
-/// `sharding_method: "auto"`) are accepted and ignored; `on_disk_payload` and `metadata` are stored and
-/// shown as set; `strict_mode_config` and `sharding_method: "custom"` are refused (Quiver has no strict
-/// mode and no shard keys).
+/// `sharding_method: "auto"`) are accepted and ignored; `on_disk_payload`, `metadata` and
+/// `strict_mode_config` are stored and shown as set; `sharding_method: "custom"` is refused (Quiver
+/// has no shard keys).
 #[derive(Debug, Deserialize, ToSchema)]
 // Some fields are parsed only so that Qdrant clients can send them.
 #[allow(dead_code)]
@@ -59,7 +59,8 @@ pub struct CreateCollection {
     pub wal_config: Option<Value>,
     /// `auto` (the default, one shard); `custom` (shard keys) is refused.
     pub sharding_method: Option<String>,
-    /// Not supported: refused when set.
+    /// Qdrant's strict mode: the limits checked on every request when `enabled` (see
+    /// `api/strict_mode.rs`); Qdrant fields Quiver does not enforce are refused by name.
     #[schema(value_type = Option<Object>)]
     pub strict_mode_config: Option<Value>,
     /// Quantization of every dense vector that does not set its own: `{"scalar": {"type": "int8",
@@ -496,13 +497,7 @@ impl CreateCollection {
                 )))
             }
         }
-        if self
-            .strict_mode_config
-            .as_ref()
-            .is_some_and(|v| !v.is_null())
-        {
-            return Err(invalid(super::collection_update::NO_STRICT_MODE));
-        }
+        let strict_mode_config = super::strict_mode::parse(self.strict_mode_config)?;
         for (field, value) in [
             ("shard_number", self.shard_number),
             ("replication_factor", self.replication_factor),
@@ -598,6 +593,7 @@ impl CreateCollection {
             sparse_vectors,
             on_disk_payload: self.on_disk_payload.unwrap_or(true),
             metadata: super::collection_update::parse_metadata(self.metadata)?,
+            strict_mode_config,
             added_at_segment: BTreeMap::new(),
         };
         config
@@ -655,6 +651,10 @@ pub struct CollectionConfigOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, Value>>,
+    /// Qdrant's strict mode, the fields as set (absent when none was set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub strict_mode_config: Option<quiver_engine::config::StrictModeConfig>,
 }
 
 /// `config.params`.
@@ -846,6 +846,7 @@ impl CollectionInfoOut {
                         .collect()
                 }),
                 metadata: config.metadata.clone(),
+                strict_mode_config: config.strict_mode_config.clone(),
             },
             payload_schema: std::mem::take(&mut info.payload_schema),
         }
@@ -937,12 +938,9 @@ mod tests {
     fn unsupported_settings_are_clear_errors() {
         assert!(parse(r#"{"vectors": {"size": 4, "distance": "Manhattan"}}"#).is_err());
         let strict = parse(
-            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": {"enabled": true}}"#,
+            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": {"max_timeout": 3}}"#,
         );
-        assert!(strict
-            .unwrap_err()
-            .to_string()
-            .contains("strict_mode_config"));
+        assert!(strict.unwrap_err().to_string().contains("max_timeout"));
         assert!(parse(
             r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": null}"#
         )

@@ -10,6 +10,12 @@ pub enum Error {
     /// The body is well formed but a value is out of its allowed range (Qdrant answers 422 there).
     #[error("validation error: {0}")]
     Validation(String),
+    /// The collection's strict mode refuses the request (Qdrant answers 403 there).
+    #[error("Forbidden: {0}")]
+    Forbidden(String),
+    /// The engine failed while a check read the collection.
+    #[error(transparent)]
+    Engine(#[from] quiver_engine::Error),
 }
 
 /// Shorthand for [`Error::Invalid`].

@@ -18,6 +18,7 @@ pub mod quantization;
 pub mod recommend;
 pub mod search;
 pub mod snapshots;
+pub mod strict_mode;
 pub mod updates;
 
 pub use error::Error;

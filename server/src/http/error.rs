@@ -81,6 +81,8 @@ impl ApiError {
             ApiError::Api(err) => match err {
                 crate::api::Error::Invalid(_) => StatusCode::BAD_REQUEST,
                 crate::api::Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                crate::api::Error::Forbidden(_) => StatusCode::FORBIDDEN,
+                crate::api::Error::Engine(err) => engine_status(err),
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

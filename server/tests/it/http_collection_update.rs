@@ -203,8 +203,8 @@ fn fields_that_cannot_change_or_are_unknown_are_refused_by_name() {
             "read_fan_out_factor",
         ),
         (
-            json!({"strict_mode_config": {"enabled": true}}),
-            "strict_mode_config",
+            json!({"strict_mode_config": {"max_timeout": 10}}),
+            "max_timeout",
         ),
         (
             json!({"vectors": {"missing": {"on_disk": true}}}),

@@ -33,6 +33,7 @@ mod http_search;
 mod http_service;
 mod http_snapshots;
 mod http_sparse;
+mod http_strict_mode;
 mod http_telemetry;
 mod http_ui;
 mod http_vectors;

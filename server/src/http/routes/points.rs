@@ -15,6 +15,7 @@ use crate::api::points::{
     parse_order_by, CountRequest, CountResult, DeletePayload, FacetHitOut, FacetRequestDto,
     FacetResponseOut, PointRequest, ScrollRequestDto, ScrollResultOut, SetPayload, UpsertPoints,
 };
+use crate::api::strict_mode::{StrictMode, Use};
 use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
 use crate::inference;
@@ -64,9 +65,17 @@ pub async fn upsert_points(
         state.limits.check_batch(body.len(), "points")?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            let strict = StrictMode::of(&collection);
+            if let Some(strict) = &strict {
+                strict.check_batch(body.len(), "upsert limit")?;
+            }
             let conditions = body.take_conditions();
             let points = body.into_drafts()?;
             let inserts = inference::resolve_points(&state.models, &collection.config(), points)?;
+            if let Some(strict) = &strict {
+                strict.check_filter(conditions.update_filter.as_ref(), Use::Write)?;
+                strict.check_growth(&collection, &inserts)?;
+            }
             Ok(UpdateResult::completed(
                 collection.upsert_if(inserts, &conditions)?,
             ))
@@ -153,7 +162,13 @@ pub async fn delete_points(
             state.limits.check_batch(ids.len(), "ids")?;
         }
         let collection = state.collection(&name)?;
-        blocking(move || Ok(UpdateResult::completed(collection.delete(selector)?))).await
+        blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_selector(&selector)?;
+            }
+            Ok(UpdateResult::completed(collection.delete(selector)?))
+        })
+        .await
     })
     .await
 }
@@ -175,6 +190,13 @@ pub async fn scroll_points(
         state.limits.check_limit(limit, 0)?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                // As Qdrant: only a limit the request sets (the default page is 10).
+                if let Some(limit) = body.limit {
+                    strict.check_limit(limit)?;
+                }
+                strict.check_filter(body.filter.as_ref(), Use::Read)?;
+            }
             let config = &collection.config();
             let request = ScrollRequest {
                 filter: body.filter,
@@ -217,6 +239,13 @@ pub async fn facet(
         state.limits.check_limit(limit, 0)?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                // As Qdrant: only a limit the request sets (the default page is 10).
+                if let Some(limit) = body.limit {
+                    strict.check_limit(limit)?;
+                }
+                strict.check_filter(body.filter.as_ref(), Use::Read)?;
+            }
             let hits = collection.facet(&FacetRequest {
                 key: body.key,
                 limit,
@@ -251,6 +280,10 @@ pub async fn count_points(
         let body = body.into_inner();
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_exact(body.exact == Some(true))?;
+                strict.check_filter(body.filter.as_ref(), Use::Read)?;
+            }
             Ok(CountResult {
                 count: collection.count(body.filter.as_ref())?,
             })
@@ -347,6 +380,9 @@ async fn update_payload(
         }
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_selector(&selector)?;
+            }
             Ok(UpdateResult::completed(
                 collection.update_payload(selector, op)?,
             ))

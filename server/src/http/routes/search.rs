@@ -26,6 +26,7 @@ use crate::api::search::{
     LookupLocation, QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings,
     SearchBatch, SearchRequestDto, StageTiming,
 };
+use crate::api::strict_mode::{StrictMode, Use};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::inference::{self, Input};
@@ -129,6 +130,10 @@ fn search_matrix(
     let request = body.into_request()?;
     state.limits.check_limit(request.sample, 0)?;
     state.limits.check_limit(request.limit, 0)?;
+    if let Some(strict) = StrictMode::of(collection) {
+        strict.check_limit(request.limit)?;
+        strict.check_filter(request.filter.as_ref(), Use::Read)?;
+    }
     Ok(collection.search_matrix(&request)?)
 }
 
@@ -233,6 +238,9 @@ fn search(
     body: SearchRequestDto,
 ) -> Result<Vec<ScoredPointOut>, ApiError> {
     let request = body.into_request()?;
+    if let Some(strict) = StrictMode::of(collection) {
+        strict.check_query(&request, true)?;
+    }
     state.limits.check_limit(request.limit, request.offset)?;
     let config = &collection.config();
     Ok(collection
@@ -258,6 +266,9 @@ fn run_query(
         lookup_vector(state, collection, at, using, id, &mut own)
     })?;
     request.filter = without_ids(request.filter, own);
+    if let Some(strict) = StrictMode::of(collection) {
+        strict.check_query(&request, true)?;
+    }
     apply_default_funnel(
         config,
         &mut request,
@@ -356,6 +367,10 @@ pub async fn search_groups(
         let collection = state.collection(&name)?;
         blocking(move || {
             let (request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_groups(request.groups, &request.group_by)?;
+                strict.check_query(&request.query, false)?;
+            }
             state.limits.check_query(&request.query)?;
             let lookup = lookup
                 .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
@@ -408,6 +423,10 @@ fn run_groups(
             lookup_vector(state, collection, at, using, id, &mut own)
         })?;
     request.query.filter = without_ids(request.query.filter, own);
+    if let Some(strict) = StrictMode::of(collection) {
+        strict.check_groups(request.groups, &request.group_by)?;
+        strict.check_query(&request.query, false)?;
+    }
     apply_default_funnel(
         &config,
         &mut request.query,

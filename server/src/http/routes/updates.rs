@@ -7,6 +7,7 @@ use quiver_engine::{PointsSelector, UpdateOperation};
 
 use super::{blocking, resource, respond};
 use crate::api::common::{UpdateResult, WaitParams};
+use crate::api::strict_mode::{StrictMode, Use};
 use crate::api::updates::{
     point_vectors, DeleteVectors, OperationDraft, UpdateOperationDto, UpdateOperations,
     UpdateVectors,
@@ -45,7 +46,14 @@ pub async fn update_vectors(
         state.limits.check_batch(body.points.len(), "points")?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            let strict = StrictMode::of(&collection);
+            if let Some(strict) = &strict {
+                strict.check_batch(body.points.len(), "update limit")?;
+            }
             let (drafts, update_filter) = body.into_drafts()?;
+            if let Some(strict) = &strict {
+                strict.check_filter(update_filter.as_ref(), Use::Write)?;
+            }
             let inserts = inference::resolve_points(&state.models, &collection.config(), drafts)?;
             Ok(UpdateResult::completed(
                 collection.update_vectors(point_vectors(inserts), update_filter)?,
@@ -77,6 +85,9 @@ pub async fn delete_vectors(
         }
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_selector(&selector)?;
+            }
             Ok(UpdateResult::completed(
                 collection.delete_vectors(selector, names)?,
             ))
@@ -124,6 +135,9 @@ pub async fn batch_update(
                 let kind = dto.kind();
                 let op = draft(&state, &config, dto).map_err(in_op(i, kind))?;
                 ops.push(op);
+            }
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_operations(&collection, &ops)?;
             }
             let n = ops.len();
             let seq = collection.update_batch(ops)?;
