@@ -644,12 +644,24 @@ def collection_update_section(client):
         check("replication_factor update fails", False)
     except UnexpectedResponse as e:
         check("replication_factor update is 400", e.status_code == 400 and "replication_factor" in str(e), str(e))
+    # Strict mode: enforced limits are stored, shown and applied; the ones Quiver lacks are refused.
+    check("strict mode update", client.update_collection(
+        name, strict_mode_config=models.StrictModeConfig(enabled=True, max_query_limit=5)))
+    shown = client.get_collection(name).config.strict_mode_config
+    check("strict mode shown", shown is not None and shown.enabled and shown.max_query_limit == 5,
+          str(shown))
     try:
-        client.update_collection(name, strict_mode_config=models.StrictModeConfig(enabled=True))
-        check("strict_mode_config update fails", False)
+        client.query_points(name, query=[1.0, 9.0, 0.0, 0.0], using="dense", limit=6)
+        check("a query over max_query_limit fails", False)
     except UnexpectedResponse as e:
-        check("strict_mode_config is refused by name", e.status_code == 400 and "strict_mode_config" in str(e),
-              str(e))
+        check("a query over max_query_limit is 403", e.status_code == 403 and "limit" in str(e), str(e))
+    try:
+        client.update_collection(name, strict_mode_config=models.StrictModeConfig(read_rate_limit=10))
+        check("an unsupported strict mode limit fails", False)
+    except UnexpectedResponse as e:
+        check("an unsupported strict mode limit is refused by name",
+              e.status_code == 400 and "read_rate_limit" in str(e), str(e))
+    client.update_collection(name, strict_mode_config=models.StrictModeConfig(enabled=False))
 
     # Named vectors added to and deleted from the existing collection.
     added = client.create_vector_name(name, "title", models.DenseVectorNameConfig(
