@@ -608,10 +608,14 @@ impl Collection {
     pub fn create_payload_index(&self, field: &str, schema: PayloadFieldSchema) -> Result<u64> {
         payload_schema::validate_field_name(field)?;
         schema.validate()?;
+        let kind = schema.data_type();
         let seq = self.shared.change_schema(|s| {
             s.insert(field.to_string(), schema);
         })?;
         self.forget_field_indexes(field);
+        // The schema is stored: segments sealed from now on get the index as they are written, and
+        // the ones sealed before get it here, as files.
+        self.shared.persist_field_index(field, kind)?;
         Ok(seq)
     }
 

@@ -19,6 +19,7 @@ use quiver_storage::segment::{
 };
 use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, SegmentFile};
 
+use super::field_index;
 use super::progress::{OptimizationKind, SegmentRef};
 use super::segment::{MemSegment, Sealed, SealedDense, SealedMulti, SealedVector, View};
 use super::state::{SegmentSet, Shared};
@@ -190,9 +191,18 @@ pub(crate) fn open_sealed(
         path: segment_dir(dir, entry.id),
         reason: format!("an index file names vector `{vector}`, which the segment does not store"),
     };
+    let mut field_indexes = Vec::new();
     for f in &entry.files {
         let path = f.full_path(dir);
         match &f.file {
+            SegmentFile::Attached { name }
+                if field_index::persist::parse_attached(name).is_some() =>
+            {
+                let (field, kind) =
+                    field_index::persist::parse_attached(name).expect("matched by the guard");
+                let index = field_index::persist::open(&path, kind, entry.num_points as usize)?;
+                field_indexes.push((field.to_owned(), kind, index));
+            }
             SegmentFile::Graph { vector } if !holds(vector) => {}
             SegmentFile::Attached { name }
                 if [
@@ -256,7 +266,7 @@ pub(crate) fn open_sealed(
         }
     }
     let deleted = files.deleted;
-    Ok(Sealed {
+    let sealed = Sealed {
         id: entry.id,
         persisted: Mutex::new(deleted.clone()),
         deleted: parking_lot::RwLock::new(deleted),
@@ -265,7 +275,11 @@ pub(crate) fn open_sealed(
         remove_on_drop: Default::default(),
         dir: segment_dir(dir, entry.id),
         field_indexes: Default::default(),
-    })
+    };
+    for (field, kind, index) in field_indexes {
+        sealed.attach_field_index(&field, kind, index);
+    }
+    Ok(sealed)
 }
 
 impl Shared {
@@ -403,6 +417,10 @@ impl Shared {
         entry.files.extend(stores);
         let sparse = self.write_sparse_indexes(id, ex)?;
         entry.files.extend(sparse);
+        // The schema as of now: an index created after this read is built for the segment once it is
+        // published (creating one waits for the optimizer lock this runs under).
+        let schema = self.snapshot().schema.clone();
+        field_index::persist::write_for_new_segment(&self.dir, &mut entry, &schema, &ex.payloads)?;
         Ok(entry)
     }
 

@@ -3,7 +3,8 @@
 //! Per segment: a graph walk when the segment has a graph (and the request is not `exact`), else an
 //! exact scan. A quantized vector's graph walk scores its codes and the original rows rescore the
 //! `limit × oversampling` best (unless the request asks for the codes' scores or to ignore them). With a
-//! filter, a planner estimates from a sample how many points pass; few (or a small
+//! filter, a planner counts how many points pass (exactly, from the payload indexes, when they answer
+//! the whole filter; else estimated from a sample); few (or a small
 //! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists are always
 //! scored exactly. Multi-vector (MaxSim) queries use a sealed segment's token store (PLAID) to find
 //! hits, under the same filter planner, and score them exactly over the raw rows; `exact` requests,
@@ -148,10 +149,18 @@ pub(crate) fn estimate_pass_fraction(view: &View<'_>, filter: &SegmentFilter<'_>
     }
 }
 
-/// Chooses how to run a filtered search over a segment with a graph.
+/// Chooses how to run a filtered search over a segment with a graph: from the exact number of points
+/// that pass when the payload indexes answer the whole filter, else from a sample.
 pub(crate) fn plan_filter(view: &View<'_>, filter: &SegmentFilter<'_>) -> FilterPlan {
-    let frac = estimate_pass_fraction(view, filter);
-    let expected = frac * view.live_count() as f64;
+    let live = view.live_count();
+    let (frac, expected) = match filter.live_pass_count(view) {
+        Some(count) if live > 0 => (count as f64 / live as f64, count as f64),
+        Some(_) => (0.0, 0.0),
+        None => {
+            let frac = estimate_pass_fraction(view, filter);
+            (frac, frac * live as f64)
+        }
+    };
     if expected <= FILTER_EXACT_MAX_POINTS as f64 || frac < FILTER_EXACT_MAX_FRACTION {
         FilterPlan::Exact
     } else {

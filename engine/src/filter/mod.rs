@@ -548,6 +548,29 @@ impl FieldCondition {
         self.match_.is_some() && !self.tests_besides_match()
     }
 
+    /// Whether `range` is its only test (a payload index can then answer it alone).
+    pub(crate) fn only_range(&self) -> bool {
+        let FieldCondition {
+            key: _,
+            match_,
+            range,
+            geo_radius,
+            geo_bounding_box,
+            geo_polygon,
+            values_count,
+            is_empty,
+            is_null,
+        } = self;
+        range.is_some()
+            && match_.is_none()
+            && geo_radius.is_none()
+            && geo_bounding_box.is_none()
+            && geo_polygon.is_none()
+            && values_count.is_none()
+            && is_empty.is_none()
+            && is_null.is_none()
+    }
+
     /// Nothing to test: only a `key`.
     fn tests_nothing(&self) -> bool {
         self.match_.is_none() && !self.tests_besides_match()

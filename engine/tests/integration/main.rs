@@ -8,6 +8,7 @@ mod durability;
 mod groups;
 mod matryoshka;
 mod optimizations;
+mod payload_index;
 mod plaid;
 mod quantization;
 mod query;

@@ -72,6 +72,26 @@ impl Mapped {
         })
     }
 
+    /// `bytes` copied into anonymous read-only memory and read like a file named `label` (errors
+    /// name it): for an index built in memory that has no file (yet), read through the same checks.
+    pub fn from_bytes(label: &Path, bytes: &[u8]) -> Result<Self> {
+        let mmap = if bytes.is_empty() {
+            MmapMut::map_anon(0)
+        } else {
+            MmapMut::map_anon(bytes.len()).map(|mut anon| {
+                anon.copy_from_slice(bytes);
+                anon
+            })
+        }
+        .and_then(MmapMut::make_read_only)
+        .map_err(|e| Error::io(label, e))?;
+        Ok(Mapped {
+            mmap,
+            path: label.to_path_buf(),
+            residency: Residency::InMemory,
+        })
+    }
+
     /// The mapped bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.mmap

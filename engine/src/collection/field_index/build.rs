@@ -1,0 +1,226 @@
+//! Building a field index from a sealed segment's payloads: every value at the field, found exactly
+//! the way the filters find it (the same path walk, arrays one level deep), keyed so that a lookup or a
+//! range over the keys gives the offsets the filters would pass.
+//!
+//! Keys are `u64`s whose unsigned order is the values' order (see [`SortKey`]), or strings in byte
+//! order. Besides the keys, a build records whether every value a `range` would test is among them
+//! ([`FieldIndexData::range_exact`]): an integer index holds only integral numbers, so a `1.5` at the
+//! field leaves ranges to the payload.
+
+use std::collections::BTreeMap;
+
+use quiver_storage::Bitmap;
+use serde_json::Value;
+
+use super::for_each_scalar;
+use crate::filter::{integer_key, Datetime};
+use crate::payload_schema::PayloadSchemaType;
+use crate::point::Payload;
+
+/// A value's key in an index of numbers, bools or datetimes.
+pub(crate) struct SortKey;
+
+impl SortKey {
+    /// An integer (and a bool as 0 or 1, a datetime as microseconds since the epoch).
+    pub fn from_i64(v: i64) -> u64 {
+        (v as u64) ^ (1 << 63)
+    }
+
+    pub fn to_i64(k: u64) -> i64 {
+        (k ^ (1 << 63)) as i64
+    }
+
+    /// A float, in `f64::total_cmp` order.
+    pub fn from_f64(v: f64) -> u64 {
+        let bits = v.to_bits();
+        if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | (1 << 63)
+        }
+    }
+
+    pub fn to_f64(k: u64) -> f64 {
+        if k >> 63 == 1 {
+            f64::from_bits(k & !(1 << 63))
+        } else {
+            f64::from_bits(!k)
+        }
+    }
+}
+
+/// Whether an index of this type keys its values by string.
+pub(crate) fn keyed_by_string(kind: PayloadSchemaType) -> bool {
+    matches!(
+        kind,
+        PayloadSchemaType::Keyword | PayloadSchemaType::Uuid | PayloadSchemaType::Text
+    )
+}
+
+/// The microseconds of a datetime, when it has no finer part (a finer one is left to the payload).
+pub(crate) fn datetime_micros(t: &Datetime) -> Option<i64> {
+    t.0.timestamp_subsec_nanos()
+        .is_multiple_of(1_000)
+        .then(|| t.0.timestamp_micros())
+}
+
+/// The keys of one field index, with the ascending offsets holding each.
+pub(crate) enum Keys {
+    Numbers(BTreeMap<u64, Vec<u32>>),
+    Strings(BTreeMap<String, Vec<u32>>),
+}
+
+/// A field index being built, before it is written.
+pub(crate) struct FieldIndexData {
+    pub kind: PayloadSchemaType,
+    /// Offsets with at least one value of the indexed type (what `payload_schema` counts).
+    pub has_value: Bitmap,
+    pub keys: Keys,
+    /// Every value a `range` on the field tests is keyed (see the module docs).
+    pub range_exact: bool,
+}
+
+impl FieldIndexData {
+    pub fn new(kind: PayloadSchemaType, points: usize) -> Self {
+        let keys = if keyed_by_string(kind) {
+            Keys::Strings(BTreeMap::new())
+        } else {
+            Keys::Numbers(BTreeMap::new())
+        };
+        FieldIndexData {
+            kind,
+            has_value: Bitmap::new(points),
+            keys,
+            range_exact: true,
+        }
+    }
+
+    /// Adds the values of the payload at `off` (offsets come in ascending order).
+    pub fn add(&mut self, off: u32, payload: &Payload, field: &str) {
+        let kind = self.kind;
+        let mut any = false;
+        for_each_scalar(payload, field, &mut |v| {
+            any |= kind.indexes(v);
+            self.add_value(off, v);
+        });
+        if any {
+            self.has_value.set(off as usize);
+        }
+    }
+
+    fn add_value(&mut self, off: u32, v: &Value) {
+        let key = match (self.kind, v) {
+            (PayloadSchemaType::Keyword, Value::String(s)) => {
+                return self.push_string(s, off);
+            }
+            (PayloadSchemaType::Uuid, Value::String(s)) => {
+                if uuid::Uuid::parse_str(s).is_ok() {
+                    self.push_string(s, off);
+                }
+                return;
+            }
+            (PayloadSchemaType::Integer, Value::Number(n)) => match integer_key(n) {
+                Some(i) => SortKey::from_i64(i),
+                None => {
+                    self.range_exact = false;
+                    return;
+                }
+            },
+            (PayloadSchemaType::Float, Value::Number(n)) => match n.as_f64() {
+                Some(f) => SortKey::from_f64(f),
+                None => {
+                    self.range_exact = false;
+                    return;
+                }
+            },
+            (PayloadSchemaType::Bool, Value::Bool(b)) => SortKey::from_i64(i64::from(*b)),
+            (PayloadSchemaType::Datetime, Value::String(s)) => {
+                // Parsed as a datetime range parses it, whatever `kind.indexes` says of its form.
+                let Ok(t) = Datetime::parse(s) else { return };
+                match datetime_micros(&t) {
+                    Some(us) => SortKey::from_i64(us),
+                    None => {
+                        self.range_exact = false;
+                        return;
+                    }
+                }
+            }
+            _ => return,
+        };
+        if let Keys::Numbers(map) = &mut self.keys {
+            push_once(map.entry(key).or_default(), off);
+        }
+    }
+
+    fn push_string(&mut self, s: &str, off: u32) {
+        if let Keys::Strings(map) = &mut self.keys {
+            match map.get_mut(s) {
+                Some(offsets) => push_once(offsets, off),
+                None => {
+                    map.insert(s.to_owned(), vec![off]);
+                }
+            }
+        }
+    }
+}
+
+/// A value repeated within one payload (`["a", "a"]`) is listed once.
+fn push_once(offsets: &mut Vec<u32>, off: u32) {
+    if offsets.last() != Some(&off) {
+        offsets.push(off);
+    }
+}
+
+/// Builds the indexes of `fields` over `points` payloads, parsing each payload once.
+pub(crate) fn build_all(
+    points: usize,
+    payload: &dyn Fn(u32) -> Payload,
+    fields: &[(&str, PayloadSchemaType)],
+) -> Vec<FieldIndexData> {
+    let mut out: Vec<FieldIndexData> = fields
+        .iter()
+        .map(|&(_, kind)| FieldIndexData::new(kind, points))
+        .collect();
+    if fields.is_empty() {
+        return out;
+    }
+    for off in 0..points as u32 {
+        let p = payload(off);
+        for (data, (field, _)) in out.iter_mut().zip(fields) {
+            data.add(off, &p, field);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_keys_keep_the_values_order() {
+        let ints = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in ints.windows(2) {
+            assert!(SortKey::from_i64(w[0]) < SortKey::from_i64(w[1]));
+        }
+        assert!(ints
+            .iter()
+            .all(|&i| SortKey::to_i64(SortKey::from_i64(i)) == i));
+        let floats = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -0.0,
+            0.0,
+            1e-300,
+            3.5,
+            f64::INFINITY,
+        ];
+        for w in floats.windows(2) {
+            assert!(SortKey::from_f64(w[0]) < SortKey::from_f64(w[1]), "{w:?}");
+        }
+        for f in floats {
+            assert_eq!(SortKey::to_f64(SortKey::from_f64(f)).to_bits(), f.to_bits());
+        }
+    }
+}

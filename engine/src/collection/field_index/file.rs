@@ -1,0 +1,361 @@
+//! A field index as bytes: written once at seal or vacuum time (or when an index is created over sealed
+//! segments) through the atomic write (temp file, fsync, rename, fsync dir), and read in place through
+//! the mapped-file primitive. An index built in memory (a segment without the file) is the same bytes
+//! in anonymous memory, so there is one reader.
+//!
+//! Layout after the 64-byte header (`points`, `keys`, `postings`, type and flags, body CRC-32,
+//! `string bytes`):
+//!
+//! ```text
+//! u64 × ⌈points / 64⌉         offsets with a value of the indexed type (bit i of word i / 64)
+//! u64 × keys                  number keys, ascending ([`super::build::SortKey`]); none for strings
+//! u64 × (keys + 1)            string keys: key i is bytes [s[i], s[i + 1]), ascending; none for numbers
+//! u64 × (keys + 1)            postings of key i are [p[i], p[i + 1])
+//! u32 × postings              offsets, ascending within a key
+//! u8  × string bytes
+//! ```
+
+use std::io::Write;
+use std::path::Path;
+
+use quiver_storage::fs::{atomic_write_with, WrittenFile};
+use quiver_storage::header::{self, HEADER_LEN};
+use quiver_storage::segment::{write_u32s, write_u64s, Mapped, Pod};
+
+use super::build::{keyed_by_string, FieldIndexData, Keys};
+use crate::payload_schema::PayloadSchemaType;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"QVFIELDX";
+const VERSION: u32 = 1;
+/// Flag bit: every value a `range` tests is keyed.
+const RANGE_EXACT: u64 = 1 << 8;
+
+/// Where each section starts.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    points: usize,
+    keys: usize,
+    postings: usize,
+    string_bytes: usize,
+    has_value: usize,
+    numbers: usize,
+    string_offsets: usize,
+    post_offsets: usize,
+    post_points: usize,
+    strings: usize,
+    end: usize,
+}
+
+impl Layout {
+    fn new(
+        kind: PayloadSchemaType,
+        points: usize,
+        keys: usize,
+        postings: usize,
+        string_bytes: usize,
+    ) -> Option<Layout> {
+        let by_string = keyed_by_string(kind);
+        let mut at = HEADER_LEN;
+        let mut take = |count: usize, size: usize| -> Option<usize> {
+            let start = at;
+            at = at.checked_add(count.checked_mul(size)?)?;
+            Some(start)
+        };
+        let has_value = take(points.div_ceil(64), 8)?;
+        let numbers = take(if by_string { 0 } else { keys }, 8)?;
+        let string_offsets = take(if by_string { keys.checked_add(1)? } else { 0 }, 8)?;
+        let post_offsets = take(keys.checked_add(1)?, 8)?;
+        let post_points = take(postings, 4)?;
+        let strings = take(string_bytes, 1)?;
+        Some(Layout {
+            points,
+            keys,
+            postings,
+            string_bytes,
+            has_value,
+            numbers,
+            string_offsets,
+            post_offsets,
+            post_points,
+            strings,
+            end: at,
+        })
+    }
+}
+
+fn kind_code(kind: PayloadSchemaType) -> u64 {
+    PayloadSchemaType::ALL
+        .iter()
+        .position(|&k| k == kind)
+        .expect("every type is in ALL") as u64
+}
+
+/// The bytes of an index, header included.
+pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
+    let points = data.has_value.len();
+    let mut numbers: Vec<u64> = Vec::new();
+    let mut string_offsets: Vec<u64> = Vec::new();
+    let mut strings: Vec<u8> = Vec::new();
+    let mut post_offsets: Vec<u64> = vec![0];
+    let mut post_points: Vec<u32> = Vec::new();
+    let mut push_postings = |offsets: &[u32]| {
+        post_points.extend_from_slice(offsets);
+        post_offsets.push(post_points.len() as u64);
+    };
+    let keys = match &data.keys {
+        Keys::Numbers(map) => {
+            for (&k, offsets) in map {
+                numbers.push(k);
+                push_postings(offsets);
+            }
+            map.len()
+        }
+        Keys::Strings(map) => {
+            string_offsets.push(0);
+            for (s, offsets) in map {
+                strings.extend_from_slice(s.as_bytes());
+                string_offsets.push(strings.len() as u64);
+                push_postings(offsets);
+            }
+            map.len()
+        }
+    };
+    let mut body: Vec<u8> = Vec::new();
+    let fill = |w: &mut dyn Write| -> std::io::Result<()> {
+        write_u64s(w, data.has_value.words())?;
+        write_u64s(w, &numbers)?;
+        write_u64s(w, &string_offsets)?;
+        write_u64s(w, &post_offsets)?;
+        write_u32s(w, &post_points)?;
+        w.write_all(&strings)
+    };
+    fill(&mut body).expect("writing to a Vec does not fail");
+    let flags = kind_code(data.kind) | if data.range_exact { RANGE_EXACT } else { 0 };
+    let head = header::encode(
+        MAGIC,
+        VERSION,
+        [
+            points as u64,
+            keys as u64,
+            post_points.len() as u64,
+            flags,
+            u64::from(crc32fast::hash(&body)),
+            strings.len() as u64,
+        ],
+    );
+    let mut out = head.to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Writes an index as a file (atomically, durably).
+pub(crate) fn write(path: &Path, data: &FieldIndexData) -> Result<WrittenFile> {
+    let bytes = serialize(data);
+    Ok(atomic_write_with(path, |w: &mut dyn Write| {
+        w.write_all(&bytes)
+    })?)
+}
+
+/// A field index, read in place and checked once when opened.
+pub(crate) struct IndexBytes {
+    map: Mapped,
+    layout: Layout,
+    kind: PayloadSchemaType,
+    range_exact: bool,
+}
+
+impl IndexBytes {
+    /// Opens an index file, expecting it to index `points` offsets as `kind`.
+    pub fn open(path: &Path, kind: PayloadSchemaType, points: usize) -> Result<Self> {
+        // Written once through `atomic_write_with` and never modified afterwards.
+        Self::check(Mapped::open(path)?, kind, points)
+    }
+
+    /// An index built in memory, read through the same checks.
+    pub fn in_memory(data: &FieldIndexData) -> Result<Self> {
+        let label = Path::new("<payload index in memory>");
+        let points = data.has_value.len();
+        Self::check(
+            Mapped::from_bytes(label, &serialize(data))?,
+            data.kind,
+            points,
+        )
+    }
+
+    fn check(map: Mapped, kind: PayloadSchemaType, points: usize) -> Result<Self> {
+        let path = map.path().to_path_buf();
+        let corrupt = |reason: String| {
+            Error::Storage(quiver_storage::Error::Corrupt {
+                path: path.clone(),
+                reason,
+            })
+        };
+        let fields = header::decode(map.path(), map.bytes(), MAGIC, VERSION)?;
+        let [n, keys, postings, flags, crc, string_bytes] = fields.map(|f| f as usize);
+        if flags & 0xff != kind_code(kind) as usize || n != points {
+            return Err(corrupt(format!(
+                "a payload index of {n} points, type code {}; expected {points} points as {kind}",
+                flags & 0xff
+            )));
+        }
+        let layout = Layout::new(kind, points, keys, postings, string_bytes)
+            .filter(|l| l.end == map.len())
+            .ok_or_else(|| corrupt(format!("payload index is {} bytes long", map.len())))?;
+        map.check_crc(HEADER_LEN, crc as u32, "payload index")?;
+        let index = IndexBytes {
+            layout,
+            kind,
+            range_exact: flags as u64 & RANGE_EXACT != 0,
+            map,
+        };
+        let ascending = |offs: &[u64], last: usize| {
+            offs.first() == Some(&0)
+                && offs.last() == Some(&(last as u64))
+                && offs.windows(2).all(|w| w[0] <= w[1])
+        };
+        let l = index.layout;
+        let post_offsets = index.section::<u64>(l.post_offsets, keys + 1)?;
+        if !ascending(post_offsets, postings) {
+            return Err(corrupt("payload index posting offsets out of order".into()));
+        }
+        if index
+            .section::<u32>(l.post_points, postings)?
+            .iter()
+            .any(|&p| p as usize >= points)
+        {
+            return Err(corrupt(
+                "a payload index posting is past the segment".into(),
+            ));
+        }
+        index.section::<u64>(l.has_value, points.div_ceil(64))?;
+        if keyed_by_string(kind) {
+            let offs = index.section::<u64>(l.string_offsets, keys + 1)?;
+            if !ascending(offs, string_bytes) {
+                return Err(corrupt("payload index key offsets out of order".into()));
+            }
+            for i in 0..keys {
+                std::str::from_utf8(index.string_bytes(offs, i))
+                    .map_err(|_| corrupt(format!("payload index key {i} is not UTF-8")))?;
+            }
+        } else {
+            let numbers = index.section::<u64>(l.numbers, keys)?;
+            if !numbers.windows(2).all(|w| w[0] < w[1]) {
+                return Err(corrupt("payload index keys out of order".into()));
+            }
+        }
+        Ok(index)
+    }
+
+    fn section<T: Pod>(&self, at: usize, count: usize) -> Result<&[T]> {
+        Ok(self.map.section::<T>(at, count)?)
+    }
+
+    // Every section was checked at open, so these reads cannot fail.
+    fn checked<T: Pod>(&self, at: usize, count: usize) -> &[T] {
+        self.map
+            .section::<T>(at, count)
+            .expect("sections are checked at open: this is a bug")
+    }
+
+    fn string_bytes<'a>(&'a self, offs: &[u64], i: usize) -> &'a [u8] {
+        let strings = self.checked::<u8>(self.layout.strings, self.layout.string_bytes);
+        &strings[offs[i] as usize..offs[i + 1] as usize]
+    }
+
+    pub fn kind(&self) -> PayloadSchemaType {
+        self.kind
+    }
+
+    pub fn points(&self) -> usize {
+        self.layout.points
+    }
+
+    pub fn range_exact(&self) -> bool {
+        self.range_exact
+    }
+
+    /// The words of the has-value bitmap.
+    pub fn has_value(&self) -> &[u64] {
+        self.checked(self.layout.has_value, self.layout.points.div_ceil(64))
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.layout.keys
+    }
+
+    /// Number keys, ascending (empty for a string index).
+    pub fn numbers(&self) -> &[u64] {
+        let n = if keyed_by_string(self.kind) {
+            0
+        } else {
+            self.layout.keys
+        };
+        self.checked(self.layout.numbers, n)
+    }
+
+    /// String key `i`.
+    pub fn string(&self, i: usize) -> &str {
+        let offs = self.checked::<u64>(self.layout.string_offsets, self.layout.keys + 1);
+        std::str::from_utf8(self.string_bytes(offs, i)).expect("checked at open: this is a bug")
+    }
+
+    /// The key holding string `s`.
+    pub fn find_string(&self, s: &str) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.layout.keys);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.string(mid).cmp(s) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// The offsets holding keys `from..to`.
+    pub fn postings(&self, from: usize, to: usize) -> &[u32] {
+        let offs = self.checked::<u64>(self.layout.post_offsets, self.layout.keys + 1);
+        let points = self.checked::<u32>(self.layout.post_points, self.layout.postings);
+        &points[offs[from] as usize..offs[to] as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn written_index_reopens_and_damage_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = FieldIndexData::new(PayloadSchemaType::Keyword, 3);
+        for (off, v) in [json!({"k": "b"}), json!({"k": ["a", "b"]}), json!({"k": 1})]
+            .iter()
+            .enumerate()
+        {
+            data.add(off as u32, v.as_object().unwrap(), "k");
+        }
+        let path = dir.path().join("f.pidx");
+        write(&path, &data).unwrap();
+        let index = IndexBytes::open(&path, PayloadSchemaType::Keyword, 3).unwrap();
+        assert_eq!(index.key_count(), 2);
+        assert_eq!(
+            index.find_string("b").map(|i| index.postings(i, i + 1)),
+            Some(&[0, 1][..])
+        );
+        assert_eq!(index.find_string("c"), None);
+        assert_eq!(index.has_value(), &[0b011]);
+        assert!(IndexBytes::open(&path, PayloadSchemaType::Integer, 3).is_err());
+        assert!(IndexBytes::open(&path, PayloadSchemaType::Keyword, 4).is_err());
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = IndexBytes::open(&path, PayloadSchemaType::Keyword, 3)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+}

@@ -1,0 +1,134 @@
+//! Field index files as part of a sealed segment: written beside the segment's other files when a seal
+//! or vacuum writes it, listed in the manifest (so they are checksummed, garbage-collected and carried
+//! by snapshots like every segment file), opened with the segment, and written for segments already
+//! sealed when an index is created.
+//!
+//! A file is named in the manifest `field:<type>:<field>`. A segment never changes, so its file for a
+//! field and type stays valid for its life: a deleted index's files stay listed (unused) until a vacuum
+//! rewrites the segment, and creating the same index again reuses them.
+
+use std::path::Path;
+
+use quiver_storage::segment::{segment_dir, segment_file_path};
+use quiver_storage::{FileEntry, Manifest, SegmentEntry, SegmentFile};
+
+use super::build::{self, FieldIndexData};
+use super::file::{self, IndexBytes};
+use super::FieldIndex;
+use crate::collection::payload;
+use crate::collection::segment::Sealed;
+use crate::collection::state::Shared;
+use crate::payload_schema::{PayloadSchema, PayloadSchemaType};
+use crate::point::Payload;
+use crate::Result;
+
+/// Prefix of the [`SegmentFile::Attached`] name of a field index.
+const ATTACHED_PREFIX: &str = "field:";
+
+fn attached_name(field: &str, kind: PayloadSchemaType) -> String {
+    format!("{ATTACHED_PREFIX}{kind}:{field}")
+}
+
+/// The field and type an attached file name stands for, if it is a field index's.
+pub(crate) fn parse_attached(name: &str) -> Option<(&str, PayloadSchemaType)> {
+    let (kind, field) = name.strip_prefix(ATTACHED_PREFIX)?.split_once(':')?;
+    Some((field, PayloadSchemaType::from_name(kind)?))
+}
+
+/// Opens a listed field index file of a segment of `points` points.
+pub(crate) fn open(path: &Path, kind: PayloadSchemaType, points: usize) -> Result<FieldIndex> {
+    Ok(FieldIndex::new(IndexBytes::open(path, kind, points)?))
+}
+
+/// A file name in segment `entry` that no listed file has.
+fn free_file_name(entry: &SegmentEntry) -> String {
+    (0..)
+        .map(|n| format!("field-{n}.pidx"))
+        .find(|name| {
+            let rel = segment_file_path(entry.id, name);
+            !entry.files.iter().any(|f| f.path == rel)
+        })
+        .expect("some name is free")
+}
+
+/// Writes one index of segment `entry` and lists it there.
+fn write_listed(
+    dir: &Path,
+    entry: &mut SegmentEntry,
+    field: &str,
+    data: &FieldIndexData,
+) -> Result<()> {
+    let name = free_file_name(entry);
+    let written = file::write(&segment_dir(dir, entry.id).join(&name), data)?;
+    entry.files.push(FileEntry::new(
+        SegmentFile::Attached {
+            name: attached_name(field, data.kind),
+        },
+        segment_file_path(entry.id, &name),
+        written,
+    ));
+    Ok(())
+}
+
+/// Writes the index of every field of `schema` for a segment being written from `payloads` (JSON
+/// bytes, one per point) and lists them in its entry.
+pub(crate) fn write_for_new_segment(
+    dir: &Path,
+    entry: &mut SegmentEntry,
+    schema: &PayloadSchema,
+    payloads: &[Vec<u8>],
+) -> Result<()> {
+    let fields: Vec<(&str, PayloadSchemaType)> = schema
+        .iter()
+        .map(|(field, s)| (field.as_str(), s.data_type()))
+        .collect();
+    let parse = |off: u32| -> Payload { payload::parse(&payloads[off as usize]) };
+    let built = build::build_all(payloads.len(), &parse, &fields);
+    for ((field, _), data) in fields.iter().zip(&built) {
+        write_listed(dir, entry, field, data)?;
+    }
+    Ok(())
+}
+
+impl Shared {
+    /// Gives every sealed segment its index of `field` as `kind` from a file: a listed one, or one
+    /// written now (and listed in a new manifest). Under the optimizer lock, so no seal or vacuum
+    /// swaps segments meanwhile; a seal that starts later reads the schema that already has the index.
+    pub(crate) fn persist_field_index(&self, field: &str, kind: PayloadSchemaType) -> Result<()> {
+        let mut manifest = self.optimizer.lock();
+        let sealed: Vec<std::sync::Arc<Sealed>> = self.snapshot().sealed.clone();
+        let mut next: Manifest = manifest.clone();
+        let mut opened = Vec::new();
+        let name = attached_name(field, kind);
+        for seg in &sealed {
+            let Some(entry) = next.segments.iter_mut().find(|e| e.id == seg.id) else {
+                continue;
+            };
+            let listed = |e: &SegmentEntry| {
+                e.files
+                    .iter()
+                    .find(|f| matches!(&f.file, SegmentFile::Attached { name: n } if *n == name))
+                    .map(|f| f.full_path(&self.dir))
+            };
+            if listed(entry).is_none() {
+                let data = build::build_all(
+                    seg.points.len(),
+                    &|off| payload::parse(seg.points.payload(off)),
+                    &[(field, kind)],
+                );
+                write_listed(&self.dir, entry, field, &data[0])?;
+            }
+            let path = listed(entry).expect("listed above");
+            opened.push((seg.clone(), open(&path, kind, seg.points.len())?));
+        }
+        if next != *manifest {
+            next.generation += 1;
+            next.store(&self.dir)?;
+            *manifest = next;
+        }
+        for (seg, index) in opened {
+            seg.attach_field_index(field, kind, index);
+        }
+        Ok(())
+    }
+}
