@@ -59,7 +59,9 @@ pub use validate::{collection_name as validate_collection_name, MAX_NAME_LEN};
 
 use crate::config::CollectionConfig;
 use crate::filter::Filter;
-use crate::payload_schema::{self, PayloadFieldSchema, PayloadIndexInfo, PayloadSchema};
+use crate::payload_schema::{
+    self, PayloadFieldSchema, PayloadIndexInfo, PayloadSchema, PayloadSchemaType,
+};
 use crate::point::{
     CollectionInfo, PayloadOp, PointInsert, PointVectors, PointsSelector, Record, ScoredPoint,
     ScrollRequest, ScrollResult, SearchRequest, UpdateOperation, UpsertConditions, WithPayload,
@@ -612,10 +614,10 @@ impl Collection {
         let seq = self.shared.change_schema(|s| {
             s.insert(field.to_string(), schema);
         })?;
-        self.forget_field_indexes(field);
         // The schema is stored: segments sealed from now on get the index as they are written, and
         // the ones sealed before get it here, as files.
         self.shared.persist_field_index(field, kind)?;
+        self.forget_field_indexes(field, Some(kind));
         Ok(seq)
     }
 
@@ -625,14 +627,15 @@ impl Collection {
         let seq = self.shared.change_schema(|s| {
             s.remove(field);
         })?;
-        self.forget_field_indexes(field);
+        self.forget_field_indexes(field, None);
         Ok(seq)
     }
 
-    /// Frees what the sealed segments built for `field` under its previous schema.
-    fn forget_field_indexes(&self, field: &str) {
+    /// Frees what the sealed segments hold for `field` under its previous schema (all but its index
+    /// as `keep`).
+    fn forget_field_indexes(&self, field: &str, keep: Option<PayloadSchemaType>) {
         for seg in &self.shared.snapshot().sealed {
-            seg.forget_field_index(field);
+            seg.forget_field_index(field, keep);
         }
     }
 

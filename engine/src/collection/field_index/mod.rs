@@ -240,9 +240,11 @@ impl Sealed {
             .insert((field.to_string(), kind), Arc::new(index));
     }
 
-    /// Drops the indexes of `field` (its index was deleted).
-    pub(crate) fn forget_field_index(&self, field: &str) {
-        self.field_indexes.lock().retain(|(f, _), _| f != field);
+    /// Drops the indexes of `field` other than the one as `keep` (its index was deleted or changed).
+    pub(crate) fn forget_field_index(&self, field: &str, keep: Option<PayloadSchemaType>) {
+        self.field_indexes
+            .lock()
+            .retain(|(f, k), _| f != field || Some(*k) == keep);
     }
 }
 
