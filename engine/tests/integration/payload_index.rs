@@ -210,6 +210,13 @@ fn upsert_range(c: &Collection, points: &mut BTreeMap<u64, Payload>, ids: std::o
     c.upsert(batch).unwrap();
 }
 
+fn segment_dirs(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir.join("collections/p/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
 fn index_files(dir: &Path) -> usize {
     let mut n = 0;
     for seg in std::fs::read_dir(dir.join("collections/p/segments")).unwrap() {
@@ -262,6 +269,24 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
         }
         upsert_range(&c, &mut points, 3000..3100);
         assert_answers(&c, &points, "after deletes");
+        // A vacuum rewrites the first segment (most of it deleted) with its indexes.
+        let dead: Vec<u64> = (0..1000).filter(|i| i % 4 != 0).collect();
+        c.delete(PointsSelector::Ids(
+            dead.iter().map(|&i| PointId::Num(i)).collect(),
+        ))
+        .unwrap();
+        for i in dead {
+            points.remove(&i);
+        }
+        let before = segment_dirs(dir.path());
+        c.flush().unwrap();
+        assert!(
+            before.iter().any(|d| !segment_dirs(dir.path()).contains(d)),
+            "a segment was rewritten"
+        );
+        // The tail was sealed too: four segments, the first one rewritten.
+        assert_eq!(index_files(dir.path()), 4 * 8);
+        assert_answers(&c, &points, "after a vacuum");
         let kw_points = points
             .values()
             .filter(|p| match p.get("kw") {
@@ -285,7 +310,7 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
     assert_answers(&c, &points, "index deleted");
     c.create_payload_index("n", serde_json::from_value(json!("integer")).unwrap())
         .unwrap();
-    assert_eq!(index_files(dir.path()), 3 * 8);
+    assert_eq!(index_files(dir.path()), 4 * 8);
     assert_answers(&c, &points, "index created again");
     assert_eq!(c.info().payload_schema, schema_before);
 
@@ -295,7 +320,7 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
     let restored = cs2
         .restore_snapshot("p", &archive, None, Limits::default())
         .unwrap();
-    assert_eq!(index_files(dst.path()), 3 * 8);
+    assert_eq!(index_files(dst.path()), 4 * 8);
     assert_answers(&restored, &points, "restored from a snapshot");
 }
 
