@@ -347,6 +347,11 @@ mod tests {
         );
         assert_eq!(index.find_string("c"), None);
         assert_eq!(index.has_value(), &[0b011]);
+        // Built in memory (a segment without the file), it reads the same.
+        let memory = IndexBytes::in_memory(&data).unwrap();
+        assert_eq!(memory.find_string("b"), index.find_string("b"));
+        assert_eq!(memory.postings(0, 2), index.postings(0, 2));
+        assert_eq!(memory.has_value(), index.has_value());
         assert!(IndexBytes::open(&path, PayloadSchemaType::Integer, 3).is_err());
         assert!(IndexBytes::open(&path, PayloadSchemaType::Keyword, 4).is_err());
         let mut bytes = std::fs::read(&path).unwrap();

@@ -459,3 +459,94 @@ impl<'f> SegmentFilter<'f> {
         filter.matches_with(&view.id(off), &payload, &checks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An index of `field` as `kind` over these payloads, and the condition's answer from it.
+    fn answer(kind: PayloadSchemaType, payloads: &[Value], condition: Value) -> Option<Vec<u32>> {
+        let parsed: Vec<Payload> = payloads
+            .iter()
+            .map(|p| p.as_object().unwrap().clone())
+            .collect();
+        let data = build::build_all(
+            parsed.len(),
+            &|off| parsed[off as usize].clone(),
+            &[("k", kind)],
+        );
+        let index = FieldIndex::new(IndexBytes::in_memory(&data[0]).unwrap());
+        let c: FieldCondition = serde_json::from_value(condition).unwrap();
+        let hits = index.answer(&c)?;
+        // Whatever the index answers, reading the payloads answers alike.
+        for (off, p) in parsed.iter().enumerate() {
+            assert_eq!(hits.get(off), c.matches(p), "{c:?} at {off}");
+        }
+        Some(hits.iter_ones().map(|o| o as u32).collect())
+    }
+
+    #[test]
+    fn each_type_answers_what_it_holds_whole_and_leaves_the_rest_to_payloads() {
+        use PayloadSchemaType::*;
+        let floats = [
+            json!({"k": 1.5}),
+            json!({"k": [-3, 7.25]}),
+            json!({"k": "2"}),
+            json!({}),
+        ];
+        let range = |r: Value| json!({"key": "k", "range": r});
+        assert_eq!(
+            answer(Float, &floats, range(json!({"gt": 1.5}))),
+            Some(vec![1])
+        );
+        assert_eq!(
+            answer(Float, &floats, range(json!({"gte": -3, "lt": 2}))),
+            Some(vec![0, 1])
+        );
+        // An integer index over a segment with a 1.5 leaves ranges to the payloads, not matches.
+        assert_eq!(answer(Integer, &floats, range(json!({"gt": 1}))), None);
+        let m = |v: Value| json!({"key": "k", "match": {"value": v}});
+        assert_eq!(answer(Integer, &floats, m(json!(-3))), Some(vec![1]));
+        let ints = [json!({"k": 4}), json!({"k": 4.0}), json!({"k": [9, 1]})];
+        assert_eq!(
+            answer(Integer, &ints, range(json!({"lte": 4}))),
+            Some(vec![0, 1, 2])
+        );
+        let bools = [
+            json!({"k": true}),
+            json!({"k": [false]}),
+            json!({"k": "true"}),
+        ];
+        assert_eq!(answer(Bool, &bools, m(json!(true))), Some(vec![0]));
+        assert_eq!(answer(Bool, &bools, m(json!("true"))), None);
+        let u = "f47ac10b-58cc-4372-a567-0e02b2c3d479";
+        let uuids = [
+            json!({"k": u}),
+            json!({"k": "x"}),
+            json!({"k": u.to_uppercase()}),
+        ];
+        assert_eq!(answer(Uuid, &uuids, m(json!(u))), Some(vec![0]));
+        assert_eq!(answer(Uuid, &uuids, m(json!("x"))), None);
+        let times = [
+            json!({"k": "2024-01-02"}),
+            json!({"k": "2024-01-03T10:00:00+02:00"}),
+            json!({"k": "2024-01-05 12:30"}),
+            json!({"k": "later"}),
+        ];
+        let t = |r: Value| answer(Datetime, &times, range(r));
+        assert_eq!(t(json!({"gt": "2024-01-03T08:00:00Z"})), Some(vec![2]));
+        assert_eq!(t(json!({"lte": "2024-01-03T08:00:00Z"})), Some(vec![0, 1]));
+        // A bound finer than the keys' microseconds is left to the payloads.
+        assert_eq!(t(json!({"lt": "2024-01-03T00:00:00.0000001Z"})), None);
+        let fine = [json!({"k": "2024-01-03T00:00:00.0000001Z"})];
+        assert_eq!(
+            answer(Datetime, &fine, range(json!({"gt": "2024-01-01"}))),
+            None
+        );
+        let words = [json!({"k": "a"}), json!({"k": 5})];
+        assert_eq!(answer(Keyword, &words, m(json!("a"))), Some(vec![0]));
+        assert_eq!(answer(Keyword, &words, m(json!(5))), None);
+        assert_eq!(answer(Keyword, &words, range(json!({"gt": 1}))), None);
+    }
+}
