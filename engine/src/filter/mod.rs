@@ -571,6 +571,27 @@ impl FieldCondition {
             && is_null.is_none()
     }
 
+    /// Whether geo shapes are its only tests (a payload index can then answer it alone).
+    pub(crate) fn only_geo(&self) -> bool {
+        let FieldCondition {
+            key: _,
+            match_,
+            range,
+            geo_radius,
+            geo_bounding_box,
+            geo_polygon,
+            values_count,
+            is_empty,
+            is_null,
+        } = self;
+        (geo_radius.is_some() || geo_bounding_box.is_some() || geo_polygon.is_some())
+            && match_.is_none()
+            && range.is_none()
+            && values_count.is_none()
+            && is_empty.is_none()
+            && is_null.is_none()
+    }
+
     /// Nothing to test: only a `key`.
     fn tests_nothing(&self) -> bool {
         self.match_.is_none() && !self.tests_besides_match()

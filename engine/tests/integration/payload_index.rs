@@ -98,6 +98,22 @@ fn payload(i: u64, rng: &mut rand::rngs::StdRng) -> Value {
             _ => json!(UUIDS[rng.random_range(0..4)]),
         },
     );
+    let (lon, lat) = (rng.random_range(-10.0..10.0), rng.random_range(40.0..60.0));
+    match rng.random_range(0..8) {
+        0 => {}
+        1 => {
+            p.insert(
+                "geo".into(),
+                json!([{"lon": lon, "lat": lat}, {"lon": 0.0, "lat": 50.0}]),
+            );
+        }
+        2 => {
+            p.insert("geo".into(), json!("somewhere"));
+        }
+        _ => {
+            p.insert("geo".into(), json!({"lon": lon, "lat": lat}));
+        }
+    }
     p.insert("nested".into(), json!({"x": rng.random_range(0..7)}));
     let y = ["a", "b", "c"][rng.random_range(0..3)];
     p.insert("arr".into(), json!([{ "y": y }, {"y": "z"}]));
@@ -138,6 +154,19 @@ fn filters() -> Vec<Filter> {
         must(vec![m("u", json!(UUIDS[1]))]),
         must(vec![m("u", json!(up))]),
         must(vec![m("u", json!("not-a-uuid"))]),
+        must(vec![
+            json!({"key": "geo", "geo_radius": {"center": {"lon": 0.0, "lat": 50.0},
+            "radius": 400_000.0}}),
+        ]),
+        must(vec![
+            json!({"key": "geo", "geo_bounding_box": {"top_left": {"lon": -5.0,
+            "lat": 55.0}, "bottom_right": {"lon": 5.0, "lat": 45.0}}}),
+        ]),
+        must(vec![
+            json!({"key": "geo", "geo_polygon": {"exterior": {"points": [
+            {"lon": -8.0, "lat": 42.0}, {"lon": 8.0, "lat": 42.0}, {"lon": 0.0, "lat": 58.0},
+            {"lon": -8.0, "lat": 42.0}]}}}),
+        ]),
         must(vec![m("nested.x", json!(3))]),
         must(vec![m("arr[].y", json!("a"))]),
         must(vec![m("kw", json!("red")), r("n", json!({"gte": 10}))]),
@@ -154,7 +183,7 @@ fn filters() -> Vec<Filter> {
     .collect()
 }
 
-const INDEXES: [(&str, &str); 8] = [
+const INDEXES: [(&str, &str); 9] = [
     ("kw", "keyword"),
     ("n", "integer"),
     ("f", "float"),
@@ -163,6 +192,7 @@ const INDEXES: [(&str, &str); 8] = [
     ("u", "uuid"),
     ("nested.x", "integer"),
     ("arr[].y", "keyword"),
+    ("geo", "geo"),
 ];
 
 fn create_indexes(c: &Collection) {
@@ -247,7 +277,7 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
         create_indexes(&c);
         assert_eq!(
             index_files(dir.path()),
-            2 * 8,
+            2 * 9,
             "one file per field and sealed segment"
         );
         assert_answers(&c, &points, "indexes created after the seal");
@@ -255,7 +285,7 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
         // A segment sealed with the indexes in the schema gets them as it is written.
         upsert_range(&c, &mut points, 2300..3000);
         c.flush().unwrap();
-        assert_eq!(index_files(dir.path()), 3 * 8);
+        assert_eq!(index_files(dir.path()), 3 * 9);
         assert_answers(&c, &points, "segment sealed with the indexes");
 
         // Tombstones, in sealed segments and the tail.
@@ -285,7 +315,7 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
             "a segment was rewritten"
         );
         // The tail was sealed too: four segments, the first one rewritten.
-        assert_eq!(index_files(dir.path()), 4 * 8);
+        assert_eq!(index_files(dir.path()), 4 * 9);
         assert_answers(&c, &points, "after a vacuum");
         let kw_points = points
             .values()
@@ -310,7 +340,7 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
     assert_answers(&c, &points, "index deleted");
     c.create_payload_index("n", serde_json::from_value(json!("integer")).unwrap())
         .unwrap();
-    assert_eq!(index_files(dir.path()), 4 * 8);
+    assert_eq!(index_files(dir.path()), 4 * 9);
     assert_answers(&c, &points, "index created again");
     assert_eq!(c.info().payload_schema, schema_before);
 
@@ -320,7 +350,7 @@ fn indexed_filters_answer_like_payload_reads_through_seals_reopens_and_restores(
     let restored = cs2
         .restore_snapshot("p", &archive, None, Limits::default())
         .unwrap();
-    assert_eq!(index_files(dst.path()), 4 * 8);
+    assert_eq!(index_files(dst.path()), 4 * 9);
     assert_answers(&restored, &points, "restored from a snapshot");
 }
 

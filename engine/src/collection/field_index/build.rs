@@ -13,7 +13,7 @@ use quiver_storage::Bitmap;
 use serde_json::Value;
 
 use super::for_each_scalar;
-use crate::filter::{integer_key, Datetime};
+use crate::filter::{geo, integer_key, Datetime};
 use crate::payload_schema::PayloadSchemaType;
 use crate::point::Payload;
 
@@ -68,6 +68,8 @@ pub(crate) fn datetime_micros(t: &Datetime) -> Option<i64> {
 pub(crate) enum Keys {
     Numbers(BTreeMap<u64, Vec<u32>>),
     Strings(BTreeMap<String, Vec<u32>>),
+    /// Geo points: keyed by latitude ([`SortKey::from_f64`]), each offset with its longitude.
+    Points(BTreeMap<u64, Vec<(u32, f64)>>),
 }
 
 /// A field index being built, before it is written.
@@ -84,6 +86,8 @@ impl FieldIndexData {
     pub fn new(kind: PayloadSchemaType, points: usize) -> Self {
         let keys = if keyed_by_string(kind) {
             Keys::Strings(BTreeMap::new())
+        } else if kind == PayloadSchemaType::Geo {
+            Keys::Points(BTreeMap::new())
         } else {
             Keys::Numbers(BTreeMap::new())
         };
@@ -134,6 +138,15 @@ impl FieldIndexData {
                 }
             },
             (PayloadSchemaType::Bool, Value::Bool(b)) => SortKey::from_i64(i64::from(*b)),
+            (PayloadSchemaType::Geo, v) => {
+                // Every point a geo condition reads, in range or not (as `geo::point_of` reads it).
+                if let (Some(p), Keys::Points(map)) = (geo::point_of(v), &mut self.keys) {
+                    map.entry(SortKey::from_f64(p.lat))
+                        .or_default()
+                        .push((off, p.lon));
+                }
+                return;
+            }
             (PayloadSchemaType::Datetime, Value::String(s)) => {
                 // Parsed as a datetime range parses it, whatever `kind.indexes` says of its form.
                 let Ok(t) = Datetime::parse(s) else { return };

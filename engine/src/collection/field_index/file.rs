@@ -11,6 +11,7 @@
 //! u64 × keys                  number keys, ascending ([`super::build::SortKey`]); none for strings
 //! u64 × (keys + 1)            string keys: key i is bytes [s[i], s[i + 1]), ascending; none for numbers
 //! u64 × (keys + 1)            postings of key i are [p[i], p[i + 1])
+//! u64 × postings              geo: each posting's longitude (f64 bits), its key being the latitude
 //! u32 × postings              offsets, ascending within a key
 //! u8  × string bytes
 //! ```
@@ -42,6 +43,7 @@ struct Layout {
     numbers: usize,
     string_offsets: usize,
     post_offsets: usize,
+    lons: usize,
     post_points: usize,
     strings: usize,
     end: usize,
@@ -66,6 +68,8 @@ impl Layout {
         let numbers = take(if by_string { 0 } else { keys }, 8)?;
         let string_offsets = take(if by_string { keys.checked_add(1)? } else { 0 }, 8)?;
         let post_offsets = take(keys.checked_add(1)?, 8)?;
+        let geo = kind == PayloadSchemaType::Geo;
+        let lons = take(if geo { postings } else { 0 }, 8)?;
         let post_points = take(postings, 4)?;
         let strings = take(string_bytes, 1)?;
         Some(Layout {
@@ -77,6 +81,7 @@ impl Layout {
             numbers,
             string_offsets,
             post_offsets,
+            lons,
             post_points,
             strings,
             end: at,
@@ -99,6 +104,7 @@ pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
     let mut strings: Vec<u8> = Vec::new();
     let mut post_offsets: Vec<u64> = vec![0];
     let mut post_points: Vec<u32> = Vec::new();
+    let mut lons: Vec<u64> = Vec::new();
     let mut push_postings = |offsets: &[u32]| {
         post_points.extend_from_slice(offsets);
         post_offsets.push(post_points.len() as u64);
@@ -108,6 +114,15 @@ pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
             for (&k, offsets) in map {
                 numbers.push(k);
                 push_postings(offsets);
+            }
+            map.len()
+        }
+        Keys::Points(map) => {
+            for (&lat, points) in map {
+                numbers.push(lat);
+                let offsets: Vec<u32> = points.iter().map(|&(off, _)| off).collect();
+                lons.extend(points.iter().map(|&(_, lon)| lon.to_bits()));
+                push_postings(&offsets);
             }
             map.len()
         }
@@ -127,6 +142,7 @@ pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
         write_u64s(w, &numbers)?;
         write_u64s(w, &string_offsets)?;
         write_u64s(w, &post_offsets)?;
+        write_u64s(w, &lons)?;
         write_u32s(w, &post_points)?;
         w.write_all(&strings)
     };
@@ -229,6 +245,9 @@ impl IndexBytes {
             ));
         }
         index.section::<u64>(l.has_value, points.div_ceil(64))?;
+        if kind == PayloadSchemaType::Geo {
+            index.section::<u64>(l.lons, postings)?;
+        }
         if keyed_by_string(kind) {
             let offs = index.section::<u64>(l.string_offsets, keys + 1)?;
             if !ascending(offs, string_bytes) {
@@ -292,6 +311,18 @@ impl IndexBytes {
             self.layout.keys
         };
         self.checked(self.layout.numbers, n)
+    }
+
+    /// Geo: the longitude of each posting (its key is the latitude).
+    pub fn longitudes(&self) -> impl Iterator<Item = f64> + '_ {
+        let n = if self.kind == PayloadSchemaType::Geo {
+            self.layout.postings
+        } else {
+            0
+        };
+        self.checked::<u64>(self.layout.lons, n)
+            .iter()
+            .map(|&bits| f64::from_bits(bits))
     }
 
     /// String key `i`.

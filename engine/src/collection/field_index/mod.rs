@@ -4,8 +4,8 @@
 //! asked for. Its points never change; tombstones are applied when the index is read.
 //!
 //! An index counts the points that have a value for the collection info, and answers `match`
-//! (keyword, uuid, integer, bool) and `range` (integer, float, datetime) conditions without parsing a
-//! payload per point. Every value an index holds is found exactly the way
+//! (keyword, uuid, integer, bool), `range` (integer, float, datetime) and geo (radius, bounding box,
+//! polygon) conditions without parsing a payload per point. Every value an index holds is found exactly the way
 //! [`crate::filter::FieldCondition::matches`] finds them (the same path walk, arrays one level deep,
 //! the same integer equality), and an index answers only where it holds every value the condition
 //! could pass, so an answer from the index equals the answer from the payload. A filter all of whose
@@ -58,9 +58,9 @@ pub(crate) fn has_value(payload: &Payload, field: &str, kind: PayloadSchemaType)
     found
 }
 
-/// The payload types whose indexes answer conditions (the others only count points).
+/// The payload types whose indexes answer conditions (a text index only counts points).
 fn answers_conditions(kind: PayloadSchemaType) -> bool {
-    !matches!(kind, PayloadSchemaType::Text | PayloadSchemaType::Geo)
+    kind != PayloadSchemaType::Text
 }
 
 impl FieldIndex {
@@ -125,7 +125,34 @@ impl FieldIndex {
         if c.only_range() {
             return self.range_hits(c.range.as_ref()?);
         }
+        if c.only_geo() && self.bytes.kind() == PayloadSchemaType::Geo {
+            return Some(self.geo_hits(c));
+        }
         None
+    }
+
+    /// The offsets with a point that one of the condition's geo shapes contains: every point is
+    /// tested, from the index's coordinates instead of the payloads.
+    fn geo_hits(&self, c: &FieldCondition) -> Bitmap {
+        let b = &self.bytes;
+        let mut hits = Bitmap::new(b.points());
+        let mut lons = b.longitudes();
+        for (i, &lat) in b.numbers().iter().enumerate() {
+            let lat = SortKey::to_f64(lat);
+            for &off in b.postings(i, i + 1) {
+                let lon = lons
+                    .next()
+                    .expect("a longitude per posting, checked at open");
+                let p = crate::filter::GeoPoint { lon, lat };
+                let inside = c.geo_radius.as_ref().is_some_and(|g| g.contains(p))
+                    || c.geo_bounding_box.as_ref().is_some_and(|g| g.contains(p))
+                    || c.geo_polygon.as_ref().is_some_and(|g| g.contains(p));
+                if inside {
+                    hits.set(off as usize);
+                }
+            }
+        }
+        hits
     }
 
     fn hits(&self, spans: impl IntoIterator<Item = (usize, usize)>) -> Bitmap {
@@ -544,6 +571,18 @@ mod tests {
             answer(Datetime, &fine, range(json!({"gt": "2024-01-01"}))),
             None
         );
+        let places = [
+            json!({"k": {"lon": 13.4, "lat": 52.5}}),
+            json!({"k": [{"lon": 2.35, "lat": 48.85}, {"lon": 200.0, "lat": 1.0}]}),
+            json!({"k": {"lon": 13.5, "lat": 52.5}}),
+            json!({"k": "52.5,13.4"}),
+        ];
+        let near = json!({"key": "k", "geo_radius": {"center": {"lon": 13.4, "lat": 52.5},
+            "radius": 1000.0}});
+        assert_eq!(answer(Geo, &places, near), Some(vec![0]));
+        let bbox = json!({"key": "k", "geo_bounding_box": {"top_left": {"lon": 0.0, "lat": 60.0},
+            "bottom_right": {"lon": 14.0, "lat": 40.0}}});
+        assert_eq!(answer(Geo, &places, bbox), Some(vec![0, 1, 2]));
         let words = [json!({"k": "a"}), json!({"k": 5})];
         assert_eq!(answer(Keyword, &words, m(json!("a"))), Some(vec![0]));
         assert_eq!(answer(Keyword, &words, m(json!(5))), None);
