@@ -64,8 +64,16 @@ pub(crate) fn search_traced(
     for (si, view) in views.iter().enumerate() {
         let (mut seg_hits, path) = seg.search(view);
         trace.add(path);
-        seg_hits.sort_unstable_by(|a, b| cmp_scores(Distance::Dot, a.1, b.1).then(a.0.cmp(&b.0)));
-        seg_hits.truncate(k);
+        // Best first, ties by offset: a total order, so selecting the k best and sorting only them
+        // keeps exactly the hits (and the order) a full sort would. A common term matches thousands.
+        let order = |a: &(u32, f32), b: &(u32, f32)| {
+            cmp_scores(Distance::Dot, a.1, b.1).then(a.0.cmp(&b.0))
+        };
+        if seg_hits.len() > k {
+            seg_hits.select_nth_unstable_by(k - 1, order);
+            seg_hits.truncate(k);
+        }
+        seg_hits.sort_unstable_by(order);
         hits.extend(
             seg_hits
                 .into_iter()

@@ -523,9 +523,8 @@ impl CreateCollection {
                 if map.is_empty() && sparse_vectors.is_empty() {
                     return Err(invalid("`vectors` must name at least one vector"));
                 }
-                if map.contains_key("") {
-                    return Err(invalid("vector names must not be empty"));
-                }
+                // `""` in the map is the unnamed vector, as in Qdrant: LangChain's QdrantVectorStore
+                // creates `{"": {...}}` beside its sparse vector.
                 map
             }
         };

@@ -218,6 +218,51 @@ fn sealed_sparse_indexes_travel_in_snapshots() {
     assert_eq!(query(&cb, "restored", q), before);
 }
 
+/// LangChain's `QdrantVectorStore` in hybrid mode creates `{"vectors": {"": {...}}}` beside a sparse
+/// vector: `""` in the map is the unnamed vector, as in Qdrant, and points carry it under `""`.
+#[test]
+fn empty_name_in_a_vectors_map_is_the_unnamed_vector() {
+    let q = QuiverProcess::start(&[]);
+    let c = q.client();
+    let body = json!({
+        "vectors": {"": {"size": 2, "distance": "Cosine"}},
+        "sparse_vectors": {"langchain-sparse": {}}
+    });
+    c.ok("PUT", "/collections/lc", Some(&body));
+    let info = c.ok("GET", "/collections/lc", None);
+    assert_eq!(
+        info["config"]["params"]["vectors"],
+        json!({"size": 2, "distance": "Cosine"}),
+        "{info}"
+    );
+    c.upsert(
+        "lc",
+        json!([
+            {"id": 1, "vector": {"": [1.0, 0.0], "langchain-sparse": {"indices": [7], "values": [2.0]}}},
+            {"id": 2, "vector": {"": [0.0, 1.0], "langchain-sparse": {"indices": [8], "values": [1.0]}}}
+        ]),
+    );
+    let dense = query(
+        &c,
+        "lc",
+        json!({"query": [0.1, 1.0], "using": "", "limit": 1}),
+    );
+    assert_eq!(ids(&dense), vec![2]);
+    let sparse = query(
+        &c,
+        "lc",
+        json!({"query": {"indices": [7], "values": [1.0]}, "using": "langchain-sparse", "limit": 2}),
+    );
+    assert_eq!(ids(&sparse), vec![1]);
+    // A second, named dense vector beside `""` keeps both.
+    let both = json!({"vectors": {"": {"size": 2, "distance": "Dot"}, "title": {"size": 3, "distance": "Dot"}}});
+    c.ok("PUT", "/collections/both", Some(&both));
+    let info = c.ok("GET", "/collections/both", None);
+    let vectors = &info["config"]["params"]["vectors"];
+    assert_eq!(vectors[""]["size"], 2, "{info}");
+    assert_eq!(vectors["title"]["size"], 3, "{info}");
+}
+
 /// RRF as Qdrant defines it, computed here from the prefetches' own answers.
 fn rrf(lists: &[Vec<u64>], k: f32) -> Vec<(u64, f32)> {
     let mut scores: std::collections::BTreeMap<u64, f32> = Default::default();
