@@ -460,3 +460,40 @@ fn issue_25_multivector_seals_by_token_bytes_and_the_wal_keeps_only_unsealed_rec
         assert_eq!(&hits(&c, &request(q, dim, 10)), want);
     }
 }
+
+/// Issue 25: a multi-vector query searches segments (and the appendable segment's rows) on several
+/// threads; the hits and their scores are the same as on one thread.
+#[test]
+fn issue_25_multivector_search_on_many_threads_matches_one_thread() {
+    let corpus = corpus();
+    let dim = corpus.dim;
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let c = create(&cs, "m", config_with_multi(dim, Distance::Cosine));
+    // Three sealed segments with their token stores, and 200 points in the appendable segment.
+    for start in (0..400).step_by(100) {
+        c.upsert(points(&corpus, start..start + 100)).unwrap();
+        if start < 300 {
+            c.flush().unwrap();
+        }
+    }
+    c.upsert(points(&corpus, 400..500)).unwrap();
+    assert_eq!(c.info().segments_count, 4);
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    let (one, four) = (pool(1), pool(4));
+    for q in &corpus.queries {
+        for exact in [false, true] {
+            let mut r = request(q, dim, 10);
+            r.exact = exact;
+            let want = one.install(|| hits(&c, &r));
+            let got = four.install(|| hits(&c, &r));
+            assert_eq!(want.len(), 10);
+            assert_eq!(got, want, "exact: {exact}");
+        }
+    }
+}
