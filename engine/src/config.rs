@@ -212,11 +212,12 @@ impl Default for OptimizerConfig {
 }
 
 /// KiB of vectors that seal the appendable segment of a collection with a multi-vector when its
-/// `indexing_threshold` is unset. The appendable segment answers by exact MaxSim over every token, so
-/// it is kept near a few thousand tokens (about 2,700 rows of 384 dims): a scan of a few milliseconds,
-/// against seconds for 50,000 documents; a smaller threshold would make many tiny sealed segments,
-/// each with its own centroids to score.
-pub const DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB: usize = 4_096;
+/// `indexing_threshold` is unset: about 43,000 token rows of 384 dims. The appendable segment answers
+/// by exact MaxSim over every token, which favours small; but each sealed segment adds its own centroid
+/// scoring and candidate rescoring to every query, and nothing merges sealed segments yet, which favours
+/// large. On 20,000 MiniLM documents (363k tokens) 4 MiB left 105 segments and 226 ms a query, 16 MiB
+/// 32 segments and 73 ms, 64 MiB 9 segments and 33 ms (`docs/benchmarks.md`).
+pub const DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB: usize = 65_536;
 
 /// The task a bound vector embeds with when neither the binding nor the request names one.
 pub const DEFAULT_EMBEDDING_TASK: &str = "retrieval";

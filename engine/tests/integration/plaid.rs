@@ -368,12 +368,12 @@ fn wait_quiet(c: &Collection) {
 }
 
 /// Issue 25: a multivector collection seals in the background by bytes of token rows (well before
-/// `segment_max_points`), and once seals have run the WAL holds only the appendable segment's records,
+/// `segment_max_points`; the default threshold is checked in `config.rs`), and once seals have run the WAL holds only the appendable segment's records,
 /// not every record since the log was last empty, while a reopen without a flush (as after SIGKILL)
 /// still finds every point.
 #[test]
 fn issue_25_multivector_seals_by_token_bytes_and_the_wal_keeps_only_unsealed_records() {
-    // 64 tokens × 128 d × 4 bytes = 32 KiB a document: the default threshold seals every 128.
+    // 64 tokens × 128 d × 4 bytes = 32 KiB a document: a 4 MiB threshold seals every 128.
     let corpus = Corpus::generate(&CorpusParams {
         docs: 1_200,
         tokens_per_doc: 64,
@@ -387,14 +387,16 @@ fn issue_25_multivector_seals_by_token_bytes_and_the_wal_keeps_only_unsealed_rec
     let dim = corpus.dim;
     let n = corpus.offsets.len() - 1;
     let doc_bytes = 64 * dim * 4;
-    let threshold = quiver_engine::config::DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB * 1024;
+    let threshold_kib = 4_096;
+    let threshold = threshold_kib * 1024;
     let dir = tempfile::tempdir().unwrap();
     let mut before = Vec::new();
     let written;
     {
         let cs = open(dir.path());
-        let config = config_with_multi(dim, Distance::Cosine);
+        let mut config = config_with_multi(dim, Distance::Cosine);
         assert!(config.optimizer_config.segment_max_points > n);
+        config.optimizer_config.indexing_threshold = Some(threshold_kib);
         let c = create(&cs, "m", config);
         // Small batches: background seals start on their own, well before segment_max_points.
         let first = 300;
