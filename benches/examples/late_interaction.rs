@@ -14,7 +14,7 @@
 //! ```text
 //! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example late_interaction
 //! target/release/examples/late_interaction --data DIR [--bin target/release/quiver] [--docs N]
-//!     [--queries N] [--batch 64] [--indexing-threshold KIB] [--no-in-process]
+//!     [--queries N] [--batch 64] [--indexing-threshold KIB] [--segment-points N] [--no-in-process]
 //! ```
 
 #[path = "common/npy.rs"]
@@ -39,6 +39,7 @@ struct Options {
     batch: usize,
     limit: usize,
     indexing_threshold: Option<usize>,
+    segment_points: Option<usize>,
     in_process: bool,
 }
 
@@ -51,6 +52,7 @@ fn parse() -> Options {
         batch: 64,
         limit: 10,
         indexing_threshold: None,
+        segment_points: None,
         in_process: true,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,6 +69,7 @@ fn parse() -> Options {
             "--batch" => o.batch = num().max(1),
             "--limit" => o.limit = num().max(1),
             "--indexing-threshold" => o.indexing_threshold = Some(num()),
+            "--segment-points" => o.segment_points = Some(num()),
             "--no-in-process" => {
                 o.in_process = false;
                 step = 1;
@@ -160,7 +163,10 @@ fn main() {
         }}
     });
     if let Some(kib) = o.indexing_threshold {
-        create["optimizers_config"] = json!({ "indexing_threshold": kib });
+        create["optimizers_config"]["indexing_threshold"] = json!(kib);
+    }
+    if let Some(points) = o.segment_points {
+        create["optimizers_config"]["segment_max_points"] = json!(points);
     }
     call("PUT", "/collections/li", &create);
 
