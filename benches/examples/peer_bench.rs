@@ -37,6 +37,10 @@ mod npy;
 
 use npy::{read_npy, Res};
 
+#[path = "common/npy.rs"]
+mod npy;
+use npy::read_npy;
+
 struct Args {
     mode: String,
     dir: PathBuf,

@@ -191,9 +191,12 @@ pub struct OptimizerConfig {
     pub segment_max_points: usize,
     /// Fraction of deleted points above which a sealed segment is rewritten without them.
     pub deleted_threshold: f64,
-    /// KiB of dense vectors (4 bytes per component, summed over the dense vectors of each point) in
-    /// the appendable segment that trigger a seal before `segment_max_points` is reached (Qdrant's
-    /// `indexing_threshold`). `None` or 0: only `segment_max_points` seals.
+    /// KiB of vectors in the appendable segment that trigger a seal before `segment_max_points` is
+    /// reached (Qdrant's `indexing_threshold`): 4 bytes per component, summed over every dense vector
+    /// and every token row of every multi-vector of each point. 0: only `segment_max_points` seals.
+    /// `None`: [`DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB`] for a collection with a multi-vector
+    /// (a point may hold hundreds of rows, and the appendable segment is scanned by brute force),
+    /// else only `segment_max_points` seals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexing_threshold: Option<usize>,
 }
@@ -207,6 +210,14 @@ impl Default for OptimizerConfig {
         }
     }
 }
+
+/// KiB of vectors that seal the appendable segment of a collection with a multi-vector when its
+/// `indexing_threshold` is unset: about 43,000 token rows of 384 dims. The appendable segment answers
+/// by exact MaxSim over every token, which favours small; but each sealed segment adds its own centroid
+/// scoring and candidate rescoring to every query, and nothing merges sealed segments yet, which favours
+/// large. On 20,000 MiniLM documents (363k tokens) 4 MiB left 105 segments and 226 ms a query, 16 MiB
+/// 32 segments and 73 ms, 64 MiB 9 segments and 33 ms (`docs/benchmarks.md`).
+pub const DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB: usize = 65_536;
 
 /// The task a bound vector embeds with when neither the binding nor the request names one.
 pub const DEFAULT_EMBEDDING_TASK: &str = "retrieval";
@@ -606,27 +617,29 @@ impl CollectionConfig {
         }
     }
 
-    /// Bytes of dense vector data per point: 4 per component of every dense, single vector (the
-    /// unit of [`OptimizerConfig::indexing_threshold`]).
-    pub fn dense_bytes_per_point(&self) -> usize {
-        self.vectors
-            .values()
-            .filter(|p| p.multivector_config.is_none())
-            .map(|p| p.size * std::mem::size_of::<f32>())
-            .sum()
+    /// The KiB of vectors that seal the appendable segment, if any (see
+    /// [`OptimizerConfig::indexing_threshold`]).
+    pub fn indexing_threshold_kib(&self) -> Option<usize> {
+        match self.optimizer_config.indexing_threshold {
+            Some(0) => None,
+            Some(kib) => Some(kib),
+            None => self
+                .vectors
+                .values()
+                .any(|p| p.multivector_config.is_some())
+                .then_some(DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB),
+        }
     }
 
-    /// Whether an appendable segment of `points` points is due to be sealed: it holds
-    /// `segment_max_points`, or at least `indexing_threshold` KiB of dense vectors.
-    pub fn seal_due(&self, points: usize) -> bool {
-        let opt = &self.optimizer_config;
-        if points >= opt.segment_max_points {
+    /// Whether an appendable segment of `points` points holding `vector_bytes` bytes of vectors (4 per
+    /// component of every dense row and token row) is due to be sealed: it holds `segment_max_points`,
+    /// or at least [`Self::indexing_threshold_kib`] KiB of vectors.
+    pub fn seal_due(&self, points: usize, vector_bytes: usize) -> bool {
+        if points >= self.optimizer_config.segment_max_points {
             return true;
         }
-        match opt.indexing_threshold {
-            Some(kib) if kib > 0 && points > 0 => {
-                points.saturating_mul(self.dense_bytes_per_point()) >= kib.saturating_mul(1024)
-            }
+        match self.indexing_threshold_kib() {
+            Some(kib) if points > 0 => vector_bytes >= kib.saturating_mul(1024),
             _ => false,
         }
     }
@@ -725,19 +738,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn indexing_threshold_seals_by_kib_of_dense_vectors() {
+    fn indexing_threshold_seals_by_kib_of_vectors() {
         let mut c = CollectionConfig::single(4, Distance::Dot);
         c.optimizer_config.segment_max_points = 1_000;
-        assert!(!c.seal_due(999));
-        assert!(c.seal_due(1_000));
-        // 16 bytes a point: 64 points are 1 KiB.
+        // A dense collection without a threshold seals by points only.
+        assert!(!c.seal_due(999, 999 * 16));
+        assert!(c.seal_due(1_000, 1_000 * 16));
         c.optimizer_config.indexing_threshold = Some(1);
-        assert!(!c.seal_due(0));
-        assert!(!c.seal_due(63));
-        assert!(c.seal_due(64));
-        // 0 turns it off, as no threshold does.
+        assert!(!c.seal_due(0, 0));
+        assert!(!c.seal_due(63, 63 * 16));
+        assert!(c.seal_due(64, 64 * 16));
+        // 0 turns it off.
         c.optimizer_config.indexing_threshold = Some(0);
-        assert!(!c.seal_due(64));
+        assert!(!c.seal_due(64, 64 * 16));
+    }
+
+    #[test]
+    fn multivector_collections_seal_by_token_bytes_by_default() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.vectors.insert(
+            "tokens".into(),
+            VectorParams {
+                size: 384,
+                distance: Distance::Cosine,
+                hnsw_config: None,
+                multivector_config: Some(MultiVectorConfig::max_sim()),
+                on_disk: None,
+                quantization_config: None,
+            },
+        );
+        assert_eq!(
+            c.indexing_threshold_kib(),
+            Some(DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB)
+        );
+        let limit = DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB * 1024;
+        // Ten points far below segment_max_points seal once their token rows pass the threshold.
+        assert!(!c.seal_due(10, limit - 1));
+        assert!(c.seal_due(10, limit));
+        // An explicit threshold wins, and 0 still turns sealing by bytes off.
+        c.optimizer_config.indexing_threshold = Some(1);
+        assert!(c.seal_due(1, 1024));
+        c.optimizer_config.indexing_threshold = Some(0);
+        assert!(!c.seal_due(10, limit * 100));
     }
 
     #[test]

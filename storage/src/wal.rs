@@ -16,8 +16,14 @@
 //! before the next one was started, so damage there is not a torn write and must not be papered over.
 //!
 //! Trimming drops whole chunks whose records are all folded into sealed segments; the active chunk is
-//! rotated first when it holds only folded records. The log is never memory-mapped, so truncating the
-//! tail in place on open is safe.
+//! rotated first when it holds only folded records. The one chunk that holds both folded and unfolded
+//! records (a seal freezes at one record while writers go on) has its unfolded tail copied into a new
+//! chunk named after the tail's first record (temp file, fsync, rename, fsync the directory) and is then
+//! removed, so after a trim the log holds little more than what the sealed segments do not. A crash
+//! between the rename and the removal leaves two chunks whose ranges overlap; on open, a chunk followed
+//! by one that starts at or below the caller's first unfolded record holds nothing needed (its records
+//! are folded or repeated in the next chunk) and is removed unread. The log is never memory-mapped, so
+//! truncating the tail in place on open is safe.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -206,6 +212,21 @@ impl Wal {
             }
         }
         firsts.sort_unstable();
+        // A chunk whose successor starts at or below `min_next_seq` holds only folded records, or folded
+        // ones and a tail that a trim copied into that successor: nothing in it is needed.
+        let mut superseded = 0;
+        while superseded + 1 < firsts.len() && firsts[superseded + 1] <= min_next_seq {
+            superseded += 1;
+        }
+        if superseded > 0 {
+            for &first in &firsts[..superseded] {
+                let path = chunk_path(dir, first);
+                tracing::info!(file = %path.display(), "removing a WAL chunk whose records are all folded");
+                fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+            qfs::sync_dir(dir)?;
+            firsts.drain(..superseded);
+        }
         let mut chunks: Vec<Chunk> = Vec::new();
         // Sequence number after the last valid record of the last chunk scanned.
         let mut prev_end: Option<u64> = None;
@@ -351,11 +372,37 @@ impl Wal {
 
     /// Drops every chunk whose records all have sequence numbers `<= up_to`. Call only once those
     /// records are folded into durable sealed segments.
+    ///
+    /// The chunk holding both record `up_to` and later ones is replaced by a copy of its later records,
+    /// so the log keeps only what is not folded (plus the headers of its chunks).
     pub fn trim(&self, up_to: u64) -> Result<()> {
         let mut st = self.state.lock();
         self.check_failed()?;
-        if st.next_seq - 1 <= up_to && st.next_seq > st.active.first_seq {
+        let last = st.next_seq - 1;
+        if last <= up_to && st.next_seq > st.active.first_seq {
             self.rotate(&mut st)?;
+        } else if st.active.first_seq <= up_to && up_to < last {
+            self.cut_active(&mut st, up_to)?;
+        } else if let Some(i) = st.closed.iter().enumerate().position(|(i, c)| {
+            let end = st
+                .closed
+                .get(i + 1)
+                .map_or(st.active.first_seq, |n| n.first_seq);
+            c.first_seq <= up_to && up_to + 1 < end
+        }) {
+            let old = &st.closed[i];
+            let (path, size) = copy_tail(&self.dir, &old.path, old.first_seq, up_to)?;
+            let old_path = old.path.clone();
+            let old_size = old.size;
+            st.closed[i] = Chunk {
+                first_seq: up_to + 1,
+                path,
+                size,
+            };
+            self.size.fetch_add(size, Ordering::Relaxed);
+            self.size.fetch_sub(old_size, Ordering::Relaxed);
+            fs::remove_file(&old_path).map_err(|e| Error::io(&old_path, e))?;
+            qfs::sync_dir(&self.dir)?;
         }
         let mut keep = Vec::new();
         let closed = std::mem::take(&mut st.closed);
@@ -449,6 +496,33 @@ impl Wal {
         Ok(())
     }
 
+    /// Replaces the active chunk by a copy of its records after `up_to` (its first record is at or
+    /// below `up_to`, its last after it). The copy is fsynced before it takes the old chunk's place, so
+    /// every record written so far is durable once this returns.
+    fn cut_active(&self, st: &mut State, up_to: u64) -> Result<()> {
+        let (path, size) = copy_tail(&self.dir, &st.active.path, st.active.first_seq, up_to)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| Error::io(&path, e))?;
+        self.durable.fetch_max(st.next_seq - 1, Ordering::AcqRel);
+        let old = std::mem::replace(
+            &mut st.active,
+            Chunk {
+                first_seq: up_to + 1,
+                path,
+                size,
+            },
+        );
+        st.file = Arc::new(file);
+        self.size.fetch_add(size, Ordering::Relaxed);
+        self.size.fetch_sub(old.size, Ordering::Relaxed);
+        fs::remove_file(&old.path).map_err(|e| Error::io(&old.path, e))?;
+        qfs::sync_dir(&self.dir)
+    }
+
     /// Closes the active chunk (fsynced, so everything in it is durable) and starts the next one.
     fn rotate(&self, st: &mut State) -> Result<()> {
         if let Err(e) = st.file.sync_data() {
@@ -478,6 +552,33 @@ impl Wal {
         st.file = Arc::new(file);
         Ok(())
     }
+}
+
+/// Writes the records after `up_to` of the chunk at `path` (which starts at `first_seq`) as a new chunk
+/// starting at `up_to + 1`, atomically and durably. Returns the new chunk's path and size.
+fn copy_tail(dir: &Path, path: &Path, first_seq: u64, up_to: u64) -> Result<(PathBuf, u64)> {
+    let mut tail = header::encode(MAGIC, VERSION, [up_to + 1, 0, 0, 0, 0, 0]).to_vec();
+    let (_, after, damage) = scan_chunk(path, first_seq, &mut |seq, bytes| {
+        if seq > up_to {
+            tail.extend_from_slice(&encode_record(seq, bytes));
+        }
+        Ok(())
+    })?;
+    if let Damage::At { offset, reason } = damage {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("{reason} at byte {offset} of a chunk being trimmed"),
+        });
+    }
+    if after <= up_to + 1 {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("trimming after record {up_to}, but the chunk ends before it"),
+        });
+    }
+    let new = chunk_path(dir, up_to + 1);
+    qfs::atomic_write(&new, &tail)?;
+    Ok((new, tail.len() as u64))
 }
 
 /// Creates an empty chunk (header only) atomically, so a chunk file never has a torn header.
@@ -674,5 +775,70 @@ mod tests {
             got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             vec![11, 20]
         );
+    }
+    fn records(got: &[(u64, Vec<u8>)]) -> Vec<(u64, u8)> {
+        got.iter().map(|(s, b)| (*s, b[0])).collect()
+    }
+
+    #[test]
+    fn trim_cuts_the_active_chunk_down_to_its_unfolded_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = open(dir.path(), 0);
+        for i in 1..=10u8 {
+            wal.write(&[i; 100]).unwrap();
+        }
+        // Records 7..=10 are written but not yet synced: the cut makes them durable.
+        wal.trim(6).unwrap();
+        let record = (RECORD_HEADER + 100) as u64;
+        assert_eq!(wal.size_bytes(), header::HEADER_LEN as u64 + 4 * record);
+        let on_disk: u64 = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert_eq!(on_disk, wal.size_bytes());
+        assert_eq!(wal.append(&[11; 100]).unwrap(), 11);
+        drop(wal);
+        let (wal, got) = open(dir.path(), 7);
+        let want: Vec<(u64, u8)> = (7..=11u8).map(|i| (i as u64, i)).collect();
+        assert_eq!(records(&got), want);
+        assert_eq!(wal.append(b"x").unwrap(), 12);
+    }
+
+    #[test]
+    fn trim_cuts_a_closed_chunk_that_holds_the_fold() {
+        let dir = tempfile::tempdir().unwrap();
+        // Three 116-byte records fill a chunk: chunks hold 1..=3, 4..=6, 7..=9, then 10.
+        let (wal, _) = open_with(dir.path(), 0, WalOptions { chunk_size: 300 });
+        for i in 1..=10u8 {
+            wal.append(&[i; 100]).unwrap();
+        }
+        wal.trim(4).unwrap();
+        let record = (RECORD_HEADER + 100) as u64;
+        // Chunks 5..=6, 7..=9 and 10.
+        assert_eq!(wal.size_bytes(), 3 * header::HEADER_LEN as u64 + 6 * record);
+        drop(wal);
+        let (_, got) = open(dir.path(), 5);
+        let want: Vec<(u64, u8)> = (5..=10u8).map(|i| (i as u64, i)).collect();
+        assert_eq!(records(&got), want);
+    }
+
+    #[test]
+    fn a_crash_before_the_cut_chunk_is_removed_replays_each_record_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = open(dir.path(), 0);
+        for i in 1..=10u8 {
+            wal.append(&[i; 100]).unwrap();
+        }
+        let old = only_chunk(dir.path());
+        let saved = fs::read(&old).unwrap();
+        wal.trim(6).unwrap();
+        drop(wal);
+        // As if the process died after the copy was renamed into place, before the old chunk went.
+        fs::write(&old, saved).unwrap();
+        let (wal, got) = open(dir.path(), 7);
+        let want: Vec<(u64, u8)> = (7..=10u8).map(|i| (i as u64, i)).collect();
+        assert_eq!(records(&got), want);
+        assert!(!old.exists(), "the superseded chunk is removed on open");
+        assert_eq!(wal.append(b"x").unwrap(), 11);
     }
 }

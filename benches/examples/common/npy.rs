@@ -1,6 +1,8 @@
 //! `.npy` files (little-endian, C order) as `scripts/bench` writes them with numpy: the reader the
 //! peer benchmark programs share, and a writer for the ids they hand back.
 
+#![allow(dead_code)] // each program that includes this file uses some of it
+
 use std::io::{Read, Write};
 use std::path::Path;
 

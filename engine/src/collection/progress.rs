@@ -160,7 +160,11 @@ impl Shared {
         };
         let active = in_memory(View::mem(&set.active));
         let config = self.config();
-        if config.seal_due(set.active.data.read().len()) {
+        let due = {
+            let data = set.active.data.read();
+            config.seal_due(data.len(), data.vector_bytes())
+        };
+        if due {
             seal.push(active);
         }
         if !seal.is_empty() {

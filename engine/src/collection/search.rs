@@ -14,6 +14,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use quiver_storage::PointId;
+use rayon::prelude::*;
 
 use super::field_index::{self, SegmentFilter};
 use super::payload;
@@ -34,6 +35,9 @@ use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::quantization::CodesFile;
 use crate::{Error, Result};
 
+/// Points per task of an exhaustive multi-vector scan: each is tens of microseconds of MaxSim, so a
+/// segment of a few dozen points stays on the calling thread.
+const MULTI_SCAN_CHUNK: usize = 32;
 /// Points sampled to estimate a filter's selectivity.
 const FILTER_SAMPLE: usize = 1_000;
 /// A filter expected to pass at most this many points of a segment is scanned exactly.
@@ -41,6 +45,9 @@ const FILTER_EXACT_MAX_POINTS: usize = 2_000;
 /// A filter expected to pass less than this fraction of a segment is scanned exactly (a graph walk
 /// would visit many rejected nodes per accepted one).
 const FILTER_EXACT_MAX_FRACTION: f64 = 0.05;
+
+/// One segment's best offsets with their scores, and how it was searched.
+type SegmentHits = (Vec<(u32, f32)>, Path);
 
 /// How a filtered search of one segment runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,7 +367,10 @@ fn search_multi(
             .filter_map(|id| view.find(id))
             .filter_map(score)
             .collect(),
+        // The appendable segment (and one frozen for a seal) is scanned whole: in parallel chunks.
         None => (0..view.len() as u32)
+            .into_par_iter()
+            .with_min_len(MULTI_SCAN_CHUNK)
             .filter(|&o| view.is_live(o))
             .filter_map(score)
             .collect(),
@@ -415,22 +425,30 @@ pub(crate) fn search_traced(
         oversampling: req.oversampling.unwrap_or(1.0),
         ignore_quantization: req.ignore_quantization,
     };
-    let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
-    for (si, view) in views.iter().enumerate() {
-        let (seg_hits, path) = match &query {
-            QueryVector::Dense(q) => search_dense(view, &ctx, q),
-            QueryVector::Multi(rows) => {
-                let flat: Vec<f32> = rows.concat();
-                search_multi(view, &ctx, &flat, params.size)?
-            }
-            QueryVector::Sparse(_) => {
-                // `validate::query` refuses a sparse query on a dense field.
-                return Err(Error::InvalidInput(format!(
-                    "vector `{}` is not a sparse vector",
-                    req.using
-                )));
-            }
+    let flat: Vec<f32> = match &query {
+        QueryVector::Multi(rows) => rows.concat(),
+        _ => Vec::new(),
+    };
+    let search_one = |view: &View<'_>| match &query {
+        QueryVector::Dense(q) => Ok(search_dense(view, &ctx, q)),
+        QueryVector::Multi(_) => search_multi(view, &ctx, &flat, params.size),
+        // `validate::query` refuses a sparse query on a dense field.
+        QueryVector::Sparse(_) => Err(Error::InvalidInput(format!(
+            "vector `{}` is not a sparse vector",
+            req.using
+        ))),
+    };
+    // MaxSim costs milliseconds a segment, so segments are searched side by side; a dense segment's
+    // graph walk is tens of microseconds, where a hand-off to other threads does not pay.
+    let per_segment: Vec<Result<SegmentHits>> =
+        if matches!(query, QueryVector::Multi(_)) && views.len() > 1 {
+            views.par_iter().map(search_one).collect()
+        } else {
+            views.iter().map(search_one).collect()
         };
+    let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
+    for (si, (view, found)) in views.iter().zip(per_segment).enumerate() {
+        let (seg_hits, path) = found?;
         trace.add(path);
         hits.extend(
             seg_hits

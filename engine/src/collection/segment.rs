@@ -138,6 +138,18 @@ impl MemData {
         self.ids.len()
     }
 
+    /// Bytes of vectors held, counted as [`CollectionConfig::seal_due`] counts them: 4 per component
+    /// of every dense row and of every token row of a multi-vector, whatever the rows are stored as.
+    pub fn vector_bytes(&self) -> usize {
+        let dense: usize = self.dense.values().map(|d| d.data.len()).sum();
+        let tokens: usize = self
+            .multi
+            .values()
+            .map(|m| *m.offsets.last().unwrap_or(&0) as usize * m.dim)
+            .sum();
+        (dense + tokens).saturating_mul(std::mem::size_of::<f32>())
+    }
+
     /// Appends a validated point; returns its offset.
     pub fn push(&mut self, point: PointInsert) -> u32 {
         let off = self.ids.len() as u32;

@@ -212,8 +212,8 @@ impl Shared {
 
     /// Whether the active segment is due to be sealed (see [`CollectionConfig::seal_due`]).
     pub fn seal_due(&self, set: &SegmentSet) -> bool {
-        let points = set.active.data.read().len();
-        self.config().seal_due(points)
+        let data = set.active.data.read();
+        self.config().seal_due(data.len(), data.vector_bytes())
     }
 
     /// Whether some sealed segment's tombstones (in memory) pass the vacuum threshold.

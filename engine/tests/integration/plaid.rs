@@ -195,6 +195,8 @@ fn plaid_recall_at_ten_thousand_documents() {
         },
     );
     config.optimizer_config.segment_max_points = 20_000;
+    // One segment is what is measured: no seals by bytes while the upserts run.
+    config.optimizer_config.indexing_threshold = Some(0);
     let c = cs.create("big", config).unwrap();
     for start in (0..corpus.offsets.len() - 1).step_by(1000) {
         let end = (start + 1000).min(corpus.offsets.len() - 1);
@@ -347,4 +349,153 @@ fn sealed_segments_keep_tokens_compressed_unless_told_to_keep_originals() {
         sealed_bytes[1] - sealed_bytes[0] >= raw_bytes * 9 / 10,
         "{sealed_bytes:?} raw {raw_bytes}"
     );
+}
+
+/// Waits until no seal or vacuum is running or due.
+fn wait_quiet(c: &Collection) {
+    let start = std::time::Instant::now();
+    loop {
+        let r = c.optimizations();
+        if r.running.is_none() && r.queued.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "optimizer never went quiet"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Issue 25: a multivector collection seals in the background by bytes of token rows (well before
+/// `segment_max_points`; the default threshold is checked in `config.rs`), and once seals have run the WAL holds only the appendable segment's records,
+/// not every record since the log was last empty, while a reopen without a flush (as after SIGKILL)
+/// still finds every point.
+#[test]
+fn issue_25_multivector_seals_by_token_bytes_and_the_wal_keeps_only_unsealed_records() {
+    // 64 tokens × 128 d × 4 bytes = 32 KiB a document: a 4 MiB threshold seals every 128.
+    let corpus = Corpus::generate(&CorpusParams {
+        docs: 1_200,
+        tokens_per_doc: 64,
+        dim: 128,
+        topics: 20,
+        queries: 5,
+        query_tokens: 16,
+        seed: 3,
+        ..CorpusParams::default()
+    });
+    let dim = corpus.dim;
+    let n = corpus.offsets.len() - 1;
+    let doc_bytes = 64 * dim * 4;
+    let threshold_kib = 4_096;
+    let threshold = threshold_kib * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let mut before = Vec::new();
+    let written;
+    {
+        let cs = open(dir.path());
+        let mut config = config_with_multi(dim, Distance::Cosine);
+        assert!(config.optimizer_config.segment_max_points > n);
+        config.optimizer_config.indexing_threshold = Some(threshold_kib);
+        let c = create(&cs, "m", config);
+        // Small batches: background seals start on their own, well before segment_max_points.
+        let first = 300;
+        for start in (0..first).step_by(5) {
+            c.upsert(points(&corpus, start..start + 5)).unwrap();
+        }
+        wait_quiet(&c);
+        assert!(c.info().segments_count >= 3, "{:?}", c.info());
+        // Then one document at a time until a seal is running (its freeze is behind it), and three
+        // more: records land between the seal's freeze and its WAL trim, so the WAL chunk holds folded
+        // and unfolded records together.
+        let sealed_points =
+            |c: &Collection| -> usize { c.optimizations().idle.iter().map(|s| s.points).sum() };
+        let mut count = first;
+        while c.optimizations().running.is_none() {
+            assert!(count < n, "no seal started");
+            c.upsert(points(&corpus, count..count + 1)).unwrap();
+            count += 1;
+        }
+        for _ in 0..3 {
+            c.upsert(points(&corpus, count..count + 1)).unwrap();
+            count += 1;
+        }
+        wait_quiet(&c);
+        written = count;
+        let info = c.info();
+        assert_eq!(info.points_count, written);
+        let unsealed = written - sealed_points(&c);
+        // The WAL holds the appendable segment's records (a document's tokens plus a little framing
+        // each) and nothing the seals folded: the last seal alone folded at least the threshold.
+        let wal_bound = (unsealed * (doc_bytes + 1024) + 2 * 64) as u64;
+        assert!(
+            info.wal_bytes <= wal_bound && wal_bound < threshold as u64,
+            "WAL of {} bytes for {unsealed} unsealed documents of {doc_bytes} bytes",
+            info.wal_bytes,
+        );
+        let n = written;
+        let tokens = corpus.offsets[n] as usize;
+        println!(
+            "{n} documents, {tokens} tokens: {:.0} bytes/token on disk, {:.0} of them WAL",
+            info.disk_bytes as f64 / tokens as f64,
+            info.wal_bytes as f64 / tokens as f64
+        );
+        for q in &corpus.queries {
+            before.push(hits(&c, &request(q, dim, 10)));
+        }
+        // Dropped without a flush: the appendable segment comes back from the WAL alone.
+    }
+    let cs = open(dir.path());
+    let c = cs.get("m").unwrap();
+    let n = c.count(None).unwrap();
+    assert_eq!(n, written);
+    let all: Vec<PointId> = (0..n as u64).map(PointId::Num).collect();
+    let got = c
+        .retrieve(
+            &all,
+            &quiver_engine::WithPayload::None,
+            &quiver_engine::WithVectors::All,
+        )
+        .unwrap();
+    assert_eq!(got.len(), n);
+    for (q, want) in corpus.queries.iter().zip(&before) {
+        assert_eq!(&hits(&c, &request(q, dim, 10)), want);
+    }
+}
+
+/// Issue 25: a multi-vector query searches segments (and the appendable segment's rows) on several
+/// threads; the hits and their scores are the same as on one thread.
+#[test]
+fn issue_25_multivector_search_on_many_threads_matches_one_thread() {
+    let corpus = corpus();
+    let dim = corpus.dim;
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let c = create(&cs, "m", config_with_multi(dim, Distance::Cosine));
+    // Three sealed segments with their token stores, and 200 points in the appendable segment.
+    for start in (0..400).step_by(100) {
+        c.upsert(points(&corpus, start..start + 100)).unwrap();
+        if start < 300 {
+            c.flush().unwrap();
+        }
+    }
+    c.upsert(points(&corpus, 400..500)).unwrap();
+    assert_eq!(c.info().segments_count, 4);
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    let (one, four) = (pool(1), pool(4));
+    for q in &corpus.queries {
+        for exact in [false, true] {
+            let mut r = request(q, dim, 10);
+            r.exact = exact;
+            let want = one.install(|| hits(&c, &r));
+            let got = four.install(|| hits(&c, &r));
+            assert_eq!(want.len(), 10);
+            assert_eq!(got, want, "exact: {exact}");
+        }
+    }
 }
