@@ -37,10 +37,6 @@ mod npy;
 
 use npy::{read_npy, Res};
 
-#[path = "common/npy.rs"]
-mod npy;
-use npy::read_npy;
-
 struct Args {
     mode: String,
     dir: PathBuf,
