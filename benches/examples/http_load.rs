@@ -5,11 +5,21 @@
 //! stops the server, opens the same data directory in-process and runs the same queries through
 //! `Collection::search` with the same number of threads.
 //!
+//! With `--data DIR` the points and queries come from a prepared data set (`DIR/base.npy`,
+//! `DIR/queries.npy`, e.g. Fashion-MNIST from `scripts/bench/prepare_data.py`; `--points 0` loads
+//! all of it) instead of random vectors. Request bodies are encoded before the clock starts and
+//! responses are read as bytes, so the client's own JSON work, which shares the machine's cores
+//! with the server, stays out of what is measured as far as an HTTP client allows.
+//!
 //! ```text
 //! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example http_load
 //! target/release/examples/http_load --bin target/release/quiver --points 20000 --dim 128 --threads 8
+//! target/release/examples/http_load --bin target/release/quiver --data target/bench-data/fashion-mnist \
+//!     --points 0 --distance Euclid --ef 64 --threads 8
 //! ```
 
+#[path = "common/npy.rs"]
+mod npy;
 #[path = "common/server.rs"]
 mod server;
 
@@ -32,6 +42,9 @@ struct Options {
     seconds: u64,
     k: usize,
     segment: usize,
+    data: Option<String>,
+    distance: String,
+    ef: Option<usize>,
 }
 
 fn parse() -> Options {
@@ -43,6 +56,9 @@ fn parse() -> Options {
         seconds: 10,
         k: 10,
         segment: 10_000,
+        data: None,
+        distance: "Cosine".into(),
+        ef: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -56,6 +72,9 @@ fn parse() -> Options {
             "--seconds" => o.seconds = num() as u64,
             "--k" => o.k = num(),
             "--segment" => o.segment = num(),
+            "--data" => o.data = Some(value.clone()),
+            "--distance" => o.distance = value.clone(),
+            "--ef" => o.ef = Some(num()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -115,8 +134,52 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// Base points and query vectors, flat, `dim` wide.
+struct Data {
+    dim: usize,
+    base: Vec<f32>,
+    queries: Vec<f32>,
+}
+
+fn load_data(o: &Options) -> Data {
+    match &o.data {
+        Some(dir) => {
+            let dir = std::path::Path::new(dir);
+            let base = npy::read_npy(&dir.join("base.npy")).unwrap();
+            let queries = npy::read_npy(&dir.join("queries.npy")).unwrap();
+            let dim = base.cols().unwrap();
+            assert_eq!(
+                queries.cols().unwrap(),
+                dim,
+                "queries and base differ in width"
+            );
+            let mut base = base.f32s().unwrap();
+            if o.points > 0 {
+                base.truncate(o.points * dim);
+            }
+            Data {
+                dim,
+                base,
+                queries: queries.f32s().unwrap(),
+            }
+        }
+        None => Data {
+            dim: o.dim,
+            base: (0..o.points as u64)
+                .flat_map(|i| vector(i, o.dim))
+                .collect(),
+            queries: (0..1000u64)
+                .flat_map(|i| vector(1_000_000 + i, o.dim))
+                .collect(),
+        },
+    }
+}
+
 fn main() {
     let o = parse();
+    let data = load_data(&o);
+    let (dim, k) = (data.dim, o.k);
+    let points = data.base.len() / dim;
     let server = Server::start(&o.bin, &[]);
     let base = server.base.clone();
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -125,14 +188,15 @@ fn main() {
         .into();
     agent
         .put(format!("{base}/collections/bench"))
-        .send_json(json!({"vectors": {"size": o.dim, "distance": "Cosine"},
+        .send_json(json!({"vectors": {"size": dim, "distance": o.distance},
                           "optimizers_config": {"segment_max_points": o.segment}}))
         .unwrap();
     let load = Instant::now();
-    for chunk in (0..o.points as u64).collect::<Vec<_>>().chunks(1000) {
+    for (c, chunk) in data.base.chunks(1000 * dim).enumerate() {
         let points: Vec<Value> = chunk
-            .iter()
-            .map(|&i| json!({"id": i, "vector": vector(i, o.dim)}))
+            .chunks(dim)
+            .enumerate()
+            .map(|(i, v)| json!({"id": c * 1000 + i, "vector": v}))
             .collect();
         agent
             .put(format!("{base}/collections/bench/points?wait=true"))
@@ -141,27 +205,44 @@ fn main() {
     }
     // Measure the steady state: every point in a sealed segment with its graph, no seal running.
     let info = server.collection_info_when(&agent, "bench", |r| {
-        r["indexed_vectors_count"].as_u64() == Some(o.points as u64)
+        r["indexed_vectors_count"].as_u64() == Some(points as u64)
             && r["status"].as_str() == Some("green")
     });
     eprintln!(
-        "loaded {} points in {:.1} s (indexing included); segments {}, indexed {}",
-        o.points,
+        "loaded {points} points in {:.1} s (indexing included); segments {}, indexed {}",
         load.elapsed().as_secs_f64(),
         info["result"]["segments_count"],
         info["result"]["indexed_vectors_count"]
     );
 
-    let (dim, k) = (o.dim, o.k);
+    let queries: Arc<Vec<Vec<f32>>> =
+        Arc::new(data.queries.chunks(dim).map(<[f32]>::to_vec).collect());
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        queries
+            .iter()
+            .map(|q| {
+                let mut body = json!({"query": q, "limit": k});
+                if let Some(ef) = o.ef {
+                    body["params"] = json!({"hnsw_ef": ef});
+                }
+                serde_json::to_vec(&body).unwrap()
+            })
+            .collect(),
+    );
+    let pick = |t: usize, i: u64, n: usize| (t * 7919 + i as usize) % n;
     let url = format!("{base}/collections/bench/points/query");
     let http = {
         let agent = agent.clone();
+        let bodies = bodies.clone();
         drive(o.threads, o.seconds, move |t, i| {
-            let q = vector(1_000_000 + (t as u64) * 1_000_000 + i, dim);
-            agent
+            let body = &bodies[pick(t, i, bodies.len())];
+            let mut response = agent
                 .post(&url)
-                .send_json(json!({"query": q, "limit": k}))
+                .header("content-type", "application/json")
+                .send(&body[..])
                 .unwrap();
+            let bytes = response.body_mut().read_to_vec().unwrap();
+            assert!(bytes.starts_with(b"{\"result\""), "unexpected answer");
         })
     };
     let dir = server.stop();
@@ -173,9 +254,11 @@ fn main() {
     {
         std::thread::sleep(Duration::from_millis(200));
     }
+    let ef = o.ef;
     let engine = drive(o.threads, o.seconds, move |t, i| {
-        let q = vector(1_000_000 + (t as u64) * 1_000_000 + i, dim);
-        collection.search(&SearchRequest::dense(q, k)).unwrap();
+        let mut request = SearchRequest::dense(queries[pick(t, i, queries.len())].clone(), k);
+        request.ef = ef;
+        collection.search(&request).unwrap();
     });
     collections.close().unwrap();
 
