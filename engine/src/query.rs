@@ -9,7 +9,7 @@
 //! vectors, multivectors or point ids; a caller that still holds inputs the engine cannot run (a
 //! server's documents, to be embedded) builds a `QueryRequest<ItsInput>` and turns it into the
 //! engine's with [`QueryRequest::try_map_inputs`]. A new kind of stage (fusion over prefetches,
-//! recommend, discover) is a new [`Query`] variant; a new kind of input (a sparse vector) a new
+//! recommend, discover, formula) is a new [`Query`] variant; a new kind of input (a sparse vector) a new
 //! [`QueryInput`] variant.
 
 use std::time::Duration;
@@ -20,6 +20,10 @@ use crate::filter::Filter;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{OrderValue, ScoredPoint, SparseVector, WithPayload, WithVectors};
 use crate::PointId;
+
+pub mod formula;
+
+pub use formula::Formula;
 
 /// Deepest prefetch nesting a request may have.
 pub const MAX_PREFETCH_DEPTH: usize = 8;
@@ -72,6 +76,9 @@ pub enum Query<I = QueryInput> {
         /// How the hits are selected.
         mmr: Mmr,
     },
+    /// Every candidate of the stage's prefetches scored by an expression over their scores, its
+    /// payload and conditions on it (Qdrant's `formula`, "score boosting"); it searches no vector.
+    Formula(Formula),
 }
 
 /// Qdrant's `order_by`: points in the order of the values of a payload field that has a range-capable
@@ -238,6 +245,7 @@ impl<I> Query<I> {
             Query::OrderBy(_) => Vec::new(),
             Query::Sample => Vec::new(),
             Query::Mmr { nearest, .. } => vec![nearest],
+            Query::Formula(_) => Vec::new(),
         };
         all.into_iter()
     }
@@ -286,6 +294,7 @@ impl<I> Query<I> {
                 nearest: f(nearest)?,
                 mmr,
             },
+            Query::Formula(formula) => Query::Formula(formula),
         })
     }
 }
@@ -510,6 +519,8 @@ pub enum Strategy {
     Sample,
     /// Maximal marginal relevance: a selection among the nearest neighbours found first.
     Mmr,
+    /// A formula over the prefetches' scores and the candidates' payloads; no vector is compared.
+    Formula,
 }
 
 impl Strategy {
@@ -526,6 +537,7 @@ impl Strategy {
             Strategy::OrderBy => "order_by",
             Strategy::Sample => "sample",
             Strategy::Mmr => "mmr",
+            Strategy::Formula => "formula",
         }
     }
 }

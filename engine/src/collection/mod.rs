@@ -19,6 +19,7 @@ mod aliases;
 mod examples;
 mod facet;
 mod field_index;
+mod formula;
 mod funnel;
 mod fusion;
 mod groups;

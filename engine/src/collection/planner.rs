@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use super::examples::{self, Scoring};
 use super::facet;
+use super::formula;
 use super::fusion::{self, Ranked};
 use super::matrix;
 use super::read;
@@ -21,8 +22,8 @@ use crate::config::CollectionConfig;
 use crate::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use crate::point::{QueryVector, ScoredPoint, ScrollRequest, SearchRequest, Vector};
 use crate::query::{
-    ContextPair, Fusion, OrderBy, Prefetch, Query, QueryInput, QueryRequest, QueryResponse,
-    RecommendStrategy, SearchParams, StageStats, Strategy, MAX_PREFETCH_DEPTH,
+    ContextPair, Formula, Fusion, OrderBy, Prefetch, Query, QueryInput, QueryRequest,
+    QueryResponse, RecommendStrategy, SearchParams, StageStats, Strategy, MAX_PREFETCH_DEPTH,
 };
 use crate::{Error, PointId, Result, WithPayload, WithVectors};
 
@@ -106,6 +107,7 @@ fn run_stage(
         Query::OrderBy(order_by) => return run_order_by(config, set, stage, order_by, stats),
         Query::Sample => return run_sample(config, set, stage, stats),
         Query::Mmr { nearest, mmr } => return run_mmr(config, set, stage, nearest, mmr, stats),
+        Query::Formula(formula) => return run_formula(config, set, stage, formula, stats),
     };
     let candidates = prefetch_candidates(
         config,
@@ -299,6 +301,87 @@ fn run_fusion(
     Ok(hits)
 }
 
+/// A formula stage: each prefetch runs as its own stage, so that `$score[i]` is the i-th one's score;
+/// the union of their hits is scored by the formula, and the stage's threshold, offset and limit apply
+/// to the formula's scores (Qdrant's order: highest first).
+fn run_formula(
+    config: &CollectionConfig,
+    set: &SegmentSet,
+    stage: Stage<'_>,
+    formula: &Formula,
+    stats: &mut Vec<StageStats>,
+) -> Result<Vec<ScoredPoint>> {
+    if stage.prefetch.is_empty() {
+        // Qdrant's wording: a formula only rescores, it does not search.
+        return Err(Error::InvalidInput(
+            "cannot apply Formula without prefetches: give at least one `prefetch` whose hits \
+             the formula scores"
+                .into(),
+        ));
+    }
+    if !stage.using.is_empty() {
+        return Err(Error::InvalidInput(
+            "`using` does not apply to a formula query: set it on the prefetches".into(),
+        ));
+    }
+    if *stage.params != SearchParams::default() {
+        return Err(Error::InvalidInput(
+            "`params` do not apply to a formula query: set them on the prefetches".into(),
+        ));
+    }
+    let depth = stage.depth + 1;
+    if depth > MAX_PREFETCH_DEPTH {
+        return Err(Error::InvalidInput(format!(
+            "prefetch is nested deeper than {MAX_PREFETCH_DEPTH} levels"
+        )));
+    }
+    let mut scores = Vec::with_capacity(stage.prefetch.len());
+    let mut union = Vec::new();
+    let mut seen = HashSet::new();
+    for prefetch in stage.prefetch {
+        let hits: Vec<(PointId, f32)> = if prefetch.query.is_some() {
+            let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth)?;
+            run_stage(config, set, sub, stats)?
+                .into_iter()
+                .map(|h| (h.id, h.score))
+                .collect()
+        } else {
+            // A prefetch without a query is a scroll in Qdrant, whose points score 0.
+            unscored_candidates(config, set, prefetch, stage.filter.as_ref(), depth, stats)?
+                .into_iter()
+                .map(|id| (id, 0.0))
+                .collect()
+        };
+        for (id, _) in &hits {
+            if seen.insert(*id) {
+                union.push(*id);
+            }
+        }
+        scores.push(hits.into_iter().collect::<HashMap<PointId, f32>>());
+    }
+    let started = Instant::now();
+    let scored = formula::score(set, formula, &scores, &union)?;
+    let kept: Vec<(PointId, f32)> = scored
+        .into_iter()
+        .filter(|(_, score)| stage.score_threshold.is_none_or(|t| *score >= t))
+        .skip(stage.offset)
+        .take(stage.limit)
+        .collect();
+    let hits = with_records(config, set, kept, &stage.with_payload, &stage.with_vectors)?;
+    stats.push(StageStats {
+        using: String::new(),
+        depth: stage.depth,
+        limit: stage.limit.saturating_add(stage.offset),
+        candidates: Some(union.len()),
+        strategy: Strategy::Formula,
+        dims: 0,
+        segments_indexed: 0,
+        segments_scanned: set.views().len(),
+        elapsed: started.elapsed(),
+    });
+    Ok(hits)
+}
+
 /// An order_by stage: the points (or the prefetches' candidates) that pass the stage's filter, in the
 /// order of the field's values, each scored 1 with the value it was ordered by (as Qdrant answers).
 fn run_order_by(
@@ -374,7 +457,8 @@ pub(crate) fn higher_is_better(
         | Query::Discover { .. }
         | Query::Context(_)
         | Query::OrderBy(_)
-        | Query::Sample => true,
+        | Query::Sample
+        | Query::Formula(_) => true,
         Query::Recommend(r) if r.strategy != RecommendStrategy::AverageVector => true,
         Query::Nearest(_) | Query::Recommend(_) | Query::Mmr { .. } => {
             config.sparse(using).is_some() || config.vector(using)?.distance.higher_is_better()
@@ -546,7 +630,8 @@ fn run_examples(
         | Query::Fusion(_)
         | Query::OrderBy(_)
         | Query::Sample
-        | Query::Mmr { .. } => {
+        | Query::Mmr { .. }
+        | Query::Formula(_) => {
             unreachable!("run_stage routes these elsewhere")
         }
     };
