@@ -10,6 +10,7 @@ pub mod common;
 pub mod documents;
 pub mod embeddings;
 pub mod error;
+pub mod formula;
 pub mod groups;
 pub mod matrix;
 pub mod payload_index;

@@ -213,6 +213,11 @@ pub enum QueryInterfaceDoc {
     /// `{"sample": "random"}`: random points that pass the filter, score 0.
     #[schema(value_type = Object)]
     Sample(Value),
+    /// `{"formula": <expression>, "defaults": {"key": value}}`: every candidate of the prefetches
+    /// scored by the expression over `$score[i]`, payload values and conditions (Qdrant's score
+    /// boosting).
+    #[schema(value_type = Object)]
+    Formula(Value),
 }
 
 /// `{"nearest": …}`. (Documentation type.)
@@ -470,6 +475,9 @@ fn parse_query(value: Option<Value>) -> Result<Option<Query<Input<QueryInput>>>,
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) if map.contains_key("fusion") || map.contains_key("rrf") => {
             Ok(Some(Query::Fusion(fusion(map)?)))
+        }
+        Some(Value::Object(map)) if map.contains_key("formula") => {
+            Ok(Some(Query::Formula(super::formula::formula_query(map)?)))
         }
         Some(Value::Object(mut map)) if map.contains_key("order_by") => {
             map.retain(|_, v| !v.is_null());
@@ -760,11 +768,7 @@ fn query_input(value: Value) -> Result<Input<QueryInput>, Error> {
             }
             let kind = map.keys().next().cloned().unwrap_or_default();
             Err(invalid(match kind.as_str() {
-                "formula" => format!(
-                    "`{kind}` queries are not supported: use a vector, a multivector, a point id, \
-                     {{\"nearest\": …}} (with `mmr`), {{\"sample\": \"random\"}} or \
-                     {{\"order_by\": …}}"
-                ),
+                "formula" => "`formula` is a query of its own, not an example".to_string(),
                 "sample" => "`sample` is a query of its own, not an example".to_string(),
                 "mmr" => "`mmr` goes with `nearest`: {\"nearest\": …, \"mmr\": {…}}".to_string(),
                 "object" => {

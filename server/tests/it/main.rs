@@ -21,6 +21,7 @@ mod http_documents_route;
 mod http_embed;
 mod http_facet;
 mod http_filters;
+mod http_formula;
 mod http_groups;
 mod http_matrix;
 mod http_minilm;
