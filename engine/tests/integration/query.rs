@@ -185,3 +185,94 @@ fn point_inputs_missing_points_and_malformed_trees() {
     let multi = QueryRequest::nearest(None, QueryInput::Multi(vec![vec![1.0; 4]]), 3);
     assert!(matches!(c.query(&multi), Err(Error::InvalidInput(_))));
 }
+
+#[test]
+fn formula_scores_sealed_candidates_through_the_payload_index() {
+    use quiver_engine::payload_schema::PayloadFieldSchema;
+    use quiver_engine::query::formula::{Expression, Formula, Variable};
+    let (_dir, cs) = sealed();
+    let c = cs.get("q").unwrap();
+    // The condition is answered by the index of a sealed segment, not by reading payloads.
+    let schema: PayloadFieldSchema = serde_json::from_value(json!("integer")).unwrap();
+    c.create_payload_index("g", schema).unwrap();
+    let q = vec![0.3, -0.2, 0.9, 0.1];
+    let mut plain = nearest(q.clone(), 200);
+    plain.params.exact = true;
+    let prefetched = c.query(&plain).unwrap().hits;
+    let low_g = |n: u64| n % 100 < 10;
+    // `$score + 2·[g < 10] + g / 1000`
+    let formula = Formula {
+        expression: Expression::Sum(vec![
+            Expression::Variable(Variable::Score(0)),
+            Expression::Mult(vec![
+                Expression::Constant(2.0),
+                Expression::Condition(Box::new(
+                    serde_json::from_value(json!({"key": "g", "range": {"lt": 10}})).unwrap(),
+                )),
+            ]),
+            Expression::Div {
+                left: Box::new(Expression::Variable(Variable::Payload("g".into()))),
+                right: Box::new(Expression::Constant(1000.0)),
+                by_zero_default: None,
+            },
+        ]),
+        defaults: Default::default(),
+    };
+    let mut request = nearest(q.clone(), 5);
+    request.query = Some(Query::Formula(formula));
+    let mut prefetch = Prefetch {
+        prefetch: Vec::new(),
+        query: Some(Query::Nearest(QueryInput::Dense(q.clone()))),
+        using: None,
+        filter: None,
+        params: SearchParams::default(),
+        score_threshold: None,
+        limit: 200,
+    };
+    prefetch.params.exact = true;
+    request.prefetch = vec![prefetch];
+    let res = c.query(&request).unwrap();
+    let mut want: Vec<(u64, f32)> = prefetched
+        .iter()
+        .map(|h| {
+            let PointId::Num(n) = h.id else {
+                panic!("numeric ids")
+            };
+            let boost = if low_g(n) { 2.0 } else { 0.0 };
+            let s = f64::from(h.score) + boost + (n % 100) as f64 / 1000.0;
+            (n, s as f32)
+        })
+        .collect();
+    want.sort_by(|a, b| b.1.total_cmp(&a.1));
+    want.truncate(5);
+    let got: Vec<(u64, f32)> = res
+        .hits
+        .iter()
+        .map(|h| match h.id {
+            PointId::Num(n) => (n, h.score),
+            PointId::Uuid(_) => panic!("numeric ids"),
+        })
+        .collect();
+    assert_eq!(
+        got.iter().map(|h| h.0).collect::<Vec<_>>(),
+        want.iter().map(|h| h.0).collect::<Vec<_>>()
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g.1 - w.1).abs() < 1e-5, "{got:?} != {want:?}");
+    }
+    let stage = res.stages.last().unwrap();
+    assert_eq!(
+        (stage.strategy, stage.candidates),
+        (Strategy::Formula, Some(200))
+    );
+
+    // Without a prefetch there is nothing to rescore: Qdrant's refusal.
+    request.prefetch.clear();
+    let Err(Error::InvalidInput(msg)) = c.query(&request) else {
+        panic!("a formula without prefetch runs")
+    };
+    assert!(
+        msg.contains("cannot apply Formula without prefetches"),
+        "{msg}"
+    );
+}
