@@ -334,6 +334,9 @@ def main():
     # --- distance matrix, sample, mmr, lookup_from ----------------------------------------------
     matrix_sample_mmr_section(client)
 
+    # --- formula queries (score boosting) --------------------------------------------------------
+    formula_section(client)
+
     # --- server-side inference (the server runs the tiny jina fixture as "tiny") ---------------
     if os.environ.get("QUIVER_SCENARIO_MODEL"):
         inference(url, key, os.environ["QUIVER_SCENARIO_MODEL"])
@@ -424,6 +427,74 @@ def matrix_sample_mmr_section(client):
         check("lookup_from missing point is a 404", e.status_code == 404, f"{e.status_code}")
     client.delete_collection("matrix")
     client.delete_collection("matrix_src")
+
+
+def formula_section(client):
+    """FormulaQuery over two prefetches: both prefetches' scores, a condition, a payload number with a
+    default and a Gaussian decay of a geo distance, checked against numpy; then Qdrant's 400 for a
+    variable with no value."""
+    if client.collection_exists("formula"):
+        client.delete_collection("formula")
+    client.create_collection(
+        "formula", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT))
+    n = 40
+    vecs = RNG.normal(size=(n, DIM)).astype(np.float32)
+    tags = ["h1", "h2", "h3"]
+    payloads = []
+    for i in range(n):
+        p = {"tag": tags[i % 3], "loc": {"lat": 52.0 + 0.01 * i, "lon": 13.0}}
+        if i % 4:
+            p["price"] = float(i)
+        payloads.append(p)
+    client.upsert("formula", points=[
+        models.PointStruct(id=i, vector=vecs[i].tolist(), payload=payloads[i]) for i in range(n)])
+    q0, q1 = RNG.normal(size=DIM).astype(np.float32), RNG.normal(size=DIM).astype(np.float32)
+
+    def top(q, k):
+        s = vecs @ q
+        return {i: float(s[i]) for i in sorted(range(n), key=lambda i: -s[i])[:k]}
+
+    first, second = top(q0, 15), top(q1, 10)
+
+    def haversine(lat1, lon1, lat2, lon2):
+        lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
+        h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+        return 2 * np.arcsin(np.sqrt(h)) * 6371008.8
+
+    def boost(i):
+        p = payloads[i]
+        dist = haversine(52.0, 13.0, p["loc"]["lat"], p["loc"]["lon"])
+        gauss = np.exp(np.log(0.5) / 10000.0 ** 2 * dist ** 2)
+        return (first.get(i, 0.0) + 0.5 * (p["tag"] in ("h1", "h2")) + 2.0 * second.get(i, 0.0)
+                + p.get("price", 1.0) / 8.0 + gauss)
+
+    formula = models.FormulaQuery(
+        formula=models.SumExpression(sum=[
+            "$score",
+            models.MultExpression(mult=[0.5, models.FieldCondition(
+                key="tag", match=models.MatchAny(any=["h1", "h2"]))]),
+            models.MultExpression(mult=["$score[1]", 2.0]),
+            models.DivExpression(div=models.DivParams(left="price", right=8.0)),
+            models.GaussDecayExpression(gauss_decay=models.DecayParamsExpression(
+                x=models.GeoDistance(geo_distance=models.GeoDistanceParams(
+                    origin=models.GeoPoint(lat=52.0, lon=13.0), to="loc")),
+                scale=10000.0)),
+        ]),
+        defaults={"price": 1.0})
+    prefetch = [models.Prefetch(query=q0.tolist(), limit=15), models.Prefetch(query=q1.tolist(), limit=10)]
+    res = client.query_points("formula", prefetch=prefetch, query=formula, limit=8)
+    union = set(first) | set(second)
+    want = sorted(union, key=lambda i: -boost(i))[:8]
+    check("formula order", [p.id for p in res.points] == want, f"{[p.id for p in res.points]} != {want}")
+    check("formula scores", np.allclose([p.score for p in res.points], [boost(i) for i in want],
+                                        atol=1e-4), f"{[p.score for p in res.points]}")
+    try:
+        client.query_points("formula", prefetch=prefetch, query=models.FormulaQuery(
+            formula=models.SumExpression(sum=["$score", "price"])), limit=3)
+        check("formula without a default fails", False)
+    except UnexpectedResponse as e:
+        check("formula without a default is 400", e.status_code == 400 and "price" in str(e), str(e))
+    client.delete_collection("formula")
 
 
 def compatibility(url, key):
