@@ -14,7 +14,8 @@ use quiver_engine::config::StrictModeConfig;
 use quiver_engine::filter::{Condition, Filter, Match, RangeCondition};
 use quiver_engine::payload_schema::{PayloadSchema, PayloadSchemaType};
 use quiver_engine::point::{PointInsert, PointsSelector, UpdateOperation};
-use quiver_engine::query::{Prefetch, QueryRequest, SearchParams};
+use quiver_engine::query::formula::{Expression, Variable};
+use quiver_engine::query::{Prefetch, Query, QueryRequest, SearchParams};
 use quiver_engine::{Collection, WithPayload, WithVectors};
 
 use super::error::{invalid, Error};
@@ -143,6 +144,7 @@ impl StrictMode {
         }
         self.check_params(&request.params)?;
         self.check_filter(request.filter.as_ref(), Use::Read)?;
+        self.check_formula(request.query.as_ref())?;
         self.check_prefetches(&request.prefetch)
     }
 
@@ -151,9 +153,84 @@ impl StrictMode {
             self.check_limit(p.limit)?;
             self.check_params(&p.params)?;
             self.check_filter(p.filter.as_ref(), Use::Read)?;
+            self.check_formula(p.query.as_ref())?;
             self.check_prefetches(&p.prefetch)?;
         }
         Ok(())
+    }
+
+    /// A formula reads payload keys of every candidate: with unindexed reads off, Qdrant wants each
+    /// one indexed as it is read (a number by an integer or float index, `geo_distance` by a geo
+    /// one, `datetime_key` by a datetime one, a condition as in a filter).
+    fn check_formula<I>(&self, query: Option<&Query<I>>) -> Result<(), Error> {
+        let Some(Query::Formula(formula)) = query else {
+            return Ok(());
+        };
+        if self.config.unindexed_filtering_retrieve != Some(false) {
+            return Ok(());
+        }
+        if let Some((key, types)) = self.unindexed_expression_key(&formula.expression) {
+            let names: Vec<_> = types.iter().map(|t| t.name()).collect();
+            return Err(forbidden(
+                format!(
+                    "Index required but not found for \"{key}\" of one of the following types: \
+                     [{}]",
+                    names.join(", ")
+                ),
+                "Create an index for this key or use a different formula expression.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The first payload key of the expression without an index of a type that serves it.
+    fn unindexed_expression_key(&self, e: &Expression) -> Option<(String, Vec<PayloadSchemaType>)> {
+        use PayloadSchemaType as T;
+        let (key, wanted) = match e {
+            Expression::Variable(Variable::Payload(key)) => (key, vec![T::Integer, T::Float]),
+            Expression::GeoDistance { to, .. } => (to, vec![T::Geo]),
+            Expression::DatetimeKey(key) => (key, vec![T::Datetime]),
+            Expression::Condition(c) => {
+                let filter = Filter {
+                    must: Some(quiver_engine::filter::OneOrMany::One(c.clone())),
+                    ..Filter::default()
+                };
+                return self.unindexed_key(&filter, "");
+            }
+            Expression::Mult(v) | Expression::Sum(v) => {
+                return v.iter().find_map(|e| self.unindexed_expression_key(e))
+            }
+            Expression::Neg(e)
+            | Expression::Abs(e)
+            | Expression::Sqrt(e)
+            | Expression::Exp(e)
+            | Expression::Log10(e)
+            | Expression::Ln(e) => return self.unindexed_expression_key(e),
+            Expression::Div { left, right, .. } => {
+                return self
+                    .unindexed_expression_key(left)
+                    .or_else(|| self.unindexed_expression_key(right))
+            }
+            Expression::Pow { base, exponent } => {
+                return self
+                    .unindexed_expression_key(base)
+                    .or_else(|| self.unindexed_expression_key(exponent))
+            }
+            Expression::Decay(d) => {
+                return self.unindexed_expression_key(&d.x).or_else(|| {
+                    d.target
+                        .as_ref()
+                        .and_then(|t| self.unindexed_expression_key(t))
+                })
+            }
+            Expression::Constant(_)
+            | Expression::Variable(Variable::Score(_))
+            | Expression::Datetime(_) => return None,
+        };
+        match self.indexed(key) {
+            Some(t) if wanted.contains(&t) => None,
+            _ => Some((key.clone(), wanted)),
+        }
     }
 
     /// A grouped read: the number of groups is its limit; `group_by` needs a `match` index when

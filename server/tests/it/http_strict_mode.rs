@@ -424,3 +424,65 @@ fn disabled_strict_mode_enforces_nothing() {
         "Limit exceeded 2 > 1 for \"limit\"",
     );
 }
+
+#[test]
+fn formula_keys_need_a_payload_index_when_unindexed_reads_are_off() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    create(
+        &c,
+        "f",
+        json!({"enabled": true, "unindexed_filtering_retrieve": false}),
+    );
+    c.upsert("f", points(0..4));
+    let query = |formula: Value| {
+        json!({"prefetch": {"query": [1.0, 0.0, 0.0, 0.0], "limit": 4},
+               "query": {"formula": formula}, "limit": 2})
+    };
+    // The payload number and the condition are read for every candidate: each needs its index,
+    // in the root query as in a prefetch's.
+    let by_n = json!({"sum": ["$score", "n"]});
+    forbidden(
+        &c,
+        "POST",
+        "/collections/f/points/query",
+        query(by_n.clone()),
+        "Index required but not found for \"n\" of one of the following types: [integer, float]",
+    );
+    forbidden(
+        &c,
+        "POST",
+        "/collections/f/points/query",
+        json!({"prefetch": {"prefetch": {"query": [1.0, 0.0, 0.0, 0.0], "limit": 4},
+                            "query": {"formula": by_n}, "limit": 4},
+               "query": [1.0, 0.0, 0.0, 0.0]}),
+        "\"n\"",
+    );
+    let by_color = json!({"mult": [2, {"key": "color", "match": {"value": "red"}}]});
+    forbidden(
+        &c,
+        "POST",
+        "/collections/f/points/query",
+        query(by_color.clone()),
+        "Index required but not found for \"color\"",
+    );
+    // Scores need no index.
+    c.ok(
+        "POST",
+        "/collections/f/points/query",
+        Some(&query(json!({"mult": ["$score", 2]}))),
+    );
+    for (field, schema) in [("n", "integer"), ("color", "keyword")] {
+        c.ok(
+            "PUT",
+            "/collections/f/index?wait=true",
+            Some(&json!({"field_name": field, "field_schema": schema})),
+        );
+    }
+    c.ok("POST", "/collections/f/points/query", Some(&query(by_n)));
+    c.ok(
+        "POST",
+        "/collections/f/points/query",
+        Some(&query(by_color)),
+    );
+}
