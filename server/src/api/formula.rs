@@ -340,6 +340,12 @@ mod tests {
             err(json!({"formula": {"frobnicate": 1}})).contains("unknown operation `frobnicate`")
         );
         assert!(err(json!({"formula": {"sum": 1}})).contains("`formula.sum` is a list"));
+        // Newer Qdrant operations are refused by name rather than misread.
+        for op in ["max", "min", "acosh"] {
+            assert!(
+                err(json!({"formula": {op: [1]}})).contains(&format!("unknown operation `{op}`"))
+            );
+        }
         assert!(err(json!({"formula": "$price"})).contains("Invalid reserved word: $price"));
         assert!(
             err(json!({"formula": {"exp_decay": {"x": 1, "midpoint": 2}}}))
