@@ -51,7 +51,9 @@ pub struct FilterDoc {
 
 /// One vector value: a dense vector, a matrix (one row per token) for a multivector, or an inference
 /// object the server embeds.
-#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+///
+/// Deserialized by hand (`vector_de`): the first token decides the variant, without buffering.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorValue {
     /// A dense vector.
@@ -265,7 +267,8 @@ fn document_options(
 ///
 /// Named comes first: a map whose values are all vectors is a map of vector names, even when a name
 /// is `image` or `text`; only a map that is not one is read as an inference object (as Qdrant does).
-#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+/// Deserialized by hand (`vector_de`), with these rules.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum VectorStruct {
     /// Named vectors.

@@ -21,5 +21,6 @@ pub mod search;
 pub mod snapshots;
 pub mod strict_mode;
 pub mod updates;
+mod vector_de;
 
 pub use error::Error;
