@@ -871,3 +871,65 @@ fn max_condition_size(filter: &Filter) -> usize {
         .max()
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bucket_starts_full_and_refills_a_minutes_worth_per_minute() {
+        let mut bucket = TokenBucket::new(6);
+        assert!(bucket.try_consume(4).is_ok());
+        assert!(bucket.try_consume(2).is_ok());
+        match bucket.try_consume(1) {
+            Err(Refusal::Wait {
+                available,
+                retry_after,
+            }) => {
+                assert!(available < 0.01, "{available}");
+                // 6 a minute: one token every 10 s.
+                assert_eq!(retry_after, 10);
+            }
+            _ => panic!("an empty bucket refuses"),
+        }
+        // 20 s later two tokens are back, and never more than the minute's worth.
+        bucket.last -= Duration::from_secs(20);
+        assert!(bucket.try_consume(2).is_ok());
+        assert!(bucket.try_consume(1).is_err());
+        bucket.last -= Duration::from_secs(3600);
+        assert!(bucket.try_consume(6).is_ok());
+        assert!(bucket.try_consume(1).is_err());
+        // More than the bucket holds never passes, whatever the wait.
+        assert!(matches!(bucket.try_consume(7), Err(Refusal::TooLarge)));
+    }
+
+    #[test]
+    fn parse_takes_every_field_and_names_unknown_ones() {
+        let config = parse(Some(serde_json::json!({
+            "enabled": true,
+            "max_timeout": 5,
+            "multivector_config": {"m": {"max_vectors": 2}},
+            "sparse_config": null
+        })))
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.max_timeout, Some(5));
+        assert_eq!(config.multivector_config.unwrap()["m"].max_vectors, Some(2));
+        let err = parse(Some(serde_json::json!({"max_mystery": 1}))).unwrap_err();
+        assert!(err.to_string().contains("max_mystery"), "{err}");
+        let err = parse(Some(serde_json::json!({"read_rate_limit": 0}))).unwrap_err();
+        assert!(matches!(err, Error::Validation(_)), "{err}");
+    }
+
+    #[test]
+    fn read_costs_count_filter_conditions() {
+        let filter: Filter = serde_json::from_value(serde_json::json!({"must": [
+            {"key": "a", "match": {"value": 1}},
+            {"should": [{"key": "b", "match": {"value": 2}}, {"key": "c", "match": {"value": 3}}]}
+        ]}))
+        .unwrap();
+        assert_eq!(read_cost(None), 1);
+        assert_eq!(read_cost(Some(&filter)), 4);
+    }
+}

@@ -246,6 +246,10 @@ mod tests {
             ApiError::BadRequest("x".into()),
             ApiError::Validation("x".into()),
             ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::Api(crate::api::Error::RateLimited {
+                message: "x".into(),
+                retry_after: None,
+            }),
         ];
         for err in user_errors {
             assert!(
