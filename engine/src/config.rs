@@ -288,7 +288,7 @@ pub struct CollectionConfig {
     pub added_at_segment: BTreeMap<String, u64>,
 }
 
-/// The part of Qdrant's `StrictModeConfig` Quiver enforces; only the fields set are kept (and shown).
+/// Qdrant's `StrictModeConfig`; only the fields set are kept (and shown).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StrictModeConfig {
@@ -325,6 +325,48 @@ pub struct StrictModeConfig {
     /// Most values one condition may list (`match.any`, `match.except`, `has_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub condition_max_size: Option<usize>,
+    /// Largest `timeout` (seconds) a request may ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_timeout: Option<usize>,
+    /// Read tokens per minute (a token bucket that holds one minute's worth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_rate_limit: Option<usize>,
+    /// Write tokens per minute, a bucket of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_rate_limit: Option<usize>,
+    /// Most bytes of vectors the collection may hold (the server's estimate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_collection_vector_size_bytes: Option<usize>,
+    /// Most bytes of payload the collection may hold (the server's estimate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_collection_payload_size_bytes: Option<usize>,
+    /// Most payload indexes the collection may have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_payload_index_count: Option<usize>,
+    /// Per multi-vector name: the most rows one point's matrix may have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<BTreeMap<String, StrictModeMultivector>>,
+    /// Per sparse vector name: the most non-zeros one vector may have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse_config: Option<BTreeMap<String, StrictModeSparse>>,
+}
+
+/// Qdrant's `StrictModeMultivector`: the limit of one multi-vector.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StrictModeMultivector {
+    /// Most rows (token vectors) of one point's matrix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_vectors: Option<usize>,
+}
+
+/// Qdrant's `StrictModeSparse`: the limit of one sparse vector.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StrictModeSparse {
+    /// Most indices of one vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
 }
 
 impl StrictModeConfig {
@@ -347,6 +389,25 @@ impl StrictModeConfig {
         self.max_points_count = other.max_points_count.or(self.max_points_count);
         self.filter_max_conditions = other.filter_max_conditions.or(self.filter_max_conditions);
         self.condition_max_size = other.condition_max_size.or(self.condition_max_size);
+        self.max_timeout = other.max_timeout.or(self.max_timeout);
+        self.read_rate_limit = other.read_rate_limit.or(self.read_rate_limit);
+        self.write_rate_limit = other.write_rate_limit.or(self.write_rate_limit);
+        self.max_collection_vector_size_bytes = other
+            .max_collection_vector_size_bytes
+            .or(self.max_collection_vector_size_bytes);
+        self.max_collection_payload_size_bytes = other
+            .max_collection_payload_size_bytes
+            .or(self.max_collection_payload_size_bytes);
+        self.max_payload_index_count = other
+            .max_payload_index_count
+            .or(self.max_payload_index_count);
+        // A map given replaces the whole map, as Qdrant's merge does.
+        if other.multivector_config.is_some() {
+            self.multivector_config = other.multivector_config.clone();
+        }
+        if other.sparse_config.is_some() {
+            self.sparse_config = other.sparse_config.clone();
+        }
     }
 
     /// Whether the limits are checked.

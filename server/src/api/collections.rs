@@ -937,9 +937,9 @@ mod tests {
     fn unsupported_settings_are_clear_errors() {
         assert!(parse(r#"{"vectors": {"size": 4, "distance": "Manhattan"}}"#).is_err());
         let strict = parse(
-            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": {"max_timeout": 3}}"#,
+            r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": {"max_mystery": 3}}"#,
         );
-        assert!(strict.unwrap_err().to_string().contains("max_timeout"));
+        assert!(strict.unwrap_err().to_string().contains("max_mystery"));
         assert!(parse(
             r#"{"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": null}"#
         )

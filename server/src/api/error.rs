@@ -13,6 +13,15 @@ pub enum Error {
     /// The collection's strict mode refuses the request (Qdrant answers 403 there).
     #[error("Forbidden: {0}")]
     Forbidden(String),
+    /// The collection's read or write tokens are spent (Qdrant answers 429 there, with
+    /// `Retry-After` when waiting helps).
+    #[error("Rate limiting exceeded: {message}")]
+    RateLimited {
+        /// Which bucket, and what the request needed.
+        message: String,
+        /// Seconds until the bucket holds enough; `None` when it never will.
+        retry_after: Option<u64>,
+    },
     /// The engine failed while a check read the collection.
     #[error(transparent)]
     Engine(#[from] quiver_engine::Error),

@@ -1,63 +1,50 @@
-//! Qdrant's strict mode: a collection's `strict_mode_config` parsed (the fields Quiver enforces;
-//! every other Qdrant field is a 400 naming it) and checked against requests before they reach the
-//! engine. Refusals are Qdrant's: 403 with `Limit exceeded 100 > 10 for "limit". Help: …`; a full
-//! collection is Qdrant's 400 `Max points count limit of N reached!`.
+//! Qdrant's strict mode: a collection's `strict_mode_config` parsed and checked against requests
+//! before they reach the engine. Refusals are Qdrant's: 403 with `Limit exceeded 100 > 10 for
+//! "limit". Help: …`; a full collection, too much vector or payload data, an oversized multi-vector
+//! or sparse vector are Qdrant's 400s; a spent rate limit is Qdrant's 429 with `Retry-After`.
 //!
 //! The handlers call [`StrictMode::of`] once per request; it is `None` unless the collection has
 //! `enabled: true`, so a collection without strict mode pays one config read.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use quiver_engine::config::StrictModeConfig;
 use quiver_engine::filter::{Condition, Filter, Match, RangeCondition};
 use quiver_engine::payload_schema::{PayloadSchema, PayloadSchemaType};
-use quiver_engine::point::{PointInsert, PointsSelector, UpdateOperation};
+use quiver_engine::point::{PointInsert, PointsSelector, ScrollRequest, UpdateOperation, Vector};
 use quiver_engine::query::formula::{Expression, Variable};
 use quiver_engine::query::{Prefetch, Query, QueryRequest, SearchParams};
 use quiver_engine::{Collection, WithPayload, WithVectors};
 
 use super::error::{invalid, Error};
 
-/// Qdrant's `StrictModeConfig` fields Quiver does not enforce; each is refused by name.
-const UNSUPPORTED: &[&str] = &[
-    "max_timeout",
-    "read_rate_limit",
-    "write_rate_limit",
-    "max_collection_vector_size_bytes",
-    "max_collection_payload_size_bytes",
-    "multivector_config",
-    "sparse_config",
-    "max_payload_index_count",
-];
-
 /// A `strict_mode_config` of a create or update body: null/absent is no change; an object is parsed
-/// field by field, and a Qdrant field Quiver does not enforce is a 400 naming it.
+/// field by field (an unknown field is a 400 naming it).
 pub fn parse(value: Option<Value>) -> Result<Option<StrictModeConfig>, Error> {
     let map = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(map)) => map,
         Some(_) => return Err(invalid("`strict_mode_config` must be a JSON object")),
     };
-    for (key, value) in &map {
-        if UNSUPPORTED.contains(&key.as_str()) && !value.is_null() {
-            return Err(invalid(format!(
-                "`strict_mode_config.{key}` is not supported: Quiver enforces enabled, \
-                 max_query_limit, unindexed_filtering_retrieve, unindexed_filtering_update, \
-                 search_max_hnsw_ef, search_allow_exact, search_max_oversampling, \
-                 upsert_max_batchsize, max_points_count, filter_max_conditions and \
-                 condition_max_size"
+    let config: StrictModeConfig = serde_json::from_value(Value::Object(map))
+        .map_err(|e| invalid(format!("strict_mode_config: {e}")))?;
+    // Qdrant validates these as at least 1: a bucket of 0 tokens would refuse every request.
+    for (name, value) in [
+        ("read_rate_limit", config.read_rate_limit),
+        ("write_rate_limit", config.write_rate_limit),
+    ] {
+        if value == Some(0) {
+            return Err(Error::Validation(format!(
+                "strict_mode_config.{name}: value 0 invalid, must be 1 or more"
             )));
         }
     }
-    let known: serde_json::Map<String, Value> = map
-        .into_iter()
-        .filter(|(k, v)| !(UNSUPPORTED.contains(&k.as_str()) && v.is_null()))
-        .collect();
-    serde_json::from_value(Value::Object(known))
-        .map(Some)
-        .map_err(|e| invalid(format!("strict_mode_config: {e}")))
+    Ok(Some(config))
 }
 
 /// Qdrant's strict-mode refusal: `{description}. Help: {help}`, a 403.
@@ -93,6 +80,9 @@ pub enum Use {
 pub struct StrictMode {
     config: StrictModeConfig,
     schema: Arc<PayloadSchema>,
+    /// Which token buckets are the collection's (see [`Limiters`]).
+    name: String,
+    identity: usize,
 }
 
 impl StrictMode {
@@ -102,7 +92,214 @@ impl StrictMode {
         config.is_enabled().then(|| StrictMode {
             config,
             schema: collection.payload_schema(),
+            name: collection.name().to_string(),
+            identity: collection as *const Collection as usize,
         })
+    }
+
+    /// A request's `timeout` (seconds) against `max_timeout`.
+    pub fn check_timeout(&self, timeout: usize) -> Result<(), Error> {
+        limit(timeout, self.config.max_timeout, "timeout")
+    }
+
+    /// A new payload index on `field`: refused once the collection has `max_payload_index_count`.
+    /// Re-creating the index of a field already indexed adds none, so it passes.
+    pub fn check_index_count(&self, field: &str) -> Result<(), Error> {
+        let Some(max) = self.config.max_payload_index_count else {
+            return Ok(());
+        };
+        if self.schema.len() >= max && !self.schema.contains_key(field) {
+            return Err(forbidden(
+                format!("Collection already has the maximum number of payload indices ({max})"),
+                "Please delete an existing index before creating a new one.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Takes `cost` read tokens from the collection's bucket (when it has `read_rate_limit`).
+    pub fn charge_read(&self, cost: usize) -> Result<(), Error> {
+        self.charge(cost, false)
+    }
+
+    /// Takes `cost` write tokens from the collection's bucket (when it has `write_rate_limit`).
+    pub fn charge_write(&self, cost: usize) -> Result<(), Error> {
+        self.charge(cost, true)
+    }
+
+    fn charge(&self, cost: usize, write: bool) -> Result<(), Error> {
+        let per_minute = if write {
+            self.config.write_rate_limit
+        } else {
+            self.config.read_rate_limit
+        };
+        let Some(per_minute) = per_minute else {
+            return Ok(());
+        };
+        let mut all = LIMITERS.lock();
+        let limits = (self.config.read_rate_limit, self.config.write_rate_limit);
+        let entry = all
+            .entry(self.name.clone())
+            .or_insert_with(|| Limiters::new(self.identity, limits));
+        // A changed limit, or a collection deleted and created again under the name, starts with
+        // full buckets, as Qdrant builds new limiters when the config changes.
+        if entry.identity != self.identity || entry.limits != limits {
+            *entry = Limiters::new(self.identity, limits);
+        }
+        let bucket = if write {
+            &mut entry.write
+        } else {
+            &mut entry.read
+        };
+        let bucket = bucket.get_or_insert_with(|| TokenBucket::new(per_minute));
+        let kind = if write { "Write" } else { "Read" };
+        bucket.try_consume(cost).map_err(|refusal| match refusal {
+            Refusal::TooLarge => Error::RateLimited {
+                message: format!(
+                    "{kind} rate limit exceeded, request larger than rate limiter capacity, \
+                     please try to split your request"
+                ),
+                retry_after: None,
+            },
+            Refusal::Wait {
+                available,
+                retry_after,
+            } => Error::RateLimited {
+                message: format!(
+                    "{kind} rate limit exceeded: Operation requires {cost} tokens but only \
+                     {available:.1} were available. Retry after {retry_after}s"
+                ),
+                retry_after: Some(retry_after),
+            },
+        })
+    }
+
+    /// Write tokens of a selector: one per id, or one per point the filter matches now (Qdrant
+    /// charges its cardinality estimate; Quiver counts). At least one: every write costs.
+    pub fn selector_cost(
+        &self,
+        collection: &Collection,
+        selector: &PointsSelector,
+    ) -> Result<usize, Error> {
+        Ok(match selector {
+            PointsSelector::Ids(ids) => ids.len(),
+            PointsSelector::Filter(f)
+                if self.config.write_rate_limit.is_some() || self.limits_payload_bytes() =>
+            {
+                collection.count(Some(f))?
+            }
+            PointsSelector::Filter(_) => 0,
+        }
+        .max(1))
+    }
+
+    /// The vectors of points being written: multi-vector rows against `multivector_config`, sparse
+    /// lengths against `sparse_config` (Qdrant's 400s, naming the vector; `''` is the unnamed one).
+    pub fn check_vector_shapes(
+        &self,
+        vectors: &quiver_engine::point::NamedVectors,
+    ) -> Result<(), Error> {
+        for (name, vector) in vectors {
+            match vector {
+                Vector::Multi(rows) => {
+                    let max = self
+                        .config
+                        .multivector_config
+                        .as_ref()
+                        .and_then(|m| m.get(name))
+                        .and_then(|m| m.max_vectors);
+                    if let Some(max) = max.filter(|max| rows.len() > *max) {
+                        return Err(invalid(format!(
+                            "Multivector '{name}' has a limit of {max} vectors, but {} were \
+                             provided!",
+                            rows.len()
+                        )));
+                    }
+                }
+                Vector::Sparse(sparse) => {
+                    let max = self
+                        .config
+                        .sparse_config
+                        .as_ref()
+                        .and_then(|m| m.get(name))
+                        .and_then(|m| m.max_length);
+                    let len = sparse.indices.len().max(sparse.values.len());
+                    if let Some(max) = max.filter(|max| len > *max) {
+                        return Err(invalid(format!(
+                            "Sparse vector '{name}' has a limit of {max} indices, but {} were \
+                             provided!",
+                            sparse.indices.len()
+                        )));
+                    }
+                }
+                Vector::Dense(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Vectors about to be written: their shapes, then whether the collection's vector storage
+    /// would pass `max_collection_vector_size_bytes` with them.
+    pub fn check_vectors<'a>(
+        &self,
+        collection: &Collection,
+        written: impl IntoIterator<Item = &'a quiver_engine::point::NamedVectors>,
+    ) -> Result<(), Error> {
+        let mut incoming = 0usize;
+        for vectors in written {
+            self.check_vector_shapes(vectors)?;
+            incoming += vectors.values().map(vector_bytes).sum::<usize>();
+        }
+        let Some(max) = self.config.max_collection_vector_size_bytes else {
+            return Ok(());
+        };
+        let current = estimated_vector_bytes(collection)?;
+        if current.saturating_add(incoming) > max {
+            return Err(invalid(format!(
+                "Max vector storage size limit of {}MB reached!",
+                megabytes(max)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Payload bytes about to be written (`incoming`, JSON-encoded): refused when the collection's
+    /// payloads would pass `max_collection_payload_size_bytes` with them.
+    pub fn check_payload_bytes(
+        &self,
+        collection: &Collection,
+        incoming: usize,
+    ) -> Result<(), Error> {
+        let Some(max) = self.config.max_collection_payload_size_bytes else {
+            return Ok(());
+        };
+        let current = payload_bytes(collection)?;
+        if current.saturating_add(incoming) > max {
+            return Err(invalid(format!(
+                "Max payload storage size limit of {}MB reached!",
+                megabytes(max)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether payload sizes matter at all (to skip encoding payloads when they do not).
+    pub fn limits_payload_bytes(&self) -> bool {
+        self.config.max_collection_payload_size_bytes.is_some()
+    }
+
+    /// The points of an upsert: vectors (shapes, storage), payload storage.
+    pub fn check_upsert(
+        &self,
+        collection: &Collection,
+        points: &[PointInsert],
+    ) -> Result<(), Error> {
+        self.check_vectors(collection, points.iter().map(|p| &p.vectors))?;
+        if self.limits_payload_bytes() {
+            let incoming = points.iter().map(|p| json_bytes(p.payload.as_ref())).sum();
+            self.check_payload_bytes(collection, incoming)?;
+        }
+        Ok(())
     }
 
     /// The `limit` of a read (hits, records, groups, facet values).
@@ -341,24 +538,44 @@ impl StrictMode {
         Ok(())
     }
 
-    /// Every operation of a batch update: sizes and write filters of each, growth of all upserts.
+    /// Every operation of a batch update: sizes and write filters of each, growth, vectors and
+    /// payload bytes of all together; then the write tokens of all (so a refused batch costs none).
     pub fn check_operations(
         &self,
         collection: &Collection,
         ops: &[UpdateOperation],
     ) -> Result<(), Error> {
         let mut upserted = Vec::new();
+        let mut vectors = Vec::new();
+        let mut payload = 0usize;
+        let mut cost = 0usize;
         for op in ops {
             match op {
                 UpdateOperation::Upsert { points, conditions } => {
                     self.check_batch(points.len(), "upsert limit")?;
                     self.check_filter(conditions.update_filter.as_ref(), Use::Write)?;
                     upserted.extend(points.iter().cloned());
+                    vectors.extend(points.iter().map(|p| &p.vectors));
+                    if self.limits_payload_bytes() {
+                        payload += points
+                            .iter()
+                            .map(|p| json_bytes(p.payload.as_ref()))
+                            .sum::<usize>();
+                    }
+                    cost += points.len();
+                }
+                UpdateOperation::Payload { selector, op } => {
+                    self.check_selector(selector)?;
+                    let selected = self.selector_cost(collection, selector)?;
+                    if self.limits_payload_bytes() {
+                        payload += selected * payload_op_bytes(op);
+                    }
+                    cost += selected;
                 }
                 UpdateOperation::Delete(selector)
-                | UpdateOperation::Payload { selector, .. }
                 | UpdateOperation::DeleteVectors { selector, .. } => {
-                    self.check_selector(selector)?
+                    self.check_selector(selector)?;
+                    cost += self.selector_cost(collection, selector)?;
                 }
                 UpdateOperation::UpdateVectors {
                     points,
@@ -366,10 +583,17 @@ impl StrictMode {
                 } => {
                     self.check_batch(points.len(), "update limit")?;
                     self.check_filter(update_filter.as_ref(), Use::Write)?;
+                    vectors.extend(points.iter().map(|p| &p.vectors));
+                    cost += points.len();
                 }
             }
         }
-        self.check_growth(collection, &upserted)
+        self.check_growth(collection, &upserted)?;
+        self.check_vectors(collection, vectors)?;
+        if payload > 0 {
+            self.check_payload_bytes(collection, payload)?;
+        }
+        self.charge_write(cost.max(1))
     }
 
     /// The index type of `key`, if it has one (`a[]` and `a` name the same field).
@@ -419,6 +643,159 @@ impl StrictMode {
             None => Some((key, PayloadSchemaType::ALL.to_vec())),
         }
     }
+}
+
+/// The token buckets of every collection with a rate limit, by name. Process-wide (not per
+/// `AppState`) because [`StrictMode::of`] sees only the collection; `identity` tells a collection
+/// from another of the same name created after it.
+static LIMITERS: LazyLock<Mutex<HashMap<String, Limiters>>> = LazyLock::new(Default::default);
+
+struct Limiters {
+    identity: usize,
+    limits: (Option<usize>, Option<usize>),
+    read: Option<TokenBucket>,
+    write: Option<TokenBucket>,
+}
+
+impl Limiters {
+    fn new(identity: usize, limits: (Option<usize>, Option<usize>)) -> Self {
+        Limiters {
+            identity,
+            limits,
+            read: None,
+            write: None,
+        }
+    }
+}
+
+/// Qdrant's rate limiter: a bucket of one minute's tokens, full at first (a burst of a minute's
+/// worth passes), refilled continuously.
+struct TokenBucket {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+enum Refusal {
+    /// More than the bucket ever holds: waiting cannot help.
+    TooLarge,
+    /// Not enough now; enough after `retry_after` seconds.
+    Wait { available: f64, retry_after: u64 },
+}
+
+impl TokenBucket {
+    fn new(per_minute: usize) -> Self {
+        TokenBucket {
+            capacity: per_minute as f64,
+            per_second: per_minute as f64 / 60.0,
+            tokens: per_minute as f64,
+            last: Instant::now(),
+        }
+    }
+
+    fn try_consume(&mut self, cost: usize) -> Result<(), Refusal> {
+        let cost = cost as f64;
+        if cost > self.capacity {
+            return Err(Refusal::TooLarge);
+        }
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            return Ok(());
+        }
+        let retry_after = ((cost - self.tokens) / self.per_second).ceil().max(1.0) as u64;
+        Err(Refusal::Wait {
+            available: self.tokens,
+            retry_after,
+        })
+    }
+}
+
+/// Read tokens of a scroll, count, facet or matrix: Qdrant's base cost of one plus one per
+/// filter condition.
+pub fn read_cost(filter: Option<&Filter>) -> usize {
+    1 + filter.map_or(0, conditions_count)
+}
+
+/// Read tokens of a query: one plus its filter's conditions, and the same for each prefetch.
+pub fn query_cost<I>(request: &QueryRequest<I>) -> usize {
+    fn prefetch_cost<I>(list: &[Prefetch<I>]) -> usize {
+        list.iter()
+            .map(|p| read_cost(p.filter.as_ref()) + prefetch_cost(&p.prefetch))
+            .sum()
+    }
+    read_cost(request.filter.as_ref()) + prefetch_cost(&request.prefetch)
+}
+
+/// Bytes of one vector as the storage estimate counts it: 4 per component of a dense vector or of
+/// each row of a multi-vector, 8 per non-zero of a sparse one (an index and a weight).
+fn vector_bytes(vector: &Vector) -> usize {
+    match vector {
+        Vector::Dense(v) => v.len() * 4,
+        Vector::Multi(rows) => rows.iter().map(|r| r.len() * 4).sum(),
+        Vector::Sparse(s) => s.indices.len() * 8,
+    }
+}
+
+/// The collection's vector storage, estimated without reading vectors: every live point counted
+/// with a full row of each dense vector (4 bytes per dimension, as the engine counts vectors for
+/// sealing). A multi-vector counts one row per point and sparse vectors count nothing, since
+/// their sizes vary per point; Qdrant sums its storages' own estimates instead.
+fn estimated_vector_bytes(collection: &Collection) -> Result<usize, Error> {
+    let config = collection.config();
+    let per_point: usize = config.vectors.values().map(|v| v.size * 4).sum();
+    Ok(collection.count(None)?.saturating_mul(per_point))
+}
+
+/// The collection's payloads, JSON-encoded, summed over every live point. It reads every payload:
+/// exact, but a pass over the collection on each checked write (Qdrant caches an estimate).
+fn payload_bytes(collection: &Collection) -> Result<usize, Error> {
+    let mut total = 0usize;
+    let mut offset = None;
+    loop {
+        let page = collection.scroll(&ScrollRequest {
+            filter: None,
+            offset,
+            limit: 4096,
+            with_payload: WithPayload::All,
+            with_vectors: WithVectors::None,
+        })?;
+        total += page
+            .points
+            .iter()
+            .map(|r| json_bytes(r.payload.as_ref()))
+            .sum::<usize>();
+        match page.next_page_offset {
+            Some(next) => offset = Some(next),
+            None => return Ok(total),
+        }
+    }
+}
+
+/// Bytes of a payload as JSON (an absent or empty one counts nothing).
+fn json_bytes(payload: Option<&quiver_engine::point::Payload>) -> usize {
+    match payload {
+        Some(p) if !p.is_empty() => serde_json::to_vec(p).map_or(0, |v| v.len()),
+        _ => 0,
+    }
+}
+
+/// Bytes a payload change may add to each point it selects (a merge is counted whole).
+pub fn payload_op_bytes(op: &quiver_engine::point::PayloadOp) -> usize {
+    use quiver_engine::point::PayloadOp;
+    match op {
+        PayloadOp::Set { payload, .. } | PayloadOp::Overwrite(payload) => json_bytes(Some(payload)),
+        PayloadOp::DeleteKeys(_) | PayloadOp::Clear => 0,
+    }
+}
+
+/// Qdrant writes the limit in megabytes as an `f32`.
+fn megabytes(bytes: usize) -> f32 {
+    bytes as f32 / (1024.0 * 1024.0)
 }
 
 /// Index types that answer a `match` on a value.
@@ -493,4 +870,66 @@ fn max_condition_size(filter: &Filter) -> usize {
         })
         .max()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bucket_starts_full_and_refills_a_minutes_worth_per_minute() {
+        let mut bucket = TokenBucket::new(6);
+        assert!(bucket.try_consume(4).is_ok());
+        assert!(bucket.try_consume(2).is_ok());
+        match bucket.try_consume(1) {
+            Err(Refusal::Wait {
+                available,
+                retry_after,
+            }) => {
+                assert!(available < 0.01, "{available}");
+                // 6 a minute: one token every 10 s.
+                assert_eq!(retry_after, 10);
+            }
+            _ => panic!("an empty bucket refuses"),
+        }
+        // 20 s later two tokens are back, and never more than the minute's worth.
+        bucket.last -= Duration::from_secs(20);
+        assert!(bucket.try_consume(2).is_ok());
+        assert!(bucket.try_consume(1).is_err());
+        bucket.last -= Duration::from_secs(3600);
+        assert!(bucket.try_consume(6).is_ok());
+        assert!(bucket.try_consume(1).is_err());
+        // More than the bucket holds never passes, whatever the wait.
+        assert!(matches!(bucket.try_consume(7), Err(Refusal::TooLarge)));
+    }
+
+    #[test]
+    fn parse_takes_every_field_and_names_unknown_ones() {
+        let config = parse(Some(serde_json::json!({
+            "enabled": true,
+            "max_timeout": 5,
+            "multivector_config": {"m": {"max_vectors": 2}},
+            "sparse_config": null
+        })))
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.max_timeout, Some(5));
+        assert_eq!(config.multivector_config.unwrap()["m"].max_vectors, Some(2));
+        let err = parse(Some(serde_json::json!({"max_mystery": 1}))).unwrap_err();
+        assert!(err.to_string().contains("max_mystery"), "{err}");
+        let err = parse(Some(serde_json::json!({"read_rate_limit": 0}))).unwrap_err();
+        assert!(matches!(err, Error::Validation(_)), "{err}");
+    }
+
+    #[test]
+    fn read_costs_count_filter_conditions() {
+        let filter: Filter = serde_json::from_value(serde_json::json!({"must": [
+            {"key": "a", "match": {"value": 1}},
+            {"should": [{"key": "b", "match": {"value": 2}}, {"key": "c", "match": {"value": 3}}]}
+        ]}))
+        .unwrap();
+        assert_eq!(read_cost(None), 1);
+        assert_eq!(read_cost(Some(&filter)), 4);
+    }
 }

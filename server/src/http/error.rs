@@ -82,6 +82,7 @@ impl ApiError {
                 crate::api::Error::Invalid(_) => StatusCode::BAD_REQUEST,
                 crate::api::Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 crate::api::Error::Forbidden(_) => StatusCode::FORBIDDEN,
+                crate::api::Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 crate::api::Error::Engine(err) => engine_status(err),
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -126,9 +127,37 @@ impl ApiError {
         }
         let mut response = HttpResponse::build(status);
         if status == StatusCode::TOO_MANY_REQUESTS {
-            response.insert_header(("Retry-After", "1"));
+            match self.retry_after() {
+                Some(seconds) => {
+                    response.insert_header(("Retry-After", seconds.to_string()));
+                }
+                // A request larger than the bucket: retrying the same request never helps.
+                None if self.is_rate_limit() => {}
+                None => {
+                    response.insert_header(("Retry-After", "1"));
+                }
+            }
         }
         response.json(body)
+    }
+}
+
+impl ApiError {
+    /// Seconds a strict-mode rate limit asks the client to wait.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Api(crate::api::Error::RateLimited { retry_after, .. }) => *retry_after,
+            ApiError::InOperation { source, .. } => source.retry_after(),
+            _ => None,
+        }
+    }
+
+    fn is_rate_limit(&self) -> bool {
+        match self {
+            ApiError::Api(crate::api::Error::RateLimited { .. }) => true,
+            ApiError::InOperation { source, .. } => source.is_rate_limit(),
+            _ => false,
+        }
     }
 }
 
@@ -217,6 +246,10 @@ mod tests {
             ApiError::BadRequest("x".into()),
             ApiError::Validation("x".into()),
             ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::Api(crate::api::Error::RateLimited {
+                message: "x".into(),
+                retry_after: None,
+            }),
         ];
         for err in user_errors {
             assert!(

@@ -171,6 +171,7 @@ where
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
+            .wrap_fn(strict_timeout)
             .wrap_fn(authenticate)
             .wrap_fn(measure)
     })
@@ -305,6 +306,54 @@ where
             Err(rejected) => Ok(rejected),
         }
     }
+}
+
+/// Middleware: a `timeout` query parameter above the collection's strict-mode `max_timeout` is
+/// Qdrant's 403. Here rather than in each handler because Qdrant accepts `timeout` on every point
+/// route (searches, queries, updates) and Quiver's handlers ignore it otherwise.
+fn strict_timeout<S>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>>
+where
+    S: Service<
+        ServiceRequest,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+    S::Future: 'static,
+{
+    let refusal = timeout_refusal(&req);
+    let call = match refusal {
+        None => Ok(srv.call(req)),
+        Some(err) => Err(req.into_response(err.to_response(0.0))),
+    };
+    async move {
+        match call {
+            Ok(fut) => fut.await,
+            Err(rejected) => Ok(rejected),
+        }
+    }
+}
+
+/// The refusal of a request whose `timeout` its collection's strict mode does not allow.
+fn timeout_refusal(req: &ServiceRequest) -> Option<ApiError> {
+    let mut segments = req.path().strip_prefix("/collections/")?.split('/');
+    let name = segments.next()?;
+    if !matches!(segments.next(), Some("points" | "facet")) {
+        return None;
+    }
+    // A value that is not a number is left to the handler's own parsing.
+    let timeout: usize = req
+        .query_string()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("timeout="))?
+        .parse()
+        .ok()?;
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let collection = state.collection(name).ok()?;
+    let strict = crate::api::strict_mode::StrictMode::of(&collection)?;
+    strict.check_timeout(timeout).err().map(ApiError::from)
 }
 
 /// Middleware: counts requests and their latency per method, route pattern and status.

@@ -203,8 +203,8 @@ fn fields_that_cannot_change_or_are_unknown_are_refused_by_name() {
             "read_fan_out_factor",
         ),
         (
-            json!({"strict_mode_config": {"max_timeout": 10}}),
-            "max_timeout",
+            json!({"strict_mode_config": {"search_max_batchsize": 10}}),
+            "search_max_batchsize",
         ),
         (
             json!({"vectors": {"missing": {"on_disk": true}}}),

@@ -1,8 +1,8 @@
 //! `strict_mode_config`: stored at creation, merged by PATCH, shown by GET, kept across a restart
 //! and in snapshots;
-//! when enabled, each limit Quiver enforces refuses a request over it with Qdrant's 403 (a full
-//! collection with Qdrant's 400) and lets one at the limit through; disabled, nothing is checked;
-//! Qdrant fields Quiver does not enforce are a 400 naming them.
+//! when enabled, each limit refuses a request over it with Qdrant's status (403; 400 for a full
+//! collection, too many bytes, too large a vector; 429 for a spent rate limit) and lets one at the
+//! limit through; disabled, nothing is checked; an unknown field is a 400 naming it.
 
 use serde_json::{json, Value};
 
@@ -84,19 +84,32 @@ fn strict_mode_is_stored_merged_shown_and_survives_a_restart() {
 }
 
 #[test]
-fn unsupported_strict_mode_fields_are_refused_by_name() {
+fn every_qdrant_field_is_stored_and_unknown_ones_are_refused_by_name() {
     let server = QuiverProcess::start(&[]);
     let c = server.client();
-    c.create_single("u", 4, "Dot");
-    for field in [
-        "max_timeout",
-        "read_rate_limit",
-        "write_rate_limit",
-        "max_collection_vector_size_bytes",
-        "max_collection_payload_size_bytes",
-        "max_payload_index_count",
-        "bogus",
-    ] {
+    let strict = json!({
+        "enabled": true,
+        "max_timeout": 3,
+        "read_rate_limit": 100,
+        "write_rate_limit": 50,
+        "max_collection_vector_size_bytes": 1000000,
+        "max_collection_payload_size_bytes": 2000000,
+        "max_payload_index_count": 4,
+        "multivector_config": {"m": {"max_vectors": 8}},
+        "sparse_config": {"s": {"max_length": 16}}
+    });
+    create(&c, "u", strict.clone());
+    let info = c.ok("GET", "/collections/u", None);
+    assert_eq!(info["config"]["strict_mode_config"], strict);
+    // A PATCH replaces the maps it gives and keeps the other fields.
+    let patch = json!({"strict_mode_config": {"sparse_config": {"t": {"max_length": 2}}}});
+    assert_eq!(c.ok("PATCH", "/collections/u", Some(&patch)), json!(true));
+    let info = c.ok("GET", "/collections/u", None);
+    let mut expected = strict.clone();
+    expected["sparse_config"] = json!({"t": {"max_length": 2}});
+    assert_eq!(info["config"]["strict_mode_config"], expected);
+
+    for field in ["bogus", "search_max_batchsize"] {
         let strict = json!({"enabled": true, field: 3});
         let body = json!({"vectors": {"size": 4, "distance": "Dot"}, "strict_mode_config": strict});
         let message = c.err("PUT", "/collections/new", Some(&body), 400);
@@ -105,15 +118,373 @@ fn unsupported_strict_mode_fields_are_refused_by_name() {
         let message = c.err("PATCH", "/collections/u", Some(&patch), 400);
         assert!(message.contains(field), "{field}: {message}");
     }
-    for field in ["multivector_config", "sparse_config"] {
-        let patch = json!({"strict_mode_config": {field: {}}});
-        let message = c.err("PATCH", "/collections/u", Some(&patch), 400);
-        assert!(message.contains(field), "{field}: {message}");
-    }
+    let message = c.err(
+        "PATCH",
+        "/collections/u",
+        Some(&json!({"strict_mode_config": {"multivector_config": {"m": {"max_rows": 2}}}})),
+        400,
+    );
+    assert!(message.contains("max_rows"), "{message}");
+    // A bucket of no tokens would refuse everything: Qdrant's validation refuses it.
+    let message = c.err(
+        "PATCH",
+        "/collections/u",
+        Some(&json!({"strict_mode_config": {"write_rate_limit": 0}})),
+        422,
+    );
+    assert!(message.contains("write_rate_limit"), "{message}");
     let (status, _) = c.call("GET", "/collections/new", None);
     assert_eq!(status, 404);
     let info = c.ok("GET", "/collections/u", None);
-    assert!(info["config"]["strict_mode_config"].is_null(), "{info}");
+    assert_eq!(info["config"]["strict_mode_config"], expected);
+}
+
+/// Status, `Retry-After` and body of a request (the test client hides headers).
+fn with_headers(c: &Client, method: &str, path: &str, body: Value) -> (u16, Option<u64>, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}{}", c.base(), path);
+    let mut response = match method {
+        "PUT" => agent.put(&url).send_json(&body),
+        _ => agent.post(&url).send_json(&body),
+    }
+    .expect("transport");
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let value: Value = response.body_mut().read_json().expect("JSON body");
+    (response.status().as_u16(), retry, value)
+}
+
+#[test]
+fn rate_limits_refuse_with_429_and_count_reads_and_writes_apart() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    create(
+        &c,
+        "r",
+        json!({"enabled": true, "read_rate_limit": 3, "write_rate_limit": 4}),
+    );
+    // Writes: one token per point; a minute's worth passes at once.
+    c.upsert("r", points(0..3));
+    c.upsert("r", points(3..4));
+    let (status, retry, body) = with_headers(
+        &c,
+        "PUT",
+        "/collections/r/points?wait=true",
+        json!({"points": points(4..5)}),
+    );
+    assert_eq!(status, 429, "{body}");
+    let message = body["status"]["error"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "Rate limiting exceeded: Write rate limit exceeded: Operation requires 1 tokens but \
+             only 0.0 were available. Retry after "
+        ),
+        "{message}"
+    );
+    // 4 tokens a minute: one comes back in about 15 s.
+    let retry = retry.expect("Retry-After");
+    assert!((14..=15).contains(&retry), "{retry}");
+    assert!(
+        message.ends_with(&format!("Retry after {retry}s")),
+        "{message}"
+    );
+    // A write larger than the bucket never passes: no Retry-After.
+    let (status, retry, body) = with_headers(
+        &c,
+        "POST",
+        "/collections/r/points/batch",
+        json!({"operations": [{"upsert": {"points": points(10..15)}}]}),
+    );
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(retry, None);
+    assert!(
+        body["status"]["error"].as_str().unwrap().contains(
+            "Write rate limit exceeded, request larger than rate limiter capacity, please try to \
+             split your request"
+        ),
+        "{body}"
+    );
+
+    // Reads have their own bucket, untouched by the writes: a filter costs one token per
+    // condition on top of the request's one.
+    let two = json!({"filter": {"must": [
+        {"key": "color", "match": {"value": "red"}}, {"key": "n", "range": {"gte": 0}}
+    ]}});
+    let page = c.ok("POST", "/collections/r/points/scroll", Some(&two));
+    assert_eq!(page["points"].as_array().unwrap().len(), 4);
+    let (status, retry, body) = with_headers(&c, "POST", "/collections/r/points/count", json!({}));
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["status"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rate limiting exceeded: Read rate limit exceeded: Operation requires 1"),
+        "{body}"
+    );
+    assert!(retry.is_some());
+    for (method, path, body) in [
+        (
+            "POST",
+            "/collections/r/points/search",
+            json!({"vector": [1.0, 0.0, 0.0, 0.0], "limit": 1}),
+        ),
+        ("POST", "/collections/r/points", json!({"ids": [0]})),
+    ] {
+        c.err(method, path, Some(&body), 429);
+    }
+
+    // A new limit starts with full buckets (Qdrant builds new limiters on a config change).
+    let patch = json!({"strict_mode_config": {"read_rate_limit": 2}});
+    assert_eq!(c.ok("PATCH", "/collections/r", Some(&patch)), json!(true));
+    assert_eq!(
+        c.ok("POST", "/collections/r/points/count", Some(&json!({})))["count"],
+        4
+    );
+    c.ok("POST", "/collections/r/points", Some(&json!({"ids": [0]})));
+    c.err(
+        "POST",
+        "/collections/r/points",
+        Some(&json!({"ids": [0]})),
+        429,
+    );
+    // Refused writes stored nothing; with strict mode off nothing is counted.
+    let off = json!({"strict_mode_config": {"enabled": false}});
+    assert_eq!(c.ok("PATCH", "/collections/r", Some(&off)), json!(true));
+    for _ in 0..5 {
+        let count = c.ok("POST", "/collections/r/points/count", Some(&json!({})));
+        assert_eq!(count["count"], 4);
+    }
+}
+
+#[test]
+fn max_timeout_refuses_a_longer_timeout() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    create(&c, "t", json!({"enabled": true, "max_timeout": 10}));
+    c.upsert("t", points(0..2));
+    let search = json!({"vector": [1.0, 0.0, 0.0, 0.0], "limit": 1});
+    c.ok(
+        "POST",
+        "/collections/t/points/search?timeout=10",
+        Some(&search),
+    );
+    c.ok("POST", "/collections/t/points/search", Some(&search));
+    for (path, body) in [
+        ("/collections/t/points/search?timeout=11", search.clone()),
+        (
+            "/collections/t/points/query?timeout=60",
+            json!({"limit": 1}),
+        ),
+        ("/collections/t/points/scroll?timeout=11", json!({})),
+        (
+            "/collections/t/points/delete?timeout=11",
+            json!({"points": [0]}),
+        ),
+    ] {
+        let message = c.err("POST", path, Some(&body), 403);
+        assert!(
+            message.contains(
+                "> 10 for \"timeout\". Help: Reduce the \"timeout\" parameter to or below 10."
+            ),
+            "{path}: {message}"
+        );
+    }
+    assert_eq!(
+        c.ok("POST", "/collections/t/points/count", Some(&json!({})))["count"],
+        2
+    );
+}
+
+#[test]
+fn storage_size_limits_refuse_writes_past_them() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    // 4 dimensions: 16 bytes of vector per point; `{"k":"0123456789"}` is 18 bytes of payload.
+    create(
+        &c,
+        "v",
+        json!({"enabled": true, "max_collection_vector_size_bytes": 64}),
+    );
+    let point = |i: u64| json!({"id": i, "vector": vector(i, 4), "payload": {"k": "0123456789"}});
+    c.upsert("v", json!([point(0), point(1), point(2)]));
+    c.upsert("v", json!([point(3)]));
+    let message = c.err(
+        "PUT",
+        "/collections/v/points",
+        Some(&json!({"points": [point(4)]})),
+        400,
+    );
+    assert!(
+        message.starts_with("Max vector storage size limit of 0.0000610")
+            && message.ends_with("MB reached!"),
+        "{message}"
+    );
+    c.err(
+        "PUT",
+        "/collections/v/points/vectors",
+        Some(&json!({"points": [{"id": 0, "vector": vector(9, 4)}]})),
+        400,
+    );
+    c.err(
+        "POST",
+        "/collections/v/points/batch",
+        Some(&json!({"operations": [{"upsert": {"points": [point(4)]}}]})),
+        400,
+    );
+    assert_eq!(
+        c.ok("POST", "/collections/v/points/count", Some(&json!({})))["count"],
+        4
+    );
+    let kept = c.ok(
+        "POST",
+        "/collections/v/points",
+        Some(&json!({"ids": [0], "with_vector": true})),
+    );
+    let kept: Vec<f32> = serde_json::from_value(kept[0]["vector"].clone()).unwrap();
+    assert_eq!(kept, vector(0, 4));
+
+    create(
+        &c,
+        "p",
+        json!({"enabled": true, "max_collection_payload_size_bytes": 36}),
+    );
+    c.upsert("p", json!([point(0), point(1)]));
+    // No payload adds no payload bytes.
+    c.upsert("p", json!([{"id": 2, "vector": vector(2, 4)}]));
+    let message = c.err(
+        "PUT",
+        "/collections/p/points",
+        Some(&json!({"points": [point(3)]})),
+        400,
+    );
+    assert!(
+        message.starts_with("Max payload storage size limit of")
+            && message.ends_with("MB reached!"),
+        "{message}"
+    );
+    let message = c.err(
+        "POST",
+        "/collections/p/points/payload",
+        Some(&json!({"payload": {"z": 1}, "points": [2]})),
+        400,
+    );
+    assert!(
+        message.contains("Max payload storage size limit"),
+        "{message}"
+    );
+    c.err(
+        "POST",
+        "/collections/p/points/batch",
+        Some(&json!({"operations": [{"set_payload": {"payload": {"z": 1}, "points": [2]}}]})),
+        400,
+    );
+    let kept = c.ok(
+        "POST",
+        "/collections/p/points",
+        Some(&json!({"ids": [0, 2]})),
+    );
+    assert_eq!(kept[0]["payload"], json!({"k": "0123456789"}));
+    assert_eq!(kept[1]["payload"], json!({}));
+    // Removing payload is always allowed, and makes room.
+    let clear = json!({"points": [1]});
+    c.ok("POST", "/collections/p/points/payload/clear", Some(&clear));
+    c.ok(
+        "POST",
+        "/collections/p/points/payload",
+        Some(&json!({"payload": {"z": 1}, "points": [2]})),
+    );
+}
+
+#[test]
+fn multivector_and_sparse_limits_refuse_larger_vectors() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let body = json!({
+        "vectors": {"m": {"size": 2, "distance": "Dot", "multivector_config": {"comparator": "max_sim"}}},
+        "sparse_vectors": {"s": {}},
+        "strict_mode_config": {
+            "enabled": true,
+            "multivector_config": {"m": {"max_vectors": 2}},
+            "sparse_config": {"s": {"max_length": 3}}
+        }
+    });
+    assert_eq!(c.ok("PUT", "/collections/mv", Some(&body)), json!(true));
+    let sparse =
+        |n: u32| json!({"indices": (0..n).collect::<Vec<_>>(), "values": vec![1.0; n as usize]});
+    let rows = |n: usize| json!(vec![[1.0, 0.0]; n]);
+    c.upsert(
+        "mv",
+        json!([{"id": 1, "vector": {"m": rows(2), "s": sparse(3)}}]),
+    );
+    for (path, method, body, needle) in [
+        (
+            "/collections/mv/points",
+            "PUT",
+            json!({"points": [{"id": 2, "vector": {"m": rows(3)}}]}),
+            "Multivector 'm' has a limit of 2 vectors, but 3 were provided!",
+        ),
+        (
+            "/collections/mv/points",
+            "PUT",
+            json!({"points": [{"id": 2, "vector": {"s": sparse(4)}}]}),
+            "Sparse vector 's' has a limit of 3 indices, but 4 were provided!",
+        ),
+        (
+            "/collections/mv/points/vectors",
+            "PUT",
+            json!({"points": [{"id": 1, "vector": {"m": rows(3)}}]}),
+            "Multivector 'm' has a limit of 2 vectors",
+        ),
+        (
+            "/collections/mv/points/batch",
+            "POST",
+            json!({"operations": [{"update_vectors": {"points": [{"id": 1, "vector": {"s": sparse(5)}}]}}]}),
+            "Sparse vector 's' has a limit of 3 indices, but 5 were provided!",
+        ),
+    ] {
+        let message = c.err(method, path, Some(&body), 400);
+        assert!(message.contains(needle), "{path}: {message}");
+    }
+    let kept = c.ok(
+        "POST",
+        "/collections/mv/points",
+        Some(&json!({"ids": [1, 2], "with_vector": true})),
+    );
+    assert_eq!(kept.as_array().unwrap().len(), 1, "{kept}");
+    assert_eq!(kept[0]["vector"]["m"], rows(2));
+}
+
+#[test]
+fn max_payload_index_count_refuses_one_index_more() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    create(
+        &c,
+        "i",
+        json!({"enabled": true, "max_payload_index_count": 1}),
+    );
+    let index = |field: &str| json!({"field_name": field, "field_schema": "keyword"});
+    c.ok("PUT", "/collections/i/index?wait=true", Some(&index("a")));
+    // Replacing the index of a field already indexed adds none.
+    c.ok("PUT", "/collections/i/index?wait=true", Some(&index("a")));
+    forbidden(
+        &c,
+        "PUT",
+        "/collections/i/index",
+        index("b"),
+        "Collection already has the maximum number of payload indices (1). Help: Please delete an \
+         existing index before creating a new one.",
+    );
+    let info = c.ok("GET", "/collections/i", None);
+    let schema = info["payload_schema"].as_object().unwrap();
+    assert_eq!(schema.keys().collect::<Vec<_>>(), ["a"]);
+    c.ok("DELETE", "/collections/i/index/a?wait=true", None);
+    c.ok("PUT", "/collections/i/index?wait=true", Some(&index("b")));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use super::{blocking, resource, respond};
 use crate::api::common::{UpdateResult, WaitParams};
 use crate::api::payload_index::CreateFieldIndex;
+use crate::api::strict_mode::StrictMode;
 use crate::http::state::AppState;
 
 /// Registers the payload index routes.
@@ -36,6 +37,9 @@ pub async fn create_field_index(
         let (field, schema) = body.into_inner().into_parts()?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.check_index_count(&field)?;
+            }
             Ok(UpdateResult::completed(
                 collection.create_payload_index(&field, schema)?,
             ))

@@ -15,7 +15,7 @@ use crate::api::points::{
     parse_order_by, CountRequest, CountResult, DeletePayload, FacetHitOut, FacetRequestDto,
     FacetResponseOut, PointRequest, ScrollRequestDto, ScrollResultOut, SetPayload, UpsertPoints,
 };
-use crate::api::strict_mode::{StrictMode, Use};
+use crate::api::strict_mode::{payload_op_bytes, read_cost, StrictMode, Use};
 use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
 use crate::inference;
@@ -75,6 +75,9 @@ pub async fn upsert_points(
             if let Some(strict) = &strict {
                 strict.check_filter(conditions.update_filter.as_ref(), Use::Write)?;
                 strict.check_growth(&collection, &inserts)?;
+                strict.check_upsert(&collection, &inserts)?;
+                // Qdrant charges one write token per point.
+                strict.charge_write(inserts.len().max(1))?;
             }
             Ok(UpdateResult::completed(
                 collection.upsert_if(inserts, &conditions)?,
@@ -100,6 +103,9 @@ pub async fn retrieve_points(
         state.limits.check_batch(body.ids.len(), "ids")?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.charge_read(body.ids.len().max(1))?;
+            }
             let config = &collection.config();
             let with_vectors = with_vectors(body.with_vector, false);
             let records = collection.retrieve(
@@ -133,6 +139,9 @@ pub async fn get_point(
         let id: PointId = id.parse().map_err(bad_request)?;
         let collection = state.collection(&name)?;
         blocking(move || {
+            if let Some(strict) = StrictMode::of(&collection) {
+                strict.charge_read(1)?;
+            }
             let record = collection
                 .retrieve(&[id], &WithPayload::All, &WithVectors::All)?
                 .into_iter()
@@ -165,6 +174,7 @@ pub async fn delete_points(
         blocking(move || {
             if let Some(strict) = StrictMode::of(&collection) {
                 strict.check_selector(&selector)?;
+                strict.charge_write(strict.selector_cost(&collection, &selector)?)?;
             }
             Ok(UpdateResult::completed(collection.delete(selector)?))
         })
@@ -196,6 +206,7 @@ pub async fn scroll_points(
                     strict.check_limit(limit)?;
                 }
                 strict.check_filter(body.filter.as_ref(), Use::Read)?;
+                strict.charge_read(read_cost(body.filter.as_ref()))?;
             }
             let config = &collection.config();
             let request = ScrollRequest {
@@ -245,6 +256,7 @@ pub async fn facet(
                     strict.check_limit(limit)?;
                 }
                 strict.check_filter(body.filter.as_ref(), Use::Read)?;
+                strict.charge_read(read_cost(body.filter.as_ref()))?;
             }
             let hits = collection.facet(&FacetRequest {
                 key: body.key,
@@ -283,6 +295,7 @@ pub async fn count_points(
             if let Some(strict) = StrictMode::of(&collection) {
                 strict.check_exact(body.exact == Some(true))?;
                 strict.check_filter(body.filter.as_ref(), Use::Read)?;
+                strict.charge_read(read_cost(body.filter.as_ref()))?;
             }
             Ok(CountResult {
                 count: collection.count(body.filter.as_ref())?,
@@ -382,6 +395,9 @@ async fn update_payload(
         blocking(move || {
             if let Some(strict) = StrictMode::of(&collection) {
                 strict.check_selector(&selector)?;
+                let selected = strict.selector_cost(&collection, &selector)?;
+                strict.check_payload_bytes(&collection, selected * payload_op_bytes(&op))?;
+                strict.charge_write(selected)?;
             }
             Ok(UpdateResult::completed(
                 collection.update_payload(selector, op)?,

@@ -26,7 +26,7 @@ use crate::api::search::{
     LookupLocation, QueryBatch, QueryOptions, QueryRequestDto, QueryResponse, QueryTimings,
     SearchBatch, SearchRequestDto, StageTiming,
 };
-use crate::api::strict_mode::{StrictMode, Use};
+use crate::api::strict_mode::{query_cost, read_cost, StrictMode, Use};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::inference::{self, Input};
@@ -133,6 +133,7 @@ fn search_matrix(
     if let Some(strict) = StrictMode::of(collection) {
         strict.check_limit(request.limit)?;
         strict.check_filter(request.filter.as_ref(), Use::Read)?;
+        strict.charge_read(read_cost(request.filter.as_ref()))?;
     }
     Ok(collection.search_matrix(&request)?)
 }
@@ -240,6 +241,7 @@ fn search(
     let request = body.into_request()?;
     if let Some(strict) = StrictMode::of(collection) {
         strict.check_query(&request, true)?;
+        strict.charge_read(query_cost(&request))?;
     }
     state.limits.check_limit(request.limit, request.offset)?;
     let config = &collection.config();
@@ -268,6 +270,7 @@ fn run_query(
     request.filter = without_ids(request.filter, own);
     if let Some(strict) = StrictMode::of(collection) {
         strict.check_query(&request, true)?;
+        strict.charge_read(query_cost(&request))?;
     }
     apply_default_funnel(
         config,
@@ -370,6 +373,7 @@ pub async fn search_groups(
             if let Some(strict) = StrictMode::of(&collection) {
                 strict.check_groups(request.groups, &request.group_by)?;
                 strict.check_query(&request.query, false)?;
+                strict.charge_read(query_cost(&request.query))?;
             }
             state.limits.check_query(&request.query)?;
             let lookup = lookup
@@ -426,6 +430,7 @@ fn run_groups(
     if let Some(strict) = StrictMode::of(collection) {
         strict.check_groups(request.groups, &request.group_by)?;
         strict.check_query(&request.query, false)?;
+        strict.charge_read(query_cost(&request.query))?;
     }
     apply_default_funnel(
         &config,

@@ -55,6 +55,10 @@ pub async fn update_vectors(
                 strict.check_filter(update_filter.as_ref(), Use::Write)?;
             }
             let inserts = inference::resolve_points(&state.models, &collection.config(), drafts)?;
+            if let Some(strict) = &strict {
+                strict.check_vectors(&collection, inserts.iter().map(|p| &p.vectors))?;
+                strict.charge_write(inserts.len().max(1))?;
+            }
             Ok(UpdateResult::completed(
                 collection.update_vectors(point_vectors(inserts), update_filter)?,
             ))
@@ -87,6 +91,7 @@ pub async fn delete_vectors(
         blocking(move || {
             if let Some(strict) = StrictMode::of(&collection) {
                 strict.check_selector(&selector)?;
+                strict.charge_write(strict.selector_cost(&collection, &selector)?)?;
             }
             Ok(UpdateResult::completed(
                 collection.delete_vectors(selector, names)?,
