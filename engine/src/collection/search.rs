@@ -2,13 +2,15 @@
 //!
 //! Per segment: a graph walk when the segment has a graph (and the request is not `exact`), else an
 //! exact scan. A quantized vector's graph walk scores its codes and the original rows rescore the
-//! `limit × oversampling` best (unless the request asks for the codes' scores or to ignore them). With a
-//! filter, a planner counts how many points pass (exactly, from the payload indexes, when they answer
-//! the whole filter; else estimated from a sample); few (or a small
-//! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists are always
-//! scored exactly. Multi-vector (MaxSim) queries use a sealed segment's token store (PLAID) to find
-//! hits, under the same filter planner, and score them exactly over the raw rows; `exact` requests,
-//! candidate lists and the appendable segment scan the raw rows.
+//! `limit × oversampling` best (unless the request asks for the codes' scores or to ignore them).
+//! With a filter, a planner counts how many points pass (exactly, from the payload indexes, when
+//! they answer the whole filter; else estimated from a sample); few (or a small fraction) are
+//! scanned exactly, many are checked inside the graph walk. A scan whose filter the indexes answer
+//! whole scores only the passing points' rows, as Qdrant's plain search iterates its index's
+//! matches. Candidate lists are always scored exactly. Multi-vector (MaxSim) queries use a sealed
+//! segment's token store (PLAID) to find hits, under the same filter planner, and score them
+//! exactly over the raw rows; `exact` requests, candidate lists and the appendable segment scan the
+//! raw rows.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -24,7 +26,7 @@ use super::validate;
 use crate::config::{CollectionConfig, Distance};
 use crate::distance;
 use crate::filter::Filter;
-use crate::index::exact::exact_search;
+use crate::index::exact::{exact_search, exact_search_rows};
 use crate::index::hnsw::GraphView;
 use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::{Candidate, VectorSlab};
@@ -216,6 +218,17 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         (false, true) => Path::Exact,
         (false, false) => Path::Unindexed,
     };
+    // A filter the payload indexes answer whole names its passing points: a scan scores those rows
+    // only, instead of testing every row of the segment.
+    let listed = || -> Option<Vec<u32>> {
+        ctx.filter?;
+        let offs = filter.live_passing(view)?;
+        Some(
+            offs.into_iter()
+                .filter_map(|off| d.point_to_row(off))
+                .collect(),
+        )
+    };
     let found: Vec<Candidate> = match (graph, prefix) {
         (Some((g, slab)), Some(dims)) => {
             let qp = prefix_of(ctx.dist, q, dims);
@@ -241,8 +254,14 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         }
         (None, Some(dims)) if !ctx.rescore => {
             let qp = prefix_of(ctx.dist, q, dims);
-            let hits = (0..d.slab.len() as u32)
-                .filter(|&row| accept(row))
+            let rows: Vec<u32> = match listed() {
+                Some(rows) => rows,
+                None => (0..d.slab.len() as u32)
+                    .filter(|&row| accept(row))
+                    .collect(),
+            };
+            let hits = rows
+                .into_iter()
                 .map(|row| (row, prefix_score(ctx.dist, &qp, d.slab.row(row))))
                 .collect();
             top_k(ctx.dist, hits, ctx.k)
@@ -250,7 +269,10 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
                 .map(|(offset, score)| Candidate { offset, score })
                 .collect()
         }
-        (None, _) => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
+        (None, _) => match listed() {
+            Some(rows) => exact_search_rows(d.slab, ctx.dist, q, ctx.k, &rows),
+            None => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
+        },
     };
     let hits = found
         .into_iter()
@@ -367,13 +389,21 @@ fn search_multi(
             .filter_map(|id| view.find(id))
             .filter_map(score)
             .collect(),
-        // The appendable segment (and one frozen for a seal) is scanned whole: in parallel chunks.
-        None => (0..view.len() as u32)
-            .into_par_iter()
-            .with_min_len(MULTI_SCAN_CHUNK)
-            .filter(|&o| view.is_live(o))
-            .filter_map(score)
-            .collect(),
+        // A filter the payload indexes answer whole lists the points to score; else the segment is
+        // scanned whole. In parallel chunks either way.
+        None => match ctx.filter.and_then(|_| filter.live_passing(view)) {
+            Some(offs) => offs
+                .into_par_iter()
+                .with_min_len(MULTI_SCAN_CHUNK)
+                .filter_map(score)
+                .collect(),
+            None => (0..view.len() as u32)
+                .into_par_iter()
+                .with_min_len(MULTI_SCAN_CHUNK)
+                .filter(|&o| view.is_live(o))
+                .filter_map(score)
+                .collect(),
+        },
     };
     Ok((top_k(ctx.dist, hits, ctx.k), path))
 }
