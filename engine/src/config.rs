@@ -43,7 +43,9 @@ pub struct HnswConfig {
     pub ef_construct: usize,
     /// Default candidate-list size at search time, stored so a reload never resets recall.
     pub ef: usize,
-    /// Segments with fewer points than this are searched exactly and get no graph.
+    /// Segments with fewer points than this are searched exactly and get no graph, and a filter
+    /// expected to pass fewer points of a segment than this is scanned instead of walked (Qdrant's
+    /// `full_scan_threshold`, which its API gives in KiB of vectors; the server converts).
     pub full_scan_threshold: usize,
     /// Serve sealed graphs from their mapped files instead of reading them into memory at open
     /// (Qdrant's `hnsw_config.on_disk`; default false).

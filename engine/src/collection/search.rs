@@ -2,13 +2,21 @@
 //!
 //! Per segment: a graph walk when the segment has a graph (and the request is not `exact`), else an
 //! exact scan. A quantized vector's graph walk scores its codes and the original rows rescore the
-//! `limit × oversampling` best (unless the request asks for the codes' scores or to ignore them). With a
-//! filter, a planner counts how many points pass (exactly, from the payload indexes, when they answer
-//! the whole filter; else estimated from a sample); few (or a small
-//! fraction) are scanned exactly, many are checked inside the graph walk. Candidate lists are always
-//! scored exactly. Multi-vector (MaxSim) queries use a sealed segment's token store (PLAID) to find
-//! hits, under the same filter planner, and score them exactly over the raw rows; `exact` requests,
-//! candidate lists and the appendable segment scan the raw rows.
+//! `limit × oversampling` best (unless the request asks for the codes' scores or to ignore them).
+//!
+//! With a filter, a planner ([`plan_filter`]) chooses between a scan and a graph walk that checks
+//! the filter at each node. When the payload indexes answer the whole filter, they give the exact
+//! number of points that pass, and the scan scores only those points' rows (as Qdrant's plain
+//! search iterates its index's matches): fewer points than the vector's `full_scan_threshold` (in
+//! points; the server converts Qdrant's KiB of vectors with the vector's dimension) are scanned,
+//! as Qdrant decides. Otherwise the count is estimated from a sample and a scan reads every point's
+//! payload, so up to a fixed 2,000 points are scanned. Under 5 % of the segment is scanned either
+//! way. Candidate lists are always scored exactly.
+//!
+//! Multi-vector (MaxSim) queries use a sealed segment's token store (PLAID) to find hits, under the
+//! same planner (with a fixed count, [`MULTI_FILTER_EXACT_MAX_POINTS`], for the indexed case), and
+//! score them exactly over the raw rows; `exact` requests, candidate lists and the appendable segment
+//! scan the raw rows.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -24,7 +32,7 @@ use super::validate;
 use crate::config::{CollectionConfig, Distance};
 use crate::distance;
 use crate::filter::Filter;
-use crate::index::exact::exact_search;
+use crate::index::exact::{exact_search, exact_search_rows};
 use crate::index::hnsw::GraphView;
 use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::{Candidate, VectorSlab};
@@ -40,10 +48,16 @@ use crate::{Error, Result};
 const MULTI_SCAN_CHUNK: usize = 32;
 /// Points sampled to estimate a filter's selectivity.
 const FILTER_SAMPLE: usize = 1_000;
-/// A filter expected to pass at most this many points of a segment is scanned exactly.
-const FILTER_EXACT_MAX_POINTS: usize = 2_000;
-/// A filter expected to pass less than this fraction of a segment is scanned exactly (a graph walk
-/// would visit many rejected nodes per accepted one).
+/// A filter the payload indexes do not answer whole, expected to pass at most this many points of a
+/// segment, is scanned exactly (see [`plan_filter`]).
+const FILTER_PAYLOAD_SCAN_MAX_POINTS: usize = 2_000;
+/// A multi-vector filter the indexes answer, passing fewer points than this, is scanned exactly. Not
+/// the vector's `full_scan_threshold`: that counts dense rows, and a MaxSim over a point's tokens
+/// costs tens of them, so a point count tuned for dense scans would send too many points to a scan.
+const MULTI_FILTER_EXACT_MAX_POINTS: usize = 2_000;
+/// A filter expected to pass less than this fraction of a segment is scanned exactly whatever its
+/// count: a graph walk would visit many rejected nodes per accepted one, and without payload-aware
+/// links the accepted ones fall apart into islands the walk cannot reach.
 const FILTER_EXACT_MAX_FRACTION: f64 = 0.05;
 
 /// One segment's best offsets with their scores, and how it was searched.
@@ -119,6 +133,8 @@ struct Ctx<'a> {
     oversampling: f64,
     /// Walk on the rows even where codes exist.
     ignore_quantization: bool,
+    /// A filter expected to pass fewer points of a segment than this is scanned exactly.
+    full_scan_threshold: usize,
 }
 
 /// SplitMix64: a cheap, well-mixed sequence for sampling offsets without aliasing on periodic data.
@@ -156,19 +172,38 @@ pub(crate) fn estimate_pass_fraction(view: &View<'_>, filter: &SegmentFilter<'_>
     }
 }
 
-/// Chooses how to run a filtered search over a segment with a graph: from the exact number of points
-/// that pass when the payload indexes answer the whole filter, else from a sample.
-pub(crate) fn plan_filter(view: &View<'_>, filter: &SegmentFilter<'_>) -> FilterPlan {
+/// Chooses how to run a filtered search over a segment with a graph.
+///
+/// When the payload indexes answer the whole filter, they give the exact number of live points that
+/// pass, and a scan scores those rows only: fewer than `threshold` (the vector's
+/// `full_scan_threshold`, in points) are scanned, more are checked inside the graph walk. This is
+/// Qdrant's rule: its HNSW index scans when the upper bound of its cardinality estimate is under
+/// `full_scan_threshold` (its KiB of vectors, in points), walks the graph when the lower bound is
+/// over it, and samples in between; an exact count is both bounds at once.
+///
+/// Otherwise the count is estimated from a sample, and a scan must read the payload of every point
+/// of the segment whatever the count, so a larger threshold buys no cheaper scan: a count up to
+/// [`FILTER_PAYLOAD_SCAN_MAX_POINTS`] is scanned, whatever the threshold. Measured on 30,000 random
+/// 384-d vectors with 10 % passing an unindexed filter, scanning under Qdrant's default threshold
+/// (6,666 such points) ran at 24 QPS against 150 for the walk.
+///
+/// Either way, less than [`FILTER_EXACT_MAX_FRACTION`] of the segment is scanned.
+pub(crate) fn plan_filter(
+    view: &View<'_>,
+    filter: &SegmentFilter<'_>,
+    threshold: usize,
+) -> FilterPlan {
     let live = view.live_count();
-    let (frac, expected) = match filter.live_pass_count(view) {
-        Some(count) if live > 0 => (count as f64 / live as f64, count as f64),
-        Some(_) => (0.0, 0.0),
+    let fraction = |count: f64| if live > 0 { count / live as f64 } else { 0.0 };
+    let (frac, scan) = match filter.live_pass_count(view) {
+        Some(count) => (fraction(count as f64), count < threshold),
         None => {
             let frac = estimate_pass_fraction(view, filter);
-            (frac, frac * live as f64)
+            let expected = frac * live as f64;
+            (frac, expected <= FILTER_PAYLOAD_SCAN_MAX_POINTS as f64)
         }
     };
-    if expected <= FILTER_EXACT_MAX_POINTS as f64 || frac < FILTER_EXACT_MAX_FRACTION {
+    if scan || frac < FILTER_EXACT_MAX_FRACTION {
         FilterPlan::Exact
     } else {
         FilterPlan::Graph
@@ -209,12 +244,25 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         None => view.graph(ctx.name).map(|g| (g, d.slab)),
     };
     let graph = indexed.filter(|_| {
-        !ctx.exact && (ctx.filter.is_none() || plan_filter(view, &filter) == FilterPlan::Graph)
+        !ctx.exact
+            && (ctx.filter.is_none()
+                || plan_filter(view, &filter, ctx.full_scan_threshold) == FilterPlan::Graph)
     });
     let path = match (graph.is_some(), indexed.is_some() || ctx.exact) {
         (true, _) => Path::Index,
         (false, true) => Path::Exact,
         (false, false) => Path::Unindexed,
+    };
+    // A filter the payload indexes answer whole names its passing points: a scan scores those rows
+    // only, instead of testing every row of the segment.
+    let listed = || -> Option<Vec<u32>> {
+        ctx.filter?;
+        let offs = filter.live_passing(view)?;
+        Some(
+            offs.into_iter()
+                .filter_map(|off| d.point_to_row(off))
+                .collect(),
+        )
     };
     let found: Vec<Candidate> = match (graph, prefix) {
         (Some((g, slab)), Some(dims)) => {
@@ -241,8 +289,14 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         }
         (None, Some(dims)) if !ctx.rescore => {
             let qp = prefix_of(ctx.dist, q, dims);
-            let hits = (0..d.slab.len() as u32)
-                .filter(|&row| accept(row))
+            let rows: Vec<u32> = match listed() {
+                Some(rows) => rows,
+                None => (0..d.slab.len() as u32)
+                    .filter(|&row| accept(row))
+                    .collect(),
+            };
+            let hits = rows
+                .into_iter()
                 .map(|row| (row, prefix_score(ctx.dist, &qp, d.slab.row(row))))
                 .collect();
             top_k(ctx.dist, hits, ctx.k)
@@ -250,7 +304,10 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
                 .map(|(offset, score)| Candidate { offset, score })
                 .collect()
         }
-        (None, _) => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
+        (None, _) => match listed() {
+            Some(rows) => exact_search_rows(d.slab, ctx.dist, q, ctx.k, &rows),
+            None => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
+        },
     };
     let hits = found
         .into_iter()
@@ -331,7 +388,9 @@ fn search_multi(
         Some(_) => None,
     };
     if let Some(store) = store.filter(|_| !ctx.exact) {
-        if ctx.filter.is_none() || plan_filter(view, &filter) == FilterPlan::Graph {
+        if ctx.filter.is_none()
+            || plan_filter(view, &filter, MULTI_FILTER_EXACT_MAX_POINTS) == FilterPlan::Graph
+        {
             let accept = |off: u32| view.is_live(off) && filter.passes(view, off);
             // The store's exact stage ranks its `n_full_scores` candidates on compressed tokens, where
             // near-ties flip under quantisation noise. All of them go on to the raw rows (cheap: they
@@ -367,13 +426,21 @@ fn search_multi(
             .filter_map(|id| view.find(id))
             .filter_map(score)
             .collect(),
-        // The appendable segment (and one frozen for a seal) is scanned whole: in parallel chunks.
-        None => (0..view.len() as u32)
-            .into_par_iter()
-            .with_min_len(MULTI_SCAN_CHUNK)
-            .filter(|&o| view.is_live(o))
-            .filter_map(score)
-            .collect(),
+        // A filter the payload indexes answer whole lists the points to score; else the segment is
+        // scanned whole. In parallel chunks either way.
+        None => match ctx.filter.and_then(|_| filter.live_passing(view)) {
+            Some(offs) => offs
+                .into_par_iter()
+                .with_min_len(MULTI_SCAN_CHUNK)
+                .filter_map(score)
+                .collect(),
+            None => (0..view.len() as u32)
+                .into_par_iter()
+                .with_min_len(MULTI_SCAN_CHUNK)
+                .filter(|&o| view.is_live(o))
+                .filter_map(score)
+                .collect(),
+        },
     };
     Ok((top_k(ctx.dist, hits, ctx.k), path))
 }
@@ -396,6 +463,7 @@ pub(crate) fn search_traced(
         return super::sparse_search::search_traced(config, set, req, sparse);
     }
     let params = config.vector(&req.using)?;
+    let hnsw = config.hnsw_for(&req.using);
     check_with_vectors(config, &req.with_vectors)?;
     let query = validate::query(&req.using, params, &req.query)?;
     field_index::warm(set, req.filter.as_ref());
@@ -414,7 +482,7 @@ pub(crate) fn search_traced(
         name: &req.using,
         dist: params.distance,
         k,
-        ef: req.ef.unwrap_or(config.hnsw_for(&req.using).ef).max(k),
+        ef: req.ef.unwrap_or(hnsw.ef).max(k),
         exact: req.exact,
         filter: req.filter.as_ref(),
         schema: &set.schema,
@@ -424,6 +492,7 @@ pub(crate) fn search_traced(
         rescore: req.rescore,
         oversampling: req.oversampling.unwrap_or(1.0),
         ignore_quantization: req.ignore_quantization,
+        full_scan_threshold: hnsw.full_scan_threshold,
     };
     let flat: Vec<f32> = match &query {
         QueryVector::Multi(rows) => rows.concat(),
@@ -531,8 +600,12 @@ mod tests {
         let schema = PayloadSchema::new();
         let selective = SegmentFilter::new(&view, Some(&selective), &schema);
         let broad = SegmentFilter::new(&view, Some(&broad), &schema);
-        assert_eq!(plan_filter(&view, &selective), FilterPlan::Exact);
-        assert_eq!(plan_filter(&view, &broad), FilterPlan::Graph);
+        // About 200 and 10,000 of the 20,000 points pass. Estimated from a sample (there is no index),
+        // a scan would read the payload of every point, so the threshold does not move the plan.
+        for threshold in [10, 1_000, 1_000_000] {
+            assert_eq!(plan_filter(&view, &selective, threshold), FilterPlan::Exact);
+            assert_eq!(plan_filter(&view, &broad, threshold), FilterPlan::Graph);
+        }
         let frac = estimate_pass_fraction(&view, &broad);
         assert!((frac - 0.5).abs() < 0.06, "{frac}");
     }

@@ -150,10 +150,17 @@ impl Segment<'_> {
             return (hits, Path::Candidates);
         }
         let scan = |path| {
-            let hits = (0..view.len() as u32)
-                .filter(|&o| view.is_live(o))
-                .filter_map(|off| self.score(view, &filter, off))
-                .collect();
+            // A filter the payload indexes answer whole lists the points to score.
+            let hits = match self.filter.and_then(|_| filter.live_passing(view)) {
+                Some(offs) => offs
+                    .into_iter()
+                    .filter_map(|off| self.score(view, &filter, off))
+                    .collect(),
+                None => (0..view.len() as u32)
+                    .filter(|&o| view.is_live(o))
+                    .filter_map(|off| self.score(view, &filter, off))
+                    .collect(),
+            };
             (hits, path)
         };
         let Some(index) = view.sparse_index(self.name) else {

@@ -410,6 +410,9 @@ impl OptimizersConfigDiff {
     }
 }
 
+/// Qdrant's default `hnsw_config.full_scan_threshold`, in KiB of vectors.
+const DEFAULT_FULL_SCAN_THRESHOLD_KIB: usize = 10_000;
+
 /// Bytes of one vector of this dimension (the unit conversion for `full_scan_threshold`).
 fn vector_bytes(dim: usize) -> usize {
     dim.max(1) * std::mem::size_of::<f32>()
@@ -528,7 +531,6 @@ impl CreateCollection {
                 map
             }
         };
-        let defaults = HnswConfig::default();
         // Per-vector KiB thresholds need each vector's dimension, so params are translated first.
         let mut params = BTreeMap::new();
         for (name, dto) in named {
@@ -559,6 +561,16 @@ impl CreateCollection {
             .iter()
             .map(|(k, (p, _))| (k.clone(), p.clone()))
             .collect();
+        // Qdrant's default is 10,000 KiB of vectors, not a number of points: converted like a
+        // threshold the user sets, a collection created without one plans filtered searches (and
+        // leaves small segments without a graph) as Qdrant's would.
+        let defaults = HnswConfig {
+            full_scan_threshold: kib_to_points(
+                DEFAULT_FULL_SCAN_THRESHOLD_KIB,
+                reference_dim(&plain),
+            ),
+            ..HnswConfig::default()
+        };
         let collection_hnsw = match &self.hnsw_config {
             Some(diff) => apply_hnsw(&defaults, diff, reference_dim(&plain)),
             None => defaults,
@@ -931,6 +943,21 @@ mod tests {
             },
         );
         assert_eq!(out.config.hnsw_config.full_scan_threshold, 1000);
+    }
+
+    #[test]
+    fn full_scan_threshold_defaults_to_qdrants_10000_kib_of_vectors() {
+        // 10,000 KiB of 384-d f32 vectors: 6,666 of them, where the engine's own default is 1,000.
+        let c = parse(r#"{"vectors": {"size": 384, "distance": "Cosine"}}"#).unwrap();
+        assert_eq!(c.hnsw_config.full_scan_threshold, 6_666);
+        let c =
+            parse(r#"{"vectors": {"size": 64, "distance": "Cosine"}, "hnsw_config": {"m": 8}}"#)
+                .unwrap();
+        assert_eq!(c.hnsw_config.full_scan_threshold, 40_000);
+        assert_eq!(c.hnsw_config.m, 8);
+        // Set, it is taken as set.
+        let c = parse(r#"{"vectors": {"size": 64, "distance": "Cosine"}, "hnsw_config": {"full_scan_threshold": 10}}"#).unwrap();
+        assert_eq!(c.hnsw_config.full_scan_threshold, 40);
     }
 
     #[test]

@@ -466,6 +466,22 @@ impl<'f> SegmentFilter<'f> {
         )
     }
 
+    /// The live offsets of `view` (the view it was prepared for) that pass, ascending, when the
+    /// indexes answer the whole filter: what a selective scan visits instead of every offset.
+    pub fn live_passing(&self, view: &View<'_>) -> Option<Vec<u32>> {
+        let passing = self.passing()?;
+        let dead = view.deleted().words();
+        let mut out = Vec::new();
+        for (i, &w) in passing.words().iter().enumerate() {
+            let mut w = w & !dead.get(i).copied().unwrap_or(0);
+            while w != 0 {
+                out.push((i * 64) as u32 + w.trailing_zeros());
+                w &= w - 1;
+            }
+        }
+        Some(out)
+    }
+
     /// Whether the point at `off` of `view` (the view it was prepared for) passes.
     pub fn passes(&self, view: &View<'_>, off: u32) -> bool {
         let Some(filter) = self.filter else {
