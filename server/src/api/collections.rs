@@ -411,14 +411,14 @@ impl OptimizersConfigDiff {
 }
 
 /// Qdrant's default `hnsw_config.full_scan_threshold`, in KiB of vectors.
-const DEFAULT_FULL_SCAN_THRESHOLD_KIB: usize = 10_000;
+pub(crate) const DEFAULT_FULL_SCAN_THRESHOLD_KIB: usize = 10_000;
 
 /// Bytes of one vector of this dimension (the unit conversion for `full_scan_threshold`).
 fn vector_bytes(dim: usize) -> usize {
     dim.max(1) * std::mem::size_of::<f32>()
 }
 
-fn kib_to_points(kib: usize, dim: usize) -> usize {
+pub(crate) fn kib_to_points(kib: usize, dim: usize) -> usize {
     (kib.saturating_mul(1024) / vector_bytes(dim)).max(1)
 }
 

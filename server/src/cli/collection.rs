@@ -8,6 +8,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use quiver_engine::config::MultiVectorConfig;
 use quiver_engine::{CollectionConfig, Distance, HnswConfig, VectorParams};
 
+use crate::api::collections::{kib_to_points, DEFAULT_FULL_SCAN_THRESHOLD_KIB};
+
 use super::{open_collections, GlobalArgs};
 
 /// Collection subcommands.
@@ -128,7 +130,11 @@ fn build_config(args: CreateArgs) -> Result<CollectionConfig> {
     }
     let size = args.size.context("--size is required")?;
     let mut config = CollectionConfig::single(size, args.distance.into());
-    let defaults = HnswConfig::default();
+    // The same default as a collection created over HTTP: Qdrant's 10,000 KiB of vectors.
+    let defaults = HnswConfig {
+        full_scan_threshold: kib_to_points(DEFAULT_FULL_SCAN_THRESHOLD_KIB, size),
+        ..HnswConfig::default()
+    };
     config.hnsw_config = HnswConfig {
         m: args.m.unwrap_or(defaults.m),
         ef_construct: args.ef_construct.unwrap_or(defaults.ef_construct),

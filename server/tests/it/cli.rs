@@ -116,6 +116,15 @@ fn errors_name_the_problem() {
     );
 
     ok(quiver(&data, &["collection", "create", "v", "--size", "2"]));
+    // The CLI's default full-scan threshold is the API's: Qdrant's 10,000 KiB of vectors, here of
+    // 8 bytes each.
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(quiver(&data, &["collection", "info", "v"]))).unwrap();
+    assert_eq!(
+        info["config"]["hnsw_config"]["full_scan_threshold"],
+        10_000 * 1024 / 8,
+        "{info}"
+    );
     let out = quiver(&data, &["search", "-c", "v", "--vector", "[1, 2, 3]"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("dimension"), "{err}");
