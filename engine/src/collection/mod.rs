@@ -953,7 +953,7 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// The background optimizer: seals full segments and vacuums, so upserts never wait for an index build.
+/// The background optimizer: seals full segments, vacuums and merges, so upserts never wait for an index build.
 fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("quiver-optimize-{}", shared.name))
@@ -966,7 +966,11 @@ fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
                 }
                 let set = shared.snapshot();
                 let full = shared.seal_due(&set);
-                if !(full || !set.frozen.is_empty() || shared.vacuum_wanted(&set)) {
+                if !(full
+                    || !set.frozen.is_empty()
+                    || shared.vacuum_wanted(&set)
+                    || shared.merge_wanted(&set))
+                {
                     continue;
                 }
                 drop(set);

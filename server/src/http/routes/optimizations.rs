@@ -187,6 +187,7 @@ fn optimizer(kind: OptimizationKind) -> &'static str {
     match kind {
         OptimizationKind::Seal => "seal",
         OptimizationKind::Vacuum => "vacuum",
+        OptimizationKind::Merge => "merge",
     }
 }
 
