@@ -847,12 +847,14 @@ impl Collection {
         matrix::matrix(&self.shared.config(), &set, request)
     }
 
-    /// Seals the appendable segment now (builds its index) and trims the WAL.
+    /// Seals the appendable segment now (builds its index) and trims the WAL; then vacuums and merges
+    /// what is due, as the background optimizer would.
     pub fn flush(&self) -> Result<()> {
         self.shared.optimize(true).map(|_| ())
     }
 
-    /// Rewrites sealed segments whose deleted fraction passes the threshold. Returns how many.
+    /// Rewrites sealed segments whose deleted fraction passes the threshold (then merges what is due).
+    /// Returns how many were vacuumed.
     pub fn vacuum(&self) -> Result<usize> {
         // Sealing first persists pending tombstones, which is what a vacuum may drop.
         self.shared.optimize(true)
@@ -897,7 +899,7 @@ impl Collection {
         }
     }
 
-    /// The seal or vacuum running now with its progress, the last few finished, and what is queued.
+    /// The seal, vacuum or merge running now with its progress, the last few finished, and what is queued.
     pub fn optimizations(&self) -> OptimizationsReport {
         let set = self.shared.snapshot();
         self.shared.optimizations_report(&set)

@@ -43,13 +43,13 @@ pub enum OptimizationStatus {
     Failed(String),
 }
 
-/// One seal or vacuum.
+/// One seal, vacuum or merge.
 #[derive(Clone, Debug)]
 pub struct Optimization {
     /// The id of the first segment it writes (the segment a vacuum that keeps no point would have
     /// written, too).
     pub id: u64,
-    /// Seal or vacuum.
+    /// Seal, vacuum or merge.
     pub kind: OptimizationKind,
     /// The segments it reads.
     pub segments: Vec<SegmentRef>,
@@ -68,7 +68,7 @@ pub struct Optimization {
 /// An optimization the optimizer would start next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingOptimization {
-    /// Seal or vacuum.
+    /// Seal, vacuum or merge.
     pub kind: OptimizationKind,
     /// The segments it would read.
     pub segments: Vec<SegmentRef>,
@@ -77,7 +77,7 @@ pub struct PendingOptimization {
 /// [`crate::Collection::optimizations`].
 #[derive(Clone, Debug, Default)]
 pub struct OptimizationsReport {
-    /// The seal or vacuum running now, if any.
+    /// The seal, vacuum or merge running now, if any.
     pub running: Option<Optimization>,
     /// Finished ones, newest first, at most [`COMPLETED_KEPT`].
     pub completed: Vec<Optimization>,

@@ -103,7 +103,7 @@ pub(crate) struct Shared {
     /// Orders writes: WAL order is apply order.
     pub writer: Mutex<()>,
     pub segments: RwLock<Arc<SegmentSet>>,
-    /// Serialises seals and vacuums; holds the current manifest.
+    /// Serialises seals, vacuums and merges; holds the current manifest.
     pub optimizer: Mutex<Manifest>,
     pub optimizing: AtomicBool,
     /// The running optimization and the recent finished ones.

@@ -615,7 +615,7 @@ impl CreateCollection {
 /// `GET /collections/{name}`: Qdrant's `CollectionInfo`, with Quiver's counters added.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CollectionInfoOut {
-    /// `green`, or `yellow` while a seal or vacuum runs.
+    /// `green`, or `yellow` while a seal, vacuum or merge runs.
     pub status: &'static str,
     /// Always `ok`.
     pub optimizer_status: &'static str,
