@@ -783,6 +783,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn merge_targets_default_as_qdrant_and_old_configs_load() {
+        // A config written before the merge optimizer existed has neither field.
+        let old: OptimizerConfig =
+            serde_json::from_str(r#"{"segment_max_points": 10, "deleted_threshold": 0.3}"#)
+                .unwrap();
+        assert_eq!(old.default_segment_number, None);
+        assert_eq!(old.max_segment_size, None);
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.optimizer_config = old;
+        assert!((2..=8).contains(&c.target_segments()));
+        let kib = c.max_segment_size_kib();
+        assert!(
+            (DEFAULT_MAX_SEGMENT_PER_CPU_KIB..=8 * DEFAULT_MAX_SEGMENT_PER_CPU_KIB).contains(&kib)
+        );
+        c.optimizer_config.default_segment_number = Some(0);
+        assert!((2..=8).contains(&c.target_segments()));
+        c.optimizer_config.default_segment_number = Some(5);
+        c.optimizer_config.max_segment_size = Some(100);
+        assert_eq!((c.target_segments(), c.max_segment_size_kib()), (5, 100));
+        // Unset fields stay out of config.json.
+        let json = serde_json::to_value(CollectionConfig::single(4, Distance::Dot)).unwrap();
+        assert!(json["optimizer_config"]
+            .get("default_segment_number")
+            .is_none());
+        c.optimizer_config.max_segment_size = Some(0);
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
     fn indexing_threshold_seals_by_kib_of_vectors() {
         let mut c = CollectionConfig::single(4, Distance::Dot);
         c.optimizer_config.segment_max_points = 1_000;
