@@ -201,6 +201,16 @@ pub struct OptimizerConfig {
     /// else only `segment_max_points` seals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexing_threshold: Option<usize>,
+    /// Sealed segments the merge optimizer keeps the collection at (Qdrant's
+    /// `default_segment_number`): past it, the smallest are merged. `None` or 0: half the CPUs,
+    /// clamped to 2..=8, as Qdrant picks it (see [`CollectionConfig::target_segments`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_segment_number: Option<usize>,
+    /// KiB of vectors (counted as `indexing_threshold` counts them) a merged segment stays under
+    /// (Qdrant's `max_segment_size`). `None`: [`DEFAULT_MAX_SEGMENT_PER_CPU_KIB`] per CPU, CPUs
+    /// clamped to 1..=8, as Qdrant derives it from its indexing threads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_segment_size: Option<usize>,
 }
 
 impl Default for OptimizerConfig {
@@ -209,16 +219,26 @@ impl Default for OptimizerConfig {
             segment_max_points: 50_000,
             deleted_threshold: 0.2,
             indexing_threshold: None,
+            default_segment_number: None,
+            max_segment_size: None,
         }
     }
+}
+
+/// Qdrant's default `max_segment_size` per indexing thread, in KiB.
+pub const DEFAULT_MAX_SEGMENT_PER_CPU_KIB: usize = 256_000;
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// KiB of vectors that seal the appendable segment of a collection with a multi-vector when its
 /// `indexing_threshold` is unset: about 43,000 token rows of 384 dims. The appendable segment answers
 /// by exact MaxSim over every token, which favours small; but each sealed segment adds its own centroid
-/// scoring and candidate rescoring to every query, and nothing merges sealed segments yet, which favours
-/// large. On 20,000 MiniLM documents (363k tokens) 4 MiB left 105 segments and 226 ms a query, 16 MiB
-/// 32 segments and 73 ms, 64 MiB 9 segments and 33 ms (`docs/benchmarks.md`).
+/// scoring and candidate rescoring to every query, which favours large (the merge optimizer later
+/// brings their number down to the target). Before merging, on 20,000 MiniLM documents (363k tokens)
+/// 4 MiB left 105 segments and 226 ms a query, 16 MiB 32 segments and 73 ms, 64 MiB 9 segments and
+/// 33 ms (`docs/benchmarks.md`).
 pub const DEFAULT_MULTIVECTOR_INDEXING_THRESHOLD_KIB: usize = 65_536;
 
 /// The task a bound vector embeds with when neither the binding nor the request names one.
@@ -606,6 +626,11 @@ impl CollectionConfig {
                 "optimizer segment_max_points must be at least 1".into(),
             ));
         }
+        if self.optimizer_config.max_segment_size == Some(0) {
+            return Err(Error::InvalidInput(
+                "optimizer max_segment_size must be at least 1".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.optimizer_config.deleted_threshold) {
             return Err(Error::InvalidInput(
                 "optimizer deleted_threshold must be between 0 and 1".into(),
@@ -773,6 +798,26 @@ impl CollectionConfig {
         self.sparse_vectors.get(name)
     }
 
+    /// Sealed segments the merge optimizer aims for ([`OptimizerConfig::default_segment_number`]).
+    /// Qdrant's default: one segment per two CPUs balances one query's latency (segments are searched
+    /// in turn, each paying its own graph entry and rescoring) against throughput.
+    pub fn target_segments(&self) -> usize {
+        match self.optimizer_config.default_segment_number {
+            Some(n) if n > 0 => n,
+            _ => (num_cpus() / 2).clamp(2, 8),
+        }
+    }
+
+    /// KiB of vectors a merge may produce ([`OptimizerConfig::max_segment_size`]).
+    pub fn max_segment_size_kib(&self) -> usize {
+        match self.optimizer_config.max_segment_size {
+            Some(kib) => kib,
+            None => num_cpus()
+                .clamp(1, 8)
+                .saturating_mul(DEFAULT_MAX_SEGMENT_PER_CPU_KIB),
+        }
+    }
+
     /// Whether the sealed segment `segment` holds this collection's vector `name`: the name is one of
     /// its vectors, and the segment is not older than the vector.
     pub fn segment_holds(&self, name: &str, segment: u64) -> bool {
@@ -799,6 +844,35 @@ impl CollectionConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_targets_default_as_qdrant_and_old_configs_load() {
+        // A config written before the merge optimizer existed has neither field.
+        let old: OptimizerConfig =
+            serde_json::from_str(r#"{"segment_max_points": 10, "deleted_threshold": 0.3}"#)
+                .unwrap();
+        assert_eq!(old.default_segment_number, None);
+        assert_eq!(old.max_segment_size, None);
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.optimizer_config = old;
+        assert!((2..=8).contains(&c.target_segments()));
+        let kib = c.max_segment_size_kib();
+        assert!(
+            (DEFAULT_MAX_SEGMENT_PER_CPU_KIB..=8 * DEFAULT_MAX_SEGMENT_PER_CPU_KIB).contains(&kib)
+        );
+        c.optimizer_config.default_segment_number = Some(0);
+        assert!((2..=8).contains(&c.target_segments()));
+        c.optimizer_config.default_segment_number = Some(5);
+        c.optimizer_config.max_segment_size = Some(100);
+        assert_eq!((c.target_segments(), c.max_segment_size_kib()), (5, 100));
+        // Unset fields stay out of config.json.
+        let json = serde_json::to_value(CollectionConfig::single(4, Distance::Dot)).unwrap();
+        assert!(json["optimizer_config"]
+            .get("default_segment_number")
+            .is_none());
+        c.optimizer_config.max_segment_size = Some(0);
+        assert!(c.validate().is_err());
+    }
 
     #[test]
     fn indexing_threshold_seals_by_kib_of_vectors() {

@@ -368,7 +368,7 @@ pub struct CollectionInfo {
     pub wal_bytes: u64,
     /// Bytes of all the collection's files on disk.
     pub disk_bytes: u64,
-    /// True while a seal or vacuum runs.
+    /// True while a seal, vacuum or merge runs.
     pub optimizing: bool,
     /// The payload indexes, by field, with the live points each covers.
     pub payload_schema: std::collections::BTreeMap<String, crate::payload_schema::PayloadIndexInfo>,

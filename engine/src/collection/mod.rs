@@ -847,12 +847,14 @@ impl Collection {
         matrix::matrix(&self.shared.config(), &set, request)
     }
 
-    /// Seals the appendable segment now (builds its index) and trims the WAL.
+    /// Seals the appendable segment now (builds its index) and trims the WAL; then vacuums and merges
+    /// what is due, as the background optimizer would.
     pub fn flush(&self) -> Result<()> {
         self.shared.optimize(true).map(|_| ())
     }
 
-    /// Rewrites sealed segments whose deleted fraction passes the threshold. Returns how many.
+    /// Rewrites sealed segments whose deleted fraction passes the threshold (then merges what is due).
+    /// Returns how many were vacuumed.
     pub fn vacuum(&self) -> Result<usize> {
         // Sealing first persists pending tombstones, which is what a vacuum may drop.
         self.shared.optimize(true)
@@ -897,7 +899,7 @@ impl Collection {
         }
     }
 
-    /// The seal or vacuum running now with its progress, the last few finished, and what is queued.
+    /// The seal, vacuum or merge running now with its progress, the last few finished, and what is queued.
     pub fn optimizations(&self) -> OptimizationsReport {
         let set = self.shared.snapshot();
         self.shared.optimizations_report(&set)
@@ -953,7 +955,7 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
-/// The background optimizer: seals full segments and vacuums, so upserts never wait for an index build.
+/// The background optimizer: seals full segments, vacuums and merges, so upserts never wait for an index build.
 fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("quiver-optimize-{}", shared.name))
@@ -966,7 +968,11 @@ fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
                 }
                 let set = shared.snapshot();
                 let full = shared.seal_due(&set);
-                if !(full || !set.frozen.is_empty() || shared.vacuum_wanted(&set)) {
+                if !(full
+                    || !set.frozen.is_empty()
+                    || shared.vacuum_wanted(&set)
+                    || shared.merge_wanted(&set))
+                {
                     continue;
                 }
                 drop(set);

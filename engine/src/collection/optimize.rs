@@ -1,11 +1,13 @@
-//! Sealing and vacuuming: turning in-memory rows into immutable indexed segments, and rewriting segments
-//! whose tombstones pass the threshold.
+//! Sealing, vacuuming and merging: turning in-memory rows into immutable indexed segments, rewriting
+//! segments whose tombstones pass the threshold, and merging the smallest sealed segments while there
+//! are more than the target number.
 //!
 //! Invariant: the stored manifest describes the state after exactly the WAL records `<= wal_seq`. A seal
 //! freezes the active segment and snapshots every tombstone bitmap under the writer lock at one
 //! sequence number, so the segments and tombstone generations it writes match `wal_seq` exactly;
 //! records after it are replayed on open against that state. A vacuum keeps `wal_seq` and drops only
-//! the tombstones already persisted, so the same holds.
+//! the tombstones already persisted, so the same holds. A merge is a vacuum of several segments into
+//! one: it too keeps `wal_seq` and copies only the rows live as persisted.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,9 +63,16 @@ struct Extracted {
 impl Extracted {
     /// Copies the points at `offsets` (in id order) out of `view`.
     fn from_view(config: &CollectionConfig, view: &View<'_>, offsets: &[u32]) -> Self {
+        let rows: Vec<(&View<'_>, u32)> = offsets.iter().map(|&o| (view, o)).collect();
+        Self::from_rows(config, &rows)
+    }
+
+    /// Copies the given rows, each a view and an offset in it, in this order: rows of several segments
+    /// concatenate into one (a merge), so the caller orders them by id as a segment file requires.
+    fn from_rows(config: &CollectionConfig, rows: &[(&View<'_>, u32)]) -> Self {
         let mut ex = Extracted {
-            ids: Vec::with_capacity(offsets.len()),
-            payloads: Vec::with_capacity(offsets.len()),
+            ids: Vec::with_capacity(rows.len()),
+            payloads: Vec::with_capacity(rows.len()),
             dense: Vec::new(),
             multi: Vec::new(),
             sparse: config
@@ -80,7 +89,7 @@ impl Extracted {
                     .push((name.clone(), p.size, Vec::new(), Vec::new()));
             }
         }
-        for (i, &off) in offsets.iter().enumerate() {
+        for (i, &(view, off)) in rows.iter().enumerate() {
             ex.ids.push(view.id(off));
             let pl = serde_json::to_vec(&*view.payload(off)).expect("a JSON map serialises");
             ex.payloads.push(pl);
@@ -424,8 +433,8 @@ impl Shared {
         Ok(entry)
     }
 
-    /// Seals (when asked, when the active segment is full, or when tombstones need persisting) and then
-    /// vacuums. Returns how many segments were vacuumed.
+    /// Seals (when asked, when the active segment is full, or when tombstones need persisting), then
+    /// vacuums, then merges. Returns how many segments were vacuumed.
     pub(crate) fn optimize(&self, seal_now: bool) -> Result<usize> {
         let mut manifest = self.optimizer.lock();
         self.optimizing.store(true, Ordering::Release);
@@ -439,7 +448,13 @@ impl Shared {
             }
             let vacuumed = self.vacuum_pass(&mut manifest);
             self.end_optimization(vacuumed.as_ref().err());
-            vacuumed
+            let vacuumed = vacuumed?;
+            // After the vacuum, so sizes are of live rows and a merge never copies rows a vacuum
+            // would drop anyway.
+            let merged = self.merge_pass(&mut manifest);
+            self.end_optimization(merged.as_ref().err());
+            merged?;
+            Ok(vacuumed)
         })();
         self.optimizing.store(false, Ordering::Release);
         result
@@ -778,5 +793,248 @@ impl Shared {
             done += 1;
         }
         Ok(done)
+    }
+
+    /// Merges the smallest sealed segments, batch by batch as [`plan_merges`] picks them, until the
+    /// collection is down to its target number or no batch fits under the size limit. Returns how many
+    /// merges ran.
+    fn merge_pass(&self, current: &mut Manifest) -> Result<usize> {
+        let mut done = 0;
+        loop {
+            let batches = self.merge_plan(&self.snapshot());
+            if batches.is_empty() {
+                return Ok(done);
+            }
+            for batch in batches {
+                if self.stop.load(Ordering::Acquire) {
+                    return Err(crate::Error::Cancelled);
+                }
+                self.merge(current, batch)?;
+                self.end_optimization(None);
+                done += 1;
+            }
+        }
+    }
+
+    /// The batches of sealed segments a merge pass would merge now.
+    pub(crate) fn merge_plan(&self, set: &SegmentSet) -> Vec<Vec<Arc<Sealed>>> {
+        let config = self.config();
+        let sizes: Vec<u64> = set
+            .sealed
+            .iter()
+            .map(|s| sealed_vector_bytes(&config, s))
+            .collect();
+        let max_bytes = (config.max_segment_size_kib() as u64).saturating_mul(1024);
+        plan_merges(&sizes, config.target_segments(), max_bytes)
+            .into_iter()
+            .map(|batch| batch.into_iter().map(|i| set.sealed[i].clone()).collect())
+            .collect()
+    }
+
+    /// Writes the rows live (as persisted) in `inputs` as one segment and swaps it in for them: the
+    /// vacuum's steps, over several segments.
+    fn merge(&self, current: &mut Manifest, inputs: Vec<Arc<Sealed>>) -> Result<()> {
+        let config = self.config();
+        let mut next = current.clone();
+        // Every row live as persisted, in id order across the inputs (a segment file is sorted by id;
+        // the manifest's state has each id live in at most one segment, so the ids stay distinct).
+        let mut rows: Vec<(PointId, usize, u32)> = Vec::new();
+        let mut refs = Vec::with_capacity(inputs.len());
+        for (i, s) in inputs.iter().enumerate() {
+            let persisted = s.persisted.lock().clone();
+            let before = rows.len();
+            rows.extend(
+                (0..s.points.len() as u32)
+                    .filter(|&o| !persisted.get(o as usize))
+                    .map(|o| (s.points.id(o), i, o)),
+            );
+            refs.push(SegmentRef {
+                id: Some(s.id),
+                points: rows.len() - before,
+            });
+        }
+        rows.sort_unstable_by_key(|r| r.0);
+        debug_assert!(rows.windows(2).all(|w| w[0].0 != w[1].0));
+        self.begin_optimization(OptimizationKind::Merge, next.next_segment_id, refs);
+        let merged = if rows.is_empty() {
+            None
+        } else {
+            let ex = {
+                let views: Vec<View<'_>> = inputs.iter().map(|s| View::sealed(s)).collect();
+                let picked: Vec<(&View<'_>, u32)> =
+                    rows.iter().map(|&(_, i, o)| (&views[i], o)).collect();
+                Extracted::from_rows(&config, &picked)
+            };
+            Some(self.write_new_segment(&mut next, &ex)?)
+        };
+        // The merged segment takes the place of the first input, so the manifest keeps its order.
+        let first = next
+            .segments
+            .iter()
+            .position(|e| inputs.iter().any(|s| s.id == e.id))
+            .expect("published segments are in the manifest");
+        let merged_id = merged.as_ref().map(|e| e.id);
+        if let Some(entry) = &merged {
+            next.segments.insert(first, entry.clone());
+        }
+        next.segments
+            .retain(|e| !inputs.iter().any(|s| s.id == e.id));
+        debug_assert!(merged_id.is_none_or(|id| next.segments.iter().any(|e| e.id == id)));
+        next.generation += 1;
+        let opened = match &merged {
+            Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry, &config)?)),
+            None => None,
+        };
+        next.store(&self.dir)?;
+        *current = next;
+        {
+            let _w = self.writer.lock();
+            let mut guard = self.segments.write();
+            let cur = guard.clone();
+            // Deletes made since the rows were read: tombstone the copies.
+            if let Some(new) = &opened {
+                let deleted: Vec<_> = inputs.iter().map(|s| s.deleted.read()).collect();
+                let mut nd = new.deleted.write();
+                for (j, &(_, i, o)) in rows.iter().enumerate() {
+                    if deleted[i].get(o as usize) {
+                        nd.set(j);
+                    }
+                }
+            }
+            let is_input = |x: &Arc<Sealed>| inputs.iter().any(|s| Arc::ptr_eq(s, x));
+            let at = cur.sealed.iter().position(is_input);
+            let mut sealed: Vec<Arc<Sealed>> = Vec::with_capacity(cur.sealed.len());
+            for (k, x) in cur.sealed.iter().enumerate() {
+                if Some(k) == at {
+                    sealed.extend(opened.clone());
+                }
+                if !is_input(x) {
+                    sealed.push(x.clone());
+                }
+            }
+            *guard = Arc::new(SegmentSet {
+                sealed,
+                frozen: cur.frozen.clone(),
+                active: cur.active.clone(),
+                schema: cur.schema.clone(),
+            });
+        }
+        // Readers still holding the old set keep the files mapped; the directories go with them.
+        for s in &inputs {
+            s.remove_on_drop.store(true, Ordering::Release);
+        }
+        self.advance_optimization(rows.len());
+        tracing::debug!(
+            collection = %self.name,
+            segments = ?inputs.iter().map(|s| s.id).collect::<Vec<_>>(),
+            into = ?merged_id,
+            points = rows.len(),
+            "merged"
+        );
+        Ok(())
+    }
+}
+
+/// Bytes of vectors a sealed segment stores, counted as [`CollectionConfig::seal_due`] counts them
+/// (4 per component of every dense row and token row), tombstoned rows included: the measure
+/// `max_segment_size` bounds.
+fn sealed_vector_bytes(config: &CollectionConfig, s: &Sealed) -> u64 {
+    let floats: usize = s
+        .vectors
+        .iter()
+        .map(|(name, v)| match v {
+            SealedVector::Dense(d) => d.rows.rows().len(),
+            SealedVector::Multi(m) => {
+                let tokens = match (&m.rows, &m.tokens) {
+                    (Some(rows), _) => rows.total_rows(),
+                    (None, Some(t)) => t.num_tokens(),
+                    (None, None) => 0,
+                };
+                tokens * config.vectors.get(name).map_or(0, |p| p.size)
+            }
+            SealedVector::Sparse(_) => 0,
+        })
+        .sum();
+    (floats as u64).saturating_mul(std::mem::size_of::<f32>() as u64)
+}
+
+/// Qdrant's merge planning over segments of these sizes: the smallest first, each batch the longest
+/// run whose summed size stays under `max_bytes`, of at least two segments. The first batch takes at
+/// most as many as bring the count down to `target`; each later batch one more than the one before
+/// it left to do, since a short batch (cut by size) leaves the rest to the next. Qdrant counts its
+/// appendable segment and wants three per batch, because its merge may leave a copy-on-write segment
+/// behind; here the active segment is not counted and a merge of `k` segments removes `k - 1`.
+fn plan_merges(sizes: &[u64], target: usize, max_bytes: u64) -> Vec<Vec<usize>> {
+    let n = sizes.len();
+    if n <= target.max(1) {
+        return Vec::new();
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    // Ties by position, so the oldest go first and a plan is the same on every run.
+    order.sort_by_key(|&i| (sizes[i], i));
+    let mut batches = Vec::new();
+    let mut taken = 0;
+    let mut last = n + 1 - target.max(1);
+    while taken < last.min(n) {
+        let mut sum = 0u64;
+        let batch: Vec<usize> = order[taken..last.min(n)]
+            .iter()
+            .copied()
+            .take_while(|&i| {
+                sum = sum.saturating_add(sizes[i]);
+                sum < max_bytes
+            })
+            .collect();
+        if batch.len() < 2 {
+            break;
+        }
+        taken += batch.len();
+        last += 1;
+        batches.push(batch);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_merges;
+
+    fn plan(sizes: &[u64], target: usize, max: u64) -> Vec<Vec<u64>> {
+        plan_merges(sizes, target, max)
+            .into_iter()
+            .map(|b| b.into_iter().map(|i| sizes[i]).collect())
+            .collect()
+    }
+
+    #[test]
+    fn merges_the_smallest_down_to_the_target() {
+        let sizes = [50, 10, 40, 20, 30];
+        // Five down to three: merging the three smallest into one removes two.
+        assert_eq!(plan(&sizes, 3, 1000), [vec![10, 20, 30]]);
+        assert_eq!(plan(&sizes, 4, 1000), [vec![10, 20]]);
+        assert_eq!(plan(&sizes, 1, 1000), [vec![10, 20, 30, 40, 50]]);
+        assert!(plan(&sizes, 5, 1000).is_empty());
+        assert!(plan(&sizes, 9, 1000).is_empty());
+        // Zero means the default elsewhere; here it is treated as one.
+        assert_eq!(plan(&sizes, 0, 1000), [vec![10, 20, 30, 40, 50]]);
+    }
+
+    #[test]
+    fn size_limit_splits_batches_and_stops_them() {
+        let sizes = [10, 11, 12, 13, 14, 15, 16];
+        // 10+11+12 = 33 < 40, +13 passes: then 13+14 = 27, +15 passes; then 15+16 = 31.
+        assert_eq!(
+            plan(&sizes, 1, 40),
+            [vec![10, 11, 12], vec![13, 14], vec![15, 16]]
+        );
+        // Nothing pairs under 21.
+        assert!(plan(&sizes, 1, 21).is_empty());
+        // The window grows by one per batch: target 5 allows 7 + 1 - 5 = 3 at first.
+        assert_eq!(plan(&sizes, 5, 22), [vec![10, 11]]);
+        // Short batches still reach the target: seven down to four in three merges of two.
+        assert_eq!(
+            plan(&sizes, 4, 30),
+            [vec![10, 11], vec![12, 13], vec![14, 15]]
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! What the optimizer is doing and has done: the seal or vacuum running now with its progress, the
-//! last few finished ones, and an estimate of what is queued. Seals and vacuums run one at a time
+//! What the optimizer is doing and has done: the seal, vacuum or merge running now with its progress, the
+//! last few finished ones, and an estimate of what is queued. Seals, vacuums and merges run one at a time
 //! under the optimizer lock, so at most one is running.
 
 use std::collections::VecDeque;
@@ -19,6 +19,8 @@ pub enum OptimizationKind {
     Seal,
     /// Rewrites a sealed segment without the points deleted from it.
     Vacuum,
+    /// Writes the live points of several small sealed segments as one.
+    Merge,
 }
 
 /// A segment an optimization reads (or would read).
@@ -41,13 +43,13 @@ pub enum OptimizationStatus {
     Failed(String),
 }
 
-/// One seal or vacuum.
+/// One seal, vacuum or merge.
 #[derive(Clone, Debug)]
 pub struct Optimization {
     /// The id of the first segment it writes (the segment a vacuum that keeps no point would have
     /// written, too).
     pub id: u64,
-    /// Seal or vacuum.
+    /// Seal, vacuum or merge.
     pub kind: OptimizationKind,
     /// The segments it reads.
     pub segments: Vec<SegmentRef>,
@@ -66,7 +68,7 @@ pub struct Optimization {
 /// An optimization the optimizer would start next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingOptimization {
-    /// Seal or vacuum.
+    /// Seal, vacuum or merge.
     pub kind: OptimizationKind,
     /// The segments it would read.
     pub segments: Vec<SegmentRef>,
@@ -75,7 +77,7 @@ pub struct PendingOptimization {
 /// [`crate::Collection::optimizations`].
 #[derive(Clone, Debug, Default)]
 pub struct OptimizationsReport {
-    /// The seal or vacuum running now, if any.
+    /// The seal, vacuum or merge running now, if any.
     pub running: Option<Optimization>,
     /// Finished ones, newest first, at most [`COMPLETED_KEPT`].
     pub completed: Vec<Optimization>,
@@ -145,6 +147,8 @@ impl Shared {
 
     /// The log, plus the queue and idle segments estimated from `set`.
     pub(crate) fn optimizations_report(&self, set: &SegmentSet) -> OptimizationsReport {
+        // Before the log's lock: planning reads the config.
+        let merges = self.merge_plan(set);
         let log = self.optimizations.lock();
         let mut queued = Vec::new();
         let in_memory = |v: View<'_>| SegmentRef {
@@ -176,6 +180,9 @@ impl Shared {
         let threshold = config.optimizer_config.deleted_threshold;
         let mut idle = Vec::new();
         for s in &set.sealed {
+            if merges.iter().flatten().any(|m| m.id == s.id) {
+                continue;
+            }
             let n = s.points.len();
             let dead = s.deleted.read().count_ones();
             let segment = SegmentRef {
@@ -190,6 +197,19 @@ impl Shared {
             } else {
                 idle.push(segment);
             }
+        }
+        for batch in merges {
+            let segments = batch
+                .iter()
+                .map(|s| SegmentRef {
+                    id: Some(s.id),
+                    points: s.points.len() - s.deleted.read().count_ones(),
+                })
+                .collect();
+            queued.push(PendingOptimization {
+                kind: OptimizationKind::Merge,
+                segments,
+            });
         }
         OptimizationsReport {
             running: log.running.clone(),

@@ -103,7 +103,7 @@ pub(crate) struct Shared {
     /// Orders writes: WAL order is apply order.
     pub writer: Mutex<()>,
     pub segments: RwLock<Arc<SegmentSet>>,
-    /// Serialises seals and vacuums; holds the current manifest.
+    /// Serialises seals, vacuums and merges; holds the current manifest.
     pub optimizer: Mutex<Manifest>,
     pub optimizing: AtomicBool,
     /// The running optimization and the recent finished ones.
@@ -201,11 +201,11 @@ impl Shared {
         Ok(())
     }
 
-    /// Wakes the optimizer when the active segment is due to be sealed or a sealed segment has too
-    /// many tombstones.
+    /// Wakes the optimizer when the active segment is due to be sealed, a sealed segment has too
+    /// many tombstones, or sealed segments are due to be merged.
     pub fn maybe_wake(&self) {
         let set = self.snapshot();
-        if self.seal_due(&set) || self.vacuum_wanted(&set) {
+        if self.seal_due(&set) || self.vacuum_wanted(&set) || self.merge_wanted(&set) {
             self.signal.notify();
         }
     }
@@ -214,6 +214,11 @@ impl Shared {
     pub fn seal_due(&self, set: &SegmentSet) -> bool {
         let data = set.active.data.read();
         self.config().seal_due(data.len(), data.vector_bytes())
+    }
+
+    /// Whether there are more sealed segments than the target and some of them can be merged.
+    pub fn merge_wanted(&self, set: &SegmentSet) -> bool {
+        set.sealed.len() > self.config().target_segments() && !self.merge_plan(set).is_empty()
     }
 
     /// Whether some sealed segment's tombstones (in memory) pass the vacuum threshold.

@@ -53,8 +53,13 @@ pub fn config_with_multi(dim: usize, distance: Distance) -> CollectionConfig {
             quantization_config: None,
         },
     );
+    c.optimizer_config.default_segment_number = Some(KEEP_SEGMENTS);
     c
 }
+
+/// A target segment number no test reaches: tests that build several sealed segments on purpose
+/// keep them apart (the merge tests set their own target).
+pub const KEEP_SEGMENTS: usize = 1_000;
 
 /// A small collection whose segments seal at `max_points` and get graphs from `threshold` points.
 pub fn small_config(
@@ -65,6 +70,7 @@ pub fn small_config(
 ) -> CollectionConfig {
     let mut c = CollectionConfig::single(dim, distance);
     c.optimizer_config.segment_max_points = max_points;
+    c.optimizer_config.default_segment_number = Some(KEEP_SEGMENTS);
     c.hnsw_config.full_scan_threshold = threshold;
     c
 }

@@ -7,6 +7,7 @@ mod crud;
 mod durability;
 mod groups;
 mod matryoshka;
+mod merge;
 mod optimizations;
 mod payload_index;
 mod plaid;

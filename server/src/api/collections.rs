@@ -376,9 +376,12 @@ pub struct OptimizersConfigDiff {
     pub segment_max_points: Option<usize>,
     /// Ignored.
     pub vacuum_min_vector_number: Option<usize>,
-    /// Ignored.
+    /// Sealed segments the merge optimizer keeps: past it, the smallest are merged. 0 (the
+    /// default): half the CPUs, clamped to 2..=8.
     pub default_segment_number: Option<usize>,
-    /// Ignored.
+    /// KiB of vectors a merged segment stays under (4 bytes per component of every dense vector
+    /// and token row). Default: 256,000 per CPU, CPUs clamped to 1..=8.
+    #[serde(alias = "max_segment_size_kb")]
     pub max_segment_size: Option<usize>,
     /// Ignored.
     pub memmap_threshold: Option<usize>,
@@ -406,6 +409,13 @@ impl OptimizersConfigDiff {
         }
         if let Some(kib) = self.indexing_threshold {
             opt.indexing_threshold = Some(kib);
+        }
+        if let Some(n) = self.default_segment_number {
+            // 0 asks for the automatic choice, which is what unset means.
+            opt.default_segment_number = (n > 0).then_some(n);
+        }
+        if let Some(kib) = self.max_segment_size {
+            opt.max_segment_size = Some(kib);
         }
     }
 }
@@ -617,7 +627,7 @@ impl CreateCollection {
 /// `GET /collections/{name}`: Qdrant's `CollectionInfo`, with Quiver's counters added.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CollectionInfoOut {
-    /// `green`, or `yellow` while a seal or vacuum runs.
+    /// `green`, or `yellow` while a seal, vacuum or merge runs.
     pub status: &'static str,
     /// Always `ok`.
     pub optimizer_status: &'static str,
@@ -745,8 +755,11 @@ pub struct OptimizerConfigOut {
     /// KiB of dense vectors in the appendable segment that trigger a seal, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indexing_threshold: Option<usize>,
-    /// Always 0 (not used).
+    /// Sealed segments the merge optimizer keeps; 0: automatic (half the CPUs, 2..=8).
     pub default_segment_number: usize,
+    /// KiB of vectors a merged segment stays under, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_segment_size: Option<usize>,
     /// Always 0: every write is fsynced before it is acknowledged.
     pub flush_interval_sec: u64,
 }
@@ -838,7 +851,11 @@ impl CollectionInfoOut {
                     deleted_threshold: config.optimizer_config.deleted_threshold,
                     segment_max_points: config.optimizer_config.segment_max_points,
                     indexing_threshold: config.optimizer_config.indexing_threshold,
-                    default_segment_number: 0,
+                    default_segment_number: config
+                        .optimizer_config
+                        .default_segment_number
+                        .unwrap_or(0),
+                    max_segment_size: config.optimizer_config.max_segment_size,
                     flush_interval_sec: 0,
                 },
                 wal_config: WalConfigOut {

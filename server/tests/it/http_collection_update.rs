@@ -1,7 +1,8 @@
 //! `PATCH /collections/{name}`: settings changed after creation are shown by GET, survive a restart
 //! and travel in snapshots; `indexing_threshold` seals (and indexes) a segment before
-//! `segment_max_points`; fields that cannot change or are unknown are refused by name. Also what GET
-//! shows of `on_disk_payload` and of a vector's own `hnsw_config` (only the fields set).
+//! `segment_max_points`; a lower `default_segment_number` merges sealed segments; fields that cannot
+//! change or are unknown are refused by name. Also what GET shows of `on_disk_payload` and of a
+//! vector's own `hnsw_config` (only the fields set).
 
 use serde_json::{json, Value};
 
@@ -181,6 +182,83 @@ fn indexing_threshold_seals_and_indexes_a_small_segment() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(info["indexed_vectors_count"], 100, "{info}");
+}
+
+#[test]
+fn default_segment_number_merges_sealed_segments() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    // 60 points in segments of at most 10: six sealed segments, kept apart by a target of 100.
+    let create = json!({
+        "vectors": {"size": 4, "distance": "Cosine"},
+        "optimizers_config": {
+            "segment_max_points": 10,
+            "default_segment_number": 100,
+            "max_segment_size": 100000
+        }
+    });
+    c.ok("PUT", "/collections/many", Some(&create));
+    let info = c.ok("GET", "/collections/many", None);
+    assert_eq!(
+        info["config"]["optimizer_config"]["default_segment_number"],
+        100
+    );
+    assert_eq!(
+        info["config"]["optimizer_config"]["max_segment_size"],
+        100000
+    );
+    c.upsert("many", points(60, 4));
+    c.wait_for_seals("many", 7);
+    let before = c.ok(
+        "POST",
+        "/collections/many/points/search",
+        Some(&json!({"vector": vector(3, 4), "limit": 5, "params": {"exact": true}})),
+    );
+
+    // A lower target wakes the optimizer: the six merge into two (plus the appendable one).
+    c.ok(
+        "PATCH",
+        "/collections/many",
+        Some(&json!({"optimizers_config": {"default_segment_number": 2}})),
+    );
+    let mut info = Value::Null;
+    for _ in 0..600 {
+        info = c.ok("GET", "/collections/many", None);
+        if info["segments_count"] == 3 && info["optimizer_status"] == "ok" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(info["segments_count"], 3, "{info}");
+    assert_eq!(info["points_count"], 60, "{info}");
+    assert_eq!(
+        info["config"]["optimizer_config"]["default_segment_number"],
+        2
+    );
+    let after = c.ok(
+        "POST",
+        "/collections/many/points/search",
+        Some(&json!({"vector": vector(3, 4), "limit": 5, "params": {"exact": true}})),
+    );
+    assert_eq!(after, before);
+
+    // 0 asks for the automatic choice; 0 is what GET shows for it.
+    c.ok(
+        "PATCH",
+        "/collections/many",
+        Some(&json!({"optimizers_config": {"default_segment_number": 0}})),
+    );
+    let info = c.ok("GET", "/collections/many", None);
+    assert_eq!(
+        info["config"]["optimizer_config"]["default_segment_number"],
+        0
+    );
+    c.err(
+        "PATCH",
+        "/collections/many",
+        Some(&json!({"optimizers_config": {"max_segment_size": 0}})),
+        400,
+    );
 }
 
 #[test]

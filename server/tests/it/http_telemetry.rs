@@ -184,7 +184,7 @@ fn optimizations_report_seals_and_vacuums() {
         "/collections/opt",
         Some(&json!({
             "vectors": {"size": 2, "distance": "Dot"},
-            "optimizers_config": {"segment_max_points": 3}
+            "optimizers_config": {"segment_max_points": 3, "default_segment_number": 3}
         })),
     );
     let path = "/collections/opt/optimizations";
@@ -270,6 +270,25 @@ fn optimizations_report_seals_and_vacuums() {
     let local = &t["collections"]["collections"][0]["shards"][0]["local"];
     assert_eq!(local["total_optimized_points"], 8, "{t}");
     assert_eq!(local["num_points"], 5);
+
+    // A target of one segment merges the three (five points) into one.
+    c.ok(
+        "PATCH",
+        "/collections/opt",
+        Some(&json!({"optimizers_config": {"default_segment_number": 1}})),
+    );
+    let report = wait_for(&c, &all, |r| {
+        r["completed"].as_array().unwrap()[0]["optimizer"] == "merge"
+    });
+    let merge = &report["completed"][0];
+    assert_eq!(merge["status"], "done", "{report}");
+    assert_eq!(merge["segments"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(merge["progress"]["done"], 5);
+    assert_eq!(merge["progress"]["total"], 5);
+    let idle = report["idle_segments"].as_array().unwrap();
+    assert_eq!(idle.len(), 1, "{report}");
+    assert_eq!(idle[0]["uuid"], merge["uuid"]);
+    assert_eq!(idle[0]["points_count"], 5);
 
     c.err("GET", &format!("{path}?with=everything"), None, 400);
     c.err("GET", "/collections/missing/optimizations", None, 404);

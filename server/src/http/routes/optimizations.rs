@@ -70,7 +70,7 @@ pub struct OptimizationsSummary {
     pub idle_segments: usize,
 }
 
-/// One seal or vacuum.
+/// One seal, vacuum or merge.
 #[derive(Serialize, ToSchema)]
 pub struct OptimizationOut {
     /// The UUID of the first segment it writes.
@@ -124,7 +124,7 @@ pub struct ProgressTree {
     pub total: u64,
 }
 
-/// Seals and vacuums of a collection: running, queued, finished.
+/// Seals, vacuums and merges of a collection: running, queued, finished.
 #[utoipa::path(get, path = "/collections/{name}/optimizations", tag = "collections",
     params(("name" = String, Path, description = "Collection name"), OptimizationsParams),
     responses(
@@ -187,6 +187,7 @@ fn optimizer(kind: OptimizationKind) -> &'static str {
     match kind {
         OptimizationKind::Seal => "seal",
         OptimizationKind::Vacuum => "vacuum",
+        OptimizationKind::Merge => "merge",
     }
 }
 

@@ -117,9 +117,9 @@ pub struct ReplicaSetTelemetry {
 pub struct LocalShardTelemetry {
     /// Always `local`.
     pub variant_name: &'static str,
-    /// `green`, or `yellow` while a seal or vacuum runs.
+    /// `green`, or `yellow` while a seal, vacuum or merge runs.
     pub status: &'static str,
-    /// Points written by seals and vacuums since the collection was opened.
+    /// Points written by seals, vacuums and merges since the collection was opened.
     pub total_optimized_points: u64,
     /// Live points.
     pub num_points: usize,
