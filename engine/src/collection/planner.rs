@@ -237,6 +237,28 @@ fn prefetch_stage<'a>(
     })
 }
 
+/// The depth of the prefetches of a stage that only combines them (fusion, formula): such a stage
+/// searches no vector, so `using` and `params` belong on its prefetches.
+fn prefetch_depth(stage: &Stage<'_>, kind: &str) -> Result<usize> {
+    if !stage.using.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "`using` does not apply to a {kind} query: set it on the prefetches"
+        )));
+    }
+    if *stage.params != SearchParams::default() {
+        return Err(Error::InvalidInput(format!(
+            "`params` do not apply to a {kind} query: set them on the prefetches"
+        )));
+    }
+    let depth = stage.depth + 1;
+    if depth > MAX_PREFETCH_DEPTH {
+        return Err(Error::InvalidInput(format!(
+            "prefetch is nested deeper than {MAX_PREFETCH_DEPTH} levels"
+        )));
+    }
+    Ok(depth)
+}
+
 /// A fusion stage: each prefetch runs as its own stage and their ranked hits are fused; the
 /// stage's threshold, offset and limit apply to the fused scores.
 fn run_fusion(
@@ -251,22 +273,7 @@ fn run_fusion(
             "a fusion query fuses the hits of its prefetches: give at least one `prefetch`".into(),
         ));
     }
-    if !stage.using.is_empty() {
-        return Err(Error::InvalidInput(
-            "`using` does not apply to a fusion query: set it on the prefetches".into(),
-        ));
-    }
-    if *stage.params != SearchParams::default() {
-        return Err(Error::InvalidInput(
-            "`params` do not apply to a fusion query: set them on the prefetches".into(),
-        ));
-    }
-    let depth = stage.depth + 1;
-    if depth > MAX_PREFETCH_DEPTH {
-        return Err(Error::InvalidInput(format!(
-            "prefetch is nested deeper than {MAX_PREFETCH_DEPTH} levels"
-        )));
-    }
+    let depth = prefetch_depth(&stage, "fusion")?;
     let mut lists = Vec::with_capacity(stage.prefetch.len());
     for prefetch in stage.prefetch {
         let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth)?;
@@ -319,22 +326,7 @@ fn run_formula(
                 .into(),
         ));
     }
-    if !stage.using.is_empty() {
-        return Err(Error::InvalidInput(
-            "`using` does not apply to a formula query: set it on the prefetches".into(),
-        ));
-    }
-    if *stage.params != SearchParams::default() {
-        return Err(Error::InvalidInput(
-            "`params` do not apply to a formula query: set them on the prefetches".into(),
-        ));
-    }
-    let depth = stage.depth + 1;
-    if depth > MAX_PREFETCH_DEPTH {
-        return Err(Error::InvalidInput(format!(
-            "prefetch is nested deeper than {MAX_PREFETCH_DEPTH} levels"
-        )));
-    }
+    let depth = prefetch_depth(&stage, "formula")?;
     let mut scores = Vec::with_capacity(stage.prefetch.len());
     let mut union = Vec::new();
     let mut seen = HashSet::new();

@@ -39,13 +39,7 @@ pub fn exact_search(
             })
             .reduce(|| TopK::new(k), TopK::merge)
     };
-    top.into_sorted()
-        .into_iter()
-        .map(|(key, offset)| Candidate {
-            offset,
-            score: crate::distance::key_to_score(distance, key),
-        })
-        .collect()
+    candidates(top, distance)
 }
 
 /// The `k` best of `rows` (ascending, each a row of `slab`), best first, as [`exact_search`] ranks
@@ -77,6 +71,11 @@ pub fn exact_search_rows(
             .reduce(|| TopK::new(k), TopK::merge)
     };
     // TopK breaks ties by row, so the order matches a full scan's whichever way the rows were split.
+    candidates(top, distance)
+}
+
+/// The heap's rows best first, with scores on the distance's scale.
+fn candidates(top: TopK, distance: Distance) -> Vec<Candidate> {
     top.into_sorted()
         .into_iter()
         .map(|(key, offset)| Candidate {
