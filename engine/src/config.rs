@@ -47,6 +47,10 @@ pub struct HnswConfig {
     /// expected to pass fewer points of a segment than this is scanned instead of walked (Qdrant's
     /// `full_scan_threshold`, which its API gives in KiB of vectors; the server converts).
     pub full_scan_threshold: usize,
+    /// `full_scan_threshold` in KiB as the API gave it, kept so it reads back as set: KiB to points
+    /// and back does not round-trip for every dimension. `None` when it was set in points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold_kib: Option<usize>,
     /// Serve sealed graphs from their mapped files instead of reading them into memory at open
     /// (Qdrant's `hnsw_config.on_disk`; default false).
     pub on_disk: bool,
@@ -70,6 +74,9 @@ pub struct HnswConfigDiff {
     /// See [`HnswConfig::full_scan_threshold`] (points).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_scan_threshold: Option<usize>,
+    /// See [`HnswConfig::full_scan_threshold_kib`]; set only together with `full_scan_threshold`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold_kib: Option<usize>,
     /// See [`HnswConfig::on_disk`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
@@ -78,11 +85,16 @@ pub struct HnswConfigDiff {
 impl HnswConfigDiff {
     /// `base` with the fields set here replaced.
     pub fn apply(&self, base: &HnswConfig) -> HnswConfig {
+        let (full_scan_threshold, full_scan_threshold_kib) = match self.full_scan_threshold {
+            Some(points) => (points, self.full_scan_threshold_kib),
+            None => (base.full_scan_threshold, base.full_scan_threshold_kib),
+        };
         HnswConfig {
             m: self.m.unwrap_or(base.m),
             ef_construct: self.ef_construct.unwrap_or(base.ef_construct),
             ef: self.ef.unwrap_or(base.ef),
-            full_scan_threshold: self.full_scan_threshold.unwrap_or(base.full_scan_threshold),
+            full_scan_threshold,
+            full_scan_threshold_kib,
             on_disk: self.on_disk.unwrap_or(base.on_disk),
         }
     }
@@ -92,7 +104,10 @@ impl HnswConfigDiff {
         self.m = other.m.or(self.m);
         self.ef_construct = other.ef_construct.or(self.ef_construct);
         self.ef = other.ef.or(self.ef);
-        self.full_scan_threshold = other.full_scan_threshold.or(self.full_scan_threshold);
+        if other.full_scan_threshold.is_some() {
+            self.full_scan_threshold = other.full_scan_threshold;
+            self.full_scan_threshold_kib = other.full_scan_threshold_kib;
+        }
         self.on_disk = other.on_disk.or(self.on_disk);
     }
 }
@@ -104,6 +119,7 @@ impl Default for HnswConfig {
             ef_construct: 100,
             ef: 64,
             full_scan_threshold: 1_000,
+            full_scan_threshold_kib: None,
             on_disk: false,
         }
     }

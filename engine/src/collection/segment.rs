@@ -402,11 +402,16 @@ impl<'a> View<'a> {
 
     /// The live offset of `id`.
     pub fn find(&self, id: &PointId) -> Option<u32> {
-        let off = match self {
+        let off = self.find_any(id)?;
+        self.is_live(off).then_some(off)
+    }
+
+    /// The offset of `id`, live or tombstoned.
+    pub fn find_any(&self, id: &PointId) -> Option<u32> {
+        match self {
             View::Mem { data, .. } => data.index.get(id).copied(),
             View::Sealed { seg, .. } => seg.points.find(id),
-        }?;
-        self.is_live(off).then_some(off)
+        }
     }
 
     /// Live offsets with id `>= start`, in id order, at most `limit` of them that pass `keep`.

@@ -170,7 +170,12 @@ impl Segment<'_> {
             return scan(Path::Exact);
         }
         if self.filter.is_some() {
-            let expected = estimate_pass_fraction(view, &filter) * view.live_count() as f64;
+            // The payload indexes' exact count when they answer the whole filter, as the dense
+            // planner does; a sample (which reads payloads) otherwise.
+            let expected = match filter.live_pass_count(view) {
+                Some(count) => count as f64,
+                None => estimate_pass_fraction(view, &filter) * view.live_count() as f64,
+            };
             if expected < self.full_scan_threshold as f64 {
                 return scan(Path::Exact);
             }

@@ -461,6 +461,7 @@ impl HnswConfigDiff {
             ef_construct: self.ef_construct,
             ef: self.ef,
             full_scan_threshold: self.full_scan_threshold.map(|kib| kib_to_points(kib, dim)),
+            full_scan_threshold_kib: self.full_scan_threshold,
             on_disk: self.on_disk,
         }
     }
@@ -470,7 +471,9 @@ impl HnswConfigDiff {
         HnswConfigDiff {
             m: d.m,
             ef_construct: d.ef_construct,
-            full_scan_threshold: d.full_scan_threshold.map(|p| points_to_kib(p, dim)),
+            full_scan_threshold: d
+                .full_scan_threshold_kib
+                .or_else(|| d.full_scan_threshold.map(|p| points_to_kib(p, dim))),
             ef: d.ef,
             on_disk: d.on_disk,
             ..HnswConfigDiff::default()
@@ -579,6 +582,7 @@ impl CreateCollection {
                 DEFAULT_FULL_SCAN_THRESHOLD_KIB,
                 reference_dim(&plain),
             ),
+            full_scan_threshold_kib: Some(DEFAULT_FULL_SCAN_THRESHOLD_KIB),
             ..HnswConfig::default()
         };
         let collection_hnsw = match &self.hnsw_config {
@@ -785,7 +789,9 @@ fn hnsw_out(h: &HnswConfig, dim: usize) -> HnswConfigOut {
     HnswConfigOut {
         m: h.m,
         ef_construct: h.ef_construct,
-        full_scan_threshold: points_to_kib(h.full_scan_threshold, dim),
+        full_scan_threshold: h
+            .full_scan_threshold_kib
+            .unwrap_or_else(|| points_to_kib(h.full_scan_threshold, dim)),
         ef: h.ef,
         max_indexing_threads: 0,
         on_disk: h.on_disk,
@@ -960,6 +966,35 @@ mod tests {
             },
         );
         assert_eq!(out.config.hnsw_config.full_scan_threshold, 1000);
+    }
+
+    #[test]
+    fn full_scan_threshold_reads_back_as_set_at_any_dimension() {
+        // 10,000 KiB of 384-d vectors is 6,666.67 points: converted back from points it read 9,999.
+        let info = CollectionInfo {
+            points_count: 0,
+            segments_count: 1,
+            deleted_count: 0,
+            indexed_vectors_count: 0,
+            wal_bytes: 0,
+            disk_bytes: 0,
+            optimizing: false,
+            payload_schema: Default::default(),
+        };
+        let c = parse(r#"{"vectors": {"size": 384, "distance": "Cosine"}}"#).unwrap();
+        let out = CollectionInfoOut::new(&c, info.clone());
+        assert_eq!(out.config.hnsw_config.full_scan_threshold, 10_000);
+        let c = parse(r#"{"vectors": {"v": {"size": 300, "distance": "Dot", "hnsw_config": {"full_scan_threshold": 9999}}}, "hnsw_config": {"full_scan_threshold": 5001}}"#).unwrap();
+        let json = serde_json::to_value(CollectionInfoOut::new(&c, info)).unwrap();
+        assert_eq!(json["config"]["hnsw_config"]["full_scan_threshold"], 5001);
+        assert_eq!(
+            json["config"]["params"]["vectors"]["v"]["hnsw_config"]["full_scan_threshold"],
+            9999
+        );
+        // The stored config keeps the KiB, so a reload shows the same.
+        let reloaded: CollectionConfig =
+            serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(reloaded.hnsw_config.full_scan_threshold_kib, Some(5001));
     }
 
     #[test]

@@ -133,6 +133,7 @@ fn build_config(args: CreateArgs) -> Result<CollectionConfig> {
     // The same default as a collection created over HTTP: Qdrant's 10,000 KiB of vectors.
     let defaults = HnswConfig {
         full_scan_threshold: kib_to_points(DEFAULT_FULL_SCAN_THRESHOLD_KIB, size),
+        full_scan_threshold_kib: Some(DEFAULT_FULL_SCAN_THRESHOLD_KIB),
         ..HnswConfig::default()
     };
     config.hnsw_config = HnswConfig {

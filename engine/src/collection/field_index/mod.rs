@@ -314,6 +314,7 @@ impl IndexedConditions {
     /// Looks up every field condition of `filter` on an indexed field that its index answers.
     pub fn prepare(
         seg: &Sealed,
+        view: &View<'_>,
         schema: &PayloadSchema,
         filter: &Filter,
     ) -> Option<IndexedConditions> {
@@ -336,7 +337,7 @@ impl IndexedConditions {
             answers,
             passing: None,
         };
-        ix.passing = ix.pass_set(filter, seg.points.len());
+        ix.passing = ix.pass_set(filter, view);
         Some(ix)
     }
 
@@ -352,18 +353,33 @@ impl IndexedConditions {
         self.hits(c).map(|hits| hits.get(off as usize))
     }
 
-    /// The offsets of `n` that pass `filter`, when every condition in it is answered.
-    fn pass_set(&self, filter: &Filter, n: usize) -> Option<Bitmap> {
+    /// The offsets of the segment that pass `filter`, when every condition in it is answered: field
+    /// conditions by their indexes, `has_id` by the segment's id table and `has_vector` by its row
+    /// tables (neither reads a payload).
+    fn pass_set(&self, filter: &Filter, view: &View<'_>) -> Option<Bitmap> {
+        let n = view.len();
         let all = || Bitmap::from_words(vec![u64::MAX; n.div_ceil(64)], n);
         let condition = |c: &Condition| -> Option<Bitmap> {
             match c {
                 Condition::Field(f) => self.hits(f).cloned(),
-                Condition::Filter(inner) => self.pass_set(inner, n),
-                Condition::HasId(_)
-                | Condition::HasVector(_)
-                | Condition::IsEmpty(_)
-                | Condition::IsNull(_)
-                | Condition::Nested(_) => None,
+                Condition::Filter(inner) => self.pass_set(inner, view),
+                Condition::HasId(has) => {
+                    let mut hits = Bitmap::new(n);
+                    for off in has.has_id.iter().filter_map(|id| view.find_any(id)) {
+                        hits.set(off as usize);
+                    }
+                    Some(hits)
+                }
+                Condition::HasVector(has) => {
+                    let mut hits = Bitmap::new(n);
+                    for off in 0..n as u32 {
+                        if view.has_vector(&has.has_vector, off) {
+                            hits.set(off as usize);
+                        }
+                    }
+                    Some(hits)
+                }
+                Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::Nested(_) => None,
             }
         };
         let combine = |a: &Bitmap, b: &Bitmap, op: fn(u64, u64) -> u64| {
@@ -382,8 +398,23 @@ impl IndexedConditions {
             }
             out = combine(&out, &any, |x, y| x & y);
         }
-        if filter.min_should.as_ref().is_some_and(|m| m.min_count > 0) {
-            return None;
+        if let Some(min) = filter.min_should.as_ref().filter(|m| m.min_count > 0) {
+            // Per offset, how many of the conditions hold.
+            let mut held = vec![0u32; n];
+            for c in &min.conditions {
+                for off in condition(c)?.iter_ones() {
+                    held[off] += 1;
+                }
+            }
+            let mut enough = Bitmap::new(n);
+            for (off, _) in held
+                .iter()
+                .enumerate()
+                .filter(|(_, &h)| h as usize >= min.min_count)
+            {
+                enough.set(off);
+            }
+            out = combine(&out, &enough, |x, y| x & y);
         }
         for c in filter.must_not.as_ref().map_or(&[][..], |m| m.as_slice()) {
             out = combine(&out, &condition(c)?, |x, y| x & !y);
@@ -435,7 +466,7 @@ impl<'f> SegmentFilter<'f> {
     pub fn new(view: &View<'_>, filter: Option<&'f Filter>, schema: &'f PayloadSchema) -> Self {
         let indexed = match (view, filter) {
             (View::Sealed { seg, .. }, Some(f)) if !schema.is_empty() => {
-                IndexedConditions::prepare(seg, schema, f)
+                IndexedConditions::prepare(seg, view, schema, f)
             }
             _ => None,
         };
