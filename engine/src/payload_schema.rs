@@ -275,9 +275,52 @@ pub struct TextIndexParams {
     /// Qdrant: support phrase matching.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phrase_matching: Option<bool>,
+    /// Stop words dropped from stored texts and queries: `"english"` or
+    /// `{"languages": [...], "custom": [...]}` (Qdrant's shapes; English is the one list here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopwords: Option<Value>,
+    /// `{"type": "snowball", "language": "..."}`: words match by their stems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stemmer: Option<Value>,
+    /// Qdrant's folding of accented letters to ASCII: only `false` (the default) is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ascii_folding: Option<bool>,
     /// Qdrant: keep the index on disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
+}
+
+impl TextIndexParams {
+    /// The text pipeline these params configure (the one `qdrant/bm25` uses), or a validation
+    /// error naming the param that cannot be honoured.
+    pub fn analysis(&self) -> Result<quiver_text::Analysis> {
+        let bad = |param: &str, message: String| {
+            Error::Validation(format!("text index: `{param}` {message}"))
+        };
+        if self.ascii_folding == Some(true) {
+            return Err(bad(
+                "ascii_folding",
+                "true is not supported: Quiver does not fold letters to ASCII".into(),
+            ));
+        }
+        let mut analysis = quiver_text::Analysis::plain();
+        analysis.tokenizer = match self.tokenizer {
+            Some(TokenizerType::Whitespace) => quiver_text::TokenizerKind::Whitespace,
+            Some(TokenizerType::Prefix) => quiver_text::TokenizerKind::Prefix,
+            _ => quiver_text::TokenizerKind::Word,
+        };
+        analysis.lowercase = self.lowercase.unwrap_or(true);
+        analysis.min_token_len = self.min_token_len;
+        analysis.max_token_len = self.max_token_len;
+        if let Some(v) = self.stopwords.as_ref().filter(|v| !v.is_null()) {
+            analysis.stopwords =
+                quiver_text::parse_stopwords(v).map_err(|e| bad("stopwords", e))?;
+        }
+        if let Some(v) = self.stemmer.as_ref().filter(|v| !v.is_null()) {
+            analysis.stemmer = quiver_text::parse_stemmer(v).map_err(|e| bad("stemmer", e))?;
+        }
+        Ok(analysis)
+    }
 }
 
 /// The object form of a field schema: `{"type": …}` and the type's params (Qdrant's
@@ -363,6 +406,7 @@ impl PayloadFieldSchema {
                     )));
                 }
             }
+            p.analysis()?;
         }
         Ok(())
     }
@@ -497,6 +541,33 @@ mod tests {
             .unwrap()
             .validate()
             .unwrap();
+        // Text pipeline params Quiver cannot honour are refused by name, never ignored.
+        for (params, named) in [
+            (json!({"ascii_folding": true}), "`ascii_folding`"),
+            (json!({"stopwords": "french"}), "`stopwords`"),
+            (
+                json!({"stopwords": {"languages": ["en"], "extra": 1}}),
+                "`stopwords`",
+            ),
+            (
+                json!({"stemmer": {"type": "snowball", "language": "klingon"}}),
+                "`stemmer`",
+            ),
+            (json!({"stemmer": "english"}), "`stemmer`"),
+        ] {
+            let mut schema = json!({"type": "text"});
+            schema
+                .as_object_mut()
+                .unwrap()
+                .extend(params.as_object().unwrap().clone());
+            let e = parse(schema).unwrap().validate().unwrap_err().to_string();
+            assert!(e.contains(named), "{params}: {e}");
+        }
+        let full = json!({"type": "text", "stopwords": {"languages": ["english"], "custom": ["x"]},
+            "stemmer": {"type": "snowball", "language": "en"}, "ascii_folding": false});
+        let s = parse(full.clone()).unwrap();
+        s.validate().unwrap();
+        assert_eq!(serde_json::to_value(&s).unwrap(), full);
     }
 
     #[test]

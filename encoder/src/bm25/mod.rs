@@ -8,15 +8,15 @@
 //! computes them (`lib/bm25` in Qdrant), so vectors made here, by Qdrant, or by FastEmbed agree.
 
 mod options;
-mod stopwords;
-mod tokenizer;
+#[cfg(test)]
+mod tokenizer_tests;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use options::{Bm25Config, Stopwords, TokenizerKind, OPTION_NAMES};
-pub use rust_stemmers::Algorithm as SnowballLanguage;
+pub use options::{Bm25Config, OPTION_NAMES};
+pub use quiver_text::{SnowballLanguage, Stopwords, TokenizerKind};
 
-use tokenizer::{tokenize_doc, tokenize_query, TokenProcessor};
+use quiver_text::Analyzer;
 
 /// The names a document's `model` may give this model by (compared ignoring ASCII case), as
 /// Qdrant accepts them.
@@ -49,19 +49,20 @@ fn murmur3_32(mut bytes: &[u8]) -> u32 {
 /// The BM25 encoder for one set of options.
 pub struct Bm25 {
     config: Bm25Config,
-    processor: TokenProcessor,
+    analyzer: Analyzer,
 }
 
 impl Bm25 {
     /// An encoder with these (checked) options.
     pub fn new(config: Bm25Config) -> Self {
-        let processor = TokenProcessor::new(&config);
-        Bm25 { config, processor }
+        let analyzer = Analyzer::new(&config.analysis());
+        Bm25 { config, analyzer }
     }
 
     /// The tokens a stored document is indexed by, in text order with repeats.
     pub fn document_tokens(&self, text: &str) -> Vec<String> {
-        tokenize_doc(self.config.tokenizer, &self.processor, text)
+        self.analyzer
+            .document_tokens(text)
             .into_iter()
             .map(|t| t.into_owned())
             .collect()
@@ -69,7 +70,7 @@ impl Bm25 {
 
     /// A stored document's vector: each distinct token weighted by its saturated frequency.
     pub fn embed_document(&self, text: &str) -> SparseEmbedding {
-        let tokens = tokenize_doc(self.config.tokenizer, &self.processor, text);
+        let tokens = self.analyzer.document_tokens(text);
         let mut counts: HashMap<&str, u32> = HashMap::new();
         for token in &tokens {
             *counts.entry(token.as_ref()).or_default() += 1;
@@ -96,7 +97,9 @@ impl Bm25 {
 
     /// A query's vector: weight 1 on each distinct token.
     pub fn embed_query(&self, text: &str) -> SparseEmbedding {
-        let mut indices: Vec<u32> = tokenize_query(self.config.tokenizer, &self.processor, text)
+        let mut indices: Vec<u32> = self
+            .analyzer
+            .query_tokens(text)
             .iter()
             .map(|t| token_id(t))
             .collect();

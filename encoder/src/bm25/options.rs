@@ -3,7 +3,8 @@
 //! implement — the `multilingual` tokenizer, ASCII folding, stop words of languages other than
 //! English — is refused by name, never accepted and ignored.
 
-use rust_stemmers::Algorithm;
+use quiver_text::{is_english, parse_stemmer, parse_stopwords, snowball, Analysis};
+use quiver_text::{SnowballLanguage as Algorithm, Stopwords, TokenizerKind};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -22,27 +23,6 @@ pub const OPTION_NAMES: &[&str] = &[
     "min_token_len",
     "max_token_len",
 ];
-
-/// How text is split into words (Qdrant's `TokenizerType`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TokenizerKind {
-    /// Runs of letters and digits.
-    #[default]
-    Word,
-    /// Runs of non-whitespace.
-    Whitespace,
-    /// Words, indexed by their prefixes.
-    Prefix,
-}
-
-/// Which stop words are dropped.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Stopwords {
-    /// NLTK's English list.
-    pub english: bool,
-    /// The caller's own words.
-    pub custom: Vec<String>,
-}
 
 /// BM25 settings of one document: term-frequency saturation and the text pipeline.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,143 +96,19 @@ fn length(option: &str, value: &Value) -> Result<usize> {
         })
 }
 
-/// A language's Snowball stemmer, under Qdrant's names and two-letter aliases.
-fn snowball(language: &str) -> Option<Algorithm> {
-    Some(match language {
-        "arabic" | "ar" => Algorithm::Arabic,
-        "danish" | "da" => Algorithm::Danish,
-        "dutch" | "nl" => Algorithm::Dutch,
-        "english" | "en" => Algorithm::English,
-        "finnish" | "fi" => Algorithm::Finnish,
-        "french" | "fr" => Algorithm::French,
-        "german" | "de" => Algorithm::German,
-        "greek" | "el" => Algorithm::Greek,
-        "hungarian" | "hu" => Algorithm::Hungarian,
-        "italian" | "it" => Algorithm::Italian,
-        "norwegian" | "no" => Algorithm::Norwegian,
-        "portuguese" | "pt" => Algorithm::Portuguese,
-        "romanian" | "ro" => Algorithm::Romanian,
-        "russian" | "ru" => Algorithm::Russian,
-        "spanish" | "es" => Algorithm::Spanish,
-        "swedish" | "sv" => Algorithm::Swedish,
-        "tamil" | "ta" => Algorithm::Tamil,
-        "turkish" | "tr" => Algorithm::Turkish,
-        _ => return None,
-    })
-}
-
-fn is_english(language: &str) -> bool {
-    matches!(language, "english" | "en")
-}
-
-/// A stop-word language: only English has a list here.
-fn stopword_language(option: &str, value: &Value) -> Result<()> {
-    match value.as_str() {
-        Some(language) if is_english(language) => Ok(()),
-        Some(language) => Err(bad(
-            option,
-            format!(
-                "stop words of `{language}` are not available; Quiver has English (`english`) only"
-            ),
-        )),
-        None => Err(bad(
-            option,
-            format!("a language must be a string, got {value}"),
-        )),
-    }
-}
-
-/// `"english"` or `{"languages": [...], "custom": [...]}`.
-fn stopwords(value: &Value) -> Result<Stopwords> {
-    const OPTION: &str = "stopwords";
-    match value {
-        Value::String(_) => {
-            stopword_language(OPTION, value)?;
-            Ok(Stopwords {
-                english: true,
-                custom: Vec::new(),
-            })
-        }
-        Value::Object(set) => {
-            let mut out = Stopwords::default();
-            for (key, value) in set {
-                match (key.as_str(), value) {
-                    (_, Value::Null) => {}
-                    ("languages", Value::Array(languages)) => {
-                        for language in languages {
-                            stopword_language(OPTION, language)?;
-                            out.english = true;
-                        }
-                    }
-                    ("custom", Value::Array(words)) => {
-                        for word in words {
-                            let word = word.as_str().ok_or_else(|| {
-                                bad(OPTION, format!("custom stop words are strings, got {word}"))
-                            })?;
-                            out.custom.push(word.to_string());
-                        }
-                    }
-                    ("languages" | "custom", other) => {
-                        return Err(bad(OPTION, format!("`{key}` must be a list, got {other}")))
-                    }
-                    (other, _) => {
-                        return Err(bad(
-                            OPTION,
-                            format!("unknown field `{other}`; known: languages, custom"),
-                        ))
-                    }
-                }
-            }
-            Ok(out)
-        }
-        other => Err(bad(
-            OPTION,
-            format!(
-                "must be a language (\"english\") or {{\"languages\": [...], \"custom\": [...]}}, \
-                 got {other}"
-            ),
-        )),
-    }
-}
-
-/// `{"type": "snowball", "language": "..."}` or `{"type": "none"}`.
-fn stemmer(value: &Value) -> Result<Option<Algorithm>> {
-    const OPTION: &str = "stemmer";
-    let shape = || {
-        bad(
-            OPTION,
-            format!(
-                "must be {{\"type\": \"snowball\", \"language\": \"...\"}} or {{\"type\": \"none\"}}, \
-                 got {value}"
-            ),
-        )
-    };
-    let object = value.as_object().ok_or_else(shape)?;
-    if let Some(key) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "type" | "language"))
-    {
-        return Err(bad(
-            OPTION,
-            format!("unknown field `{key}`; known: type, language"),
-        ));
-    }
-    match object.get("type").and_then(Value::as_str) {
-        Some("none") if object.get("language").is_none() => Ok(None),
-        Some("snowball") => {
-            let language = object
-                .get("language")
-                .and_then(Value::as_str)
-                .ok_or_else(shape)?;
-            snowball(language)
-                .map(Some)
-                .ok_or_else(|| bad(OPTION, format!("no Snowball stemmer for `{language}`")))
-        }
-        _ => Err(shape()),
-    }
-}
-
 impl Bm25Config {
+    /// The text pipeline of these options.
+    pub fn analysis(&self) -> Analysis {
+        Analysis {
+            tokenizer: self.tokenizer,
+            lowercase: self.lowercase,
+            stopwords: self.stopwords.clone(),
+            stemmer: self.stemmer,
+            min_token_len: self.min_token_len,
+            max_token_len: self.max_token_len,
+        }
+    }
+
     /// Reads a document's `options` (absent: every default). `language` (default `english`)
     /// chooses the default stop words and stemmer; `"none"` turns both off; `stopwords` and
     /// `stemmer` override it. A `null` value leaves an option at its default, as in Qdrant.
@@ -296,8 +152,10 @@ impl Bm25Config {
                         return Err(bad(option, "folding to ASCII is not supported"));
                     }
                 }
-                "stopwords" => stopwords_set = Some(stopwords(value)?),
-                "stemmer" => stemmer_set = Some(stemmer(value)?),
+                "stopwords" => {
+                    stopwords_set = Some(parse_stopwords(value).map_err(|e| bad(option, e))?)
+                }
+                "stemmer" => stemmer_set = Some(parse_stemmer(value).map_err(|e| bad(option, e))?),
                 "min_token_len" => config.min_token_len = Some(length(option, value)?),
                 "max_token_len" => config.max_token_len = Some(length(option, value)?),
                 other => {

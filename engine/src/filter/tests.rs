@@ -468,6 +468,21 @@ fn text_with_an_index() {
         json!({"type": "text", "tokenizer": "prefix"}),
         json!({"text": "sho bo"})
     ));
+    // Stemming matches word forms; stop words are dropped from both sides.
+    let stems = json!({"type": "text", "stemmer": {"type": "snowball", "language": "english"}});
+    assert!(run(stems.clone(), json!({"text": "shoe boot"})));
+    assert!(run(stems.clone(), json!({"phrase": "cheap shoe"})));
+    assert!(!run(text.clone(), json!({"text": "shoe boot"})));
+    let stops = json!({"type": "text", "stopwords": "english"});
+    assert!(run(stops.clone(), json!({"text": "the cheap shoes"})));
+    assert!(run(stops.clone(), json!({"phrase": "shoes, and cheaper"})));
+    assert!(!run(text.clone(), json!({"text": "the cheap shoes"})));
+    assert!(
+        !run(stops.clone(), json!({"text": "the and"})),
+        "only stop words: nothing passes"
+    );
+    let custom = json!({"type": "text", "stopwords": {"custom": ["Good"]}});
+    assert!(run(custom, json!({"text": "good boots"})));
     // Another index type leaves the substring match.
     assert!(run(json!("keyword"), json!({"text": "cheap shoes"})));
     assert!(!run(json!("keyword"), json!({"text": "shoes cheap"})));
