@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 pub use crate::quantization::{
-    BinaryEncoding, BinaryQuantization, QuantizationConfig, ScalarQuantization, ScalarType,
+    BinaryEncoding, BinaryQuantization, BinaryQueryEncoding, QuantizationConfig,
+    ScalarQuantization, ScalarType,
 };
 pub use quiver_storage::segment::Residency;
 use serde::{Deserialize, Serialize};

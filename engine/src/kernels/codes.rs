@@ -1,6 +1,7 @@
 //! Kernels over quantized codes: the integer dot product and squared L2 distance of two int8 code
 //! rows (components in `0..=127`, as scalar quantization writes them), and the Hamming distance of
-//! two bit-packed rows (binary quantization).
+//! two bit-packed rows (binary quantization), and that distance weighted by the bit planes of a
+//! query quantized to 4 or 8 bits (binary quantization's asymmetric scoring).
 //!
 //! On x86_64 the int8 kernels use AVX2 (`vpmaddubsw` multiplies unsigned by signed bytes into 16-bit
 //! pair sums; with both sides at most 127 a pair sum stays below `i16::MAX`), and the Hamming
@@ -43,6 +44,19 @@ pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
     portable::hamming(a, b)
 }
 
+/// `Σ_b 2^b · popcount(row XOR plane_b)` for a query of `B` bit planes laid out word by word
+/// (`planes[j·B + b]` is plane `b`'s word `j`), over the words of `row`.
+#[inline]
+pub fn weighted_hamming<const B: usize>(row: &[u64], planes: &[u64]) -> u32 {
+    debug_assert_eq!(row.len() * B, planes.len());
+    #[cfg(target_arch = "x86_64")]
+    if popcnt() {
+        // SAFETY: the CPU supports POPCNT (checked just above).
+        return unsafe { x86::weighted_hamming::<B>(row, planes) };
+    }
+    portable::weighted_hamming::<B>(row, planes)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn popcnt() -> bool {
@@ -73,6 +87,18 @@ pub mod portable {
     /// [`super::hamming`] without the `popcnt` instruction (unless the build targets it).
     pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
         a.iter().zip(b).map(|(&x, &y)| (x ^ y).count_ones()).sum()
+    }
+
+    /// [`super::weighted_hamming`] without the `popcnt` instruction (unless the build targets it).
+    #[inline(always)]
+    pub fn weighted_hamming<const B: usize>(row: &[u64], planes: &[u64]) -> u32 {
+        let mut total = 0u32;
+        for (&x, query) in row.iter().zip(planes.chunks_exact(B)) {
+            for (b, &q) in query.iter().enumerate() {
+                total += (x ^ q).count_ones() << b;
+            }
+        }
+        total
     }
 }
 
@@ -153,6 +179,13 @@ mod x86 {
         }
         total
     }
+
+    /// # Safety
+    /// The CPU must support POPCNT.
+    #[target_feature(enable = "popcnt")]
+    pub(super) unsafe fn weighted_hamming<const B: usize>(row: &[u64], planes: &[u64]) -> u32 {
+        super::portable::weighted_hamming::<B>(row, planes)
+    }
 }
 
 #[cfg(test)]
@@ -190,6 +223,31 @@ mod tests {
                 .sum();
             assert_eq!(hamming(&x, &y), ham_ref, "hamming words={words}");
             assert_eq!(portable::hamming(&x, &y), ham_ref);
+            let p4: Vec<u64> = (0..words * 4).map(|_| rng.random()).collect();
+            let p8: Vec<u64> = (0..words * 8).map(|_| rng.random()).collect();
+            let weighted_ref = |planes: &[u64], bits: usize| -> u32 {
+                (0..words * 64)
+                    .map(|i| {
+                        let stored = (x[i / 64] >> (i % 64)) & 1;
+                        let level: u64 = (0..bits)
+                            .map(|b| ((planes[(i / 64) * bits + b] >> (i % 64)) & 1) << b)
+                            .sum();
+                        // Each of the level's bits XOR the stored bit, weighted by its place.
+                        let flipped = if stored == 1 {
+                            (1 << bits) - 1 - level
+                        } else {
+                            level
+                        };
+                        flipped as u32
+                    })
+                    .sum()
+            };
+            assert_eq!(weighted_hamming::<4>(&x, &p4), weighted_ref(&p4, 4));
+            assert_eq!(weighted_hamming::<8>(&x, &p8), weighted_ref(&p8, 8));
+            assert_eq!(
+                portable::weighted_hamming::<8>(&x, &p8),
+                weighted_ref(&p8, 8)
+            );
         }
         // The extremes: every component 127 (largest pair sums) and 0 against 127.
         let top = vec![127u8; 70];

@@ -1,6 +1,6 @@
 //! Quantization settings as stored with a collection. The serde shape is Qdrant's
 //! (`{"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}`,
-//! `{"binary": {"always_ram": true, "encoding": "one_bit"}}`).
+//! `{"binary": {"always_ram": true, "encoding": "two_bits", "query_encoding": "scalar8bits"}}`).
 
 use serde::{Deserialize, Serialize};
 
@@ -65,15 +65,53 @@ pub struct BinaryQuantization {
     /// Keep the codes in memory even when the vector's rows stay on disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub always_ram: Option<bool>,
-    /// Bits per component; only `one_bit` (the default).
+    /// Bits per component: `one_bit` (the default), `two_bits` or `one_and_half_bits`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<BinaryEncoding>,
+    /// How a query is encoded against the codes: `default` and `binary` encode it as the rows are;
+    /// `scalar4bits` and `scalar8bits` keep 4 or 8 bits per component (asymmetric scoring).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_encoding: Option<BinaryQueryEncoding>,
 }
 
-/// Binary encodings Quiver builds. Qdrant's `two_bits` and `one_and_half_bits` are refused by name.
+impl BinaryQuantization {
+    /// The encoding in force.
+    pub fn encoding(&self) -> BinaryEncoding {
+        self.encoding.unwrap_or(BinaryEncoding::OneBit)
+    }
+
+    /// Bits per component of an encoded query: 1 (encoded as the rows are), 4 or 8.
+    pub fn query_bits(&self) -> u8 {
+        match self.query_encoding {
+            None | Some(BinaryQueryEncoding::Default | BinaryQueryEncoding::Binary) => 1,
+            Some(BinaryQueryEncoding::Scalar4Bits) => 4,
+            Some(BinaryQueryEncoding::Scalar8Bits) => 8,
+        }
+    }
+}
+
+/// Binary encodings (Qdrant's names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BinaryEncoding {
-    /// One bit per component.
+    /// One bit per component: above or below the segment's mean of that component.
     OneBit,
+    /// Two bits per component: below, within or above `mean ± 2/3 · stddev`.
+    TwoBits,
+    /// Two bits' first bit per component, their second bit shared (OR) by pairs of components.
+    OneAndHalfBits,
+}
+
+/// Query encodings of binary quantization (Qdrant's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinaryQueryEncoding {
+    /// As `binary`.
+    Default,
+    /// The query encoded as the rows are; scored by the number of differing bits.
+    Binary,
+    /// The query quantized to 4 bits per component and scored against the rows' bits.
+    Scalar4Bits,
+    /// The query quantized to 8 bits per component and scored against the rows' bits.
+    Scalar8Bits,
 }

@@ -1,10 +1,15 @@
 //! The codes file of one dense vector of one sealed segment, and the scorer a graph walk uses on it.
 //!
-//! Layout (after the 64-byte header, whose fields are: kind, rows, dim, `alpha` and `offset` as `f32`
-//! bits, 0): for scalar codes the per-row `f32` corrections, padded to 8 bytes, then `rows · dim`
-//! code bytes; for binary codes the per-component `f32` thresholds, padded to 8 bytes, then
-//! `rows · ⌈dim / 64⌉` little-endian `u64` words. Written once, atomically; read through
-//! [`Mapped`], which checks every section's bounds and alignment.
+//! Layout (after the 64-byte header, whose fields are: kind, rows, dim, then for scalar codes
+//! `alpha` and `offset` as `f32` bits, for binary codes the query's bits per code bit (0 or 1: the
+//! query encoded as the rows are; 4 or 8), then 0s): for scalar codes the per-row `f32`
+//! corrections, padded to 8 bytes, then `rows · dim` code bytes; for binary codes the per-component
+//! `f32` means (and for `two_bits` and `one_and_half_bits` the standard deviations after them),
+//! padded to 8 bytes, then `rows · words_per_row` little-endian `u64` words. Written once,
+//! atomically; read through [`Mapped`], which checks every section's bounds and alignment.
+//!
+//! Version 2 added the binary kinds `two_bits` and `one_and_half_bits` and the query encoding;
+//! version 1 files (scalar and `one_bit` codes, the query field 0) read as they always did.
 
 use std::io::Write;
 use std::path::Path;
@@ -15,22 +20,44 @@ use quiver_storage::segment::{cast, write_f32s, write_u64s, Mapped, Residency};
 
 use super::binary::{self, BinaryCodes};
 use super::scalar::{self, ScalarCodes};
+use super::BinaryEncoding;
 use crate::config::Distance;
 use crate::index::RowScorer;
-use crate::kernels::codes::{hamming, u8_dot, u8_l2};
+use crate::kernels::codes::{hamming, u8_dot, u8_l2, weighted_hamming};
 use crate::Result;
 
 const MAGIC: &[u8; 8] = b"QVCODES\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Versions this build reads.
+const READS: [u32; 2] = [1, VERSION];
 const KIND_SCALAR_INT8: u64 = 1;
 const KIND_BINARY_ONE_BIT: u64 = 2;
+const KIND_BINARY_TWO_BITS: u64 = 3;
+const KIND_BINARY_ONE_AND_HALF_BITS: u64 = 4;
+
+fn binary_kind(encoding: BinaryEncoding) -> u64 {
+    match encoding {
+        BinaryEncoding::OneBit => KIND_BINARY_ONE_BIT,
+        BinaryEncoding::TwoBits => KIND_BINARY_TWO_BITS,
+        BinaryEncoding::OneAndHalfBits => KIND_BINARY_ONE_AND_HALF_BITS,
+    }
+}
+
+/// `f32`s before the binary codes: the means, and the standard deviations where the encoding uses
+/// them.
+fn binary_stats_len(dim: usize, encoding: BinaryEncoding) -> usize {
+    match encoding {
+        BinaryEncoding::OneBit => dim,
+        BinaryEncoding::TwoBits | BinaryEncoding::OneAndHalfBits => 2 * dim,
+    }
+}
 
 /// Codes built in memory, ready to be written.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Codes {
     /// int8 codes.
     Scalar(ScalarCodes),
-    /// One bit per component.
+    /// One, one and a half or two bits per component.
     Binary(BinaryCodes),
 }
 
@@ -54,14 +81,14 @@ pub fn write_codes(path: &Path, codes: &Codes) -> Result<WrittenFile> {
         ),
         Codes::Binary(b) => (
             [
-                KIND_BINARY_ONE_BIT,
-                (b.words.len() / binary::words_per_row(b.dim).max(1)) as u64,
+                binary_kind(b.encoding),
+                b.len() as u64,
                 b.dim as u64,
-                0,
+                u64::from(b.query_bits),
                 0,
                 0,
             ],
-            b.thresholds.len() * 4,
+            (b.means.len() + b.stddevs.len()) * 4,
         ),
     };
     let head = header::encode(MAGIC, VERSION, fields);
@@ -75,7 +102,8 @@ pub fn write_codes(path: &Path, codes: &Codes) -> Result<WrittenFile> {
                 w.write_all(&s.codes)
             }
             Codes::Binary(b) => {
-                write_f32s(w, &b.thresholds)?;
+                write_f32s(w, &b.means)?;
+                write_f32s(w, &b.stddevs)?;
                 w.write_all(&padding)?;
                 write_u64s(w, &b.words)
             }
@@ -86,8 +114,15 @@ pub fn write_codes(path: &Path, codes: &Codes) -> Result<WrittenFile> {
 /// What kind of codes a file holds, with the numbers to use them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
-    Scalar { alpha: f32, offset: f32 },
-    Binary,
+    Scalar {
+        alpha: f32,
+        offset: f32,
+    },
+    Binary {
+        encoding: BinaryEncoding,
+        /// Bits per code bit of an encoded query: 1, 4 or 8.
+        query_bits: u8,
+    },
 }
 
 /// A codes file, mapped or read into memory.
@@ -118,7 +153,14 @@ impl CodesFile {
         // (`map_file`'s contract).
         let map = Mapped::open_as(path, residency)?;
         map.advise_random();
-        let f = header::decode(path, map.bytes(), MAGIC, VERSION)?;
+        // A version this build reads is checked as itself, any other against this build's.
+        let version = map
+            .bytes()
+            .get(8..12)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .filter(|v| READS.contains(v))
+            .unwrap_or(VERSION);
+        let f = header::decode(path, map.bytes(), MAGIC, version)?;
         let (rows, dim) = (f[1] as usize, f[2] as usize);
         if dim == 0 {
             return Err(map.corrupt("codes file with dimension 0").into());
@@ -134,11 +176,36 @@ impl CodesFile {
                 }
                 (Kind::Scalar { alpha, offset }, rows, rows.checked_mul(dim))
             }
-            KIND_BINARY_ONE_BIT => (
-                Kind::Binary,
-                dim,
-                rows.checked_mul(binary::words_per_row(dim) * 8),
-            ),
+            KIND_BINARY_ONE_BIT | KIND_BINARY_TWO_BITS | KIND_BINARY_ONE_AND_HALF_BITS => {
+                let encoding = match f[0] {
+                    KIND_BINARY_ONE_BIT => BinaryEncoding::OneBit,
+                    KIND_BINARY_TWO_BITS => BinaryEncoding::TwoBits,
+                    _ => BinaryEncoding::OneAndHalfBits,
+                };
+                if version == 1 && encoding != BinaryEncoding::OneBit {
+                    return Err(map
+                        .corrupt(format!("codes kind {} in a version 1 file", f[0]))
+                        .into());
+                }
+                let query_bits = match f[3] {
+                    0 | 1 => 1,
+                    4 => 4,
+                    8 => 8,
+                    other => {
+                        return Err(map
+                            .corrupt(format!("query encoding of {other} bits"))
+                            .into())
+                    }
+                };
+                (
+                    Kind::Binary {
+                        encoding,
+                        query_bits,
+                    },
+                    binary_stats_len(dim, encoding),
+                    rows.checked_mul(binary::words_per_row(dim, encoding) * 8),
+                )
+            }
             other => return Err(map.corrupt(format!("unknown codes kind {other}")).into()),
         };
         let codes_at = HEADER_LEN + pad8(first * 4);
@@ -152,8 +219,8 @@ impl CodesFile {
                 .into());
         }
         map.section::<f32>(HEADER_LEN, first)?;
-        if kind == Kind::Binary {
-            map.section::<u64>(codes_at, rows * binary::words_per_row(dim))?;
+        if let Kind::Binary { encoding, .. } = kind {
+            map.section::<u64>(codes_at, rows * binary::words_per_row(dim, encoding))?;
         }
         Ok(CodesFile {
             map,
@@ -179,11 +246,11 @@ impl CodesFile {
         self.map.len()
     }
 
-    /// The corrections (scalar) or thresholds (binary).
+    /// The corrections (scalar) or the means then standard deviations (binary).
     fn first(&self) -> &[f32] {
         let n = match self.kind {
             Kind::Scalar { .. } => self.rows,
-            Kind::Binary => self.dim,
+            Kind::Binary { encoding, .. } => binary_stats_len(self.dim, encoding),
         };
         // `open_as` checked this section.
         cast(&self.map.bytes()[HEADER_LEN..HEADER_LEN + n * 4]).unwrap_or(&[])
@@ -199,7 +266,7 @@ impl CodesFile {
     fn row_width(&self) -> usize {
         match self.kind {
             Kind::Scalar { .. } => self.dim,
-            Kind::Binary => binary::words_per_row(self.dim) * 8,
+            Kind::Binary { encoding, .. } => binary::words_per_row(self.dim, encoding) * 8,
         }
     }
 
@@ -220,14 +287,28 @@ impl CodesFile {
                     },
                 }
             }
-            Kind::Binary => {
-                let mut words = vec![0u64; binary::words_per_row(self.dim)];
-                binary::encode(self.first(), query, &mut words);
+            Kind::Binary {
+                encoding,
+                query_bits,
+            } => {
+                let query = match query_bits {
+                    4 | 8 => QueryCodes::BinaryScalar {
+                        planes: binary::encode_scalar_query(encoding, query, query_bits),
+                        bits: query_bits,
+                        levels: ((1u32 << query_bits) - 1) as f32,
+                    },
+                    _ => {
+                        let (means, stddevs) = self.first().split_at(self.dim);
+                        let mut words = vec![0u64; binary::words_per_row(self.dim, encoding)];
+                        binary::encode(encoding, means, stddevs, query, &mut words);
+                        QueryCodes::Binary { words }
+                    }
+                };
                 CodesScorer {
                     file: self,
                     corrections: &[],
                     distance,
-                    query: QueryCodes::Binary { words },
+                    query,
                 }
             }
         }
@@ -242,6 +323,13 @@ enum QueryCodes {
     },
     Binary {
         words: Vec<u64>,
+    },
+    /// A query of `bits` bit planes against binary rows (asymmetric scoring).
+    BinaryScalar {
+        planes: Vec<u64>,
+        bits: u8,
+        /// `2^bits − 1`: the weighted count of differing bits divided by it is in code bits.
+        levels: f32,
     },
 }
 
@@ -258,17 +346,28 @@ pub struct CodesScorer<'a> {
 impl CodesScorer<'_> {
     /// The estimate of the Qdrant score that `key` stands for: the dot product (Cosine, Dot) or the
     /// distance (Euclid) of the decoded rows for scalar codes; for binary codes the fraction of agreeing
-    /// bits scaled to `[-1, 1]` (Cosine, Dot) or the number of differing bits (Euclid).
+    /// code bits scaled to `[-1, 1]` (Cosine, Dot) or the number of differing bits (Euclid), both
+    /// weighted by the query's levels when the query keeps 4 or 8 bits.
     pub fn key_to_score(&self, key: f32) -> f32 {
         match (&self.query, self.distance) {
             (QueryCodes::Scalar { correction, .. }, Distance::Cosine | Distance::Dot) => {
                 correction - key
             }
             (QueryCodes::Scalar { .. }, Distance::Euclid) => key.sqrt(),
-            (QueryCodes::Binary { .. }, Distance::Cosine | Distance::Dot) => {
-                1.0 - 2.0 * key / self.file.dim as f32
-            }
-            (QueryCodes::Binary { .. }, Distance::Euclid) => key,
+            (
+                QueryCodes::Binary { .. } | QueryCodes::BinaryScalar { .. },
+                Distance::Cosine | Distance::Dot,
+            ) => 1.0 - 2.0 * key / self.code_bits() as f32,
+            (QueryCodes::Binary { .. } | QueryCodes::BinaryScalar { .. }, Distance::Euclid) => key,
+        }
+    }
+}
+
+impl CodesScorer<'_> {
+    fn code_bits(&self) -> usize {
+        match self.file.kind {
+            Kind::Scalar { .. } => self.file.dim,
+            Kind::Binary { encoding, .. } => binary::code_bits(self.file.dim, encoding),
         }
     }
 }
@@ -293,6 +392,18 @@ impl RowScorer for CodesScorer<'_> {
                 // `open_as` checked the words are an aligned section, so every row is too.
                 let row: &[u64] = cast(bytes).unwrap_or(&[]);
                 hamming(words, row) as f32
+            }
+            QueryCodes::BinaryScalar {
+                planes,
+                bits,
+                levels,
+            } => {
+                let row: &[u64] = cast(bytes).unwrap_or(&[]);
+                let weighted = match bits {
+                    4 => weighted_hamming::<4>(row, planes),
+                    _ => weighted_hamming::<8>(row, planes),
+                };
+                weighted as f32 / levels
             }
         }
     }

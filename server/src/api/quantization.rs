@@ -6,7 +6,8 @@
 use serde_json::{Map, Value};
 
 use quiver_engine::config::{
-    BinaryEncoding, BinaryQuantization, QuantizationConfig, ScalarQuantization, ScalarType,
+    BinaryEncoding, BinaryQuantization, BinaryQueryEncoding, QuantizationConfig,
+    ScalarQuantization, ScalarType,
 };
 
 use super::error::{invalid, Error};
@@ -104,19 +105,40 @@ fn binary(body: Map<String, Value>, at: &str) -> Result<BinaryQuantization, Erro
     for (key, value) in body {
         match key.as_str() {
             "always_ram" => out.always_ram = bool_field(value, at, &key)?,
-            "encoding" => match value.as_str() {
-                Some("one_bit") => out.encoding = Some(BinaryEncoding::OneBit),
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "{at}.encoding `{other}` is not supported (only one_bit)"
-                    )))
+            "encoding" => {
+                const NAMES: &str = "one_bit, two_bits or one_and_half_bits";
+                out.encoding = match value.as_str() {
+                    Some("one_bit") => Some(BinaryEncoding::OneBit),
+                    Some("two_bits") => Some(BinaryEncoding::TwoBits),
+                    Some("one_and_half_bits") => Some(BinaryEncoding::OneAndHalfBits),
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "{at}.encoding `{other}` is not supported ({NAMES})"
+                        )))
+                    }
+                    None if value.is_null() => None,
+                    None => return Err(invalid(format!("{at}.encoding must be {NAMES}"))),
                 }
-                None if value.is_null() => {}
-                None => return Err(invalid(format!("{at}.encoding must be \"one_bit\""))),
-            },
+            }
+            "query_encoding" => {
+                const NAMES: &str = "default, binary, scalar4bits or scalar8bits";
+                out.query_encoding = match value.as_str() {
+                    Some("default") => Some(BinaryQueryEncoding::Default),
+                    Some("binary") => Some(BinaryQueryEncoding::Binary),
+                    Some("scalar4bits") => Some(BinaryQueryEncoding::Scalar4Bits),
+                    Some("scalar8bits") => Some(BinaryQueryEncoding::Scalar8Bits),
+                    Some(other) => {
+                        return Err(invalid(format!(
+                            "{at}.query_encoding `{other}` is not supported ({NAMES})"
+                        )))
+                    }
+                    None if value.is_null() => None,
+                    None => return Err(invalid(format!("{at}.query_encoding must be {NAMES}"))),
+                }
+            }
             other => {
                 return Err(invalid(format!(
-                    "{at}.{other} is not supported (always_ram, encoding)"
+                    "{at}.{other} is not supported (always_ram, encoding, query_encoding)"
                 )))
             }
         }
@@ -145,8 +167,15 @@ mod tests {
         let v = json!({"scalar": {"type": "int8", "quantile": 0.95, "always_ram": true}});
         let q = parse(Some(v.clone()), "q").unwrap().unwrap();
         assert_eq!(to_json(&q), v);
-        let v = json!({"binary": {"always_ram": false, "encoding": "one_bit"}});
-        assert_eq!(to_json(&parse(Some(v.clone()), "q").unwrap().unwrap()), v);
+        for v in [
+            json!({"binary": {"always_ram": false, "encoding": "one_bit"}}),
+            json!({"binary": {"encoding": "two_bits", "query_encoding": "scalar8bits"}}),
+            json!({"binary": {"encoding": "one_and_half_bits", "query_encoding": "scalar4bits"}}),
+            json!({"binary": {"query_encoding": "binary"}}),
+            json!({"binary": {"query_encoding": "default"}}),
+        ] {
+            assert_eq!(to_json(&parse(Some(v.clone()), "q").unwrap().unwrap()), v);
+        }
         assert_eq!(parse(Some(Value::Null), "q").unwrap(), None);
     }
 
@@ -156,12 +185,11 @@ mod tests {
         assert!(err(json!({"scalar": {"type": "int8", "quantile": 0.5}})).contains("quantile"));
         assert!(err(json!({"scalar": {"type": "int8", "quantile": 1.5}})).contains("quantile"));
         assert!(err(json!({"scalar": {"quantile": 0.9}})).contains("type is required"));
-        assert!(err(json!({"binary": {"encoding": "two_bits"}})).contains("`two_bits`"));
-        assert!(err(json!({"binary": {"encoding": "one_and_half_bits"}}))
-            .contains("`one_and_half_bits`"));
-        assert!(
-            err(json!({"binary": {"query_encoding": "scalar8bits"}})).contains("query_encoding")
-        );
+        assert!(err(json!({"binary": {"encoding": "three_bits"}})).contains("`three_bits`"));
+        assert!(err(json!({"binary": {"query_encoding": "scalar2bits"}}))
+            .contains("query_encoding `scalar2bits`"));
+        assert!(err(json!({"binary": {"query_encoding": 8}})).contains("query_encoding"));
+        assert!(err(json!({"binary": {"bits": 2}})).contains("bits"));
         assert!(err(json!({"product": {"compression": "x16"}})).contains("product"));
         assert!(err(json!({"lattice": {}})).contains("`lattice`"));
     }

@@ -18,10 +18,13 @@ fn quantization_config_is_validated_echoed_and_searched() {
             json!({"scalar": {"type": "int8", "quantile": 0.4}}),
             "quantile",
         ),
-        (json!({"binary": {"encoding": "two_bits"}}), "`two_bits`"),
         (
-            json!({"binary": {"encoding": "one_and_half_bits"}}),
-            "`one_and_half_bits`",
+            json!({"binary": {"encoding": "three_bits"}}),
+            "`three_bits`",
+        ),
+        (
+            json!({"binary": {"query_encoding": "scalar2bits"}}),
+            "`scalar2bits`",
         ),
         (json!({"product": {"compression": "x16"}}), "product"),
     ];
@@ -117,4 +120,79 @@ fn quantization_config_is_validated_echoed_and_searched() {
         400,
     );
     assert!(msg.contains("oversampling"), "{msg}");
+}
+
+#[test]
+fn every_binary_encoding_is_echoed_and_searched() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let encodings = [
+        json!({"binary": {"encoding": "one_bit", "query_encoding": "default"}}),
+        json!({"binary": {"encoding": "two_bits"}}),
+        json!({"binary": {"encoding": "one_and_half_bits", "query_encoding": "binary"}}),
+        json!({"binary": {"encoding": "two_bits", "query_encoding": "scalar8bits"}}),
+        json!({"binary": {"encoding": "one_and_half_bits", "query_encoding": "scalar4bits"}}),
+    ];
+    let points: Vec<Value> = (0..N)
+        .map(|i| json!({"id": i, "vector": vector(i, DIM)}))
+        .collect();
+    let q = vector(10_000, DIM);
+    let uq = normalized(&q);
+    let exact = |id: u64| dot(&uq, &normalized(&vector(id, DIM)));
+    let mut want: Vec<(u64, f32)> = (0..N).map(|id| (id, exact(id))).collect();
+    want.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (i, quantization) in encodings.iter().enumerate() {
+        let name = format!("b{i}");
+        let body = json!({
+            "vectors": {"size": DIM, "distance": "Cosine"},
+            "quantization_config": quantization,
+            "hnsw_config": {"full_scan_threshold": 0},
+            "optimizers_config": {"segment_max_points": N},
+        });
+        assert_eq!(
+            c.ok("PUT", &format!("/collections/{name}"), Some(&body)),
+            json!(true)
+        );
+        let info = c.ok("GET", &format!("/collections/{name}"), None);
+        assert_eq!(&info["config"]["quantization_config"], quantization);
+        c.upsert(&name, json!(points));
+        c.wait_for_seals(&name, 2);
+        let search = |params: Value| {
+            let body = json!({"vector": q, "limit": 5, "params": params});
+            c.ok(
+                "POST",
+                &format!("/collections/{name}/points/search"),
+                Some(&body),
+            )
+        };
+        // Rescored from a wide candidate set: (nearly) the exact top 5, with exact scores. 16
+        // components give coarse codes, so one neighbour may be missed.
+        let hits = search(json!({"quantization": {"oversampling": 10.0}}));
+        let top: Vec<u64> = want[..5].iter().map(|w| w.0).collect();
+        let found = hits
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| top.contains(&h["id"].as_u64().unwrap()))
+            .count();
+        assert!(found >= 4, "{quantization}: {hits} vs {top:?}");
+        for h in hits.as_array().unwrap() {
+            let score = h["score"].as_f64().unwrap() as f32;
+            assert!((score - exact(h["id"].as_u64().unwrap())).abs() < 1e-5);
+        }
+        // The codes' own estimates are in [-1, 1] and not the exact scores.
+        let raw = search(json!({"quantization": {"rescore": false}}));
+        let raw = raw.as_array().unwrap();
+        assert_eq!(raw.len(), 5);
+        assert!(raw
+            .iter()
+            .all(|h| h["score"].as_f64().unwrap().abs() <= 1.0));
+        assert!(
+            raw.iter().any(|h| (h["score"].as_f64().unwrap() as f32
+                - exact(h["id"].as_u64().unwrap()))
+            .abs()
+                > 1e-6),
+            "{quantization}: {raw:?}"
+        );
+    }
 }
