@@ -173,13 +173,7 @@ pub(crate) fn open_sealed(
     let mapped = config
         .optimizer_config
         .memmap_due(largest_vector_bytes(entry));
-    let vector_residency = |name: &str| {
-        if mapped {
-            Residency::Mapped
-        } else {
-            config.vector_residency(name)
-        }
-    };
+    let vector_residency = |name: &str| sealed_vector_residency(config, mapped, name);
     let files = open_segment(dir, entry, &|name| {
         if holds(name) {
             vector_residency(name)
@@ -325,6 +319,16 @@ pub(crate) fn open_sealed(
         sealed.attach_field_index(&field, kind, index);
     }
     Ok(sealed)
+}
+
+/// Where a sealed segment serves a vector's rows from: its maps when the segment passes
+/// `memmap_threshold` (`mapped`), else as the vector's `on_disk` says.
+fn sealed_vector_residency(config: &CollectionConfig, mapped: bool, name: &str) -> Residency {
+    if mapped {
+        Residency::Mapped
+    } else {
+        config.vector_residency(name)
+    }
 }
 
 /// Whether a vector's codes are kept in memory whatever else is mapped.
@@ -1042,7 +1046,49 @@ fn plan_merges(sizes: &[u64], target: usize, max_bytes: u64) -> Vec<Vec<usize>> 
 
 #[cfg(test)]
 mod tests {
-    use super::plan_merges;
+    use super::{largest_vector_bytes, plan_merges, sealed_vector_residency};
+    use crate::config::{CollectionConfig, Distance, Residency};
+    use quiver_storage::{FileEntry, SegmentEntry, SegmentFile};
+
+    fn file(file: SegmentFile, size: u64) -> FileEntry {
+        FileEntry {
+            file,
+            path: String::new(),
+            size,
+            crc32: 0,
+        }
+    }
+
+    #[test]
+    fn memmap_threshold_maps_segments_whose_largest_vector_passes_it() {
+        let entry = SegmentEntry {
+            id: 1,
+            num_points: 10,
+            files: vec![
+                file(SegmentFile::Points, 1 << 30),
+                file(SegmentFile::Dense { vector: "a".into() }, 3 * 1024),
+                file(SegmentFile::Multi { vector: "b".into() }, 5 * 1024),
+            ],
+        };
+        // The points file is not a vector's.
+        assert_eq!(largest_vector_bytes(&entry), 5 * 1024);
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        let residency = |c: &CollectionConfig| {
+            let mapped = c.optimizer_config.memmap_due(largest_vector_bytes(&entry));
+            sealed_vector_residency(c, mapped, "")
+        };
+        assert_eq!(residency(&c), Residency::InMemory);
+        c.optimizer_config.memmap_threshold = Some(5);
+        assert_eq!(residency(&c), Residency::Mapped);
+        c.optimizer_config.memmap_threshold = Some(6);
+        assert_eq!(residency(&c), Residency::InMemory);
+        // 0 turns it off.
+        c.optimizer_config.memmap_threshold = Some(0);
+        assert_eq!(residency(&c), Residency::InMemory);
+        // `on_disk` maps whatever the threshold.
+        c.vectors.get_mut("").unwrap().on_disk = Some(true);
+        assert_eq!(residency(&c), Residency::Mapped);
+    }
 
     fn plan(sizes: &[u64], target: usize, max: u64) -> Vec<Vec<u64>> {
         plan_merges(sizes, target, max)
