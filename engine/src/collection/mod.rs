@@ -720,6 +720,8 @@ impl Collection {
 
     fn update_one(&self, mut op: UpdateOperation) -> Result<u64> {
         update::check(&self.shared.config(), &mut op)?;
+        // A changed point moves into the appendable segment, as an upsert adds one.
+        self.shared.wait_until_optimized();
         self.shared
             .write(|set| update::Pending::new(set).resolve(op))
     }
@@ -739,6 +741,7 @@ impl Collection {
         for (i, op) in ops.iter_mut().enumerate() {
             update::check(&self.shared.config(), op).map_err(in_op(i, op.kind()))?;
         }
+        self.shared.wait_until_optimized();
         self.shared.write(|set| {
             let mut pending = update::Pending::new(set);
             let mut logged = Vec::with_capacity(ops.len());
