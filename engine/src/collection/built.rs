@@ -37,7 +37,7 @@ pub(crate) struct BuiltVector {
     pub quantization: Option<QuantizationConfig>,
     /// The vector's `on_disk`.
     pub on_disk: bool,
-    /// The graph's `on_disk`.
+    /// The graph's `on_disk` (false without a graph).
     pub graph_on_disk: bool,
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn expected(config: &CollectionConfig, name: &str, rows: usize) -> Bu
             .get(name)
             .and_then(|p| p.on_disk)
             .unwrap_or(false),
-        graph_on_disk: hnsw.on_disk,
+        graph_on_disk: graph && hnsw.on_disk,
     }
 }
 
@@ -128,6 +128,12 @@ mod tests {
         c.vectors.get_mut("").unwrap().hnsw_config = None;
         c.hnsw_config.full_scan_threshold = 1000;
         assert!(mismatch(&c, &built, [("", 100)]));
+        // Without a graph, where graphs are served from does not matter.
+        let graphless: BuiltWith = [(String::new(), expected(&c, "", 100))].into();
+        c.hnsw_config.on_disk = true;
+        assert!(!mismatch(&c, &graphless, [("", 100)]));
+        c.vectors.get_mut("").unwrap().on_disk = Some(true);
+        assert!(mismatch(&c, &graphless, [("", 100)]));
         // A vector the collection no longer has is never rebuilt for.
         assert!(!mismatch(&c, &built, [("gone", 100)]));
     }
