@@ -228,6 +228,31 @@ pub struct OptimizerConfig {
     /// clamped to 1..=8, as Qdrant derives it from its indexing threads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_segment_size: Option<usize>,
+    /// Points a sealed segment must hold, deleted ones included, before `deleted_threshold` can
+    /// get it vacuumed (Qdrant's `vacuum_min_vector_number`, default
+    /// [`DEFAULT_VACUUM_MIN_VECTOR_NUMBER`]): rewriting a small segment frees little.
+    pub vacuum_min_vector_number: usize,
+    /// Qdrant's `max_optimization_threads`: `None` (`"auto"` or null) lets the optimizer run; 0
+    /// stops every background seal, vacuum, merge and rebuild of the collection (points stay in the
+    /// appendable segment, searched exactly); any other number allows that many jobs at once, which
+    /// is one here, as Quiver runs one job per collection at a time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_optimization_threads: Option<usize>,
+    /// KiB of vectors (of the largest vector of a sealed segment, 4 bytes per component) above
+    /// which the segment serves every vector's rows from its mapped files, whatever `on_disk` says
+    /// (Qdrant's `memmap_threshold`). `None` or 0: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memmap_threshold: Option<usize>,
+    /// Qdrant's `flush_interval_sec`, stored and shown as set. Quiver has nothing to flush on a
+    /// timer: a write is acknowledged only once its WAL record is fsynced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flush_interval_sec: Option<u64>,
+    /// Qdrant's `prevent_unoptimized`: when true, an upsert waits (up to
+    /// [`PREVENT_UNOPTIMIZED_MAX_WAIT`]) while the appendable segment is due to be sealed and the
+    /// seal that drains it has not finished, so unindexed rows never pile up past the seal
+    /// threshold while the optimizer runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prevent_unoptimized: Option<bool>,
 }
 
 impl Default for OptimizerConfig {
@@ -238,9 +263,46 @@ impl Default for OptimizerConfig {
             indexing_threshold: None,
             default_segment_number: None,
             max_segment_size: None,
+            vacuum_min_vector_number: DEFAULT_VACUUM_MIN_VECTOR_NUMBER,
+            max_optimization_threads: None,
+            memmap_threshold: None,
+            flush_interval_sec: None,
+            prevent_unoptimized: None,
         }
     }
 }
+
+impl OptimizerConfig {
+    /// Whether background optimizations run (`max_optimization_threads` is not 0).
+    pub fn optimizations_enabled(&self) -> bool {
+        self.max_optimization_threads != Some(0)
+    }
+
+    /// Whether a sealed segment of `points` points (deleted ones included), `deleted` of them
+    /// deleted, is due to be vacuumed: it holds at least `vacuum_min_vector_number` points and its
+    /// deleted fraction passes `deleted_threshold` (Qdrant's vacuum optimizer, point level).
+    pub fn vacuum_due(&self, points: usize, deleted: usize) -> bool {
+        deleted > 0
+            && points >= self.vacuum_min_vector_number
+            && deleted as f64 > self.deleted_threshold * points as f64
+    }
+
+    /// Whether a sealed segment whose largest vector takes `bytes` bytes is served from its maps
+    /// (see [`Self::memmap_threshold`]).
+    pub fn memmap_due(&self, bytes: u64) -> bool {
+        match self.memmap_threshold {
+            Some(kib) if kib > 0 => bytes >= (kib as u64).saturating_mul(1024),
+            _ => false,
+        }
+    }
+}
+
+/// Qdrant's default `vacuum_min_vector_number`.
+pub const DEFAULT_VACUUM_MIN_VECTOR_NUMBER: usize = 1000;
+
+/// The longest an upsert waits for a seal under `prevent_unoptimized`; past it the write goes
+/// ahead (a seal that keeps failing must not stop writes).
+pub const PREVENT_UNOPTIMIZED_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Qdrant's default `max_segment_size` per indexing thread, in KiB.
 pub const DEFAULT_MAX_SEGMENT_PER_CPU_KIB: usize = 256_000;

@@ -16,6 +16,7 @@
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
 mod aliases;
+mod built;
 mod examples;
 mod facet;
 mod field_index;
@@ -494,6 +495,7 @@ impl Collection {
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             signal: Signal::default(),
+            sealed_signal: Default::default(),
         });
         let worker =
             spawn_optimizer(shared.clone()).map_err(|e| quiver_storage::Error::io(dir, e))?;
@@ -538,9 +540,9 @@ impl Collection {
 
     /// Changes the config (PATCH `/collections/{name}`): `edit` changes a copy, which must keep the
     /// vectors' names, sizes, distances and multivector settings, the sparse vectors' names and the
-    /// embedding bindings, and pass validation. Durable (in `config.json`) on return. Segments sealed
-    /// before keep the graphs, codes and residency they were built with; seals and rewrites from then
-    /// on follow the new config.
+    /// embedding bindings, and pass validation. Durable (in `config.json`) on return. Seals from
+    /// then on follow the new config; segments sealed before with other HNSW parameters,
+    /// quantization or `on_disk` are rebuilt in the background (unless optimizations are off).
     pub fn update_config(
         &self,
         edit: impl FnOnce(&mut CollectionConfig) -> Result<()>,
@@ -654,6 +656,7 @@ impl Collection {
     ) -> Result<u64> {
         let mut points = points;
         validate::points(&self.shared.config(), &mut points)?;
+        self.shared.wait_until_optimized();
         check_filter(conditions.update_filter.as_ref())?;
         self.shared.write(|set| {
             if *conditions != UpsertConditions::default() {
@@ -717,6 +720,8 @@ impl Collection {
 
     fn update_one(&self, mut op: UpdateOperation) -> Result<u64> {
         update::check(&self.shared.config(), &mut op)?;
+        // A changed point moves into the appendable segment, as an upsert adds one.
+        self.shared.wait_until_optimized();
         self.shared
             .write(|set| update::Pending::new(set).resolve(op))
     }
@@ -736,6 +741,7 @@ impl Collection {
         for (i, op) in ops.iter_mut().enumerate() {
             update::check(&self.shared.config(), op).map_err(in_op(i, op.kind()))?;
         }
+        self.shared.wait_until_optimized();
         self.shared.write(|set| {
             let mut pending = update::Pending::new(set);
             let mut logged = Vec::with_capacity(ops.len());
@@ -966,12 +972,18 @@ fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
                 if shared.stop.load(Ordering::Acquire) {
                     return;
                 }
+                // `max_optimization_threads: 0`: nothing runs until an update turns it back on
+                // (which wakes this thread).
+                if !shared.config().optimizer_config.optimizations_enabled() {
+                    continue;
+                }
                 let set = shared.snapshot();
                 let full = shared.seal_due(&set);
                 if !(full
                     || !set.frozen.is_empty()
                     || shared.vacuum_wanted(&set)
-                    || shared.merge_wanted(&set))
+                    || shared.merge_wanted(&set)
+                    || shared.rebuild_wanted(&set))
                 {
                     continue;
                 }

@@ -21,6 +21,7 @@ use quiver_storage::segment::{
 };
 use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, SegmentFile};
 
+use super::built::{self, BuiltWith, BUILT_ATTACHED};
 use super::field_index;
 use super::progress::{OptimizationKind, SegmentRef};
 use super::segment::{MemSegment, Sealed, SealedDense, SealedMulti, SealedVector, View};
@@ -168,9 +169,14 @@ pub(crate) fn open_sealed(
     config: &CollectionConfig,
 ) -> Result<Sealed> {
     let holds = |name: &str| config.segment_holds(name, entry.id);
+    // `memmap_threshold`: a segment whose largest vector passes it is served from its maps.
+    let mapped = config
+        .optimizer_config
+        .memmap_due(largest_vector_bytes(entry));
+    let vector_residency = |name: &str| sealed_vector_residency(config, mapped, name);
     let files = open_segment(dir, entry, &|name| {
         if holds(name) {
-            config.vector_residency(name)
+            vector_residency(name)
         } else {
             Residency::Mapped
         }
@@ -201,9 +207,13 @@ pub(crate) fn open_sealed(
         reason: format!("an index file names vector `{vector}`, which the segment does not store"),
     };
     let mut field_indexes = Vec::new();
+    let mut built = None;
     for f in &entry.files {
         let path = f.full_path(dir);
         match &f.file {
+            SegmentFile::Attached { name } if name == BUILT_ATTACHED => {
+                built = Some(built::read(&path)?);
+            }
             SegmentFile::Attached { name }
                 if field_index::persist::parse_attached(name).is_some() =>
             {
@@ -246,7 +256,13 @@ pub(crate) fn open_sealed(
                         }
                     }
                 } else if let Some(vector) = name.strip_prefix(CODES_ATTACHED_PREFIX) {
-                    let codes = CodesFile::open_as(&path, config.codes_residency(vector))?;
+                    let residency = match config.codes_residency(vector) {
+                        Residency::InMemory if mapped && !always_ram(config, vector) => {
+                            Residency::Mapped
+                        }
+                        r => r,
+                    };
+                    let codes = CodesFile::open_as(&path, residency)?;
                     match vectors.get_mut(vector) {
                         Some(SealedVector::Dense(d)) if codes.len() == d.rows.num_rows() => {
                             d.codes = Some(codes)
@@ -261,7 +277,7 @@ pub(crate) fn open_sealed(
                     let index = SparseIndexFile::open_as(&path, residency)?;
                     vectors.insert(vector.to_owned(), SealedVector::Sparse(index));
                 } else if let Some(vector) = name.strip_prefix(PREFIX_ATTACHED_PREFIX) {
-                    let prefix = PrefixFile::open_as(&path, config.vector_residency(vector))?;
+                    let prefix = PrefixFile::open_as(&path, vector_residency(vector))?;
                     match vectors.get_mut(vector) {
                         Some(SealedVector::Dense(d)) => d.prefix = Some(prefix),
                         _ => return Err(unlisted(vector).into()),
@@ -275,6 +291,19 @@ pub(crate) fn open_sealed(
         }
     }
     let deleted = files.deleted;
+    // A segment written before build records existed counts as built with this config.
+    let built = built.unwrap_or_else(|| {
+        vectors
+            .iter()
+            .filter_map(|(name, v)| match v {
+                SealedVector::Dense(d) => Some((
+                    name.clone(),
+                    built::expected(config, name, d.rows.num_rows()),
+                )),
+                SealedVector::Multi(_) | SealedVector::Sparse(_) => None,
+            })
+            .collect()
+    });
     let sealed = Sealed {
         id: entry.id,
         persisted: Mutex::new(deleted.clone()),
@@ -284,6 +313,7 @@ pub(crate) fn open_sealed(
         remove_on_drop: Default::default(),
         dir: segment_dir(dir, entry.id),
         field_indexes: Default::default(),
+        built,
     };
     for (field, kind, index) in field_indexes {
         sealed.attach_field_index(&field, kind, index);
@@ -291,16 +321,58 @@ pub(crate) fn open_sealed(
     Ok(sealed)
 }
 
+/// Where a sealed segment serves a vector's rows from: its maps when the segment passes
+/// `memmap_threshold` (`mapped`), else as the vector's `on_disk` says.
+fn sealed_vector_residency(config: &CollectionConfig, mapped: bool, name: &str) -> Residency {
+    if mapped {
+        Residency::Mapped
+    } else {
+        config.vector_residency(name)
+    }
+}
+
+/// Whether a vector's codes are kept in memory whatever else is mapped.
+fn always_ram(config: &CollectionConfig, name: &str) -> bool {
+    config
+        .quantization_for(name)
+        .is_some_and(|q| q.always_ram())
+}
+
+/// Bytes of the largest vector file (dense rows or token rows) of a segment: the measure
+/// `memmap_threshold` compares with.
+fn largest_vector_bytes(entry: &SegmentEntry) -> u64 {
+    entry
+        .files
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.file,
+                SegmentFile::Dense { .. } | SegmentFile::Multi { .. }
+            )
+        })
+        .map(|f| f.size)
+        .max()
+        .unwrap_or(0)
+}
+
 impl Shared {
-    /// Builds and writes the HNSW graph of every dense vector of a written segment that is large enough.
-    fn build_graphs(&self, entry: &SegmentEntry) -> Result<Vec<FileEntry>> {
+    /// Builds and writes the HNSW graph of every dense vector of a written segment that is large
+    /// enough; records what each dense vector was built with in `built`.
+    fn build_graphs(
+        &self,
+        config: &CollectionConfig,
+        entry: &SegmentEntry,
+        built: &mut BuiltWith,
+    ) -> Result<Vec<FileEntry>> {
         // Read once to build: no need to copy the rows into memory first.
         let files = open_segment(&self.dir, entry, &|_| Residency::Mapped)?;
-        let config = self.config();
         let mut out = Vec::new();
         for (i, (name, dense)) in files.dense.iter().enumerate() {
             let hnsw = config.hnsw_for(name);
-            if hnsw.m == 0 || dense.num_rows() == 0 || dense.num_rows() < hnsw.full_scan_threshold {
+            let record = built::expected(config, name, dense.num_rows());
+            let graph = record.graph;
+            built.insert(name.clone(), record);
+            if !graph {
                 continue;
             }
             let params = HnswBuildParams {
@@ -369,9 +441,13 @@ impl Shared {
     /// Builds and writes the token store (PLAID) of every multi-vector name with tokens in `ex`. Only
     /// for Cosine: the store's centroids and decompressed tokens are unit length, so its MaxSim ranks
     /// Dot and Euclid fields differently from their raw scores; those are scanned exactly.
-    fn build_token_stores(&self, id: u64, ex: &Extracted) -> Result<Vec<FileEntry>> {
+    fn build_token_stores(
+        &self,
+        config: &CollectionConfig,
+        id: u64,
+        ex: &Extracted,
+    ) -> Result<Vec<FileEntry>> {
         let mut out = Vec::new();
-        let config = self.config();
         for (i, (name, dim, offsets, data)) in ex.multi.iter().enumerate() {
             let Some(store) = config.token_store(name) else {
                 continue;
@@ -416,13 +492,21 @@ impl Shared {
         Ok(out)
     }
 
-    fn write_new_segment(&self, manifest: &mut Manifest, ex: &Extracted) -> Result<SegmentEntry> {
+    /// Writes `ex` as a new segment with its indexes and build record, all for `config`.
+    fn write_new_segment(
+        &self,
+        config: &CollectionConfig,
+        manifest: &mut Manifest,
+        ex: &Extracted,
+    ) -> Result<SegmentEntry> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let mut entry = ex.write(&self.config(), &self.dir, id)?;
-        let graphs = self.build_graphs(&entry)?;
+        let mut entry = ex.write(config, &self.dir, id)?;
+        let mut record = BuiltWith::new();
+        let graphs = self.build_graphs(config, &entry, &mut record)?;
         entry.files.extend(graphs);
-        let stores = self.build_token_stores(id, ex)?;
+        entry.files.push(built::write(&self.dir, id, &record)?);
+        let stores = self.build_token_stores(config, id, ex)?;
         entry.files.extend(stores);
         let sparse = self.write_sparse_indexes(id, ex)?;
         entry.files.extend(sparse);
@@ -444,11 +528,16 @@ impl Shared {
             if seal_now || full || !set.frozen.is_empty() || self.vacuum_wanted(&set) {
                 let sealed = self.seal(&mut manifest);
                 self.end_optimization(sealed.as_ref().err());
+                // Writers held back by `prevent_unoptimized` look again.
+                self.sealed_signal.1.notify_all();
                 sealed?;
             }
             let vacuumed = self.vacuum_pass(&mut manifest);
             self.end_optimization(vacuumed.as_ref().err());
             let vacuumed = vacuumed?;
+            let rebuilt = self.rebuild_pass(&mut manifest);
+            self.end_optimization(rebuilt.as_ref().err());
+            rebuilt?;
             // After the vacuum, so sizes are of live rows and a merge never copies rows a vacuum
             // would drop anyway.
             let merged = self.merge_pass(&mut manifest);
@@ -538,7 +627,7 @@ impl Shared {
             // it is written as several segments of at most that size (id ranges, in order).
             for part in live.chunks(config.optimizer_config.segment_max_points.max(1)) {
                 let ex = Extracted::from_view(&config, &View::mem(m), part);
-                let entry = self.write_new_segment(&mut next, &ex)?;
+                let entry = self.write_new_segment(&config, &mut next, &ex)?;
                 next.segments.push(entry.clone());
                 built.push((m.clone(), Some((entry, part.to_vec()))));
                 self.advance_optimization(part.len());
@@ -705,91 +794,43 @@ impl Shared {
         Ok(())
     }
 
-    /// Rewrites every sealed segment whose persisted tombstones pass the threshold.
+    /// Rewrites every sealed segment whose persisted tombstones pass the vacuum condition
+    /// ([`crate::config::OptimizerConfig::vacuum_due`]).
     fn vacuum_pass(&self, current: &mut Manifest) -> Result<usize> {
         let config = self.config();
-        let threshold = config.optimizer_config.deleted_threshold;
         let mut done = 0;
         let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
         for s in candidates {
-            let persisted = s.persisted.lock().clone();
-            let n = s.points.len();
-            let dead = persisted.count_ones();
-            if dead == 0 || (dead as f64) <= threshold * n as f64 {
+            let dead = s.persisted.lock().count_ones();
+            if !config.optimizer_config.vacuum_due(s.points.len(), dead) {
                 continue;
             }
-            let live: Vec<u32> = (0..n as u32)
-                .filter(|&o| !persisted.get(o as usize))
-                .collect();
-            let mut next = current.clone();
-            let input = SegmentRef {
-                id: Some(s.id),
-                points: live.len(),
-            };
-            self.begin_optimization(OptimizationKind::Vacuum, next.next_segment_id, vec![input]);
-            let replacement = if live.is_empty() {
-                None
-            } else {
-                let ex = {
-                    let view = View::sealed(&s);
-                    Extracted::from_view(&config, &view, &live)
-                };
-                Some(self.write_new_segment(&mut next, &ex)?)
-            };
-            let pos = next
-                .segments
-                .iter()
-                .position(|e| e.id == s.id)
-                .expect("a published segment is in the manifest");
-            match &replacement {
-                Some(entry) => next.segments[pos] = entry.clone(),
-                None => {
-                    next.segments.remove(pos);
-                }
+            if self.stop.load(Ordering::Acquire) {
+                return Err(crate::Error::Cancelled);
             }
-            next.generation += 1;
-            let opened = match &replacement {
-                Some(entry) => Some(Arc::new(open_sealed(&self.dir, entry, &config)?)),
-                None => None,
-            };
-            next.store(&self.dir)?;
-            *current = next;
-            {
-                let _w = self.writer.lock();
-                let mut guard = self.segments.write();
-                let cur = guard.clone();
-                if let Some(new) = &opened {
-                    let d = s.deleted.read();
-                    let mut nd = new.deleted.write();
-                    for (i, &o) in live.iter().enumerate() {
-                        if d.get(o as usize) {
-                            nd.set(i);
-                        }
-                    }
-                }
-                let sealed = cur
-                    .sealed
-                    .iter()
-                    .filter_map(|x| {
-                        if Arc::ptr_eq(x, &s) {
-                            opened.clone()
-                        } else {
-                            Some(x.clone())
-                        }
-                    })
-                    .collect();
-                *guard = Arc::new(SegmentSet {
-                    sealed,
-                    frozen: cur.frozen.clone(),
-                    active: cur.active.clone(),
-                    schema: cur.schema.clone(),
-                });
-            }
-            // Readers still holding the old set keep the files mapped; the directory goes with them.
-            s.remove_on_drop.store(true, Ordering::Release);
-            self.advance_optimization(live.len());
+            self.rewrite(current, vec![s], OptimizationKind::Vacuum)?;
             self.end_optimization(None);
-            tracing::debug!(collection = %self.name, segment = s.id, removed = dead, "vacuumed");
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Rebuilds, one by one, every sealed segment built with settings the config no longer has
+    /// (Qdrant's config-mismatch optimizer): after a PATCH of a vector's HNSW parameters,
+    /// quantization or `on_disk`. Returns how many were rebuilt.
+    fn rebuild_pass(&self, current: &mut Manifest) -> Result<usize> {
+        let config = self.config();
+        let mut done = 0;
+        let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
+        for s in candidates {
+            if !s.needs_rebuild(&config) {
+                continue;
+            }
+            if self.stop.load(Ordering::Acquire) {
+                return Err(crate::Error::Cancelled);
+            }
+            self.rewrite(current, vec![s], OptimizationKind::ConfigMismatch)?;
+            self.end_optimization(None);
             done += 1;
         }
         Ok(done)
@@ -809,7 +850,7 @@ impl Shared {
                 if self.stop.load(Ordering::Acquire) {
                     return Err(crate::Error::Cancelled);
                 }
-                self.merge(current, batch)?;
+                self.rewrite(current, batch, OptimizationKind::Merge)?;
                 self.end_optimization(None);
                 done += 1;
             }
@@ -831,9 +872,16 @@ impl Shared {
             .collect()
     }
 
-    /// Writes the rows live (as persisted) in `inputs` as one segment and swaps it in for them: the
-    /// vacuum's steps, over several segments.
-    fn merge(&self, current: &mut Manifest, inputs: Vec<Arc<Sealed>>) -> Result<()> {
+    /// Writes the rows live (as persisted) in `inputs` as one segment built for the current config
+    /// and swaps it in for them, carrying deletes made meanwhile: a vacuum (one input), a rebuild
+    /// (one input) or a merge (several) is this one step. The caller ends the optimization it
+    /// begins.
+    fn rewrite(
+        &self,
+        current: &mut Manifest,
+        inputs: Vec<Arc<Sealed>>,
+        kind: OptimizationKind,
+    ) -> Result<()> {
         let config = self.config();
         let mut next = current.clone();
         // Every row live as persisted, in id order across the inputs (a segment file is sorted by id;
@@ -855,7 +903,7 @@ impl Shared {
         }
         rows.sort_unstable_by_key(|r| r.0);
         debug_assert!(rows.windows(2).all(|w| w[0].0 != w[1].0));
-        self.begin_optimization(OptimizationKind::Merge, next.next_segment_id, refs);
+        self.begin_optimization(kind, next.next_segment_id, refs);
         let merged = if rows.is_empty() {
             None
         } else {
@@ -865,9 +913,9 @@ impl Shared {
                     rows.iter().map(|&(_, i, o)| (&views[i], o)).collect();
                 Extracted::from_rows(&config, &picked)
             };
-            Some(self.write_new_segment(&mut next, &ex)?)
+            Some(self.write_new_segment(&config, &mut next, &ex)?)
         };
-        // The merged segment takes the place of the first input, so the manifest keeps its order.
+        // The new segment takes the place of the first input, so the manifest keeps its order.
         let first = next
             .segments
             .iter()
@@ -929,7 +977,8 @@ impl Shared {
             segments = ?inputs.iter().map(|s| s.id).collect::<Vec<_>>(),
             into = ?merged_id,
             points = rows.len(),
-            "merged"
+            kind = ?kind,
+            "rewrote"
         );
         Ok(())
     }
@@ -997,7 +1046,49 @@ fn plan_merges(sizes: &[u64], target: usize, max_bytes: u64) -> Vec<Vec<usize>> 
 
 #[cfg(test)]
 mod tests {
-    use super::plan_merges;
+    use super::{largest_vector_bytes, plan_merges, sealed_vector_residency};
+    use crate::config::{CollectionConfig, Distance, Residency};
+    use quiver_storage::{FileEntry, SegmentEntry, SegmentFile};
+
+    fn file(file: SegmentFile, size: u64) -> FileEntry {
+        FileEntry {
+            file,
+            path: String::new(),
+            size,
+            crc32: 0,
+        }
+    }
+
+    #[test]
+    fn memmap_threshold_maps_segments_whose_largest_vector_passes_it() {
+        let entry = SegmentEntry {
+            id: 1,
+            num_points: 10,
+            files: vec![
+                file(SegmentFile::Points, 1 << 30),
+                file(SegmentFile::Dense { vector: "a".into() }, 3 * 1024),
+                file(SegmentFile::Multi { vector: "b".into() }, 5 * 1024),
+            ],
+        };
+        // The points file is not a vector's.
+        assert_eq!(largest_vector_bytes(&entry), 5 * 1024);
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        let residency = |c: &CollectionConfig| {
+            let mapped = c.optimizer_config.memmap_due(largest_vector_bytes(&entry));
+            sealed_vector_residency(c, mapped, "")
+        };
+        assert_eq!(residency(&c), Residency::InMemory);
+        c.optimizer_config.memmap_threshold = Some(5);
+        assert_eq!(residency(&c), Residency::Mapped);
+        c.optimizer_config.memmap_threshold = Some(6);
+        assert_eq!(residency(&c), Residency::InMemory);
+        // 0 turns it off.
+        c.optimizer_config.memmap_threshold = Some(0);
+        assert_eq!(residency(&c), Residency::InMemory);
+        // `on_disk` maps whatever the threshold.
+        c.vectors.get_mut("").unwrap().on_disk = Some(true);
+        assert_eq!(residency(&c), Residency::Mapped);
+    }
 
     fn plan(sizes: &[u64], target: usize, max: u64) -> Vec<Vec<u64>> {
         plan_merges(sizes, target, max)

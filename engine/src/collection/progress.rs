@@ -21,6 +21,9 @@ pub enum OptimizationKind {
     Vacuum,
     /// Writes the live points of several small sealed segments as one.
     Merge,
+    /// Rebuilds a sealed segment built with settings (HNSW, quantization, `on_disk`) the config no
+    /// longer has (Qdrant's `config_mismatch` optimizer).
+    ConfigMismatch,
 }
 
 /// A segment an optimization reads (or would read).
@@ -177,7 +180,6 @@ impl Shared {
                 segments: seal,
             });
         }
-        let threshold = config.optimizer_config.deleted_threshold;
         let mut idle = Vec::new();
         for s in &set.sealed {
             if merges.iter().flatten().any(|m| m.id == s.id) {
@@ -189,9 +191,14 @@ impl Shared {
                 id: Some(s.id),
                 points: n - dead,
             };
-            if dead > 0 && dead as f64 > threshold * n as f64 {
+            if config.optimizer_config.vacuum_due(n, dead) {
                 queued.push(PendingOptimization {
                     kind: OptimizationKind::Vacuum,
+                    segments: vec![segment],
+                });
+            } else if s.needs_rebuild(&config) {
+                queued.push(PendingOptimization {
+                    kind: OptimizationKind::ConfigMismatch,
                     segments: vec![segment],
                 });
             } else {

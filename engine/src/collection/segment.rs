@@ -225,6 +225,8 @@ pub(crate) struct Sealed {
     pub dir: PathBuf,
     /// Payload field indexes built so far, by field and type (see [`super::field_index`]).
     pub field_indexes: parking_lot::Mutex<FieldIndexes>,
+    /// The settings its dense vectors were built with (see [`super::built`]).
+    pub built: super::built::BuiltWith,
 }
 
 /// The payload field indexes of a sealed segment.
@@ -279,6 +281,15 @@ impl Sealed {
             SealedVector::Sparse(s) => Some(s),
             SealedVector::Dense(_) | SealedVector::Multi(_) => None,
         }
+    }
+
+    /// Whether the config has moved away from what the segment's dense vectors were built with.
+    pub fn needs_rebuild(&self, config: &crate::config::CollectionConfig) -> bool {
+        let rows = self.vectors.iter().filter_map(|(name, v)| match v {
+            SealedVector::Dense(d) => Some((name.as_str(), d.rows.num_rows())),
+            SealedVector::Multi(_) | SealedVector::Sparse(_) => None,
+        });
+        super::built::mismatch(config, &self.built, rows)
     }
 
     /// Whether any vector of the segment has a graph.

@@ -16,7 +16,7 @@ use super::ops::Operation;
 use super::payload;
 use super::segment::{MemSegment, Sealed, View};
 use super::EngineOptions;
-use crate::config::CollectionConfig;
+use crate::config::{CollectionConfig, PREVENT_UNOPTIMIZED_MAX_WAIT};
 use crate::filter::Filter;
 use crate::payload_schema::PayloadSchema;
 use crate::point::{NamedVectors, Payload, PayloadOp, PointInsert};
@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     /// Set once the collection is closed or deleted: writes fail from then on.
     pub closed: AtomicBool,
     pub signal: Signal,
+    /// Notified whenever a seal publishes its segments (see [`Shared::wait_until_optimized`]).
+    pub sealed_signal: (Mutex<()>, Condvar),
 }
 
 impl Shared {
@@ -177,8 +179,8 @@ impl Shared {
     /// Changes the config: `edit` applies to a copy, which must keep what cannot change and pass
     /// validation; it is stored in `config.json` (atomically, durably) before it is used. Under the
     /// writer lock, as [`Shared::change_schema`], so the two never store each other's stale half.
-    /// Segments already sealed keep what they were built with; seals and rewrites from then on
-    /// follow the new config.
+    /// Seals and rewrites from then on follow the new config; segments sealed before with other
+    /// settings are rebuilt by the optimizer, which this wakes.
     pub fn change_config(
         &self,
         edit: impl FnOnce(&mut CollectionConfig) -> Result<()>,
@@ -205,7 +207,14 @@ impl Shared {
     /// many tombstones, or sealed segments are due to be merged.
     pub fn maybe_wake(&self) {
         let set = self.snapshot();
-        if self.seal_due(&set) || self.vacuum_wanted(&set) || self.merge_wanted(&set) {
+        if !self.config().optimizer_config.optimizations_enabled() {
+            return;
+        }
+        if self.seal_due(&set)
+            || self.vacuum_wanted(&set)
+            || self.merge_wanted(&set)
+            || self.rebuild_wanted(&set)
+        {
             self.signal.notify();
         }
     }
@@ -223,12 +232,51 @@ impl Shared {
 
     /// Whether some sealed segment's tombstones (in memory) pass the vacuum threshold.
     pub fn vacuum_wanted(&self, set: &SegmentSet) -> bool {
-        let t = self.config().optimizer_config.deleted_threshold;
+        let config = self.config();
         set.sealed.iter().any(|s| {
-            let n = s.points.len();
             let d = s.deleted.read().count_ones();
-            d > 0 && d as f64 > t * n as f64
+            config.optimizer_config.vacuum_due(s.points.len(), d)
         })
+    }
+
+    /// Whether some sealed segment was built with settings the config no longer has.
+    pub fn rebuild_wanted(&self, set: &SegmentSet) -> bool {
+        let config = self.config();
+        set.sealed.iter().any(|s| s.needs_rebuild(&config))
+    }
+
+    /// Under `prevent_unoptimized`, waits (before taking the writer lock, so the seal that drains
+    /// the appendable segment can freeze it) until the appendable segment is not due to be sealed
+    /// and no frozen segment waits for its seal, or [`PREVENT_UNOPTIMIZED_MAX_WAIT`] passes. No
+    /// wait while optimizations are off: nothing would drain it.
+    pub fn wait_until_optimized(&self) {
+        let config = self.config();
+        let opt = &config.optimizer_config;
+        if opt.prevent_unoptimized != Some(true) || !opt.optimizations_enabled() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + PREVENT_UNOPTIMIZED_MAX_WAIT;
+        loop {
+            let set = self.snapshot();
+            let backlog = self.seal_due(&set) || !set.frozen.is_empty();
+            drop(set);
+            if !backlog || self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                tracing::warn!(collection = %self.name, "prevent_unoptimized: the seal did not finish in time; writing anyway");
+                return;
+            }
+            self.signal.notify();
+            // Woken when a seal publishes; the timeout covers a wake-up missed between the check
+            // and the wait.
+            let mut g = self.sealed_signal.0.lock();
+            self.sealed_signal.1.wait_for(
+                &mut g,
+                (deadline - now).min(std::time::Duration::from_millis(50)),
+            );
+        }
     }
 }
 

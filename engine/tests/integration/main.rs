@@ -9,6 +9,7 @@ mod groups;
 mod matryoshka;
 mod merge;
 mod optimizations;
+mod optimizer_config;
 mod payload_index;
 mod plaid;
 mod quantization;

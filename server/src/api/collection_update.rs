@@ -1,10 +1,11 @@
 //! `PATCH /collections/{name}` (Qdrant's `UpdateCollection`): the settings that may change after
 //! creation, parsed into a [`ConfigUpdate`] that applies to a copy of the engine's config.
 //!
-//! What a change reaches: HNSW settings, quantization and `on_disk` apply to segments sealed or
-//! rewritten from then on (segments already sealed keep the graph, codes and residency they were
-//! built with); optimizer thresholds, sparse `modifier` and `full_scan_threshold`, `on_disk_payload`
-//! and `metadata` apply at once. Anything Quiver cannot change or does not build is a 400 naming it.
+//! What a change reaches: HNSW settings, quantization and `on_disk` apply to segments sealed from
+//! then on, and the segments already sealed with other settings are rebuilt in the background
+//! (`config_mismatch` in the optimizations report); optimizer settings, sparse `modifier` and
+//! `full_scan_threshold`, `on_disk_payload` and `metadata` apply at once. Anything Quiver cannot
+//! change or does not build is a 400 naming it.
 
 use std::collections::BTreeMap;
 
@@ -31,8 +32,8 @@ pub struct UpdateCollection {
     /// Per named vector (`""` for the unnamed one): `hnsw_config` (the fields given are merged
     /// into the vector's own), `on_disk`, `quantization_config` (or `"Disabled"`).
     pub vectors: Option<BTreeMap<String, VectorParamsDiff>>,
-    /// `deleted_threshold`, `segment_max_points` and `indexing_threshold` (KiB) are applied; the
-    /// other Qdrant fields are accepted and ignored, as at creation.
+    /// Every field applies as at creation; `max_optimization_threads` back to null, `"auto"` or
+    /// a number above 0 resumes optimizations stopped by 0.
     pub optimizers_config: Option<OptimizersConfigDiff>,
     /// `on_disk_payload`; `replication_factor` and `write_consistency_factor` only as 1.
     pub params: Option<CollectionParamsDiff>,
@@ -179,6 +180,9 @@ impl UpdateCollection {
             }
             sparse.insert(name, dto);
         }
+        if let Some(opt) = &self.optimizers_config {
+            opt.threads()?;
+        }
         Ok(ConfigUpdate {
             vectors,
             optimizers: self.optimizers_config,
@@ -234,7 +238,12 @@ impl ConfigUpdate {
             apply_quantization(&mut config.quantization_config, q);
         }
         if let Some(opt) = &self.optimizers {
-            opt.apply(&mut config.optimizer_config);
+            // Checked when parsed.
+            opt.apply(&mut config.optimizer_config).map_err(|_| {
+                quiver_engine::Error::InvalidInput(
+                    "optimizers_config.max_optimization_threads is not valid".into(),
+                )
+            })?;
         }
         if let Some(on_disk_payload) = self.on_disk_payload {
             config.on_disk_payload = on_disk_payload;

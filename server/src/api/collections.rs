@@ -367,14 +367,13 @@ pub struct HnswConfigDiff {
 /// Optimizer parameters; absent fields keep their defaults (or, in an update, their current values).
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-// Some fields are parsed only so that Qdrant clients can send them.
-#[allow(dead_code)]
 pub struct OptimizersConfigDiff {
     /// Fraction of deleted points above which a sealed segment is rewritten. 0..=1.
     pub deleted_threshold: Option<f64>,
     /// Quiver extension: points in the appendable segment that trigger a seal (an indexed segment).
     pub segment_max_points: Option<usize>,
-    /// Ignored.
+    /// Points (deleted ones included) a sealed segment must hold before `deleted_threshold` gets
+    /// it vacuumed. Default 1000.
     pub vacuum_min_vector_number: Option<usize>,
     /// Sealed segments the merge optimizer keeps: past it, the smallest are merged. 0 (the
     /// default): half the CPUs, clamped to 2..=8.
@@ -383,24 +382,56 @@ pub struct OptimizersConfigDiff {
     /// and token row). Default: 256,000 per CPU, CPUs clamped to 1..=8.
     #[serde(alias = "max_segment_size_kb")]
     pub max_segment_size: Option<usize>,
-    /// Ignored.
+    /// KiB of vectors (of a sealed segment's largest vector) above which the segment serves its
+    /// vectors from their mapped files whatever `on_disk` says; 0 turns this off.
+    #[serde(alias = "memmap_threshold_kb")]
     pub memmap_threshold: Option<usize>,
     /// KiB of dense vectors (4 bytes per component, summed over a point's dense vectors) in the
     /// appendable segment that seal it (building its graphs) before `segment_max_points` points;
     /// 0 turns this off.
     pub indexing_threshold: Option<usize>,
-    /// Ignored: every write is fsynced.
+    /// Stored and shown as set; nothing is flushed on a timer, as every write is fsynced before
+    /// it is acknowledged.
     pub flush_interval_sec: Option<u64>,
-    /// Ignored (a number or `"auto"`).
+    /// `"auto"` or null: the optimizer runs; 0: no seal, vacuum, merge or rebuild runs (points stay
+    /// in the appendable segment, searched exactly); a number above 0: the optimizer runs (one job
+    /// at a time per collection, whatever the number).
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub max_optimization_threads: Option<Value>,
-    /// Ignored.
+    /// When true, an upsert waits (up to a minute) while the appendable segment is due to be
+    /// sealed and its seal has not finished.
     pub prevent_unoptimized: Option<bool>,
 }
 
+/// A field that is present, null included (`Some(Value::Null)`); absent stays `None` by
+/// `#[serde(default)]`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 impl OptimizersConfigDiff {
-    /// Writes the fields Quiver uses over `opt`.
-    pub(super) fn apply(&self, opt: &mut OptimizerConfig) {
+    /// `max_optimization_threads` parsed: `None` absent, `Some(None)` automatic, `Some(Some(n))`.
+    pub(super) fn threads(&self) -> Result<Option<Option<usize>>, Error> {
+        match &self.max_optimization_threads {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) if s == "auto" => Ok(Some(None)),
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                Ok(Some(n.as_u64().map(|n| n as usize)))
+            }
+            Some(other) => Err(invalid(format!(
+                "optimizers_config.max_optimization_threads: expected \"auto\", null or a \
+                 non-negative integer, got {other}"
+            ))),
+        }
+    }
+
+    /// Writes the fields given over `opt`, or a 400 naming a value that is not valid.
+    pub(super) fn apply(&self, opt: &mut OptimizerConfig) -> Result<(), Error> {
+        if let Some(threads) = self.threads()? {
+            opt.max_optimization_threads = threads;
+        }
         if let Some(t) = self.deleted_threshold {
             opt.deleted_threshold = t;
         }
@@ -417,6 +448,19 @@ impl OptimizersConfigDiff {
         if let Some(kib) = self.max_segment_size {
             opt.max_segment_size = Some(kib);
         }
+        if let Some(n) = self.vacuum_min_vector_number {
+            opt.vacuum_min_vector_number = n;
+        }
+        if let Some(kib) = self.memmap_threshold {
+            opt.memmap_threshold = Some(kib);
+        }
+        if let Some(sec) = self.flush_interval_sec {
+            opt.flush_interval_sec = Some(sec);
+        }
+        if let Some(p) = self.prevent_unoptimized {
+            opt.prevent_unoptimized = Some(p);
+        }
+        Ok(())
     }
 }
 
@@ -598,7 +642,7 @@ impl CreateCollection {
             .collect();
         let mut optimizer_config = OptimizerConfig::default();
         if let Some(opt) = &self.optimizers_config {
-            opt.apply(&mut optimizer_config);
+            opt.apply(&mut optimizer_config)?;
         }
         let embedding = self
             .embedding
@@ -764,8 +808,18 @@ pub struct OptimizerConfigOut {
     /// KiB of vectors a merged segment stays under, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_segment_size: Option<usize>,
-    /// Always 0: every write is fsynced before it is acknowledged.
+    /// Points a sealed segment must hold before it can be vacuumed.
+    pub vacuum_min_vector_number: usize,
+    /// KiB of vectors above which a sealed segment is served from its maps; null when off.
+    pub memmap_threshold: Option<usize>,
+    /// As set (0 when not set): every write is fsynced before it is acknowledged, so nothing is
+    /// flushed on a timer.
     pub flush_interval_sec: u64,
+    /// As set; null: automatic; 0: optimizations off.
+    pub max_optimization_threads: Option<usize>,
+    /// As set, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prevent_unoptimized: Option<bool>,
 }
 
 /// Reported for client compatibility (Qdrant's defaults); not used by Quiver.
@@ -862,7 +916,11 @@ impl CollectionInfoOut {
                         .default_segment_number
                         .unwrap_or(0),
                     max_segment_size: config.optimizer_config.max_segment_size,
-                    flush_interval_sec: 0,
+                    vacuum_min_vector_number: config.optimizer_config.vacuum_min_vector_number,
+                    memmap_threshold: config.optimizer_config.memmap_threshold,
+                    flush_interval_sec: config.optimizer_config.flush_interval_sec.unwrap_or(0),
+                    max_optimization_threads: config.optimizer_config.max_optimization_threads,
+                    prevent_unoptimized: config.optimizer_config.prevent_unoptimized,
                 },
                 wal_config: WalConfigOut {
                     wal_capacity_mb: 32,

@@ -69,6 +69,8 @@ pub fn run(global: &GlobalArgs, args: WorkloadArgs) -> Result<()> {
             let mut config = CollectionConfig::single(4, Distance::Euclid);
             config.optimizer_config.segment_max_points = 300;
             config.optimizer_config.deleted_threshold = 0.1;
+            // Its segments hold 300 points: vacuum them whatever their size.
+            config.optimizer_config.vacuum_min_vector_number = 0;
             config.hnsw_config.full_scan_threshold = 100;
             collections.create(&args.collection, config)?
         }

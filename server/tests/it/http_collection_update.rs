@@ -522,3 +522,107 @@ fn named_vectors_are_added_and_deleted_on_an_existing_collection() {
     let message = c.err("DELETE", "/collections/one/vectors/x", None, 400);
     assert!(message.contains("at least one vector"), "{message}");
 }
+
+/// Issue 22: Qdrant's optimizer fields are applied, not accepted and ignored: each is shown as set
+/// at creation and after a PATCH; `max_optimization_threads: 0` stops seals until a PATCH back to
+/// `"auto"`; a PATCH of `m` rebuilds the sealed segment (`config_mismatch`); a bad thread count is
+/// refused by name.
+#[test]
+fn optimizer_fields_are_shown_as_set_and_applied() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let create = json!({
+        "vectors": {"size": 4, "distance": "Dot"},
+        "hnsw_config": {"full_scan_threshold": 1},
+        "optimizers_config": {
+            "segment_max_points": 100,
+            "default_segment_number": 10,
+            "vacuum_min_vector_number": 10,
+            "memmap_threshold": 20000,
+            "flush_interval_sec": 7,
+            "max_optimization_threads": 0,
+            "prevent_unoptimized": false
+        }
+    });
+    c.ok("PUT", "/collections/o", Some(&create));
+    let opt = |c: &crate::support::Client| {
+        c.ok("GET", "/collections/o", None)["config"]["optimizer_config"].clone()
+    };
+    let shown = opt(&c);
+    assert_eq!(shown["vacuum_min_vector_number"], 10, "{shown}");
+    assert_eq!(shown["memmap_threshold"], 20000, "{shown}");
+    assert_eq!(shown["flush_interval_sec"], 7, "{shown}");
+    assert_eq!(shown["max_optimization_threads"], 0, "{shown}");
+    assert_eq!(shown["prevent_unoptimized"], false, "{shown}");
+
+    // Optimizations are off: 300 points stay in the appendable segment, searchable.
+    c.upsert("o", points(300, 4));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let info = c.ok("GET", "/collections/o", None);
+    assert_eq!(info["segments_count"], 1, "{info}");
+    assert_eq!(info["points_count"], 300, "{info}");
+
+    let patch = json!({"optimizers_config": {
+        "vacuum_min_vector_number": 500,
+        "memmap_threshold": 0,
+        "flush_interval_sec": 1,
+        "max_optimization_threads": "auto",
+        "prevent_unoptimized": true
+    }});
+    c.ok("PATCH", "/collections/o", Some(&patch));
+    let shown = opt(&c);
+    assert_eq!(shown["vacuum_min_vector_number"], 500, "{shown}");
+    assert_eq!(shown["memmap_threshold"], 0, "{shown}");
+    assert_eq!(shown["flush_interval_sec"], 1, "{shown}");
+    assert_eq!(shown["max_optimization_threads"], Value::Null, "{shown}");
+    assert_eq!(shown["prevent_unoptimized"], true, "{shown}");
+    // Back to automatic: the backlog is sealed into segments of 100, each with a graph.
+    c.wait_for_seals("o", 4);
+
+    // A number above 0 keeps them on; null too.
+    for threads in [json!(2), Value::Null] {
+        let body = json!({"optimizers_config": {"max_optimization_threads": threads}});
+        c.ok("PATCH", "/collections/o", Some(&body));
+        assert_eq!(opt(&c)["max_optimization_threads"], threads);
+    }
+
+    // A new `m` rebuilds the three sealed segments in the background.
+    c.ok(
+        "PATCH",
+        "/collections/o",
+        Some(&json!({"hnsw_config": {"m": 8}})),
+    );
+    let mut report = Value::Null;
+    for _ in 0..400 {
+        report = c.ok("GET", "/collections/o/optimizations?with=completed", None);
+        let rebuilt = report["completed"].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|o| o["optimizer"] == "config_mismatch" && o["status"] == "done")
+                .count()
+        });
+        if rebuilt >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rebuilt = report["completed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["optimizer"] == "config_mismatch")
+        .count();
+    assert!(rebuilt >= 3, "{report}");
+    let info = c.ok("GET", "/collections/o", None);
+    assert_eq!(info["points_count"], 300, "{info}");
+
+    let (status, reply) = c.call(
+        "PATCH",
+        "/collections/o",
+        Some(&json!({"optimizers_config": {"max_optimization_threads": "many"}})),
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["status"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("max_optimization_threads"));
+}

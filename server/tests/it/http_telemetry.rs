@@ -184,7 +184,11 @@ fn optimizations_report_seals_and_vacuums() {
         "/collections/opt",
         Some(&json!({
             "vectors": {"size": 2, "distance": "Dot"},
-            "optimizers_config": {"segment_max_points": 3, "default_segment_number": 3}
+            "optimizers_config": {
+                "segment_max_points": 3,
+                "default_segment_number": 3,
+                "vacuum_min_vector_number": 0
+            }
         })),
     );
     let path = "/collections/opt/optimizations";

@@ -188,6 +188,7 @@ fn optimizer(kind: OptimizationKind) -> &'static str {
         OptimizationKind::Seal => "seal",
         OptimizationKind::Vacuum => "vacuum",
         OptimizationKind::Merge => "merge",
+        OptimizationKind::ConfigMismatch => "config_mismatch",
     }
 }
 
