@@ -486,7 +486,9 @@ fn indexed_scan_of_passing_points_equals_a_scan_testing_every_point() {
     let dir = tempfile::tempdir().unwrap();
     let (n, dim) = (4000, 16);
     let cs = open(dir.path());
-    let mut config = small_config(dim, Distance::Dot, 2000, 100);
+    // One sealed segment of all n points: it keeps its graph when the threshold is raised to n
+    // below, so no rebuild drops it.
+    let mut config = small_config(dim, Distance::Dot, n, 100);
     // Tombstones stay in the sealed segments instead of being vacuumed away.
     config.optimizer_config.deleted_threshold = 1.0;
     let c = create(&cs, "s", config);
@@ -577,7 +579,12 @@ fn indexed_scan_of_passing_points_equals_a_scan_testing_every_point() {
                     let mut plan = QueryRequest::nearest(None, QueryInput::Dense(q.clone()), limit);
                     plan.filter = Some(f.clone());
                     plan.params.exact = exact;
-                    assert_eq!(c.query(&plan).unwrap().stages[0].strategy, Strategy::Exact);
+                    assert_eq!(
+                        c.query(&plan).unwrap().stages[0].strategy,
+                        Strategy::Exact,
+                        "filter {fi}, exact {exact}, {} segments",
+                        c.info().segments_count
+                    );
                     assert_eq!(
                         scored(&c, &req),
                         want,
