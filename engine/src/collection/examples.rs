@@ -478,6 +478,66 @@ mod tests {
         assert_eq!(discover.score(&sim), 0.5);
     }
 
+    /// The scorer counts the rows it scores, so the test sees how little of a segment a walk touches.
+    struct Counting<'a>(ExampleScorer<'a>, std::sync::atomic::AtomicUsize);
+
+    impl RowScorer for Counting<'_> {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+
+        fn key(&self, row: u32) -> f32 {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.key(row)
+        }
+    }
+
+    #[test]
+    fn a_graph_walk_with_the_example_scorer_scores_a_small_part_of_the_rows() {
+        use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
+        use rand::{Rng, SeedableRng};
+        let (n, dim) = (10_000usize, 8usize);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let unit = |rng: &mut rand::rngs::StdRng| {
+            let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let norm = kernels::dot(&v, &v).sqrt();
+            v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        let data: Vec<f32> = (0..n).flat_map(|_| unit(&mut rng)).collect();
+        let slab = VectorSlab { data: &data, dim };
+        let params = HnswBuildParams {
+            deterministic: true,
+            threads: 1,
+            ..HnswBuildParams::default()
+        };
+        let built = build_graph(slab, Distance::Cosine, &params, &Default::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("graph");
+        write_graph(&path, &built).unwrap();
+        let graph = GraphView::open(&path).unwrap();
+        let mut found = 0;
+        for _ in 0..10 {
+            let e: Vec<QueryVector> = (0..5).map(|_| QueryVector::Dense(unit(&mut rng))).collect();
+            let scoring = Scoring::Discover {
+                target: e[0].clone(),
+                pairs: vec![(e[1].clone(), e[2].clone()), (e[3].clone(), e[4].clone())],
+            };
+            let scorer = ExampleScorer {
+                slab,
+                distance: Distance::Cosine,
+                scoring: &scoring,
+            };
+            let mut exact: Vec<f32> = (0..n as u32).map(|r| -scorer.key(r)).collect();
+            exact.sort_by(|a, b| b.total_cmp(a));
+            let counting = Counting(scorer, Default::default());
+            let walked = graph.search_by(&counting, 10, 64, &|_| true);
+            let scored = counting.1.into_inner();
+            assert!(scored < n / 5, "the walk scored {scored} of {n} rows");
+            found += walked.iter().filter(|(_, key)| -key >= exact[9]).count();
+        }
+        assert!(found >= 90, "recall@10 {found}%");
+    }
+
     #[test]
     fn average_vector_follows_qdrant() {
         let v = average_vector(vec![d(&[1.0, 0.0]), d(&[3.0, 2.0])], vec![d(&[0.0, 4.0])]).unwrap();
