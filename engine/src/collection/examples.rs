@@ -364,6 +364,8 @@ pub(crate) fn search(
                 distance,
                 scoring,
             };
+            // No segment returns more than it holds: bounds the walk's lists under absurd offsets.
+            let ef = ef.min(view.len());
             out.scored.extend(
                 graph
                     .search_by(&scorer, ef, ef, &accept)

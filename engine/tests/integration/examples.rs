@@ -81,7 +81,7 @@ fn scored(hits: &[quiver_engine::ScoredPoint]) -> Vec<(PointId, u32)> {
 
 #[test]
 fn graph_walks_find_what_exact_scans_find() {
-    let (_dir, c) = collection(400, true);
+    let (_dir, c) = collection(2_000, true);
     let k = 10;
     for kind in ["best_score", "discover", "context"] {
         let (mut found, mut wanted) = (0usize, 0usize);
