@@ -21,10 +21,11 @@ fn setup(c: &Client) {
     }
 }
 
-/// A context query with many pairs, scanned exactly: every point is scored against 200 examples.
+/// A context query with many pairs, scanned exactly: every point is scored against 200 examples
+/// (point ids, so that a batch long enough to time out stays a small body).
 fn slow_query() -> Value {
-    let pairs: Vec<Value> = (0..100)
-        .map(|p| json!({"positive": vector(10_000 + 2 * p, DIM), "negative": vector(10_001 + 2 * p, DIM)}))
+    let pairs: Vec<Value> = (0..100u64)
+        .map(|p| json!({"positive": 2 * p, "negative": 2 * p + 1}))
         .collect();
     json!({"query": {"context": pairs}, "params": {"exact": true}, "limit": 3})
 }
