@@ -113,6 +113,28 @@ fn a_read_past_its_timeout_answers_408_and_a_generous_one_changes_nothing() {
     );
     assert_eq!(count["count"], json!(N / 3));
 
+    let groups = json!({"query": vector(9, DIM), "group_by": "k", "limit": 3, "group_size": 2});
+    assert_eq!(
+        c.ok(
+            "POST",
+            "/collections/slow/points/query/groups",
+            Some(&groups)
+        )["groups"],
+        c.ok(
+            "POST",
+            "/collections/slow/points/query/groups?timeout=60",
+            Some(&groups)
+        )["groups"]
+    );
+
+    // A write is applied before its answer: `timeout` has nothing to wait out.
+    let write = c.ok(
+        "PUT",
+        "/collections/slow/points?wait=true&timeout=1",
+        Some(&json!({"points": [{"id": N, "vector": vector(N + 1, DIM)}]})),
+    );
+    assert_eq!(write["status"], "completed");
+
     // Qdrant's timeout is a whole number of seconds, at least 1.
     for bad in ["0", "-1", "1.5", "soon"] {
         c.err(
