@@ -17,6 +17,10 @@
 //! same planner (with a fixed count, [`MULTI_FILTER_EXACT_MAX_POINTS`], for the indexed case), and
 //! score them exactly over the raw rows; `exact` requests, candidate lists and the appendable segment
 //! scan the raw rows.
+//!
+//! A request's deadline (Qdrant's `timeout`) is checked before each segment and, inside exact scans,
+//! every [`DEADLINE_CHECK_ROWS`] rows (every point of a MaxSim scan); past it the search answers
+//! [`Error::Timeout`], never partial hits.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
