@@ -74,6 +74,15 @@ pub enum Error {
     /// A long operation was stopped because the collection is closing.
     #[error("operation cancelled: the collection is closing")]
     Cancelled,
+    /// A read ran past its [`crate::query::Deadline`] (Qdrant's `timeout`) and stopped; Qdrant's
+    /// wording (the HTTP layer answers its 408).
+    #[error("Timeout error: Operation '{operation}' timed out after {} seconds", .after.as_secs())]
+    Timeout {
+        /// What timed out, in Qdrant's words (`Search`, `Scroll`, ...).
+        operation: &'static str,
+        /// The time limit it was given.
+        after: std::time::Duration,
+    },
 }
 
 /// Result alias of the engine.

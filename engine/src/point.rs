@@ -299,6 +299,8 @@ pub struct SearchRequest {
     pub oversampling: Option<f64>,
     /// For a quantized vector: walk the graph on the original rows instead of the codes.
     pub ignore_quantization: bool,
+    /// When the search must stop (Qdrant's `timeout`); `None`: no limit.
+    pub deadline: Option<crate::query::Deadline>,
 }
 
 impl SearchRequest {
@@ -325,6 +327,7 @@ impl SearchRequest {
             rescore: true,
             oversampling: None,
             ignore_quantization: false,
+            deadline: None,
         }
     }
 }

@@ -12,18 +12,82 @@
 //! recommend, discover, formula) is a new [`Query`] variant; a new kind of input (a sparse vector) a new
 //! [`QueryInput`] variant.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::filter::Filter;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{OrderValue, ScoredPoint, SparseVector, WithPayload, WithVectors};
-use crate::PointId;
+use crate::{Error, PointId};
 
 pub mod formula;
 
 pub use formula::Formula;
+
+/// When a read must stop (Qdrant's `timeout`): the engine checks it between stages and segments and
+/// periodically inside long scans (exact scans, MaxSim scans, example scoring), and stops with
+/// [`Error::Timeout`]. A graph walk is not interrupted: it is bounded by its `ef`. Several requests
+/// may share one deadline (a batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    at: Instant,
+    after: Duration,
+    operation: &'static str,
+}
+
+impl Deadline {
+    /// A deadline `timeout` from now; `operation` names what times out in the error (Qdrant's
+    /// `Search`, `Scroll`, ...).
+    pub fn after(timeout: Duration, operation: &'static str) -> Self {
+        let now = Instant::now();
+        Deadline {
+            at: now
+                .checked_add(timeout)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365)),
+            after: timeout,
+            operation,
+        }
+    }
+
+    /// True once the time is up.
+    #[inline]
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// Time left (zero once expired).
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The time limit it was made with.
+    pub fn timeout(&self) -> Duration {
+        self.after
+    }
+
+    /// The error of a read that ran past it.
+    pub fn error(&self) -> Error {
+        Error::Timeout {
+            operation: self.operation,
+            after: self.after,
+        }
+    }
+
+    /// `Err(Timeout)` once expired.
+    pub fn check(&self) -> crate::Result<()> {
+        if self.expired() {
+            Err(self.error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// [`Deadline::check`] of an optional deadline (`None`: no limit).
+pub(crate) fn check(deadline: Option<&Deadline>) -> crate::Result<()> {
+    deadline.map_or(Ok(()), Deadline::check)
+}
 
 /// Deepest prefetch nesting a request may have.
 pub const MAX_PREFETCH_DEPTH: usize = 8;
@@ -381,6 +445,8 @@ pub struct QueryRequest<I = QueryInput> {
     /// Depths of the default funnel; only a plain query on bound vectors may set them, and
     /// [`crate::collection::apply_default_funnel`] consumes them.
     pub funnel: Option<FunnelDepths>,
+    /// When the query must stop (Qdrant's `timeout`); `None`: no limit.
+    pub deadline: Option<Deadline>,
 }
 
 impl<I> QueryRequest<I> {
@@ -398,6 +464,7 @@ impl<I> QueryRequest<I> {
             with_payload: WithPayload::None,
             with_vectors: WithVectors::None,
             funnel: None,
+            deadline: None,
         }
     }
 
@@ -449,6 +516,7 @@ impl<I> QueryRequest<I> {
             with_payload: self.with_payload,
             with_vectors: self.with_vectors,
             funnel: self.funnel,
+            deadline: self.deadline,
         })
     }
 }

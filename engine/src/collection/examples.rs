@@ -5,19 +5,22 @@
 //! The formulas are Qdrant's, over Qdrant's internal similarity: the dot product for Cosine (unit
 //! vectors) and Dot, minus the squared distance for Euclid, MaxSim for multivectors (minus the summed
 //! nearest squared distances under Euclid), the shared-dimension dot product for sparse vectors. Such a
-//! stage scans: the candidates of its prefetches when it has some, else every point that passes its
-//! filter (Qdrant walks the graph with the same scores; an exact scan gives the same ranking).
+//! stage scores the candidates of its prefetches when it has some; else, as in Qdrant, it walks the
+//! graph of each sealed segment that has one with the example scoring as the walk's scorer (see
+//! [`search`]), and scans the other segments, and every segment when asked for `exact`, exactly.
 
 use std::collections::HashMap;
 
 use super::field_index::{self, SegmentFilter};
+use super::search::{plan_filter, FilterPlan};
 use super::state::SegmentSet;
 use super::validate;
 use crate::config::{CollectionConfig, Distance};
 use crate::filter::Filter;
+use crate::index::{RowScorer, VectorSlab};
 use crate::kernels;
 use crate::point::{QueryVector, SparseVector};
-use crate::query::RecommendStrategy;
+use crate::query::{self, Deadline, RecommendStrategy};
 use crate::{Error, PointId, Result};
 
 /// How a stage folds a point's similarities to its examples into one score (higher is better).
@@ -246,16 +249,81 @@ fn multi_similarity(distance: Distance, doc: &[f32], dim: usize, example: &Query
     }
 }
 
-/// Scores the points of `candidates` (or, without them, every live point) that pass `filter` and
-/// have the vector `using`; best first.
-pub(crate) fn scan(
+/// What an example-scored stage searches: [`search`]'s request.
+pub(crate) struct ExampleSearch<'a> {
+    /// The vector compared (`""`: the unnamed one).
+    pub using: &'a str,
+    /// How the examples score a point.
+    pub scoring: &'a Scoring,
+    /// Only matching points.
+    pub filter: Option<&'a Filter>,
+    /// Only these points (the stage's prefetches' hits); scored exactly.
+    pub candidates: Option<&'a [PointId]>,
+    /// Hits the stage needs (`limit + offset`): the least a graph walk keeps per segment.
+    pub k: usize,
+    /// Candidate list of a graph walk (`None`: the vector's stored `ef`).
+    pub ef: Option<usize>,
+    /// Scan every segment exactly.
+    pub exact: bool,
+    /// When the stage must stop.
+    pub deadline: Option<&'a Deadline>,
+}
+
+/// The scored points of a [`search`], best first, and how many segments each way found them.
+pub(crate) struct ExampleHits {
+    /// `(id, score)`, best first.
+    pub scored: Vec<(PointId, f32)>,
+    /// Segments whose graph was walked.
+    pub walked: usize,
+    /// Segments scanned (exactly, or over the candidates).
+    pub scanned: usize,
+}
+
+/// Rows of a dense slab scored against the examples, for a graph walk: the key is the score
+/// negated (the walk keeps the lowest keys), so negating it back gives the scan's score bit for bit.
+struct ExampleScorer<'a> {
+    slab: VectorSlab<'a>,
+    distance: Distance,
+    scoring: &'a Scoring,
+}
+
+impl RowScorer for ExampleScorer<'_> {
+    fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    #[inline]
+    fn key(&self, row: u32) -> f32 {
+        let row = self.slab.row(row);
+        -self
+            .scoring
+            .score(&|e: &QueryVector| dense_similarity(self.distance, row, e))
+    }
+}
+
+/// Points scored between two looks at the clock when the stage has a deadline.
+const DEADLINE_CHECK_POINTS: usize = 256;
+
+/// Scores the points of `candidates` (or, without them, every live point) that pass the filter and
+/// have the vector; best first. Like Qdrant, a sealed segment with a graph of a dense vector is
+/// searched by a graph walk whose scorer is the example scoring (its `max(ef, k)` best are kept), unless
+/// the request is `exact`, has candidates, or its filter is selective enough that the planner scans;
+/// other segments, multivectors and sparse vectors are scanned exactly.
+pub(crate) fn search(
     config: &CollectionConfig,
     set: &SegmentSet,
-    using: &str,
-    scoring: &Scoring,
-    filter: Option<&Filter>,
-    candidates: Option<&[PointId]>,
-) -> Result<Vec<(PointId, f32)>> {
+    request: &ExampleSearch<'_>,
+) -> Result<ExampleHits> {
+    let &ExampleSearch {
+        using,
+        scoring,
+        filter,
+        candidates,
+        k,
+        ef,
+        exact,
+        deadline,
+    } = request;
     field_index::warm(set, filter);
     let sparse = config.sparse(using).is_some();
     let params = if sparse {
@@ -263,17 +331,59 @@ pub(crate) fn scan(
     } else {
         Some(config.vector(using)?)
     };
-    let mut scored = Vec::new();
+    let hnsw = config.hnsw_for(using);
+    let ef = ef.unwrap_or(hnsw.ef).max(k);
+    let mut out = ExampleHits {
+        scored: Vec::new(),
+        walked: 0,
+        scanned: 0,
+    };
     for view in set.views().iter() {
+        query::check(deadline)?;
         let pass = SegmentFilter::new(view, filter, &set.schema);
+        let dense = params
+            .filter(|p| p.multivector_config.is_none())
+            .and_then(|_| view.dense(using));
+        let graph = match (&dense, params) {
+            (Some(d), Some(p)) if candidates.is_none() && !exact && k > 0 => view
+                .graph(using)
+                .filter(|_| {
+                    filter.is_none()
+                        || plan_filter(view, &pass, hnsw.full_scan_threshold) == FilterPlan::Graph
+                })
+                .map(|g| (g, d, p.distance)),
+            _ => None,
+        };
+        if let Some((graph, d, distance)) = graph {
+            let accept = |row: u32| {
+                d.row_to_point(row)
+                    .is_some_and(|off| view.is_live(off) && pass.passes(view, off))
+            };
+            let scorer = ExampleScorer {
+                slab: d.slab,
+                distance,
+                scoring,
+            };
+            // No segment returns more than it holds: bounds the walk's lists under absurd offsets.
+            let ef = ef.min(view.len());
+            out.scored.extend(
+                graph
+                    .search_by(&scorer, ef, ef, &accept)
+                    .into_iter()
+                    .filter_map(|(row, key)| Some((view.id(d.row_to_point(row)?), -key))),
+            );
+            out.walked += 1;
+            continue;
+        }
+        out.scanned += 1;
         let offsets: Vec<u32> = match candidates {
             Some(ids) => ids.iter().filter_map(|id| view.find(id)).collect(),
             None => (0..view.len() as u32).collect(),
         };
-        let dense = params
-            .filter(|p| p.multivector_config.is_none())
-            .and_then(|_| view.dense(using));
-        for off in offsets {
+        for (i, off) in offsets.into_iter().enumerate() {
+            if i.is_multiple_of(DEADLINE_CHECK_POINTS) {
+                query::check(deadline)?;
+            }
             if !view.is_live(off) || !pass.passes(view, off) {
                 continue;
             }
@@ -304,11 +414,12 @@ pub(crate) fn scan(
                     scoring.score(&|e: &QueryVector| dense_similarity(p.distance, row, e))
                 }
             };
-            scored.push((view.id(off), score));
+            out.scored.push((view.id(off), score));
         }
     }
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Ok(scored)
+    out.scored
+        .sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -367,6 +478,66 @@ mod tests {
             pairs: vec![(d(&[3.0]), d(&[1.0])), (d(&[1.0]), d(&[3.0]))],
         };
         assert_eq!(discover.score(&sim), 0.5);
+    }
+
+    /// The scorer counts the rows it scores, so the test sees how little of a segment a walk touches.
+    struct Counting<'a>(ExampleScorer<'a>, std::sync::atomic::AtomicUsize);
+
+    impl RowScorer for Counting<'_> {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+
+        fn key(&self, row: u32) -> f32 {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.key(row)
+        }
+    }
+
+    #[test]
+    fn a_graph_walk_with_the_example_scorer_scores_a_small_part_of_the_rows() {
+        use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
+        use rand::{Rng, SeedableRng};
+        let (n, dim) = (10_000usize, 8usize);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let unit = |rng: &mut rand::rngs::StdRng| {
+            let v: Vec<f32> = (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let norm = kernels::dot(&v, &v).sqrt();
+            v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+        };
+        let data: Vec<f32> = (0..n).flat_map(|_| unit(&mut rng)).collect();
+        let slab = VectorSlab { data: &data, dim };
+        let params = HnswBuildParams {
+            deterministic: true,
+            threads: 1,
+            ..HnswBuildParams::default()
+        };
+        let built = build_graph(slab, Distance::Cosine, &params, &Default::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("graph");
+        write_graph(&path, &built).unwrap();
+        let graph = GraphView::open(&path).unwrap();
+        let mut found = 0;
+        for _ in 0..10 {
+            let e: Vec<QueryVector> = (0..5).map(|_| QueryVector::Dense(unit(&mut rng))).collect();
+            let scoring = Scoring::Discover {
+                target: e[0].clone(),
+                pairs: vec![(e[1].clone(), e[2].clone()), (e[3].clone(), e[4].clone())],
+            };
+            let scorer = ExampleScorer {
+                slab,
+                distance: Distance::Cosine,
+                scoring: &scoring,
+            };
+            let mut exact: Vec<f32> = (0..n as u32).map(|r| -scorer.key(r)).collect();
+            exact.sort_by(|a, b| b.total_cmp(a));
+            let counting = Counting(scorer, Default::default());
+            let walked = graph.search_by(&counting, 10, 64, &|_| true);
+            let scored = counting.1.into_inner();
+            assert!(scored < n / 5, "the walk scored {scored} of {n} rows");
+            found += walked.iter().filter(|(_, key)| -key >= exact[9]).count();
+        }
+        assert!(found >= 90, "recall@10 {found}%");
     }
 
     #[test]

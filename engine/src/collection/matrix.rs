@@ -70,6 +70,7 @@ fn score_among(
             rescore: true,
             oversampling: None,
             ignore_quantization: false,
+            deadline: None,
         },
     )
 }

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use super::examples::{self, Scoring};
+use super::examples::{self, ExampleSearch, Scoring};
 use super::facet;
 use super::formula;
 use super::fusion::{self, Ranked};
@@ -22,8 +22,9 @@ use crate::config::CollectionConfig;
 use crate::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use crate::point::{QueryVector, ScoredPoint, ScrollRequest, SearchRequest, Vector};
 use crate::query::{
-    ContextPair, Formula, Fusion, OrderBy, Prefetch, Query, QueryInput, QueryRequest,
-    QueryResponse, RecommendStrategy, SearchParams, StageStats, Strategy, MAX_PREFETCH_DEPTH,
+    self, ContextPair, Deadline, Formula, Fusion, OrderBy, Prefetch, Query, QueryInput,
+    QueryRequest, QueryResponse, RecommendStrategy, SearchParams, StageStats, Strategy,
+    MAX_PREFETCH_DEPTH,
 };
 use crate::{Error, PointId, Result, WithPayload, WithVectors};
 
@@ -44,6 +45,7 @@ struct Stage<'a> {
     with_payload: WithPayload,
     with_vectors: WithVectors,
     depth: usize,
+    deadline: Option<Deadline>,
 }
 
 /// Runs a request; see the module docs.
@@ -81,6 +83,7 @@ pub(crate) fn query(
         with_payload: request.with_payload.clone(),
         with_vectors: request.with_vectors.clone(),
         depth: 0,
+        deadline: request.deadline,
     };
     let hits = run_stage(config, set, root, &mut stages)?;
     Ok(QueryResponse { hits, stages })
@@ -92,6 +95,7 @@ fn run_stage(
     stage: Stage<'_>,
     stats: &mut Vec<StageStats>,
 ) -> Result<Vec<ScoredPoint>> {
+    query::check(stage.deadline.as_ref())?;
     let vector = match stage.query {
         Query::Nearest(input) => resolve_input(config, set, stage.using, input)?,
         Query::Fusion(fusion) => return run_fusion(config, set, stage, fusion, stats),
@@ -115,6 +119,7 @@ fn run_stage(
         stage.prefetch,
         stage.filter.as_ref(),
         stage.depth + 1,
+        stage.deadline,
         stats,
     )?;
     if candidates.as_ref().is_some_and(Vec::is_empty) {
@@ -141,6 +146,7 @@ fn prefetch_candidates(
     prefetches: &[Prefetch],
     inherited: Option<&Filter>,
     depth: usize,
+    deadline: Option<Deadline>,
     stats: &mut Vec<StageStats>,
 ) -> Result<Option<Vec<PointId>>> {
     if prefetches.is_empty() {
@@ -155,14 +161,15 @@ fn prefetch_candidates(
     let mut seen = HashSet::new();
     for prefetch in prefetches {
         if prefetch.query.is_none() {
-            for id in unscored_candidates(config, set, prefetch, inherited, depth, stats)? {
+            for id in unscored_candidates(config, set, prefetch, inherited, depth, deadline, stats)?
+            {
                 if seen.insert(id) {
                     union.push(id);
                 }
             }
             continue;
         }
-        let stage = prefetch_stage(prefetch, inherited, depth)?;
+        let stage = prefetch_stage(prefetch, inherited, depth, deadline)?;
         for hit in run_stage(config, set, stage, stats)? {
             if seen.insert(hit.id) {
                 union.push(hit.id);
@@ -181,6 +188,7 @@ fn unscored_candidates(
     prefetch: &Prefetch,
     inherited: Option<&Filter>,
     depth: usize,
+    deadline: Option<Deadline>,
     stats: &mut Vec<StageStats>,
 ) -> Result<Vec<PointId>> {
     let filter = and(inherited, prefetch.filter.as_ref());
@@ -204,6 +212,7 @@ fn unscored_candidates(
         &prefetch.prefetch,
         filter.as_ref(),
         depth + 1,
+        deadline,
         stats,
     )?
     .unwrap_or_default();
@@ -216,6 +225,7 @@ fn prefetch_stage<'a>(
     prefetch: &'a Prefetch,
     inherited: Option<&Filter>,
     depth: usize,
+    deadline: Option<Deadline>,
 ) -> Result<Stage<'a>> {
     let Some(query) = &prefetch.query else {
         return Err(Error::InvalidInput(
@@ -234,6 +244,7 @@ fn prefetch_stage<'a>(
         with_payload: WithPayload::None,
         with_vectors: WithVectors::None,
         depth,
+        deadline,
     })
 }
 
@@ -276,7 +287,7 @@ fn run_fusion(
     let depth = prefetch_depth(&stage, "fusion")?;
     let mut lists = Vec::with_capacity(stage.prefetch.len());
     for prefetch in stage.prefetch {
-        let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth)?;
+        let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth, stage.deadline)?;
         let higher_is_better = higher_is_better(config, sub.using, sub.query)?;
         let hits = run_stage(config, set, sub, stats)?;
         lists.push(Ranked {
@@ -332,17 +343,25 @@ fn run_formula(
     let mut seen = HashSet::new();
     for prefetch in stage.prefetch {
         let hits: Vec<(PointId, f32)> = if prefetch.query.is_some() {
-            let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth)?;
+            let sub = prefetch_stage(prefetch, stage.filter.as_ref(), depth, stage.deadline)?;
             run_stage(config, set, sub, stats)?
                 .into_iter()
                 .map(|h| (h.id, h.score))
                 .collect()
         } else {
             // A prefetch without a query is a scroll in Qdrant, whose points score 0.
-            unscored_candidates(config, set, prefetch, stage.filter.as_ref(), depth, stats)?
-                .into_iter()
-                .map(|id| (id, 0.0))
-                .collect()
+            unscored_candidates(
+                config,
+                set,
+                prefetch,
+                stage.filter.as_ref(),
+                depth,
+                stage.deadline,
+                stats,
+            )?
+            .into_iter()
+            .map(|id| (id, 0.0))
+            .collect()
         };
         for (id, _) in &hits {
             if seen.insert(*id) {
@@ -396,6 +415,7 @@ fn run_order_by(
         stage.prefetch,
         stage.filter.as_ref(),
         stage.depth + 1,
+        stage.deadline,
         stats,
     )?;
     let started = Instant::now();
@@ -472,6 +492,7 @@ fn run_sample(
         stage.prefetch,
         stage.filter.as_ref(),
         stage.depth + 1,
+        stage.deadline,
         stats,
     )?;
     let started = Instant::now();
@@ -539,6 +560,7 @@ fn run_mmr(
             with_vectors: WithVectors::None,
             // The same stage's first step: its prefetches stay one level below it.
             depth: stage.depth,
+            deadline: stage.deadline,
         },
         stats,
     )?;
@@ -633,18 +655,26 @@ fn run_examples(
         stage.prefetch,
         stage.filter.as_ref(),
         stage.depth + 1,
+        stage.deadline,
         stats,
     )?;
     let started = Instant::now();
-    let scored = examples::scan(
+    let found = examples::search(
         config,
         set,
-        stage.using,
-        &scoring,
-        stage.filter.as_ref(),
-        candidates.as_deref(),
+        &ExampleSearch {
+            using: stage.using,
+            scoring: &scoring,
+            filter: stage.filter.as_ref(),
+            candidates: candidates.as_deref(),
+            k: stage.limit.saturating_add(stage.offset),
+            ef: stage.params.hnsw_ef,
+            exact: stage.params.exact,
+            deadline: stage.deadline.as_ref(),
+        },
     )?;
-    let kept: Vec<(PointId, f32)> = scored
+    let kept: Vec<(PointId, f32)> = found
+        .scored
         .into_iter()
         .filter(|(_, score)| stage.score_threshold.is_none_or(|t| *score >= t))
         .skip(stage.offset)
@@ -662,14 +692,15 @@ fn run_examples(
         strategy: match (candidates.is_some(), multi) {
             (true, true) => Strategy::MaxSim,
             (true, false) => Strategy::Rescore,
+            (false, _) if found.walked > 0 => Strategy::Hnsw,
             (false, _) => Strategy::Exact,
         },
         dims: config
             .vector(stage.using)
             .map(|p| p.size)
             .unwrap_or_default(),
-        segments_indexed: 0,
-        segments_scanned: set.views().len(),
+        segments_indexed: found.walked,
+        segments_scanned: found.scanned,
         elapsed: started.elapsed(),
     });
     Ok(hits)
@@ -733,6 +764,7 @@ fn search_request(
         rescore: true,
         oversampling: None,
         ignore_quantization: false,
+        deadline: stage.deadline,
         score_threshold: stage.score_threshold,
         with_payload: stage.with_payload,
         with_vectors: stage.with_vectors,

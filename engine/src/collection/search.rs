@@ -17,9 +17,14 @@
 //! same planner (with a fixed count, [`MULTI_FILTER_EXACT_MAX_POINTS`], for the indexed case), and
 //! score them exactly over the raw rows; `exact` requests, candidate lists and the appendable segment
 //! scan the raw rows.
+//!
+//! A request's deadline (Qdrant's `timeout`) is checked before each segment and, inside exact scans,
+//! every [`DEADLINE_CHECK_ROWS`] rows (every point of a MaxSim scan); past it the search answers
+//! [`Error::Timeout`], never partial hits.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 
 use quiver_storage::PointId;
 use rayon::prelude::*;
@@ -41,11 +46,14 @@ use crate::payload_schema::PayloadSchema;
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::quantization::CodesFile;
+use crate::query::{self, Deadline};
 use crate::{Error, Result};
 
 /// Points per task of an exhaustive multi-vector scan: each is tens of microseconds of MaxSim, so a
 /// segment of a few dozen points stays on the calling thread.
 const MULTI_SCAN_CHUNK: usize = 32;
+/// Rows an exact scan scores between two looks at the clock when the request has a deadline.
+pub(crate) const DEADLINE_CHECK_ROWS: u32 = 1_024;
 /// Points sampled to estimate a filter's selectivity.
 const FILTER_SAMPLE: usize = 1_000;
 /// A filter the payload indexes do not answer whole, expected to pass at most this many points of a
@@ -135,6 +143,8 @@ struct Ctx<'a> {
     ignore_quantization: bool,
     /// A filter expected to pass fewer points of a segment than this is scanned exactly.
     full_scan_threshold: usize,
+    /// When the search must stop.
+    deadline: Option<&'a Deadline>,
 }
 
 /// SplitMix64: a cheap, well-mixed sequence for sampling offsets without aliasing on periodic data.
@@ -304,9 +314,21 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
                 .map(|(offset, score)| Candidate { offset, score })
                 .collect()
         }
-        (None, _) => match listed() {
-            Some(rows) => exact_search_rows(d.slab, ctx.dist, q, ctx.k, &rows),
-            None => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
+        (None, _) => match (listed(), ctx.deadline) {
+            (Some(rows), _) => exact_search_rows(d.slab, ctx.dist, q, ctx.k, &rows),
+            (None, None) => exact_search(d.slab, ctx.dist, q, ctx.k, &accept),
+            // Past the deadline every further row is refused, so the scan ends at once; the caller
+            // sees the deadline passed and answers with the timeout, not these partial hits.
+            (None, Some(deadline)) => {
+                let stopped = AtomicBool::new(false);
+                let timed = |row: u32| {
+                    if row.is_multiple_of(DEADLINE_CHECK_ROWS) && deadline.expired() {
+                        stopped.store(true, AtomicOrdering::Relaxed);
+                    }
+                    !stopped.load(AtomicOrdering::Relaxed) && accept(row)
+                };
+                exact_search(d.slab, ctx.dist, q, ctx.k, &timed)
+            }
         },
     };
     let hits = found
@@ -376,8 +398,10 @@ fn search_multi(
     dim: usize,
 ) -> Result<(Vec<(u32, f32)>, Path)> {
     let filter = SegmentFilter::new(view, ctx.filter, ctx.schema);
+    // A MaxSim is tens of microseconds, so the clock is read for every point; past the deadline the
+    // rest are skipped and the caller answers with the timeout.
     let score = |off: u32| {
-        if !filter.passes(view, off) {
+        if ctx.deadline.is_some_and(Deadline::expired) || !filter.passes(view, off) {
             return None;
         }
         let rows = view.multi_rows(ctx.name, off)?;
@@ -459,6 +483,7 @@ pub(crate) fn search_traced(
     set: &SegmentSet,
     req: &SearchRequest,
 ) -> Result<(Vec<ScoredPoint>, Trace)> {
+    query::check(req.deadline.as_ref())?;
     if let Some(sparse) = config.sparse(&req.using) {
         return super::sparse_search::search_traced(config, set, req, sparse);
     }
@@ -493,19 +518,24 @@ pub(crate) fn search_traced(
         oversampling: req.oversampling.unwrap_or(1.0),
         ignore_quantization: req.ignore_quantization,
         full_scan_threshold: hnsw.full_scan_threshold,
+        deadline: req.deadline.as_ref(),
     };
     let flat: Vec<f32> = match &query {
         QueryVector::Multi(rows) => rows.concat(),
         _ => Vec::new(),
     };
-    let search_one = |view: &View<'_>| match &query {
-        QueryVector::Dense(q) => Ok(search_dense(view, &ctx, q)),
-        QueryVector::Multi(_) => search_multi(view, &ctx, &flat, params.size),
-        // `validate::query` refuses a sparse query on a dense field.
-        QueryVector::Sparse(_) => Err(Error::InvalidInput(format!(
-            "vector `{}` is not a sparse vector",
-            req.using
-        ))),
+    let search_one = |view: &View<'_>| {
+        // Checked before each segment; long scans also check inside.
+        query::check(ctx.deadline)?;
+        match &query {
+            QueryVector::Dense(q) => Ok(search_dense(view, &ctx, q)),
+            QueryVector::Multi(_) => search_multi(view, &ctx, &flat, params.size),
+            // `validate::query` refuses a sparse query on a dense field.
+            QueryVector::Sparse(_) => Err(Error::InvalidInput(format!(
+                "vector `{}` is not a sparse vector",
+                req.using
+            ))),
+        }
     };
     // MaxSim costs milliseconds a segment, so segments are searched side by side; a dense segment's
     // graph walk is tens of microseconds, where a hand-off to other threads does not pay.
@@ -515,6 +545,8 @@ pub(crate) fn search_traced(
         } else {
             views.iter().map(search_one).collect()
         };
+    // A scan that met the deadline stopped early with partial hits: the answer is the timeout.
+    query::check(ctx.deadline)?;
     let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
     for (si, (view, found)) in views.iter().zip(per_segment).enumerate() {
         let (seg_hits, path) = found?;

@@ -62,6 +62,7 @@ pub(crate) fn search_traced(
     };
     let mut hits = Vec::new();
     for (si, view) in views.iter().enumerate() {
+        crate::query::check(req.deadline.as_ref())?;
         let (mut seg_hits, path) = seg.search(view);
         trace.add(path);
         // Best first, ties by offset: a total order, so selecting the k best and sorting only them

@@ -5,6 +5,7 @@ mod common;
 mod corruption;
 mod crud;
 mod durability;
+mod examples;
 mod groups;
 mod matryoshka;
 mod merge;

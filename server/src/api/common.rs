@@ -538,6 +538,30 @@ impl UpdateResult {
     }
 }
 
+/// Query string of read routes (searches, queries, scroll, count, facet and their batch and groups
+/// forms): Qdrant's `timeout`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// Seconds the read may run (at least 1): past them it stops and answers 408, as in Qdrant.
+    /// Without it a read runs to its end.
+    #[param(value_type = Option<u64>)]
+    pub timeout: Option<std::num::NonZeroU64>,
+}
+
+impl ReadParams {
+    /// The read's deadline, counted from now; `operation` names what timed out in the error, in
+    /// Qdrant's words (`Search`, `Scroll`, ...).
+    pub fn deadline(&self, operation: &'static str) -> Option<quiver_engine::query::Deadline> {
+        self.timeout.map(|secs| {
+            quiver_engine::query::Deadline::after(
+                std::time::Duration::from_secs(secs.get()),
+                operation,
+            )
+        })
+    }
+}
+
 /// Query string of write routes.
 #[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -411,6 +411,7 @@ impl QueryRequestDto {
                 hnsw_limit: f.hnsw_limit,
                 rescore_limit: f.rescore_limit,
             }),
+            deadline: None,
         })
     }
 }

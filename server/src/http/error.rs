@@ -178,6 +178,8 @@ fn engine_status(err: &quiver_engine::Error) -> StatusCode {
         }
         E::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
         E::CollectionUnavailable { .. } | E::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+        // Qdrant's status for a request that ran past its `timeout`.
+        E::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
         E::Storage(storage) => match storage {
             quiver_storage::Error::Io { .. }
             | quiver_storage::Error::Corrupt { .. }

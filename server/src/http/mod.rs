@@ -310,7 +310,8 @@ where
 
 /// Middleware: a `timeout` query parameter above the collection's strict-mode `max_timeout` is
 /// Qdrant's 403. Here rather than in each handler because Qdrant accepts `timeout` on every point
-/// route (searches, queries, updates) and Quiver's handlers ignore it otherwise.
+/// route (searches, queries, updates); the read handlers then honour it (`ReadParams`), writes
+/// have nothing to wait out.
 fn strict_timeout<S>(
     req: ServiceRequest,
     srv: &S,

@@ -36,6 +36,7 @@ mod http_snapshots;
 mod http_sparse;
 mod http_strict_mode;
 mod http_telemetry;
+mod http_timeout;
 mod http_ui;
 mod http_vectors;
 mod snapshot;

@@ -86,6 +86,25 @@ where
     }
 }
 
+/// [`blocking`] under a read's deadline (Qdrant's `timeout`): past it the answer is the timeout
+/// error, as Qdrant answers, while the engine, which checks the same deadline, stops the work.
+pub async fn blocking_until<T, F>(
+    deadline: Option<quiver_engine::query::Deadline>,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    let Some(deadline) = deadline else {
+        return blocking(work).await;
+    };
+    match tokio::time::timeout(deadline.remaining(), blocking(work)).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(ApiError::Engine(deadline.error())),
+    }
+}
+
 /// 405 with a JSON body, for a known path asked with another method.
 pub async fn method_not_allowed() -> HttpResponse {
     ApiError::MethodNotAllowed.to_response(0.0)

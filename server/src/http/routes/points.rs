@@ -6,10 +6,10 @@ use quiver_engine::point::{PayloadOp, ScrollRequest};
 use quiver_engine::query::FacetRequest;
 use quiver_engine::{PointId, PointsSelector, WithPayload, WithVectors};
 
-use super::{blocking, resource, respond};
+use super::{blocking, blocking_until, resource, respond};
 use crate::api::common::{
-    selector_from, with_payload, with_vectors, PointsSelectorDto, RecordOut, UpdateResult,
-    WaitParams,
+    selector_from, with_payload, with_vectors, PointsSelectorDto, ReadParams, RecordOut,
+    UpdateResult, WaitParams,
 };
 use crate::api::points::{
     parse_order_by, CountRequest, CountResult, DeletePayload, FacetHitOut, FacetRequestDto,
@@ -185,21 +185,23 @@ pub async fn delete_points(
 
 /// A page of points in id order.
 #[utoipa::path(post, path = "/collections/{name}/points/scroll", tag = "points",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = ScrollRequestDto,
     responses((status = 200, description = "A page", body = inline(super::Envelope<ScrollResultOut>))))]
 pub async fn scroll_points(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<ScrollRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Scroll");
     respond(async move {
         let mut body = body.into_inner();
         let order_by = parse_order_by(body.order_by.take().unwrap_or_default())?;
         let limit = body.limit.unwrap_or(10);
         state.limits.check_limit(limit, 0)?;
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             if let Some(strict) = StrictMode::of(&collection) {
                 // As Qdrant: only a limit the request sets (the default page is 10).
                 if let Some(limit) = body.limit {
@@ -236,20 +238,22 @@ pub async fn scroll_points(
 
 /// Points per value of a payload field, most frequent first (Qdrant's facet).
 #[utoipa::path(post, path = "/collections/{name}/facet", tag = "points",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = FacetRequestDto,
     responses((status = 200, description = "The counts", body = inline(super::Envelope<FacetResponseOut>))))]
 pub async fn facet(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<FacetRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("facet");
     respond(async move {
         let body = body.into_inner();
         let limit = body.limit.unwrap_or(10);
         state.limits.check_limit(limit, 0)?;
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             if let Some(strict) = StrictMode::of(&collection) {
                 // As Qdrant: only a limit the request sets (the default page is 10).
                 if let Some(limit) = body.limit {
@@ -280,18 +284,20 @@ pub async fn facet(
 
 /// Count points (matching a filter).
 #[utoipa::path(post, path = "/collections/{name}/points/count", tag = "points",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = CountRequest,
     responses((status = 200, description = "The count", body = inline(super::Envelope<CountResult>))))]
 pub async fn count_points(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<CountRequest>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Count");
     respond(async move {
         let body = body.into_inner();
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             if let Some(strict) = StrictMode::of(&collection) {
                 strict.check_exact(body.exact == Some(true))?;
                 strict.check_filter(body.filter.as_ref(), Use::Read)?;

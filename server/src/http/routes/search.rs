@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use quiver_engine::collection::apply_default_funnel;
 use quiver_engine::filter::{Condition, Filter, HasIdCondition, OneOrMany};
-use quiver_engine::query::GroupsResponse;
+use quiver_engine::query::{Deadline, GroupsResponse};
 use quiver_engine::query::{MatrixResponse, QueryInput};
 use quiver_engine::{Collection, PointId, Vector, WithPayload, WithVectors};
 
-use super::{blocking, resource, respond};
-use crate::api::common::ScoredPointOut;
+use super::{blocking_until, resource, respond};
+use crate::api::common::{ReadParams, ScoredPointOut};
 use crate::api::groups::{
     lookup_id, GroupsResult, Lookup, QueryGroupsRequestDto, SearchGroupsRequestDto,
 };
@@ -75,7 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Qdrant's distance matrix as pairs: a random sample of the points that have the vector and pass
 /// the filter, each with its `limit` nearest among the other sampled points.
 #[utoipa::path(post, path = "/collections/{name}/points/search/matrix/pairs", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = SearchMatrixRequestDto,
     responses(
         (status = 200, description = "Neighbour pairs of the sample", body = inline(super::Envelope<SearchMatrixPairsResponse>)),
@@ -84,11 +84,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn matrix_pairs(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<SearchMatrixRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             let answer = search_matrix(&state, &collection, body.into_inner())?;
             Ok::<_, ApiError>(SearchMatrixPairsResponse::from(answer))
         })
@@ -99,7 +101,7 @@ pub async fn matrix_pairs(
 
 /// Qdrant's distance matrix as a sparse matrix over the sampled ids (the same sample as `pairs`).
 #[utoipa::path(post, path = "/collections/{name}/points/search/matrix/offsets", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = SearchMatrixRequestDto,
     responses(
         (status = 200, description = "The sample's neighbour matrix", body = inline(super::Envelope<SearchMatrixOffsetsResponse>)),
@@ -108,11 +110,13 @@ pub async fn matrix_pairs(
 pub async fn matrix_offsets(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<SearchMatrixRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             let answer = search_matrix(&state, &collection, body.into_inner())?;
             Ok::<_, ApiError>(SearchMatrixOffsetsResponse::from(answer))
         })
@@ -140,7 +144,7 @@ fn search_matrix(
 
 /// Nearest neighbours of a vector (Qdrant's legacy search).
 #[utoipa::path(post, path = "/collections/{name}/points/search", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = SearchRequestDto,
     responses(
         (status = 200, description = "Hits, best first", body = inline(super::Envelope<Vec<ScoredPointOut>>)),
@@ -148,33 +152,40 @@ fn search_matrix(
 pub async fn search_points(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<SearchRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking(move || search(&state, &collection, body.into_inner())).await
+        blocking_until(deadline, move || {
+            search(&state, &collection, body.into_inner(), deadline)
+        })
+        .await
     })
     .await
 }
 
 /// Several searches in one request.
 #[utoipa::path(post, path = "/collections/{name}/points/search/batch", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = SearchBatch,
     responses((status = 200, description = "One hit list per search", body = inline(super::Envelope<Vec<Vec<ScoredPointOut>>>))))]
 pub async fn search_batch(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<SearchBatch>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             body.searches
                 .into_iter()
-                .map(|body| search(&state, &collection, body))
+                .map(|body| search(&state, &collection, body, deadline))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -184,7 +195,7 @@ pub async fn search_batch(
 
 /// The Query API: a vector or multivector query, optionally over prefetched candidates.
 #[utoipa::path(post, path = "/collections/{name}/points/query", tag = "search",
-    params(("name" = String, Path, description = "Collection name"),
+    params(("name" = String, Path, description = "Collection name"), ReadParams,
         ("timings" = Option<bool>, Query, description = "Add per-stage timings (embedding, each prefetch, the query) to the response")),
     request_body = QueryRequestDto,
     responses(
@@ -194,37 +205,44 @@ pub async fn query_points(
     state: web::Data<AppState>,
     name: web::Path<String>,
     options: web::Query<QueryOptions>,
+    read: web::Query<ReadParams>,
     body: web::Json<QueryRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let body = body.into_inner();
         let collection = state.collection(&name)?;
         let timings = options.timings;
-        blocking(move || run_query(&state, &collection, body, timings)).await
+        blocking_until(deadline, move || {
+            run_query(&state, &collection, body, timings, deadline)
+        })
+        .await
     })
     .await
 }
 
 /// Several queries in one request.
 #[utoipa::path(post, path = "/collections/{name}/points/query/batch", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = QueryBatch,
     responses((status = 200, description = "One response per query", body = inline(super::Envelope<Vec<QueryResponse>>))))]
 pub async fn query_batch(
     state: web::Data<AppState>,
     name: web::Path<String>,
     options: web::Query<QueryOptions>,
+    read: web::Query<ReadParams>,
     body: web::Json<QueryBatch>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
         let timings = options.timings;
-        blocking(move || {
+        blocking_until(deadline, move || {
             body.searches
                 .into_iter()
-                .map(|q| run_query(&state, &collection, q, timings))
+                .map(|q| run_query(&state, &collection, q, timings, deadline))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -237,8 +255,10 @@ fn search(
     state: &AppState,
     collection: &Collection,
     body: SearchRequestDto,
+    deadline: Option<Deadline>,
 ) -> Result<Vec<ScoredPointOut>, ApiError> {
-    let request = body.into_request()?;
+    let mut request = body.into_request()?;
+    request.deadline = deadline;
     if let Some(strict) = StrictMode::of(collection) {
         strict.check_query(&request, true)?;
         strict.charge_read(query_cost(&request))?;
@@ -260,6 +280,7 @@ fn run_query(
     collection: &Collection,
     body: QueryRequestDto,
     timings: bool,
+    deadline: Option<Deadline>,
 ) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
     let config = &collection.config();
@@ -279,7 +300,8 @@ fn run_query(
         Input::is_document,
     )?;
     state.limits.check_query(&request)?;
-    let request = inference::resolve_query(&state.models, config, request)?;
+    let mut request = inference::resolve_query(&state.models, config, request)?;
+    request.deadline = deadline;
     let embed_ms = started.elapsed().as_secs_f64() * 1e3;
     let answer = collection.query(&request)?;
     let total_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -354,7 +376,7 @@ fn without_ids(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
 
 /// The legacy search with its hits grouped by a payload field.
 #[utoipa::path(post, path = "/collections/{name}/points/search/groups", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = SearchGroupsRequestDto,
     responses(
         (status = 200, description = "Groups ordered by their best hit", body = inline(super::Envelope<GroupsResult>)),
@@ -364,12 +386,15 @@ fn without_ids(filter: Option<Filter>, ids: Vec<PointId>) -> Option<Filter> {
 pub async fn search_groups(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<SearchGroupsRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking(move || {
-            let (request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
+        blocking_until(deadline, move || {
+            let (mut request, lookup) = body.into_inner().into_request(state.limits.max_limit)?;
+            request.query.deadline = deadline;
             if let Some(strict) = StrictMode::of(&collection) {
                 strict.check_groups(request.groups, &request.group_by)?;
                 strict.check_query(&request.query, false)?;
@@ -389,7 +414,7 @@ pub async fn search_groups(
 
 /// The Query API with its hits grouped by a payload field.
 #[utoipa::path(post, path = "/collections/{name}/points/query/groups", tag = "search",
-    params(("name" = String, Path, description = "Collection name"),
+    params(("name" = String, Path, description = "Collection name"), ReadParams,
         ("timings" = Option<bool>, Query, description = "Add per-stage timings (embedding, each stage of each round) to the response")),
     request_body = QueryGroupsRequestDto,
     responses(
@@ -401,12 +426,17 @@ pub async fn query_groups(
     state: web::Data<AppState>,
     name: web::Path<String>,
     options: web::Query<QueryOptions>,
+    read: web::Query<ReadParams>,
     body: web::Json<QueryGroupsRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
         let timings = options.timings;
-        blocking(move || run_groups(&state, &collection, body.into_inner(), timings)).await
+        blocking_until(deadline, move || {
+            run_groups(&state, &collection, body.into_inner(), timings, deadline)
+        })
+        .await
     })
     .await
 }
@@ -418,6 +448,7 @@ fn run_groups(
     collection: &std::sync::Arc<Collection>,
     body: QueryGroupsRequestDto,
     timings: bool,
+    deadline: Option<Deadline>,
 ) -> Result<GroupsResult, ApiError> {
     let started = Instant::now();
     let config = collection.config();
@@ -442,7 +473,8 @@ fn run_groups(
     let lookup = lookup
         .map(|l| Ok::<_, ApiError>((state.collection(&l.collection)?, l)))
         .transpose()?;
-    let query = inference::resolve_query(&state.models, &config, request.query)?;
+    let mut query = inference::resolve_query(&state.models, &config, request.query)?;
+    query.deadline = deadline;
     let embed_ms = started.elapsed().as_secs_f64() * 1e3;
     let request = quiver_engine::query::GroupsRequest {
         query,
@@ -486,7 +518,7 @@ fn groups_result(
 
 /// Qdrant's legacy recommendation: points like the positive examples and unlike the negative ones.
 #[utoipa::path(post, path = "/collections/{name}/points/recommend", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = RecommendRequestDto,
     responses(
         (status = 200, description = "Hits, best first", body = inline(super::Envelope<Vec<ScoredPointOut>>)),
@@ -495,14 +527,15 @@ fn groups_result(
 pub async fn recommend(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<RecommendRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking(move || {
-            Ok::<_, ApiError>(
-                run_query(&state, &collection, body.into_inner().into_query(), false)?.points,
-            )
+        blocking_until(deadline, move || {
+            let query = body.into_inner().into_query();
+            Ok::<_, ApiError>(run_query(&state, &collection, query, false, deadline)?.points)
         })
         .await
     })
@@ -511,22 +544,26 @@ pub async fn recommend(
 
 /// Several recommendations in one request.
 #[utoipa::path(post, path = "/collections/{name}/points/recommend/batch", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = RecommendBatch,
     responses((status = 200, description = "One hit list per request", body = inline(super::Envelope<Vec<Vec<ScoredPointOut>>>))))]
 pub async fn recommend_batch(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<RecommendBatch>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             body.searches
                 .into_iter()
-                .map(|r| Ok(run_query(&state, &collection, r.into_query(), false)?.points))
+                .map(|r| {
+                    Ok(run_query(&state, &collection, r.into_query(), false, deadline)?.points)
+                })
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .await
@@ -536,7 +573,7 @@ pub async fn recommend_batch(
 
 /// A recommendation with its hits grouped by a payload field.
 #[utoipa::path(post, path = "/collections/{name}/points/recommend/groups", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = RecommendGroupsRequestDto,
     responses(
         (status = 200, description = "Groups ordered by their best hit", body = inline(super::Envelope<GroupsResult>)),
@@ -545,12 +582,17 @@ pub async fn recommend_batch(
 pub async fn recommend_groups(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<RecommendGroupsRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking(move || run_groups(&state, &collection, body.into_inner().into_query(), false))
-            .await
+        blocking_until(deadline, move || {
+            let query = body.into_inner().into_query();
+            run_groups(&state, &collection, query, false, deadline)
+        })
+        .await
     })
     .await
 }
@@ -558,7 +600,7 @@ pub async fn recommend_groups(
 /// Qdrant's legacy discovery: with a `target`, points in the zone the context pairs mark out ranked
 /// by the target; without one, a context search.
 #[utoipa::path(post, path = "/collections/{name}/points/discover", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = DiscoverRequestDto,
     responses(
         (status = 200, description = "Hits, best first", body = inline(super::Envelope<Vec<ScoredPointOut>>)),
@@ -567,13 +609,15 @@ pub async fn recommend_groups(
 pub async fn discover(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<DiscoverRequestDto>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             let query = body.into_inner().into_query()?;
-            Ok::<_, ApiError>(run_query(&state, &collection, query, false)?.points)
+            Ok::<_, ApiError>(run_query(&state, &collection, query, false, deadline)?.points)
         })
         .await
     })
@@ -582,22 +626,26 @@ pub async fn discover(
 
 /// Several discoveries in one request.
 #[utoipa::path(post, path = "/collections/{name}/points/discover/batch", tag = "search",
-    params(("name" = String, Path, description = "Collection name")),
+    params(("name" = String, Path, description = "Collection name"), ReadParams),
     request_body = DiscoverBatch,
     responses((status = 200, description = "One hit list per request", body = inline(super::Envelope<Vec<Vec<ScoredPointOut>>>))))]
 pub async fn discover_batch(
     state: web::Data<AppState>,
     name: web::Path<String>,
+    read: web::Query<ReadParams>,
     body: web::Json<DiscoverBatch>,
 ) -> HttpResponse {
+    let deadline = read.deadline("Search");
     respond(async move {
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
-        blocking(move || {
+        blocking_until(deadline, move || {
             body.searches
                 .into_iter()
-                .map(|d| Ok(run_query(&state, &collection, d.into_query()?, false)?.points))
+                .map(|d| {
+                    Ok(run_query(&state, &collection, d.into_query()?, false, deadline)?.points)
+                })
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .await
