@@ -995,6 +995,19 @@ mod tests {
             .into_config()
     }
 
+    /// The counters of an empty collection of one segment.
+    fn empty_info() -> CollectionInfo {
+        CollectionInfo {
+            points_count: 0,
+            segments_count: 1,
+            deleted_count: 0,
+            indexed_vectors_count: 0,
+            wal_bytes: 0,
+            disk_bytes: 0,
+            optimizing: false,
+            payload_schema: Default::default(),
+        }
+    }
     #[test]
     fn single_and_named_vectors_translate() {
         let c = parse(r#"{"vectors": {"size": 4, "distance": "Dot"}, "shard_number": 1, "on_disk_payload": true, "quantization_config": null}"#).unwrap();
@@ -1010,35 +1023,14 @@ mod tests {
         let c = parse(r#"{"vectors": {"size": 256, "distance": "Cosine"}, "hnsw_config": {"m": 8, "full_scan_threshold": 1000}}"#).unwrap();
         assert_eq!(c.hnsw_config.m, 8);
         assert_eq!(c.hnsw_config.full_scan_threshold, 1000);
-        let out = CollectionInfoOut::new(
-            &c,
-            CollectionInfo {
-                points_count: 0,
-                segments_count: 1,
-                deleted_count: 0,
-                indexed_vectors_count: 0,
-                wal_bytes: 0,
-                disk_bytes: 0,
-                optimizing: false,
-                payload_schema: Default::default(),
-            },
-        );
+        let out = CollectionInfoOut::new(&c, empty_info());
         assert_eq!(out.config.hnsw_config.full_scan_threshold, 1000);
     }
 
     #[test]
     fn full_scan_threshold_reads_back_as_set_at_any_dimension() {
         // 10,000 KiB of 384-d vectors is 6,666.67 points: converted back from points it read 9,999.
-        let info = CollectionInfo {
-            points_count: 0,
-            segments_count: 1,
-            deleted_count: 0,
-            indexed_vectors_count: 0,
-            wal_bytes: 0,
-            disk_bytes: 0,
-            optimizing: false,
-            payload_schema: Default::default(),
-        };
+        let info = empty_info();
         let c = parse(r#"{"vectors": {"size": 384, "distance": "Cosine"}}"#).unwrap();
         let out = CollectionInfoOut::new(&c, info.clone());
         assert_eq!(out.config.hnsw_config.full_scan_threshold, 10_000);
@@ -1116,16 +1108,7 @@ mod tests {
         assert_eq!(p.full_scan_threshold(), 100);
         let only = parse(r#"{"sparse_vectors": {"s": {}}}"#).unwrap();
         assert!(only.vectors.is_empty());
-        let info = CollectionInfo {
-            points_count: 0,
-            segments_count: 1,
-            deleted_count: 0,
-            indexed_vectors_count: 0,
-            wal_bytes: 0,
-            disk_bytes: 0,
-            optimizing: false,
-            payload_schema: Default::default(),
-        };
+        let info = empty_info();
         let out = serde_json::to_value(CollectionInfoOut::new(&c, info)).unwrap();
         assert_eq!(
             out["config"]["params"]["sparse_vectors"],
