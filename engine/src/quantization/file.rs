@@ -270,6 +270,21 @@ impl CodesFile {
         }
     }
 
+    /// The query an asymmetric (`scalar4bits` / `scalar8bits`) binary scorer encodes. The codes
+    /// stand for the rows' offsets from the segment's means. A dot product ranks rows by
+    /// `q · (x − μ)` as by `q · x` (`q · μ` is the same for every row), but a Euclidean distance
+    /// `‖(q − μ) − (x − μ)‖²` needs the centred query: uncentred, rows of all-positive data (pixels)
+    /// were ranked by their dot product, recall@10 0.003 on Fashion-MNIST (0.19–0.46 centred).
+    fn asymmetric_query(&self, distance: Distance, query: &[f32]) -> Vec<f32> {
+        match distance {
+            Distance::Euclid => {
+                let means = &self.first()[..self.dim];
+                query.iter().zip(means).map(|(q, m)| q - m).collect()
+            }
+            Distance::Cosine | Distance::Dot => query.to_vec(),
+        }
+    }
+
     /// A scorer of every row against `query` (as stored: normalised already for Cosine).
     pub fn scorer<'a>(&'a self, distance: Distance, query: &[f32]) -> CodesScorer<'a> {
         match self.kind {
@@ -293,7 +308,11 @@ impl CodesFile {
             } => {
                 let query = match query_bits {
                     4 | 8 => QueryCodes::BinaryScalar {
-                        planes: binary::encode_scalar_query(encoding, query, query_bits),
+                        planes: binary::encode_scalar_query(
+                            encoding,
+                            &self.asymmetric_query(distance, query),
+                            query_bits,
+                        ),
                         bits: query_bits,
                         levels: ((1u32 << query_bits) - 1) as f32,
                     },
