@@ -798,21 +798,10 @@ impl Shared {
     /// ([`crate::config::OptimizerConfig::vacuum_due`]).
     fn vacuum_pass(&self, current: &mut Manifest) -> Result<usize> {
         let config = self.config();
-        let mut done = 0;
-        let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
-        for s in candidates {
+        self.rewrite_each(current, OptimizationKind::Vacuum, |s| {
             let dead = s.persisted.lock().count_ones();
-            if !config.optimizer_config.vacuum_due(s.points.len(), dead) {
-                continue;
-            }
-            if self.stop.load(Ordering::Acquire) {
-                return Err(crate::Error::Cancelled);
-            }
-            self.rewrite(current, vec![s], OptimizationKind::Vacuum)?;
-            self.end_optimization(None);
-            done += 1;
-        }
-        Ok(done)
+            config.optimizer_config.vacuum_due(s.points.len(), dead)
+        })
     }
 
     /// Rebuilds, one by one, every sealed segment built with settings the config no longer has
@@ -820,16 +809,29 @@ impl Shared {
     /// quantization or `on_disk`. Returns how many were rebuilt.
     fn rebuild_pass(&self, current: &mut Manifest) -> Result<usize> {
         let config = self.config();
+        self.rewrite_each(current, OptimizationKind::ConfigMismatch, |s| {
+            s.needs_rebuild(&config)
+        })
+    }
+
+    /// Rewrites, one at a time, each sealed segment of the current set that `due` picks. Returns
+    /// how many were rewritten.
+    fn rewrite_each(
+        &self,
+        current: &mut Manifest,
+        kind: OptimizationKind,
+        due: impl Fn(&Sealed) -> bool,
+    ) -> Result<usize> {
         let mut done = 0;
         let candidates: Vec<Arc<Sealed>> = self.snapshot().sealed.clone();
         for s in candidates {
-            if !s.needs_rebuild(&config) {
+            if !due(&s) {
                 continue;
             }
             if self.stop.load(Ordering::Acquire) {
                 return Err(crate::Error::Cancelled);
             }
-            self.rewrite(current, vec![s], OptimizationKind::ConfigMismatch)?;
+            self.rewrite(current, vec![s], kind)?;
             self.end_optimization(None);
             done += 1;
         }
