@@ -100,41 +100,56 @@ fn scalar(body: Map<String, Value>, at: &str) -> Result<ScalarQuantization, Erro
     Ok(out)
 }
 
+/// One of `options` by its name; `null` is unset. Other strings and types are a 400 listing `names`.
+fn named<T: Copy>(
+    value: &Value,
+    at: &str,
+    key: &str,
+    options: &[(&str, T)],
+    names: &str,
+) -> Result<Option<T>, Error> {
+    match value.as_str() {
+        Some(name) => options
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, v)| Some(v))
+            .ok_or_else(|| invalid(format!("{at}.{key} `{name}` is not supported ({names})"))),
+        None if value.is_null() => Ok(None),
+        None => Err(invalid(format!("{at}.{key} must be {names}"))),
+    }
+}
+
 fn binary(body: Map<String, Value>, at: &str) -> Result<BinaryQuantization, Error> {
     let mut out = BinaryQuantization::default();
     for (key, value) in body {
         match key.as_str() {
             "always_ram" => out.always_ram = bool_field(value, at, &key)?,
             "encoding" => {
-                const NAMES: &str = "one_bit, two_bits or one_and_half_bits";
-                out.encoding = match value.as_str() {
-                    Some("one_bit") => Some(BinaryEncoding::OneBit),
-                    Some("two_bits") => Some(BinaryEncoding::TwoBits),
-                    Some("one_and_half_bits") => Some(BinaryEncoding::OneAndHalfBits),
-                    Some(other) => {
-                        return Err(invalid(format!(
-                            "{at}.encoding `{other}` is not supported ({NAMES})"
-                        )))
-                    }
-                    None if value.is_null() => None,
-                    None => return Err(invalid(format!("{at}.encoding must be {NAMES}"))),
-                }
+                out.encoding = named(
+                    &value,
+                    at,
+                    &key,
+                    &[
+                        ("one_bit", BinaryEncoding::OneBit),
+                        ("two_bits", BinaryEncoding::TwoBits),
+                        ("one_and_half_bits", BinaryEncoding::OneAndHalfBits),
+                    ],
+                    "one_bit, two_bits or one_and_half_bits",
+                )?
             }
             "query_encoding" => {
-                const NAMES: &str = "default, binary, scalar4bits or scalar8bits";
-                out.query_encoding = match value.as_str() {
-                    Some("default") => Some(BinaryQueryEncoding::Default),
-                    Some("binary") => Some(BinaryQueryEncoding::Binary),
-                    Some("scalar4bits") => Some(BinaryQueryEncoding::Scalar4Bits),
-                    Some("scalar8bits") => Some(BinaryQueryEncoding::Scalar8Bits),
-                    Some(other) => {
-                        return Err(invalid(format!(
-                            "{at}.query_encoding `{other}` is not supported ({NAMES})"
-                        )))
-                    }
-                    None if value.is_null() => None,
-                    None => return Err(invalid(format!("{at}.query_encoding must be {NAMES}"))),
-                }
+                out.query_encoding = named(
+                    &value,
+                    at,
+                    &key,
+                    &[
+                        ("default", BinaryQueryEncoding::Default),
+                        ("binary", BinaryQueryEncoding::Binary),
+                        ("scalar4bits", BinaryQueryEncoding::Scalar4Bits),
+                        ("scalar8bits", BinaryQueryEncoding::Scalar8Bits),
+                    ],
+                    "default, binary, scalar4bits or scalar8bits",
+                )?
             }
             other => {
                 return Err(invalid(format!(
