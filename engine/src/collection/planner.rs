@@ -922,7 +922,11 @@ fn stage_stats(
             let strategy = match (multi, request.candidates.is_some()) {
                 (false, true) => Strategy::Rescore,
                 (true, true) => Strategy::MaxSim,
-                (_, false) if scanned_instead => Strategy::Exact,
+                // No index walked: every segment was scanned, whether by choice or for want of
+                // an index (an appendable or small segment).
+                (_, false) if trace.index == 0 && trace.exact + trace.unindexed > 0 => {
+                    Strategy::Exact
+                }
                 (false, false) => Strategy::Hnsw,
                 (true, false) => Strategy::TokenStore,
             };

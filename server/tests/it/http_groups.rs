@@ -105,8 +105,9 @@ fn search_groups_and_query_groups_answer_in_qdrants_shape() {
     );
     assert_eq!(summary(&timed), summary(&r));
     let stages = timed["timings"]["stages"].as_array().unwrap();
+    // A dozen points sit in the appendable segment, which has no graph: the stage is a scan.
     assert!(
-        !stages.is_empty() && stages.iter().all(|s| s["kind"] == "hnsw"),
+        !stages.is_empty() && stages.iter().all(|s| s["kind"] == "exact"),
         "{timed}"
     );
     assert!(timed["timings"]["total_ms"].as_f64().unwrap() >= 0.0);
