@@ -11,6 +11,11 @@
 //! responses are read as bytes, so the client's own JSON work, which shares the machine's cores
 //! with the server, stays out of what is measured as far as an HTTP client allows.
 //!
+//! `--client raw` (the default) sends each request as prepared bytes over one keep-alive TCP
+//! connection per thread and reads the answer by its `Content-Length`, as `wrk` does: the client's
+//! CPU per request is a write and a read. `--client ureq` uses a general HTTP client (header maps,
+//! URL parsing, pooling), which costs the shared cores more per request.
+//!
 //! ```text
 //! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example http_load
 //! target/release/examples/http_load --bin target/release/quiver --points 20000 --dim 128 --threads 8
@@ -45,6 +50,13 @@ struct Options {
     data: Option<String>,
     distance: String,
     ef: Option<usize>,
+    client: Client,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    Raw,
+    Ureq,
 }
 
 fn parse() -> Options {
@@ -59,6 +71,7 @@ fn parse() -> Options {
         data: None,
         distance: "Cosine".into(),
         ef: None,
+        client: Client::Raw,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -75,6 +88,13 @@ fn parse() -> Options {
             "--data" => o.data = Some(value.clone()),
             "--distance" => o.distance = value.clone(),
             "--ef" => o.ef = Some(num()),
+            "--client" => {
+                o.client = match value.as_str() {
+                    "raw" => Client::Raw,
+                    "ureq" => Client::Ureq,
+                    other => panic!("--client raw|ureq, not {other}"),
+                }
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -132,6 +152,59 @@ where
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
+}
+
+/// One keep-alive HTTP/1.1 connection that sends prepared requests and reads each answer by its
+/// `Content-Length`.
+struct RawConnection {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConnection {
+    fn open(addr: &str) -> Self {
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        RawConnection {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Sends `request` (a whole HTTP request) and returns the answer's body.
+    fn call(&mut self, request: &[u8]) -> &[u8] {
+        use std::io::{Read, Write};
+        self.stream.write_all(request).expect("send");
+        self.buf.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        let (head_end, body_len) = loop {
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buf[..end]).expect("ASCII headers");
+                assert!(
+                    head.starts_with("HTTP/1.1 200"),
+                    "unexpected answer: {head}"
+                );
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().expect("content-length"))
+                    })
+                    .expect("a content-length header");
+                break (end + 4, len);
+            }
+        };
+        while self.buf.len() < head_end + body_len {
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        &self.buf[head_end..head_end + body_len]
+    }
 }
 
 /// Base points and query vectors, flat, `dim` wide.
@@ -235,19 +308,53 @@ fn main() {
     );
     let pick = |t: usize, i: u64, n: usize| (t * 7919 + i as usize) % n;
     let url = format!("{base}/collections/bench/points/query");
-    let http = {
-        let agent = agent.clone();
-        let bodies = bodies.clone();
-        drive(o.threads, o.seconds, move |t, i| {
-            let body = &bodies[pick(t, i, bodies.len())];
-            let mut response = agent
-                .post(&url)
-                .header("content-type", "application/json")
-                .send(&body[..])
-                .unwrap();
-            let bytes = response.body_mut().read_to_vec().unwrap();
-            assert!(bytes.starts_with(b"{\"result\""), "unexpected answer");
-        })
+    let http = match o.client {
+        Client::Ureq => {
+            let agent = agent.clone();
+            let bodies = bodies.clone();
+            drive(o.threads, o.seconds, move |t, i| {
+                let body = &bodies[pick(t, i, bodies.len())];
+                let mut response = agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(&body[..])
+                    .unwrap();
+                let bytes = response.body_mut().read_to_vec().unwrap();
+                assert!(bytes.starts_with(b"{\"result\""), "unexpected answer");
+            })
+        }
+        Client::Raw => {
+            let addr = base.trim_start_matches("http://").to_string();
+            let requests: Arc<Vec<Vec<u8>>> = Arc::new(
+                bodies
+                    .iter()
+                    .map(|body| {
+                        let mut r = format!(
+                            "POST /collections/bench/points/query HTTP/1.1\r\nHost: {addr}\r\n\
+                             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend_from_slice(body);
+                        r
+                    })
+                    .collect(),
+            );
+            thread_local! {
+                static CONNECTION: std::cell::RefCell<Option<RawConnection>> =
+                    const { std::cell::RefCell::new(None) };
+            }
+            drive(o.threads, o.seconds, move |t, i| {
+                let request = &requests[pick(t, i, requests.len())];
+                CONNECTION.with(|c| {
+                    let mut c = c.borrow_mut();
+                    let answer = c
+                        .get_or_insert_with(|| RawConnection::open(&addr))
+                        .call(request);
+                    assert!(answer.starts_with(b"{\"result\""), "unexpected answer");
+                });
+            })
+        }
     };
     let dir = server.stop();
 

@@ -5,6 +5,7 @@ prints for Quiver.
 
   peers.py hnsw DIR --lib hnswlib|faiss|qdrant-edge --metric euclid|cosine [--m 16] [--ef-construct 100]
            [--efs 10,20,40,80,160,320] [--threads 2] [--work DIR]
+           [--quantization int8|binary|binary-1.5|binary-2|binary-2-q8 --oversampling 1,2,4,8]  (qdrant-edge)
   peers.py scan DIR --metric euclid|cosine [--threads 2] [--queries N]
 
 Each invocation is its own process, so its peak RSS (getrusage) is its own. build_cpu_s is the
@@ -18,6 +19,11 @@ has one thread (each call costs a few microseconds of Python on top of the searc
 pass runs --threads such loops on Python threads. Its
 build time is `optimize()` after all points are upserted: the optimizer copies the appended points into
 one segment and builds its HNSW graph there, with --threads indexing threads.
+
+With --quantization (Qdrant Edge only) the collection gets Qdrant's quantization config of that name
+(`always_ram`, originals in RAM as Quiver's quantization_bench keeps them) and each row is one
+`hnsw_ef` at one oversampling, searched with `rescore: true`: the walk scores codes and the
+`limit × oversampling` best are rescored with the originals, as Quiver does.
 """
 
 import argparse
@@ -115,6 +121,23 @@ def run_faiss(a, base, queries, gt):
             "index_bytes": os.path.getsize(path), "rows": rows}
 
 
+def edge_quantization(qe, name):
+    """Qdrant's quantization config for a --quantization name (None for none)."""
+    if not name or name == "none":
+        return None
+    if name == "int8":
+        return qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
+    encodings = {"binary": (qe.BinaryQuantizationEncoding.OneBit, None),
+                 "binary-1.5": (qe.BinaryQuantizationEncoding.OneAndHalfBits, None),
+                 "binary-2": (qe.BinaryQuantizationEncoding.TwoBits, None),
+                 "binary-2-q8": (qe.BinaryQuantizationEncoding.TwoBits,
+                                 qe.BinaryQuantizationQueryEncoding.Scalar8Bits)}
+    if name not in encodings:
+        sys.exit(f"--quantization: unknown {name!r} (int8, {', '.join(encodings)})")
+    encoding, query = encodings[name]
+    return qe.BinaryQuantizationConfig(always_ram=True, encoding=encoding, query_encoding=query)
+
+
 def run_qdrant_edge(a, base, queries, gt):
     import shutil
     from concurrent.futures import ThreadPoolExecutor
@@ -132,6 +155,7 @@ def run_qdrant_edge(a, base, queries, gt):
         vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Euclid if a.metric == "euclid"
                                     else qe.Distance.Cosine),
         hnsw_config=hnsw,
+        quantization_config=edge_quantization(qe, a.quantization),
         # One segment, indexed whatever its size: the graph is built once over all points, as the
         # other libraries build theirs.
         optimizers=qe.EdgeOptimizersConfig(default_segment_number=1, indexing_threshold=1,
@@ -157,8 +181,12 @@ def run_qdrant_edge(a, base, queries, gt):
     qlists = queries.tolist()
     k = gt.shape[1]
     rows = []
-    for ef in a.efs:
-        params = qe.SearchParams(hnsw_ef=ef)
+    quantized = a.quantization not in (None, "none")
+    settings = [(ef, o) for ef in a.efs for o in (a.oversampling if quantized else [None])]
+    for ef, oversampling in settings:
+        quant = (qe.QuantizationSearchParams(ignore=False, rescore=True, oversampling=oversampling)
+                 if quantized else None)
+        params = qe.SearchParams(hnsw_ef=ef, quantization=quant)
 
         def one(q):
             hits = shard.query(qe.QueryRequest(limit=k, query=qe.Query.Nearest(q), params=params,
@@ -169,18 +197,22 @@ def run_qdrant_edge(a, base, queries, gt):
         with ThreadPoolExecutor(a.threads) as pool:
             chunks = [qlists[i::a.threads] for i in range(a.threads)]
             many, _ = best_of_two(lambda: list(pool.map(lambda c: [one(q) for q in c], chunks)))
-        rows.append({"ef": ef, "recall": recall(ids, gt), "qps_1": len(queries) / single,
-                     "qps_threads": len(queries) / many})
+        row = {"ef": ef, "recall": recall(ids, gt), "qps_1": len(queries) / single,
+               "qps_threads": len(queries) / many}
+        if quantized:
+            row["oversampling"] = oversampling
+        rows.append(row)
     # Allocated bytes: the shard's files are created sparse at a larger size than they fill.
     index_bytes = sum(os.stat(os.path.join(d, f)).st_blocks * 512 for d, _, fs in os.walk(path) for f in fs)
     shard.close()
     return {"impl": "qdrant-edge", "version": version("qdrant-edge-py"), "build_s": build_s,
+            "quantization": a.quantization or "none",
             "build_cpu_s": build_cpu_s,
             "index_bytes": index_bytes, "rows": rows}
 
 
 def hnsw(a):
-    base, queries, gt = load(a.dir)
+    base, queries, gt = load(a.dir, a.queries)
     os.makedirs(a.work, exist_ok=True)
     run = {"hnswlib": run_hnswlib, "faiss": run_faiss, "qdrant-edge": run_qdrant_edge}[a.lib]
     out = run(a, base, queries, gt)
@@ -238,9 +270,15 @@ def main():
     ap.add_argument("--efs", default="10,20,40,80,160,320")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default=None)
-    ap.add_argument("--queries", type=int, default=0, help="scan: only the first N queries (0: all)")
+    ap.add_argument("--queries", type=int, default=0, help="only the first N queries (0: all)")
+    ap.add_argument("--quantization", default=None,
+                    help="qdrant-edge: int8, binary, binary-1.5, binary-2 or binary-2-q8")
+    ap.add_argument("--oversampling", default="1,2,4,8", help="with --quantization")
     a = ap.parse_args()
     a.efs = [int(x) for x in a.efs.split(",")]
+    a.oversampling = [float(x) for x in a.oversampling.split(",")]
+    if a.quantization and a.lib != "qdrant-edge":
+        sys.exit("--quantization is for --lib qdrant-edge")
     if a.work is None:
         import tempfile
 
