@@ -44,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         device: Device::Cpu,
         dtype,
         merge_task: merge.clone(),
+        cpu_f16_weights: false,
     };
     let t0 = Instant::now();
     let enc = Encoder::load_with(&model, &opts)?;

@@ -18,6 +18,18 @@ eight one-word inputs and the batch-32 rows). Both sides use the same thread cou
 
 Usage: python scripts/bench/embed_latency.py [--threads 2] [--requests 300] [--batch-requests 20]
        [--loop-short SECONDS]   (only Quiver: loop on the 7-token query for that long, for a profiler)
+       [--binary PATH] [--serve-arg ARG ...]
+
+A/B mode (only Quiver, no sentence-transformers): `--variant "NAME BINARY [SERVE_ARG ...]"` (one
+quoted argument), given two or more times, starts each variant in turn, `--rounds` times,
+alternating (A B A B ...), so that the load of a shared machine falls on all of them alike. Each round measures the latency rows (and the
+batch-32 rows unless `--no-batch`) with a fresh server; the table pools the rounds and lists each
+round's p50 of the 7-token query. It also prints the cosine between each variant's vector of every
+input and the first variant's (e.g. for `--cpu-f16-weights`).
+
+    python scripts/bench/embed_latency.py --rounds 3 --variant "base /tmp/quiver-base"
+        --variant "new target/release/quiver"
+        --variant "new-f16 target/release/quiver --cpu-f16-weights"      (one command line)
 Needs target/release/quiver (cargo build --release -p quiver --bin quiver), the model
 (scripts/fetch-test-assets.sh) and sentence-transformers with torch (scripts/bench/requirements.txt).
 """
@@ -28,6 +40,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -67,14 +80,14 @@ def pct(xs, p):
 
 
 class Server:
-    def __init__(self, binary, model, threads):
+    def __init__(self, binary, model, threads, extra=()):
         self.tmp = tempfile.mkdtemp()
         self.log_path = os.path.join(self.tmp, "server.log")
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [binary, "--data-dir", os.path.join(self.tmp, "data"), "--log", "info", "serve",
-             "--host", "127.0.0.1", "--port", "0", "--model", f"minilm={model}"],
+             "--host", "127.0.0.1", "--port", "0", "--model", f"minilm={model}", *extra],
             stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         self.host, self.port = None, None
         deadline = time.time() + 120
@@ -155,10 +168,18 @@ def main():
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--batch-requests", type=int, default=20)
     ap.add_argument("--loop-short", type=float, default=0.0)
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="an extra argument for `quiver serve` (repeat for several)")
+    ap.add_argument("--variant", action="append", metavar='"NAME BINARY [SERVE_ARG ...]"',
+                    help="A/B mode: a server variant to time, one quoted argument (give two or more)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-batch", action="store_true", help="A/B mode: skip the batch-32 rows")
     args = ap.parse_args()
+    if args.variant:
+        return compare(args)
 
     load = os.getloadavg()
-    server = Server(args.binary, args.model, args.threads)
+    server = Server(args.binary, args.model, args.threads, args.serve_arg)
     try:
         if args.loop_short > 0:
             call = quiver_call(server, "/embed", embed_body(QUERY), expect=1)
@@ -226,6 +247,101 @@ def main():
         q = 32 * 1000 / pct(rows[name], 50)
         s = 32 * 1000 / pct(st_rows[name], 50)
         print(f"| {label} | {q:.0f} | {s:.0f} | {q / s:.2f} |")
+    sys.stdout.flush()
+
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b))
+    na = sum(x * x for x in a) ** 0.5
+    nb = sum(x * x for x in b) ** 0.5
+    return dot / (na * nb)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process (all its threads), from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compare(args):
+    """A/B mode: the variants in turn, `--rounds` times, Quiver only."""
+    variants = []
+    for v in args.variant:
+        v = shlex.split(v)
+        if len(v) < 2:
+            raise SystemExit("--variant needs NAME BINARY [SERVE_ARG ...]")
+        variants.append((v[0], v[1], v[2:]))
+    cases = [("tiny", TINY, 1), ("query", QUERY, 1), ("eight", EIGHT, 8)]
+    batches = [] if args.no_batch else [("short32", SHORT32), ("long32", LONG32)]
+    times = {name: {} for name, _, _ in variants}
+    round_p50 = {name: [] for name, _, _ in variants}
+    cpu = {name: {} for name, _, _ in variants}
+    loads = []
+    vectors = {}
+    for r in range(args.rounds):
+        for name, binary, extra in variants:
+            loads.append(os.getloadavg()[0])
+            server = Server(binary, args.model, args.threads, extra)
+            try:
+                t = times[name]
+                t.setdefault("healthz", []).extend(
+                    time_calls(quiver_call(server, "/healthz"), args.requests, args.warmup))
+                for case, inputs, n in cases:
+                    call = quiver_call(server, "/embed", embed_body(inputs), expect=n)
+                    for _ in range(args.warmup):
+                        call()
+                    c0 = cpu_seconds(server.proc.pid)
+                    q = time_calls(call, args.requests, 0)
+                    cpu[name].setdefault(case, []).append(
+                        (cpu_seconds(server.proc.pid) - c0) * 1000 / args.requests)
+                    t.setdefault(case, []).extend(q)
+                    if case == "query":
+                        round_p50[name].append(pct(q, 50))
+                for case, batch in batches:
+                    t.setdefault(case, []).extend(
+                        time_calls(quiver_call(server, "/embed", embed_body(batch), expect=32),
+                                   args.batch_requests, 3))
+                print(f"round {r + 1}, {name}: load {loads[-1]:.2f}; p10 / p50 ms: "
+                      + ", ".join(f"{c} {pct(t[c][-args.requests:], 10):.2f} / "
+                                  f"{pct(t[c][-args.requests:], 50):.2f}"
+                                  for c, _, _ in cases)
+                      + "; server CPU ms per request: "
+                      + ", ".join(f"{c} {cpu[name][c][-1]:.2f}" for c, _, _ in cases), flush=True)
+                if r == 0:
+                    _, data = server.request("POST", "/embed",
+                                             embed_body([TINY, QUERY] + EIGHT + SHORT32 + LONG32))
+                    vectors[name] = json.loads(data)
+            finally:
+                server.stop()
+    print(f"A/B: {args.rounds} rounds, variants alternating; {args.threads} threads; "
+          f"{args.requests} requests per latency row per round; load average (1 min) at each "
+          f"server start: {', '.join(f'{x:.2f}' for x in loads)}; {os.cpu_count()} CPUs\n")
+    print("| variant | `/healthz` p50 | 3 tokens p50 / p99 ms | 7 tokens p50 / p99 ms | "
+          "8 × 3 tokens p50 / p99 ms | 7 tokens p50 per round | 7 tokens p10 ms | short32 texts/s | "
+          "long32 texts/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, _, _ in variants:
+        t = times[name]
+        cells = [f"{pct(t['healthz'], 50):.2f}"]
+        cells += [f"{pct(t[c], 50):.2f} / {pct(t[c], 99):.2f}" for c, _, _ in cases]
+        cells.append(", ".join(f"{x:.2f}" for x in round_p50[name]))
+        cells.append(f"{pct(t['query'], 10):.2f}")
+        cells += [f"{32 * 1000 / pct(t[c], 50):.0f}" if c in t else "–"
+                  for c in ("short32", "long32")]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nServer CPU time (user + system, all threads) per request, mean over the rounds: less "
+          "sensitive than wall time to other processes holding the cores.\n")
+    print("| variant | 3 tokens CPU ms | 7 tokens CPU ms | 8 × 3 tokens CPU ms |")
+    print("|---|---|---|---|")
+    for name, _, _ in variants:
+        print(f"| {name} | " + " | ".join(
+            f"{sum(cpu[name][c]) / len(cpu[name][c]):.2f}" for c, _, _ in cases) + " |")
+    first = variants[0][0]
+    for name, _, _ in variants[1:]:
+        cs = [cosine(a, b) for a, b in zip(vectors[first], vectors[name])]
+        print(f"\n{name} vs {first}: cosine of the {len(cs)} vectors (every input above): "
+              f"min {min(cs):.7f}, mean {sum(cs) / len(cs):.7f}")
     sys.stdout.flush()
 
 

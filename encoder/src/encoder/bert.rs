@@ -6,13 +6,14 @@ use std::any::Any;
 use std::ops::Range;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::LoadOptions;
 use crate::embedding::{Embedding, MultiVector};
 use crate::error::{Error, Result};
 use crate::late_chunking::{pool_windows, row_starts, TokenizedText};
+use crate::layers::small_gemm::Precision;
 use crate::loading::checkpoint::find_shards;
 use crate::loading::sentence_transformers::Pooling;
 use crate::loading::SentencePipeline;
@@ -72,10 +73,25 @@ impl BertEmbedder {
                 ))
             })?;
         let vb = if root.is_empty() { vb } else { vb.pp(root) };
-        let model = BertModel::new(&cfg, vb).map_err(|e| Error::Weights(e.to_string()))?;
+        let f16_weights = opts.cpu_f16_weights && opts.device.is_cpu() && opts.dtype == DType::F32;
+        if opts.cpu_f16_weights && !f16_weights {
+            tracing::warn!(
+                model = %dir.display(),
+                "f16 CPU weights apply on the CPU in f32 only: the weights keep {:?}",
+                opts.dtype
+            );
+        }
+        let precision = if f16_weights {
+            Precision::F16
+        } else {
+            Precision::F32
+        };
+        let model =
+            BertModel::new_with(&cfg, vb, precision).map_err(|e| Error::Weights(e.to_string()))?;
         tracing::info!(
             model = %dir.display(),
             dtype = ?opts.dtype,
+            f16_weights,
             device = ?opts.device,
             layers = cfg.num_hidden_layers,
             dims = cfg.hidden_size,

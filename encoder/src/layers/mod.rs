@@ -7,6 +7,7 @@ pub mod gelu;
 pub mod lora;
 pub mod norm;
 pub mod pool;
+pub mod small_gemm;
 
 pub use gelu::gelu_erf;
 pub use lora::{LoraLinear, TaskAdapters};

@@ -9,9 +9,13 @@
 //! Reference: `BertModel` in transformers
 //! <https://github.com/huggingface/transformers/blob/v4.52.4/src/transformers/models/bert/modeling_bert.py>.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
+
+use crate::layers::small_gemm::{self, Precision, SmallGemm};
 
 /// The fields of a BERT `config.json` that change the math.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -154,26 +158,60 @@ impl Embeddings {
 /// (reading and writing each weight once more, in a strided order, to use it for three rows). With
 /// the transpose done once at load the kernel streams `W` as it lies; the result is the same product
 /// (on CUDA cuBLAS takes either layout at the same speed).
+///
+/// On the CPU in f32 the layer also keeps its weight packed for [`SmallGemm`], which takes calls of
+/// up to [`small_gemm::MAX_ROWS`] rows (a short query's tokens): it reads each weight once per call
+/// where gemm sweeps `W` once per panel of rows (6 + 1 for seven tokens), and adds the bias in the
+/// same pass. The packed copy costs as many bytes again as the weight.
 #[derive(Debug, Clone)]
 struct Dense {
     /// `[in, out]`.
     weight_t: Tensor,
     /// `[out]`.
     bias: Tensor,
+    /// The few-row kernel's copy of the weight and bias (CPU, f32 only).
+    small: Option<Arc<SmallGemm>>,
 }
 
 impl Dense {
-    /// From the checkpoint's `weight` `[out, in]` and `bias` `[out]`.
-    fn new(weight: &Tensor, bias: Tensor) -> Result<Self> {
+    /// From the checkpoint's `weight` `[out, in]` and `bias` `[out]`. With [`Precision::F16`] (CPU
+    /// and f32 only; elsewhere it changes nothing) the weight is rounded to f16: the few-row kernel
+    /// reads it as f16, and the other calls multiply by the same rounded values in f32.
+    fn new(weight: &Tensor, bias: Tensor, cpu_weights: Precision) -> Result<Self> {
+        let weight_t = weight.t()?.contiguous()?;
+        if !weight_t.device().is_cpu() || weight_t.dtype() != DType::F32 {
+            return Ok(Dense {
+                weight_t,
+                bias,
+                small: None,
+            });
+        }
+        let (in_dim, out_dim) = weight_t.dims2()?;
+        let small = SmallGemm::pack(
+            &weight_t.flatten_all()?.to_vec1::<f32>()?,
+            &bias.to_vec1::<f32>()?,
+            in_dim,
+            out_dim,
+            cpu_weights,
+        );
+        let weight_t = match cpu_weights {
+            Precision::F32 => weight_t,
+            Precision::F16 => Tensor::from_vec(
+                small.unpacked_weight(),
+                (in_dim, out_dim),
+                weight_t.device(),
+            )?,
+        };
         Ok(Dense {
-            weight_t: weight.t()?.contiguous()?,
+            weight_t,
             bias,
+            small: Some(Arc::new(small)),
         })
     }
 
-    fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
+    fn load(in_dim: usize, out_dim: usize, vb: VarBuilder, cpu_weights: Precision) -> Result<Self> {
         let (w, b) = linear(in_dim, out_dim, vb)?;
-        Dense::new(&w, b)
+        Dense::new(&w, b, cpu_weights)
     }
 }
 
@@ -183,14 +221,25 @@ impl Module for Dense {
         let (in_dim, out_dim) = self.weight_t.dims2()?;
         let mut dims = x.dims().to_vec();
         let rows = x.elem_count() / in_dim.max(1);
-        let y = x
-            .reshape((rows, in_dim))?
-            .matmul(&self.weight_t)?
-            .broadcast_add(&self.bias)?;
         if let Some(last) = dims.last_mut() {
             *last = out_dim;
         }
-        y.reshape(dims)
+        if let Some(small) = &self.small {
+            if rows <= small_gemm::MAX_ROWS && x.dtype() == DType::F32 && x.device().is_cpu() {
+                if x.dims().last() != Some(&in_dim) {
+                    candle_core::bail!(
+                        "dense: input {:?}, weight [{in_dim}, {out_dim}]",
+                        x.shape()
+                    );
+                }
+                let y = small.forward(&x.flatten_all()?.to_vec1::<f32>()?, rows);
+                return Tensor::from_vec(y, dims, x.device());
+            }
+        }
+        x.reshape((rows, in_dim))?
+            .matmul(&self.weight_t)?
+            .broadcast_add(&self.bias)?
+            .reshape(dims)
     }
 }
 
@@ -218,7 +267,7 @@ fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<(Tensor, Tens
 }
 
 impl Layer {
-    fn new(cfg: &BertConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &BertConfig, vb: VarBuilder, w: Precision) -> Result<Self> {
         let h = cfg.hidden_size;
         let att = vb.pp("attention");
         let sa = att.pp("self");
@@ -228,17 +277,23 @@ impl Layer {
         let qkv = Dense::new(
             &Tensor::cat(&[qw, kw, vw], 0)?,
             Tensor::cat(&[qb, kb, vb_], 0)?,
+            w,
         )?;
         Ok(Layer {
             qkv,
-            attn_out: Dense::load(h, h, att.pp("output").pp("dense"))?,
+            attn_out: Dense::load(h, h, att.pp("output").pp("dense"), w)?,
             attn_norm: candle_nn::layer_norm(
                 h,
                 cfg.layer_norm_eps,
                 att.pp("output").pp("LayerNorm"),
             )?,
-            up: Dense::load(h, cfg.intermediate_size, vb.pp("intermediate").pp("dense"))?,
-            down: Dense::load(cfg.intermediate_size, h, vb.pp("output").pp("dense"))?,
+            up: Dense::load(
+                h,
+                cfg.intermediate_size,
+                vb.pp("intermediate").pp("dense"),
+                w,
+            )?,
+            down: Dense::load(cfg.intermediate_size, h, vb.pp("output").pp("dense"), w)?,
             out_norm: candle_nn::layer_norm(
                 h,
                 cfg.layer_norm_eps,
@@ -334,9 +389,17 @@ impl BertModel {
     /// `vb` is rooted where `embeddings.*` and `encoder.layer.*` live (the checkpoint root for
     /// sentence-transformers exports, `bert` for `BertFor*` heads).
     pub fn new(cfg: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        Self::new_with(cfg, vb, Precision::F32)
+    }
+
+    /// [`BertModel::new`], with the precision of the projections' weights on the CPU in f32:
+    /// [`Precision::F16`] rounds them to f16 at load (half the bytes read per short query, and
+    /// slightly different vectors; an opt-in). The embeddings and LayerNorms stay f32. On other
+    /// devices and dtypes `cpu_weights` changes nothing.
+    pub fn new_with(cfg: &BertConfig, vb: VarBuilder, cpu_weights: Precision) -> Result<Self> {
         let embeddings = Embeddings::new(cfg, vb.pp("embeddings"))?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| Layer::new(cfg, vb.pp("encoder").pp("layer").pp(i)))
+            .map(|i| Layer::new(cfg, vb.pp("encoder").pp("layer").pp(i), cpu_weights))
             .collect::<Result<Vec<_>>>()?;
         Ok(BertModel {
             embeddings,
@@ -484,6 +547,43 @@ mod tests {
         let b = sentence_embedding(&model.forward(&padded, &m2).unwrap(), &m2, true).unwrap();
         let diff = crate::layers::max_abs_diff(&a, &b);
         assert!(diff < 1e-6, "{diff}");
+    }
+
+    /// The few-row kernel computes what candle's matmul computes, with f32 weights and with the
+    /// f16-rounded ones (the larger calls multiply by the same rounded values).
+    #[test]
+    fn few_rows_take_the_kernel_and_match_the_matmul() {
+        let dev = candle_core::Device::Cpu;
+        let (i_n, o_n) = (37, 53);
+        let w = Tensor::randn(0f32, 1.0, (o_n, i_n), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, o_n, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, 20, i_n), &dev).unwrap();
+        for precision in [Precision::F32, Precision::F16] {
+            let dense = Dense::new(&w, b.clone(), precision).unwrap();
+            assert!(dense.small.is_some());
+            let big = dense.forward(&x).unwrap();
+            assert_eq!(big.dims(), &[2, 20, o_n]);
+            for rows in [1, 7, small_gemm::MAX_ROWS] {
+                let few = x.get(1).unwrap().narrow(0, 0, rows).unwrap();
+                let got = dense.forward(&few).unwrap();
+                let want = few
+                    .matmul(&dense.weight_t)
+                    .unwrap()
+                    .broadcast_add(&b)
+                    .unwrap();
+                let d = crate::layers::max_abs_diff(&got, &want);
+                assert!(d < 1e-4, "{precision:?}, {rows} rows: {d}");
+                let d = crate::layers::max_abs_diff(
+                    &got,
+                    &big.get(1).unwrap().narrow(0, 0, rows).unwrap(),
+                );
+                assert!(d < 1e-4, "{precision:?}, {rows} rows vs the batch: {d}");
+            }
+        }
+        let f32w = Dense::new(&w, b.clone(), Precision::F32).unwrap();
+        let f16w = Dense::new(&w, b, Precision::F16).unwrap();
+        let d = crate::layers::max_abs_diff(&f32w.weight_t, &f16w.weight_t);
+        assert!(d > 0.0 && d < 1e-2, "f16 rounding moved the weights by {d}");
     }
 
     #[test]

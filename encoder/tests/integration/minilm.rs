@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use quiver_encoder::{DType, Device, Encoder, PromptKind};
+use quiver_encoder::{DType, Device, Encoder, LoadOptions, PromptKind};
 use serde::Deserialize;
 
 use crate::bert::max_abs_diff;
@@ -26,6 +26,24 @@ fn encoder() -> &'static Encoder {
             dir.display()
         );
         Encoder::load(dir.to_str().unwrap(), &Device::Cpu, DType::F32).unwrap()
+    })
+}
+
+/// all-MiniLM-L6-v2 with `--cpu-f16-weights`.
+fn encoder_f16() -> &'static Encoder {
+    static E: OnceLock<Encoder> = OnceLock::new();
+    E.get_or_init(|| {
+        let dir = std::env::var_os("QUIVER_MINILM_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/test-assets/all-MiniLM-L6-v2")
+            });
+        let opts = LoadOptions {
+            cpu_f16_weights: true,
+            ..LoadOptions::default()
+        };
+        Encoder::load_with(dir.to_str().unwrap(), &opts).unwrap()
     })
 }
 
@@ -97,6 +115,43 @@ fn vectors_match_sentence_transformers() {
             .encode_texts(&[text], "retrieval", PromptKind::Passage, None)
             .unwrap();
         let d = max_abs_diff(&one[0].single, &batch[i].single);
+        assert!(d <= 1e-5, "text {i}: batch vs single differ by {d}");
+    }
+}
+
+/// f16 weights are an opt-in with a bound: every golden text's vector keeps a cosine ≥ 0.9999 to
+/// the f32 one and to sentence-transformers', yet differs from it (the option is on); a text alone
+/// still equals its row in the batch.
+#[test]
+fn f16_weights_stay_within_their_tolerance() {
+    let g = goldens();
+    let (f32e, f16e) = (encoder(), encoder_f16());
+    let a = f32e
+        .encode_texts(&g.texts, "retrieval", PromptKind::Query, None)
+        .unwrap();
+    let b = f16e
+        .encode_texts(&g.texts, "retrieval", PromptKind::Query, None)
+        .unwrap();
+    let mut worst = 1f32;
+    let mut moved = 0f32;
+    for (i, ((x, y), want)) in a.iter().zip(&b).zip(&g.embeddings).enumerate() {
+        let c = cos(&x.single, &y.single);
+        assert!(c >= 0.9999, "text {i}: cosine f16 vs f32 {c}");
+        let c2 = cos(&y.single, want);
+        assert!(
+            c2 >= 0.9999,
+            "text {i}: cosine f16 vs sentence-transformers {c2}"
+        );
+        worst = worst.min(c);
+        moved = moved.max(max_abs_diff(&x.single, &y.single));
+    }
+    eprintln!("f16 weights vs f32: worst cosine {worst}, max abs diff {moved:e}");
+    assert!(moved > 1e-6, "f16 weights changed nothing: {moved:e}");
+    for (i, text) in g.texts.iter().enumerate() {
+        let one = f16e
+            .encode_texts(&[text], "retrieval", PromptKind::Passage, None)
+            .unwrap();
+        let d = max_abs_diff(&one[0].single, &b[i].single);
         assert!(d <= 1e-5, "text {i}: batch vs single differ by {d}");
     }
 }

@@ -146,6 +146,7 @@ pub fn run(args: DebugEncoderArgs) -> Result<()> {
             device: device.clone(),
             dtype,
             merge_task: None,
+            cpu_f16_weights: false,
         },
     )
     .with_context(|| format!("model {}", args.model))?;

@@ -76,6 +76,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         device,
         dtype,
         merge_task: None,
+        cpu_f16_weights: false,
     };
     let encoder =
         Encoder::load_with(&args.model, &opts).with_context(|| format!("model {}", args.model))?;

@@ -562,6 +562,7 @@ impl Local {
             device: model_device.device,
             dtype: model_device.dtype,
             service: Default::default(),
+            cpu_f16_weights: false,
         });
         if let Some(ModelState::Failed(reason)) = models.state(&name) {
             bail!("--model-source {source}: {reason}");

@@ -419,6 +419,7 @@ mod tests {
                 device: quiver_encoder::DeviceChoice::Cpu,
                 dtype: None,
                 service: Default::default(),
+                cpu_f16_weights: false,
             },
         }
     }

@@ -80,6 +80,8 @@ pub struct ModelOptions {
     pub dtype: Option<DType>,
     /// Batching and queue bounds of each model's worker.
     pub service: ServiceOptions,
+    /// BERT encoders on the CPU in f32: f16 weights (`--cpu-f16-weights`).
+    pub cpu_f16_weights: bool,
 }
 
 /// Where one model is in its life.
@@ -162,6 +164,7 @@ impl Models {
                         .unwrap_or_else(|| quiver_encoder::default_dtype(&device)),
                     device,
                     merge_task: None,
+                    cpu_f16_weights: opts.cpu_f16_weights,
                 };
                 Encoder::load_with(&slot.source, &load)
                     .and_then(|encoder| EncoderService::start(Arc::new(encoder), opts.service))

@@ -76,6 +76,7 @@ fn embed_prints_the_encoders_vectors() {
             device: Device::Cpu,
             dtype: DType::F32,
             merge_task: None,
+            cpu_f16_weights: false,
         },
     )
     .unwrap();

@@ -30,6 +30,7 @@ pub fn encoder() -> Encoder {
             device: Device::Cpu,
             dtype: DType::F32,
             merge_task: None,
+            cpu_f16_weights: false,
         },
     )
     .unwrap()
