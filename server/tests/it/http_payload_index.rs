@@ -402,13 +402,13 @@ fn text_and_shape_conditions_answer_the_same_before_and_after_a_seal() {
     for chunk in points.chunks(10) {
         c.upsert("sealed", json!(chunk));
     }
-    c.wait_for_seals("sealed", 4);
+    c.wait_for_seals("sealed", 3);
     // Sealed first, the index created over the sealed segments.
     setup("later", 10);
     for chunk in points.chunks(10) {
         c.upsert("later", json!(chunk));
     }
-    c.wait_for_seals("later", 4);
+    c.wait_for_seals("later", 3);
     create(&c, "later", index);
 
     let t = |m: Value| json!({"must": [{"key": "t", "match": m}]});
