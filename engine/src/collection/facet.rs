@@ -81,7 +81,7 @@ pub(crate) fn facet(set: &SegmentSet, request: &FacetRequest) -> Result<Vec<Face
     let built: Vec<Arc<FieldIndex>> = if by_index {
         set.sealed
             .iter()
-            .map(|seg| seg.field_index(&request.key, kind))
+            .map(|seg| seg.field_index(&request.key, kind, None))
             .collect()
     } else {
         Vec::new()

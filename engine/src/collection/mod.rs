@@ -614,12 +614,17 @@ impl Collection {
         payload_schema::validate_field_name(field)?;
         schema.validate()?;
         let kind = schema.data_type();
+        let text = match schema.params() {
+            Some(payload_schema::PayloadSchemaParams::Text(p)) => Some(p.clone()),
+            _ => None,
+        };
         let seq = self.shared.change_schema(|s| {
             s.insert(field.to_string(), schema);
         })?;
         // The schema is stored: segments sealed from now on get the index as they are written, and
         // the ones sealed before get it here, as files.
-        self.shared.persist_field_index(field, kind)?;
+        self.shared
+            .persist_field_index(field, kind, text.as_ref())?;
         self.forget_field_indexes(field, Some(kind));
         Ok(seq)
     }

@@ -314,6 +314,8 @@ pub(crate) fn open_sealed(
         dir: segment_dir(dir, entry.id),
         field_indexes: Default::default(),
         built,
+        #[cfg(test)]
+        payload_reads: Default::default(),
     };
     for (field, kind, index) in field_indexes {
         sealed.attach_field_index(&field, kind, index);

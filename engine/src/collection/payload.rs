@@ -89,6 +89,18 @@ fn remove_path(payload: &mut Payload, key: &str) {
     }
 }
 
+/// [`project`] on a payload read only when the request returns some of it (`with_payload: false`
+/// parses nothing).
+pub(crate) fn project_with<'a>(
+    load: impl FnOnce() -> Cow<'a, Payload>,
+    with: &WithPayload,
+) -> Option<Payload> {
+    match with {
+        WithPayload::None => None,
+        _ => project(load(), with),
+    }
+}
+
 /// Checks a `with_payload` request and the payload it would return.
 pub(crate) fn project(payload: Cow<'_, Payload>, with: &WithPayload) -> Option<Payload> {
     match with {

@@ -20,7 +20,7 @@ pub(crate) fn record(
 ) -> Record {
     Record {
         id: view.id(off),
-        payload: payload::project(view.payload(off), with_payload),
+        payload: payload::project_with(|| view.payload(off), with_payload),
         vectors: view.vectors(config, off, with_vectors),
         order_value: None,
     }

@@ -587,7 +587,7 @@ pub(crate) fn finish(
             ScoredPoint {
                 id,
                 score,
-                payload: payload::project(v.payload(off), &req.with_payload),
+                payload: payload::project_with(|| v.payload(off), &req.with_payload),
                 vectors: v.vectors(config, off, &req.with_vectors),
                 order_value: None,
             }

@@ -227,6 +227,9 @@ pub(crate) struct Sealed {
     pub field_indexes: parking_lot::Mutex<FieldIndexes>,
     /// The settings its dense vectors were built with (see [`super::built`]).
     pub built: super::built::BuiltWith,
+    /// Tests: how many payloads a [`View`] of it has parsed.
+    #[cfg(test)]
+    pub payload_reads: std::sync::atomic::AtomicUsize,
 }
 
 /// The payload field indexes of a sealed segment.
@@ -407,7 +410,12 @@ impl<'a> View<'a> {
     pub fn payload(&self, off: u32) -> Cow<'_, Payload> {
         match self {
             View::Mem { data, .. } => Cow::Borrowed(&data.payloads[off as usize]),
-            View::Sealed { seg, .. } => Cow::Owned(payload::parse(seg.points.payload(off))),
+            View::Sealed { seg, .. } => {
+                #[cfg(test)]
+                seg.payload_reads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Cow::Owned(payload::parse(seg.points.payload(off)))
+            }
         }
     }
 

@@ -330,6 +330,8 @@ impl<'f, 'p> LazyPayload<'f, 'p> {
 pub(crate) struct PointChecks<'a> {
     /// Decides a field condition from a payload index, when one can.
     pub answer: &'a dyn Fn(&FieldCondition) -> Option<bool>,
+    /// Decides an `is_empty` / `is_null` condition from a payload index, when one can.
+    pub answer_emptiness: &'a dyn Fn(&Condition) -> Option<bool>,
     /// Whether the point has a vector of this name.
     pub has_vector: &'a dyn Fn(&str) -> bool,
     /// The collection's payload schema: `match` text conditions on a key with a `text` index
@@ -341,6 +343,7 @@ impl PointChecks<'_> {
     /// Nothing beyond the payload: no index answers, the point has no vectors, no text index.
     pub(crate) const NONE: PointChecks<'static> = PointChecks {
         answer: &|_| None,
+        answer_emptiness: &|_| None,
         has_vector: &|_| false,
         schema: None,
     };
@@ -419,6 +422,21 @@ impl Filter {
         }
     }
 
+    /// Calls `f` on every `is_empty` and `is_null` condition on the point's own payload keys, nested
+    /// filters included (not those inside `nested`).
+    pub(crate) fn for_each_emptiness_condition<'a>(&'a self, f: &mut dyn FnMut(&'a Condition)) {
+        for c in self.all_conditions() {
+            match c {
+                Condition::IsEmpty(_) | Condition::IsNull(_) => f(c),
+                Condition::Filter(inner) => inner.for_each_emptiness_condition(f),
+                Condition::Field(_)
+                | Condition::HasId(_)
+                | Condition::HasVector(_)
+                | Condition::Nested(_) => {}
+            }
+        }
+    }
+
     /// Checks what parsing cannot: every field condition says what to test; one with only a `key` is
     /// refused, as Qdrant refuses it (422), rather than matching nothing.
     pub fn validate(&self) -> crate::Result<()> {
@@ -464,8 +482,10 @@ impl Condition {
             Condition::HasId(has) => point.id.is_some_and(|id| has.has_id.contains(id)),
             Condition::HasVector(has) => (point.checks.has_vector)(&has.has_vector),
             Condition::Filter(filter) => filter.passes(point),
-            Condition::IsEmpty(c) => is_empty(point.payload.get(), &c.is_empty.key),
-            Condition::IsNull(c) => is_null(point.payload.get(), &c.is_null.key),
+            Condition::IsEmpty(c) => (point.checks.answer_emptiness)(self)
+                .unwrap_or_else(|| is_empty(point.payload.get(), &c.is_empty.key)),
+            Condition::IsNull(c) => (point.checks.answer_emptiness)(self)
+                .unwrap_or_else(|| is_null(point.payload.get(), &c.is_null.key)),
             Condition::Nested(n) => n.holds(point.payload.get()),
         }
     }
@@ -502,7 +522,10 @@ impl NestedCondition {
 }
 
 /// The text index params of `key`, when the schema gives it a `text` index.
-fn text_index(schema: &PayloadSchema, key: &str) -> Option<crate::payload_schema::TextIndexParams> {
+pub(crate) fn text_index(
+    schema: &PayloadSchema,
+    key: &str,
+) -> Option<crate::payload_schema::TextIndexParams> {
     let field = schema.get(key)?;
     if field.data_type() != PayloadSchemaType::Text {
         return None;

@@ -372,6 +372,7 @@ fn has_vector_asks_the_segment() {
     let has = |name: &str| name == "image" || name.is_empty();
     let checks = PointChecks {
         answer: &|_| None,
+        answer_emptiness: &|_| None,
         has_vector: &has,
         schema: None,
     };
@@ -409,6 +410,7 @@ fn text_with_an_index() {
         );
         let checks = PointChecks {
             answer: &|_| None,
+            answer_emptiness: &|_| None,
             has_vector: &|_| false,
             schema: Some(&s),
         };

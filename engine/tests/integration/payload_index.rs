@@ -177,6 +177,15 @@ fn filters() -> Vec<Filter> {
             r("n", json!({"lt": 5}))], "min_count": 2}}),
         json!({"must": [{"must": [m("b", json!(true))]}, {"should": [r("f", json!({"lt": 0})),
             m("u", json!(UUIDS[0]))]}]}),
+        // What the indexes' shapes answer (and, through `arr[].y`, leave to the payloads).
+        must(vec![json!({"key": "kw", "values_count": {"gte": 2}})]),
+        must(vec![json!({"key": "kw", "is_empty": true})]),
+        must(vec![json!({"key": "kw", "is_null": false})]),
+        json!({"must": [{"is_null": {"key": "kw"}}]}),
+        json!({"must_not": [{"is_empty": {"key": "b"}}], "must": [m("kw", json!("red"))]}),
+        must(vec![json!({"key": "b", "values_count": {"lt": 2}})]),
+        must(vec![json!({"key": "arr[].y", "values_count": {"gt": 0}})]),
+        json!({"should": [{"is_empty": {"key": "geo"}}, {"key": "nested.x", "is_null": true}]}),
     ]
     .into_iter()
     .map(|v| serde_json::from_value(v).unwrap())

@@ -353,3 +353,108 @@ fn payload_index_errors_are_clear_4xx() {
     assert!(msg.contains("missing"), "{msg}");
     c.err("GET", "/collections/e/index", None, 405);
 }
+
+/// Full-text conditions and `values_count` / `is_empty` / `is_null` answer alike from the payloads
+/// (points in the appendable segment) and from the index files of sealed segments, whether the
+/// index existed when the segments were sealed or was created over them afterwards.
+#[test]
+fn text_and_shape_conditions_answer_the_same_before_and_after_a_seal() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let texts = [
+        json!("The cats are running home"),
+        json!("A cat runs; the runner ran"),
+        json!(["Grüße aus Köln", "café au lait"]),
+        json!("don't stop the music"),
+        json!(null),
+        json!([]),
+        json!([null, "cat"]),
+        json!(42),
+        json!("Running cats, running dogs"),
+        json!(["running", "cats"]),
+    ];
+    let points: Vec<Value> = (0..40u64)
+        .map(|i| {
+            let mut payload = json!({"n": i});
+            if i % 11 != 3 {
+                payload["t"] = texts[(i as usize * 7) % texts.len()].clone();
+            }
+            json!({"id": i, "vector": [1.0, i as f64 / 40.0], "payload": payload})
+        })
+        .collect();
+    let index = json!({"field_name": "t", "field_schema": {"type": "text",
+        "stopwords": "english", "stemmer": {"type": "snowball", "language": "english"}}});
+    let setup = |name: &str, max_points: u64| {
+        c.ok(
+            "PUT",
+            &format!("/collections/{name}"),
+            Some(&json!({"vectors": {"size": 2, "distance": "Dot"},
+                "optimizers_config": {"segment_max_points": max_points}})),
+        );
+    };
+    // Appendable only: every answer read from the payloads, with the index's params.
+    setup("payloads", 100_000);
+    create(&c, "payloads", index.clone());
+    c.upsert("payloads", json!(points));
+    // Sealed with the index in the schema: its files written at the seal.
+    setup("sealed", 10);
+    create(&c, "sealed", index.clone());
+    for chunk in points.chunks(10) {
+        c.upsert("sealed", json!(chunk));
+    }
+    c.wait_for_seals("sealed", 3);
+    // Sealed first, the index created over the sealed segments.
+    setup("later", 10);
+    for chunk in points.chunks(10) {
+        c.upsert("later", json!(chunk));
+    }
+    c.wait_for_seals("later", 3);
+    create(&c, "later", index);
+
+    let t = |m: Value| json!({"must": [{"key": "t", "match": m}]});
+    let filters = [
+        t(json!({"text": "cat running"})),
+        t(json!({"text": "the cats"})),
+        t(json!({"text_any": "dogs café"})),
+        t(json!({"text_any": "the"})),
+        t(json!({"phrase": "cats running"})),
+        t(json!({"phrase": "running cats"})),
+        t(json!({"phrase": "GRÜSSE aus"})),
+        t(json!({"text": "grüße"})),
+        json!({"must": [{"key": "t", "values_count": {"gte": 2}}]}),
+        json!({"must": [{"key": "t", "values_count": {"lt": 1}}]}),
+        json!({"must": [{"key": "t", "is_empty": true}]}),
+        json!({"must": [{"key": "t", "is_null": true}]}),
+        json!({"must": [{"is_empty": {"key": "t"}}]}),
+        json!({"must": [{"is_null": {"key": "t"}}]}),
+        json!({"must_not": [{"is_null": {"key": "t"}}], "must": [{"key": "t", "match": {"text": "music"}}]}),
+    ];
+    let answers = |name: &str| -> Vec<(Value, Value)> {
+        filters
+            .iter()
+            .map(|f| {
+                let count = c.ok(
+                    "POST",
+                    &format!("/collections/{name}/points/count"),
+                    Some(&json!({"filter": f, "exact": true})),
+                )["count"]
+                    .clone();
+                let scroll = c.ok(
+                    "POST",
+                    &format!("/collections/{name}/points/scroll"),
+                    Some(&json!({"filter": f, "limit": 100, "with_payload": false})),
+                )["points"]
+                    .clone();
+                (count, scroll)
+            })
+            .collect()
+    };
+    let want = answers("payloads");
+    let counts: Vec<u64> = want.iter().map(|(n, _)| n.as_u64().unwrap()).collect();
+    assert!(
+        counts.iter().filter(|&&n| n > 0).count() >= 10,
+        "{counts:?}"
+    );
+    assert_eq!(answers("sealed"), want);
+    assert_eq!(answers("later"), want);
+}

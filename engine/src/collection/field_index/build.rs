@@ -6,6 +6,15 @@
 //! order. Besides the keys, a build records whether every value a `range` would test is among them
 //! ([`FieldIndexData::range_exact`]): an integer index holds only integral numbers, so a `1.5` at the
 //! field leaves ranges to the payload.
+//!
+//! A `text` index keys the words of every string at the field, made by the filters' own text pipeline
+//! ([`quiver_text::Analyzer::words`] under the index's params), each posting with the string it came
+//! from (its place among the field's values) and the word's place in that string, so that `text`,
+//! `text_any` and `phrase` are answered from the postings alone.
+//!
+//! Every index also records the shape of each point's value at the field ([`Shape`]: how many values
+//! `values_count` counts, null, an array holding a null, or no value), which answers `values_count`,
+//! `is_empty` and `is_null` when the field's path reaches at most one value per point.
 
 use std::collections::BTreeMap;
 
@@ -13,8 +22,8 @@ use quiver_storage::Bitmap;
 use serde_json::Value;
 
 use super::for_each_scalar;
-use crate::filter::{geo, integer_key, Datetime};
-use crate::payload_schema::PayloadSchemaType;
+use crate::filter::{geo, integer_key, path, Datetime};
+use crate::payload_schema::{PayloadSchemaType, TextIndexParams};
 use crate::point::Payload;
 
 /// A value's key in an index of numbers, bools or datetimes.
@@ -70,6 +79,46 @@ pub(crate) enum Keys {
     Strings(BTreeMap<String, Vec<u32>>),
     /// Geo points: keyed by latitude ([`SortKey::from_f64`]), each offset with its longitude.
     Points(BTreeMap<u64, Vec<(u32, f64)>>),
+    /// Text: words, each with its occurrences as (offset, value, place of the word in the value),
+    /// ascending.
+    Words(BTreeMap<String, Vec<(u32, u32, u32)>>),
+}
+
+/// What `values_count`, `is_empty` and `is_null` read of one point's value at the field, as a `u32`:
+/// [`Shape::MISSING`] for no value, else the count `values_count` gives it (an array its length, null
+/// 0, anything else 1) with [`Shape::NULL`] set for null and [`Shape::HOLDS_NULL`] for an array
+/// holding a null.
+pub(crate) struct Shape;
+
+impl Shape {
+    pub const MISSING: u32 = u32::MAX;
+    pub const NULL: u32 = 1 << 31;
+    pub const HOLDS_NULL: u32 = 1 << 30;
+    pub const COUNT: u32 = Self::HOLDS_NULL - 1;
+
+    /// The shape of one value, `None` when its count does not fit.
+    pub fn of(v: &Value) -> Option<u32> {
+        Some(match v {
+            Value::Null => Self::NULL,
+            Value::Array(items) => {
+                let n = u32::try_from(items.len())
+                    .ok()
+                    .filter(|&n| n <= Self::COUNT)?;
+                if items.iter().any(Value::is_null) {
+                    n | Self::HOLDS_NULL
+                } else {
+                    n
+                }
+            }
+            _ => 1,
+        })
+    }
+}
+
+/// A text index's pipeline: its params as given, and the analysis they configure.
+pub(crate) struct TextSpec {
+    pub params: TextIndexParams,
+    pub analyzer: quiver_text::Analyzer,
 }
 
 /// A field index being built, before it is written.
@@ -80,11 +129,30 @@ pub(crate) struct FieldIndexData {
     pub keys: Keys,
     /// Every value a `range` on the field tests is keyed (see the module docs).
     pub range_exact: bool,
+    /// The shape of each offset's value ([`Shape`]).
+    pub shapes: Vec<u32>,
+    /// No offset has more than one value at the field's path, so `shapes` answers exactly.
+    pub shapes_exact: bool,
+    /// Text: the pipeline the words were made with; `None` (no words) when its params do not parse.
+    pub text: Option<TextSpec>,
 }
 
 impl FieldIndexData {
-    pub fn new(kind: PayloadSchemaType, points: usize) -> Self {
-        let keys = if keyed_by_string(kind) {
+    /// An empty index of `points` offsets; `text` gives a `text` index its params (the defaults
+    /// when it is `None`).
+    pub fn new(kind: PayloadSchemaType, points: usize, text: Option<&TextIndexParams>) -> Self {
+        let text = (kind == PayloadSchemaType::Text)
+            .then(|| text.cloned().unwrap_or_default())
+            .and_then(|params| {
+                let analysis = params.analysis().ok()?;
+                Some(TextSpec {
+                    params,
+                    analyzer: quiver_text::Analyzer::new(&analysis),
+                })
+            });
+        let keys = if kind == PayloadSchemaType::Text {
+            Keys::Words(BTreeMap::new())
+        } else if keyed_by_string(kind) {
             Keys::Strings(BTreeMap::new())
         } else if kind == PayloadSchemaType::Geo {
             Keys::Points(BTreeMap::new())
@@ -96,24 +164,62 @@ impl FieldIndexData {
             has_value: Bitmap::new(points),
             keys,
             range_exact: true,
+            shapes: Vec::with_capacity(points),
+            shapes_exact: true,
+            text,
         }
     }
 
-    /// Adds the values of the payload at `off` (offsets come in ascending order).
+    /// Adds the values of the payload at `off` (offsets come in ascending order, each once).
     pub fn add(&mut self, off: u32, payload: &Payload, field: &str) {
         let kind = self.kind;
         let mut any = false;
+        // The place of each scalar among the field's values, which text postings keep.
+        let mut place = 0u32;
         for_each_scalar(payload, field, &mut |v| {
             any |= kind.indexes(v);
-            self.add_value(off, v);
+            self.add_value(off, v, place);
+            place += 1;
         });
         if any {
             self.has_value.set(off as usize);
         }
+        // The shape of the value, walked as `values_count`, `is_empty` and `is_null` walk it.
+        let mut shape = Shape::MISSING;
+        let mut values = 0;
+        path::for_each_value(payload, field, &mut |v| {
+            values += 1;
+            shape = Shape::of(v).unwrap_or(Shape::MISSING);
+            true
+        });
+        if values > 1 || (values == 1 && shape == Shape::MISSING) {
+            self.shapes_exact = false;
+        }
+        self.shapes.resize(off as usize, Shape::MISSING);
+        self.shapes.push(shape);
     }
 
-    fn add_value(&mut self, off: u32, v: &Value) {
+    /// Text: the words of string `s`, the `place`-th value at the field of `off`.
+    fn push_words(&mut self, s: &str, off: u32, place: u32) {
+        let (Some(text), Keys::Words(map)) = (&self.text, &mut self.keys) else {
+            return;
+        };
+        for (at, word) in text.analyzer.words(s).into_iter().enumerate() {
+            let posting = (off, place, at as u32);
+            match map.get_mut(word.as_ref()) {
+                Some(postings) => postings.push(posting),
+                None => {
+                    map.insert(word.into_owned(), vec![posting]);
+                }
+            }
+        }
+    }
+
+    fn add_value(&mut self, off: u32, v: &Value, place: u32) {
         let key = match (self.kind, v) {
+            (PayloadSchemaType::Text, Value::String(s)) => {
+                return self.push_words(s, off, place);
+            }
             (PayloadSchemaType::Keyword, Value::String(s)) => {
                 return self.push_string(s, off);
             }
@@ -184,24 +290,30 @@ fn push_once(offsets: &mut Vec<u32>, off: u32) {
     }
 }
 
+/// One field to index: its name, its index's type and, for a `text` index, its params.
+pub(crate) type FieldSpec<'a> = (&'a str, PayloadSchemaType, Option<&'a TextIndexParams>);
+
 /// Builds the indexes of `fields` over `points` payloads, parsing each payload once.
 pub(crate) fn build_all(
     points: usize,
     payload: &dyn Fn(u32) -> Payload,
-    fields: &[(&str, PayloadSchemaType)],
+    fields: &[FieldSpec<'_>],
 ) -> Vec<FieldIndexData> {
     let mut out: Vec<FieldIndexData> = fields
         .iter()
-        .map(|&(_, kind)| FieldIndexData::new(kind, points))
+        .map(|&(_, kind, text)| FieldIndexData::new(kind, points, text))
         .collect();
     if fields.is_empty() {
         return out;
     }
     for off in 0..points as u32 {
         let p = payload(off);
-        for (data, (field, _)) in out.iter_mut().zip(fields) {
+        for (data, (field, _, _)) in out.iter_mut().zip(fields) {
             data.add(off, &p, field);
         }
+    }
+    for data in &mut out {
+        data.shapes.resize(points, Shape::MISSING);
     }
     out
 }

@@ -4,7 +4,7 @@
 //! in anonymous memory, so there is one reader.
 //!
 //! Layout after the 64-byte header (`points`, `keys`, `postings`, type and flags, body CRC-32,
-//! `string bytes`):
+//! `string bytes`; the flags' low byte is the type, their top 32 bits the length of the text params):
 //!
 //! ```text
 //! u64 × ⌈points / 64⌉         offsets with a value of the indexed type (bit i of word i / 64)
@@ -13,8 +13,16 @@
 //! u64 × (keys + 1)            postings of key i are [p[i], p[i + 1])
 //! u64 × postings              geo: each posting's longitude (f64 bits), its key being the latitude
 //! u32 × postings              offsets, ascending within a key
+//! u32 × postings              text (version 2): the place of the posting's string among the values
+//! u32 × postings              text (version 2): the place of the word in that string
+//! u32 × points                version 2: each offset's [`super::build::Shape`]
 //! u8  × string bytes
+//! u8  × params bytes          text (version 2): the index's params as JSON
 //! ```
+//!
+//! Version 2 added the text postings (a text index of version 1 keys nothing: its text conditions are
+//! left to the payloads) and the shapes (version 1 leaves `values_count`, `is_empty` and `is_null` to
+//! the payloads). Version 1 files still open and answer what they did.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,13 +32,19 @@ use quiver_storage::header::{self, HEADER_LEN};
 use quiver_storage::segment::{write_u32s, write_u64s, Mapped, Pod};
 
 use super::build::{keyed_by_string, FieldIndexData, Keys};
-use crate::payload_schema::PayloadSchemaType;
+use crate::payload_schema::{PayloadSchemaType, TextIndexParams};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"QVFIELDX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Versions this build reads.
+const READS: [u32; 2] = [1, VERSION];
 /// Flag bit: every value a `range` tests is keyed.
 const RANGE_EXACT: u64 = 1 << 8;
+/// Flag bit (version 2): the shapes answer exactly (at most one value per offset).
+const SHAPES_EXACT: u64 = 1 << 9;
+/// Flag bit (version 2): a text index with words, their places and its params.
+const TEXT_WORDS: u64 = 1 << 10;
 
 /// Where each section starts.
 #[derive(Clone, Copy, Debug)]
@@ -45,8 +59,24 @@ struct Layout {
     post_offsets: usize,
     lons: usize,
     post_points: usize,
+    /// Text: the place of each posting's string and of its word; 0 postings when absent.
+    places: usize,
+    words_at: usize,
+    text_postings: usize,
+    /// Version 2: one shape per offset.
+    shapes: Option<usize>,
     strings: usize,
+    params: usize,
+    params_bytes: usize,
     end: usize,
+}
+
+/// What a file holds besides version 1's sections.
+#[derive(Clone, Copy)]
+struct Extras {
+    version: u32,
+    text_words: bool,
+    params_bytes: usize,
 }
 
 impl Layout {
@@ -56,6 +86,7 @@ impl Layout {
         keys: usize,
         postings: usize,
         string_bytes: usize,
+        extras: Extras,
     ) -> Option<Layout> {
         let by_string = keyed_by_string(kind);
         let mut at = HEADER_LEN;
@@ -71,7 +102,16 @@ impl Layout {
         let geo = kind == PayloadSchemaType::Geo;
         let lons = take(if geo { postings } else { 0 }, 8)?;
         let post_points = take(postings, 4)?;
+        let text_postings = if extras.text_words { postings } else { 0 };
+        let places = take(text_postings, 4)?;
+        let words_at = take(text_postings, 4)?;
+        let shapes = if extras.version >= 2 {
+            Some(take(points, 4)?)
+        } else {
+            None
+        };
         let strings = take(string_bytes, 1)?;
+        let params = take(extras.params_bytes, 1)?;
         Some(Layout {
             points,
             keys,
@@ -83,7 +123,13 @@ impl Layout {
             post_offsets,
             lons,
             post_points,
+            places,
+            words_at,
+            text_postings,
+            shapes,
             strings,
+            params,
+            params_bytes: extras.params_bytes,
             end: at,
         })
     }
@@ -98,6 +144,17 @@ fn kind_code(kind: PayloadSchemaType) -> u64 {
 
 /// The bytes of an index, header included.
 pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
+    serialize_as(data, VERSION)
+}
+
+/// The bytes of an index as version 1 wrote them (no words, no shapes).
+#[cfg(test)]
+pub(crate) fn serialize_version_1(data: &FieldIndexData) -> Vec<u8> {
+    serialize_as(data, 1)
+}
+
+/// The bytes of an index in format `version` (1 leaves out what version 2 added).
+fn serialize_as(data: &FieldIndexData, version: u32) -> Vec<u8> {
     let points = data.has_value.len();
     let mut numbers: Vec<u64> = Vec::new();
     let mut string_offsets: Vec<u64> = Vec::new();
@@ -105,6 +162,8 @@ pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
     let mut post_offsets: Vec<u64> = vec![0];
     let mut post_points: Vec<u32> = Vec::new();
     let mut lons: Vec<u64> = Vec::new();
+    let mut places: Vec<u32> = Vec::new();
+    let mut words_at: Vec<u32> = Vec::new();
     let mut push_postings = |offsets: &[u32]| {
         post_points.extend_from_slice(offsets);
         post_offsets.push(post_points.len() as u64);
@@ -135,7 +194,31 @@ pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
             }
             map.len()
         }
+        Keys::Words(map) => {
+            string_offsets.push(0);
+            // Version 1 text indexes keyed nothing.
+            let map = if version >= 2 && data.text.is_some() {
+                map.iter().collect()
+            } else {
+                Vec::new()
+            };
+            for (s, postings) in &map {
+                strings.extend_from_slice(s.as_bytes());
+                string_offsets.push(strings.len() as u64);
+                let offsets: Vec<u32> = postings.iter().map(|p| p.0).collect();
+                places.extend(postings.iter().map(|p| p.1));
+                words_at.extend(postings.iter().map(|p| p.2));
+                push_postings(&offsets);
+            }
+            map.len()
+        }
     };
+    let text_words = version >= 2 && data.text.is_some();
+    let params: Vec<u8> = match &data.text {
+        Some(t) if text_words => serde_json::to_vec(&t.params).expect("text params serialize"),
+        _ => Vec::new(),
+    };
+    let shapes: &[u32] = if version >= 2 { &data.shapes } else { &[] };
     let mut body: Vec<u8> = Vec::new();
     let fill = |w: &mut dyn Write| -> std::io::Result<()> {
         write_u64s(w, data.has_value.words())?;
@@ -144,13 +227,26 @@ pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
         write_u64s(w, &post_offsets)?;
         write_u64s(w, &lons)?;
         write_u32s(w, &post_points)?;
-        w.write_all(&strings)
+        write_u32s(w, &places)?;
+        write_u32s(w, &words_at)?;
+        write_u32s(w, shapes)?;
+        w.write_all(&strings)?;
+        w.write_all(&params)
     };
     fill(&mut body).expect("writing to a Vec does not fail");
-    let flags = kind_code(data.kind) | if data.range_exact { RANGE_EXACT } else { 0 };
+    let mut flags = kind_code(data.kind) | if data.range_exact { RANGE_EXACT } else { 0 };
+    if version >= 2 {
+        flags |= (params.len() as u64) << 32;
+        if data.shapes_exact {
+            flags |= SHAPES_EXACT;
+        }
+        if text_words {
+            flags |= TEXT_WORDS;
+        }
+    }
     let head = header::encode(
         MAGIC,
-        VERSION,
+        version,
         [
             points as u64,
             keys as u64,
@@ -179,6 +275,9 @@ pub(crate) struct IndexBytes {
     layout: Layout,
     kind: PayloadSchemaType,
     range_exact: bool,
+    shapes_exact: bool,
+    /// Text: the params its words were made with (`None`: no words, as in version 1).
+    text_params: Option<TextIndexParams>,
 }
 
 impl IndexBytes {
@@ -207,22 +306,55 @@ impl IndexBytes {
                 reason,
             })
         };
-        let fields = header::decode(map.path(), map.bytes(), MAGIC, VERSION)?;
+        // A version this build reads is checked as itself, any other against this build's.
+        let version = map
+            .bytes()
+            .get(8..12)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .filter(|v| READS.contains(v))
+            .unwrap_or(VERSION);
+        let fields = header::decode(map.path(), map.bytes(), MAGIC, version)?;
         let [n, keys, postings, flags, crc, string_bytes] = fields.map(|f| f as usize);
-        if flags & 0xff != kind_code(kind) as usize || n != points {
+        let flags = flags as u64;
+        let extras = Extras {
+            version,
+            text_words: version >= 2 && flags & TEXT_WORDS != 0,
+            params_bytes: if version >= 2 {
+                (flags >> 32) as usize
+            } else {
+                0
+            },
+        };
+        if flags & 0xff != kind_code(kind)
+            || n != points
+            || (extras.text_words && kind != PayloadSchemaType::Text)
+        {
             return Err(corrupt(format!(
                 "a payload index of {n} points, type code {}; expected {points} points as {kind}",
                 flags & 0xff
             )));
         }
-        let layout = Layout::new(kind, points, keys, postings, string_bytes)
+        let layout = Layout::new(kind, points, keys, postings, string_bytes, extras)
             .filter(|l| l.end == map.len())
             .ok_or_else(|| corrupt(format!("payload index is {} bytes long", map.len())))?;
         map.check_crc(HEADER_LEN, crc as u32, "payload index")?;
+        let text_params = if extras.text_words {
+            let bytes = map
+                .section::<u8>(layout.params, layout.params_bytes)
+                .map_err(Error::from)?;
+            Some(
+                serde_json::from_slice::<TextIndexParams>(bytes)
+                    .map_err(|e| corrupt(format!("payload index text params: {e}")))?,
+            )
+        } else {
+            None
+        };
         let index = IndexBytes {
             layout,
             kind,
-            range_exact: flags as u64 & RANGE_EXACT != 0,
+            range_exact: flags & RANGE_EXACT != 0,
+            shapes_exact: version >= 2 && flags & SHAPES_EXACT != 0,
+            text_params,
             map,
         };
         let ascending = |offs: &[u64], last: usize| {
@@ -247,6 +379,11 @@ impl IndexBytes {
         index.section::<u64>(l.has_value, points.div_ceil(64))?;
         if kind == PayloadSchemaType::Geo {
             index.section::<u64>(l.lons, postings)?;
+        }
+        index.section::<u32>(l.places, l.text_postings)?;
+        index.section::<u32>(l.words_at, l.text_postings)?;
+        if let Some(at) = l.shapes {
+            index.section::<u32>(at, points)?;
         }
         if keyed_by_string(kind) {
             let offs = index.section::<u64>(l.string_offsets, keys + 1)?;
@@ -292,6 +429,54 @@ impl IndexBytes {
 
     pub fn range_exact(&self) -> bool {
         self.range_exact
+    }
+
+    /// Each offset's [`super::build::Shape`], when they answer exactly (version 2, at most one value
+    /// per offset).
+    pub fn shapes(&self) -> Option<&[u32]> {
+        let at = self.layout.shapes.filter(|_| self.shapes_exact)?;
+        Some(self.checked(at, self.layout.points))
+    }
+
+    /// Text: the params its words were made with; `None` when it holds no words (version 1, or
+    /// params that did not parse when it was built).
+    pub fn text_params(&self) -> Option<&TextIndexParams> {
+        self.text_params.as_ref()
+    }
+
+    /// The posting indexes of keys `from..to` (into [`IndexBytes::places`] and the offsets).
+    pub fn posting_span(&self, from: usize, to: usize) -> std::ops::Range<usize> {
+        let offs = self.checked::<u64>(self.layout.post_offsets, self.layout.keys + 1);
+        offs[from] as usize..offs[to] as usize
+    }
+
+    /// Text: every posting's offset, string place and word place (empty without words).
+    pub fn text_postings(&self) -> (&[u32], &[u32], &[u32]) {
+        let n = self.layout.text_postings;
+        (
+            self.checked(self.layout.post_points, n),
+            self.checked(self.layout.places, n),
+            self.checked(self.layout.words_at, n),
+        )
+    }
+
+    /// The first string key not below `s` (`key_count` when there is none).
+    pub fn lower_bound(&self, s: &str) -> usize {
+        self.partition(|k| k < s)
+    }
+
+    /// The first key for which `below` is false, `below` holding for a prefix of the keys.
+    pub fn partition(&self, below: impl Fn(&str) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.layout.keys);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if below(self.string(mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// The words of the has-value bitmap.
@@ -361,7 +546,7 @@ mod tests {
     #[test]
     fn written_index_reopens_and_damage_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let mut data = FieldIndexData::new(PayloadSchemaType::Keyword, 3);
+        let mut data = FieldIndexData::new(PayloadSchemaType::Keyword, 3, None);
         for (off, v) in [json!({"k": "b"}), json!({"k": ["a", "b"]}), json!({"k": 1})]
             .iter()
             .enumerate()

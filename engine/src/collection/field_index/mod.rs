@@ -4,8 +4,11 @@
 //! asked for. Its points never change; tombstones are applied when the index is read.
 //!
 //! An index counts the points that have a value for the collection info, and answers `match`
-//! (keyword, uuid, integer, bool), `range` (integer, float, datetime) and geo (radius, bounding box,
-//! polygon) conditions without parsing a payload per point. Every value an index holds is found exactly the way
+//! (keyword, uuid, integer, bool), `range` (integer, float, datetime), geo (radius, bounding box,
+//! polygon) and full-text (`text`, `text_any`, `phrase` on a `text` index) conditions without parsing
+//! a payload per point; an index of any type answers `values_count`, `is_empty` and `is_null` on its
+//! field from the shapes it keeps (see [`build::Shape`]) when no point has more than one value at the
+//! field's path. Every value an index holds is found exactly the way
 //! [`crate::filter::FieldCondition::matches`] finds them (the same path walk, arrays one level deep,
 //! the same integer equality), and an index answers only where it holds every value the condition
 //! could pass, so an answer from the index equals the answer from the payload. A filter all of whose
@@ -24,14 +27,17 @@ use crate::filter::{
     path, Condition, FieldCondition, Filter, LazyPayload, Match, MatchValue, PointChecks,
     RangeCondition,
 };
-use crate::payload_schema::{PayloadSchema, PayloadSchemaType};
+use crate::payload_schema::{PayloadSchema, PayloadSchemaType, TextIndexParams};
 use crate::point::Payload;
 
 pub(crate) mod build;
 pub(crate) mod file;
 pub(crate) mod persist;
 
-use build::{datetime_micros, SortKey};
+#[cfg(test)]
+mod answer_tests;
+
+use build::{datetime_micros, Shape, SortKey};
 use file::IndexBytes;
 
 /// One field of one sealed segment, over all its offsets (live or not).
@@ -58,9 +64,9 @@ pub(crate) fn has_value(payload: &Payload, field: &str, kind: PayloadSchemaType)
     found
 }
 
-/// The payload types whose indexes answer conditions (a text index only counts points).
-fn answers_conditions(kind: PayloadSchemaType) -> bool {
-    kind != PayloadSchemaType::Text
+/// The params of `field`'s index when it is a `text` one (the defaults when none were given).
+pub(crate) fn text_params(schema: &PayloadSchema, field: &str) -> Option<TextIndexParams> {
+    crate::filter::text_index(schema, field)
 }
 
 impl FieldIndex {
@@ -70,14 +76,37 @@ impl FieldIndex {
     }
 
     /// Reads every payload of the segment once.
-    fn build(seg: &Sealed, field: &str, kind: PayloadSchemaType) -> FieldIndex {
+    fn build(
+        seg: &Sealed,
+        field: &str,
+        kind: PayloadSchemaType,
+        text: Option<&TextIndexParams>,
+    ) -> FieldIndex {
         let data = build::build_all(
             seg.points.len(),
             &|off| payload::parse(seg.points.payload(off)),
-            &[(field, kind)],
+            &[(field, kind, text)],
         );
         // Anonymous memory failing is running out of memory, which a `Vec` would abort on too.
         FieldIndex::new(IndexBytes::in_memory(&data[0]).expect("memory for a payload index"))
+    }
+
+    /// Whether a `text` index's words were made with the params `text` (the defaults when `None`);
+    /// true for every other type.
+    pub fn words_made_with(&self, text: Option<&TextIndexParams>) -> bool {
+        if self.bytes.kind() != PayloadSchemaType::Text {
+            return true;
+        }
+        let default = TextIndexParams::default();
+        let text = text.unwrap_or(&default);
+        match (self.bytes.text_params(), text.analysis()) {
+            (Some(stored), Ok(analysis)) => {
+                stored == text || stored.analysis().is_ok_and(|a| a == analysis)
+            }
+            // Params that do not parse make no words either way.
+            (None, Err(_)) => true,
+            _ => false,
+        }
     }
 
     /// Calls `f` with each value the index holds and the offsets (live or not) holding it.
@@ -112,15 +141,24 @@ impl FieldIndex {
     }
 
     /// The offsets (live or not) where condition `c` holds, or `None` when the index cannot tell and
-    /// the payload must answer.
-    pub fn answer(&self, c: &FieldCondition) -> Option<Bitmap> {
+    /// the payload must answer. `text` is the field's `text` index params in the schema now (the
+    /// payload check tokenizes with them): words made with other params are not used.
+    pub fn answer(&self, c: &FieldCondition, text: Option<&TextIndexParams>) -> Option<Bitmap> {
         if c.only_match() {
             let values = match c.match_.as_ref()? {
                 Match::Value { value } => std::slice::from_ref(value),
                 Match::Any { any } => any.as_slice(),
-                _ => return None,
+                Match::Text { text: q } => return self.text_hits(TextMode::All, q, text),
+                Match::TextAny { text_any } => {
+                    return self.text_hits(TextMode::Any, text_any, text)
+                }
+                Match::Phrase { phrase } => return self.text_hits(TextMode::Phrase, phrase, text),
+                Match::Except { .. } => return None,
             };
             return self.match_hits(values);
+        }
+        if let Some(test) = shape_test(c) {
+            return self.shape_hits(test);
         }
         if c.only_range() {
             return self.range_hits(c.range.as_ref()?);
@@ -129,6 +167,116 @@ impl FieldIndex {
             return Some(self.geo_hits(c));
         }
         None
+    }
+
+    /// The offsets where `{"is_empty": {"key": …}}` on the field holds (missing, null or `[]`), when
+    /// the shapes answer exactly.
+    pub fn is_empty(&self) -> Option<Bitmap> {
+        self.shape_hits(|s| s.is_none_or(|s| s.count == 0))
+    }
+
+    /// The offsets where `{"is_null": {"key": …}}` on the field holds (null; `[null]` is not), when
+    /// the shapes answer exactly.
+    pub fn is_null(&self) -> Option<Bitmap> {
+        self.shape_hits(|s| s.is_some_and(|s| s.null))
+    }
+
+    /// The offsets whose [`Shape`] passes `test`, when the shapes answer exactly.
+    pub fn shape_hits(&self, test: impl Fn(Option<ShapeOf>) -> bool) -> Option<Bitmap> {
+        let shapes = self.bytes.shapes()?;
+        let mut hits = Bitmap::new(self.bytes.points());
+        for (off, &shape) in shapes.iter().enumerate() {
+            let shape = (shape != Shape::MISSING).then_some(ShapeOf {
+                count: (shape & Shape::COUNT) as usize,
+                null: shape & Shape::NULL != 0,
+                holds_null: shape & Shape::HOLDS_NULL != 0,
+            });
+            if test(shape) {
+                hits.set(off);
+            }
+        }
+        Some(hits)
+    }
+
+    /// The offsets with a string at the field that passes a full-text `match` (see `filter/text.rs`),
+    /// from the words of a `text` index made with the params `current` names.
+    fn text_hits(
+        &self,
+        mode: TextMode,
+        query: &str,
+        current: Option<&TextIndexParams>,
+    ) -> Option<Bitmap> {
+        let b = &self.bytes;
+        let stored = b.text_params()?;
+        let current = current?;
+        let analysis = current.analysis().ok()?;
+        if stored != current && stored.analysis().ok()? != analysis {
+            return None;
+        }
+        let analyzer = quiver_text::Analyzer::new(&analysis);
+        let query = analyzer.query_tokens(query);
+        let mut hits = Bitmap::new(b.points());
+        if query.is_empty() {
+            return Some(hits);
+        }
+        let prefix = analyzer.tokenizer() == quiver_text::TokenizerKind::Prefix;
+        // The keys a query word matches: itself, or under `prefix` every word it starts.
+        let keys = |q: &str| -> (usize, usize) {
+            if prefix {
+                // The keys starting with `q` follow the keys below it.
+                (b.lower_bound(q), b.partition(|k| k < q || k.starts_with(q)))
+            } else {
+                b.find_string(q).map_or((0, 0), |i| (i, i + 1))
+            }
+        };
+        let (offs, places, at) = b.text_postings();
+        // Each query word's occurrences as (offset, string place, word place − `shift`).
+        let occurrences = |q: &str, shift: u32| -> Vec<(u32, u32, u32)> {
+            let (from, to) = keys(q);
+            let mut out: Vec<(u32, u32, u32)> = b
+                .posting_span(from, to)
+                .filter(|&i| at[i] >= shift)
+                .map(|i| (offs[i], places[i], at[i] - shift))
+                .collect();
+            out.sort_unstable();
+            out.dedup();
+            out
+        };
+        let intersect = |sets: Vec<Vec<(u32, u32, u32)>>| -> Vec<(u32, u32, u32)> {
+            let mut sets = sets.into_iter();
+            let mut acc = sets.next().unwrap_or_default();
+            for set in sets {
+                acc.retain(|x| set.binary_search(x).is_ok());
+            }
+            acc
+        };
+        let found = match mode {
+            TextMode::Any => query.iter().flat_map(|q| occurrences(q, 0)).collect(),
+            TextMode::All => intersect(
+                query
+                    .iter()
+                    .map(|q| {
+                        let mut strings: Vec<_> = occurrences(q, 0)
+                            .into_iter()
+                            .map(|(o, p, _)| (o, p, 0))
+                            .collect();
+                        strings.dedup();
+                        strings
+                    })
+                    .collect(),
+            ),
+            TextMode::Phrase => intersect(
+                query
+                    .iter()
+                    .enumerate()
+                    .map(|(j, q)| occurrences(q, j as u32))
+                    .collect(),
+            ),
+        };
+        for (off, _, _) in found {
+            hits.set(off as usize);
+        }
+        Some(hits)
     }
 
     /// The offsets with a point that one of the condition's geo shapes contains: every point is
@@ -238,16 +386,70 @@ impl FieldIndex {
     }
 }
 
+/// A condition whose one test is `values_count`, `is_empty` or `is_null`, as a test of the point's
+/// [`ShapeOf`] (`None`: no value at the field), answering as
+/// [`FieldCondition::matches_in`] does.
+fn shape_test(c: &FieldCondition) -> Option<impl Fn(Option<ShapeOf>) -> bool + '_> {
+    let tests = [
+        c.values_count.is_some(),
+        c.is_empty.is_some(),
+        c.is_null.is_some(),
+    ];
+    let only = c.match_.is_none()
+        && c.range.is_none()
+        && c.geo_radius.is_none()
+        && c.geo_bounding_box.is_none()
+        && c.geo_polygon.is_none()
+        && tests.iter().filter(|&&t| t).count() == 1;
+    only.then_some(move |shape: Option<ShapeOf>| match shape {
+        // A missing key passes only `is_empty: true` and `is_null: false`.
+        None => c.is_empty.or(c.is_null.map(|null| !null)).unwrap_or(false),
+        Some(s) => {
+            if let Some(count) = &c.values_count {
+                count.check(s.count)
+            } else if let Some(empty) = c.is_empty {
+                (s.count == 0) == empty
+            } else {
+                (s.null || s.holds_null) == c.is_null.unwrap_or(false)
+            }
+        }
+    })
+}
+
+/// Which query words a string must hold (as `filter/text.rs` has it).
+#[derive(Clone, Copy)]
+enum TextMode {
+    All,
+    Any,
+    Phrase,
+}
+
+/// A point's value at a field as `values_count`, `is_empty` and `is_null` read it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShapeOf {
+    /// What `values_count` counts: an array's length, 0 for null, else 1.
+    pub count: usize,
+    /// The value is null.
+    pub null: bool,
+    /// The value is an array holding a null.
+    pub holds_null: bool,
+}
+
 impl Sealed {
     /// The index of `field` as `kind`: the one read from the segment's files, or one built in memory
-    /// on first use.
-    pub(crate) fn field_index(&self, field: &str, kind: PayloadSchemaType) -> Arc<FieldIndex> {
+    /// on first use (a `text` one with `text`, its params in the schema).
+    pub(crate) fn field_index(
+        &self,
+        field: &str,
+        kind: PayloadSchemaType,
+        text: Option<&TextIndexParams>,
+    ) -> Arc<FieldIndex> {
         if let Some(index) = self.field_indexes.lock().get(&(field.to_string(), kind)) {
             return index.clone();
         }
         // Built outside the lock: a build reads every payload of the segment. Two racing builds give
         // the same index; the first stored wins.
-        let built = Arc::new(FieldIndex::build(self, field, kind));
+        let built = Arc::new(FieldIndex::build(self, field, kind, text));
         self.field_indexes
             .lock()
             .entry((field.to_string(), kind))
@@ -279,10 +481,11 @@ impl Sealed {
 pub(crate) fn count_points(set: &SegmentSet, field: &str, kind: PayloadSchemaType) -> usize {
     // Built before the views are taken: a build reads every payload of its segment, and views hold
     // the tombstone locks that writers need.
+    let text = text_params(&set.schema, field);
     let built: Vec<Arc<FieldIndex>> = set
         .sealed
         .iter()
-        .map(|seg| seg.field_index(field, kind))
+        .map(|seg| seg.field_index(field, kind, text.as_ref()))
         .collect();
     let views = set.views();
     let sealed = built
@@ -303,10 +506,12 @@ pub(crate) fn count_points(set: &SegmentSet, field: &str, kind: PayloadSchemaTyp
 /// offsets that pass the whole filter.
 pub(crate) struct IndexedConditions {
     answers: Vec<(usize, Bitmap)>,
+    /// The answers to `is_empty` / `is_null` conditions (by the condition's address).
+    emptiness: Vec<(usize, Bitmap)>,
     passing: Option<Bitmap>,
 }
 
-fn address(c: &FieldCondition) -> usize {
+fn address<T>(c: &T) -> usize {
     std::ptr::from_ref(c) as usize
 }
 
@@ -319,22 +524,36 @@ impl IndexedConditions {
         filter: &Filter,
     ) -> Option<IndexedConditions> {
         let mut answers = Vec::new();
+        let index = |key: &str| {
+            let kind = schema.get(key)?.data_type();
+            let text = text_params(schema, key);
+            Some((seg.field_index(key, kind, text.as_ref()), text))
+        };
         filter.for_each_field_condition(&mut |c| {
-            let Some(kind) = schema.get(&c.key).map(|s| s.data_type()) else {
+            let Some((ix, text)) = index(&c.key) else {
                 return;
             };
-            if !answers_conditions(kind) {
-                return;
-            }
-            if let Some(hits) = seg.field_index(&c.key, kind).answer(c) {
+            if let Some(hits) = ix.answer(c, text.as_ref()) {
                 answers.push((address(c), hits));
             }
         });
-        if answers.is_empty() {
+        let mut emptiness = Vec::new();
+        filter.for_each_emptiness_condition(&mut |c| {
+            let hits = match c {
+                Condition::IsEmpty(e) => index(&e.is_empty.key).and_then(|(ix, _)| ix.is_empty()),
+                Condition::IsNull(n) => index(&n.is_null.key).and_then(|(ix, _)| ix.is_null()),
+                _ => None,
+            };
+            if let Some(hits) = hits {
+                emptiness.push((address(c), hits));
+            }
+        });
+        if answers.is_empty() && emptiness.is_empty() {
             return None;
         }
         let mut ix = IndexedConditions {
             answers,
+            emptiness,
             passing: None,
         };
         ix.passing = ix.pass_set(filter, view);
@@ -351,6 +570,18 @@ impl IndexedConditions {
     /// The index's answer for condition `c` at `off`, if it has one.
     pub fn answer(&self, c: &FieldCondition, off: u32) -> Option<bool> {
         self.hits(c).map(|hits| hits.get(off as usize))
+    }
+
+    fn emptiness_hits(&self, c: &Condition) -> Option<&Bitmap> {
+        self.emptiness
+            .iter()
+            .find(|(a, _)| *a == address(c))
+            .map(|(_, hits)| hits)
+    }
+
+    /// The index's answer for an `is_empty` / `is_null` condition at `off`, if it has one.
+    pub fn answer_emptiness(&self, c: &Condition, off: u32) -> Option<bool> {
+        self.emptiness_hits(c).map(|hits| hits.get(off as usize))
     }
 
     /// The offsets of the segment that pass `filter`, when every condition in it is answered: field
@@ -379,7 +610,8 @@ impl IndexedConditions {
                     }
                     Some(hits)
                 }
-                Condition::IsEmpty(_) | Condition::IsNull(_) | Condition::Nested(_) => None,
+                Condition::IsEmpty(_) | Condition::IsNull(_) => self.emptiness_hits(c).cloned(),
+                Condition::Nested(_) => None,
             }
         };
         let combine = |a: &Bitmap, b: &Bitmap, op: fn(u64, u64) -> u64| {
@@ -429,13 +661,19 @@ fn indexed_fields<'s>(
     filter: &Filter,
 ) -> Vec<(&'s str, PayloadSchemaType)> {
     let mut fields = Vec::new();
-    filter.for_each_field_condition(&mut |c| {
-        if let Some((field, s)) = schema.get_key_value(&c.key) {
+    let mut add = |key: &str| {
+        if let Some((field, s)) = schema.get_key_value(key) {
             let kind = s.data_type();
-            if answers_conditions(kind) && !fields.contains(&(field.as_str(), kind)) {
+            if !fields.contains(&(field.as_str(), kind)) {
                 fields.push((field.as_str(), kind));
             }
         }
+    };
+    filter.for_each_field_condition(&mut |c| add(&c.key));
+    filter.for_each_emptiness_condition(&mut |c| match c {
+        Condition::IsEmpty(e) => add(&e.is_empty.key),
+        Condition::IsNull(n) => add(&n.is_null.key),
+        _ => {}
     });
     fields
 }
@@ -446,8 +684,9 @@ fn indexed_fields<'s>(
 pub(crate) fn warm(set: &SegmentSet, filter: Option<&Filter>) {
     let Some(filter) = filter else { return };
     for (field, kind) in indexed_fields(&set.schema, filter) {
+        let text = text_params(&set.schema, field);
         for seg in &set.sealed {
-            seg.field_index(field, kind);
+            seg.field_index(field, kind, text.as_ref());
         }
     }
 }
@@ -524,9 +763,15 @@ impl<'f> SegmentFilter<'f> {
         let load = || view.payload(off);
         let payload = LazyPayload::new(&load);
         let answer = |c: &FieldCondition| self.indexed.as_ref().and_then(|ix| ix.answer(c, off));
+        let answer_emptiness = |c: &Condition| {
+            self.indexed
+                .as_ref()
+                .and_then(|ix| ix.answer_emptiness(c, off))
+        };
         let has_vector = |name: &str| view.has_vector(name, off);
         let checks = PointChecks {
             answer: &answer,
+            answer_emptiness: &answer_emptiness,
             has_vector: &has_vector,
             schema: (!self.schema.is_empty()).then_some(self.schema),
         };
@@ -535,7 +780,7 @@ impl<'f> SegmentFilter<'f> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -545,19 +790,29 @@ mod tests {
             .iter()
             .map(|p| p.as_object().unwrap().clone())
             .collect();
-        let data = build::build_all(
-            parsed.len(),
-            &|off| parsed[off as usize].clone(),
-            &[("k", kind)],
-        );
-        let index = FieldIndex::new(IndexBytes::in_memory(&data[0]).unwrap());
+        let index = index_of(kind, &parsed, "k", None);
         let c: FieldCondition = serde_json::from_value(condition).unwrap();
-        let hits = index.answer(&c)?;
+        let hits = index.answer(&c, None)?;
         // Whatever the index answers, reading the payloads answers alike.
         for (off, p) in parsed.iter().enumerate() {
             assert_eq!(hits.get(off), c.matches(p), "{c:?} at {off}");
         }
         Some(hits.iter_ones().map(|o| o as u32).collect())
+    }
+
+    /// An index of `field` as `kind` over these payloads, built in memory.
+    pub(crate) fn index_of(
+        kind: PayloadSchemaType,
+        payloads: &[Payload],
+        field: &str,
+        text: Option<&TextIndexParams>,
+    ) -> FieldIndex {
+        let data = build::build_all(
+            payloads.len(),
+            &|off| payloads[off as usize].clone(),
+            &[(field, kind, text)],
+        );
+        FieldIndex::new(IndexBytes::in_memory(&data[0]).unwrap())
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::FieldIndex;
 use crate::collection::payload;
 use crate::collection::segment::Sealed;
 use crate::collection::state::Shared;
-use crate::payload_schema::{PayloadSchema, PayloadSchemaType};
+use crate::payload_schema::{PayloadSchema, PayloadSchemaType, TextIndexParams};
 use crate::point::Payload;
 use crate::Result;
 
@@ -40,13 +40,15 @@ pub(crate) fn open(path: &Path, kind: PayloadSchemaType, points: usize) -> Resul
     Ok(FieldIndex::new(IndexBytes::open(path, kind, points)?))
 }
 
-/// A file name in segment `entry` that no listed file has.
-fn free_file_name(entry: &SegmentEntry) -> String {
+/// A file name in segment `entry` that no listed file has and no file in its directory has (a file
+/// unlisted by a new manifest stays listed in the stored one until that is replaced).
+fn free_file_name(dir: &Path, entry: &SegmentEntry) -> String {
     (0..)
         .map(|n| format!("field-{n}.pidx"))
         .find(|name| {
             let rel = segment_file_path(entry.id, name);
             !entry.files.iter().any(|f| f.path == rel)
+                && !segment_dir(dir, entry.id).join(name).exists()
         })
         .expect("some name is free")
 }
@@ -58,7 +60,7 @@ fn write_listed(
     field: &str,
     data: &FieldIndexData,
 ) -> Result<()> {
-    let name = free_file_name(entry);
+    let name = free_file_name(dir, entry);
     let written = file::write(&segment_dir(dir, entry.id).join(&name), data)?;
     entry.files.push(FileEntry::new(
         SegmentFile::Attached {
@@ -78,13 +80,18 @@ pub(crate) fn write_for_new_segment(
     schema: &PayloadSchema,
     payloads: &[Vec<u8>],
 ) -> Result<()> {
-    let fields: Vec<(&str, PayloadSchemaType)> = schema
+    let text: Vec<Option<TextIndexParams>> = schema
+        .keys()
+        .map(|field| super::text_params(schema, field))
+        .collect();
+    let fields: Vec<build::FieldSpec<'_>> = schema
         .iter()
-        .map(|(field, s)| (field.as_str(), s.data_type()))
+        .zip(&text)
+        .map(|((field, s), text)| (field.as_str(), s.data_type(), text.as_ref()))
         .collect();
     let parse = |off: u32| -> Payload { payload::parse(&payloads[off as usize]) };
     let built = build::build_all(payloads.len(), &parse, &fields);
-    for ((field, _), data) in fields.iter().zip(&built) {
+    for ((field, _, _), data) in fields.iter().zip(&built) {
         write_listed(dir, entry, field, data)?;
     }
     Ok(())
@@ -94,7 +101,14 @@ impl Shared {
     /// Gives every sealed segment its index of `field` as `kind` from a file: a listed one, or one
     /// written now (and listed in a new manifest). Under the optimizer lock, so no seal or vacuum
     /// swaps segments meanwhile; a seal that starts later reads the schema that already has the index.
-    pub(crate) fn persist_field_index(&self, field: &str, kind: PayloadSchemaType) -> Result<()> {
+    /// A listed `text` index whose words were made with other params than `text` (the index was
+    /// created again with other params) is written again and listed in its place.
+    pub(crate) fn persist_field_index(
+        &self,
+        field: &str,
+        kind: PayloadSchemaType,
+        text: Option<&TextIndexParams>,
+    ) -> Result<()> {
         let mut manifest = self.optimizer.lock();
         let sealed: Vec<std::sync::Arc<Sealed>> = self.snapshot().sealed.clone();
         let mut next: Manifest = manifest.clone();
@@ -110,16 +124,28 @@ impl Shared {
                     .find(|f| matches!(&f.file, SegmentFile::Attached { name: n } if *n == name))
                     .map(|f| f.full_path(&self.dir))
             };
-            if listed(entry).is_none() {
+            let mut index = match listed(entry) {
+                Some(path) => Some(open(&path, kind, seg.points.len())?),
+                None => None,
+            };
+            if index.as_ref().is_some_and(|ix| !ix.words_made_with(text)) {
+                // Unlisted here; the file itself goes with the segment's directory.
+                entry.files.retain(
+                    |f| !matches!(&f.file, SegmentFile::Attached { name: n } if *n == name),
+                );
+                index = None;
+            }
+            if index.is_none() {
                 let data = build::build_all(
                     seg.points.len(),
                     &|off| payload::parse(seg.points.payload(off)),
-                    &[(field, kind)],
+                    &[(field, kind, text)],
                 );
                 write_listed(&self.dir, entry, field, &data[0])?;
+                let path = listed(entry).expect("listed above");
+                index = Some(open(&path, kind, seg.points.len())?);
             }
-            let path = listed(entry).expect("listed above");
-            opened.push((seg.clone(), open(&path, kind, seg.points.len())?));
+            opened.push((seg.clone(), index.expect("opened above")));
         }
         if next != *manifest {
             next.generation += 1;
