@@ -5,7 +5,8 @@
 //! peer_bench hnsw   DIR --metric euclid|cosine [--m 16] [--ef-construct 100] [--efs 10,20,40]
 //!                       [--threads 2] [--work DIR] [--graph FILE] [--residency memory|disk]
 //! peer_bench scan   DIR --metric euclid|cosine [--threads 2] [--queries N]
-//! peer_bench plaid  DIR [--nbits 2] [--threads 2] [--sweep "ncells,threshold,ndocs;..."]
+//! peer_bench plaid  DIR [--nbits 2] [--threads 2] [--sweep "ncells,threshold,ndocs[,n_full_scores];..."]
+//!                       [--rescores 0,all]
 //! ```
 //! `hnsw` and `scan` read `DIR/base.npy`, `DIR/queries.npy` (f32, C order) and `DIR/gt.npy` (i32, the
 //! exact top 10 of each query). `plaid` reads `doc_tokens.npy`, `doc_offsets.npy`, `query_tokens.npy`
@@ -14,7 +15,10 @@
 //! `--graph` searches a graph file written by an earlier run over the same base vectors instead of
 //! building one (search-only comparisons of two builds of this example; build_s is then null).
 //! `--residency` serves the vectors and the graph from memory (default, as a collection does unless
-//! its `on_disk` is set) or from their memory-mapped files.
+//! its `on_disk` is set) or from their memory-mapped files. `plaid` also writes the tokens' f16
+//! originals and runs every setting once per `--rescores` value (`PlaidSearchParams::rescore`: `0`
+//! ranks on the decompressed tokens, `all` rescores every candidate of the exact stage over the
+//! originals, a number that many).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -25,7 +29,8 @@ use quiver_engine::index::exact::exact_search;
 use quiver_engine::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
 use quiver_engine::index::VectorSlab;
 use quiver_engine::plaid::{
-    Candidate, PlaidBuild, PlaidBuildParams, PlaidIndex, PlaidSearchParams, TokenMatrices,
+    write_originals, Candidate, PlaidBuild, PlaidBuildParams, PlaidIndex, PlaidSearchParams,
+    TokenMatrices, TokenOriginals,
 };
 use quiver_engine::Distance;
 use quiver_storage::segment::{write_dense, DenseFile, Residency};
@@ -53,8 +58,11 @@ struct Args {
     /// Where the vectors and the graph are served from: read into memory (the server's default) or
     /// mapped (`on_disk`).
     residency: Residency,
-    /// Extra PLAID settings `(ncells, centroid_score_threshold, ndocs)` measured after the default.
-    plaid_sweep: Vec<(usize, f32, usize)>,
+    /// Extra PLAID settings `(ncells, centroid_score_threshold, ndocs, n_full_scores)` measured after
+    /// the default.
+    plaid_sweep: Vec<(usize, f32, usize, Option<usize>)>,
+    /// `PlaidSearchParams::rescore` values each setting runs with (`None`: the default, all).
+    rescores: Vec<Option<usize>>,
 }
 
 fn parse_args() -> Res<Args> {
@@ -77,6 +85,7 @@ fn parse_args() -> Res<Args> {
         graph: None,
         residency: Residency::InMemory,
         plaid_sweep: Vec::new(),
+        rescores: vec![Some(0), None],
     };
     while let Some(flag) = it.next() {
         let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -102,14 +111,30 @@ fn parse_args() -> Res<Args> {
             "--sweep" => {
                 for setting in val.split(';').filter(|s| !s.trim().is_empty()) {
                     let f: Vec<&str> = setting.split(',').map(str::trim).collect();
-                    let [ncells, t_cs, ndocs] = f[..] else {
-                        return Err(format!("--sweep: {setting} is not ncells,threshold,ndocs"));
+                    let (ncells, t_cs, ndocs, full) = match f[..] {
+                        [a, b, c] => (a, b, c, None),
+                        [a, b, c, d] => (a, b, c, Some(d)),
+                        _ => {
+                            return Err(format!(
+                                "--sweep: {setting} is not ncells,threshold,ndocs[,n_full_scores]"
+                            ))
+                        }
                     };
                     let t_cs = t_cs
                         .parse::<f32>()
                         .map_err(|_| format!("--sweep: not a number: {t_cs}"))?;
-                    a.plaid_sweep.push((num(ncells)?, t_cs, num(ndocs)?));
+                    let full = full.map(num).transpose()?;
+                    a.plaid_sweep.push((num(ncells)?, t_cs, num(ndocs)?, full));
                 }
+            }
+            "--rescores" => {
+                a.rescores = val
+                    .split(',')
+                    .map(|v| match v.trim() {
+                        "all" => Ok(None),
+                        n => num(n).map(Some),
+                    })
+                    .collect::<Res<_>>()?;
             }
             "--residency" => {
                 a.residency = match val.as_str() {
@@ -465,7 +490,13 @@ fn plaid(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         let path = dir.join("tokens.plaid");
         let written = build.write(&path).map_err(|e| e.to_string())?;
         drop(build);
+        let opath = dir.join("tokens.f16");
+        let written_originals = write_originals(raw, &opath).map_err(|e| e.to_string())?;
+        let rss_before = rss_mib();
         let index = PlaidIndex::open(&path).map_err(|e| e.to_string())?;
+        let rescoring = PlaidIndex::open(&path)
+            .and_then(|i| i.with_originals(TokenOriginals::open(&opath)?))
+            .map_err(|e| e.to_string())?;
         let recall_of = |results: &[Vec<Candidate>]| {
             let hits: usize = results
                 .iter()
@@ -474,39 +505,86 @@ fn plaid(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
                 .sum();
             hits as f64 / (nq * k) as f64
         };
-        let run = |search: &PlaidSearchParams| -> Res<(f64, f64)> {
-            let t = Instant::now();
-            let results: Vec<Vec<Candidate>> = queries
-                .iter()
-                .map(|q| index.search(q, k, search, &all))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?;
-            Ok((recall_of(&results), nq as f64 / t.elapsed().as_secs_f64()))
+        let run = |index: &PlaidIndex, search: &PlaidSearchParams| -> Res<(f64, f64)> {
+            let mut results = Vec::new();
+            let mut failed = None;
+            let secs = best_of_two(|| {
+                results = queries
+                    .iter()
+                    .map(|q| index.search(q, k, search, &all))
+                    .collect::<Result<_, _>>()
+                    .unwrap_or_else(|e| {
+                        failed = Some(e.to_string());
+                        Vec::new()
+                    });
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            Ok((recall_of(&results), nq as f64 / secs))
         };
-        let (recall, plaid_qps) = run(&PlaidSearchParams::default())?;
+        let mut settings = vec![PlaidSearchParams::default()];
+        for &(ncells, t_cs, ndocs, full) in &a.plaid_sweep {
+            settings.push(PlaidSearchParams {
+                ncells: Some(ncells),
+                centroid_score_threshold: Some(t_cs),
+                ndocs: Some(ndocs),
+                n_full_scores: full,
+                rescore: None,
+            });
+        }
+        // Decompressed-only runs first on the store without originals, so that the resident set they
+        // leave is the store's alone; then the rescoring runs, whose growth is the originals' pages.
+        let mut sweep = Vec::new();
+        let mut rss_plain = 0.0;
+        for pass in [false, true] {
+            for setting in &settings {
+                for &rescore in &a.rescores {
+                    if (rescore != Some(0)) != pass {
+                        continue;
+                    }
+                    let search = PlaidSearchParams {
+                        rescore,
+                        ..setting.clone()
+                    };
+                    let r = search.resolve(k).map_err(|e| e.to_string())?;
+                    let (recall, qps) = run(if pass { &rescoring } else { &index }, &search)?;
+                    sweep.push(json!({"ncells": r.ncells,
+                        "centroid_score_threshold": r.centroid_score_threshold,
+                        "ndocs": r.ndocs, "n_full_scores": r.n_full_scores, "rescore": r.rescore,
+                        "default": setting == &PlaidSearchParams::default(),
+                        "recall": recall, "plaid_qps": qps}));
+                }
+            }
+            if !pass {
+                rss_plain = rss_mib() - rss_before;
+            }
+        }
+        let rss_after = rss_mib() - rss_before;
         // Every point reranked over its decompressed tokens: what the codec alone loses, apart from
-        // PLAID's candidate generation.
+        // PLAID's candidate generation; and the same over the f16 originals.
         let every: Vec<u32> = (0..raw.len() as u32).collect();
         let decompressed: Vec<Vec<Candidate>> = queries
             .iter()
             .map(|q| index.rerank(q, &every, k, &all))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
-        let mut sweep = Vec::new();
-        for &(ncells, t_cs, ndocs) in &a.plaid_sweep {
-            let search = PlaidSearchParams {
-                ncells: Some(ncells),
-                centroid_score_threshold: Some(t_cs),
-                ndocs: Some(ndocs),
-                n_full_scores: None,
-            };
-            let (recall, qps) = run(&search)?;
-            sweep.push(
-                json!({"ncells": ncells, "centroid_score_threshold": t_cs, "ndocs": ndocs,
-                              "recall": recall, "plaid_qps": qps}),
-            );
-        }
+        let originals: Vec<Vec<Candidate>> = queries
+            .iter()
+            .map(|q| rescoring.rescore(q, &every, k, &all))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let default_plain = sweep
+            .iter()
+            .find(|s| s["default"] == json!(true) && s["rescore"] == json!(0));
+        let field = |f: &str| {
+            default_plain
+                .and_then(|s| s[f].as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        let (recall, plaid_qps) = (field("recall"), field("plaid_qps"));
         let _ = std::fs::remove_dir_all(&dir);
+        let tokens = raw.num_tokens() as f64;
         Ok(json!({
             "impl": "quiver",
             "docs": raw.len(),
@@ -518,9 +596,13 @@ fn plaid(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
             "nbits": a.nbits,
             "centroids": index.num_centroids(),
             "build_s": build_s,
-            "file_bytes_per_token": written.size as f64 / raw.num_tokens() as f64,
+            "file_bytes_per_token": written.size as f64 / tokens,
+            "originals_file_bytes_per_token": written_originals.size as f64 / tokens,
+            "rss_delta_after_decompressed_runs_mib": rss_plain,
+            "rss_delta_after_all_runs_mib": rss_after,
             "recall": recall,
             "decompressed_exhaustive_recall": recall_of(&decompressed),
+            "f16_exhaustive_recall": recall_of(&originals),
             "plaid_qps": plaid_qps,
             "sweep": sweep,
             "exhaustive_qps": nq as f64 / exhaustive_s,

@@ -161,6 +161,12 @@ impl MultiVectorConfig {
 /// Scores and returned vectors are then those of the decompressed tokens. `keep_originals` stores the
 /// inserted f32 tokens as well (512 more bytes per 128-d token): scores are then exact MaxSim over the
 /// inserted tokens, and reads return them unchanged.
+///
+/// `rescore` keeps the inserted tokens on disk as f16 in a file of their own (2 bytes per dimension,
+/// memory-mapped and read only for the candidates of search's last stage): the token store ranks those
+/// candidates by exact MaxSim over them instead of over the decompressed tokens, and reads return
+/// them. Segments sealed before it was set have no such file and search as before. Ignored with
+/// `keep_originals`, whose f32 rows rescore the candidates already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenStoreConfig {
@@ -168,6 +174,8 @@ pub struct TokenStoreConfig {
     pub nbits: u8,
     /// Keep the inserted tokens beside the compressed ones.
     pub keep_originals: bool,
+    /// Keep f16 originals on disk and rescore the last candidates over them.
+    pub rescore: bool,
 }
 
 impl Default for TokenStoreConfig {
@@ -175,6 +183,7 @@ impl Default for TokenStoreConfig {
         TokenStoreConfig {
             nbits: 2,
             keep_originals: false,
+            rescore: false,
         }
     }
 }

@@ -30,7 +30,9 @@ use crate::config::{CollectionConfig, Residency};
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
 use crate::index::prefix::{prefix_rows, write_prefix_file, PrefixFile};
 use crate::index::VectorSlab;
-use crate::plaid::{PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices};
+use crate::plaid::{
+    write_originals, PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices, TokenOriginals,
+};
 use crate::quantization::{build_codes, write_codes, CodesFile};
 use crate::sparse::index::{write_index, SparseIndexFile};
 use crate::sparse::rows::SparseRows;
@@ -39,6 +41,8 @@ use crate::Result;
 /// Prefix of the [`SegmentFile::Attached`] name of a multi-vector's token store; the vector name
 /// follows it.
 const PLAID_ATTACHED_PREFIX: &str = "plaid:";
+/// The f16 originals of a token store (`token_store.rescore`), beside its `plaid:` file.
+const PLAID_ORIGINALS_ATTACHED_PREFIX: &str = "plaid-f16:";
 
 /// Prefix of the [`SegmentFile::Attached`] name of a dense vector's Matryoshka prefix rows (the rows
 /// its graph indexes); the vector name follows it.
@@ -208,6 +212,7 @@ pub(crate) fn open_sealed(
     };
     let mut field_indexes = Vec::new();
     let mut built = None;
+    let mut originals = Vec::new();
     for f in &entry.files {
         let path = f.full_path(dir);
         match &f.file {
@@ -226,6 +231,7 @@ pub(crate) fn open_sealed(
             SegmentFile::Attached { name }
                 if [
                     PLAID_ATTACHED_PREFIX,
+                    PLAID_ORIGINALS_ATTACHED_PREFIX,
                     CODES_ATTACHED_PREFIX,
                     SPARSE_ATTACHED_PREFIX,
                     PREFIX_ATTACHED_PREFIX,
@@ -240,7 +246,9 @@ pub(crate) fn open_sealed(
                 }
             }
             SegmentFile::Attached { name } => {
-                if let Some(vector) = name.strip_prefix(PLAID_ATTACHED_PREFIX) {
+                if let Some(vector) = name.strip_prefix(PLAID_ORIGINALS_ATTACHED_PREFIX) {
+                    originals.push((vector.to_owned(), TokenOriginals::open(&path)?));
+                } else if let Some(vector) = name.strip_prefix(PLAID_ATTACHED_PREFIX) {
                     let tokens = PlaidIndex::open(&path)?;
                     // A name kept only in its token store has no rows file.
                     let entry = vectors.entry(vector.to_owned()).or_insert_with(|| {
@@ -288,6 +296,27 @@ pub(crate) fn open_sealed(
             | SegmentFile::Deleted { .. }
             | SegmentFile::Dense { .. }
             | SegmentFile::Multi { .. } => {}
+        }
+    }
+    // Originals attach to their token store once every file is read, whatever the listing's order.
+    for (vector, o) in originals {
+        match vectors.get_mut(&vector) {
+            Some(SealedVector::Multi(SealedMulti {
+                tokens: tokens @ Some(_),
+                ..
+            })) => {
+                let store = tokens.take().expect("matched Some");
+                *tokens =
+                    Some(
+                        store
+                            .with_originals(o)
+                            .map_err(|e| quiver_storage::Error::Corrupt {
+                                path: segment_dir(dir, entry.id),
+                                reason: format!("vector `{vector}`: {e}"),
+                            })?,
+                    );
+            }
+            _ => return Err(unlisted(&vector).into()),
         }
     }
     let deleted = files.deleted;
@@ -473,6 +502,18 @@ impl Shared {
                 segment_file_path(id, &file_name),
                 written,
             ));
+            if store.rescore && !store.keep_originals {
+                let file_name = format!("tokens-{i}.f16");
+                let written =
+                    write_originals(tokens, &segment_dir(&self.dir, id).join(&file_name))?;
+                out.push(FileEntry::new(
+                    SegmentFile::Attached {
+                        name: format!("{PLAID_ORIGINALS_ATTACHED_PREFIX}{name}"),
+                    },
+                    segment_file_path(id, &file_name),
+                    written,
+                ));
+            }
         }
         Ok(out)
     }

@@ -419,6 +419,13 @@ fn search_multi(
             // The store's exact stage ranks its `n_full_scores` candidates on compressed tokens, where
             // near-ties flip under quantisation noise. All of them go on to the raw rows (cheap: they
             // are a few dozen points), so the compression costs candidate recall only, not ranking.
+            if store.has_originals() {
+                // The store ranks its last candidates on the f16 originals itself, the same tokens
+                // `multi_rows` reads: its scores are final.
+                let found = store.search(q, ctx.k, ctx.plaid, &accept)?;
+                let hits = found.into_iter().map(|c| (c.offset, c.score)).collect();
+                return Ok((top_k(ctx.dist, hits, ctx.k), Path::Index));
+            }
             let r = ctx.plaid.resolve(ctx.k)?;
             let depth = r.n_full_scores.max(ctx.k);
             let explicit = PlaidSearchParams {
@@ -426,6 +433,7 @@ fn search_multi(
                 centroid_score_threshold: Some(r.centroid_score_threshold),
                 ndocs: Some(r.ndocs),
                 n_full_scores: Some(r.n_full_scores),
+                rescore: Some(0),
             };
             let found = store.search(q, depth, &explicit, &accept)?;
             let hits = found

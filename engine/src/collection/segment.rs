@@ -503,7 +503,7 @@ impl<'a> View<'a> {
                     if store.point_len(off)? == 0 {
                         return None;
                     }
-                    store.decompress(off).ok().map(Cow::Owned)
+                    store.tokens(off).ok().map(Cow::Owned)
                 }
             },
         }

@@ -18,6 +18,12 @@
 //!   points from the inverted lists → approximate scores from centroid scores with centroids under
 //!   `t_cs` dropped → best `ndocs` → approximate scores without pruning → best `ndocs/4` → exact MaxSim
 //!   → top k. Defaults per k follow ColBERT's searcher ([`PlaidSearchParams`]).
+//! - Rescoring over originals: a store may keep its tokens as inserted, rounded to f16, in a file of
+//!   their own ([`write_originals`], [`TokenOriginals`], attached with [`PlaidIndex::with_originals`]).
+//!   The file is memory-mapped and read only for the last stage's candidates: the best
+//!   [`PlaidSearchParams::rescore`] of the exact stage (by default all of them, and the decompression
+//!   is skipped) are ranked by exact MaxSim over their originals. Compression then costs candidate
+//!   recall only, not ranking; the file costs `2 · dim` bytes per token of disk, not memory.
 //! - [`TokenMatrices`]: the same exact MaxSim (rerank and exhaustive search) over raw `f32` tokens, for
 //!   the appendable segment and as the oracle of recall tests.
 //!
@@ -41,6 +47,7 @@
 //! [`PlaidIndex`] is `Send + Sync`; keep it in an `Arc` beside the segment's other files.
 
 mod codec;
+mod originals;
 mod rng;
 mod search;
 mod serialize;
@@ -54,6 +61,7 @@ use std::sync::atomic::AtomicBool;
 use serde::{Deserialize, Serialize};
 
 pub use crate::index::Candidate;
+pub use originals::{write_originals, TokenOriginals, ORIGINALS_FILE_NAME};
 pub use train::default_num_centroids;
 pub use view::PlaidIndex;
 
@@ -140,6 +148,11 @@ pub struct PlaidSearchParams {
     pub ndocs: Option<usize>,
     /// Candidates scored exactly after the unpruned approximate stage; default `ndocs / 4`.
     pub n_full_scores: Option<usize>,
+    /// For a store with originals ([`PlaidIndex::with_originals`]): how many of the exact stage's
+    /// candidates are scored again by exact MaxSim over the f16 originals, which then rank the result.
+    /// Default: all `n_full_scores` of them (the stage over decompressed tokens is then skipped). `0`
+    /// ranks on decompressed tokens only; fewer than `k` counts as `k`. Ignored without originals.
+    pub rescore: Option<usize>,
 }
 
 /// [`PlaidSearchParams`] with every default applied.
@@ -153,6 +166,8 @@ pub struct ResolvedSearchParams {
     pub ndocs: usize,
     /// Candidates scored exactly (at least `k`).
     pub n_full_scores: usize,
+    /// Candidates rescored over the originals: 0 (none) or between `k` and `n_full_scores`.
+    pub rescore: usize,
 }
 
 impl PlaidSearchParams {
@@ -181,11 +196,17 @@ impl PlaidSearchParams {
                 "plaid centroid_score_threshold must be a finite number".into(),
             ));
         }
+        let n_full_scores = self.n_full_scores.unwrap_or(ndocs / 4).max(k);
+        let rescore = match self.rescore.unwrap_or(n_full_scores) {
+            0 => 0,
+            r => r.clamp(k, n_full_scores),
+        };
         Ok(ResolvedSearchParams {
             ncells,
             centroid_score_threshold: t_cs,
             ndocs: ndocs.max(k),
-            n_full_scores: self.n_full_scores.unwrap_or(ndocs / 4).max(k),
+            n_full_scores,
+            rescore,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::codec::ResidualDecoder;
+use super::originals::TokenOriginals;
 use super::{Candidate, ResolvedSearchParams};
 use crate::kernels::{dot_rows, max_sim_with};
 use crate::{Error, Result};
@@ -64,6 +65,8 @@ pub(crate) struct Parts<'a> {
     pub ivf_offsets: &'a [u64],
     pub ivf_docs: &'a [u32],
     pub decoder: &'a ResidualDecoder,
+    /// The tokens as inserted (f16), when the store keeps them.
+    pub originals: Option<&'a TokenOriginals>,
 }
 
 impl Parts<'_> {
@@ -108,6 +111,18 @@ impl Parts<'_> {
     /// Exact MaxSim of `query` against decompressed point `doc`.
     pub(crate) fn exact(&self, query: &[f32], doc: u32, scratch: &mut Scratch) -> f32 {
         self.decompress(doc, &mut scratch.tokens);
+        max_sim_with(query, &scratch.tokens, self.dim, &mut scratch.best)
+    }
+
+    /// Exact MaxSim of `query` against `doc`'s f16 originals (the store must have them).
+    pub(crate) fn exact_original(
+        &self,
+        originals: &TokenOriginals,
+        query: &[f32],
+        doc: u32,
+        scratch: &mut Scratch,
+    ) -> f32 {
+        originals.decode_into(self.tokens_of(doc), &mut scratch.tokens);
         max_sim_with(query, &scratch.tokens, self.dim, &mut scratch.best)
     }
 }
@@ -231,14 +246,29 @@ pub(crate) fn plaid_search(
     } else {
         survivors
     };
-    // Stage 4: exact MaxSim over decompressed residuals.
-    let hits = rerank_by(&stage3, k, &|_| true, &|doc, scratch| {
-        parts.exact(query, doc, scratch)
-    });
+    // Stage 4: exact MaxSim over decompressed residuals; with originals, the best `rescore` of them
+    // (all, skipping the decompression, when `rescore` covers the stage) by exact MaxSim over the
+    // originals.
+    let decompressed = |doc: u32, scratch: &mut Scratch| parts.exact(query, doc, scratch);
+    let hits = match parts.originals.filter(|_| p.rescore > 0) {
+        None => rerank_by(&stage3, k, &|_| true, &decompressed),
+        Some(originals) => {
+            let shortlist: Vec<u32> = if stage3.len() > p.rescore {
+                rerank_by(&stage3, p.rescore, &|_| true, &decompressed)
+                    .into_iter()
+                    .map(|c| c.offset)
+                    .collect()
+            } else {
+                stage3
+            };
+            rerank_by(&shortlist, k, &|_| true, &|doc, scratch| {
+                parts.exact_original(originals, query, doc, scratch)
+            })
+        }
+    };
     tracing::debug!(
         candidates = n_candidates,
         stage2 = stage2.len(),
-        exact = stage3.len(),
         "plaid search"
     );
     hits

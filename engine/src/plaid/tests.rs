@@ -477,3 +477,194 @@ fn search_params_defaults_and_overrides() {
         }
     );
 }
+
+/// `data` rounded to f16 and widened back: what an originals file holds.
+fn f16_round(data: &[f32]) -> Vec<f32> {
+    data.iter()
+        .map(|&x| half::f16::from_f32(x).to_f32())
+        .collect()
+}
+
+/// MaxSim by plain loops, no kernels: the reference of the rescoring tests.
+fn plain_max_sim(query: &[f32], doc: &[f32], dim: usize) -> f32 {
+    query
+        .chunks(dim)
+        .map(|q| {
+            doc.chunks(dim)
+                .map(|d| q.iter().zip(d).map(|(a, b)| a * b).sum::<f32>())
+                .fold(f32::NEG_INFINITY, f32::max)
+        })
+        .sum()
+}
+
+/// The first `n` documents as a 2-bit store file with its originals file beside it, opened.
+fn store_with_originals(dir: &std::path::Path, n: usize) -> PlaidIndex {
+    let tokens = prefix(n);
+    let path = dir.join(DEFAULT_FILE_NAME);
+    PlaidBuild::build(tokens, &test_params(2), &no_stop())
+        .unwrap()
+        .write(&path)
+        .unwrap();
+    let opath = dir.join(ORIGINALS_FILE_NAME);
+    let written = write_originals(tokens, &opath).unwrap();
+    assert_eq!(quiver_storage::fs::file_crc32(&opath).unwrap(), written);
+    PlaidIndex::open(&path)
+        .unwrap()
+        .with_originals(TokenOriginals::open(&opath).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn originals_file_round_trip_is_the_input_in_f16() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 300;
+    let index = store_with_originals(dir.path(), n);
+    assert!(index.has_originals());
+    let dim = corpus().dim;
+    for doc in [0u32, 1, 150, n as u32 - 1] {
+        let want = f16_round(prefix(n).point(doc).unwrap());
+        assert_eq!(index.tokens(doc).unwrap(), want, "point {doc}");
+        assert_ne!(index.tokens(doc).unwrap(), index.decompress(doc).unwrap());
+    }
+    assert!(index.tokens(n as u32).is_err());
+    let opath = dir.path().join(ORIGINALS_FILE_NAME);
+    let o = TokenOriginals::open(&opath).unwrap();
+    o.verify().unwrap();
+    assert_eq!(
+        (o.dim(), o.num_points(), o.num_tokens()),
+        (dim, n, index.num_tokens())
+    );
+    // Originals of other tokens do not attach.
+    let other = dir.path().join("other.f16");
+    write_originals(prefix(n - 1), &other).unwrap();
+    let store = PlaidIndex::open(&dir.path().join(DEFAULT_FILE_NAME)).unwrap();
+    assert!(store
+        .with_originals(TokenOriginals::open(&other).unwrap())
+        .is_err());
+    // Damage: the header and the size are checked on open, the body by `verify`.
+    let good = std::fs::read(&opath).unwrap();
+    let bad_path = dir.path().join("bad.f16");
+    let open_bad = |bytes: &[u8]| {
+        std::fs::write(&bad_path, bytes).unwrap();
+        TokenOriginals::open(&bad_path)
+    };
+    for at in 0..64 {
+        let mut bad = good.clone();
+        bad[at] ^= 1;
+        // The CRC's bytes (40..44) only show in `verify`, the point count (24..32) when the file is
+        // attached to its store.
+        let store = || PlaidIndex::open(&dir.path().join(DEFAULT_FILE_NAME)).unwrap();
+        match open_bad(&bad) {
+            Ok(o) if (24..32).contains(&at) => {
+                assert!(store().with_originals(o).is_err(), "flip at {at}")
+            }
+            Ok(o) => assert!(
+                (40..44).contains(&at) && o.verify().is_err(),
+                "flip at {at}"
+            ),
+            Err(e) => assert!(
+                matches!(e, Error::Storage(quiver_storage::Error::Corrupt { .. })),
+                "flip at {at}: {e}"
+            ),
+        }
+    }
+    for len in [0, 63, 64, good.len() - 1] {
+        assert!(open_bad(&good[..len]).is_err(), "truncated to {len}");
+    }
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x40;
+    assert!(open_bad(&bad).unwrap().verify().is_err());
+}
+
+#[test]
+fn rescored_search_ranks_its_candidates_by_exact_maxsim_over_f16_originals() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2000;
+    let index = store_with_originals(dir.path(), n);
+    let c = corpus();
+    let dim = c.dim;
+    let params = |rescore| PlaidSearchParams {
+        ncells: Some(2),
+        centroid_score_threshold: Some(0.45),
+        ndocs: Some(256),
+        n_full_scores: Some(64),
+        rescore,
+    };
+    let (mut recall_plain, mut recall_rescored) = (0, 0);
+    for (qi, q) in c.queries.iter().enumerate() {
+        for r in [10usize, 25, 64] {
+            // The candidates rescoring sees: the exact stage's best `r` on decompressed tokens (the
+            // approximate stages do not depend on k while ndocs and n_full_scores are explicit).
+            let shortlist = index.search(q, r, &params(Some(0)), &all).unwrap();
+            let mut want: Vec<Candidate> = shortlist
+                .iter()
+                .map(|s| Candidate {
+                    offset: s.offset,
+                    score: plain_max_sim(q, &f16_round(prefix(n).point(s.offset).unwrap()), dim),
+                })
+                .collect();
+            want.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.offset.cmp(&b.offset)));
+            want.truncate(10);
+            let got = index.search(q, 10, &params(Some(r)), &all).unwrap();
+            assert_eq!(got.len(), 10);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g.score - w.score).abs() < 1e-4,
+                    "query {qi}, rescore {r}, rank {i}: score {} against {}",
+                    g.score,
+                    w.score
+                );
+                // Same order unless two plain-loop scores tie to rounding.
+                assert!(
+                    g.offset == w.offset
+                        || want
+                            .iter()
+                            .any(|x| x.offset == g.offset && (x.score - w.score).abs() < 1e-5),
+                    "query {qi}, rescore {r}, rank {i}: point {} against {}",
+                    g.offset,
+                    w.offset
+                );
+            }
+            if r == 64 {
+                let truth = prefix(n).search(q, 10, &all).unwrap();
+                recall_rescored += overlap(&got, &truth);
+                let plain = index.search(q, 10, &params(Some(0)), &all).unwrap();
+                recall_plain += overlap(&plain, &truth);
+                // Without originals the rescore parameter changes nothing.
+                let store = PlaidIndex::open(&dir.path().join(DEFAULT_FILE_NAME)).unwrap();
+                assert_eq!(store.search(q, 10, &params(Some(64)), &all).unwrap(), plain);
+                assert!(store.rescore(q, &[0, 1], 1, &all).is_err());
+            }
+        }
+    }
+    let nq = (10 * c.queries.len()) as f32;
+    let (plain, rescored) = (recall_plain as f32 / nq, recall_rescored as f32 / nq);
+    eprintln!("2-bit recall@10 vs exhaustive f32: {plain:.3} decompressed, {rescored:.3} rescored");
+    assert!(rescored > plain, "{rescored} <= {plain}");
+    // The default rescores every candidate of the exact stage.
+    let r = PlaidSearchParams::default().resolve(10).unwrap();
+    assert_eq!((r.n_full_scores, r.rescore), (64, 64));
+    let q = &c.queries[0];
+    assert_eq!(
+        index
+            .search(q, 10, &PlaidSearchParams::default(), &all)
+            .unwrap(),
+        index.search(q, 10, &params(Some(64)), &all).unwrap()
+    );
+    let cands: Vec<u32> = (0..200).collect();
+    let got = index.rescore(q, &cands, 5, &all).unwrap();
+    let mut want: Vec<(f32, u32)> = cands
+        .iter()
+        .map(|&o| {
+            (
+                plain_max_sim(q, &f16_round(prefix(n).point(o).unwrap()), dim),
+                o,
+            )
+        })
+        .collect();
+    want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g.score - w.0).abs() < 1e-4 && g.offset == w.1);
+    }
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use quiver_storage::segment::{Mapped, Pod};
 
 use super::codec::{bytes_per_token, ResidualDecoder};
+use super::originals::TokenOriginals;
 use super::search::{self, check_query, IdsRef, Parts, Scratch};
 use super::serialize::{Header, Layout, HEADER_LEN, MAGIC, VERSION};
 use super::{out_of_range, Candidate, CentroidIds, PlaidBuild, PlaidSearchParams};
@@ -16,6 +17,7 @@ pub struct PlaidIndex {
     decoder: ResidualDecoder,
     dim: usize,
     nbits: u32,
+    originals: Option<TokenOriginals>,
 }
 
 enum Storage {
@@ -35,6 +37,7 @@ impl std::fmt::Debug for PlaidIndex {
             .field("centroids", &self.num_centroids())
             .field("dim", &self.dim)
             .field("nbits", &self.nbits)
+            .field("originals", &self.originals.is_some())
             .finish()
     }
 }
@@ -85,6 +88,7 @@ impl PlaidIndex {
             decoder,
             dim: h.dim as usize,
             nbits: h.nbits,
+            originals: None,
             storage: Storage::Mapped {
                 map,
                 layout,
@@ -104,8 +108,84 @@ impl PlaidIndex {
             decoder: ResidualDecoder::new(build.dim, build.nbits, &build.weights),
             dim: build.dim,
             nbits: build.nbits,
+            originals: None,
             storage: Storage::Owned(build),
         }
+    }
+
+    /// Attaches the originals of this store's tokens ([`super::write_originals`] of the tokens it was
+    /// built from): search then rescores its last candidates over them
+    /// ([`PlaidSearchParams::rescore`]) and [`PlaidIndex::tokens`] returns them. An error when the
+    /// file's dimension, point or token count differs from the store's.
+    pub fn with_originals(mut self, originals: TokenOriginals) -> Result<PlaidIndex> {
+        if originals.dim() != self.dim
+            || originals.num_points() != self.num_points()
+            || originals.num_tokens() != self.num_tokens()
+        {
+            return Err(Error::InvalidInput(format!(
+                "token originals hold {} points, {} tokens of {} dims; the token store {} points, \
+                 {} tokens of {} dims",
+                originals.num_points(),
+                originals.num_tokens(),
+                originals.dim(),
+                self.num_points(),
+                self.num_tokens(),
+                self.dim
+            )));
+        }
+        self.originals = Some(originals);
+        Ok(self)
+    }
+
+    /// Whether the store has its tokens' originals attached.
+    pub fn has_originals(&self) -> bool {
+        self.originals.is_some()
+    }
+
+    /// The tokens of point `offset` as well as the store has them: the f16 originals widened to f32
+    /// when attached, else the decompressed tokens.
+    pub fn tokens(&self, offset: u32) -> Result<Vec<f32>> {
+        let parts = self.parts();
+        if offset as usize >= parts.num_points() {
+            return Err(out_of_range(offset, parts.num_points()));
+        }
+        let mut out = Vec::new();
+        match &self.originals {
+            Some(o) => o.decode_into(
+                parts.doc_offsets[offset as usize] as usize
+                    ..parts.doc_offsets[offset as usize + 1] as usize,
+                &mut out,
+            ),
+            None => parts.decompress(offset, &mut out),
+        }
+        Ok(out)
+    }
+
+    /// The `k` best of `candidates` by exact MaxSim over the f16 originals, best first (ties by lower
+    /// offset); as [`PlaidIndex::rerank`] otherwise. An error without originals.
+    pub fn rescore(
+        &self,
+        query: &[f32],
+        candidates: &[u32],
+        k: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Result<Vec<Candidate>> {
+        check_query(query, self.dim)?;
+        let Some(originals) = &self.originals else {
+            return Err(Error::InvalidInput(
+                "this token store has no originals to rescore with".into(),
+            ));
+        };
+        let parts = self.parts();
+        if let Some(&bad) = candidates
+            .iter()
+            .find(|&&c| c as usize >= parts.num_points())
+        {
+            return Err(out_of_range(bad, parts.num_points()));
+        }
+        Ok(search::rerank_by(candidates, k, accept, &|doc, scratch| {
+            parts.exact_original(originals, query, doc, scratch)
+        }))
     }
 
     fn try_parts(&self) -> Option<Parts<'_>> {
@@ -124,6 +204,7 @@ impl PlaidIndex {
                 ivf_offsets: &b.ivf_offsets,
                 ivf_docs: &b.ivf_docs,
                 decoder: &self.decoder,
+                originals: self.originals.as_ref(),
             },
             Storage::Mapped {
                 map,
@@ -143,6 +224,7 @@ impl PlaidIndex {
                 ivf_offsets: cast(map.bytes(), layout.ivf_offsets)?,
                 ivf_docs: cast(map.bytes(), layout.ivf_docs)?,
                 decoder: &self.decoder,
+                originals: self.originals.as_ref(),
             },
         })
     }
@@ -230,7 +312,8 @@ impl PlaidIndex {
     }
 
     /// PLAID late-interaction search: the (approximately) `k` best accepted points by MaxSim, best first,
-    /// scored exactly. Points without tokens are never found this way.
+    /// scored exactly: over the f16 originals when attached (and `params.rescore` is not 0), else over
+    /// the decompressed tokens. Points without tokens are never found this way.
     pub fn search(
         &self,
         query: &[f32],

@@ -289,6 +289,7 @@ fn sealed_segments_keep_tokens_compressed_unless_told_to_keep_originals() {
         multi.multivector_config.as_mut().unwrap().token_store = Some(TokenStoreConfig {
             nbits: 2,
             keep_originals,
+            rescore: false,
         });
         let name = format!("keep-{keep_originals}");
         let c = create(&cs, &name, config);
@@ -349,6 +350,97 @@ fn sealed_segments_keep_tokens_compressed_unless_told_to_keep_originals() {
         sealed_bytes[1] - sealed_bytes[0] >= raw_bytes * 9 / 10,
         "{sealed_bytes:?} raw {raw_bytes}"
     );
+}
+
+/// `token_store.rescore`: a sealed segment writes the tokens' f16 originals beside its store, reads
+/// return them, search scores are exact MaxSim over them, and a segment sealed without them (as before
+/// the option existed) opens and searches as it did.
+#[test]
+fn rescored_token_store_keeps_f16_originals_and_scores_on_them() {
+    use quiver_engine::config::TokenStoreConfig;
+    let corpus = corpus();
+    let dim = corpus.dim;
+    let n = corpus.offsets.len() - 1;
+    let original = |i: usize| -> Vec<f32> {
+        let (a, b) = (corpus.offsets[i] as usize, corpus.offsets[i + 1] as usize);
+        corpus.data[a * dim..b * dim].to_vec()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    {
+        let cs = open(dir.path());
+        for rescore in [false, true] {
+            let mut config = config_with_multi(dim, Distance::Cosine);
+            let multi = config.vectors.get_mut("colbert").unwrap();
+            multi.multivector_config.as_mut().unwrap().token_store = Some(TokenStoreConfig {
+                nbits: 2,
+                keep_originals: false,
+                rescore,
+            });
+            let c = create(&cs, &format!("rescore-{rescore}"), config);
+            c.upsert(points(&corpus, 0..n)).unwrap();
+            c.flush().unwrap();
+            let f16_files = walk(dir.path())
+                .into_iter()
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "f16")
+                        && p.components()
+                            .any(|c| c.as_os_str() == format!("rescore-{rescore}").as_str())
+                })
+                .count();
+            assert_eq!(f16_files, usize::from(rescore));
+            // Reads: the f16 originals (to f16 precision), or the decompressed tokens.
+            let mut max_err = 0.0f32;
+            for id in 0..n {
+                let got: Vec<f32> = stored_tokens(&c, id as u64).concat();
+                let want = original(id);
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(&want) {
+                    max_err = max_err.max((g - w).abs());
+                }
+            }
+            if rescore {
+                assert!(max_err <= 1e-3, "f16 originals off by {max_err}");
+            } else {
+                assert!(max_err > 1e-2, "decompressed tokens off by only {max_err}");
+            }
+            // Scores are MaxSim over exactly what a read returns.
+            let mut per_query = Vec::new();
+            for q in &corpus.queries {
+                let got = hits(&c, &request(q, dim, 10));
+                assert_eq!(got.len(), 10);
+                for &(id, score) in &got {
+                    let PointId::Num(id) = id else { unreachable!() };
+                    let tokens: Vec<f32> = stored_tokens(&c, id).concat();
+                    let want = quiver_engine::plaid::max_sim(q, &tokens, dim);
+                    assert!((score - want).abs() < 1e-4, "{score} vs {want}");
+                }
+                per_query.push(got);
+            }
+            answers.push(per_query);
+        }
+    }
+    // Both kinds of segment reopen and answer as before.
+    let cs = open(dir.path());
+    for (rescore, want) in [false, true].into_iter().zip(&answers) {
+        let c = cs.get(&format!("rescore-{rescore}")).unwrap();
+        for (q, w) in corpus.queries.iter().zip(want) {
+            assert_eq!(&hits(&c, &request(q, dim, 10)), w);
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Waits until no seal or vacuum is running or due.

@@ -282,8 +282,10 @@ pub struct MultiVectorConfigDto {
     pub token_store: Option<TokenStoreDto>,
 }
 
-/// `{"nbits": 2, "keep_originals": false}`: tokens compressed to `nbits` per dimension (1, 2 or 4);
-/// `keep_originals` also keeps the inserted f32 tokens, for exact scores and unchanged reads.
+/// `{"nbits": 2, "keep_originals": false, "rescore": false}`: tokens compressed to `nbits` per
+/// dimension (1, 2 or 4); `keep_originals` also keeps the inserted f32 tokens, for exact scores and
+/// unchanged reads; `rescore` keeps them as f16 in a memory-mapped file and ranks search's last
+/// candidates by exact MaxSim over them.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenStoreDto {
@@ -293,6 +295,13 @@ pub struct TokenStoreDto {
     /// Keep the inserted tokens beside the compressed ones (default false).
     #[serde(default)]
     pub keep_originals: bool,
+    /// Keep f16 originals on disk and rescore the last candidates over them.
+    #[serde(default = "default_rescore")]
+    pub rescore: bool,
+}
+
+fn default_rescore() -> bool {
+    TokenStoreConfig::default().rescore
 }
 
 fn default_nbits() -> u8 {
@@ -308,6 +317,7 @@ impl MultiVectorConfigDto {
             token_store: self.token_store.map(|t| TokenStoreConfig {
                 nbits: t.nbits,
                 keep_originals: t.keep_originals,
+                rescore: t.rescore,
             }),
         }
     }
@@ -320,6 +330,7 @@ impl MultiVectorConfigDto {
             token_store: m.token_store.map(|t| TokenStoreDto {
                 nbits: t.nbits,
                 keep_originals: t.keep_originals,
+                rescore: t.rescore,
             }),
         }
     }

@@ -29,7 +29,9 @@ fn create_inspect_list_and_delete_collections() {
         "dense": {"size": 3, "distance": "Dot"},
         "colbert": {"size": 2, "distance": "Cosine", "multivector_config": {"comparator": "max_sim"}},
         "kept": {"size": 2, "distance": "Cosine", "multivector_config": {
-            "comparator": "max_sim", "token_store": {"keep_originals": true}}}
+            "comparator": "max_sim", "token_store": {"keep_originals": true}}},
+        "rescored": {"size": 2, "distance": "Cosine", "multivector_config": {
+            "comparator": "max_sim", "token_store": {"nbits": 4, "rescore": true}}}
     }});
     assert_eq!(
         c.ok("PUT", "/collections/named?wait=true", Some(&named)),
@@ -73,7 +75,11 @@ fn create_inspect_list_and_delete_collections() {
     );
     assert_eq!(
         vectors["kept"]["multivector_config"],
-        json!({"comparator": "max_sim", "token_store": {"nbits": 2, "keep_originals": true}})
+        json!({"comparator": "max_sim", "token_store": {"nbits": 2, "keep_originals": true, "rescore": false}})
+    );
+    assert_eq!(
+        vectors["rescored"]["multivector_config"],
+        json!({"comparator": "max_sim", "token_store": {"nbits": 4, "keep_originals": false, "rescore": true}})
     );
 
     assert_eq!(
