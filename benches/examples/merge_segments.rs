@@ -77,6 +77,7 @@ fn main() {
         EngineOptions {
             deterministic: true,
             build_threads: 1,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -67,6 +67,7 @@ fn options() -> EngineOptions {
     EngineOptions {
         deterministic: false,
         build_threads: 0,
+        ..Default::default()
     }
 }
 

@@ -106,6 +106,7 @@ fn open(a: &Args, name: &str) -> Res<(tempfile::TempDir, Collections)> {
     let options = EngineOptions {
         deterministic: false,
         build_threads: a.threads,
+        ..Default::default()
     };
     let cs = Collections::open(tmp.path(), options).map_err(engine_err)?;
     Ok((tmp, cs))

@@ -65,6 +65,9 @@ def main():
     ap.add_argument("--quantization", default="none", choices=["none", "int8", "binary"])
     ap.add_argument("--searches", type=int, default=200)
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--drop-caches", action="store_true",
+                    help="drop the kernel's page cache once indexed (needs root): searches then "
+                         "read the rows from disk, as after a restart")
     ap.add_argument("--segment-points", type=int, default=0,
                     help="segment_max_points (0: the server's default)")
     a = ap.parse_args()
@@ -116,6 +119,11 @@ def main():
             time.sleep(0.5)
         index_s = time.perf_counter() - t
         stage("indexed")
+        if a.drop_caches:
+            os.sync()
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("3\n")
+            stage("page cache dropped")
         for q in queries[:a.searches].tolist():
             call(url, "POST", "/collections/rss/points/query", {"query": q, "limit": 10})
         stage(f"after {a.searches} searches")

@@ -20,6 +20,16 @@ use clap::{CommandFactory, Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Returns the memory mimalloc holds free to the kernel. Run after each background optimization: a
+/// seal frees the appendable rows and its build buffers (2-3x the vectors it indexed), which
+/// mimalloc otherwise keeps until later allocations, so an idle server held a seal's peak
+/// (docs/benchmarks.md, "Resident memory").
+pub(crate) fn return_freed_memory() {
+    // SAFETY: `mi_collect` only walks mimalloc's own structures; it is safe from any thread at any
+    // time, and mimalloc is this process's allocator.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "quiver",

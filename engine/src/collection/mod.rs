@@ -92,6 +92,11 @@ pub struct EngineOptions {
     pub deterministic: bool,
     /// Threads for index builds (0 = all cores).
     pub build_threads: usize,
+    /// Called on a collection's optimizer thread after each optimization it ran (seal, vacuum,
+    /// merge, rebuild). The server uses it to hand the memory the job freed (the appendable rows a
+    /// seal copied, build buffers) back to the kernel: an allocator otherwise keeps it until later
+    /// allocations, so an idle server would hold a seal's peak.
+    pub after_optimize: Option<fn()>,
 }
 
 /// Every collection under one data directory.
@@ -993,7 +998,11 @@ fn spawn_optimizer(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
                     continue;
                 }
                 drop(set);
-                match shared.optimize(false) {
+                let result = shared.optimize(false);
+                if let Some(hook) = shared.options.after_optimize {
+                    hook();
+                }
+                match result {
                     Ok(_) => backoff = Duration::from_secs(1),
                     Err(Error::Cancelled) => return,
                     Err(e) => {

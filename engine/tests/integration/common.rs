@@ -11,6 +11,7 @@ pub fn options() -> EngineOptions {
     EngineOptions {
         deterministic: true,
         build_threads: 1,
+        ..Default::default()
     }
 }
 

@@ -264,3 +264,29 @@ fn a_patch_rebuilds_segments_built_with_old_settings() {
         .iter()
         .all(|o| o.kind != OptimizationKind::ConfigMismatch));
 }
+
+static HOOK_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_hook_call() {
+    HOOK_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn the_after_optimize_hook_runs_on_the_optimizer_thread_after_a_background_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = quiver_engine::collection::EngineOptions {
+        after_optimize: Some(count_hook_call),
+        ..options()
+    };
+    let cs = quiver_engine::Collections::open(dir.path(), options).unwrap();
+    let c = create(&cs, "h", small_config(2, Distance::Dot, 10, 100_000));
+    upsert_range(&c, 0..5, 2);
+    // Under segment_max_points: the optimizer has nothing to do, and the hook does not run.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(HOOK_CALLS.load(std::sync::atomic::Ordering::SeqCst), 0);
+    upsert_range(&c, 5..30, 2);
+    wait_for("a background seal", || !c.manifest().segments.is_empty());
+    wait_for("the hook", || {
+        HOOK_CALLS.load(std::sync::atomic::Ordering::SeqCst) > 0
+    });
+}

@@ -110,6 +110,7 @@ pub fn engine_options() -> quiver_engine::collection::EngineOptions {
         std::env::var("QUIVER_DETERMINISTIC").is_ok_and(|v| v == "1" || v == "true");
     quiver_engine::collection::EngineOptions {
         deterministic,
+        after_optimize: Some(crate::return_freed_memory),
         ..Default::default()
     }
 }

@@ -322,6 +322,7 @@ fn text_conditions_on_a_sealed_segment_with_a_text_index_read_no_payload() {
     let options = EngineOptions {
         deterministic: true,
         build_threads: 1,
+        ..Default::default()
     };
     let cs = Collections::open(dir.path(), options).unwrap();
     let c = cs
