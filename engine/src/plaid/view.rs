@@ -170,19 +170,12 @@ impl PlaidIndex {
         k: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<Candidate>> {
-        check_query(query, self.dim)?;
         let Some(originals) = &self.originals else {
             return Err(Error::InvalidInput(
                 "this token store has no originals to rescore with".into(),
             ));
         };
-        let parts = self.parts();
-        if let Some(&bad) = candidates
-            .iter()
-            .find(|&&c| c as usize >= parts.num_points())
-        {
-            return Err(out_of_range(bad, parts.num_points()));
-        }
+        let parts = self.candidate_parts(query, candidates)?;
         Ok(search::rerank_by(candidates, k, accept, &|doc, scratch| {
             parts.exact_original(originals, query, doc, scratch)
         }))
@@ -298,6 +291,14 @@ impl PlaidIndex {
         k: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<Candidate>> {
+        let parts = self.candidate_parts(query, candidates)?;
+        Ok(search::rerank_by(candidates, k, accept, &|doc, scratch| {
+            parts.exact(query, doc, scratch)
+        }))
+    }
+
+    /// The store's sections, once the query's width and every candidate offset are checked.
+    fn candidate_parts(&self, query: &[f32], candidates: &[u32]) -> Result<Parts<'_>> {
         check_query(query, self.dim)?;
         let parts = self.parts();
         if let Some(&bad) = candidates
@@ -306,9 +307,7 @@ impl PlaidIndex {
         {
             return Err(out_of_range(bad, parts.num_points()));
         }
-        Ok(search::rerank_by(candidates, k, accept, &|doc, scratch| {
-            parts.exact(query, doc, scratch)
-        }))
+        Ok(parts)
     }
 
     /// PLAID late-interaction search: the (approximately) `k` best accepted points by MaxSim, best first,
