@@ -165,8 +165,8 @@ impl MultiVectorConfig {
 /// `rescore` keeps the inserted tokens on disk as f16 in a file of their own (2 bytes per dimension,
 /// memory-mapped and read only for the candidates of search's last stage): the token store ranks those
 /// candidates by exact MaxSim over them instead of over the decompressed tokens, and reads return
-/// them. Segments sealed before it was set have no such file and search as before. Ignored with
-/// `keep_originals`, whose f32 rows rescore the candidates already.
+/// them. Segments sealed before it was set have no such file and search as before. Refused with
+/// `keep_originals`, whose f32 rows score exactly already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenStoreConfig {
@@ -673,6 +673,12 @@ impl CollectionConfig {
                     return Err(Error::InvalidInput(format!(
                         "vector `{name}`: token_store nbits must be 1, 2 or 4, got {}",
                         store.nbits
+                    )));
+                }
+                if store.keep_originals && store.rescore {
+                    return Err(Error::InvalidInput(format!(
+                        "vector `{name}`: token_store rescore keeps f16 copies to rescore with, \
+                         and keep_originals already scores exactly on the f32 tokens: set one of them"
                     )));
                 }
             }

@@ -187,6 +187,10 @@ fn collection_errors_are_clear_4xx() {
             422,
         ),
         (
+            json!({"vectors": {"size": 4, "distance": "Cosine", "multivector_config": {"comparator": "max_sim", "token_store": {"keep_originals": true, "rescore": true}}}}),
+            422,
+        ),
+        (
             json!({"vectors": {"size": 4, "distance": "Dot", "multivector_config": {"comparator": "max_sim", "token_store": {"nbits": 2}}}}),
             422,
         ),
