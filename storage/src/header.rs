@@ -25,6 +25,24 @@ pub fn encode(magic: &[u8; 8], version: u32, fields: [u64; HEADER_FIELDS]) -> [u
     out
 }
 
+/// [`decode`] for a format this build reads in several versions (`reads`): returns the version found
+/// with the fields. A version outside `reads` is checked against `current`, so its error names the
+/// version this build writes.
+pub fn decode_versions(
+    path: &Path,
+    bytes: &[u8],
+    magic: &[u8; 8],
+    reads: &[u32],
+    current: u32,
+) -> Result<(u32, [u64; HEADER_FIELDS])> {
+    let version = bytes
+        .get(8..12)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .filter(|v| reads.contains(v))
+        .unwrap_or(current);
+    Ok((version, decode(path, bytes, magic, version)?))
+}
+
 /// Checks magic, version and length of a header at the start of `bytes` and returns its fields.
 pub fn decode(
     path: &Path,

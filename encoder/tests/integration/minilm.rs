@@ -11,15 +11,19 @@ use serde::Deserialize;
 
 use crate::bert::max_abs_diff;
 
+/// The all-MiniLM-L6-v2 checkpoint: `QUIVER_MINILM_DIR`, or the one the test-asset script fetches.
+fn minilm_dir() -> PathBuf {
+    std::env::var_os("QUIVER_MINILM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-assets/all-MiniLM-L6-v2")
+        })
+}
+
 fn encoder() -> &'static Encoder {
     static E: OnceLock<Encoder> = OnceLock::new();
     E.get_or_init(|| {
-        let dir = std::env::var_os("QUIVER_MINILM_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../target/test-assets/all-MiniLM-L6-v2")
-            });
+        let dir = minilm_dir();
         assert!(
             dir.join("model.safetensors").is_file(),
             "{} is missing: run scripts/fetch-test-assets.sh first (or set QUIVER_MINILM_DIR)",
@@ -33,12 +37,7 @@ fn encoder() -> &'static Encoder {
 fn encoder_f16() -> &'static Encoder {
     static E: OnceLock<Encoder> = OnceLock::new();
     E.get_or_init(|| {
-        let dir = std::env::var_os("QUIVER_MINILM_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../target/test-assets/all-MiniLM-L6-v2")
-            });
+        let dir = minilm_dir();
         let opts = LoadOptions {
             cpu_f16_weights: true,
             ..LoadOptions::default()

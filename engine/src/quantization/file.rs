@@ -153,14 +153,7 @@ impl CodesFile {
         // (`map_file`'s contract).
         let map = Mapped::open_as(path, residency)?;
         map.advise_random();
-        // A version this build reads is checked as itself, any other against this build's.
-        let version = map
-            .bytes()
-            .get(8..12)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .filter(|v| READS.contains(v))
-            .unwrap_or(VERSION);
-        let f = header::decode(path, map.bytes(), MAGIC, version)?;
+        let (version, f) = header::decode_versions(path, map.bytes(), MAGIC, &READS, VERSION)?;
         let (rows, dim) = (f[1] as usize, f[2] as usize);
         if dim == 0 {
             return Err(map.corrupt("codes file with dimension 0").into());

@@ -306,14 +306,8 @@ impl IndexBytes {
                 reason,
             })
         };
-        // A version this build reads is checked as itself, any other against this build's.
-        let version = map
-            .bytes()
-            .get(8..12)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-            .filter(|v| READS.contains(v))
-            .unwrap_or(VERSION);
-        let fields = header::decode(map.path(), map.bytes(), MAGIC, version)?;
+        let (version, fields) =
+            header::decode_versions(map.path(), map.bytes(), MAGIC, &READS, VERSION)?;
         let [n, keys, postings, flags, crc, string_bytes] = fields.map(|f| f as usize);
         let flags = flags as u64;
         let extras = Extras {
