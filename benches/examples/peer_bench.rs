@@ -547,7 +547,7 @@ fn plaid(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
                         rescore,
                         ..setting.clone()
                     };
-                    let r = search.resolve(k).map_err(|e| e.to_string())?;
+                    let r = search.resolve(k, pass).map_err(|e| e.to_string())?;
                     let (recall, qps) = run(if pass { &rescoring } else { &index }, &search)?;
                     sweep.push(json!({"ncells": r.ncells,
                         "centroid_score_threshold": r.centroid_score_threshold,

@@ -396,6 +396,40 @@ pub struct CollectionConfig {
     /// are not this vector's and are never opened.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub added_at_segment: BTreeMap<String, u64>,
+    /// Qdrant's `wal_config`: how large one chunk file of the write-ahead log grows.
+    #[serde(default)]
+    pub wal_config: WalConfig,
+}
+
+/// Qdrant's `wal_config`. Only `wal_capacity_mb` has a setting here: the log writes no chunks
+/// ahead of use and keeps no closed chunk whose records sealed segments hold (a single node has no
+/// replica to catch up from it), so `wal_segments_ahead` and `wal_retain_closed` are Qdrant's
+/// defaults, shown as such, and a request for other values is refused by the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalConfig {
+    /// MiB at which a chunk file of the log is closed and the next one started (Qdrant's default 32).
+    pub wal_capacity_mb: usize,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            wal_capacity_mb: DEFAULT_WAL_CAPACITY_MB,
+        }
+    }
+}
+
+/// Qdrant's default size of one WAL segment.
+pub const DEFAULT_WAL_CAPACITY_MB: usize = 32;
+
+impl WalConfig {
+    /// The log's options for this config.
+    pub fn options(&self) -> quiver_storage::WalOptions {
+        quiver_storage::WalOptions {
+            chunk_size: (self.wal_capacity_mb.max(1) as u64) << 20,
+        }
+    }
 }
 
 /// Qdrant's `StrictModeConfig`; only the fields set are kept (and shown).
@@ -623,6 +657,7 @@ impl CollectionConfig {
             metadata: None,
             strict_mode_config: None,
             added_at_segment: BTreeMap::new(),
+            wal_config: WalConfig::default(),
         }
     }
 
@@ -631,6 +666,11 @@ impl CollectionConfig {
         if self.vectors.is_empty() && self.sparse_vectors.is_empty() {
             return Err(Error::InvalidInput(
                 "a collection needs at least one vector".into(),
+            ));
+        }
+        if self.wal_config.wal_capacity_mb == 0 {
+            return Err(Error::InvalidInput(
+                "wal_config.wal_capacity_mb must be at least 1".into(),
             ));
         }
         for name in self.sparse_vectors.keys() {

@@ -47,7 +47,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use quiver_storage::{fs as qfs, Manifest, Wal, WalOptions};
+use quiver_storage::{fs as qfs, Manifest, Wal};
 use serde::{Deserialize, Serialize};
 
 pub use aliases::{AliasAction, AliasDescription, ALIASES_FILE};
@@ -470,7 +470,7 @@ impl Collection {
         let mut replayed = 0usize;
         let wal = Wal::open(
             &dir.join(WAL_DIR),
-            WalOptions::default(),
+            config.wal_config.options(),
             folded + 1,
             |seq, bytes| {
                 if seq <= folded {
@@ -623,13 +623,17 @@ impl Collection {
             Some(payload_schema::PayloadSchemaParams::Text(p)) => Some(p.clone()),
             _ => None,
         };
+        // The optimizer lock from the schema change to the last file: otherwise another change of
+        // the field (a DELETE, a PUT with other params) could land between this one's schema and
+        // its files, which would then serve a schema that is no longer stored.
+        let mut manifest = self.shared.optimizer.lock();
         let seq = self.shared.change_schema(|s| {
             s.insert(field.to_string(), schema);
         })?;
         // The schema is stored: segments sealed from now on get the index as they are written, and
         // the ones sealed before get it here, as files.
         self.shared
-            .persist_field_index(field, kind, text.as_ref())?;
+            .persist_field_index(&mut manifest, field, kind, text.as_ref())?;
         self.forget_field_indexes(field, Some(kind));
         Ok(seq)
     }
@@ -637,6 +641,8 @@ impl Collection {
     /// Deletes the payload index of `field`; deleting one that does not exist changes nothing (as in
     /// Qdrant). Durable on return.
     pub fn delete_payload_index(&self, field: &str) -> Result<u64> {
+        // As in `create_payload_index`: not between another change's schema and its files.
+        let _manifest = self.shared.optimizer.lock();
         let seq = self.shared.change_schema(|s| {
             s.remove(field);
         })?;

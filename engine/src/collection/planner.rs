@@ -749,7 +749,7 @@ fn search_request(
     let params = stage.params;
     if let Some(plaid) = &params.plaid {
         // Checked up front so that bad values fail even on segments that would not use them.
-        plaid.resolve(1)?;
+        plaid.resolve(1, false)?;
     }
     let mut request = SearchRequest {
         using: stage.using.to_string(),

@@ -426,7 +426,7 @@ fn search_multi(
                 let hits = found.into_iter().map(|c| (c.offset, c.score)).collect();
                 return Ok((top_k(ctx.dist, hits, ctx.k), Path::Index));
             }
-            let r = ctx.plaid.resolve(ctx.k)?;
+            let r = ctx.plaid.resolve(ctx.k, false)?;
             let depth = r.n_full_scores.max(ctx.k);
             let explicit = PlaidSearchParams {
                 ncells: Some(r.ncells),

@@ -431,7 +431,7 @@ fn bad_input_is_rejected() {
 #[test]
 fn search_params_defaults_and_overrides() {
     let p = PlaidSearchParams::default();
-    let r = |k| p.resolve(k).unwrap();
+    let r = |k| p.resolve(k, false).unwrap();
     assert_eq!(
         (
             r(10).ncells,
@@ -457,7 +457,7 @@ fn search_params_defaults_and_overrides() {
     assert_eq!((r(2000).ndocs, r(2000).n_full_scores), (8000, 2000));
     let p: PlaidSearchParams =
         serde_json::from_str(r#"{"ncells": 3, "t_cs": 0.3, "ndocs": 100}"#).unwrap();
-    let r = p.resolve(50).unwrap();
+    let r = p.resolve(50, false).unwrap();
     assert_eq!(
         (
             r.ncells,
@@ -642,15 +642,24 @@ fn rescored_search_ranks_its_candidates_by_exact_maxsim_over_f16_originals() {
     let (plain, rescored) = (recall_plain as f32 / nq, recall_rescored as f32 / nq);
     eprintln!("2-bit recall@10 vs exhaustive f32: {plain:.3} decompressed, {rescored:.3} rescored");
     assert!(rescored > plain, "{rescored} <= {plain}");
-    // The default rescores every candidate of the exact stage.
-    let r = PlaidSearchParams::default().resolve(10).unwrap();
-    assert_eq!((r.n_full_scores, r.rescore), (64, 64));
+    // The default rescores every candidate of the exact stage, and a store with originals keeps
+    // twice the candidates for k ≤ 10.
+    let r = PlaidSearchParams::default().resolve(10, true).unwrap();
+    assert_eq!((r.ndocs, r.n_full_scores, r.rescore), (512, 128, 128));
+    let r = PlaidSearchParams::default().resolve(10, false).unwrap();
+    assert_eq!((r.ndocs, r.n_full_scores, r.rescore), (256, 64, 64));
     let q = &c.queries[0];
+    let explicit = PlaidSearchParams {
+        ndocs: Some(512),
+        n_full_scores: Some(128),
+        rescore: Some(128),
+        ..PlaidSearchParams::default()
+    };
     assert_eq!(
         index
             .search(q, 10, &PlaidSearchParams::default(), &all)
             .unwrap(),
-        index.search(q, 10, &params(Some(64)), &all).unwrap()
+        index.search(q, 10, &explicit, &all).unwrap()
     );
     let cands: Vec<u32> = (0..200).collect();
     let got = index.rescore(q, &cands, 5, &all).unwrap();

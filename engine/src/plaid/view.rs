@@ -321,7 +321,7 @@ impl PlaidIndex {
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Result<Vec<Candidate>> {
         check_query(query, self.dim)?;
-        let resolved = params.resolve(k)?;
+        let resolved = params.resolve(k, self.has_originals())?;
         let _span = tracing::debug_span!("plaid_search", k).entered();
         Ok(search::plaid_search(
             &self.parts(),

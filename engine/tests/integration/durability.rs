@@ -114,3 +114,52 @@ fn dropping_during_a_background_seal_neither_hangs_nor_loses_data() {
     c.flush().unwrap();
     assert_eq!(c.info().indexed_vectors_count, 3000);
 }
+
+/// `wal_config.wal_capacity_mb` sizes the log's chunk files: 1 MiB chunks rotate where the default
+/// 32 MiB ones do not, and every record of every chunk is replayed on reopen.
+#[test]
+fn wal_capacity_sizes_the_chunk_files_and_all_replay() {
+    let dim = 256; // 1 KiB of f32 per point
+    let points = 2_600u64; // about 2.7 MiB of records, kept in the appendable segment
+    let chunks = |root: &std::path::Path, name: &str| {
+        std::fs::read_dir(root.join("collections").join(name).join("wal"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("wal-")
+            })
+            .count()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let cs = open(dir.path());
+        for (name, mb) in [("small", 1), ("default", 32)] {
+            let mut config = small_config(dim, Distance::Dot, 1_000_000, 1_000_000);
+            config.wal_config.wal_capacity_mb = mb;
+            let c = create(&cs, name, config);
+            for batch in 0..points / 100 {
+                let rows = (0..100)
+                    .map(|i| {
+                        let id = batch * 100 + i;
+                        dense(id, vec![id as f32; dim], json!({}))
+                    })
+                    .collect();
+                c.upsert(rows).unwrap();
+            }
+        }
+        assert_eq!(chunks(dir.path(), "default"), 1);
+        assert!(chunks(dir.path(), "small") >= 3, "1 MiB chunks must rotate");
+    }
+    let cs = open(dir.path());
+    for name in ["small", "default"] {
+        let c = cs.get(name).unwrap();
+        assert_eq!(c.count(None).unwrap(), points as usize, "{name}");
+        assert_eq!(
+            c.config().wal_config.wal_capacity_mb,
+            if name == "small" { 1 } else { 32 }
+        );
+    }
+}

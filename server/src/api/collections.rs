@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use quiver_engine::config::{
     EmbeddingBinding, MultiVectorComparator, MultiVectorConfig, OptimizerConfig, SparseIndexParams,
-    SparseModifier, SparseVectorParams, TokenStoreConfig,
+    SparseModifier, SparseVectorParams, TokenStoreConfig, WalConfig,
 };
 use quiver_engine::payload_schema::PayloadIndexInfo;
 use quiver_engine::point::CollectionInfo;
@@ -23,9 +23,9 @@ use quiver_engine::{
 use super::error::{invalid, Error};
 
 /// Body of `PUT /collections/{name}`. Fields Qdrant has that do not apply to a single-node Quiver
-/// (`shard_number`, `replication_factor`, `write_consistency_factor`, `wal_config`,
-/// `sharding_method: "auto"`) are accepted and ignored; `on_disk_payload`, `metadata` and
-/// `strict_mode_config` are stored and shown as set; `sharding_method: "custom"` is refused (Quiver
+/// (`shard_number`, `replication_factor`, `write_consistency_factor`, `sharding_method: "auto"`)
+/// are accepted and ignored; `on_disk_payload`, `metadata` and `strict_mode_config` are stored and
+/// shown as set; `wal_config.wal_capacity_mb` sizes the log's chunk files (see [`parse_wal_config`]); `sharding_method: "custom"` is refused (Quiver
 /// has no shard keys).
 #[derive(Debug, Deserialize, ToSchema)]
 // Some fields are parsed only so that Qdrant clients can send them.
@@ -54,7 +54,7 @@ pub struct CreateCollection {
     /// Free-form JSON object kept with the collection and shown under `config.metadata`.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
-    /// Ignored: the WAL is fsynced on every write.
+    /// `{"wal_capacity_mb": 32}`: the size of one chunk file of the collection's write-ahead log.
     #[schema(value_type = Option<Object>)]
     pub wal_config: Option<Value>,
     /// `auto` (the default, one shard); `custom` (shard keys) is refused.
@@ -540,6 +540,75 @@ fn apply_hnsw(base: &HnswConfig, diff: &HnswConfigDiff, dim: usize) -> HnswConfi
     diff.to_engine(dim).apply(base)
 }
 
+/// Largest `wal_capacity_mb` taken (1 GiB, the largest record the log accepts).
+const MAX_WAL_CAPACITY_MB: u64 = 1024;
+
+/// Qdrant's `wal_config`. `wal_capacity_mb` is kept. The two others are taken only at Qdrant's
+/// defaults: Quiver's log creates no chunk ahead of use (`wal_segments_ahead: 0`), and it removes a
+/// closed chunk as soon as sealed segments hold its records, since a single node has no replica to
+/// catch up from it; Qdrant's default of one retained chunk (`wal_retain_closed: 1`) serves that
+/// catch-up, and asking for more is refused rather than promised.
+pub fn parse_wal_config(value: Option<Value>) -> Result<WalConfig, Error> {
+    let mut config = WalConfig::default();
+    let fields = match value {
+        None | Some(Value::Null) => return Ok(config),
+        Some(Value::Object(fields)) => fields,
+        Some(other) => {
+            return Err(invalid(format!(
+                "`wal_config` must be an object, got {other}"
+            )))
+        }
+    };
+    let whole = |name: &str, v: &Value| {
+        v.as_u64().ok_or_else(|| {
+            invalid(format!(
+                "`wal_config.{name}` must be a non-negative integer, got {v}"
+            ))
+        })
+    };
+    for (name, v) in &fields {
+        if v.is_null() {
+            continue;
+        }
+        match name.as_str() {
+            "wal_capacity_mb" => {
+                let mb = whole(name, v)?;
+                if !(1..=MAX_WAL_CAPACITY_MB).contains(&mb) {
+                    return Err(invalid(format!(
+                        "`wal_config.wal_capacity_mb` must be between 1 and \
+                         {MAX_WAL_CAPACITY_MB}, got {mb}"
+                    )));
+                }
+                config.wal_capacity_mb = mb as usize;
+            }
+            "wal_segments_ahead" => {
+                if whole(name, v)? != 0 {
+                    return Err(invalid(
+                        "`wal_config.wal_segments_ahead`: Quiver's log creates no chunk files \
+                         ahead of use; omit it or set 0",
+                    ));
+                }
+            }
+            "wal_retain_closed" => {
+                if whole(name, v)? != 1 {
+                    return Err(invalid(
+                        "`wal_config.wal_retain_closed`: Quiver's log removes a closed chunk once \
+                         sealed segments hold its records (a single node has no replica to catch \
+                         up from it); omit it or set 1",
+                    ));
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown field `wal_config.{other}`: expected wal_capacity_mb, \
+                     wal_segments_ahead or wal_retain_closed"
+                )))
+            }
+        }
+    }
+    Ok(config)
+}
+
 impl CreateCollection {
     /// The engine config, or a 400 naming what is wrong or unsupported.
     pub fn into_config(self) -> Result<CollectionConfig, Error> {
@@ -675,6 +744,7 @@ impl CreateCollection {
             metadata: super::collection_update::parse_metadata(self.metadata)?,
             strict_mode_config,
             added_at_segment: BTreeMap::new(),
+            wal_config: parse_wal_config(self.wal_config)?,
         };
         config
             .validate()
@@ -833,12 +903,12 @@ pub struct OptimizerConfigOut {
     pub prevent_unoptimized: Option<bool>,
 }
 
-/// Reported for client compatibility (Qdrant's defaults); not used by Quiver.
+/// Qdrant's `wal_config`: the chunk size as set (see [`parse_wal_config`]).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WalConfigOut {
-    /// Qdrant's default.
+    /// MiB at which a chunk file of the log is closed.
     pub wal_capacity_mb: usize,
-    /// Qdrant's default.
+    /// Always 0: no chunk is created ahead of use.
     pub wal_segments_ahead: usize,
 }
 
@@ -934,7 +1004,7 @@ impl CollectionInfoOut {
                     prevent_unoptimized: config.optimizer_config.prevent_unoptimized,
                 },
                 wal_config: WalConfigOut {
-                    wal_capacity_mb: 32,
+                    wal_capacity_mb: config.wal_config.wal_capacity_mb,
                     wal_segments_ahead: 0,
                 },
                 quantization_config: config

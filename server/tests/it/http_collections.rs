@@ -19,7 +19,7 @@ fn create_inspect_list_and_delete_collections() {
         "vectors": {"size": 4, "distance": "Cosine", "on_disk": true},
         "shard_number": 1, "replication_factor": 1, "write_consistency_factor": 1,
         "sharding_method": "auto",
-        "on_disk_payload": true, "wal_config": {"wal_capacity_mb": 32},
+        "on_disk_payload": true, "wal_config": {"wal_capacity_mb": 8, "wal_segments_ahead": 0},
         "quantization_config": null, "sparse_vectors": null,
         "hnsw_config": {"m": 8, "ef_construct": 64, "on_disk": true},
         "optimizers_config": {"deleted_threshold": 0.3, "default_segment_number": 2}
@@ -63,7 +63,10 @@ fn create_inspect_list_and_delete_collections() {
     assert_eq!(config["optimizer_config"]["deleted_threshold"], 0.3);
     assert!(config["optimizer_config"]["default_segment_number"].is_u64());
     assert!(config["optimizer_config"]["flush_interval_sec"].is_u64());
-    assert!(config["wal_config"]["wal_capacity_mb"].is_u64());
+    assert_eq!(
+        config["wal_config"],
+        json!({"wal_capacity_mb": 8, "wal_segments_ahead": 0})
+    );
 
     let info = c.ok("GET", "/collections/named", None);
     let vectors = &info["config"]["params"]["vectors"];
@@ -206,6 +209,40 @@ fn collection_errors_are_clear_4xx() {
             json!({"exists": false})
         );
     }
+    // Each wal_config refusal names its field; Qdrant's defaults and nulls are taken.
+    for (wal, field) in [
+        (json!({"wal_capacity_mb": 0}), "wal_config.wal_capacity_mb"),
+        (
+            json!({"wal_capacity_mb": 4096}),
+            "wal_config.wal_capacity_mb",
+        ),
+        (
+            json!({"wal_capacity_mb": "big"}),
+            "wal_config.wal_capacity_mb",
+        ),
+        (
+            json!({"wal_segments_ahead": 2}),
+            "wal_config.wal_segments_ahead",
+        ),
+        (
+            json!({"wal_retain_closed": 3}),
+            "wal_config.wal_retain_closed",
+        ),
+        (json!({"wal_capacity": 8}), "wal_config.wal_capacity"),
+        (json!(32), "wal_config"),
+    ] {
+        let body = json!({"vectors": {"size": 4, "distance": "Dot"}, "wal_config": wal});
+        let msg = c.err("PUT", "/collections/badwal", Some(&body), 400);
+        assert!(msg.contains(field), "{wal}: {msg}");
+    }
+    let body = json!({"vectors": {"size": 4, "distance": "Dot"}, "wal_config": {
+        "wal_capacity_mb": null, "wal_segments_ahead": 0, "wal_retain_closed": 1}});
+    assert_eq!(c.ok("PUT", "/collections/wal", Some(&body)), json!(true));
+    let info = c.ok("GET", "/collections/wal", None);
+    assert_eq!(
+        info["config"]["wal_config"],
+        json!({"wal_capacity_mb": 32, "wal_segments_ahead": 0})
+    );
     c.err(
         "PUT",
         "/collections/.hidden",

@@ -99,17 +99,19 @@ pub(crate) fn write_for_new_segment(
 
 impl Shared {
     /// Gives every sealed segment its index of `field` as `kind` from a file: a listed one, or one
-    /// written now (and listed in a new manifest). Under the optimizer lock, so no seal or vacuum
-    /// swaps segments meanwhile; a seal that starts later reads the schema that already has the index.
+    /// written now (and listed in a new manifest). The caller holds the optimizer lock (`manifest`)
+    /// from its schema change to here, so no seal or vacuum swaps segments meanwhile, a seal that
+    /// starts later reads the schema that already has the index, and another change of the field
+    /// cannot slip in between (its schema over this one's files).
     /// A listed `text` index whose words were made with other params than `text` (the index was
     /// created again with other params) is written again and listed in its place.
     pub(crate) fn persist_field_index(
         &self,
+        manifest: &mut Manifest,
         field: &str,
         kind: PayloadSchemaType,
         text: Option<&TextIndexParams>,
     ) -> Result<()> {
-        let mut manifest = self.optimizer.lock();
         let sealed: Vec<std::sync::Arc<Sealed>> = self.snapshot().sealed.clone();
         let mut next: Manifest = manifest.clone();
         let mut opened = Vec::new();
@@ -156,5 +158,82 @@ impl Shared {
             seg.attach_field_index(field, kind, index);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use crate::collection::{Collections, EngineOptions};
+    use crate::config::{CollectionConfig, Distance};
+    use crate::point::{NamedVectors, PointInsert, Vector};
+    use crate::PointId;
+
+    /// A PUT of an index and a DELETE of it, both while a seal holds the optimizer lock: they
+    /// must apply in one order, schema and files together. Taken apart, the PUT stores its schema,
+    /// waits for the lock, the DELETE removes the schema meanwhile, and the PUT then attaches an
+    /// index the schema no longer has.
+    #[test]
+    fn an_index_change_waiting_for_a_seal_is_not_split_by_a_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EngineOptions {
+            deterministic: true,
+            build_threads: 1,
+            ..Default::default()
+        };
+        let cs = Collections::open(dir.path(), options).unwrap();
+        let c = cs
+            .create("t", CollectionConfig::single(2, Distance::Dot))
+            .unwrap();
+        let inserts = (0..200u64).map(|i| {
+            let mut vectors = NamedVectors::new();
+            vectors.insert(String::new(), Vector::Dense(vec![1.0, i as f32]));
+            PointInsert {
+                id: PointId::Num(i),
+                vectors,
+                payload: Some(
+                    json!({"k": format!("word{}", i % 5)})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            }
+        });
+        c.upsert(inserts.collect()).unwrap();
+        c.flush().unwrap();
+        let busy = c.shared.optimizer.lock();
+        let put = {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || {
+                let schema = serde_json::from_value(json!({"type": "text"})).unwrap();
+                c.create_payload_index("k", schema).unwrap();
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let delete = {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || {
+                c.delete_payload_index("k").unwrap();
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(busy);
+        put.join().unwrap();
+        delete.join().unwrap();
+        let indexed = c.payload_schema().contains_key("k");
+        let sealed = c.shared.snapshot().sealed.clone();
+        assert_eq!(sealed.len(), 1);
+        let attached = sealed[0]
+            .field_indexes
+            .lock()
+            .keys()
+            .any(|(field, _)| field == "k");
+        assert_eq!(
+            attached, indexed,
+            "the segment holds an index of `k` exactly when the schema has one"
+        );
     }
 }
