@@ -6,6 +6,9 @@
 //! `min_token_len`, `max_token_len`); [`parse_stopwords`] and [`parse_stemmer`] read Qdrant's JSON
 //! shapes of the two structured ones; [`Analyzer`] runs it.
 
+mod multilingual;
+#[cfg(test)]
+mod multilingual_tests;
 mod stopwords;
 mod tokenizer;
 
@@ -25,6 +28,8 @@ pub enum TokenizerKind {
     Whitespace,
     /// Words, indexed by their prefixes.
     Prefix,
+    /// Script- and language-aware words (charabia), normalized: lower case, no diacritics.
+    Multilingual,
 }
 
 /// Which stop words are dropped.
