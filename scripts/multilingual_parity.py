@@ -46,6 +46,7 @@ SENTENCES = [
     ("korean", "안녕하세요 세계"),
     ("mixed", "Hello 世界, café Привет 123"),
     ("mixed", "naïve résumé — ﬁnal Ⅻ ①"),
+    ("mixed", "Łódź ﬀ Æsop Œuvre straße Ørsted ⑫ ½"),
 ]
 
 # Pipelines around the tokenizer; `None` leaves Qdrant's default.
@@ -54,6 +55,7 @@ CONFIGS = {
     "english": dict(language="english"),
     "no_lowercase": dict(lowercase=False, stopwords=q.StopwordsSet(custom=set()), stemmer=q.DisabledStemmer()),
     "min_len_3": dict(min_token_len=3, stopwords=q.StopwordsSet(custom=set()), stemmer=q.DisabledStemmer()),
+    "ascii_folding": dict(ascii_folding=True, stopwords=q.StopwordsSet(custom=set()), stemmer=q.DisabledStemmer()),
 }
 # The same pipelines as Quiver's `Analysis` fields.
 CONFIGS_FOR_QUIVER = {
@@ -61,6 +63,7 @@ CONFIGS_FOR_QUIVER = {
     "english": {"lowercase": True, "stopwords": "english", "stemmer": "english", "min_token_len": None},
     "no_lowercase": {"lowercase": False, "stopwords": None, "stemmer": None, "min_token_len": None},
     "min_len_3": {"lowercase": True, "stopwords": None, "stemmer": None, "min_token_len": 3},
+    "ascii_folding": {"lowercase": True, "stopwords": None, "stemmer": None, "min_token_len": None, "ascii_folding": True},
 }
 
 # Words looked for with `match.text` in a text index over every sentence.
@@ -123,6 +126,7 @@ def candidates(text: str) -> dict:
     nfkd = unicodedata.normalize("NFKD", text)
     forms = {text, text.lower(), nfkd, nfkd.lower(), unmarked(text), unmarked(text).lower()}
     forms |= {f.replace("ς", "σ") for f in forms}
+    forms |= {f.replace("ß", "ss").replace("ø", "o").replace("ł", "l").replace("æ", "ae").replace("œ", "oe") for f in forms}
     out = {}
     for form in forms:
         for i in range(len(form)):

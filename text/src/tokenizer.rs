@@ -22,6 +22,7 @@ fn english() -> &'static HashSet<&'static str> {
 pub struct Analyzer {
     tokenizer: TokenizerKind,
     lowercase: bool,
+    ascii_folding: bool,
     english: bool,
     /// Lower-cased when `lowercase` is set, so that they match lower-cased tokens; exact otherwise.
     custom: HashSet<String>,
@@ -43,6 +44,7 @@ impl Analyzer {
         Analyzer {
             tokenizer: analysis.tokenizer,
             lowercase: analysis.lowercase,
+            ascii_folding: analysis.ascii_folding,
             english: analysis.stopwords.english,
             custom: analysis.stopwords.custom.iter().map(|w| case(w)).collect(),
             stemmer: analysis.stemmer.map(Stemmer::create),
@@ -54,6 +56,16 @@ impl Analyzer {
     /// The tokenizer it splits with.
     pub fn tokenizer(&self) -> TokenizerKind {
         self.tokenizer
+    }
+
+    /// Folding to ASCII, then lower case: Qdrant's first two steps.
+    fn fold_lower<'a>(&self, token: Cow<'a, str>) -> Cow<'a, str> {
+        let token = if self.ascii_folding {
+            crate::ascii_folding::fold(token)
+        } else {
+            token
+        };
+        self.lower(token)
     }
 
     fn lower<'a>(&self, token: Cow<'a, str>) -> Cow<'a, str> {
@@ -87,7 +99,7 @@ impl Analyzer {
         if word.is_empty() {
             return None;
         }
-        let token = self.lower(word);
+        let token = self.fold_lower(word);
         if self.is_stopword(token.as_ref()) {
             return None;
         }
@@ -190,7 +202,7 @@ fn tokenize_query<'a>(p: &Analyzer, text: &'a str) -> Vec<Cow<'a, str>> {
             words(text)
                 .filter(|w| !w.is_empty())
                 .filter_map(|w| {
-                    let word = p.stem(p.lower(Cow::Borrowed(w)));
+                    let word = p.stem(p.fold_lower(Cow::Borrowed(w)));
                     if p.min_len.is_some_and(|min| word.chars().count() < min) {
                         return None;
                     }
