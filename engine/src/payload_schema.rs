@@ -201,7 +201,8 @@ pub enum TokenizerType {
     Whitespace,
     /// Split on word boundaries (Qdrant's default).
     Word,
-    /// Language-aware splitting.
+    /// Script- and language-aware splitting (charabia, as Qdrant), normalized: lower case, no
+    /// diacritics.
     Multilingual,
 }
 
@@ -282,7 +283,7 @@ pub struct TextIndexParams {
     /// `{"type": "snowball", "language": "..."}`: words match by their stems.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stemmer: Option<Value>,
-    /// Qdrant's folding of accented letters to ASCII: only `false` (the default) is supported.
+    /// Fold letters with diacritics and symbol forms to ASCII before lower-casing (Qdrant's table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ascii_folding: Option<bool>,
     /// Qdrant: keep the index on disk.
@@ -297,19 +298,15 @@ impl TextIndexParams {
         let bad = |param: &str, message: String| {
             Error::Validation(format!("text index: `{param}` {message}"))
         };
-        if self.ascii_folding == Some(true) {
-            return Err(bad(
-                "ascii_folding",
-                "true is not supported: Quiver does not fold letters to ASCII".into(),
-            ));
-        }
         let mut analysis = quiver_text::Analysis::plain();
         analysis.tokenizer = match self.tokenizer {
             Some(TokenizerType::Whitespace) => quiver_text::TokenizerKind::Whitespace,
             Some(TokenizerType::Prefix) => quiver_text::TokenizerKind::Prefix,
-            _ => quiver_text::TokenizerKind::Word,
+            Some(TokenizerType::Multilingual) => quiver_text::TokenizerKind::Multilingual,
+            Some(TokenizerType::Word) | None => quiver_text::TokenizerKind::Word,
         };
         analysis.lowercase = self.lowercase.unwrap_or(true);
+        analysis.ascii_folding = self.ascii_folding.unwrap_or(false);
         analysis.min_token_len = self.min_token_len;
         analysis.max_token_len = self.max_token_len;
         if let Some(v) = self.stopwords.as_ref().filter(|v| !v.is_null()) {
@@ -543,7 +540,6 @@ mod tests {
             .unwrap();
         // Text pipeline params Quiver cannot honour are refused by name, never ignored.
         for (params, named) in [
-            (json!({"ascii_folding": true}), "`ascii_folding`"),
             (json!({"stopwords": "french"}), "`stopwords`"),
             (
                 json!({"stopwords": {"languages": ["en"], "extra": 1}}),
@@ -564,10 +560,17 @@ mod tests {
             assert!(e.contains(named), "{params}: {e}");
         }
         let full = json!({"type": "text", "stopwords": {"languages": ["english"], "custom": ["x"]},
-            "stemmer": {"type": "snowball", "language": "en"}, "ascii_folding": false});
+            "stemmer": {"type": "snowball", "language": "en"}, "ascii_folding": true,
+            "tokenizer": "multilingual"});
         let s = parse(full.clone()).unwrap();
         s.validate().unwrap();
         assert_eq!(serde_json::to_value(&s).unwrap(), full);
+        let PayloadFieldSchema::Params(PayloadSchemaParams::Text(text)) = s else {
+            panic!("a text schema: {s:?}")
+        };
+        let analysis = text.analysis().unwrap();
+        assert!(analysis.ascii_folding);
+        assert_eq!(analysis.tokenizer, quiver_text::TokenizerKind::Multilingual);
     }
 
     #[test]

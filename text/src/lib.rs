@@ -2,10 +2,15 @@
 //! model (the encoder) and the `text` payload index (the engine), so both split, drop stop words and
 //! stem alike: Qdrant uses one pipeline for both too.
 //!
-//! [`Analysis`] is the configuration (Qdrant's tokenizer, `lowercase`, `stopwords`, `stemmer`,
-//! `min_token_len`, `max_token_len`); [`parse_stopwords`] and [`parse_stemmer`] read Qdrant's JSON
-//! shapes of the two structured ones; [`Analyzer`] runs it.
+//! [`Analysis`] is the configuration (Qdrant's tokenizer, `lowercase`, `ascii_folding`, `stopwords`,
+//! `stemmer`, `min_token_len`, `max_token_len`); [`parse_stopwords`] and [`parse_stemmer`] read
+//! Qdrant's JSON shapes of the two structured ones; [`Analyzer`] runs it.
 
+mod ascii_folding;
+mod ascii_folding_table;
+mod multilingual;
+#[cfg(test)]
+mod multilingual_tests;
 mod stopwords;
 mod tokenizer;
 
@@ -25,6 +30,8 @@ pub enum TokenizerKind {
     Whitespace,
     /// Words, indexed by their prefixes.
     Prefix,
+    /// Script- and language-aware words (charabia), normalized: lower case, no diacritics.
+    Multilingual,
 }
 
 /// Which stop words are dropped.
@@ -43,6 +50,8 @@ pub struct Analysis {
     pub tokenizer: TokenizerKind,
     /// Lower-case tokens before the stop-word check and stemming.
     pub lowercase: bool,
+    /// Fold letters with diacritics and symbol forms to ASCII first (Qdrant's `ascii_folding`).
+    pub ascii_folding: bool,
     /// The stop words dropped.
     pub stopwords: Stopwords,
     /// The Snowball stemmer, if any.
@@ -59,6 +68,7 @@ impl Analysis {
         Analysis {
             tokenizer: TokenizerKind::Word,
             lowercase: true,
+            ascii_folding: false,
             stopwords: Stopwords::default(),
             stemmer: None,
             min_token_len: None,

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use rust_stemmers::Stemmer;
 
+use crate::multilingual::Piece;
 use crate::{Analysis, TokenizerKind};
 
 /// NLTK's English list as a set, built once: an analyzer is cheap to make per query.
@@ -21,6 +22,7 @@ fn english() -> &'static HashSet<&'static str> {
 pub struct Analyzer {
     tokenizer: TokenizerKind,
     lowercase: bool,
+    ascii_folding: bool,
     english: bool,
     /// Lower-cased when `lowercase` is set, so that they match lower-cased tokens; exact otherwise.
     custom: HashSet<String>,
@@ -42,6 +44,7 @@ impl Analyzer {
         Analyzer {
             tokenizer: analysis.tokenizer,
             lowercase: analysis.lowercase,
+            ascii_folding: analysis.ascii_folding,
             english: analysis.stopwords.english,
             custom: analysis.stopwords.custom.iter().map(|w| case(w)).collect(),
             stemmer: analysis.stemmer.map(Stemmer::create),
@@ -53,6 +56,16 @@ impl Analyzer {
     /// The tokenizer it splits with.
     pub fn tokenizer(&self) -> TokenizerKind {
         self.tokenizer
+    }
+
+    /// Folding to ASCII, then lower case: Qdrant's first two steps.
+    fn fold_lower<'a>(&self, token: Cow<'a, str>) -> Cow<'a, str> {
+        let token = if self.ascii_folding {
+            crate::ascii_folding::fold(token)
+        } else {
+            token
+        };
+        self.lower(token)
     }
 
     fn lower<'a>(&self, token: Cow<'a, str>) -> Cow<'a, str> {
@@ -79,10 +92,14 @@ impl Analyzer {
     /// One word through every step; `None` when it is dropped. Prefix documents skip the upper
     /// length bound: their words are cut into prefixes of at most that length instead.
     fn process<'a>(&self, word: &'a str, check_max: bool) -> Option<Cow<'a, str>> {
+        self.process_cow(Cow::Borrowed(word), check_max)
+    }
+
+    fn process_cow<'a>(&self, word: Cow<'a, str>, check_max: bool) -> Option<Cow<'a, str>> {
         if word.is_empty() {
             return None;
         }
-        let token = self.lower(Cow::Borrowed(word));
+        let token = self.fold_lower(word);
         if self.is_stopword(token.as_ref()) {
             return None;
         }
@@ -93,10 +110,29 @@ impl Analyzer {
         (!short && !long).then_some(token)
     }
 
+    /// A piece of the `multilingual` tokenizer through the steps it still has to take.
+    fn process_piece<'a>(&self, piece: Piece<'a>) -> Option<Cow<'a, str>> {
+        match piece {
+            Piece::Lemma(lemma) => self.process_cow(lemma, true),
+            // As Qdrant: the stop words see the word as written, and nothing but case follows.
+            Piece::Surface(word) => {
+                (!self.is_stopword(word)).then(|| self.lower(Cow::Borrowed(word)))
+            }
+        }
+    }
+
+    fn multilingual<'a>(&self, text: &'a str) -> Vec<Cow<'a, str>> {
+        crate::multilingual::pieces(text)
+            .into_iter()
+            .filter_map(|piece| self.process_piece(piece))
+            .collect()
+    }
+
     /// The words of a stored text through every step, in text order with repeats; the prefix
     /// tokenizer splits as `word` here (see [`Analyzer::document_tokens`] for its prefixes).
     pub fn words<'a>(&self, text: &'a str) -> Vec<Cow<'a, str>> {
         match self.tokenizer {
+            TokenizerKind::Multilingual => self.multilingual(text),
             TokenizerKind::Whitespace => text
                 .split_whitespace()
                 .filter_map(|w| self.process(w, true))
@@ -126,6 +162,7 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 /// The tokens of a stored document.
 fn tokenize_doc<'a>(p: &Analyzer, text: &'a str) -> Vec<Cow<'a, str>> {
     match p.tokenizer {
+        TokenizerKind::Multilingual => p.multilingual(text),
         TokenizerKind::Word => words(text).filter_map(|w| p.process(w, true)).collect(),
         TokenizerKind::Whitespace => text
             .split_whitespace()
@@ -157,13 +194,15 @@ fn tokenize_doc<'a>(p: &Analyzer, text: &'a str) -> Vec<Cow<'a, str>> {
 /// (a query may be a word still being typed) and cuts each word to its longest indexed prefix.
 fn tokenize_query<'a>(p: &Analyzer, text: &'a str) -> Vec<Cow<'a, str>> {
     match p.tokenizer {
-        TokenizerKind::Word | TokenizerKind::Whitespace => tokenize_doc(p, text),
+        TokenizerKind::Word | TokenizerKind::Whitespace | TokenizerKind::Multilingual => {
+            tokenize_doc(p, text)
+        }
         TokenizerKind::Prefix => {
             let max = p.max_len.unwrap_or(usize::MAX);
             words(text)
                 .filter(|w| !w.is_empty())
                 .filter_map(|w| {
-                    let word = p.stem(p.lower(Cow::Borrowed(w)));
+                    let word = p.stem(p.fold_lower(Cow::Borrowed(w)));
                     if p.min_len.is_some_and(|min| word.chars().count() < min) {
                         return None;
                     }

@@ -1,7 +1,7 @@
 //! A `qdrant/bm25` document's `options`, read under Qdrant's names (`Bm25Config` and
 //! `TextPreprocessingConfig` in Qdrant's REST schema) with Qdrant's defaults. What Quiver does not
-//! implement — the `multilingual` tokenizer, ASCII folding, stop words of languages other than
-//! English — is refused by name, never accepted and ignored.
+//! implement — stop words of languages other than English — is refused by name, never accepted and
+//! ignored.
 
 use quiver_text::{is_english, parse_stemmer, parse_stopwords, snowball, Analysis};
 use quiver_text::{SnowballLanguage as Algorithm, Stopwords, TokenizerKind};
@@ -37,6 +37,8 @@ pub struct Bm25Config {
     pub tokenizer: TokenizerKind,
     /// Lower-case tokens before the stop-word check and stemming.
     pub lowercase: bool,
+    /// Fold letters with diacritics and symbol forms to ASCII first.
+    pub ascii_folding: bool,
     /// The stop words dropped.
     pub stopwords: Stopwords,
     /// The Snowball stemmer, if any.
@@ -56,6 +58,7 @@ impl Default for Bm25Config {
             avg_len: 256.0,
             tokenizer: TokenizerKind::Word,
             lowercase: true,
+            ascii_folding: false,
             stopwords: Stopwords {
                 english: true,
                 custom: Vec::new(),
@@ -102,6 +105,7 @@ impl Bm25Config {
         Analysis {
             tokenizer: self.tokenizer,
             lowercase: self.lowercase,
+            ascii_folding: self.ascii_folding,
             stopwords: self.stopwords.clone(),
             stemmer: self.stemmer,
             min_token_len: self.min_token_len,
@@ -123,22 +127,20 @@ impl Bm25Config {
                 "b" => config.b = number(option, value, |x| (0.0..=1.0).contains(&x), "in [0, 1]")?,
                 "avg_len" => config.avg_len = number(option, value, |x| x > 0.0, "a number > 0")?,
                 "tokenizer" => {
-                    config.tokenizer =
-                        match value.as_str() {
-                            Some("word") => TokenizerKind::Word,
-                            Some("whitespace") => TokenizerKind::Whitespace,
-                            Some("prefix") => TokenizerKind::Prefix,
-                            Some("multilingual") => return Err(bad(
+                    config.tokenizer = match value.as_str() {
+                        Some("word") => TokenizerKind::Word,
+                        Some("whitespace") => TokenizerKind::Whitespace,
+                        Some("prefix") => TokenizerKind::Prefix,
+                        Some("multilingual") => TokenizerKind::Multilingual,
+                        _ => {
+                            return Err(bad(
                                 option,
-                                "`multilingual` is not supported; use word, whitespace or prefix",
-                            )),
-                            _ => {
-                                return Err(bad(
-                                    option,
-                                    format!("must be word, whitespace or prefix, got {value}"),
-                                ))
-                            }
+                                format!(
+                                    "must be word, whitespace, prefix or multilingual, got {value}"
+                                ),
+                            ))
                         }
+                    }
                 }
                 "language" => {
                     let name = value
@@ -147,11 +149,7 @@ impl Bm25Config {
                     language = Some(name.to_string());
                 }
                 "lowercase" => config.lowercase = flag(option, value)?,
-                "ascii_folding" => {
-                    if flag(option, value)? {
-                        return Err(bad(option, "folding to ASCII is not supported"));
-                    }
-                }
+                "ascii_folding" => config.ascii_folding = flag(option, value)?,
                 "stopwords" => {
                     stopwords_set = Some(parse_stopwords(value).map_err(|e| bad(option, e))?)
                 }
@@ -239,6 +237,25 @@ mod tests {
     }
 
     #[test]
+    fn multilingual_is_qdrants_charabia_tokenizer() {
+        let config = parse(json!({"tokenizer": "multilingual"})).unwrap();
+        assert_eq!(config.tokenizer, TokenizerKind::Multilingual);
+        let analyzer = quiver_text::Analyzer::new(&config.analysis());
+        // English stop words and stems apply to the normalized words; Chinese is cut by jieba.
+        assert_eq!(
+            analyzer.document_tokens("Les Äpfel running, 今天是星期一"),
+            ["les", "apfel", "run", "今天", "是", "星期", "一"]
+        );
+        let folding = parse(json!({"ascii_folding": true, "language": "none"})).unwrap();
+        assert!(folding.ascii_folding);
+        let analyzer = quiver_text::Analyzer::new(&folding.analysis());
+        assert_eq!(
+            analyzer.document_tokens("Straße Œuvre"),
+            ["strasse", "oeuvre"]
+        );
+    }
+
+    #[test]
     fn language_none_turns_off_stop_words_and_stemming() {
         let config = parse(json!({"language": "none"})).unwrap();
         assert_eq!(config.stopwords, Stopwords::default());
@@ -251,8 +268,8 @@ mod tests {
     #[test]
     fn what_quiver_does_not_implement_is_refused_by_name() {
         for (options, named) in [
-            (json!({"tokenizer": "multilingual"}), "`tokenizer`"),
-            (json!({"ascii_folding": true}), "`ascii_folding`"),
+            (json!({"tokenizer": "letters"}), "`tokenizer`"),
+            (json!({"ascii_folding": "yes"}), "`ascii_folding`"),
             (json!({"language": "german"}), "`language`"),
             (json!({"stopwords": "french"}), "`stopwords`"),
             (

@@ -6,8 +6,9 @@
 //!
 //! With a `text` index both sides go through the index's text pipeline (`quiver_text`, the one the
 //! built-in `qdrant/bm25` model uses, as in Qdrant): split into words by the tokenizer (`word`, the
-//! default, and `multilingual` split on anything not a letter or digit, `whitespace` on whitespace,
-//! `prefix` as `word`), lowercased unless `lowercase: false`, stop words dropped and words stemmed
+//! default, splits on anything not a letter or digit, `whitespace` on whitespace, `prefix` as `word`,
+//! `multilingual` by script and language with charabia, lower-cased and without diacritics),
+//! lowercased unless `lowercase: false`, stop words dropped and words stemmed
 //! when `stopwords` / `stemmer` say so, and words outside `min_token_len`..`max_token_len` dropped.
 //! Under `prefix` a query word matches the start of a stored word (query words are cut to
 //! `max_token_len` and keep their stop words, as Qdrant's prefix queries do). Then `text` passes a

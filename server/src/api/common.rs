@@ -112,7 +112,7 @@ pub struct DocumentDto {
     /// `task` (`retrieval`, `text-matching`, `code`), `prompt` (`query` / `passage`; upserts default
     /// to passage, queries to query), `dimensions` (must equal the vector's size), `truncate`. For
     /// `qdrant/bm25`, Qdrant's BM25 options: `k`, `b`, `avg_len`, `tokenizer`, `language`,
-    /// `lowercase`, `ascii_folding` (false only), `stopwords`, `stemmer`, `min_token_len`,
+    /// `lowercase`, `ascii_folding`, `stopwords`, `stemmer`, `min_token_len`,
     /// `max_token_len`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]

@@ -114,6 +114,27 @@ fn bm25_documents_fill_sparse_vectors_and_rank_by_bm25() {
         ids(&query(&c, json!({"query": the, "using": "bm25"}))),
         vec![9]
     );
+    // The multilingual tokenizer: a Chinese word inside a sentence, a Latin word without accents.
+    let multilingual = |text: &str| json!({"text": text, "model": "qdrant/bm25", "options": {"tokenizer": "multilingual"}});
+    c.upsert(
+        "h",
+        json!([
+            {"id": 10, "vector": {"dense": [0.0, 0.0], "bm25": multilingual("我们在北京大学学习")}},
+            {"id": 11, "vector": {"dense": [0.0, 0.0], "bm25": multilingual("Größere Äpfel")}}
+        ]),
+    );
+    for (text, want) in [("北京大学", 10), ("größere", 11), ("apfel", 11)] {
+        let hits = query(&c, json!({"query": multilingual(text), "using": "bm25"}));
+        assert_eq!(ids(&hits), vec![want], "{text}");
+    }
+    // Folded to ASCII, "Größere" is "grossere", as the query's "GROSSERE" is.
+    let folded = |text: &str| json!({"text": text, "model": "qdrant/bm25", "options": {"ascii_folding": true}});
+    c.upsert(
+        "h",
+        json!([{"id": 12, "vector": {"dense": [0.0, 0.0], "bm25": folded("Größere Bäume")}}]),
+    );
+    let hits = query(&c, json!({"query": folded("GROSSERE"), "using": "bm25"}));
+    assert_eq!(ids(&hits), vec![12]);
     assert_eq!(
         ids(&query(&c, json!({"query": bm25("the"), "using": "bm25"}))),
         Vec::<u64>::new()
@@ -140,8 +161,8 @@ fn misrouted_bm25_documents_are_refused_by_name() {
     let e = upsert(json!({"bm25": {"image": "aGVsbG8=", "model": "qdrant/bm25"}}));
     assert!(e.contains("text only"), "{e}");
     for (option, value) in [
-        ("ascii_folding", json!(true)),
-        ("tokenizer", json!("multilingual")),
+        ("ascii_folding", json!("yes")),
+        ("tokenizer", json!("letters")),
         ("task", json!("retrieval")),
         ("b", json!(2.0)),
     ] {

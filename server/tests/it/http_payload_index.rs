@@ -458,3 +458,82 @@ fn text_and_shape_conditions_answer_the_same_before_and_after_a_seal() {
     assert_eq!(answers("sealed"), want);
     assert_eq!(answers("later"), want);
 }
+
+/// A `multilingual` text index finds a word inside a Japanese or Chinese sentence and a Latin word
+/// written with or without its diacritics, from the payloads (appendable segment) and from the
+/// index files of sealed segments alike.
+#[test]
+fn multilingual_text_index_finds_cjk_words_and_folded_latin() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    let texts = [
+        "これはテストです",
+        "日本語のテキストです。コードで使用されています。",
+        "我们在北京大学学习自然语言处理",
+        "今天是星期一",
+        "Straße über Äpfel, naïve café",
+        "L'été dernier à Paris",
+        "Plain english words only",
+        "Ёлка стоит в лесу",
+    ];
+    let points: Vec<Value> = (0..40u64)
+        .map(|i| {
+            let payload = json!({"t": texts[i as usize % texts.len()]});
+            json!({"id": i, "vector": [1.0, i as f64 / 40.0], "payload": payload})
+        })
+        .collect();
+    let index =
+        json!({"field_name": "t", "field_schema": {"type": "text", "tokenizer": "multilingual"}});
+    for (name, max_points) in [("payloads", 100_000u64), ("sealed", 10)] {
+        c.ok(
+            "PUT",
+            &format!("/collections/{name}"),
+            Some(&json!({"vectors": {"size": 2, "distance": "Dot"},
+                "optimizers_config": {"segment_max_points": max_points}})),
+        );
+        create(&c, name, index.clone());
+        for chunk in points.chunks(10) {
+            c.upsert(name, json!(chunk));
+        }
+    }
+    c.wait_for_seals("sealed", 3);
+
+    let found = |name: &str, m: Value| -> Vec<u64> {
+        let filter = json!({"must": [{"key": "t", "match": m}]});
+        let hits = c.ok(
+            "POST",
+            &format!("/collections/{name}/points/scroll"),
+            Some(&json!({"filter": filter, "limit": 100, "with_payload": false})),
+        )["points"]
+            .clone();
+        let mut ids: Vec<u64> = hits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_u64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let of_text = |t: usize| -> Vec<u64> { (0..40).filter(|i| i % 8 == t as u64).collect() };
+    for (m, text) in [
+        (json!({"text": "テスト"}), Some(0)),
+        (json!({"text": "コード"}), Some(1)),
+        (json!({"text": "北京大学"}), Some(2)),
+        (json!({"text": "星期"}), Some(3)),
+        (json!({"text": "apfel"}), Some(4)),
+        (json!({"text": "ÄPFEL uber"}), Some(4)),
+        (json!({"phrase": "naive cafe"}), Some(4)),
+        (json!({"text": "ete"}), Some(5)),
+        (json!({"text_any": "été nothing"}), Some(5)),
+        // charabia keeps ß and the Cyrillic ё.
+        (json!({"text": "strasse"}), None),
+        (json!({"text": "ёлка"}), Some(7)),
+        // Digits alone are no words.
+        (json!({"text": "42"}), None),
+    ] {
+        let want = text.map(of_text).unwrap_or_default();
+        assert_eq!(found("payloads", m.clone()), want, "payloads: {m}");
+        assert_eq!(found("sealed", m.clone()), want, "sealed: {m}");
+    }
+}

@@ -9,11 +9,49 @@ use serde_json::{json, Value};
 use super::file::{self, IndexBytes};
 use super::tests::index_of;
 use super::*;
+use crate::payload_schema::TokenizerType;
 
-const WORDS: [&str; 30] = [
-    "the", "and", "of", "is", "The", "running", "runs", "run", "Runner", "cats", "cat", "CAT",
-    "Grüße", "straße", "naïve", "café", "ÉCOLE", "東京", "don't", "e-mail", "x", "ab", "abc",
-    "abcdef", "abcdefgh", "42", "4x4", "über", "Über", "run's",
+/// Words and sentences in several scripts: the `multilingual` tokenizer cuts a whole text by its
+/// script and language, so CJK sentences, Cyrillic and diacritics are mixed with Latin words.
+const WORDS: [&str; 38] = [
+    "the",
+    "and",
+    "of",
+    "is",
+    "The",
+    "running",
+    "runs",
+    "run",
+    "Runner",
+    "cats",
+    "cat",
+    "CAT",
+    "Grüße",
+    "straße",
+    "naïve",
+    "café",
+    "ÉCOLE",
+    "東京",
+    "don't",
+    "e-mail",
+    "x",
+    "ab",
+    "abc",
+    "abcdef",
+    "abcdefgh",
+    "42",
+    "4x4",
+    "über",
+    "Über",
+    "run's",
+    "これはテストです",
+    "日本語のテキストです。",
+    "今天是星期一",
+    "我们在北京大学学习",
+    "Ёлка",
+    "Äpfel",
+    "NAÏVE",
+    "été",
 ];
 
 fn sentence(rng: &mut StdRng) -> String {
@@ -66,6 +104,9 @@ fn param_sets() -> Vec<TextIndexParams> {
         json!({"tokenizer": "word"}),
         json!({"tokenizer": "whitespace"}),
         json!({"tokenizer": "multilingual"}),
+        json!({"tokenizer": "multilingual", "ascii_folding": true, "stopwords": "english",
+            "stemmer": {"type": "snowball", "language": "english"}, "min_token_len": 2}),
+        json!({"ascii_folding": true, "lowercase": false}),
         json!({"tokenizer": "prefix"}),
         json!({"tokenizer": "prefix", "min_token_len": 2, "max_token_len": 4}),
         json!({"tokenizer": "prefix", "stopwords": "english", "stemmer":
@@ -99,6 +140,12 @@ fn queries(rng: &mut StdRng, texts: &[String]) -> Vec<String> {
         "grüße".into(),
         "don't".into(),
         "東京".into(),
+        "テスト".into(),
+        "星期".into(),
+        "北京大学".into(),
+        "apfel".into(),
+        "naive".into(),
+        "ete".into(),
     ];
     for _ in 0..25 {
         out.push(sentence(rng));
@@ -162,12 +209,57 @@ fn text_answers_equal_payload_answers_for_every_param_set() {
             hits_total.iter().all(|&n| n > 0),
             "{params:?}: {hits_total:?}"
         );
+        if params.tokenizer == Some(TokenizerType::Multilingual) {
+            // A word inside a CJK sentence, and a Latin word without its diacritics, are found.
+            for q in ["テスト", "星期", "北京大学", "apfel", "naive", "ete"] {
+                let c = FieldCondition::matching("k", Match::Text { text: q.into() });
+                let hits = index.answer(&c, Some(&params)).unwrap();
+                assert!(hits.count_ones() > 0, "multilingual: nothing holds {q:?}");
+            }
+        }
         // Words made with other params are not used.
         let other: TextIndexParams = serde_json::from_value(json!({"min_token_len": 9})).unwrap();
         if params != other {
             let c = FieldCondition::matching("k", Match::Text { text: "cat".into() });
             assert!(index.answer(&c, Some(&other)).is_none());
         }
+    }
+}
+
+#[test]
+fn version_2_multilingual_words_are_not_used() {
+    // Version 2 cut `multilingual` as `word`: those words would miss `テスト` inside a sentence.
+    let mut points = payloads(5, 60);
+    points[0].insert("k".into(), json!("これはテストです"));
+    let multilingual: TextIndexParams =
+        serde_json::from_value(json!({"tokenizer": "multilingual"})).unwrap();
+    let word = TextIndexParams::default();
+    let c = FieldCondition::matching(
+        "k",
+        Match::Text {
+            text: "テスト".into(),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (params, version_2_answers) in [(&multilingual, false), (&word, true)] {
+        let data = build::build_all(
+            points.len(),
+            &|off| points[off as usize].clone(),
+            &[("k", PayloadSchemaType::Text, Some(params))],
+        );
+        let old = dir.path().join("v2.pidx");
+        std::fs::write(&old, file::serialize_version_2(&data[0])).unwrap();
+        let index = FieldIndex::new(IndexBytes::open(&old, PayloadSchemaType::Text, 60).unwrap());
+        assert_eq!(index.words_made_with(Some(params)), version_2_answers);
+        assert_eq!(index.answer(&c, Some(params)).is_some(), version_2_answers);
+
+        let new = dir.path().join("v3.pidx");
+        file::write(&new, &data[0]).unwrap();
+        let index = FieldIndex::new(IndexBytes::open(&new, PayloadSchemaType::Text, 60).unwrap());
+        assert!(index.words_made_with(Some(params)));
+        let hits = index.answer(&c, Some(params)).unwrap();
+        assert_eq!(hits.get(0), c.matches_in(&points[0], Some(params)));
+        assert_eq!(hits.get(0), params == &multilingual);
     }
 }
 

@@ -22,7 +22,9 @@
 //!
 //! Version 2 added the text postings (a text index of version 1 keys nothing: its text conditions are
 //! left to the payloads) and the shapes (version 1 leaves `values_count`, `is_empty` and `is_null` to
-//! the payloads). Version 1 files still open and answer what they did.
+//! the payloads). Version 3 has version 2's layout; it marks `multilingual` words cut by charabia,
+//! where version 2 cut them as `word` does, so a version 2 `multilingual` index reads as one without
+//! words. Older files still open and answer what they did.
 
 use std::io::Write;
 use std::path::Path;
@@ -32,13 +34,13 @@ use quiver_storage::header::{self, HEADER_LEN};
 use quiver_storage::segment::{write_u32s, write_u64s, Mapped, Pod};
 
 use super::build::{keyed_by_string, FieldIndexData, Keys};
-use crate::payload_schema::{PayloadSchemaType, TextIndexParams};
+use crate::payload_schema::{PayloadSchemaType, TextIndexParams, TokenizerType};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"QVFIELDX";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 /// Versions this build reads.
-const READS: [u32; 2] = [1, VERSION];
+const READS: [u32; 3] = [1, 2, VERSION];
 /// Flag bit: every value a `range` tests is keyed.
 const RANGE_EXACT: u64 = 1 << 8;
 /// Flag bit (version 2): the shapes answer exactly (at most one value per offset).
@@ -151,6 +153,12 @@ pub(crate) fn serialize(data: &FieldIndexData) -> Vec<u8> {
 #[cfg(test)]
 pub(crate) fn serialize_version_1(data: &FieldIndexData) -> Vec<u8> {
     serialize_as(data, 1)
+}
+
+/// The bytes of an index as version 2 wrote them (the layout of version 3).
+#[cfg(test)]
+pub(crate) fn serialize_version_2(data: &FieldIndexData) -> Vec<u8> {
+    serialize_as(data, 2)
 }
 
 /// The bytes of an index in format `version` (1 leaves out what version 2 added).
@@ -336,10 +344,11 @@ impl IndexBytes {
             let bytes = map
                 .section::<u8>(layout.params, layout.params_bytes)
                 .map_err(Error::from)?;
-            Some(
-                serde_json::from_slice::<TextIndexParams>(bytes)
-                    .map_err(|e| corrupt(format!("payload index text params: {e}")))?,
-            )
+            let params = serde_json::from_slice::<TextIndexParams>(bytes)
+                .map_err(|e| corrupt(format!("payload index text params: {e}")))?;
+            // Its words were cut by another tokenizer than the one the params now name.
+            let stale = version < 3 && params.tokenizer == Some(TokenizerType::Multilingual);
+            (!stale).then_some(params)
         } else {
             None
         };
