@@ -640,7 +640,16 @@ fn indexed_appendable_segment_answers_like_payloads_before_and_after_a_seal() {
         "{counts:?}"
     );
     let before = answers("idx");
-    assert_eq!(before[..filters.len()], want[..]);
+    for ((f, got), want) in filters.iter().zip(&before).zip(&want) {
+        // Without a text index a `text` match compares substrings: those answers are compared with
+        // the sealed segment's index file below.
+        let text = ["\"text\"", "\"phrase\""]
+            .iter()
+            .any(|t| f.to_string().contains(t));
+        if !text {
+            assert_eq!(got, want, "{f}");
+        }
+    }
     let points_before = schema(&c, "idx");
     assert_eq!(
         c.ok("GET", "/collections/idx", None)["segments_count"],

@@ -326,6 +326,15 @@ fn appendable_indexes_answer_like_a_fresh_build_and_the_payloads_through_payload
         let answered = assert_segment_answers(&seg, &schema, &format!("round {round}"));
         assert!(answered >= 20, "round {round}: {answered} answered");
     }
+    // Every awkward value overwritten: the indexes answer ranges and shapes again, as a fresh build
+    // does.
+    let len = seg.data.read().len() as u32;
+    for off in 0..len {
+        let clean = payload(&mut rng, false);
+        seg.data.write().edit_payload(off, |p| *p = clean);
+    }
+    let whole = conditions().iter().filter(|(_, whole)| *whole).count();
+    assert!(assert_segment_answers(&seg, &schema, "overwritten clean") >= whole);
     // Created over the points there: built from their payloads. Deleted: dropped.
     let mut less = schema.clone();
     less.remove("kw");
