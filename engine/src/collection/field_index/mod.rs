@@ -643,7 +643,11 @@ pub(crate) fn count_points(set: &SegmentSet, field: &str, kind: PayloadSchemaTyp
     sealed.chain(mem).sum()
 }
 
-/// The answers the indexes give for the field conditions of a filter over one sealed segment: for
+/// A segment's index of a field, by name, type and (for a `text` index) the schema's params.
+pub(crate) type IndexLookup<'a, R> =
+    dyn Fn(&str, PayloadSchemaType, Option<&TextIndexParams>) -> Option<R> + 'a;
+
+/// The answers the indexes give for the field conditions of a filter over one segment: for
 /// each condition they can answer (known by its address in the filter, which the query borrows
 /// throughout), the segment's offsets where it holds; and when they answer every condition, the
 /// offsets that pass the whole filter.
@@ -662,7 +666,7 @@ impl IndexedConditions {
     /// Looks up every field condition of `filter` on an indexed field that its index answers, the
     /// segment's index of a field being what `lookup` gives for its name, type and text params.
     pub fn prepare<R>(
-        lookup: &dyn Fn(&str, PayloadSchemaType, Option<&TextIndexParams>) -> Option<R>,
+        lookup: &IndexLookup<'_, R>,
         view: &View<'_>,
         schema: &PayloadSchema,
         filter: &Filter,
