@@ -73,6 +73,16 @@ impl Bitmap {
         was_clear
     }
 
+    /// Clears bit `i`.
+    ///
+    /// # Panics
+    /// When `i >= len`, as [`Bitmap::set`].
+    #[inline]
+    pub fn clear(&mut self, i: usize) {
+        assert!(i < self.len, "bit {i} out of range {}", self.len);
+        self.words[i / 64] &= !(1 << (i % 64));
+    }
+
     /// Number of set bits.
     pub fn count_ones(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()

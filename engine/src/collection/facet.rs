@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::field_index::{self, for_each_scalar, FieldIndex, SegmentFilter};
+use super::field_index::{self, for_each_scalar, FieldIndex, IndexRead, SegmentFilter};
 use super::read;
-use super::segment::check_with_vectors;
+use super::segment::{check_with_vectors, View};
 use super::state::SegmentSet;
 use crate::config::CollectionConfig;
 use crate::filter::{integer_key, Datetime, Filter};
@@ -90,7 +90,15 @@ pub(crate) fn facet(set: &SegmentSet, request: &FacetRequest) -> Result<Vec<Face
     let mut counts: HashMap<FacetValue, usize> = HashMap::new();
     for (si, v) in views.iter().enumerate() {
         let filter = SegmentFilter::new(v, request.filter.as_ref(), &set.schema);
-        if let Some(index) = built.get(si) {
+        let index: Option<&dyn IndexRead> = match v {
+            View::Sealed { .. } => built.get(si).map(|ix| &**ix as &dyn IndexRead),
+            View::Mem { data, .. } if by_index => data
+                .field_indexes
+                .get(&request.key, kind)
+                .map(|ix| ix as &dyn IndexRead),
+            View::Mem { .. } => None,
+        };
+        if let Some(index) = index {
             index.for_each_value(&mut |value, offsets| {
                 let n = offsets
                     .iter()

@@ -463,7 +463,7 @@ impl Collection {
         let set = SegmentSet {
             sealed,
             frozen: Vec::new(),
-            active: Arc::new(MemSegment::new(&config)),
+            active: Arc::new(MemSegment::new(&config, &payload_schema)),
             schema: Arc::new(payload_schema),
         };
         let folded = manifest.wal_seq;

@@ -607,7 +607,7 @@ impl Shared {
             let mut frozen = old.frozen.clone();
             let active = if old.active.data.read().len() > 0 {
                 frozen.push(old.active.clone());
-                Arc::new(MemSegment::new(&config))
+                Arc::new(MemSegment::new(&config, &old.schema))
             } else {
                 old.active.clone()
             };
@@ -788,7 +788,7 @@ impl Shared {
                 *guard = Arc::new(SegmentSet {
                     sealed: old.sealed.clone(),
                     frozen,
-                    active: Arc::new(MemSegment::new(&next)),
+                    active: Arc::new(MemSegment::new(&next, &old.schema)),
                     schema: old.schema.clone(),
                 });
                 *self.config.write() = Arc::new(next);

@@ -100,9 +100,11 @@ pub(crate) fn count(set: &SegmentSet, filter: Option<&Filter>) -> usize {
             None => v.live_count(),
             Some(_) => {
                 let filter = SegmentFilter::new(v, filter, &set.schema);
-                (0..v.len() as u32)
-                    .filter(|&o| v.is_live(o) && filter.passes(v, o))
-                    .count()
+                filter.live_pass_count(v).unwrap_or_else(|| {
+                    (0..v.len() as u32)
+                        .filter(|&o| v.is_live(o) && filter.passes(v, o))
+                        .count()
+                })
             }
         })
         .sum()

@@ -622,7 +622,7 @@ mod tests {
     #[test]
     fn planner_scans_selective_filters_and_walks_the_graph_for_broad_ones() {
         let config = CollectionConfig::single(2, Distance::Dot);
-        let seg = MemSegment::new(&config);
+        let seg = MemSegment::new(&config, &PayloadSchema::new());
         for i in 0..20_000u64 {
             let mut vectors = NamedVectors::new();
             vectors.insert(String::new(), Vector::Dense(vec![1.0, 0.0]));

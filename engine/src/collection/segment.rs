@@ -18,12 +18,13 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use quiver_storage::segment::{DenseFile, MultiFile, PointsFile};
 use quiver_storage::{Bitmap, PointId};
 
+use super::field_index::mem::{MemIndex, MemIndexes};
 use super::payload;
 use crate::config::CollectionConfig;
 use crate::index::hnsw::GraphView;
 use crate::index::prefix::PrefixFile;
 use crate::index::VectorSlab;
-use crate::payload_schema::PayloadSchemaType;
+use crate::payload_schema::{PayloadSchema, PayloadSchemaType};
 use crate::plaid::PlaidIndex;
 use crate::point::{NamedVectors, Payload, PointInsert, Vector, WithVectors};
 use crate::quantization::CodesFile;
@@ -87,6 +88,11 @@ pub(crate) struct MemData {
     pub sparse: BTreeMap<String, SparseRows>,
     /// Latest offset of each id (check the tombstones for liveness).
     pub index: BTreeMap<PointId, u32>,
+    /// Payload field indexes, kept with the payloads they index (see [`super::field_index::mem`]).
+    pub field_indexes: MemIndexes,
+    /// Tests: how many payloads a [`View`] of it has read for a filter or a record.
+    #[cfg(test)]
+    pub payload_reads: std::sync::atomic::AtomicUsize,
 }
 
 impl MemData {
@@ -131,6 +137,9 @@ impl MemData {
             multi,
             sparse,
             index: BTreeMap::new(),
+            field_indexes: MemIndexes::default(),
+            #[cfg(test)]
+            payload_reads: Default::default(),
         }
     }
 
@@ -155,6 +164,7 @@ impl MemData {
         let off = self.ids.len() as u32;
         self.ids.push(point.id);
         self.payloads.push(point.payload.unwrap_or_default());
+        self.field_indexes.add(off, &self.payloads[off as usize]);
         let mut vectors = point.vectors;
         for (name, col) in self.dense.iter_mut() {
             match vectors.remove(name) {
@@ -185,6 +195,14 @@ impl MemData {
         self.index.insert(point.id, off);
         off
     }
+
+    /// Changes the payload at `off` in place, and its values in the field indexes with it.
+    pub fn edit_payload(&mut self, off: u32, edit: impl FnOnce(&mut Payload)) {
+        let payload = &mut self.payloads[off as usize];
+        self.field_indexes.remove(off, payload);
+        edit(payload);
+        self.field_indexes.add(off, payload);
+    }
 }
 
 /// An in-memory segment: the active one, or a frozen one being sealed.
@@ -194,11 +212,29 @@ pub(crate) struct MemSegment {
 }
 
 impl MemSegment {
-    pub fn new(config: &CollectionConfig) -> Self {
-        MemSegment {
+    /// An empty segment with a payload index for every field of `schema`.
+    pub fn new(config: &CollectionConfig, schema: &PayloadSchema) -> Self {
+        let seg = MemSegment {
             data: RwLock::new(MemData::new(config)),
             deleted: RwLock::new(Bitmap::default()),
-        }
+        };
+        seg.sync_field_indexes(schema);
+        seg
+    }
+
+    /// Gives the segment a payload index for every field of `schema`, as `schema` has it, and drops
+    /// the others. The caller holds the collection's writer lock, so the payloads do not change
+    /// between the build (under the read lock, so readers go on) and the swap.
+    pub fn sync_field_indexes(&self, schema: &PayloadSchema) {
+        let built: Vec<MemIndex> = {
+            let data = self.data.read();
+            data.field_indexes
+                .missing(schema)
+                .into_iter()
+                .map(|field| MemIndex::build(field, schema, &data.payloads))
+                .collect()
+        };
+        self.data.write().field_indexes.replace(schema, built);
     }
 
     /// Appends a point (active segment only).
@@ -409,7 +445,12 @@ impl<'a> View<'a> {
 
     pub fn payload(&self, off: u32) -> Cow<'_, Payload> {
         match self {
-            View::Mem { data, .. } => Cow::Borrowed(&data.payloads[off as usize]),
+            View::Mem { data, .. } => {
+                #[cfg(test)]
+                data.payload_reads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Cow::Borrowed(&data.payloads[off as usize])
+            }
             View::Sealed { seg, .. } => {
                 #[cfg(test)]
                 seg.payload_reads

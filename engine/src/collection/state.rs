@@ -165,6 +165,10 @@ impl Shared {
             // Written before the swap (readers are not held up by the fsync); no other swap changes
             // the schema, so the one published here is the one stored.
             super::write_config(&self.dir, &self.config(), &next)?;
+            // Before the swap, so readers of the new schema find the appendable segment's indexes
+            // (one without its index would read the payloads, which answer alike). Frozen segments
+            // keep theirs (see `field_index::mem`).
+            self.snapshot().active.sync_field_indexes(&next);
             let mut guard = self.segments.write();
             *guard = Arc::new(SegmentSet {
                 sealed: guard.sealed.clone(),
@@ -369,8 +373,10 @@ fn update_payload(config: &CollectionConfig, set: &SegmentSet, id: PointId, op: 
     };
     if let Location::Mem(m, off) = &loc {
         if Arc::ptr_eq(m, &set.active) {
-            let mut data = set.active.data.write();
-            payload::apply(&mut data.payloads[*off as usize], op);
+            set.active
+                .data
+                .write()
+                .edit_payload(*off, |p| payload::apply(p, op));
             return;
         }
     }

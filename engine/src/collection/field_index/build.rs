@@ -1,6 +1,8 @@
-//! Building a field index from a sealed segment's payloads: every value at the field, found exactly
-//! the way the filters find it (the same path walk, arrays one level deep), keyed so that a lookup or a
-//! range over the keys gives the offsets the filters would pass.
+//! Building a field index from a segment's payloads: every value at the field, found exactly the way
+//! the filters find it (the same path walk, arrays one level deep), keyed so that a lookup or a range
+//! over the keys gives the offsets the filters would pass. A sealed segment's index is built once and
+//! written; the appendable segment's is kept in this form and changed point by point, a point's old
+//! values taken out ([`FieldIndexData::remove`]) by the same walk that put them in.
 //!
 //! Keys are `u64`s whose unsigned order is the values' order (see [`SortKey`]), or strings in byte
 //! order. Besides the keys, a build records whether every value a `range` would test is among them
@@ -121,20 +123,35 @@ pub(crate) struct TextSpec {
     pub analyzer: quiver_text::Analyzer,
 }
 
-/// A field index being built, before it is written.
+/// A field index in memory: built once before it is written (a seal, or a segment without the file),
+/// or kept up to date point by point for the appendable segment ([`super::mem`]).
 pub(crate) struct FieldIndexData {
     pub kind: PayloadSchemaType,
     /// Offsets with at least one value of the indexed type (what `payload_schema` counts).
     pub has_value: Bitmap,
     pub keys: Keys,
-    /// Every value a `range` on the field tests is keyed (see the module docs).
-    pub range_exact: bool,
+    /// How many values a `range` on the field tests are not keyed (see the module docs): counted, not
+    /// flagged, so that removing a point's values can make the index exact again.
+    pub inexact_values: usize,
     /// The shape of each offset's value ([`Shape`]).
     pub shapes: Vec<u32>,
-    /// No offset has more than one value at the field's path, so `shapes` answers exactly.
-    pub shapes_exact: bool,
+    /// How many offsets have more than one value at the field's path (or one whose shape does not
+    /// fit), which [`Shape`] cannot tell.
+    pub inexact_shapes: usize,
     /// Text: the pipeline the words were made with; `None` (no words) when its params do not parse.
     pub text: Option<TextSpec>,
+}
+
+/// One value of a point as an index keys it.
+enum Entry<'a> {
+    Number(u64),
+    String(&'a str),
+    /// Geo: latitude key and longitude.
+    Point(u64, f64),
+    /// Text: a word, the place of its string among the field's values and its place in the string.
+    Word(std::borrow::Cow<'a, str>, u32, u32),
+    /// A value a `range` tests that the index cannot key.
+    Inexact,
 }
 
 impl FieldIndexData {
@@ -163,27 +180,83 @@ impl FieldIndexData {
             kind,
             has_value: Bitmap::new(points),
             keys,
-            range_exact: true,
+            inexact_values: 0,
             shapes: Vec::with_capacity(points),
-            shapes_exact: true,
+            inexact_shapes: 0,
             text,
         }
     }
 
-    /// Adds the values of the payload at `off` (offsets come in ascending order, each once).
+    /// Every value a `range` on the field tests is keyed.
+    pub fn range_exact(&self) -> bool {
+        self.inexact_values == 0
+    }
+
+    /// No offset has more than one value at the field's path, so `shapes` answers exactly.
+    pub fn shapes_exact(&self) -> bool {
+        self.inexact_shapes == 0
+    }
+
+    /// Adds the values of the payload at `off`, which holds none in the index (a new offset, or one
+    /// whose previous payload was [`FieldIndexData::remove`]d). Ascending offsets append.
     pub fn add(&mut self, off: u32, payload: &Payload, field: &str) {
+        let w = self.walk(payload, field, &mut |keys, e| insert(keys, off, e));
+        let at = off as usize;
+        while self.has_value.len() <= at {
+            self.has_value.push(false);
+        }
+        if w.any {
+            self.has_value.set(at);
+        }
+        self.inexact_values += w.inexact;
+        self.inexact_shapes += usize::from(!w.shape_exact);
+        if self.shapes.len() <= at {
+            self.shapes.resize(at, Shape::MISSING);
+            self.shapes.push(w.shape);
+        } else {
+            self.shapes[at] = w.shape;
+        }
+    }
+
+    /// Takes out the values of `payload`, which is what was added at `off`, before the point's payload
+    /// changes in place.
+    pub fn remove(&mut self, off: u32, payload: &Payload, field: &str) {
+        let w = self.walk(payload, field, &mut |keys, e| remove(keys, off, e));
+        let at = off as usize;
+        if at < self.has_value.len() {
+            self.has_value.clear(at);
+        }
+        self.inexact_values -= w.inexact;
+        self.inexact_shapes -= usize::from(!w.shape_exact);
+        if let Some(shape) = self.shapes.get_mut(at) {
+            *shape = Shape::MISSING;
+        }
+    }
+
+    /// Calls `f` with the keys and each entry of the payload's values at `field`.
+    fn walk(
+        &mut self,
+        payload: &Payload,
+        field: &str,
+        f: &mut dyn FnMut(&mut Keys, Entry<'_>),
+    ) -> Walked {
         let kind = self.kind;
+        let text = self.text.as_ref();
+        let keys = &mut self.keys;
+        let mut inexact = 0usize;
         let mut any = false;
         // The place of each scalar among the field's values, which text postings keep.
         let mut place = 0u32;
         for_each_scalar(payload, field, &mut |v| {
             any |= kind.indexes(v);
-            self.add_value(off, v, place);
+            entries(kind, text, v, place, &mut |e| {
+                if matches!(e, Entry::Inexact) {
+                    inexact += 1;
+                }
+                f(keys, e)
+            });
             place += 1;
         });
-        if any {
-            self.has_value.set(off as usize);
-        }
         // The shape of the value, walked as `values_count`, `is_empty` and `is_null` walk it.
         let mut shape = Shape::MISSING;
         let mut values = 0;
@@ -192,101 +265,139 @@ impl FieldIndexData {
             shape = Shape::of(v).unwrap_or(Shape::MISSING);
             true
         });
-        if values > 1 || (values == 1 && shape == Shape::MISSING) {
-            self.shapes_exact = false;
-        }
-        self.shapes.resize(off as usize, Shape::MISSING);
-        self.shapes.push(shape);
-    }
-
-    /// Text: the words of string `s`, the `place`-th value at the field of `off`.
-    fn push_words(&mut self, s: &str, off: u32, place: u32) {
-        let (Some(text), Keys::Words(map)) = (&self.text, &mut self.keys) else {
-            return;
-        };
-        for (at, word) in text.analyzer.words(s).into_iter().enumerate() {
-            let posting = (off, place, at as u32);
-            match map.get_mut(word.as_ref()) {
-                Some(postings) => postings.push(posting),
-                None => {
-                    map.insert(word.into_owned(), vec![posting]);
-                }
-            }
-        }
-    }
-
-    fn add_value(&mut self, off: u32, v: &Value, place: u32) {
-        let key = match (self.kind, v) {
-            (PayloadSchemaType::Text, Value::String(s)) => {
-                return self.push_words(s, off, place);
-            }
-            (PayloadSchemaType::Keyword, Value::String(s)) => {
-                return self.push_string(s, off);
-            }
-            (PayloadSchemaType::Uuid, Value::String(s)) => {
-                if uuid::Uuid::parse_str(s).is_ok() {
-                    self.push_string(s, off);
-                }
-                return;
-            }
-            (PayloadSchemaType::Integer, Value::Number(n)) => match integer_key(n) {
-                Some(i) => SortKey::from_i64(i),
-                None => {
-                    self.range_exact = false;
-                    return;
-                }
-            },
-            (PayloadSchemaType::Float, Value::Number(n)) => match n.as_f64() {
-                Some(f) => SortKey::from_f64(f),
-                None => {
-                    self.range_exact = false;
-                    return;
-                }
-            },
-            (PayloadSchemaType::Bool, Value::Bool(b)) => SortKey::from_i64(i64::from(*b)),
-            (PayloadSchemaType::Geo, v) => {
-                // Every point a geo condition reads, in range or not (as `geo::point_of` reads it).
-                if let (Some(p), Keys::Points(map)) = (geo::point_of(v), &mut self.keys) {
-                    map.entry(SortKey::from_f64(p.lat))
-                        .or_default()
-                        .push((off, p.lon));
-                }
-                return;
-            }
-            (PayloadSchemaType::Datetime, Value::String(s)) => {
-                // Parsed as a datetime range parses it, whatever `kind.indexes` says of its form.
-                let Ok(t) = Datetime::parse(s) else { return };
-                match datetime_micros(&t) {
-                    Some(us) => SortKey::from_i64(us),
-                    None => {
-                        self.range_exact = false;
-                        return;
-                    }
-                }
-            }
-            _ => return,
-        };
-        if let Keys::Numbers(map) = &mut self.keys {
-            push_once(map.entry(key).or_default(), off);
-        }
-    }
-
-    fn push_string(&mut self, s: &str, off: u32) {
-        if let Keys::Strings(map) = &mut self.keys {
-            match map.get_mut(s) {
-                Some(offsets) => push_once(offsets, off),
-                None => {
-                    map.insert(s.to_owned(), vec![off]);
-                }
-            }
+        Walked {
+            any,
+            inexact,
+            shape,
+            shape_exact: !(values > 1 || (values == 1 && shape == Shape::MISSING)),
         }
     }
 }
 
-/// A value repeated within one payload (`["a", "a"]`) is listed once.
-fn push_once(offsets: &mut Vec<u32>, off: u32) {
-    if offsets.last() != Some(&off) {
-        offsets.push(off);
+/// What [`FieldIndexData::walk`] found of one payload besides its entries.
+struct Walked {
+    /// A value is of the indexed type.
+    any: bool,
+    /// Values a `range` tests that have no key.
+    inexact: usize,
+    shape: u32,
+    /// [`Walked::shape`] answers exactly (at most one value at the path).
+    shape_exact: bool,
+}
+
+/// Calls `f` with the entries of one scalar `v`, the `place`-th value at the field, under an index of
+/// `kind` (`text`: its pipeline, `None` when its params do not parse).
+fn entries<'a>(
+    kind: PayloadSchemaType,
+    text: Option<&TextSpec>,
+    v: &'a Value,
+    place: u32,
+    f: &mut dyn FnMut(Entry<'a>),
+) {
+    let key = match (kind, v) {
+        (PayloadSchemaType::Text, Value::String(s)) => {
+            if let Some(text) = text {
+                for (at, word) in text.analyzer.words(s).into_iter().enumerate() {
+                    f(Entry::Word(word, place, at as u32));
+                }
+            }
+            return;
+        }
+        (PayloadSchemaType::Keyword, Value::String(s)) => return f(Entry::String(s)),
+        (PayloadSchemaType::Uuid, Value::String(s)) => {
+            if uuid::Uuid::parse_str(s).is_ok() {
+                f(Entry::String(s));
+            }
+            return;
+        }
+        (PayloadSchemaType::Integer, Value::Number(n)) => match integer_key(n) {
+            Some(i) => SortKey::from_i64(i),
+            None => return f(Entry::Inexact),
+        },
+        (PayloadSchemaType::Float, Value::Number(n)) => match n.as_f64() {
+            Some(x) => SortKey::from_f64(x),
+            None => return f(Entry::Inexact),
+        },
+        (PayloadSchemaType::Bool, Value::Bool(b)) => SortKey::from_i64(i64::from(*b)),
+        (PayloadSchemaType::Geo, v) => {
+            // Every point a geo condition reads, in range or not (as `geo::point_of` reads it).
+            if let Some(p) = geo::point_of(v) {
+                f(Entry::Point(SortKey::from_f64(p.lat), p.lon));
+            }
+            return;
+        }
+        (PayloadSchemaType::Datetime, Value::String(s)) => {
+            // Parsed as a datetime range parses it, whatever `kind.indexes` says of its form.
+            let Ok(t) = Datetime::parse(s) else { return };
+            match datetime_micros(&t) {
+                Some(us) => SortKey::from_i64(us),
+                None => return f(Entry::Inexact),
+            }
+        }
+        _ => return,
+    };
+    f(Entry::Number(key));
+}
+
+/// Lists `off` under the entry's key: appended when it is the highest offset there (a build, or a
+/// new point), else in its place; a value repeated within one payload (`["a", "a"]`) is listed once.
+fn insert(keys: &mut Keys, off: u32, e: Entry<'_>) {
+    fn once(offsets: &mut Vec<u32>, off: u32) {
+        match offsets.last() {
+            Some(&last) if last >= off => {
+                if let Err(i) = offsets.binary_search(&off) {
+                    offsets.insert(i, off);
+                }
+            }
+            _ => offsets.push(off),
+        }
+    }
+    fn sorted<T: PartialOrd + Copy>(items: &mut Vec<T>, item: T) {
+        let at = items.partition_point(|x| *x <= item);
+        items.insert(at, item);
+    }
+    match (keys, e) {
+        (Keys::Numbers(map), Entry::Number(k)) => once(map.entry(k).or_default(), off),
+        (Keys::Strings(map), Entry::String(s)) => match map.get_mut(s) {
+            Some(offsets) => once(offsets, off),
+            None => {
+                map.insert(s.to_owned(), vec![off]);
+            }
+        },
+        (Keys::Points(map), Entry::Point(lat, lon)) => {
+            sorted(map.entry(lat).or_default(), (off, lon));
+        }
+        (Keys::Words(map), Entry::Word(word, place, at)) => match map.get_mut(word.as_ref()) {
+            Some(postings) => sorted(postings, (off, place, at)),
+            None => {
+                map.insert(word.into_owned(), vec![(off, place, at)]);
+            }
+        },
+        _ => {}
+    }
+}
+
+/// Unlists `off` from the entry's key, and drops the key once nothing is listed under it (facets and
+/// prefix lookups walk the keys).
+fn remove(keys: &mut Keys, off: u32, e: Entry<'_>) {
+    fn take<K, Q, T>(map: &mut BTreeMap<K, Vec<T>>, key: &Q, off: u32, of: fn(&T) -> u32)
+    where
+        K: Ord + std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        if let Some(items) = map.get_mut(key) {
+            items.retain(|x| of(x) != off);
+            if items.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+    match (keys, e) {
+        (Keys::Numbers(map), Entry::Number(k)) => take(map, &k, off, |&o| o),
+        (Keys::Strings(map), Entry::String(s)) => take(map, s, off, |&o| o),
+        (Keys::Points(map), Entry::Point(lat, _)) => take(map, &lat, off, |p| p.0),
+        (Keys::Words(map), Entry::Word(word, _, _)) => take(map, word.as_ref(), off, |p| p.0),
+        _ => {}
     }
 }
 

@@ -242,10 +242,10 @@ fn serialize_as(data: &FieldIndexData, version: u32) -> Vec<u8> {
         w.write_all(&params)
     };
     fill(&mut body).expect("writing to a Vec does not fail");
-    let mut flags = kind_code(data.kind) | if data.range_exact { RANGE_EXACT } else { 0 };
+    let mut flags = kind_code(data.kind) | if data.range_exact() { RANGE_EXACT } else { 0 };
     if version >= 2 {
         flags |= (params.len() as u64) << 32;
-        if data.shapes_exact {
+        if data.shapes_exact() {
             flags |= SHAPES_EXACT;
         }
         if text_words {

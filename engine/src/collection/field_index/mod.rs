@@ -1,7 +1,9 @@
-//! Payload field indexes of sealed segments. Each is a file written when the segment is (see
-//! [`file`]), or when an index is created over segments already sealed, and memory-mapped on open; a
-//! segment without the file (sealed by an older build) builds it in memory the first time the field is
-//! asked for. Its points never change; tombstones are applied when the index is read.
+//! Payload field indexes. A sealed segment's is a file written when the segment is (see [`file`]), or
+//! when an index is created over segments already sealed, and memory-mapped on open; a segment without
+//! the file (sealed by an older build) builds it in memory the first time the field is asked for. Its
+//! points never change; tombstones are applied when the index is read. The appendable segment keeps
+//! an index of every indexed field in memory, changed with every point and payload change (see
+//! [`mem`]); both are read through [`IndexRead`], which answers the conditions once for both.
 //!
 //! An index counts the points that have a value for the collection info, and answers `match`
 //! (keyword, uuid, integer, bool), `range` (integer, float, datetime), geo (radius, bounding box,
@@ -29,13 +31,17 @@ use crate::filter::{
 };
 use crate::payload_schema::{PayloadSchema, PayloadSchemaType, TextIndexParams};
 use crate::point::Payload;
+use crate::query::FacetValue;
 
 pub(crate) mod build;
 pub(crate) mod file;
+pub(crate) mod mem;
 pub(crate) mod persist;
 
 #[cfg(test)]
 mod answer_tests;
+#[cfg(test)]
+mod mem_tests;
 
 use build::{datetime_micros, Shape, SortKey};
 use file::IndexBytes;
@@ -90,16 +96,174 @@ impl FieldIndex {
         // Anonymous memory failing is running out of memory, which a `Vec` would abort on too.
         FieldIndex::new(IndexBytes::in_memory(&data[0]).expect("memory for a payload index"))
     }
+}
+
+impl IndexRead for FieldIndex {
+    fn kind(&self) -> PayloadSchemaType {
+        self.bytes.kind()
+    }
+
+    fn points(&self) -> usize {
+        self.bytes.points()
+    }
+
+    fn range_exact(&self) -> bool {
+        self.bytes.range_exact()
+    }
+
+    fn shapes(&self) -> Option<&[u32]> {
+        self.bytes.shapes()
+    }
+
+    fn text_params(&self) -> Option<&TextIndexParams> {
+        self.bytes.text_params()
+    }
+
+    fn has_value(&self) -> &[u64] {
+        self.bytes.has_value()
+    }
+
+    fn string_offsets(&self, s: &str, f: &mut dyn FnMut(u32)) {
+        if let Some(i) = self.bytes.find_string(s) {
+            self.bytes.postings(i, i + 1).iter().for_each(|&o| f(o));
+        }
+    }
+
+    fn number_offsets(&self, key: u64, f: &mut dyn FnMut(u32)) {
+        if let Ok(i) = self.bytes.numbers().binary_search(&key) {
+            self.bytes.postings(i, i + 1).iter().for_each(|&o| f(o));
+        }
+    }
+
+    fn number_span_offsets(
+        &self,
+        lower: &dyn Fn(u64) -> bool,
+        upper: &dyn Fn(u64) -> bool,
+        f: &mut dyn FnMut(u32),
+    ) {
+        let keys = self.bytes.numbers();
+        let start = keys.partition_point(|&k| !lower(k));
+        let end = keys.partition_point(|&k| upper(k));
+        if start < end {
+            self.bytes.postings(start, end).iter().for_each(|&o| f(o));
+        }
+    }
+
+    fn word_postings(&self, q: &str, prefix: bool, f: &mut dyn FnMut(u32, u32, u32)) {
+        let b = &self.bytes;
+        let (from, to) = if prefix {
+            // The keys starting with `q` follow the keys below it.
+            (b.lower_bound(q), b.partition(|k| k < q || k.starts_with(q)))
+        } else {
+            b.find_string(q).map_or((0, 0), |i| (i, i + 1))
+        };
+        let (offs, places, at) = b.text_postings();
+        for i in b.posting_span(from, to) {
+            f(offs[i], places[i], at[i]);
+        }
+    }
+
+    fn geo_points(&self, f: &mut dyn FnMut(u32, f64, f64)) {
+        let b = &self.bytes;
+        let mut lons = b.longitudes();
+        for (i, &lat) in b.numbers().iter().enumerate() {
+            let lat = SortKey::to_f64(lat);
+            for &off in b.postings(i, i + 1) {
+                let lon = lons
+                    .next()
+                    .expect("a longitude per posting, checked at open");
+                f(off, lat, lon);
+            }
+        }
+    }
+
+    fn for_each_value(&self, f: &mut dyn FnMut(FacetValue, &[u32])) {
+        let b = &self.bytes;
+        for i in 0..b.key_count() {
+            let value = if build::keyed_by_string(b.kind()) {
+                string_facet(b.kind(), b.string(i))
+            } else {
+                number_facet(b.kind(), b.numbers()[i])
+            };
+            if let Some(value) = value {
+                f(value, b.postings(i, i + 1));
+            }
+        }
+    }
+}
+
+/// A facet's value for string key `s` of an index of `kind`.
+pub(crate) fn string_facet(kind: PayloadSchemaType, s: &str) -> Option<FacetValue> {
+    matches!(kind, PayloadSchemaType::Keyword | PayloadSchemaType::Uuid)
+        .then(|| FacetValue::Keyword(s.to_owned()))
+}
+
+/// A facet's value for number key `k` of an index of `kind`.
+pub(crate) fn number_facet(kind: PayloadSchemaType, k: u64) -> Option<FacetValue> {
+    match kind {
+        PayloadSchemaType::Integer => Some(FacetValue::Integer(SortKey::to_i64(k))),
+        PayloadSchemaType::Bool => Some(FacetValue::Bool(SortKey::to_i64(k) != 0)),
+        _ => None,
+    }
+}
+
+/// A field index as the filters read it, whatever holds it: a sealed segment's file
+/// ([`FieldIndex`]) or the appendable segment's index kept in memory ([`build::FieldIndexData`],
+/// see [`mem`]). The first methods read the keys; the provided ones answer conditions from them, once
+/// for both.
+pub(crate) trait IndexRead {
+    fn kind(&self) -> PayloadSchemaType;
+
+    /// How many offsets the index covers (live or not).
+    fn points(&self) -> usize;
+
+    /// Every value a `range` on the field tests is keyed.
+    fn range_exact(&self) -> bool;
+
+    /// Each offset's [`Shape`], when they answer exactly (at most one value per offset).
+    fn shapes(&self) -> Option<&[u32]>;
+
+    /// Text: the params its words were made with; `None` when it holds no words.
+    fn text_params(&self) -> Option<&TextIndexParams>;
+
+    /// The words of the bitmap of offsets with a value of the indexed type.
+    fn has_value(&self) -> &[u64];
+
+    /// Calls `f` with each offset holding string key `s`.
+    fn string_offsets(&self, s: &str, f: &mut dyn FnMut(u32));
+
+    /// Calls `f` with each offset holding number key `key`.
+    fn number_offsets(&self, key: u64, f: &mut dyn FnMut(u32));
+
+    /// Calls `f` with each offset holding a number key `k` for which `lower(k)` and `upper(k)` hold:
+    /// over ascending keys, `lower` is false and then true, `upper` true and then false.
+    fn number_span_offsets(
+        &self,
+        lower: &dyn Fn(u64) -> bool,
+        upper: &dyn Fn(u64) -> bool,
+        f: &mut dyn FnMut(u32),
+    );
+
+    /// Text: calls `f` with each posting (offset, place of the string among the field's values,
+    /// place of the word in it) of word `q`, or under `prefix` of every word starting with `q`.
+    fn word_postings(&self, q: &str, prefix: bool, f: &mut dyn FnMut(u32, u32, u32));
+
+    /// Geo: calls `f` with each posting's offset, latitude and longitude.
+    fn geo_points(&self, f: &mut dyn FnMut(u32, f64, f64));
+
+    /// Calls `f` with each value the index holds that a facet counts, and the offsets (live or not)
+    /// holding it.
+    fn for_each_value(&self, f: &mut dyn FnMut(FacetValue, &[u32]));
 
     /// Whether a `text` index's words were made with the params `text` (the defaults when `None`);
     /// true for every other type.
-    pub fn words_made_with(&self, text: Option<&TextIndexParams>) -> bool {
-        if self.bytes.kind() != PayloadSchemaType::Text {
+    fn words_made_with(&self, text: Option<&TextIndexParams>) -> bool {
+        if self.kind() != PayloadSchemaType::Text {
             return true;
         }
         let default = TextIndexParams::default();
         let text = text.unwrap_or(&default);
-        match (self.bytes.text_params(), text.analysis()) {
+        match (self.text_params(), text.analysis()) {
             (Some(stored), Ok(analysis)) => {
                 stored == text || stored.analysis().is_ok_and(|a| a == analysis)
             }
@@ -109,31 +273,10 @@ impl FieldIndex {
         }
     }
 
-    /// Calls `f` with each value the index holds and the offsets (live or not) holding it.
-    pub fn for_each_value(&self, f: &mut dyn FnMut(crate::query::FacetValue, &[u32])) {
-        use crate::query::FacetValue;
-        let b = &self.bytes;
-        for i in 0..b.key_count() {
-            let value = match b.kind() {
-                PayloadSchemaType::Keyword | PayloadSchemaType::Uuid => {
-                    FacetValue::Keyword(b.string(i).to_owned())
-                }
-                PayloadSchemaType::Integer => FacetValue::Integer(SortKey::to_i64(b.numbers()[i])),
-                PayloadSchemaType::Bool => FacetValue::Bool(SortKey::to_i64(b.numbers()[i]) != 0),
-                PayloadSchemaType::Float
-                | PayloadSchemaType::Datetime
-                | PayloadSchemaType::Text
-                | PayloadSchemaType::Geo => return,
-            };
-            f(value, b.postings(i, i + 1));
-        }
-    }
-
     /// Live offsets with a value.
-    pub fn live_points(&self, deleted: &Bitmap) -> usize {
+    fn live_points(&self, deleted: &Bitmap) -> usize {
         let dead = deleted.words();
-        self.bytes
-            .has_value()
+        self.has_value()
             .iter()
             .enumerate()
             .map(|(i, &w)| (w & !dead.get(i).copied().unwrap_or(0)).count_ones() as usize)
@@ -143,7 +286,7 @@ impl FieldIndex {
     /// The offsets (live or not) where condition `c` holds, or `None` when the index cannot tell and
     /// the payload must answer. `text` is the field's `text` index params in the schema now (the
     /// payload check tokenizes with them): words made with other params are not used.
-    pub fn answer(&self, c: &FieldCondition, text: Option<&TextIndexParams>) -> Option<Bitmap> {
+    fn answer(&self, c: &FieldCondition, text: Option<&TextIndexParams>) -> Option<Bitmap> {
         if c.only_match() {
             let values = match c.match_.as_ref()? {
                 Match::Value { value } => std::slice::from_ref(value),
@@ -158,12 +301,12 @@ impl FieldIndex {
             return self.match_hits(values);
         }
         if let Some(test) = shape_test(c) {
-            return self.shape_hits(test);
+            return self.shape_hits(&test);
         }
         if c.only_range() {
             return self.range_hits(c.range.as_ref()?);
         }
-        if c.only_geo() && self.bytes.kind() == PayloadSchemaType::Geo {
+        if c.only_geo() && self.kind() == PayloadSchemaType::Geo {
             return Some(self.geo_hits(c));
         }
         None
@@ -171,20 +314,20 @@ impl FieldIndex {
 
     /// The offsets where `{"is_empty": {"key": …}}` on the field holds (missing, null or `[]`), when
     /// the shapes answer exactly.
-    pub fn is_empty(&self) -> Option<Bitmap> {
-        self.shape_hits(|s| s.is_none_or(|s| s.count == 0))
+    fn is_empty(&self) -> Option<Bitmap> {
+        self.shape_hits(&|s| s.is_none_or(|s| s.count == 0))
     }
 
     /// The offsets where `{"is_null": {"key": …}}` on the field holds (null; `[null]` is not), when
     /// the shapes answer exactly.
-    pub fn is_null(&self) -> Option<Bitmap> {
-        self.shape_hits(|s| s.is_some_and(|s| s.null))
+    fn is_null(&self) -> Option<Bitmap> {
+        self.shape_hits(&|s| s.is_some_and(|s| s.null))
     }
 
     /// The offsets whose [`Shape`] passes `test`, when the shapes answer exactly.
-    pub fn shape_hits(&self, test: impl Fn(Option<ShapeOf>) -> bool) -> Option<Bitmap> {
-        let shapes = self.bytes.shapes()?;
-        let mut hits = Bitmap::new(self.bytes.points());
+    fn shape_hits(&self, test: &dyn Fn(Option<ShapeOf>) -> bool) -> Option<Bitmap> {
+        let shapes = self.shapes()?;
+        let mut hits = Bitmap::new(self.points());
         for (off, &shape) in shapes.iter().enumerate() {
             let shape = (shape != Shape::MISSING).then_some(ShapeOf {
                 count: (shape & Shape::COUNT) as usize,
@@ -206,8 +349,7 @@ impl FieldIndex {
         query: &str,
         current: Option<&TextIndexParams>,
     ) -> Option<Bitmap> {
-        let b = &self.bytes;
-        let stored = b.text_params()?;
+        let stored = self.text_params()?;
         let current = current?;
         let analysis = current.analysis().ok()?;
         if stored != current && stored.analysis().ok()? != analysis {
@@ -215,29 +357,20 @@ impl FieldIndex {
         }
         let analyzer = quiver_text::Analyzer::new(&analysis);
         let query = analyzer.query_tokens(query);
-        let mut hits = Bitmap::new(b.points());
+        let mut hits = Bitmap::new(self.points());
         if query.is_empty() {
             return Some(hits);
         }
+        // Under `prefix`, a query word matches every word it starts.
         let prefix = analyzer.tokenizer() == quiver_text::TokenizerKind::Prefix;
-        // The keys a query word matches: itself, or under `prefix` every word it starts.
-        let keys = |q: &str| -> (usize, usize) {
-            if prefix {
-                // The keys starting with `q` follow the keys below it.
-                (b.lower_bound(q), b.partition(|k| k < q || k.starts_with(q)))
-            } else {
-                b.find_string(q).map_or((0, 0), |i| (i, i + 1))
-            }
-        };
-        let (offs, places, at) = b.text_postings();
         // Each query word's occurrences as (offset, string place, word place − `shift`).
         let occurrences = |q: &str, shift: u32| -> Vec<(u32, u32, u32)> {
-            let (from, to) = keys(q);
-            let mut out: Vec<(u32, u32, u32)> = b
-                .posting_span(from, to)
-                .filter(|&i| at[i] >= shift)
-                .map(|i| (offs[i], places[i], at[i] - shift))
-                .collect();
+            let mut out = Vec::new();
+            self.word_postings(q, prefix, &mut |off, place, at| {
+                if at >= shift {
+                    out.push((off, place, at - shift));
+                }
+            });
             out.sort_unstable();
             out.dedup();
             out
@@ -282,84 +415,83 @@ impl FieldIndex {
     /// The offsets with a point that one of the condition's geo shapes contains: every point is
     /// tested, from the index's coordinates instead of the payloads.
     fn geo_hits(&self, c: &FieldCondition) -> Bitmap {
-        let b = &self.bytes;
-        let mut hits = Bitmap::new(b.points());
-        let mut lons = b.longitudes();
-        for (i, &lat) in b.numbers().iter().enumerate() {
-            let lat = SortKey::to_f64(lat);
-            for &off in b.postings(i, i + 1) {
-                let lon = lons
-                    .next()
-                    .expect("a longitude per posting, checked at open");
-                let p = crate::filter::GeoPoint { lon, lat };
-                let inside = c.geo_radius.as_ref().is_some_and(|g| g.contains(p))
-                    || c.geo_bounding_box.as_ref().is_some_and(|g| g.contains(p))
-                    || c.geo_polygon.as_ref().is_some_and(|g| g.contains(p));
-                if inside {
-                    hits.set(off as usize);
-                }
-            }
-        }
-        hits
-    }
-
-    fn hits(&self, spans: impl IntoIterator<Item = (usize, usize)>) -> Bitmap {
-        let mut hits = Bitmap::new(self.bytes.points());
-        for (from, to) in spans {
-            for &off in self.bytes.postings(from, to) {
+        let mut hits = Bitmap::new(self.points());
+        self.geo_points(&mut |off, lat, lon| {
+            let p = crate::filter::GeoPoint { lon, lat };
+            let inside = c.geo_radius.as_ref().is_some_and(|g| g.contains(p))
+                || c.geo_bounding_box.as_ref().is_some_and(|g| g.contains(p))
+                || c.geo_polygon.as_ref().is_some_and(|g| g.contains(p));
+            if inside {
                 hits.set(off as usize);
             }
-        }
+        });
         hits
     }
 
     /// The offsets holding one of `values`, if every value is of a kind this index holds all of.
     fn match_hits(&self, values: &[MatchValue]) -> Option<Bitmap> {
-        let b = &self.bytes;
-        let find_number = |k: u64| b.numbers().binary_search(&k).ok();
+        enum Key<'v> {
+            String(&'v str),
+            Number(u64),
+        }
         let mut keys = Vec::with_capacity(values.len());
         for v in values {
-            let key = match (b.kind(), v) {
-                (PayloadSchemaType::Keyword, MatchValue::Keyword(k)) => b.find_string(k),
+            keys.push(match (self.kind(), v) {
+                (PayloadSchemaType::Keyword, MatchValue::Keyword(k)) => Key::String(k),
                 // The index holds only strings that parse as UUIDs: another string may be anywhere.
                 (PayloadSchemaType::Uuid, MatchValue::Keyword(k))
                     if uuid::Uuid::parse_str(k).is_ok() =>
                 {
-                    b.find_string(k)
+                    Key::String(k)
                 }
                 (PayloadSchemaType::Integer, MatchValue::Integer(i)) => {
-                    find_number(SortKey::from_i64(*i))
+                    Key::Number(SortKey::from_i64(*i))
                 }
                 (PayloadSchemaType::Bool, MatchValue::Bool(x)) => {
-                    find_number(SortKey::from_i64(i64::from(*x)))
+                    Key::Number(SortKey::from_i64(i64::from(*x)))
                 }
                 _ => return None,
-            };
-            keys.extend(key);
+            });
         }
-        Some(self.hits(keys.into_iter().map(|i| (i, i + 1))))
+        let mut hits = Bitmap::new(self.points());
+        let mut set = |off: u32| {
+            hits.set(off as usize);
+        };
+        for key in keys {
+            match key {
+                Key::String(s) => self.string_offsets(s, &mut set),
+                Key::Number(k) => self.number_offsets(k, &mut set),
+            }
+        }
+        Some(hits)
     }
 
     /// The offsets with a value within `range`, if the index holds every value it could pass.
     fn range_hits(&self, range: &RangeCondition) -> Option<Bitmap> {
-        let b = &self.bytes;
-        if !b.range_exact() {
+        if !self.range_exact() {
             return None;
         }
-        let keys = b.numbers();
-        let (start, end) = match (b.kind(), range) {
+        let mut hits = Bitmap::new(self.points());
+        let mut set = |off: u32| {
+            hits.set(off as usize);
+        };
+        match (self.kind(), range) {
             (PayloadSchemaType::Integer | PayloadSchemaType::Float, RangeCondition::Number(r)) => {
                 // Compared as the payload's number reads as f64, as the unindexed range compares.
-                let value = |k: u64| match b.kind() {
+                let kind = self.kind();
+                let value = |k: u64| match kind {
                     PayloadSchemaType::Integer => SortKey::to_i64(k) as f64,
                     _ => SortKey::to_f64(k),
                 };
-                let lower = |x: f64| r.gt.is_none_or(|g| x > g) && r.gte.is_none_or(|g| x >= g);
-                let upper = |x: f64| r.lt.is_none_or(|l| x < l) && r.lte.is_none_or(|l| x <= l);
-                (
-                    keys.partition_point(|&k| !lower(value(k))),
-                    keys.partition_point(|&k| upper(value(k))),
-                )
+                let lower = |k: u64| {
+                    let x = value(k);
+                    r.gt.is_none_or(|g| x > g) && r.gte.is_none_or(|g| x >= g)
+                };
+                let upper = |k: u64| {
+                    let x = value(k);
+                    r.lt.is_none_or(|l| x < l) && r.lte.is_none_or(|l| x <= l)
+                };
+                self.number_span_offsets(&lower, &upper, &mut set);
             }
             (PayloadSchemaType::Datetime, RangeCondition::Datetime(r)) => {
                 // Keys are whole microseconds; a bound with a finer part is left to the payload.
@@ -373,16 +505,19 @@ impl FieldIndex {
                     micros(&r.lt)?,
                     micros(&r.lte)?,
                 );
-                let lower = |x: i64| gt.is_none_or(|g| x > g) && gte.is_none_or(|g| x >= g);
-                let upper = |x: i64| lt.is_none_or(|l| x < l) && lte.is_none_or(|l| x <= l);
-                (
-                    keys.partition_point(|&k| !lower(SortKey::to_i64(k))),
-                    keys.partition_point(|&k| upper(SortKey::to_i64(k))),
-                )
+                let lower = |k: u64| {
+                    let x = SortKey::to_i64(k);
+                    gt.is_none_or(|g| x > g) && gte.is_none_or(|g| x >= g)
+                };
+                let upper = |k: u64| {
+                    let x = SortKey::to_i64(k);
+                    lt.is_none_or(|l| x < l) && lte.is_none_or(|l| x <= l)
+                };
+                self.number_span_offsets(&lower, &upper, &mut set);
             }
             _ => return None,
-        };
-        Some(self.hits((start < end).then_some((start, end))))
+        }
+        Some(hits)
     }
 }
 
@@ -418,7 +553,7 @@ fn shape_test(c: &FieldCondition) -> Option<impl Fn(Option<ShapeOf>) -> bool + '
 
 /// Which query words a string must hold (as `filter/text.rs` has it).
 #[derive(Clone, Copy)]
-enum TextMode {
+pub(crate) enum TextMode {
     All,
     Any,
     Phrase,
@@ -493,14 +628,26 @@ pub(crate) fn count_points(set: &SegmentSet, field: &str, kind: PayloadSchemaTyp
         .zip(&views)
         .map(|(index, v)| index.live_points(v.deleted()));
     let mem = views[built.len()..].iter().map(|v| {
-        (0..v.len() as u32)
-            .filter(|&off| v.is_live(off) && has_value(&v.payload(off), field, kind))
-            .count()
+        let index = match v {
+            View::Mem { data, .. } => data.field_indexes.get(field, kind),
+            View::Sealed { .. } => None,
+        };
+        match index {
+            Some(index) => index.live_points(v.deleted()),
+            // A frozen segment without the index (created while it was being sealed).
+            None => (0..v.len() as u32)
+                .filter(|&off| v.is_live(off) && has_value(&v.payload(off), field, kind))
+                .count(),
+        }
     });
     sealed.chain(mem).sum()
 }
 
-/// The answers the indexes give for the field conditions of a filter over one sealed segment: for
+/// A segment's index of a field, by name, type and (for a `text` index) the schema's params.
+pub(crate) type IndexLookup<'a, R> =
+    dyn Fn(&str, PayloadSchemaType, Option<&TextIndexParams>) -> Option<R> + 'a;
+
+/// The answers the indexes give for the field conditions of a filter over one segment: for
 /// each condition they can answer (known by its address in the filter, which the query borrows
 /// throughout), the segment's offsets where it holds; and when they answer every condition, the
 /// offsets that pass the whole filter.
@@ -516,18 +663,23 @@ fn address<T>(c: &T) -> usize {
 }
 
 impl IndexedConditions {
-    /// Looks up every field condition of `filter` on an indexed field that its index answers.
-    pub fn prepare(
-        seg: &Sealed,
+    /// Looks up every field condition of `filter` on an indexed field that its index answers, the
+    /// segment's index of a field being what `lookup` gives for its name, type and text params.
+    pub fn prepare<R>(
+        lookup: &IndexLookup<'_, R>,
         view: &View<'_>,
         schema: &PayloadSchema,
         filter: &Filter,
-    ) -> Option<IndexedConditions> {
+    ) -> Option<IndexedConditions>
+    where
+        R: std::ops::Deref,
+        R::Target: IndexRead,
+    {
         let mut answers = Vec::new();
         let index = |key: &str| {
             let kind = schema.get(key)?.data_type();
             let text = text_params(schema, key);
-            Some((seg.field_index(key, kind, text.as_ref()), text))
+            Some((lookup(key, kind, text.as_ref())?, text))
         };
         filter.for_each_field_condition(&mut |c| {
             let Some((ix, text)) = index(&c.key) else {
@@ -691,7 +843,7 @@ pub(crate) fn warm(set: &SegmentSet, filter: Option<&Filter>) {
     }
 }
 
-/// A filter prepared for one segment: on a sealed segment, the conditions an index answers are looked
+/// A filter prepared for one segment: the conditions a payload index of the segment answers are looked
 /// up once, and a point's payload is read only if a condition is left to it. `has_vector` asks the
 /// segment's row tables, never the vectors themselves.
 pub(crate) struct SegmentFilter<'f> {
@@ -704,10 +856,20 @@ impl<'f> SegmentFilter<'f> {
     /// Prepares `filter` (none passes everything) for the segment of `view`.
     pub fn new(view: &View<'_>, filter: Option<&'f Filter>, schema: &'f PayloadSchema) -> Self {
         let indexed = match (view, filter) {
-            (View::Sealed { seg, .. }, Some(f)) if !schema.is_empty() => {
-                IndexedConditions::prepare(seg, view, schema, f)
-            }
-            _ => None,
+            (_, Some(_)) if schema.is_empty() => None,
+            (View::Sealed { seg, .. }, Some(f)) => IndexedConditions::prepare(
+                &|key, kind, text| Some(seg.field_index(key, kind, text)),
+                view,
+                schema,
+                f,
+            ),
+            (View::Mem { data, .. }, Some(f)) => IndexedConditions::prepare(
+                &|key, kind, _| data.field_indexes.get(key, kind),
+                view,
+                schema,
+                f,
+            ),
+            (_, None) => None,
         };
         SegmentFilter {
             filter,

@@ -14,7 +14,7 @@ use quiver_storage::{FileEntry, Manifest, SegmentEntry, SegmentFile};
 
 use super::build::{self, FieldIndexData};
 use super::file::{self, IndexBytes};
-use super::FieldIndex;
+use super::{FieldIndex, IndexRead};
 use crate::collection::payload;
 use crate::collection::segment::Sealed;
 use crate::collection::state::Shared;
