@@ -12,7 +12,10 @@ heap: what the process allocated and has not given back) and file-backed pages (
 which the kernel may drop at any time and which count once however many processes map them). The
 collection's "in RAM by config" is what its configuration says it keeps resident: the codes when
 quantized with `always_ram`, the vectors when not `on_disk`, and the graph links.
-Prints one markdown table.
+A sampler reads /proc/PID/status every few milliseconds meanwhile and reports the peaks of the
+ingest (the upserts) and of the seal (from the last upsert until settled): the seal's peak increase
+over the memory it started from, and its total peak, in MiB and as a multiple of the f32 vectors.
+Prints two markdown tables.
 """
 
 import argparse
@@ -22,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -52,6 +56,73 @@ def rollup(pid):
     return out
 
 
+def status_rss(pid):
+    """(RssAnon, RssFile) in bytes, from /proc/PID/status (cheap enough to poll)."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                key, value, _ = line.split()
+                out[key.rstrip(":")] = int(value) * 1024
+    return out.get("RssAnon", 0), out.get("RssFile", 0)
+
+
+class Sampler(threading.Thread):
+    """Polls the server's resident memory and keeps, per phase, the anonymous memory at the phase's
+    start and the peaks of anonymous and file-backed memory during it."""
+
+    def __init__(self, pid, interval=0.005):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.lock = threading.Lock()
+        self.phase = None
+        self.peaks = {}
+        self.order = []
+        self.done = threading.Event()
+
+    def start_phase(self, name):
+        anon, filed = status_rss(self.pid)
+        with self.lock:
+            self.phase = name
+            self.order.append(name)
+            self.peaks[name] = {"start": anon, "anon": anon, "file": filed}
+
+    def stop_phase(self):
+        with self.lock:
+            self.phase = None
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                anon, filed = status_rss(self.pid)
+            except OSError:
+                return
+            with self.lock:
+                if self.phase is not None:
+                    p = self.peaks[self.phase]
+                    p["anon"] = max(p["anon"], anon)
+                    p["file"] = max(p["file"], filed)
+            time.sleep(self.interval)
+
+
+def anon_mappings(pid):
+    """Anonymous resident bytes of each mapping of the process: (bytes, mapping size, name), largest
+    first, with the thread count."""
+    maps, current = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                current = [0, hi - lo, parts[5] if len(parts) > 5 else "(anonymous)"]
+                maps.append(current)
+            elif parts[0] == "Anonymous:":
+                current[0] = int(parts[1]) * 1024
+    with open(f"/proc/{pid}/status") as f:
+        threads = next(int(l.split()[1]) for l in f if l.startswith("Threads:"))
+    return sorted((m for m in maps if m[0] > 0), reverse=True), threads
+
+
 def mib(x):
     return x / (1 << 20)
 
@@ -70,6 +141,11 @@ def main():
                          "read the rows from disk, as after a restart")
     ap.add_argument("--segment-points", type=int, default=0,
                     help="segment_max_points (0: the server's default)")
+    ap.add_argument("--smaps", action="store_true",
+                    help="after the searches, list the server's mappings by anonymous memory")
+    ap.add_argument("--server-log", default=None,
+                    help="write the server's log here, with the optimizer's per-phase memory "
+                         "(debug) lines")
     a = ap.parse_args()
 
     base_vectors = np.load(os.path.join(a.data, "base.npy")).astype(np.float32)
@@ -77,8 +153,11 @@ def main():
     n, dim = base_vectors.shape
     work = tempfile.mkdtemp(prefix="quiver-rss-")
     port = free_port()
-    server = subprocess.Popen([a.bin, "--data-dir", work, "--log", "warn", "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = "warn,quiver_engine::collection::optimize=debug" if a.server_log else "warn"
+    log_file = open(a.server_log, "w") if a.server_log else subprocess.DEVNULL
+    server = subprocess.Popen([a.bin, "--data-dir", work, "--log", log, "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=log_file)
+    sampler = Sampler(server.pid)
     url = f"http://127.0.0.1:{port}"
     rows = []
 
@@ -94,6 +173,7 @@ def main():
             except OSError:
                 time.sleep(0.1)
         stage("started")
+        sampler.start()
         body = {"vectors": {"size": dim, "distance": a.distance, "on_disk": a.on_disk}}
         if a.quantization == "int8":
             body["quantization_config"] = {"scalar": {"type": "int8", "always_ram": True}}
@@ -103,10 +183,12 @@ def main():
             body["optimizers_config"] = {"segment_max_points": a.segment_points}
         call(url, "PUT", "/collections/rss", body)
         t = time.perf_counter()
+        sampler.start_phase("ingest")
         for s in range(0, n, a.batch):
             pts = [{"id": s + i, "vector": v} for i, v in enumerate(base_vectors[s:s + a.batch].tolist())]
             call(url, "PUT", "/collections/rss/points?wait=true", {"points": pts})
         ingest_s = time.perf_counter() - t
+        sampler.start_phase("seal")
         stage("after upserts")
         # Settled: no optimization running and the same count of indexed vectors over 2 s (a
         # segment under `segment_max_points` stays appendable and unindexed, as in Qdrant).
@@ -118,6 +200,7 @@ def main():
                 break
             time.sleep(0.5)
         index_s = time.perf_counter() - t
+        sampler.stop_phase()
         stage("indexed")
         if a.drop_caches:
             os.sync()
@@ -127,8 +210,10 @@ def main():
         for q in queries[:a.searches].tolist():
             call(url, "POST", "/collections/rss/points/query", {"query": q, "limit": 10})
         stage(f"after {a.searches} searches")
+        smaps = anon_mappings(server.pid) if a.smaps else None
         metrics = urllib.request.urlopen(url + "/metrics", timeout=30).read().decode()
     finally:
+        sampler.done.set()
         server.terminate()
         server.wait(timeout=60)
     disk = {}
@@ -148,6 +233,22 @@ def main():
     start_anon = rows[0][2]
     for name, rss, anon, filed in rows:
         print(f"| {name} | {mib(rss):.1f} | {mib(anon):.1f} | {mib(filed):.1f} | {mib(anon - start_anon):.1f} |")
+    print()
+    print("| phase | anonymous at start MiB | peak anonymous MiB | peak increase MiB | "
+          "peak increase × vectors | peak anonymous × vectors | peak file-backed MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in sampler.order:
+        p = sampler.peaks[name]
+        print(f"| {name} | {mib(p['start']):.1f} | {mib(p['anon']):.1f} | {mib(p['anon'] - p['start']):.1f} | "
+              f"{(p['anon'] - p['start']) / f32:.2f} | {p['anon'] / f32:.2f} | {mib(p['file']):.1f} |")
+    if smaps:
+        maps, threads = smaps
+        print()
+        print(f"anonymous memory by mapping after the searches ({threads} threads; mapping size in MiB):")
+        for anon, size, name in maps[:25]:
+            print(f"  {mib(anon):8.2f} MiB of {mib(size):9.2f}  {name}")
+        rest = maps[25:]
+        print(f"  {mib(sum(m[0] for m in rest)):8.2f} MiB in {len(rest)} more mappings")
     print()
     print("disk by file kind (MiB): " + ", ".join(f"{k} {mib(v):.1f}" for k, v in sorted(disk.items())))
     for line in metrics.splitlines():

@@ -14,17 +14,17 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLockReadGuard};
 use quiver_storage::segment::{
     open_segment, segment_dir, segment_file_path, write_deleted_generation, write_segment,
-    DenseColumn, MultiColumn, SegmentContent,
+    DenseColumn, DenseRows, MultiColumn, SegmentContent,
 };
 use quiver_storage::{Bitmap, FileEntry, Manifest, PointId, SegmentEntry, SegmentFile};
 
 use super::built::{self, BuiltWith, BUILT_ATTACHED};
 use super::field_index;
 use super::progress::{OptimizationKind, SegmentRef};
-use super::segment::{MemSegment, Sealed, SealedDense, SealedMulti, SealedVector, View};
+use super::segment::{MemData, MemSegment, Sealed, SealedDense, SealedMulti, SealedVector, View};
 use super::state::{SegmentSet, Shared};
 use crate::config::{CollectionConfig, Residency};
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
@@ -33,7 +33,7 @@ use crate::index::VectorSlab;
 use crate::plaid::{
     write_originals, PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices, TokenOriginals,
 };
-use crate::quantization::{build_codes, write_codes, CodesFile};
+use crate::quantization::{write_codes_of, CodesFile};
 use crate::sparse::index::{write_index, SparseIndexFile};
 use crate::sparse::rows::SparseRows;
 use crate::Result;
@@ -55,26 +55,57 @@ const CODES_ATTACHED_PREFIX: &str = "codes:";
 /// name follows it.
 const SPARSE_ATTACHED_PREFIX: &str = "sparse:";
 
-/// Rows copied out of a segment, ready to be written as a new one.
+/// Rows picked out of segments, ready to be written as a new one. Dense rows, the bulk of a segment,
+/// are not copied: each is read from its source as the file is written (see [`RowSource`]), so a
+/// seal or merge never holds a second copy of every vector.
 struct Extracted {
     ids: Vec<PointId>,
     payloads: Vec<Vec<u8>>,
-    dense: Vec<(String, usize, Vec<f32>, Vec<u32>)>,
+    dense: Vec<ExtractedDense>,
     multi: Vec<(String, usize, Vec<u64>, Vec<f32>)>,
     /// One row per point (in `ids` order) of each sparse vector name.
     sparse: Vec<(String, SparseRows)>,
 }
 
-impl Extracted {
-    /// Copies the points at `offsets` (in id order) out of `view`.
-    fn from_view(config: &CollectionConfig, view: &View<'_>, offsets: &[u32]) -> Self {
-        let rows: Vec<(&View<'_>, u32)> = offsets.iter().map(|&o| (view, o)).collect();
-        Self::from_rows(config, &rows)
-    }
+/// A dense vector of a segment being written.
+struct ExtractedDense {
+    name: String,
+    dim: usize,
+    /// Position in `ids` of the point of each row.
+    row_points: Vec<u32>,
+    /// Where each row is: its source (an index into the sources the rows were picked from) and its
+    /// row there.
+    from: Vec<(u32, u32)>,
+}
 
-    /// Copies the given rows, each a view and an offset in it, in this order: rows of several segments
-    /// concatenate into one (a merge), so the caller orders them by id as a segment file requires.
-    fn from_rows(config: &CollectionConfig, rows: &[(&View<'_>, u32)]) -> Self {
+/// Where the rows of a segment being written are read from, one per input segment: a frozen
+/// appendable segment's memory (under its data lock, which no writer takes once it is frozen) or a
+/// sealed segment's files. Neither holds a tombstone lock, so deletes go on while rows are written.
+enum RowSource<'a> {
+    Mem(RwLockReadGuard<'a, MemData>),
+    Sealed(&'a Sealed),
+}
+
+impl RowSource<'_> {
+    fn dense(&self, name: &str) -> Option<VectorSlab<'_>> {
+        match self {
+            RowSource::Mem(data) => data.dense.get(name).map(|c| VectorSlab {
+                data: &c.data,
+                dim: c.dim,
+            }),
+            RowSource::Sealed(s) => s.dense(name).map(|d| VectorSlab {
+                data: d.rows.rows(),
+                dim: d.rows.dim(),
+            }),
+        }
+    }
+}
+
+impl Extracted {
+    /// Picks the given rows, each a source index, its view and an offset in it, in this order: rows
+    /// of several segments concatenate into one (a merge), so the caller orders them by id as a
+    /// segment file requires. Dense rows are later read from the sources with the same indexes.
+    fn from_rows(config: &CollectionConfig, rows: &[(u32, &View<'_>, u32)]) -> Self {
         let mut ex = Extracted {
             ids: Vec::with_capacity(rows.len()),
             payloads: Vec::with_capacity(rows.len()),
@@ -90,20 +121,24 @@ impl Extracted {
             if p.multivector_config.is_some() {
                 ex.multi.push((name.clone(), p.size, vec![0], Vec::new()));
             } else {
-                ex.dense
-                    .push((name.clone(), p.size, Vec::new(), Vec::new()));
+                ex.dense.push(ExtractedDense {
+                    name: name.clone(),
+                    dim: p.size,
+                    row_points: Vec::new(),
+                    from: Vec::new(),
+                });
             }
         }
-        for (i, &(view, off)) in rows.iter().enumerate() {
+        for (i, &(source, view, off)) in rows.iter().enumerate() {
             ex.ids.push(view.id(off));
             let pl = serde_json::to_vec(&*view.payload(off)).expect("a JSON map serialises");
             ex.payloads.push(pl);
-            for (name, dim, rows, row_points) in ex.dense.iter_mut() {
+            for d in ex.dense.iter_mut() {
                 // A column of another dimension is a deleted vector's, under a name since reused.
-                if let Some(d) = view.dense(name).filter(|d| d.slab.dim == *dim) {
-                    if let Some(r) = d.point_to_row(off) {
-                        rows.extend_from_slice(d.slab.row(r));
-                        row_points.push(i as u32);
+                if let Some(v) = view.dense(&d.name).filter(|v| v.slab.dim == d.dim) {
+                    if let Some(r) = v.point_to_row(off) {
+                        d.from.push((source, r));
+                        d.row_points.push(i as u32);
                     }
                 }
             }
@@ -120,22 +155,51 @@ impl Extracted {
         ex
     }
 
-    /// Writes the segment's files. A multi-vector whose token store is its only copy gets no raw
-    /// column (the caller builds the store from `self`).
-    fn write(&self, config: &CollectionConfig, dir: &Path, id: u64) -> Result<SegmentEntry> {
+    /// Writes the segment's files, the dense rows read from `sources` (those [`Extracted::from_rows`]
+    /// was given). A multi-vector whose token store is its only copy gets no raw column (the caller
+    /// builds the store from `self`).
+    fn write(
+        &self,
+        config: &CollectionConfig,
+        sources: &[RowSource<'_>],
+        dir: &Path,
+        id: u64,
+    ) -> Result<SegmentEntry> {
         let n = self.ids.len();
         let deleted = Bitmap::new(n);
+        let slabs: Vec<Vec<Option<VectorSlab<'_>>>> = self
+            .dense
+            .iter()
+            .map(|d| sources.iter().map(|s| s.dense(&d.name)).collect())
+            .collect();
+        let readers: Vec<_> = self
+            .dense
+            .iter()
+            .zip(&slabs)
+            .map(|(d, slabs)| {
+                move |i: usize| {
+                    let (source, row) = d.from[i];
+                    slabs[source as usize]
+                        .expect("rows are picked from sources that have the vector")
+                        .row(row)
+                }
+            })
+            .collect();
         let content = SegmentContent {
             ids: &self.ids,
             payloads: &self.payloads,
             dense: self
                 .dense
                 .iter()
-                .map(|(name, dim, rows, rp)| DenseColumn {
-                    name,
-                    dim: *dim,
-                    rows,
-                    row_points: (rp.len() != n).then_some(rp.as_slice()),
+                .zip(&readers)
+                .map(|(d, row)| DenseColumn {
+                    name: &d.name,
+                    dim: d.dim,
+                    rows: DenseRows::Each {
+                        count: d.from.len(),
+                        row,
+                    },
+                    row_points: (d.row_points.len() != n).then_some(d.row_points.as_slice()),
                 })
                 .collect(),
             multi: self
@@ -432,10 +496,9 @@ impl Shared {
             let graph = build_graph(slab, distance, &params, &self.stop)?;
             // Codes are what the graph walk scores with, so a vector gets them with its graph.
             if let Some(q) = config.quantization_for(name) {
-                let codes = build_codes(q, full);
                 let file_name = format!("codes-{i}.q");
                 let path = segment_dir(&self.dir, entry.id).join(&file_name);
-                let written = write_codes(&path, &codes)?;
+                let written = write_codes_of(&path, q, full)?;
                 out.push(FileEntry::new(
                     SegmentFile::Attached {
                         name: format!("{CODES_ATTACHED_PREFIX}{name}"),
@@ -535,19 +598,24 @@ impl Shared {
         Ok(out)
     }
 
-    /// Writes `ex` as a new segment with its indexes and build record, all for `config`.
+    /// Writes `ex` as a new segment with its indexes and build record, all for `config`; its dense
+    /// rows are read from `sources`.
     fn write_new_segment(
         &self,
         config: &CollectionConfig,
         manifest: &mut Manifest,
         ex: &Extracted,
+        sources: &[RowSource<'_>],
     ) -> Result<SegmentEntry> {
         let id = manifest.next_segment_id;
         manifest.next_segment_id += 1;
-        let mut entry = ex.write(config, &self.dir, id)?;
+        self.log_phase(id, "extracted");
+        let mut entry = ex.write(config, sources, &self.dir, id)?;
+        self.log_phase(id, "rows written");
         let mut record = BuiltWith::new();
         let graphs = self.build_graphs(config, &entry, &mut record)?;
         entry.files.extend(graphs);
+        self.log_phase(id, "graphs and codes written");
         entry.files.push(built::write(&self.dir, id, &record)?);
         let stores = self.build_token_stores(config, id, ex)?;
         entry.files.extend(stores);
@@ -557,7 +625,16 @@ impl Shared {
         // published (creating one waits for the optimizer lock this runs under).
         let schema = self.snapshot().schema.clone();
         field_index::persist::write_for_new_segment(&self.dir, &mut entry, &schema, &ex.payloads)?;
+        self.log_phase(id, "written");
         Ok(entry)
+    }
+
+    /// Logs (at debug) the process's anonymous resident memory as a new segment's write passes
+    /// `phase`: where a seal's or merge's peak goes.
+    fn log_phase(&self, segment: u64, phase: &str) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(collection = %self.name, segment, phase, anon_kib = ?anon_kib(), "optimize phase");
+        }
     }
 
     /// Seals (when asked, when the active segment is full, or when tombstones need persisting), then
@@ -658,6 +735,7 @@ impl Shared {
                 })
                 .collect();
             self.begin_optimization(OptimizationKind::Seal, next.next_segment_id, inputs);
+            self.log_phase(next.next_segment_id, "frozen");
         }
         // New segments from frozen rows.
         let mut built: Vec<Built> = Vec::new();
@@ -669,8 +747,13 @@ impl Shared {
             // Writers can outpace seals, so a frozen segment may hold many times the configured size;
             // it is written as several segments of at most that size (id ranges, in order).
             for part in live.chunks(config.optimizer_config.segment_max_points.max(1)) {
-                let ex = Extracted::from_view(&config, &View::mem(m), part);
-                let entry = self.write_new_segment(&config, &mut next, &ex)?;
+                let ex = {
+                    let view = View::mem(m);
+                    let picked: Vec<_> = part.iter().map(|&o| (0, &view, o)).collect();
+                    Extracted::from_rows(&config, &picked)
+                };
+                let sources = [RowSource::Mem(m.data.read())];
+                let entry = self.write_new_segment(&config, &mut next, &ex, &sources)?;
                 next.segments.push(entry.clone());
                 built.push((m.clone(), Some((entry, part.to_vec()))));
                 self.advance_optimization(part.len());
@@ -712,6 +795,9 @@ impl Shared {
                     live.clone(),
                 ));
             }
+        }
+        if let Some((_, sealed, _)) = opened.last() {
+            self.log_phase(sealed.id, "opened");
         }
         next.store(&self.dir)?;
         *current = next;
@@ -954,11 +1040,14 @@ impl Shared {
         } else {
             let ex = {
                 let views: Vec<View<'_>> = inputs.iter().map(|s| View::sealed(s)).collect();
-                let picked: Vec<(&View<'_>, u32)> =
-                    rows.iter().map(|&(_, i, o)| (&views[i], o)).collect();
+                let picked: Vec<(u32, &View<'_>, u32)> = rows
+                    .iter()
+                    .map(|&(_, i, o)| (i as u32, &views[i], o))
+                    .collect();
                 Extracted::from_rows(&config, &picked)
             };
-            Some(self.write_new_segment(&config, &mut next, &ex)?)
+            let sources: Vec<RowSource<'_>> = inputs.iter().map(|s| RowSource::Sealed(s)).collect();
+            Some(self.write_new_segment(&config, &mut next, &ex, &sources)?)
         };
         // The new segment takes the place of the first input, so the manifest keeps its order.
         let first = next
@@ -1027,6 +1116,14 @@ impl Shared {
         );
         Ok(())
     }
+}
+
+/// `RssAnon` of `/proc/self/status` in KiB (Linux only): memory the process allocated and has not
+/// given back, including what the allocator holds free.
+fn anon_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("RssAnon:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 /// Bytes of vectors a sealed segment stores, counted as [`CollectionConfig::seal_due`] counts them

@@ -301,7 +301,7 @@ pub(crate) struct SealedMulti {
 }
 
 impl Sealed {
-    fn dense(&self, name: &str) -> Option<&SealedDense> {
+    pub(crate) fn dense(&self, name: &str) -> Option<&SealedDense> {
         match self.vectors.get(name)? {
             SealedVector::Dense(d) => Some(d),
             SealedVector::Multi(_) | SealedVector::Sparse(_) => None,

@@ -20,9 +20,9 @@ use quiver_storage::segment::{cast, write_f32s, write_u64s, Mapped, Residency};
 
 use super::binary::{self, BinaryCodes};
 use super::scalar::{self, ScalarCodes};
-use super::BinaryEncoding;
+use super::{BinaryEncoding, QuantizationConfig};
 use crate::config::Distance;
-use crate::index::RowScorer;
+use crate::index::{RowScorer, VectorSlab};
 use crate::kernels::codes::{hamming, u8_dot, u8_l2, weighted_hamming};
 use crate::Result;
 
@@ -65,50 +65,113 @@ fn pad8(bytes: usize) -> usize {
     bytes.div_ceil(8) * 8
 }
 
-/// Writes `codes` to `path` atomically.
-pub fn write_codes(path: &Path, codes: &Codes) -> Result<WrittenFile> {
-    let (fields, first_len) = match codes {
-        Codes::Scalar(s) => (
-            [
-                KIND_SCALAR_INT8,
-                s.len() as u64,
-                s.dim as u64,
-                u64::from(s.alpha.to_bits()),
-                u64::from(s.offset.to_bits()),
-                0,
-            ],
-            s.corrections.len() * 4,
-        ),
-        Codes::Binary(b) => (
-            [
-                binary_kind(b.encoding),
-                b.len() as u64,
-                b.dim as u64,
-                u64::from(b.query_bits),
-                0,
-                0,
-            ],
-            (b.means.len() + b.stddevs.len()) * 4,
-        ),
-    };
+/// Header fields of a scalar codes file.
+fn scalar_fields(rows: usize, dim: usize, alpha: f32, offset: f32) -> [u64; 6] {
+    [
+        KIND_SCALAR_INT8,
+        rows as u64,
+        dim as u64,
+        u64::from(alpha.to_bits()),
+        u64::from(offset.to_bits()),
+        0,
+    ]
+}
+
+/// Header fields of a binary codes file.
+fn binary_fields(encoding: BinaryEncoding, rows: usize, dim: usize, query_bits: u8) -> [u64; 6] {
+    [
+        binary_kind(encoding),
+        rows as u64,
+        dim as u64,
+        u64::from(query_bits),
+        0,
+        0,
+    ]
+}
+
+/// Writes a codes file atomically: the header, the `f32` sections (corrections, or means and standard
+/// deviations) padded to 8 bytes, then whatever `codes` writes.
+fn write_file(
+    path: &Path,
+    fields: [u64; 6],
+    first: &[&[f32]],
+    codes: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<WrittenFile> {
     let head = header::encode(MAGIC, VERSION, fields);
+    let first_len: usize = first.iter().map(|s| s.len() * 4).sum();
     let padding = vec![0u8; pad8(first_len) - first_len];
     Ok(atomic_write_with(path, |w: &mut dyn Write| {
         w.write_all(&head)?;
-        match codes {
-            Codes::Scalar(s) => {
-                write_f32s(w, &s.corrections)?;
-                w.write_all(&padding)?;
-                w.write_all(&s.codes)
-            }
-            Codes::Binary(b) => {
-                write_f32s(w, &b.means)?;
-                write_f32s(w, &b.stddevs)?;
-                w.write_all(&padding)?;
-                write_u64s(w, &b.words)
-            }
+        for section in first {
+            write_f32s(w, section)?;
         }
+        w.write_all(&padding)?;
+        codes(w)
     })?)
+}
+
+/// Writes `codes` to `path` atomically.
+pub fn write_codes(path: &Path, codes: &Codes) -> Result<WrittenFile> {
+    match codes {
+        Codes::Scalar(s) => write_file(
+            path,
+            scalar_fields(s.len(), s.dim, s.alpha, s.offset),
+            &[&s.corrections],
+            |w| w.write_all(&s.codes),
+        ),
+        Codes::Binary(b) => write_file(
+            path,
+            binary_fields(b.encoding, b.len(), b.dim, b.query_bits),
+            &[&b.means, &b.stddevs],
+            |w| write_u64s(w, &b.words),
+        ),
+    }
+}
+
+/// Encodes every row of `slab` as `config` says and writes the codes to `path`: the bytes of
+/// [`write_codes`] of [`super::build_codes`], encoded a row at a time straight into the file, so a seal
+/// never holds all of a segment's codes in memory besides the copy the opened segment reads.
+pub fn write_codes_of(
+    path: &Path,
+    config: &QuantizationConfig,
+    slab: VectorSlab<'_>,
+) -> Result<WrittenFile> {
+    let (rows, dim) = (slab.len(), slab.dim);
+    match config {
+        QuantizationConfig::Scalar(q) => {
+            let (alpha, offset) = scalar::bounds(slab, q.quantile() as f32);
+            // The corrections come first in the file, so rows are encoded twice: once for them,
+            // once for the codes.
+            let mut out = vec![0u8; dim];
+            let corrections: Vec<f32> = (0..rows as u32)
+                .map(|r| scalar::encode(alpha, offset, slab.row(r), &mut out))
+                .collect();
+            let fields = scalar_fields(rows, dim, alpha, offset);
+            write_file(path, fields, &[&corrections], |w| {
+                for r in 0..rows as u32 {
+                    scalar::encode(alpha, offset, slab.row(r), &mut out);
+                    w.write_all(&out)?;
+                }
+                Ok(())
+            })
+        }
+        QuantizationConfig::Binary(b) => {
+            let encoding = b.encoding();
+            let (means, mut stddevs) = binary::stats(slab);
+            if encoding == BinaryEncoding::OneBit {
+                stddevs.clear();
+            }
+            let mut out = vec![0u64; binary::words_per_row(dim, encoding)];
+            let fields = binary_fields(encoding, rows, dim, b.query_bits());
+            write_file(path, fields, &[&means, &stddevs], |w| {
+                for r in 0..rows as u32 {
+                    binary::encode(encoding, &means, &stddevs, slab.row(r), &mut out);
+                    write_u64s(w, &out)?;
+                }
+                Ok(())
+            })
+        }
+    }
 }
 
 /// What kind of codes a file holds, with the numbers to use them.

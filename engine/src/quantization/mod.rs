@@ -20,7 +20,7 @@ pub use config::{
     BinaryEncoding, BinaryQuantization, BinaryQueryEncoding, QuantizationConfig,
     ScalarQuantization, ScalarType,
 };
-pub use file::{write_codes, Codes, CodesFile, CodesScorer};
+pub use file::{write_codes, write_codes_of, Codes, CodesFile, CodesScorer};
 
 use crate::index::VectorSlab;
 

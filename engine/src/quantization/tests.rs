@@ -72,6 +72,40 @@ fn binary_codes_round_trip_and_count_differing_bits() {
 }
 
 #[test]
+fn codes_encoded_into_the_file_are_the_bytes_of_codes_built_then_written() {
+    let dim = 70;
+    let data = rows(300, dim, 4);
+    let slab = VectorSlab { data: &data, dim };
+    let dir = tempfile::tempdir().unwrap();
+    let (built, streamed) = (dir.path().join("built"), dir.path().join("streamed"));
+    let mut configs = vec![QuantizationConfig::Scalar(ScalarQuantization {
+        kind: ScalarType::Int8,
+        quantile: Some(0.95),
+        always_ram: None,
+    })];
+    for encoding in ["one_bit", "two_bits", "one_and_half_bits"] {
+        for query in ["binary", "scalar4bits", "scalar8bits"] {
+            configs.push(
+                serde_json::from_value(serde_json::json!({
+                    "binary": {"encoding": encoding, "query_encoding": query}
+                }))
+                .unwrap(),
+            );
+        }
+    }
+    for config in &configs {
+        let a = write_codes(&built, &build_codes(config, slab)).unwrap();
+        let b = write_codes_of(&streamed, config, slab).unwrap();
+        assert_eq!(
+            std::fs::read(&built).unwrap(),
+            std::fs::read(&streamed).unwrap(),
+            "{config:?}"
+        );
+        assert_eq!((a.size, a.crc32), (b.size, b.crc32));
+    }
+}
+
+#[test]
 fn damaged_codes_files_are_refused_naming_the_file() {
     let dim = 8;
     let data = rows(10, dim, 3);

@@ -1,6 +1,10 @@
 //! Engine integration tests: one binary, so the crate links once.
 
+#[global_allocator]
+static ALLOC: alloc_count::Counting = alloc_count::Counting;
+
 mod aliases;
+mod alloc_count;
 mod common;
 mod corruption;
 mod crud;
@@ -16,6 +20,7 @@ mod plaid;
 mod quantization;
 mod query;
 mod recall;
+mod seal_memory;
 mod search;
 mod snapshot;
 mod sparse;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub use deleted::{read_deleted, write_deleted};
 pub use mapped::{cast, map_file, write_f32s, write_u32s, write_u64s, Mapped, Pod, Residency};
 pub use points::{write_points, PointsFile};
-pub use vectors::{write_dense, write_multi, DenseFile, MultiFile};
+pub use vectors::{write_dense, write_dense_rows, write_multi, DenseFile, DenseRows, MultiFile};
 
 use crate::manifest::{segment_dir_name, FileEntry, SegmentEntry, SegmentFile, SEGMENTS_DIR};
 use crate::{fs as qfs, Bitmap, Error, PointId, Result};
@@ -27,7 +27,7 @@ pub struct DenseColumn<'a> {
     /// Floats per row.
     pub dim: usize,
     /// Rows of the points that have the vector, in point order.
-    pub rows: &'a [f32],
+    pub rows: DenseRows<'a>,
     /// Point offset of each row; `None` when every point has the vector.
     pub row_points: Option<&'a [u32]>,
 }
@@ -92,7 +92,7 @@ pub fn write_segment(
     files.push(FileEntry::new(SegmentFile::Points, rel("points.bin"), w));
     for (i, col) in content.dense.iter().enumerate() {
         let name = format!("dense-{i}.vec");
-        let w = write_dense(&dir.join(&name), col.dim, col.rows, col.row_points, n)?;
+        let w = write_dense_rows(&dir.join(&name), col.dim, col.rows, col.row_points, n)?;
         let file = SegmentFile::Dense {
             vector: col.name.to_string(),
         };
@@ -245,7 +245,7 @@ mod tests {
             dense: vec![DenseColumn {
                 name: "",
                 dim: 2,
-                rows: &rows,
+                rows: DenseRows::Slice(&rows),
                 row_points: Some(&[0, 2]),
             }],
             multi: vec![MultiColumn {

@@ -18,6 +18,30 @@ const MULTI_MAGIC: &[u8; 8] = b"QVMULTI\0";
 const VERSION: u32 = 1;
 const H: usize = header::HEADER_LEN;
 
+/// The rows of a dense vector file being written.
+#[derive(Clone, Copy)]
+pub enum DenseRows<'a> {
+    /// Row-major, `dim` floats a row.
+    Slice(&'a [f32]),
+    /// `count` rows, row `i` read from wherever it already is (an appendable segment's memory,
+    /// other segments' maps): a seal or merge writes them without first gathering a copy of them all.
+    Each {
+        /// Rows to write.
+        count: usize,
+        /// Row `i` (`dim` floats).
+        row: &'a (dyn Fn(usize) -> &'a [f32] + 'a),
+    },
+}
+
+impl DenseRows<'_> {
+    fn count(&self, dim: usize) -> usize {
+        match self {
+            DenseRows::Slice(rows) => rows.len() / dim.max(1),
+            DenseRows::Each { count, .. } => *count,
+        }
+    }
+}
+
 /// Writes a dense vector file. `row_points` lists the point offset of each row (ascending); `None` means
 /// row `i` is point `i` and every point has the vector.
 pub fn write_dense(
@@ -27,12 +51,27 @@ pub fn write_dense(
     row_points: Option<&[u32]>,
     num_points: usize,
 ) -> Result<WrittenFile> {
-    let num_rows = rows.len() / dim.max(1);
-    if dim == 0 || !rows.len().is_multiple_of(dim) {
+    write_dense_rows(path, dim, DenseRows::Slice(rows), row_points, num_points)
+}
+
+/// [`write_dense`] with the rows as [`DenseRows`] says; the bytes written are the same either way.
+pub fn write_dense_rows(
+    path: &Path,
+    dim: usize,
+    rows: DenseRows<'_>,
+    row_points: Option<&[u32]>,
+    num_points: usize,
+) -> Result<WrittenFile> {
+    let num_rows = rows.count(dim);
+    // Rows handed out one at a time are checked as they are written.
+    let floats = match rows {
+        DenseRows::Slice(r) => r.len(),
+        DenseRows::Each { count, .. } => count * dim,
+    };
+    if dim == 0 || !floats.is_multiple_of(dim) {
         return Err(Error::Decode(format!(
-            "{}: {} floats are not whole rows of {dim}",
+            "{}: {floats} floats are not whole rows of {dim}",
             path.display(),
-            rows.len()
         )));
     }
     if let Some(rp) = row_points {
@@ -65,7 +104,21 @@ pub fn write_dense(
     );
     atomic_write_with(path, |w| {
         w.write_all(&head)?;
-        write_f32s(w, rows)?;
+        match rows {
+            DenseRows::Slice(rows) => write_f32s(w, rows)?,
+            DenseRows::Each { count, row } => {
+                for i in 0..count {
+                    let r = row(i);
+                    if r.len() != dim {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("row {i} has {} floats, not {dim}", r.len()),
+                        ));
+                    }
+                    write_f32s(w, r)?;
+                }
+            }
+        }
         if let Some(rp) = row_points {
             write_u32s(w, rp)?;
         }
@@ -325,6 +378,29 @@ mod tests {
         assert_eq!(f.vector(0), None);
         assert_eq!(f.row_to_point(1), 3);
         assert!(write_dense(&p, 2, &[1.0, 2.0, 3.0, 4.0], Some(&[3, 1]), 4).is_err());
+    }
+
+    #[test]
+    fn rows_one_at_a_time_write_the_same_bytes_as_a_slice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let wa = write_dense(&a, 2, &data, Some(&[0, 2, 5]), 6).unwrap();
+        let row = |i: usize| &data[i * 2..i * 2 + 2];
+        let each = DenseRows::Each {
+            count: 3,
+            row: &row,
+        };
+        let wb = write_dense_rows(&b, 2, each, Some(&[0, 2, 5]), 6).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        assert_eq!((wa.size, wa.crc32), (wb.size, wb.crc32));
+        // A row of the wrong length fails the write instead of shifting every later row.
+        let short = |i: usize| &data[i..i + 1];
+        let each = DenseRows::Each {
+            count: 3,
+            row: &short,
+        };
+        assert!(write_dense_rows(&b, 2, each, None, 3).is_err());
     }
 
     #[test]
