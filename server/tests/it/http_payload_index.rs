@@ -537,7 +537,6 @@ fn multilingual_text_index_finds_cjk_words_and_folded_latin() {
         assert_eq!(found("sealed", m.clone()), want, "sealed: {m}");
     }
 }
-}
 
 /// The appendable segment's in-memory indexes, of every type, answer as the payloads of an unindexed
 /// collection do through upserts and every payload change, and the same again once the segment is
@@ -745,3 +744,4 @@ fn indexed_appendable_segment_answers_like_payloads_before_and_after_a_seal() {
     c.wait_for_seals("idx", 2);
     assert_eq!(answers("idx"), before);
     assert_eq!(schema(&c, "idx"), points_before);
+}

@@ -404,22 +404,13 @@ fn values_count_is_empty_and_is_null_answers_equal_payload_answers() {
 
 #[test]
 fn text_conditions_on_a_sealed_segment_with_a_text_index_read_no_payload() {
-    use crate::collection::{Collections, EngineOptions};
-    use crate::config::{CollectionConfig, Distance};
+    use super::tests::test_collection;
     use crate::point::{NamedVectors, PointInsert, ScrollRequest, SearchRequest, Vector};
     use crate::PointId;
     use std::sync::atomic::Ordering;
 
     let dir = tempfile::tempdir().unwrap();
-    let options = EngineOptions {
-        deterministic: true,
-        build_threads: 1,
-        ..Default::default()
-    };
-    let cs = Collections::open(dir.path(), options).unwrap();
-    let c = cs
-        .create("t", CollectionConfig::single(2, Distance::Dot))
-        .unwrap();
+    let (_cs, c) = test_collection(dir.path());
     let points = payloads(9, 300);
     let inserts = points.iter().enumerate().map(|(i, p)| {
         let mut vectors = NamedVectors::new();

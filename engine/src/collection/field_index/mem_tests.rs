@@ -11,10 +11,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use super::tests::index_of;
+use super::tests::{index_of, test_collection, test_options};
 use super::*;
 use crate::collection::segment::MemSegment;
-use crate::collection::{Collection, Collections, EngineOptions};
+use crate::collection::{Collection, Collections};
 use crate::config::{CollectionConfig, Distance};
 use crate::point::{
     NamedVectors, PayloadOp, PointInsert, PointsSelector, ScrollRequest, SearchRequest, Vector,
@@ -463,11 +463,7 @@ fn apply_model(points: &mut BTreeMap<u64, Payload>, ids: &[u64], op: &PayloadOp)
 /// whose points all stay in the appendable segment, checked after each step and after a reopen.
 fn sequence(awkward: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let options = EngineOptions {
-        deterministic: true,
-        build_threads: 1,
-        ..Default::default()
-    };
+    let options = test_options();
     let mut points = BTreeMap::new();
     let mut rng = StdRng::seed_from_u64(if awkward { 5 } else { 6 });
     {
@@ -533,15 +529,7 @@ fn appendable_indexes_answer_like_payloads_with_values_left_to_the_payloads() {
 #[test]
 fn index_created_over_appendable_points_answers_and_a_deleted_one_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let options = EngineOptions {
-        deterministic: true,
-        build_threads: 1,
-        ..Default::default()
-    };
-    let cs = Collections::open(dir.path(), options).unwrap();
-    let c = cs
-        .create("t", CollectionConfig::single(2, Distance::Dot))
-        .unwrap();
+    let (_cs, c) = test_collection(dir.path());
     let mut rng = StdRng::seed_from_u64(3);
     let mut points = BTreeMap::new();
     let batch: Vec<PointInsert> = (0..200)
@@ -609,15 +597,7 @@ fn index_created_over_appendable_points_answers_and_a_deleted_one_is_dropped() {
 #[test]
 fn a_seal_of_an_indexed_appendable_segment_answers_alike_and_writes_its_files() {
     let dir = tempfile::tempdir().unwrap();
-    let options = EngineOptions {
-        deterministic: true,
-        build_threads: 1,
-        ..Default::default()
-    };
-    let cs = Collections::open(dir.path(), options).unwrap();
-    let c = cs
-        .create("t", CollectionConfig::single(2, Distance::Dot))
-        .unwrap();
+    let (_cs, c) = test_collection(dir.path());
     for (field, s) in schema() {
         c.create_payload_index(&field, s).unwrap();
     }

@@ -962,6 +962,32 @@ pub(super) mod tests {
         Some(hits.iter_ones().map(|o| o as u32).collect())
     }
 
+    /// Engine options for tests that compare answers: deterministic builds on one thread.
+    pub(crate) fn test_options() -> crate::collection::EngineOptions {
+        crate::collection::EngineOptions {
+            deterministic: true,
+            build_threads: 1,
+            ..Default::default()
+        }
+    }
+
+    /// Opens `dir` with [`test_options`] and creates collection `t` of one 2-d Dot vector.
+    pub(crate) fn test_collection(
+        dir: &std::path::Path,
+    ) -> (
+        crate::collection::Collections,
+        Arc<crate::collection::Collection>,
+    ) {
+        let cs = crate::collection::Collections::open(dir, test_options()).unwrap();
+        let c = cs
+            .create(
+                "t",
+                crate::config::CollectionConfig::single(2, crate::config::Distance::Dot),
+            )
+            .unwrap();
+        (cs, c)
+    }
+
     /// An index of `field` as `kind` over these payloads, built in memory.
     pub(crate) fn index_of(
         kind: PayloadSchemaType,

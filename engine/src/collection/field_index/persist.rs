@@ -167,8 +167,6 @@ mod tests {
 
     use serde_json::json;
 
-    use crate::collection::{Collections, EngineOptions};
-    use crate::config::{CollectionConfig, Distance};
     use crate::point::{NamedVectors, PointInsert, Vector};
     use crate::PointId;
 
@@ -179,15 +177,7 @@ mod tests {
     #[test]
     fn an_index_change_waiting_for_a_seal_is_not_split_by_a_delete() {
         let dir = tempfile::tempdir().unwrap();
-        let options = EngineOptions {
-            deterministic: true,
-            build_threads: 1,
-            ..Default::default()
-        };
-        let cs = Collections::open(dir.path(), options).unwrap();
-        let c = cs
-            .create("t", CollectionConfig::single(2, Distance::Dot))
-            .unwrap();
+        let (_cs, c) = super::super::tests::test_collection(dir.path());
         let inserts = (0..200u64).map(|i| {
             let mut vectors = NamedVectors::new();
             vectors.insert(String::new(), Vector::Dense(vec![1.0, i as f32]));
