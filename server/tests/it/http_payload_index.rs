@@ -8,6 +8,24 @@ use crate::support::{Client, QuiverProcess, TestDir};
 
 const N: u64 = 25;
 
+/// The exact count of the points `filter` passes in collection `name`, and their first 100 records
+/// scrolled without payloads.
+fn count_and_scroll(c: &Client, name: &str, filter: &Value) -> (Value, Value) {
+    let count = c.ok(
+        "POST",
+        &format!("/collections/{name}/points/count"),
+        Some(&json!({"filter": filter, "exact": true})),
+    )["count"]
+        .clone();
+    let scroll = c.ok(
+        "POST",
+        &format!("/collections/{name}/points/scroll"),
+        Some(&json!({"filter": filter, "limit": 100, "with_payload": false})),
+    )["points"]
+        .clone();
+    (count, scroll)
+}
+
 /// 25 points in segments of at most 10: two sealed segments and the appendable one.
 fn fill(c: &Client, name: &str) {
     let body = json!({
@@ -432,21 +450,7 @@ fn text_and_shape_conditions_answer_the_same_before_and_after_a_seal() {
     let answers = |name: &str| -> Vec<(Value, Value)> {
         filters
             .iter()
-            .map(|f| {
-                let count = c.ok(
-                    "POST",
-                    &format!("/collections/{name}/points/count"),
-                    Some(&json!({"filter": f, "exact": true})),
-                )["count"]
-                    .clone();
-                let scroll = c.ok(
-                    "POST",
-                    &format!("/collections/{name}/points/scroll"),
-                    Some(&json!({"filter": f, "limit": 100, "with_payload": false})),
-                )["points"]
-                    .clone();
-                (count, scroll)
-            })
+            .map(|f| count_and_scroll(&c, name, f))
             .collect()
     };
     let want = answers("payloads");
@@ -677,18 +681,7 @@ fn indexed_appendable_segment_answers_like_payloads_before_and_after_a_seal() {
         let mut out: Vec<Value> = filters
             .iter()
             .map(|f| {
-                let count = c.ok(
-                    "POST",
-                    &format!("/collections/{name}/points/count"),
-                    Some(&json!({"filter": f, "exact": true})),
-                )["count"]
-                    .clone();
-                let scroll = c.ok(
-                    "POST",
-                    &format!("/collections/{name}/points/scroll"),
-                    Some(&json!({"filter": f, "limit": 100, "with_payload": false})),
-                )["points"]
-                    .clone();
+                let (count, scroll) = count_and_scroll(&c, name, f);
                 let search = c.ok(
                     "POST",
                     &format!("/collections/{name}/points/search"),
