@@ -11,6 +11,7 @@
 //! exact; an index created while it is frozen is not added to it, and its conditions are left to its
 //! payloads.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::build::{FieldIndexData, Keys, SortKey};
@@ -122,6 +123,27 @@ fn heap_bytes(data: &FieldIndexData) -> usize {
     keys + data.shapes.capacity() * 4 + data.has_value.words().len() * 8
 }
 
+/// The least `u64` from the first key of `map` to its last for which `split` (false and then true
+/// over that span) holds, found by bisecting the span: a `BTreeMap` cannot be bisected by a predicate
+/// on its keys, but the keys' span can, and [`BTreeMap::range`] then starts there without walking the
+/// keys below.
+fn split_key<T>(map: &BTreeMap<u64, T>, split: &dyn Fn(u64) -> bool) -> Option<u64> {
+    let (mut lo, mut hi) = (*map.first_key_value()?.0, *map.last_key_value()?.0);
+    if !split(hi) {
+        return None;
+    }
+    // `split(hi)` holds throughout; the answer is within `lo..=hi`.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if split(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(lo)
+}
+
 impl IndexRead for FieldIndexData {
     fn kind(&self) -> PayloadSchemaType {
         self.kind
@@ -165,11 +187,33 @@ impl IndexRead for FieldIndexData {
         upper: &dyn Fn(u64) -> bool,
         f: &mut dyn FnMut(u32),
     ) {
-        if let Keys::Numbers(map) = &self.keys {
-            map.iter()
-                .skip_while(|&(&k, _)| !lower(k))
-                .take_while(|&(&k, _)| upper(k))
-                .for_each(|(_, offsets)| offsets.iter().for_each(|&o| f(o)));
+        let Keys::Numbers(map) = &self.keys else {
+            return;
+        };
+        let Some(start) = split_key(map, lower) else {
+            return;
+        };
+        map.range(start..)
+            .take_while(|&(&k, _)| upper(k))
+            .for_each(|(_, offsets)| offsets.iter().for_each(|&o| f(o)));
+    }
+
+    fn walk_numbers(
+        &self,
+        desc: bool,
+        split: &dyn Fn(u64) -> bool,
+        f: &mut dyn FnMut(u64, &[u32]) -> bool,
+    ) {
+        let Keys::Numbers(map) = &self.keys else {
+            return;
+        };
+        let at = split_key(map, split);
+        let mut visit = |(&k, offsets): (&u64, &Vec<u32>)| f(k, offsets);
+        match (desc, at) {
+            (false, Some(at)) => _ = map.range(at..).all(&mut visit),
+            (false, None) => {}
+            (true, Some(at)) => _ = map.range(..at).rev().all(&mut visit),
+            (true, None) => _ = map.iter().rev().all(&mut visit),
         }
     }
 

@@ -141,6 +141,20 @@ fn conditions() -> Vec<(Value, bool)> {
         (r("n", json!({"gte": 10, "lt": 20})), true),
         (r("n", json!({"gt": 2.5})), true),
         (r("n", json!({"lte": 0})), true),
+        // Open and closed bounds at both ends, on values the points hold, and a range holding none.
+        (r("n", json!({"gt": 10, "lte": 20})), true),
+        (r("n", json!({"gte": 3, "lte": 3})), true),
+        (r("n", json!({"gt": 3, "lt": 8})), true),
+        (r("n", json!({"gt": 20, "lt": 10})), true),
+        (r("n", json!({"gte": 29.5})), true),
+        (
+            r(
+                "t",
+                json!({"gt": "2024-01-10", "lte": "2024-01-20T00:00:00Z"}),
+            ),
+            true,
+        ),
+        (r("f", json!({"gt": -10.5, "lte": 0})), true),
         (json!({"key": "n", "values_count": {"lt": 2}}), true),
         (r("f", json!({"gte": -10.5, "lt": 40})), true),
         (r("f", json!({"gt": 0})), true),

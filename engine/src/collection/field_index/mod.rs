@@ -149,6 +149,30 @@ impl IndexRead for FieldIndex {
         }
     }
 
+    fn walk_numbers(
+        &self,
+        desc: bool,
+        split: &dyn Fn(u64) -> bool,
+        f: &mut dyn FnMut(u64, &[u32]) -> bool,
+    ) {
+        let keys = self.bytes.numbers();
+        let at = keys.partition_point(|&k| !split(k));
+        let mut visit = |i: usize| f(keys[i], self.bytes.postings(i, i + 1));
+        if desc {
+            for i in (0..at).rev() {
+                if !visit(i) {
+                    return;
+                }
+            }
+        } else {
+            for i in at..keys.len() {
+                if !visit(i) {
+                    return;
+                }
+            }
+        }
+    }
+
     fn word_postings(&self, q: &str, prefix: bool, f: &mut dyn FnMut(u32, u32, u32)) {
         let b = &self.bytes;
         let (from, to) = if prefix {
@@ -236,12 +260,25 @@ pub(crate) trait IndexRead {
     fn number_offsets(&self, key: u64, f: &mut dyn FnMut(u32));
 
     /// Calls `f` with each offset holding a number key `k` for which `lower(k)` and `upper(k)` hold:
-    /// over ascending keys, `lower` is false and then true, `upper` true and then false.
+    /// over ascending keys, `lower` is false and then true, `upper` true and then false (`lower` so
+    /// over every `u64` from the first key to the last, as in [`IndexRead::walk_numbers`]).
     fn number_span_offsets(
         &self,
         lower: &dyn Fn(u64) -> bool,
         upper: &dyn Fn(u64) -> bool,
         f: &mut dyn FnMut(u32),
+    );
+
+    /// Numbers, in key order from a split: ascending from the first key `split` holds for, or under
+    /// `desc` descending from the last key it does not hold for, calls `f` with each key and the
+    /// offsets holding it (ascending, live or not) until `f` returns false. `split` is false and then
+    /// true over ascending `u64`s from the first key to the last (over the values the keys stand for:
+    /// every `u64` between two keys stands for a value between theirs).
+    fn walk_numbers(
+        &self,
+        desc: bool,
+        split: &dyn Fn(u64) -> bool,
+        f: &mut dyn FnMut(u64, &[u32]) -> bool,
     );
 
     /// Text: calls `f` with each posting (offset, place of the string among the field's values,
