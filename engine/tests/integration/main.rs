@@ -24,4 +24,5 @@ mod seal_memory;
 mod search;
 mod snapshot;
 mod sparse;
+mod text_index_params;
 mod updates;
