@@ -38,6 +38,7 @@ mod sparse_search;
 mod state;
 mod update;
 mod validate;
+mod work;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -850,6 +851,15 @@ impl Collection {
         check_prefetch_filters(&request.prefetch)?;
         let set = self.shared.snapshot();
         planner::query(&self.shared.config(), &set, request)
+    }
+
+    /// Estimated work of [`Collection::query`] on `request`, in vector components scored (a row of
+    /// dimension `d` counts `d`), from the segments as they are now; `None` when the engine cannot
+    /// bound it without running it (filters, prefetches, queries other than `nearest`, sparse and
+    /// multivector fields). Lets a caller run short queries in place and hand long ones to a pool.
+    pub fn query_work(&self, request: &QueryRequest) -> Option<u64> {
+        let set = self.shared.snapshot();
+        work::query_work(&self.shared.config(), &set, request)
     }
 
     /// Runs a query in rounds over one snapshot and groups its hits by a payload field (Qdrant's

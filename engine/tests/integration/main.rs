@@ -19,6 +19,7 @@ mod payload_index;
 mod plaid;
 mod quantization;
 mod query;
+mod query_work;
 mod recall;
 mod seal_memory;
 mod search;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -47,13 +48,42 @@ fn is_failure(status: u16) -> bool {
 /// Key of one series: method, route pattern (or `unmatched`), status.
 pub type SeriesKey = (String, String, u16);
 
+/// Where a search request ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchThread {
+    /// On the async worker that received it: the engine bounded its work under the server's budget.
+    Inline,
+    /// On the blocking pool.
+    Pool,
+}
+
 /// Request metrics of the server.
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<SeriesKey, Histogram>>,
+    searches_inline: AtomicU64,
+    searches_pooled: AtomicU64,
 }
 
 impl Metrics {
+    /// Counts one search request (`points/query`, `points/search` or their batches) where it ran.
+    pub fn count_search(&self, thread: SearchThread) {
+        let counter = match thread {
+            SearchThread::Inline => &self.searches_inline,
+            SearchThread::Pool => &self.searches_pooled,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Search requests so far that ran there.
+    pub fn searches(&self, thread: SearchThread) -> u64 {
+        match thread {
+            SearchThread::Inline => &self.searches_inline,
+            SearchThread::Pool => &self.searches_pooled,
+        }
+        .load(Ordering::Relaxed)
+    }
+
     /// Records one finished request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut requests = self.requests.lock();
@@ -108,6 +138,7 @@ impl Metrics {
              # TYPE quiver_uptime_seconds gauge\nquiver_uptime_seconds {uptime_seconds}"
         );
         self.render_requests(&mut out);
+        self.render_searches(&mut out);
         if let Some(collections) = collections {
             render_collections(&mut out, collections);
         }
@@ -191,6 +222,20 @@ impl Metrics {
                 h.count, h.sum, h.count
             );
         }
+    }
+
+    fn render_searches(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP quiver_search_requests_total Search requests (points/query, points/search and \
+             their batches) by where they ran: `inline` on the async worker that received them, \
+             `pool` on the blocking pool.\n\
+             # TYPE quiver_search_requests_total counter\n\
+             quiver_search_requests_total{{thread=\"inline\"}} {}\n\
+             quiver_search_requests_total{{thread=\"pool\"}} {}",
+            self.searches(SearchThread::Inline),
+            self.searches(SearchThread::Pool),
+        );
     }
 
     fn render_requests(&self, out: &mut String) {

@@ -31,6 +31,7 @@ mod http_points;
 mod http_quantization;
 mod http_recommend;
 mod http_search;
+mod http_search_inline;
 mod http_service;
 mod http_snapshots;
 mod http_sparse;

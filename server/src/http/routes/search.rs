@@ -7,10 +7,10 @@ use std::time::Instant;
 use quiver_engine::collection::apply_default_funnel;
 use quiver_engine::filter::{Condition, Filter, HasIdCondition, OneOrMany};
 use quiver_engine::query::{Deadline, GroupsResponse};
-use quiver_engine::query::{MatrixResponse, QueryInput};
+use quiver_engine::query::{MatrixResponse, QueryInput, QueryRequest};
 use quiver_engine::{Collection, PointId, Vector, WithPayload, WithVectors};
 
-use super::{blocking_until, resource, respond};
+use super::{blocking_until, resource, respond, search_where_cheap};
 use crate::api::common::{ReadParams, ScoredPointOut};
 use crate::api::groups::{
     lookup_id, GroupsResult, Lookup, QueryGroupsRequestDto, SearchGroupsRequestDto,
@@ -30,6 +30,12 @@ use crate::api::strict_mode::{query_cost, read_cost, StrictMode, Use};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::inference::{self, Input};
+
+/// Total estimated work of several searches: `None` when any of them is unbounded.
+fn total_work(each: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
+    each.into_iter()
+        .try_fold(0u64, |sum, work| Some(sum.saturating_add(work?)))
+}
 
 /// Registers the search routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -158,8 +164,10 @@ pub async fn search_points(
     let deadline = read.deadline("Search");
     respond(async move {
         let collection = state.collection(&name)?;
-        blocking_until(deadline, move || {
-            search(&state, &collection, body.into_inner(), deadline)
+        let request = prepare_search(&state, &collection, body.into_inner(), deadline)?;
+        let work = collection.query_work(&request);
+        search_where_cheap(&state, work, deadline, move || {
+            search(&collection, &request)
         })
         .await
     })
@@ -182,10 +190,16 @@ pub async fn search_batch(
         let body = body.into_inner();
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
-        blocking_until(deadline, move || {
-            body.searches
-                .into_iter()
-                .map(|body| search(&state, &collection, body, deadline))
+        let requests = body
+            .searches
+            .into_iter()
+            .map(|body| prepare_search(&state, &collection, body, deadline))
+            .collect::<Result<Vec<_>, _>>()?;
+        let work = total_work(requests.iter().map(|r| collection.query_work(r)));
+        search_where_cheap(&state, work, deadline, move || {
+            requests
+                .iter()
+                .map(|request| search(&collection, request))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -210,11 +224,21 @@ pub async fn query_points(
 ) -> HttpResponse {
     let deadline = read.deadline("Search");
     respond(async move {
-        let body = body.into_inner();
+        let started = Instant::now();
         let collection = state.collection(&name)?;
+        let prepared = prepare_query(&state, &collection, body.into_inner(), deadline)?;
+        let work = prepared.work(&collection);
         let timings = options.timings;
-        blocking_until(deadline, move || {
-            run_query(&state, &collection, body, timings, deadline)
+        let run_state = state.clone();
+        search_where_cheap(&state, work, deadline, move || {
+            finish_query(
+                &run_state,
+                &collection,
+                prepared,
+                timings,
+                deadline,
+                started,
+            )
         })
         .await
     })
@@ -239,10 +263,22 @@ pub async fn query_batch(
         state.limits.check_batch(body.searches.len(), "searches")?;
         let collection = state.collection(&name)?;
         let timings = options.timings;
-        blocking_until(deadline, move || {
-            body.searches
+        let prepared = body
+            .searches
+            .into_iter()
+            .map(|q| {
+                let started = Instant::now();
+                Ok((prepare_query(&state, &collection, q, deadline)?, started))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let work = total_work(prepared.iter().map(|(p, _)| p.work(&collection)));
+        let run_state = state.clone();
+        search_where_cheap(&state, work, deadline, move || {
+            prepared
                 .into_iter()
-                .map(|q| run_query(&state, &collection, q, timings, deadline))
+                .map(|(p, started)| {
+                    finish_query(&run_state, &collection, p, timings, deadline, started)
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
@@ -250,13 +286,13 @@ pub async fn query_batch(
     .await
 }
 
-/// The legacy search: one stage of the Query API.
-fn search(
+/// The legacy search, typed and checked: one stage of the Query API.
+fn prepare_search(
     state: &AppState,
     collection: &Collection,
     body: SearchRequestDto,
     deadline: Option<Deadline>,
-) -> Result<Vec<ScoredPointOut>, ApiError> {
+) -> Result<QueryRequest, ApiError> {
     let mut request = body.into_request()?;
     request.deadline = deadline;
     if let Some(strict) = StrictMode::of(collection) {
@@ -264,9 +300,17 @@ fn search(
         strict.charge_read(query_cost(&request))?;
     }
     state.limits.check_limit(request.limit, request.offset)?;
+    Ok(request)
+}
+
+/// Runs a prepared legacy search.
+fn search(
+    collection: &Collection,
+    request: &QueryRequest,
+) -> Result<Vec<ScoredPointOut>, ApiError> {
     let config = &collection.config();
     Ok(collection
-        .query(&request)?
+        .query(request)?
         .hits
         .into_iter()
         .map(|h| ScoredPointOut::new(config, h))
@@ -283,6 +327,35 @@ fn run_query(
     deadline: Option<Deadline>,
 ) -> Result<QueryResponse, ApiError> {
     let started = Instant::now();
+    let prepared = prepare_query(state, collection, body, deadline)?;
+    finish_query(state, collection, prepared, timings, deadline, started)
+}
+
+/// A typed, checked query. Without documents it is resolved at once (there is nothing to embed, so
+/// resolving only relabels its inputs) and the engine can estimate its work; with documents the
+/// embedding, of unknown cost, is left for [`finish_query`].
+enum Prepared {
+    Resolved(QueryRequest),
+    Documents(QueryRequest<Input<QueryInput>>),
+}
+
+impl Prepared {
+    /// The engine's estimate of the query's work; `None` for documents and unbounded plans.
+    fn work(&self, collection: &Collection) -> Option<u64> {
+        match self {
+            Prepared::Resolved(request) => collection.query_work(request),
+            Prepared::Documents(_) => None,
+        }
+    }
+}
+
+/// Types the query and runs the checks and the default funnel on it (see [`Prepared`]).
+fn prepare_query(
+    state: &AppState,
+    collection: &Collection,
+    body: QueryRequestDto,
+    deadline: Option<Deadline>,
+) -> Result<Prepared, ApiError> {
     let config = &collection.config();
     let mut own = Vec::new();
     let mut request = body.into_request(&mut |at, using, id| {
@@ -300,8 +373,37 @@ fn run_query(
         Input::is_document,
     )?;
     state.limits.check_query(&request)?;
+    if request
+        .inputs()
+        .iter()
+        .any(|(_, input)| input.is_document())
+    {
+        return Ok(Prepared::Documents(request));
+    }
     let mut request = inference::resolve_query(&state.models, config, request)?;
     request.deadline = deadline;
+    Ok(Prepared::Resolved(request))
+}
+
+/// Embeds a prepared query's documents (if any) and runs it; with `timings`, says where the time
+/// went since `started`.
+fn finish_query(
+    state: &AppState,
+    collection: &Collection,
+    prepared: Prepared,
+    timings: bool,
+    deadline: Option<Deadline>,
+    started: Instant,
+) -> Result<QueryResponse, ApiError> {
+    let config = &collection.config();
+    let request = match prepared {
+        Prepared::Resolved(request) => request,
+        Prepared::Documents(request) => {
+            let mut request = inference::resolve_query(&state.models, config, request)?;
+            request.deadline = deadline;
+            request
+        }
+    };
     let embed_ms = started.elapsed().as_secs_f64() * 1e3;
     let answer = collection.query(&request)?;
     let total_ms = started.elapsed().as_secs_f64() * 1e3;
