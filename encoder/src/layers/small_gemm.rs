@@ -30,8 +30,11 @@ use rayon::prelude::*;
 pub const STRIP: usize = 16;
 /// Rows per register tile (two accumulators per row, twelve registers at six).
 const MAX_TILE: usize = 6;
-/// The most rows [`SmallGemm::forward`] is meant for; past this gemm's packed panels win.
-pub const MAX_ROWS: usize = 16;
+/// The most rows [`SmallGemm::forward`] is meant for. On all-MiniLM-L6-v2's four shapes, 2 threads,
+/// weights out of cache, the kernel took 0.7–0.93 of gemm's time from 16 to 96 rows (less where
+/// gemm's threads stalled; `small_gemm_bench`, docs/benchmarks.md, "Past 16 rows"). At 128 rows one
+/// shape lost, and past that gemm's cache blocking is untested against it.
+pub const MAX_ROWS: usize = 96;
 /// Below this many multiply-adds a call runs on the calling thread.
 const SERIAL_WORK: usize = 1 << 16;
 
@@ -406,6 +409,7 @@ mod tests {
                 (37, 15),
                 (64, 48),
                 (29, 70),
+                (293, 40),
             ] {
                 check(rows, i_n, o_n, Precision::F32, 1e-5);
                 check(rows, i_n, o_n, Precision::F16, 1e-5);
@@ -425,7 +429,32 @@ mod tests {
             check(7, 390, 1157, Precision::F32, 1e-5);
             check(7, 390, 1157, Precision::F16, 1e-5);
             check(16, 390, 1157, Precision::F32, 1e-5);
+            check(MAX_ROWS - 1, 390, 1157, Precision::F32, 1e-5);
         });
+    }
+
+    /// Each row's sums are taken in the same order whatever tile it falls in, so a row computed
+    /// alone has the bits it has among others (a text alone equals its row in a batch).
+    #[test]
+    fn a_row_alone_has_the_bits_it_has_among_others() {
+        let (i_n, o_n) = (293, 45);
+        let w = values(i_n * o_n, 11);
+        let b = values(o_n, 12);
+        for precision in [Precision::F32, Precision::F16] {
+            let g = SmallGemm::pack(&w, &b, i_n, o_n, precision);
+            for rows in [7, 23, MAX_ROWS] {
+                let x = values(rows * i_n, 13 + rows as u64);
+                let all = g.forward(&x, rows);
+                for r in [0, rows / 2, rows - 1] {
+                    let alone = g.forward(&x[r * i_n..(r + 1) * i_n], 1);
+                    assert_eq!(
+                        alone,
+                        all[r * o_n..(r + 1) * o_n],
+                        "{precision:?}, row {r} of {rows}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

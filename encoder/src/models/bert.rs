@@ -160,9 +160,9 @@ impl Embeddings {
 /// (on CUDA cuBLAS takes either layout at the same speed).
 ///
 /// On the CPU in f32 the layer also keeps its weight packed for [`SmallGemm`], which takes calls of
-/// up to [`small_gemm::MAX_ROWS`] rows (a short query's tokens): it reads each weight once per call
-/// where gemm sweeps `W` once per panel of rows (6 + 1 for seven tokens), and adds the bias in the
-/// same pass. The packed copy costs as many bytes again as the weight.
+/// up to [`small_gemm::MAX_ROWS`] rows (a short query, a few short inputs): it reads each weight
+/// once per call where gemm sweeps `W` once per panel of rows (6 + 1 for seven tokens), and adds
+/// the bias in the same pass. The packed copy costs as many bytes again as the weight.
 #[derive(Debug, Clone)]
 struct Dense {
     /// `[in, out]`.
@@ -557,13 +557,16 @@ mod tests {
         let (i_n, o_n) = (37, 53);
         let w = Tensor::randn(0f32, 1.0, (o_n, i_n), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, o_n, &dev).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (2, 20, i_n), &dev).unwrap();
+        // Two sequences of more than MAX_ROWS rows each: the whole batch takes candle's matmul.
+        let seq = small_gemm::MAX_ROWS + 4;
+        let x = Tensor::randn(0f32, 1.0, (2, seq, i_n), &dev).unwrap();
         for precision in [Precision::F32, Precision::F16] {
             let dense = Dense::new(&w, b.clone(), precision).unwrap();
             assert!(dense.small.is_some());
             let big = dense.forward(&x).unwrap();
-            assert_eq!(big.dims(), &[2, 20, o_n]);
-            for rows in [1, 7, small_gemm::MAX_ROWS] {
+            assert_eq!(big.dims(), &[2, seq, o_n]);
+            // 23: past 16 and not a multiple of the 6-row tile.
+            for rows in [1, 7, 16, 23, small_gemm::MAX_ROWS] {
                 let few = x.get(1).unwrap().narrow(0, 0, rows).unwrap();
                 let got = dense.forward(&few).unwrap();
                 let want = few
