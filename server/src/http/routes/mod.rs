@@ -132,7 +132,13 @@ where
 {
     if work.is_some_and(|w| w <= INLINE_WORK_MAX) {
         state.metrics.count_search(SearchThread::Inline);
-        return run();
+        // A panic answers 500 as it does from the pool, instead of taking the worker and its other
+        // connections down with it.
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| {
+            Err(ApiError::Internal(
+                "the operation panicked or was cancelled".into(),
+            ))
+        });
     }
     state.metrics.count_search(SearchThread::Pool);
     blocking_until(deadline, run).await
