@@ -31,10 +31,10 @@ pub const STRIP: usize = 16;
 /// Rows per register tile (two accumulators per row, twelve registers at six).
 const MAX_TILE: usize = 6;
 /// The most rows [`SmallGemm::forward`] is meant for. On all-MiniLM-L6-v2's four shapes, 2 threads,
-/// weights out of cache, the kernel took 0.7–0.93 of gemm's time from 16 to 96 rows (less where
-/// gemm's threads stalled; `small_gemm_bench`, docs/benchmarks.md, "Past 16 rows"). At 128 rows one
-/// shape lost, and past that gemm's cache blocking is untested against it.
-pub const MAX_ROWS: usize = 96;
+/// weights out of cache, a quiet machine: the kernel took 0.59–0.77 of gemm's time per layer from 4
+/// to 32 rows and 1.05–1.31 from 48 to 128, where gemm's reuse of each weight across rows wins
+/// (`small_gemm_bench`, docs/benchmarks.md, "Past 16 rows").
+pub const MAX_ROWS: usize = 32;
 /// Below this many multiply-adds a call runs on the calling thread.
 const SERIAL_WORK: usize = 1 << 16;
 
