@@ -16,6 +16,7 @@
 //! This file is the public surface the server and CLI use; the machinery lives in sibling modules.
 
 mod aliases;
+mod anon_rows;
 mod built;
 mod examples;
 mod facet;

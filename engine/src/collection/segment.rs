@@ -18,6 +18,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use quiver_storage::segment::{DenseFile, MultiFile, PointsFile};
 use quiver_storage::{Bitmap, PointId};
 
+use super::anon_rows::AnonRows;
 use super::field_index::mem::{MemIndex, MemIndexes};
 use super::payload;
 use crate::config::CollectionConfig;
@@ -36,7 +37,7 @@ use crate::{Error, Result};
 /// One dense vector name in memory: a row for every offset (zeros where the point lacks it).
 pub(crate) struct MemDense {
     pub dim: usize,
-    pub data: Vec<f32>,
+    pub data: AnonRows<f32>,
     pub present: Bitmap,
 }
 
@@ -52,8 +53,8 @@ pub(crate) struct MemMulti {
 /// holds them as f16: precision beyond that is dropped at the seal anyway, and the tokens are the bulk
 /// of such a collection's memory.
 pub(crate) enum MultiRows {
-    F32(Vec<f32>),
-    F16(Vec<half::f16>),
+    F32(AnonRows<f32>),
+    F16(AnonRows<half::f16>),
 }
 
 impl MultiRows {
@@ -67,7 +68,11 @@ impl MultiRows {
     fn extend(&mut self, row: &[f32]) {
         match self {
             MultiRows::F32(v) => v.extend_from_slice(row),
-            MultiRows::F16(v) => v.extend(row.iter().map(|&x| half::f16::from_f32(x))),
+            MultiRows::F16(v) => v.append_with(row.len(), |tail| {
+                for (t, &x) in tail.iter_mut().zip(row) {
+                    *t = half::f16::from_f32(x);
+                }
+            }),
         }
     }
 
@@ -108,9 +113,9 @@ impl MemData {
                         dim: p.size,
                         offsets: vec![0],
                         data: if compressed_only {
-                            MultiRows::F16(Vec::new())
+                            MultiRows::F16(AnonRows::default())
                         } else {
-                            MultiRows::F32(Vec::new())
+                            MultiRows::F32(AnonRows::default())
                         },
                     },
                 );
@@ -119,7 +124,7 @@ impl MemData {
                     name.clone(),
                     MemDense {
                         dim: p.size,
-                        data: Vec::new(),
+                        data: AnonRows::default(),
                         present: Bitmap::default(),
                     },
                 );
@@ -173,7 +178,7 @@ impl MemData {
                     col.present.push(true);
                 }
                 _ => {
-                    col.data.resize(col.data.len() + col.dim, 0.0);
+                    col.data.extend_zeros(col.dim);
                     col.present.push(false);
                 }
             }
