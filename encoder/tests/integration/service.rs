@@ -279,3 +279,99 @@ fn texts_and_images_interleaved_through_the_pipeline_keep_order_and_results() {
     assert!(matches!(err, Error::TooLong { .. }), "{err}");
     assert_eq!(svc.queue_depth(), 0);
 }
+
+#[test]
+fn an_idle_service_runs_encode_inline_with_the_queued_result() {
+    use std::sync::atomic::Ordering;
+    let enc =
+        Arc::new(Encoder::load(fixture_dir().to_str().unwrap(), &Device::Cpu, DType::F32).unwrap());
+    let svc = EncoderService::start(
+        enc.clone(),
+        ServiceOptions {
+            max_batch_tokens: 64,
+            max_batch_requests: 4,
+            queue_capacity: 8,
+        },
+    )
+    .unwrap();
+    let stats = svc.stats();
+    let inline = || stats.inline_batches.load(Ordering::Relaxed);
+    let texts = [
+        "why is the sky blue",
+        "short",
+        "Berlin is the capital of Germany.",
+    ];
+    for (task, prompt, dims) in [
+        ("retrieval", PromptKind::Query, None),
+        ("code", PromptKind::Passage, Some(16)),
+    ] {
+        let queued = svc
+            .submit(request(&texts, task, prompt, dims))
+            .unwrap()
+            .wait()
+            .unwrap();
+        let before = inline();
+        let here = svc.encode(request(&texts, task, prompt, dims)).unwrap();
+        assert_eq!(
+            inline(),
+            before + 1,
+            "an idle service runs the request inline"
+        );
+        // The same batch either way, so the same numbers, bit for bit.
+        assert_eq!(here, queued, "{task}");
+        assert_eq!(svc.queue_depth(), 0, "the inline slot is given back");
+    }
+    assert_eq!(stats.inputs.load(Ordering::Relaxed), 12);
+
+    // Busy (a result not yet collected): encode queues behind it.
+    let held = svc
+        .submit(request(&["one"], "retrieval", PromptKind::Query, None))
+        .unwrap();
+    let before = inline();
+    let busy = svc
+        .encode(request(&texts, "retrieval", PromptKind::Query, None))
+        .unwrap();
+    assert_eq!(inline(), before, "a busy service queues");
+    assert_eq!(held.wait().unwrap().len(), 1);
+    let alone = svc
+        .encode(request(&texts, "retrieval", PromptKind::Query, None))
+        .unwrap();
+    assert_eq!(inline(), before + 1);
+    for (b, a) in busy.iter().zip(&alone) {
+        assert_vec_close("busy vs inline", &b.single, &a.single, 1e-5);
+    }
+
+    // Over one batch (5 rows > 4, or > 64 padded tokens): the worker splits it, as before.
+    let five = ["a", "b", "c", "d", "e"];
+    let long = ["word ".repeat(40)];
+    for t in [&five[..], &[long[0].as_str(), "x"][..]] {
+        let before = inline();
+        let split = svc
+            .encode(request(t, "retrieval", PromptKind::Query, None))
+            .unwrap();
+        assert_eq!(inline(), before, "{} texts over one batch queue", t.len());
+        let queued = svc
+            .submit(request(t, "retrieval", PromptKind::Query, None))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(split, queued);
+    }
+
+    // Errors are the same as through the queue, and leave no slot taken.
+    let err = svc
+        .encode(request(&["x"], "nope", PromptKind::Query, None))
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::UnknownTask { .. }), "{err}");
+    let mut strict = request(&[long[0].as_str()], "retrieval", PromptKind::Query, None);
+    strict.truncation = Truncation {
+        max_length: 8,
+        truncate: false,
+    };
+    let here = svc.encode(strict.clone()).err().unwrap();
+    let queued = svc.submit(strict).unwrap().wait().err().unwrap();
+    assert!(matches!(here, Error::TooLong { .. }), "{here}");
+    assert_eq!(here.to_string(), queued.to_string());
+    assert_eq!(svc.queue_depth(), 0);
+}

@@ -425,7 +425,7 @@ fn render_models(out: &mut String, models: &Models) {
         );
     }
     type Counter = fn(&quiver_encoder::ServiceStats) -> f64;
-    let counters: [(&str, &str, Counter); 6] = [
+    let counters: [(&str, &str, Counter); 7] = [
         ("quiver_encoder_batches_total", "Forward passes run.", |s| {
             load(&s.batches)
         }),
@@ -446,6 +446,11 @@ fn render_models(out: &mut String, models: &Models) {
             "quiver_encoder_busy_seconds_total",
             "Seconds the worker spent in forward passes.",
             |s| load(&s.busy_micros) / 1e6,
+        ),
+        (
+            "quiver_encoder_inline_batches_total",
+            "Forward passes run on the request's own thread because the encoder was idle (also in batches_total).",
+            |s| load(&s.inline_batches),
         ),
         (
             "quiver_encoder_rejected_total",

@@ -216,10 +216,9 @@ pub(crate) fn embed(
         };
         plans.push(Plan::Model(source, shape));
     }
-    // Submit every group first, so the workers can batch them together, then collect.
-    let mut pending = Vec::with_capacity(text_groups.len());
-    for g in text_groups {
-        pending.push(g.service.submit(EncodeRequest {
+    let request = |g: TextGroup| {
+        let service = g.service;
+        let request = EncodeRequest {
             texts: g.texts,
             task: g.key.task,
             prompt: g.key.prompt,
@@ -228,7 +227,20 @@ pub(crate) fn embed(
                 max_length: DEFAULT_MAX_LENGTH,
                 truncate: g.key.truncate,
             },
-        })?);
+        };
+        (service, request)
+    };
+    // The common case, one query's text: `encode` runs it on this thread when the encoder is idle.
+    if text_groups.len() == 1 && image_groups.is_empty() {
+        let (service, req) = request(text_groups.pop().expect("one group"));
+        let results = [service.encode(req)?];
+        return Ok(assemble(plans, &results, &[]));
+    }
+    // Submit every group first, so the workers can batch them together, then collect.
+    let mut pending = Vec::with_capacity(text_groups.len());
+    for g in text_groups {
+        let (service, req) = request(g);
+        pending.push(service.submit(req)?);
     }
     // Images are preprocessed here, on this request's thread, and queued behind the texts; the
     // workers batch both.
@@ -244,7 +256,12 @@ pub(crate) fn embed(
         .into_iter()
         .map(|p| p.wait())
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(plans
+    Ok(assemble(plans, &results, &image_results))
+}
+
+/// Each plan's vector, from the text and image groups' embeddings.
+fn assemble(plans: Vec<Plan>, texts: &[Vec<Embedding>], images: &[Vec<Embedding>]) -> Vec<Vector> {
+    plans
         .into_iter()
         .map(|plan| {
             let (source, shape) = match plan {
@@ -252,12 +269,12 @@ pub(crate) fn embed(
                 Plan::Model(source, shape) => (source, shape),
             };
             let embedding = match source {
-                Source::Text { group, index } => &results[group][index],
-                Source::Image { group, index } => &image_results[group][index],
+                Source::Text { group, index } => &texts[group][index],
+                Source::Image { group, index } => &images[group][index],
             };
             vector_of(embedding, shape)
         })
-        .collect())
+        .collect()
 }
 
 /// The BM25 vector of a `qdrant/bm25` document, which must fill a sparse vector.

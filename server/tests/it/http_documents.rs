@@ -44,6 +44,17 @@ fn create(c: &Client) {
     c.ok("PUT", "/collections/docs", Some(&body));
 }
 
+/// `quiver_encoder_inline_batches_total` of the tiny model.
+pub fn inline_passes(c: &Client) -> f64 {
+    let (_, metrics) = c.send("GET", "/metrics", &[], None).unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("quiver_encoder_inline_batches_total{model=\"tiny\"} "))
+        .expect("the inline counter")
+        .parse()
+        .unwrap()
+}
+
 fn doc(text: &str) -> Value {
     json!({"text": text, "model": "tiny"})
 }
@@ -106,11 +117,14 @@ fn documents_are_embedded_on_upsert_and_query() {
         .map(|(i, p)| (i, dot(&query.single, &p.single)))
         .collect();
     dense_ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let inline_before = inline_passes(&c);
     let res = c.ok(
         "POST",
         "/collections/docs/points/query",
         Some(&json!({"query": doc(question), "using": "dense", "limit": 3})),
     );
+    // Nothing else was queued: the query's text ran on its request's thread, with the same answer.
+    assert_eq!(inline_passes(&c), inline_before + 1.0);
     let hits = res["points"].as_array().unwrap();
     for (hit, (id, score)) in hits.iter().zip(&dense_ranked) {
         assert_eq!(hit["id"], json!(id));

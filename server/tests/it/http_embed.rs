@@ -182,6 +182,8 @@ fn embeddings_equal_the_encoders_in_both_dialects() {
         .parse()
         .unwrap();
     assert!(inputs >= 9.0, "{inputs}");
+    // One request at a time on an idle encoder: each ran on its own request's thread.
+    assert!(crate::http_documents::inline_passes(&c) >= 5.0);
     assert!(metrics.contains("quiver_model_ready{model=\"tiny\"} 1"));
 }
 
