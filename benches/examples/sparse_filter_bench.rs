@@ -259,6 +259,9 @@ fn run_filtered(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
     config.optimizer_config.segment_max_points = n;
     config.hnsw_config.m = 16;
     config.hnsw_config.ef_construct = 100;
+    // What the server gives a collection created without one: Qdrant's default of 10,000 KiB of
+    // vectors, in points (the engine's own default is a point count for library users).
+    config.hnsw_config.full_scan_threshold = 10_000 * 1024 / (dim * 4);
     let c = cs.create("filtered", config).map_err(engine_err)?;
     if a.index == "keyword" {
         let schema: PayloadFieldSchema =
