@@ -367,7 +367,9 @@ pub struct HnswConfigDiff {
     /// are read into memory when a segment opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
-    /// Ignored (no payload index).
+    /// Ignored: Quiver builds no extra links per payload value. A filter the payload indexes
+    /// answer is scanned exactly over its passing points under `full_scan_threshold` and walked on
+    /// the graph above it (see docs/api.md, "Payload indexes").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_m: Option<usize>,
     /// Ignored (graphs do not hold copies of the vectors).
