@@ -790,7 +790,7 @@ impl CollectionConfig {
             return Ok(());
         };
         if let QuantizationConfig::Scalar(s) = q {
-            let quantile = s.quantile();
+            let quantile = s.quantile.unwrap_or(1.0);
             if !(quantile > 0.5 && quantile <= 1.0) {
                 return Err(Error::InvalidInput(format!(
                     "vector `{name}`: scalar quantization quantile must be in (0.5, 1], got {quantile}"

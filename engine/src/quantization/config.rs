@@ -4,9 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Qdrant's default quantile: the extreme 1 % of component values are clamped.
-pub const DEFAULT_QUANTILE: f64 = 0.99;
-
 /// How a dense vector's rows are quantized.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -35,7 +32,8 @@ pub struct ScalarQuantization {
     /// The code type; only `int8`.
     #[serde(rename = "type")]
     pub kind: ScalarType,
-    /// Fraction of component values the code range covers (in (0.5, 1]); the rest are clamped.
+    /// In (0.5, 1]: trims the code range's ends as Qdrant does (see [`super::scalar::bounds`]);
+    /// none (the default) or 1 spans every component value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantile: Option<f64>,
     /// Keep the codes in memory even when the vector's rows stay on disk.
@@ -44,9 +42,9 @@ pub struct ScalarQuantization {
 }
 
 impl ScalarQuantization {
-    /// The quantile in force.
-    pub fn quantile(&self) -> f64 {
-        self.quantile.unwrap_or(DEFAULT_QUANTILE)
+    /// The quantile the bounds are trimmed to, if any.
+    pub fn quantile(&self) -> Option<f32> {
+        self.quantile.map(|q| q as f32)
     }
 }
 

@@ -139,7 +139,7 @@ pub fn write_codes_of(
     let (rows, dim) = (slab.len(), slab.dim);
     match config {
         QuantizationConfig::Scalar(q) => {
-            let (alpha, offset) = scalar::bounds(slab, q.quantile() as f32);
+            let (alpha, offset) = scalar::bounds(slab, q.quantile());
             // The corrections come first in the file, so rows are encoded twice: once for them,
             // once for the codes.
             let mut out = vec![0u8; dim];

@@ -28,7 +28,7 @@ use crate::index::VectorSlab;
 pub fn build_codes(config: &QuantizationConfig, slab: VectorSlab<'_>) -> Codes {
     match config {
         QuantizationConfig::Scalar(s) => {
-            Codes::Scalar(scalar::ScalarCodes::build(slab, s.quantile() as f32))
+            Codes::Scalar(scalar::ScalarCodes::build(slab, s.quantile()))
         }
         QuantizationConfig::Binary(b) => Codes::Binary(binary::BinaryCodes::build(
             slab,

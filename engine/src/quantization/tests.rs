@@ -14,13 +14,53 @@ fn rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Qdrant's bounds: every value without a quantile (or at 1, or under 127 rows); with one, a cut of
+/// `rows sampled × (1 − q) / 2` values (at least one) from each end of the sampled values.
+#[test]
+fn scalar_bounds_trim_as_qdrant_counts_the_cut() {
+    let dim = 64;
+    let mut data = rows(1000, dim, 9);
+    // Twelve outliers each side, at distinct values, in rows spread over the segment.
+    for i in 0..12 {
+        data[(i * 83) * dim + 3] = 5.0 + i as f32;
+        data[(i * 79 + 1) * dim + 7] = -5.0 - i as f32;
+    }
+    let slab = VectorSlab { data: &data, dim };
+    let step = |lo: f32, hi: f32| (hi - lo) / scalar::MAX_CODE;
+    for q in [None, Some(1.0)] {
+        let (alpha, offset) = scalar::bounds(slab, q);
+        assert_eq!(offset, -16.0, "{q:?}: the smallest value");
+        assert!((alpha - step(-16.0, 16.0)).abs() < 1e-6, "{q:?}");
+    }
+    // 1,000 rows of 64 are all sampled (100,000 / 64 = 1,562): at 0.98 the cut is counted in rows,
+    // 1,000 × 0.02 / 2 (9 in f32 arithmetic, as Qdrant computes it), not in the 64,000 values
+    // (which would cut 640 and leave no outlier).
+    let cut = (1000.0f32 * (1.0 - 0.98f32) / 2.0) as usize;
+    assert!((9..=10).contains(&cut));
+    let bound = 16.0 - cut as f32;
+    let (alpha, offset) = scalar::bounds(slab, Some(0.98));
+    assert_eq!(offset, -bound);
+    assert!((alpha - step(-bound, bound)).abs() < 1e-6, "{alpha}");
+    // At least one value is cut, however close to 1 the quantile.
+    let (alpha, offset) = scalar::bounds(slab, Some(0.9999));
+    assert_eq!(offset, -15.0);
+    assert!((alpha - step(-15.0, 15.0)).abs() < 1e-6, "{alpha}");
+    // Fewer than 127 rows: nothing to estimate, the whole range.
+    let few = VectorSlab {
+        data: &data[..126 * dim],
+        dim,
+    };
+    let few_min = few.data.iter().copied().fold(f32::MAX, f32::min);
+    assert_eq!(scalar::bounds(few, Some(0.9)).1, few_min);
+}
+
 #[test]
 fn scalar_codes_decode_within_half_a_step_and_estimate_dot_and_l2() {
     let dim = 37;
     let data = rows(500, dim, 1);
     let slab = VectorSlab { data: &data, dim };
     // Quantile 1: the whole range is covered, so every value decodes within half a step.
-    let codes = scalar::ScalarCodes::build(slab, 1.0);
+    let codes = scalar::ScalarCodes::build(slab, Some(1.0));
     assert!((codes.offset - data.iter().copied().fold(f32::MAX, f32::min)).abs() < 1e-6);
     for r in [0usize, 17, 499] {
         for (x, y) in slab.row(r as u32).iter().zip(codes.decode(r)) {

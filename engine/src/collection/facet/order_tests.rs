@@ -305,7 +305,11 @@ fn a_segment_without_the_index_is_ordered_from_its_payloads() {
         .filter(|(field, _)| *field == "kw")
         .map(|(f, s)| (f.clone(), s.clone()))
         .collect();
-    set.active.data.write().field_indexes.replace(&keep, Vec::new());
+    set.active
+        .data
+        .write()
+        .field_indexes
+        .replace(&keep, Vec::new());
     let active_reads = || set.active.data.read().payload_reads.load(Ordering::Relaxed);
     let sealed_reads = || -> usize {
         set.sealed
@@ -326,15 +330,24 @@ fn a_segment_without_the_index_is_ordered_from_its_payloads() {
                 let got = seen(
                     &ordered(&config, &set, None, &order_by, limit, None, args.0, args.1).unwrap(),
                 );
-                assert!(active_reads() > active, "{key}: the segment read its payloads");
+                assert!(
+                    active_reads() > active,
+                    "{key}: the segment read its payloads"
+                );
                 // (The datetime field also reads payloads in sealed segments: one was sealed
                 // before its index, some hold datetimes finer than the index keeps.)
                 if key != "d" {
-                    assert_eq!(sealed_reads(), sealed, "{key}: sealed segments walk their index");
+                    assert_eq!(
+                        sealed_reads(),
+                        sealed,
+                        "{key}: sealed segments walk their index"
+                    );
                 }
                 let want = seen(
-                    &ordered_by_payloads(&config, &set, None, &order_by, limit, None, args.0, args.1)
-                        .unwrap(),
+                    &ordered_by_payloads(
+                        &config, &set, None, &order_by, limit, None, args.0, args.1,
+                    )
+                    .unwrap(),
                 );
                 assert_eq!(got, want, "{key} {direction:?} limit {limit}");
                 assert!(!got.is_empty());
