@@ -171,6 +171,28 @@ pub struct ServiceStats {
     pub inline_batches: AtomicU64,
 }
 
+impl ServiceStats {
+    /// One forward pass of `rows` inputs, `real` and `computed` tokens ([`pass_tokens`]), begun at
+    /// `started`.
+    fn count_pass(&self, rows: usize, real: usize, computed: usize, started: Instant) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.inputs.fetch_add(rows as u64, Ordering::Relaxed);
+        self.tokens.fetch_add(real as u64, Ordering::Relaxed);
+        self.padded_tokens
+            .fetch_add(computed as u64, Ordering::Relaxed);
+        self.busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// The real tokens of a pass over rows of lengths `lens`, and the tokens it runs: the real ones for
+/// a packed batch (text on BERT, text and images on jina on a GPU), `longest × rows` for a padded one.
+fn pass_tokens(lens: &[usize], packed: bool) -> (usize, usize) {
+    let real: usize = lens.iter().sum();
+    let longest = lens.iter().copied().max().unwrap_or(0);
+    (real, if packed { real } else { longest * lens.len() })
+}
+
 /// Thread-safe handle to the encoder worker. Cheap to share behind an `Arc`.
 pub struct EncoderService {
     encoder: Arc<Encoder>,
@@ -414,13 +436,7 @@ impl EncoderService {
             .prepare_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let lens: Vec<usize> = rows.iter().map(Vec::len).collect();
-        let real: usize = lens.iter().sum();
-        let longest = lens.iter().copied().max().unwrap_or(0);
-        let computed = if self.limits.packed {
-            real
-        } else {
-            longest * lens.len()
-        };
+        let (real, computed) = pass_tokens(&lens, self.limits.packed);
         if computed > self.limits.max_batch_tokens {
             // The worker splits it; tokenizing again costs microseconds against those passes.
             return Ok(Inline::Queue(req));
@@ -433,17 +449,8 @@ impl EncoderService {
         let started = Instant::now();
         let result = tracing::debug_span!("encode_inline", rows = refs.len(), task = spec.task)
             .in_scope(|| self.encoder.embed_ids(&refs, full));
-        let stats = &self.stats;
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.inline_batches.fetch_add(1, Ordering::Relaxed);
-        stats.inputs.fetch_add(refs.len() as u64, Ordering::Relaxed);
-        stats.tokens.fetch_add(real as u64, Ordering::Relaxed);
-        stats
-            .padded_tokens
-            .fetch_add(computed as u64, Ordering::Relaxed);
-        stats
-            .busy_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.stats.count_pass(refs.len(), real, computed, started);
+        self.stats.inline_batches.fetch_add(1, Ordering::Relaxed);
         let mut out = result.map_err(|e| {
             tracing::error!(error = %e, "encoder batch failed");
             Error::Inference(e.to_string())
@@ -620,28 +627,11 @@ fn worker_loop(
             .collect();
         let span = tracing::debug_span!("encode_batch", rows = picked.len(), task = key.task, modality = ?key.modality);
         let running = forward.lock().unwrap_or_else(PoisonError::into_inner);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let result = span.in_scope(|| run_batch(encoder, &queue, &picked, key.modality, spec));
         drop(running);
-        let longest = lens.iter().copied().max().unwrap_or(0);
-        let real: usize = lens.iter().sum();
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats
-            .inputs
-            .fetch_add(picked.len() as u64, Ordering::Relaxed);
-        stats.tokens.fetch_add(real as u64, Ordering::Relaxed);
-        // A packed batch (text on BERT, text and images on jina on a GPU) runs its real tokens only.
-        let computed = if limits.packed {
-            real
-        } else {
-            longest * picked.len()
-        };
-        stats
-            .padded_tokens
-            .fetch_add(computed as u64, Ordering::Relaxed);
-        stats
-            .busy_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let (real, computed) = pass_tokens(&lens, limits.packed);
+        stats.count_pass(picked.len(), real, computed, started);
         match result {
             Ok(embs) => {
                 for (p, mut es) in picked.iter().zip(embs) {
