@@ -194,6 +194,7 @@ pub fn run(global: &super::GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.http_settings();
     tracing::debug!(?settings, "serve");
     if settings.models.is_empty() {
+        crate::return_freed_pages_at_once();
         tracing::info!(
             "no embedding model: vectors must come with each request. To embed texts here, add \
              one with --model NAME=SOURCE (SOURCE: a directory or a Hugging Face repo id, \
