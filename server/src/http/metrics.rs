@@ -444,7 +444,7 @@ fn render_models(out: &mut String, models: &Models) {
         ),
         (
             "quiver_encoder_busy_seconds_total",
-            "Seconds the worker spent in forward passes.",
+            "Seconds spent in forward passes (the worker's and inline ones).",
             |s| load(&s.busy_micros) / 1e6,
         ),
         (
