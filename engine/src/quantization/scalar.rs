@@ -55,7 +55,7 @@ pub fn bounds(slab: VectorSlab<'_>, quantile: Option<f32>) -> (f32, f32) {
             }
             let n = values.len();
             if n < 4 {
-                min_max((0..rows as u32).map(|r| slab.row(r)))
+                min_max(&slab.data[..rows * slab.dim])
             } else {
                 // In f32, as Qdrant computes it, so a quantile gives the same cut.
                 let cut = ((take as f32 * (1.0 - q) / 2.0) as usize).clamp(1, (n - 1) / 2);
@@ -65,7 +65,7 @@ pub fn bounds(slab: VectorSlab<'_>, quantile: Option<f32>) -> (f32, f32) {
                 (low, *high)
             }
         }
-        None => min_max((0..rows as u32).map(|r| slab.row(r))),
+        None => min_max(&slab.data[..rows * slab.dim]),
     };
     if !(low.is_finite() && high.is_finite()) {
         return (1.0, 0.0);
@@ -80,9 +80,10 @@ pub fn bounds(slab: VectorSlab<'_>, quantile: Option<f32>) -> (f32, f32) {
     (alpha, low)
 }
 
-/// The smallest and largest finite value of `rows` (infinite when there is none).
-fn min_max<'a>(rows: impl Iterator<Item = &'a [f32]>) -> (f32, f32) {
-    rows.flatten()
+/// The smallest and largest finite value of `values` (infinite when there is none).
+fn min_max(values: &[f32]) -> (f32, f32) {
+    values
+        .iter()
         .filter(|x| x.is_finite())
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| {
             (lo.min(x), hi.max(x))
