@@ -19,17 +19,23 @@
 //! The weights may instead be kept as f16 ([`Precision::F16`], an opt-in: the values change) and
 //! widened in the kernel, halving the bytes streamed.
 //!
-//! On x86_64 with AVX2 and FMA (and F16C for f16 weights), detected at run time, the strips run on
-//! 256-bit registers; elsewhere a portable loop computes the same sums (without fused multiply-adds,
-//! so the last bits may differ).
+//! On x86_64 with AVX-512F, detected at run time, a strip is one 16-lane register per row and up
+//! to [`MAX_TILE_512`] rows share a pass over it; with AVX2 and FMA (and F16C for f16 weights) it
+//! is two 8-lane registers per row in tiles of up to [`MAX_TILE`] rows. Both take the same fused
+//! multiply-adds in the same order, so they return the same bits. Elsewhere a portable loop
+//! computes the same sums (without fused multiply-adds, so the last bits may differ).
 
 use half::f16;
 use rayon::prelude::*;
 
 /// Output columns per strip: two 8-lane registers.
 pub const STRIP: usize = 16;
-/// Rows per register tile (two accumulators per row, twelve registers at six).
+/// Rows per register tile with AVX2 (two accumulators per row, twelve registers at six).
 const MAX_TILE: usize = 6;
+/// Rows per register tile with AVX-512 (one 16-lane accumulator per row, of 32 registers): a
+/// 7-token query is one tile, so each strip is read once and every multiply-add has an
+/// independent accumulator to go to.
+const MAX_TILE_512: usize = 12;
 /// The most rows [`SmallGemm::forward`] is meant for. On all-MiniLM-L6-v2's four shapes, 2 threads,
 /// weights out of cache, a quiet machine: the kernel took 0.59–0.77 of gemm's time per layer from 4
 /// to 32 rows and 1.05–1.31 from 48 to 128, where gemm's reuse of each weight across rows wins
@@ -127,12 +133,16 @@ impl SmallGemm {
 
     /// `x` (`rows × in`, row-major) → `rows × out`. Meant for `rows ≤ MAX_ROWS`; correct for any.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        self.forward_on(Kernel::pick(self.precision()), x, rows)
+    }
+
+    /// [`SmallGemm::forward`] with a given strip code (the tests compare them).
+    fn forward_on(&self, kernel: Kernel, x: &[f32], rows: usize) -> Vec<f32> {
         let (in_dim, out_dim) = (self.in_dim, self.out_dim);
         assert_eq!(x.len(), rows * in_dim, "x is not [rows, in]");
         if rows == 0 || out_dim == 0 {
             return Vec::new();
         }
-        let kernel = Kernel::pick(self.precision());
         // Strip-major result (`strips × rows × STRIP`), so that tasks write disjoint chunks.
         let mut by_strip = vec![0f32; self.strips * rows * STRIP];
         let chunk = rows * STRIP;
@@ -169,7 +179,7 @@ impl SmallGemm {
     fn strip(&self, kernel: Kernel, s: usize, x: &[f32], rows: usize, out: &mut [f32]) {
         let in_dim = self.in_dim;
         let bias: &[f32; STRIP] = self.bias[s * STRIP..(s + 1) * STRIP].try_into().unwrap();
-        let tiles = rows.div_ceil(MAX_TILE);
+        let tiles = rows.div_ceil(kernel.max_tile());
         let mut r0 = 0;
         for t in 0..tiles {
             // Spread the rows evenly: the first `rows % tiles` tiles take one more.
@@ -178,6 +188,17 @@ impl SmallGemm {
             let out = &mut out[r0 * STRIP..(r0 + mr) * STRIP];
             let span = s * in_dim * STRIP..(s + 1) * in_dim * STRIP;
             match (&self.w, kernel) {
+                #[cfg(target_arch = "x86_64")]
+                (Packed::F32(w), Kernel::Avx512) => {
+                    // SAFETY: `Kernel::pick` chose Avx512 only where AVX-512F is present; the
+                    // slices have the lengths `x86::tile512` reads (checked there).
+                    unsafe { x86::tile512_f32(mr, xs, in_dim, &w[span], bias, out) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                (Packed::F16(w), Kernel::Avx512) => {
+                    // SAFETY: as above (AVX-512F includes the 16-lane f16 conversion).
+                    unsafe { x86::tile512_f16(mr, xs, in_dim, &w[span], bias, out) }
+                }
                 #[cfg(target_arch = "x86_64")]
                 (Packed::F32(w), Kernel::Avx2) => {
                     // SAFETY: `Kernel::pick` chose Avx2 only where AVX2 and FMA are present; the
@@ -204,6 +225,8 @@ impl SmallGemm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
     #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
     Avx2,
     Portable,
 }
@@ -212,6 +235,9 @@ impl Kernel {
     fn pick(precision: Precision) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
             // std caches the CPUID result; these are loads and tests after the first call.
             let f16_ok = precision == Precision::F32 || std::arch::is_x86_feature_detected!("f16c");
             if std::arch::is_x86_feature_detected!("avx2")
@@ -223,6 +249,14 @@ impl Kernel {
         }
         let _ = precision;
         Kernel::Portable
+    }
+
+    fn max_tile(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => MAX_TILE_512,
+            _ => MAX_TILE,
+        }
     }
 }
 
@@ -346,6 +380,89 @@ mod x86 {
 
     dispatch!(tile_f32, f32, "avx2,fma");
     dispatch!(tile_f16, f16, "avx2,fma,f16c");
+
+    /// Loads the 16 weights of strip row `k` as one 16-lane f32 register.
+    trait Weights512 {
+        /// # Safety
+        /// `p.add(k * STRIP + 16)` must be in bounds; the CPU must have AVX-512F.
+        unsafe fn load16(p: *const Self, k: usize) -> __m512;
+    }
+
+    impl Weights512 for f32 {
+        #[inline(always)]
+        unsafe fn load16(p: *const f32, k: usize) -> __m512 {
+            _mm512_loadu_ps(p.add(k * STRIP))
+        }
+    }
+
+    impl Weights512 for f16 {
+        #[inline(always)]
+        unsafe fn load16(p: *const f16, k: usize) -> __m512 {
+            _mm512_cvtph_ps(_mm256_loadu_si256(p.add(k * STRIP) as *const __m256i))
+        }
+    }
+
+    /// `MR` rows, one accumulator each, started at the bias: per lane the same fused multiply-adds
+    /// in the same order as [`tile`], so the same bits.
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // registers indexed by row, as in the kernel's math
+    unsafe fn tile16<W: Weights512, const MR: usize>(
+        x: *const f32,
+        in_dim: usize,
+        w: *const W,
+        bias: &[f32; STRIP],
+        out: *mut f32,
+    ) {
+        let mut acc = [_mm512_loadu_ps(bias.as_ptr()); MR];
+        for k in 0..in_dim {
+            let wk = W::load16(w, k);
+            for r in 0..MR {
+                let xv = _mm512_set1_ps(*x.add(r * in_dim + k));
+                acc[r] = _mm512_fmadd_ps(xv, wk, acc[r]);
+            }
+        }
+        for r in 0..MR {
+            _mm512_storeu_ps(out.add(r * STRIP), acc[r]);
+        }
+    }
+
+    macro_rules! dispatch512 {
+        ($name:ident, $w:ty) => {
+            /// # Safety
+            /// The CPU must have AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn $name(
+                mr: usize,
+                x: &[f32],
+                in_dim: usize,
+                w: &[$w],
+                bias: &[f32; STRIP],
+                out: &mut [f32],
+            ) {
+                assert!(x.len() >= mr * in_dim && w.len() >= in_dim * STRIP);
+                assert!(out.len() >= mr * STRIP);
+                let (x, w, out) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
+                match mr {
+                    1 => tile16::<$w, 1>(x, in_dim, w, bias, out),
+                    2 => tile16::<$w, 2>(x, in_dim, w, bias, out),
+                    3 => tile16::<$w, 3>(x, in_dim, w, bias, out),
+                    4 => tile16::<$w, 4>(x, in_dim, w, bias, out),
+                    5 => tile16::<$w, 5>(x, in_dim, w, bias, out),
+                    6 => tile16::<$w, 6>(x, in_dim, w, bias, out),
+                    7 => tile16::<$w, 7>(x, in_dim, w, bias, out),
+                    8 => tile16::<$w, 8>(x, in_dim, w, bias, out),
+                    9 => tile16::<$w, 9>(x, in_dim, w, bias, out),
+                    10 => tile16::<$w, 10>(x, in_dim, w, bias, out),
+                    11 => tile16::<$w, 11>(x, in_dim, w, bias, out),
+                    12 => tile16::<$w, 12>(x, in_dim, w, bias, out),
+                    _ => unreachable!("tiles hold 1 to {} rows", super::MAX_TILE_512),
+                }
+            }
+        };
+    }
+
+    dispatch512!(tile512_f32, f32);
+    dispatch512!(tile512_f16, f16);
 }
 
 #[cfg(test)]
@@ -453,6 +570,38 @@ mod tests {
                         "{precision:?}, row {r} of {rows}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The AVX-512 strips (one pass for up to 12 rows) and the AVX2 ones (tiles of up to 6) take
+    /// the same multiply-adds per lane in the same order: a machine returns the same bits whichever
+    /// it has.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_and_avx2_strips_return_the_same_bits() {
+        let all = ["avx512f", "avx2", "fma", "f16c"];
+        if !(std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c"))
+        {
+            eprintln!("skipped: this CPU lacks one of {all:?}");
+            return;
+        }
+        let (i_n, o_n) = (293, 45);
+        let w = values(i_n * o_n, 21);
+        let b = values(o_n, 22);
+        for precision in [Precision::F32, Precision::F16] {
+            let g = SmallGemm::pack(&w, &b, i_n, o_n, precision);
+            assert_eq!(Kernel::pick(precision), Kernel::Avx512);
+            for rows in 1..=MAX_ROWS {
+                let x = values(rows * i_n, 23 + rows as u64);
+                assert_eq!(
+                    g.forward_on(Kernel::Avx512, &x, rows),
+                    g.forward_on(Kernel::Avx2, &x, rows),
+                    "{precision:?}, {rows} rows"
+                );
             }
         }
     }
