@@ -3,7 +3,10 @@
 //! encoders so that a shared machine's load falls on both alike.
 //!
 //! `RAYON_NUM_THREADS=2 cargo run --release -p quiver-benches --example short_query -- MODEL_DIR
-//!  [--iters 300] [--text "why is the sky blue"]`
+//!  [--iters 300] [--text "why is the sky blue"] [--gap-us 0]`
+//!
+//! `--gap-us` sleeps that long before each call, as the round trip of a client between requests
+//! does: the pool's threads may go to sleep in it, and the call then pays for waking them.
 //!
 //! Prints the p50 and p99 in milliseconds of each, and the cosine between their vectors.
 
@@ -24,13 +27,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let model = args
         .next()
-        .ok_or("usage: short_query MODEL_DIR [--iters N] [--text T]")?;
+        .ok_or("usage: short_query MODEL_DIR [--iters N] [--text T] [--gap-us N]")?;
     let mut iters = 300usize;
     let mut text = "why is the sky blue".to_string();
+    let mut gap = std::time::Duration::ZERO;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--iters" => iters = args.next().ok_or("--iters N")?.parse()?,
             "--text" => text = args.next().ok_or("--text T")?,
+            "--gap-us" => {
+                gap = std::time::Duration::from_micros(args.next().ok_or("--gap-us N")?.parse()?)
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -57,13 +64,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for _ in 0..iters {
         for (i, (_, e)) in encoders.iter().enumerate() {
+            if !gap.is_zero() {
+                std::thread::sleep(gap);
+            }
             let t = Instant::now();
             embed(e)?;
             times[i].push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
     println!(
-        "{tokens} tokens, {iters} calls each, alternating; rayon threads {}",
+        "{tokens} tokens, {iters} calls each, alternating, {} µs apart; rayon threads {}",
+        gap.as_micros(),
         rayon::current_num_threads()
     );
     for ((name, _), t) in encoders.iter().zip(&mut times) {

@@ -52,7 +52,7 @@ fn erf(x: f32) -> f32 {
 }
 
 #[inline(always)]
-fn gelu(x: f32) -> f32 {
+pub(crate) fn gelu_scalar(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
@@ -75,7 +75,7 @@ impl CustomOp1 for RationalGeluErf {
             .zip(data.par_chunks(1 << 14))
             .for_each(|(o, i)| {
                 for (o, &x) in o.iter_mut().zip(i) {
-                    *o = gelu(x);
+                    *o = gelu_scalar(x);
                 }
             });
         Ok((CpuStorage::F32(out), layout.shape().clone()))

@@ -2,6 +2,7 @@
 
 pub mod causal_attention;
 pub mod exp;
+pub mod few_rows;
 pub mod fused;
 pub mod gelu;
 pub mod lora;

@@ -15,6 +15,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
+use crate::layers::few_rows;
 use crate::layers::small_gemm::{self, Precision, SmallGemm};
 
 /// The fields of a BERT `config.json` that change the math.
@@ -253,6 +254,65 @@ struct Layer {
     out_norm: LayerNorm,
     heads: usize,
     head_dim: usize,
+    /// The layer on plain slices for a pass of a few rows (CPU, f32).
+    few: Option<FewRowsLayer>,
+}
+
+/// A LayerNorm's parameters as slices, for [`few_rows::add_layer_norm`].
+#[derive(Debug, Clone)]
+struct NormRows {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
+}
+
+impl NormRows {
+    fn of(norm: &LayerNorm) -> Result<Option<Self>> {
+        let w = norm.weight();
+        let Some(b) = norm.bias() else {
+            return Ok(None);
+        };
+        if !w.device().is_cpu() || w.dtype() != DType::F32 || !norm.remove_mean() {
+            return Ok(None);
+        }
+        Ok(Some(NormRows {
+            weight: w.to_vec1()?,
+            bias: b.to_vec1()?,
+            // candle's LayerNorm op takes its epsilon as f32.
+            eps: norm.eps() as f32,
+        }))
+    }
+}
+
+/// A layer whose projections all have the few-row kernel: the whole layer runs on slices for up
+/// to [`small_gemm::MAX_ROWS`] rows, without a candle op (see [`few_rows`]).
+#[derive(Debug, Clone)]
+struct FewRowsLayer {
+    qkv: Arc<SmallGemm>,
+    attn_out: Arc<SmallGemm>,
+    up: Arc<SmallGemm>,
+    down: Arc<SmallGemm>,
+    attn_norm: NormRows,
+    out_norm: NormRows,
+}
+
+impl FewRowsLayer {
+    /// `x` `[T, H]` of sequences packed end to end → the layer's output, the same function as
+    /// [`Layer::forward_packed`].
+    fn forward(&self, x: &[f32], lens: &[usize], heads: usize, head_dim: usize) -> Vec<f32> {
+        let t: usize = lens.iter().sum();
+        let qkv = self.qkv.forward(x, t);
+        let ctx = few_rows::packed_attention(&qkv, lens, heads, head_dim);
+        let mut h = self.attn_out.forward(&ctx, t);
+        let n = &self.attn_norm;
+        few_rows::add_layer_norm(&mut h, x, &n.weight, &n.bias, n.eps);
+        let mut ff = self.up.forward(&h, t);
+        few_rows::gelu_in_place(&mut ff);
+        let mut y = self.down.forward(&ff, t);
+        let n = &self.out_norm;
+        few_rows::add_layer_norm(&mut y, &h, &n.weight, &n.bias, n.eps);
+        y
+    }
 }
 
 fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<(Tensor, Tensor)> {
@@ -279,28 +339,46 @@ impl Layer {
             Tensor::cat(&[qb, kb, vb_], 0)?,
             w,
         )?;
+        let attn_out = Dense::load(h, h, att.pp("output").pp("dense"), w)?;
+        let attn_norm =
+            candle_nn::layer_norm(h, cfg.layer_norm_eps, att.pp("output").pp("LayerNorm"))?;
+        let up = Dense::load(
+            h,
+            cfg.intermediate_size,
+            vb.pp("intermediate").pp("dense"),
+            w,
+        )?;
+        let down = Dense::load(cfg.intermediate_size, h, vb.pp("output").pp("dense"), w)?;
+        let out_norm =
+            candle_nn::layer_norm(h, cfg.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?;
+        let few = match (
+            &qkv.small,
+            &attn_out.small,
+            &up.small,
+            &down.small,
+            NormRows::of(&attn_norm)?,
+            NormRows::of(&out_norm)?,
+        ) {
+            (Some(q), Some(o), Some(u), Some(d), Some(n1), Some(n2)) => Some(FewRowsLayer {
+                qkv: q.clone(),
+                attn_out: o.clone(),
+                up: u.clone(),
+                down: d.clone(),
+                attn_norm: n1,
+                out_norm: n2,
+            }),
+            _ => None,
+        };
         Ok(Layer {
             qkv,
-            attn_out: Dense::load(h, h, att.pp("output").pp("dense"), w)?,
-            attn_norm: candle_nn::layer_norm(
-                h,
-                cfg.layer_norm_eps,
-                att.pp("output").pp("LayerNorm"),
-            )?,
-            up: Dense::load(
-                h,
-                cfg.intermediate_size,
-                vb.pp("intermediate").pp("dense"),
-                w,
-            )?,
-            down: Dense::load(cfg.intermediate_size, h, vb.pp("output").pp("dense"), w)?,
-            out_norm: candle_nn::layer_norm(
-                h,
-                cfg.layer_norm_eps,
-                vb.pp("output").pp("LayerNorm"),
-            )?,
+            attn_out,
+            attn_norm,
+            up,
+            down,
+            out_norm,
             heads: cfg.num_attention_heads,
             head_dim: cfg.head_dim(),
+            few,
         })
     }
 
@@ -448,7 +526,29 @@ impl BertModel {
         if lens.contains(&0) {
             candle_core::bail!("a packed sequence has no tokens");
         }
-        let mut x = self.embeddings.forward_packed(input_ids, lens)?;
+        let x = self.embeddings.forward_packed(input_ids, lens)?;
+        let (t, h) = x.dims2()?;
+        let few: Option<Vec<&FewRowsLayer>> = self.layers.iter().map(|l| l.few.as_ref()).collect();
+        match few {
+            // A short query: the layers on slices, no candle op between the projections.
+            Some(few) if t <= small_gemm::MAX_ROWS && x.dtype() == DType::F32 => {
+                let mut rows = x.flatten_all()?.to_vec1::<f32>()?;
+                for layer in few {
+                    rows = layer.forward(
+                        &rows,
+                        lens,
+                        self.cfg.num_attention_heads,
+                        self.cfg.head_dim(),
+                    );
+                }
+                Tensor::from_vec(rows, (t, h), x.device())
+            }
+            _ => self.layers_packed(x, lens),
+        }
+    }
+
+    /// The layers over packed rows as candle ops.
+    fn layers_packed(&self, mut x: Tensor, lens: &[usize]) -> Result<Tensor> {
         for layer in &self.layers {
             x = layer.forward_packed(&x, lens)?;
         }
@@ -587,6 +687,23 @@ mod tests {
         let f16w = Dense::new(&w, b, Precision::F16).unwrap();
         let d = crate::layers::max_abs_diff(&f32w.weight_t, &f16w.weight_t);
         assert!(d > 0.0 && d < 1e-2, "f16 rounding moved the weights by {d}");
+    }
+
+    /// Up to `MAX_ROWS` packed rows run the layers on slices; the candle ops compute the same
+    /// function (to f32 rounding: the attention sums in another order).
+    #[test]
+    fn a_few_rows_take_the_slice_layers_and_match_the_candle_layers() {
+        let (model, dev) = tiny_model();
+        assert!(model.layers.iter().all(|l| l.few.is_some()));
+        let rows: [&[u32]; 3] = [&[1, 4, 7, 2], &[1, 9, 2], &[1, 3, 5, 8, 10, 6, 2]];
+        let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
+        let ids = Tensor::from_vec(rows.concat(), lens.iter().sum::<usize>(), &dev).unwrap();
+        let got = model.forward_packed(&ids, &lens).unwrap();
+        let x = model.embeddings.forward_packed(&ids, &lens).unwrap();
+        let want = model.layers_packed(x, &lens).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let d = crate::layers::max_abs_diff(&got, &want);
+        assert!(d < 1e-5, "{d}");
     }
 
     #[test]
