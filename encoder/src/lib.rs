@@ -23,7 +23,7 @@ pub mod model;
 pub mod models;
 pub mod prompt;
 
-pub use batching::{EncodeRequest, EncoderService, ServiceOptions, ServiceStats};
+pub use batching::{EncodeRequest, EncoderService, Inline, ServiceOptions, ServiceStats};
 pub use device::{default_dtype, parse_dtype, DeviceChoice, DeviceError};
 pub use embedding::{Embedding, MultiVector};
 pub use encoder::{Encoder, LoadOptions, TextOptions};

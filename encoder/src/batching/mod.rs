@@ -212,7 +212,8 @@ pub struct EncoderService {
 }
 
 /// What [`EncoderService::try_inline`] did: ran the request, or handed it back for the queue.
-enum Inline {
+#[derive(Debug)]
+pub enum Inline {
     Done(Vec<Embedding>),
     Queue(EncodeRequest),
 }
@@ -406,10 +407,18 @@ impl EncoderService {
         }
     }
 
+    /// Whether [`EncoderService::try_inline`] may run a request on the caller's thread (a CPU
+    /// model); with `false` it always hands the request back.
+    pub fn runs_inline(&self) -> bool {
+        self.inline
+    }
+
     /// Runs `req` here when the service is idle and its rows fit one batch; otherwise hands it
-    /// back untouched. Holds a queue slot while it runs, so concurrent callers see a busy service
-    /// and queue (the worker waits on the forward lock for them).
-    fn try_inline(&self, req: EncodeRequest) -> Result<Inline> {
+    /// back untouched, without waiting: the caller then submits it ([`EncoderService::submit`]).
+    /// Holds a queue slot while it runs, so concurrent callers see a busy service and queue (the
+    /// worker waits on the forward lock for them). On a rayon worker the pass runs in place; never
+    /// blocking makes it safe to call there.
+    pub fn try_inline(&self, req: EncodeRequest) -> Result<Inline> {
         if !self.inline || req.texts.is_empty() || req.texts.len() > self.limits.max_batch_requests
         {
             return Ok(Inline::Queue(req));

@@ -163,13 +163,12 @@ impl SmallGemm {
                 .enumerate()
                 .for_each(|(t, out)| run(t * per_task, out));
         }
-        let mut y = vec![0f32; rows * out_dim];
-        for (s, block) in by_strip.chunks(chunk).enumerate() {
-            let c0 = s * STRIP;
-            let width = STRIP.min(out_dim - c0);
-            for r in 0..rows {
-                y[r * out_dim + c0..r * out_dim + c0 + width]
-                    .copy_from_slice(&block[r * STRIP..r * STRIP + width]);
+        // Row-major, appended in order (no zeroing first).
+        let mut y = Vec::with_capacity(rows * out_dim);
+        for r in 0..rows {
+            for (s, block) in by_strip.chunks(chunk).enumerate() {
+                let width = STRIP.min(out_dim - s * STRIP);
+                y.extend_from_slice(&block[r * STRIP..r * STRIP + width]);
             }
         }
         y

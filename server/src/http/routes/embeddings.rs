@@ -7,11 +7,11 @@
 
 use actix_web::{web, HttpResponse};
 use quiver_encoder::{
-    Embedding, EncodeRequest, PromptKind, Truncation, DEFAULT_MAX_LENGTH, DEFAULT_TASK,
+    Embedding, EncodeRequest, Inline, PromptKind, Truncation, DEFAULT_MAX_LENGTH, DEFAULT_TASK,
 };
 use serde_json::{json, Value};
 
-use super::{blocking, resource};
+use super::{blocking, on_compute_pool, resource};
 use crate::api::embeddings::{base64_f32, openai_texts, EmbedRequest, OpenAiRequest};
 use crate::http::error::{bad_request, ApiError};
 use crate::http::state::AppState;
@@ -63,7 +63,18 @@ async fn run(state: &AppState, call: Call) -> Result<(String, Vec<Embedding>), A
             truncate: call.truncate,
         },
     };
-    let embeddings = blocking(move || Ok(service.encode(request)?)).await?;
+    // An idle CPU encoder runs the request on a rayon worker (see `on_compute_pool`); a busy one,
+    // or a GPU one, takes the queue from the blocking pool, where waiting is allowed.
+    let request = if service.runs_inline() {
+        let svc = service.clone();
+        match on_compute_pool(move || Ok(svc.try_inline(request)?)).await? {
+            Inline::Done(embeddings) => return Ok((name, embeddings)),
+            Inline::Queue(request) => request,
+        }
+    } else {
+        request
+    };
+    let embeddings = blocking(move || Ok(service.submit(request)?.wait()?)).await?;
     Ok((name, embeddings))
 }
 
