@@ -3,12 +3,14 @@
 //! row counts: where the kernel stops being the faster path.
 //!
 //! `cargo run --release --locked -p quiver-benches --example small_gemm_bench -- [--threads 2]
-//!  [--ms 300] [--rows 1,4,8,16,24,32,48,64,96,128]`
+//!  [--ms 300] [--rows 1,4,8,16,24,32,48,64,96,128] [--hot]`
 //!
 //! Both paths start and end at a tensor, as in `Dense::forward`. Each shape has enough copies of its
 //! weights (over 64 MB per path) that a call finds its weight out of cache, as in a forward pass
 //! that streams 42 MB of projections; calls cycle through the copies and alternate between paths,
-//! so a shared machine's load falls on all of them alike. Prints the median time per call in µs.
+//! so a shared machine's load falls on all of them alike. `--hot` keeps one copy of each shape
+//! instead (7 MB of f32 weights in all, within the last-level cache): the kernel's arithmetic
+//! without the memory stream. Prints the median time per call in µs.
 
 use std::time::{Duration, Instant};
 
@@ -72,11 +74,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut threads = 2usize;
     let mut budget = Duration::from_millis(300);
     let mut row_counts = vec![1, 4, 8, 16, 24, 32, 48, 64, 96, 128];
+    let mut hot = false;
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--threads" => threads = value()?.parse()?,
             "--ms" => budget = Duration::from_millis(value()?.parse()?),
+            "--hot" => hot = true,
             "--rows" => {
                 row_counts = value()?
                     .split(',')
@@ -94,7 +98,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Per row count, the sum over the four shapes (one layer's projections), per path.
     let mut layer = vec![[0f64; PATHS.len()]; row_counts.len()];
     for (i_n, o_n) in SHAPES {
-        let copies = COLD_BYTES.div_ceil(i_n * o_n * 4);
+        let copies = if hot {
+            1
+        } else {
+            COLD_BYTES.div_ceil(i_n * o_n * 4)
+        };
         let set = (0..copies)
             .map(|c| {
                 let w = values(i_n * o_n, 100 + c as u64);
