@@ -9,6 +9,7 @@ pub mod lora;
 pub mod norm;
 pub mod pool;
 pub mod small_gemm;
+pub mod weight_region;
 
 pub use gelu::gelu_erf;
 pub use lora::{LoraLinear, TaskAdapters};

@@ -25,8 +25,12 @@
 //! multiply-adds in the same order, so they return the same bits. Elsewhere a portable loop
 //! computes the same sums (without fused multiply-adds, so the last bits may differ).
 
+use std::sync::Arc;
+
 use half::f16;
 use rayon::prelude::*;
+
+use super::weight_region::WeightRegion;
 
 /// Output columns per strip: two 8-lane registers.
 pub const STRIP: usize = 16;
@@ -55,8 +59,44 @@ pub enum Precision {
 
 #[derive(Debug, Clone)]
 enum Packed {
-    F32(Vec<f32>),
-    F16(Vec<f16>),
+    F32(Store<f32>),
+    F16(Store<f16>),
+}
+
+/// Where packed weights live: their own allocation, or a slice of a model's shared region
+/// ([`SmallGemm::use_region`]).
+#[derive(Debug, Clone)]
+enum Store<T> {
+    Own(Vec<T>),
+    /// `len` values at byte `offset` of `region`.
+    Region {
+        region: Arc<WeightRegion>,
+        offset: usize,
+        len: usize,
+    },
+}
+
+impl<T: Copy> Store<T> {
+    fn get(&self) -> &[T] {
+        match self {
+            Store::Own(v) => v,
+            // SAFETY: `use_region` stores an offset only after `write_weights` wrote `len` values
+            // of this `T` there.
+            Store::Region {
+                region,
+                offset,
+                len,
+            } => unsafe { region.slice(*offset, *len) },
+        }
+    }
+
+    fn move_to_region(&mut self, region: &Arc<WeightRegion>, offset: usize) {
+        *self = Store::Region {
+            region: region.clone(),
+            offset,
+            len: self.get().len(),
+        };
+    }
 }
 
 /// A dense layer's weight and bias, packed for [`SmallGemm::forward`].
@@ -95,8 +135,10 @@ impl SmallGemm {
         let mut b = vec![0f32; strips * STRIP];
         b[..out_dim].copy_from_slice(bias);
         let w = match precision {
-            Precision::F32 => Packed::F32(packed),
-            Precision::F16 => Packed::F16(packed.iter().map(|&v| f16::from_f32(v)).collect()),
+            Precision::F32 => Packed::F32(Store::Own(packed)),
+            Precision::F16 => Packed::F16(Store::Own(
+                packed.iter().map(|&v| f16::from_f32(v)).collect(),
+            )),
         };
         SmallGemm {
             in_dim,
@@ -118,17 +160,57 @@ impl SmallGemm {
     /// other paths must multiply by to compute the same function.
     pub fn unpacked_weight(&self) -> Vec<f32> {
         let (i_n, o_n) = (self.in_dim, self.out_dim);
+        let widened: Vec<f32> = match &self.w {
+            Packed::F32(p) => p.get().to_vec(),
+            Packed::F16(p) => p.get().iter().map(|v| v.to_f32()).collect(),
+        };
         let mut w = vec![0f32; i_n * o_n];
         for k in 0..i_n {
             for j in 0..o_n {
-                let at = (j / STRIP) * i_n * STRIP + k * STRIP + j % STRIP;
-                w[k * o_n + j] = match &self.w {
-                    Packed::F32(p) => p[at],
-                    Packed::F16(p) => p[at].to_f32(),
-                };
+                w[k * o_n + j] = widened[(j / STRIP) * i_n * STRIP + k * STRIP + j % STRIP];
             }
         }
         w
+    }
+
+    /// Bytes of the packed weights (what [`SmallGemm::write_weights`] writes).
+    pub fn weight_bytes(&self) -> usize {
+        match &self.w {
+            Packed::F32(p) => std::mem::size_of_val(p.get()),
+            Packed::F16(p) => std::mem::size_of_val(p.get()),
+        }
+    }
+
+    /// Copies the packed weights into `region` at byte `offset` (placed with
+    /// [`super::weight_region::RegionLayout`]).
+    pub fn write_weights(&self, region: &mut WeightRegion, offset: usize) {
+        match &self.w {
+            Packed::F32(p) => region.write(offset, p.get()),
+            Packed::F16(p) => region.write(offset, p.get()),
+        }
+    }
+
+    /// The address of the region the weights are read from, if they were moved to one.
+    pub fn region_id(&self) -> Option<usize> {
+        fn id<T>(s: &Store<T>) -> Option<usize> {
+            match s {
+                Store::Region { region, .. } => Some(Arc::as_ptr(region) as usize),
+                Store::Own(_) => None,
+            }
+        }
+        match &self.w {
+            Packed::F32(p) => id(p),
+            Packed::F16(p) => id(p),
+        }
+    }
+
+    /// Reads the weights from `region` from now on, where [`SmallGemm::write_weights`] put them at
+    /// `offset`, and frees its own copy.
+    pub fn use_region(&mut self, region: &Arc<WeightRegion>, offset: usize) {
+        match &mut self.w {
+            Packed::F32(p) => p.move_to_region(region, offset),
+            Packed::F16(p) => p.move_to_region(region, offset),
+        }
     }
 
     /// `x` (`rows × in`, row-major) → `rows × out`. Meant for `rows ≤ MAX_ROWS`; correct for any.
@@ -191,27 +273,27 @@ impl SmallGemm {
                 (Packed::F32(w), Kernel::Avx512) => {
                     // SAFETY: `Kernel::pick` chose Avx512 only where AVX-512F is present; the
                     // slices have the lengths `x86::tile512` reads (checked there).
-                    unsafe { x86::tile512_f32(mr, xs, in_dim, &w[span], bias, out) }
+                    unsafe { x86::tile512_f32(mr, xs, in_dim, &w.get()[span], bias, out) }
                 }
                 #[cfg(target_arch = "x86_64")]
                 (Packed::F16(w), Kernel::Avx512) => {
                     // SAFETY: as above (AVX-512F includes the 16-lane f16 conversion).
-                    unsafe { x86::tile512_f16(mr, xs, in_dim, &w[span], bias, out) }
+                    unsafe { x86::tile512_f16(mr, xs, in_dim, &w.get()[span], bias, out) }
                 }
                 #[cfg(target_arch = "x86_64")]
                 (Packed::F32(w), Kernel::Avx2) => {
                     // SAFETY: `Kernel::pick` chose Avx2 only where AVX2 and FMA are present; the
                     // slices have the lengths `x86::tile` reads (checked there).
-                    unsafe { x86::tile_f32(mr, xs, in_dim, &w[span], bias, out) }
+                    unsafe { x86::tile_f32(mr, xs, in_dim, &w.get()[span], bias, out) }
                 }
                 #[cfg(target_arch = "x86_64")]
                 (Packed::F16(w), Kernel::Avx2) => {
                     // SAFETY: as above, with F16C also checked by `Kernel::pick`.
-                    unsafe { x86::tile_f16(mr, xs, in_dim, &w[span], bias, out) }
+                    unsafe { x86::tile_f16(mr, xs, in_dim, &w.get()[span], bias, out) }
                 }
-                (Packed::F32(w), _) => portable_tile(mr, xs, in_dim, &w[span], bias, out),
+                (Packed::F32(w), _) => portable_tile(mr, xs, in_dim, &w.get()[span], bias, out),
                 (Packed::F16(w), _) => {
-                    let wide: Vec<f32> = w[span].iter().map(|v| v.to_f32()).collect();
+                    let wide: Vec<f32> = w.get()[span].iter().map(|v| v.to_f32()).collect();
                     portable_tile(mr, xs, in_dim, &wide, bias, out)
                 }
             }
@@ -605,6 +687,42 @@ mod tests {
         }
     }
 
+    /// Weights moved into a shared region give the same bits as in their own allocation.
+    #[test]
+    fn weights_in_a_shared_region_compute_the_same_bits() {
+        use super::super::weight_region::RegionLayout;
+        let shapes = [(37, 45), (293, 16), (5, 3)];
+        let mut kernels: Vec<SmallGemm> = shapes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &(i_n, o_n))| {
+                let w = values(i_n * o_n, 40 + i as u64);
+                let b = values(o_n, 50 + i as u64);
+                [Precision::F32, Precision::F16].map(|p| SmallGemm::pack(&w, &b, i_n, o_n, p))
+            })
+            .collect();
+        let x = |k: &SmallGemm| values(7 * k.in_dim, 60 + k.in_dim as u64);
+        let before: Vec<Vec<f32>> = kernels.iter().map(|k| k.forward(&x(k), 7)).collect();
+        let mut layout = RegionLayout::default();
+        let offsets: Vec<usize> = kernels
+            .iter()
+            .map(|k| layout.place(k.weight_bytes()))
+            .collect();
+        let mut region = WeightRegion::new(layout.bytes()).unwrap();
+        for (k, &at) in kernels.iter().zip(&offsets) {
+            k.write_weights(&mut region, at);
+        }
+        let region = Arc::new(region);
+        for (k, &at) in kernels.iter_mut().zip(&offsets) {
+            assert_eq!(k.region_id(), None);
+            k.use_region(&region, at);
+            assert_eq!(k.region_id(), Some(Arc::as_ptr(&region) as usize));
+        }
+        for (k, want) in kernels.iter().zip(&before) {
+            assert_eq!(&k.forward(&x(k), 7), want);
+        }
+    }
+
     #[test]
     fn more_rows_than_meant_for_still_compute_the_product() {
         check(MAX_ROWS + 3, 21, 19, Precision::F32, 1e-5);
@@ -619,6 +737,7 @@ mod tests {
         let g = SmallGemm::pack(&w, &b, i_n, o_n, Precision::F32);
         let fast = g.forward(&x, rows);
         let Packed::F32(p) = &g.w else { unreachable!() };
+        let p = p.get();
         for s in 0..g.strips {
             let mut out = vec![0f32; rows * STRIP];
             let bias: &[f32; STRIP] = g.bias[s * STRIP..(s + 1) * STRIP].try_into().unwrap();

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::layers::few_rows;
 use crate::layers::small_gemm::{self, Precision, SmallGemm};
+use crate::layers::weight_region::{RegionLayout, WeightRegion};
 
 /// The fields of a BERT `config.json` that change the math.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -351,13 +352,41 @@ impl Layer {
         let down = Dense::load(cfg.intermediate_size, h, vb.pp("output").pp("dense"), w)?;
         let out_norm =
             candle_nn::layer_norm(h, cfg.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?;
-        let few = match (
-            &qkv.small,
-            &attn_out.small,
-            &up.small,
-            &down.small,
-            NormRows::of(&attn_norm)?,
-            NormRows::of(&out_norm)?,
+        Ok(Layer {
+            qkv,
+            attn_out,
+            attn_norm,
+            up,
+            down,
+            out_norm,
+            heads: cfg.num_attention_heads,
+            head_dim: cfg.head_dim(),
+            few: None,
+        })
+    }
+
+    /// The few-row kernels of the four projections, while this layer holds the only handle to
+    /// them (before [`Layer::attach_few_rows`] shares them).
+    fn kernels_mut(&mut self) -> impl Iterator<Item = &mut SmallGemm> {
+        [
+            &mut self.qkv,
+            &mut self.attn_out,
+            &mut self.up,
+            &mut self.down,
+        ]
+        .into_iter()
+        .filter_map(|d| d.small.as_mut().and_then(Arc::get_mut))
+    }
+
+    /// Builds the slice version of the layer when all four projections have the few-row kernel.
+    fn attach_few_rows(&mut self) -> Result<()> {
+        self.few = match (
+            &self.qkv.small,
+            &self.attn_out.small,
+            &self.up.small,
+            &self.down.small,
+            NormRows::of(&self.attn_norm)?,
+            NormRows::of(&self.out_norm)?,
         ) {
             (Some(q), Some(o), Some(u), Some(d), Some(n1), Some(n2)) => Some(FewRowsLayer {
                 qkv: q.clone(),
@@ -369,17 +398,7 @@ impl Layer {
             }),
             _ => None,
         };
-        Ok(Layer {
-            qkv,
-            attn_out,
-            attn_norm,
-            up,
-            down,
-            out_norm,
-            heads: cfg.num_attention_heads,
-            head_dim: cfg.head_dim(),
-            few,
-        })
+        Ok(())
     }
 
     /// One layer over packed sequences (`x` `[T, H]`, sequence `i` the next `lens[i]` rows). The
@@ -455,6 +474,30 @@ impl Layer {
     }
 }
 
+/// Moves every few-row kernel's packed weights into one region advised for huge pages (see
+/// [`WeightRegion`]): a short query's pass streams them all.
+fn share_kernel_weights(layers: &mut [Layer]) -> Result<()> {
+    let mut kernels: Vec<&mut SmallGemm> = layers.iter_mut().flat_map(Layer::kernels_mut).collect();
+    if kernels.is_empty() {
+        return Ok(());
+    }
+    let mut layout = RegionLayout::default();
+    let offsets: Vec<usize> = kernels
+        .iter()
+        .map(|k| layout.place(k.weight_bytes()))
+        .collect();
+    let mut region = WeightRegion::new(layout.bytes())
+        .map_err(|e| candle_core::Error::Msg(format!("mapping the projection weights: {e}")))?;
+    for (k, &at) in kernels.iter().zip(&offsets) {
+        k.write_weights(&mut region, at);
+    }
+    let region = Arc::new(region);
+    for (k, at) in kernels.iter_mut().zip(offsets) {
+        k.use_region(&region, at);
+    }
+    Ok(())
+}
+
 /// The BERT encoder without the pooler (sentence-transformers never uses it).
 #[derive(Debug, Clone)]
 pub struct BertModel {
@@ -476,9 +519,13 @@ impl BertModel {
     /// devices and dtypes `cpu_weights` changes nothing.
     pub fn new_with(cfg: &BertConfig, vb: VarBuilder, cpu_weights: Precision) -> Result<Self> {
         let embeddings = Embeddings::new(cfg, vb.pp("embeddings"))?;
-        let layers = (0..cfg.num_hidden_layers)
+        let mut layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::new(cfg, vb.pp("encoder").pp("layer").pp(i), cpu_weights))
             .collect::<Result<Vec<_>>>()?;
+        share_kernel_weights(&mut layers)?;
+        for layer in &mut layers {
+            layer.attach_few_rows()?;
+        }
         Ok(BertModel {
             embeddings,
             layers,
@@ -695,6 +742,20 @@ mod tests {
     fn a_few_rows_take_the_slice_layers_and_match_the_candle_layers() {
         let (model, dev) = tiny_model();
         assert!(model.layers.iter().all(|l| l.few.is_some()));
+        // Every projection reads its weights from the model's one region.
+        let regions: std::collections::HashSet<usize> = model
+            .layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.attn_out, &l.up, &l.down])
+            .map(|d| {
+                d.small
+                    .as_ref()
+                    .unwrap()
+                    .region_id()
+                    .expect("weights in the region")
+            })
+            .collect();
+        assert_eq!(regions.len(), 1);
         let rows: [&[u32]; 3] = [&[1, 4, 7, 2], &[1, 9, 2], &[1, 3, 5, 8, 10, 6, 2]];
         let lens: Vec<usize> = rows.iter().map(|r| r.len()).collect();
         let ids = Tensor::from_vec(rows.concat(), lens.iter().sum::<usize>(), &dev).unwrap();

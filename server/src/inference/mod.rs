@@ -181,6 +181,10 @@ impl Models {
             }
             let _ = slot.state.set(result);
         }
+        // Loading frees what it converted and packed (the projections' own copies moved into
+        // their shared region among them); mimalloc would hold those pages until this thread
+        // allocated again.
+        crate::return_freed_memory();
     }
 
     /// Configured names, sorted.

@@ -217,3 +217,29 @@ fn aliases_from_the_command_line() {
         );
     }
 }
+
+/// mimalloc's `arena_eager_commit` is off before its options are read at process load (so before
+/// the first arena is reserved), unless `MIMALLOC_ARENA_EAGER_COMMIT` says otherwise. mimalloc's
+/// verbose mode prints each option as it reads them at load.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_allocator_commits_arenas_lazily_from_the_first_allocation() {
+    let option = |env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_quiver"))
+            .arg("--version")
+            .env("MIMALLOC_VERBOSE", "1")
+            .envs(env.iter().copied())
+            .output()
+            .expect("spawn quiver");
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("option 'arena_eager_commit'"))
+            .unwrap_or_else(|| panic!("no option line in mimalloc's output: {stderr}"))
+            .to_string();
+        line.rsplit(':').next().unwrap().trim().to_string()
+    };
+    assert_eq!(option(&[]), "0");
+    assert_eq!(option(&[("MIMALLOC_ARENA_EAGER_COMMIT", "1")]), "1");
+}
