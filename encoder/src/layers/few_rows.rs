@@ -128,15 +128,11 @@ mod tests {
 
     use super::*;
 
+    /// Pseudo-random values in [-2, 2): past GELU's bend and LayerNorm's unit scale.
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
+        super::super::pseudo_random(n, seed)
+            .into_iter()
+            .map(|v| v * 2.0)
             .collect()
     }
 

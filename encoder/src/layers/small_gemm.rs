@@ -430,8 +430,9 @@ mod x86 {
         }
     }
 
+    /// A tile function for run-time row counts: `$tile::<$w, MR>` for each `MR` listed.
     macro_rules! dispatch {
-        ($name:ident, $w:ty, $features:literal) => {
+        ($name:ident, $w:ty, $features:literal, $tile:ident, $max:path, [$($mr:literal),*]) => {
             /// # Safety
             /// The CPU must have the features named in `target_feature`.
             #[target_feature(enable = $features)]
@@ -447,20 +448,29 @@ mod x86 {
                 assert!(out.len() >= mr * STRIP);
                 let (x, w, out) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
                 match mr {
-                    1 => tile::<$w, 1>(x, in_dim, w, bias, out),
-                    2 => tile::<$w, 2>(x, in_dim, w, bias, out),
-                    3 => tile::<$w, 3>(x, in_dim, w, bias, out),
-                    4 => tile::<$w, 4>(x, in_dim, w, bias, out),
-                    5 => tile::<$w, 5>(x, in_dim, w, bias, out),
-                    6 => tile::<$w, 6>(x, in_dim, w, bias, out),
-                    _ => unreachable!("tiles hold 1 to {} rows", super::MAX_TILE),
+                    $($mr => $tile::<$w, $mr>(x, in_dim, w, bias, out),)*
+                    _ => unreachable!("tiles hold 1 to {} rows", $max),
                 }
             }
         };
     }
 
-    dispatch!(tile_f32, f32, "avx2,fma");
-    dispatch!(tile_f16, f16, "avx2,fma,f16c");
+    dispatch!(
+        tile_f32,
+        f32,
+        "avx2,fma",
+        tile,
+        super::MAX_TILE,
+        [1, 2, 3, 4, 5, 6]
+    );
+    dispatch!(
+        tile_f16,
+        f16,
+        "avx2,fma,f16c",
+        tile,
+        super::MAX_TILE,
+        [1, 2, 3, 4, 5, 6]
+    );
 
     /// Loads the 16 weights of strip row `k` as one 16-lane f32 register.
     trait Weights512 {
@@ -507,61 +517,29 @@ mod x86 {
         }
     }
 
-    macro_rules! dispatch512 {
-        ($name:ident, $w:ty) => {
-            /// # Safety
-            /// The CPU must have AVX-512F.
-            #[target_feature(enable = "avx512f")]
-            pub(super) unsafe fn $name(
-                mr: usize,
-                x: &[f32],
-                in_dim: usize,
-                w: &[$w],
-                bias: &[f32; STRIP],
-                out: &mut [f32],
-            ) {
-                assert!(x.len() >= mr * in_dim && w.len() >= in_dim * STRIP);
-                assert!(out.len() >= mr * STRIP);
-                let (x, w, out) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
-                match mr {
-                    1 => tile16::<$w, 1>(x, in_dim, w, bias, out),
-                    2 => tile16::<$w, 2>(x, in_dim, w, bias, out),
-                    3 => tile16::<$w, 3>(x, in_dim, w, bias, out),
-                    4 => tile16::<$w, 4>(x, in_dim, w, bias, out),
-                    5 => tile16::<$w, 5>(x, in_dim, w, bias, out),
-                    6 => tile16::<$w, 6>(x, in_dim, w, bias, out),
-                    7 => tile16::<$w, 7>(x, in_dim, w, bias, out),
-                    8 => tile16::<$w, 8>(x, in_dim, w, bias, out),
-                    9 => tile16::<$w, 9>(x, in_dim, w, bias, out),
-                    10 => tile16::<$w, 10>(x, in_dim, w, bias, out),
-                    11 => tile16::<$w, 11>(x, in_dim, w, bias, out),
-                    12 => tile16::<$w, 12>(x, in_dim, w, bias, out),
-                    _ => unreachable!("tiles hold 1 to {} rows", super::MAX_TILE_512),
-                }
-            }
-        };
-    }
-
-    dispatch512!(tile512_f32, f32);
-    dispatch512!(tile512_f16, f16);
+    dispatch!(
+        tile512_f32,
+        f32,
+        "avx512f",
+        tile16,
+        super::MAX_TILE_512,
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    );
+    dispatch!(
+        tile512_f16,
+        f16,
+        "avx512f",
+        tile16,
+        super::MAX_TILE_512,
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A reproducible pseudo-random sequence in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use super::super::pseudo_random as values;
 
     /// The textbook triple loop, in f64.
     fn reference(x: &[f32], w: &[f32], b: &[f32], rows: usize, i_n: usize, o_n: usize) -> Vec<f32> {
