@@ -30,7 +30,7 @@ use std::sync::Arc;
 use half::f16;
 use rayon::prelude::*;
 
-use super::weight_region::WeightRegion;
+use super::weight_region::{RegionLayout, WeightRegion};
 
 /// Output columns per strip: two 8-lane registers.
 pub const STRIP: usize = 16;
@@ -173,25 +173,56 @@ impl SmallGemm {
         w
     }
 
+    /// Moves the packed weights of `kernels` into one new [`WeightRegion`] (advised for huge
+    /// pages) and frees their own copies; each then reads its weights from the region.
+    pub fn share_weights(kernels: &mut [&mut SmallGemm]) -> std::io::Result<()> {
+        if kernels.is_empty() {
+            return Ok(());
+        }
+        let mut layout = RegionLayout::default();
+        let offsets: Vec<usize> = kernels
+            .iter()
+            .map(|k| layout.place(k.weight_bytes()))
+            .collect();
+        let mut region = WeightRegion::new(layout.bytes())?;
+        for (k, &at) in kernels.iter().zip(&offsets) {
+            k.write_weights(&mut region, at);
+        }
+        let region = Arc::new(region);
+        for (k, at) in kernels.iter_mut().zip(offsets) {
+            k.use_region(&region, at);
+        }
+        Ok(())
+    }
+
     /// Bytes of the packed weights (what [`SmallGemm::write_weights`] writes).
-    pub fn weight_bytes(&self) -> usize {
+    fn weight_bytes(&self) -> usize {
         match &self.w {
             Packed::F32(p) => std::mem::size_of_val(p.get()),
             Packed::F16(p) => std::mem::size_of_val(p.get()),
         }
     }
 
-    /// Copies the packed weights into `region` at byte `offset` (placed with
-    /// [`super::weight_region::RegionLayout`]).
-    pub fn write_weights(&self, region: &mut WeightRegion, offset: usize) {
+    /// Copies the packed weights into `region` at byte `offset`.
+    fn write_weights(&self, region: &mut WeightRegion, offset: usize) {
         match &self.w {
             Packed::F32(p) => region.write(offset, p.get()),
             Packed::F16(p) => region.write(offset, p.get()),
         }
     }
 
+    /// Reads the weights from `region` from now on, where [`SmallGemm::write_weights`] put them at
+    /// `offset`, and frees its own copy.
+    fn use_region(&mut self, region: &Arc<WeightRegion>, offset: usize) {
+        match &mut self.w {
+            Packed::F32(p) => p.move_to_region(region, offset),
+            Packed::F16(p) => p.move_to_region(region, offset),
+        }
+    }
+
     /// The address of the region the weights are read from, if they were moved to one.
-    pub fn region_id(&self) -> Option<usize> {
+    #[cfg(test)]
+    pub(crate) fn region_id(&self) -> Option<usize> {
         fn id<T>(s: &Store<T>) -> Option<usize> {
             match s {
                 Store::Region { region, .. } => Some(Arc::as_ptr(region) as usize),
@@ -201,15 +232,6 @@ impl SmallGemm {
         match &self.w {
             Packed::F32(p) => id(p),
             Packed::F16(p) => id(p),
-        }
-    }
-
-    /// Reads the weights from `region` from now on, where [`SmallGemm::write_weights`] put them at
-    /// `offset`, and frees its own copy.
-    pub fn use_region(&mut self, region: &Arc<WeightRegion>, offset: usize) {
-        match &mut self.w {
-            Packed::F32(p) => p.move_to_region(region, offset),
-            Packed::F16(p) => p.move_to_region(region, offset),
         }
     }
 
@@ -668,7 +690,6 @@ mod tests {
     /// Weights moved into a shared region give the same bits as in their own allocation.
     #[test]
     fn weights_in_a_shared_region_compute_the_same_bits() {
-        use super::super::weight_region::RegionLayout;
         let shapes = [(37, 45), (293, 16), (5, 3)];
         let mut kernels: Vec<SmallGemm> = shapes
             .iter()
@@ -681,21 +702,11 @@ mod tests {
             .collect();
         let x = |k: &SmallGemm| values(7 * k.in_dim, 60 + k.in_dim as u64);
         let before: Vec<Vec<f32>> = kernels.iter().map(|k| k.forward(&x(k), 7)).collect();
-        let mut layout = RegionLayout::default();
-        let offsets: Vec<usize> = kernels
-            .iter()
-            .map(|k| layout.place(k.weight_bytes()))
-            .collect();
-        let mut region = WeightRegion::new(layout.bytes()).unwrap();
-        for (k, &at) in kernels.iter().zip(&offsets) {
-            k.write_weights(&mut region, at);
-        }
-        let region = Arc::new(region);
-        for (k, &at) in kernels.iter_mut().zip(&offsets) {
-            assert_eq!(k.region_id(), None);
-            k.use_region(&region, at);
-            assert_eq!(k.region_id(), Some(Arc::as_ptr(&region) as usize));
-        }
+        assert!(kernels.iter().all(|k| k.region_id().is_none()));
+        SmallGemm::share_weights(&mut kernels.iter_mut().collect::<Vec<_>>()).unwrap();
+        let region = kernels[0].region_id();
+        assert!(region.is_some());
+        assert!(kernels.iter().all(|k| k.region_id() == region));
         for (k, want) in kernels.iter().zip(&before) {
             assert_eq!(&k.forward(&x(k), 7), want);
         }

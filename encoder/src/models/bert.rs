@@ -17,7 +17,6 @@ use serde::Deserialize;
 
 use crate::layers::few_rows;
 use crate::layers::small_gemm::{self, Precision, SmallGemm};
-use crate::layers::weight_region::{RegionLayout, WeightRegion};
 
 /// The fields of a BERT `config.json` that change the math.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -475,27 +474,11 @@ impl Layer {
 }
 
 /// Moves every few-row kernel's packed weights into one region advised for huge pages (see
-/// [`WeightRegion`]): a short query's pass streams them all.
+/// [`crate::layers::weight_region`]): a short query's pass streams them all.
 fn share_kernel_weights(layers: &mut [Layer]) -> Result<()> {
     let mut kernels: Vec<&mut SmallGemm> = layers.iter_mut().flat_map(Layer::kernels_mut).collect();
-    if kernels.is_empty() {
-        return Ok(());
-    }
-    let mut layout = RegionLayout::default();
-    let offsets: Vec<usize> = kernels
-        .iter()
-        .map(|k| layout.place(k.weight_bytes()))
-        .collect();
-    let mut region = WeightRegion::new(layout.bytes())
-        .map_err(|e| candle_core::Error::Msg(format!("mapping the projection weights: {e}")))?;
-    for (k, &at) in kernels.iter().zip(&offsets) {
-        k.write_weights(&mut region, at);
-    }
-    let region = Arc::new(region);
-    for (k, at) in kernels.iter_mut().zip(offsets) {
-        k.use_region(&region, at);
-    }
-    Ok(())
+    SmallGemm::share_weights(&mut kernels)
+        .map_err(|e| candle_core::Error::Msg(format!("mapping the projection weights: {e}")))
 }
 
 /// The BERT encoder without the pooler (sentence-transformers never uses it).
