@@ -5,14 +5,17 @@
 //!
 //! ```text
 //! sparse_filter_bench sparse   DIR --out DIR [--threads 2] [--work DIR]
-//! sparse_filter_bench filtered DIR --out DIR [--index none|keyword] [--ef 64] [--threads 2] [--work DIR]
+//! sparse_filter_bench filtered DIR --out DIR [--index none|keyword|tenant] [--ef 64] [--threads 2]
+//!     [--work DIR]
 //! ```
 //! `sparse` reads the CSR arrays `doc_indptr`, `doc_indices`, `doc_values` (documents) and `q_*`
 //! (queries), indexes the documents as the sparse vector `bm25` of a collection without a dense vector,
 //! and writes `ids.npy`. `filtered` reads `base.npy`, `queries.npy` and `tags.npy` (0..3 for the keyword
 //! `tag` values p1, p10, p50, rest), indexes the vectors (cosine) with their tag as payload, with a
-//! keyword payload index on `tag` created before the points when `--index keyword`, and writes
-//! `ids_p1.npy`, `ids_p10.npy`, `ids_p50.npy` for the queries filtered by each tag.
+//! keyword payload index on `tag` created before the points when `--index keyword` or `tenant`, and
+//! writes `ids_p1.npy`, `ids_p10.npy`, `ids_p50.npy` for the queries filtered by each tag. `tenant` is
+//! Qdrant's multitenancy setting: `m` 0 (no graph over the collection), `payload_m` 16 (a graph per
+//! tag value) and a `full_scan_threshold` of 1,000 KiB.
 //!
 //! Every point lands in one segment (`segment_max_points` = the number of points), sealed by `flush`,
 //! which builds the inverted index or the HNSW graph (m 16, ef_construct 100), as Qdrant Edge's
@@ -80,8 +83,12 @@ fn parse_args() -> Res<Args> {
             "--threads" => a.threads = num(&val)?.max(1),
             "--ef" => a.ef = num(&val)?,
             "--index" => match val.as_str() {
-                "none" | "keyword" => a.index = val,
-                other => return Err(format!("--index must be none or keyword, not {other}")),
+                "none" | "keyword" | "tenant" => a.index = val,
+                other => {
+                    return Err(format!(
+                        "--index must be none, keyword or tenant, not {other}"
+                    ))
+                }
             },
             other => return Err(format!("unknown option {other}")),
         }
@@ -262,8 +269,15 @@ fn run_filtered(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
     // What the server gives a collection created without one: Qdrant's default of 10,000 KiB of
     // vectors, in points (the engine's own default is a point count for library users).
     config.hnsw_config.full_scan_threshold = 10_000 * 1024 / (dim * 4);
+    if a.index == "tenant" {
+        // Qdrant's multitenancy setting: no graph over the collection, one per tag value that
+        // holds 1,000 KiB of vectors or more.
+        config.hnsw_config.m = 0;
+        config.hnsw_config.payload_m = Some(16);
+        config.hnsw_config.full_scan_threshold = 1_000 * 1024 / (dim * 4);
+    }
     let c = cs.create("filtered", config).map_err(engine_err)?;
-    if a.index == "keyword" {
+    if a.index != "none" {
         let schema: PayloadFieldSchema =
             serde_json::from_value(json!("keyword")).map_err(|e| e.to_string())?;
         c.create_payload_index("tag", schema).map_err(engine_err)?;

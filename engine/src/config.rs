@@ -55,6 +55,18 @@ pub struct HnswConfig {
     /// Serve sealed graphs from their mapped files instead of reading them into memory at open
     /// (Qdrant's `hnsw_config.on_disk`; default false).
     pub on_disk: bool,
+    /// `m` of the value graphs a seal builds for each value of an indexed keyword, integer, uuid or
+    /// bool field that holds at least `full_scan_threshold` of a segment's points (Qdrant's
+    /// `payload_m`); `None` uses `m`, 0 builds none. See [`HnswConfig::value_graph_m`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+impl HnswConfig {
+    /// The `m` of value graphs: `payload_m`, or `m` when it is not set (as in Qdrant); 0 for none.
+    pub fn value_graph_m(&self) -> usize {
+        self.payload_m.unwrap_or(self.m)
+    }
 }
 
 /// Per-vector HNSW settings: only the fields set, each overriding the collection's (Qdrant's
@@ -81,6 +93,9 @@ pub struct HnswConfigDiff {
     /// See [`HnswConfig::on_disk`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
+    /// See [`HnswConfig::payload_m`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
 }
 
 impl HnswConfigDiff {
@@ -97,6 +112,7 @@ impl HnswConfigDiff {
             full_scan_threshold,
             full_scan_threshold_kib,
             on_disk: self.on_disk.unwrap_or(base.on_disk),
+            payload_m: self.payload_m.or(base.payload_m),
         }
     }
 
@@ -110,6 +126,7 @@ impl HnswConfigDiff {
             self.full_scan_threshold_kib = other.full_scan_threshold_kib;
         }
         self.on_disk = other.on_disk.or(self.on_disk);
+        self.payload_m = other.payload_m.or(self.payload_m);
     }
 }
 
@@ -122,6 +139,7 @@ impl Default for HnswConfig {
             full_scan_threshold: 1_000,
             full_scan_threshold_kib: None,
             on_disk: false,
+            payload_m: None,
         }
     }
 }
@@ -699,6 +717,13 @@ impl CollectionConfig {
                 return Err(Error::InvalidInput(format!(
                     "vector `{name}`: hnsw m must be 0 (no graph) or between 2 and 256, got {}",
                     hnsw.m
+                )));
+            }
+            if hnsw.payload_m.is_some_and(|m| m == 1 || m > 256) {
+                return Err(Error::InvalidInput(format!(
+                    "vector `{name}`: hnsw payload_m must be 0 (no value graphs) or between 2 and \
+                     256, got {}",
+                    hnsw.value_graph_m()
                 )));
             }
             if let Some(store) = params.multivector_config.and_then(|m| m.token_store) {

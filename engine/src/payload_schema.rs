@@ -378,6 +378,17 @@ impl PayloadFieldSchema {
         }
     }
 
+    /// Whether an integer index serves `match` conditions (`lookup`, default true).
+    pub fn integer_lookup(&self) -> bool {
+        !matches!(
+            self.params(),
+            Some(PayloadSchemaParams::Integer(IntegerIndexParams {
+                lookup: Some(false),
+                ..
+            }))
+        )
+    }
+
     /// The params, when the object form was given.
     pub fn params(&self) -> Option<&PayloadSchemaParams> {
         match self {

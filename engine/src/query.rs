@@ -628,6 +628,9 @@ pub struct StageStats {
     pub dims: usize,
     /// Segments whose index (graph or token store) it walked.
     pub segments_indexed: usize,
+    /// Of those, segments where it walked the graph of the payload value its filter requires
+    /// (Qdrant's `payload_m` links).
+    pub segments_value_graph: usize,
     /// Segments it scanned (exactly, or over the candidates).
     pub segments_scanned: usize,
     /// Time in the stage itself, not in its prefetches.

@@ -4,7 +4,8 @@ shard engine in process), on the same vectors in the same run. One command prepa
 and runs both sides:
 
   scripts/bench/sparse_filter_bench.py [CACHE_DIR] [--rounds 2] [--threads 2] [--docs 30000]
-      [--queries 1000] [--ef 64] [--only sparse,filtered] [--quiver target/release/examples/sparse_filter_bench]
+      [--queries 1000] [--ef 64] [--only sparse,filtered] [--indexes none,keyword,tenant]
+      [--quiver target/release/examples/sparse_filter_bench]
 
 CACHE_DIR defaults to target/bench-data. Prints markdown tables for docs/benchmarks.md on stdout and writes
 every raw JSON result to CACHE_DIR/sparse-filter-results.json.
@@ -31,7 +32,14 @@ Both sides use one segment holding all points, HNSW m = 16, ef_construct = 100 a
 search time, the search run on the calling thread ("1 thread": queries one after another) and from
 `--threads` threads. Qdrant Edge gets its defaults otherwise (full_scan_threshold 10,000 KB, which makes
 it scan exactly when a filter's estimated cardinality is small; payload-aware extra HNSW links when the
-field is indexed before the graph is built); Quiver gets its defaults (exact scan under 1,000 points).
+field is indexed before the graph is built); Quiver gets the same threshold in points (6,666 of 384 dims),
+as its server gives a collection created without one, and value graphs (`payload_m` unset: m) for an
+indexed field.
+Filtered runs use three setups (`--indexes`): `none` (no payload index), `keyword` (a keyword index on
+`tag`, created before the points) and `tenant`, Qdrant's multitenancy setting: the keyword index, `m` 0
+(no graph over the whole segment), `payload_m` 16 (a graph, or on Qdrant's side payload-aware links, per
+tag value) and `full_scan_threshold` 1,000 KB (666 points of 384 dims), so p10 and p50 walk their
+value's graph and p1 is scanned.
 """
 
 import argparse
@@ -322,15 +330,21 @@ def edge_filtered(a):
     d = a.dir
     base, queries, tags = load(d, "base"), load(d, "queries"), load(d, "tags")
     n, dim = base.shape
+    if a.index == "tenant":
+        # Qdrant's multitenancy setting: no graph over the shard, payload-aware links per tag value.
+        hnsw = qe.HnswIndexConfig(m=0, payload_m=16, ef_construct=100, full_scan_threshold=1_000,
+                                  max_indexing_threads=a.threads)
+    else:
+        hnsw = qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000,
+                                  max_indexing_threads=a.threads)
     config = qe.EdgeConfig(
         vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine),
-        hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000,
-                                       max_indexing_threads=a.threads),
+        hnsw_config=hnsw,
         optimizers=qe.EdgeOptimizersConfig(default_segment_number=1, indexing_threshold=1,
                                            max_segment_size=2**31),
         max_search_threads=1, wal_enabled=False)
     shard, _ = edge_shard(os.path.join(a.work, f"edge-filtered-{a.index}"), config)
-    if a.index == "keyword":
+    if a.index != "none":
         shard.update(qe.UpdateOperation.create_field_index("tag", qe.PayloadSchemaType.Keyword))
     t = time.perf_counter()
     for s in range(0, n, 1000):
@@ -455,7 +469,8 @@ def bench_filtered(a, results):
         return lambda q, ids: base[ids] @ queries[q]
 
     runs = {}
-    for index in ("none", "keyword"):
+    indexes = a.indexes.split(",")
+    for index in indexes:
         for r in range(a.rounds):
             for side in (("quiver", "qdrant-edge") if r % 2 == 0 else ("qdrant-edge", "quiver")):
                 out_dir = os.path.join(a.work, f"{side}-filtered-{index}")
@@ -489,7 +504,7 @@ def bench_filtered(a, results):
             print(f"| {side} | {index} | {sel:.0%} | {b['recall']:.4f} | {b['qps_1']:,.0f} | "
                   f"{b['qps_threads']:,.0f} |")
     print("\nQuiver / Qdrant Edge QPS (1 thread):")
-    for index in ("none", "keyword"):
+    for index in indexes:
         ratios = [summary[("quiver", index, t)]["qps_1"] / summary[("qdrant-edge", index, t)]["qps_1"]
                   for t in SELECTIVITY]
         print(f"- index {index}: " + ", ".join(f"{SELECTIVITY[t]:.0%} {x:.2f}x"
@@ -507,7 +522,7 @@ def main():
         ap.add_argument("--threads", type=int, default=2)
         ap.add_argument("--work", required=True)
         ap.add_argument("--out", required=True)
-        ap.add_argument("--index", choices=["none", "keyword"], default="none")
+        ap.add_argument("--index", choices=["none", "keyword", "tenant"], default="none")
         ap.add_argument("--ef", type=int, default=64)
         edge_main(ap.parse_args())
         return
@@ -519,6 +534,8 @@ def main():
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--ef", type=int, default=64)
     ap.add_argument("--only", default="sparse,filtered")
+    ap.add_argument("--indexes", default="none,keyword,tenant",
+                    help="filtered: payload index setups to run (none, keyword, tenant)")
     ap.add_argument("--quiver", default="target/release/examples/sparse_filter_bench")
     ap.add_argument("--work", default=None)
     a = ap.parse_args()

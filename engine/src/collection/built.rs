@@ -39,6 +39,11 @@ pub(crate) struct BuiltVector {
     pub on_disk: bool,
     /// The graph's `on_disk` (false without a graph).
     pub graph_on_disk: bool,
+    /// The `m` of its value graphs (0: none are built, the segment being under
+    /// `full_scan_threshold` or `payload_m` 0). `None` in records written before value graphs
+    /// existed: those count as matching any config, so an upgrade rebuilds nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
 }
 
 /// Per dense vector name.
@@ -47,7 +52,8 @@ pub(crate) type BuiltWith = BTreeMap<String, BuiltVector>;
 /// What `config` builds for the dense vector `name` with `rows` rows in a segment.
 pub(crate) fn expected(config: &CollectionConfig, name: &str, rows: usize) -> BuiltVector {
     let hnsw = config.hnsw_for(name);
-    let graph = hnsw.m > 0 && rows > 0 && rows >= hnsw.full_scan_threshold;
+    let large = rows > 0 && rows >= hnsw.full_scan_threshold;
+    let graph = hnsw.m > 0 && large;
     BuiltVector {
         graph,
         m: if graph { hnsw.m } else { 0 },
@@ -63,6 +69,7 @@ pub(crate) fn expected(config: &CollectionConfig, name: &str, rows: usize) -> Bu
             .and_then(|p| p.on_disk)
             .unwrap_or(false),
         graph_on_disk: graph && hnsw.on_disk,
+        payload_m: Some(if large { hnsw.value_graph_m() } else { 0 }),
     }
 }
 
@@ -76,9 +83,13 @@ pub(crate) fn mismatch<'a>(
 ) -> bool {
     rows.into_iter().any(|(name, n)| {
         config.vectors.contains_key(name)
-            && built
-                .get(name)
-                .is_some_and(|b| *b != expected(config, name, n))
+            && built.get(name).is_some_and(|b| {
+                let mut want = expected(config, name, n);
+                if b.payload_m.is_none() {
+                    want.payload_m = None;
+                }
+                *b != want
+            })
     })
 }
 
@@ -136,5 +147,26 @@ mod tests {
         assert!(mismatch(&c, &graphless, [("", 100)]));
         // A vector the collection no longer has is never rebuilt for.
         assert!(!mismatch(&c, &built, [("gone", 100)]));
+    }
+
+    #[test]
+    fn a_changed_payload_m_is_a_mismatch_except_for_records_older_than_value_graphs() {
+        let mut c = CollectionConfig::single(4, Distance::Dot);
+        c.hnsw_config.full_scan_threshold = 10;
+        let built: BuiltWith = [(String::new(), expected(&c, "", 100))].into();
+        assert_eq!(built[""].payload_m, Some(16), "unset payload_m is m");
+        c.hnsw_config.payload_m = Some(16);
+        assert!(!mismatch(&c, &built, [("", 100)]));
+        c.hnsw_config.payload_m = Some(0);
+        assert!(mismatch(&c, &built, [("", 100)]));
+        let mut old = built.clone();
+        old.get_mut("").unwrap().payload_m = None;
+        assert!(!mismatch(&c, &old, [("", 100)]));
+        // m 0 with payload_m: no main graph, value graphs still built.
+        c.hnsw_config.m = 0;
+        c.hnsw_config.payload_m = Some(8);
+        let b = expected(&c, "", 100);
+        assert!(!b.graph);
+        assert_eq!(b.payload_m, Some(8));
     }
 }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::field_index::{self, SegmentFilter};
-use super::search::{plan_filter, FilterPlan};
+use super::search::{plan_filter, FilterPlan, Walk};
 use super::state::SegmentSet;
 use super::validate;
 use crate::config::{CollectionConfig, Distance};
@@ -306,7 +306,8 @@ const DEADLINE_CHECK_POINTS: usize = 256;
 
 /// Scores the points of `candidates` (or, without them, every live point) that pass the filter and
 /// have the vector; best first. Like Qdrant, a sealed segment with a graph of a dense vector is
-/// searched by a graph walk whose scorer is the example scoring (its `max(ef, k)` best are kept), unless
+/// searched by a graph walk whose scorer is the example scoring (its `max(ef, k)` best are kept; on the
+/// graph of the value the filter requires, if any: see [`super::value_graphs`]), unless
 /// the request is `exact`, has candidates, or its filter is selective enough that the planner scans;
 /// other segments, multivectors and sparse vectors are scanned exactly.
 pub(crate) fn search(
@@ -345,13 +346,23 @@ pub(crate) fn search(
             .filter(|p| p.multivector_config.is_none())
             .and_then(|_| view.dense(using));
         let graph = match (&dense, params) {
-            (Some(d), Some(p)) if candidates.is_none() && !exact && k > 0 => view
-                .graph(using)
-                .filter(|_| {
-                    filter.is_none()
-                        || plan_filter(view, &pass, hnsw.full_scan_threshold) == FilterPlan::Graph
-                })
-                .map(|g| (g, d, p.distance)),
+            (Some(d), Some(p)) if candidates.is_none() && !exact && k > 0 => {
+                let main = view.graph(using).map(Walk::Main);
+                // As in a nearest-neighbour search: a filter requiring one indexed value walks
+                // that value's graph.
+                let pinned = filter
+                    .and_then(|f| view.value_graph(using, f))
+                    .map(Walk::Value);
+                match filter {
+                    None => main,
+                    Some(_) if main.is_none() && pinned.is_none() => None,
+                    Some(_) => (plan_filter(view, &pass, hnsw.full_scan_threshold)
+                        == FilterPlan::Graph)
+                        .then_some(pinned.or(main))
+                        .flatten(),
+                }
+                .map(|g| (g, d, p.distance))
+            }
             _ => None,
         };
         if let Some((graph, d, distance)) = graph {

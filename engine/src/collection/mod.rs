@@ -39,6 +39,7 @@ mod sparse_search;
 mod state;
 mod update;
 mod validate;
+mod value_graphs;
 mod work;
 
 use std::collections::BTreeMap;

@@ -26,10 +26,12 @@ use super::field_index;
 use super::progress::{OptimizationKind, SegmentRef};
 use super::segment::{MemData, MemSegment, Sealed, SealedDense, SealedMulti, SealedVector, View};
 use super::state::{SegmentSet, Shared};
+use super::value_graphs;
 use crate::config::{CollectionConfig, Residency};
 use crate::index::hnsw::{build_graph, write_graph, GraphView, HnswBuildParams};
 use crate::index::prefix::{prefix_rows, write_prefix_file, PrefixFile};
 use crate::index::VectorSlab;
+use crate::payload_schema::PayloadSchema;
 use crate::plaid::{
     write_originals, PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices, TokenOriginals,
 };
@@ -259,6 +261,7 @@ pub(crate) fn open_sealed(
                 graph: None,
                 prefix: None,
                 codes: None,
+                value_graphs: Vec::new(),
             };
             (name, SealedVector::Dense(dense))
         })
@@ -277,9 +280,28 @@ pub(crate) fn open_sealed(
     let mut field_indexes = Vec::new();
     let mut built = None;
     let mut originals = Vec::new();
+    // Per vector: its value graphs' table (and where it was read from) and graphs by number.
+    let mut value_tables = Vec::new();
+    let mut value_graph_files: BTreeMap<String, BTreeMap<usize, GraphView>> = BTreeMap::new();
     for f in &entry.files {
         let path = f.full_path(dir);
         match &f.file {
+            SegmentFile::Attached { name } if value_graphs::vector_of(name).is_some() => {
+                match value_graphs::parse_attached(name) {
+                    Some(value_graphs::Attached::Table(v)) if holds(v) => {
+                        let blocks = value_graphs::read_table(&path)?;
+                        value_tables.push((v.to_owned(), path, blocks));
+                    }
+                    Some(value_graphs::Attached::Graph(j, v)) if holds(v) => {
+                        let graph = value_graphs::open_graph(&path, config.graph_residency(v))?;
+                        value_graph_files
+                            .entry(v.to_owned())
+                            .or_default()
+                            .insert(j, graph);
+                    }
+                    _ => {}
+                }
+            }
             SegmentFile::Attached { name } if name == BUILT_ATTACHED => {
                 built = Some(built::read(&path)?);
             }
@@ -361,6 +383,22 @@ pub(crate) fn open_sealed(
             | SegmentFile::Dense { .. }
             | SegmentFile::Multi { .. } => {}
         }
+    }
+    for (vector, path, blocks) in value_tables {
+        let graphs = value_graph_files.remove(&vector).unwrap_or_default();
+        match vectors.get_mut(&vector) {
+            Some(SealedVector::Dense(d)) => {
+                d.value_graphs = value_graphs::assemble(&path, blocks, graphs, d.rows.num_rows())?;
+            }
+            _ => return Err(unlisted(&vector).into()),
+        }
+    }
+    if let Some(vector) = value_graph_files.keys().next() {
+        return Err(quiver_storage::Error::Corrupt {
+            path: segment_dir(dir, entry.id),
+            reason: format!("value graphs of vector `{vector}` are listed without their table"),
+        }
+        .into());
     }
     // Originals attach to their token store once every file is read, whatever the listing's order.
     for (vector, o) in originals {
@@ -452,11 +490,14 @@ fn largest_vector_bytes(entry: &SegmentEntry) -> u64 {
 
 impl Shared {
     /// Builds and writes the HNSW graph of every dense vector of a written segment that is large
-    /// enough; records what each dense vector was built with in `built`.
+    /// enough, and its value graphs (one per value of an indexed field of `schema` that enough of the
+    /// points of `payloads` hold); records what each dense vector was built with in `built`.
     fn build_graphs(
         &self,
         config: &CollectionConfig,
         entry: &SegmentEntry,
+        schema: &PayloadSchema,
+        payloads: &[Vec<u8>],
         built: &mut BuiltWith,
     ) -> Result<Vec<FileEntry>> {
         // Read once to build: no need to copy the rows into memory first.
@@ -466,8 +507,20 @@ impl Shared {
             let hnsw = config.hnsw_for(name);
             let record = built::expected(config, name, dense.num_rows());
             let graph = record.graph;
+            let value_m = record.payload_m.unwrap_or(0);
             built.insert(name.clone(), record);
-            if !graph {
+            let blocks = if value_m > 0 {
+                value_graphs::blocks(
+                    schema,
+                    payloads,
+                    &|p| dense.point_to_row(p),
+                    hnsw.full_scan_threshold,
+                    graph.then_some(dense.num_rows()),
+                )
+            } else {
+                Vec::new()
+            };
+            if !graph && blocks.is_empty() {
                 continue;
             }
             let params = HnswBuildParams {
@@ -481,8 +534,8 @@ impl Shared {
                 data: dense.rows(),
                 dim: dense.dim(),
             };
-            // A Matryoshka-bound vector is walked on its prefix: the graph is built over the prefix
-            // rows, which are kept beside it for searches.
+            // A Matryoshka-bound vector is walked on its prefix: the graphs are built over the prefix
+            // rows, which are kept beside them for searches.
             let prefix_rows = config
                 .index_dims(name)
                 .map(|dims| (dims, prefix_rows(distance, full, dims)));
@@ -493,15 +546,29 @@ impl Shared {
                 },
                 None => full,
             };
-            let graph = build_graph(slab, distance, &params, &self.stop)?;
-            // Codes are what the graph walk scores with, so a vector gets them with its graph.
-            if let Some(q) = config.quantization_for(name) {
-                let file_name = format!("codes-{i}.q");
-                let path = segment_dir(&self.dir, entry.id).join(&file_name);
-                let written = write_codes_of(&path, q, full)?;
+            if graph {
+                let built_graph = build_graph(slab, distance, &params, &self.stop)?;
+                // Codes are what the graph walk scores with, so a vector gets them with its graph.
+                if let Some(q) = config.quantization_for(name) {
+                    let file_name = format!("codes-{i}.q");
+                    let path = segment_dir(&self.dir, entry.id).join(&file_name);
+                    let written = write_codes_of(&path, q, full)?;
+                    out.push(FileEntry::new(
+                        SegmentFile::Attached {
+                            name: format!("{CODES_ATTACHED_PREFIX}{name}"),
+                        },
+                        segment_file_path(entry.id, &file_name),
+                        written,
+                    ));
+                }
+                let file_name = format!("graph-{i}.hnsw");
+                let written = write_graph(
+                    &segment_dir(&self.dir, entry.id).join(&file_name),
+                    &built_graph,
+                )?;
                 out.push(FileEntry::new(
-                    SegmentFile::Attached {
-                        name: format!("{CODES_ATTACHED_PREFIX}{name}"),
+                    SegmentFile::Graph {
+                        vector: name.clone(),
                     },
                     segment_file_path(entry.id, &file_name),
                     written,
@@ -519,15 +586,23 @@ impl Shared {
                     written,
                 ));
             }
-            let file_name = format!("graph-{i}.hnsw");
-            let written = write_graph(&segment_dir(&self.dir, entry.id).join(&file_name), &graph)?;
-            out.push(FileEntry::new(
-                SegmentFile::Graph {
-                    vector: name.clone(),
-                },
-                segment_file_path(entry.id, &file_name),
-                written,
-            ));
+            if !blocks.is_empty() {
+                let value_params = HnswBuildParams {
+                    m: value_m,
+                    ..params
+                };
+                out.extend(value_graphs::build_and_write(
+                    &self.dir,
+                    entry.id,
+                    i,
+                    name,
+                    blocks,
+                    slab,
+                    distance,
+                    &value_params,
+                    &self.stop,
+                )?);
+            }
         }
         Ok(out)
     }
@@ -613,7 +688,11 @@ impl Shared {
         let mut entry = ex.write(config, sources, &self.dir, id)?;
         self.log_phase(id, "rows written");
         let mut record = BuiltWith::new();
-        let graphs = self.build_graphs(config, &entry, &mut record)?;
+        // The schema as of now: an index created after this read is built for the segment once it is
+        // published (creating one waits for the optimizer lock this runs under); its value graphs
+        // come with the segment's next rewrite.
+        let schema = self.snapshot().schema.clone();
+        let graphs = self.build_graphs(config, &entry, &schema, &ex.payloads, &mut record)?;
         entry.files.extend(graphs);
         self.log_phase(id, "graphs and codes written");
         entry.files.push(built::write(&self.dir, id, &record)?);
@@ -621,9 +700,6 @@ impl Shared {
         entry.files.extend(stores);
         let sparse = self.write_sparse_indexes(id, ex)?;
         entry.files.extend(sparse);
-        // The schema as of now: an index created after this read is built for the segment once it is
-        // published (creating one waits for the optimizer lock this runs under).
-        let schema = self.snapshot().schema.clone();
         field_index::persist::write_for_new_segment(&self.dir, &mut entry, &schema, &ex.payloads)?;
         self.log_phase(id, "written");
         Ok(entry)

@@ -313,6 +313,7 @@ fn run_fusion(
         strategy: Strategy::Fusion,
         dims: 0,
         segments_indexed: 0,
+        segments_value_graph: 0,
         segments_scanned: 0,
         elapsed: started.elapsed(),
     });
@@ -387,6 +388,7 @@ fn run_formula(
         strategy: Strategy::Formula,
         dims: 0,
         segments_indexed: 0,
+        segments_value_graph: 0,
         segments_scanned: set.views().len(),
         elapsed: started.elapsed(),
     });
@@ -449,6 +451,7 @@ fn run_order_by(
         strategy: Strategy::OrderBy,
         dims: 0,
         segments_indexed: 0,
+        segments_value_graph: 0,
         segments_scanned: set.views().len(),
         elapsed: started.elapsed(),
     });
@@ -524,6 +527,7 @@ fn run_sample(
         strategy: Strategy::Sample,
         dims: 0,
         segments_indexed: 0,
+        segments_value_graph: 0,
         segments_scanned: set.views().len(),
         elapsed: started.elapsed(),
     });
@@ -584,6 +588,7 @@ fn run_mmr(
             .map(|p| p.size)
             .unwrap_or_default(),
         segments_indexed: 0,
+        segments_value_graph: 0,
         segments_scanned: set.views().len(),
         elapsed: started.elapsed(),
     });
@@ -700,6 +705,7 @@ fn run_examples(
             .map(|p| p.size)
             .unwrap_or_default(),
         segments_indexed: found.walked,
+        segments_value_graph: 0,
         segments_scanned: found.scanned,
         elapsed: started.elapsed(),
     });
@@ -946,6 +952,7 @@ fn stage_stats(
         strategy,
         dims,
         segments_indexed: trace.index,
+        segments_value_graph: trace.value_graph,
         segments_scanned: trace.exact + trace.unindexed + trace.candidates,
         elapsed,
     })

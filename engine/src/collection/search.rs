@@ -34,13 +34,15 @@ use super::payload;
 use super::segment::{check_with_vectors, View};
 use super::state::SegmentSet;
 use super::validate;
+use super::value_graphs::ValueGraph;
 use crate::config::{CollectionConfig, Distance};
 use crate::distance;
+use crate::distance::key_to_score;
 use crate::filter::Filter;
 use crate::index::exact::{exact_search, exact_search_rows};
-use crate::index::hnsw::GraphView;
+use crate::index::hnsw::{GraphView, SlabScorer};
 use crate::index::prefix::{prefix_of, prefix_score};
-use crate::index::{Candidate, VectorSlab};
+use crate::index::{Candidate, RowScorer, VectorSlab};
 use crate::kernels;
 use crate::payload_schema::PayloadSchema;
 use crate::plaid::PlaidSearchParams;
@@ -83,6 +85,8 @@ pub(crate) enum FilterPlan {
 pub(crate) enum Path {
     /// Its graph or token store was walked.
     Index,
+    /// The graph of the payload value its filter requires was walked.
+    ValueGraph,
     /// Scanned exactly although it has an index: the request asked for it, or the filter planner
     /// chose it.
     Exact,
@@ -95,7 +99,10 @@ pub(crate) enum Path {
 /// How the segments of one search were searched, counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Trace {
+    /// Segments whose index was walked, value graphs included.
     pub index: usize,
+    /// Of those, segments whose walk was on a value graph.
+    pub value_graph: usize,
     pub exact: usize,
     pub unindexed: usize,
     pub candidates: usize,
@@ -105,6 +112,10 @@ impl Trace {
     pub(crate) fn add(&mut self, path: Path) {
         match path {
             Path::Index => self.index += 1,
+            Path::ValueGraph => {
+                self.index += 1;
+                self.value_graph += 1;
+            }
             Path::Exact => self.exact += 1,
             Path::Unindexed => self.unindexed += 1,
             Path::Candidates => self.candidates += 1,
@@ -249,19 +260,34 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
     // filter) scans. A scan is exact over the full rows, except for a funnel stage that asked for
     // prefix scores, which it computes from the full rows so every segment ranks on one scale.
     let prefix = ctx.index_dims.filter(|_| !ctx.exact);
-    let indexed = match prefix {
-        Some(_) => view.graph(ctx.name).zip(view.prefix_slab(ctx.name)),
-        None => view.graph(ctx.name).map(|g| (g, d.slab)),
+    let walk_slab = match prefix {
+        Some(_) => view.prefix_slab(ctx.name),
+        None => Some(d.slab),
     };
-    let graph = indexed.filter(|_| {
-        !ctx.exact
-            && (ctx.filter.is_none()
-                || plan_filter(view, &filter, ctx.full_scan_threshold) == FilterPlan::Graph)
+    let main = view.graph(ctx.name).map(Walk::Main);
+    // A filter that requires one value of an indexed field walks that value's graph, which holds
+    // exactly the segment's points with the value.
+    let pinned = ctx
+        .filter
+        .and_then(|f| view.value_graph(ctx.name, f))
+        .map(Walk::Value);
+    let indexed = walk_slab.filter(|_| main.is_some() || pinned.is_some());
+    let graph = indexed.and_then(|slab| {
+        if ctx.exact {
+            return None;
+        }
+        if ctx.filter.is_none() {
+            return main.map(|w| (w, slab));
+        }
+        (plan_filter(view, &filter, ctx.full_scan_threshold) == FilterPlan::Graph)
+            .then(|| pinned.or(main).map(|w| (w, slab)))
+            .flatten()
     });
-    let path = match (graph.is_some(), indexed.is_some() || ctx.exact) {
-        (true, _) => Path::Index,
-        (false, true) => Path::Exact,
-        (false, false) => Path::Unindexed,
+    let path = match (graph, indexed.is_some() || ctx.exact) {
+        (Some((Walk::Value(_), _)), _) => Path::ValueGraph,
+        (Some(_), _) => Path::Index,
+        (None, true) => Path::Exact,
+        (None, false) => Path::Unindexed,
     };
     // A filter the payload indexes answer whole names its passing points: a scan scores those rows
     // only, instead of testing every row of the segment.
@@ -293,7 +319,7 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         }
         (Some((g, slab)), None) => {
             match view.codes(ctx.name).filter(|_| !ctx.ignore_quantization) {
-                Some(codes) => walk_codes(g, codes, d.slab, ctx, q, &accept),
+                Some(codes) => walk_codes(&g, codes, d.slab, ctx, q, &accept),
                 None => g.search(slab, ctx.dist, q, ctx.k, ctx.ef, &accept),
             }
         }
@@ -338,10 +364,67 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
     (hits, path)
 }
 
+/// The graph a search walks: the vector's own, or the graph of the one payload value its filter
+/// requires.
+#[derive(Clone, Copy)]
+pub(crate) enum Walk<'a> {
+    Main(&'a GraphView),
+    Value(&'a ValueGraph),
+}
+
+impl Walk<'_> {
+    /// [`GraphView::search_by`] on this graph, in rows of the vector.
+    pub(crate) fn search_by<S: RowScorer>(
+        &self,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<(u32, f32)> {
+        match self {
+            Walk::Main(g) => g.search_by(scorer, k, ef, accept),
+            Walk::Value(v) => v.graph.search_rows_by(scorer, &v.block.rows, k, ef, accept),
+        }
+    }
+
+    /// [`GraphView::search`] on this graph, in rows of `slab`.
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        slab: VectorSlab<'_>,
+        dist: Distance,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<Candidate> {
+        match self {
+            Walk::Main(g) => g.search(slab, dist, q, k, ef, accept),
+            Walk::Value(_) => {
+                if slab.dim == 0 || q.len() != slab.dim {
+                    return Vec::new();
+                }
+                let scorer = SlabScorer {
+                    slab,
+                    distance: dist,
+                    query: q,
+                };
+                self.search_by(&scorer, k, ef, accept)
+                    .into_iter()
+                    .map(|(offset, key)| Candidate {
+                        offset,
+                        score: key_to_score(dist, key),
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// A graph walk on a quantized vector's codes: the `k × oversampling` best by the codes' scores,
 /// rescored with the original rows unless the request asked for the codes' scores.
 fn walk_codes(
-    graph: &GraphView,
+    graph: &Walk<'_>,
     codes: &CodesFile,
     rows: VectorSlab<'_>,
     ctx: &Ctx<'_>,

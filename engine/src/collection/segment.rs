@@ -21,6 +21,7 @@ use quiver_storage::{Bitmap, PointId};
 use super::anon_rows::AnonRows;
 use super::field_index::mem::{MemIndex, MemIndexes};
 use super::payload;
+use super::value_graphs::ValueGraph;
 use crate::config::CollectionConfig;
 use crate::index::hnsw::GraphView;
 use crate::index::prefix::PrefixFile;
@@ -295,6 +296,8 @@ pub(crate) struct SealedDense {
     pub prefix: Option<PrefixFile>,
     /// The rows' quantized codes, which the graph walk scores with, for a quantized vector.
     pub codes: Option<CodesFile>,
+    /// One graph per value of an indexed field that enough of the segment's points hold.
+    pub value_graphs: Vec<ValueGraph>,
 }
 
 /// A multivector of a sealed segment.
@@ -608,6 +611,17 @@ impl<'a> View<'a> {
         match self {
             View::Mem { .. } => None,
             View::Sealed { seg, .. } => seg.dense(name)?.graph.as_ref(),
+        }
+    }
+
+    /// The value graph of a dense vector that `filter` pins (sealed segments only; see
+    /// [`super::value_graphs::pinned`]).
+    pub fn value_graph(&self, name: &str, filter: &crate::filter::Filter) -> Option<&ValueGraph> {
+        match self {
+            View::Mem { .. } => None,
+            View::Sealed { seg, .. } => {
+                super::value_graphs::pinned(&seg.dense(name)?.value_graphs, filter)
+            }
         }
     }
 

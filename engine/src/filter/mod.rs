@@ -134,7 +134,7 @@ pub struct FieldCondition {
 }
 
 /// A scalar a `match` compares against: keyword, integer or bool.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum MatchValue {
     /// A bool.

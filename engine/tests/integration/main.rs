@@ -27,3 +27,4 @@ mod snapshot;
 mod sparse;
 mod text_index_params;
 mod updates;
+mod value_graphs;

@@ -367,9 +367,10 @@ pub struct HnswConfigDiff {
     /// are read into memory when a segment opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
-    /// Ignored: Quiver builds no extra links per payload value. A filter the payload indexes
-    /// answer is scanned exactly over its passing points under `full_scan_threshold` and walked on
-    /// the graph above it (see docs/api.md, "Payload indexes").
+    /// Links per node of the value graphs: one HNSW graph per value of an indexed keyword, uuid,
+    /// integer or bool field that at least `full_scan_threshold` of a segment's points hold, walked
+    /// by searches whose filter requires that value (Qdrant's payload-aware links). Unset: `m`; 0:
+    /// none. Built when a segment is written (see docs/api.md, "Value graphs").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_m: Option<usize>,
     /// Ignored (graphs do not hold copies of the vectors).
@@ -520,6 +521,7 @@ impl HnswConfigDiff {
             full_scan_threshold: self.full_scan_threshold.map(|kib| kib_to_points(kib, dim)),
             full_scan_threshold_kib: self.full_scan_threshold,
             on_disk: self.on_disk,
+            payload_m: self.payload_m,
         }
     }
 
@@ -533,6 +535,7 @@ impl HnswConfigDiff {
                 .or_else(|| d.full_scan_threshold.map(|p| points_to_kib(p, dim))),
             ef: d.ef,
             on_disk: d.on_disk,
+            payload_m: d.payload_m,
             ..HnswConfigDiff::default()
         }
     }
@@ -874,6 +877,9 @@ pub struct HnswConfigOut {
     pub max_indexing_threads: usize,
     /// Whether sealed graphs are served from their mapped files (true) or from memory (false).
     pub on_disk: bool,
+    /// Links per node of the value graphs, when set (unset: `m`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
 }
 
 /// Optimizer parameters as stored.
@@ -932,6 +938,7 @@ fn hnsw_out(h: &HnswConfig, dim: usize) -> HnswConfigOut {
         ef: h.ef,
         max_indexing_threads: 0,
         on_disk: h.on_disk,
+        payload_m: h.payload_m,
     }
 }
 

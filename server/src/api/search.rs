@@ -287,6 +287,9 @@ pub struct StageTiming {
     pub dims: usize,
     /// Segments whose index (HNSW graph or token store) the stage walked.
     pub segments_indexed: usize,
+    /// Of those, segments where the stage walked the graph of the one payload value its filter
+    /// requires (`hnsw_config.payload_m`) instead of the vector's graph.
+    pub segments_value_graph: usize,
     /// Segments it scanned (exactly, or over its candidates).
     pub segments_scanned: usize,
     /// Milliseconds spent in the stage itself (not in its prefetches).
@@ -303,6 +306,7 @@ impl From<&StageStats> for StageTiming {
             kind: s.strategy.as_str(),
             dims: s.dims,
             segments_indexed: s.segments_indexed,
+            segments_value_graph: s.segments_value_graph,
             segments_scanned: s.segments_scanned,
             ms: s.elapsed.as_secs_f64() * 1e3,
         }

@@ -532,3 +532,81 @@ fn timings_report_an_exact_scan_the_filter_planner_chose() {
     assert_eq!(scanned["kind"], json!("exact"), "{scanned}");
     assert_eq!(scanned["segments_indexed"], json!(0), "{scanned}");
 }
+
+/// `hnsw_config.payload_m` is stored and echoed, and with `m: 0` (no graph over the collection) a
+/// filter requiring one indexed value walks that value's graph, reported in the stage timings, and
+/// returns only points with the value; a filter that pins no value is scanned.
+#[test]
+fn payload_m_builds_value_graphs_that_pinned_filters_walk() {
+    let server = QuiverProcess::start(&[]);
+    let c = server.client();
+    c.ok(
+        "PUT",
+        "/collections/tenants",
+        Some(&json!({
+            "vectors": {"size": DIM, "distance": "Dot"},
+            "hnsw_config": {"m": 0, "payload_m": 8, "full_scan_threshold": 0},
+            "optimizers_config": {"segment_max_points": N}
+        })),
+    );
+    c.ok(
+        "PUT",
+        "/collections/tenants/index?wait=true",
+        Some(&json!({"field_name": "tenant", "field_schema": "keyword"})),
+    );
+    let points: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({"id": i, "vector": vector(i, DIM), "payload": {"tenant": format!("t{}", i % 3)}})
+        })
+        .collect();
+    c.upsert("tenants", json!(points));
+    c.wait_for_seals("tenants", 2);
+    let info = c.ok("GET", "/collections/tenants", None);
+    assert_eq!(
+        info["config"]["hnsw_config"]["payload_m"],
+        json!(8),
+        "{info}"
+    );
+    assert_eq!(info["config"]["hnsw_config"]["m"], json!(0), "{info}");
+
+    let query = |filter: Value| {
+        let body = json!({"query": vector(7, DIM), "limit": 5, "filter": filter,
+                          "with_payload": true});
+        c.ok(
+            "POST",
+            "/collections/tenants/points/query?timings=true",
+            Some(&body),
+        )
+    };
+    let pinned = query(json!({"must": [{"key": "tenant", "match": {"value": "t1"}}]}));
+    let stage = &pinned["timings"]["stages"][0];
+    assert_eq!(stage["kind"], json!("hnsw"), "{pinned}");
+    assert_eq!(stage["segments_value_graph"], json!(1), "{pinned}");
+    let hits = pinned["points"].as_array().unwrap();
+    assert_eq!(hits.len(), 5, "{pinned}");
+    for hit in hits {
+        assert_eq!(hit["payload"]["tenant"], json!("t1"), "{pinned}");
+    }
+    let exact = c.ok(
+        "POST",
+        "/collections/tenants/points/query",
+        Some(
+            &json!({"query": vector(7, DIM), "limit": 5, "params": {"exact": true},
+                     "filter": {"must": [{"key": "tenant", "match": {"value": "t1"}}]}}),
+        ),
+    );
+    assert_eq!(ids(&exact["points"]), ids(&pinned["points"]));
+    let unpinned = query(json!({"must_not": [{"key": "tenant", "match": {"value": "t1"}}]}));
+    let stage = &unpinned["timings"]["stages"][0];
+    assert_eq!(stage["kind"], json!("exact"), "{unpinned}");
+    assert_eq!(stage["segments_value_graph"], json!(0), "{unpinned}");
+
+    let bad = c.call(
+        "PUT",
+        "/collections/bad",
+        Some(&json!({"vectors": {"size": DIM, "distance": "Dot"},
+                     "hnsw_config": {"payload_m": 1}})),
+    );
+    assert_eq!(bad.0, 422, "{:?}", bad.1);
+    assert!(bad.1.to_string().contains("payload_m"), "{:?}", bad.1);
+}

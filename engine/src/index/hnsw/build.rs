@@ -42,6 +42,18 @@ pub fn build_graph(
     params: &HnswBuildParams,
     stop: &AtomicBool,
 ) -> Result<GraphLayers> {
+    build_graph_of(slab, None, distance, params, stop)
+}
+
+/// [`build_graph`] over the rows of `slab` that `rows` lists, when given: node `i` of the graph is
+/// row `rows[i]` (a value graph's nodes are the rows of one payload value's points).
+pub fn build_graph_of(
+    slab: VectorSlab<'_>,
+    rows: Option<&[u32]>,
+    distance: Distance,
+    params: &HnswBuildParams,
+    stop: &AtomicBool,
+) -> Result<GraphLayers> {
     if !(2..=256).contains(&params.m) {
         return Err(Error::InvalidInput(format!(
             "hnsw m must be between 2 and 256, got {}",
@@ -58,7 +70,13 @@ pub fn build_graph(
             "vector dimension must be at least 1".into(),
         ));
     }
-    let n = slab.len();
+    if let Some(r) = rows.and_then(|r| r.iter().find(|&&r| r as usize >= slab.len())) {
+        return Err(Error::InvalidInput(format!(
+            "graph node row {r} is past the {} rows of the slab",
+            slab.len()
+        )));
+    }
+    let n = rows.map_or(slab.len(), <[u32]>::len);
     if n >= NO_NODE as usize {
         return Err(Error::InvalidInput(format!(
             "a segment holds at most {} vectors, got {n}",
@@ -81,7 +99,7 @@ pub fn build_graph(
         return Err(Error::Cancelled);
     }
 
-    let builder = Builder::new(slab, distance, params, draw_levels(n, params.m));
+    let builder = Builder::new(slab, rows, distance, params, draw_levels(n, params.m));
     if params.deterministic || params.threads == 1 {
         let mut scratch = Scratch::default();
         for node in 0..n as u32 {
@@ -160,6 +178,8 @@ struct BuildingLayer {
 /// The graph under construction, shared by the inserting threads.
 struct Builder<'a> {
     slab: VectorSlab<'a>,
+    /// Node `i` is row `rows[i]` of the slab; without it, node `i` is row `i`.
+    rows: Option<&'a [u32]>,
     distance: Distance,
     m: usize,
     m0: usize,
@@ -196,6 +216,7 @@ fn empty_slots(count: usize) -> Vec<AtomicU32> {
 impl<'a> Builder<'a> {
     fn new(
         slab: VectorSlab<'a>,
+        rows: Option<&'a [u32]>,
         distance: Distance,
         params: &HnswBuildParams,
         levels: Vec<u8>,
@@ -216,6 +237,7 @@ impl<'a> Builder<'a> {
             .collect();
         Builder {
             slab,
+            rows,
             distance,
             m,
             m0,
@@ -262,9 +284,18 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The vector of `node`.
+    #[inline]
+    fn row(&self, node: u32) -> &'a [f32] {
+        match self.rows {
+            Some(rows) => self.slab.row(rows[node as usize]),
+            None => self.slab.row(node),
+        }
+    }
+
     #[inline]
     fn key(&self, a: &[f32], b: u32) -> f32 {
-        order_key(self.distance, a, self.slab.row(b))
+        order_key(self.distance, a, self.row(b))
     }
 
     fn insert(&self, node: u32, s: &mut Scratch) {
@@ -279,7 +310,7 @@ impl<'a> Builder<'a> {
         let raises = level > entry.level;
         let entry_lock = raises.then_some(entry_lock);
 
-        let q = self.slab.row(node);
+        let q = self.row(node);
         let mut current = Scored::new(self.key(q, entry.node), entry.node);
         for layer in (level as usize + 1..=entry.level as usize).rev() {
             current = self.greedy(q, current, layer, &mut s.links);
@@ -357,13 +388,13 @@ impl<'a> Builder<'a> {
                 fresh.clear();
                 for &nb in links.iter() {
                     if visited.insert(nb) {
-                        prefetch(self.slab.row(nb));
+                        prefetch(self.row(nb));
                         fresh.push(nb);
                     }
                 }
                 for (i, &nb) in fresh.iter().enumerate() {
                     if let Some(&next) = fresh.get(i + 1) {
-                        prefetch_rest(self.slab.row(next));
+                        prefetch_rest(self.row(next));
                     }
                     let sc = Scored::new(self.key(q, nb), nb);
                     if results.len() < ef || results.peek().is_some_and(|worst| sc < *worst) {
@@ -403,7 +434,7 @@ impl<'a> Builder<'a> {
             slots[filled].store(node, Ordering::Relaxed);
             return;
         }
-        let t = self.slab.row(target);
+        let t = self.row(target);
         s.pool.clear();
         s.pool.push(Scored::new(key, node));
         for slot in slots {
@@ -455,7 +486,7 @@ fn select_neighbours(b: &Builder<'_>, candidates: &[Scored], cap: usize, out: &m
         if out.len() >= cap {
             break;
         }
-        let row = b.slab.row(c.offset);
+        let row = b.row(c.offset);
         if out.iter().all(|kept| b.key(row, kept.offset) >= c.key) {
             out.push(c);
         }
@@ -580,7 +611,7 @@ mod tests {
             m: 4,
             ..HnswBuildParams::default()
         };
-        let b = Builder::new(slab, Distance::Euclid, &params, vec![0; 5]);
+        let b = Builder::new(slab, None, Distance::Euclid, &params, vec![0; 5]);
         let mut candidates: Vec<Scored> = (1..5u32)
             .map(|i| Scored::new(b.key(slab.row(0), i), i))
             .collect();

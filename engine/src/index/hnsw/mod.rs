@@ -12,7 +12,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-pub use build::build_graph;
+pub use build::{build_graph, build_graph_of};
 pub use format::write_graph;
 pub use view::{GraphView, SlabScorer};
 

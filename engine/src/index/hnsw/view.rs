@@ -272,6 +272,58 @@ impl GraphView {
     }
 }
 
+/// A scorer over the nodes of a graph built on some rows of another scorer: node `i` is row
+/// `rows[i]`.
+struct NodeRows<'a, S> {
+    inner: &'a S,
+    rows: &'a [u32],
+}
+
+impl<S: RowScorer> RowScorer for NodeRows<'_, S> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    #[inline]
+    fn key(&self, node: u32) -> f32 {
+        self.inner.key(self.rows[node as usize])
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        self.inner.prefetch(self.rows[node as usize]);
+    }
+
+    #[inline]
+    fn prefetch_rest(&self, node: u32) {
+        self.inner.prefetch_rest(self.rows[node as usize]);
+    }
+}
+
+impl GraphView {
+    /// [`GraphView::search_by`] on a graph built over some of `scorer`'s rows (node `i` is row
+    /// `rows[i]`, as [`super::build_graph_of`] numbers them): `accept` and the results are in rows.
+    /// Nodes past `rows` are never visited.
+    pub fn search_rows_by<S: RowScorer>(
+        &self,
+        scorer: &S,
+        rows: &[u32],
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<(u32, f32)> {
+        let nodes = NodeRows {
+            inner: scorer,
+            rows,
+        };
+        let accept_node = |node: u32| accept(rows[node as usize]);
+        self.search_by(&nodes, k, ef, &accept_node)
+            .into_iter()
+            .map(|(node, key)| (rows[node as usize], key))
+            .collect()
+    }
+}
+
 /// Rows of a slab against one query, keyed by [`order_key`].
 pub struct SlabScorer<'a> {
     /// The rows.
