@@ -1,7 +1,8 @@
 //! Value graphs (`hnsw_config.payload_m`): a seal builds one graph per value of an indexed field that
 //! holds at least `full_scan_threshold` points; a search whose filter requires such a value walks its
 //! graph, returns only points that pass the whole filter, finds what an exact scan finds, and does so
-//! after a reopen, with `m: 0` (no main graph), and not at all with `payload_m: 0`.
+//! after a reopen and a snapshot restore, with `m: 0` (no main graph), and not at all with
+//! `payload_m: 0`.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -11,6 +12,7 @@ use quiver_engine::filter::Filter;
 use quiver_engine::point::{PayloadOp, PointsSelector, SearchRequest, WithPayload};
 use quiver_engine::query::{QueryInput, QueryRequest, Strategy};
 use quiver_engine::{Collection, PointId};
+use quiver_storage::snapshot::Limits;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -162,6 +164,17 @@ fn a_filter_on_one_indexed_value_walks_that_values_graph() {
     let cs = open(dir.path());
     let c = cs.get("v").unwrap();
     assert_walks(&c, &queries, &only_b, "reopened");
+
+    // And they travel in a snapshot.
+    let d = cs.create_snapshot("v").unwrap();
+    let archive = cs.snapshot_path("v", &d.name).unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let cs2 = open(dst.path());
+    let restored = cs2
+        .restore_snapshot("v", &archive, None, Limits::default())
+        .unwrap();
+    assert_eq!(value_graph_files(dst.path(), "v"), 3 + 7);
+    assert_walks(&restored, &queries, &only_b, "restored");
 
     // payload_m 0 rebuilds the segment without them.
     c.update_config(|config| {
