@@ -6,7 +6,7 @@
 //! ```text
 //! sparse_filter_bench sparse   DIR --out DIR [--threads 2] [--work DIR]
 //! sparse_filter_bench filtered DIR --out DIR [--index none|keyword|tenant] [--ef 64] [--threads 2]
-//!     [--work DIR]
+//!     [--work DIR] [--payload-m M]
 //! ```
 //! `sparse` reads the CSR arrays `doc_indptr`, `doc_indices`, `doc_values` (documents) and `q_*`
 //! (queries), indexes the documents as the sparse vector `bm25` of a collection without a dense vector,
@@ -15,7 +15,8 @@
 //! keyword payload index on `tag` created before the points when `--index keyword` or `tenant`, and
 //! writes `ids_p1.npy`, `ids_p10.npy`, `ids_p50.npy` for the queries filtered by each tag. `tenant` is
 //! Qdrant's multitenancy setting: `m` 0 (no graph over the collection), `payload_m` 16 (a graph per
-//! tag value) and a `full_scan_threshold` of 1,000 KiB.
+//! tag value) and a `full_scan_threshold` of 1,000 KiB. `--payload-m 0` builds no value graphs (the
+//! engine before them), for an A/B in one harness run.
 //!
 //! Every point lands in one segment (`segment_max_points` = the number of points), sealed by `flush`,
 //! which builds the inverted index or the HNSW graph (m 16, ef_construct 100), as Qdrant Edge's
@@ -55,6 +56,8 @@ struct Args {
     threads: usize,
     index: String,
     ef: usize,
+    /// `hnsw_config.payload_m` of the filtered collection; unset: the engine's default (`m`).
+    payload_m: Option<usize>,
 }
 
 fn parse_args() -> Res<Args> {
@@ -70,6 +73,7 @@ fn parse_args() -> Res<Args> {
         threads: 2,
         index: "none".into(),
         ef: 64,
+        payload_m: None,
     };
     while let Some(flag) = it.next() {
         let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -82,6 +86,7 @@ fn parse_args() -> Res<Args> {
             "--work" => a.work = Some(PathBuf::from(val)),
             "--threads" => a.threads = num(&val)?.max(1),
             "--ef" => a.ef = num(&val)?,
+            "--payload-m" => a.payload_m = Some(num(&val)?),
             "--index" => match val.as_str() {
                 "none" | "keyword" | "tenant" => a.index = val,
                 other => {
@@ -275,6 +280,9 @@ fn run_filtered(a: &Args, pool: &rayon::ThreadPool) -> Res<serde_json::Value> {
         config.hnsw_config.m = 0;
         config.hnsw_config.payload_m = Some(16);
         config.hnsw_config.full_scan_threshold = 1_000 * 1024 / (dim * 4);
+    }
+    if let Some(m) = a.payload_m {
+        config.hnsw_config.payload_m = Some(m);
     }
     let c = cs.create("filtered", config).map_err(engine_err)?;
     if a.index != "none" {
