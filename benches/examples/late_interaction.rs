@@ -6,7 +6,9 @@
 //! `--batch`, waits until no seal runs, reports segments and disk bytes per token (and how many of
 //! them are WAL), then runs every query one after another over HTTP (after one warm-up pass). Unless
 //! `--no-in-process`, it then stops the server, opens the directory with `quiver_engine` and runs the
-//! same queries through `Collection::search`, checking that both return the same ids.
+//! same queries through `Collection::search`, checking that both return the same ids. `--rounds N`
+//! repeats the two passes N times, alternating, with a fresh server each time. With `--data-dir DIR`
+//! the data directory is kept, and a later run on it skips the upserts and queries what is there.
 //!
 //! The token vectors are `doc_tokens.npy`, `doc_offsets.npy`, `query_tokens.npy` and
 //! `query_offsets.npy` in `--data` (`scripts/bench/prepare_data.py --only tokens`).
@@ -15,6 +17,7 @@
 //! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example late_interaction
 //! target/release/examples/late_interaction --data DIR [--bin target/release/quiver] [--docs N]
 //!     [--queries N] [--batch 64] [--indexing-threshold KIB] [--segment-points N] [--no-in-process]
+//!     [--data-dir DIR] [--rounds N]
 //! ```
 
 #[path = "common/npy.rs"]
@@ -41,6 +44,10 @@ struct Options {
     indexing_threshold: Option<usize>,
     segment_points: Option<usize>,
     in_process: bool,
+    /// A data directory that outlives the run; a collection `li` already in it is queried as is.
+    data_dir: Option<PathBuf>,
+    /// HTTP and in-process passes, alternating (the server restarts for each HTTP pass).
+    rounds: usize,
 }
 
 fn parse() -> Options {
@@ -54,6 +61,8 @@ fn parse() -> Options {
         indexing_threshold: None,
         segment_points: None,
         in_process: true,
+        data_dir: None,
+        rounds: 1,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -70,6 +79,8 @@ fn parse() -> Options {
             "--limit" => o.limit = num().max(1),
             "--indexing-threshold" => o.indexing_threshold = Some(num()),
             "--segment-points" => o.segment_points = Some(num()),
+            "--data-dir" => o.data_dir = Some(PathBuf::from(&value)),
+            "--rounds" => o.rounds = num().max(1),
             "--no-in-process" => {
                 o.in_process = false;
                 step = 1;
@@ -123,6 +134,19 @@ fn summary(mut lat: Vec<Duration>) -> (f64, f64, f64, f64) {
     (mean, pct(0.5), pct(0.99), 1e3 / mean)
 }
 
+fn call(agent: &ureq::Agent, base: &str, method: &str, path: &str, body: &Value) -> Value {
+    let url = format!("{base}{path}");
+    let mut resp = match method {
+        "PUT" => agent.put(&url).send_json(body),
+        _ => agent.post(&url).send_json(body),
+    }
+    .unwrap();
+    let status = resp.status();
+    let v: Value = resp.body_mut().read_json().unwrap();
+    assert!(status.is_success(), "{method} {path}: {status} {v}");
+    v
+}
+
 fn main() {
     let o = parse();
     let docs = Matrices::load(&o.data, "doc_tokens.npy", "doc_offsets.npy");
@@ -137,24 +161,138 @@ fn main() {
         o.bin
     );
 
-    let server = Server::start(&o.bin, &[]);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let base = server.base.clone();
-    let call = |method: &str, path: &str, body: &Value| -> Value {
-        let url = format!("{base}{path}");
-        let mut resp = match method {
-            "PUT" => agent.put(&url).send_json(body),
-            _ => agent.post(&url).send_json(body),
+    let mut server = Some(match &o.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).unwrap();
+            Server::start_at(&o.bin, dir, &[])
         }
-        .unwrap();
-        let status = resp.status();
-        let v: Value = resp.body_mut().read_json().unwrap();
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
+        None => Server::start(&o.bin, &[]),
+    });
+    let first = server.as_ref().expect("started");
+    let exists = agent
+        .get(format!("{}/collections/li", first.base))
+        .call()
+        .unwrap()
+        .status()
+        == 200;
+    let info = if exists {
+        let info = first.collection_info_when(&agent, "li", |r| r["status"] == "green");
+        println!(
+            "reusing collection li with {} points (it was upserted by an earlier run)",
+            info["result"]["points_count"]
+        );
+        info
+    } else {
+        ingest(&o, &agent, first, &docs, n, tokens)
     };
+    let r = &info["result"];
+    let disk = r["disk_bytes"].as_u64().unwrap_or(0) as f64;
+    let wal = r["wal_bytes"].as_u64().unwrap_or(0) as f64;
+    println!(
+        "{} points in {} segments; disk {:.0} bytes/token, of which WAL {:.0}",
+        r["points_count"],
+        r["segments_count"],
+        disk / tokens as f64,
+        wal / tokens as f64
+    );
+
+    let query_body = |i: usize| json!({"query": queries.item(i), "using": "colbert", "limit": o.limit, "with_payload": false});
+    let bodies: Vec<Value> = (0..nq).map(query_body).collect();
+    let requests: Vec<SearchRequest> = (0..nq)
+        .map(|i| {
+            let mut r = SearchRequest::dense(Vec::new(), o.limit);
+            r.using = "colbert".into();
+            r.query = QueryVector::Multi(queries.item(i));
+            r
+        })
+        .collect();
+    println!("| pass | mean ms | p50 ms | p99 ms | QPS |");
+    println!("| --- | --- | --- | --- | --- |");
+    let mut temp: Option<tempfile::TempDir> = None;
+    for round in 1..=o.rounds {
+        let srv = server.take().unwrap_or_else(|| {
+            let dir = o
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| temp.as_ref().expect("kept").path().to_path_buf());
+            Server::start_at(&o.bin, &dir, &[])
+        });
+        for b in &bodies {
+            call(&agent, &srv.base, "POST", "/collections/li/points/query", b);
+        }
+        let mut http_lat = Vec::with_capacity(nq);
+        let mut http_ids = Vec::with_capacity(nq);
+        for b in &bodies {
+            let t = Instant::now();
+            let v = call(&agent, &srv.base, "POST", "/collections/li/points/query", b);
+            http_lat.push(t.elapsed());
+            let ids: Vec<u64> = v["result"]["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_u64().unwrap())
+                .collect();
+            http_ids.push(ids);
+        }
+        let (mean, p50, p99, qps) = summary(http_lat);
+        println!("| HTTP, round {round} | {mean:.2} | {p50:.2} | {p99:.2} | {qps:.1} |");
+        let dir = match &o.data_dir {
+            Some(dir) => {
+                srv.stop_at();
+                dir.clone()
+            }
+            None => {
+                if temp.is_none() {
+                    temp = Some(srv.stop());
+                } else {
+                    srv.stop_at();
+                }
+                temp.as_ref().expect("kept").path().to_path_buf()
+            }
+        };
+        if !o.in_process {
+            continue;
+        }
+        let cs = Collections::open(&dir, EngineOptions::default()).unwrap();
+        let c = cs.get("li").unwrap();
+        for r in &requests {
+            c.search(r).unwrap();
+        }
+        let mut lat = Vec::with_capacity(nq);
+        for (r, want) in requests.iter().zip(&http_ids) {
+            let t = Instant::now();
+            let hits = c.search(r).unwrap();
+            lat.push(t.elapsed());
+            let ids: Vec<u64> = hits
+                .iter()
+                .map(|h| match h.id {
+                    PointId::Num(n) => n,
+                    PointId::Uuid(_) => unreachable!("numeric ids were inserted"),
+                })
+                .collect();
+            assert_eq!(&ids, want, "HTTP and in-process results differ");
+        }
+        let (mean, p50, p99, qps) = summary(lat);
+        println!("| in process, round {round} | {mean:.2} | {p50:.2} | {p99:.2} | {qps:.1} |");
+        drop(c);
+        cs.close().unwrap();
+    }
+}
+
+/// Creates the collection, upserts the documents and waits until no seal runs; returns the
+/// collection info then.
+fn ingest(
+    o: &Options,
+    agent: &ureq::Agent,
+    server: &Server,
+    docs: &Matrices,
+    n: usize,
+    tokens: usize,
+) -> Value {
     let mut create = json!({
         "vectors": {"colbert": {
             "size": docs.dim,
@@ -168,7 +306,7 @@ fn main() {
     if let Some(points) = o.segment_points {
         create["optimizers_config"]["segment_max_points"] = json!(points);
     }
-    call("PUT", "/collections/li", &create);
+    call(agent, &server.base, "PUT", "/collections/li", &create);
 
     let t = Instant::now();
     for start in (0..n).step_by(o.batch) {
@@ -176,6 +314,8 @@ fn main() {
             .map(|i| json!({"id": i, "vector": {"colbert": docs.item(i)}}))
             .collect();
         call(
+            agent,
+            &server.base,
             "PUT",
             "/collections/li/points?wait=true",
             &json!({ "points": points }),
@@ -185,81 +325,19 @@ fn main() {
     // Quiet: no seal running for a second and nothing more to seal.
     let mut info;
     loop {
-        info = server.collection_info_when(&agent, "li", |r| r["status"] == "green");
+        info = server.collection_info_when(agent, "li", |r| r["status"] == "green");
         std::thread::sleep(Duration::from_secs(1));
-        let again = server.collection_info_when(&agent, "li", |_| true);
+        let again = server.collection_info_when(agent, "li", |_| true);
         if again["result"]["status"] == "green"
             && again["result"]["segments_count"] == info["result"]["segments_count"]
         {
             break;
         }
     }
-    let settled_s = t.elapsed().as_secs_f64();
-    let r = &info["result"];
-    let disk = r["disk_bytes"].as_u64().unwrap_or(0) as f64;
-    let wal = r["wal_bytes"].as_u64().unwrap_or(0) as f64;
     println!(
-        "ingest {ingest_s:.1} s ({:.0} tokens/s), settled after {settled_s:.1} s: {} points in {} segments; \
-         disk {:.0} bytes/token, of which WAL {:.0}",
+        "ingest {ingest_s:.1} s ({:.0} tokens/s), settled after {:.1} s",
         tokens as f64 / ingest_s,
-        r["points_count"],
-        r["segments_count"],
-        disk / tokens as f64,
-        wal / tokens as f64
+        t.elapsed().as_secs_f64()
     );
-
-    let query_body = |i: usize| json!({"query": queries.item(i), "using": "colbert", "limit": o.limit, "with_payload": false});
-    let bodies: Vec<Value> = (0..nq).map(query_body).collect();
-    for b in &bodies {
-        call("POST", "/collections/li/points/query", b);
-    }
-    let mut http_lat = Vec::with_capacity(nq);
-    let mut http_ids = Vec::with_capacity(nq);
-    for b in &bodies {
-        let t = Instant::now();
-        let v = call("POST", "/collections/li/points/query", b);
-        http_lat.push(t.elapsed());
-        let ids: Vec<u64> = v["result"]["points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["id"].as_u64().unwrap())
-            .collect();
-        http_ids.push(ids);
-    }
-    let (mean, p50, p99, qps) = summary(http_lat);
-    println!("| HTTP | {mean:.2} | {p50:.2} | {p99:.2} | {qps:.1} |");
-    let dir = server.stop();
-    if !o.in_process {
-        return;
-    }
-    let cs = Collections::open(dir.path(), EngineOptions::default()).unwrap();
-    let c = cs.get("li").unwrap();
-    let requests: Vec<SearchRequest> = (0..nq)
-        .map(|i| {
-            let mut r = SearchRequest::dense(Vec::new(), o.limit);
-            r.using = "colbert".into();
-            r.query = QueryVector::Multi(queries.item(i));
-            r
-        })
-        .collect();
-    for r in &requests {
-        c.search(r).unwrap();
-    }
-    let mut lat = Vec::with_capacity(nq);
-    for (r, want) in requests.iter().zip(&http_ids) {
-        let t = Instant::now();
-        let hits = c.search(r).unwrap();
-        lat.push(t.elapsed());
-        let ids: Vec<u64> = hits
-            .iter()
-            .map(|h| match h.id {
-                PointId::Num(n) => n,
-                PointId::Uuid(_) => unreachable!("numeric ids were inserted"),
-            })
-            .collect();
-        assert_eq!(&ids, want, "HTTP and in-process results differ");
-    }
-    let (mean, p50, p99, qps) = summary(lat);
-    println!("| in process | {mean:.2} | {p50:.2} | {p99:.2} | {qps:.1} |");
+    info
 }

@@ -558,6 +558,29 @@ impl<'a> View<'a> {
         }
     }
 
+    /// `f` of the point's token rows ([`View::multi_rows`]), decompressed into `buf` where only a
+    /// token store holds them: scoring many points reuses one buffer instead of allocating one each.
+    pub fn with_multi_rows<R>(
+        &self,
+        name: &str,
+        off: u32,
+        buf: &mut Vec<f32>,
+        f: impl FnOnce(&[f32]) -> R,
+    ) -> Option<R> {
+        if let View::Sealed { seg, .. } = self {
+            let multi = seg.multi(name)?;
+            if multi.rows.is_none() {
+                let store = multi.tokens.as_ref()?;
+                if store.point_len(off)? == 0 {
+                    return None;
+                }
+                store.tokens_into(off, buf).ok()?;
+                return Some(f(buf));
+            }
+        }
+        self.multi_rows(name, off).map(|rows| f(&rows))
+    }
+
     /// Whether the point has a vector of this name (any kind), read from the row tables without
     /// touching the vector's data.
     pub fn has_vector(&self, name: &str, off: u32) -> bool {

@@ -49,7 +49,7 @@
 mod codec;
 mod originals;
 mod rng;
-mod search;
+pub(crate) mod search;
 mod serialize;
 #[cfg(any(test, feature = "test-corpus"))]
 pub mod synthetic;

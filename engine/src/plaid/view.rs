@@ -145,20 +145,27 @@ impl PlaidIndex {
     /// The tokens of point `offset` as well as the store has them: the f16 originals widened to f32
     /// when attached, else the decompressed tokens.
     pub fn tokens(&self, offset: u32) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.tokens_into(offset, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`PlaidIndex::tokens`] into `out` (replacing what it held), so that a caller scoring many
+    /// points reuses one buffer.
+    pub fn tokens_into(&self, offset: u32, out: &mut Vec<f32>) -> Result<()> {
         let parts = self.parts();
         if offset as usize >= parts.num_points() {
             return Err(out_of_range(offset, parts.num_points()));
         }
-        let mut out = Vec::new();
         match &self.originals {
             Some(o) => o.decode_into(
                 parts.doc_offsets[offset as usize] as usize
                     ..parts.doc_offsets[offset as usize + 1] as usize,
-                &mut out,
+                out,
             ),
-            None => parts.decompress(offset, &mut out),
+            None => parts.decompress(offset, out),
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The `k` best of `candidates` by exact MaxSim over the f16 originals, best first (ties by lower
