@@ -37,10 +37,9 @@ use super::validate;
 use super::value_graphs::ValueGraph;
 use crate::config::{CollectionConfig, Distance};
 use crate::distance;
-use crate::distance::key_to_score;
 use crate::filter::Filter;
 use crate::index::exact::{exact_search, exact_search_rows};
-use crate::index::hnsw::{GraphView, SlabScorer};
+use crate::index::hnsw::GraphView;
 use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::{Candidate, RowScorer, VectorSlab};
 use crate::kernels;
@@ -389,7 +388,6 @@ impl Walk<'_> {
     }
 
     /// [`GraphView::search`] on this graph, in rows of `slab`.
-    #[allow(clippy::too_many_arguments)]
     fn search(
         &self,
         slab: VectorSlab<'_>,
@@ -401,22 +399,9 @@ impl Walk<'_> {
     ) -> Vec<Candidate> {
         match self {
             Walk::Main(g) => g.search(slab, dist, q, k, ef, accept),
-            Walk::Value(_) => {
-                if slab.dim == 0 || q.len() != slab.dim {
-                    return Vec::new();
-                }
-                let scorer = SlabScorer {
-                    slab,
-                    distance: dist,
-                    query: q,
-                };
-                self.search_by(&scorer, k, ef, accept)
-                    .into_iter()
-                    .map(|(offset, key)| Candidate {
-                        offset,
-                        score: key_to_score(dist, key),
-                    })
-                    .collect()
+            Walk::Value(v) => {
+                v.graph
+                    .search_rows(slab, Some(&v.block.rows), dist, q, k, ef, accept)
             }
         }
     }

@@ -148,6 +148,22 @@ impl GraphView {
         ef: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<Candidate> {
+        self.search_rows(slab, None, distance, query, k, ef, accept)
+    }
+
+    /// [`GraphView::search`] on a graph built over the rows of `slab` that `rows` lists, when given
+    /// (see [`GraphView::search_rows_by`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_rows(
+        &self,
+        slab: VectorSlab<'_>,
+        rows: Option<&[u32]>,
+        distance: Distance,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<Candidate> {
         if slab.dim == 0 || query.len() != slab.dim {
             return Vec::new();
         }
@@ -156,7 +172,11 @@ impl GraphView {
             distance,
             query,
         };
-        self.search_by(&scorer, k, ef, accept)
+        let found = match rows {
+            Some(rows) => self.search_rows_by(&scorer, rows, k, ef, accept),
+            None => self.search_by(&scorer, k, ef, accept),
+        };
+        found
             .into_iter()
             .map(|(offset, key)| Candidate {
                 offset,
