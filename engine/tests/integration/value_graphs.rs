@@ -10,7 +10,9 @@ use std::path::Path;
 use quiver_engine::config::Distance;
 use quiver_engine::filter::Filter;
 use quiver_engine::point::{PayloadOp, PointsSelector, SearchRequest, WithPayload};
-use quiver_engine::query::{QueryInput, QueryRequest, Strategy};
+use quiver_engine::query::{
+    Query, QueryInput, QueryRequest, Recommend, RecommendStrategy, Strategy,
+};
 use quiver_engine::{Collection, PointId};
 use quiver_storage::snapshot::Limits;
 use serde_json::{json, Value};
@@ -212,6 +214,24 @@ fn with_m_0_value_graphs_are_the_only_graphs() {
         let f = filter(json!({"must": {"key": "tenant", "match": {"value": t}}}));
         assert_walks(&c, &queries, &f, "m 0");
     }
+    // Example-scored stages walk the pinned graph too: with no main graph, a walk is one.
+    let mut rec = QueryRequest::nearest(None, QueryInput::Dense(queries[0].clone()), 5);
+    rec.query = Some(Query::Recommend(Recommend {
+        positive: vec![QueryInput::Dense(queries[1].clone())],
+        negative: vec![QueryInput::Dense(queries[2].clone())],
+        strategy: RecommendStrategy::BestScore,
+    }));
+    rec.filter = Some(filter(
+        json!({"must": {"key": "tenant", "match": {"value": "b"}}}),
+    ));
+    let answer = c.query(&rec).unwrap();
+    assert_eq!(answer.stages[0].segments_indexed, 1, "{:?}", answer.stages);
+    assert_eq!(answer.hits.len(), 5);
+    for h in &answer.hits {
+        let PointId::Num(i) = h.id else { panic!() };
+        assert_eq!(tenant(i as usize), "b");
+    }
+
     let unpinned = filter(json!({"must_not": [{"key": "tenant", "match": {"value": "a"}}]}));
     let (value_graphs, strategy, _) = run(&c, &queries[0], &unpinned);
     assert_eq!((value_graphs, strategy), (0, Strategy::Exact));
