@@ -286,14 +286,14 @@ pub(crate) fn open_sealed(
     for f in &entry.files {
         let path = f.full_path(dir);
         match &f.file {
-            SegmentFile::Attached { name } if value_graphs::vector_of(name).is_some() => {
+            SegmentFile::Attached { name } if value_graphs::parse_attached(name).is_some() => {
                 match value_graphs::parse_attached(name) {
                     Some(value_graphs::Attached::Table(v)) if holds(v) => {
                         let blocks = value_graphs::read_table(&path)?;
                         value_tables.push((v.to_owned(), path, blocks));
                     }
                     Some(value_graphs::Attached::Graph(j, v)) if holds(v) => {
-                        let graph = value_graphs::open_graph(&path, config.graph_residency(v))?;
+                        let graph = GraphView::open_as(&path, config.graph_residency(v))?;
                         value_graph_files
                             .entry(v.to_owned())
                             .or_default()

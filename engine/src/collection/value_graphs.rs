@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use quiver_storage::segment::{segment_dir, segment_file_path, Residency};
+use quiver_storage::segment::{segment_dir, segment_file_path};
 use quiver_storage::{fs as qfs, FileEntry, SegmentFile};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -64,16 +64,6 @@ pub(crate) struct ValueGraph {
 #[derive(Serialize, Deserialize)]
 struct Table {
     blocks: Vec<Block>,
-}
-
-/// The vector name an attached file of this module belongs to, if `name` is one of them.
-pub(crate) fn vector_of(name: &str) -> Option<&str> {
-    if let Some(vector) = name.strip_prefix(TABLE_ATTACHED_PREFIX) {
-        return Some(vector);
-    }
-    let rest = name.strip_prefix(GRAPH_ATTACHED_PREFIX)?;
-    let (number, vector) = rest.split_once(':')?;
-    number.parse::<usize>().ok().map(|_| vector)
 }
 
 /// What an attached file of this module is: a vector's table, or graph `j` of a vector.
@@ -311,11 +301,6 @@ pub(crate) fn assemble(
             Ok(ValueGraph { block, graph })
         })
         .collect()
-}
-
-/// Where a value graph is served from: as the vector's main graph is.
-pub(crate) fn open_graph(path: &Path, residency: Residency) -> Result<GraphView> {
-    GraphView::open_as(path, residency)
 }
 
 /// The value graph among `graphs` that `filter` pins: one whose field and value a condition of the
