@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::field_index::{self, SegmentFilter};
-use super::search::{plan_filter, FilterPlan, Walk};
+use super::search::planned_walk;
 use super::state::SegmentSet;
 use super::validate;
 use crate::config::{CollectionConfig, Distance};
@@ -347,21 +347,9 @@ pub(crate) fn search(
             .and_then(|_| view.dense(using));
         let graph = match (&dense, params) {
             (Some(d), Some(p)) if candidates.is_none() && !exact && k > 0 => {
-                let main = view.graph(using).map(Walk::Main);
-                // As in a nearest-neighbour search: a filter requiring one indexed value walks
-                // that value's graph.
-                let pinned = filter
-                    .and_then(|f| view.value_graph(using, f))
-                    .map(Walk::Value);
-                match filter {
-                    None => main,
-                    Some(_) if main.is_none() && pinned.is_none() => None,
-                    Some(_) => (plan_filter(view, &pass, hnsw.full_scan_threshold)
-                        == FilterPlan::Graph)
-                        .then_some(pinned.or(main))
-                        .flatten(),
-                }
-                .map(|g| (g, d, p.distance))
+                planned_walk(view, using, filter, &pass, hnsw.full_scan_threshold, true)
+                    .0
+                    .map(|g| (g, d, p.distance))
             }
             _ => None,
         };

@@ -264,25 +264,16 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         Some(_) => view.prefix_slab(ctx.name),
         None => Some(d.slab),
     };
-    let main = view.graph(ctx.name).map(Walk::Main);
-    // A filter that requires one value of an indexed field walks that value's graph, which holds
-    // exactly the segment's points with the value.
-    let pinned = ctx
-        .filter
-        .and_then(|f| view.value_graph(ctx.name, f))
-        .map(Walk::Value);
-    let indexed = walk_slab.filter(|_| main.is_some() || pinned.is_some());
-    let graph = indexed.and_then(|slab| {
-        if ctx.exact {
-            return None;
-        }
-        if ctx.filter.is_none() {
-            return main.map(|w| (w, slab));
-        }
-        (plan_filter(view, &filter, ctx.full_scan_threshold) == FilterPlan::Graph)
-            .then(|| pinned.or(main).map(|w| (w, slab)))
-            .flatten()
-    });
+    let (planned, has_graph) = planned_walk(
+        view,
+        ctx.name,
+        ctx.filter,
+        &filter,
+        ctx.full_scan_threshold,
+        !ctx.exact && walk_slab.is_some(),
+    );
+    let indexed = walk_slab.filter(|_| has_graph);
+    let graph = indexed.and_then(|slab| planned.map(|w| (w, slab)));
     let path = match (graph, indexed.is_some() || ctx.exact) {
         (Some((Walk::Value(_), _)), _) => Path::ValueGraph,
         (Some(_), _) => Path::Index,
@@ -362,6 +353,33 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         .filter_map(|c| Some((d.row_to_point(c.offset)?, c.score)))
         .collect();
     (hits, path)
+}
+
+/// The graph a search of vector `name` walks on `view`, if it walks one (`may_walk`, and the
+/// planner does not scan the filter), and whether the segment has any graph for the search. A
+/// filter that requires one value of an indexed field walks that value's graph, which holds exactly
+/// the segment's points with the value; anything else walks the vector's own graph.
+pub(crate) fn planned_walk<'v>(
+    view: &'v View<'_>,
+    name: &str,
+    filter: Option<&Filter>,
+    pass: &SegmentFilter<'_>,
+    threshold: usize,
+    may_walk: bool,
+) -> (Option<Walk<'v>>, bool) {
+    let main = view.graph(name).map(Walk::Main);
+    let pinned = filter
+        .and_then(|f| view.value_graph(name, f))
+        .map(Walk::Value);
+    let has_graph = main.is_some() || pinned.is_some();
+    let walk = match filter {
+        _ if !may_walk || !has_graph => None,
+        None => main,
+        Some(_) => (plan_filter(view, pass, threshold) == FilterPlan::Graph)
+            .then_some(pinned.or(main))
+            .flatten(),
+    };
+    (walk, has_graph)
 }
 
 /// The graph a search walks: the vector's own, or the graph of the one payload value its filter
