@@ -44,7 +44,7 @@ use crate::index::prefix::{prefix_of, prefix_score};
 use crate::index::{Candidate, RowScorer, VectorSlab};
 use crate::kernels;
 use crate::payload_schema::PayloadSchema;
-use crate::plaid::search::PooledScratch;
+use crate::plaid::search::{PooledScratch, Scratch};
 use crate::plaid::PlaidSearchParams;
 use crate::point::{QueryVector, ScoredPoint, SearchRequest};
 use crate::quantization::CodesFile;
@@ -458,10 +458,11 @@ fn walk_codes(
 
 /// Multi-vector score: MaxSim (sum over query rows of the best dot product) for Cosine and Dot; for
 /// Euclid, Qdrant's definition: the square root of the sum over query rows of the nearest row's
-/// squared distance (lower is better, like Euclid).
-fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize) -> f32 {
+/// squared distance (lower is better, like Euclid). `best` is scratch for the query rows' maxima,
+/// reused over a scan.
+fn multi_score(dist: Distance, query: &[f32], doc: &[f32], dim: usize, best: &mut Vec<f32>) -> f32 {
     match dist {
-        Distance::Cosine | Distance::Dot => kernels::max_sim(query, doc, dim),
+        Distance::Cosine | Distance::Dot => kernels::max_sim_with(query, doc, dim, best),
         Distance::Euclid => query
             .chunks_exact(dim)
             .map(|q| {
@@ -487,13 +488,18 @@ fn search_multi(
     let filter = SegmentFilter::new(view, ctx.filter, ctx.schema);
     // A MaxSim is tens of microseconds, so the clock is read for every point; past the deadline the
     // rest are skipped and the caller answers with the timeout.
-    let score = |off: u32| {
+    // Each task of a scan keeps one buffer for the point's rows (widened from f16, or decompressed)
+    // and one for the query rows' maxima.
+    let score = |(rows, best): &mut (Vec<f32>, Vec<f32>), off: u32| {
         if ctx.deadline.is_some_and(Deadline::expired) || !filter.passes(view, off) {
             return None;
         }
-        let rows = view.multi_rows(ctx.name, off)?;
-        Some((off, multi_score(ctx.dist, q, &rows, dim)))
+        let s = view.with_multi_rows(ctx.name, off, rows, |doc| {
+            multi_score(ctx.dist, q, doc, dim, best)
+        })?;
+        Some((off, s))
     };
+    let buffers = || (Vec::new(), Vec::new());
     let store = match ctx.candidates {
         None => view.plaid(ctx.name),
         Some(_) => None,
@@ -527,12 +533,12 @@ fn search_multi(
             // faults again where freed pages go back to the kernel at once (the server without a
             // model), a third of a query's time on 100,000 documents.
             let mut scratch = PooledScratch::take();
-            let buf = &mut scratch.0.tokens;
+            let Scratch { tokens, best } = &mut scratch.0;
             let hits = found
                 .into_iter()
                 .filter_map(|c| {
-                    let score = view.with_multi_rows(ctx.name, c.offset, buf, |rows| {
-                        multi_score(ctx.dist, q, rows, dim)
+                    let score = view.with_multi_rows(ctx.name, c.offset, tokens, |rows| {
+                        multi_score(ctx.dist, q, rows, dim, best)
                     })?;
                     Some((c.offset, score))
                 })
@@ -547,24 +553,28 @@ fn search_multi(
         (None, None) => Path::Unindexed,
     };
     let hits: Vec<(u32, f32)> = match ctx.candidates {
-        Some(c) => c
-            .iter()
-            .filter_map(|id| view.find(id))
-            .filter_map(score)
-            .collect(),
+        Some(c) => {
+            let mut bufs = buffers();
+            c.iter()
+                .filter_map(|id| view.find(id))
+                .filter_map(|off| score(&mut bufs, off))
+                .collect()
+        }
         // A filter the payload indexes answer whole lists the points to score; else the segment is
         // scanned whole. In parallel chunks either way.
         None => match ctx.filter.and_then(|_| filter.live_passing(view)) {
             Some(offs) => offs
                 .into_par_iter()
                 .with_min_len(MULTI_SCAN_CHUNK)
-                .filter_map(score)
+                .map_init(buffers, score)
+                .flatten_iter()
                 .collect(),
             None => (0..view.len() as u32)
                 .into_par_iter()
                 .with_min_len(MULTI_SCAN_CHUNK)
                 .filter(|&o| view.is_live(o))
-                .filter_map(score)
+                .map_init(buffers, score)
+                .flatten_iter()
                 .collect(),
         },
     };
@@ -709,7 +719,7 @@ mod tests {
         let doc = [3.0, 3.0, 3.0, 4.0, 2.0, 1.0];
         let query = [1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0, 6.0];
         // Nearest squared distances 5, 0 and 14: sqrt(19), as Qdrant answers (4.358899).
-        let score = multi_score(Distance::Euclid, &query, &doc, 3);
+        let score = multi_score(Distance::Euclid, &query, &doc, 3, &mut Vec::new());
         assert!((score - 19f32.sqrt()).abs() < 1e-6, "{score}");
     }
 

@@ -80,9 +80,39 @@ impl MultiRows {
     fn slice(&self, from: usize, to: usize) -> Cow<'_, [f32]> {
         match self {
             MultiRows::F32(v) => Cow::Borrowed(&v[from..to]),
-            MultiRows::F16(v) => Cow::Owned(v[from..to].iter().map(|x| x.to_f32()).collect()),
+            MultiRows::F16(v) => {
+                let mut wide = Vec::new();
+                widen(&v[from..to], &mut wide);
+                Cow::Owned(wide)
+            }
         }
     }
+
+    /// `f` of rows `from..to`, f16 ones widened into `buf` (reused across the calls of a scan).
+    fn with_slice<R>(
+        &self,
+        from: usize,
+        to: usize,
+        buf: &mut Vec<f32>,
+        f: impl FnOnce(&[f32]) -> R,
+    ) -> R {
+        match self {
+            MultiRows::F32(v) => f(&v[from..to]),
+            MultiRows::F16(v) => {
+                widen(&v[from..to], buf);
+                f(buf)
+            }
+        }
+    }
+}
+
+/// f16 rows into f32, a slice at a time (F16C where the CPU has it: an element at a time it was a
+/// third of an appendable segment's MaxSim scan).
+fn widen(rows: &[half::f16], out: &mut Vec<f32>) {
+    use half::slice::HalfFloatSliceExt;
+    out.clear();
+    out.resize(rows.len(), 0.0);
+    rows.convert_to_f32_slice(out);
 }
 
 /// Rows of an in-memory segment.
@@ -559,7 +589,8 @@ impl<'a> View<'a> {
     }
 
     /// `f` of the point's token rows ([`View::multi_rows`]), decompressed into `buf` where only a
-    /// token store holds them: scoring many points reuses one buffer instead of allocating one each.
+    /// token store holds them and widened into it where the appendable segment keeps f16: scoring many
+    /// points reuses one buffer instead of allocating one each.
     pub fn with_multi_rows<R>(
         &self,
         name: &str,
@@ -567,18 +598,28 @@ impl<'a> View<'a> {
         buf: &mut Vec<f32>,
         f: impl FnOnce(&[f32]) -> R,
     ) -> Option<R> {
-        if let View::Sealed { seg, .. } = self {
-            let multi = seg.multi(name)?;
-            if multi.rows.is_none() {
+        match self {
+            View::Mem { data, .. } => {
+                let col = data.multi.get(name)?;
+                let (a, b) = (
+                    col.offsets[off as usize] as usize,
+                    col.offsets[off as usize + 1] as usize,
+                );
+                (b > a).then(|| col.data.with_slice(a * col.dim, b * col.dim, buf, f))
+            }
+            View::Sealed { seg, .. } => {
+                let multi = seg.multi(name)?;
+                if let Some(file) = &multi.rows {
+                    return file.rows(off).map(f);
+                }
                 let store = multi.tokens.as_ref()?;
                 if store.point_len(off)? == 0 {
                     return None;
                 }
                 store.tokens_into(off, buf).ok()?;
-                return Some(f(buf));
+                Some(f(buf))
             }
         }
-        self.multi_rows(name, off).map(|rows| f(&rows))
     }
 
     /// Whether the point has a vector of this name (any kind), read from the row tables without

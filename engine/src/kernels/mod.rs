@@ -127,17 +127,18 @@ pub fn max_sim_with(query: &[f32], doc: &[f32], dim: usize, best: &mut Vec<f32>)
     let nq = query.len() / dim;
     best.clear();
     best.resize(nq, f32::NEG_INFINITY);
-    let mut scores = [0.0f32; 64];
-    // Query rows in blocks of 64 keep the per-row products on the stack; each document row is read once
-    // per block.
-    for (block, best_block) in query[..nq * dim].chunks(64 * dim).zip(best.chunks_mut(64)) {
-        let out = &mut scores[..best_block.len()];
-        for row in doc.chunks_exact(dim) {
-            dot_rows(block, row, dim, out);
-            for (b, &s) in best_block.iter_mut().zip(out.iter()) {
-                *b = b.max(s);
-            }
-        }
-    }
+    max_dots(doc, &query[..nq * dim], dim, best);
     best.iter().sum()
+}
+
+/// For each `dim`-strided row `x` of `xs`, raises `best[j]` (`j` = the row of `xs`) to the largest dot
+/// product of `x` with any row of `rows`: MaxSim before the sum.
+pub fn max_dots(rows: &[f32], xs: &[f32], dim: usize, best: &mut [f32]) {
+    debug_assert_eq!(xs.len(), best.len() * dim);
+    #[cfg(target_arch = "x86_64")]
+    if avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        return unsafe { x86::max_dots(rows, xs, dim, best) };
+    }
+    portable::max_dots(rows, xs, dim, best)
 }

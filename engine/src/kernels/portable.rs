@@ -95,3 +95,12 @@ pub fn nearest_rows(
         }
     }
 }
+
+/// See [`super::max_dots`].
+pub fn max_dots(rows: &[f32], xs: &[f32], dim: usize, best: &mut [f32]) {
+    for (x, b) in xs.chunks_exact(dim).zip(best.iter_mut()) {
+        for row in rows.chunks_exact(dim) {
+            *b = b.max(dot(row, x));
+        }
+    }
+}

@@ -133,7 +133,7 @@ fn nearest_rows_matches_naive_argmax() {
 #[test]
 fn max_sim_sums_best_matches_and_handles_many_query_rows() {
     let dim = 5;
-    // 70 query rows cross the 64-row block boundary.
+    // 70 query rows: many pairs of them against the document's rows.
     let query: Vec<f32> = (0..70 * dim)
         .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
         .collect();
@@ -151,4 +151,44 @@ fn max_sim_sums_best_matches_and_handles_many_query_rows() {
     let got = max_sim(&query, &doc, dim);
     assert!((got - want).abs() < 1e-3, "{got} vs {want}");
     assert_eq!(max_sim(&query, &[], dim), 0.0);
+}
+
+#[test]
+fn max_dots_matches_naive_for_odd_shapes() {
+    // Query rows in pairs and a last single one, document rows in fours and a tail, lanes in eights
+    // and a tail; SIMD and portable agree with the plain maximum.
+    for dim in [1usize, 5, 8, 13, 128, 384] {
+        for (n_x, n_rows) in [(1usize, 1usize), (2, 4), (3, 5), (19, 18), (4, 3)] {
+            let rows: Vec<f32> = (0..dim * n_rows)
+                .map(|i| ((i * 31 % 19) as f32 - 9.0) / 8.0)
+                .collect();
+            let xs: Vec<f32> = (0..dim * n_x)
+                .map(|i| ((i * 11 % 13) as f32 - 6.0) / 5.0)
+                .collect();
+            let want: Vec<f32> = xs
+                .chunks(dim)
+                .map(|x| {
+                    rows.chunks(dim)
+                        .map(|r| naive(r, x))
+                        .fold(f32::NEG_INFINITY, f32::max)
+                })
+                .collect();
+            let mut best = vec![f32::NEG_INFINITY; n_x];
+            max_dots(&rows, &xs, dim, &mut best);
+            let mut portable_best = vec![f32::NEG_INFINITY; n_x];
+            portable::max_dots(&rows, &xs, dim, &mut portable_best);
+            for j in 0..n_x {
+                let tol = 1e-5 * dim as f32;
+                assert!(
+                    (best[j] - want[j]).abs() <= tol,
+                    "dim {dim} x {j}/{n_x} rows {n_rows}"
+                );
+                assert!((portable_best[j] - want[j]).abs() <= tol);
+            }
+            // A best already above every product stays.
+            let mut high = vec![1e9f32; n_x];
+            max_dots(&rows, &xs, dim, &mut high);
+            assert!(high.iter().all(|&b| b == 1e9));
+        }
+    }
 }

@@ -163,6 +163,53 @@ unsafe fn dot4x2(rows: &[f32], x0: &[f32], x1: &[f32]) -> ([f32; 4], [f32; 4]) {
     (s0, s1)
 }
 
+/// Calls `visit(j, r, s)` with the dot product `s` of every row `j` of `xs` against every row `r` of
+/// `rows`, two rows of `xs` against four of `rows` at a time: eight products a pass, each lane of the
+/// six rows loaded once, so the pass is bound by multiply-adds rather than loads.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn each_dot(rows: &[f32], xs: &[f32], dim: usize, mut visit: impl FnMut(usize, usize, f32)) {
+    let n_rows = rows.len() / dim;
+    let n_x = xs.len() / dim;
+    let mut j = 0;
+    while j < n_x {
+        let x0 = &xs[j * dim..(j + 1) * dim];
+        let mut r = 0;
+        if j + 1 < n_x {
+            let x1 = &xs[(j + 1) * dim..(j + 2) * dim];
+            while r + 4 <= n_rows {
+                let (s0, s1) = dot4x2(&rows[r * dim..(r + 4) * dim], x0, x1);
+                for t in 0..4 {
+                    visit(j, r + t, s0[t]);
+                    visit(j + 1, r + t, s1[t]);
+                }
+                r += 4;
+            }
+            for r in r..n_rows {
+                let row = &rows[r * dim..(r + 1) * dim];
+                visit(j, r, dot(row, x0));
+                visit(j + 1, r, dot(row, x1));
+            }
+            j += 2;
+        } else {
+            while r + 4 <= n_rows {
+                let s = dot4(&rows[r * dim..(r + 4) * dim], x0);
+                for (t, &s) in s.iter().enumerate() {
+                    visit(j, r + t, s);
+                }
+                r += 4;
+            }
+            for r in r..n_rows {
+                visit(j, r, dot(&rows[r * dim..(r + 1) * dim], x0));
+            }
+            j += 1;
+        }
+    }
+}
+
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
@@ -174,47 +221,49 @@ pub(super) unsafe fn nearest_rows(
     best: &mut [f32],
     ids: &mut [u32],
 ) {
-    let n_rows = rows.len() / dim;
-    let mut update = |j: usize, r: usize, s: f32| {
+    each_dot(rows, xs, dim, |j, r, s| {
         if s > best[j] {
             best[j] = s;
             ids[j] = base + r as u32;
         }
-    };
+    });
+}
+
+/// Four rows of `rows` (a document's tokens) against every pair of `xs` (the query's) before the next
+/// four: the document's rows are read from memory once and the query's come from cache. Against one
+/// document row at a time (four query rows a pass) this took 0.90 ms instead of 1.28 for 200
+/// documents of 18 tokens and 19 query rows (`maxsim_bench`).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn max_dots(rows: &[f32], xs: &[f32], dim: usize, best: &mut [f32]) {
+    let n_rows = rows.len() / dim;
     let n_x = xs.len() / dim;
-    let mut j = 0;
-    while j < n_x {
-        let x0 = &xs[j * dim..(j + 1) * dim];
-        let mut r = 0;
-        if j + 1 < n_x {
-            let x1 = &xs[(j + 1) * dim..(j + 2) * dim];
-            while r + 4 <= n_rows {
-                let (s0, s1) = dot4x2(&rows[r * dim..(r + 4) * dim], x0, x1);
-                for t in 0..4 {
-                    update(j, r + t, s0[t]);
-                    update(j + 1, r + t, s1[t]);
-                }
-                r += 4;
-            }
-            for r in r..n_rows {
-                let row = &rows[r * dim..(r + 1) * dim];
-                update(j, r, dot(row, x0));
-                update(j + 1, r, dot(row, x1));
-            }
+    let mut r = 0;
+    while r + 4 <= n_rows {
+        let four = &rows[r * dim..(r + 4) * dim];
+        let mut j = 0;
+        while j + 2 <= n_x {
+            let (s0, s1) = dot4x2(
+                four,
+                &xs[j * dim..(j + 1) * dim],
+                &xs[(j + 1) * dim..(j + 2) * dim],
+            );
+            best[j] = best[j].max(s0[0].max(s0[1]).max(s0[2].max(s0[3])));
+            best[j + 1] = best[j + 1].max(s1[0].max(s1[1]).max(s1[2].max(s1[3])));
             j += 2;
-        } else {
-            while r + 4 <= n_rows {
-                let s = dot4(&rows[r * dim..(r + 4) * dim], x0);
-                for (t, &s) in s.iter().enumerate() {
-                    update(j, r + t, s);
-                }
-                r += 4;
-            }
-            for r in r..n_rows {
-                update(j, r, dot(&rows[r * dim..(r + 1) * dim], x0));
-            }
-            j += 1;
         }
+        if j < n_x {
+            let s = dot4(four, &xs[j * dim..(j + 1) * dim]);
+            best[j] = best[j].max(s[0].max(s[1]).max(s[2].max(s[3])));
+        }
+        r += 4;
+    }
+    if r < n_rows {
+        each_dot(&rows[r * dim..], xs, dim, |j, _, s| {
+            best[j] = best[j].max(s)
+        });
     }
 }
 
