@@ -822,17 +822,6 @@ impl CollectionConfig {
                 )));
             }
         }
-        if self
-            .embedding
-            .get(name)
-            .and_then(|b| b.dims)
-            .is_some_and(|d| d < params.size)
-        {
-            return Err(Error::InvalidInput(format!(
-                "vector `{name}`: quantization_config cannot be combined with a Matryoshka `dims` \
-                 binding (its graph walks the prefix rows, not codes)"
-            )));
-        }
         Ok(())
     }
 

@@ -548,11 +548,12 @@ impl Shared {
             };
             if graph {
                 let built_graph = build_graph(slab, distance, &params, &self.stop)?;
-                // Codes are what the graph walk scores with, so a vector gets them with its graph.
+                // Codes are what the graph walk scores with, so a vector gets them with its graph,
+                // of the rows the graph links: a Matryoshka binding's prefix rows.
                 if let Some(q) = config.quantization_for(name) {
                     let file_name = format!("codes-{i}.q");
                     let path = segment_dir(&self.dir, entry.id).join(&file_name);
-                    let written = write_codes_of(&path, q, full)?;
+                    let written = write_codes_of(&path, q, slab)?;
                     out.push(FileEntry::new(
                         SegmentFile::Attached {
                             name: format!("{CODES_ATTACHED_PREFIX}{name}"),

@@ -294,7 +294,31 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
     let found: Vec<Candidate> = match (graph, prefix) {
         (Some((g, slab)), Some(dims)) => {
             let qp = prefix_of(ctx.dist, q, dims);
-            if ctx.rescore {
+            let codes = view
+                .codes(ctx.name)
+                .filter(|c| !ctx.ignore_quantization && c.dim() == dims);
+            if let Some(codes) = codes {
+                // The prefix's codes find `ef` candidates (or `k × oversampling`, if more); the full
+                // rows rescore them, or for a funnel's first stage the prefix rows do: every segment
+                // answers on one scale (the appendable one scans the prefix).
+                let scorer = codes.scorer(ctx.dist, &qp);
+                let want = ((ctx.k as f64 * ctx.oversampling).ceil() as usize).max(ctx.ef);
+                let walked = g.search_by(&scorer, want, want, &accept);
+                let scored = walked
+                    .into_iter()
+                    .map(|(row, _)| {
+                        let s = match ctx.rescore {
+                            true => distance::score(ctx.dist, q, d.slab.row(row)),
+                            false => distance::score(ctx.dist, &qp, slab.row(row)),
+                        };
+                        (row, s)
+                    })
+                    .collect();
+                top_k(ctx.dist, scored, ctx.k)
+                    .into_iter()
+                    .map(|(offset, score)| Candidate { offset, score })
+                    .collect()
+            } else if ctx.rescore {
                 let walked = g.search(slab, ctx.dist, &qp, ctx.ef, ctx.ef, &accept);
                 let rescored = walked
                     .into_iter()

@@ -297,6 +297,11 @@ impl CodesFile {
         self.rows == 0
     }
 
+    /// Components per row the codes stand for.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Bytes held (what the codes cost in memory when kept there).
     pub fn bytes(&self) -> usize {
         self.map.len()

@@ -3,7 +3,10 @@
 
 use std::collections::HashSet;
 
-use quiver_engine::config::{CollectionConfig, Distance, EmbeddingBinding, MultiVectorConfig};
+use quiver_engine::config::{
+    BinaryQuantization, CollectionConfig, Distance, EmbeddingBinding, MultiVectorConfig,
+    QuantizationConfig, ScalarQuantization, ScalarType,
+};
 use quiver_engine::point::SearchRequest;
 use quiver_engine::{PointId, VectorParams};
 use quiver_storage::SegmentFile;
@@ -163,6 +166,143 @@ fn prefix_graph_rescores_with_full_vectors_and_returns_prefix_scores_on_request(
     let top = c.search(&own).unwrap();
     assert_eq!(num(&top[0].id), n + 7);
     assert!((top[0].score - 1.0).abs() < 1e-5);
+}
+
+/// Recall@10 of `c`'s rescored searches and of its first-stage (prefix-score) searches, checking every
+/// score against the full or prefix vectors.
+fn recalls(
+    c: &quiver_engine::Collection,
+    data: &[Vec<f32>],
+    ignore: bool,
+    oversampling: Option<f64>,
+) -> (f64, f64) {
+    let units: Vec<Vec<f32>> = data.iter().map(|v| unit(v)).collect();
+    let queries = matryoshka_vectors(40, 99);
+    let (mut found_full, mut found_prefix) = (0, 0);
+    for q in &queries {
+        let uq = unit(q);
+        let qp = unit(&q[..DIMS]);
+        let top = |score: &dyn Fn(usize) -> f32| -> HashSet<usize> {
+            let mut all: Vec<(usize, f32)> = (0..data.len()).map(|i| (i, score(i))).collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1));
+            all[..10].iter().map(|h| h.0).collect()
+        };
+        let full_score = |i: usize| dot(&uq, &units[i]);
+        let prefix_score = |i: usize| dot(&qp, &unit(&data[i][..DIMS]));
+
+        let mut rescored = SearchRequest::dense(q.clone(), 10);
+        rescored.ignore_quantization = ignore;
+        rescored.oversampling = oversampling;
+        let hits = c.search(&rescored).unwrap();
+        assert_eq!(hits.len(), 10);
+        for h in &hits {
+            let want = full_score(num(&h.id));
+            assert!((h.score - want).abs() < 1e-5, "full {} vs {want}", h.score);
+        }
+        let truth = top(&full_score);
+        found_full += hits.iter().filter(|h| truth.contains(&num(&h.id))).count();
+
+        let mut first_stage = rescored.clone();
+        first_stage.rescore = false;
+        let hits = c.search(&first_stage).unwrap();
+        assert_eq!(hits.len(), 10);
+        for h in &hits {
+            let want = prefix_score(num(&h.id));
+            assert!(
+                (h.score - want).abs() < 1e-5,
+                "prefix {} vs {want}",
+                h.score
+            );
+        }
+        let truth = top(&prefix_score);
+        found_prefix += hits.iter().filter(|h| truth.contains(&num(&h.id))).count();
+    }
+    let total = (10 * queries.len()) as f64;
+    (found_full as f64 / total, found_prefix as f64 / total)
+}
+
+#[test]
+fn quantization_codes_the_prefix_the_graph_walks() {
+    let n = 3_000;
+    let data = matryoshka_vectors(n + 50, 5);
+    let quantizations = [
+        QuantizationConfig::Binary(BinaryQuantization::default()),
+        QuantizationConfig::Scalar(ScalarQuantization {
+            kind: ScalarType::Int8,
+            quantile: None,
+            always_ram: Some(true),
+        }),
+    ];
+    for q in quantizations {
+        let dir = tempfile::tempdir().unwrap();
+        let cs = open(dir.path());
+        let mut config = bound_config();
+        config.quantization_config = Some(q);
+        let c = create(&cs, "m", config);
+        c.upsert(
+            (0..n)
+                .map(|i| dense(i as u64, data[i].clone(), json!({})))
+                .collect(),
+        )
+        .unwrap();
+        c.flush().unwrap();
+        // The codes stand for the 16-component prefix rows, not the 64-component vectors: scalar
+        // codes are a byte per component and a correction per row, binary a bit per component in
+        // 64-bit words.
+        let codes: Vec<u64> = c
+            .manifest()
+            .segments
+            .iter()
+            .flat_map(|s| &s.files)
+            .filter(|f| matches!(&f.file, SegmentFile::Attached { name } if name == "codes:"))
+            .map(|f| f.size)
+            .collect();
+        assert_eq!(codes.len(), 1, "{q:?}: one sealed segment with codes");
+        let per_row = match q {
+            QuantizationConfig::Scalar(_) => DIMS + 4,
+            QuantizationConfig::Binary(_) => 8,
+        };
+        let (least, most) = ((n * per_row) as u64, (n * per_row + 4096) as u64);
+        assert!(
+            (least..most).contains(&codes[0]),
+            "{q:?}: {} bytes of codes for {n} rows",
+            codes[0]
+        );
+        // Points of the appendable segment are scanned on the same scales.
+        c.upsert(
+            (n..n + 50)
+                .map(|i| dense(i as u64, data[i].clone(), json!({})))
+                .collect(),
+        )
+        .unwrap();
+        // 16 bits a row rank coarsely: the codes' candidates need a wide oversampling. That they
+        // miss at the default says the walk scores the codes, not the prefix rows.
+        let oversampling = match q {
+            QuantizationConfig::Binary(_) => Some(30.0),
+            QuantizationConfig::Scalar(_) => None,
+        };
+        let (full, prefix) = recalls(&c, &data, false, oversampling);
+        let (full_rows, prefix_rows) = recalls(&c, &data, true, None);
+        eprintln!(
+            "{q:?}: recall@10 rescored {full:.3} (on the prefix rows {full_rows:.3}), prefix stage \
+             {prefix:.3} ({prefix_rows:.3})"
+        );
+        assert!(
+            full >= 0.9 && full_rows >= 0.9,
+            "{q:?}: {full}, {full_rows}"
+        );
+        assert!(
+            prefix >= 0.9 && prefix_rows >= 0.9,
+            "{q:?}: {prefix}, {prefix_rows}"
+        );
+        if let QuantizationConfig::Binary(_) = q {
+            let (coarse, _) = recalls(&c, &data, false, None);
+            assert!(
+                coarse < 0.8 && full_rows > 0.95,
+                "{coarse} against {full_rows}"
+            );
+        }
+    }
 }
 
 #[test]
