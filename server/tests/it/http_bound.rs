@@ -14,7 +14,11 @@ fn start() -> QuiverProcess {
 }
 
 fn create_bound(c: &Client, name: &str) {
-    let body = json!({
+    c.ok("PUT", &format!("/collections/{name}"), Some(&bound_body()));
+}
+
+fn bound_body() -> Value {
+    json!({
         "vectors": {
             "dense": {"size": 64, "distance": "Cosine"},
             "colbert": {"size": 16, "distance": "Cosine", "multivector_config": {
@@ -23,8 +27,7 @@ fn create_bound(c: &Client, name: &str) {
         "embedding": {"dense": {"model": "tiny", "dims": 16}, "colbert": {"model": "tiny"}},
         "hnsw_config": {"full_scan_threshold": 0},
         "optimizers_config": {"segment_max_points": 3}
-    });
-    c.ok("PUT", &format!("/collections/{name}"), Some(&body));
+    })
 }
 
 fn ranked(mut scores: Vec<(usize, f32)>, k: usize) -> Vec<(usize, f32)> {
@@ -189,6 +192,86 @@ fn a_bound_collection_embeds_bare_documents_and_runs_the_default_funnel() {
         Some(&json!({"query": {"text": question}, "using": "dense", "limit": 2})),
     );
     assert_hits(&res, &full);
+}
+
+/// Names of the files of the collection's sealed segments that start with `prefix`.
+fn segment_files(server: &QuiverProcess, collection: &str, prefix: &str) -> usize {
+    let segments = server
+        .data_dir()
+        .join(format!("collections/{collection}/segments"));
+    std::fs::read_dir(&segments)
+        .unwrap()
+        .flatten()
+        .flat_map(|seg| std::fs::read_dir(seg.path()).unwrap().flatten())
+        .filter(|f| f.file_name().to_string_lossy().starts_with(prefix))
+        .count()
+}
+
+#[test]
+fn quantization_on_a_matryoshka_binding_codes_the_prefix_and_answers_as_the_rows_do() {
+    let server = start();
+    let c = server.client();
+    create_bound(&c, "plain");
+    for (name, q) in [
+        ("binary", json!({"binary": {"always_ram": true}})),
+        (
+            "scalar",
+            json!({"scalar": {"type": "int8", "always_ram": true}}),
+        ),
+    ] {
+        let mut body = bound_body();
+        body["quantization_config"] = q.clone();
+        c.ok("PUT", &format!("/collections/{name}"), Some(&body));
+        let info = c.ok("GET", &format!("/collections/{name}"), None);
+        assert_eq!(info["config"]["quantization_config"], q);
+    }
+    let points: Vec<Value> = (0..6)
+        .map(|i| json!({"id": i, "vector": {"text": DOCS[i]}}))
+        .collect();
+    for name in ["plain", "binary", "scalar"] {
+        c.upsert(name, json!(points[..3]));
+        c.upsert(name, json!(points[3..]));
+        c.wait_for_seals(name, 3);
+    }
+    assert_eq!(segment_files(&server, "plain", "codes-"), 0);
+    for name in ["binary", "scalar"] {
+        assert_eq!(segment_files(&server, name, "prefix-"), 2, "{name}");
+        assert_eq!(segment_files(&server, name, "codes-"), 2, "{name}");
+    }
+    // Segments of three points: the codes' walk reaches every point, so the answers are the
+    // unquantized collection's, scores included (the full rows, or the prefix rows, score them).
+    let question = "Which city is the capital of Germany?";
+    let requests = [
+        json!({"query": {"text": question}, "limit": 3}),
+        json!({"query": {"text": question}, "using": "dense", "limit": 4}),
+        json!({"query": {"text": question}, "using": "dense", "limit": 5,
+               "params": {"quantization": {"rescore": false}}}),
+        json!({"query": {"text": question}, "using": "dense", "limit": 4,
+               "params": {"quantization": {"oversampling": 2.0}}}),
+    ];
+    for req in &requests {
+        let want = c.ok("POST", "/collections/plain/points/query", Some(req));
+        let want: Vec<(usize, f32)> = want["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["id"].as_u64().unwrap() as usize,
+                    h["score"].as_f64().unwrap() as f32,
+                )
+            })
+            .collect();
+        assert!(!want.is_empty());
+        for name in ["binary", "scalar"] {
+            let got = c.ok(
+                "POST",
+                &format!("/collections/{name}/points/query"),
+                Some(req),
+            );
+            assert_hits(&got, &want);
+        }
+    }
 }
 
 #[test]
