@@ -50,6 +50,17 @@ pub(crate) struct MemMulti {
     pub data: MultiRows,
 }
 
+impl MemMulti {
+    /// Where point `off`'s rows lie in `data` (in components), if it has any.
+    fn span(&self, off: u32) -> Option<(usize, usize)> {
+        let (a, b) = (
+            self.offsets[off as usize] as usize,
+            self.offsets[off as usize + 1] as usize,
+        );
+        (b > a).then_some((a * self.dim, b * self.dim))
+    }
+}
+
 /// Token rows of the appendable segment. A name whose sealed segments keep only compressed tokens
 /// holds them as f16: precision beyond that is dropped at the seal anyway, and the tokens are the bulk
 /// of such a collection's memory.
@@ -569,11 +580,8 @@ impl<'a> View<'a> {
         match self {
             View::Mem { data, .. } => {
                 let col = data.multi.get(name)?;
-                let (a, b) = (
-                    col.offsets[off as usize] as usize,
-                    col.offsets[off as usize + 1] as usize,
-                );
-                (b > a).then(|| col.data.slice(a * col.dim, b * col.dim))
+                let (from, to) = col.span(off)?;
+                Some(col.data.slice(from, to))
             }
             View::Sealed { seg, .. } => match &seg.multi(name)?.rows {
                 Some(file) => file.rows(off).map(Cow::Borrowed),
@@ -601,11 +609,8 @@ impl<'a> View<'a> {
         match self {
             View::Mem { data, .. } => {
                 let col = data.multi.get(name)?;
-                let (a, b) = (
-                    col.offsets[off as usize] as usize,
-                    col.offsets[off as usize + 1] as usize,
-                );
-                (b > a).then(|| col.data.with_slice(a * col.dim, b * col.dim, buf, f))
+                let (from, to) = col.span(off)?;
+                Some(col.data.with_slice(from, to, buf, f))
             }
             View::Sealed { seg, .. } => {
                 let multi = seg.multi(name)?;
@@ -635,7 +640,7 @@ impl<'a> View<'a> {
             View::Mem { data, .. } => data
                 .multi
                 .get(name)
-                .is_some_and(|col| col.offsets[off as usize + 1] > col.offsets[off as usize]),
+                .is_some_and(|col| col.span(off).is_some()),
             View::Sealed { seg, .. } => seg.multi(name).is_some_and(|m| match &m.rows {
                 Some(file) => file.rows(off).is_some(),
                 None => m
