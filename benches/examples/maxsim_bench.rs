@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
-use quiver_engine::kernels::{dot_rows, max_sim_with};
+use quiver_engine::kernels::{dot_rows, max_sim_with, widen_f16};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -108,13 +108,26 @@ fn main() {
             }),
         ),
         (
-            "f16, widened by slice into one buffer, max_sim_with",
+            "f16, widened by half's slice conversion into one buffer, max_sim_with",
             Box::new(|| {
                 let (mut best, mut wide) = (Vec::new(), vec![0.0f32; stride]);
                 rows16
                     .chunks_exact(stride)
                     .map(|d| {
                         d.convert_to_f32_slice(&mut wide);
+                        max_sim_with(&query, &wide, dim, &mut best)
+                    })
+                    .sum()
+            }),
+        ),
+        (
+            "f16, widened by kernels::widen_f16 into one buffer, max_sim_with",
+            Box::new(|| {
+                let (mut best, mut wide) = (Vec::new(), Vec::new());
+                rows16
+                    .chunks_exact(stride)
+                    .map(|d| {
+                        widen_f16(d, &mut wide);
                         max_sim_with(&query, &wide, dim, &mut best)
                     })
                     .sum()

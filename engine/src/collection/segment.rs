@@ -93,7 +93,7 @@ impl MultiRows {
             MultiRows::F32(v) => Cow::Borrowed(&v[from..to]),
             MultiRows::F16(v) => {
                 let mut wide = Vec::new();
-                widen(&v[from..to], &mut wide);
+                crate::kernels::widen_f16(&v[from..to], &mut wide);
                 Cow::Owned(wide)
             }
         }
@@ -110,20 +110,11 @@ impl MultiRows {
         match self {
             MultiRows::F32(v) => f(&v[from..to]),
             MultiRows::F16(v) => {
-                widen(&v[from..to], buf);
+                crate::kernels::widen_f16(&v[from..to], buf);
                 f(buf)
             }
         }
     }
-}
-
-/// f16 rows into f32, a slice at a time (F16C where the CPU has it: an element at a time it was a
-/// third of an appendable segment's MaxSim scan).
-fn widen(rows: &[half::f16], out: &mut Vec<f32>) {
-    use half::slice::HalfFloatSliceExt;
-    out.clear();
-    out.resize(rows.len(), 0.0);
-    rows.convert_to_f32_slice(out);
 }
 
 /// Rows of an in-memory segment.

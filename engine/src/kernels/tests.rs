@@ -192,3 +192,21 @@ fn max_dots_matches_naive_for_odd_shapes() {
         }
     }
 }
+
+#[test]
+fn widen_f16_matches_the_scalar_conversion_at_every_tail_length() {
+    for n in [0usize, 1, 7, 8, 9, 17, 384] {
+        let mut src: Vec<half::f16> = (0..n)
+            .map(|i| half::f16::from_f32((i as f32 - 40.0) / 7.0))
+            .collect();
+        if n >= 2 {
+            src[n - 1] = half::f16::INFINITY;
+            src[n - 2] = half::f16::MIN_POSITIVE_SUBNORMAL;
+        }
+        // A longer buffer with stale values: it is cut to length and every element written.
+        let mut out = vec![9.0f32; n + 5];
+        widen_f16(&src, &mut out);
+        let want: Vec<f32> = src.iter().map(|x| x.to_f32()).collect();
+        assert_eq!(out, want, "n = {n}");
+    }
+}

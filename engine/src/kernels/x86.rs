@@ -1,5 +1,5 @@
 //! AVX2 + FMA versions of the kernels. Every function here requires both features; `super` checks
-//! for them once ([`super::avx2_fma`]) before calling in.
+//! for them once ([`super::avx2_fma`]) before calling in ([`widen_f16`] F16C as well).
 
 use std::arch::x86_64::*;
 
@@ -281,5 +281,24 @@ pub(super) unsafe fn dot_rows(rows: &[f32], x: &[f32], dim: usize, out: &mut [f3
     while r < n {
         out[r] = dot(&rows[r * dim..(r + 1) * dim], x);
         r += 1;
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `out` is as long as `src`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn widen_f16(src: &[half::f16], out: &mut [f32]) {
+    debug_assert_eq!(src.len(), out.len());
+    let n = src.len().min(out.len());
+    let (from, to) = (src.as_ptr() as *const u16, out.as_mut_ptr());
+    let mut i = 0;
+    // SAFETY (loads and stores): `f16` is a transparent `u16`, and every access stays below `n`.
+    while i + 8 <= n {
+        let halves = _mm_loadu_si128(from.add(i) as *const __m128i);
+        _mm256_storeu_ps(to.add(i), _mm256_cvtph_ps(halves));
+        i += 8;
+    }
+    for j in i..n {
+        out[j] = src[j].to_f32();
     }
 }

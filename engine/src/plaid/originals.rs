@@ -210,9 +210,6 @@ impl TokenOriginals {
 
     /// Token rows `rows` widened to f32 into `out`.
     pub(crate) fn decode_into(&self, rows: Range<usize>, out: &mut Vec<f32>) {
-        let src = self.rows(rows);
-        out.clear();
-        out.resize(src.len(), 0.0);
-        src.convert_to_f32_slice(out);
+        crate::kernels::widen_f16(self.rows(rows), out);
     }
 }
