@@ -301,23 +301,11 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
                 // The prefix's codes find `ef` candidates (or `k × oversampling`, if more); the full
                 // rows rescore them, or for a funnel's first stage the prefix rows do: every segment
                 // answers on one scale (the appendable one scans the prefix).
-                let scorer = codes.scorer(ctx.dist, &qp);
-                let want = ((ctx.k as f64 * ctx.oversampling).ceil() as usize).max(ctx.ef);
-                let walked = g.search_by(&scorer, want, want, &accept);
-                let scored = walked
-                    .into_iter()
-                    .map(|(row, _)| {
-                        let s = match ctx.rescore {
-                            true => distance::score(ctx.dist, q, d.slab.row(row)),
-                            false => distance::score(ctx.dist, &qp, slab.row(row)),
-                        };
-                        (row, s)
-                    })
-                    .collect();
-                top_k(ctx.dist, scored, ctx.k)
-                    .into_iter()
-                    .map(|(offset, score)| Candidate { offset, score })
-                    .collect()
+                let full = |row: u32| distance::score(ctx.dist, q, d.slab.row(row));
+                let prefix = |row: u32| distance::score(ctx.dist, &qp, slab.row(row));
+                let rescore: &dyn Fn(u32) -> f32 = if ctx.rescore { &full } else { &prefix };
+                let want = oversampled(ctx).max(ctx.ef);
+                walk_codes(&g, codes, ctx, &qp, want, Some(rescore), &accept)
             } else if ctx.rescore {
                 let walked = g.search(slab, ctx.dist, &qp, ctx.ef, ctx.ef, &accept);
                 let rescored = walked
@@ -334,7 +322,11 @@ fn search_dense(view: &View<'_>, ctx: &Ctx<'_>, q: &[f32]) -> (Vec<(u32, f32)>, 
         }
         (Some((g, slab)), None) => {
             match view.codes(ctx.name).filter(|_| !ctx.ignore_quantization) {
-                Some(codes) => walk_codes(&g, codes, d.slab, ctx, q, &accept),
+                Some(codes) => {
+                    let full = |row: u32| distance::score(ctx.dist, q, d.slab.row(row));
+                    let rescore = ctx.rescore.then_some(&full as &dyn Fn(u32) -> f32);
+                    walk_codes(&g, codes, ctx, q, oversampled(ctx), rescore, &accept)
+                }
                 None => g.search(slab, ctx.dist, q, ctx.k, ctx.ef, &accept),
             }
         }
@@ -449,31 +441,38 @@ impl Walk<'_> {
     }
 }
 
-/// A graph walk on a quantized vector's codes: the `k × oversampling` best by the codes' scores,
-/// rescored with the original rows unless the request asked for the codes' scores.
+/// Candidates a walk on codes keeps for rescoring: `k × oversampling`, at least `k`.
+fn oversampled(ctx: &Ctx<'_>) -> usize {
+    ((ctx.k as f64 * ctx.oversampling).ceil() as usize).max(ctx.k)
+}
+
+/// A graph walk on a quantized vector's codes for `query` (as the codes stand: the prefix of a
+/// Matryoshka binding): the `want` best by the codes' scores, of which `rescore` picks the best `k`
+/// by the rows' scores; without it, the codes' own scores.
 fn walk_codes(
     graph: &Walk<'_>,
     codes: &CodesFile,
-    rows: VectorSlab<'_>,
     ctx: &Ctx<'_>,
-    q: &[f32],
+    query: &[f32],
+    want: usize,
+    rescore: Option<&dyn Fn(u32) -> f32>,
     accept: &(dyn Fn(u32) -> bool + Sync),
 ) -> Vec<Candidate> {
-    let scorer = codes.scorer(ctx.dist, q);
-    let want = ((ctx.k as f64 * ctx.oversampling).ceil() as usize).max(ctx.k);
+    let scorer = codes.scorer(ctx.dist, query);
     let walked = graph.search_by(&scorer, want, ctx.ef.max(want), accept);
-    let hits = if ctx.rescore {
-        let exact = walked
-            .into_iter()
-            .map(|(row, _)| (row, distance::score(ctx.dist, q, rows.row(row))))
-            .collect();
-        top_k(ctx.dist, exact, ctx.k)
-    } else {
-        walked
+    let hits = match rescore {
+        Some(score) => {
+            let exact = walked
+                .into_iter()
+                .map(|(row, _)| (row, score(row)))
+                .collect();
+            top_k(ctx.dist, exact, ctx.k)
+        }
+        None => walked
             .into_iter()
             .take(ctx.k)
             .map(|(row, key)| (row, scorer.key_to_score(key)))
-            .collect()
+            .collect(),
     };
     hits.into_iter()
         .map(|(offset, score)| Candidate { offset, score })
