@@ -9,26 +9,18 @@
 //! Random unit-free values; the variants run alternately, `--rounds` times, and the best time per
 //! scan of each is printed with the sum of scores (equal sums say the variants agree).
 
+#[path = "common/values.rs"]
+mod values;
+
 use std::time::Instant;
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use quiver_engine::kernels::{dot_rows, max_sim_with, widen_f16};
+use values::values;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// The kernel before issue 25's scan work: every document row against blocks of query rows.
 fn rowwise(query: &[f32], doc: &[f32], dim: usize, best: &mut Vec<f32>) -> f32 {

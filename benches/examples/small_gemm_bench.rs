@@ -12,10 +12,14 @@
 //! instead (7 MB of f32 weights in all, within the last-level cache): the kernel's arithmetic
 //! without the memory stream. Prints the median time per call in µs.
 
+#[path = "common/values.rs"]
+mod values;
+
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
 use quiver_encoder::layers::small_gemm::{Precision, SmallGemm};
+use values::values;
 
 // The allocator of the `quiver` binary, so this measures what the server runs.
 #[global_allocator]
@@ -25,19 +29,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SHAPES: [(usize, usize); 4] = [(384, 1152), (384, 384), (384, 1536), (1536, 384)];
 /// Bytes of weights per path and shape, above the 32 MiB last-level cache.
 const COLD_BYTES: usize = 64 << 20;
-
-/// A reproducible pseudo-random sequence in [-1, 1).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 struct Copy {
     w_t: Tensor,
