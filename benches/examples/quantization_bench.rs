@@ -7,7 +7,9 @@
 //! cargo run --release -p quiver-benches --example quantization_bench -- \
 //!     --data target/bench-data/minilm-wordnet --distance Cosine
 //! ```
-//! Options: `--queries 200 --k 10 --ef 64 --m 16 --ef-construct 100 --oversampling 1,2,4`.
+//! Options: `--queries 200 --k 10 --ef 64 --m 16 --ef-construct 100 --oversampling 1,2,4`,
+//! `--only int8,2 bits` (variants whose name contains one of these), `--rounds 3` (each variant's
+//! queries timed three times in a row, the best round's QPS reported: one machine's noise).
 //! `--data DIR` reads `base.npy` and `queries.npy` (f32, as `scripts/bench/prepare_data.py` writes
 //! them); `random` draws Gaussian vectors. One graph is built on the rows and every variant walks it,
 //! so only the scoring differs. QPS is one thread; memory is what the walk reads per row (the rows, or
@@ -45,6 +47,10 @@ struct Args {
     m: usize,
     ef_construct: usize,
     oversampling: Vec<f64>,
+    /// Variants to run, by a word of their name (`int8`, `1 bit`, …); all when empty.
+    only: Vec<String>,
+    /// Times each variant's queries this many times and reports the best round's QPS.
+    rounds: usize,
 }
 
 fn parse_args() -> Args {
@@ -59,6 +65,8 @@ fn parse_args() -> Args {
         m: 16,
         ef_construct: 100,
         oversampling: vec![1.0, 2.0, 4.0],
+        only: Vec::new(),
+        rounds: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -86,6 +94,8 @@ fn parse_args() -> Args {
                     .map(|s| s.trim().parse().expect("--oversampling"))
                     .collect()
             }
+            "--only" => a.only = val().split(',').map(|s| s.trim().to_string()).collect(),
+            "--rounds" => a.rounds = val().parse::<usize>().expect("--rounds").max(1),
             "random" => a.data = None,
             other => panic!("unknown argument {other}"),
         }
@@ -178,17 +188,17 @@ fn main() {
     println!();
     println!("| quantization | bytes/row | build s | oversampling | recall@{k} | QPS (1 thread) |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let t = Instant::now();
-    let results: Vec<Vec<u32>> = queries
-        .chunks_exact(dim)
-        .map(|q| {
-            view.search(slab, distance, q, k, args.ef, &|_| true)
-                .iter()
-                .map(|c| c.offset)
-                .collect()
-        })
-        .collect();
-    let qps = nq as f64 / t.elapsed().as_secs_f64();
+    let (results, qps) = timed(args.rounds, nq, || {
+        queries
+            .chunks_exact(dim)
+            .map(|q| {
+                view.search(slab, distance, q, k, args.ef, &|_| true)
+                    .iter()
+                    .map(|c| c.offset)
+                    .collect()
+            })
+            .collect()
+    });
     println!(
         "| none | {} | - | - | {:.4} | {qps:.0} |",
         dim * 4,
@@ -225,7 +235,9 @@ fn main() {
             ),
         ),
     ];
-    for (name, config) in variants {
+    let wanted =
+        |name: &str| args.only.is_empty() || args.only.iter().any(|w| name.contains(w.as_str()));
+    for (name, config) in variants.into_iter().filter(|(name, _)| wanted(name)) {
         let t = Instant::now();
         let codes = build_codes(&config, slab);
         let path = dir.join("codes.q");
@@ -235,29 +247,29 @@ fn main() {
         let per_row = file.bytes() as f64 / slab.len().max(1) as f64;
         for &factor in &args.oversampling {
             let want = ((k as f64 * factor).ceil() as usize).max(k);
-            let t = Instant::now();
-            let results: Vec<Vec<u32>> = queries
-                .chunks_exact(dim)
-                .map(|q| {
-                    let scorer = file.scorer(distance, q);
-                    let walked = view.search_by(&scorer, want, args.ef.max(want), &|_| true);
-                    let mut exact: Vec<(u32, f32)> = walked
-                        .into_iter()
-                        .map(|(row, _)| (row, score(distance, q, slab.row(row))))
-                        .collect();
-                    exact.sort_by(|a, b| {
-                        if is_better(distance, a.1, b.1) {
-                            std::cmp::Ordering::Less
-                        } else if is_better(distance, b.1, a.1) {
-                            std::cmp::Ordering::Greater
-                        } else {
-                            std::cmp::Ordering::Equal
-                        }
-                    });
-                    exact.into_iter().take(k).map(|(row, _)| row).collect()
-                })
-                .collect();
-            let qps = nq as f64 / t.elapsed().as_secs_f64();
+            let (results, qps) = timed(args.rounds, nq, || {
+                queries
+                    .chunks_exact(dim)
+                    .map(|q| {
+                        let scorer = file.scorer(distance, q);
+                        let walked = view.search_by(&scorer, want, args.ef.max(want), &|_| true);
+                        let mut exact: Vec<(u32, f32)> = walked
+                            .into_iter()
+                            .map(|(row, _)| (row, score(distance, q, slab.row(row))))
+                            .collect();
+                        exact.sort_by(|a, b| {
+                            if is_better(distance, a.1, b.1) {
+                                std::cmp::Ordering::Less
+                            } else if is_better(distance, b.1, a.1) {
+                                std::cmp::Ordering::Greater
+                            } else {
+                                std::cmp::Ordering::Equal
+                            }
+                        });
+                        exact.into_iter().take(k).map(|(row, _)| row).collect()
+                    })
+                    .collect()
+            });
             println!(
                 "| {name} | {per_row:.1} | {build_s:.2} | {factor} | {:.4} | {qps:.0} |",
                 recall(&results)
@@ -265,4 +277,16 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `search` (all `nq` queries) `rounds` times: its last answers and the best round's QPS.
+fn timed(rounds: usize, nq: usize, search: impl Fn() -> Vec<Vec<u32>>) -> (Vec<Vec<u32>>, f64) {
+    let mut best = 0f64;
+    let mut results = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        results = search();
+        best = best.max(nq as f64 / t.elapsed().as_secs_f64());
+    }
+    (results, best)
 }
