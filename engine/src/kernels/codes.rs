@@ -134,6 +134,14 @@ mod x86 {
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
             i += 32;
         }
+        if i + 16 <= n {
+            let x = _mm_loadu_si128(pa.add(i).cast());
+            let y = _mm_loadu_si128(pb.add(i).cast());
+            let pairs = _mm_maddubs_epi16(x, y);
+            let half = _mm_madd_epi16(pairs, _mm_set1_epi16(1));
+            acc = _mm256_add_epi32(acc, _mm256_zextsi128_si256(half));
+            i += 16;
+        }
         let mut total = hsum_i32(acc);
         while i < n {
             total += i32::from(*pa.add(i)) * i32::from(*pb.add(i));
@@ -163,6 +171,14 @@ mod x86 {
             let pairs = _mm256_maddubs_epi16(d, d);
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
             i += 32;
+        }
+        if i + 16 <= n {
+            let x = _mm_loadu_si128(pa.add(i).cast());
+            let y = _mm_loadu_si128(pb.add(i).cast());
+            let d = _mm_or_si128(_mm_subs_epu8(x, y), _mm_subs_epu8(y, x));
+            let half = _mm_madd_epi16(_mm_maddubs_epi16(d, d), _mm_set1_epi16(1));
+            acc = _mm256_add_epi32(acc, _mm256_zextsi128_si256(half));
+            i += 16;
         }
         let mut total = hsum_i32(acc);
         while i < n {

@@ -488,8 +488,18 @@ impl RowScorer for CodesScorer<'_> {
         }
     }
 
+    // The first two lines of every fresh neighbour up front, the rest of one row while the row
+    // before it is scored: asking for all of each row at once (784 bytes of int8 codes is 13 lines
+    // a row, a dozen rows an expansion) queued more loads than the core keeps in flight, and the
+    // walk ran 12–15 % slower on Fashion-MNIST.
     #[inline]
     fn prefetch(&self, row: u32) {
-        crate::index::prefetch_slice(self.file.row_bytes(row));
+        let bytes = self.file.row_bytes(row);
+        crate::index::prefetch_slice(&bytes[..bytes.len().min(128)]);
+    }
+
+    #[inline]
+    fn prefetch_rest(&self, row: u32) {
+        crate::index::prefetch_slice(self.file.row_bytes(row).get(128..).unwrap_or(&[]));
     }
 }

@@ -206,13 +206,19 @@ impl GraphView {
         for layer in (1..=self.max_level()).rev() {
             loop {
                 let mut moved = false;
-                for &raw in self.slots(layer, current.offset) {
-                    let nb = u32::from_le(raw);
-                    if nb == NO_NODE {
-                        break;
-                    }
-                    if !in_range(nb) {
-                        continue;
+                let neighbours = self
+                    .slots(layer, current.offset)
+                    .iter()
+                    .map(|&raw| u32::from_le(raw))
+                    .take_while(|&nb| nb != NO_NODE)
+                    .filter(|&nb| in_range(nb));
+                // As on layer 0: every neighbour's first lines, then each row's rest while the one
+                // before it is scored.
+                neighbours.clone().for_each(|nb| scorer.prefetch(nb));
+                let mut neighbours = neighbours.peekable();
+                while let Some(nb) = neighbours.next() {
+                    if let Some(&next) = neighbours.peek() {
+                        scorer.prefetch_rest(next);
                     }
                     let s = score(nb);
                     if s < current {
