@@ -229,14 +229,23 @@ fn dense_similarity(distance: Distance, row: &[f32], example: &QueryVector) -> f
     }
 }
 
-fn multi_similarity(distance: Distance, doc: &[f32], dim: usize, example: &QueryVector) -> f32 {
+/// `flat` and `best` are scratch reused over a scan: the example's rows in one slice (what the
+/// MaxSim kernel takes) and the maxima of its rows.
+fn multi_similarity(
+    distance: Distance,
+    doc: &[f32],
+    dim: usize,
+    example: &QueryVector,
+    (flat, best): &mut (Vec<f32>, Vec<f32>),
+) -> f32 {
     let QueryVector::Multi(rows) = example else {
         unreachable!("examples of a multivector are multivectors");
     };
     match distance {
         Distance::Cosine | Distance::Dot => {
-            let flat: Vec<f32> = rows.concat();
-            kernels::max_sim(&flat, doc, dim)
+            flat.clear();
+            rows.iter().for_each(|r| flat.extend_from_slice(r));
+            kernels::max_sim_with(flat, doc, dim, best)
         }
         Distance::Euclid => -rows
             .iter()
@@ -379,6 +388,10 @@ pub(crate) fn search(
             Some(ids) => ids.iter().filter_map(|id| view.find(id)).collect(),
             None => (0..view.len() as u32).collect(),
         };
+        // A point's rows (widened from f16, or decompressed) and the multivector scoring's scratch,
+        // reused from point to point instead of allocated for each.
+        let mut doc_rows = Vec::new();
+        let scratch = std::cell::RefCell::new((Vec::new(), Vec::new()));
         for (i, off) in offsets.into_iter().enumerate() {
             if i.is_multiple_of(DEADLINE_CHECK_POINTS) {
                 query::check(deadline)?;
@@ -397,10 +410,15 @@ pub(crate) fn search(
                     })
                 }
                 Some(p) if p.multivector_config.is_some() => {
-                    let Some(doc) = view.multi_rows(using, off) else {
+                    let scored = view.with_multi_rows(using, off, &mut doc_rows, |doc| {
+                        scoring.score(&|e: &QueryVector| {
+                            multi_similarity(p.distance, doc, p.size, e, &mut scratch.borrow_mut())
+                        })
+                    });
+                    let Some(score) = scored else {
                         continue;
                     };
-                    scoring.score(&|e: &QueryVector| multi_similarity(p.distance, &doc, p.size, e))
+                    score
                 }
                 Some(p) => {
                     let Some(rows) = &dense else {

@@ -318,6 +318,7 @@ impl CodesFile {
     }
 
     /// The codes of row `r` as bytes (binary rows are their words' little-endian bytes).
+    #[inline]
     fn row_bytes(&self, r: u32) -> &[u8] {
         let width = self.row_width();
         let at = self.codes_at + r as usize * width;

@@ -201,3 +201,75 @@ fn a_deadline_stops_a_long_scan_inside_it() {
         "stopped after {stopped:?}; the whole scan takes {untimed:?}"
     );
 }
+
+/// A multivector field scores each example by MaxSim, so `sum_scores` over examples is the sum and
+/// difference of the nearest-neighbour scores of the same matrices: in the appendable segment (f16
+/// rows, widened into a buffer the scan reuses) and in a sealed one (f32 rows from its file).
+#[test]
+fn multivector_examples_score_by_max_sim_before_and_after_a_seal() {
+    use quiver_engine::point::{NamedVectors, PointInsert, Vector};
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let c = create(&cs, "mx", config_with_multi(DIM, Distance::Cosine));
+    let n = 60;
+    let points = (0..n)
+        .map(|i| {
+            // 1 to 5 token rows a point; every seventh point has no multivector at all.
+            let rows = random_vectors(1 + i % 5, DIM, 3_000 + i as u64);
+            let mut vectors = NamedVectors::new();
+            vectors.insert("".into(), Vector::Dense(rows[0].clone()));
+            if i % 7 != 3 {
+                vectors.insert("colbert".into(), Vector::Multi(rows));
+            }
+            PointInsert {
+                id: PointId::Num(i as u64),
+                vectors,
+                payload: None,
+            }
+        })
+        .collect();
+    c.upsert(points).unwrap();
+    let matrix = |seed: u64, rows: usize| QueryInput::Multi(random_vectors(rows, DIM, seed));
+    let (p1, p2, neg) = (matrix(1, 3), matrix(2, 2), matrix(3, 4));
+    let using = Some("colbert".to_string());
+    let scores = |c: &Collection, q: Query| -> Vec<(PointId, f32)> {
+        let mut r = QueryRequest::nearest(using.clone(), d(&[0.0; DIM]), n);
+        r.query = Some(q);
+        r.params.exact = true;
+        let mut hits: Vec<_> = c
+            .query(&r)
+            .unwrap()
+            .hits
+            .iter()
+            .map(|h| (h.id, h.score))
+            .collect();
+        hits.sort_by_key(|h| h.0);
+        hits
+    };
+    for sealed in [false, true] {
+        if sealed {
+            c.flush().unwrap();
+        }
+        let nearest = |m: &QueryInput| scores(&c, Query::Nearest(m.clone()));
+        let (a, b, x) = (nearest(&p1), nearest(&p2), nearest(&neg));
+        assert_eq!(a.len(), (0..n).filter(|i| i % 7 != 3).count());
+        let summed = scores(
+            &c,
+            Query::Recommend(Recommend {
+                positive: vec![p1.clone(), p2.clone()],
+                negative: vec![neg.clone()],
+                strategy: RecommendStrategy::SumScores,
+            }),
+        );
+        assert_eq!(summed.len(), a.len(), "sealed: {sealed}");
+        for (i, &(id, got)) in summed.iter().enumerate() {
+            assert_eq!(id, a[i].0);
+            let want = (a[i].1 + b[i].1) - x[i].1;
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "point {id:?}, sealed: {sealed}"
+            );
+        }
+    }
+}
