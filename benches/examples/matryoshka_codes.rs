@@ -1,12 +1,13 @@
 //! A vector bound with Matryoshka `dims` and quantized (issue 24): its graph walks the prefix, on the
-//! prefix rows or on their codes, and the full vectors rescore. Recall@k against an exact search
-//! of the full vectors, QPS (one search thread) and the bytes a walk reads per row, for no
-//! quantization, binary one bit and scalar int8, at several oversamplings.
+//! prefix rows or on their codes, and the full vectors rescore. Beside it, the other first stage:
+//! a graph of the full vectors walked on their rows or on binary codes of the whole vector. Recall@k
+//! against an exact search of the full vectors, QPS (one search thread) and the bytes a walk reads
+//! per row, at several oversamplings.
 //!
 //! ```text
 //! cargo run --release --locked -p quiver-benches --example matryoshka_codes -- [--n 50000]
 //!     [--dim 512] [--dims 128] [--tail 0.1] [--clusters 1000] [--noise 0.5] [--queries 200] [--k 10]
-//!     [--oversampling 1,4,10]
+//!     [--oversampling 1,4,10] [--only prefix,full]
 //! ```
 //!
 //! The vectors are synthetic: Gaussian clusters (a centre plus `--noise` times as much noise), with the first
@@ -18,8 +19,8 @@ use std::time::Instant;
 
 use quiver_engine::collection::EngineOptions;
 use quiver_engine::config::{
-    BinaryQuantization, CollectionConfig, Distance, EmbeddingBinding, QuantizationConfig,
-    ScalarQuantization, ScalarType,
+    BinaryEncoding, BinaryQuantization, CollectionConfig, Distance, EmbeddingBinding,
+    QuantizationConfig, ScalarQuantization, ScalarType,
 };
 use quiver_engine::point::{NamedVectors, PointInsert, Vector};
 use quiver_engine::{Collections, PointId, SearchRequest};
@@ -62,6 +63,7 @@ fn main() {
     let mut tail = 0.1f32;
     let mut clusters = 1000usize;
     let mut noise = 0.5f32;
+    let mut only: Vec<String> = Vec::new();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -76,6 +78,7 @@ fn main() {
             "--tail" => tail = v.parse().expect("a number"),
             "--clusters" => clusters = num(),
             "--noise" => noise = v.parse().expect("a number"),
+            "--only" => only = v.split(',').map(str::to_string).collect(),
             "--oversampling" => {
                 oversampling = v.split(',').map(|x| x.parse().expect("a number")).collect()
             }
@@ -97,22 +100,35 @@ fn main() {
         .num_threads(1)
         .build()
         .unwrap();
-    let variants: [(&str, Option<QuantizationConfig>); 3] = [
-        ("prefix rows", None),
+    let binary = |encoding| {
+        Some(QuantizationConfig::Binary(BinaryQuantization {
+            always_ram: Some(true),
+            encoding: Some(encoding),
+            ..Default::default()
+        }))
+    };
+    let int8 = Some(QuantizationConfig::Scalar(ScalarQuantization {
+        kind: ScalarType::Int8,
+        quantile: None,
+        always_ram: Some(true),
+    }));
+    // (label, quantization, whether the vector is bound with `dims`): the bound ones walk a graph of
+    // the prefix; the others a graph of the full vectors, on their rows or their codes (the first
+    // stage the issue suggests: binary codes of the whole vector).
+    let variants: [(&str, Option<QuantizationConfig>, bool); 6] = [
+        ("prefix rows", None, true),
         (
-            "binary one bit",
-            Some(QuantizationConfig::Binary(BinaryQuantization {
-                always_ram: Some(true),
-                ..Default::default()
-            })),
+            "prefix binary one bit",
+            binary(BinaryEncoding::OneBit),
+            true,
         ),
+        ("prefix scalar int8", int8, true),
+        ("full rows", None, false),
+        ("full binary one bit", binary(BinaryEncoding::OneBit), false),
         (
-            "scalar int8",
-            Some(QuantizationConfig::Scalar(ScalarQuantization {
-                kind: ScalarType::Int8,
-                quantile: None,
-                always_ram: Some(true),
-            })),
+            "full binary two bits",
+            binary(BinaryEncoding::TwoBits),
+            false,
         ),
     ];
     let dir = tempfile::tempdir().unwrap();
@@ -120,19 +136,24 @@ fn main() {
     let mut truth: Vec<Vec<PointId>> = Vec::new();
     println!("| walk | oversampling | recall@{k} | QPS | bytes a row the walk reads | build s |");
     println!("|---|---|---|---|---|---|");
-    for (v, (label, q)) in variants.iter().enumerate() {
+    for (v, (label, q, prefix)) in variants.iter().enumerate() {
+        if !only.is_empty() && !only.iter().any(|w| label.contains(w.as_str())) {
+            continue;
+        }
         let mut config = CollectionConfig::single(dim, Distance::Cosine);
         config.optimizer_config.segment_max_points = n + 1;
         config.quantization_config = *q;
-        config.embedding.insert(
-            String::new(),
-            EmbeddingBinding {
-                model: "synthetic".into(),
-                task: "retrieval".into(),
-                dims: Some(dims),
-                store_text: false,
-            },
-        );
+        if *prefix {
+            config.embedding.insert(
+                String::new(),
+                EmbeddingBinding {
+                    model: "synthetic".into(),
+                    task: "retrieval".into(),
+                    dims: Some(dims),
+                    store_text: false,
+                },
+            );
+        }
         let name = format!("c{v}");
         let c = cs.create(&name, config).unwrap();
         for (b, chunk) in data.chunks(1000).enumerate() {
@@ -168,9 +189,10 @@ fn main() {
                 .map(|f| f.size)
                 .sum()
         };
-        let per_row = match q {
-            None => bytes("prefix-") as f64 / n as f64,
-            Some(_) => bytes("codes-") as f64 / n as f64,
+        let per_row = match (q, prefix) {
+            (None, true) => bytes("prefix-") as f64 / n as f64,
+            (None, false) => (dim * 4) as f64,
+            (Some(_), _) => bytes("codes-") as f64 / n as f64,
         };
         if truth.is_empty() {
             truth = queries
