@@ -64,21 +64,46 @@ pub trait RowScorer: Sync {
     fn prefetch_rest(&self, _row: u32) {}
 }
 
-/// Hints the CPU to load every cache line of `s`.
+/// Hints the CPU to start loading the first two cache lines of `row`, a row a walk will score soon:
+/// asked for every fresh neighbour of an expansion at once, more lines than that queue more misses than
+/// the core keeps in flight (see [`prefetch_rest`] for the rest).
 #[inline(always)]
-pub(crate) fn prefetch_slice<T>(s: &[T]) {
+pub(crate) fn prefetch_head<T>(row: &[T]) {
+    let bytes = std::mem::size_of_val(row);
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = s.as_ptr().cast::<i8>();
-        let bytes = std::mem::size_of_val(s);
-        let mut at = 0;
+        let p = row.as_ptr().cast::<i8>();
+        // SAFETY: prefetch is a hint that never faults, and both addresses lie inside `row`.
+        unsafe {
+            if bytes > 0 {
+                _mm_prefetch(p, _MM_HINT_T0);
+            }
+            if bytes > 64 {
+                _mm_prefetch(p.add(64), _MM_HINT_T0);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// Hints the CPU to load `row` beyond the two lines [`prefetch_head`] asked for: a walk asks for the
+/// next row's rest while it scores one.
+#[inline(always)]
+pub(crate) fn prefetch_rest<T>(row: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = row.as_ptr().cast::<i8>();
+        let bytes = std::mem::size_of_val(row);
+        let mut at = 128;
         while at < bytes {
-            // SAFETY: prefetch is a hint that never faults, and `at` is inside `s`.
+            // SAFETY: prefetch is a hint that never faults, and `at` is inside `row`.
             unsafe { _mm_prefetch(p.add(at), _MM_HINT_T0) };
             at += 64;
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = s;
+    let _ = row;
 }

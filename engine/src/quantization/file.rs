@@ -489,18 +489,16 @@ impl RowScorer for CodesScorer<'_> {
         }
     }
 
-    // The first two lines of every fresh neighbour up front, the rest of one row while the row
-    // before it is scored: asking for all of each row at once (784 bytes of int8 codes is 13 lines
-    // a row, a dozen rows an expansion) queued more loads than the core keeps in flight, and the
-    // walk ran 12–15 % slower on Fashion-MNIST.
+    // The first two lines of every fresh neighbour up front, the rest of a row while the one before it
+    // is scored, as for the rows: every line of every row at once (784 bytes of int8 codes are 13
+    // lines, a dozen rows an expansion) made the Fashion-MNIST walk 12–15 % slower.
     #[inline]
     fn prefetch(&self, row: u32) {
-        let bytes = self.file.row_bytes(row);
-        crate::index::prefetch_slice(&bytes[..bytes.len().min(128)]);
+        crate::index::prefetch_head(self.file.row_bytes(row));
     }
 
     #[inline]
     fn prefetch_rest(&self, row: u32) {
-        crate::index::prefetch_slice(self.file.row_bytes(row).get(128..).unwrap_or(&[]));
+        crate::index::prefetch_rest(self.file.row_bytes(row));
     }
 }

@@ -18,13 +18,14 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::format::MAX_LEVEL;
-use super::view::{prefetch, prefetch_rest, prefetch_u32s};
+use super::view::prefetch_u32s;
 use super::{GraphLayers, HnswBuildParams, UpperLayer, NO_NODE};
 use crate::config::Distance;
 use crate::distance::order_key;
 use crate::index::topk::Scored;
 use crate::index::visited::with_visited;
 use crate::index::VectorSlab;
+use crate::index::{prefetch_head, prefetch_rest};
 use crate::{Error, Result};
 
 /// Seed of the level draw. Levels depend on nothing else (not on threads or timing), so a sequential
@@ -388,7 +389,7 @@ impl<'a> Builder<'a> {
                 fresh.clear();
                 for &nb in links.iter() {
                     if visited.insert(nb) {
-                        prefetch(self.row(nb));
+                        prefetch_head(self.row(nb));
                         fresh.push(nb);
                     }
                 }

@@ -372,53 +372,13 @@ impl RowScorer for SlabScorer<'_> {
 
     #[inline]
     fn prefetch(&self, row: u32) {
-        prefetch(self.slab.row(row));
+        crate::index::prefetch_head(self.slab.row(row));
     }
 
     #[inline]
     fn prefetch_rest(&self, row: u32) {
-        prefetch_rest(self.slab.row(row));
+        crate::index::prefetch_rest(self.slab.row(row));
     }
-}
-
-/// Hints the CPU to start loading the first cache lines of `row`.
-#[inline(always)]
-pub(super) fn prefetch(row: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = row.as_ptr().cast::<i8>();
-        // Two lines cover short rows; the hardware prefetcher follows the sequential rest.
-        let second = row.len() > 16;
-        // SAFETY: prefetch is a hint that never faults, and both addresses lie inside `row`.
-        unsafe {
-            _mm_prefetch(p, _MM_HINT_T0);
-            if second {
-                _mm_prefetch(p.add(64), _MM_HINT_T0);
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
-}
-
-/// Hints the CPU to load `row` beyond the two lines [`prefetch`] asked for.
-#[inline(always)]
-pub(super) fn prefetch_rest(row: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = row.as_ptr().cast::<i8>();
-        let bytes = std::mem::size_of_val(row);
-        let mut at = 128;
-        while at < bytes {
-            // SAFETY: prefetch is a hint that never faults, and `at` is inside `row`.
-            unsafe { _mm_prefetch(p.add(at), _MM_HINT_T0) };
-            at += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
 }
 
 /// Hints the CPU to start loading a neighbour list (two cache lines cover 32 slots); the slots are
