@@ -33,7 +33,7 @@ use crate::index::prefix::{prefix_rows, write_prefix_file, PrefixFile};
 use crate::index::VectorSlab;
 use crate::payload_schema::PayloadSchema;
 use crate::plaid::{
-    write_originals, PlaidBuild, PlaidBuildParams, PlaidIndex, TokenMatrices, TokenOriginals,
+    write_originals, PlaidBuild, PlaidBuildParams, PlaidIndex, TokenOriginals, TokenRows,
 };
 use crate::quantization::{write_codes_of, CodesFile};
 use crate::sparse::index::{write_index, SparseIndexFile};
@@ -63,8 +63,11 @@ const SPARSE_ATTACHED_PREFIX: &str = "sparse:";
 struct Extracted {
     ids: Vec<PointId>,
     payloads: Vec<Vec<u8>>,
+    /// Where each point is read from: its source (an index into the sources the rows were picked
+    /// from) and its offset there.
+    from: Vec<(u32, u32)>,
     dense: Vec<ExtractedDense>,
-    multi: Vec<(String, usize, Vec<u64>, Vec<f32>)>,
+    multi: Vec<ExtractedMulti>,
     /// One row per point (in `ids` order) of each sparse vector name.
     sparse: Vec<(String, SparseRows)>,
 }
@@ -78,6 +81,65 @@ struct ExtractedDense {
     /// Where each row is: its source (an index into the sources the rows were picked from) and its
     /// row there.
     from: Vec<(u32, u32)>,
+}
+
+/// A multi-vector of a segment being written: its token counts only, the rows stay in the sources.
+struct ExtractedMulti {
+    name: String,
+    dim: usize,
+    /// `points + 1` token offsets.
+    offsets: Vec<u64>,
+}
+
+/// One multi-vector's token rows of a segment being written, read a point at a time from the sources
+/// its points were picked from: the raw column, the token store and its originals are written from
+/// them without a gathered copy (which would be f32, twice the appendable segment's f16 tokens).
+struct SourcedTokens<'a, 'b> {
+    name: &'a str,
+    dim: usize,
+    offsets: &'a [u64],
+    from: &'a [(u32, u32)],
+    sources: &'a [RowSource<'b>],
+}
+
+impl TokenRows for SourcedTokens<'_, '_> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn offsets(&self) -> &[u64] {
+        self.offsets
+    }
+
+    fn point_rows<'s>(&'s self, i: usize, buf: &'s mut Vec<f32>) -> &'s [f32] {
+        if self.offsets[i] == self.offsets[i + 1] {
+            return &[];
+        }
+        let (source, off) = self.from[i];
+        self.sources[source as usize]
+            .multi_rows_into(self.name, off, buf)
+            .unwrap_or(&[])
+    }
+}
+
+impl ExtractedMulti {
+    fn tokens<'a, 'b>(
+        &'a self,
+        from: &'a [(u32, u32)],
+        sources: &'a [RowSource<'b>],
+    ) -> SourcedTokens<'a, 'b> {
+        SourcedTokens {
+            name: &self.name,
+            dim: self.dim,
+            offsets: &self.offsets,
+            from,
+            sources,
+        }
+    }
+
+    fn num_tokens(&self) -> u64 {
+        self.offsets[self.offsets.len() - 1]
+    }
 }
 
 /// Where the rows of a segment being written are read from, one per input segment: a frozen
@@ -101,16 +163,30 @@ impl RowSource<'_> {
             }),
         }
     }
+
+    fn multi_rows_into<'s>(
+        &'s self,
+        name: &str,
+        off: u32,
+        buf: &'s mut Vec<f32>,
+    ) -> Option<&'s [f32]> {
+        match self {
+            RowSource::Mem(data) => data.multi_rows_into(name, off, buf),
+            RowSource::Sealed(s) => s.multi_rows_into(name, off, buf),
+        }
+    }
 }
 
 impl Extracted {
     /// Picks the given rows, each a source index, its view and an offset in it, in this order: rows
     /// of several segments concatenate into one (a merge), so the caller orders them by id as a
-    /// segment file requires. Dense rows are later read from the sources with the same indexes.
+    /// segment file requires. Dense and token rows are later read from the sources with the same
+    /// indexes.
     fn from_rows(config: &CollectionConfig, rows: &[(u32, &View<'_>, u32)]) -> Self {
         let mut ex = Extracted {
             ids: Vec::with_capacity(rows.len()),
             payloads: Vec::with_capacity(rows.len()),
+            from: rows.iter().map(|&(source, _, off)| (source, off)).collect(),
             dense: Vec::new(),
             multi: Vec::new(),
             sparse: config
@@ -121,7 +197,11 @@ impl Extracted {
         };
         for (name, p) in &config.vectors {
             if p.multivector_config.is_some() {
-                ex.multi.push((name.clone(), p.size, vec![0], Vec::new()));
+                ex.multi.push(ExtractedMulti {
+                    name: name.clone(),
+                    dim: p.size,
+                    offsets: vec![0],
+                });
             } else {
                 ex.dense.push(ExtractedDense {
                     name: name.clone(),
@@ -144,11 +224,9 @@ impl Extracted {
                     }
                 }
             }
-            for (name, dim, offs, data) in ex.multi.iter_mut() {
-                if let Some(rows) = view.multi_rows(name, off) {
-                    data.extend_from_slice(&rows);
-                }
-                offs.push((data.len() / *dim) as u64);
+            for m in ex.multi.iter_mut() {
+                let len = view.multi_len(&m.name, m.dim, off) as u64;
+                m.offsets.push(m.num_tokens() + len);
             }
             for (name, rows) in ex.sparse.iter_mut() {
                 rows.push(view.sparse_row(name, off));
@@ -157,9 +235,9 @@ impl Extracted {
         ex
     }
 
-    /// Writes the segment's files, the dense rows read from `sources` (those [`Extracted::from_rows`]
-    /// was given). A multi-vector whose token store is its only copy gets no raw column (the caller
-    /// builds the store from `self`).
+    /// Writes the segment's files, the dense and token rows read from `sources` (those
+    /// [`Extracted::from_rows`] was given). A multi-vector whose token store is its only copy gets no
+    /// raw column (the caller builds the store).
     fn write(
         &self,
         config: &CollectionConfig,
@@ -187,6 +265,12 @@ impl Extracted {
                 }
             })
             .collect();
+        let multi: Vec<SourcedTokens<'_, '_>> = self
+            .multi
+            .iter()
+            .filter(|m| !compressed_only(config, &m.name, m.num_tokens()))
+            .map(|m| m.tokens(&self.from, sources))
+            .collect();
         let content = SegmentContent {
             ids: &self.ids,
             payloads: &self.payloads,
@@ -204,15 +288,11 @@ impl Extracted {
                     row_points: (d.row_points.len() != n).then_some(d.row_points.as_slice()),
                 })
                 .collect(),
-            multi: self
-                .multi
+            multi: multi
                 .iter()
-                .filter(|(name, _, _, data)| !compressed_only(config, name, data))
-                .map(|(name, dim, offsets, data)| MultiColumn {
-                    name,
-                    dim: *dim,
-                    offsets,
-                    data,
+                .map(|tokens| MultiColumn {
+                    name: tokens.name,
+                    rows: tokens,
                 })
                 .collect(),
             deleted: &deleted,
@@ -222,8 +302,8 @@ impl Extracted {
 }
 
 /// Whether a sealed segment keeps this multi-vector only in its token store.
-fn compressed_only(config: &CollectionConfig, name: &str, data: &[f32]) -> bool {
-    !data.is_empty() && config.token_store(name).is_some_and(|t| !t.keep_originals)
+fn compressed_only(config: &CollectionConfig, name: &str, num_tokens: u64) -> bool {
+    num_tokens > 0 && config.token_store(name).is_some_and(|t| !t.keep_originals)
 }
 
 /// A frozen segment and, when it had live points, the entry written for it and the old offset of each
@@ -616,22 +696,24 @@ impl Shared {
         config: &CollectionConfig,
         id: u64,
         ex: &Extracted,
+        sources: &[RowSource<'_>],
     ) -> Result<Vec<FileEntry>> {
         let mut out = Vec::new();
-        for (i, (name, dim, offsets, data)) in ex.multi.iter().enumerate() {
+        for (i, m) in ex.multi.iter().enumerate() {
+            let name = &m.name;
             let Some(store) = config.token_store(name) else {
                 continue;
             };
-            if data.is_empty() {
+            if m.num_tokens() == 0 {
                 continue;
             }
-            let tokens = TokenMatrices::new(offsets, data, *dim)?;
+            let tokens = m.tokens(&ex.from, sources);
             // The params carry a fixed seed, so a seal of the same rows builds the same store.
             let params = PlaidBuildParams {
                 nbits: store.nbits,
                 ..PlaidBuildParams::default()
             };
-            let build = PlaidBuild::build(tokens, &params, &self.stop)?;
+            let build = PlaidBuild::build(&tokens, &params, &self.stop)?;
             let file_name = format!("tokens-{i}.plaid");
             let written = build.write(&segment_dir(&self.dir, id).join(&file_name))?;
             out.push(FileEntry::new(
@@ -644,7 +726,7 @@ impl Shared {
             if store.rescore && !store.keep_originals {
                 let file_name = format!("tokens-{i}.f16");
                 let written =
-                    write_originals(tokens, &segment_dir(&self.dir, id).join(&file_name))?;
+                    write_originals(&tokens, &segment_dir(&self.dir, id).join(&file_name))?;
                 out.push(FileEntry::new(
                     SegmentFile::Attached {
                         name: format!("{PLAID_ORIGINALS_ATTACHED_PREFIX}{name}"),
@@ -697,7 +779,7 @@ impl Shared {
         entry.files.extend(graphs);
         self.log_phase(id, "graphs and codes written");
         entry.files.push(built::write(&self.dir, id, &record)?);
-        let stores = self.build_token_stores(config, id, ex)?;
+        let stores = self.build_token_stores(config, id, ex, sources)?;
         entry.files.extend(stores);
         let sparse = self.write_sparse_indexes(id, ex)?;
         entry.files.extend(sparse);

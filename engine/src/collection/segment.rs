@@ -99,19 +99,13 @@ impl MultiRows {
         }
     }
 
-    /// `f` of rows `from..to`, f16 ones widened into `buf` (reused across the calls of a scan).
-    fn with_slice<R>(
-        &self,
-        from: usize,
-        to: usize,
-        buf: &mut Vec<f32>,
-        f: impl FnOnce(&[f32]) -> R,
-    ) -> R {
+    /// Rows `from..to`, f16 ones widened into `buf` (reused across the calls of a scan).
+    fn rows_into<'s>(&'s self, from: usize, to: usize, buf: &'s mut Vec<f32>) -> &'s [f32] {
         match self {
-            MultiRows::F32(v) => f(&v[from..to]),
+            MultiRows::F32(v) => &v[from..to],
             MultiRows::F16(v) => {
                 crate::kernels::widen_f16(&v[from..to], buf);
-                f(buf)
+                buf
             }
         }
     }
@@ -134,6 +128,30 @@ pub(crate) struct MemData {
 }
 
 impl MemData {
+    /// Point `off`'s rows of multi-vector `name` (`dim`-strided), if it has any; f16 ones widened into
+    /// `buf`.
+    pub fn multi_rows_into<'s>(
+        &'s self,
+        name: &str,
+        off: u32,
+        buf: &'s mut Vec<f32>,
+    ) -> Option<&'s [f32]> {
+        let col = self.multi.get(name)?;
+        let (from, to) = col.span(off)?;
+        Some(col.data.rows_into(from, to, buf))
+    }
+
+    /// How many token rows point `off` has of multi-vector `name` with `dim` floats a row, read from the
+    /// offsets alone.
+    pub fn multi_len(&self, name: &str, dim: usize, off: u32) -> usize {
+        self.multi
+            .get(name)
+            .filter(|col| col.dim == dim)
+            .map_or(0, |col| {
+                (col.offsets[off as usize + 1] - col.offsets[off as usize]) as usize
+            })
+    }
+
     pub fn new(config: &CollectionConfig) -> Self {
         let mut dense = BTreeMap::new();
         let mut multi = BTreeMap::new();
@@ -352,6 +370,39 @@ impl Sealed {
         match self.vectors.get(name)? {
             SealedVector::Multi(m) => Some(m),
             SealedVector::Dense(_) | SealedVector::Sparse(_) => None,
+        }
+    }
+
+    /// Point `off`'s rows of multi-vector `name`, if it has any: as inserted, or where the token store
+    /// is the only copy, its originals or its decompressed tokens, written into `buf`.
+    pub fn multi_rows_into<'s>(
+        &'s self,
+        name: &str,
+        off: u32,
+        buf: &'s mut Vec<f32>,
+    ) -> Option<&'s [f32]> {
+        let multi = self.multi(name)?;
+        if let Some(file) = &multi.rows {
+            return file.rows(off);
+        }
+        let store = multi.tokens.as_ref()?;
+        if store.point_len(off)? == 0 {
+            return None;
+        }
+        store.tokens_into(off, buf).ok()?;
+        Some(buf)
+    }
+
+    /// How many token rows point `off` has of multi-vector `name` with `dim` floats a row, read without
+    /// touching the rows.
+    pub fn multi_len(&self, name: &str, dim: usize, off: u32) -> usize {
+        let Some(multi) = self.multi(name) else {
+            return 0;
+        };
+        match (&multi.rows, &multi.tokens) {
+            (Some(file), _) if file.dim() == dim => file.rows(off).map_or(0, |r| r.len() / dim),
+            (None, Some(store)) if store.dim() == dim => store.point_len(off).unwrap_or(0),
+            _ => 0,
         }
     }
 
@@ -587,6 +638,15 @@ impl<'a> View<'a> {
         }
     }
 
+    /// How many token rows the point has of multi-vector `name` with `dim` floats a row, read without
+    /// touching the rows (0 where the segment holds the name at another dimension).
+    pub fn multi_len(&self, name: &str, dim: usize, off: u32) -> usize {
+        match self {
+            View::Mem { data, .. } => data.multi_len(name, dim, off),
+            View::Sealed { seg, .. } => seg.multi_len(name, dim, off),
+        }
+    }
+
     /// `f` of the point's token rows ([`View::multi_rows`]), decompressed into `buf` where only a
     /// token store holds them and widened into it where the appendable segment keeps f16: scoring many
     /// points reuses one buffer instead of allocating one each.
@@ -598,23 +658,8 @@ impl<'a> View<'a> {
         f: impl FnOnce(&[f32]) -> R,
     ) -> Option<R> {
         match self {
-            View::Mem { data, .. } => {
-                let col = data.multi.get(name)?;
-                let (from, to) = col.span(off)?;
-                Some(col.data.with_slice(from, to, buf, f))
-            }
-            View::Sealed { seg, .. } => {
-                let multi = seg.multi(name)?;
-                if let Some(file) = &multi.rows {
-                    return file.rows(off).map(f);
-                }
-                let store = multi.tokens.as_ref()?;
-                if store.point_len(off)? == 0 {
-                    return None;
-                }
-                store.tokens_into(off, buf).ok()?;
-                Some(f(buf))
-            }
+            View::Mem { data, .. } => data.multi_rows_into(name, off, buf).map(f),
+            View::Sealed { seg, .. } => seg.multi_rows_into(name, off, buf).map(f),
         }
     }
 

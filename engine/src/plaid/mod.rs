@@ -62,6 +62,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::index::Candidate;
 pub use originals::{write_originals, TokenOriginals, ORIGINALS_FILE_NAME};
+pub use quiver_storage::segment::TokenRows;
 pub use train::default_num_centroids;
 pub use view::PlaidIndex;
 
@@ -215,6 +216,38 @@ impl PlaidSearchParams {
     }
 }
 
+/// Why `offsets` and `dim` cannot describe token rows, if they cannot: `dim` is at least 1, the offsets
+/// start at 0 and never decrease, and there are at most `u32::MAX` points.
+fn check_shape(offsets: &[u64], dim: usize) -> std::result::Result<(), &'static str> {
+    if dim == 0 {
+        return Err("dim must be at least 1");
+    }
+    if offsets.first() != Some(&0) {
+        return Err("offsets must start at 0");
+    }
+    if offsets.len() - 1 > u32::MAX as usize {
+        return Err("more than u32::MAX points");
+    }
+    if offsets.windows(2).any(|w| w[0] > w[1]) {
+        return Err("offsets must not decrease");
+    }
+    Ok(())
+}
+
+impl TokenRows for TokenMatrices<'_> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn offsets(&self) -> &[u64] {
+        self.offsets
+    }
+
+    fn point_rows<'s>(&'s self, i: usize, _buf: &'s mut Vec<f32>) -> &'s [f32] {
+        self.point(i as u32).unwrap_or(&[])
+    }
+}
+
 /// Raw `f32` token matrices of a segment, borrowed: point `i` is rows `offsets[i]..offsets[i + 1]` of the
 /// `dim`-strided `data`. The input of [`PlaidBuild::build`], and exact MaxSim search over raw tokens.
 #[derive(Clone, Copy, Debug)]
@@ -228,23 +261,14 @@ impl<'a> TokenMatrices<'a> {
     /// Checks the shape: `offsets` starts at 0, never decreases and ends at `data.len() / dim`; at most
     /// `u32::MAX` points.
     pub fn new(offsets: &'a [u64], data: &'a [f32], dim: usize) -> Result<Self> {
-        let bad = |why: &str| Err(Error::InvalidInput(format!("token matrices: {why}")));
-        if dim == 0 {
-            return bad("dim must be at least 1");
-        }
-        if offsets.first() != Some(&0) {
-            return bad("offsets must start at 0");
-        }
-        if offsets.len() - 1 > u32::MAX as usize {
-            return bad("more than u32::MAX points");
-        }
-        if offsets.windows(2).any(|w| w[0] > w[1]) {
-            return bad("offsets must not decrease");
-        }
+        check_shape(offsets, dim)
+            .map_err(|why| Error::InvalidInput(format!("token matrices: {why}")))?;
         if !data.len().is_multiple_of(dim)
             || offsets[offsets.len() - 1] != (data.len() / dim) as u64
         {
-            return bad("offsets do not end at the number of token rows");
+            return Err(Error::InvalidInput(
+                "token matrices: offsets do not end at the number of token rows".into(),
+            ));
         }
         Ok(TokenMatrices { offsets, data, dim })
     }
@@ -375,12 +399,17 @@ impl PlaidBuild {
     /// Trains centroids and buckets on `tokens` and compresses them. Deterministic for a given input
     /// and params, whatever the thread count. Checks `stop` between chunks of work and returns
     /// [`Error::Cancelled`] once it is set. Runs on the current rayon pool.
+    ///
+    /// The tokens are read a few points at a time, as often as training needs them, and never
+    /// gathered: the build holds its sample's indices, the per-token ids and codes, and what it writes.
     pub fn build(
-        tokens: TokenMatrices<'_>,
+        tokens: impl TokenRows,
         params: &PlaidBuildParams,
         stop: &AtomicBool,
     ) -> Result<PlaidBuild> {
-        train::build(tokens, params, stop)
+        check_shape(tokens.offsets(), tokens.dim())
+            .map_err(|why| Error::InvalidInput(format!("token store: {why}")))?;
+        train::build(&tokens, params, stop)
     }
 
     /// Number of points.

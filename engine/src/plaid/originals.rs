@@ -29,7 +29,7 @@ use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use quiver_storage::fs::{atomic_write_with, WrittenFile};
 use quiver_storage::segment::Mapped;
 
-use super::TokenMatrices;
+use super::TokenRows;
 use crate::{Error, Result};
 
 /// Suggested file name of a segment's token originals, beside [`super::DEFAULT_FILE_NAME`].
@@ -51,15 +51,24 @@ fn header(dim: usize, num_points: usize, num_tokens: usize, crc: u32) -> [u8; HE
     h
 }
 
-/// Streams the tokens as little-endian f16 through a 64 KiB buffer.
-fn write_body(data: &[f32], w: &mut dyn Write) -> std::io::Result<()> {
-    let mut halves = vec![f16::ZERO; 1 << 15];
-    let mut bytes = Vec::with_capacity(1 << 16);
-    for chunk in data.chunks(1 << 15) {
-        let out = &mut halves[..chunk.len()];
-        out.convert_from_f32_slice(chunk);
+/// Streams the tokens as little-endian f16, a point at a time, checking each point's row count.
+fn write_body(tokens: &dyn TokenRows, w: &mut dyn Write) -> std::io::Result<()> {
+    let dim = tokens.dim();
+    let (mut buf, mut halves, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, span) in tokens.offsets().windows(2).enumerate() {
+        let want = (span[1] - span[0]) as usize * dim;
+        let rows = tokens.point_rows(i, &mut buf);
+        if rows.len() != want {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("point {i} has {} floats of tokens, not {want}", rows.len()),
+            ));
+        }
+        halves.clear();
+        halves.resize(rows.len(), f16::ZERO);
+        halves.convert_from_f32_slice(rows);
         bytes.clear();
-        for h in out.iter() {
+        for h in &halves {
             bytes.extend_from_slice(&h.to_bits().to_le_bytes());
         }
         w.write_all(&bytes)?;
@@ -68,19 +77,24 @@ fn write_body(data: &[f32], w: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// Writes `tokens` rounded to f16 to `path`, atomically and durably (temp file, fsync, rename, fsync of
-/// the directory). Returns the size and CRC-32 of the whole file for the segment manifest.
-pub fn write_originals(tokens: TokenMatrices<'_>, path: &Path) -> Result<WrittenFile> {
+/// the directory). Returns the size and CRC-32 of the whole file for the segment manifest. The tokens
+/// are read twice, a point at a time (the header holds the body's CRC-32), and never gathered.
+pub fn write_originals(tokens: impl TokenRows, path: &Path) -> Result<WrittenFile> {
+    let offsets = tokens.offsets();
+    super::check_shape(offsets, tokens.dim())
+        .map_err(|why| Error::InvalidInput(format!("token originals: {why}")))?;
     let mut crc = crc32fast::Hasher::new();
-    write_body(tokens.data(), &mut HashWriter(&mut crc)).expect("hashing cannot fail");
+    write_body(&tokens, &mut HashWriter(&mut crc))
+        .map_err(|e| Error::InvalidInput(format!("token originals: {e}")))?;
     let head = header(
         tokens.dim(),
-        tokens.len(),
-        tokens.num_tokens(),
+        offsets.len() - 1,
+        offsets[offsets.len() - 1] as usize,
         crc.finalize(),
     );
     Ok(atomic_write_with(path, |w| {
         w.write_all(&head)?;
-        write_body(tokens.data(), w)
+        write_body(&tokens, w)
     })?)
 }
 

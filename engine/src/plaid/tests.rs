@@ -677,3 +677,60 @@ fn rescored_search_ranks_its_candidates_by_exact_maxsim_over_f16_originals() {
         assert!((g.score - w.0).abs() < 1e-4 && g.offset == w.1);
     }
 }
+
+/// Token rows handed out a point at a time, each from its own allocation, every other one only through
+/// the reader's buffer (as a seal reads an appendable segment's f16 rows).
+struct PerPoint {
+    dim: usize,
+    offsets: Vec<u64>,
+    points: Vec<Vec<f32>>,
+}
+
+impl TokenRows for PerPoint {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+
+    fn point_rows<'s>(&'s self, i: usize, buf: &'s mut Vec<f32>) -> &'s [f32] {
+        if i % 2 == 0 {
+            return &self.points[i];
+        }
+        buf.clear();
+        buf.extend_from_slice(&self.points[i]);
+        buf
+    }
+}
+
+#[test]
+fn build_and_originals_read_the_same_from_rows_a_point_at_a_time() {
+    let tokens = prefix(300);
+    let mut per_point = PerPoint {
+        dim: tokens.dim(),
+        offsets: tokens.offsets().to_vec(),
+        points: (0..300).map(|i| tokens.point(i).unwrap().to_vec()).collect(),
+    };
+    assert_eq!(
+        PlaidBuild::build(&per_point, &test_params(2), &no_stop()).unwrap(),
+        PlaidBuild::build(tokens, &test_params(2), &no_stop()).unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.f16"), dir.path().join("b.f16"));
+    write_originals(&per_point, &a).unwrap();
+    write_originals(tokens, &b).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+    // A point with fewer rows than its offsets say fails the build and the write, naming the point.
+    per_point.points[7].truncate(per_point.dim);
+    let err = PlaidBuild::build(&per_point, &test_params(2), &no_stop())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("point 7 has"), "{err}");
+    let c = dir.path().join("c.f16");
+    let err = write_originals(&per_point, &c).unwrap_err().to_string();
+    assert!(err.contains("point 7 has"), "{err}");
+    assert!(!c.exists());
+}

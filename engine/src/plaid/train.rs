@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::codec::{bucket_params, bytes_per_token, quantize_into};
 use super::rng::SplitMix64;
-use super::{CentroidIds, PlaidBuild, PlaidBuildParams, TokenMatrices};
+use super::{CentroidIds, PlaidBuild, PlaidBuildParams, TokenRows};
 use crate::kernels::{nearest_rows, normalize};
 use crate::{Error, Result};
 
@@ -34,20 +34,15 @@ pub fn default_num_centroids(n_tokens: usize) -> usize {
 }
 
 pub(crate) fn build(
-    tokens: TokenMatrices<'_>,
+    tokens: &dyn TokenRows,
     params: &PlaidBuildParams,
     stop: &AtomicBool,
 ) -> Result<PlaidBuild> {
     params.validate()?;
     let started = Instant::now();
     let dim = tokens.dim();
-    let n_tokens = tokens.num_tokens();
-    if let Some(i) = tokens.data().iter().position(|v| !v.is_finite()) {
-        return Err(Error::InvalidInput(format!(
-            "token store: token {} holds a non-finite value",
-            i / dim
-        )));
-    }
+    let offsets = tokens.offsets();
+    let n_tokens = offsets[offsets.len() - 1] as usize;
     let k = match params.num_centroids {
         Some(k) => k.min(n_tokens),
         None => default_num_centroids(n_tokens),
@@ -59,60 +54,82 @@ pub(crate) fn build(
         Vec::new()
     } else {
         let sample_cap = k.saturating_mul(params.max_points_per_centroid).max(k);
-        let sample = sample_rows(tokens.data(), dim, sample_cap, &mut rng);
-        kmeans(&sample, dim, k, params.kmeans_iters, &mut rng, stop)?
-    };
-    let assigned = if k == 0 {
-        Vec::new()
-    } else {
-        assign(tokens.data(), &centroids, dim, stop)?
+        let sample = Sample {
+            tokens,
+            idx: sample_indices(n_tokens, sample_cap, &mut rng),
+        };
+        kmeans(&sample, k, params.kmeans_iters, &mut rng, stop)?
     };
 
-    let quantile_rows = sample_indices(n_tokens, QUANTILE_SAMPLE_TOKENS, &mut rng);
-    let mut values = Vec::with_capacity(quantile_rows.len() * dim);
-    for &t in &quantile_rows {
-        let c = assigned[t] as usize;
-        let row = &tokens.data()[t * dim..(t + 1) * dim];
-        values.extend(
-            row.iter()
-                .zip(&centroids[c * dim..(c + 1) * dim])
-                .map(|(x, c)| x - c),
-        );
-    }
-    let (cutoffs, weights) = bucket_params(&mut values, nbits);
+    // The buckets come from the residuals of a sample of tokens against their nearest centroids, so
+    // one pass over all tokens then assigns and encodes them.
+    let (cutoffs, weights) = {
+        let quantile = Sample {
+            tokens,
+            idx: sample_indices(n_tokens, QUANTILE_SAMPLE_TOKENS, &mut rng),
+        };
+        let mut values = Vec::with_capacity(quantile.len() * dim);
+        let (mut rows, mut buf) = (Vec::new(), Vec::new());
+        let mut nearest = [0u32; ASSIGN_CHUNK];
+        for first in (0..quantile.len()).step_by(ASSIGN_CHUNK) {
+            let end = (first + ASSIGN_CHUNK).min(quantile.len());
+            rows.clear();
+            quantile.read(first..end, &mut rows, &mut buf)?;
+            let nearest = &mut nearest[..end - first];
+            nearest_of_chunk(&centroids, &rows, dim, nearest);
+            for (row, &c) in rows.chunks_exact(dim).zip(&*nearest) {
+                let c = c as usize;
+                values.extend(
+                    row.iter()
+                        .zip(&centroids[c * dim..(c + 1) * dim])
+                        .map(|(x, c)| x - c),
+                );
+            }
+        }
+        bucket_params(&mut values, nbits)
+    };
 
+    // At least one byte: `dim` and `nbits` are at least 1.
     let bpt = bytes_per_token(dim, nbits);
+    // No centroids only for no tokens (`num_centroids` is at least 1): a pass over none.
+    let mut assigned = vec![0u32; n_tokens];
     let mut residuals = vec![0u8; n_tokens * bpt];
-    if bpt > 0 {
-        residuals
-            .par_chunks_mut(bpt * ASSIGN_CHUNK)
-            .zip(tokens.data().par_chunks(dim * ASSIGN_CHUNK))
-            .zip(assigned.par_chunks(ASSIGN_CHUNK))
-            .for_each_init(
-                || vec![0.0f32; dim],
-                |residual, ((out, rows), ids)| {
-                    for ((o, row), &c) in out.chunks_mut(bpt).zip(rows.chunks(dim)).zip(ids) {
-                        let centroid = &centroids[c as usize * dim..(c as usize + 1) * dim];
-                        for ((r, x), c) in residual.iter_mut().zip(row).zip(centroid) {
-                            *r = x - c;
-                        }
-                        quantize_into(residual, &cutoffs, nbits, o);
+    assigned
+        .par_chunks_mut(ASSIGN_CHUNK)
+        .zip(residuals.par_chunks_mut(bpt * ASSIGN_CHUNK))
+        .enumerate()
+        .try_for_each_init(
+            || (Vec::new(), Vec::new(), vec![0.0f32; dim]),
+            |(rows, buf, residual), (chunk, (ids, out))| {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                let first = chunk * ASSIGN_CHUNK;
+                rows.clear();
+                read_tokens(tokens, first..first + ids.len(), rows, buf)?;
+                nearest_of_chunk(&centroids, rows, dim, ids);
+                for ((o, row), &c) in out.chunks_mut(bpt).zip(rows.chunks(dim)).zip(&*ids) {
+                    let centroid = &centroids[c as usize * dim..(c as usize + 1) * dim];
+                    for ((r, x), c) in residual.iter_mut().zip(row).zip(centroid) {
+                        *r = x - c;
                     }
-                },
-            );
-    }
+                    quantize_into(residual, &cutoffs, nbits, o);
+                }
+                Ok(())
+            },
+        )?;
     if stop.load(Ordering::Relaxed) {
         return Err(Error::Cancelled);
     }
 
-    let (ivf_offsets, ivf_docs) = inverted_lists(tokens.offsets(), &assigned, k);
+    let (ivf_offsets, ivf_docs) = inverted_lists(offsets, &assigned, k);
     let ids = if k <= 1 << 16 {
         CentroidIds::U16(assigned.iter().map(|&c| c as u16).collect())
     } else {
         CentroidIds::U32(assigned)
     };
     tracing::info!(
-        docs = tokens.len(),
+        docs = offsets.len() - 1,
         tokens = n_tokens,
         centroids = k,
         nbits,
@@ -125,12 +142,77 @@ pub(crate) fn build(
         centroids,
         cutoffs,
         weights,
-        doc_offsets: tokens.offsets().to_vec(),
+        doc_offsets: offsets.to_vec(),
         ids,
         residuals,
         ivf_offsets,
         ivf_docs,
     })
+}
+
+/// Appends the rows of `tokens` (ascending token indices) to `out`, reading each point they fall in
+/// once. Errors where a point's rows are not as many as its offsets say, or a value read is not finite.
+fn read_tokens(
+    source: &dyn TokenRows,
+    tokens: impl IntoIterator<Item = usize>,
+    out: &mut Vec<f32>,
+    buf: &mut Vec<f32>,
+) -> Result<()> {
+    let (dim, offsets) = (source.dim(), source.offsets());
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(&t) = tokens.peek() {
+        let point = offsets.partition_point(|&o| o as usize <= t) - 1;
+        let (start, end) = (offsets[point] as usize, offsets[point + 1] as usize);
+        let rows = source.point_rows(point, buf);
+        if rows.len() != (end - start) * dim {
+            return Err(Error::InvalidInput(format!(
+                "token store: point {point} has {} floats of tokens, not {}",
+                rows.len(),
+                (end - start) * dim
+            )));
+        }
+        while let Some(t) = tokens.next_if(|&t| t < end) {
+            let row = &rows[(t - start) * dim..(t - start + 1) * dim];
+            if !row.iter().all(|v| v.is_finite()) {
+                return Err(Error::InvalidInput(format!(
+                    "token store: token {t} holds a non-finite value"
+                )));
+            }
+            out.extend_from_slice(row);
+        }
+    }
+    Ok(())
+}
+
+/// The tokens k-means trains on: ascending token indices of a source, read from it as often as
+/// training passes over them instead of gathered into a copy.
+struct Sample<'a> {
+    tokens: &'a dyn TokenRows,
+    idx: Vec<usize>,
+}
+
+impl Sample<'_> {
+    fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// Appends the rows of sample positions `at` to `out`.
+    fn read(
+        &self,
+        at: std::ops::Range<usize>,
+        out: &mut Vec<f32>,
+        buf: &mut Vec<f32>,
+    ) -> Result<()> {
+        read_tokens(self.tokens, self.idx[at].iter().copied(), out, buf)
+    }
+
+    /// Sample position `i`'s row into `out` (`dim` floats).
+    fn row_into(&self, i: usize, out: &mut [f32], scratch: &mut Vec<f32>) -> Result<()> {
+        scratch.clear();
+        self.read(i..i + 1, scratch, &mut Vec::new())?;
+        out.copy_from_slice(scratch);
+        Ok(())
+    }
 }
 
 /// Up to `cap` distinct indices of `0..n`, sorted, uniformly at random (Knuth's selection sampling).
@@ -152,59 +234,56 @@ fn sample_indices(n: usize, cap: usize, rng: &mut SplitMix64) -> Vec<usize> {
     out
 }
 
-fn sample_rows(data: &[f32], dim: usize, cap: usize, rng: &mut SplitMix64) -> Vec<f32> {
-    let idx = sample_indices(data.len() / dim, cap, rng);
-    let mut out = Vec::with_capacity(idx.len() * dim);
-    for i in idx {
-        out.extend_from_slice(&data[i * dim..(i + 1) * dim]);
-    }
-    out
-}
-
 /// Spherical k-means: assign by largest dot product, move each centroid to its members' mean and
 /// L2-normalise it (ColBERT normalises its centroids). A centroid left empty is re-seeded with a random
 /// sample point. `k` must be at most the number of sample rows.
 fn kmeans(
-    sample: &[f32],
-    dim: usize,
+    sample: &Sample<'_>,
     k: usize,
     iters: usize,
     rng: &mut SplitMix64,
     stop: &AtomicBool,
 ) -> Result<Vec<f32>> {
-    let n = sample.len() / dim;
+    let dim = sample.tokens.dim();
+    let n = sample.len();
     debug_assert!(k >= 1 && k <= n);
+    let mut scratch = Vec::with_capacity(dim);
     // Initial centroids: k distinct sample rows (partial Fisher–Yates).
     let mut order: Vec<usize> = (0..n).collect();
     for i in 0..k {
         let j = i + rng.below(n - i);
         order.swap(i, j);
     }
-    let mut centroids = Vec::with_capacity(k * dim);
-    for &i in &order[..k] {
-        centroids.extend_from_slice(&sample[i * dim..(i + 1) * dim]);
-    }
-    for c in centroids.chunks_mut(dim) {
+    let mut centroids = vec![0.0f32; k * dim];
+    for (c, &i) in centroids.chunks_mut(dim).zip(&order[..k]) {
+        sample.row_into(i, c, &mut scratch)?;
         normalize(c);
     }
+    drop(order);
     let mut sums = vec![0.0f32; k * dim];
     let mut counts = vec![0u32; k];
+    let (mut rows, mut buf) = (Vec::new(), Vec::new());
     for _ in 0..iters {
-        let assigned = assign(sample, &centroids, dim, stop)?;
+        let assigned = assign_sample(sample, &centroids, stop)?;
         sums.fill(0.0);
         counts.fill(0);
-        for (row, &c) in sample.chunks_exact(dim).zip(&assigned) {
-            let c = c as usize;
-            counts[c] += 1;
-            for (s, x) in sums[c * dim..(c + 1) * dim].iter_mut().zip(row) {
-                *s += x;
+        // In sample order, so the sums (and the centroids) do not depend on the thread count.
+        for (chunk, ids) in assigned.chunks(ASSIGN_CHUNK).enumerate() {
+            rows.clear();
+            let first = chunk * ASSIGN_CHUNK;
+            sample.read(first..first + ids.len(), &mut rows, &mut buf)?;
+            for (row, &c) in rows.chunks_exact(dim).zip(ids) {
+                let c = c as usize;
+                counts[c] += 1;
+                for (s, x) in sums[c * dim..(c + 1) * dim].iter_mut().zip(row) {
+                    *s += x;
+                }
             }
         }
         for (c, &count) in counts.iter().enumerate() {
             let out = &mut centroids[c * dim..(c + 1) * dim];
             if count == 0 {
-                let i = rng.below(n);
-                out.copy_from_slice(&sample[i * dim..(i + 1) * dim]);
+                sample.row_into(rng.below(n), out, &mut scratch)?;
             } else {
                 out.copy_from_slice(&sums[c * dim..(c + 1) * dim]);
             }
@@ -214,29 +293,38 @@ fn kmeans(
     Ok(centroids)
 }
 
-/// The nearest centroid (largest dot product, lowest id on ties) of every row, in parallel. The result
-/// does not depend on the number of threads.
-fn assign(rows: &[f32], centroids: &[f32], dim: usize, stop: &AtomicBool) -> Result<Vec<u32>> {
-    let n = rows.len() / dim;
-    let mut out = vec![0u32; n];
+/// The nearest centroid (largest dot product, lowest id on ties) of every sample row, in parallel, the
+/// rows read from the source a chunk at a time. The result does not depend on the number of threads.
+fn assign_sample(sample: &Sample<'_>, centroids: &[f32], stop: &AtomicBool) -> Result<Vec<u32>> {
+    let dim = sample.tokens.dim();
+    let mut out = vec![0u32; sample.len()];
     out.par_chunks_mut(ASSIGN_CHUNK)
-        .zip(rows.par_chunks(dim * ASSIGN_CHUNK))
+        .enumerate()
         .try_for_each_init(
-            || vec![f32::NEG_INFINITY; ASSIGN_CHUNK],
-            |best, (ids, chunk)| {
+            || (Vec::new(), Vec::new()),
+            |(rows, buf), (chunk, ids)| {
                 if stop.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
-                let best = &mut best[..ids.len()];
-                best.fill(f32::NEG_INFINITY);
-                for (b, block) in centroids.chunks(dim * CENTROID_BLOCK).enumerate() {
-                    let base = (b * CENTROID_BLOCK) as u32;
-                    nearest_rows(block, chunk, dim, base, best, ids);
-                }
+                rows.clear();
+                let first = chunk * ASSIGN_CHUNK;
+                sample.read(first..first + ids.len(), rows, buf)?;
+                nearest_of_chunk(centroids, rows, dim, ids);
                 Ok(())
             },
         )?;
     Ok(out)
+}
+
+/// The nearest centroid of each of a chunk's rows (at most [`ASSIGN_CHUNK`]) into `ids`, the centroids
+/// walked in blocks of [`CENTROID_BLOCK`] so a block stays in cache for all the rows.
+fn nearest_of_chunk(centroids: &[f32], rows: &[f32], dim: usize, ids: &mut [u32]) {
+    let mut best = [f32::NEG_INFINITY; ASSIGN_CHUNK];
+    let best = &mut best[..ids.len()];
+    for (b, block) in centroids.chunks(dim * CENTROID_BLOCK).enumerate() {
+        let base = (b * CENTROID_BLOCK) as u32;
+        nearest_rows(block, rows, dim, base, best, ids);
+    }
 }
 
 /// PLAID's passage-level IVF in CSR form: `offsets[c]..offsets[c + 1]` of `docs` are the points with at
@@ -275,6 +363,7 @@ fn inverted_lists(doc_offsets: &[u64], assigned: &[u32], k: usize) -> (Vec<u64>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plaid::TokenMatrices;
 
     #[test]
     fn centroid_count_follows_colbert() {
@@ -310,8 +399,13 @@ mod tests {
             data.extend(v);
         }
         let stop = AtomicBool::new(false);
-        let centroids = kmeans(&data, dim, 4, 10, &mut SplitMix64::new(9), &stop).unwrap();
-        let ids = assign(&data, &centroids, dim, &stop).unwrap();
+        let offsets = [0, 200];
+        let sample = Sample {
+            tokens: &TokenMatrices::new(&offsets, &data, dim).unwrap(),
+            idx: (0..200).collect(),
+        };
+        let centroids = kmeans(&sample, 4, 10, &mut SplitMix64::new(9), &stop).unwrap();
+        let ids = assign_sample(&sample, &centroids, &stop).unwrap();
         for i in 0..200 {
             assert_eq!(ids[i], ids[i % 4], "point {i}");
         }
@@ -321,7 +415,7 @@ mod tests {
         assert_eq!(distinct.len(), 4);
         stop.store(true, Ordering::Relaxed);
         assert!(matches!(
-            assign(&data, &centroids, dim, &stop),
+            assign_sample(&sample, &centroids, &stop),
             Err(Error::Cancelled)
         ));
     }

@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 pub use deleted::{read_deleted, write_deleted};
 pub use mapped::{cast, map_file, write_f32s, write_u32s, write_u64s, Mapped, Pod, Residency};
 pub use points::{write_points, PointsFile};
-pub use vectors::{write_dense, write_dense_rows, write_multi, DenseFile, DenseRows, MultiFile};
+pub use vectors::{
+    write_dense, write_dense_rows, write_multi, DenseFile, DenseRows, MultiFile, TokenRows,
+    TokenSlices,
+};
 
 use crate::manifest::{segment_dir_name, FileEntry, SegmentEntry, SegmentFile, SEGMENTS_DIR};
 use crate::{fs as qfs, Bitmap, Error, PointId, Result};
@@ -36,12 +39,8 @@ pub struct DenseColumn<'a> {
 pub struct MultiColumn<'a> {
     /// Vector name.
     pub name: &'a str,
-    /// Floats per row.
-    pub dim: usize,
-    /// `points + 1` row offsets.
-    pub offsets: &'a [u64],
-    /// All rows.
-    pub data: &'a [f32],
+    /// Its rows, `points + 1` offsets of them.
+    pub rows: &'a dyn TokenRows,
 }
 
 /// Everything a new sealed segment holds.
@@ -99,15 +98,15 @@ pub fn write_segment(
         files.push(FileEntry::new(file, rel(&name), w));
     }
     for (i, col) in content.multi.iter().enumerate() {
-        if col.offsets.len() != n + 1 {
+        if col.rows.offsets().len() != n + 1 {
             return Err(Error::Decode(format!(
                 "segment {id}: multi-vector `{}` has {} offsets for {n} points",
                 col.name,
-                col.offsets.len()
+                col.rows.offsets().len()
             )));
         }
         let name = format!("multi-{i}.vec");
-        let w = write_multi(&dir.join(&name), col.dim, col.offsets, col.data)?;
+        let w = write_multi(&dir.join(&name), col.rows)?;
         let file = SegmentFile::Multi {
             vector: col.name.to_string(),
         };
@@ -250,9 +249,11 @@ mod tests {
             }],
             multi: vec![MultiColumn {
                 name: "colbert",
-                dim: 2,
-                offsets: &[0, 1, 3, 3],
-                data: &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                rows: &TokenSlices {
+                    dim: 2,
+                    offsets: &[0, 1, 3, 3],
+                    data: &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                },
             }],
             deleted: &deleted,
         };

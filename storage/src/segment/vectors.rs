@@ -244,14 +244,64 @@ impl DenseFile {
     }
 }
 
-/// Writes a multi-vector file. `offsets` has `points + 1` entries counted in rows.
-pub fn write_multi(path: &Path, dim: usize, offsets: &[u64], data: &[f32]) -> Result<WrittenFile> {
-    let total_rows = data.len() / dim.max(1);
-    let ok = dim > 0
-        && data.len().is_multiple_of(dim)
-        && offsets.first() == Some(&0)
-        && offsets.windows(2).all(|w| w[0] <= w[1])
-        && offsets.last() == Some(&(total_rows as u64));
+/// The token rows of a multi-vector, read a point at a time: a seal writes them (and builds a token
+/// store from them) where they already are, an appendable segment's memory or other segments' files,
+/// without first gathering one copy of them all.
+pub trait TokenRows: Sync {
+    /// Floats per row.
+    fn dim(&self) -> usize;
+    /// `points + 1` row offsets: point `i` holds rows `offsets[i]..offsets[i + 1]`.
+    fn offsets(&self) -> &[u64];
+    /// Point `i`'s rows (`dim`-strided), borrowed, or written into `buf` where they are not kept as
+    /// `f32`. Whoever reads them checks that there are `offsets[i + 1] − offsets[i]` of them.
+    fn point_rows<'s>(&'s self, i: usize, buf: &'s mut Vec<f32>) -> &'s [f32];
+}
+
+impl<T: TokenRows + ?Sized> TokenRows for &T {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+
+    fn offsets(&self) -> &[u64] {
+        (**self).offsets()
+    }
+
+    fn point_rows<'s>(&'s self, i: usize, buf: &'s mut Vec<f32>) -> &'s [f32] {
+        (**self).point_rows(i, buf)
+    }
+}
+
+/// Token rows in one `dim`-strided slice: [`TokenRows`] over memory already laid out as a file holds it.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenSlices<'a> {
+    /// Floats per row.
+    pub dim: usize,
+    /// `points + 1` row offsets.
+    pub offsets: &'a [u64],
+    /// All rows.
+    pub data: &'a [f32],
+}
+
+impl TokenRows for TokenSlices<'_> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn offsets(&self) -> &[u64] {
+        self.offsets
+    }
+
+    fn point_rows<'s>(&'s self, i: usize, _buf: &'s mut Vec<f32>) -> &'s [f32] {
+        let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
+        self.data.get(a * self.dim..b * self.dim).unwrap_or(&[])
+    }
+}
+
+/// Writes a multi-vector file of `rows`, read a point at a time.
+pub fn write_multi(path: &Path, rows: &dyn TokenRows) -> Result<WrittenFile> {
+    let (dim, offsets) = (rows.dim(), rows.offsets());
+    let total_rows = offsets.last().copied().unwrap_or(0) as usize;
+    let ok = dim > 0 && offsets.first() == Some(&0) && offsets.windows(2).all(|w| w[0] <= w[1]);
     if !ok {
         return Err(Error::Decode(format!(
             "{}: multi-vector offsets do not describe {total_rows} rows",
@@ -273,7 +323,19 @@ pub fn write_multi(path: &Path, dim: usize, offsets: &[u64], data: &[f32]) -> Re
     atomic_write_with(path, |w| {
         w.write_all(&head)?;
         write_u64s(w, offsets)?;
-        write_f32s(w, data)
+        let mut buf = Vec::new();
+        for (i, span) in offsets.windows(2).enumerate() {
+            let want = (span[1] - span[0]) as usize * dim;
+            let r = rows.point_rows(i, &mut buf);
+            if r.len() != want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("point {i} has {} floats of rows, not {want}", r.len()),
+                ));
+            }
+            write_f32s(w, r)?;
+        }
+        Ok(())
     })
 }
 
@@ -407,11 +469,30 @@ mod tests {
     fn multi_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m");
-        write_multi(&p, 2, &[0, 2, 2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let rows = TokenSlices {
+            dim: 2,
+            offsets: &[0, 2, 2, 3],
+            data: &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        };
+        write_multi(&p, &rows).unwrap();
         let f = MultiFile::open(&p).unwrap();
         assert_eq!(f.rows(0).unwrap(), &[1.0, 2.0, 3.0, 4.0]);
         assert_eq!(f.rows(1), None);
         assert_eq!(f.rows(2).unwrap(), &[5.0, 6.0]);
+    }
+
+    #[test]
+    fn multi_rows_short_of_their_offsets_are_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m");
+        let short = TokenSlices {
+            dim: 2,
+            offsets: &[0, 2, 3],
+            data: &[1.0, 2.0, 3.0, 4.0],
+        };
+        let err = write_multi(&p, &short).unwrap_err().to_string();
+        assert!(err.contains("point 1 has 0 floats of rows, not 2"), "{err}");
+        assert!(!p.exists());
     }
 
     #[test]
