@@ -3,6 +3,12 @@
 
   resident_memory.py --data target/bench-data/fashion-mnist [--bin target/release/quiver]
       [--distance Euclid] [--on-disk] [--quantization none|int8|binary] [--searches 200]
+  resident_memory.py --multivector --data target/bench-data/minilm-tokens [--batch 100]
+
+With `--multivector` the data are token matrices (`doc_tokens.npy`, `doc_offsets.npy`,
+`query_tokens.npy`, `query_offsets.npy`, from `prepare_data.py --only tokens`) upserted as one Cosine
+multivector per point, with `segment_max_points` at the number of documents so that one seal writes
+them all (its token store, compressed only, as by default); "vectors" are then the f32 token rows.
 
 Starts `quiver serve` on a temporary directory, creates a collection (Qdrant's shapes: `on_disk`
 originals, `quantization_config` with `always_ram: true`), upserts `base.npy` over HTTP in requests of
@@ -143,14 +149,29 @@ def main():
                     help="segment_max_points (0: the server's default)")
     ap.add_argument("--smaps", action="store_true",
                     help="after the searches, list the server's mappings by anonymous memory")
+    ap.add_argument("--multivector", action="store_true",
+                    help="token matrices in --data, one Cosine multivector per point")
     ap.add_argument("--server-log", default=None,
                     help="write the server's log here, with the optimizer's per-phase memory "
                          "(debug) lines")
     a = ap.parse_args()
 
-    base_vectors = np.load(os.path.join(a.data, "base.npy")).astype(np.float32)
-    queries = np.load(os.path.join(a.data, "queries.npy")).astype(np.float32)
-    n, dim = base_vectors.shape
+    if a.multivector:
+        tokens = np.load(os.path.join(a.data, "doc_tokens.npy")).astype(np.float32)
+        offsets = np.load(os.path.join(a.data, "doc_offsets.npy"))
+        q_tokens = np.load(os.path.join(a.data, "query_tokens.npy")).astype(np.float32)
+        q_offsets = np.load(os.path.join(a.data, "query_offsets.npy"))
+        base_vectors = [tokens[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+        queries = [q_tokens[q_offsets[i]:q_offsets[i + 1]] for i in range(len(q_offsets) - 1)]
+        n, dim = len(base_vectors), tokens.shape[1]
+        a.distance = "Cosine"
+        a.segment_points = a.segment_points or n
+        f32 = tokens.size * 4
+    else:
+        base_vectors = np.load(os.path.join(a.data, "base.npy")).astype(np.float32)
+        queries = np.load(os.path.join(a.data, "queries.npy")).astype(np.float32)
+        n, dim = base_vectors.shape
+        f32 = n * dim * 4
     work = tempfile.mkdtemp(prefix="quiver-rss-")
     port = free_port()
     log = "warn,quiver_engine::collection::optimize=debug" if a.server_log else "warn"
@@ -175,17 +196,21 @@ def main():
         stage("started")
         sampler.start()
         body = {"vectors": {"size": dim, "distance": a.distance, "on_disk": a.on_disk}}
+        if a.multivector:
+            body["vectors"]["multivector_config"] = {"comparator": "max_sim"}
+            # Only `segment_max_points` seals: one seal of every document.
+            body["optimizers_config"] = {"indexing_threshold": 0}
         if a.quantization == "int8":
             body["quantization_config"] = {"scalar": {"type": "int8", "always_ram": True}}
         elif a.quantization == "binary":
             body["quantization_config"] = {"binary": {"always_ram": True}}
         if a.segment_points:
-            body["optimizers_config"] = {"segment_max_points": a.segment_points}
+            body.setdefault("optimizers_config", {})["segment_max_points"] = a.segment_points
         call(url, "PUT", "/collections/rss", body)
         t = time.perf_counter()
         sampler.start_phase("ingest")
         for s in range(0, n, a.batch):
-            pts = [{"id": s + i, "vector": v} for i, v in enumerate(base_vectors[s:s + a.batch].tolist())]
+            pts = [{"id": s + i, "vector": v.tolist()} for i, v in enumerate(base_vectors[s:s + a.batch])]
             call(url, "PUT", "/collections/rss/points?wait=true", {"points": pts})
         ingest_s = time.perf_counter() - t
         sampler.start_phase("seal")
@@ -207,8 +232,8 @@ def main():
             with open("/proc/sys/vm/drop_caches", "w") as f:
                 f.write("3\n")
             stage("page cache dropped")
-        for q in queries[:a.searches].tolist():
-            call(url, "POST", "/collections/rss/points/query", {"query": q, "limit": 10})
+        for q in queries[:a.searches]:
+            call(url, "POST", "/collections/rss/points/query", {"query": q.tolist(), "limit": 10})
         stage(f"after {a.searches} searches")
         smaps = anon_mappings(server.pid) if a.smaps else None
         metrics = urllib.request.urlopen(url + "/metrics", timeout=30).read().decode()
@@ -223,7 +248,6 @@ def main():
             disk[kind] = disk.get(kind, 0) + os.path.getsize(os.path.join(d, f))
     shutil.rmtree(work, ignore_errors=True)
 
-    f32 = n * dim * 4
     print(f"# {n} x {dim} {a.distance}, on_disk={a.on_disk}, quantization={a.quantization}; "
           f"f32 vectors {mib(f32):.1f} MiB; ingest {ingest_s:.1f} s, settled after {index_s:.1f} s "
           f"({info['segments_count']} segments, {info['indexed_vectors_count']} vectors indexed)")
