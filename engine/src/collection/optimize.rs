@@ -306,6 +306,42 @@ fn compressed_only(config: &CollectionConfig, name: &str, num_tokens: u64) -> bo
     num_tokens > 0 && config.token_store(name).is_some_and(|t| !t.keep_originals)
 }
 
+/// `live` (a frozen segment's live offsets, in id order) cut into the id ranges a seal writes as
+/// segments: each at most `segment_max_points` points and, where the collection seals by bytes, each
+/// cut once it holds `indexing_threshold` KiB of vectors (counted as the seal trigger counts them),
+/// with a remainder under the threshold joining the part before it. Every part is then one the
+/// threshold would have sealed on its own (one to two thresholds' worth), so each is indexed as
+/// the threshold promises; and a backlog that writers piled up while the optimizer was busy is sealed
+/// in segments of that size, its token stores each trained on a threshold's tokens rather than all of
+/// them at once (training grows as tokens × √tokens).
+fn seal_parts<'a>(config: &CollectionConfig, data: &MemData, live: &'a [u32]) -> Vec<&'a [u32]> {
+    let max_points = config.optimizer_config.segment_max_points.max(1);
+    let max_bytes = config
+        .indexing_threshold_kib()
+        .map_or(usize::MAX, |kib| kib.saturating_mul(1024));
+    let mut cuts = vec![0];
+    let mut bytes = 0usize;
+    for (i, &off) in live.iter().enumerate() {
+        bytes = bytes.saturating_add(data.point_vector_bytes(off));
+        let start = cuts[cuts.len() - 1];
+        if i + 1 - start == max_points || bytes >= max_bytes {
+            cuts.push(i + 1);
+            bytes = 0;
+        }
+    }
+    let last = cuts[cuts.len() - 1];
+    if last < live.len() {
+        let before = cuts[cuts.len().saturating_sub(2)];
+        // The remainder is under both limits: it joins the part before it if that stays within
+        // `segment_max_points` (that part was then cut by bytes).
+        if cuts.len() > 1 && live.len() - before <= max_points {
+            cuts.pop();
+        }
+        cuts.push(live.len());
+    }
+    cuts.windows(2).map(|w| &live[w[0]..w[1]]).collect()
+}
+
 /// A frozen segment and, when it had live points, the entry written for it and the old offset of each
 /// new row.
 type Built = (Arc<MemSegment>, Option<(SegmentEntry, Vec<u32>)>);
@@ -905,7 +941,8 @@ impl Shared {
             }
             // Writers can outpace seals, so a frozen segment may hold many times the configured size;
             // it is written as several segments of at most that size (id ranges, in order).
-            for part in live.chunks(config.optimizer_config.segment_max_points.max(1)) {
+            let parts = seal_parts(&config, &m.data.read(), &live);
+            for part in parts {
                 let ex = {
                     let view = View::mem(m);
                     let picked: Vec<_> = part.iter().map(|&o| (0, &view, o)).collect();

@@ -215,6 +215,17 @@ impl MemData {
         (dense + tokens).saturating_mul(std::mem::size_of::<f32>())
     }
 
+    /// [`MemData::vector_bytes`] of point `off` alone.
+    pub fn point_vector_bytes(&self, off: u32) -> usize {
+        let dense: usize = self.dense.values().map(|d| d.dim).sum();
+        let tokens: usize = self
+            .multi
+            .values()
+            .map(|m| (m.offsets[off as usize + 1] - m.offsets[off as usize]) as usize * m.dim)
+            .sum();
+        (dense + tokens).saturating_mul(std::mem::size_of::<f32>())
+    }
+
     /// Appends a validated point; returns its offset.
     pub fn push(&mut self, point: PointInsert) -> u32 {
         let off = self.ids.len() as u32;

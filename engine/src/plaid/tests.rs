@@ -696,7 +696,7 @@ impl TokenRows for PerPoint {
     }
 
     fn point_rows<'s>(&'s self, i: usize, buf: &'s mut Vec<f32>) -> &'s [f32] {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             return &self.points[i];
         }
         buf.clear();
@@ -711,7 +711,9 @@ fn build_and_originals_read_the_same_from_rows_a_point_at_a_time() {
     let mut per_point = PerPoint {
         dim: tokens.dim(),
         offsets: tokens.offsets().to_vec(),
-        points: (0..300).map(|i| tokens.point(i).unwrap().to_vec()).collect(),
+        points: (0..300)
+            .map(|i| tokens.point(i).unwrap().to_vec())
+            .collect(),
     };
     assert_eq!(
         PlaidBuild::build(&per_point, &test_params(2), &no_stop()).unwrap(),

@@ -598,3 +598,57 @@ fn issue_25_multivector_search_on_many_threads_matches_one_thread() {
         }
     }
 }
+
+/// Issue 25: a backlog that piled up past the byte threshold (here, one large upsert) is sealed as
+/// several segments of one to two thresholds' worth each, cut in id order, rather than as one segment
+/// whose token store trains on every token at once.
+#[test]
+fn issue_25_a_backlog_past_the_byte_threshold_seals_in_threshold_sized_segments() {
+    let corpus = corpus();
+    let dim = corpus.dim;
+    let n = corpus.offsets.len() - 1;
+    let threshold_kib = 64;
+    let threshold = threshold_kib * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let cs = open(dir.path());
+    let mut config = config_with_multi(dim, Distance::Cosine);
+    config.optimizer_config.indexing_threshold = Some(threshold_kib);
+    assert!(config.optimizer_config.segment_max_points > n);
+    let c = create(&cs, "m", config);
+    // One request: every document is in the appendable segment before a seal can freeze it.
+    c.upsert(points(&corpus, 0..n)).unwrap();
+    c.flush().unwrap();
+    wait_quiet(&c);
+
+    // The parts the seal must have cut: in id order, each cut once it holds the threshold (a
+    // document's bytes counted as `indexing_threshold` counts them: 4 per component of every token
+    // row, and of the absent dense vector of `config_with_multi`, whose column the appendable segment
+    // keeps); a remainder under the threshold joins the part before it.
+    let doc_bytes = |i: usize| ((corpus.offsets[i + 1] - corpus.offsets[i]) as usize + 1) * dim * 4;
+    let mut want = vec![0usize];
+    let mut bytes = 0;
+    for i in 0..n {
+        *want.last_mut().unwrap() += 1;
+        bytes += doc_bytes(i);
+        if bytes >= threshold {
+            want.push(0);
+            bytes = 0;
+        }
+    }
+    let rest = want.pop().unwrap();
+    *want.last_mut().unwrap() += rest;
+    assert!(want.len() >= 4 && rest > 0, "{want:?} and {rest}");
+    let got: Vec<usize> = c
+        .manifest()
+        .segments
+        .iter()
+        .map(|s| s.num_points as usize)
+        .collect();
+    assert_eq!(got, want);
+    // Every document is found where it was sealed: the best hit of each of its own token sets.
+    for i in [0, n / 3, n - 1] {
+        let (a, b) = (corpus.offsets[i] as usize, corpus.offsets[i + 1] as usize);
+        let hit = hits(&c, &request(&corpus.data[a * dim..b * dim], dim, 1));
+        assert_eq!(hit[0].0, PointId::Num(i as u64));
+    }
+}
