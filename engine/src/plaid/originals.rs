@@ -53,17 +53,8 @@ fn header(dim: usize, num_points: usize, num_tokens: usize, crc: u32) -> [u8; HE
 
 /// Streams the tokens as little-endian f16, a point at a time, checking each point's row count.
 fn write_body(tokens: &dyn TokenRows, w: &mut dyn Write) -> std::io::Result<()> {
-    let dim = tokens.dim();
-    let (mut buf, mut halves, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, span) in tokens.offsets().windows(2).enumerate() {
-        let want = (span[1] - span[0]) as usize * dim;
-        let rows = tokens.point_rows(i, &mut buf);
-        if rows.len() != want {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("point {i} has {} floats of tokens, not {want}", rows.len()),
-            ));
-        }
+    let (mut halves, mut bytes) = (Vec::new(), Vec::new());
+    tokens.for_each_point(&mut |rows| {
         halves.clear();
         halves.resize(rows.len(), f16::ZERO);
         halves.convert_from_f32_slice(rows);
@@ -71,9 +62,8 @@ fn write_body(tokens: &dyn TokenRows, w: &mut dyn Write) -> std::io::Result<()> 
         for h in &halves {
             bytes.extend_from_slice(&h.to_bits().to_le_bytes());
         }
-        w.write_all(&bytes)?;
-    }
-    Ok(())
+        w.write_all(&bytes)
+    })
 }
 
 /// Writes `tokens` rounded to f16 to `path`, atomically and durably (temp file, fsync, rename, fsync of

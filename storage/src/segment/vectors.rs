@@ -255,6 +255,28 @@ pub trait TokenRows: Sync {
     /// Point `i`'s rows (`dim`-strided), borrowed, or written into `buf` where they are not kept as
     /// `f32`. Whoever reads them checks that there are `offsets[i + 1] − offsets[i]` of them.
     fn point_rows<'s>(&'s self, i: usize, buf: &'s mut Vec<f32>) -> &'s [f32];
+
+    /// Hands `f` every point's rows in order, each checked against its offsets: a point with more or
+    /// fewer rows than they say stops the walk with an `InvalidData` error naming it.
+    fn for_each_point(
+        &self,
+        f: &mut dyn FnMut(&[f32]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let dim = self.dim();
+        let mut buf = Vec::new();
+        for (i, span) in self.offsets().windows(2).enumerate() {
+            let want = (span[1] - span[0]) as usize * dim;
+            let rows = self.point_rows(i, &mut buf);
+            if rows.len() != want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("point {i} has {} floats of rows, not {want}", rows.len()),
+                ));
+            }
+            f(rows)?;
+        }
+        Ok(())
+    }
 }
 
 impl<T: TokenRows + ?Sized> TokenRows for &T {
@@ -323,19 +345,7 @@ pub fn write_multi(path: &Path, rows: &dyn TokenRows) -> Result<WrittenFile> {
     atomic_write_with(path, |w| {
         w.write_all(&head)?;
         write_u64s(w, offsets)?;
-        let mut buf = Vec::new();
-        for (i, span) in offsets.windows(2).enumerate() {
-            let want = (span[1] - span[0]) as usize * dim;
-            let r = rows.point_rows(i, &mut buf);
-            if r.len() != want {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("point {i} has {} floats of rows, not {want}", r.len()),
-                ));
-            }
-            write_f32s(w, r)?;
-        }
-        Ok(())
+        rows.for_each_point(&mut |r| write_f32s(w, r))
     })
 }
 
