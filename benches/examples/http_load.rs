@@ -20,8 +20,11 @@
 //! cargo build --release -p quiver --bin quiver && cargo build --release -p quiver-benches --example http_load
 //! target/release/examples/http_load --bin target/release/quiver --points 20000 --dim 128 --threads 8
 //! target/release/examples/http_load --bin target/release/quiver --data target/bench-data/fashion-mnist \
-//!     --points 0 --distance Euclid --ef 64 --threads 8
+//!     --points 0 --distance Euclid --ef 64 --threads 8 [--quantization none|int8|binary]
 //! ```
+//!
+//! `--quantization` gives the collection Qdrant's `quantization_config` (codes `always_ram`); both
+//! paths then walk the codes and rescore with the originals, as the collection's config says.
 
 #[path = "common/npy.rs"]
 mod npy;
@@ -51,6 +54,8 @@ struct Options {
     distance: String,
     ef: Option<usize>,
     client: Client,
+    /// `none`, `int8` or `binary`: the collection's `quantization_config` (codes kept in RAM).
+    quantization: String,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -72,6 +77,7 @@ fn parse() -> Options {
         distance: "Cosine".into(),
         ef: None,
         client: Client::Raw,
+        quantization: "none".into(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -88,6 +94,7 @@ fn parse() -> Options {
             "--data" => o.data = Some(value.clone()),
             "--distance" => o.distance = value.clone(),
             "--ef" => o.ef = Some(num()),
+            "--quantization" => o.quantization = value.clone(),
             "--client" => {
                 o.client = match value.as_str() {
                     "raw" => Client::Raw,
@@ -259,14 +266,23 @@ fn main() {
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into();
+    // A full-scan threshold of 1 KiB gives every sealed segment its graph whatever its size
+    // (the default, 10,000 KiB of vectors, leaves 128-d segments under 80,000 points without
+    // one, as Qdrant does), so the wait below ends and both paths walk the same graphs.
+    let mut create = json!({"vectors": {"size": dim, "distance": o.distance},
+                            "hnsw_config": {"full_scan_threshold": 1},
+                            "optimizers_config": {"segment_max_points": o.segment}});
+    match o.quantization.as_str() {
+        "none" => {}
+        "int8" => {
+            create["quantization_config"] = json!({"scalar": {"type": "int8", "always_ram": true}});
+        }
+        "binary" => create["quantization_config"] = json!({"binary": {"always_ram": true}}),
+        other => panic!("--quantization none|int8|binary, not {other}"),
+    }
     agent
         .put(format!("{base}/collections/bench"))
-        // A full-scan threshold of 1 KiB gives every sealed segment its graph whatever its size
-        // (the default, 10,000 KiB of vectors, leaves 128-d segments under 80,000 points without
-        // one, as Qdrant does), so the wait below ends and both paths walk the same graphs.
-        .send_json(json!({"vectors": {"size": dim, "distance": o.distance},
-                          "hnsw_config": {"full_scan_threshold": 1},
-                          "optimizers_config": {"segment_max_points": o.segment}}))
+        .send_json(create)
         .unwrap();
     let load = Instant::now();
     for (c, chunk) in data.base.chunks(1000 * dim).enumerate() {
