@@ -88,17 +88,6 @@ impl MultiRows {
         }
     }
 
-    fn slice(&self, from: usize, to: usize) -> Cow<'_, [f32]> {
-        match self {
-            MultiRows::F32(v) => Cow::Borrowed(&v[from..to]),
-            MultiRows::F16(v) => {
-                let mut wide = Vec::new();
-                crate::kernels::widen_f16(&v[from..to], &mut wide);
-                Cow::Owned(wide)
-            }
-        }
-    }
-
     /// Rows `from..to`, f16 ones widened into `buf` (reused across the calls of a scan).
     fn rows_into<'s>(&'s self, from: usize, to: usize, buf: &'s mut Vec<f32>) -> &'s [f32] {
         match self {
@@ -627,28 +616,6 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Rows of a multi-vector (`dim`-strided) of one point, if it has them: as inserted, or decompressed
-    /// from the token store where that is the only copy.
-    pub fn multi_rows(&self, name: &str, off: u32) -> Option<Cow<'_, [f32]>> {
-        match self {
-            View::Mem { data, .. } => {
-                let col = data.multi.get(name)?;
-                let (from, to) = col.span(off)?;
-                Some(col.data.slice(from, to))
-            }
-            View::Sealed { seg, .. } => match &seg.multi(name)?.rows {
-                Some(file) => file.rows(off).map(Cow::Borrowed),
-                None => {
-                    let store = seg.multi(name)?.tokens.as_ref()?;
-                    if store.point_len(off)? == 0 {
-                        return None;
-                    }
-                    store.tokens(off).ok().map(Cow::Owned)
-                }
-            },
-        }
-    }
-
     /// How many token rows the point has of multi-vector `name` with `dim` floats a row, read without
     /// touching the rows (0 where the segment holds the name at another dimension).
     pub fn multi_len(&self, name: &str, dim: usize, off: u32) -> usize {
@@ -658,9 +625,10 @@ impl<'a> View<'a> {
         }
     }
 
-    /// `f` of the point's token rows ([`View::multi_rows`]), decompressed into `buf` where only a
-    /// token store holds them and widened into it where the appendable segment keeps f16: scoring many
-    /// points reuses one buffer instead of allocating one each.
+    /// `f` of the point's rows of a multi-vector (`dim`-strided), if it has them: as inserted, or
+    /// decompressed into `buf` where only a token store holds them (its originals where it keeps
+    /// them), widened into it where the appendable segment keeps f16. Scoring many points reuses one
+    /// buffer instead of allocating one each.
     pub fn with_multi_rows<R>(
         &self,
         name: &str,
@@ -778,10 +746,9 @@ impl<'a> View<'a> {
             let row = d.point_to_row(off)?;
             return Some(Vector::Dense(d.slab.row(row).to_vec()));
         }
-        let rows = self.multi_rows(name, off)?;
-        Some(Vector::Multi(
-            rows.chunks_exact(dim).map(|r| r.to_vec()).collect(),
-        ))
+        self.with_multi_rows(name, off, &mut Vec::new(), |rows| {
+            Vector::Multi(rows.chunks_exact(dim).map(|r| r.to_vec()).collect())
+        })
     }
 
     /// The vectors a read asked for.
